@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Security.Claims;
+
+namespace CareCoordination.Auth;
+
+public enum ActorKind { Anonymous, Staff, Partner, System }
+
+/// <summary>Who is asking: a signed-in member of staff, a partner system, or the system itself.</summary>
+public sealed record Actor(
+    ActorKind Kind,
+    string? Id,
+    string Name,
+    string? Role,
+    long? OrganisationId,
+    IReadOnlySet<string> Scopes)
+{
+    public static Actor Anonymous { get; } = new(ActorKind.Anonymous, null, "anonymous", null, null, new HashSet<string>());
+    public static Actor System { get; } = new(ActorKind.System, null, "system", null, null, new HashSet<string>());
+
+    public long? UserId => Kind == ActorKind.Staff && long.TryParse(Id, CultureInfo.InvariantCulture, out var id) ? id : null;
+
+    public static Actor From(ClaimsPrincipal? principal)
+    {
+        if (principal?.Identity?.IsAuthenticated != true)
+        {
+            return Anonymous;
+        }
+        long? organisation = long.TryParse(principal.FindFirstValue(CareClaims.Organisation), CultureInfo.InvariantCulture, out var org) ? org : null;
+        var clientId = principal.FindFirstValue(CareClaims.ClientId);
+        if (clientId is not null)
+        {
+            var scopes = (principal.FindFirstValue(CareClaims.Scope) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return new Actor(ActorKind.Partner, clientId, clientId, null, organisation, scopes.ToHashSet(StringComparer.Ordinal));
+        }
+        return new Actor(
+            ActorKind.Staff,
+            principal.FindFirstValue(ClaimTypes.NameIdentifier),
+            principal.FindFirstValue(ClaimTypes.Name) ?? "unknown",
+            principal.FindFirstValue(ClaimTypes.Role),
+            organisation,
+            new HashSet<string>());
+    }
+}
+
+/// <summary>
+/// The principal behind the current scope. HTTP requests set it in middleware; a Blazor circuit has no
+/// HttpContext to trust, so its circuit handler sets it from the authentication state instead.
+/// </summary>
+public sealed class ActorAccessor
+{
+    private ClaimsPrincipal? _principal;
+    private Actor? _actor;
+
+    public ClaimsPrincipal? Principal
+    {
+        get => _principal;
+        set
+        {
+            _principal = value;
+            _actor = null;
+        }
+    }
+
+    public Actor Current => _actor ??= Actor.From(_principal);
+}

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Security.Claims;
+using CareCoordination.Store;
+using Dapper;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Components.Server.Circuits;
+using Microsoft.AspNetCore.Components.Authorization;
+
+namespace CareCoordination.Auth;
+
+public static class AuthenticationSetup
+{
+    public const string Smart = "smart";
+    public const string OpenIdConnect = "oidc";
+
+    /// <summary>Paths answered to programs, not people: refuse with 401 rather than redirect to the sign-in page.</summary>
+    public static bool IsMachinePath(PathString path) =>
+        path.StartsWithSegments("/api") || path.StartsWithSegments("/fhir") || path.StartsWithSegments("/hubs") || path.StartsWithSegments("/oauth");
+
+    public static IServiceCollection AddCareAuthentication(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<PartnerTokens>();
+        services.AddSingleton<SignInThrottle>();
+        services.AddScoped<ActorAccessor>();
+        services.AddScoped<CircuitHandler, ActorCircuitHandler>();
+        services.AddCascadingAuthenticationState();
+
+        var authentication = services
+            .AddAuthentication(Smart)
+            // Staff come with a cookie, partner systems with a bearer token: pick the handler by what arrived.
+            .AddPolicyScheme(Smart, "Cookie or bearer", options => options.ForwardDefaultSelector = context =>
+                context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                || (context.Request.Path.StartsWithSegments("/hubs") && context.Request.Query.ContainsKey("access_token"))
+                    ? JwtBearerDefaults.AuthenticationScheme
+                    : CookieAuthenticationDefaults.AuthenticationScheme)
+            .AddCookie(options =>
+            {
+                options.LoginPath = "/signin";
+                options.LogoutPath = "/signout";
+                options.AccessDeniedPath = "/denied";
+                options.Cookie.Name = "carecoordination";
+                options.Cookie.HttpOnly = true;
+                options.Cookie.SameSite = SameSiteMode.Lax;
+                options.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue("Auth:SessionHours", 10));
+                options.SlidingExpiration = true;
+                options.Events.OnRedirectToLogin = context => Refuse(context, StatusCodes.Status401Unauthorized);
+                options.Events.OnRedirectToAccessDenied = context => Refuse(context, StatusCodes.Status403Forbidden);
+            })
+            .AddJwtBearer(options =>
+            {
+                options.MapInboundClaims = false;
+                // SignalR clients cannot set headers on WebSockets, so they send the token in the query string.
+                options.Events = new JwtBearerEvents
+                {
+                    OnMessageReceived = context =>
+                    {
+                        if (context.Request.Path.StartsWithSegments("/hubs") && context.Request.Query.TryGetValue("access_token", out var token))
+                        {
+                            context.Token = token;
+                        }
+                        return Task.CompletedTask;
+                    },
+                };
+            });
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<PartnerTokens>((options, tokens) => options.TokenValidationParameters = tokens.ValidationParameters());
+
+        var oidc = configuration.GetSection("Auth:OpenIdConnect");
+        if (!string.IsNullOrWhiteSpace(oidc["Authority"]))
+        {
+            authentication.AddOpenIdConnect(OpenIdConnect, oidc["DisplayName"] ?? "Your organisation's sign-in", options =>
+            {
+                options.SignInScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+                options.Authority = oidc["Authority"];
+                options.ClientId = oidc["ClientId"];
+                options.ClientSecret = oidc["ClientSecret"];
+                options.ResponseType = "code";
+                options.UsePkce = true;
+                options.SaveTokens = false;
+                options.Scope.Add("email");
+                options.CallbackPath = "/signin-oidc";
+                options.Events.OnTokenValidated = MatchStaffAccountAsync;
+            });
+        }
+
+        services.AddAuthorizationBuilder()
+            // Everything needs a signed-in user unless it says otherwise.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+        return services;
+    }
+
+    private static Task Refuse(RedirectContext<CookieAuthenticationOptions> context, int status)
+    {
+        if (IsMachinePath(context.Request.Path))
+        {
+            context.Response.StatusCode = status;
+        }
+        else
+        {
+            context.Response.Redirect(context.RedirectUri);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The identity provider says who someone is; our store says what they may do. A person signs in
+    /// only if an administrator has made them an active staff account with the same username or email.
+    /// </summary>
+    private static async Task MatchStaffAccountAsync(Microsoft.AspNetCore.Authentication.OpenIdConnect.TokenValidatedContext context)
+    {
+        var external = context.Principal!;
+        var login = external.FindFirstValue("preferred_username") ?? external.FindFirstValue(ClaimTypes.Email) ?? external.FindFirstValue("email");
+        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
+        await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
+        var account = await connection.QuerySingleOrDefaultAsync<StaffAccount>(
+            StaffAccount.Select + " WHERE (u.username = @login OR u.email = @login) AND u.active = TRUE", new { login });
+        if (account is null)
+        {
+            context.Fail("No active staff account matches this identity.");
+            return;
+        }
+        context.Principal = account.ToPrincipal(OpenIdConnectDefaults.AuthenticationScheme);
+    }
+}
+
+/// <summary>A staff account as sign-in needs it.</summary>
+public sealed record StaffAccount
+{
+    public const string Select = """
+        SELECT u.id AS Id, u.username AS Username, u.display_name AS DisplayName, u.password_hash AS PasswordHash,
+               u.role AS Role, u.organisation_id AS OrganisationId, o.name AS OrganisationName, u.active AS Active
+        FROM staff_user u JOIN organisation o ON o.id = u.organisation_id
+        """;
+
+    public long Id { get; init; }
+    public string Username { get; init; } = "";
+    public string DisplayName { get; init; } = "";
+    public string? PasswordHash { get; init; }
+    public string Role { get; init; } = "";
+    public long OrganisationId { get; init; }
+    public string OrganisationName { get; init; } = "";
+    public bool Active { get; init; }
+
+    public ClaimsPrincipal ToPrincipal(string authenticationType) => new(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, Id.ToString(CultureInfo.InvariantCulture)),
+            new Claim(ClaimTypes.Name, Username),
+            new Claim(CareClaims.DisplayName, DisplayName),
+            new Claim(ClaimTypes.Role, Role),
+            new Claim(CareClaims.Organisation, OrganisationId.ToString(CultureInfo.InvariantCulture)),
+            new Claim(CareClaims.OrganisationName, OrganisationName),
+        ],
+        authenticationType, ClaimTypes.Name, ClaimTypes.Role));
+}
+
+/// <summary>Keeps the circuit's ActorAccessor in step with its authentication state (see Microsoft's circuit-handler pattern).</summary>
+internal sealed class ActorCircuitHandler(AuthenticationStateProvider authentication, ActorAccessor actors) : CircuitHandler, IDisposable
+{
+    public override Task OnCircuitOpenedAsync(Circuit circuit, CancellationToken cancellationToken)
+    {
+        authentication.AuthenticationStateChanged += OnChanged;
+        return base.OnCircuitOpenedAsync(circuit, cancellationToken);
+    }
+
+    public override Func<CircuitInboundActivityContext, Task> CreateInboundActivityHandler(Func<CircuitInboundActivityContext, Task> next) =>
+        async context =>
+        {
+            actors.Principal = (await authentication.GetAuthenticationStateAsync()).User;
+            await next(context);
+        };
+
+    private void OnChanged(Task<AuthenticationState> state) =>
+        _ = state.ContinueWith(t => actors.Principal = t.Result.User, TaskScheduler.Default);
+
+    public void Dispose() => authentication.AuthenticationStateChanged -= OnChanged;
+}

@@ -1,0 +1,31 @@
+namespace CareCoordination.Auth;
+
+public static class Roles
+{
+    public const string Referrer = "referrer";
+    public const string Coordinator = "coordinator";
+    public const string BedBureau = "bed-bureau";
+    public const string Manager = "manager";
+    public const string Admin = "admin";
+
+    public static IReadOnlyList<string> All { get; } = [Referrer, Coordinator, BedBureau, Manager, Admin];
+
+    public static string Describe(string role) => role switch
+    {
+        Referrer => "Referrer",
+        Coordinator => "Coordination centre",
+        BedBureau => "Bed bureau",
+        Manager => "Manager",
+        Admin => "Administrator",
+        _ => role,
+    };
+}
+
+public static class CareClaims
+{
+    public const string Organisation = "org";
+    public const string OrganisationName = "org_name";
+    public const string DisplayName = "display_name";
+    public const string ClientId = "client_id";
+    public const string Scope = "scope";
+}

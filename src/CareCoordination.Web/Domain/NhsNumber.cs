@@ -1,0 +1,45 @@
+namespace CareCoordination.Domain;
+
+/// <summary>The NHS number: ten digits, the last a modulus-11 check digit (NHS Data Dictionary).</summary>
+public static class NhsNumber
+{
+    public const string System = "https://fhir.nhs.uk/Id/nhs-number";
+
+    /// <summary>Digits only, or null when the text is not ten digits once spaces and dashes are dropped.</summary>
+    public static string? Normalise(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+        var digits = new string(text.Where(c => c is not (' ' or '-')).ToArray());
+        return digits.Length == 10 && digits.All(char.IsAsciiDigit) ? digits : null;
+    }
+
+    public static bool IsValid(string? text)
+    {
+        var digits = Normalise(text);
+        return digits is not null && CheckDigit(digits.AsSpan(0, 9)) == digits[9] - '0';
+    }
+
+    /// <summary>The check digit for nine digits, or -1 where no valid number can end them (remainder 10).</summary>
+    public static int CheckDigit(ReadOnlySpan<char> nineDigits)
+    {
+        var sum = 0;
+        for (var i = 0; i < 9; i++)
+        {
+            sum += (nineDigits[i] - '0') * (10 - i);
+        }
+        var check = 11 - (sum % 11);
+        return check switch
+        {
+            11 => 0,
+            10 => -1,
+            _ => check,
+        };
+    }
+
+    /// <summary>Shown as typed on NHS forms: 3-3-4.</summary>
+    public static string Format(string digits) =>
+        digits.Length == 10 ? $"{digits[..3]} {digits[3..6]} {digits[6..]}" : digits;
+}

@@ -1,0 +1,91 @@
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Demo;
+using CareCoordination.Features.Health;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using FluentValidation;
+using Mediator;
+using Radzen;
+
+namespace CareCoordination;
+
+/// <summary>The registrations behind Program.cs, one method per concern.</summary>
+public static class HostSetup
+{
+    public static IServiceCollection AddStore(this IServiceCollection services, IConfiguration configuration)
+    {
+        TypeHandlers.Register();
+        services.AddSingleton(_ => Database.FromConfiguration(configuration));
+        services.AddSingleton<Migrator>();
+        services.AddSingleton<DemoSeeder>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
+        services.AddHealthChecks().AddCheck<StoreHealth>("store");
+        return services;
+    }
+
+    public static IServiceCollection AddUseCases(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<Work>();
+        services.AddSingleton<AuditWriter>();
+        services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
+        services.AddMediator((MediatorOptions options) =>
+        {
+            // Scoped: handlers and behaviours see the request's (or the circuit's) ActorAccessor.
+            options.ServiceLifetime = ServiceLifetime.Scoped;
+            // Order matters: who may ask, then is the request well-formed, then one transaction
+            // (commands only) around the handler and, innermost, its audit row.
+            options.PipelineBehaviors =
+            [
+                typeof(AuthorisationBehaviour<,>),
+                typeof(ValidationBehaviour<,>),
+                typeof(TransactionBehaviour<,>),
+                typeof(AuditBehaviour<,>),
+            ];
+        });
+        return services;
+    }
+
+    public static IServiceCollection AddScreens(this IServiceCollection services)
+    {
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddRadzenComponents();
+        services.AddProblemDetails();
+        return services;
+    }
+
+    /// <summary>Migrate, load the token key, seed demo data when asked: before the first request is served.</summary>
+    public static async Task PrepareStoreAsync(this WebApplication app)
+    {
+        var services = app.Services;
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("CareCoordination.Startup");
+        await services.GetRequiredService<Migrator>().ApplyAsync();
+        await services.GetRequiredService<PartnerTokens>().LoadAsync();
+
+        var database = services.GetRequiredService<Database>();
+        if (!app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite))
+        {
+            return;
+        }
+        var password = app.Configuration["Demo:Password"];
+        var secret = app.Configuration["Demo:PartnerSecret"];
+        var credentials = new DemoCredentials(
+            string.IsNullOrWhiteSpace(password) ? Passwords.Generate() : password,
+            string.IsNullOrWhiteSpace(secret) ? Passwords.Generate() : secret);
+        var outcome = await services.GetRequiredService<DemoSeeder>().SeedAsync(credentials);
+        if (outcome == DemoSeedOutcome.Seeded)
+        {
+            // Printed once, when made: the store keeps only hashes.
+            logger.LogWarning(
+                "Demo data seeded. Staff accounts referrer, coordinator, bedbureau, manager, admin: password {Password}{PasswordNote}. Partner client demo-acute-trust: secret {Secret}{SecretNote}.",
+                credentials.Password, string.IsNullOrWhiteSpace(password) ? " (generated; set Demo:Password to choose one)" : "",
+                credentials.PartnerSecret, string.IsNullOrWhiteSpace(secret) ? " (generated; set Demo:PartnerSecret to choose one)" : "");
+        }
+        else if (outcome == DemoSeedOutcome.RefusedRealData)
+        {
+            logger.LogWarning("Demo:Seed is on but the store already holds real data: no demo data was added.");
+        }
+    }
+}

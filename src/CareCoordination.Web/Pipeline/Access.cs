@@ -1,0 +1,22 @@
+namespace CareCoordination.Pipeline;
+
+/// <summary>Which staff roles may send this message. Every message states its access; none is open by default.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class AllowRolesAttribute(params string[] roles) : Attribute
+{
+    public IReadOnlyList<string> Roles { get; } = roles;
+}
+
+/// <summary>Partner systems holding this SMART v2 style scope may send this message.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class AllowPartnerScopeAttribute(string scope) : Attribute
+{
+    public string Scope { get; } = scope;
+}
+
+/// <summary>Anyone, signed in or not, may send this message (sign-in itself, the token endpoint).</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class AllowAnonymousMessageAttribute : Attribute;
+
+/// <summary>A query that reads a person's record: its every use is written to the audit trail.</summary>
+public interface IAudited;

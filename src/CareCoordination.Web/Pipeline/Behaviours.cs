@@ -1,0 +1,194 @@
+using System.Reflection;
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Store;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Pipeline;
+
+/// <summary>Outermost: opens the message's scope and refuses a caller the message does not allow.</summary>
+public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor actors, TimeProvider clock, AuditWriter audit)
+    : IPipelineBehavior<TMessage, TResponse>
+    where TMessage : notnull, IMessage
+{
+    // Read once per message type, not per request.
+    private static readonly AccessPolicy Policy = AccessPolicy.For(typeof(TMessage));
+
+    public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
+    {
+        var outer = Work.Current;
+        var actor = outer?.Actor ?? actors.Current;
+        var scope = new MessageScope(actor, clock.GetUtcNow(), Policy.Action);
+        if (!Policy.Allows(actor))
+        {
+            await audit.WriteAsync(scope, "denied", null, null, cancellationToken);
+            throw new AccessDenied($"{Describe(actor)} may not {Policy.Action}.");
+        }
+        Work.Enter(scope);
+        try
+        {
+            return await next(message, cancellationToken);
+        }
+        finally
+        {
+            Work.Enter(outer);
+        }
+    }
+
+    private static string Describe(Actor actor) => actor.Kind switch
+    {
+        ActorKind.Staff => $"The {Roles.Describe(actor.Role ?? "")} role",
+        ActorKind.Partner => $"Partner client {actor.Name}",
+        _ => "An anonymous caller",
+    };
+}
+
+internal sealed record AccessPolicy(string Action, bool Anonymous, IReadOnlyList<string> Roles, string? PartnerScope)
+{
+    public static AccessPolicy For(Type messageType)
+    {
+        // Messages are nested in their use case (SignIn.Command): the use case names the action.
+        var action = messageType.DeclaringType?.Name ?? messageType.Name;
+        var anonymous = messageType.GetCustomAttribute<AllowAnonymousMessageAttribute>() is not null;
+        var roles = messageType.GetCustomAttribute<AllowRolesAttribute>()?.Roles ?? [];
+        var scope = messageType.GetCustomAttribute<AllowPartnerScopeAttribute>()?.Scope;
+        if (!anonymous && roles.Count == 0 && scope is null)
+        {
+            throw new InvalidOperationException($"{messageType.FullName} states no access: give it AllowRoles, AllowPartnerScope or AllowAnonymousMessage.");
+        }
+        return new AccessPolicy(action, anonymous, roles, scope);
+    }
+
+    public bool Allows(Actor actor) => actor.Kind switch
+    {
+        _ when Anonymous => true,
+        ActorKind.System => true,
+        ActorKind.Staff => actor.Role is not null && Roles.Contains(actor.Role),
+        ActorKind.Partner => PartnerScope is not null && actor.Scopes.Any(granted => ScopeGrants(granted, PartnerScope)),
+        _ => false,
+    };
+
+    /// <summary>SMART v2: system/ServiceRequest.cru grants .c, .r and .u; system/*.rs grants reads of anything.</summary>
+    internal static bool ScopeGrants(string granted, string needed)
+    {
+        var (grantedResource, grantedActions) = Split(granted);
+        var (neededResource, neededActions) = Split(needed);
+        if (grantedResource != "system/*" && grantedResource != neededResource)
+        {
+            return false;
+        }
+        return neededActions.All(grantedActions.Contains);
+    }
+
+    private static (string Resource, string Actions) Split(string scope)
+    {
+        var dot = scope.LastIndexOf('.');
+        return dot < 0 ? (scope, "") : (scope[..dot], scope[(dot + 1)..]);
+    }
+}
+
+/// <summary>Runs the message's FluentValidation rules: the same rules for the form and for the API.</summary>
+public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValidator<TMessage>> validators, AuditWriter audit)
+    : IPipelineBehavior<TMessage, TResponse>
+    where TMessage : notnull, IMessage
+{
+    public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
+    {
+        var failures = new List<FluentValidation.Results.ValidationFailure>();
+        foreach (var validator in validators)
+        {
+            var result = await validator.ValidateAsync(message, cancellationToken);
+            failures.AddRange(result.Errors);
+        }
+        if (failures.Count > 0)
+        {
+            if (message is IBaseCommand || message is IAudited)
+            {
+                await audit.WriteAsync(Work.Current!, "invalid", null, null, cancellationToken);
+            }
+            throw new ValidationFailed(failures
+                .GroupBy(f => f.PropertyName)
+                .ToDictionary(g => g.Key, g => g.Select(f => f.ErrorMessage).Distinct().ToArray()));
+        }
+        return await next(message, cancellationToken);
+    }
+}
+
+/// <summary>
+/// Commands only: one transaction around the handler, its change rows and its audit row, so that a
+/// failure leaves nothing half-written. After commit the change feed is told, and pushes to live screens.
+/// </summary>
+public sealed class TransactionBehaviour<TMessage, TResponse>(Database database, ChangeFeed feed)
+    : IPipelineBehavior<TMessage, TResponse>
+    where TMessage : notnull, IBaseCommand
+{
+    public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
+    {
+        var scope = Work.Current!;
+        if (scope.Transaction is not null)
+        {
+            return await next(message, cancellationToken);
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        scope.Connection = connection;
+        scope.Transaction = transaction;
+        try
+        {
+            var response = await next(message, cancellationToken);
+            if (scope.Changes.Count > 0)
+            {
+                await AppendChangesAsync(connection, transaction, scope);
+            }
+            await transaction.CommitAsync(cancellationToken);
+            if (scope.Changes.Count > 0)
+            {
+                feed.Poke();
+            }
+            return response;
+        }
+        finally
+        {
+            scope.Connection = null;
+            scope.Transaction = null;
+        }
+    }
+
+    private async Task AppendChangesAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, MessageScope scope)
+    {
+        if (database.ChangeWriterLock is { } lockSql)
+        {
+            await connection.ExecuteAsync(lockSql, transaction: transaction);
+        }
+        foreach (var change in scope.Changes)
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
+                VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)
+                """,
+                new { At = scope.Now, change.Kind, change.EntityType, change.EntityId, change.OrganisationId, Actor = scope.Actor.Name, change.Data },
+                transaction);
+        }
+    }
+}
+
+/// <summary>Innermost: writes who did what to the audit trail, in the command's own transaction.</summary>
+public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
+    : IPipelineBehavior<TMessage, TResponse>
+    where TMessage : notnull, IMessage
+{
+    public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
+    {
+        var response = await next(message, cancellationToken);
+        if (message is IBaseCommand || message is IAudited)
+        {
+            var scope = Work.Current!;
+            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken);
+        }
+        return response;
+    }
+}

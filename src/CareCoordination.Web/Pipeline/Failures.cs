@@ -1,0 +1,24 @@
+namespace CareCoordination.Pipeline;
+
+/// <summary>
+/// What a handler or behaviour throws when a request cannot be done. One mapper at each edge turns these
+/// into ProblemDetails (app) or an OperationOutcome (FHIR).
+/// </summary>
+public abstract class DomainFailure(string message) : Exception(message);
+
+/// <summary>Unknown, or not the caller's to see: both look the same so that existence does not leak.</summary>
+public sealed class NotFound(string what) : DomainFailure($"{what} was not found.");
+
+public sealed class AccessDenied(string message) : DomainFailure(message);
+
+/// <summary>Someone else changed it first, or it already exists.</summary>
+public sealed class Conflict(string message) : DomainFailure(message);
+
+/// <summary>Well-formed, but a business rule says no (an illegal transition, a full service).</summary>
+public sealed class RuleBroken(string message) : DomainFailure(message);
+
+public sealed class ValidationFailed(IReadOnlyDictionary<string, string[]> errors)
+    : DomainFailure("The request has errors: " + string.Join(" ", errors.SelectMany(e => e.Value)))
+{
+    public IReadOnlyDictionary<string, string[]> Errors { get; } = errors;
+}

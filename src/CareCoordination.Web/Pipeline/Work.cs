@@ -1,0 +1,72 @@
+using System.Data.Common;
+using System.Text.Json;
+using CareCoordination.Auth;
+
+namespace CareCoordination.Pipeline;
+
+/// <summary>
+/// The state of the message being handled: who asked, when, and for a command its transaction and the
+/// changes it records. Kept in an AsyncLocal rather than a DI scope because a Blazor scope is a whole
+/// browser tab, which can have two messages in flight at once.
+/// </summary>
+public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
+{
+    private readonly List<PendingChange> _changes = [];
+    private readonly List<AuditSubject> _subjects = [];
+
+    public Actor Actor { get; } = actor;
+    public DateTimeOffset Now { get; } = now;
+    public string Action { get; } = action;
+    public DbConnection? Connection { get; internal set; }
+    public DbTransaction? Transaction { get; internal set; }
+
+    /// <summary>Set by handlers that act for someone not yet signed in (sign-in, token issue).</summary>
+    public string? AuditDetail { get; set; }
+
+    /// <summary>A handler that refuses without throwing (a wrong password) says so here, so the audit row tells the truth.</summary>
+    public string Outcome { get; set; } = "success";
+
+    internal IReadOnlyList<PendingChange> Changes => _changes;
+    internal IReadOnlyList<AuditSubject> Subjects => _subjects;
+
+    /// <summary>Appended to the change table in this command's transaction, then pushed to live screens.</summary>
+    public void RecordChange(string kind, string entityType, long entityId, long? organisationId, object? data = null)
+    {
+        if (Transaction is null)
+        {
+            throw new InvalidOperationException("Only a command records changes.");
+        }
+        _changes.Add(new PendingChange(kind, entityType, entityId, organisationId,
+            data is null ? null : JsonSerializer.Serialize(data, JsonDefaults.Options)));
+    }
+
+    /// <summary>Names what this message read or changed, for the audit trail.</summary>
+    public void Touch(string entityType, long entityId, long? personId = null) =>
+        _subjects.Add(new AuditSubject(entityType, entityId, personId));
+}
+
+internal sealed record PendingChange(string Kind, string EntityType, long EntityId, long? OrganisationId, string? Data);
+
+internal sealed record AuditSubject(string EntityType, long EntityId, long? PersonId);
+
+public sealed class Work
+{
+    private static readonly AsyncLocal<MessageScope?> CurrentScope = new();
+
+    public MessageScope Scope => CurrentScope.Value
+        ?? throw new InvalidOperationException("No message is being handled: send it through the mediator.");
+
+    /// <summary>The open transaction's connection: only inside a command.</summary>
+    public DbConnection Connection => Scope.Connection ?? throw new InvalidOperationException("Only a command has a transaction.");
+
+    public DbTransaction Transaction => Scope.Transaction ?? throw new InvalidOperationException("Only a command has a transaction.");
+
+    internal static MessageScope? Current => CurrentScope.Value;
+
+    internal static void Enter(MessageScope? scope) => CurrentScope.Value = scope;
+}
+
+public static class JsonDefaults
+{
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web);
+}

@@ -1,0 +1,44 @@
+using CareCoordination;
+using CareCoordination.Auth;
+using CareCoordination.Components;
+using CareCoordination.Features.Account;
+using CareCoordination.Features.Partners;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Services
+    .AddStore(builder.Configuration)
+    .AddUseCases()
+    .AddCareAuthentication(builder.Configuration)
+    .AddScreens();
+
+var app = builder.Build();
+
+if (!app.Environment.IsDevelopment())
+{
+    app.UseExceptionHandler("/error", createScopeForErrors: true);
+    app.UseHsts();
+}
+// People get a page that explains itself; programs get the bare status (and later, their problem details).
+app.UseWhen(context => !AuthenticationSetup.IsMachinePath(context.Request.Path),
+    branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+app.UseAuthentication();
+app.Use((context, next) =>
+{
+    context.RequestServices.GetRequiredService<ActorAccessor>().Principal = context.User;
+    return next(context);
+});
+app.UseAuthorization();
+app.UseAntiforgery();
+
+app.MapStaticAssets().AllowAnonymous();
+app.MapHealthChecks("/health").AllowAnonymous();
+app.MapIssueToken();
+app.MapAccountEndpoints();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+
+await app.PrepareStoreAsync();
+await app.RunAsync();
+
+/// <summary>Visible to the test host.</summary>
+public partial class Program;

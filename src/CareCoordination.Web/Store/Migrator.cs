@@ -1,0 +1,77 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Dapper;
+
+namespace CareCoordination.Store;
+
+/// <summary>
+/// Applies the numbered scripts in Store/Migrations in order, each in its own transaction with its
+/// version row, so a failed script leaves nothing behind and a re-run is a no-op.
+/// </summary>
+public sealed partial class Migrator(Database database, ILogger<Migrator> logger)
+{
+    public sealed record Script(int Version, string Name, string Sql);
+
+    public static IReadOnlyList<Script> Scripts { get; } = LoadScripts();
+
+    public async Task<IReadOnlyList<int>> ApplyAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
+
+        var applied = new List<int>();
+        foreach (var script in Scripts)
+        {
+            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+            if (database.MigrationLock is { } lockSql)
+            {
+                await connection.ExecuteAsync(lockSql, transaction: transaction);
+            }
+            // Checked inside the lock: another node may have applied it while this one waited.
+            var done = await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM schema_migration WHERE version = @Version", new { script.Version }, transaction);
+            if (done > 0)
+            {
+                continue;
+            }
+            await connection.ExecuteAsync(script.Sql.Replace("{{id}}", database.IdentityColumn, StringComparison.Ordinal), transaction: transaction);
+            await connection.ExecuteAsync(
+                "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
+                new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            applied.Add(script.Version);
+            logger.LogInformation("Applied migration {Version} {Name}", script.Version, script.Name);
+        }
+        return applied;
+    }
+
+    private static List<Script> LoadScripts()
+    {
+        var assembly = typeof(Migrator).Assembly;
+        var scripts = new List<Script>();
+        foreach (var resource in assembly.GetManifestResourceNames())
+        {
+            var match = ScriptName().Match(resource);
+            if (!match.Success)
+            {
+                continue;
+            }
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            scripts.Add(new Script(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), match.Groups[2].Value, reader.ReadToEnd()));
+        }
+        scripts.Sort((a, b) => a.Version.CompareTo(b.Version));
+        for (var i = 0; i < scripts.Count; i++)
+        {
+            if (scripts[i].Version != i + 1)
+            {
+                throw new InvalidOperationException($"Migration scripts must be numbered 1..n without gaps; found {scripts[i].Version} at position {i + 1}.");
+            }
+        }
+        return scripts;
+    }
+
+    [GeneratedRegex(@"\.Migrations\.(\d{4})_([A-Za-z0-9_]+)\.sql$")]
+    private static partial Regex ScriptName();
+}
