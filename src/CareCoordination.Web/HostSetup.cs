@@ -53,6 +53,7 @@ public static class HostSetup
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();
+        services.AddExceptionHandler<FailureResponses>();
         return services;
     }
 

@@ -14,9 +14,9 @@ builder.Services
 
 var app = builder.Build();
 
+app.UseExceptionHandler("/error", createScopeForErrors: true);
 if (!app.Environment.IsDevelopment())
 {
-    app.UseExceptionHandler("/error", createScopeForErrors: true);
     app.UseHsts();
 }
 // People get a page that explains itself; programs get the bare status (and later, their problem details).
@@ -35,6 +35,7 @@ app.MapStaticAssets().AllowAnonymous();
 app.MapHealthChecks("/health").AllowAnonymous();
 app.MapIssueToken();
 app.MapAccountEndpoints();
+app.MapWhoAmI();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();

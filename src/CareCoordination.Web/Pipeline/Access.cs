@@ -11,6 +11,9 @@ public sealed class AllowRolesAttribute(params string[] roles) : Attribute
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
 public sealed class AllowPartnerScopeAttribute(string scope) : Attribute
 {
+    /// <summary>Any partner with a valid token, whatever its scopes.</summary>
+    public const string AnyScope = "*";
+
     public string Scope { get; } = scope;
 }
 

@@ -66,7 +66,8 @@ internal sealed record AccessPolicy(string Action, bool Anonymous, IReadOnlyList
         _ when Anonymous => true,
         ActorKind.System => true,
         ActorKind.Staff => actor.Role is not null && Roles.Contains(actor.Role),
-        ActorKind.Partner => PartnerScope is not null && actor.Scopes.Any(granted => ScopeGrants(granted, PartnerScope)),
+        ActorKind.Partner => PartnerScope == AllowPartnerScopeAttribute.AnyScope
+            || (PartnerScope is not null && actor.Scopes.Any(granted => ScopeGrants(granted, PartnerScope))),
         _ => false,
     };
 

@@ -20,6 +20,10 @@ public static class TypeHandlers
         {
             return;
         }
+        // Dapper binds these types itself unless their built-in mapping is removed first; then our
+        // handlers see every parameter too, not only every column read.
+        SqlMapper.RemoveTypeMap(typeof(DateTimeOffset));
+        SqlMapper.RemoveTypeMap(typeof(DateOnly));
         SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
         SqlMapper.AddTypeHandler(new DateOnlyHandler());
     }

@@ -1,0 +1,134 @@
+using System.Net;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CareCoordination.Tests.Features.Account;
+
+public sealed class SignInTests(AppFactory app) : IClassFixture<AppFactory>
+{
+    public static TheoryData<string, string> LandingByUser => new()
+    {
+        { "referrer", "Referrals from " },
+        { "coordinator", "Coordination centre" },
+        { "bedbureau", "Bed bureau" },
+        { "manager", "Capacity and flow" },
+        { "admin", "Administration" },
+    };
+
+    [Theory]
+    [MemberData(nameof(LandingByUser))]
+    public async Task SignIn_EachRoleWithTheRightPassword_LandsOnItsHomePage(string username, string landingTitle)
+    {
+        using var client = app.CreateBrowserlessClient();
+
+        var response = await app.SignInAsync(client, username, AppFactory.Password);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/", response.Headers.Location?.OriginalString);
+        var home = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, home.StatusCode);
+        Assert.Contains(landingTitle, await home.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SignIn_WithAWrongPassword_IsRefusedAndGetsNoCookie()
+    {
+        using var client = app.CreateBrowserlessClient();
+
+        var response = await app.SignInAsync(client, "coordinator", "not-the-password");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("username or password is not right", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var home = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Redirect, home.StatusCode);
+        Assert.StartsWith("/signin", home.Headers.Location?.PathAndQuery ?? home.Headers.Location?.OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SignIn_ReturnUrlToAnotherSite_LandsHomeInstead()
+    {
+        using var client = app.CreateBrowserlessClient();
+
+        var response = await app.SignInAsync(client, "admin", AppFactory.Password, returnUrl: "//evil.example/phish");
+
+        Assert.Equal("/", response.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
+    public async Task SignIn_EveryAttempt_IsAudited()
+    {
+        using var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, "referrer", "wrong");
+        await app.SignInAsync(client, "referrer", AppFactory.Password);
+
+        await using var connection = new SqliteConnection(app.ConnectionString);
+        var outcomes = (await connection.QueryAsync<string>(
+            "SELECT outcome FROM audit_event WHERE action = 'SignIn' AND detail = 'username referrer' ORDER BY id")).ToList();
+
+        Assert.Contains("denied", outcomes);
+        Assert.Contains("success", outcomes);
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/denied")]
+    [InlineData("/some/page/that/does/not/exist")]
+    public async Task AnonymousRequest_ForAPage_IsSentToSignIn(string path)
+    {
+        using var client = app.CreateBrowserlessClient();
+
+        var response = await client.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Contains("/signin", response.Headers.Location?.OriginalString, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("GET", "/api/me")]
+    [InlineData("GET", "/api/anything")]
+    [InlineData("GET", "/fhir/Patient")]
+    [InlineData("POST", "/hubs/live/negotiate")]
+    public async Task AnonymousRequest_ForAnApi_IsRefusedWith401(string method, string path)
+    {
+        using var client = app.CreateBrowserlessClient();
+
+        var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task SignOut_EndsTheSession()
+    {
+        using var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, "coordinator", AppFactory.Password);
+        var home = await client.GetStringAsync("/");
+        var token = System.Text.RegularExpressions.Regex.Match(home, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token) });
+        var signedOut = await client.PostAsync("/signout", form);
+
+        Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await client.GetAsync("/")).StatusCode);
+    }
+}
+
+/// <summary>Its own host: the lock-out it causes must not leak into the other sign-in tests.</summary>
+public sealed class SignInThrottleTests(AppFactory app) : IClassFixture<AppFactory>
+{
+    [Fact]
+    public async Task SignIn_AfterFiveFailures_RefusesEvenTheRightPassword()
+    {
+        using var client = app.CreateBrowserlessClient();
+        for (var i = 0; i < 5; i++)
+        {
+            await app.SignInAsync(client, "manager", "wrong-" + i);
+        }
+
+        var response = await app.SignInAsync(client, "manager", AppFactory.Password);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("Too many failed sign-ins", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+}

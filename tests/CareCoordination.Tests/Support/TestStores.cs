@@ -1,0 +1,50 @@
+using CareCoordination.Store;
+using Dapper;
+using Npgsql;
+
+namespace CareCoordination.Tests.Support;
+
+/// <summary>A fresh, empty store per test class, for each engine the product supports.</summary>
+public interface ITestStore
+{
+    StoreProvider Provider { get; }
+
+    /// <summary>A connection string to a new, empty database.</summary>
+    Task<string> CreateEmptyAsync();
+}
+
+public sealed class SqliteTestStore : ITestStore
+{
+    public StoreProvider Provider => StoreProvider.Sqlite;
+
+    public Task<string> CreateEmptyAsync()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "carecoordination-tests");
+        Directory.CreateDirectory(folder);
+        return Task.FromResult($"Data Source={Path.Combine(folder, Guid.NewGuid().ToString("N") + ".db")};Pooling=False");
+    }
+}
+
+/// <summary>
+/// The test command (./test.sh) starts a throwaway PostgreSQL and names it here. Without it these tests
+/// fail, on purpose: a PostgreSQL test that skipped itself would hide a gap in a green run.
+/// </summary>
+public sealed class PostgresTestStore : ITestStore
+{
+    public const string Variable = "CARECOORDINATION_TEST_POSTGRES";
+
+    public StoreProvider Provider => StoreProvider.PostgreSQL;
+
+    public async Task<string> CreateEmptyAsync()
+    {
+        var server = Environment.GetEnvironmentVariable(Variable)
+            ?? throw new InvalidOperationException($"{Variable} is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");
+        var name = "cc_" + Guid.NewGuid().ToString("N");
+        await using (var connection = new NpgsqlConnection(server))
+        {
+            await connection.OpenAsync();
+            await connection.ExecuteAsync($"CREATE DATABASE {name}");
+        }
+        return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+    }
+}
