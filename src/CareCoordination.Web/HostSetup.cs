@@ -6,6 +6,7 @@ using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
+using Microsoft.AspNetCore.DataProtection;
 using Radzen;
 
 namespace CareCoordination;
@@ -48,8 +49,13 @@ public static class HostSetup
         return services;
     }
 
-    public static IServiceCollection AddScreens(this IServiceCollection services)
+    public static IServiceCollection AddScreens(this IServiceCollection services, IConfiguration configuration)
     {
+        // Cookies and antiforgery tokens are sealed with these keys: nodes behind one load balancer must share them.
+        if (configuration["DataProtection:KeysPath"] is { Length: > 0 } keys)
+        {
+            services.AddDataProtection().SetApplicationName("CareCoordination").PersistKeysToFileSystem(new DirectoryInfo(keys));
+        }
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();

@@ -10,7 +10,7 @@ builder.Services
     .AddStore(builder.Configuration)
     .AddUseCases()
     .AddCareAuthentication(builder.Configuration)
-    .AddScreens();
+    .AddScreens(builder.Configuration);
 
 var app = builder.Build();
 

@@ -158,23 +158,8 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
         }
     }
 
-    private async Task AppendChangesAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, MessageScope scope)
-    {
-        if (database.ChangeWriterLock is { } lockSql)
-        {
-            await connection.ExecuteAsync(lockSql, transaction: transaction);
-        }
-        foreach (var change in scope.Changes)
-        {
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
-                VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)
-                """,
-                new { At = scope.Now, change.Kind, change.EntityType, change.EntityId, change.OrganisationId, Actor = scope.Actor.Name, change.Data },
-                transaction);
-        }
-    }
+    private Task AppendChangesAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, MessageScope scope) =>
+        ChangeLog.AppendAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
 }
 
 /// <summary>Innermost: writes who did what to the audit trail, in the command's own transaction.</summary>

@@ -1,0 +1,83 @@
+using System.Net;
+using CareCoordination.Store;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Support;
+
+/// <summary>
+/// The real host on Kestrel at 127.0.0.1 (a random port) with a fresh demo store, and Debian's Chromium
+/// driven by Playwright. test.sh installs Chromium; nothing is downloaded by Playwright itself.
+/// </summary>
+public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    public const string Password = "Browser-Demo-Password-1";
+
+    private readonly string _store = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + ".db");
+    private IPlaywright? _playwright;
+
+    public IBrowser Browser { get; private set; } = default!;
+
+    public string BaseUrl { get; private set; } = "";
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.UseSetting("Urls", "http://127.0.0.1:0");
+        builder.UseSetting("Database:Provider", nameof(StoreProvider.Sqlite));
+        builder.UseSetting("ConnectionStrings:CareCoordination", $"Data Source={_store}");
+        builder.UseSetting("Demo:Seed", "true");
+        builder.UseSetting("Demo:Password", Password);
+        builder.UseSetting("Demo:PartnerSecret", "Browser-Partner-Secret-1");
+    }
+
+    public async Task InitializeAsync()
+    {
+        UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        StartServer();
+        BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args =
+            [
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic",
+            ],
+        });
+    }
+
+    /// <summary>A new browser context (its own cookies), as a second person at another desk.</summary>
+    public async Task<IPage> NewPageAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-GB", TimezoneId = "Europe/London" });
+        context.SetDefaultTimeout(15_000);
+        return await context.NewPageAsync();
+    }
+
+    public async Task SignInAsync(IPage page, string username)
+    {
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("Username").FillAsync(username);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => !url.Contains("/signin", StringComparison.Ordinal));
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.CloseAsync();
+        }
+        _playwright?.Dispose();
+        await base.DisposeAsync();
+    }
+}
