@@ -90,9 +90,5 @@ public static class HostSetup
                 credentials.Password, string.IsNullOrWhiteSpace(password) ? " (generated; set Demo:Password to choose one)" : "",
                 credentials.PartnerSecret, string.IsNullOrWhiteSpace(secret) ? " (generated; set Demo:PartnerSecret to choose one)" : "");
         }
-        else if (outcome == DemoSeedOutcome.RefusedRealData)
-        {
-            logger.LogWarning("Demo:Seed is on but the store already holds real data: no demo data was added.");
-        }
     }
 }

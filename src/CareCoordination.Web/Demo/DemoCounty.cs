@@ -286,7 +286,7 @@ internal static class DemoCounty
         "Strong links with the local chapel community.",
         "Manages own finances and appointments.",
         "Clear about own wishes and able to direct care.",
-        "Wife is the main carer and wants to carry on with support.",
+        "Spouse is the main carer and wants to carry on with support.",
         "Enjoys cooking and wants to make own meals again.",
         "Ground-floor flat with level access.",
         "Has a key safe and a pendant alarm already.",
@@ -350,7 +350,7 @@ internal static class DemoCounty
     [
         "Wants to go home.",
         "Wants to go home as soon as possible and does not want a care home.",
-        "Happy to go to a care home near her daughter.",
+        "Happy to go to a care home near family.",
         "Would like a short stay to build up strength before going home.",
         "Not able to give a clear preference; seems settled on the ward.",
     ];
@@ -359,7 +359,7 @@ internal static class DemoCounty
     [
         "Family agree with going home with support.",
         "Daughter worried about falls and would prefer a care home.",
-        "Son wants his mother home but cannot provide care himself.",
+        "Son supports going home but cannot provide care himself.",
         "Wife wants to keep caring at home with help.",
         "Family not yet contacted.",
     ];
@@ -395,7 +395,7 @@ internal static class DemoCounty
         ("Please send the latest OT and physio assessment.",
          "OT and physio notes attached to the EPR; both recommend reablement with one carer."),
         ("Family report they want a care home. Has the person agreed to reablement?",
-         "Discussed with her today: she wants to try home first and agrees to reablement."),
+         "Discussed on the ward today: wants to try home first and agrees to reablement."),
         ("Please confirm infection status and the date of the last swab.",
          "MRSA screen negative on the 3rd; no other infection concerns."),
         ("Who will meet the team at home, and is there a key safe?",

@@ -17,8 +17,18 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
     public async Task<IReadOnlyList<int>> ApplyAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(
-            "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
+        // Under the lock too: two nodes starting together on PostgreSQL would otherwise race to create it.
+        await using (var setup = await database.BeginWriteAsync(connection, cancellationToken))
+        {
+            if (database.MigrationLock is { } setupLock)
+            {
+                await connection.ExecuteAsync(setupLock, transaction: setup);
+            }
+            await connection.ExecuteAsync(
+                "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
+                transaction: setup);
+            await setup.CommitAsync(cancellationToken);
+        }
 
         var applied = new List<int>();
         foreach (var script in Scripts)

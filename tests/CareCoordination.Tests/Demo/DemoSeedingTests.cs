@@ -1,0 +1,107 @@
+using CareCoordination.Demo;
+using CareCoordination.Domain;
+using CareCoordination.Store;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CareCoordination.Tests.Demo;
+
+public abstract class DemoSeedingTests(ITestStore store)
+{
+    private static readonly DemoCredentials Credentials = new("Seed-Password-1", "Seed-Secret-1");
+
+    private async Task<Database> MigratedStoreAsync()
+    {
+        TypeHandlers.Register();
+        var database = new Database(store.Provider, await store.CreateEmptyAsync());
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        return database;
+    }
+
+    private static DemoSeeder Seeder(Database database) => new(database, TimeProvider.System, NullLogger<DemoSeeder>.Instance);
+
+    private static async Task<Dictionary<string, long>> CountsAsync(Database database)
+    {
+        await using var connection = await database.OpenAsync();
+        var counts = new Dictionary<string, long>();
+        foreach (var table in new[] { "organisation", "staff_user", "partner_client", "person", "service", "site", "ward", "bed", "referral", "triage_task", "placement", "change" })
+        {
+            counts[table] = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {table}");
+        }
+        return counts;
+    }
+
+    [Fact]
+    public async Task Seed_OnAnEmptyStore_MakesAPlausibleCounty()
+    {
+        await using var database = await MigratedStoreAsync();
+
+        var outcome = await Seeder(database).SeedAsync(Credentials);
+
+        Assert.Equal(DemoSeedOutcome.Seeded, outcome);
+        await using var connection = await database.OpenAsync();
+        Assert.Equal(3, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM organisation WHERE kind = 'coordination-centre'"));
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM organisation WHERE kind = 'bed-bureau'"));
+        Assert.InRange(await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM organisation WHERE kind IN ('acute-trust', 'community-trust', 'community-hospital', 'gp-practice')"), 8, 14);
+        Assert.True(await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM site") >= 12);
+        Assert.True(await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM bed") >= 300);
+        Assert.Equal(5, await connection.ExecuteScalarAsync<long>("SELECT COUNT(DISTINCT bed_type) FROM bed"));
+        Assert.Equal(5, await connection.ExecuteScalarAsync<long>("SELECT COUNT(DISTINCT status) FROM bed"));
+        Assert.Equal(6, await connection.ExecuteScalarAsync<long>("SELECT COUNT(DISTINCT kind) FROM service"));
+
+        var statuses = (await connection.QueryAsync<string>("SELECT DISTINCT status FROM referral")).ToHashSet();
+        Assert.Superset(new HashSet<string> { "draft", "submitted", "in-triage", "awaiting-information", "accepted", "placed", "completed", "declined", "cancelled" }, statuses);
+
+        var nhsNumbers = (await connection.QueryAsync<string>("SELECT nhs_number FROM person")).ToList();
+        Assert.NotEmpty(nhsNumbers);
+        Assert.All(nhsNumbers, n => Assert.True(n.StartsWith("999", StringComparison.Ordinal) && NhsNumber.IsValid(n), n));
+
+        foreach (var (username, role) in new[] { ("referrer", "referrer"), ("coordinator", "coordinator"), ("bedbureau", "bed-bureau"), ("manager", "manager"), ("admin", "admin") })
+        {
+            var hash = await connection.ExecuteScalarAsync<string>("SELECT password_hash FROM staff_user WHERE username = @username AND role = @role", new { username, role });
+            Assert.True(CareCoordination.Auth.Passwords.Verify(hash, Credentials.Password), username);
+        }
+        var secret = await connection.ExecuteScalarAsync<string>("SELECT secret_hash FROM partner_client WHERE client_id = 'demo-acute-trust'");
+        Assert.True(CareCoordination.Auth.Passwords.Verify(secret, Credentials.PartnerSecret));
+
+        // History is in time order, so live screens can replay it by sequence number.
+        var times = (await connection.QueryAsync<DateTimeOffset>("SELECT at FROM change ORDER BY seq")).ToList();
+        Assert.NotEmpty(times);
+        Assert.Equal(times.Order(), times);
+    }
+
+    [Fact]
+    public async Task Seed_Twice_ChangesNothingTheSecondTime()
+    {
+        await using var database = await MigratedStoreAsync();
+        await Seeder(database).SeedAsync(Credentials);
+        var before = await CountsAsync(database);
+
+        var outcome = await Seeder(database).SeedAsync(Credentials);
+
+        Assert.Equal(DemoSeedOutcome.AlreadySeeded, outcome);
+        Assert.Equal(before, await CountsAsync(database));
+    }
+
+    [Fact]
+    public async Task Seed_IntoAStoreWithRealData_RefusesAndChangesNothing()
+    {
+        await using var database = await MigratedStoreAsync();
+        await using (var connection = await database.OpenAsync())
+        {
+            await StoreWorld.CreateAsync(connection);
+        }
+        var before = await CountsAsync(database);
+
+        var outcome = await Seeder(database).SeedAsync(Credentials);
+
+        Assert.Equal(DemoSeedOutcome.RefusedRealData, outcome);
+        Assert.Equal(before, await CountsAsync(database));
+    }
+}
+
+public sealed class SqliteDemoSeedingTests() : DemoSeedingTests(new SqliteTestStore());
+
+public sealed class PostgresDemoSeedingTests() : DemoSeedingTests(new PostgresTestStore());
