@@ -20,7 +20,8 @@ public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor ac
     {
         var outer = Work.Current;
         var actor = outer?.Actor ?? actors.Current;
-        var scope = new MessageScope(actor, clock.GetUtcNow(), Policy.Action);
+        // A message sent from inside a command joins that command's scope: one transaction, one set of changes.
+        var scope = outer is { Transaction: not null } ? outer : new MessageScope(actor, clock.GetUtcNow(), Policy.Action);
         if (!Policy.Allows(actor))
         {
             await audit.WriteAsync(scope, "denied", null, null, cancellationToken);

@@ -18,9 +18,7 @@ public abstract class ChangeFeedTests(ITestStore store)
     [Fact]
     public async Task ChangeFeed_UnderConcurrentWriters_DeliversEverySequenceNumberOnceInOrder()
     {
-        TypeHandlers.Register();
-        await using var database = new Database(store.Provider, await store.CreateEmptyAsync());
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
         var received = new ConcurrentQueue<long>();
         using var subscription = feed.Subscribe(change =>
@@ -61,9 +59,7 @@ public abstract class ChangeFeedTests(ITestStore store)
     [Fact]
     public async Task ChangesSince_ServesOnlyWhatWasPublished_AndEverythingAfterTheGivenNumber()
     {
-        TypeHandlers.Register();
-        await using var database = new Database(store.Provider, await store.CreateEmptyAsync());
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
         await feed.StartAsync(CancellationToken.None);
         await WaitUntilAsync(() => feed.Published >= 0);

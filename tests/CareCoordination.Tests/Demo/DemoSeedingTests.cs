@@ -11,14 +11,6 @@ public abstract class DemoSeedingTests(ITestStore store)
 {
     private static readonly DemoCredentials Credentials = new("Seed-Password-1", "Seed-Secret-1");
 
-    private async Task<Database> MigratedStoreAsync()
-    {
-        TypeHandlers.Register();
-        var database = new Database(store.Provider, await store.CreateEmptyAsync());
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
-        return database;
-    }
-
     private static DemoSeeder Seeder(Database database) => new(database, TimeProvider.System, NullLogger<DemoSeeder>.Instance);
 
     private static async Task<Dictionary<string, long>> CountsAsync(Database database)
@@ -35,7 +27,7 @@ public abstract class DemoSeedingTests(ITestStore store)
     [Fact]
     public async Task Seed_OnAnEmptyStore_MakesAPlausibleCounty()
     {
-        await using var database = await MigratedStoreAsync();
+        await using var database = await store.MigratedAsync();
 
         var outcome = await Seeder(database).SeedAsync(Credentials);
 
@@ -75,7 +67,7 @@ public abstract class DemoSeedingTests(ITestStore store)
     [Fact]
     public async Task Seed_Twice_ChangesNothingTheSecondTime()
     {
-        await using var database = await MigratedStoreAsync();
+        await using var database = await store.MigratedAsync();
         await Seeder(database).SeedAsync(Credentials);
         var before = await CountsAsync(database);
 
@@ -88,7 +80,7 @@ public abstract class DemoSeedingTests(ITestStore store)
     [Fact]
     public async Task Seed_IntoAStoreWithRealData_RefusesAndChangesNothing()
     {
-        await using var database = await MigratedStoreAsync();
+        await using var database = await store.MigratedAsync();
         await using (var connection = await database.OpenAsync())
         {
             await StoreWorld.CreateAsync(connection);

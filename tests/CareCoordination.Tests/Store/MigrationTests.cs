@@ -52,8 +52,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Bed_WithALivePlacement_RefusesASecondOne()
     {
-        await using var database = await EmptyStoreAsync();
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         await using var connection = await database.OpenAsync();
         var world = await StoreWorld.CreateAsync(connection);
         var first = await world.AddReferralAsync(connection, "9990000018");
@@ -70,8 +69,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Bed_AfterItsPlacementEnds_TakesTheNextOne()
     {
-        await using var database = await EmptyStoreAsync();
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         await using var connection = await database.OpenAsync();
         var world = await StoreWorld.CreateAsync(connection);
         var first = await world.AddReferralAsync(connection, "9990000018");
@@ -87,8 +85,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Person_NhsNumber_IsUnique()
     {
-        await using var database = await EmptyStoreAsync();
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         await using var connection = await database.OpenAsync();
         var world = await StoreWorld.CreateAsync(connection);
         await world.AddPersonAsync(connection, "9990000018");
@@ -102,8 +99,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Referral_SubmittedWithoutConsentOrLawfulReason_IsRefusedByTheStore()
     {
-        await using var database = await EmptyStoreAsync();
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         await using var connection = await database.OpenAsync();
         var world = await StoreWorld.CreateAsync(connection);
 
@@ -116,8 +112,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
-        await using var database = await EmptyStoreAsync();
-        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var database = await store.MigratedAsync();
         await using var connection = await database.OpenAsync();
         var early = new DateTimeOffset(2026, 3, 29, 0, 59, 59, 999, TimeSpan.Zero);
         var late = new DateTimeOffset(2026, 3, 29, 1, 0, 0, TimeSpan.FromHours(1)); // the same instant as 00:00 UTC, written with an offset

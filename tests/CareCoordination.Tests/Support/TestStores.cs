@@ -1,5 +1,6 @@
 using CareCoordination.Store;
 using Dapper;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace CareCoordination.Tests.Support;
@@ -46,5 +47,17 @@ public sealed class PostgresTestStore : ITestStore
             await connection.ExecuteAsync($"CREATE DATABASE {name}");
         }
         return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+    }
+}
+
+public static class TestStoreExtensions
+{
+    /// <summary>A new store with every migration applied.</summary>
+    public static async Task<Database> MigratedAsync(this ITestStore store)
+    {
+        TypeHandlers.Register();
+        var database = new Database(store.Provider, await store.CreateEmptyAsync());
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        return database;
     }
 }
