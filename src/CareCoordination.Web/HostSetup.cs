@@ -84,11 +84,11 @@ public static class HostSetup
         var outcome = await services.GetRequiredService<DemoSeeder>().SeedAsync(credentials);
         if (outcome == DemoSeedOutcome.Seeded)
         {
-            // Printed once, when made: the store keeps only hashes.
+            // Printed once, when made: the store keeps only hashes. Secrets that came from configuration are never logged.
             logger.LogWarning(
-                "Demo data seeded. Staff accounts referrer, coordinator, bedbureau, manager, admin: password {Password}{PasswordNote}. Partner client demo-acute-trust: secret {Secret}{SecretNote}.",
-                credentials.Password, string.IsNullOrWhiteSpace(password) ? " (generated; set Demo:Password to choose one)" : "",
-                credentials.PartnerSecret, string.IsNullOrWhiteSpace(secret) ? " (generated; set Demo:PartnerSecret to choose one)" : "");
+                "Demo data seeded. Staff accounts referrer, coordinator, bedbureau, manager, admin: password {Password}. Partner client demo-acute-trust: secret {Secret}.",
+                string.IsNullOrWhiteSpace(password) ? credentials.Password + " (generated; set Demo:Password to choose one)" : "as configured in Demo:Password",
+                string.IsNullOrWhiteSpace(secret) ? credentials.PartnerSecret + " (generated; set Demo:PartnerSecret to choose one)" : "as configured in Demo:PartnerSecret");
         }
     }
 }

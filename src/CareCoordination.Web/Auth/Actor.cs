@@ -48,18 +48,16 @@ public sealed record Actor(
 /// </summary>
 public sealed class ActorAccessor
 {
-    private ClaimsPrincipal? _principal;
-    private Actor? _actor;
+    // One field, replaced whole: the circuit handler may set it from another thread while a message reads it.
+    private volatile Holder _current = new(null, Actor.Anonymous);
 
     public ClaimsPrincipal? Principal
     {
-        get => _principal;
-        set
-        {
-            _principal = value;
-            _actor = null;
-        }
+        get => _current.Principal;
+        set => _current = new Holder(value, Actor.From(value));
     }
 
-    public Actor Current => _actor ??= Actor.From(_principal);
+    public Actor Current => _current.Actor;
+
+    private sealed record Holder(ClaimsPrincipal? Principal, Actor Actor);
 }

@@ -48,6 +48,7 @@ public static class AuthenticationSetup
                 options.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue("Auth:SessionHours", 10));
                 options.SlidingExpiration = true;
                 options.Events.OnRedirectToLogin = context => Refuse(context, StatusCodes.Status401Unauthorized);
+                options.Events.OnValidatePrincipal = RejectInactiveAccountAsync;
                 options.Events.OnRedirectToAccessDenied = context => Refuse(context, StatusCodes.Status403Forbidden);
             })
             .AddJwtBearer(options =>
@@ -93,6 +94,24 @@ public static class AuthenticationSetup
         return services;
     }
 
+    /// <summary>An account an administrator deactivates loses its session at its next request, not when the cookie runs out.</summary>
+    private static async Task RejectInactiveAccountAsync(CookieValidatePrincipalContext context)
+    {
+        if (!long.TryParse(context.Principal?.FindFirstValue(ClaimTypes.NameIdentifier), CultureInfo.InvariantCulture, out var userId))
+        {
+            context.RejectPrincipal();
+            return;
+        }
+        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
+        await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
+        var active = await connection.ExecuteScalarAsync<bool?>("SELECT active FROM staff_user WHERE id = @userId", new { userId });
+        if (active != true)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        }
+    }
+
     private static Task Refuse(RedirectContext<CookieAuthenticationOptions> context, int status)
     {
         if (IsMachinePath(context.Request.Path))
@@ -113,16 +132,18 @@ public static class AuthenticationSetup
     private static async Task MatchStaffAccountAsync(Microsoft.AspNetCore.Authentication.OpenIdConnect.TokenValidatedContext context)
     {
         var external = context.Principal!;
-        var login = external.FindFirstValue("preferred_username") ?? external.FindFirstValue(ClaimTypes.Email) ?? external.FindFirstValue("email");
+        var login = (external.FindFirstValue("preferred_username") ?? external.FindFirstValue(ClaimTypes.Email) ?? external.FindFirstValue("email"))?.Trim().ToLowerInvariant();
         var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
         await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
-        var account = await connection.QuerySingleOrDefaultAsync<StaffAccount>(
-            StaffAccount.Select + " WHERE (u.username = @login OR u.email = @login) AND u.active = TRUE", new { login });
-        if (account is null)
+        var accounts = (await connection.QueryAsync<StaffAccount>(
+            StaffAccount.Select + " WHERE (u.username = @login OR lower(u.email) = @login) AND u.active = TRUE", new { login })).ToList();
+        // Exactly one: an identity that could be two people is refused, not guessed.
+        if (login is null || accounts.Count != 1)
         {
-            context.Fail("No active staff account matches this identity.");
+            context.Fail("No single active staff account matches this identity.");
             return;
         }
+        var account = accounts[0];
         context.Principal = account.ToPrincipal(OpenIdConnectDefaults.AuthenticationScheme);
     }
 }
@@ -174,7 +195,13 @@ internal sealed class ActorCircuitHandler(AuthenticationStateProvider authentica
         };
 
     private void OnChanged(Task<AuthenticationState> state) =>
-        _ = state.ContinueWith(t => actors.Principal = t.Result.User, TaskScheduler.Default);
+        _ = state.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully)
+            {
+                actors.Principal = t.Result.User;
+            }
+        }, TaskScheduler.Default);
 
     public void Dispose() => authentication.AuthenticationStateChanged -= OnChanged;
 }

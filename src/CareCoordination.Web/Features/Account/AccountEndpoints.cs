@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication.Cookies;
 
 namespace CareCoordination.Features.Account;
@@ -8,8 +9,14 @@ public static class AccountEndpoints
     public static void MapAccountEndpoints(this IEndpointRouteBuilder app)
     {
         // A form post with the antiforgery token from the layout: a link could sign people out from another site.
-        app.MapPost("/signout", async (HttpContext context) =>
+        app.MapPost("/signout", async (HttpContext context, IAntiforgery antiforgery) =>
         {
+            // It binds no form, so the framework would not refuse a missing token by itself.
+            if (!await antiforgery.IsRequestValidAsync(context))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "This sign-out form has expired",
+                    detail: "Reload the page, then choose Sign out again.");
+            }
             await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             return Results.LocalRedirect("/signin");
         });
@@ -21,7 +28,7 @@ public static class AccountEndpoints
 
     /// <summary>Only local paths: an open redirect would let a phishing link borrow our sign-in page.</summary>
     public static string SafeReturnUrl(string? returnUrl) =>
-        !string.IsNullOrEmpty(returnUrl) && returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal)
+        !string.IsNullOrEmpty(returnUrl) && returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal) && !returnUrl.Any(char.IsControl)
             ? returnUrl
             : "/";
 }

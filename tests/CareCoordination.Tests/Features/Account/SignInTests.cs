@@ -48,12 +48,16 @@ public sealed class SignInTests(AppFactory app) : IClassFixture<AppFactory>
         Assert.StartsWith("/signin", home.Headers.Location?.PathAndQuery ?? home.Headers.Location?.OriginalString, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task SignIn_ReturnUrlToAnotherSite_LandsHomeInstead()
+    [Theory]
+    [InlineData("//evil.example/phish")]
+    [InlineData("/\\evil.example/phish")]
+    [InlineData("/\t/evil.example/phish")]
+    [InlineData("https://evil.example/phish")]
+    public async Task SignIn_ReturnUrlToAnotherSite_LandsHomeInstead(string returnUrl)
     {
         using var client = app.CreateBrowserlessClient();
 
-        var response = await app.SignInAsync(client, "admin", AppFactory.Password, returnUrl: "//evil.example/phish");
+        var response = await app.SignInAsync(client, "admin", AppFactory.Password, returnUrl);
 
         Assert.Equal("/", PathOf(response));
         Assert.True(response.Headers.Location is { IsAbsoluteUri: false } or { Host: "localhost" }, response.Headers.Location?.ToString());
@@ -62,16 +66,33 @@ public sealed class SignInTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task SignIn_EveryAttempt_IsAudited()
     {
+        await using var connection = new SqliteConnection(app.ConnectionString);
+        var before = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
         using var client = app.CreateBrowserlessClient();
         await app.SignInAsync(client, "referrer", "wrong");
         await app.SignInAsync(client, "referrer", AppFactory.Password);
 
-        await using var connection = new SqliteConnection(app.ConnectionString);
         var outcomes = (await connection.QueryAsync<string>(
-            "SELECT outcome FROM audit_event WHERE action = 'SignIn' AND detail = 'username referrer' ORDER BY id")).ToList();
+            "SELECT outcome FROM audit_event WHERE id > @before AND action = 'SignIn' AND detail = 'username referrer' ORDER BY id", new { before })).ToList();
 
-        Assert.Contains("denied", outcomes);
-        Assert.Contains("success", outcomes);
+        Assert.Equal(["denied", "success"], outcomes);
+    }
+
+    [Fact]
+    public async Task Session_OfAnAccountDeactivatedSinceSignIn_IsEnded()
+    {
+        using var client = app.CreateBrowserlessClient();
+        await using var connection = new SqliteConnection(app.ConnectionString);
+        await connection.ExecuteAsync(
+            "INSERT INTO staff_user (username, display_name, password_hash, role, organisation_id, active, created_at) SELECT 'leaver', 'A Leaver', password_hash, 'coordinator', organisation_id, TRUE, created_at FROM staff_user WHERE username = 'coordinator'");
+        await app.SignInAsync(client, "leaver", AppFactory.Password);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
+
+        await connection.ExecuteAsync("UPDATE staff_user SET active = FALSE WHERE username = 'leaver'");
+
+        var after = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.Contains("/signin", after.Headers.Location?.OriginalString, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -100,6 +121,19 @@ public sealed class SignInTests(AppFactory app) : IClassFixture<AppFactory>
         var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task SignOut_WithoutTheFormsToken_IsRefused()
+    {
+        using var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, "bedbureau", AppFactory.Password);
+
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>());
+        var response = await client.PostAsync("/signout", form);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
     }
 
     [Fact]
