@@ -8,8 +8,6 @@ public static class Roles
     public const string Manager = "manager";
     public const string Admin = "admin";
 
-    public static IReadOnlyList<string> All { get; } = [Referrer, Coordinator, BedBureau, Manager, Admin];
-
     public static string Describe(string role) => role switch
     {
         Referrer => "Referrer",

@@ -14,6 +14,4 @@ public static class LondonTime
         var midnight = Today(clock).ToDateTime(TimeOnly.MinValue);
         return new DateTimeOffset(midnight, Zone.GetUtcOffset(midnight)).ToUniversalTime();
     }
-
-    public static string Show(DateTimeOffset utc) => ToLocal(utc).ToString("d MMM yyyy HH:mm", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
 }

@@ -3,8 +3,6 @@ namespace CareCoordination.Domain;
 /// <summary>The NHS number: ten digits, the last a modulus-11 check digit (NHS Data Dictionary).</summary>
 public static class NhsNumber
 {
-    public const string System = "https://fhir.nhs.uk/Id/nhs-number";
-
     /// <summary>Digits only, or null when the text is not ten digits once spaces and dashes are dropped.</summary>
     public static string? Normalise(string? text)
     {
@@ -38,8 +36,4 @@ public static class NhsNumber
             _ => check,
         };
     }
-
-    /// <summary>Shown as typed on NHS forms: 3-3-4.</summary>
-    public static string Format(string digits) =>
-        digits.Length == 10 ? $"{digits[..3]} {digits[3..6]} {digits[6..]}" : digits;
 }
