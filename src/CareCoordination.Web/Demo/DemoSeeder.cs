@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -28,7 +29,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string HasRealData = """
         SELECT CASE WHEN EXISTS (SELECT 1 FROM organisation) OR EXISTS (SELECT 1 FROM staff_user)
-                      OR EXISTS (SELECT 1 FROM person) OR EXISTS (SELECT 1 FROM referral)
+                      OR EXISTS (SELECT 1 FROM person) OR EXISTS (SELECT 1 FROM referral) OR EXISTS (SELECT 1 FROM referral_draft)
                     THEN 1 ELSE 0 END
         """;
 
@@ -136,6 +137,37 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 @CreatedAt, @SubmittedAt, @UpdatedAt) RETURNING id
         """;
 
+    private const string InsertDistrict = "INSERT INTO postcode_district (district, locality) VALUES (@District, @Locality)";
+
+    private const string InsertDraft = """
+        INSERT INTO referral_draft (organisation_id, author_user_id, author_name, person_label, form, version, created_at, updated_at)
+        VALUES (@OrganisationId, @AuthorUserId, @AuthorName, @PersonLabel, @Form, 1, @CreatedAt, @CreatedAt) RETURNING id
+        """;
+
+    /// <summary>A draft as a busy referrer leaves it: the person and the ask filled in, the rest still to do.</summary>
+    private static ReferralForm DraftForm(Referral r) => new()
+    {
+        NhsNumber = NhsNumber.Format(r.Person.NhsNumber),
+        GivenName = r.Person.GivenName,
+        FamilyName = r.Person.FamilyName,
+        DateOfBirth = r.Person.DateOfBirth,
+        Sex = r.Person.Sex,
+        AddressLine = r.Person.AddressLine,
+        Postcode = r.Person.Postcode,
+        Ethnicity = r.Person.Ethnicity,
+        LivesAlone = r.Person.LivesAlone,
+        CarerName = r.Person.CarerName,
+        CarerContact = r.Person.CarerContact,
+        Source = r.Source,
+        Pathway = r.Pathway,
+        Urgency = r.Urgency,
+        Ward = r.Ward,
+        BedLabel = r.BedLabel,
+        MedicallyOptimisedOn = r.MedicallyOptimisedOn,
+        Needs = JsonSerializer.Deserialize<List<string>>(r.Needs) ?? [],
+        Strengths = r.Strengths,
+    };
+
     private const string InsertTask = """
         INSERT INTO triage_task (referral_id, queue, status, business_status, owner_user_id, taken_at, decision, reason, version,
                                  created_at, updated_at, completed_at)
@@ -220,7 +252,25 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 p.CarerWantsAssessment, GpPracticeCode = p.Locality.GpPractice, Version = 1, p.CreatedAt, UpdatedAt = p.CreatedAt,
             });
         }
-        foreach (var r in county.Referrals)
+        foreach (var locality in DemoCounty.Localities)
+        {
+            foreach (var district in locality.Districts)
+            {
+                await connection.ExecuteAsync(new CommandDefinition(InsertDistrict, new { District = district, Locality = locality.Name },
+                    transaction, cancellationToken: cancellationToken));
+            }
+        }
+        // A draft is a form in progress, kept apart from referrals until it is sent.
+        foreach (var d in county.Referrals.Where(r => r.Status == "draft"))
+        {
+            var form = DraftForm(d);
+            d.Id = await Insert(InsertDraft, new
+            {
+                OrganisationId = d.Organisation.Id, AuthorUserId = d.Responder.Id, AuthorName = d.Responder.Spec.DisplayName,
+                PersonLabel = form.PersonLabel(), Form = JsonSerializer.Serialize(form, JsonDefaults.Options), d.CreatedAt,
+            });
+        }
+        foreach (var r in county.Referrals.Where(r => r.Status != "draft"))
         {
             r.Id = await Insert(InsertReferral, new
             {
@@ -1070,6 +1120,9 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 var status = StatusAfter(step.Kind);
                 switch (step.Kind)
                 {
+                    case StepKind.Drafted when referral.Steps.Count == 1:
+                        Changes.Add(new PendingChange(step.At, "draft.saved", "referral_draft", referral, referral.Organisation, step.Actor, () => new { version = 1 }));
+                        break;
                     case StepKind.Drafted:
                         ReferralChange(referral, step, "referral.drafted", () => new { status });
                         break;

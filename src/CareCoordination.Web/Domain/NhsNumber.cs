@@ -14,6 +14,18 @@ public static class NhsNumber
         return digits.Length == 10 && digits.All(char.IsAsciiDigit) ? digits : null;
     }
 
+    /// <summary>Shown 3-3-4, the way it is printed on NHS letters and read out on the phone.</summary>
+    public static string Format(string? text)
+    {
+        var digits = new string((text ?? "").Where(char.IsAsciiDigit).Take(10).ToArray());
+        return digits.Length switch
+        {
+            <= 3 => digits,
+            <= 6 => $"{digits[..3]} {digits[3..]}",
+            _ => $"{digits[..3]} {digits[3..6]} {digits[6..]}",
+        };
+    }
+
     public static bool IsValid(string? text)
     {
         var digits = Normalise(text);

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Dapper;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -94,6 +95,18 @@ public sealed class Database : IAsyncDisposable
     internal string? MigrationLock => Provider == StoreProvider.PostgreSQL
         ? "SELECT pg_advisory_xact_lock(7426000)"
         : null;
+
+    /// <summary>
+    /// Serialises transactions that decide on the same key (an idempotency key, an NHS number) until commit.
+    /// SQLite already runs one writer at a time; PostgreSQL takes a transaction-scoped advisory lock.
+    /// </summary>
+    public async Task LockAsync(DbConnection connection, DbTransaction transaction, string key)
+    {
+        if (Provider == StoreProvider.PostgreSQL)
+        {
+            await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", new { key }, transaction);
+        }
+    }
 
     public bool IsUniqueViolation(Exception exception) => exception switch
     {

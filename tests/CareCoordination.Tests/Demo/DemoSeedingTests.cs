@@ -44,7 +44,13 @@ public abstract class DemoSeedingTests(ITestStore store)
         Assert.Equal(6, await connection.ExecuteScalarAsync<long>("SELECT COUNT(DISTINCT kind) FROM service"));
 
         var statuses = (await connection.QueryAsync<string>("SELECT DISTINCT status FROM referral")).ToHashSet();
-        Assert.Superset(new HashSet<string> { "draft", "submitted", "in-triage", "awaiting-information", "accepted", "placed", "completed", "declined", "cancelled" }, statuses);
+        Assert.DoesNotContain("draft", statuses);
+        var drafts = (await connection.QueryAsync<string>("SELECT form FROM referral_draft")).ToList();
+        Assert.True(drafts.Count >= 3, "Drafts are kept apart from referrals until sent");
+        Assert.All(drafts, json => Assert.True(NhsNumber.IsValid(System.Text.Json.JsonSerializer.Deserialize<CareCoordination.Features.Referrals.ReferralForm>(json,
+            CareCoordination.Pipeline.JsonDefaults.Options)!.NhsNumber)));
+        Assert.True(await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM postcode_district") >= 12);
+        Assert.Superset(new HashSet<string> { "submitted", "in-triage", "awaiting-information", "accepted", "placed", "completed", "declined", "cancelled" }, statuses);
 
         var nhsNumbers = (await connection.QueryAsync<string>("SELECT nhs_number FROM person")).ToList();
         Assert.NotEmpty(nhsNumbers);

@@ -46,9 +46,10 @@ public static class Landing
             var byStatus = await CountsAsync(connection,
                 "SELECT status AS Key, COUNT(*) AS N FROM referral WHERE organisation_id = @organisationId GROUP BY status", new { organisationId });
             var organisation = await connection.ExecuteScalarAsync<string>("SELECT name FROM organisation WHERE id = @organisationId", new { organisationId });
+            var drafts = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_draft WHERE organisation_id = @organisationId", new { organisationId });
             return new Result($"Referrals from {organisation}", "Your organisation's referrals and what has happened to each.",
             [
-                new("Drafts", byStatus.Get("draft"), "Started, not yet sent"),
+                new("Drafts", drafts, "Started, not yet sent"),
                 new("Waiting for triage", byStatus.Get("submitted") + byStatus.Get("in-triage"), "With the coordination centre or bed bureau"),
                 new("Need your information", byStatus.Get("awaiting-information"), "The coordinator has asked you something"),
                 new("Accepted", byStatus.Get("accepted"), "A service has said yes; start date set"),

@@ -1,0 +1,35 @@
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>Adds something the people working the referral should know, without changing where it is.</summary>
+public static class AddReferralNote
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
+    public sealed record Command(long ReferralId, string Text) : ICommand;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Text).NotEmpty().WithMessage("Write the note first.").MaximumLength(ReferralForm.LongText);
+    }
+
+    public sealed class Handler(Work work) : ICommandHandler<Command>
+    {
+        public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var scope = work.Scope;
+            var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, scope.Actor);
+            if (referral.Status == "draft")
+            {
+                throw new RuleBroken("A draft has no notes: add it to the form.");
+            }
+            await ReferralNotes.AddAsync(work, referral.Id, "note", command.Text);
+            await ReferralNotes.TouchReferralAsync(work, referral, "referral.note-added");
+            return Unit.Value;
+        }
+    }
+}

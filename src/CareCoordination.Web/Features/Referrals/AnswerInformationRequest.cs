@@ -1,0 +1,48 @@
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>
+/// The referrer answers what the coordinator asked. The referral goes back to triage and the task's
+/// paused clock runs again, with the coordinator who asked still holding it.
+/// </summary>
+public static class AnswerInformationRequest
+{
+    [AllowRoles(Roles.Referrer)]
+    public sealed record Command(long ReferralId, string Answer) : ICommand;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.Answer).NotEmpty().WithMessage("Write your answer first.").MaximumLength(ReferralForm.LongText);
+    }
+
+    public sealed class Handler(Work work) : ICommandHandler<Command>
+    {
+        public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var scope = work.Scope;
+            var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, scope.Actor);
+            if (referral.Status != "awaiting-information")
+            {
+                throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
+            }
+            await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
+            var task = await work.Connection.QuerySingleOrDefaultAsync<long?>(
+                "SELECT id FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+            if (task is { } taskId)
+            {
+                await work.Connection.ExecuteAsync(
+                    "UPDATE triage_task SET status = 'in-progress', version = version + 1, updated_at = @now WHERE id = @taskId",
+                    new { taskId, now = scope.Now }, work.Transaction);
+                var queue = await work.Connection.ExecuteScalarAsync<string>("SELECT queue FROM triage_task WHERE id = @taskId", new { taskId }, work.Transaction);
+                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "in-progress" });
+            }
+            await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
+            return Unit.Value;
+        }
+    }
+}

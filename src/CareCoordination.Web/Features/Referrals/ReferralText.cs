@@ -1,0 +1,65 @@
+using System.Globalization;
+using CareCoordination.Domain;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>How referral states and times read on every referral screen.</summary>
+public static class ReferralText
+{
+    private static readonly CultureInfo British = CultureInfo.GetCultureInfo("en-GB");
+
+    public static string Status(string status) => status switch
+    {
+        "submitted" => "Waiting for triage",
+        "in-triage" => "Being triaged",
+        "awaiting-information" => "Needs your answer",
+        "redirected" => "Passed to another team",
+        "accepted" => "Accepted",
+        "placed" => "Support started",
+        "completed" => "Completed",
+        "declined" => "Declined",
+        "cancelled" => "Cancelled",
+        _ => status,
+    };
+
+    public static string Time(DateTimeOffset at) => LondonTime.ToLocal(at).ToString("ddd d MMM HH:mm", British);
+
+    public static string Date(DateOnly? date) => date?.ToString("d MMM yyyy", British) ?? "";
+
+    public static string Duration(TimeSpan span) => span switch
+    {
+        { TotalMinutes: < 1 } => "just now",
+        { TotalHours: < 1 } => $"{(int)span.TotalMinutes} min",
+        { TotalDays: < 1 } => $"{(int)span.TotalHours} h {span.Minutes} min",
+        _ => $"{(int)span.TotalDays} d {span.Hours} h",
+    };
+
+    public static string Change(string kind) => kind switch
+    {
+        "referral.drafted" => "Started",
+        "referral.submitted" => "Sent to the coordination centre",
+        "referral.triage-started" => "Taken for triage",
+        "referral.information-requested" => "Information asked for",
+        "referral.information-received" => "Information given",
+        "referral.redirected" => "Passed to another team",
+        "referral.accepted" => "Accepted into a service",
+        "referral.placed" => "Support started",
+        "referral.completed" => "Completed",
+        "referral.declined" => "Declined",
+        "referral.cancelled" => "Cancelled",
+        "referral.note-added" => "Note added",
+        "task.created" => "Queued",
+        "task.taken" => "Taken by a coordinator",
+        "task.released" => "Released back to the queue",
+        "task.on-hold" => "Clock paused, waiting for information",
+        "task.resumed" => "Clock running again",
+        "task.completed" => "Triage finished",
+        "task.rejected" => "Triage finished: declined",
+        "task.cancelled" => "Triage stopped: cancelled",
+        "placement.reserved" => "Place reserved",
+        "placement.started" => "Placement started",
+        "placement.ended" => "Placement ended",
+        "placement.cancelled" => "Reserved place given back",
+        _ => kind,
+    };
+}

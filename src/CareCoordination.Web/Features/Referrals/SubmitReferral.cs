@@ -1,0 +1,218 @@
+using System.Text.Json;
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>
+/// Sends the form: the person is found or recorded by NHS number, the referral is created, and the
+/// triage task lands in the coordination centre's queue, all in one transaction.
+/// </summary>
+public static class SubmitReferral
+{
+    /// <summary>
+    /// IdempotencyKey is made when the form is built, so a double click or a retry after a dropped
+    /// connection finds the referral the first attempt made instead of making a second.
+    /// DuplicateAnswer is the referrer's answer once shown an open referral for the same person.
+    /// </summary>
+    [AllowRoles(Roles.Referrer)]
+    public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null)
+        : ICommand<Result>;
+
+    /// <summary>Either the referral (new, or found again for a repeated key), or the open referrals to answer about first.</summary>
+    public sealed record Result(long? ReferralId, bool Repeated, IReadOnlyList<OpenReferral> PossibleDuplicates);
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator(ReferralForm.SubmissionRules rules)
+        {
+            RuleFor(c => c.Form).SetValidator(rules);
+            RuleFor(c => c.IdempotencyKey).NotEmpty().MaximumLength(100);
+            RuleFor(c => c.DuplicateAnswer).Must(a => a is null or "new-need" or "update")
+                .WithMessage("Say whether this is a new need or an update to the open referral.");
+        }
+    }
+
+    public sealed class Handler(Database database, Work work) : ICommandHandler<Command, Result>
+    {
+        public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var scope = work.Scope;
+            var (connection, transaction) = (work.Connection, work.Transaction);
+            var organisationId = scope.Actor.OrganisationId ?? throw new AccessDenied("Only a member of a referring organisation can submit a referral.");
+            var form = command.Form;
+            var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
+
+            await database.LockAsync(connection, transaction, $"referral-key:{organisationId}:{command.IdempotencyKey}");
+            var earlier = await connection.ExecuteScalarAsync<long?>(
+                "SELECT id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
+                new { organisationId, key = command.IdempotencyKey }, transaction);
+            if (earlier is { } repeated)
+            {
+                scope.AuditDetail = "repeated submission: the referral already exists";
+                scope.Touch("referral", repeated);
+                return new Result(repeated, Repeated: true, []);
+            }
+
+            await database.LockAsync(connection, transaction, $"person:{nhsNumber}");
+            var personId = await connection.ExecuteScalarAsync<long?>(
+                "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber }, transaction);
+            var open = personId is null ? [] : await ReferralAccess.OpenReferralsAsync(connection, transaction, personId.Value);
+            if (open.Count > 0 && command.DuplicateAnswer is null)
+            {
+                // Nothing is written: the referrer is asked first, and the answer comes back with the retry.
+                scope.AuditDetail = "possible duplicate shown to the referrer";
+                scope.Touch("person", personId!.Value, personId);
+                return new Result(null, Repeated: false, open);
+            }
+            if (command.DuplicateOf is { } duplicateOf && !open.Exists(o => o.Id == duplicateOf))
+            {
+                throw new RuleBroken("The referral this was said to duplicate is no longer open. Submit again to see the current picture.");
+            }
+
+            personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
+            var today = DateOnly.FromDateTime(LondonTime.ToLocal(scope.Now).DateTime);
+            var referral = new
+            {
+                PersonId = personId,
+                OrganisationId = organisationId,
+                ReferrerUserId = scope.Actor.UserId,
+                IdempotencyKey = command.IdempotencyKey,
+                form.Source,
+                form.Pathway,
+                form.Urgency,
+                Ward = ReferralCodes.IsHospital(form.Source) ? form.Ward?.Trim() : null,
+                BedLabel = ReferralCodes.IsHospital(form.Source) ? form.BedLabel?.Trim() : null,
+                MedicallyOptimisedOn = ReferralCodes.IsHospital(form.Source) ? form.MedicallyOptimisedOn : null,
+                form.ExpectedDischargeOn,
+                Needs = JsonSerializer.Serialize(form.Needs.Distinct(), JsonDefaults.Options),
+                form.Strengths,
+                form.Goals,
+                form.SafeguardingConcern,
+                InfectionStatus = string.IsNullOrWhiteSpace(form.InfectionStatus) ? null : form.InfectionStatus.Trim(),
+                form.FallsRisk,
+                form.SelfNeglect,
+                form.CognitionConcern,
+                form.MentalCapacityConcern,
+                BestInterestsDecision = form.MentalCapacityConcern ? form.BestInterestsDecision : null,
+                form.SelfFunding,
+                ConsentToShare = form.ConsentToShare == true,
+                ConsentGivenBy = form.ConsentToShare == true ? form.ConsentGivenBy : null,
+                LawfulReason = form.ConsentToShare == true ? null : form.LawfulReason,
+                form.PersonWishes,
+                form.FamilyExpectations,
+                form.StaffExpectations,
+                form.Summary,
+                EarlyRequest = form.IsEarlyRequest(today),
+                DuplicateOf = open.Count > 0 ? command.DuplicateOf ?? open[^1].Id : (long?)null,
+                DuplicateAnswer = open.Count > 0 ? command.DuplicateAnswer : null,
+                Now = scope.Now,
+            };
+            var referralId = await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO referral (person_id, organisation_id, referrer_user_id, idempotency_key, status, source, pathway, urgency,
+                    ward, bed_label, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
+                    infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
+                    self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
+                    staff_expectations, summary, early_request, duplicate_of_referral_id, duplicate_answer, version,
+                    created_at, submitted_at, updated_at)
+                VALUES (@PersonId, @OrganisationId, @ReferrerUserId, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
+                    @Ward, @BedLabel, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
+                    @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
+                    @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
+                    @StaffExpectations, @Summary, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
+                    @Now, @Now, @Now)
+                RETURNING id
+                """, referral, transaction);
+            var taskId = await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
+                VALUES (@referralId, 'coordination', 'requested', 1, @now, @now) RETURNING id
+                """, new { referralId, now = scope.Now }, transaction);
+
+            if (command.DraftId is { } draftId)
+            {
+                var removed = await connection.ExecuteAsync(
+                    "DELETE FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
+                    new { draftId, organisationId }, transaction);
+                if (removed == 1)
+                {
+                    scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
+                }
+            }
+            scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new
+            {
+                status = "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, duplicateOf = referral.DuplicateOf,
+            });
+            scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
+            scope.Touch("referral", referralId, personId);
+            return new Result(referralId, Repeated: false, []);
+        }
+
+        /// <summary>The referral carries the latest word on the person, so their record is brought up to date with it.</summary>
+        private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
+            long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
+        {
+            var postcode = Postcode.Normalise(form.Postcode);
+            var locality = await connection.ExecuteScalarAsync<string?>(
+                "SELECT locality FROM postcode_district WHERE district = @district", new { district = Postcode.District(postcode) }, transaction);
+            var person = new
+            {
+                Id = personId,
+                NhsNumber = nhsNumber,
+                GivenName = form.GivenName!.Trim(),
+                FamilyName = form.FamilyName!.Trim(),
+                form.DateOfBirth,
+                form.Sex,
+                AddressLine = form.AddressLine?.Trim(),
+                Postcode = postcode,
+                Locality = locality,
+                form.Ethnicity,
+                InterpreterLanguage = form.InterpreterNeeded ? form.InterpreterLanguage?.Trim() : null,
+                form.EasyRead,
+                form.Bsl,
+                form.LivesAlone,
+                CarerName = Blank(form.CarerName),
+                CarerRelationship = Blank(form.CarerName) is null ? null : Blank(form.CarerRelationship),
+                CarerContact = Blank(form.CarerName) is null ? null : Blank(form.CarerContact),
+                CarerWantsAssessment = form.CarerWantsAssessment && Blank(form.CarerName) is not null,
+                GpPracticeCode = Blank(form.GpPracticeCode)?.ToUpperInvariant(),
+                Now = now,
+            };
+            if (personId is null)
+            {
+                var id = await connection.ExecuteScalarAsync<long>(
+                    """
+                    INSERT INTO person (nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
+                        interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
+                        carer_wants_assessment, gp_practice_code, version, created_at, updated_at)
+                    VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
+                        @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
+                        @CarerWantsAssessment, @GpPracticeCode, 1, @Now, @Now)
+                    RETURNING id
+                    """, person, transaction);
+                work.Scope.RecordChange("person.created", "person", id, null);
+                return id;
+            }
+            await connection.ExecuteAsync(
+                """
+                UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
+                    address_line = @AddressLine, postcode = @Postcode, locality = @Locality, ethnicity = @Ethnicity,
+                    interpreter_language = @InterpreterLanguage, easy_read = @EasyRead, bsl = @Bsl, lives_alone = @LivesAlone,
+                    carer_name = @CarerName, carer_relationship = @CarerRelationship, carer_contact = @CarerContact,
+                    carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
+                    version = version + 1, updated_at = @Now
+                WHERE id = @Id
+                """, person, transaction);
+            work.Scope.RecordChange("person.updated", "person", personId.Value, null);
+            return personId.Value;
+        }
+
+        private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
+    }
+}

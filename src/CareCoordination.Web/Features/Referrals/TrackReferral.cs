@@ -1,0 +1,177 @@
+using System.Text.Json;
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>
+/// One referral as its referrer follows it: everything that was sent, where it is now, what was asked and
+/// answered, and every change with who and when. The same record prints as the one-page summary.
+/// </summary>
+public static class TrackReferral
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    public sealed record Query(long ReferralId) : IQuery<Result>, IAudited;
+
+    public sealed record Result(Referral Referral, IReadOnlyList<Note> Notes, IReadOnlyList<Event> Timeline, long AsOfSeq)
+    {
+        public Note? OpenQuestion => Referral.Status == "awaiting-information"
+            ? Notes.LastOrDefault(n => n.Kind == "information-request")
+            : null;
+
+        public bool CanCancel => ReferralAccess.Open.Contains(Referral.Status);
+    }
+
+    public sealed record Referral
+    {
+        public long Id { get; init; }
+        public string Status { get; init; } = "";
+        public int Version { get; init; }
+        public string Organisation { get; init; } = "";
+        public long OrganisationId { get; init; }
+        public string? ReferrerName { get; init; }
+        public string Source { get; init; } = "";
+        public string Pathway { get; init; } = "";
+        public string Urgency { get; init; } = "";
+        public string? Ward { get; init; }
+        public string? BedLabel { get; init; }
+        public DateOnly? MedicallyOptimisedOn { get; init; }
+        public DateOnly? ExpectedDischargeOn { get; init; }
+        public string NeedsJson { get; init; } = "[]";
+        public string? Strengths { get; init; }
+        public string? Goals { get; init; }
+        public bool SafeguardingConcern { get; init; }
+        public string? InfectionStatus { get; init; }
+        public bool FallsRisk { get; init; }
+        public bool SelfNeglect { get; init; }
+        public bool CognitionConcern { get; init; }
+        public bool MentalCapacityConcern { get; init; }
+        public string? BestInterestsDecision { get; init; }
+        public bool SelfFunding { get; init; }
+        public bool ConsentToShare { get; init; }
+        public string? ConsentGivenBy { get; init; }
+        public string? LawfulReason { get; init; }
+        public string? PersonWishes { get; init; }
+        public string? FamilyExpectations { get; init; }
+        public string? StaffExpectations { get; init; }
+        public string? Summary { get; init; }
+        public bool EarlyRequest { get; init; }
+        public long? DuplicateOf { get; init; }
+        public string? DuplicateAnswer { get; init; }
+        public string? OutcomeReason { get; init; }
+        public DateTimeOffset? SubmittedAt { get; init; }
+        public DateTimeOffset UpdatedAt { get; init; }
+        public string? Queue { get; init; }
+        public string? HeldBy { get; init; }
+        public string? Decision { get; init; }
+        public string? PlacedWith { get; init; }
+        public DateOnly? StartOn { get; init; }
+
+        // The person, as the store knows them now.
+        public long PersonId { get; init; }
+        public string NhsNumber { get; init; } = "";
+        public string GivenName { get; init; } = "";
+        public string FamilyName { get; init; } = "";
+        public DateOnly DateOfBirth { get; init; }
+        public string Sex { get; init; } = "";
+        public string? AddressLine { get; init; }
+        public string? Postcode { get; init; }
+        public string? Locality { get; init; }
+        public string? Ethnicity { get; init; }
+        public string? InterpreterLanguage { get; init; }
+        public bool EasyRead { get; init; }
+        public bool Bsl { get; init; }
+        public bool LivesAlone { get; init; }
+        public string? CarerName { get; init; }
+        public string? CarerRelationship { get; init; }
+        public string? CarerContact { get; init; }
+        public bool CarerWantsAssessment { get; init; }
+        public string? GpPracticeCode { get; init; }
+
+        public IReadOnlyList<string> Needs => JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
+
+        public string PersonName => $"{GivenName} {FamilyName}";
+    }
+
+    public sealed record Note
+    {
+        public string Kind { get; init; } = "";
+        public string AuthorName { get; init; } = "";
+        public string Text { get; init; } = "";
+        public DateTimeOffset At { get; init; }
+    }
+
+    public sealed record Event
+    {
+        public long Seq { get; init; }
+        public DateTimeOffset At { get; init; }
+        public string Kind { get; init; } = "";
+        public string? Actor { get; init; }
+    }
+
+    public sealed class Handler(Database database, Work work, Changes.ChangeFeed feed) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var asOf = feed.Published;
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var referral = await connection.QuerySingleOrDefaultAsync<Referral>(
+                """
+                SELECT r.id AS Id, r.status AS Status, r.version AS Version, o.name AS Organisation, ru.display_name AS ReferrerName,
+                       r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
+                       r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
+                       r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
+                       r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
+                       r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
+                       r.best_interests_decision AS BestInterestsDecision, r.self_funding AS SelfFunding,
+                       r.consent_to_share AS ConsentToShare, r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason,
+                       r.person_wishes AS PersonWishes, r.family_expectations AS FamilyExpectations, r.staff_expectations AS StaffExpectations,
+                       r.summary AS Summary, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
+                       r.duplicate_answer AS DuplicateAnswer, r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt,
+                       r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
+                       t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
+                       COALESCE(s.name, st.name || ', ' || w.name || ' bed ' || b.label) AS PlacedWith, pl.start_on AS StartOn,
+                       p.id AS PersonId, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
+                       p.date_of_birth AS DateOfBirth, p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode,
+                       p.locality AS Locality, p.ethnicity AS Ethnicity, p.interpreter_language AS InterpreterLanguage,
+                       p.easy_read AS EasyRead, p.bsl AS Bsl, p.lives_alone AS LivesAlone, p.carer_name AS CarerName,
+                       p.carer_relationship AS CarerRelationship, p.carer_contact AS CarerContact,
+                       p.carer_wants_assessment AS CarerWantsAssessment, p.gp_practice_code AS GpPracticeCode
+                FROM referral r
+                JOIN person p ON p.id = r.person_id
+                JOIN organisation o ON o.id = r.organisation_id
+                LEFT JOIN staff_user ru ON ru.id = r.referrer_user_id
+                LEFT JOIN triage_task t ON t.id = (SELECT MAX(id) FROM triage_task WHERE referral_id = r.id)
+                LEFT JOIN staff_user tu ON tu.id = t.owner_user_id AND t.status IN ('in-progress', 'on-hold')
+                LEFT JOIN placement pl ON pl.id = (SELECT MAX(id) FROM placement WHERE referral_id = r.id AND status <> 'cancelled')
+                LEFT JOIN service s ON s.id = pl.service_id
+                LEFT JOIN bed b ON b.id = pl.bed_id
+                LEFT JOIN ward w ON w.id = b.ward_id
+                LEFT JOIN site st ON st.id = w.site_id
+                WHERE r.id = @ReferralId
+                """, new { query.ReferralId });
+            if (referral is null || !ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId))
+            {
+                throw new NotFound($"Referral {query.ReferralId}");
+            }
+            work.Scope.Touch("referral", referral.Id, referral.PersonId);
+
+            var notes = await connection.QueryAsync<Note>(
+                "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
+                new { query.ReferralId });
+            // The referral's own changes and those of its tasks and placements, which carry its id in their data.
+            var timeline = await connection.QueryAsync<Event>(
+                """
+                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor FROM change c
+                WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
+                   OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
+                   OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
+                ORDER BY c.seq
+                """, new { query.ReferralId });
+            return new Result(referral, notes.ToList(), timeline.ToList(), asOf);
+        }
+    }
+}
