@@ -27,6 +27,9 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        // Outside Development the framework's and Radzen's scripts are only found through the static web
+        // assets manifest; without it blazor.web.js never loads and no page becomes interactive.
+        builder.UseStaticWebAssets();
         builder.UseSetting("Urls", "http://127.0.0.1:0");
         builder.UseSetting("Database:Provider", nameof(StoreProvider.Sqlite));
         builder.UseSetting("ConnectionStrings:CareCoordination", $"Data Source={_store}");

@@ -13,14 +13,6 @@ namespace CareCoordination.Tests.Pipeline;
 /// <summary>The behaviours, through the real host's mediator.</summary>
 public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
 {
-    private async Task<TResponse> SendAsync<TResponse>(IMessage message, System.Security.Claims.ClaimsPrincipal? as_)
-    {
-        await using var scope = app.Services.CreateAsyncScope();
-        scope.ServiceProvider.GetRequiredService<ActorAccessor>().Principal = as_;
-        var mediator = scope.ServiceProvider.GetRequiredService<IMediator>();
-        return (TResponse)(await mediator.Send((object)message))!;
-    }
-
     private static System.Security.Claims.ClaimsPrincipal Staff(string role) => new StaffAccount
     {
         Id = 1, Username = "someone", DisplayName = "Someone", Role = role, OrganisationId = 1, OrganisationName = "Org", Active = true,
@@ -29,7 +21,7 @@ public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task AnonymousCaller_IsRefusedAMessageForStaff_AndTheRefusalIsAudited()
     {
-        var refused = await Assert.ThrowsAsync<AccessDenied>(() => SendAsync<Landing.Result>(new Landing.Query(), null));
+        var refused = await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync<Landing.Result>(new Landing.Query(), null));
 
         Assert.Contains("anonymous", refused.Message, StringComparison.OrdinalIgnoreCase);
         await using var connection = new SqliteConnection(app.ConnectionString);
@@ -39,7 +31,7 @@ public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task StaffCaller_GetsTheLandingForTheirRole()
     {
-        var landing = await SendAsync<Landing.Result>(new Landing.Query(), Staff(Roles.BedBureau));
+        var landing = await app.SendAsync<Landing.Result>(new Landing.Query(), Staff(Roles.BedBureau));
 
         Assert.Equal("Bed bureau", landing.Title);
         Assert.Contains(landing.Tiles, t => t.Label == "Beds available" && t.Value > 0);
@@ -48,7 +40,7 @@ public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task InvalidCommand_IsRefusedBeforeItsHandlerRuns_WithEveryError()
     {
-        var refused = await Assert.ThrowsAsync<ValidationFailed>(() => SendAsync<SignIn.Result>(new SignIn.Command("", "", null), null));
+        var refused = await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync<SignIn.Result>(new SignIn.Command("", "", null), null));
 
         Assert.Equal(["Enter your username."], refused.Errors["Username"]);
         Assert.Equal(["Enter your password."], refused.Errors["Password"]);
@@ -57,7 +49,7 @@ public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task ManagerLanding_FiguresMatchTheStore()
     {
-        var landing = await SendAsync<Landing.Result>(new Landing.Query(), Staff(Roles.Manager));
+        var landing = await app.SendAsync<Landing.Result>(new Landing.Query(), Staff(Roles.Manager));
 
         await using var connection = new SqliteConnection(app.ConnectionString);
         var available = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM bed WHERE status = 'available'");

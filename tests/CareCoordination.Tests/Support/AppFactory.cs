@@ -1,4 +1,8 @@
 using System.Net;
+using System.Security.Claims;
+using CareCoordination.Auth;
+using Dapper;
+using Mediator;
 using System.Text.RegularExpressions;
 using CareCoordination.Store;
 using Microsoft.AspNetCore.Hosting;
@@ -12,12 +16,23 @@ namespace CareCoordination.Tests.Support;
 /// <summary>
 /// The real host on a fresh SQLite store seeded with demo data, with a clock the test can move.
 /// </summary>
-public sealed partial class AppFactory : WebApplicationFactory<Program>
+public partial class AppFactory : WebApplicationFactory<Program>
 {
     public const string Password = "Demo-Password-1";
     public const string PartnerSecret = "Demo-Partner-Secret-1";
 
-    private readonly string _connectionString = new SqliteTestStore().CreateEmptyAsync().Result;
+    private readonly string _connectionString;
+    private readonly StoreProvider _provider;
+
+    public AppFactory() : this(new SqliteTestStore())
+    {
+    }
+
+    protected AppFactory(ITestStore store)
+    {
+        _provider = store.Provider;
+        _connectionString = store.CreateEmptyAsync().GetAwaiter().GetResult();
+    }
 
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
 
@@ -26,13 +41,33 @@ public sealed partial class AppFactory : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
-        builder.UseSetting("Database:Provider", nameof(StoreProvider.Sqlite));
+        builder.UseSetting("Database:Provider", _provider.ToString());
         builder.UseSetting("ConnectionStrings:CareCoordination", _connectionString);
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
+
+    /// <summary>Sends a message through the real mediator and pipeline, as the given principal (null: anonymous).</summary>
+    public async Task<TResponse> SendAsync<TResponse>(IMessage message, ClaimsPrincipal? caller)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        scope.ServiceProvider.GetRequiredService<ActorAccessor>().Principal = caller;
+        return (TResponse)(await scope.ServiceProvider.GetRequiredService<IMediator>().Send((object)message))!;
+    }
+
+    public Task SendAsync(IMessage message, ClaimsPrincipal? caller) => SendAsync<object>(message, caller);
+
+    /// <summary>A demo member of staff as the sign-in would make them.</summary>
+    public async Task<ClaimsPrincipal> StaffAsync(string username)
+    {
+        await using var connection = await OpenAsync();
+        var account = await connection.QuerySingleAsync<StaffAccount>(StaffAccount.Select + " WHERE u.username = @username", new { username });
+        return account.ToPrincipal("test");
+    }
+
+    public Task<System.Data.Common.DbConnection> OpenAsync() => Services.GetRequiredService<Database>().OpenAsync();
 
     public HttpClient CreateBrowserlessClient() =>
         CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
@@ -55,3 +90,6 @@ public sealed partial class AppFactory : WebApplicationFactory<Program>
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
     private static partial Regex AntiforgeryField();
 }
+
+/// <summary>The same host on PostgreSQL, from the throwaway server that ./test.sh starts.</summary>
+public sealed class PostgresAppFactory() : AppFactory(new PostgresTestStore());

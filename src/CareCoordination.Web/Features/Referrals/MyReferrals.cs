@@ -90,12 +90,12 @@ public static class MyReferrals
             var digits = search is null ? null : new string(search.Where(char.IsAsciiDigit).ToArray());
             var where = $"""
                 WHERE r.organisation_id = @organisationId
-                {(statuses is null ? "" : "AND r.status IN @statuses")}
+                {(statuses is null ? "" : $"AND r.status IN ({Sql.Literals(statuses)})")}
                 {(search is null ? "" : "AND (lower(p.family_name) LIKE @name OR lower(p.given_name) LIKE @name OR (@digits <> '' AND p.nhs_number LIKE @nhs))")}
                 """;
             var parameters = new
             {
-                organisationId, statuses, name = $"{search?.ToLowerInvariant()}%", digits, nhs = $"{digits}%",
+                organisationId, name = $"{search?.ToLowerInvariant()}%", digits, nhs = $"{digits}%",
                 query.Skip, query.Take,
             };
             await using var connection = await database.OpenAsync(cancellationToken);

@@ -30,6 +30,8 @@ public static class ReferralAccess
     /// <summary>Statuses in which a referral is still being worked: the ones a duplicate check and a cancel look at.</summary>
     public static IReadOnlyList<string> Open { get; } = ["submitted", "in-triage", "awaiting-information", "accepted", "redirected"];
 
+    private static readonly string OpenList = Store.Sql.Literals(Open);
+
     /// <summary>
     /// A referrer or partner sees only its own organisation's referrals; another's is "not found", not
     /// "forbidden", so that its existence does not leak. Coordination staff see every referral.
@@ -55,10 +57,10 @@ public static class ReferralAccess
 
     public static async Task<List<OpenReferral>> OpenReferralsAsync(DbConnection connection, DbTransaction? transaction, long personId) =>
         (await connection.QueryAsync<OpenReferral>(
-            """
+            $"""
             SELECT r.id AS Id, r.status AS Status, r.pathway AS Pathway, o.name AS Organisation, r.submitted_at AS SubmittedAt
             FROM referral r JOIN organisation o ON o.id = r.organisation_id
-            WHERE r.person_id = @personId AND r.status IN @open
+            WHERE r.person_id = @personId AND r.status IN ({OpenList})
             ORDER BY r.submitted_at
-            """, new { personId, open = Open }, transaction)).ToList();
+            """, new { personId }, transaction)).ToList();
 }

@@ -1,0 +1,105 @@
+using System.Globalization;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Referrals;
+
+public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    /// <summary>A valid NHS number in the test range that the demo store (999 then six digits from a fixed seed) is unlikely to hold.</summary>
+    private static string NewNhsNumber()
+    {
+        while (true)
+        {
+            var nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+            if (NhsNumber.CheckDigit(nine) is var check and >= 0)
+            {
+                return nine + check;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Referrer_FillsTheFormByItsLabels_AndTheReferralAppearsLiveForTheirColleague()
+    {
+        // A colleague at the same trust is already looking at My referrals.
+        var colleague = await host.NewPageAsync();
+        await host.SignInAsync(colleague, "aisha.begum");
+        await colleague.GotoAsync("/referrals");
+        await Assertions.Expect(colleague.GetByRole(AriaRole.Heading, new() { Name = "My referrals" })).ToBeVisibleAsync();
+        // Live once the page's circuit is up: only then does it hear about new referrals.
+        await Assertions.Expect(colleague.GetByTestId("my-referrals")).ToHaveAttributeAsync("data-live", "yes");
+
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GetByRole(AriaRole.Link, new() { Name = "New referral" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Refer a person for support" })).ToBeVisibleAsync();
+
+        var family = "Browserton" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var today = DateTime.Today.ToString("dd/MM/yyyy", CultureInfo.InvariantCulture);
+        var nhs = page.GetByLabel("NHS number *");
+        await nhs.PressSequentiallyAsync(NewNhsNumber());
+        await nhs.PressAsync("Tab");
+        await Assertions.Expect(nhs).ToHaveValueAsync(new System.Text.RegularExpressions.Regex(@"^\d{3} \d{3} \d{4}$"));
+        await page.GetByLabel("Given name *").FillAsync("Edith");
+        await page.GetByLabel("Family name *").FillAsync(family);
+        await page.GetByLabel("Date of birth *").FillAsync("02/05/1938");
+        await page.GetByLabel("Date of birth *").PressAsync("Tab");
+        var born = new DateTime(1938, 5, 2);
+        var age = DateTime.Today.Year - born.Year - (DateTime.Today < born.AddYears(DateTime.Today.Year - born.Year) ? 1 : 0);
+        await Assertions.Expect(page.GetByText($"Age {age}", new() { Exact = true })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Female" }).ClickAsync();
+        await page.GetByLabel("Address the person will go to *").FillAsync("4 Chapel Row, Ashbury");
+        await page.GetByLabel("Postcode *").FillAsync("wm1 4qt");
+        await page.GetByLabel("Ethnic category *").SelectOptionAsync("A");
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Acute hospital" }).ClickAsync();
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Pathway 1" }).ClickAsync();
+        await page.GetByLabel("Ward *").FillAsync("Ward 7");
+        await page.GetByLabel("Medically optimised on *").FillAsync(today);
+        await page.GetByLabel("Medically optimised on *").PressAsync("Tab");
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Urgent" }).ClickAsync();
+        await page.GetByRole(AriaRole.Checkbox, new() { Name = "Maintaining personal hygiene" }).ClickAsync();
+        await page.GetByRole(AriaRole.Checkbox, new() { Name = "Mobility" }).ClickAsync();
+        await page.GetByLabel("What the person wants *").FillAsync("To go home to her cat.");
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Consent given" }).ClickAsync();
+        await page.GetByLabel("Consent given by *").FillAsync("Edith herself");
+        await page.GetByLabel("Summary for the coordinator *").FillAsync("Fall at home, no fracture. Needs help washing and dressing.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("sent-confirmation")).ToBeVisibleAsync(new() { Timeout = 10_000 });
+        await Assertions.Expect(page.GetByTestId("status")).ToHaveTextAsync("Waiting for triage");
+
+        // The colleague's list shows it without a reload.
+        var row = colleague.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        await Assertions.Expect(row).ToBeVisibleAsync(new() { Timeout = 5_000 });
+        await Assertions.Expect(row).ToContainTextAsync("Waiting for triage");
+        await Assertions.Expect(row).ToContainTextAsync("Coordination centre queue");
+
+        await page.Context.CloseAsync();
+        await colleague.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Sending_AnEmptyForm_ListsWhatToDo_AndSendsNothing()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync("/referrals/new");
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Refer a person for support" })).ToBeVisibleAsync();
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
+
+        var summary = page.GetByTestId("error-summary");
+        await Assertions.Expect(summary).ToContainTextAsync("Enter the NHS number.");
+        await Assertions.Expect(summary).ToContainTextAsync("Choose the pathway asked for.");
+        Assert.EndsWith("/referrals/new", page.Url, StringComparison.Ordinal);
+
+        var result = await page.RunAxe();
+        var serious = result.Violations.Where(v => v.Impact is "serious" or "critical")
+            .Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})").ToList();
+        Assert.True(serious.Count == 0, string.Join(Environment.NewLine, serious));
+        await page.Context.CloseAsync();
+    }
+}

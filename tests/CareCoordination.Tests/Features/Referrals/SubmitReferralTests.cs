@@ -1,0 +1,158 @@
+using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Tests.Support;
+using Dapper;
+
+namespace CareCoordination.Tests.Features.Referrals;
+
+/// <summary>Submission through the real host and pipeline, on each store.</summary>
+public abstract class SubmitReferralTests(AppFactory app)
+{
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    private async Task<SubmitReferral.Result> SubmitAsync(ReferralForm form, string? key = null, string user = "referrer", long? draftId = null,
+        string? duplicateAnswer = null) =>
+        await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key ?? Guid.NewGuid().ToString("N"), draftId, duplicateAnswer),
+            await app.StaffAsync(user));
+
+    [Fact]
+    public async Task Submit_CreatesPersonReferralAndQueuedTask_WithTheirChangeRows()
+    {
+        var nhs = await app.NewNhsNumberAsync();
+
+        var result = await SubmitAsync(ReferralForms.Discharge(Today, nhs));
+
+        var id = Assert.IsType<long>(result.ReferralId);
+        Assert.False(result.Repeated);
+        await using var connection = await app.OpenAsync();
+        var referral = await connection.QuerySingleAsync<(string Status, long PersonId)>(
+            "SELECT status, person_id FROM referral WHERE id = @id", new { id });
+        Assert.Equal("submitted", referral.Status);
+        Assert.False(await connection.ExecuteScalarAsync<bool>("SELECT early_request FROM referral WHERE id = @id", new { id }));
+        var person = await connection.QuerySingleAsync<(string Nhs, string Postcode, string Locality)>(
+            "SELECT nhs_number, postcode, locality FROM person WHERE id = @PersonId", new { referral.PersonId });
+        Assert.Equal((nhs, "WM1 4QT", "Ashbury"), person);
+        var task = await connection.QuerySingleAsync<(string Queue, string Status)>("SELECT queue, status FROM triage_task WHERE referral_id = @id", new { id });
+        Assert.Equal(("coordination", "requested"), task);
+        var kinds = (await connection.QueryAsync<string>(
+            "SELECT kind FROM change WHERE (entity_type = 'referral' AND entity_id = @id) OR (entity_type = 'triage_task' AND entity_id IN (SELECT id FROM triage_task WHERE referral_id = @id)) ORDER BY seq",
+            new { id })).ToList();
+        Assert.Equal(["referral.submitted", "task.created"], kinds);
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'SubmitReferral' AND outcome = 'success' AND entity_id = @id AND person_id = @PersonId",
+            new { id, referral.PersonId }));
+    }
+
+    [Fact]
+    public async Task Submit_BeforeMedicallyOptimised_IsAllowedButFlagged()
+    {
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        form.MedicallyOptimisedOn = Today.AddDays(2);
+        form.ExpectedDischargeOn = Today.AddDays(3);
+
+        var id = (await SubmitAsync(form)).ReferralId;
+
+        await using var connection = await app.OpenAsync();
+        Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT early_request FROM referral WHERE id = @id", new { id }));
+    }
+
+    [Fact]
+    public async Task Submit_Invalid_IsRefusedWithFieldErrors_AndWritesNothing()
+    {
+        var nhs = await app.NewNhsNumberAsync();
+        var form = ReferralForms.Discharge(Today, nhs);
+        form.NhsNumber = nhs[..9] + ((nhs[9] - '0' + 1) % 10);
+        form.ConsentToShare = false;
+
+        var refused = await Assert.ThrowsAsync<ValidationFailed>(() => SubmitAsync(form));
+
+        Assert.Contains("Form.NhsNumber", refused.Errors.Keys);
+        Assert.Contains("Form.LawfulReason", refused.Errors.Keys);
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM person WHERE nhs_number IN (@nhs, @wrong)",
+            new { nhs, wrong = NhsNumber.Normalise(form.NhsNumber) }));
+    }
+
+    [Fact]
+    public async Task Submit_TheSameKeyAgain_FindsTheFirstReferral()
+    {
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        var key = Guid.NewGuid().ToString("N");
+
+        var first = await SubmitAsync(form, key);
+        var again = await SubmitAsync(form, key);
+
+        Assert.Equal(first.ReferralId, again.ReferralId);
+        Assert.True(again.Repeated);
+    }
+
+    [Fact]
+    public async Task Submit_ConcurrentDuplicatePosts_MakeExactlyOneReferral()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+            var key = Guid.NewGuid().ToString("N");
+            var referrer = await app.StaffAsync("referrer");
+
+            var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+                app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key), referrer))));
+
+            Assert.Single(results.Select(r => r.ReferralId).Distinct());
+            Assert.Single(results, r => !r.Repeated);
+            await using var connection = await app.OpenAsync();
+            Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE idempotency_key = @key", new { key }));
+            Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM triage_task WHERE referral_id = @id", new { id = results[0].ReferralId }));
+        }
+    }
+
+    [Fact]
+    public async Task Submit_ForAPersonWithAnOpenReferral_AsksFirst_ThenRecordsTheAnswer()
+    {
+        var nhs = await app.NewNhsNumberAsync();
+        var first = await SubmitAsync(ReferralForms.Discharge(Today, nhs));
+
+        var asked = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "gareth.evans");
+
+        Assert.Null(asked.ReferralId);
+        var open = Assert.Single(asked.PossibleDuplicates);
+        Assert.Equal(first.ReferralId, open.Id);
+        Assert.Equal("Westmoor General Hospital NHS Trust", open.Organisation);
+
+        var answered = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "gareth.evans", duplicateAnswer: "update");
+
+        await using var connection = await app.OpenAsync();
+        var recorded = await connection.QuerySingleAsync<(long DuplicateOf, string Answer)>(
+            "SELECT duplicate_of_referral_id, duplicate_answer FROM referral WHERE id = @ReferralId", new { answered.ReferralId });
+        Assert.Equal((first.ReferralId!.Value, "update"), recorded);
+        Assert.Equal(2, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs }));
+    }
+
+    [Fact]
+    public async Task Draft_SavedEmpty_ReopensForItsOrganisationOnly_AndIsGoneOnceSubmitted()
+    {
+        var referrer = await app.StaffAsync("referrer");
+        var saved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm()), referrer);
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        var resaved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(saved.DraftId, saved.Version, form), await app.StaffAsync("aisha.begum"));
+
+        var opened = await app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer);
+        Assert.Equal(form.NhsNumber, opened.Form.NhsNumber);
+        Assert.Equal(["personal-hygiene", "dressing", "mobility"], opened.Form.Needs);
+        var other = await app.StaffAsync("gareth.evans");
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), other));
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(saved.DraftId, saved.Version, form), referrer));
+        Assert.Equal(2, resaved.Version);
+
+        await SubmitAsync(opened.Form, draftId: saved.DraftId);
+
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer));
+    }
+}
+
+public sealed class SubmitReferralOnSqliteTests(AppFactory app) : SubmitReferralTests(app), IClassFixture<AppFactory>;
+
+public sealed class SubmitReferralOnPostgresTests(PostgresAppFactory app) : SubmitReferralTests(app), IClassFixture<PostgresAppFactory>;
