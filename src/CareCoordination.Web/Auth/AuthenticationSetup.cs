@@ -181,12 +181,10 @@ public sealed record StaffAccount
 /// <summary>Keeps the circuit's ActorAccessor in step with its authentication state (see Microsoft's circuit-handler pattern).</summary>
 internal sealed class ActorCircuitHandler(AuthenticationStateProvider authentication, ActorAccessor actors) : CircuitHandler, IDisposable
 {
-    public override async Task OnCircuitOpenedAsync(Circuit circuit, CancellationToken cancellationToken)
+    public override Task OnCircuitOpenedAsync(Circuit circuit, CancellationToken cancellationToken)
     {
         authentication.AuthenticationStateChanged += OnChanged;
-        // The first render of a page loaded afresh is not an inbound activity: without this it would run as nobody.
-        actors.Principal = (await authentication.GetAuthenticationStateAsync()).User;
-        await base.OnCircuitOpenedAsync(circuit, cancellationToken);
+        return base.OnCircuitOpenedAsync(circuit, cancellationToken);
     }
 
     public override Func<CircuitInboundActivityContext, Task> CreateInboundActivityHandler(Func<CircuitInboundActivityContext, Task> next) =>

@@ -77,6 +77,10 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(row).ToContainTextAsync("Waiting for triage");
         await Assertions.Expect(row).ToContainTextAsync("Coordination centre queue");
 
+        // Opened afresh, the referrer's own list has it too.
+        await page.GotoAsync("/referrals");
+        await Assertions.Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = family })).ToBeVisibleAsync();
+
         await page.Context.CloseAsync();
         await colleague.Context.CloseAsync();
     }
