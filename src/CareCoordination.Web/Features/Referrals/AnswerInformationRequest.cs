@@ -31,14 +31,13 @@ public static class AnswerInformationRequest
                 throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
             }
             await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
-            var task = await work.Connection.QuerySingleOrDefaultAsync<long?>(
-                "SELECT id FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
-            if (task is { } taskId)
+            var onHold = await work.Connection.QueryAsync<(long Id, string Queue)>(
+                "SELECT id, queue FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+            foreach (var (taskId, queue) in onHold)
             {
                 await work.Connection.ExecuteAsync(
                     "UPDATE triage_task SET status = 'in-progress', version = version + 1, updated_at = @now WHERE id = @taskId",
                     new { taskId, now = scope.Now }, work.Transaction);
-                var queue = await work.Connection.ExecuteScalarAsync<string>("SELECT queue FROM triage_task WHERE id = @taskId", new { taskId }, work.Transaction);
                 scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "in-progress" });
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");

@@ -19,7 +19,7 @@ public static class MyReferrals
     [AllowRoles(Roles.Referrer)]
     public sealed record Query(Show Show = Show.Open, string? Search = null, string? Sort = null, int Skip = 0, int Take = 25) : IQuery<Result>;
 
-    public sealed record Result(IReadOnlyList<Row> Referrals, int Total, IReadOnlyList<Draft> Drafts, long AsOfSeq);
+    public sealed record Result(IReadOnlyList<Row> Referrals, int Total, IReadOnlyList<Draft> Drafts);
 
     public sealed record Row
     {
@@ -27,15 +27,12 @@ public static class MyReferrals
         public string PersonName { get; init; } = "";
         public string NhsNumber { get; init; } = "";
         public string Status { get; init; } = "";
-        public string Pathway { get; init; } = "";
-        public string Urgency { get; init; } = "";
         public bool EarlyRequest { get; init; }
         public string? Queue { get; init; }
         public string? HeldBy { get; init; }
         public DateTimeOffset SubmittedAt { get; init; }
         public DateTimeOffset UpdatedAt { get; init; }
         public string? Decision { get; init; }
-        public string? ReferrerName { get; init; }
 
         /// <summary>Still with the coordination centre or bed bureau: the waiting clock runs.</summary>
         public bool IsWaiting => Status is "submitted" or "in-triage" or "awaiting-information" or "redirected";
@@ -72,13 +69,11 @@ public static class MyReferrals
         }
     }
 
-    public sealed class Handler(Database database, Work work, Changes.ChangeFeed feed) : IQueryHandler<Query, Result>
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
             var organisationId = work.Scope.Actor.OrganisationId;
-            // Read before the rows: a change published after this number is applied on top, never missed.
-            var asOf = feed.Published;
             var statuses = query.Show switch
             {
                 Show.Open => ReferralAccess.Open,
@@ -104,13 +99,11 @@ public static class MyReferrals
             var rows = await connection.QueryAsync<Row>(
                 $"""
                 SELECT r.id AS Id, p.given_name || ' ' || p.family_name AS PersonName, p.nhs_number AS NhsNumber, r.status AS Status,
-                       r.pathway AS Pathway, r.urgency AS Urgency, r.early_request AS EarlyRequest,
+                       r.early_request AS EarlyRequest,
                        t.queue AS Queue, u.display_name AS HeldBy, COALESCE(r.submitted_at, r.created_at) AS SubmittedAt, r.updated_at AS UpdatedAt,
-                       CASE WHEN r.status IN ('declined', 'cancelled') THEN r.outcome_reason ELSE t.decision END AS Decision,
-                       ru.display_name AS ReferrerName
+                       CASE WHEN r.status IN ('declined', 'cancelled') THEN r.outcome_reason ELSE t.decision END AS Decision
                 FROM referral r
                 JOIN person p ON p.id = r.person_id
-                LEFT JOIN staff_user ru ON ru.id = r.referrer_user_id
                 LEFT JOIN triage_task t ON t.id = (SELECT MAX(id) FROM triage_task WHERE referral_id = r.id)
                 LEFT JOIN staff_user u ON u.id = t.owner_user_id AND t.status IN ('in-progress', 'on-hold')
                 {where}
@@ -122,7 +115,7 @@ public static class MyReferrals
                 SELECT id AS Id, person_label AS PersonLabel, author_name AS AuthorName, updated_at AS UpdatedAt
                 FROM referral_draft WHERE organisation_id = @organisationId ORDER BY updated_at DESC
                 """, new { organisationId });
-            return new Result(rows.ToList(), total, drafts.ToList(), asOf);
+            return new Result(rows.ToList(), total, drafts.ToList());
         }
     }
 }

@@ -26,6 +26,9 @@ public static class ReferralText
 
     public static string Date(DateOnly? date) => date?.ToString("d MMM yyyy", British) ?? "";
 
+    public static int Age(DateOnly born, DateOnly today) =>
+        today.Year - born.Year - (today < born.AddYears(today.Year - born.Year) ? 1 : 0);
+
     public static string Duration(TimeSpan span) => span switch
     {
         { TotalMinutes: < 1 } => "just now",

@@ -16,7 +16,7 @@ public static class TrackReferral
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     public sealed record Query(long ReferralId) : IQuery<Result>, IAudited;
 
-    public sealed record Result(Referral Referral, IReadOnlyList<Note> Notes, IReadOnlyList<Event> Timeline, long AsOfSeq)
+    public sealed record Result(Referral Referral, IReadOnlyList<Note> Notes, IReadOnlyList<Event> Timeline)
     {
         public Note? OpenQuestion => Referral.Status == "awaiting-information"
             ? Notes.LastOrDefault(n => n.Kind == "information-request")
@@ -70,30 +70,14 @@ public static class TrackReferral
         public string? PlacedWith { get; init; }
         public DateOnly? StartOn { get; init; }
 
-        // The person, as the store knows them now.
         public long PersonId { get; init; }
-        public string NhsNumber { get; init; } = "";
-        public string GivenName { get; init; } = "";
-        public string FamilyName { get; init; } = "";
-        public DateOnly DateOfBirth { get; init; }
-        public string Sex { get; init; } = "";
-        public string? AddressLine { get; init; }
-        public string? Postcode { get; init; }
-        public string? Locality { get; init; }
-        public string? Ethnicity { get; init; }
-        public string? InterpreterLanguage { get; init; }
-        public bool EasyRead { get; init; }
-        public bool Bsl { get; init; }
-        public bool LivesAlone { get; init; }
-        public string? CarerName { get; init; }
-        public string? CarerRelationship { get; init; }
-        public string? CarerContact { get; init; }
-        public bool CarerWantsAssessment { get; init; }
-        public string? GpPracticeCode { get; init; }
+
+        /// <summary>As the store knows them now, not as they were when referred.</summary>
+        public PersonRecord Person { get; init; } = null!;
 
         public IReadOnlyList<string> Needs => JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
 
-        public string PersonName => $"{GivenName} {FamilyName}";
+        public string PersonName => Person.Name;
     }
 
     public sealed record Note
@@ -112,14 +96,14 @@ public static class TrackReferral
         public string? Actor { get; init; }
     }
 
-    public sealed class Handler(Database database, Work work, Changes.ChangeFeed feed) : IQueryHandler<Query, Result>
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
-            var asOf = feed.Published;
             await using var connection = await database.OpenAsync(cancellationToken);
-            var referral = await connection.QuerySingleOrDefaultAsync<Referral>(
-                """
+            // The person's columns come last, from their id on: Dapper splits the row there.
+            var referral = (await connection.QueryAsync<Referral, PersonRecord, Referral>(
+                $"""
                 SELECT r.id AS Id, r.status AS Status, r.version AS Version, o.name AS Organisation, ru.display_name AS ReferrerName,
                        r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
                        r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
@@ -134,12 +118,8 @@ public static class TrackReferral
                        r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
                        COALESCE(s.name, st.name || ', ' || w.name || ' bed ' || b.label) AS PlacedWith, pl.start_on AS StartOn,
-                       p.id AS PersonId, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
-                       p.date_of_birth AS DateOfBirth, p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode,
-                       p.locality AS Locality, p.ethnicity AS Ethnicity, p.interpreter_language AS InterpreterLanguage,
-                       p.easy_read AS EasyRead, p.bsl AS Bsl, p.lives_alone AS LivesAlone, p.carer_name AS CarerName,
-                       p.carer_relationship AS CarerRelationship, p.carer_contact AS CarerContact,
-                       p.carer_wants_assessment AS CarerWantsAssessment, p.gp_practice_code AS GpPracticeCode
+                       r.person_id AS PersonId,
+                       {PersonRecord.Columns}
                 FROM referral r
                 JOIN person p ON p.id = r.person_id
                 JOIN organisation o ON o.id = r.organisation_id
@@ -152,7 +132,7 @@ public static class TrackReferral
                 LEFT JOIN ward w ON w.id = b.ward_id
                 LEFT JOIN site st ON st.id = w.site_id
                 WHERE r.id = @ReferralId
-                """, new { query.ReferralId });
+                """, (referral, person) => referral with { Person = person }, new { query.ReferralId }, splitOn: "Id")).SingleOrDefault();
             if (referral is null || !ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId))
             {
                 throw new NotFound($"Referral {query.ReferralId}");
@@ -171,7 +151,7 @@ public static class TrackReferral
                    OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
                 ORDER BY c.seq
                 """, new { query.ReferralId });
-            return new Result(referral, notes.ToList(), timeline.ToList(), asOf);
+            return new Result(referral, notes.ToList(), timeline.ToList());
         }
     }
 }

@@ -1,0 +1,61 @@
+using CareCoordination.Domain;
+
+namespace CareCoordination.Features.Referrals;
+
+/// <summary>A person as the store knows them now: filled into a new form, and shown with a referral.</summary>
+public sealed record PersonRecord
+{
+    /// <summary>The select list, for a query that names the person table <c>p</c>.</summary>
+    public const string Columns = """
+        p.id AS Id, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName, p.date_of_birth AS DateOfBirth,
+        p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode, p.locality AS Locality, p.ethnicity AS Ethnicity,
+        p.interpreter_language AS InterpreterLanguage, p.easy_read AS EasyRead, p.bsl AS Bsl, p.lives_alone AS LivesAlone,
+        p.carer_name AS CarerName, p.carer_relationship AS CarerRelationship, p.carer_contact AS CarerContact,
+        p.carer_wants_assessment AS CarerWantsAssessment, p.gp_practice_code AS GpPracticeCode
+        """;
+
+    public long Id { get; init; }
+    public string NhsNumber { get; init; } = "";
+    public string GivenName { get; init; } = "";
+    public string FamilyName { get; init; } = "";
+    public DateOnly DateOfBirth { get; init; }
+    public string Sex { get; init; } = "";
+    public string? AddressLine { get; init; }
+    public string? Postcode { get; init; }
+    public string? Locality { get; init; }
+    public string? Ethnicity { get; init; }
+    public string? InterpreterLanguage { get; init; }
+    public bool EasyRead { get; init; }
+    public bool Bsl { get; init; }
+    public bool LivesAlone { get; init; }
+    public string? CarerName { get; init; }
+    public string? CarerRelationship { get; init; }
+    public string? CarerContact { get; init; }
+    public bool CarerWantsAssessment { get; init; }
+    public string? GpPracticeCode { get; init; }
+
+    /// <summary>Copies what the record knows into the form, leaving the referral's own answers alone.</summary>
+    public void FillIn(ReferralForm form)
+    {
+        form.NhsNumber = Domain.NhsNumber.Format(NhsNumber);
+        form.GivenName = GivenName;
+        form.FamilyName = FamilyName;
+        form.DateOfBirth = DateOfBirth;
+        form.Sex = Sex;
+        form.AddressLine = AddressLine;
+        form.Postcode = Postcode;
+        form.Ethnicity = Ethnicity;
+        form.InterpreterNeeded = InterpreterLanguage is not null;
+        form.InterpreterLanguage = InterpreterLanguage;
+        form.EasyRead = EasyRead;
+        form.Bsl = Bsl;
+        form.LivesAlone = LivesAlone;
+        form.CarerName = CarerName;
+        form.CarerRelationship = CarerRelationship;
+        form.CarerContact = CarerContact;
+        form.CarerWantsAssessment = CarerWantsAssessment;
+        form.GpPracticeCode = GpPracticeCode;
+    }
+
+    public string Name => $"{GivenName} {FamilyName}";
+}
