@@ -72,7 +72,15 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.WaitForURLAsync(url => !url.Contains("/signin", StringComparison.Ordinal));
+        await WaitForCircuitAsync(page);
     }
+
+    /// <summary>
+    /// Waits until the page's live router is up. A link clicked while the circuit is still starting changes
+    /// the address but can leave the old page showing, as a too-quick test once found.
+    /// </summary>
+    public static Task WaitForCircuitAsync(IPage page) =>
+        Assertions.Expect(page.Locator("[data-circuit]")).ToHaveAttributeAsync("data-circuit", "live", new() { Timeout = 15_000 });
 
     async Task IAsyncLifetime.DisposeAsync()
     {
