@@ -35,7 +35,8 @@ public sealed record Actor(
         return new Actor(
             ActorKind.Staff,
             principal.FindFirstValue(ClaimTypes.NameIdentifier),
-            principal.FindFirstValue(ClaimTypes.Name) ?? "unknown",
+            // People read this name in notes, timelines and "who has it": the name colleagues know, not the login.
+            principal.FindFirstValue(CareClaims.DisplayName) ?? principal.FindFirstValue(ClaimTypes.Name) ?? "unknown",
             principal.FindFirstValue(ClaimTypes.Role),
             organisation,
             new HashSet<string>());
@@ -58,6 +59,9 @@ public sealed class ActorAccessor
     }
 
     public Actor Current => _current.Actor;
+
+    /// <summary>For work the system starts itself (a timer), never for a request.</summary>
+    public void ActAsSystem() => _current = new Holder(null, Actor.System);
 
     private sealed record Holder(ClaimsPrincipal? Principal, Actor Actor);
 }
