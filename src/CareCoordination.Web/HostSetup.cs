@@ -1,6 +1,7 @@
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Demo;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Health;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
@@ -46,6 +47,17 @@ public static class HostSetup
                 typeof(AuditBehaviour<,>),
             ];
         });
+        return services;
+    }
+
+    /// <summary>The coordination centre's waiting targets, and the timer that raises re-contact tasks when they are missed.</summary>
+    public static IServiceCollection AddCoordination(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<CoordinationTargets>().Bind(configuration.GetSection("Coordination"))
+            .Validate(t => t.TakenWithinMinutes > 0 && t.TriagedWithinMinutes >= t.TakenWithinMinutes && t.AmberAtPercent is > 0 and < 100,
+                "Coordination targets: TakenWithinMinutes > 0, TriagedWithinMinutes >= TakenWithinMinutes, AmberAtPercent between 1 and 99.")
+            .ValidateOnStart();
+        services.AddHostedService<WaitingWell.Sweep>();
         return services;
     }
 

@@ -9,6 +9,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Services
     .AddStore(builder.Configuration)
     .AddUseCases()
+    .AddCoordination(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens(builder.Configuration);
 

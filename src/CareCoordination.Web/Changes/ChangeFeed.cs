@@ -5,7 +5,23 @@ using Dapper;
 
 namespace CareCoordination.Changes;
 
-public sealed record Change(long Seq, DateTimeOffset At, string Kind, string EntityType, long EntityId, long? OrganisationId, string? Actor, string? Data);
+public sealed record Change(long Seq, DateTimeOffset At, string Kind, string EntityType, long EntityId, long? OrganisationId, string? Actor, string? Data)
+{
+    /// <summary>The referral this change is about: its own id, or the referralId that task, placement and re-contact changes carry.</summary>
+    public long? ReferralId()
+    {
+        if (EntityType == "referral")
+        {
+            return EntityId;
+        }
+        if (Data is null || EntityType is not ("triage_task" or "placement"))
+        {
+            return null;
+        }
+        using var data = System.Text.Json.JsonDocument.Parse(Data);
+        return data.RootElement.TryGetProperty("referralId", out var value) && value.TryGetInt64(out var id) ? id : null;
+    }
+}
 
 /// <summary>
 /// Pushes committed changes to this node's live screens in sequence order. A commit only pokes the feed;

@@ -170,9 +170,9 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertTask = """
         INSERT INTO triage_task (referral_id, queue, status, business_status, owner_user_id, taken_at, decision, reason, version,
-                                 created_at, updated_at, completed_at)
+                                 created_at, updated_at, completed_at, on_hold_since, paused_seconds)
         VALUES (@ReferralId, @Queue, @Status, @BusinessStatus, @OwnerUserId, @TakenAt, @Decision, @Reason, @Version,
-                @CreatedAt, @UpdatedAt, @CompletedAt) RETURNING id
+                @CreatedAt, @UpdatedAt, @CompletedAt, @OnHoldSince, @PausedSeconds) RETURNING id
         """;
 
     private const string InsertPlacement = """
@@ -288,7 +288,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             t.Id = await Insert(InsertTask, new
             {
                 ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
-                t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt,
+                t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
             });
         }
         foreach (var p in county.Placements)
@@ -506,8 +506,21 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             Move("in-progress", step.At);
         }
 
+        public DateTimeOffset? OnHoldSince { get; private set; }
+        public int PausedSeconds { get; private set; }
+
         public void Move(string status, DateTimeOffset at)
         {
+            // The triage clock stops while on hold, as it does in the coordination commands.
+            if (OnHoldSince is { } since && status != "on-hold")
+            {
+                PausedSeconds += (int)(at - since).TotalSeconds;
+                OnHoldSince = null;
+            }
+            else if (status == "on-hold")
+            {
+                OnHoldSince = at;
+            }
             Status = status;
             UpdatedAt = at;
             Version++;

@@ -63,6 +63,28 @@ public static class ReferralCodes
         new("night-support", "Support at night", "Other need"),
     ];
 
+    /// <summary>Why the coordination centre or bed bureau says no. "Other" needs the detail written out.</summary>
+    public static IReadOnlyList<Code> DeclineReasons { get; } =
+    [
+        new("not-eligible", "Not eligible", "No eligible need for a service we coordinate"),
+        new("needs-met", "Needs already met", "An existing package, family or another service already meets the need"),
+        new("person-declined", "The person declined", "The person, with capacity, does not want the support offered"),
+        new("out-of-area", "Out of area", "The person lives outside the area these services cover"),
+        new("no-longer-needed", "No longer needed", "Recovered, readmitted or otherwise no longer in need"),
+        new("other", "Other", "Say why in the detail"),
+    ];
+
+    /// <summary>The kinds of service a coordinator can accept a person into, home first.</summary>
+    public static IReadOnlyList<Code> ServiceKinds { get; } =
+    [
+        new("reablement", "Reablement", "Short-term support at home to regain independence"),
+        new("home-care", "Home care", "Care at home from a domiciliary care provider"),
+        new("therapy", "Therapy", "Community physiotherapy or occupational therapy"),
+        new("voluntary-sector", "Voluntary sector", "Community and voluntary support: befriending, shopping, transport"),
+        new("community-hospital", "Community hospital", "A bed in a community hospital"),
+        new("care-home", "Care home", "A bed in a care home"),
+    ];
+
     /// <summary>NHS Data Dictionary ethnic category (2001 census classification); Z is "not stated".</summary>
     public static IReadOnlyList<Code> Ethnicities { get; } =
     [

@@ -46,6 +46,8 @@ public partial class AppFactory : WebApplicationFactory<Program>
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
+        // Tests raise re-contacts by sending the check themselves, at the time they choose.
+        builder.UseSetting("Coordination:RecontactCheckSeconds", "0");
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
 

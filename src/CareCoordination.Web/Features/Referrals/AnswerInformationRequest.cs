@@ -20,6 +20,13 @@ public static class AnswerInformationRequest
         public Validator() => RuleFor(c => c.Answer).NotEmpty().WithMessage("Write your answer first.").MaximumLength(ReferralForm.LongText);
     }
 
+    private sealed record PausedTask
+    {
+        public long Id { get; init; }
+        public string Queue { get; init; } = "";
+        public DateTimeOffset? Since { get; init; }
+    }
+
     public sealed class Handler(Work work) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
@@ -31,14 +38,20 @@ public static class AnswerInformationRequest
                 throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
             }
             await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
-            var onHold = await work.Connection.QueryAsync<(long Id, string Queue)>(
-                "SELECT id, queue FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
-            foreach (var (taskId, queue) in onHold)
+            var onHold = await work.Connection.QueryAsync<PausedTask>(
+                "SELECT id AS Id, queue AS Queue, on_hold_since AS Since FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+            foreach (var (taskId, queue, since) in onHold.Select(t => (t.Id, t.Queue, t.Since)))
             {
+                // The pause ends: its length comes off the triage clock.
+                var paused = since is { } start ? (int)Math.Max(0, (scope.Now - start).TotalSeconds) : 0;
                 await work.Connection.ExecuteAsync(
-                    "UPDATE triage_task SET status = 'in-progress', version = version + 1, updated_at = @now WHERE id = @taskId",
-                    new { taskId, now = scope.Now }, work.Transaction);
-                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "in-progress" });
+                    """
+                    UPDATE triage_task SET status = 'in-progress', on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
+                        version = version + 1, updated_at = @now
+                    WHERE id = @taskId
+                    """,
+                    new { taskId, paused, now = scope.Now }, work.Transaction);
+                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "in-progress", pausedSeconds = paused });
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
             return Unit.Value;

@@ -1,0 +1,41 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Coordination;
+
+/// <summary>
+/// Home first: a referral goes to the bed bureau only once the coordinator has written down why no
+/// home-first service is right. The reason stays with the closed task for the "home despite a bed
+/// request" figures.
+/// </summary>
+public static class RedirectToBedBureau
+{
+    [AllowRoles(Roles.Coordinator)]
+    public sealed record Command(long TaskId, string WhyNotHomeFirst) : ICommand;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.WhyNotHomeFirst)
+            .Must(reason => reason?.Trim().Length >= 10).WithMessage("Say why a home-first service is not right for this person before asking for a bed.")
+            .MaximumLength(ReferralForm.LongText);
+    }
+
+    public sealed class Handler(Work work) : ICommandHandler<Command>
+    {
+        public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var task = await TriageTasks.FindAsync(work, command.TaskId);
+            TriageTasks.RequireQueueOfCaller(task, work.Scope.Actor);
+            TriageTasks.RequireWorking(task, work.Scope.Actor);
+            var reason = command.WhyNotHomeFirst.Trim();
+            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", "redirected to bed bureau", reason);
+            await TriageTasks.OpenAsync(work, task, "bed-bureau");
+            await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Passed to the bed bureau. Why not home first: {reason}");
+            await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.redirected", status: "redirected");
+            return Unit.Value;
+        }
+    }
+}

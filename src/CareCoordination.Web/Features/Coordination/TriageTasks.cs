@@ -1,0 +1,179 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using Dapper;
+
+namespace CareCoordination.Features.Coordination;
+
+/// <summary>A triage task with its referral, as every coordination command reads it before acting.</summary>
+public sealed record TaskRow
+{
+    public long Id { get; init; }
+    public long ReferralId { get; init; }
+    public string Queue { get; init; } = "";
+    public string Status { get; init; } = "";
+    public long? OwnerUserId { get; init; }
+    public string? OwnerName { get; init; }
+    public int Version { get; init; }
+    public string? Priority { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? TakenAt { get; init; }
+    public DateTimeOffset? OnHoldSince { get; init; }
+    public int PausedSeconds { get; init; }
+    public long OrganisationId { get; init; }
+    public long PersonId { get; init; }
+    public string ReferralStatus { get; init; } = "";
+    public int ReferralVersion { get; init; }
+    public string Urgency { get; init; } = "";
+
+    public ReferralRow Referral => new()
+    {
+        Id = ReferralId, PersonId = PersonId, OrganisationId = OrganisationId, Status = ReferralStatus, Version = ReferralVersion,
+    };
+
+    public bool IsOpen => TriageTasks.Open.Contains(Status);
+}
+
+/// <summary>
+/// The guards and the guarded write that the take, hand and decision commands share. Each command reads
+/// the task, checks its own rule, then writes only if the task is still at the version it read: two
+/// coordinators acting at the same moment cannot both succeed, and the loser is told who won.
+/// </summary>
+public static class TriageTasks
+{
+    /// <summary>Statuses of a task still in a queue: waiting, being worked, or paused for information.</summary>
+    public static IReadOnlyList<string> Open { get; } = ["requested", "in-progress", "on-hold"];
+
+    public static string QueueOf(string role) => role == Roles.BedBureau ? "bed-bureau" : "coordination";
+
+    public static string QueueName(string queue) => queue == "bed-bureau" ? "the bed bureau" : "the coordination centre";
+
+    public static async Task<TaskRow> FindAsync(Work work, long taskId)
+    {
+        var task = await work.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            """
+            SELECT t.id AS Id, t.referral_id AS ReferralId, t.queue AS Queue, t.status AS Status, t.owner_user_id AS OwnerUserId,
+                   u.display_name AS OwnerName, t.version AS Version, t.priority AS Priority, t.created_at AS CreatedAt,
+                   t.taken_at AS TakenAt, t.on_hold_since AS OnHoldSince, t.paused_seconds AS PausedSeconds,
+                   r.organisation_id AS OrganisationId, r.person_id AS PersonId, r.status AS ReferralStatus,
+                   r.version AS ReferralVersion, r.urgency AS Urgency
+            FROM triage_task t
+            JOIN referral r ON r.id = t.referral_id
+            LEFT JOIN staff_user u ON u.id = t.owner_user_id
+            WHERE t.id = @taskId
+            """, new { taskId }, work.Transaction);
+        if (task is null || !ReferralAccess.MaySee(work.Scope.Actor, task.OrganisationId))
+        {
+            throw new Pipeline.NotFound($"Triage task {taskId}");
+        }
+        return task;
+    }
+
+    /// <summary>Coordinators work the coordination queue and the bed bureau its own: each team's decisions are its own.</summary>
+    public static void RequireQueueOfCaller(TaskRow task, Actor actor)
+    {
+        if (actor.Kind == ActorKind.Staff && task.Queue != QueueOf(actor.Role ?? ""))
+        {
+            throw new RuleBroken($"This referral is in {QueueName(task.Queue)}'s queue, not yours.");
+        }
+    }
+
+    public static void RequireOpen(TaskRow task)
+    {
+        if (!task.IsOpen)
+        {
+            throw new RuleBroken($"This referral has left the queue: its triage is {Describe(task.Status)}.");
+        }
+    }
+
+    /// <summary>Decisions are made by whoever holds the referral, so that two people never decide at once.</summary>
+    public static void RequireHeldBy(TaskRow task, Actor actor)
+    {
+        RequireOpen(task);
+        if (task.OwnerUserId is null)
+        {
+            throw new RuleBroken("Take the referral first: decisions are made by the coordinator who holds it.");
+        }
+        if (task.OwnerUserId != actor.UserId)
+        {
+            throw new Conflict($"{task.OwnerName} holds this referral. Ask them to hand it to you if you need to act on it.");
+        }
+    }
+
+    public static void RequireWorking(TaskRow task, Actor actor)
+    {
+        RequireHeldBy(task, actor);
+        if (task.Status == "on-hold")
+        {
+            throw new RuleBroken("The referral is waiting for the referrer's answer. Wait for it, or cancel the referral.");
+        }
+    }
+
+    /// <summary>
+    /// Writes the task if it is still at the version it was read at. If not, nothing is written and the
+    /// caller hears who changed it and how.
+    /// </summary>
+    public static async Task UpdateAsync(Work work, TaskRow task, string set, object? values = null)
+    {
+        var parameters = new DynamicParameters(values);
+        parameters.Add("TaskId", task.Id);
+        parameters.Add("TaskVersion", task.Version);
+        parameters.Add("Now", work.Scope.Now);
+        var updated = await work.Connection.ExecuteAsync(
+            $"UPDATE triage_task SET {set}, version = version + 1, updated_at = @Now WHERE id = @TaskId AND version = @TaskVersion",
+            parameters, work.Transaction);
+        if (updated == 0)
+        {
+            throw await ConflictAsync(work, task.Id);
+        }
+    }
+
+    public static void RecordChange(Work work, TaskRow task, string kind, string status, object? detail = null)
+    {
+        work.Scope.RecordChange(kind, "triage_task", task.Id, task.OrganisationId,
+            new { referralId = task.ReferralId, queue = task.Queue, status, by = work.Scope.Actor.Name, detail });
+        work.Scope.Touch("triage_task", task.Id, task.PersonId);
+    }
+
+    /// <summary>Closes the task with its decision: the referral has left this queue.</summary>
+    public static async Task CloseAsync(Work work, TaskRow task, string status, string changeKind, string decision, string? reason)
+    {
+        await UpdateAsync(work, task,
+            "status = @Status, decision = @Decision, reason = @Reason, completed_at = @Now, on_hold_since = NULL",
+            new { Status = status, Decision = decision, Reason = reason });
+        RecordChange(work, task, changeKind, status, new { decision, reason });
+    }
+
+    /// <summary>Opens the next task when a referral moves between the coordination centre and the bed bureau.</summary>
+    public static async Task<long> OpenAsync(Work work, TaskRow from, string queue)
+    {
+        var id = await work.Connection.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO triage_task (referral_id, queue, status, priority, version, created_at, updated_at)
+            VALUES (@ReferralId, @queue, 'requested', @Priority, 1, @now, @now)
+            RETURNING id
+            """, new { from.ReferralId, queue, from.Priority, now = work.Scope.Now }, work.Transaction);
+        work.Scope.RecordChange("task.created", "triage_task", id, from.OrganisationId,
+            new { referralId = from.ReferralId, queue, status = "requested", by = work.Scope.Actor.Name });
+        return id;
+    }
+
+    private static async Task<Conflict> ConflictAsync(Work work, long taskId)
+    {
+        // Read outside this transaction's snapshot: the winner has committed, and the loser should hear what it did.
+        var last = await work.Connection.QueryFirstOrDefaultAsync<(string Kind, string? Actor)>(
+            "SELECT kind, actor FROM change WHERE entity_type = 'triage_task' AND entity_id = @taskId ORDER BY seq DESC LIMIT 1",
+            new { taskId }, work.Transaction);
+        return last.Kind is null
+            ? new Conflict("Someone else changed this referral a moment ago. Look at it again before you carry on.")
+            : new Conflict($"{last.Actor} got there first ({ReferralText.Change(last.Kind).ToLowerInvariant()}). Look at the referral again before you carry on.");
+    }
+
+    private static string Describe(string status) => status switch
+    {
+        "completed" => "finished",
+        "rejected" => "finished with a decline",
+        "cancelled" => "cancelled",
+        _ => status,
+    };
+}
