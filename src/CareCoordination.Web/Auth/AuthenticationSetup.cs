@@ -27,6 +27,8 @@ public static class AuthenticationSetup
         services.AddSingleton<SignInThrottle>();
         services.AddScoped<ActorAccessor>();
         services.AddScoped<CircuitHandler, ActorCircuitHandler>();
+        services.AddScoped<Changes.CircuitConnection>();
+        services.AddScoped<CircuitHandler>(sp => sp.GetRequiredService<Changes.CircuitConnection>());
         services.AddCascadingAuthenticationState();
 
         var authentication = services

@@ -15,3 +15,12 @@ document.addEventListener('input', event => {
         }
     }
 });
+
+// The circuit is gone for good (the server restarted, or it was away too long): a fresh page is the only current one.
+document.addEventListener('DOMContentLoaded', () => {
+    document.getElementById('components-reconnect-modal')?.addEventListener('components-reconnect-state-changed', event => {
+        if (event.detail?.state === 'rejected') {
+            location.reload();
+        }
+    });
+});

@@ -57,6 +57,22 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         });
     }
 
+    /// <summary>
+    /// Sends a message through the real mediator as a demo user, the way their page would: for arranging
+    /// what a test needs without filling a form it is not about.
+    /// </summary>
+    public async Task<TResponse> SendAsAsync<TResponse>(string username, Mediator.IMessage message)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var database = scope.ServiceProvider.GetRequiredService<Database>();
+        await using (var connection = await database.OpenAsync())
+        {
+            var account = await Dapper.SqlMapper.QuerySingleAsync<Auth.StaffAccount>(connection, Auth.StaffAccount.Select + " WHERE u.username = @username", new { username });
+            scope.ServiceProvider.GetRequiredService<Auth.ActorAccessor>().Principal = account.ToPrincipal("test");
+        }
+        return (TResponse)(await scope.ServiceProvider.GetRequiredService<Mediator.IMediator>().Send((object)message))!;
+    }
+
     /// <summary>A new browser context (its own cookies), as a second person at another desk.</summary>
     public async Task<IPage> NewPageAsync()
     {

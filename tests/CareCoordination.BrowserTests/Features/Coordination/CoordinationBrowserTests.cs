@@ -1,0 +1,98 @@
+using System.Globalization;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Coordination;
+
+public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    private static ReferralForm Referral(string family)
+    {
+        var nine = "9996" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        while (NhsNumber.CheckDigit(nine) < 0)
+        {
+            nine = "9996" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        }
+        var today = LondonTime.Today(TimeProvider.System);
+        return new ReferralForm
+        {
+            NhsNumber = nine + NhsNumber.CheckDigit(nine), GivenName = "Mary", FamilyName = family, DateOfBirth = new DateOnly(1940, 1, 9),
+            Sex = "female", AddressLine = "2 Quay Street, Ashbury", Postcode = "WM1 2AB", Ethnicity = "A", Source = "acute-hospital",
+            Pathway = "1", Urgency = "urgent", Ward = "Ward 3", MedicallyOptimisedOn = today, ExpectedDischargeOn = today.AddDays(1),
+            Needs = ["personal-hygiene", "mobility"], ConsentToShare = true, ConsentGivenBy = "Mary herself",
+            PersonWishes = "To be home for her garden.", Summary = "Recovered from a chest infection; needs help to wash and dress for a while.",
+        };
+    }
+
+    [Fact]
+    public async Task ANewReferral_AppearsInTheQueueLive_TheCoordinatorTakesAndAcceptsIt_AndTheReferrerSeesTheDecisionLive()
+    {
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GetByRole(AriaRole.Link, new() { Name = "Coordination queue" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        await Assertions.Expect(coordinator.GetByTestId("live-badge")).ToContainTextAsync("Live");
+
+        var family = "Queueworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+
+        // Within a second, with no reload.
+        var row = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        await Assertions.Expect(row).ToBeVisibleAsync(new() { Timeout = 1_000 });
+        await Assertions.Expect(row.GetByTestId("rag")).ToHaveTextAsync("Green");
+
+        // The referrer follows the referral on its own page.
+        var referrer = await host.NewPageAsync();
+        await host.SignInAsync(referrer, "referrer");
+        await referrer.GotoAsync($"/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(referrer);
+        await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Waiting for triage");
+
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("holder")).ToHaveTextAsync("Held by Tom Okafor.");
+        await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Being triaged");
+
+        await coordinator.Locator("#accept-service").ClickAsync();
+        await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Home First Reablement - North" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("service-capacity")).ToContainTextAsync("slots free today");
+        await coordinator.GetByTestId("accept").GetByRole(AriaRole.Button, new() { Name = "Accept" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("action-done")).ToContainTextAsync("Accepted");
+
+        // The referrer's page, untouched since it opened, shows the decision.
+        await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Accepted");
+        await Assertions.Expect(referrer.GetByTestId("decision")).ToContainTextAsync("accepted: reablement");
+
+        // And the referral has left the coordinator's queue.
+        await coordinator.GetByRole(AriaRole.Link, new() { Name = "Back to the queue" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        await Assertions.Expect(coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family })).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task TheQueue_AndAReferralBeingWorked_PassAxe()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "coordinator");
+        await page.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        await AssertNoSeriousFaultsAsync(page);
+
+        var family = "Axeworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+        var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("accept")).ToBeVisibleAsync();
+        await AssertNoSeriousFaultsAsync(page);
+    }
+
+    private static async Task AssertNoSeriousFaultsAsync(IPage page)
+    {
+        var results = await page.RunAxe();
+        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
+        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+    }
+}
