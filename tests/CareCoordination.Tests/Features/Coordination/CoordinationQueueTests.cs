@@ -1,0 +1,100 @@
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Tests.Support;
+using Dapper;
+
+namespace CareCoordination.Tests.Features.Coordination;
+
+/// <summary>The queue as a coordinator sees it: order, filters, counts, and waiting well.</summary>
+public sealed class CoordinationQueueTests(AppFactory app) : IClassFixture<AppFactory>
+{
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    private async Task<(long ReferralId, long TaskId)> SendAsync(Action<ReferralForm> change)
+    {
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        change(form);
+        var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+        await using var connection = await app.OpenAsync();
+        return (sent.ReferralId!.Value, await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id = sent.ReferralId }));
+    }
+
+    [Fact]
+    public async Task Queue_IsInPriorityOrder_FiltersByPathway_AndCountsEachState()
+    {
+        var coordinator = await app.StaffAsync("coordinator");
+        var (_, routine) = await SendAsync(f => { f.Urgency = "routine"; f.Pathway = "0"; f.FallsRisk = false; });
+        var (_, immediate) = await SendAsync(f => { f.Urgency = "immediate"; f.Pathway = "0"; });
+        var (earlyReferral, early) = await SendAsync(f => { f.Pathway = "0"; f.MedicallyOptimisedOn = Today.AddDays(3); f.ExpectedDischargeOn = Today.AddDays(4); });
+        await app.SendAsync(new TakeReferral.Command(early), coordinator);
+
+        var queue = await app.SendAsync<CoordinationQueue.Result>(new CoordinationQueue.Query(Pathway: "0"), coordinator);
+
+        Assert.All(queue.Rows, r => Assert.Equal("0", r.Pathway));
+        Assert.Equal(queue.Rows.OrderByDescending(r => r.Priority.Score).Select(r => r.TaskId), queue.Rows.Select(r => r.TaskId));
+        var ours = queue.Rows.Where(r => r.TaskId == routine || r.TaskId == immediate || r.TaskId == early).Select(r => r.TaskId).ToList();
+        Assert.Equal(immediate, ours[0]);
+        Assert.Equal(routine, ours[^1]);
+        var earlyRow = queue.Rows.Single(r => r.TaskId == early);
+        Assert.True(earlyRow.EarlyRequest);
+        Assert.Equal((CoordinationQueue.State.Taken, "Tom Okafor"), (earlyRow.State, earlyRow.HeldBy));
+        Assert.Equal(queue.Rows.Count(r => r.State == CoordinationQueue.State.Waiting), queue.Counts.Waiting);
+        Assert.Equal(queue.Rows.Count(r => r.State == CoordinationQueue.State.Taken), queue.Counts.Taken);
+
+        var taken = await app.SendAsync<CoordinationQueue.Result>(new CoordinationQueue.Query(Show: CoordinationQueue.State.Taken, Pathway: "0"), coordinator);
+        Assert.All(taken.Rows, r => Assert.Equal(CoordinationQueue.State.Taken, r.State));
+        Assert.Contains(taken.Rows, r => r.ReferralId == earlyReferral);
+        var mine = await app.SendAsync<CoordinationQueue.Result>(new CoordinationQueue.Query(MineOnly: true), coordinator);
+        Assert.All(mine.Rows, r => Assert.Equal("Tom Okafor", r.HeldBy));
+    }
+
+    [Fact]
+    public async Task WaitingPastTarget_RaisesOneRecontact_WhichIsRecorded_AndAnotherOnlyAfterAFurtherPeriod()
+    {
+        var coordinator = await app.StaffAsync("coordinator");
+        var (referralId, taskId) = await SendAsync(_ => { });
+
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+
+        var story = await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator);
+        var recontact = Assert.Single(story.Recontacts);
+        Assert.Contains("past the 15 min taken target", recontact.Reason, StringComparison.Ordinal);
+        var row = (await app.SendAsync<CoordinationQueue.Result>(new CoordinationQueue.Query(), coordinator)).Rows.Single(r => r.TaskId == taskId);
+        Assert.True(row.RecontactDue);
+        Assert.Equal(Rag.Red, row.Clock.Rag);
+
+        await app.SendAsync(new RecordRecontact.Command(recontact.Id, "Spoke to the ward: she is safe and waiting; told them we will call by noon."), coordinator);
+        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        Assert.Single((await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator)).Recontacts);
+
+        app.Clock.Advance(TimeSpan.FromMinutes(31));
+        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        Assert.Equal(2, (await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator)).Recontacts.Count);
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(2, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM change WHERE kind = 'task.recontact-due' AND entity_id = @taskId", new { taskId }));
+    }
+
+    [Fact]
+    public async Task PersonStory_ShowsEarlierReferralsForTheSameNhsNumber_FromEveryOrganisation()
+    {
+        var coordinator = await app.StaffAsync("coordinator");
+        var nhs = await app.NewNhsNumberAsync();
+        var first = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N")), await app.StaffAsync("gareth.evans"));
+        await app.SendAsync(new CancelReferral.Command(first.ReferralId!.Value, "Readmitted."), coordinator);
+        var second = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+
+        var story = await app.SendAsync<PersonStory.Result>(new PersonStory.Query(second.ReferralId!.Value), coordinator);
+
+        var earlier = Assert.Single(story.Earlier);
+        Assert.Equal((first.ReferralId, "cancelled"), (earlier.Id, earlier.Status));
+        Assert.Contains(story.Services, s => s.Kind == "reablement" && s.Locality == "Ashbury");
+        // Home first is organised by locality: the person's own comes first.
+        Assert.Equal("Ashbury", story.Services[0].Locality);
+        var referrer = await app.StaffAsync("referrer");
+        await Assert.ThrowsAsync<CareCoordination.Pipeline.AccessDenied>(() => app.SendAsync<PersonStory.Result>(new PersonStory.Query(second.ReferralId!.Value), referrer));
+    }
+}
