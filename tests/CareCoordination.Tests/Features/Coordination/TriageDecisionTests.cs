@@ -140,6 +140,9 @@ public abstract class TriageDecisionTests(AppFactory app)
         Assert.Equal(("reserved", service), placement);
         var kinds = (await connection.QueryAsync<string>("SELECT kind FROM change WHERE seq > (SELECT MAX(seq) - 5 FROM change) ORDER BY seq")).ToList();
         Assert.Equal(["task.completed", "placement.reserved", "service.capacity-changed", "referral.accepted"], kinds.TakeLast(4));
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'AcceptIntoService' AND outcome = 'success' AND actor_name = 'Tom Okafor' AND entity_type = 'triage_task' AND entity_id = @taskId",
+            new { taskId }));
 
         // Decided: nothing more can be decided on this task.
         await RefusedAsync<RuleBroken>(new DeclineReferral.Command(taskId, "not-eligible"), "coordinator", "left the queue", referralId, taskId);
