@@ -1,6 +1,7 @@
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Demo;
+using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Health;
 using CareCoordination.Pipeline;
@@ -8,6 +9,7 @@ using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
 using Radzen;
 
 namespace CareCoordination;
@@ -57,7 +59,21 @@ public static class HostSetup
             .Validate(t => t.TakenWithinMinutes > 0 && t.TriagedWithinMinutes >= t.TakenWithinMinutes && t.AmberAtPercent is > 0 and < 100,
                 "Coordination targets: TakenWithinMinutes > 0, TriagedWithinMinutes >= TakenWithinMinutes, AmberAtPercent between 1 and 99.")
             .ValidateOnStart();
-        services.AddHostedService<WaitingWell.Sweep>();
+        SystemTimer<WaitingWell.RaiseRecontacts>.Register(services,
+            sp => () => sp.GetRequiredService<IOptionsMonitor<CoordinationTargets>>().CurrentValue.RecontactCheckSeconds,
+            "re-contact tasks raised for referrals waiting past target");
+        return services;
+    }
+
+    /// <summary>The bed bureau's settings, and the timer that returns beds whose reservation was not taken up.</summary>
+    public static IServiceCollection AddBedBureau(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BedBureauSettings>().Bind(configuration.GetSection("BedBureau"))
+            .Validate(s => s.ReservationHours > 0 && s.StaleAfterHours > 0, "BedBureau: ReservationHours and StaleAfterHours must be positive.")
+            .ValidateOnStart();
+        SystemTimer<ExpireReservations.Command>.Register(services,
+            sp => () => sp.GetRequiredService<IOptionsMonitor<BedBureauSettings>>().CurrentValue.ReservationCheckSeconds,
+            "bed reservations expired and went back to the board");
         return services;
     }
 

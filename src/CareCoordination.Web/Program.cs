@@ -10,6 +10,7 @@ builder.Services
     .AddStore(builder.Configuration)
     .AddUseCases()
     .AddCoordination(builder.Configuration)
+    .AddBedBureau(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens(builder.Configuration);
 

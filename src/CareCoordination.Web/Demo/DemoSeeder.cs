@@ -104,8 +104,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
     private const string InsertWard = "INSERT INTO ward (site_id, name) VALUES (@SiteId, @Name) RETURNING id";
 
     private const string InsertBed = """
-        INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version)
-        VALUES (@WardId, @Label, @BedType, @AllowedSex, @Status, @ClosedReason, @ConfirmedAt, @Version) RETURNING id
+        INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version, single_room)
+        VALUES (@WardId, @Label, @BedType, @AllowedSex, @Status, @ClosedReason, @ConfirmedAt, @Version, @SingleRoom) RETURNING id
         """;
 
     private const string InsertService = """
@@ -232,7 +232,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         {
             b.Id = await Insert(InsertBed, new
             {
-                WardId = b.Ward.Id, b.Label, BedType = b.Type, b.AllowedSex, b.Status, b.ClosedReason, b.ConfirmedAt, b.Version,
+                WardId = b.Ward.Id, b.Label, BedType = b.Type, b.AllowedSex, b.Status, b.ClosedReason, b.ConfirmedAt, b.Version, b.SingleRoom,
             });
         }
         foreach (var s in county.Services)
@@ -371,6 +371,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public DateTimeOffset ConfirmedAt { get; set; }
         public int Version { get; set; } = 1;
         public bool HasLivePlacement { get; set; }
+        public bool SingleRoom { get; init; }
 
         public bool IsFree(DateTimeOffset from, DateTimeOffset? to) =>
             _held.TrueForAll(h => (to is { } end && end <= h.From) || (h.To is { } heldEnd && heldEnd <= from));
@@ -667,7 +668,11 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                     for (var i = 1; i <= wardSpec.Beds; i++)
                     {
                         var sex = i <= wardSpec.FemaleBay ? "female" : i <= wardSpec.FemaleBay + wardSpec.MaleBay ? "male" : "any";
-                        var bed = new Bed(ward, "B" + i.ToString("D2", CultureInfo.InvariantCulture), wardSpec.BedType, sex);
+                        var bed = new Bed(ward, "B" + i.ToString("D2", CultureInfo.InvariantCulture), wardSpec.BedType, sex)
+                        {
+                            // The last two beds of each ward are side rooms, for people who must be isolated.
+                            SingleRoom = sex == "any" && i > wardSpec.Beds - 2,
+                        };
                         bed.Status = DrawBedStatus(site.Embargoed);
                         bed.ClosedReason = bed.Status == "closed" ? (Chance(0.6) ? "infection" : "staffing") : null;
                         // About one bed in twenty has not been confirmed for days: the board shows it as stale.

@@ -48,6 +48,7 @@ public partial class AppFactory : WebApplicationFactory<Program>
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
         // Tests raise re-contacts by sending the check themselves, at the time they choose.
         builder.UseSetting("Coordination:RecontactCheckSeconds", "0");
+        builder.UseSetting("BedBureau:ReservationCheckSeconds", "0");
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
 

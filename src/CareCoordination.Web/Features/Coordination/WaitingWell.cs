@@ -76,36 +76,4 @@ public static class WaitingWell
             return raised;
         }
     }
-
-    /// <summary>Checks on a timer; the check itself is the command above, so it is tested without waiting.</summary>
-    public sealed class Sweep(IServiceScopeFactory scopes, IOptionsMonitor<CoordinationTargets> options, TimeProvider clock, ILogger<Sweep> logger)
-        : BackgroundService
-    {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-        {
-            var seconds = options.CurrentValue.RecontactCheckSeconds;
-            if (seconds <= 0)
-            {
-                return;
-            }
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(seconds), clock);
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await using var scope = scopes.CreateAsyncScope();
-                    scope.ServiceProvider.GetRequiredService<ActorAccessor>().ActAsSystem();
-                    var raised = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new RaiseRecontacts(), stoppingToken);
-                    if (raised > 0)
-                    {
-                        logger.LogInformation("Raised {Count} re-contact tasks for referrals waiting past target", raised);
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    logger.LogError(ex, "Checking waiting referrals for re-contact failed; the next check tries again");
-                }
-            }
-        }
-    }
 }

@@ -1,0 +1,113 @@
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using FluentValidation;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Features.BedBureau;
+
+/// <summary>
+/// Holds a bed for a person. The bed moves from available to reserved in one guarded statement and the
+/// database allows one live placement per bed, so two people reserving one bed at once cannot both win.
+/// The hold expires: a bed not taken up goes back to the board and the referral back to the queue.
+/// </summary>
+public static class ReserveBed
+{
+    [AllowRoles(Roles.BedBureau)]
+    public sealed record Command(long TaskId, long BedId, DateOnly StartOn, string? CautionApproval = null) : ICommand<Result>;
+
+    public sealed record Result(long PlacementId, DateTimeOffset ReservedUntil, string Place);
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator(TimeProvider clock)
+        {
+            RuleFor(c => c.StartOn)
+                .Must(start => start >= LondonTime.Today(clock)).WithMessage("The admission date cannot be in the past.")
+                .Must(start => start <= LondonTime.Today(clock).AddDays(7)).WithMessage("Reserve a bed for admission within a week.");
+            RuleFor(c => c.CautionApproval).MaximumLength(ReferralForm.LongText);
+        }
+    }
+
+    private sealed record Person
+    {
+        public string Sex { get; init; } = "";
+        public string? InfectionStatus { get; init; }
+    }
+
+    public sealed class Handler(Work work, Database database, IOptionsMonitor<BedBureauSettings> settings) : ICommandHandler<Command, Result>
+    {
+        public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var scope = work.Scope;
+            var task = await TriageTasks.FindAsync(work, command.TaskId);
+            TriageTasks.RequireQueueOfCaller(task, scope.Actor);
+            TriageTasks.RequireWorking(task, scope.Actor);
+            var bed = await Beds.FindAsync(work, command.BedId);
+            var person = await work.Connection.QuerySingleAsync<Person>(
+                "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
+                new { task.ReferralId }, work.Transaction);
+
+            if (bed.Caution == "red")
+            {
+                throw new RuleBroken($"{bed.Provider} is under a red caution: no new placements. {bed.CautionNote}".Trim());
+            }
+            string? approval = null;
+            if (bed.Caution == "amber")
+            {
+                approval = command.CautionApproval?.Trim();
+                if (string.IsNullOrEmpty(approval))
+                {
+                    throw new ValidationFailed(new Dictionary<string, string[]>
+                    {
+                        [nameof(Command.CautionApproval)] = [$"{bed.Provider} is under an amber caution: record which manager approved this placement after a risk discussion, and what was agreed."],
+                    });
+                }
+            }
+            if (bed.AllowedSex != "any" && bed.AllowedSex != person.Sex)
+            {
+                throw new RuleBroken($"{bed.Place} is in a {bed.AllowedSex}-only bay.");
+            }
+            if (!string.IsNullOrWhiteSpace(person.InfectionStatus) && !bed.SingleRoom)
+            {
+                throw new RuleBroken($"The person must be isolated ({person.InfectionStatus}): choose a single room.");
+            }
+
+            if (bed.Status is "reserved" or "occupied")
+            {
+                throw new Conflict($"{bed.Place} is no longer available: it was taken a moment ago. Choose another bed.");
+            }
+            await Beds.MoveAsync(work, bed, "reserved", "bed.reserved", detail: new { referralId = task.ReferralId });
+            var until = scope.Now.AddHours(settings.CurrentValue.ReservationHours);
+            long placementId;
+            try
+            {
+                placementId = await work.Connection.ExecuteScalarAsync<long>(
+                    """
+                    INSERT INTO placement (referral_id, bed_id, status, start_on, reserved_until, caution_approval, created_at)
+                    VALUES (@ReferralId, @BedId, 'reserved', @StartOn, @until, @approval, @Now)
+                    RETURNING id
+                    """, new { task.ReferralId, command.BedId, command.StartOn, until, approval, scope.Now }, work.Transaction);
+            }
+            catch (Exception ex) when (database.IsUniqueViolation(ex))
+            {
+                // The bed's guard should have caught it; the index is the last word.
+                throw new Conflict($"{bed.Place} was reserved for someone else a moment ago. Choose another bed.");
+            }
+            scope.RecordChange("placement.reserved", "placement", placementId, task.OrganisationId,
+                new { referralId = task.ReferralId, bedId = bed.Id, status = "reserved", reservedUntil = until, startOn = command.StartOn, cautionApproval = approval });
+            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {bed.BedType} bed, {bed.SiteName}", approval);
+            if (approval is not null)
+            {
+                await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Amber caution on {bed.Provider}: {approval}");
+            }
+            await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.accepted", status: "accepted");
+            return new Result(placementId, until, bed.Place);
+        }
+    }
+}
