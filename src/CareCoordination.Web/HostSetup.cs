@@ -4,6 +4,7 @@ using CareCoordination.Demo;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Health;
+using CareCoordination.Features.Live;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using FluentValidation;
@@ -88,6 +89,14 @@ public static class HostSetup
         services.AddRadzenComponents();
         services.AddProblemDetails();
         services.AddExceptionHandler<FailureResponses>();
+        return services;
+    }
+
+    /// <summary>The live hub and what feeds it: board screens and partner systems listen on /hubs/live.</summary>
+    public static IServiceCollection AddLiveUpdates(this IServiceCollection services)
+    {
+        services.AddSignalR();
+        services.AddHostedService<LiveBroadcaster>();
         return services;
     }
 

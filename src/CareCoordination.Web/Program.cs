@@ -2,6 +2,7 @@ using CareCoordination;
 using CareCoordination.Auth;
 using CareCoordination.Components;
 using CareCoordination.Features.Account;
+using CareCoordination.Features.Live;
 using CareCoordination.Features.Partners;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -12,7 +13,8 @@ builder.Services
     .AddCoordination(builder.Configuration)
     .AddBedBureau(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
-    .AddScreens(builder.Configuration);
+    .AddScreens(builder.Configuration)
+    .AddLiveUpdates();
 
 var app = builder.Build();
 
@@ -38,6 +40,7 @@ app.MapHealthChecks("/health").AllowAnonymous();
 app.MapIssueToken();
 app.MapAccountEndpoints();
 app.MapWhoAmI();
+app.MapLiveHub();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();

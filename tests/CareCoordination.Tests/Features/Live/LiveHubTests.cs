@@ -1,0 +1,348 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Threading.Channels;
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Tests.Support;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Http.Connections.Client;
+using Microsoft.AspNetCore.Mvc.Testing.Handlers;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CareCoordination.Tests.Features.Live;
+
+/// <summary>/hubs/live through the real host, over the SignalR client as a board screen or partner system would hold it, on each store.</summary>
+public abstract class LiveHubTests(AppFactory app)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    [Fact]
+    public async Task Coordinator_OnTheCoordinationQueue_IsPushedTheNewTask_AfterTheSeqSubscribeReturned()
+    {
+        await using var coordinator = await StaffAsync("coordinator");
+        var subscribedAt = await coordinator.SubscribeAsync("queue/coordination");
+
+        var referralId = await SubmitAsync("referrer");
+
+        var pushed = await coordinator.WaitForAsync(p => p.IsTaskCreatedFor(referralId), $"task.created for referral {referralId}");
+        Assert.True(pushed.Seq > subscribedAt, $"seq {pushed.Seq} should be after {subscribedAt}");
+        Assert.Equal(("triage_task", "queue/coordination", "coordination"), (pushed.EntityType, pushed.Topic, pushed.Data.GetProperty("queue").GetString()));
+        // A queue topic carries task changes only: the referral and the person stay off it.
+        Assert.All(coordinator.Received, p => Assert.Equal("triage_task", p.EntityType));
+    }
+
+    [Fact]
+    public async Task Referrer_OnMyReferrals_HearsTheirOwnOrganisation_AndNotAnothers()
+    {
+        var westmoor = Actor.From(await app.StaffAsync("referrer")).OrganisationId;
+        var other = Actor.From(await app.StaffAsync("gareth.evans")).OrganisationId;
+        Assert.NotEqual(westmoor, other);
+        await using var referrer = await StaffAsync("referrer");
+        await using var gareth = await StaffAsync("gareth.evans");
+        await referrer.SubscribeAsync("referrals/mine");
+        var before = await gareth.SubscribeAsync("referrals/mine");
+
+        // Interleaved, so each side's last wait comes after the other organisation's referral was pushed (changes arrive in seq order).
+        var first = await SubmitAsync("referrer");
+        var theirs = await SubmitAsync("gareth.evans");
+        var second = await SubmitAsync("referrer");
+        await referrer.WaitForAsync(p => p.IsTaskCreatedFor(second), "the referrer's second task");
+        await gareth.WaitForAsync(p => p.IsTaskCreatedFor(theirs), "Gareth's task");
+
+        Assert.Contains(referrer.Received, p => p is { Kind: "referral.submitted" } && p.Id == first);
+        Assert.Contains(referrer.Received, p => p.IsTaskCreatedFor(first));
+        Assert.DoesNotContain(referrer.Received, p => p.ReferralId == theirs);
+        Assert.All(referrer.Received, p => Assert.Equal((westmoor, "referrals/mine"), (p.OrganisationId, p.Topic)));
+        Assert.Contains(gareth.Received, p => p is { Kind: "referral.submitted" } && p.Id == theirs);
+        Assert.DoesNotContain(gareth.Received, p => p.ReferralId == first);
+        Assert.All(gareth.Received, p => Assert.Equal((other, "referrals/mine"), (p.OrganisationId, p.Topic)));
+        // Nor does a resync hand over another organisation's referrals.
+        var resynced = await gareth.ChangesSinceAsync(before);
+        Assert.Contains(resynced, p => p.IsTaskCreatedFor(theirs));
+        Assert.DoesNotContain(resynced, p => p.OrganisationId != other);
+        // The person recorded with each referral is never broadcast.
+        Assert.DoesNotContain(referrer.Received.Concat(gareth.Received), p => p.EntityType == "person");
+    }
+
+    [Fact]
+    public async Task Subscribe_ToATopicNotOpenToTheCaller_OrToNoTopic_IsRefusedWithTheReason()
+    {
+        await using var referrer = await StaffAsync("referrer");
+        await using var coordinator = await StaffAsync("coordinator");
+        var before = app.Services.GetRequiredService<ChangeFeed>().Published;
+
+        var queue = await Assert.ThrowsAsync<HubException>(() => referrer.SubscribeAsync("queue/coordination"));
+        var nonsense = await Assert.ThrowsAsync<HubException>(() => coordinator.SubscribeAsync("nonsense"));
+
+        Assert.Contains("The queue/coordination topic is for", queue.Message, StringComparison.Ordinal);
+        Assert.Contains("you are referrer", queue.Message, StringComparison.Ordinal);
+        Assert.Contains("There is no live topic 'nonsense'", nonsense.Message, StringComparison.Ordinal);
+        // A refused subscription joined nothing. The referrer's own topic is pushed after the queue's for the
+        // same change, so once it is here a queue copy would have been too; and a resync finds no queue either.
+        await referrer.SubscribeAsync("referrals/mine");
+        var referralId = await SubmitAsync("referrer");
+        await referrer.WaitForAsync(p => p.IsTaskCreatedFor(referralId), "the task on my referrals");
+        Assert.All(referrer.Received, p => Assert.Equal("referrals/mine", p.Topic));
+        var resynced = await referrer.ChangesSinceAsync(before);
+        Assert.Contains(resynced, p => p.IsTaskCreatedFor(referralId));
+        Assert.All(resynced, p => Assert.Equal("referrals/mine", p.Topic));
+    }
+
+    [Fact]
+    public async Task Anonymous_IsRefusedAtNegotiate()
+    {
+        await using var anonymous = Connect("hubs/live", _ => { });
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.StartAsync());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task Changes_FromManyConcurrentSubmissions_ArriveInStrictlyIncreasingSeqOrder()
+    {
+        await using var coordinator = await StaffAsync("coordinator");
+        await using var referrer = await StaffAsync("referrer");
+        await coordinator.SubscribeAsync("queue/coordination");
+        await referrer.SubscribeAsync("referrals/mine");
+        var nhsNumbers = new HashSet<string>();
+        while (nhsNumbers.Count < 20)
+        {
+            nhsNumbers.Add(await app.NewNhsNumberAsync());
+        }
+        var principal = await app.StaffAsync("referrer");
+
+        var referralIds = (await Task.WhenAll(nhsNumbers.Select(nhs => Task.Run(async () =>
+            (await app.SendAsync<SubmitReferral.Result>(
+                new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N")), principal)).ReferralId!.Value)))).ToHashSet();
+
+        bool AllTasks(IReadOnlyList<Pushed> received) =>
+            received.Where(p => p.Kind == "task.created" && p.ReferralId is { } id && referralIds.Contains(id)).Select(p => p.ReferralId).Distinct().Count() == referralIds.Count;
+        await coordinator.UntilAsync(AllTasks, "all 20 tasks on the coordination queue");
+        await referrer.UntilAsync(AllTasks, "all 20 tasks on my referrals");
+        AssertStrictlyIncreasing(coordinator.Received);
+        AssertStrictlyIncreasing(referrer.Received);
+        Assert.True(referrer.Received.Count >= 40, "each submission pushes its referral and its task");
+    }
+
+    [Fact]
+    public async Task Resync_AfterADisconnect_EndsWithTheSameChangesAsAClientThatStayed()
+    {
+        string[] topics = ["queue/coordination", "capacity"];
+        await using var stayed = await StaffAsync("coordinator");
+        foreach (var topic in topics)
+        {
+            await stayed.SubscribeAsync(topic);
+        }
+        await using var away = await StaffAsync("manager");
+        var awaySubscribedAt = 0L;
+        foreach (var topic in topics)
+        {
+            awaySubscribedAt = await away.SubscribeAsync(topic);
+        }
+        var early = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            early.Add(await SubmitAsync("referrer"));
+        }
+        foreach (var id in early)
+        {
+            await stayed.WaitForAsync(p => p.IsTaskCreatedFor(id), $"task for {id}");
+            await away.WaitForAsync(p => p.IsTaskCreatedFor(id), $"task for {id}");
+        }
+        // It drops with a change's second copy possibly unread, as a real connection can: so it keeps its place per topic.
+        var awaySaw = away.Received.ToList();
+        var places = topics.ToDictionary(t => t, t => awaySaw.Where(p => p.Topic == t).Select(p => p.Seq).DefaultIfEmpty(awaySubscribedAt).Max());
+        await away.DisposeAsync();
+
+        var late = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            late.Add(await SubmitAsync("referrer"));
+        }
+        foreach (var id in late)
+        {
+            await stayed.UntilAsync(received => topics.All(t => received.Any(p => p.IsTaskCreatedFor(id) && p.Topic == t)), $"task for {id} on both topics");
+        }
+        await using var back = await StaffAsync("manager");
+        foreach (var topic in topics)
+        {
+            await back.SubscribeAsync(topic);
+        }
+        var missed = (await back.ChangesSinceAsync(places.Values.Min())).Where(p => p.Seq > places[p.Topic]).ToList();
+
+        Assert.All(late, id => Assert.Contains(missed, p => p.IsTaskCreatedFor(id)));
+        Assert.All(missed, p => Assert.Contains(p.Topic, topics));
+        var upTo = stayed.Received.Max(p => p.Seq);
+        HashSet<(long, string, long, string)> Window(IEnumerable<Pushed> changes) =>
+            changes.Where(p => p.Seq > awaySubscribedAt && p.Seq <= upTo).Select(p => (p.Seq, p.Kind, p.Id, p.Topic)).ToHashSet();
+        var ended = Window(awaySaw.Concat(missed).Concat(back.Received));
+        Assert.NotEmpty(ended);
+        Assert.Equal(Window(stayed.Received).Order(), ended.Order());
+    }
+
+    [Fact]
+    public async Task Partner_WithAToken_ConnectsByAccessToken_AndHearsItsReferralsAndCapacity()
+    {
+        var token = await PartnerTokenAsync();
+        var westmoor = Actor.From(await app.StaffAsync("referrer")).OrganisationId;
+        // The .NET client sends the token as a bearer header; a browser's WebSocket can only put it in the query string.
+        await using var byHeader = await LiveClient.StartAsync(Connect("hubs/live", options => options.AccessTokenProvider = () => Task.FromResult<string?>(token)));
+        await using var byQuery = await LiveClient.StartAsync(Connect("hubs/live?access_token=" + Uri.EscapeDataString(token), _ => { }));
+        await byHeader.SubscribeAsync("referrals/mine");
+        await byHeader.SubscribeAsync("capacity");
+        await byQuery.SubscribeAsync("capacity");
+        var queue = await Assert.ThrowsAsync<HubException>(() => byHeader.SubscribeAsync("queue/coordination"));
+        Assert.Contains("you are a partner system", queue.Message, StringComparison.Ordinal);
+
+        var referralId = await SubmitAsync("referrer");
+
+        await byHeader.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "referrals/mine", "the task on my referrals");
+        await byHeader.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "capacity", "the task on capacity");
+        await byQuery.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "capacity", "the task on capacity, by query-string token");
+        Assert.Contains(byHeader.Received, p => p is { Kind: "referral.submitted", Topic: "referrals/mine" } && p.Id == referralId);
+        Assert.All(byHeader.Received.Where(p => p.Topic == "referrals/mine"), p => Assert.Equal(westmoor, p.OrganisationId));
+    }
+
+    private static void AssertStrictlyIncreasing(IReadOnlyList<Pushed> received)
+    {
+        Assert.NotEmpty(received);
+        for (var i = 1; i < received.Count; i++)
+        {
+            Assert.True(received[i - 1].Seq < received[i].Seq, $"seq {received[i].Seq} arrived after {received[i - 1].Seq}");
+        }
+    }
+
+    private async Task<long> SubmitAsync(string user) =>
+        (await app.SendAsync<SubmitReferral.Result>(
+            new SubmitReferral.Command(ReferralForms.Discharge(Today, await app.NewNhsNumberAsync()), Guid.NewGuid().ToString("N")),
+            await app.StaffAsync(user))).ReferralId!.Value;
+
+    private HubConnection Connect(string path, Action<HttpConnectionOptions> configure) =>
+        new HubConnectionBuilder()
+            .WithUrl(new Uri(app.Server.BaseAddress, path), options =>
+            {
+                // The in-memory server carries plain HTTP requests, so long polling.
+                options.HttpMessageHandlerFactory = _ => app.Server.CreateHandler();
+                options.Transports = HttpTransportType.LongPolling;
+                configure(options);
+            })
+            .Build();
+
+    /// <summary>Signs in through the real sign-in page and connects with the session cookie it set.</summary>
+    private async Task<LiveClient> StaffAsync(string username)
+    {
+        var cookies = new CookieContainer();
+        using (var client = app.CreateDefaultClient(new CookieContainerHandler(cookies)))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, (await app.SignInAsync(client, username, AppFactory.Password)).StatusCode);
+        }
+        var cookie = cookies.GetCookieHeader(app.Server.BaseAddress);
+        return await LiveClient.StartAsync(Connect("hubs/live", options => options.Headers["Cookie"] = cookie));
+    }
+
+    private async Task<string> PartnerTokenAsync()
+    {
+        using var client = app.CreateBrowserlessClient();
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = "demo-acute-trust",
+            ["client_secret"] = AppFactory.PartnerSecret,
+        });
+        var response = await client.PostAsync("/oauth/token", form);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>A change as it arrives on the wire, read by the contract's own (camelCase) names.</summary>
+    private sealed record Pushed(long Seq, string Kind, string EntityType, long Id, DateTimeOffset At, long? OrganisationId, string? Actor, JsonElement Data, string Topic)
+    {
+        public static Pushed From(JsonElement e) => new(
+            e.GetProperty("seq").GetInt64(),
+            e.GetProperty("kind").GetString()!,
+            e.GetProperty("entityType").GetString()!,
+            e.GetProperty("id").GetInt64(),
+            e.GetProperty("at").GetDateTimeOffset(),
+            e.GetProperty("organisationId") is { ValueKind: JsonValueKind.Number } organisation ? organisation.GetInt64() : null,
+            e.GetProperty("actor").GetString(),
+            e.GetProperty("data"),
+            e.GetProperty("topic").GetString()!);
+
+        /// <summary>The referral a change is about: its own id for a referral, data.referralId for a task or placement.</summary>
+        public long? ReferralId => EntityType == "referral" ? Id
+            : Data.ValueKind == JsonValueKind.Object && Data.TryGetProperty("referralId", out var id) ? id.GetInt64() : null;
+
+        public bool IsTaskCreatedFor(long referralId) => Kind == "task.created" && EntityType == "triage_task" && ReferralId == referralId;
+    }
+
+    /// <summary>One hub connection, keeping every change pushed to it in the order it arrived.</summary>
+    private sealed class LiveClient : IAsyncDisposable
+    {
+        private readonly HubConnection _connection;
+        private readonly Channel<Pushed> _arrivals = Channel.CreateUnbounded<Pushed>();
+        private readonly List<Pushed> _received = [];
+
+        private LiveClient(HubConnection connection)
+        {
+            _connection = connection;
+            // Data must arrive as a JSON object, not a string holding JSON.
+            _connection.On<JsonElement>("change", change => _arrivals.Writer.TryWrite(Pushed.From(change)));
+        }
+
+        /// <summary>What the test has read so far (through WaitForAsync and UntilAsync).</summary>
+        public IReadOnlyList<Pushed> Received => _received;
+
+        public static async Task<LiveClient> StartAsync(HubConnection connection)
+        {
+            var client = new LiveClient(connection);
+            await connection.StartAsync();
+            return client;
+        }
+
+        public Task<long> SubscribeAsync(string topic) => _connection.InvokeAsync<long>("Subscribe", topic);
+
+        public async Task<IReadOnlyList<Pushed>> ChangesSinceAsync(long seq) =>
+            (await _connection.InvokeAsync<JsonElement[]>("GetChangesSince", seq)).Select(Pushed.From).ToList();
+
+        public async Task<Pushed> WaitForAsync(Func<Pushed, bool> match, string what)
+        {
+            await UntilAsync(received => received.Any(match), what);
+            return _received.First(match);
+        }
+
+        /// <summary>Reads pushed changes until the condition holds, for at most ten seconds.</summary>
+        public async Task UntilAsync(Func<IReadOnlyList<Pushed>, bool> done, string what)
+        {
+            using var patience = new CancellationTokenSource(Patience);
+            while (!done(_received))
+            {
+                try
+                {
+                    _received.Add(await _arrivals.Reader.ReadAsync(patience.Token));
+                }
+                catch (OperationCanceledException)
+                {
+                    Assert.Fail($"Waited {Patience.TotalSeconds} s for {what}; {_received.Count} changes arrived.");
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _connection.DisposeAsync();
+            GC.SuppressFinalize(this);
+        }
+    }
+}
+
+public sealed class LiveHubOnSqliteTests(AppFactory app) : LiveHubTests(app), IClassFixture<AppFactory>;
+
+public sealed class LiveHubOnPostgresTests(PostgresAppFactory app) : LiveHubTests(app), IClassFixture<PostgresAppFactory>;
