@@ -23,7 +23,25 @@ public sealed record LiveChange(
     public const string Method = "change";
 
     public static LiveChange From(Change change, JsonElement? data, string topic) =>
-        new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, change.OrganisationId, change.Actor, data, topic);
+        topic == LiveTopics.Capacity && change.EntityType == "triage_task"
+            // On the capacity topic a task change only moves a queue's size. Whose referral it is, and who
+            // acted, stay with those allowed to see the referral (partners read capacity too).
+            ? new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, null, null, QueueAndStatus(data), topic)
+            : new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, change.OrganisationId, change.Actor, data, topic);
+
+    private static JsonElement? QueueAndStatus(JsonElement? data)
+    {
+        if (data is not { ValueKind: JsonValueKind.Object } d)
+        {
+            return null;
+        }
+        var kept = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["queue"] = d.TryGetProperty("queue", out var queue) ? queue.GetString() : null,
+            ["status"] = d.TryGetProperty("status", out var status) ? status.GetString() : null,
+        };
+        return JsonSerializer.SerializeToElement(kept);
+    }
 }
 
 /// <summary>

@@ -169,7 +169,9 @@ public abstract class LiveHubTests(AppFactory app)
         }
         foreach (var id in late)
         {
-            await stayed.UntilAsync(received => topics.All(t => received.Any(p => p.IsTaskCreatedFor(id) && p.Topic == t)), $"task for {id} on both topics");
+            // The capacity copy names only the task, not its referral: find the task by its queue copy.
+            await stayed.UntilAsync(received => received.FirstOrDefault(p => p.IsTaskCreatedFor(id)) is { } task
+                && topics.All(t => received.Any(p => p.Kind == "task.created" && p.Id == task.Id && p.Topic == t)), $"task for {id} on both topics");
         }
         await using var back = await StaffAsync("manager");
         foreach (var topic in topics)
@@ -204,11 +206,64 @@ public abstract class LiveHubTests(AppFactory app)
 
         var referralId = await SubmitAsync("referrer");
 
-        await byHeader.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "referrals/mine", "the task on my referrals");
-        await byHeader.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "capacity", "the task on capacity");
-        await byQuery.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "capacity", "the task on capacity, by query-string token");
+        var mine = await byHeader.WaitForAsync(p => p.IsTaskCreatedFor(referralId) && p.Topic == "referrals/mine", "the task on my referrals");
+        // On capacity the same task change only says which queue grew: not whose referral, nor who acted.
+        var capacity = await byHeader.WaitForAsync(p => p is { Kind: "task.created", Topic: "capacity" } && p.Id == mine.Id, "the task on capacity");
+        await byQuery.WaitForAsync(p => p is { Kind: "task.created", Topic: "capacity" } && p.Id == mine.Id, "the task on capacity, by query-string token");
+        Assert.Equal(((long?)null, (string?)null, "coordination"), (capacity.OrganisationId, capacity.Actor, capacity.Data.GetProperty("queue").GetString()));
+        Assert.False(capacity.Data.TryGetProperty("referralId", out _));
         Assert.Contains(byHeader.Received, p => p is { Kind: "referral.submitted", Topic: "referrals/mine" } && p.Id == referralId);
         Assert.All(byHeader.Received.Where(p => p.Topic == "referrals/mine"), p => Assert.Equal(westmoor, p.OrganisationId));
+    }
+
+    [Fact]
+    public async Task EveryDecision_ReachesTheCoordinationQueue_InSeqOrder_AndAClientThatResyncs_EndsWithTheSameQueue()
+    {
+        await using var stayed = await StaffAsync("jo.nankivell");
+        await using var away = await StaffAsync("kemal.arslan");
+        await stayed.SubscribeAsync("queue/coordination");
+        await away.SubscribeAsync("queue/coordination");
+        var coordinator = await app.StaffAsync("coordinator");
+        var first = await SubmitAsync("referrer");
+        var second = await SubmitAsync("referrer");
+        var firstTask = (await away.WaitForAsync(p => p.IsTaskCreatedFor(first), "the first task")).Id;
+        var secondTask = (await away.WaitForAsync(p => p.IsTaskCreatedFor(second), "the second task")).Id;
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(firstTask), coordinator);
+        await away.WaitForAsync(p => p.Kind == "task.taken" && p.Id == firstTask, "the take");
+        var awaySaw = away.Received.ToList();
+        await away.DisposeAsync();
+
+        // While one screen is away: ask, answer, re-prioritise, take, decline, accept.
+        await app.SendAsync(new CareCoordination.Features.Coordination.RequestInformation.Command(firstTask, "Is a key safe fitted?"), coordinator);
+        await app.SendAsync(new AnswerInformationRequest.Command(first, "Yes."), await app.StaffAsync("referrer"));
+        await app.SendAsync(new CareCoordination.Features.Coordination.ReprioritiseReferral.Command(secondTask, "immediate", "Carer taken ill."), coordinator);
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(secondTask), coordinator);
+        await app.SendAsync(new CareCoordination.Features.Coordination.DeclineReferral.Command(secondTask, "needs-met", "Family have arranged care."), coordinator);
+        long reablement;
+        await using (var connection = await app.OpenAsync())
+        {
+            reablement = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, "SELECT id FROM service WHERE name = 'Home First Reablement - Central'");
+        }
+        await app.SendAsync(new CareCoordination.Features.Coordination.AcceptIntoService.Command(firstTask, reablement, Today, OverrideFullService: true, OverrideReason: "test"), coordinator);
+        await stayed.WaitForAsync(p => p.Kind == "task.completed" && p.Id == firstTask, "the acceptance");
+
+        string[] Kinds(IEnumerable<Pushed> changes, long task) => changes.Where(p => p.Id == task).Select(p => p.Kind).ToArray();
+        Assert.Equal(["task.created", "task.taken", "task.on-hold", "task.resumed", "task.completed"], Kinds(stayed.Received, firstTask));
+        Assert.Equal(["task.created", "task.reprioritised", "task.taken", "task.rejected"], Kinds(stayed.Received, secondTask));
+        AssertStrictlyIncreasing(stayed.Received);
+
+        await using var back = await StaffAsync("kemal.arslan");
+        await back.SubscribeAsync("queue/coordination");
+        var missed = await back.ChangesSinceAsync(awaySaw.Max(p => p.Seq));
+
+        // The queue as each screen would draw it: every task's last status, read from its changes in order.
+        static IReadOnlyDictionary<long, string> Queue(IEnumerable<Pushed> changes, params long[] tasks) => changes
+            .Where(p => tasks.Contains(p.Id)).OrderBy(p => p.Seq)
+            .GroupBy(p => p.Id).ToDictionary(g => g.Key, g => g.Last().Data.GetProperty("status").GetString()!);
+        var expected = Queue(stayed.Received, firstTask, secondTask);
+        Assert.Equal(new Dictionary<long, string> { [firstTask] = "completed", [secondTask] = "rejected" }, expected);
+        Assert.Equal(expected, Queue(awaySaw.Concat(missed), firstTask, secondTask));
+        AssertStrictlyIncreasing(missed);
     }
 
     private static void AssertStrictlyIncreasing(IReadOnlyList<Pushed> received)
