@@ -2,6 +2,7 @@ using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Demo;
 using CareCoordination.Features.BedBureau;
+using CareCoordination.Features.Boards;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Health;
 using CareCoordination.Features.Live;
@@ -63,6 +64,15 @@ public static class HostSetup
         SystemTimer<WaitingWell.RaiseRecontacts>.Register(services,
             sp => () => sp.GetRequiredService<IOptionsMonitor<CoordinationTargets>>().CurrentValue.RecontactCheckSeconds,
             "re-contact tasks raised for referrals waiting past target");
+        return services;
+    }
+
+    public static IServiceCollection AddBoards(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))
+            .Validate(b => b.CostPerBedDay >= 0 && b.Escalation.OccupancyPercent.IsOrdered && b.Escalation.MedicallyOptimisedWaiting.IsOrdered
+                && b.Escalation.OldestWaitingMinutes.IsOrdered, "Boards: CostPerBedDay must not be negative, and each escalation measure's Level2 <= Level3 <= Level4.")
+            .ValidateOnStart();
         return services;
     }
 

@@ -12,6 +12,7 @@ builder.Services
     .AddUseCases()
     .AddCoordination(builder.Configuration)
     .AddBedBureau(builder.Configuration)
+    .AddBoards(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens(builder.Configuration)
     .AddLiveUpdates();

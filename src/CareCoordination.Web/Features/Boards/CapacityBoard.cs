@@ -1,0 +1,161 @@
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Domain;
+using CareCoordination.Features.BedBureau;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Features.Boards;
+
+/// <summary>
+/// The capacity board's figures as they stand: beds by status per site and type, occupancy, service
+/// capacity free today, the queues, today's referrals, and the people medically optimised but not yet
+/// placed with what their wait costs; and the escalation level those figures reach.
+/// </summary>
+public static class CapacityBoard
+{
+    [AllowRoles(Roles.Manager, Roles.Coordinator, Roles.BedBureau, Roles.Admin)]
+    public sealed record Query : IQuery<Result>;
+
+    public sealed record Result(
+        DateTimeOffset AsOf,
+        long AsOfSeq,
+        BedCounts Total,
+        IReadOnlyList<SiteBeds> Sites,
+        IReadOnlyList<TypeBeds> Types,
+        IReadOnlyList<ServiceCapacity> Services,
+        IReadOnlyList<QueueFigures> Queues,
+        int ReferralsToday,
+        Delay Delayed,
+        Escalation Escalation);
+
+    public sealed record BedCounts(int Available, int Reserved, int Occupied, int Closed, int Cleaning, int Stale)
+    {
+        public int Total => Available + Reserved + Occupied + Closed + Cleaning;
+
+        public int Open => Total - Closed;
+
+        /// <summary>Occupied beds as a share of the beds open to admissions.</summary>
+        public int OccupancyPercent => Open == 0 ? 0 : (int)Math.Round(100.0 * Occupied / Open, MidpointRounding.AwayFromZero);
+
+        public static BedCounts Of(IReadOnlyCollection<BedRow> beds, Func<BedRow, bool> stale) => new(
+            beds.Count(b => b.Status == "available"), beds.Count(b => b.Status == "reserved"), beds.Count(b => b.Status == "occupied"),
+            beds.Count(b => b.Status == "closed"), beds.Count(b => b.Status == "cleaning"), beds.Count(stale));
+    }
+
+    public sealed record SiteBeds(string Site, string Locality, BedCounts Beds);
+
+    public sealed record TypeBeds(string BedType, BedCounts Beds);
+
+    public sealed record ServiceCapacity(string Kind, string Unit, int FreeToday, int PerDay, int Services, int Stale);
+
+    public sealed record QueueFigures(string Queue, int Open, int Waiting, TimeSpan? OldestWaiting);
+
+    /// <summary>People still in hospital after being medically optimised, and what those days cost.</summary>
+    public sealed record Delay(int People, int BedDays, decimal Cost);
+
+    public sealed record Escalation(int Level, IReadOnlyList<string> Triggers);
+
+    private sealed record ServiceRow
+    {
+        public string Kind { get; init; } = "";
+        public string CapacityUnit { get; init; } = "";
+        public int AvailableToday { get; init; }
+        public int CapacityPerDay { get; init; }
+        public DateTimeOffset ConfirmedAt { get; init; }
+    }
+
+    private sealed record TaskClockRow
+    {
+        public string Queue { get; init; } = "";
+        public long? OwnerUserId { get; init; }
+        public string Status { get; init; } = "";
+        public DateTimeOffset CreatedAt { get; init; }
+        public DateTimeOffset? TakenAt { get; init; }
+        public DateTimeOffset? OnHoldSince { get; init; }
+        public int PausedSeconds { get; init; }
+    }
+
+    /// <summary>Referrals still open: the ones whose person may be waiting in a hospital bed.</summary>
+    public static readonly string Waiting = Sql.Literals(["submitted", "in-triage", "awaiting-information", "accepted", "redirected"]);
+
+    public sealed class Handler(Database database, TimeProvider clock, ChangeFeed feed, IOptionsMonitor<BoardSettings> boards,
+        IOptionsMonitor<BedBureauSettings> beds, IOptionsMonitor<CoordinationTargets> targets) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var asOfSeq = feed.Published;
+            var now = clock.GetUtcNow();
+            var today = LondonTime.Today(clock);
+            var settings = boards.CurrentValue;
+            await using var connection = await database.OpenAsync(cancellationToken);
+
+            var bedRows = (await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE s.active")).ToList();
+            bool Stale(BedRow b) => b.IsStale(now, beds.CurrentValue);
+            var sites = bedRows.GroupBy(b => (b.SiteName, b.Locality)).OrderBy(g => g.Key.SiteName, StringComparer.Ordinal)
+                .Select(g => new SiteBeds(g.Key.SiteName, g.Key.Locality, BedCounts.Of(g.ToList(), Stale))).ToList();
+            var types = bedRows.GroupBy(b => b.BedType).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new TypeBeds(g.Key, BedCounts.Of(g.ToList(), Stale))).ToList();
+            var total = BedCounts.Of(bedRows, Stale);
+
+            var serviceRows = await connection.QueryAsync<ServiceRow>(
+                """
+                SELECT kind AS Kind, capacity_unit AS CapacityUnit, available_today AS AvailableToday, capacity_per_day AS CapacityPerDay, confirmed_at AS ConfirmedAt
+                FROM service WHERE active AND kind NOT IN ('community-hospital', 'care-home')
+                """);
+            var staleService = TimeSpan.FromHours(settings.ServiceStaleAfterHours);
+            var services = serviceRows.GroupBy(s => (s.Kind, s.CapacityUnit)).OrderBy(g => g.Key.Kind, StringComparer.Ordinal)
+                .Select(g => new ServiceCapacity(g.Key.Kind, g.Key.CapacityUnit, g.Sum(s => s.AvailableToday), g.Sum(s => s.CapacityPerDay), g.Count(),
+                    g.Count(s => now - s.ConfirmedAt > staleService)))
+                .ToList();
+
+            var tasks = (await connection.QueryAsync<TaskClockRow>(
+                """
+                SELECT queue AS Queue, owner_user_id AS OwnerUserId, status AS Status, created_at AS CreatedAt, taken_at AS TakenAt,
+                       on_hold_since AS OnHoldSince, paused_seconds AS PausedSeconds
+                FROM triage_task WHERE status IN ('requested', 'in-progress', 'on-hold')
+                """)).ToList();
+            var queues = new[] { "coordination", "bed-bureau" }.Select(queue =>
+            {
+                var open = tasks.Where(t => t.Queue == queue).ToList();
+                TimeSpan? oldest = open.Count == 0 ? null
+                    : open.Max(t => TriageClock.Of(t.CreatedAt, t.TakenAt, t.OnHoldSince, t.PausedSeconds, now, targets.CurrentValue).Waited);
+                return new QueueFigures(queue, open.Count, open.Count(t => t.OwnerUserId is null && t.Status == "requested"), oldest);
+            }).ToList();
+
+            var referralsToday = await connection.ExecuteScalarAsync<int>(
+                "SELECT COUNT(*) FROM referral WHERE submitted_at >= @since", new { since = LondonTime.StartOfToday(clock) });
+            var optimisedOn = (await connection.QueryAsync<DateOnly>(
+                $"SELECT medically_optimised_on FROM referral WHERE status IN ({Waiting}) AND medically_optimised_on IS NOT NULL AND medically_optimised_on <= @today",
+                new { today })).ToList();
+            var bedDays = optimisedOn.Sum(d => today.DayNumber - d.DayNumber);
+            var delayed = new Delay(optimisedOn.Count, bedDays, bedDays * settings.CostPerBedDay);
+
+            var coordination = queues[0].OldestWaiting ?? TimeSpan.Zero;
+            var escalation = Escalate(settings.Escalation, total.OccupancyPercent, delayed.People, (int)coordination.TotalMinutes);
+            return new Result(now, asOfSeq, total, sites, types, services, queues, referralsToday, delayed, escalation);
+        }
+    }
+
+    /// <summary>The highest level any measure reaches, with the measures that reach it.</summary>
+    public static Escalation Escalate(EscalationThresholds thresholds, int occupancyPercent, int medicallyOptimisedWaiting, int oldestWaitingMinutes)
+    {
+        (string Name, int Value, Levels At, string Unit)[] measures =
+        [
+            ("Bed occupancy", occupancyPercent, thresholds.OccupancyPercent, "%"),
+            ("Medically optimised, not placed", medicallyOptimisedWaiting, thresholds.MedicallyOptimisedWaiting, " people"),
+            ("Oldest wait for triage", oldestWaitingMinutes, thresholds.OldestWaitingMinutes, " min"),
+        ];
+        var level = measures.Max(m => m.At.LevelOf(m.Value));
+        var triggers = level == 1 ? [] : measures
+            .Where(m => m.At.LevelOf(m.Value) == level)
+            .Select(m => $"{m.Name} {m.Value}{m.Unit} (level {level} from {m.At.From(level)}{m.Unit})")
+            .ToList();
+        return new Escalation(level, triggers);
+    }
+}

@@ -1,0 +1,104 @@
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Boards;
+
+/// <summary>
+/// The last fortnight, day by day (London days): bed occupancy at the end of each day, referrals in and
+/// placements started, and how long triage and placement took (median and 90th percentile).
+/// </summary>
+public static class FlowHistory
+{
+    [AllowRoles(Roles.Manager, Roles.Coordinator, Roles.BedBureau, Roles.Admin)]
+    public sealed record Query(int Days = 14) : IQuery<Result>;
+
+    public sealed record Result(IReadOnlyList<Day> Days);
+
+    public sealed record Day(DateOnly Date, int OccupancyPercent, int ReferralsIn, int PlacementsStarted,
+        double? TriageMedianMinutes, double? TriageP90Minutes, double? PlacementMedianHours, double? PlacementP90Hours)
+    {
+        public string Label => Date.ToString("ddd d MMM", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
+    }
+
+    private sealed record Span
+    {
+        public DateTimeOffset From { get; init; }
+        public DateTimeOffset? To { get; init; }
+    }
+
+    /// <summary>The nearest-rank percentile: a value that happened, never an interpolated one.</summary>
+    public static double? Percentile(IReadOnlyList<double> values, double p)
+    {
+        if (values.Count == 0)
+        {
+            return null;
+        }
+        var sorted = values.Order().ToList();
+        var rank = (int)Math.Ceiling(p * sorted.Count);
+        return sorted[Math.Clamp(rank, 1, sorted.Count) - 1];
+    }
+
+    public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var now = clock.GetUtcNow();
+            var today = LondonTime.Today(clock);
+            var first = today.AddDays(1 - query.Days);
+            var from = StartOf(first);
+            await using var connection = await database.OpenAsync(cancellationToken);
+
+            var openBeds = await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM bed WHERE status <> 'closed'");
+            var stays = (await connection.QueryAsync<Span>(
+                """
+                SELECT started_at AS "From", ended_at AS "To" FROM placement
+                WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND (ended_at IS NULL OR ended_at >= @from)
+                """, new { from })).ToList();
+            var submitted = (await connection.QueryAsync<DateTimeOffset>(
+                "SELECT submitted_at FROM referral WHERE submitted_at >= @from", new { from })).ToList();
+            var placements = (await connection.QueryAsync<Span>(
+                """
+                SELECT r.submitted_at AS "From", pl.started_at AS "To" FROM placement pl JOIN referral r ON r.id = pl.referral_id
+                WHERE pl.started_at >= @from
+                """, new { from })).ToList();
+            // Triage ends with the coordination centre's first decision on the referral.
+            var triage = (await connection.QueryAsync<Span>(
+                """
+                SELECT r.submitted_at AS "From", MIN(t.completed_at) AS "To"
+                FROM triage_task t JOIN referral r ON r.id = t.referral_id
+                WHERE t.queue = 'coordination' AND t.status IN ('completed', 'rejected') AND t.completed_at IS NOT NULL
+                GROUP BY t.referral_id, r.submitted_at
+                HAVING MIN(t.completed_at) >= @from
+                """, new { from })).ToList();
+
+            var days = new List<Day>();
+            for (var date = first; date <= today; date = date.AddDays(1))
+            {
+                var start = StartOf(date);
+                var end = date == today ? now : StartOf(date.AddDays(1));
+                var occupied = stays.Count(s => s.From <= end && (s.To is null || s.To > end));
+                var triaged = triage.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalMinutes).ToList();
+                var placed = placements.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalHours).ToList();
+                days.Add(new Day(date,
+                    openBeds == 0 ? 0 : Math.Min(100, (int)Math.Round(100.0 * occupied / openBeds, MidpointRounding.AwayFromZero)),
+                    submitted.Count(at => at >= start && at < end),
+                    placed.Count,
+                    Round(Percentile(triaged, 0.5)), Round(Percentile(triaged, 0.9)),
+                    Round(Percentile(placed, 0.5)), Round(Percentile(placed, 0.9))));
+            }
+            return new Result(days);
+        }
+
+        private static DateTimeOffset StartOf(DateOnly date)
+        {
+            var local = date.ToDateTime(TimeOnly.MinValue);
+            return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
+        }
+
+        private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
+    }
+}

@@ -1,0 +1,138 @@
+using CareCoordination.Domain;
+using CareCoordination.Features.BedBureau;
+using CareCoordination.Features.Boards;
+using CareCoordination.Tests.Support;
+using Dapper;
+
+namespace CareCoordination.Tests.Features.Boards;
+
+/// <summary>Every figure on the board equals the same figure counted straight from the store, on the seeded demo county.</summary>
+public abstract class CapacityBoardTests(AppFactory app)
+{
+    private sealed record SiteCount
+    {
+        public string Site { get; init; } = "";
+        public string Status { get; init; } = "";
+        public long N { get; init; }
+    }
+
+    private sealed record Free
+    {
+        public string Kind { get; init; } = "";
+        public long FreeToday { get; init; }
+        public long PerDay { get; init; }
+    }
+
+    [Fact]
+    public async Task BoardFigures_EqualTheStore_CountedDirectly()
+    {
+        var board = await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), await app.StaffAsync("manager"));
+        var today = LondonTime.Today(app.Clock);
+        await using var connection = await app.OpenAsync();
+
+        var bySite = (await connection.QueryAsync<SiteCount>(
+            "SELECT s.name AS Site, b.status AS Status, COUNT(*) AS N FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active GROUP BY s.name, b.status")).ToList();
+        long Count(string status, string? site = null) => bySite.Where(c => c.Status == status && (site is null || c.Site == site)).Sum(c => c.N);
+        Assert.Equal(
+            (Count("available"), Count("reserved"), Count("occupied"), Count("closed"), Count("cleaning")),
+            ((long)board.Total.Available, (long)board.Total.Reserved, (long)board.Total.Occupied, (long)board.Total.Closed, (long)board.Total.Cleaning));
+        Assert.Equal(bySite.Select(c => c.Site).Distinct().Order(StringComparer.Ordinal), board.Sites.Select(s => s.Site));
+        foreach (var site in board.Sites)
+        {
+            Assert.Equal((Count("available", site.Site), Count("occupied", site.Site), Count("closed", site.Site)),
+                ((long)site.Beds.Available, (long)site.Beds.Occupied, (long)site.Beds.Closed));
+        }
+        var open = bySite.Where(c => c.Status != "closed").Sum(c => c.N);
+        Assert.Equal((int)Math.Round(100.0 * Count("occupied") / open, MidpointRounding.AwayFromZero), board.Total.OccupancyPercent);
+        var stale = await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active AND b.confirmed_at < @cutoff",
+            new { cutoff = app.Clock.GetUtcNow().AddHours(-new BedBureauSettings().StaleAfterHours) });
+        Assert.Equal(stale, board.Total.Stale);
+        Assert.True(stale > 0, "the demo county has stale beds to show");
+
+        var free = (await connection.QueryAsync<Free>(
+            "SELECT kind AS Kind, SUM(available_today) AS FreeToday, SUM(capacity_per_day) AS PerDay FROM service WHERE active AND kind NOT IN ('community-hospital', 'care-home') GROUP BY kind")).ToList();
+        Assert.Equal(free.OrderBy(f => f.Kind, StringComparer.Ordinal).Select(f => (f.Kind, f.FreeToday, f.PerDay)),
+            board.Services.Select(s => (s.Kind, (long)s.FreeToday, (long)s.PerDay)));
+
+        foreach (var queue in board.Queues)
+        {
+            Assert.Equal(await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM triage_task WHERE queue = @Queue AND status IN ('requested', 'in-progress', 'on-hold')", new { queue.Queue }), queue.Open);
+            Assert.Equal(await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM triage_task WHERE queue = @Queue AND status = 'requested' AND owner_user_id IS NULL", new { queue.Queue }), queue.Waiting);
+        }
+
+        Assert.Equal(await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE submitted_at >= @since",
+            new { since = LondonTime.StartOfToday(app.Clock) }), board.ReferralsToday);
+
+        var optimised = (await connection.QueryAsync<DateOnly>(
+            """
+            SELECT medically_optimised_on FROM referral
+            WHERE status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND medically_optimised_on <= @today
+            """, new { today })).ToList();
+        var bedDays = optimised.Sum(d => today.DayNumber - d.DayNumber);
+        Assert.Equal((optimised.Count, bedDays, bedDays * 300m), (board.Delayed.People, board.Delayed.BedDays, board.Delayed.Cost));
+        Assert.True(board.Delayed.People > 0, "the demo county has people waiting once medically optimised");
+    }
+
+    [Fact]
+    public async Task FlowHistory_EqualsTheStore_CountedDirectly()
+    {
+        var history = await app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), await app.StaffAsync("manager"));
+        await using var connection = await app.OpenAsync();
+
+        Assert.Equal(14, history.Days.Count);
+        Assert.Equal(LondonTime.Today(app.Clock), history.Days[^1].Date);
+        foreach (var day in history.Days)
+        {
+            var start = StartOf(day.Date);
+            var end = day.Date == history.Days[^1].Date ? app.Clock.GetUtcNow() : StartOf(day.Date.AddDays(1));
+            Assert.Equal(await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM referral WHERE submitted_at >= @start AND submitted_at < @end", new { start, end }), day.ReferralsIn);
+            Assert.Equal(await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM placement WHERE started_at >= @start AND started_at < @end", new { start, end }), day.PlacementsStarted);
+        }
+        Assert.Contains(history.Days, d => d.ReferralsIn > 0);
+        Assert.Contains(history.Days, d => d.TriageMedianMinutes is not null);
+        Assert.All(history.Days.Where(d => d.TriageMedianMinutes is not null), d => Assert.True(d.TriageMedianMinutes <= d.TriageP90Minutes));
+    }
+
+    private static DateTimeOffset StartOf(DateOnly date)
+    {
+        var local = date.ToDateTime(TimeOnly.MinValue);
+        return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
+    }
+}
+
+public sealed class CapacityBoardOnSqliteTests(AppFactory app) : CapacityBoardTests(app), IClassFixture<AppFactory>;
+
+public sealed class CapacityBoardOnPostgresTests(PostgresAppFactory app) : CapacityBoardTests(app), IClassFixture<PostgresAppFactory>;
+
+/// <summary>The escalation rule and the percentile, on their own.</summary>
+public sealed class BoardRulesTests
+{
+    private static readonly EscalationThresholds Defaults = new();
+
+    [Fact]
+    public void Escalation_IsTheHighestLevelAnyMeasureReaches_AndNamesIt()
+    {
+        Assert.Equal((1, 0), (CapacityBoard.Escalate(Defaults, 80, 10, 30).Level, CapacityBoard.Escalate(Defaults, 80, 10, 30).Triggers.Count));
+        var three = CapacityBoard.Escalate(Defaults, 93, 16, 30);
+        Assert.Equal(3, three.Level);
+        Assert.Equal(["Bed occupancy 93% (level 3 from 92%)"], three.Triggers);
+        var four = CapacityBoard.Escalate(Defaults, 97, 45, 500);
+        Assert.Equal(4, four.Level);
+        Assert.Equal(3, four.Triggers.Count);
+    }
+
+    [Fact]
+    public void Percentile_IsNearestRank()
+    {
+        double[] minutes = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+        Assert.Equal(50, FlowHistory.Percentile(minutes, 0.5));
+        Assert.Equal(90, FlowHistory.Percentile(minutes, 0.9));
+        Assert.Equal(7, FlowHistory.Percentile([7], 0.9));
+        Assert.Null(FlowHistory.Percentile([], 0.5));
+    }
+}
