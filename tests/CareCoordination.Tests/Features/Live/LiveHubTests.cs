@@ -266,6 +266,65 @@ public abstract class LiveHubTests(AppFactory app)
         AssertStrictlyIncreasing(missed);
     }
 
+    [Fact]
+    public async Task EveryBedAction_ReachesCapacity_AndAResyncedBoardEndsWithTheSameBeds()
+    {
+        await using var stayed = await StaffAsync("manager");
+        await using var away = await StaffAsync("bedbureau");
+        await stayed.SubscribeAsync("capacity");
+        var awayAt = await away.SubscribeAsync("capacity");
+        var bureau = await app.StaffAsync("bedbureau");
+        long bedId;
+        await using (var connection = await app.OpenAsync())
+        {
+            bedId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+                """
+                SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE b.status = 'available' AND b.allowed_sex = 'any' AND NOT b.single_room AND o.caution = 'none' ORDER BY b.id DESC LIMIT 1
+                """);
+        }
+        // A pathway 2 referral reaches the bureau, which reserves, admits, discharges and cleans, then closes and reopens the bed.
+        var referralId = await SubmitAsync("referrer");
+        var coordinator = await app.StaffAsync("coordinator");
+        async Task<long> OpenTaskAsync()
+        {
+            await using var connection = await app.OpenAsync();
+            return await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+                "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress')", new { referralId });
+        }
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(await OpenTaskAsync()), coordinator);
+        await app.SendAsync(new CareCoordination.Features.Coordination.RedirectToBedBureau.Command(await OpenTaskAsync(), "Needs a rehabilitation bed first."), coordinator);
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(await OpenTaskAsync()), bureau);
+        var reserved = await app.SendAsync<CareCoordination.Features.BedBureau.ReserveBed.Result>(
+            new CareCoordination.Features.BedBureau.ReserveBed.Command(await OpenTaskAsync(), bedId, Today), bureau);
+        await away.WaitForAsync(p => p.Kind == "bed.reserved" && p.Id == bedId, "the reservation");
+        var awaySaw = away.Received.ToList();
+        await away.DisposeAsync();
+
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ConfirmAdmission.Command(reserved.PlacementId), bureau);
+        await app.SendAsync(new CareCoordination.Features.BedBureau.DischargeFromBed.Command(reserved.PlacementId), bureau);
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ChangeBedState.Command(bedId, CareCoordination.Features.BedBureau.ChangeBedState.Move.Cleaned), bureau);
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ChangeBedState.Command(bedId, CareCoordination.Features.BedBureau.ChangeBedState.Move.Close, "staffing"), bureau);
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ChangeBedState.Command(bedId, CareCoordination.Features.BedBureau.ChangeBedState.Move.Reopen), bureau);
+        await stayed.WaitForAsync(p => p.Kind == "bed.reopened" && p.Id == bedId, "the reopening");
+
+        string[] BedKinds(IEnumerable<Pushed> changes) => changes.Where(p => p.EntityType == "bed" && p.Id == bedId).Select(p => p.Kind).ToArray();
+        Assert.Equal(["bed.reserved", "bed.occupied", "bed.cleaning", "bed.available", "bed.closed", "bed.reopened"], BedKinds(stayed.Received));
+        AssertStrictlyIncreasing(stayed.Received);
+
+        await using var back = await StaffAsync("bedbureau");
+        await back.SubscribeAsync("capacity");
+        var missed = await back.ChangesSinceAsync(awaySaw.Where(p => p.Seq > awayAt).Max(p => p.Seq));
+
+        // The board as each would draw it: every bed's last status.
+        static IReadOnlyDictionary<long, string> BedStates(IEnumerable<Pushed> changes) => changes
+            .Where(p => p.EntityType == "bed").OrderBy(p => p.Seq)
+            .GroupBy(p => p.Id).ToDictionary(g => g.Key, g => g.Last().Data.GetProperty("status").GetString()!);
+        var expected = BedStates(stayed.Received);
+        Assert.Equal("available", expected[bedId]);
+        Assert.Equal(expected, BedStates(awaySaw.Concat(missed)));
+    }
+
     private static void AssertStrictlyIncreasing(IReadOnlyList<Pushed> received)
     {
         Assert.NotEmpty(received);
