@@ -1,0 +1,91 @@
+using System.Globalization;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.BedBureau;
+
+public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    /// <summary>A pathway 2 referral passed to the bureau and taken there by Helen Marsh (bedbureau).</summary>
+    private async Task<long> AtTheBureauAsync(string family)
+    {
+        var nine = "9995" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        while (NhsNumber.CheckDigit(nine) < 0)
+        {
+            nine = "9995" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        }
+        var today = LondonTime.Today(TimeProvider.System);
+        var form = new ReferralForm
+        {
+            NhsNumber = nine + NhsNumber.CheckDigit(nine), GivenName = "Alice", FamilyName = family, DateOfBirth = new DateOnly(1936, 3, 4),
+            Sex = "female", AddressLine = "9 Mill Lane, Ashbury", Postcode = "WM1 2AB", Ethnicity = "A", Source = "acute-hospital",
+            Pathway = "2", Urgency = "urgent", Ward = "Ward 5", MedicallyOptimisedOn = today, ExpectedDischargeOn = today.AddDays(1),
+            Needs = ["mobility", "transfers"], ConsentToShare = true, ConsentGivenBy = "Alice herself",
+            PersonWishes = "To walk to the shop again.", Summary = "Hip fracture repaired; needs a rehabilitation bed before home.",
+        };
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+        var referralId = sent.ReferralId!.Value;
+        var story = await host.SendAsAsync<PersonStory.Result>("coordinator", new PersonStory.Query(referralId));
+        await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(story.Task!.Row.Id));
+        await host.SendAsAsync<Mediator.Unit>("coordinator", new RedirectToBedBureau.Command(story.Task.Row.Id, "Not safe at home yet: needs rehabilitation first."));
+        var bureauTask = (await host.SendAsAsync<PersonStory.Result>("bedbureau", new PersonStory.Query(referralId))).Task!.Row.Id;
+        await host.SendAsAsync<Mediator.Unit>("bedbureau", new TakeReferral.Command(bureauTask));
+        return referralId;
+    }
+
+    private static async Task<int> NumberAsync(ILocator cell) => int.Parse(await cell.InnerTextAsync(), CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task TheBureauReservesAndAdmits_AndAManagersBoard_ShowsTheCountsChange_WithoutReload()
+    {
+        var manager = await host.NewPageAsync();
+        await host.SignInAsync(manager, "manager");
+        await manager.GetByRole(AriaRole.Link, new() { Name = "Capacity and flow" }).ClickAsync();
+        await Assertions.Expect(manager.GetByTestId("capacity-board")).ToHaveAttributeAsync("data-live", "yes");
+        var reservedBefore = await NumberAsync(manager.GetByTestId("total-reserved"));
+        var occupiedBefore = await NumberAsync(manager.GetByTestId("total-occupied"));
+
+        var family = "Bedworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var referralId = await AtTheBureauAsync(family);
+        var bureau = await host.NewPageAsync();
+        await host.SignInAsync(bureau, "bedbureau");
+        await bureau.GotoAsync($"/coordination/referrals/{referralId}");
+        await BrowserHost.WaitForCircuitAsync(bureau);
+        var reserve = bureau.GetByTestId("matches").GetByRole(AriaRole.Button).First;
+        var place = (await reserve.GetAttributeAsync("aria-label"))!["Reserve ".Length..];
+        await reserve.ClickAsync();
+        await Assertions.Expect(bureau.GetByTestId("action-done")).ToContainTextAsync("Reserved");
+
+        await Assertions.Expect(manager.GetByTestId("total-reserved")).ToHaveTextAsync((reservedBefore + 1).ToString(CultureInfo.InvariantCulture));
+
+        await bureau.GetByRole(AriaRole.Link, new() { Name = "Bed board" }).ClickAsync();
+        await bureau.GetByRole(AriaRole.Button, new() { Name = place.Replace(", ", " ", StringComparison.Ordinal) + ": Reserved" }).ClickAsync();
+        await Assertions.Expect(bureau.GetByTestId("bed-panel")).ToContainTextAsync(family);
+        await bureau.GetByRole(AriaRole.Button, new() { Name = "Confirm admission" }).ClickAsync();
+        await Assertions.Expect(bureau.GetByTestId("bed-status")).ToHaveTextAsync("Occupied");
+
+        await Assertions.Expect(manager.GetByTestId("total-occupied")).ToHaveTextAsync((occupiedBefore + 1).ToString(CultureInfo.InvariantCulture));
+        await Assertions.Expect(manager.GetByTestId("total-reserved")).ToHaveTextAsync(reservedBefore.ToString(CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task TheBedBoard_AndTheCapacityBoard_PassAxe()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "bedbureau");
+        foreach (var path in new[] { "/bed-bureau/beds", "/boards/capacity", "/boards/wall" })
+        {
+            await page.GotoAsync(path);
+            await BrowserHost.WaitForCircuitAsync(page);
+            await Assertions.Expect(page.Locator("[data-live=yes]").First).ToBeVisibleAsync();
+            var results = await page.RunAxe();
+            var serious = results.Violations.Where(v => v.Impact is "serious" or "critical")
+                .Select(v => $"{path} {v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Take(3).Select(n => n.Html))})").ToList();
+            Assert.True(serious.Count == 0, string.Join(Environment.NewLine, serious));
+        }
+    }
+}
