@@ -1,6 +1,7 @@
 using CareCoordination.Auth;
 using CareCoordination.Domain;
 using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Providers;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
@@ -53,22 +54,7 @@ public static class ReserveBed
                 "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
                 new { task.ReferralId }, work.Transaction);
 
-            if (bed.Caution == "red")
-            {
-                throw new RuleBroken($"{bed.Provider} is under a red caution: no new placements. {bed.CautionNote}".Trim());
-            }
-            string? approval = null;
-            if (bed.Caution == "amber")
-            {
-                approval = command.CautionApproval?.Trim();
-                if (string.IsNullOrEmpty(approval))
-                {
-                    throw new ValidationFailed(new Dictionary<string, string[]>
-                    {
-                        [nameof(Command.CautionApproval)] = [$"{bed.Provider} is under an amber caution: record which manager approved this placement after a risk discussion, and what was agreed."],
-                    });
-                }
-            }
+            var approval = ProviderCaution.Check(bed.Provider, bed.Caution, bed.CautionNote, command.CautionApproval, nameof(Command.CautionApproval));
             if (bed.AllowedSex != "any" && bed.AllowedSex != person.Sex)
             {
                 throw new RuleBroken($"{bed.Place} is in a {bed.AllowedSex}-only bay.");

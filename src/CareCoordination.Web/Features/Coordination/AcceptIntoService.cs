@@ -1,5 +1,6 @@
 using CareCoordination.Auth;
 using CareCoordination.Domain;
+using CareCoordination.Features.Providers;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using Dapper;
@@ -17,7 +18,7 @@ public static class AcceptIntoService
 {
     [AllowRoles(Roles.Coordinator)]
     public sealed record Command(long TaskId, long ServiceId, DateOnly StartOn, string? Note = null, int? HoursPerDay = null,
-        bool OverrideFullService = false, string? OverrideReason = null) : ICommand<Result>;
+        bool OverrideFullService = false, string? OverrideReason = null, string? CautionApproval = null) : ICommand<Result>;
 
     public sealed record Result(long PlacementId, string ServiceName, int AvailableAfter);
 
@@ -35,6 +36,7 @@ public static class AcceptIntoService
                 .WithMessage("Say why the person must go into a service that is full today.");
             RuleFor(c => c.OverrideReason).MaximumLength(ReferralForm.LongText);
             RuleFor(c => c.Note).MaximumLength(ReferralForm.LongText);
+            RuleFor(c => c.CautionApproval).MaximumLength(ReferralForm.LongText);
         }
     }
 
@@ -45,6 +47,9 @@ public static class AcceptIntoService
         public string CapacityUnit { get; init; } = "";
         public int AvailableToday { get; init; }
         public bool Active { get; init; }
+        public string Provider { get; init; } = "";
+        public string Caution { get; init; } = "none";
+        public string? CautionNote { get; init; }
     }
 
     public sealed class Handler(Work work) : ICommandHandler<Command, Result>
@@ -57,8 +62,9 @@ public static class AcceptIntoService
             TriageTasks.RequireWorking(task, scope.Actor);
             var service = await connection.QuerySingleOrDefaultAsync<ServiceRow>(
                 """
-                SELECT name AS Name, kind AS Kind, capacity_unit AS CapacityUnit, available_today AS AvailableToday, active AS Active
-                FROM service WHERE id = @ServiceId
+                SELECT s.name AS Name, s.kind AS Kind, s.capacity_unit AS CapacityUnit, s.available_today AS AvailableToday, s.active AS Active,
+                       o.name AS Provider, o.caution AS Caution, o.caution_note AS CautionNote
+                FROM service s JOIN organisation o ON o.id = s.organisation_id WHERE s.id = @ServiceId
                 """, new { command.ServiceId }, transaction);
             if (service is null || !service.Active)
             {
@@ -68,6 +74,8 @@ public static class AcceptIntoService
             {
                 throw new RuleBroken("A bed is placed by the bed bureau: redirect the referral to them instead.");
             }
+            // The commissioners' cautions list: red stops new placements, amber needs a manager's approval on record.
+            var approval = ProviderCaution.Check(service.Provider, service.Caution, service.CautionNote, command.CautionApproval, nameof(Command.CautionApproval));
             var hours = service.CapacityUnit == "hours"
                 ? command.HoursPerDay ?? throw new ValidationFailed(new Dictionary<string, string[]>
                 {
@@ -96,10 +104,10 @@ public static class AcceptIntoService
             await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {service.Kind}", command.Note?.Trim());
             var placementId = await connection.ExecuteScalarAsync<long>(
                 """
-                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, created_at)
-                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @Now)
+                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, caution_approval, created_at)
+                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @approval, @Now)
                 RETURNING id
-                """, new { task.ReferralId, command.ServiceId, command.StartOn, hours, overrideReason, scope.Now }, transaction);
+                """, new { task.ReferralId, command.ServiceId, command.StartOn, hours, overrideReason, approval, scope.Now }, transaction);
             scope.RecordChange("placement.reserved", "placement", placementId, task.OrganisationId,
                 new { referralId = task.ReferralId, serviceId = command.ServiceId, status = "reserved", startOn = command.StartOn, capacityOverride = overrideReason });
             scope.RecordChange("service.capacity-changed", "service", command.ServiceId, null,
@@ -107,6 +115,10 @@ public static class AcceptIntoService
             if (overrideReason is not null)
             {
                 await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Accepted into {service.Name} although it was full today: {overrideReason}");
+            }
+            if (approval is not null)
+            {
+                await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Amber caution on {service.Provider}: {approval}");
             }
             if (!string.IsNullOrWhiteSpace(command.Note))
             {

@@ -68,6 +68,9 @@ public static class PersonStory
         public int AvailableToday { get; init; }
         public DateTimeOffset ConfirmedAt { get; init; }
         public string Provider { get; init; } = "";
+        public string? CqcRating { get; init; }
+        public string Caution { get; init; } = "none";
+        public string? CautionNote { get; init; }
 
         public bool IsFull => AvailableToday == 0;
 
@@ -136,7 +139,8 @@ public static class PersonStory
             var services = await connection.QueryAsync<ServiceOption>(
                 """
                 SELECT s.id AS Id, s.name AS Name, s.kind AS Kind, s.locality AS Locality, s.capacity_unit AS CapacityUnit,
-                       s.capacity_per_day AS CapacityPerDay, s.available_today AS AvailableToday, s.confirmed_at AS ConfirmedAt, o.name AS Provider
+                       s.capacity_per_day AS CapacityPerDay, s.available_today AS AvailableToday, s.confirmed_at AS ConfirmedAt, o.name AS Provider,
+                       o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote
                 FROM service s JOIN organisation o ON o.id = s.organisation_id
                 WHERE s.active AND s.kind NOT IN ('community-hospital', 'care-home')
                 ORDER BY CASE WHEN s.locality = @Locality THEN 0 ELSE 1 END, s.kind, s.name

@@ -186,6 +186,32 @@ public abstract class TriageDecisionTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Accept_WithACautionedProvider_RedIsRefused_AmberNeedsARecordedApproval()
+    {
+        var (referralId, taskId) = await NewReferralAsync();
+        var service = await ServiceIdAsync("Carewell Home Care - South");
+        await SendAsync(new TakeReferral.Command(taskId), "coordinator");
+        await using var connection = await app.OpenAsync();
+        const string Caution = "UPDATE organisation SET caution = @caution, caution_note = @note WHERE id = (SELECT organisation_id FROM service WHERE id = @service)";
+        try
+        {
+            await connection.ExecuteAsync(Caution, new { caution = "red", note = "Suspended after inspection.", service });
+            await RefusedAsync<RuleBroken>(new AcceptIntoService.Command(taskId, service, Today, HoursPerDay: 2), "coordinator", "red caution", referralId, taskId);
+            await connection.ExecuteAsync(Caution, new { caution = "amber", note = "Missed calls under review.", service });
+            await RefusedAsync<ValidationFailed>(new AcceptIntoService.Command(taskId, service, Today, HoursPerDay: 2), "coordinator", "amber caution", referralId, taskId);
+
+            await SendAsync(new AcceptIntoService.Command(taskId, service, Today, HoursPerDay: 2, CautionApproval: "David Trelawney approved: twice-weekly check calls."), "coordinator");
+
+            Assert.Equal("David Trelawney approved: twice-weekly check calls.", await connection.ExecuteScalarAsync<string>(
+                "SELECT caution_approval FROM placement WHERE referral_id = @referralId", new { referralId }));
+        }
+        finally
+        {
+            await connection.ExecuteAsync(Caution, new { caution = "none", note = (string?)null, service });
+        }
+    }
+
+    [Fact]
     public async Task Redirect_NeedsWhyNotHomeFirst_ThenOpensABedBureauTask_WhichTheBureauCanHandBack()
     {
         var (referralId, taskId) = await NewReferralAsync(f => f.Pathway = "2");
