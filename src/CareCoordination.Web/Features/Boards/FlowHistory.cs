@@ -24,6 +24,19 @@ public static class FlowHistory
         public string Label => Date.ToString("ddd d MMM", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
     }
 
+    private sealed record BedNow
+    {
+        public long Id { get; init; }
+        public string Status { get; init; } = "";
+    }
+
+    private sealed record Stay
+    {
+        public long BedId { get; init; }
+        public DateTimeOffset From { get; init; }
+        public DateTimeOffset? To { get; init; }
+    }
+
     private sealed record Span
     {
         public DateTimeOffset From { get; init; }
@@ -52,12 +65,14 @@ public static class FlowHistory
             var from = StartOf(first);
             await using var connection = await database.OpenAsync(cancellationToken);
 
-            var openBeds = await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM bed WHERE status <> 'closed'");
-            var stays = (await connection.QueryAsync<Span>(
+            var beds = (await connection.QueryAsync<BedNow>(
+                "SELECT b.id AS Id, b.status AS Status FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active")).ToList();
+            var openBeds = beds.Count(b => b.Status != "closed");
+            var stays = (await connection.QueryAsync<Stay>(
                 """
-                SELECT started_at AS "From", ended_at AS "To" FROM placement
+                SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
                 WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND (ended_at IS NULL OR ended_at >= @from)
-                """, new { from })).ToList();
+                """, new { from })).ToLookup(s => s.BedId);
             var submitted = (await connection.QueryAsync<DateTimeOffset>(
                 "SELECT submitted_at FROM referral WHERE submitted_at >= @from", new { from })).ToList();
             var placements = (await connection.QueryAsync<Span>(
@@ -80,7 +95,7 @@ public static class FlowHistory
             {
                 var start = StartOf(date);
                 var end = date == today ? now : StartOf(date.AddDays(1));
-                var occupied = stays.Count(s => s.From <= end && (s.To is null || s.To > end));
+                var occupied = beds.Count(b => OccupiedAt(b, stays[b.Id], end));
                 var triaged = triage.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalMinutes).ToList();
                 var placed = placements.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalHours).ToList();
                 days.Add(new Day(date,
@@ -91,6 +106,20 @@ public static class FlowHistory
                     Round(Percentile(placed, 0.5)), Round(Percentile(placed, 0.9))));
             }
             return new Result(days);
+        }
+
+        /// <summary>
+        /// A bed was occupied at a time if a placement made here covered it; or, when no placement here came
+        /// later, if it is occupied now by someone admitted before this system knew of them (a long-stay resident).
+        /// </summary>
+        private static bool OccupiedAt(BedNow bed, IEnumerable<Stay> stays, DateTimeOffset at)
+        {
+            var list = stays.ToList();
+            if (list.Any(s => s.From <= at && (s.To is null || s.To > at)))
+            {
+                return true;
+            }
+            return bed.Status == "occupied" && !list.Any(s => s.From > at || s.To is null);
         }
 
         private static DateTimeOffset StartOf(DateOnly date)

@@ -94,6 +94,9 @@ public abstract class CapacityBoardTests(AppFactory app)
                 "SELECT COUNT(*) FROM placement WHERE started_at >= @start AND started_at < @end", new { start, end }), day.PlacementsStarted);
         }
         Assert.Contains(history.Days, d => d.ReferralsIn > 0);
+        // Today's point is now: the board's occupancy, long-stay residents and all.
+        var board = await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), await app.StaffAsync("manager"));
+        Assert.Equal(board.Total.OccupancyPercent, history.Days[^1].OccupancyPercent);
         Assert.Contains(history.Days, d => d.TriageMedianMinutes is not null);
         Assert.All(history.Days.Where(d => d.TriageMedianMinutes is not null), d => Assert.True(d.TriageMedianMinutes <= d.TriageP90Minutes));
     }
