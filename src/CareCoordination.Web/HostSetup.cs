@@ -27,6 +27,7 @@ public static class HostSetup
         services.AddSingleton<DemoSeeder>();
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
+        services.AddHostedService<PostgresChangeListener>();
         services.AddHealthChecks().AddCheck<StoreHealth>("store");
         return services;
     }

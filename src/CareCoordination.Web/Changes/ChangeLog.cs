@@ -21,5 +21,9 @@ internal static class ChangeLog
             """,
             changes.Select(c => new { At = at, c.Kind, c.EntityType, c.EntityId, c.OrganisationId, Actor = actor, c.Data }),
             transaction);
+        if (database.ChangeNotify is { } notify)
+        {
+            await connection.ExecuteAsync(notify, transaction: transaction);
+        }
     }
 }

@@ -92,6 +92,30 @@ public sealed class Database : IAsyncDisposable
         ? "SELECT pg_advisory_xact_lock(7426001)"
         : null;
 
+    /// <summary>The channel on which a PostgreSQL commit that wrote change rows tells every node.</summary>
+    public const string ChangeChannel = "carecoordination_changes";
+
+    /// <summary>
+    /// Sent inside the writing transaction: PostgreSQL delivers a NOTIFY only on commit, so no node hears of
+    /// a change that was rolled back. SQLite is one node, told in process.
+    /// </summary>
+    internal string? ChangeNotify => Provider == StoreProvider.PostgreSQL
+        ? $"SELECT pg_notify('{ChangeChannel}', '')"
+        : null;
+
+    /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>
+    public async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken cancellationToken)
+    {
+        if (_postgres is null)
+        {
+            return null;
+        }
+        var builder = new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, KeepAlive = 30 };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
     internal string? MigrationLock => Provider == StoreProvider.PostgreSQL
         ? "SELECT pg_advisory_xact_lock(7426000)"
         : null;
