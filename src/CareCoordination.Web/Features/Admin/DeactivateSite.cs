@@ -1,0 +1,67 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Admin;
+
+/// <summary>
+/// Takes a site off the bed board and out of bed matching (it has closed, or left the framework). Its wards
+/// and beds stay, for the history of who was placed there. Refused while anyone is in one of its beds or has
+/// one held: the bed bureau moves them first.
+/// </summary>
+public static class DeactivateSite
+{
+    [AllowRoles(Roles.Admin)]
+    public sealed record Command(long SiteId, string Reason) : ICommand;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator()
+        {
+            RuleFor(c => c.Reason).NotEmpty().WithMessage("Say why the site is closing.").MaximumLength(ReferralForm.ShortText);
+        }
+    }
+
+    private sealed record Site
+    {
+        public string Name { get; init; } = "";
+        public bool Active { get; init; }
+        public long InUse { get; init; }
+    }
+
+    public sealed class Handler(Work work) : ICommandHandler<Command>
+    {
+        public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var site = await work.Connection.QuerySingleOrDefaultAsync<Site>(
+                """
+                SELECT s.name AS Name, s.active AS Active,
+                       (SELECT COUNT(*) FROM bed b JOIN ward w ON w.id = b.ward_id WHERE w.site_id = s.id AND b.status IN ('reserved', 'occupied')) AS InUse
+                FROM site s WHERE s.id = @SiteId
+                """, new { command.SiteId }, work.Transaction)
+                ?? throw new NotFound($"Site {command.SiteId}");
+            if (!site.Active)
+            {
+                throw new RuleBroken($"{site.Name} is already closed.");
+            }
+            if (site.InUse > 0)
+            {
+                throw new RuleBroken($"{site.Name} has {site.InUse} {(site.InUse == 1 ? "bed" : "beds")} reserved or occupied. The bed bureau moves those people first.");
+            }
+            var closed = await work.Connection.ExecuteAsync(
+                "UPDATE site SET active = FALSE WHERE id = @SiteId AND active", new { command.SiteId }, work.Transaction);
+            if (closed == 0)
+            {
+                var last = await AdminLookups.LastActorAsync(work, "site", command.SiteId);
+                throw new Conflict($"{last ?? "Someone"} closed {site.Name} a moment ago.");
+            }
+            work.Scope.Touch("site", command.SiteId);
+            work.Scope.RecordChange("site.deactivated", "site", command.SiteId, null,
+                new { name = site.Name, active = false, reason = command.Reason.Trim(), by = work.Scope.Actor.Name });
+            return Unit.Value;
+        }
+    }
+}
