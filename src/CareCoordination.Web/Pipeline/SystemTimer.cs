@@ -11,6 +11,8 @@ public sealed class SystemTimer<TCommand>(IServiceScopeFactory scopes, TimeProvi
     Func<int> intervalSeconds, string outcome) : BackgroundService
     where TCommand : ICommand<int>, new()
 {
+    private const int MaxRounds = 1000;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var seconds = intervalSeconds();
@@ -23,13 +25,28 @@ public sealed class SystemTimer<TCommand>(IServiceScopeFactory scopes, TimeProvi
         {
             try
             {
-                await using var scope = scopes.CreateAsyncScope();
-                scope.ServiceProvider.GetRequiredService<ActorAccessor>().ActAsSystem();
-                var count = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new TCommand(), stoppingToken);
+                // Each command does a little in its own transaction; send again until it has nothing left.
+                var count = 0;
+                for (var round = 0; round < MaxRounds; round++)
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    scope.ServiceProvider.GetRequiredService<ActorAccessor>().ActAsSystem();
+                    var done = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(new TCommand(), stoppingToken);
+                    if (done == 0)
+                    {
+                        break;
+                    }
+                    count += done;
+                }
                 if (count > 0)
                 {
                     logger.LogInformation("{Count} {Outcome}", count, outcome);
                 }
+            }
+            catch (DomainFailure failure)
+            {
+                // Another node or a person got there first: the next tick looks again.
+                logger.LogDebug("{Command} stopped this tick: {Reason}", typeof(TCommand).Name, failure.Message);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -50,7 +50,8 @@ public static class BedBoard
         public DateTimeOffset? ReservedUntil { get; init; }
     }
 
-    public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings, ChangeFeed feed) : IQueryHandler<Query, Result>
+    public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings, ChangeFeed feed, Work work)
+        : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
@@ -68,10 +69,13 @@ public static class BedBoard
             var beds = rows.Select(b =>
             {
                 live.TryGetValue(b.Id, out var placement);
+                // Administrators keep the estate, not people's care: they see that a bed is taken, not by whom.
+                var named = work.Scope.Actor.Role != Roles.Admin;
                 return new Bed
                 {
                     Row = b, Stale = b.IsStale(now, settings.CurrentValue), PlacementId = placement?.PlacementId, PlacementStatus = placement?.Status,
-                    ReferralId = placement?.ReferralId, PersonName = placement?.PersonName, ReservedUntil = placement?.ReservedUntil,
+                    ReferralId = named ? placement?.ReferralId : null, PersonName = named ? placement?.PersonName : null,
+                    ReservedUntil = placement?.ReservedUntil,
                 };
             }).ToList();
             var localities = beds.Select(b => b.Row.Locality).Distinct().Order(StringComparer.Ordinal).ToList();

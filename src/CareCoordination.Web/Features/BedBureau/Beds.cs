@@ -25,6 +25,7 @@ public sealed record BedRow
     public string? CqcRating { get; init; }
     public string Caution { get; init; } = "none";
     public string? CautionNote { get; init; }
+    public bool SiteActive { get; init; } = true;
 
     public string Place => $"{SiteName}, {WardName} bed {Label}";
 
@@ -41,7 +42,8 @@ public static class Beds
         b.id AS Id, b.label AS Label, b.bed_type AS BedType, b.allowed_sex AS AllowedSex, b.status AS Status,
         b.closed_reason AS ClosedReason, b.single_room AS SingleRoom, b.confirmed_at AS ConfirmedAt, b.version AS Version,
         w.id AS WardId, w.name AS WardName, s.id AS SiteId, s.name AS SiteName, s.locality AS Locality,
-        o.id AS ProviderId, o.name AS Provider, o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote
+        o.id AS ProviderId, o.name AS Provider, o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote,
+        s.active AS SiteActive
         """;
 
     public const string From = """

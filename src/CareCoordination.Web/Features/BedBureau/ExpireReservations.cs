@@ -10,7 +10,9 @@ namespace CareCoordination.Features.BedBureau;
 
 /// <summary>
 /// A reserved bed nobody took up goes back to the board, and its referral back to the bed bureau's queue
-/// with a change that tells the bureau. Run by the system on a timer; tested by sending the command.
+/// with a change that tells the bureau. One reservation per command, each in its own transaction, so one
+/// that cannot be expired (someone admitted the person that moment) never holds the others back. The
+/// system's timer sends it until it answers 0; tests send it themselves.
 /// </summary>
 public static class ExpireReservations
 {
@@ -22,7 +24,7 @@ public static class ExpireReservations
         public async ValueTask<int> Handle(Command command, CancellationToken cancellationToken)
         {
             var expired = (await work.Connection.QueryAsync<PlacementRow>(
-                $"{Placements.Select} WHERE pl.status = 'reserved' AND pl.bed_id IS NOT NULL AND pl.reserved_until < @Now",
+                $"{Placements.Select} WHERE pl.status = 'reserved' AND pl.bed_id IS NOT NULL AND pl.reserved_until < @Now ORDER BY pl.reserved_until, pl.id LIMIT 1",
                 new { work.Scope.Now }, work.Transaction)).ToList();
             foreach (var placement in expired)
             {

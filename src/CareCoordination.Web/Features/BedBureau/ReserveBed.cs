@@ -39,7 +39,16 @@ public static class ReserveBed
     {
         public string Sex { get; init; } = "";
         public string? InfectionStatus { get; init; }
+        public string Pathway { get; init; } = "";
     }
+
+    public static DateTimeOffset EndOf(DateOnly day)
+    {
+        var local = day.AddDays(1).ToDateTime(TimeOnly.MinValue);
+        return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
+    }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     public sealed class Handler(Work work, Database database, IOptionsMonitor<BedBureauSettings> settings) : ICommandHandler<Command, Result>
     {
@@ -51,10 +60,20 @@ public static class ReserveBed
             TriageTasks.RequireWorking(task, scope.Actor);
             var bed = await Beds.FindAsync(work, command.BedId);
             var person = await work.Connection.QuerySingleAsync<Person>(
-                "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
+                "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus, r.pathway AS Pathway FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
                 new { task.ReferralId }, work.Transaction);
 
             var approval = ProviderCaution.Check(bed.Provider, bed.Caution, bed.CautionNote, command.CautionApproval, nameof(Command.CautionApproval));
+            if (!bed.SiteActive)
+            {
+                throw new RuleBroken($"{bed.SiteName} is closed to admissions.");
+            }
+            // Matching ranks within these types; reserving outside them would place the person on the wrong pathway.
+            var fits = MatchBeds.TypesFor(new MatchBeds.Needs(person.Pathway, person.Sex, null, false, false, false));
+            if (!fits.Contains(bed.BedType))
+            {
+                throw new RuleBroken($"A {MatchBeds.Label(bed.BedType).ToLowerInvariant()} bed does not meet pathway {person.Pathway}: choose {string.Join(" or ", fits.Select(t => MatchBeds.Label(t).ToLowerInvariant()))}.");
+            }
             if (bed.AllowedSex != "any" && bed.AllowedSex != person.Sex)
             {
                 throw new RuleBroken($"{bed.Place} is in a {bed.AllowedSex}-only bay.");
@@ -69,7 +88,9 @@ public static class ReserveBed
                 throw new Conflict($"{bed.Place} is no longer available: it was taken a moment ago. Choose another bed.");
             }
             await Beds.MoveAsync(work, bed, "reserved", "bed.reserved", detail: new { referralId = task.ReferralId });
-            var until = scope.Now.AddHours(settings.CurrentValue.ReservationHours);
+            // Held for the reservation time, and at least until the end of the admission day: a bed kept for
+            // Thursday must not go back to the board on Tuesday night.
+            var until = Max(scope.Now.AddHours(settings.CurrentValue.ReservationHours), EndOf(command.StartOn));
             long placementId;
             try
             {

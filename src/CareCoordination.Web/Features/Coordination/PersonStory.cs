@@ -21,6 +21,7 @@ public static class PersonStory
 
     public sealed record Result(
         TrackReferral.Result Referral,
+        long? ReservedServicePlacementId,
         TaskView? Task,
         IReadOnlyList<EarlierReferral> Earlier,
         IReadOnlyList<Recontact> Recontacts,
@@ -153,7 +154,9 @@ public static class PersonStory
                 .Select(c => new Colleague(c.Id, c.Name))
                 .ToList();
 
-            return new Result(referral, taskView, earlier.ToList(), recontacts.ToList(), services.ToList(), colleagues);
+            var reservedService = await connection.ExecuteScalarAsync<long?>(
+                "SELECT id FROM placement WHERE referral_id = @ReferralId AND service_id IS NOT NULL AND status = 'reserved'", new { query.ReferralId });
+            return new Result(referral, reservedService, taskView, earlier.ToList(), recontacts.ToList(), services.ToList(), colleagues);
         }
     }
 }

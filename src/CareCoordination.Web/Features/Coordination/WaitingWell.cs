@@ -11,7 +11,8 @@ namespace CareCoordination.Features.Coordination;
 /// <summary>
 /// Waiting well: a referral that waits past its target gets a re-contact task, so that someone checks on
 /// the person and tells the referrer where things stand. Once done, another is raised if it waits a whole
-/// target period more. Raised by the system on a timer; the change row says who (system) and why.
+/// target period more. Raised by the system on a timer, one per command until none is due; the change row
+/// says who (system) and why.
 /// </summary>
 public static class WaitingWell
 {
@@ -72,6 +73,8 @@ public static class WaitingWell
                     new { referralId = task.ReferralId, queue = task.Queue, status = task.Status, recontactId = id, reason, rag = "red" });
                 scope.Touch("triage_task", task.TaskId, task.PersonId);
                 raised++;
+                // One per command and transaction: the timer sends again until none is due.
+                break;
             }
             return raised;
         }

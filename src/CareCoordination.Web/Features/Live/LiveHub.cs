@@ -23,23 +23,28 @@ public sealed record LiveChange(
     public const string Method = "change";
 
     public static LiveChange From(Change change, JsonElement? data, string topic) =>
-        topic == LiveTopics.Capacity && change.EntityType == "triage_task"
-            // On the capacity topic a task change only moves a queue's size. Whose referral it is, and who
+        topic == LiveTopics.Capacity
+            // Capacity is counts: which queue, bed or service moved and to what. Whose referral it was, and who
             // acted, stay with those allowed to see the referral (partners read capacity too).
-            ? new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, null, null, QueueAndStatus(data), topic)
+            ? new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, null, null, CapacityOnly(data), topic)
             : new(change.Seq, change.Kind, change.EntityType, change.EntityId, change.At, change.OrganisationId, change.Actor, data, topic);
 
-    private static JsonElement? QueueAndStatus(JsonElement? data)
+    private static readonly string[] CapacityFields = ["queue", "status", "siteId", "wardId", "bedType", "closedReason", "availableToday", "unit"];
+
+    private static JsonElement? CapacityOnly(JsonElement? data)
     {
         if (data is not { ValueKind: JsonValueKind.Object } d)
         {
             return null;
         }
-        var kept = new Dictionary<string, string?>(StringComparer.Ordinal)
+        var kept = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var field in CapacityFields)
         {
-            ["queue"] = d.TryGetProperty("queue", out var queue) ? queue.GetString() : null,
-            ["status"] = d.TryGetProperty("status", out var status) ? status.GetString() : null,
-        };
+            if (d.TryGetProperty(field, out var value))
+            {
+                kept[field] = value;
+            }
+        }
         return JsonSerializer.SerializeToElement(kept);
     }
 }

@@ -28,13 +28,22 @@ public static class LiveTopics
     private static readonly Dictionary<string, string[]> StaffRoles = new(StringComparer.Ordinal)
     {
         [Capacity] = [Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin],
-        [CoordinationQueue] = [Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin],
+        // Task changes carry clinical reasons (why declined, why not home first): the teams and their managers only.
+        [CoordinationQueue] = [Roles.Coordinator, Roles.BedBureau, Roles.Manager],
         [BedBureauQueue] = [Roles.BedBureau, Roles.Coordinator, Roles.Manager],
         [MyReferrals] = [Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin],
     };
 
     // Partner systems read capacity (as they may as FHIR) and their own organisation's referrals, never a working queue.
     private static readonly HashSet<string> PartnerTopics = new(StringComparer.Ordinal) { Capacity, MyReferrals };
+
+    // A partner streams only what its token may read as FHIR: capacity as Location, HealthcareService or
+    // MeasureReport; its referrals as ServiceRequest or Task.
+    private static readonly Dictionary<string, string[]> PartnerReadScopes = new(StringComparer.Ordinal)
+    {
+        [Capacity] = ["system/Location.r", "system/HealthcareService.r", "system/MeasureReport.r"],
+        [MyReferrals] = ["system/ServiceRequest.r", "system/Task.r"],
+    };
 
     private static readonly HashSet<string> CapacityEntities = new(StringComparer.Ordinal) { "bed", "ward", "site", "service" };
 
@@ -53,7 +62,7 @@ public static class LiveTopics
         var allowed = actor.Kind switch
         {
             ActorKind.Staff => actor.Role is { } role && roles.Contains(role, StringComparer.Ordinal),
-            ActorKind.Partner => PartnerTopics.Contains(topic),
+            ActorKind.Partner => PartnerTopics.Contains(topic) && actor.Scopes.Any(granted => PartnerReadScopes[topic].Any(needed => Pipeline.AccessPolicy.ScopeGrants(granted, needed))),
             _ => false,
         };
         if (!allowed)

@@ -25,6 +25,7 @@ public static class AnswerInformationRequest
         public long Id { get; init; }
         public string Queue { get; init; } = "";
         public DateTimeOffset? Since { get; init; }
+        public long? Owner { get; init; }
     }
 
     public sealed class Handler(Work work) : ICommandHandler<Command>
@@ -39,19 +40,21 @@ public static class AnswerInformationRequest
             }
             await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
             var onHold = await work.Connection.QueryAsync<PausedTask>(
-                "SELECT id AS Id, queue AS Queue, on_hold_since AS Since FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
-            foreach (var (taskId, queue, since) in onHold.Select(t => (t.Id, t.Queue, t.Since)))
+                "SELECT id AS Id, queue AS Queue, on_hold_since AS Since, owner_user_id AS Owner FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+            foreach (var (taskId, queue, since, owner) in onHold.Select(t => (t.Id, t.Queue, t.Since, t.Owner)))
             {
+                // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked".
+                var status = owner is null ? "requested" : "in-progress";
                 // The pause ends: its length comes off the triage clock.
                 var paused = since is { } start ? (int)Math.Max(0, (scope.Now - start).TotalSeconds) : 0;
                 await work.Connection.ExecuteAsync(
                     """
-                    UPDATE triage_task SET status = 'in-progress', on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
+                    UPDATE triage_task SET status = @status, on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
                         version = version + 1, updated_at = @now
                     WHERE id = @taskId
                     """,
-                    new { taskId, paused, now = scope.Now }, work.Transaction);
-                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "in-progress", pausedSeconds = paused });
+                    new { taskId, status, paused, now = scope.Now }, work.Transaction);
+                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
             return Unit.Value;

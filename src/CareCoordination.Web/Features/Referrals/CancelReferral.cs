@@ -20,6 +20,15 @@ public static class CancelReferral
         public Validator() => RuleFor(c => c.Reason).NotEmpty().WithMessage("Say why the referral is cancelled.").MaximumLength(ReferralForm.LongText);
     }
 
+    private sealed record ReservedPlace
+    {
+        public long Id { get; init; }
+        public long? BedId { get; init; }
+        public long? ServiceId { get; init; }
+        public int? HoursPerDay { get; init; }
+        public string? CapacityOverride { get; init; }
+    }
+
     public sealed class Handler(Work work) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
@@ -44,20 +53,34 @@ public static class CancelReferral
                     """, new { taskId, reason, now = scope.Now }, transaction);
                 scope.RecordChange("task.cancelled", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "cancelled" });
             }
-            var placements = await connection.QueryAsync<(long Id, long? BedId)>(
-                "SELECT id, bed_id FROM placement WHERE referral_id = @Id AND status = 'reserved'", new { referral.Id }, transaction);
-            foreach (var (placementId, bedId) in placements)
+            var placements = await connection.QueryAsync<ReservedPlace>(
+                """
+                SELECT id AS Id, bed_id AS BedId, service_id AS ServiceId, hours_per_day AS HoursPerDay, capacity_override AS CapacityOverride
+                FROM placement WHERE referral_id = @Id AND status = 'reserved'
+                """, new { referral.Id }, transaction);
+            foreach (var place in placements)
             {
-                await connection.ExecuteAsync("UPDATE placement SET status = 'cancelled', ended_at = @now WHERE id = @placementId",
-                    new { placementId, now = scope.Now }, transaction);
-                scope.RecordChange("placement.cancelled", "placement", placementId, referral.OrganisationId, new { referralId = referral.Id, bedId, status = "cancelled" });
-                if (bedId is { } bed)
+                await connection.ExecuteAsync("UPDATE placement SET status = 'cancelled', ended_at = @now WHERE id = @Id",
+                    new { place.Id, now = scope.Now }, transaction);
+                scope.RecordChange("placement.cancelled", "placement", place.Id, referral.OrganisationId,
+                    new { referralId = referral.Id, bedId = place.BedId, serviceId = place.ServiceId, status = "cancelled" });
+                if (place.BedId is { } bedId && await BedBureau.Beds.FindAsync(work, bedId) is { Status: "reserved" } bed)
                 {
                     // The bed was held for this person only: it is free again at once.
+                    await BedBureau.Beds.MoveAsync(work, bed, "available", "bed.released", detail: new { reason = "referral cancelled" });
+                }
+                if (place.ServiceId is { } serviceId && place.CapacityOverride is null)
+                {
+                    // The slot (or hours) taken on acceptance goes back, never above the service's daily capacity.
                     await connection.ExecuteAsync(
-                        "UPDATE bed SET status = 'available', version = version + 1, confirmed_at = @now WHERE id = @bed AND status = 'reserved'",
-                        new { bed, now = scope.Now }, transaction);
-                    scope.RecordChange("bed.released", "bed", bed, null, new { status = "available" });
+                        """
+                        UPDATE service SET available_today = CASE WHEN available_today + @units > capacity_per_day THEN capacity_per_day
+                                                                  ELSE available_today + @units END,
+                                           version = version + 1
+                        WHERE id = @serviceId
+                        """, new { units = place.HoursPerDay ?? 1, serviceId }, transaction);
+                    var available = await connection.ExecuteScalarAsync<int>("SELECT available_today FROM service WHERE id = @serviceId", new { serviceId }, transaction);
+                    scope.RecordChange("service.capacity-changed", "service", serviceId, null, new { availableToday = available, reason = "referral cancelled" });
                 }
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.cancelled", status: "cancelled", outcomeReason: reason);

@@ -52,7 +52,7 @@ public abstract class BedBureauTests(AppFactory app)
             """
             SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
             WHERE b.status = 'available' AND o.caution = @caution AND b.single_room = @singleRoom AND b.allowed_sex = @allowedSex
-              AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND created_at > @since)
+              AND b.bed_type IN ('rehabilitation', 'step-down-nursing') AND s.active AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND created_at > @since)
             ORDER BY b.id LIMIT 1
             """, new { caution, singleRoom, allowedSex, since = app.Clock.GetUtcNow().AddHours(-1) });
         if (id is { } found)
@@ -65,7 +65,7 @@ public abstract class BedBureauTests(AppFactory app)
             SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
             WHERE o.caution = @caution AND b.status IN ('closed', 'cleaning', 'available') ORDER BY b.id LIMIT 1
             """, new { caution });
-        await connection.ExecuteAsync("UPDATE bed SET status = 'available', closed_reason = NULL, single_room = @singleRoom, allowed_sex = @allowedSex WHERE id = @any",
+        await connection.ExecuteAsync("UPDATE bed SET status = 'available', closed_reason = NULL, single_room = @singleRoom, allowed_sex = @allowedSex, bed_type = 'rehabilitation' WHERE id = @any",
             new { any, singleRoom, allowedSex });
         return any;
     }
@@ -93,7 +93,9 @@ public abstract class BedBureauTests(AppFactory app)
 
         var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, bedId, Today), await app.StaffAsync("bedbureau"));
         Assert.Equal(("reserved", "accepted"), ((await BedAsync(bedId)).Status, await ReferralStatusAsync(referralId)));
-        Assert.Equal(app.Clock.GetUtcNow().AddHours(12), reserved.ReservedUntil);
+        var heldFor = app.Clock.GetUtcNow().AddHours(12);
+        var endOfDay = ReserveBed.EndOf(Today);
+        Assert.Equal(heldFor > endOfDay ? heldFor : endOfDay, reserved.ReservedUntil);
 
         await SendAsync(new ConfirmAdmission.Command(reserved.PlacementId));
         Assert.Equal(("occupied", "placed"), ((await BedAsync(bedId)).Status, await ReferralStatusAsync(referralId)));
@@ -146,13 +148,14 @@ public abstract class BedBureauTests(AppFactory app)
         var bedId = await FreeBedAsync();
         var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, bedId, Today), await app.StaffAsync("bedbureau"));
         app.Clock.Advance(TimeSpan.FromHours(11));
-        await SendAsync(new ExpireReservations.Command());
+        await ExpireAllAsync();
         Assert.Equal("reserved", (await BedAsync(bedId)).Status);
 
-        app.Clock.Advance(TimeSpan.FromHours(2));
+        // Past both the hold and the end of the admission day.
+        app.Clock.Advance(TimeSpan.FromHours(14));
         var late = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ConfirmAdmission.Command(reserved.PlacementId)));
         Assert.Contains("expired", late.Message, StringComparison.Ordinal);
-        Assert.True(await app.SendAsync<int>(new ExpireReservations.Command(), await app.StaffAsync("bedbureau")) >= 1);
+        await ExpireAllAsync();
 
         Assert.Equal("available", (await BedAsync(bedId)).Status);
         Assert.Equal("in-triage", await ReferralStatusAsync(referralId));
@@ -162,6 +165,41 @@ public abstract class BedBureauTests(AppFactory app)
         Assert.Equal(("bed-bureau", "requested"), next);
         Assert.Equal("cancelled", await connection.ExecuteScalarAsync<string>("SELECT status FROM placement WHERE id = @PlacementId", new { reserved.PlacementId }));
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM change WHERE kind = 'placement.expired' AND entity_id = @PlacementId", new { reserved.PlacementId }));
+    }
+
+    /// <summary>As the system's timer does: one reservation per command, until none has expired.</summary>
+    private async Task ExpireAllAsync()
+    {
+        var bureau = await app.StaffAsync("bedbureau");
+        while (await app.SendAsync<int>(new ExpireReservations.Command(), bureau) > 0)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task AReservationForALaterDay_IsHeldUntilThatDayEnds()
+    {
+        var (_, taskId) = await AtTheBureauAsync();
+        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, await FreeBedAsync(), Today.AddDays(3)), await app.StaffAsync("bedbureau"));
+
+        Assert.Equal(ReserveBed.EndOf(Today.AddDays(3)), reserved.ReservedUntil);
+    }
+
+    [Fact]
+    public async Task ABedOfATypeThatDoesNotMeetThePathway_IsRefused()
+    {
+        var (_, taskId) = await AtTheBureauAsync();
+        await using var connection = await app.OpenAsync();
+        var residential = await connection.ExecuteScalarAsync<long>(
+            """
+            SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+            WHERE b.status = 'available' AND b.bed_type = 'residential' AND b.allowed_sex = 'any' AND o.caution = 'none' ORDER BY b.id LIMIT 1
+            """);
+
+        var refused = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ReserveBed.Command(taskId, residential, Today)));
+
+        Assert.Contains("does not meet pathway 2", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("available", (await BedAsync(residential)).Status);
     }
 
     [Fact]

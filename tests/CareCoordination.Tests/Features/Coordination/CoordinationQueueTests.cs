@@ -56,8 +56,8 @@ public sealed class CoordinationQueueTests(AppFactory app) : IClassFixture<AppFa
         var (referralId, taskId) = await SendAsync(_ => { });
 
         app.Clock.Advance(TimeSpan.FromMinutes(16));
-        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
-        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        await RaiseAllAsync(coordinator);
+        await RaiseAllAsync(coordinator);
 
         var story = await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator);
         var recontact = Assert.Single(story.Recontacts);
@@ -67,15 +67,23 @@ public sealed class CoordinationQueueTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal(Rag.Red, row.Clock.Rag);
 
         await app.SendAsync(new RecordRecontact.Command(recontact.Id, "Spoke to the ward: she is safe and waiting; told them we will call by noon."), coordinator);
-        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        await RaiseAllAsync(coordinator);
         Assert.Single((await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator)).Recontacts);
 
         app.Clock.Advance(TimeSpan.FromMinutes(31));
-        await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator);
+        await RaiseAllAsync(coordinator);
         Assert.Equal(2, (await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referralId), coordinator)).Recontacts.Count);
         await using var connection = await app.OpenAsync();
         Assert.Equal(2, await connection.ExecuteScalarAsync<long>(
             "SELECT COUNT(*) FROM change WHERE kind = 'task.recontact-due' AND entity_id = @taskId", new { taskId }));
+    }
+
+    /// <summary>As the system's timer does: one re-contact per command, until none is due.</summary>
+    private async Task RaiseAllAsync(System.Security.Claims.ClaimsPrincipal caller)
+    {
+        while (await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), caller) > 0)
+        {
+        }
     }
 
     [Fact]

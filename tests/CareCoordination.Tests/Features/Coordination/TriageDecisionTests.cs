@@ -291,6 +291,43 @@ public abstract class TriageDecisionTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Cancelling_AnAcceptedReferral_GivesTheServiceItsSlotBack_AndStartingSupportPlacesIt()
+    {
+        var service = await ServiceIdAsync("Home First Reablement - North");
+        var (referralId, taskId) = await NewReferralAsync();
+        await SendAsync(new TakeReferral.Command(taskId), "coordinator");
+        var before = await AvailableAsync(service);
+        await SendAsync(new AcceptIntoService.Command(taskId, service, Today), "coordinator");
+        Assert.Equal(before - 1, await AvailableAsync(service));
+
+        await SendAsync(new CancelReferral.Command(referralId, "Family are taking her home and caring for her."), "coordinator");
+
+        Assert.Equal(before, await AvailableAsync(service));
+
+        var (started, startedTask) = await NewReferralAsync();
+        await SendAsync(new TakeReferral.Command(startedTask), "coordinator");
+        var accepted = await app.SendAsync<AcceptIntoService.Result>(new AcceptIntoService.Command(startedTask, service, Today), await app.StaffAsync("coordinator"));
+        await SendAsync(new StartServicePlacement.Command(accepted.PlacementId), "coordinator");
+        Assert.Equal("placed", (await SnapshotAsync(started, startedTask)).ReferralStatus);
+        await RefusedAsync<RuleBroken>(new StartServicePlacement.Command(accepted.PlacementId), "coordinator", "not reserved", started, startedTask);
+    }
+
+    [Fact]
+    public async Task Released_WhileWaitingForAnAnswer_TheAnswerPutsItBackInTheQueue_NotWithNobody()
+    {
+        var (referralId, taskId) = await NewReferralAsync();
+        await SendAsync(new TakeReferral.Command(taskId), "coordinator");
+        await SendAsync(new RequestInformation.Command(taskId, "Is there a key safe?"), "coordinator");
+        await SendAsync(new ReleaseReferral.Command(taskId), "coordinator");
+
+        await app.SendAsync(new AnswerInformationRequest.Command(referralId, "Yes."), await app.StaffAsync("referrer"));
+
+        var after = await SnapshotAsync(referralId, taskId);
+        Assert.Equal(("requested", (long?)null), (after.TaskStatus, after.Owner));
+        await SendAsync(new TakeReferral.Command(taskId), "jo.nankivell");
+    }
+
+    [Fact]
     public async Task Reprioritise_IsLoggedWithWhoAndWhy_AndMovesTheQueueOrder()
     {
         var (referralId, taskId) = await NewReferralAsync(f => f.Urgency = "routine");

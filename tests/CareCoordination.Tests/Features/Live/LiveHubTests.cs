@@ -280,7 +280,8 @@ public abstract class LiveHubTests(AppFactory app)
             bedId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
                 """
                 SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE b.status = 'available' AND b.allowed_sex = 'any' AND NOT b.single_room AND o.caution = 'none' ORDER BY b.id DESC LIMIT 1
+                WHERE b.status = 'available' AND b.allowed_sex = 'any' AND NOT b.single_room AND o.caution = 'none' AND s.active
+                  AND b.bed_type IN ('rehabilitation', 'step-down-nursing') ORDER BY b.id DESC LIMIT 1
                 """);
         }
         // A pathway 2 referral reaches the bureau, which reserves, admits, discharges and cleans, then closes and reopens the bed.

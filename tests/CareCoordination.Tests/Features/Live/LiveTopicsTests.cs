@@ -43,7 +43,7 @@ public sealed class LiveTopicsTests
     public void MyReferrals_IsAlwaysTheCallersOwnOrganisation()
     {
         Assert.Equal("referrals/org:7", LiveTopics.Grant(Staff(Roles.Referrer), "referrals/mine").Granted?.Group);
-        var partner = new Actor(ActorKind.Partner, "epr", "epr", null, 9, new HashSet<string>());
+        var partner = new Actor(ActorKind.Partner, "epr", "epr", null, 9, new HashSet<string> { "system/ServiceRequest.rs" });
         Assert.Equal("referrals/org:9", LiveTopics.Grant(partner, "referrals/mine").Granted?.Group);
     }
 
@@ -67,10 +67,26 @@ public sealed class LiveTopicsTests
     [Fact]
     public void Partners_ReadCapacityAndTheirReferrals_NeverAQueue_AndAnonymousNothing()
     {
-        var partner = new Actor(ActorKind.Partner, "epr", "epr", null, 9, new HashSet<string>());
+        var partner = new Actor(ActorKind.Partner, "epr", "epr", null, 9, new HashSet<string> { "system/Location.rs", "system/Task.r" });
 
         Assert.NotNull(LiveTopics.Grant(partner, "capacity").Granted);
+        Assert.NotNull(LiveTopics.Grant(partner, "referrals/mine").Granted);
         Assert.Null(LiveTopics.Grant(partner, "queue/coordination").Granted);
         Assert.Null(LiveTopics.Grant(Actor.Anonymous, "capacity").Granted);
+    }
+
+    [Fact]
+    public void APartner_StreamsOnlyWhatItsTokenMayRead()
+    {
+        var createOnly = new Actor(ActorKind.Partner, "epr", "epr", null, 9, new HashSet<string> { "system/ServiceRequest.c" });
+
+        Assert.Null(LiveTopics.Grant(createOnly, "capacity").Granted);
+        Assert.Null(LiveTopics.Grant(createOnly, "referrals/mine").Granted);
+    }
+
+    [Fact]
+    public void AnAdministrator_KeepsTheEstate_AndDoesNotWatchTheClinicalQueues()
+    {
+        Assert.Null(LiveTopics.Grant(Staff(Roles.Admin), "queue/coordination").Granted);
     }
 }
