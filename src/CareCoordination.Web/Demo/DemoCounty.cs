@@ -12,7 +12,7 @@ internal static class DemoCounty
     public const string PartnerClientId = "demo-acute-trust";
     public const string PartnerName = "Westmoor General Hospital EPR";
     public const string PartnerScopes =
-        "system/Patient.cru system/ServiceRequest.cruds system/Task.rs system/Location.rs system/HealthcareService.rs system/MeasureReport.rs system/Organization.rs";
+        "system/Patient.crus system/ServiceRequest.cruds system/Task.rs system/Location.rs system/HealthcareService.rs system/MeasureReport.rs system/Organization.rs";
 
     // The acute trust behind the demo referrer and the partner EPR.
     public const string MainAcuteTrust = "RWM";

@@ -51,9 +51,11 @@ public static class ReferralAccess
     }
 
     public static bool MaySee(Actor actor, long organisationId) =>
-        actor.Kind == ActorKind.System
-        || actor.Role is Roles.Coordinator or Roles.BedBureau or Roles.Manager
-        || actor.OrganisationId == organisationId;
+        SeesEveryOrganisation(actor) || actor.OrganisationId == organisationId;
+
+    /// <summary>Coordination staff and the system see every organisation's referrals; everyone else only their own's.</summary>
+    public static bool SeesEveryOrganisation(Actor actor) =>
+        actor.Kind == ActorKind.System || (actor.Kind == ActorKind.Staff && actor.Role is Roles.Coordinator or Roles.BedBureau or Roles.Manager);
 
     public static async Task<List<OpenReferral>> OpenReferralsAsync(DbConnection connection, DbTransaction? transaction, long personId) =>
         (await connection.QueryAsync<OpenReferral>(
