@@ -2,6 +2,7 @@ using CareCoordination;
 using CareCoordination.Auth;
 using CareCoordination.Components;
 using CareCoordination.Features.Account;
+using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
 using CareCoordination.Features.Partners;
 
@@ -42,6 +43,7 @@ app.MapIssueToken();
 app.MapAccountEndpoints();
 app.MapWhoAmI();
 app.MapLiveHub();
+app.MapFhir();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();

@@ -1,0 +1,92 @@
+using Hl7.Fhir.Model;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// GET /fhir/metadata. States exactly what this server does today and nothing more: read and search of
+/// ServiceRequest, Task and Patient, JSON only, for a bearer token from /oauth/token. A client that reads
+/// this and tries anything else will be told 404 or 405, as promised here by omission.
+/// </summary>
+public static class FhirCapability
+{
+    public static CapabilityStatement For(string baseUrl) => new()
+    {
+        Status = PublicationStatus.Active,
+        Date = "2025-01-01",
+        Publisher = "CareCoordination",
+        Kind = CapabilityStatementKind.Instance,
+        Software = new CapabilityStatement.SoftwareComponent { Name = "CareCoordination" },
+        Implementation = new CapabilityStatement.ImplementationComponent
+        {
+            Description = "CareCoordination FHIR R4 API for partner systems: follow referrals and their triage.",
+            Url = baseUrl,
+        },
+        FhirVersion = FHIRVersion.N4_0_1,
+        Format = ["json"],
+        Rest =
+        [
+            new CapabilityStatement.RestComponent
+            {
+                Mode = CapabilityStatement.RestfulCapabilityMode.Server,
+                Documentation = new Markdown(
+                    $"Every interaction except this one needs a bearer token. Searches page with _count (at most {FhirSearch.MaxCount}, default {FhirSearch.DefaultCount}) "
+                    + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
+                    + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred."),
+                Security = new CapabilityStatement.SecurityComponent
+                {
+                    Cors = false,
+                    Service = [new CodeableConcept("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR")],
+                    Description = new Markdown(
+                        "OAuth 2.0 client credentials: POST grant_type=client_credentials, client_id, client_secret and optionally scope "
+                        + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes: system/ServiceRequest.rs, "
+                        + "system/Task.rs, system/Patient.rs (r to read, s to search)."),
+                    Extension =
+                    [
+                        new Extension
+                        {
+                            Url = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            Extension = [new Extension("token", new FhirUri(baseUrl[..^"/fhir".Length] + "/oauth/token"))],
+                        },
+                    ],
+                },
+                Resource =
+                [
+                    Resource(ResourceType.ServiceRequest, "A referral. Status: active (submitted, in triage, redirected, accepted), on-hold (awaiting information), revoked (cancelled or declined), completed (placed or completed).",
+                        Param("patient.identifier", SearchParamType.Token, "The person's NHS number, chained: patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}"),
+                        Param("status", SearchParamType.Token, "active, on-hold, revoked or completed; several separated by commas", "http://hl7.org/fhir/SearchParameter/ServiceRequest-status")),
+                    Resource(ResourceType.Task, "The triage task of a referral, with the referral's finer state in businessStatus.",
+                        Param("focus", SearchParamType.Reference, "ServiceRequest/{id}", "http://hl7.org/fhir/SearchParameter/Task-focus"),
+                        Param("_lastUpdated", SearchParamType.Date, "Prefixes gt, ge, lt, le; may be given twice for a range", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated")),
+                    Resource(ResourceType.Patient, "A person referred by the caller's organisation.",
+                        Param("identifier", SearchParamType.Token, "NHS number: identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}", "http://hl7.org/fhir/SearchParameter/Patient-identifier")),
+                ],
+            },
+        ],
+    };
+
+    private static CapabilityStatement.ResourceComponent Resource(ResourceType type, string documentation, params CapabilityStatement.SearchParamComponent[] parameters) => new()
+    {
+        Type = type.ToString(),
+        Documentation = new Markdown(documentation),
+        Interaction =
+        [
+            new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.Read },
+            new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.SearchType },
+        ],
+        Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned,
+        ReadHistory = false,
+        UpdateCreate = false,
+        ConditionalCreate = false,
+        ConditionalUpdate = false,
+        ConditionalDelete = CapabilityStatement.ConditionalDeleteStatus.NotSupported,
+        SearchParam = [.. parameters],
+    };
+
+    private static CapabilityStatement.SearchParamComponent Param(string name, SearchParamType type, string documentation, string? definition = null) => new()
+    {
+        Name = name,
+        Type = type,
+        Definition = definition,
+        Documentation = new Markdown(documentation),
+    };
+}

@@ -1,0 +1,125 @@
+using System.Globalization;
+using CareCoordination.Pipeline;
+using Hl7.Fhir.Model;
+using Mediator;
+using Microsoft.Net.Http.Headers;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// /fhir: the FHIR R4 read and search API. Each endpoint reads its query string, sends one Mediator query
+/// (which checks the caller's scope or role, finds only what the caller may see, and audits the read) and
+/// maps the answer in FhirMapping. Every refusal, from a missing token to an unknown id, is an
+/// OperationOutcome.
+/// </summary>
+public static class FhirEndpoints
+{
+    public static void MapFhir(this IEndpointRouteBuilder app)
+    {
+        // Anonymous at the routing level so that the filter, not the cookie handler, answers a missing or bad
+        // token: FHIR clients expect an OperationOutcome with their 401.
+        var fhir = app.MapGroup("/fhir").AllowAnonymous().DisableAntiforgery().AddEndpointFilter(RefuseAsOperationOutcome);
+
+        fhir.MapGet("/metadata", (HttpRequest request) => Fhir(FhirCapability.For(BaseUrl(request))))
+            .WithMetadata(new AnonymousFhirAttribute());
+
+        fhir.MapGet("/ServiceRequest/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var referral = await mediator.Send(new ReadServiceRequest.Query(ParseId(id, "ServiceRequest")), cancellationToken);
+            return Read(response, FhirMapping.ToServiceRequest(referral), referral.Version);
+        });
+        fhir.MapGet("/ServiceRequest", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "patient.identifier", "status");
+            var nhsNumber = search.Token("patient.identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
+            var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
+            var page = await mediator.Send(new SearchServiceRequests.Query(nhsNumber, statuses, search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToServiceRequest);
+        });
+
+        fhir.MapGet("/Task/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var task = await mediator.Send(new ReadTask.Query(ParseId(id, "Task")), cancellationToken);
+            return Read(response, FhirMapping.ToTask(task), task.Version);
+        });
+        fhir.MapGet("/Task", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "focus", "_lastUpdated");
+            var focus = search.Reference("focus", "ServiceRequest");
+            var page = await mediator.Send(new SearchTasks.Query(focus, search.Dates("_lastUpdated"), search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToTask);
+        });
+
+        fhir.MapGet("/Patient/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var person = await mediator.Send(new ReadPatient.Query(ParseId(id, "Patient")), cancellationToken);
+            return Read(response, FhirMapping.ToPatient(person), person.Version);
+        });
+        fhir.MapGet("/Patient", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "identifier");
+            var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
+            var page = await mediator.Send(new SearchPatients.Query(nhsNumber, search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToPatient);
+        });
+
+        // Everything the CapabilityStatement does not offer.
+        fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)
+            ? Failure(StatusCodes.Status404NotFound, $"This server has no {request.Path}. GET /fhir/metadata lists what it offers.")
+            : Failure(StatusCodes.Status405MethodNotAllowed, $"This server does not support {request.Method} {request.Path}. GET /fhir/metadata lists what it offers."));
+    }
+
+    /// <summary>The absolute base of this FHIR server as the caller reached it, for fullUrl and links.</summary>
+    public static string BaseUrl(HttpRequest request) => $"{request.Scheme}://{request.Host}{request.PathBase}/fhir";
+
+    private static async ValueTask<object?> RefuseAsOperationOutcome(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        if (http.GetEndpoint()?.Metadata.GetMetadata<AnonymousFhirAttribute>() is null && http.User.Identity?.IsAuthenticated != true)
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            var sent = http.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase);
+            return Failure(StatusCodes.Status401Unauthorized, sent
+                ? "The bearer token is not valid: it may have expired or been altered. Ask /oauth/token for a new one."
+                : "A bearer token is required: ask /oauth/token for one with the client credentials grant.");
+        }
+        try
+        {
+            return await next(context);
+        }
+        catch (DomainFailure failure)
+        {
+            return Failure(FailureResponses.StatusFor(failure), failure.Message);
+        }
+    }
+
+    private static IResult Read(HttpResponse response, Resource resource, int version)
+    {
+        response.Headers.ETag = FhirMapping.ETag(version);
+        if (resource.Meta?.LastUpdated is { } lastUpdated)
+        {
+            response.Headers.LastModified = lastUpdated.ToString("R", CultureInfo.InvariantCulture);
+        }
+        return Fhir(resource);
+    }
+
+    private static IResult SearchSet<T>(HttpRequest request, FhirSearch search, Page<T> page, Func<T, Resource> map) =>
+        Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), BaseUrl(request) + request.Path.Value!["/fhir".Length..] + request.QueryString,
+            search.NextUrl(request, page.Total)));
+
+    private static IResult Failure(int status, string message) =>
+        Fhir(FhirMapping.Outcome(FhirMapping.IssueTypeFor(status), message), status);
+
+    private static IResult Fhir(Resource resource, int status = StatusCodes.Status200OK) =>
+        Results.Text(FhirMapping.Serialize(resource), $"{FhirMapping.ContentType}; charset=utf-8", statusCode: status);
+
+    /// <summary>Our ids are numbers: anything else cannot name a resource here.</summary>
+    private static long ParseId(string id, string resourceType) =>
+        long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new NotFound($"{resourceType}/{id}");
+
+    private static bool IsNhsNumberShape(string value) => value.Length == 10 && value.All(char.IsAsciiDigit);
+
+    /// <summary>Marks the one /fhir endpoint that needs no token: the CapabilityStatement.</summary>
+    [AttributeUsage(AttributeTargets.Class)]
+    private sealed class AnonymousFhirAttribute : Attribute;
+}

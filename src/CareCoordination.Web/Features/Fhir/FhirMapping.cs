@@ -1,0 +1,243 @@
+using System.Globalization;
+using System.Text.Json;
+using Hl7.Fhir.Model;
+using Hl7.Fhir.Serialization;
+using Hl7.Fhir.Utility;
+using FhirTask = Hl7.Fhir.Model.Task;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// The one place the domain becomes FHIR R4: referral → ServiceRequest, triage task → Task, person →
+/// Patient, failures → OperationOutcome, pages → searchset Bundles. Every /fhir answer is written from here.
+/// </summary>
+public static class FhirMapping
+{
+    public const string ContentType = "application/fhir+json";
+    public const string NhsNumberSystem = "https://fhir.nhs.uk/Id/nhs-number";
+    public const string OdsSystem = "https://fhir.nhs.uk/Id/ods-organization-code";
+    public const string PathwaySystem = "https://carecoordination.example.org/fhir/CodeSystem/discharge-pathway";
+    public const string ReferralStatusSystem = "https://carecoordination.example.org/fhir/CodeSystem/referral-status";
+
+    /// <summary>Firely's System.Text.Json converters: the SDK 6 serializer, not the obsolete parser.</summary>
+    public static JsonSerializerOptions Json { get; } = new JsonSerializerOptions().ForFhir(ModelInfo.ModelInspector);
+
+    public static string Serialize(Resource resource) => JsonSerializer.Serialize(resource, resource.GetType(), Json);
+
+    /// <summary>
+    /// Our referral lifecycle as ServiceRequest.status. A declined referral is revoked like a cancelled one
+    /// (the request ended without being carried out); the decline and its reason show on the Task (rejected,
+    /// statusReason) and in a note, and the finer state is always in the Task's businessStatus.
+    /// </summary>
+    public static RequestStatus ServiceRequestStatus(string referralStatus) => referralStatus switch
+    {
+        "draft" => RequestStatus.Draft,
+        "submitted" or "in-triage" or "redirected" or "accepted" => RequestStatus.Active,
+        "awaiting-information" => RequestStatus.OnHold,
+        "cancelled" or "declined" => RequestStatus.Revoked,
+        "placed" or "completed" => RequestStatus.Completed,
+        _ => RequestStatus.Unknown,
+    };
+
+    /// <summary>The referral statuses a ServiceRequest status search stands for.</summary>
+    public static IReadOnlyList<string> ReferralStatusesFor(string fhirStatus) => fhirStatus switch
+    {
+        "active" => ["submitted", "in-triage", "redirected", "accepted"],
+        "on-hold" => ["awaiting-information"],
+        "revoked" => ["cancelled", "declined"],
+        "completed" => ["placed", "completed"],
+        _ => [],
+    };
+
+    public static IReadOnlyList<string> ServiceRequestStatusCodes { get; } = ["active", "on-hold", "revoked", "completed"];
+
+    public static ServiceRequest ToServiceRequest(FhirReferral referral)
+    {
+        var request = new ServiceRequest
+        {
+            Id = Id(referral.Id),
+            Meta = Meta(referral.Version, referral.UpdatedAt),
+            Status = ServiceRequestStatus(referral.Status),
+            Intent = RequestIntent.Order,
+            Category = [new CodeableConcept("http://snomed.info/sct", "3457005", "Patient referral")],
+            Code = new CodeableConcept(PathwaySystem, referral.Pathway, PathwayName(referral.Pathway)),
+            Priority = referral.Urgency switch
+            {
+                "urgent" => RequestPriority.Urgent,
+                "immediate" => RequestPriority.Stat,
+                _ => RequestPriority.Routine,
+            },
+            Subject = PatientReference(referral.PersonId, referral.NhsNumber, referral.PersonName),
+            Requester = Organisation(referral.OrganisationCode, referral.OrganisationName),
+            AuthoredOn = referral.SubmittedAt is { } submitted ? Instant(submitted) : null,
+        };
+        if (!string.IsNullOrWhiteSpace(referral.OutcomeReason))
+        {
+            var why = referral.Status == "declined" ? "Declined" : referral.Status == "cancelled" ? "Cancelled" : "Outcome";
+            request.Note = [new Annotation { Text = new Markdown($"{why}: {referral.OutcomeReason}") }];
+        }
+        return request;
+    }
+
+    public static FhirTask ToTask(FhirTriageTask task)
+    {
+        var resource = new FhirTask
+        {
+            Id = Id(task.Id),
+            Meta = Meta(task.Version, task.UpdatedAt),
+            Status = EnumUtility.ParseLiteral<FhirTask.TaskStatus>(task.Status)
+                ?? throw new InvalidOperationException($"Triage task {task.Id} has status {task.Status}, which is not a FHIR Task status."),
+            BusinessStatus = new CodeableConcept(ReferralStatusSystem, task.ReferralStatus, ReferralStatusName(task.ReferralStatus), ReferralStatusName(task.ReferralStatus)),
+            Intent = FhirTask.TaskIntent.Order,
+            Code = new CodeableConcept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
+            Description = task.Queue == "bed-bureau" ? "Bed bureau triage of the referral" : "Community coordination centre triage of the referral",
+            Focus = new ResourceReference($"ServiceRequest/{Id(task.ReferralId)}"),
+            For = PatientReference(task.PersonId, task.NhsNumber, task.PersonName),
+            AuthoredOn = Instant(task.CreatedAt),
+            LastModified = Instant(task.UpdatedAt),
+            Requester = Organisation(task.RequesterCode, task.RequesterName),
+            Owner = task.OwnerName is null ? null : Organisation(task.OwnerCode, task.OwnerName),
+        };
+        if (!string.IsNullOrWhiteSpace(task.Reason))
+        {
+            resource.StatusReason = new CodeableConcept { Text = task.Reason };
+        }
+        if (task.TakenAt is not null || task.CompletedAt is not null)
+        {
+            resource.ExecutionPeriod = new Period
+            {
+                Start = task.TakenAt is { } taken ? Instant(taken) : null,
+                End = task.CompletedAt is { } completed ? Instant(completed) : null,
+            };
+        }
+        return resource;
+    }
+
+    public static Patient ToPatient(FhirPerson person)
+    {
+        var patient = new Patient
+        {
+            Id = Id(person.Id),
+            Meta = Meta(person.Version, person.UpdatedAt),
+            Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber)],
+            Name = [new HumanName { Use = HumanName.NameUse.Official, Family = person.FamilyName, Given = [person.GivenName] }],
+            BirthDate = person.DateOfBirth.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            Gender = person.Sex switch
+            {
+                "female" => AdministrativeGender.Female,
+                "male" => AdministrativeGender.Male,
+                "other" => AdministrativeGender.Other,
+                _ => AdministrativeGender.Unknown,
+            },
+        };
+        if (person.AddressLine is not null || person.Postcode is not null)
+        {
+            patient.Address = [new Address
+            {
+                Use = Address.AddressUse.Home,
+                Line = person.AddressLine is null ? [] : [person.AddressLine],
+                City = person.Locality,
+                PostalCode = person.Postcode,
+            }];
+        }
+        if (person.GpPracticeCode is not null)
+        {
+            patient.GeneralPractitioner = [new ResourceReference { Identifier = new Identifier(OdsSystem, person.GpPracticeCode) }];
+        }
+        return patient;
+    }
+
+    public static Bundle SearchSet<T>(Page<T> page, Func<T, Resource> map, string baseUrl, string selfUrl, string? nextUrl)
+    {
+        var bundle = new Bundle
+        {
+            Type = Bundle.BundleType.Searchset,
+            Total = (int)page.Total,
+            Link = [new Bundle.LinkComponent { Relation = "self", Url = selfUrl }],
+        };
+        if (nextUrl is not null)
+        {
+            bundle.Link.Add(new Bundle.LinkComponent { Relation = "next", Url = nextUrl });
+        }
+        foreach (var item in page.Items)
+        {
+            var resource = map(item);
+            bundle.Entry.Add(new Bundle.EntryComponent
+            {
+                FullUrl = $"{baseUrl}/{resource.TypeName}/{resource.Id}",
+                Resource = resource,
+                Search = new Bundle.SearchComponent { Mode = Bundle.SearchEntryMode.Match },
+            });
+        }
+        return bundle;
+    }
+
+    public static OperationOutcome Outcome(OperationOutcome.IssueType type, string message, OperationOutcome.IssueSeverity severity = OperationOutcome.IssueSeverity.Error) => new()
+    {
+        Issue = [new OperationOutcome.IssueComponent { Severity = severity, Code = type, Diagnostics = message }],
+    };
+
+    /// <summary>Each failure kind the handlers throw, as the issue type FHIR clients look for.</summary>
+    public static OperationOutcome.IssueType IssueTypeFor(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => OperationOutcome.IssueType.Invalid,
+        StatusCodes.Status401Unauthorized => OperationOutcome.IssueType.Login,
+        StatusCodes.Status403Forbidden => OperationOutcome.IssueType.Forbidden,
+        StatusCodes.Status404NotFound => OperationOutcome.IssueType.NotFound,
+        StatusCodes.Status405MethodNotAllowed => OperationOutcome.IssueType.NotSupported,
+        StatusCodes.Status409Conflict => OperationOutcome.IssueType.Conflict,
+        StatusCodes.Status422UnprocessableEntity => OperationOutcome.IssueType.BusinessRule,
+        _ => OperationOutcome.IssueType.Exception,
+    };
+
+    public static string Id(long id) => id.ToString(CultureInfo.InvariantCulture);
+
+    public static string ETag(int version) => $"W/\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+
+    public static string Instant(DateTimeOffset at) => at.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    private static Meta Meta(int version, DateTimeOffset updatedAt) => new()
+    {
+        VersionId = version.ToString(CultureInfo.InvariantCulture),
+        LastUpdated = updatedAt.ToUniversalTime(),
+    };
+
+    private static ResourceReference PatientReference(long personId, string nhsNumber, string name) => new($"Patient/{Id(personId)}", name)
+    {
+        Identifier = new Identifier(NhsNumberSystem, nhsNumber),
+    };
+
+    /// <summary>A logical reference by ODS code: this server does not serve Organization resources.</summary>
+    private static ResourceReference Organisation(string? code, string name) => new()
+    {
+        Identifier = code is null ? null : new Identifier(OdsSystem, code),
+        Display = name,
+    };
+
+    private static string PathwayName(string pathway) => pathway switch
+    {
+        "0" => "Pathway 0: home, no new support",
+        "1" => "Pathway 1: home with short-term support",
+        "2" => "Pathway 2: short-term rehabilitation or step-down bed",
+        "3" => "Pathway 3: long-term care bed",
+        "step-up" => "Step-up from the community",
+        _ => pathway,
+    };
+
+    private static string ReferralStatusName(string status) => status switch
+    {
+        "submitted" => "Submitted, waiting for triage",
+        "in-triage" => "In triage",
+        "awaiting-information" => "Waiting for information from the referrer",
+        "redirected" => "Redirected between the coordination centre and the bed bureau",
+        "accepted" => "Accepted into a service or bed",
+        "placed" => "Placed",
+        "completed" => "Completed",
+        "declined" => "Declined",
+        "cancelled" => "Cancelled",
+        _ => status,
+    };
+}
+
+/// <summary>One page of a search: how many match in all, and this page of them.</summary>
+public sealed record Page<T>(long Total, IReadOnlyList<T> Items);

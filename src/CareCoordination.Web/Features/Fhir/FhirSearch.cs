@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text;
+using CareCoordination.Pipeline;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Primitives;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>One bound of a date search: <c>_lastUpdated=gt2025-01-01T10:00:00Z</c> is (">", that instant).</summary>
+public sealed record DateBound(string Operator, DateTimeOffset At);
+
+/// <summary>
+/// The search parameters of one request, read strictly: a parameter this server does not support, given
+/// twice, or with a value it cannot read is refused with 400 rather than silently ignored, because a
+/// partner that believes it filtered would otherwise act on the wrong records.
+/// </summary>
+public sealed class FhirSearch
+{
+    public const int DefaultCount = 20;
+    public const int MaxCount = 100;
+    public const string PageParameter = "_page";
+
+    private static readonly string[] Paging = ["_count", PageParameter];
+
+    private readonly IQueryCollection _query;
+
+    public FhirSearch(IQueryCollection query, params string[] supported)
+    {
+        _query = query;
+        foreach (var (name, values) in query)
+        {
+            if (!supported.Contains(name, StringComparer.Ordinal) && !Paging.Contains(name, StringComparer.Ordinal))
+            {
+                throw Invalid(name, $"This server does not support the search parameter '{name}' here. Supported: {string.Join(", ", supported.Concat(Paging))}.");
+            }
+            if (values.Count > 1 && name != "_lastUpdated")
+            {
+                throw Invalid(name, $"Give '{name}' once; to match any of several values, separate them with commas.");
+            }
+        }
+        Count = ReadCount();
+        Offset = ReadOffset();
+    }
+
+    public int Count { get; }
+
+    public int Offset { get; }
+
+    /// <summary>
+    /// A token parameter (<c>system|code</c> or <c>code</c>) that must be in the given system. A value in
+    /// another system matches nothing here, so it answers an empty page; "none" stands for that.
+    /// </summary>
+    public string? Token(string name, string system, Func<string, bool> wellFormed, string shape)
+    {
+        var value = Single(name);
+        if (value is null)
+        {
+            return null;
+        }
+        var bar = value.IndexOf('|', StringComparison.Ordinal);
+        var (givenSystem, code) = bar < 0 ? (null, value) : (value[..bar], value[(bar + 1)..]);
+        if (!wellFormed(code))
+        {
+            throw Invalid(name, $"'{code}' is not {shape}.");
+        }
+        return givenSystem is null || givenSystem == system ? code : NoMatch;
+    }
+
+    /// <summary>Stands for a token in a system we do not hold: it matches no row.</summary>
+    public const string NoMatch = "";
+
+    public IReadOnlyList<string> Codes(string name, IReadOnlyList<string> allowed)
+    {
+        var value = Single(name);
+        if (value is null)
+        {
+            return [];
+        }
+        var codes = value.Split(',', StringSplitOptions.TrimEntries);
+        var unknown = codes.Where(c => !allowed.Contains(c, StringComparer.Ordinal)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw Invalid(name, $"'{string.Join(",", unknown)}' is not one of: {string.Join(", ", allowed)}.");
+        }
+        return codes;
+    }
+
+    /// <summary>A reference parameter to one resource type: <c>ServiceRequest/12</c> (or a full URL ending so, or the bare id).</summary>
+    public long? Reference(string name, string resourceType)
+    {
+        var value = Single(name);
+        if (value is null)
+        {
+            return null;
+        }
+        var marker = resourceType + "/";
+        var at = value.LastIndexOf(marker, StringComparison.Ordinal);
+        var id = at >= 0 ? value[(at + marker.Length)..] : value;
+        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+        {
+            throw Invalid(name, $"'{value}' is not a reference to a {resourceType}: give {resourceType}/{{id}}.");
+        }
+        return parsed;
+    }
+
+    /// <summary>A date parameter with prefixes gt, ge, lt or le; may be given twice for a range.</summary>
+    public IReadOnlyList<DateBound> Dates(string name)
+    {
+        var bounds = new List<DateBound>();
+        foreach (var value in _query[name])
+        {
+            if (value is null || value.Length < 3)
+            {
+                throw Invalid(name, $"Give {name} as a prefix (gt, ge, lt or le) and an instant, e.g. gt2025-01-31T09:00:00Z.");
+            }
+            var op = value[..2] switch
+            {
+                "gt" => ">",
+                "ge" => ">=",
+                "lt" => "<",
+                "le" => "<=",
+                _ => throw Invalid(name, $"'{value}' has no prefix this server supports: use gt, ge, lt or le."),
+            };
+            if (!DateTimeOffset.TryParse(value[2..], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+            {
+                throw Invalid(name, $"'{value[2..]}' is not a FHIR instant or date.");
+            }
+            bounds.Add(new DateBound(op, at));
+        }
+        return bounds;
+    }
+
+    /// <summary>This request's URL with the page moved on, or null when this page was the last.</summary>
+    public string? NextUrl(HttpRequest request, long total)
+    {
+        var next = Offset + Count;
+        if (Count == 0 || next >= total)
+        {
+            return null;
+        }
+        var kept = _query.Where(q => q.Key != PageParameter)
+            .SelectMany(q => q.Value.Select(v => new KeyValuePair<string, string?>(q.Key, v)))
+            .Append(new KeyValuePair<string, string?>(PageParameter, PageToken(next)));
+        return QueryHelpers.AddQueryString(FhirEndpoints.BaseUrl(request) + request.Path.Value!["/fhir".Length..], kept);
+    }
+
+    /// <summary>Opaque to the client: it follows the next link and never builds one.</summary>
+    private static string PageToken(int offset) =>
+        WebEncoders.Base64UrlEncode(Encoding.UTF8.GetBytes("offset:" + offset.ToString(CultureInfo.InvariantCulture)));
+
+    private int ReadOffset()
+    {
+        var token = Single(PageParameter);
+        if (token is null)
+        {
+            return 0;
+        }
+        try
+        {
+            var text = Encoding.UTF8.GetString(WebEncoders.Base64UrlDecode(token));
+            if (text.StartsWith("offset:", StringComparison.Ordinal)
+                && int.TryParse(text["offset:".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+            {
+                return offset;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+        throw Invalid(PageParameter, "This page link is not one this server gave out. Follow the next link of a search as it came.");
+    }
+
+    private int ReadCount()
+    {
+        var value = Single("_count");
+        if (value is null)
+        {
+            return DefaultCount;
+        }
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+        {
+            throw Invalid("_count", $"'{value}' is not a whole number of results per page.");
+        }
+        return Math.Min(count, MaxCount);
+    }
+
+    private string? Single(string name) => _query.TryGetValue(name, out StringValues values) ? values.ToString() : null;
+
+    private static ValidationFailed Invalid(string name, string message) => new(new Dictionary<string, string[]> { [name] = [message] });
+}

@@ -1,0 +1,89 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>A person as the FHIR Patient shows them.</summary>
+public sealed record FhirPerson
+{
+    public long Id { get; init; }
+    public string NhsNumber { get; init; } = "";
+    public string GivenName { get; init; } = "";
+    public string FamilyName { get; init; } = "";
+    public DateOnly DateOfBirth { get; init; }
+    public string Sex { get; init; } = "";
+    public string? AddressLine { get; init; }
+    public string? Postcode { get; init; }
+    public string? Locality { get; init; }
+    public string? GpPracticeCode { get; init; }
+    public int Version { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public const string Select = """
+        SELECT p.id AS Id, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
+               p.date_of_birth AS DateOfBirth, p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode,
+               p.locality AS Locality, p.gp_practice_code AS GpPracticeCode, p.version AS Version, p.updated_at AS UpdatedAt
+        FROM person p
+        WHERE 1 = 1
+        """;
+
+    /// <summary>
+    /// A caller that does not see every organisation sees a person only while its organisation has referred
+    /// them: anyone else is "not found", so that a partner cannot probe who else is known here.
+    /// </summary>
+    public static string Visible(Actor actor) => ReferralAccess.SeesEveryOrganisation(actor)
+        ? " AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft')"
+        : " AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft' AND v.organisation_id = @OrganisationId)";
+}
+
+/// <summary>GET /fhir/Patient/{id}.</summary>
+public static class ReadPatient
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Patient.r")]
+    public sealed record Query(long Id) : IQuery<FhirPerson>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, FhirPerson>
+    {
+        public async ValueTask<FhirPerson> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var actor = work.Scope.Actor;
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var person = await connection.QuerySingleOrDefaultAsync<FhirPerson>(
+                FhirPerson.Select + FhirPerson.Visible(actor) + " AND p.id = @Id", new { query.Id, OrganisationId = actor.OrganisationId ?? -1 })
+                ?? throw new NotFound($"Patient/{query.Id}");
+            work.Scope.Touch("person", person.Id, person.Id);
+            return person;
+        }
+    }
+}
+
+/// <summary>GET /fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|…: the person by NHS number, if the caller may see them.</summary>
+public static class SearchPatients
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Patient.s")]
+    public sealed record Query(string? NhsNumber, int Count, int Offset) : IQuery<Page<FhirPerson>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirPerson>>
+    {
+        public async ValueTask<Page<FhirPerson>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var actor = work.Scope.Actor;
+            var where = FhirPerson.Visible(actor) + (query.NhsNumber is null ? "" : " AND p.nhs_number = @NhsNumber");
+            var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({FhirPerson.Select}{where}) matches", parameters);
+            var items = (await connection.QueryAsync<FhirPerson>($"{FhirPerson.Select}{where} ORDER BY p.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
+            foreach (var person in items)
+            {
+                work.Scope.Touch("person", person.Id, person.Id);
+            }
+            return new Page<FhirPerson>(total, items);
+        }
+    }
+}

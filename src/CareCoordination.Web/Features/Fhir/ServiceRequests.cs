@@ -1,0 +1,102 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>A referral as the FHIR ServiceRequest shows it.</summary>
+public sealed record FhirReferral
+{
+    public long Id { get; init; }
+    public string Status { get; init; } = "";
+    public int Version { get; init; }
+    public string Pathway { get; init; } = "";
+    public string Urgency { get; init; } = "";
+    public string? OutcomeReason { get; init; }
+    public DateTimeOffset? SubmittedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public long OrganisationId { get; init; }
+    public string OrganisationCode { get; init; } = "";
+    public string OrganisationName { get; init; } = "";
+    public long PersonId { get; init; }
+    public string NhsNumber { get; init; } = "";
+    public string PersonName { get; init; } = "";
+
+    /// <summary>Names the referral <c>r</c>, its person <c>p</c> and its organisation <c>o</c>. Drafts are not referrals yet.</summary>
+    public const string Select = """
+        SELECT r.id AS Id, r.status AS Status, r.version AS Version, r.pathway AS Pathway, r.urgency AS Urgency,
+               r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt, r.updated_at AS UpdatedAt,
+               r.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.name AS OrganisationName,
+               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName
+        FROM referral r
+        JOIN person p ON p.id = r.person_id
+        JOIN organisation o ON o.id = r.organisation_id
+        WHERE r.status <> 'draft'
+        """;
+}
+
+/// <summary>GET /fhir/ServiceRequest/{id}: one referral, if it is the caller's organisation's (else not found).</summary>
+public static class ReadServiceRequest
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/ServiceRequest.r")]
+    public sealed record Query(long Id) : IQuery<FhirReferral>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, FhirReferral>
+    {
+        public async ValueTask<FhirReferral> Handle(Query query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var referral = await connection.QuerySingleOrDefaultAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { query.Id });
+            if (referral is null || !ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId))
+            {
+                throw new NotFound($"ServiceRequest/{query.Id}");
+            }
+            work.Scope.Touch("referral", referral.Id, referral.PersonId);
+            return referral;
+        }
+    }
+}
+
+/// <summary>GET /fhir/ServiceRequest?patient.identifier=…&amp;status=…: the caller's organisation's referrals, oldest first.</summary>
+public static class SearchServiceRequests
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/ServiceRequest.s")]
+    public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirReferral>>
+    {
+        public async ValueTask<Page<FhirReferral>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var actor = work.Scope.Actor;
+            var where = "";
+            if (!ReferralAccess.SeesEveryOrganisation(actor))
+            {
+                where += " AND r.organisation_id = @OrganisationId";
+            }
+            if (query.NhsNumber is not null)
+            {
+                where += " AND p.nhs_number = @NhsNumber";
+            }
+            if (query.ReferralStatuses.Count > 0)
+            {
+                where += $" AND r.status IN ({Sql.Literals(query.ReferralStatuses)})";
+            }
+            var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var total = await connection.ExecuteScalarAsync<long>(
+                $"SELECT COUNT(*) FROM ({FhirReferral.Select}{where}) matches", parameters);
+            var items = (await connection.QueryAsync<FhirReferral>(
+                $"{FhirReferral.Select}{where} ORDER BY r.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
+            foreach (var referral in items)
+            {
+                work.Scope.Touch("referral", referral.Id, referral.PersonId);
+            }
+            return new Page<FhirReferral>(total, items);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>A triage task as the FHIR Task shows it, with its referral's state and who owns the work.</summary>
+public sealed record FhirTriageTask
+{
+    public long Id { get; init; }
+    public long ReferralId { get; init; }
+    public string Queue { get; init; } = "";
+    public string Status { get; init; } = "";
+    public string? Reason { get; init; }
+    public int Version { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset? TakenAt { get; init; }
+    public DateTimeOffset? CompletedAt { get; init; }
+    public string ReferralStatus { get; init; } = "";
+    public long OrganisationId { get; init; }
+    public string RequesterCode { get; init; } = "";
+    public string RequesterName { get; init; } = "";
+    public string? OwnerCode { get; init; }
+    public string? OwnerName { get; init; }
+    public long PersonId { get; init; }
+    public string NhsNumber { get; init; } = "";
+    public string PersonName { get; init; } = "";
+
+    /// <summary>
+    /// The owner is the organisation doing the work: the holder's (a coordination centre or the bed bureau)
+    /// once someone has taken it; before that the bed bureau for its queue, or the coordination centre of
+    /// the person's locality.
+    /// </summary>
+    public const string Select = """
+        SELECT t.id AS Id, t.referral_id AS ReferralId, t.queue AS Queue, t.status AS Status, t.reason AS Reason, t.version AS Version,
+               t.created_at AS CreatedAt, t.updated_at AS UpdatedAt, t.taken_at AS TakenAt, t.completed_at AS CompletedAt,
+               r.status AS ReferralStatus, r.organisation_id AS OrganisationId, ro.code AS RequesterCode, ro.name AS RequesterName,
+               COALESCE(uo.code, qo.code) AS OwnerCode, COALESCE(uo.name, qo.name) AS OwnerName,
+               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName
+        FROM triage_task t
+        JOIN referral r ON r.id = t.referral_id
+        JOIN person p ON p.id = r.person_id
+        JOIN organisation ro ON ro.id = r.organisation_id
+        LEFT JOIN staff_user u ON u.id = t.owner_user_id
+        LEFT JOIN organisation uo ON uo.id = u.organisation_id
+        LEFT JOIN organisation qo ON qo.id = (
+            SELECT MIN(q.id) FROM organisation q
+            WHERE (t.queue = 'bed-bureau' AND q.kind = 'bed-bureau')
+               OR (t.queue = 'coordination' AND q.kind = 'coordination-centre' AND q.locality = p.locality))
+        WHERE r.status <> 'draft'
+        """;
+}
+
+/// <summary>GET /fhir/Task/{id}: one triage task of the caller's organisation's referrals.</summary>
+public static class ReadTask
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Task.r")]
+    public sealed record Query(long Id) : IQuery<FhirTriageTask>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, FhirTriageTask>
+    {
+        public async ValueTask<FhirTriageTask> Handle(Query query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var task = await connection.QuerySingleOrDefaultAsync<FhirTriageTask>(FhirTriageTask.Select + " AND t.id = @Id", new { query.Id });
+            if (task is null || !ReferralAccess.MaySee(work.Scope.Actor, task.OrganisationId))
+            {
+                throw new NotFound($"Task/{query.Id}");
+            }
+            work.Scope.Touch("triage_task", task.Id, task.PersonId);
+            return task;
+        }
+    }
+}
+
+/// <summary>GET /fhir/Task?focus=ServiceRequest/{id}&amp;_lastUpdated=gt…: how partners follow their referrals' triage.</summary>
+public static class SearchTasks
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Task.s")]
+    public sealed record Query(long? FocusReferralId, IReadOnlyList<DateBound> LastUpdated, int Count, int Offset) : IQuery<Page<FhirTriageTask>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirTriageTask>>
+    {
+        public async ValueTask<Page<FhirTriageTask>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var actor = work.Scope.Actor;
+            var where = "";
+            var parameters = new DynamicParameters(new { OrganisationId = actor.OrganisationId ?? -1, query.FocusReferralId, query.Count, query.Offset });
+            if (!ReferralAccess.SeesEveryOrganisation(actor))
+            {
+                where += " AND r.organisation_id = @OrganisationId";
+            }
+            if (query.FocusReferralId is not null)
+            {
+                where += " AND t.referral_id = @FocusReferralId";
+            }
+            for (var i = 0; i < query.LastUpdated.Count; i++)
+            {
+                where += $" AND t.updated_at {query.LastUpdated[i].Operator} @Updated{i}";
+                parameters.Add($"Updated{i}", query.LastUpdated[i].At);
+            }
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({FhirTriageTask.Select}{where}) matches", parameters);
+            var items = (await connection.QueryAsync<FhirTriageTask>(
+                $"{FhirTriageTask.Select}{where} ORDER BY t.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
+            foreach (var task in items)
+            {
+                work.Scope.Touch("triage_task", task.Id, task.PersonId);
+            }
+            return new Page<FhirTriageTask>(total, items);
+        }
+    }
+}
