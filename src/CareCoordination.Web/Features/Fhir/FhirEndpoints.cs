@@ -78,6 +78,21 @@ public static class FhirEndpoints
             return SearchSet(request, search, page, FhirMapping.ToLocation);
         });
 
+        fhir.MapGet("/MeasureReport/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var site = FhirPlace.Parse(id) is ("site", var siteId) ? siteId : throw new NotFound($"MeasureReport/{id}");
+            var capacity = await mediator.Send(new ReadCapacityReport.Query(site), cancellationToken);
+            return Read(response, FhirMapping.ToMeasureReport(capacity), null);
+        });
+        fhir.MapGet("/MeasureReport", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "subject");
+            var subject = search.ReferenceId("subject", "Location", id => FhirPlace.Parse(id) is ("site", _), "site-{id}");
+            var siteId = subject is null ? (long?)null : FhirPlace.Parse(subject)!.Value.Id;
+            var page = await mediator.Send(new SearchCapacityReports.Query(siteId, search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToMeasureReport);
+        });
+
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)
             ? Failure(StatusCodes.Status404NotFound, $"This server has no {request.Path}. GET /fhir/metadata lists what it offers.")

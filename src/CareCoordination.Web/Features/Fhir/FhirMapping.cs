@@ -20,6 +20,8 @@ public static class FhirMapping
     public const string ReferralStatusSystem = "https://carecoordination.example.org/fhir/CodeSystem/referral-status";
     public const string BedTypeSystem = "https://carecoordination.example.org/fhir/CodeSystem/bed-type";
     public const string BedStatusExtension = "https://carecoordination.example.org/fhir/StructureDefinition/bed-status";
+    public const string BedCapacitySystem = "https://carecoordination.example.org/fhir/CodeSystem/bed-capacity";
+    public const string BedCapacityMeasure = "https://carecoordination.example.org/fhir/Measure/bed-capacity";
     public const string PhysicalTypeSystem = "http://terminology.hl7.org/CodeSystem/location-physical-type";
     public const string BedStatusSystem = "http://terminology.hl7.org/CodeSystem/v2-0116";
 
@@ -214,6 +216,49 @@ public static class FhirMapping
             PartOf = new ResourceReference($"Location/{place.PartOf}", $"{bed.SiteName}, {bed.WardName}"),
         };
     }
+
+    /// <summary>
+    /// A SANER-style summary of one site's beds now: one group "beds" with a population per bed status and
+    /// the total, and the board's occupancy (occupied of open beds) as the measure score.
+    /// </summary>
+    public static MeasureReport ToMeasureReport(SiteCapacity capacity)
+    {
+        var beds = capacity.Beds;
+        return new MeasureReport
+        {
+            Id = FhirPlace.SiteId(capacity.Site.Id),
+            Status = MeasureReport.MeasureReportStatus.Complete,
+            Type = MeasureReport.MeasureReportType.Summary,
+            Measure = BedCapacityMeasure,
+            Subject = new ResourceReference($"Location/{FhirPlace.SiteId(capacity.Site.Id)}", capacity.Site.Name),
+            Date = Instant(capacity.AsOf),
+            Reporter = Organisation(capacity.Site.OrganisationCode, capacity.Site.OrganisationName),
+            Period = new Period { Start = Instant(capacity.Since), End = Instant(capacity.AsOf) },
+            Group =
+            [
+                new MeasureReport.GroupComponent
+                {
+                    Code = new CodeableConcept(BedCapacitySystem, "beds", "Beds"),
+                    Population =
+                    [
+                        Population("total", "All beds", beds.Total),
+                        Population("available", "Available", beds.Available),
+                        Population("reserved", "Reserved for an admission", beds.Reserved),
+                        Population("occupied", "Occupied", beds.Occupied),
+                        Population("cleaning", "Being cleaned", beds.Cleaning),
+                        Population("closed", "Closed", beds.Closed),
+                    ],
+                    MeasureScore = new Quantity(beds.OccupancyPercent, "%", "http://unitsofmeasure.org"),
+                },
+            ],
+        };
+    }
+
+    private static MeasureReport.PopulationComponent Population(string code, string display, int count) => new()
+    {
+        Code = new CodeableConcept(BedCapacitySystem, code, display),
+        Count = count,
+    };
 
     public static Bundle SearchSet<T>(Page<T> page, Func<T, Resource> map, string baseUrl, string selfUrl, string? nextUrl)
     {

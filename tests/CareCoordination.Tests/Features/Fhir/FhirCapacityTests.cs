@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CareCoordination.Features.Boards;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Tests.Support;
 using Dapper;
@@ -154,6 +155,58 @@ public abstract class FhirCapacityTests(AppFactory app)
         using var partner = await PartnerAsync();
         await ParseAsync<OperationOutcome>(await partner.GetAsync($"/fhir/Location/{bed.Id}"), HttpStatusCode.NotFound);
         await ParseAsync<OperationOutcome>(await partner.GetAsync("/fhir/Location/bed-999999999"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task MeasureReports_CountEachActiveSitesBeds_AsTheCapacityBoardDoes()
+    {
+        var bed = await BedAsync("reserved");
+        using var client = await PartnerAsync();
+
+        var all = await ParseAsync<Bundle>(await client.GetAsync("/fhir/MeasureReport?_count=100"));
+        var board = await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), await app.StaffAsync("manager"));
+
+        var reports = all.Entry.Select(e => (MeasureReport)e.Resource).ToList();
+        Assert.Equal(all.Total, reports.Count);
+        Assert.All(reports, r =>
+        {
+            Assert.Equal(MeasureReport.MeasureReportStatus.Complete, r.Status);
+            Assert.Equal(MeasureReport.MeasureReportType.Summary, r.Type);
+            Assert.StartsWith("Location/site-", r.Subject.Reference);
+        });
+        int Count(MeasureReport report, string code) => report.Group.Single().Population.Single(p => p.Code.Coding.Single().Code == code).Count!.Value;
+        foreach (var site in board.Sites)
+        {
+            var report = reports.Single(r => r.Subject.Display == site.Site);
+            Assert.Equal(
+                (site.Beds.Total, site.Beds.Available, site.Beds.Reserved, site.Beds.Occupied, site.Beds.Cleaning, site.Beds.Closed),
+                (Count(report, "total"), Count(report, "available"), Count(report, "reserved"), Count(report, "occupied"), Count(report, "cleaning"), Count(report, "closed")));
+            Assert.Equal(site.Beds.OccupancyPercent, report.Group.Single().MeasureScore.Value);
+        }
+        Assert.Equal(board.Total.Total, reports.Sum(r => Count(r, "total")));
+
+        var one = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/site-{bed.SiteId}"));
+        var mine = (MeasureReport)one.Entry.Single().Resource;
+        Assert.Equal($"Location/site-{bed.SiteId}", mine.Subject.Reference);
+        Assert.True(Count(mine, "reserved") >= 1);
+        var read = await ParseAsync<MeasureReport>(await client.GetAsync($"/fhir/MeasureReport/{mine.Id}"));
+        Assert.Equal(Count(mine, "total"), Count(read, "total"));
+
+        await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/ward-{bed.WardId}"), HttpStatusCode.BadRequest);
+        using var withoutScope = await PartnerAsync("system/Location.rs");
+        await ParseAsync<OperationOutcome>(await withoutScope.GetAsync("/fhir/MeasureReport"), HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task Metadata_ListsLocationAndMeasureReport_WithTheirSearchParameters()
+    {
+        using var client = app.CreateClient();
+
+        var capability = await ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
+
+        var rest = capability.Rest.Single();
+        Assert.Equal(["type", "partof", "operational-status"], rest.Resource.Single(r => r.Type == "Location").SearchParam.Select(p => p.Name));
+        Assert.Equal(["subject"], rest.Resource.Single(r => r.Type == "MeasureReport").SearchParam.Select(p => p.Name));
     }
 }
 
