@@ -4,7 +4,7 @@ namespace CareCoordination.Features.Fhir;
 
 /// <summary>
 /// GET /fhir/metadata. States exactly what this server does today and nothing more: read and search of
-/// ServiceRequest, Task and Patient, JSON only, for a bearer token from /oauth/token. A client that reads
+/// ServiceRequest, Task, Patient, Location and MeasureReport, JSON only, for a bearer token from /oauth/token. A client that reads
 /// this and tries anything else will be told 404 or 405, as promised here by omission.
 /// </summary>
 public static class FhirCapability
@@ -18,7 +18,7 @@ public static class FhirCapability
         Software = new CapabilityStatement.SoftwareComponent { Name = "CareCoordination" },
         Implementation = new CapabilityStatement.ImplementationComponent
         {
-            Description = "CareCoordination FHIR R4 API for partner systems: follow referrals and their triage.",
+            Description = "CareCoordination FHIR R4 API for partner systems: follow referrals and their triage, and see bed capacity.",
             Url = baseUrl,
         },
         FhirVersion = FHIRVersion.N4_0_1,
@@ -31,7 +31,8 @@ public static class FhirCapability
                 Documentation = new Markdown(
                     $"Every interaction except this one needs a bearer token. Searches page with _count (at most {FhirSearch.MaxCount}, default {FhirSearch.DefaultCount}) "
                     + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
-                    + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred."),
+                    + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred; "
+                    + "capacity (Location, MeasureReport) is the same for every partner."),
                 Security = new CapabilityStatement.SecurityComponent
                 {
                     Cors = false,
@@ -39,7 +40,7 @@ public static class FhirCapability
                     Description = new Markdown(
                         "OAuth 2.0 client credentials: POST grant_type=client_credentials, client_id, client_secret and optionally scope "
                         + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes: system/ServiceRequest.rs, "
-                        + "system/Task.rs, system/Patient.rs (r to read, s to search)."),
+                        + "system/Task.rs, system/Patient.rs, system/Location.rs, system/MeasureReport.rs (r to read, s to search)."),
                     Extension =
                     [
                         new Extension
@@ -59,6 +60,16 @@ public static class FhirCapability
                         Param("_lastUpdated", SearchParamType.Date, "Prefixes gt, ge, lt, le; may be given twice for a range", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated")),
                     Resource(ResourceType.Patient, "A person referred by the caller's organisation.",
                         Param("identifier", SearchParamType.Token, "NHS number: identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}", "http://hl7.org/fhir/SearchParameter/Patient-identifier")),
+                    Resource(ResourceType.Location, "A site (site-{id}, physicalType si), ward (ward-{id}, wa, partOf its site) or bed (bed-{id}, bd, partOf its ward). "
+                        + "A bed's operationalStatus is from v2-0116: U available, O occupied or reserved, H cleaning, C closed, K closed for infection; "
+                        + "our own status is in the bed-status extension. Every partner with the scope sees every place.",
+                        Param("type", SearchParamType.Token, $"Bed type from {FhirMapping.BedTypeSystem}: {string.Join(", ", FhirMapping.BedTypeCodes)}; several separated by commas", "http://hl7.org/fhir/SearchParameter/Location-type"),
+                        Param("partof", SearchParamType.Reference, "Location/site-{id} (its wards) or Location/ward-{id} (its beds)", "http://hl7.org/fhir/SearchParameter/Location-partof"),
+                        Param("operational-status", SearchParamType.Token, "Bed status from http://terminology.hl7.org/CodeSystem/v2-0116: U, O, H, C, K; several separated by commas", "http://hl7.org/fhir/SearchParameter/Location-operational-status")),
+                    Resource(ResourceType.MeasureReport, "SANER-style bed capacity summary of an active site now (id site-{id}): status complete, type summary, "
+                        + $"period from the start of today, one group with populations from {FhirMapping.BedCapacitySystem}: total, available, reserved, occupied, cleaning, closed; "
+                        + "measureScore is occupancy (occupied of beds not closed) in %. The figures are the capacity board's.",
+                        Param("subject", SearchParamType.Reference, "Location/site-{id}; without it, one report per active site", "http://hl7.org/fhir/SearchParameter/MeasureReport-subject")),
                 ],
             },
         ],

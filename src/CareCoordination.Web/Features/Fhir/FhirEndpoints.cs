@@ -63,6 +63,36 @@ public static class FhirEndpoints
             return SearchSet(request, search, page, FhirMapping.ToPatient);
         });
 
+        fhir.MapGet("/Location/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var place = await mediator.Send(new ReadLocation.Query(id), cancellationToken);
+            return Read(response, FhirMapping.ToLocation(place), place.Bed?.Version);
+        });
+        fhir.MapGet("/Location", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "type", "partof", "operational-status");
+            var types = search.Codes("type", FhirMapping.BedTypeCodes, FhirMapping.BedTypeSystem);
+            var partOf = search.ReferenceId("partof", "Location", id => FhirPlace.Parse(id) is not null, "site-{id} or ward-{id}");
+            var statuses = search.Codes("operational-status", FhirMapping.BedOperationalStatusCodes, FhirMapping.BedStatusSystem);
+            var page = await mediator.Send(new SearchLocations.Query(types, partOf, statuses, search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToLocation);
+        });
+
+        fhir.MapGet("/MeasureReport/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            var site = FhirPlace.Parse(id) is ("site", var siteId) ? siteId : throw new NotFound($"MeasureReport/{id}");
+            var capacity = await mediator.Send(new ReadCapacityReport.Query(site), cancellationToken);
+            return Read(response, FhirMapping.ToMeasureReport(capacity), null);
+        });
+        fhir.MapGet("/MeasureReport", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query, "subject");
+            var subject = search.ReferenceId("subject", "Location", id => FhirPlace.Parse(id) is ("site", _), "site-{id}");
+            var siteId = subject is null ? (long?)null : FhirPlace.Parse(subject)!.Value.Id;
+            var page = await mediator.Send(new SearchCapacityReports.Query(siteId, search.Count, search.Offset), cancellationToken);
+            return SearchSet(request, search, page, FhirMapping.ToMeasureReport);
+        });
+
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)
             ? Failure(StatusCodes.Status404NotFound, $"This server has no {request.Path}. GET /fhir/metadata lists what it offers.")
@@ -93,9 +123,13 @@ public static class FhirEndpoints
         }
     }
 
-    private static IResult Read(HttpResponse response, Resource resource, int version)
+    /// <summary>A resource with no version of its own (a site, a ward, a computed report) goes without an ETag.</summary>
+    private static IResult Read(HttpResponse response, Resource resource, int? version)
     {
-        response.Headers.ETag = FhirMapping.ETag(version);
+        if (version is { } versionId)
+        {
+            response.Headers.ETag = FhirMapping.ETag(versionId);
+        }
         if (resource.Meta?.LastUpdated is { } lastUpdated)
         {
             response.Headers.LastModified = lastUpdated.ToString("R", CultureInfo.InvariantCulture);

@@ -18,6 +18,12 @@ public static class FhirMapping
     public const string OdsSystem = "https://fhir.nhs.uk/Id/ods-organization-code";
     public const string PathwaySystem = "https://carecoordination.example.org/fhir/CodeSystem/discharge-pathway";
     public const string ReferralStatusSystem = "https://carecoordination.example.org/fhir/CodeSystem/referral-status";
+    public const string BedTypeSystem = "https://carecoordination.example.org/fhir/CodeSystem/bed-type";
+    public const string BedStatusExtension = "https://carecoordination.example.org/fhir/StructureDefinition/bed-status";
+    public const string BedCapacitySystem = "https://carecoordination.example.org/fhir/CodeSystem/bed-capacity";
+    public const string BedCapacityMeasure = "https://carecoordination.example.org/fhir/Measure/bed-capacity";
+    public const string PhysicalTypeSystem = "http://terminology.hl7.org/CodeSystem/location-physical-type";
+    public const string BedStatusSystem = "http://terminology.hl7.org/CodeSystem/v2-0116";
 
     /// <summary>Firely's System.Text.Json converters: the SDK 6 serializer, not the obsolete parser.</summary>
     public static JsonSerializerOptions Json { get; } = new JsonSerializerOptions().ForFhir(ModelInfo.ModelInspector);
@@ -147,6 +153,113 @@ public static class FhirMapping
         return patient;
     }
 
+    /// <summary>The v2-0116 codes a bed's operationalStatus can carry, as the search accepts them.</summary>
+    public static IReadOnlyList<string> BedOperationalStatusCodes { get; } = ["U", "O", "H", "C", "K"];
+
+    public static IReadOnlyList<string> BedTypeCodes { get; } = ["rehabilitation", "step-down-nursing", "residential", "nursing", "dementia"];
+
+    /// <summary>
+    /// Our bed status as HL7 v2 table 0116 (bed status). 0116 has no "reserved": a bed held for an incoming
+    /// admission is not free, so it is O (occupied), and our own status is in the bed-status extension.
+    /// A bed closed for infection control is K (contaminated); closed for any other reason, C.
+    /// </summary>
+    public static Coding BedOperationalStatus(BedBureau.BedRow bed) => bed.Status switch
+    {
+        "available" => new Coding(BedStatusSystem, "U", "Unoccupied"),
+        "occupied" or "reserved" => new Coding(BedStatusSystem, "O", "Occupied"),
+        "cleaning" => new Coding(BedStatusSystem, "H", "Housekeeping"),
+        "closed" when bed.ClosedReason == "infection" => new Coding(BedStatusSystem, "K", "Contaminated"),
+        "closed" => new Coding(BedStatusSystem, "C", "Closed"),
+        _ => throw new InvalidOperationException($"Bed {bed.Id} has status {bed.Status}, which has no v2-0116 code here."),
+    };
+
+    public static Location ToLocation(FhirPlace place)
+    {
+        if (place.Site is { } site)
+        {
+            return new Location
+            {
+                Id = place.LocationId,
+                Status = site.Active ? Location.LocationStatus.Active : Location.LocationStatus.Inactive,
+                Mode = Location.LocationMode.Instance,
+                Name = site.Name,
+                PhysicalType = new CodeableConcept(PhysicalTypeSystem, "si", "Site"),
+                Address = new Address { City = site.Locality, PostalCode = site.Postcode },
+                ManagingOrganization = Organisation(site.OrganisationCode, site.OrganisationName),
+            };
+        }
+        if (place.Ward is { } ward)
+        {
+            return new Location
+            {
+                Id = place.LocationId,
+                Status = ward.SiteActive ? Location.LocationStatus.Active : Location.LocationStatus.Inactive,
+                Mode = Location.LocationMode.Instance,
+                Name = ward.Name,
+                PhysicalType = new CodeableConcept(PhysicalTypeSystem, "wa", "Ward"),
+                PartOf = new ResourceReference($"Location/{place.PartOf}", ward.SiteName),
+            };
+        }
+        var bed = place.Bed!;
+        return new Location
+        {
+            Id = place.LocationId,
+            Meta = Meta(bed.Version, bed.ConfirmedAt),
+            Extension = [new Extension(BedStatusExtension, new Code(bed.Status))],
+            Status = bed.SiteActive ? Location.LocationStatus.Active : Location.LocationStatus.Inactive,
+            OperationalStatus = BedOperationalStatus(bed),
+            Mode = Location.LocationMode.Instance,
+            Name = $"{bed.WardName} bed {bed.Label}",
+            Description = bed.Place,
+            PhysicalType = new CodeableConcept(PhysicalTypeSystem, "bd", "Bed"),
+            Type = [new CodeableConcept(BedTypeSystem, bed.BedType, BedTypeName(bed.BedType))],
+            PartOf = new ResourceReference($"Location/{place.PartOf}", $"{bed.SiteName}, {bed.WardName}"),
+        };
+    }
+
+    /// <summary>
+    /// A SANER-style summary of one site's beds now: one group "beds" with a population per bed status and
+    /// the total, and the board's occupancy (occupied of open beds) as the measure score.
+    /// </summary>
+    public static MeasureReport ToMeasureReport(SiteCapacity capacity)
+    {
+        var beds = capacity.Beds;
+        return new MeasureReport
+        {
+            Id = FhirPlace.SiteId(capacity.Site.Id),
+            Status = MeasureReport.MeasureReportStatus.Complete,
+            Type = MeasureReport.MeasureReportType.Summary,
+            Measure = BedCapacityMeasure,
+            Subject = new ResourceReference($"Location/{FhirPlace.SiteId(capacity.Site.Id)}", capacity.Site.Name),
+            Date = Instant(capacity.AsOf),
+            Reporter = Organisation(capacity.Site.OrganisationCode, capacity.Site.OrganisationName),
+            Period = new Period { Start = Instant(capacity.Since), End = Instant(capacity.AsOf) },
+            Group =
+            [
+                new MeasureReport.GroupComponent
+                {
+                    Code = new CodeableConcept(BedCapacitySystem, "beds", "Beds"),
+                    Population =
+                    [
+                        Population("total", "All beds", beds.Total),
+                        Population("available", "Available", beds.Available),
+                        Population("reserved", "Reserved for an admission", beds.Reserved),
+                        Population("occupied", "Occupied", beds.Occupied),
+                        Population("cleaning", "Being cleaned", beds.Cleaning),
+                        Population("closed", "Closed", beds.Closed),
+                    ],
+                    MeasureScore = new Quantity(beds.OccupancyPercent, "%", "http://unitsofmeasure.org"),
+                },
+            ],
+        };
+    }
+
+    private static MeasureReport.PopulationComponent Population(string code, string display, int count) => new()
+    {
+        Code = new CodeableConcept(BedCapacitySystem, code, display),
+        Count = count,
+    };
+
     public static Bundle SearchSet<T>(Page<T> page, Func<T, Resource> map, string baseUrl, string selfUrl, string? nextUrl)
     {
         var bundle = new Bundle
@@ -212,6 +325,16 @@ public static class FhirMapping
     {
         Identifier = code is null ? null : new Identifier(OdsSystem, code),
         Display = name,
+    };
+
+    private static string BedTypeName(string bedType) => bedType switch
+    {
+        "rehabilitation" => "Rehabilitation",
+        "step-down-nursing" => "Step-down nursing",
+        "residential" => "Residential care",
+        "nursing" => "Nursing care",
+        "dementia" => "Dementia care",
+        _ => bedType,
     };
 
     private static string PathwayName(string pathway) => pathway switch

@@ -69,14 +69,17 @@ public sealed class FhirSearch
     /// <summary>Stands for a token in a system we do not hold: it matches no row.</summary>
     public const string NoMatch = "";
 
-    public IReadOnlyList<string> Codes(string name, IReadOnlyList<string> allowed)
+    /// <summary>Codes separated by commas; with <paramref name="system"/>, each may also be given as <c>system|code</c>.</summary>
+    public IReadOnlyList<string> Codes(string name, IReadOnlyList<string> allowed, string? system = null)
     {
         var value = Single(name);
         if (value is null)
         {
             return [];
         }
-        var codes = value.Split(',', StringSplitOptions.TrimEntries);
+        var codes = value.Split(',', StringSplitOptions.TrimEntries)
+            .Select(c => system is not null && c.StartsWith(system + "|", StringComparison.Ordinal) ? c[(system.Length + 1)..] : c)
+            .ToList();
         var unknown = codes.Where(c => !allowed.Contains(c, StringComparer.Ordinal)).ToList();
         if (unknown.Count > 0)
         {
@@ -86,7 +89,13 @@ public sealed class FhirSearch
     }
 
     /// <summary>A reference parameter to one resource type: <c>ServiceRequest/12</c> (or a full URL ending so, or the bare id).</summary>
-    public long? Reference(string name, string resourceType)
+    public long? Reference(string name, string resourceType) =>
+        ReferenceId(name, resourceType, id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out _), "{id}") is { } id
+            ? long.Parse(id, NumberStyles.None, CultureInfo.InvariantCulture)
+            : null;
+
+    /// <summary>A reference parameter whose ids are not plain numbers (Location/site-3): the id as given, once it is well formed.</summary>
+    public string? ReferenceId(string name, string resourceType, Func<string, bool> wellFormed, string shape)
     {
         var value = Single(name);
         if (value is null)
@@ -96,11 +105,11 @@ public sealed class FhirSearch
         var marker = resourceType + "/";
         var at = value.LastIndexOf(marker, StringComparison.Ordinal);
         var id = at >= 0 ? value[(at + marker.Length)..] : value;
-        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+        if (!wellFormed(id))
         {
-            throw Invalid(name, $"'{value}' is not a reference to a {resourceType}: give {resourceType}/{{id}}.");
+            throw Invalid(name, $"'{value}' is not a reference to a {resourceType}: give {resourceType}/{shape}.");
         }
-        return parsed;
+        return id;
     }
 
     /// <summary>A date parameter with prefixes gt, ge, lt or le; may be given twice for a range.</summary>

@@ -87,7 +87,7 @@ public abstract class FhirReadTests(AppFactory app)
         var rest = Assert.Single(capability.Rest);
         Assert.Equal("SMART-on-FHIR", rest.Security.Service.Single().Coding.Single().Code);
         Assert.EndsWith("/oauth/token", rest.Security.Extension.Single().Extension.Single(e => e.Url == "token").Value.ToString());
-        Assert.Equal(["Patient", "ServiceRequest", "Task"], rest.Resource.Select(r => r.Type).Order());
+        Assert.Equal(["Location", "MeasureReport", "Patient", "ServiceRequest", "Task"], rest.Resource.Select(r => r.Type).Order());
         Assert.All(rest.Resource, r => Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType],
             r.Interaction.Select(i => i.Code!.Value)));
@@ -232,7 +232,7 @@ public abstract class FhirReadTests(AppFactory app)
     {
         using var client = await PartnerAsync();
 
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Location"), HttpStatusCode.NotFound);
+        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Organization"), HttpStatusCode.NotFound);
         await ParseAsync<OperationOutcome>(
             await client.PostAsync("/fhir/ServiceRequest", new StringContent("{}", System.Text.Encoding.UTF8, "application/fhir+json")),
             HttpStatusCode.MethodNotAllowed);
