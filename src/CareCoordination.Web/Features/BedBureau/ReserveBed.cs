@@ -55,9 +55,7 @@ public static class ReserveBed
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, scope.Actor);
-            TriageTasks.RequireWorking(task, scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var bed = await Beds.FindAsync(work, command.BedId);
             var person = await work.Connection.QuerySingleAsync<Person>(
                 "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus, r.pathway AS Pathway FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",

@@ -57,9 +57,7 @@ public static class AcceptIntoService
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
             var (scope, connection, transaction) = (work.Scope, work.Connection, work.Transaction);
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, scope.Actor);
-            TriageTasks.RequireWorking(task, scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var service = await connection.QuerySingleOrDefaultAsync<ServiceRow>(
                 """
                 SELECT s.name AS Name, s.kind AS Kind, s.capacity_unit AS CapacityUnit, s.available_today AS AvailableToday, s.active AS Active,

@@ -29,9 +29,7 @@ public static class DeclineReferral
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, work.Scope.Actor);
-            TriageTasks.RequireWorking(task, work.Scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var label = ReferralCodes.LabelOf(ReferralCodes.DeclineReasons, command.ReasonCode);
             var reason = string.IsNullOrWhiteSpace(command.Detail) ? label : $"{label}: {command.Detail.Trim()}";
             await TriageTasks.CloseAsync(work, task, "rejected", "task.rejected", $"declined: {command.ReasonCode}", reason);

@@ -26,14 +26,9 @@ public static class HandBackToCoordination
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, work.Scope.Actor);
-            TriageTasks.RequireWorking(task, work.Scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var reason = command.Reason.Trim();
-            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", "returned to coordination: home first is possible", reason);
-            await TriageTasks.OpenAsync(work, task, "coordination");
-            await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Handed back by the bed bureau: {reason}");
-            await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.redirected", status: "redirected");
+            await TriageTasks.PassToAsync(work, task, "coordination", "returned to coordination: home first is possible", reason, $"Handed back by the bed bureau: {reason}");
             return Unit.Value;
         }
     }

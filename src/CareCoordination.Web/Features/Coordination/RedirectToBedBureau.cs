@@ -27,14 +27,9 @@ public static class RedirectToBedBureau
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, work.Scope.Actor);
-            TriageTasks.RequireWorking(task, work.Scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var reason = command.WhyNotHomeFirst.Trim();
-            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", "redirected to bed bureau", reason);
-            await TriageTasks.OpenAsync(work, task, "bed-bureau");
-            await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Passed to the bed bureau. Why not home first: {reason}");
-            await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.redirected", status: "redirected");
+            await TriageTasks.PassToAsync(work, task, "bed-bureau", "redirected to bed bureau", reason, $"Passed to the bed bureau. Why not home first: {reason}");
             return Unit.Value;
         }
     }

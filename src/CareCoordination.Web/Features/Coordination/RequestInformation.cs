@@ -24,9 +24,7 @@ public static class RequestInformation
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
-            var task = await TriageTasks.FindAsync(work, command.TaskId);
-            TriageTasks.RequireQueueOfCaller(task, work.Scope.Actor);
-            TriageTasks.RequireWorking(task, work.Scope.Actor);
+            var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             await TriageTasks.UpdateAsync(work, task, "status = 'on-hold', on_hold_since = @Now");
             TriageTasks.RecordChange(work, task, "task.on-hold", "on-hold");
             await ReferralNotes.AddAsync(work, task.ReferralId, "information-request", command.Question);

@@ -69,6 +69,27 @@ public static class TriageTasks
         return task;
     }
 
+    /// <summary>The task a decision is about: open, in the caller's team's queue, held by the caller and not paused.</summary>
+    public static async Task<TaskRow> FindWorkingAsync(Work work, long taskId)
+    {
+        var task = await FindAsync(work, taskId);
+        RequireQueueOfCaller(task, work.Scope.Actor);
+        RequireWorking(task, work.Scope.Actor);
+        return task;
+    }
+
+    /// <summary>
+    /// Closes this team's task with its decision and opens the other team's: the coordination centre passing
+    /// a referral to the bed bureau, or the bureau handing it back. The note says why, for both teams.
+    /// </summary>
+    public static async Task PassToAsync(Work work, TaskRow task, string queue, string decision, string reason, string note)
+    {
+        await CloseAsync(work, task, "completed", "task.completed", decision, reason);
+        await OpenAsync(work, task, queue);
+        await ReferralNotes.AddAsync(work, task.ReferralId, "note", note);
+        await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.redirected", status: "redirected");
+    }
+
     /// <summary>Coordinators work the coordination queue and the bed bureau its own: each team's decisions are its own.</summary>
     public static void RequireQueueOfCaller(TaskRow task, Actor actor)
     {

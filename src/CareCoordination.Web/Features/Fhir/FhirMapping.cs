@@ -1,3 +1,4 @@
+using Dapper;
 using System.Globalization;
 using System.Text.Json;
 using Hl7.Fhir.Model;
@@ -363,4 +364,18 @@ public static class FhirMapping
 }
 
 /// <summary>One page of a search: how many match in all, and this page of them.</summary>
-public sealed record Page<T>(long Total, IReadOnlyList<T> Items);
+public sealed record Page<T>(long Total, IReadOnlyList<T> Items)
+{
+    /// <summary>
+    /// One page of a search and the total it pages through, every item touched for the audit trail: the
+    /// count and the page are the same select and filter, so they cannot disagree.
+    /// </summary>
+    public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, string select, string where, string orderBy,
+        object parameters, Action<T> touch)
+    {
+        var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({select}{where}) matches", parameters);
+        var items = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters)).ToList();
+        items.ForEach(touch);
+        return new Page<T>(total, items);
+    }
+}

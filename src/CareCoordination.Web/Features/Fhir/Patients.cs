@@ -77,13 +77,7 @@ public static class SearchPatients
             var where = FhirPerson.Visible(actor) + (query.NhsNumber is null ? "" : " AND p.nhs_number = @NhsNumber");
             var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
-            var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({FhirPerson.Select}{where}) matches", parameters);
-            var items = (await connection.QueryAsync<FhirPerson>($"{FhirPerson.Select}{where} ORDER BY p.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
-            foreach (var person in items)
-            {
-                work.Scope.Touch("person", person.Id, person.Id);
-            }
-            return new Page<FhirPerson>(total, items);
+            return await Page<FhirPerson>.ReadAsync(connection, FhirPerson.Select, where, "p.id", parameters, person => work.Scope.Touch("person", person.Id, person.Id));
         }
     }
 }

@@ -88,15 +88,7 @@ public static class SearchServiceRequests
             }
             var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
-            var total = await connection.ExecuteScalarAsync<long>(
-                $"SELECT COUNT(*) FROM ({FhirReferral.Select}{where}) matches", parameters);
-            var items = (await connection.QueryAsync<FhirReferral>(
-                $"{FhirReferral.Select}{where} ORDER BY r.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
-            foreach (var referral in items)
-            {
-                work.Scope.Touch("referral", referral.Id, referral.PersonId);
-            }
-            return new Page<FhirReferral>(total, items);
+            return await Page<FhirReferral>.ReadAsync(connection, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
         }
     }
 }

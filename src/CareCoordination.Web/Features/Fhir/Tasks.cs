@@ -106,14 +106,7 @@ public static class SearchTasks
                 parameters.Add($"Updated{i}", query.LastUpdated[i].At);
             }
             await using var connection = await database.OpenAsync(cancellationToken);
-            var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({FhirTriageTask.Select}{where}) matches", parameters);
-            var items = (await connection.QueryAsync<FhirTriageTask>(
-                $"{FhirTriageTask.Select}{where} ORDER BY t.id LIMIT @Count OFFSET @Offset", parameters)).ToList();
-            foreach (var task in items)
-            {
-                work.Scope.Touch("triage_task", task.Id, task.PersonId);
-            }
-            return new Page<FhirTriageTask>(total, items);
+            return await Page<FhirTriageTask>.ReadAsync(connection, FhirTriageTask.Select, where, "t.id", parameters, task => work.Scope.Touch("triage_task", task.Id, task.PersonId));
         }
     }
 }

@@ -1,0 +1,33 @@
+namespace CareCoordination.Components;
+
+/// <summary>
+/// How a live page reloads: one load at a time, and a change that arrives during a load asks for exactly
+/// one more. A burst of fifty changes costs two loads, and an older load never lands after a newer one.
+/// </summary>
+public sealed class SerialLoad(Func<Task> load)
+{
+    private int _running;
+    private int _pending;
+
+    public async Task RunAsync()
+    {
+        if (Interlocked.Exchange(ref _running, 1) == 1)
+        {
+            Interlocked.Exchange(ref _pending, 1);
+            return;
+        }
+        try
+        {
+            do
+            {
+                Interlocked.Exchange(ref _pending, 0);
+                await load();
+            }
+            while (Interlocked.Exchange(ref _pending, 0) == 1);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _running, 0);
+        }
+    }
+}
