@@ -124,7 +124,7 @@ public static class FhirEndpoints
     }
 
     /// <summary>A resource with no version of its own (a site, a ward, a computed report) goes without an ETag.</summary>
-    private static IResult Read(HttpResponse response, Resource resource, int? version)
+    internal static IResult Read(HttpResponse response, Resource resource, int? version)
     {
         if (version is { } versionId)
         {
@@ -137,18 +137,18 @@ public static class FhirEndpoints
         return Fhir(resource);
     }
 
-    private static IResult SearchSet<T>(HttpRequest request, FhirSearch search, Page<T> page, Func<T, Resource> map) =>
+    internal static IResult SearchSet<T>(HttpRequest request, FhirSearch search, Page<T> page, Func<T, Resource> map) =>
         Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), BaseUrl(request) + request.Path.Value!["/fhir".Length..] + request.QueryString,
             search.NextUrl(request, page.Total)));
 
-    private static IResult Failure(int status, string message) =>
+    internal static IResult Failure(int status, string message) =>
         Fhir(FhirMapping.Outcome(FhirMapping.IssueTypeFor(status), message), status);
 
-    private static IResult Fhir(Resource resource, int status = StatusCodes.Status200OK) =>
+    internal static IResult Fhir(Resource resource, int status = StatusCodes.Status200OK) =>
         Results.Text(FhirMapping.Serialize(resource), $"{FhirMapping.ContentType}; charset=utf-8", statusCode: status);
 
     /// <summary>Our ids are numbers: anything else cannot name a resource here.</summary>
-    private static long ParseId(string id, string resourceType) =>
+    internal static long ParseId(string id, string resourceType) =>
         long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new NotFound($"{resourceType}/{id}");
 
     private static bool IsNhsNumberShape(string value) => value.Length == 10 && value.All(char.IsAsciiDigit);
