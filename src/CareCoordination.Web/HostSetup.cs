@@ -68,6 +68,17 @@ public static class HostSetup
         return services;
     }
 
+    /// <summary>The FHIR API's limits, and what reads and writes partners' resources.</summary>
+    public static IServiceCollection AddFhir(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<Features.Fhir.FhirSettings>().Bind(configuration.GetSection("Fhir"))
+            .Validate(f => f.MaxRequestBytes > 0, "Fhir:MaxRequestBytes must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<Features.Fhir.FhirRequests>();
+        services.AddScoped<Features.Fhir.FhirWriter>();
+        return services;
+    }
+
     public static IServiceCollection AddBoards(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))

@@ -14,6 +14,7 @@ builder.Services
     .AddCoordination(builder.Configuration)
     .AddBedBureau(builder.Configuration)
     .AddBoards(builder.Configuration)
+    .AddFhir(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens(builder.Configuration)
     .AddLiveUpdates();

@@ -107,6 +107,17 @@ public static class ReferralCodes
         new("Z", "Not stated"),
     ];
 
+    /// <summary>The risks a referral flags: the form's tick boxes, and FHIR's referral-risk codes.</summary>
+    public static IReadOnlyList<Code> Risks { get; } =
+    [
+        new("safeguarding", "Safeguarding concern"),
+        new("infection", "Infection (isolation may be needed)"),
+        new("falls", "Falls risk"),
+        new("self-neglect", "Self-neglect"),
+        new("cognition", "Cognition or memory concern"),
+        new("mental-capacity", "Mental capacity in doubt"),
+    ];
+
     /// <summary>Where the person is a patient now, and so where a ward and a medically optimised date apply.</summary>
     public static bool IsHospital(string? source) => source is "acute-hospital" or "community-hospital";
 

@@ -12,8 +12,34 @@ public sealed class AuditWriter(Database database)
         VALUES (@At, @ActorKind, @ActorId, @ActorName, @OrganisationId, @Action, @Outcome, @EntityType, @EntityId, @PersonId, @Detail)
         """;
 
+    /// <summary>
+    /// A refused message (denied, invalid) is written on its own connection, because its transaction, if it
+    /// had one, never began. A message sent inside a command (a FHIR transaction's entries) is refused while
+    /// the outer command's write transaction is open: writing then would wait on that very transaction (SQLite)
+    /// or be rolled back with it, so the row is held and written once the outer transaction has ended.
+    /// </summary>
+    public Task WriteRefusalAsync(MessageScope scope, string outcome, string action, CancellationToken cancellationToken)
+    {
+        if (scope.Transaction is not null)
+        {
+            scope.DeferredRefusals.Add((outcome, action));
+            return Task.CompletedTask;
+        }
+        return WriteAsync(scope, outcome, null, null, cancellationToken, action);
+    }
+
+    internal async Task WriteDeferredAsync(MessageScope scope, CancellationToken cancellationToken)
+    {
+        foreach (var (outcome, action) in scope.DeferredRefusals)
+        {
+            await WriteAsync(scope, outcome, null, null, cancellationToken, action);
+        }
+        scope.DeferredRefusals.Clear();
+    }
+
     /// <summary>One row per thing the message touched (or one row if it named none).</summary>
-    public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
+        string? action = null)
     {
         var ownConnection = connection is null;
         connection ??= await database.OpenAsync(cancellationToken);
@@ -27,7 +53,7 @@ public sealed class AuditWriter(Database database)
                 ActorId = scope.Actor.Id,
                 ActorName = scope.Actor.Name,
                 scope.Actor.OrganisationId,
-                scope.Action,
+                Action = action ?? scope.Action,
                 Outcome = outcome,
                 EntityType = s.EntityType.Length == 0 ? null : s.EntityType,
                 EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,

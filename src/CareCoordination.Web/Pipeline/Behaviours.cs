@@ -24,7 +24,7 @@ public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor ac
         var scope = outer is { Transaction: not null } ? outer : new MessageScope(actor, clock.GetUtcNow(), Policy.Action);
         if (!Policy.Allows(actor))
         {
-            await audit.WriteAsync(scope, "denied", null, null, cancellationToken);
+            await audit.WriteRefusalAsync(scope, "denied", Policy.Action, cancellationToken);
             throw new AccessDenied($"{Describe(actor)} may not {Policy.Action}.");
         }
         Work.Enter(scope);
@@ -96,6 +96,8 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IMessage
 {
+    private static readonly string AccessPolicyAction = AccessPolicy.For(typeof(TMessage)).Action;
+
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
         var failures = new List<FluentValidation.Results.ValidationFailure>();
@@ -108,7 +110,7 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
         {
             if (message is IBaseCommand || message is IAudited)
             {
-                await audit.WriteAsync(Work.Current!, "invalid", null, null, cancellationToken);
+                await audit.WriteRefusalAsync(Work.Current!, "invalid", AccessPolicyAction, cancellationToken);
             }
             throw new ValidationFailed(failures
                 .GroupBy(f => f.PropertyName)
@@ -122,7 +124,7 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
 /// Commands only: one transaction around the handler, its change rows and its audit row, so that a
 /// failure leaves nothing half-written. After commit the change feed is told, and pushes to live screens.
 /// </summary>
-public sealed class TransactionBehaviour<TMessage, TResponse>(Database database, ChangeFeed feed)
+public sealed class TransactionBehaviour<TMessage, TResponse>(Database database, ChangeFeed feed, AuditWriter audit)
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IBaseCommand
 {
@@ -134,12 +136,12 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
             return await next(message, cancellationToken);
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        scope.Connection = connection;
-        scope.Transaction = transaction;
         try
         {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+            scope.Connection = connection;
+            scope.Transaction = transaction;
             var response = await next(message, cancellationToken);
             if (scope.Changes.Count > 0)
             {
@@ -156,6 +158,8 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
         {
             scope.Connection = null;
             scope.Transaction = null;
+            // Refusals of messages sent inside this one were held until its transaction ended (see WriteRefusalAsync).
+            await audit.WriteDeferredAsync(scope, CancellationToken.None);
         }
     }
 

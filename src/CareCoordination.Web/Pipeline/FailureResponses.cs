@@ -12,6 +12,7 @@ public sealed class FailureResponses(IProblemDetailsService problems) : IExcepti
         AccessDenied => StatusCodes.Status403Forbidden,
         NotFound => StatusCodes.Status404NotFound,
         Conflict => StatusCodes.Status409Conflict,
+        PreconditionFailed => StatusCodes.Status412PreconditionFailed,
         RuleBroken => StatusCodes.Status422UnprocessableEntity,
         _ => StatusCodes.Status500InternalServerError,
     };
@@ -32,7 +33,7 @@ public sealed class FailureResponses(IProblemDetailsService problems) : IExcepti
             nameof(ValidationFailed) => "The request has errors",
             nameof(AccessDenied) => "Not allowed",
             nameof(NotFound) => "Not found",
-            nameof(Conflict) => "Conflict",
+            nameof(Conflict) or nameof(PreconditionFailed) => "Conflict",
             _ => "A rule was broken",
         };
         httpContext.Response.StatusCode = status;

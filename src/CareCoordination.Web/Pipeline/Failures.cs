@@ -14,6 +14,9 @@ public sealed class AccessDenied(string message) : DomainFailure(message);
 /// <summary>Someone else changed it first, or it already exists.</summary>
 public sealed class Conflict(string message) : DomainFailure(message);
 
+/// <summary>The caller's precondition (a version it read) no longer holds: HTTP 412 for FHIR's If-Match.</summary>
+public sealed class PreconditionFailed(string message) : DomainFailure(message);
+
 /// <summary>Well-formed, but a business rule says no (an illegal transition, a full service).</summary>
 public sealed class RuleBroken(string message) : DomainFailure(message);
 

@@ -27,6 +27,9 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
     public string Outcome { get; set; } = "success";
 
     internal IReadOnlyList<PendingChange> Changes => _changes;
+
+    /// <summary>Refusals of messages sent inside this command, written after its transaction ends.</summary>
+    internal List<(string Outcome, string Action)> DeferredRefusals { get; } = [];
     internal IReadOnlyList<AuditSubject> Subjects => _subjects;
 
     /// <summary>Appended to the change table in this command's transaction, then pushed to live screens.</summary>

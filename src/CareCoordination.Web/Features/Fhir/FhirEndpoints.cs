@@ -1,4 +1,5 @@
 using System.Globalization;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using Hl7.Fhir.Model;
 using Mediator;
@@ -30,10 +31,12 @@ public static class FhirEndpoints
         });
         fhir.MapGet("/ServiceRequest", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
-            var search = new FhirSearch(request.Query, "patient.identifier", "status");
+            var search = new FhirSearch(request.Query, "patient.identifier", "status", "identifier", "patient", "subject");
             var nhsNumber = search.Token("patient.identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
             var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
-            var page = await mediator.Send(new SearchServiceRequests.Query(nhsNumber, statuses, search.Count, search.Offset), cancellationToken);
+            var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
+            var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
+            var page = await mediator.Send(new SearchServiceRequests.Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset), cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToServiceRequest);
         });
 
@@ -93,6 +96,8 @@ public static class FhirEndpoints
             return SearchSet(request, search, page, FhirMapping.ToMeasureReport);
         });
 
+        fhir.MapWrites();
+
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)
             ? Failure(StatusCodes.Status404NotFound, $"This server has no {request.Path}. GET /fhir/metadata lists what it offers.")
@@ -119,7 +124,8 @@ public static class FhirEndpoints
         }
         catch (DomainFailure failure)
         {
-            return Failure(FailureResponses.StatusFor(failure), failure.Message);
+            var (status, outcome) = FhirRequests.Answer(failure, write: !HttpMethods.IsGet(http.Request.Method));
+            return Fhir(outcome, status);
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Serialization;
 using Hl7.Fhir.Utility;
+using CareCoordination.Domain;
 using FhirTask = Hl7.Fhir.Model.Task;
 
 namespace CareCoordination.Features.Fhir;
@@ -25,6 +26,27 @@ public static class FhirMapping
     public const string BedCapacityMeasure = "https://carecoordination.example.org/fhir/Measure/bed-capacity";
     public const string PhysicalTypeSystem = "http://terminology.hl7.org/CodeSystem/location-physical-type";
     public const string BedStatusSystem = "http://terminology.hl7.org/CodeSystem/v2-0116";
+
+    // The referral contract (fhir-profiles/): where each answer of the one referral form lives in FHIR.
+    public const string Canonical = "https://carecoordination.example.org/fhir";
+    public const string NeedSystem = Canonical + "/CodeSystem/need";
+    public const string RiskSystem = Canonical + "/CodeSystem/risk";
+    public const string ReferralSourceSystem = Canonical + "/CodeSystem/referral-source";
+    public const string DeclineReasonSystem = Canonical + "/CodeSystem/decline-reason";
+    public const string ReferralSourceExtension = Canonical + "/StructureDefinition/referral-source";
+    public const string HospitalStayExtension = Canonical + "/StructureDefinition/hospital-stay";
+    public const string RiskExtension = Canonical + "/StructureDefinition/referral-risk";
+    public const string ConsentExtension = Canonical + "/StructureDefinition/consent-to-share";
+    public const string WhatMattersExtension = Canonical + "/StructureDefinition/what-matters";
+    public const string SelfFundingExtension = Canonical + "/StructureDefinition/self-funding";
+    public const string EasyReadExtension = Canonical + "/StructureDefinition/easy-read";
+    public const string LivesAloneExtension = Canonical + "/StructureDefinition/lives-alone";
+    public const string CarerAssessmentExtension = Canonical + "/StructureDefinition/carer-assessment";
+    public const string EthnicCategoryExtension = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory";
+    public const string EthnicCategorySystem = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland";
+    public const string InterpreterRequiredExtension = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired";
+    public const string LanguageSystem = "urn:ietf:bcp:47";
+    public const string BritishSignLanguage = "bfi";
 
     /// <summary>Firely's System.Text.Json converters: the SDK 6 serializer, not the obsolete parser.</summary>
     public static JsonSerializerOptions Json { get; } = new JsonSerializerOptions().ForFhir(ModelInfo.ModelInspector);
@@ -64,6 +86,7 @@ public static class FhirMapping
         {
             Id = Id(referral.Id),
             Meta = Meta(referral.Version, referral.UpdatedAt),
+            Identifier = referral.SenderValue is null ? [] : [new Identifier(referral.SenderSystem, referral.SenderValue)],
             Status = ServiceRequestStatus(referral.Status),
             Intent = RequestIntent.Order,
             Category = [new CodeableConcept("http://snomed.info/sct", "3457005", "Patient referral")],
@@ -77,14 +100,73 @@ public static class FhirMapping
             Subject = PatientReference(referral.PersonId, referral.NhsNumber, referral.PersonName),
             Requester = Organisation(referral.OrganisationCode, referral.OrganisationName),
             AuthoredOn = referral.SubmittedAt is { } submitted ? Instant(submitted) : null,
+            Occurrence = referral.ExpectedDischargeOn is { } discharge ? new FhirDateTime(Day(discharge)) : null,
+            OrderDetail = [.. referral.Needs.Select(n => new CodeableConcept(NeedSystem, n, ReferralCodes.Needs.LabelOf(n)))],
+            Extension = [.. ReferralExtensions(referral)],
         };
+        if (!string.IsNullOrWhiteSpace(referral.Summary))
+        {
+            request.Note.Add(new Annotation { Text = new Markdown(referral.Summary) });
+        }
         if (!string.IsNullOrWhiteSpace(referral.OutcomeReason))
         {
             var why = referral.Status == "declined" ? "Declined" : referral.Status == "cancelled" ? "Cancelled" : "Outcome";
-            request.Note = [new Annotation { Text = new Markdown($"{why}: {referral.OutcomeReason}") }];
+            request.Note.Add(new Annotation { Text = new Markdown($"{why}: {referral.OutcomeReason}") });
         }
         return request;
     }
+
+    /// <summary>The form's answers that ServiceRequest has no element for, as the cc-referral profile's extensions.</summary>
+    private static IEnumerable<Extension> ReferralExtensions(FhirReferral referral)
+    {
+        yield return new Extension(ReferralSourceExtension, new Coding(ReferralSourceSystem, referral.Source, ReferralCodes.Sources.LabelOf(referral.Source)));
+        if (referral.Ward is not null)
+        {
+            yield return Complex(HospitalStayExtension,
+                ("ward", new FhirString(referral.Ward)),
+                ("bed", referral.BedLabel is null ? null : new FhirString(referral.BedLabel)),
+                ("medicallyOptimised", referral.MedicallyOptimisedOn is { } optimised ? new Date(Day(optimised)) : null));
+        }
+        foreach (var (code, flagged, detail) in new (string, bool, string?)[]
+        {
+            ("safeguarding", referral.SafeguardingConcern, null),
+            ("infection", referral.InfectionStatus is not null, referral.InfectionStatus),
+            ("falls", referral.FallsRisk, null),
+            ("self-neglect", referral.SelfNeglect, null),
+            ("cognition", referral.CognitionConcern, null),
+            ("mental-capacity", referral.MentalCapacityConcern, referral.BestInterestsDecision),
+        })
+        {
+            if (flagged)
+            {
+                yield return new Extension(RiskExtension, new CodeableConcept(RiskSystem, code, ReferralCodes.Risks.LabelOf(code), detail));
+            }
+        }
+        yield return Complex(ConsentExtension,
+            ("shared", new FhirBoolean(referral.ConsentToShare)),
+            ("givenBy", Text(referral.ConsentGivenBy)),
+            ("lawfulReason", Text(referral.LawfulReason)));
+        yield return Complex(WhatMattersExtension,
+            ("personWishes", Text(referral.PersonWishes)),
+            ("familyExpectations", Text(referral.FamilyExpectations)),
+            ("staffExpectations", Text(referral.StaffExpectations)),
+            ("strengths", Text(referral.Strengths)),
+            ("goals", Text(referral.Goals)));
+        if (referral.SelfFunding)
+        {
+            yield return new Extension(SelfFundingExtension, new FhirBoolean(true));
+        }
+    }
+
+    private static Extension Complex(string url, params (string Name, DataType? Value)[] parts) => new()
+    {
+        Url = url,
+        Extension = [.. parts.Where(p => p.Value is not null).Select(p => new Extension(p.Name, p.Value!))],
+    };
+
+    private static FhirString? Text(string? text) => string.IsNullOrWhiteSpace(text) ? null : new FhirString(text);
+
+    public static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
     public static FhirTask ToTask(FhirTriageTask task)
     {
@@ -92,8 +174,12 @@ public static class FhirMapping
         {
             Id = Id(task.Id),
             Meta = Meta(task.Version, task.UpdatedAt),
-            Status = EnumUtility.ParseLiteral<FhirTask.TaskStatus>(task.Status)
-                ?? throw new InvalidOperationException($"Triage task {task.Id} has status {task.Status}, which is not a FHIR Task status."),
+            // Gravity: the performer accepting the referral is the Task's "accepted". Our triage task completes then;
+            // a task completed otherwise (passed on to the other queue) stays completed.
+            Status = task.Status == "completed" && task.Decision?.StartsWith("accepted", StringComparison.Ordinal) == true
+                ? FhirTask.TaskStatus.Accepted
+                : EnumUtility.ParseLiteral<FhirTask.TaskStatus>(task.Status)
+                    ?? throw new InvalidOperationException($"Triage task {task.Id} has status {task.Status}, which is not a FHIR Task status."),
             BusinessStatus = new CodeableConcept(ReferralStatusSystem, task.ReferralStatus, ReferralStatusName(task.ReferralStatus), ReferralStatusName(task.ReferralStatus)),
             Intent = FhirTask.TaskIntent.Order,
             Code = new CodeableConcept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
@@ -128,7 +214,7 @@ public static class FhirMapping
             Meta = Meta(person.Version, person.UpdatedAt),
             Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber)],
             Name = [new HumanName { Use = HumanName.NameUse.Official, Family = person.FamilyName, Given = [person.GivenName] }],
-            BirthDate = person.DateOfBirth.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            BirthDate = Day(person.DateOfBirth),
             Gender = person.Sex switch
             {
                 "female" => AdministrativeGender.Female,
@@ -150,6 +236,46 @@ public static class FhirMapping
         if (person.GpPracticeCode is not null)
         {
             patient.GeneralPractitioner = [new ResourceReference { Identifier = new Identifier(OdsSystem, person.GpPracticeCode) }];
+        }
+        if (person.Ethnicity is not null)
+        {
+            patient.Extension.Add(new Extension(EthnicCategoryExtension,
+                new CodeableConcept(EthnicCategorySystem, person.Ethnicity, ReferralCodes.Ethnicities.LabelOf(person.Ethnicity))));
+        }
+        if (person.InterpreterLanguage is not null)
+        {
+            patient.Extension.Add(new Extension(InterpreterRequiredExtension, new FhirBoolean(true)));
+            patient.Communication.Add(new Patient.CommunicationComponent { Language = new CodeableConcept { Text = person.InterpreterLanguage }, Preferred = true });
+        }
+        if (person.Bsl)
+        {
+            patient.Communication.Add(new Patient.CommunicationComponent { Language = new CodeableConcept(LanguageSystem, BritishSignLanguage, "British Sign Language") });
+        }
+        if (person.EasyRead)
+        {
+            patient.Extension.Add(new Extension(EasyReadExtension, new FhirBoolean(true)));
+        }
+        if (person.LivesAlone)
+        {
+            patient.Extension.Add(new Extension(LivesAloneExtension, new FhirBoolean(true)));
+        }
+        if (person.CarerName is not null)
+        {
+            var contact = new Patient.ContactComponent { Name = new HumanName { Text = person.CarerName } };
+            if (person.CarerRelationship is not null)
+            {
+                contact.Relationship = [new CodeableConcept { Text = person.CarerRelationship }];
+            }
+            if (person.CarerContact is not null)
+            {
+                contact.Telecom = [new ContactPoint(person.CarerContact.Contains('@', StringComparison.Ordinal) ? ContactPoint.ContactPointSystem.Email : ContactPoint.ContactPointSystem.Phone,
+                    null, person.CarerContact)];
+            }
+            if (person.CarerWantsAssessment)
+            {
+                contact.Extension.Add(new Extension(CarerAssessmentExtension, new FhirBoolean(true)));
+            }
+            patient.Contact = [contact];
         }
         return patient;
     }
@@ -206,7 +332,7 @@ public static class FhirMapping
         {
             Id = place.LocationId,
             Meta = Meta(bed.Version, bed.ConfirmedAt),
-            Extension = [new Extension(BedStatusExtension, new Code(bed.Status))],
+            Extension = [new Extension(BedStatusExtension, new Hl7.Fhir.Model.Code(bed.Status))],
             Status = bed.SiteActive ? Location.LocationStatus.Active : Location.LocationStatus.Inactive,
             OperationalStatus = BedOperationalStatus(bed),
             Mode = Location.LocationMode.Instance,
@@ -299,7 +425,11 @@ public static class FhirMapping
         StatusCodes.Status403Forbidden => OperationOutcome.IssueType.Forbidden,
         StatusCodes.Status404NotFound => OperationOutcome.IssueType.NotFound,
         StatusCodes.Status405MethodNotAllowed => OperationOutcome.IssueType.NotSupported,
-        StatusCodes.Status409Conflict => OperationOutcome.IssueType.Conflict,
+        StatusCodes.Status409Conflict => OperationOutcome.IssueType.Duplicate,
+        StatusCodes.Status412PreconditionFailed => OperationOutcome.IssueType.Conflict,
+        StatusCodes.Status413PayloadTooLarge => OperationOutcome.IssueType.TooLong,
+        StatusCodes.Status415UnsupportedMediaType => OperationOutcome.IssueType.NotSupported,
+        StatusCodes.Status428PreconditionRequired => OperationOutcome.IssueType.Required,
         StatusCodes.Status422UnprocessableEntity => OperationOutcome.IssueType.BusinessRule,
         _ => OperationOutcome.IssueType.Exception,
     };

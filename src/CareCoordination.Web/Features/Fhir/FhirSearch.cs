@@ -66,6 +66,19 @@ public sealed class FhirSearch
         return givenSystem is null || givenSystem == system ? code : NoMatch;
     }
 
+    /// <summary>A token parameter in any system (<c>system|code</c>, <c>|code</c> or <c>code</c>): the system is null when not given.</summary>
+    public (string? System, string Code)? AnyToken(string name)
+    {
+        var value = Single(name);
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+        var bar = value.IndexOf('|', StringComparison.Ordinal);
+        var (system, code) = bar < 0 ? (null, value) : (value[..bar], value[(bar + 1)..]);
+        return code.Length == 0 ? throw Invalid(name, $"Give {name} as system|value or value.") : (string.IsNullOrEmpty(system) ? null : system, code);
+    }
+
     /// <summary>Stands for a token in a system we do not hold: it matches no row.</summary>
     public const string NoMatch = "";
 

@@ -7,26 +7,14 @@ using Mediator;
 
 namespace CareCoordination.Features.Fhir;
 
-/// <summary>A person as the FHIR Patient shows them.</summary>
-public sealed record FhirPerson
+/// <summary>A person as the FHIR Patient shows them: the store's record, with its version.</summary>
+public sealed record FhirPerson : PersonRecord
 {
-    public long Id { get; init; }
-    public string NhsNumber { get; init; } = "";
-    public string GivenName { get; init; } = "";
-    public string FamilyName { get; init; } = "";
-    public DateOnly DateOfBirth { get; init; }
-    public string Sex { get; init; } = "";
-    public string? AddressLine { get; init; }
-    public string? Postcode { get; init; }
-    public string? Locality { get; init; }
-    public string? GpPracticeCode { get; init; }
     public int Version { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
-    public const string Select = """
-        SELECT p.id AS Id, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
-               p.date_of_birth AS DateOfBirth, p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode,
-               p.locality AS Locality, p.gp_practice_code AS GpPracticeCode, p.version AS Version, p.updated_at AS UpdatedAt
+    public const string Select = $"""
+        SELECT {PersonRecord.Columns}, p.version AS Version, p.updated_at AS UpdatedAt
         FROM person p
         WHERE 1 = 1
         """;

@@ -7,17 +7,17 @@ using Mediator;
 
 namespace CareCoordination.Features.Fhir;
 
-/// <summary>A referral as the FHIR ServiceRequest shows it.</summary>
+/// <summary>A referral as the FHIR ServiceRequest shows it: everything the referrer sent, and where it is now.</summary>
 public sealed record FhirReferral
 {
     public long Id { get; init; }
     public string Status { get; init; } = "";
     public int Version { get; init; }
-    public string Pathway { get; init; } = "";
-    public string Urgency { get; init; } = "";
     public string? OutcomeReason { get; init; }
     public DateTimeOffset? SubmittedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
+    public string? SenderSystem { get; init; }
+    public string? SenderValue { get; init; }
     public long OrganisationId { get; init; }
     public string OrganisationCode { get; init; } = "";
     public string OrganisationName { get; init; } = "";
@@ -25,12 +25,43 @@ public sealed record FhirReferral
     public string NhsNumber { get; init; } = "";
     public string PersonName { get; init; } = "";
 
+    // What was sent: TrackReferral.ContentColumns.
+    public string Source { get; init; } = "";
+    public string Pathway { get; init; } = "";
+    public string Urgency { get; init; } = "";
+    public string? Ward { get; init; }
+    public string? BedLabel { get; init; }
+    public DateOnly? MedicallyOptimisedOn { get; init; }
+    public DateOnly? ExpectedDischargeOn { get; init; }
+    public string NeedsJson { get; init; } = "[]";
+    public string? Strengths { get; init; }
+    public string? Goals { get; init; }
+    public bool SafeguardingConcern { get; init; }
+    public string? InfectionStatus { get; init; }
+    public bool FallsRisk { get; init; }
+    public bool SelfNeglect { get; init; }
+    public bool CognitionConcern { get; init; }
+    public bool MentalCapacityConcern { get; init; }
+    public string? BestInterestsDecision { get; init; }
+    public bool SelfFunding { get; init; }
+    public bool ConsentToShare { get; init; }
+    public string? ConsentGivenBy { get; init; }
+    public string? LawfulReason { get; init; }
+    public string? PersonWishes { get; init; }
+    public string? FamilyExpectations { get; init; }
+    public string? StaffExpectations { get; init; }
+    public string? Summary { get; init; }
+
+    public IReadOnlyList<string> Needs => System.Text.Json.JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
+
     /// <summary>Names the referral <c>r</c>, its person <c>p</c> and its organisation <c>o</c>. Drafts are not referrals yet.</summary>
-    public const string Select = """
-        SELECT r.id AS Id, r.status AS Status, r.version AS Version, r.pathway AS Pathway, r.urgency AS Urgency,
+    public const string Select = $"""
+        SELECT r.id AS Id, r.status AS Status, r.version AS Version,
                r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt, r.updated_at AS UpdatedAt,
+               r.sender_system AS SenderSystem, r.sender_value AS SenderValue,
                r.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.name AS OrganisationName,
-               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName
+               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName,
+               {TrackReferral.ContentColumns}
         FROM referral r
         JOIN person p ON p.id = r.person_id
         JOIN organisation o ON o.id = r.organisation_id
@@ -66,7 +97,8 @@ public static class SearchServiceRequests
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/ServiceRequest.s")]
-    public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited;
+    public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, SubmitReferral.SenderIdentifier? Identifier, long? PersonId,
+        int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited;
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirReferral>>
     {
@@ -82,11 +114,24 @@ public static class SearchServiceRequests
             {
                 where += " AND p.nhs_number = @NhsNumber";
             }
+            if (query.Identifier is not null)
+            {
+                // A token without a system (|value or value) matches the value in any system.
+                where += query.Identifier.System.Length > 0 ? " AND r.sender_system = @SenderSystem AND r.sender_value = @SenderValue" : " AND r.sender_value = @SenderValue";
+            }
+            if (query.PersonId is not null)
+            {
+                where += " AND r.person_id = @PersonId";
+            }
             if (query.ReferralStatuses.Count > 0)
             {
                 where += $" AND r.status IN ({Sql.Literals(query.ReferralStatuses)})";
             }
-            var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
+            var parameters = new
+            {
+                OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, SenderSystem = query.Identifier?.System, SenderValue = query.Identifier?.Value,
+                query.PersonId, query.Count, query.Offset,
+            };
             await using var connection = await database.OpenAsync(cancellationToken);
             return await Page<FhirReferral>.ReadAsync(connection, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
         }

@@ -15,6 +15,7 @@ public sealed record FhirTriageTask
     public string Queue { get; init; } = "";
     public string Status { get; init; } = "";
     public string? Reason { get; init; }
+    public string? Decision { get; init; }
     public int Version { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
@@ -36,7 +37,7 @@ public sealed record FhirTriageTask
     /// the person's locality.
     /// </summary>
     public const string Select = """
-        SELECT t.id AS Id, t.referral_id AS ReferralId, t.queue AS Queue, t.status AS Status, t.reason AS Reason, t.version AS Version,
+        SELECT t.id AS Id, t.referral_id AS ReferralId, t.queue AS Queue, t.status AS Status, t.reason AS Reason, t.decision AS Decision, t.version AS Version,
                t.created_at AS CreatedAt, t.updated_at AS UpdatedAt, t.taken_at AS TakenAt, t.completed_at AS CompletedAt,
                r.status AS ReferralStatus, r.organisation_id AS OrganisationId, ro.code AS RequesterCode, ro.name AS RequesterName,
                COALESCE(uo.code, qo.code) AS OwnerCode, COALESCE(uo.name, qo.name) AS OwnerName,

@@ -10,6 +10,7 @@ namespace CareCoordination.Features.Referrals;
 public static class AddReferralNote
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
+    [AllowPartnerScope("system/ServiceRequest.u")]
     public sealed record Command(long ReferralId, string Text) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>

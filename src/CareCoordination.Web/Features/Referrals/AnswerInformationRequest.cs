@@ -13,6 +13,7 @@ namespace CareCoordination.Features.Referrals;
 public static class AnswerInformationRequest
 {
     [AllowRoles(Roles.Referrer)]
+    [AllowPartnerScope("system/ServiceRequest.u")]
     public sealed record Command(long ReferralId, string Answer) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>

@@ -12,8 +12,10 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class CancelReferral
 {
+    /// <summary>ExpectedVersion, when given (a FHIR update's If-Match), refuses a cancel of a referral changed since the caller read it.</summary>
     [AllowRoles(Roles.Referrer, Roles.Coordinator)]
-    public sealed record Command(long ReferralId, string Reason) : ICommand;
+    [AllowPartnerScope("system/ServiceRequest.u")]
+    public sealed record Command(long ReferralId, string Reason, int? ExpectedVersion = null) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -36,6 +38,10 @@ public static class CancelReferral
             var scope = work.Scope;
             var (connection, transaction) = (work.Connection, work.Transaction);
             var referral = await ReferralAccess.FindAsync(connection, transaction, command.ReferralId, scope.Actor);
+            if (command.ExpectedVersion is { } expected && expected != referral.Version)
+            {
+                throw new PreconditionFailed($"The referral is at version {referral.Version}, not {expected}: it changed after you read it. Read it again, then decide.");
+            }
             if (!ReferralAccess.Open.Contains(referral.Status))
             {
                 throw new RuleBroken($"A referral that is {referral.Status} cannot be cancelled.");

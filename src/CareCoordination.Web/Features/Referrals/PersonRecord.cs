@@ -3,7 +3,7 @@ using CareCoordination.Domain;
 namespace CareCoordination.Features.Referrals;
 
 /// <summary>A person as the store knows them now: filled into a new form, and shown with a referral.</summary>
-public sealed record PersonRecord
+public record PersonRecord
 {
     /// <summary>The select list, for a query that names the person table <c>p</c>.</summary>
     public const string Columns = """

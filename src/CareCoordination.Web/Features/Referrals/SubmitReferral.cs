@@ -20,9 +20,15 @@ public static class SubmitReferral
     /// connection finds the referral the first attempt made instead of making a second.
     /// DuplicateAnswer is the referrer's answer once shown an open referral for the same person.
     /// </summary>
+    /// Sender is a partner system's own identifier for the referral (FHIR ServiceRequest.identifier), kept to
+    /// be searched by and shown back.
     [AllowRoles(Roles.Referrer)]
-    public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null)
+    [AllowPartnerScope("system/ServiceRequest.c")]
+    public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null,
+        SenderIdentifier? Sender = null)
         : ICommand<Result>;
+
+    public sealed record SenderIdentifier(string System, string Value);
 
     /// <summary>Either the referral (new, or found again for a repeated key), or the open referrals to answer about first.</summary>
     public sealed record Result(long? ReferralId, bool Repeated, IReadOnlyList<OpenReferral> PossibleDuplicates);
@@ -35,6 +41,10 @@ public static class SubmitReferral
             RuleFor(c => c.IdempotencyKey).NotEmpty().MaximumLength(100);
             RuleFor(c => c.DuplicateAnswer).Must(a => a is null or "new-need" or "update")
                 .WithMessage("Say whether this is a new need or an update to the open referral.");
+            RuleFor(c => c.Sender!.System).NotEmpty().MaximumLength(ReferralForm.ShortText).When(c => c.Sender is not null)
+                .WithMessage("The referral's identifier needs a system (a URI) of at most 200 characters.");
+            RuleFor(c => c.Sender!.Value).NotEmpty().MaximumLength(ReferralForm.ShortText).When(c => c.Sender is not null)
+                .WithMessage("The referral's identifier needs a value of at most 200 characters.");
         }
     }
 
@@ -82,6 +92,9 @@ public static class SubmitReferral
                 PersonId = personId,
                 OrganisationId = organisationId,
                 ReferrerUserId = scope.Actor.UserId,
+                PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
+                SenderSystem = command.Sender?.System,
+                SenderValue = command.Sender?.Value,
                 IdempotencyKey = command.IdempotencyKey,
                 form.Source,
                 form.Pathway,
@@ -115,13 +128,14 @@ public static class SubmitReferral
             };
             var referralId = await connection.ExecuteScalarAsync<long>(
                 """
-                INSERT INTO referral (person_id, organisation_id, referrer_user_id, idempotency_key, status, source, pathway, urgency,
+                INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, sender_system, sender_value, idempotency_key, status, source, pathway, urgency,
                     ward, bed_label, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
                     infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
                     self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
                     staff_expectations, summary, early_request, duplicate_of_referral_id, duplicate_answer, version,
                     created_at, submitted_at, updated_at)
-                VALUES (@PersonId, @OrganisationId, @ReferrerUserId, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
+                VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
+                    (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
                     @Ward, @BedLabel, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
                     @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
                     @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,

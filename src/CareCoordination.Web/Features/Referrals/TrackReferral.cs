@@ -13,6 +13,19 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class TrackReferral
 {
+    /// <summary>What the referrer sent, for a query that names the referral <c>r</c>: the form's answers, here and over FHIR.</summary>
+    public const string ContentColumns = """
+        r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
+        r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
+        r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
+        r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
+        r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
+        r.best_interests_decision AS BestInterestsDecision, r.self_funding AS SelfFunding,
+        r.consent_to_share AS ConsentToShare, r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason,
+        r.person_wishes AS PersonWishes, r.family_expectations AS FamilyExpectations, r.staff_expectations AS StaffExpectations,
+        r.summary AS Summary
+        """;
+
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     public sealed record Query(long ReferralId) : IQuery<Result>, IAudited;
 
@@ -105,15 +118,7 @@ public static class TrackReferral
             var referral = (await connection.QueryAsync<Referral, PersonRecord, Referral>(
                 $"""
                 SELECT r.id AS Id, r.status AS Status, r.version AS Version, o.name AS Organisation, ru.display_name AS ReferrerName,
-                       r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
-                       r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
-                       r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
-                       r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
-                       r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
-                       r.best_interests_decision AS BestInterestsDecision, r.self_funding AS SelfFunding,
-                       r.consent_to_share AS ConsentToShare, r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason,
-                       r.person_wishes AS PersonWishes, r.family_expectations AS FamilyExpectations, r.staff_expectations AS StaffExpectations,
-                       r.summary AS Summary, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
+                       {ContentColumns}, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
                        r.duplicate_answer AS DuplicateAnswer, r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt,
                        r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,

@@ -10,3 +10,9 @@ CREATE TABLE fhir_message (
     received_at     TIMESTAMPTZ NOT NULL,
     UNIQUE (organisation_id, message_id)
 );
+
+-- The sender's own identifier for a referral sent over FHIR (ServiceRequest.identifier): partners search
+-- and conditionally create by it, and it is shown back to them. One referral per identifier per sender.
+ALTER TABLE referral ADD COLUMN sender_system TEXT NULL;
+ALTER TABLE referral ADD COLUMN sender_value TEXT NULL;
+CREATE UNIQUE INDEX ux_referral_sender_identifier ON referral (organisation_id, sender_system, sender_value) WHERE sender_value IS NOT NULL;

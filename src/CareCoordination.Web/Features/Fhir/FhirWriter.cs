@@ -1,0 +1,317 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Hl7.Fhir.Model;
+using Mediator;
+using Task = System.Threading.Tasks.Task;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>What one write did: the resource it names, and the status to answer (201 created, 200 found or changed).</summary>
+public sealed record Written(string ResourceType, long Id, int Status)
+{
+    /// <summary>A Patient entry is recorded with its referral: its id is the referral's person, known once that is read back.</summary>
+    public bool IsPersonOfReferral { get; init; }
+}
+
+/// <summary>
+/// Turns partners' FHIR writes into the same Mediator commands the pages send (SubmitReferral, CancelReferral,
+/// AnswerInformationRequest, AddReferralNote): one set of rules, one audit. Used by create and update, by
+/// each entry of a batch or transaction, and by $process-message. Inside a transaction's command the
+/// commands it sends join that command's database transaction, so one failing entry undoes them all.
+/// </summary>
+public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors)
+{
+    /// <summary>
+    /// POST ServiceRequest. The person is the Patient given (contained, or an entry of the same transaction)
+    /// or, by reference, one the caller has referred before. With If-None-Exist (identifier=system|value) an
+    /// existing referral of the caller's with that identifier is answered instead (200), even under a race:
+    /// the identifier is SubmitReferral's idempotency key, taken under a lock.
+    /// </summary>
+    public async Task<Written> CreateReferralAsync(ServiceRequest request, Patient? patient, PersonRecord? knownPerson, string? ifNoneExist,
+        CancellationToken cancellationToken)
+    {
+        await RequireOwnOrganisationAsync(request, cancellationToken);
+        if (request.Status != RequestStatus.Active)
+        {
+            throw new RuleBroken($"A new referral is sent with status active, not {request.Status?.ToString().ToLowerInvariant() ?? "none"}.");
+        }
+        var sender = ReferralIntake.Sender(request);
+        var wanted = ifNoneExist is null ? null : ConditionalIdentifier(ifNoneExist);
+        if (wanted is not null)
+        {
+            if (sender is null)
+            {
+                sender = wanted;
+            }
+            else if (sender != wanted)
+            {
+                throw new InvalidResource("ServiceRequest.identifier",
+                    $"If-None-Exist names identifier {wanted.System}|{wanted.Value}, but the ServiceRequest carries {sender.System}|{sender.Value}: they must be the same.");
+            }
+            var matches = await mediator.Send(new SearchServiceRequests.Query(null, [], sender, null, 2, 0), cancellationToken);
+            if (matches.Total > 1)
+            {
+                throw new PreconditionFailed($"If-None-Exist matches {matches.Total} referrals: it must name one at most.");
+            }
+            if (matches.Items.Count == 1)
+            {
+                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK);
+            }
+        }
+
+        var form = patient is not null ? ReferralIntake.ToForm(request, patient)
+            : ReferralIntake.ToForm(request, knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken));
+        // A machine sender cannot be asked "new need or update?" as the page asks a person: the referral goes in
+        // as a new need and the coordination centre sees it flagged as a possible duplicate.
+        var key = sender is null ? Guid.NewGuid().ToString("N") : "fhir:" + Hash(sender);
+        var result = await mediator.Send(new SubmitReferral.Command(form, key, DuplicateAnswer: "new-need", Sender: sender), cancellationToken);
+        var referralId = result.ReferralId!.Value;
+        if (result.Repeated)
+        {
+            return wanted is not null
+                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK)
+                : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
+                    + "To make a retry safe, send If-None-Exist: identifier=system|value.");
+        }
+        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created);
+    }
+
+    /// <summary>
+    /// PUT ServiceRequest/{id}: a partner may cancel its own referral while it is being worked, by sending it
+    /// back with status revoked and a note saying why. Nothing else about a sent referral is changed by update.
+    /// </summary>
+    public async Task<Written> UpdateReferralAsync(long referralId, ServiceRequest request, int? expectedVersion, CancellationToken cancellationToken)
+    {
+        if (request.Id is { } bodyId && bodyId != FhirMapping.Id(referralId))
+        {
+            throw new InvalidResource("ServiceRequest.id", $"The body is ServiceRequest/{bodyId} but was sent to ServiceRequest/{referralId}.");
+        }
+        if (request.Status != RequestStatus.Revoked)
+        {
+            throw new RuleBroken("This server changes a sent referral by update only to cancel it: send status revoked with a note saying why. "
+                + "To answer a question or add information, send a $process-message update.");
+        }
+        await mediator.Send(new CancelReferral.Command(referralId, NewestNote(request) ?? "", expectedVersion), cancellationToken);
+        return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
+    }
+
+    /// <summary>A BaRS update that is not a cancellation: the referrer's newest note answers an open question, or is added as a note.</summary>
+    public async Task<Written> AddToReferralAsync(long referralId, ServiceRequest request, CancellationToken cancellationToken)
+    {
+        var text = NewestNote(request) ?? throw new RuleBroken("An update carries what is new as the ServiceRequest's last note: there is none.");
+        var current = await mediator.Send(new ReadServiceRequest.Query(referralId), cancellationToken);
+        if (current.Status == "awaiting-information")
+        {
+            await mediator.Send(new AnswerInformationRequest.Command(referralId, text), cancellationToken);
+        }
+        else
+        {
+            await mediator.Send(new AddReferralNote.Command(referralId, text), cancellationToken);
+        }
+        return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
+    }
+
+    /// <summary>
+    /// The entries of a transaction or batch, POSTs before PUTs as FHIR orders them. In a transaction a
+    /// ServiceRequest may name its Patient entry by urn:uuid, and a Patient entry's ifNoneExist finds a
+    /// person the caller has referred before; in a batch every entry stands alone. A failure names its entry.
+    /// </summary>
+    public async Task<IReadOnlyList<Written>> ApplyTransactionAsync(Bundle bundle, CancellationToken cancellationToken)
+    {
+        var results = new Written?[bundle.Entry.Count];
+        var patients = new Dictionary<string, (int Index, Patient Patient, PersonRecord? Known)>(StringComparer.Ordinal);
+        foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)))
+        {
+            await AtEntry(index, async () =>
+            {
+                var (method, url) = Route(entry);
+                if (method == Bundle.HTTPVerb.POST && url == "Patient" && entry.Resource is Patient patient)
+                {
+                    var known = entry.Request?.IfNoneExist is { } condition ? await ExistingPersonAsync(condition, cancellationToken) : null;
+                    patients[entry.FullUrl ?? $"#entry{index}"] = (index, patient, known);
+                }
+            });
+        }
+        foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)).OrderBy(e => Route(e.e).Method == Bundle.HTTPVerb.POST ? 0 : 1))
+        {
+            await AtEntry(index, async () =>
+            {
+                var (method, url) = Route(entry);
+                if (method == Bundle.HTTPVerb.POST && url == "Patient")
+                {
+                    return;
+                }
+                if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
+                {
+                    Patient? patient = null;
+                    PersonRecord? known = null;
+                    if (request.Subject?.Reference is { } reference && patients.TryGetValue(reference, out var subject))
+                    {
+                        patient = subject.Known is null ? subject.Patient : null;
+                        known = subject.Known;
+                        results[subject.Index] = new Written("Patient", 0, subject.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+                    }
+                    var written = await CreateReferralAsync(request, patient, known, entry.Request?.IfNoneExist, cancellationToken);
+                    results[index] = written;
+                    if (request.Subject?.Reference is { } subjectReference && patients.TryGetValue(subjectReference, out var its))
+                    {
+                        results[its.Index] = results[its.Index]! with { Id = written.Id, IsPersonOfReferral = true };
+                    }
+                    return;
+                }
+                results[index] = await ApplyUpdateAsync(entry, cancellationToken);
+            });
+        }
+        var orphan = Array.FindIndex(results, r => r is null);
+        if (orphan >= 0)
+        {
+            throw new EntryFailure(orphan, new RuleBroken("A Patient is recorded here only with the referral it is for: no ServiceRequest in this transaction names it as subject."));
+        }
+        return results!;
+    }
+
+    /// <summary>One batch entry on its own: a create or an update, each in its own database transaction.</summary>
+    public async Task<Written> ApplyBatchEntryAsync(Bundle.EntryComponent entry, CancellationToken cancellationToken)
+    {
+        var (method, url) = Route(entry);
+        if (method == Bundle.HTTPVerb.POST && url == "Patient")
+        {
+            throw new RuleBroken("A Patient is recorded here only with the referral it is for: send both in a transaction, or contain the Patient in the ServiceRequest.");
+        }
+        if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
+        {
+            return await CreateReferralAsync(request, ContainedPatient(request), null, entry.Request?.IfNoneExist, cancellationToken);
+        }
+        return await ApplyUpdateAsync(entry, cancellationToken);
+    }
+
+    private async Task<Written> ApplyUpdateAsync(Bundle.EntryComponent entry, CancellationToken cancellationToken)
+    {
+        var (method, url) = Route(entry);
+        if (method == Bundle.HTTPVerb.PUT && url.StartsWith("ServiceRequest/", StringComparison.Ordinal) && entry.Resource is ServiceRequest update
+            && long.TryParse(url["ServiceRequest/".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var referralId))
+        {
+            return await UpdateReferralAsync(referralId, update, ParseIfMatch(entry.Request?.IfMatch), cancellationToken);
+        }
+        throw new InvalidResource("Bundle.entry.request",
+            $"This server does not support {method} {url} with a {entry.Resource?.TypeName ?? "missing"} resource in a Bundle: "
+            + "it takes POST Patient, POST ServiceRequest and PUT ServiceRequest/{id}.");
+    }
+
+    /// <summary>The Patient a ServiceRequest contains and names as its subject (#id), if it does.</summary>
+    public static Patient? ContainedPatient(ServiceRequest request) =>
+        request.Subject?.Reference is ['#', .. var id] ? request.Contained.OfType<Patient>().FirstOrDefault(p => p.Id == id) : null;
+
+    /// <summary>If-Match: W/"3" (or "3"). Null when absent; anything else cannot name a version.</summary>
+    public static int? ParseIfMatch(string? ifMatch)
+    {
+        if (string.IsNullOrWhiteSpace(ifMatch))
+        {
+            return null;
+        }
+        var value = ifMatch.Trim();
+        value = value.StartsWith("W/", StringComparison.Ordinal) ? value[2..] : value;
+        value = value.Trim('"');
+        return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+            ? version
+            : throw new InvalidResource(null, $"If-Match '{ifMatch}' is not a version this server gave out: use the ETag of your last read, like W/\"3\".");
+    }
+
+    private static async Task AtEntry(int index, Func<Task> apply)
+    {
+        try
+        {
+            await apply();
+        }
+        catch (DomainFailure failure) when (failure is not EntryFailure)
+        {
+            throw new EntryFailure(index, failure);
+        }
+    }
+
+    private static (Bundle.HTTPVerb? Method, string Url) Route(Bundle.EntryComponent entry) =>
+        (entry.Request?.Method, (entry.Request?.Url ?? "").Split('?')[0].Trim('/'));
+
+    private async Task RequireOwnOrganisationAsync(ServiceRequest request, CancellationToken cancellationToken)
+    {
+        var actor = actors.Current;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var ownCode = await connection.ExecuteScalarAsync<string?>("SELECT code FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 });
+        var requester = request.Requester?.Identifier;
+        if (requester is not null && requester.System == FhirMapping.OdsSystem && requester.Value != ownCode)
+        {
+            throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Value}.");
+        }
+    }
+
+    /// <summary>A Patient reference in a create, to a person the caller has referred before.</summary>
+    private async Task<PersonRecord> KnownPersonAsync(ResourceReference? subject, CancellationToken cancellationToken)
+    {
+        var reference = subject?.Reference;
+        var marker = reference?.LastIndexOf("Patient/", StringComparison.Ordinal) ?? -1;
+        if (reference is null || marker < 0
+            || !long.TryParse(reference[(marker + "Patient/".Length)..], NumberStyles.None, CultureInfo.InvariantCulture, out var personId))
+        {
+            throw new InvalidResource("ServiceRequest.subject",
+                "Say who the referral is for: contain the Patient (#id), send it in the same transaction (urn:uuid), or refer to Patient/{id} you have referred before.");
+        }
+        try
+        {
+            return await mediator.Send(new ReadPatient.Query(personId), cancellationToken);
+        }
+        catch (NotFound)
+        {
+            throw new RuleBroken($"{reference} is not a person your organisation has referred: send the Patient itself, contained or in a transaction.");
+        }
+    }
+
+    /// <summary>A Patient entry's ifNoneExist (identifier=NHS number): the person, if the caller has referred them before.</summary>
+    private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
+    {
+        var wanted = ConditionalIdentifier(condition);
+        if (wanted.System != FhirMapping.NhsNumberSystem)
+        {
+            throw new InvalidResource("Bundle.entry.request.ifNoneExist", $"A Patient is matched here by NHS number: identifier={FhirMapping.NhsNumberSystem}|{{nhs}}.");
+        }
+        var found = await mediator.Send(new SearchPatients.Query(wanted.Value, 2, 0), cancellationToken);
+        return found.Total switch
+        {
+            0 => null,
+            1 => found.Items[0],
+            _ => throw new PreconditionFailed($"ifNoneExist {condition} matches {found.Total} persons."),
+        };
+    }
+
+    /// <summary>Conditional create here is by identifier alone: <c>identifier=system|value</c>.</summary>
+    private static SubmitReferral.SenderIdentifier ConditionalIdentifier(string condition)
+    {
+        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(condition.StartsWith('?') ? condition : "?" + condition);
+        if (query.Count != 1 || !query.TryGetValue("identifier", out var values) || values.Count != 1 || values[0] is not { } token || !token.Contains('|', StringComparison.Ordinal))
+        {
+            throw new InvalidResource("If-None-Exist", $"'{condition}' is not a condition this server supports: give identifier=system|value.");
+        }
+        var bar = token.IndexOf('|', StringComparison.Ordinal);
+        return new SubmitReferral.SenderIdentifier(token[..bar], token[(bar + 1)..]);
+    }
+
+    private static string? NewestNote(ServiceRequest request) =>
+        request.Note.Count > 1 && request.Note[^1].Text is { } text && !string.IsNullOrWhiteSpace(text) ? text.Trim() : null;
+
+    /// <summary>The sender's identifier as an idempotency key: fixed length, whatever the system URI.</summary>
+    private static string Hash(SubmitReferral.SenderIdentifier sender) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{sender.System}|{sender.Value}")));
+}
+
+/// <summary>A failure of one entry of a Bundle: answered with the entry's own failure, saying which entry.</summary>
+public sealed class EntryFailure(int index, DomainFailure failure) : DomainFailure($"Bundle.entry[{index}]: {failure.Message}")
+{
+    public int Index { get; } = index;
+
+    public DomainFailure Failure { get; } = failure;
+}

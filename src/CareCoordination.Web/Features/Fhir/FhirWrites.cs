@@ -1,0 +1,249 @@
+using System.Globalization;
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Hl7.Fhir.Model;
+using Mediator;
+using Task = System.Threading.Tasks.Task;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// The FHIR write interactions: create and conditional create of a referral, its cancellation by update,
+/// transaction and batch Bundles at POST /fhir, and BaRS-style messages at $process-message. What is
+/// written is decided by FhirWriter; here each is read from HTTP, and answered with what was stored,
+/// read back after the commit through the same queries (and audit) as a plain read.
+/// </summary>
+public static class FhirWrites
+{
+    internal static void MapWrites(this RouteGroupBuilder fhir)
+    {
+        fhir.MapPost("/ServiceRequest", async (HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer, IMediator mediator,
+            CancellationToken cancellationToken) =>
+        {
+            var referral = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
+            var ifNoneExist = request.Headers["If-None-Exist"].ToString();
+            var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
+                string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
+            var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+            response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/ServiceRequest/{resource.Id}/_history/{version}";
+            response.Headers.ETag = FhirMapping.ETag(version);
+            return FhirEndpoints.Fhir(resource, written.Status);
+        });
+
+        fhir.MapPut("/ServiceRequest/{id}", async (string id, HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer,
+            IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var referralId = FhirEndpoints.ParseId(id, "ServiceRequest");
+            var update = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
+            var expected = FhirWriter.ParseIfMatch(request.Headers.IfMatch.ToString())
+                ?? throw new PreconditionRequired("Send If-Match with the ETag of your last read, so that a change made since is not overwritten.");
+            var written = await writer.UpdateReferralAsync(referralId, update, expected, cancellationToken);
+            var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+            response.Headers.ETag = FhirMapping.ETag(version);
+            return FhirEndpoints.Fhir(resource, written.Status);
+        });
+
+        fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var bundle = await body.ReadAsync<Bundle>(request, cancellationToken);
+            if (bundle.Type == Bundle.BundleType.Transaction)
+            {
+                var written = await mediator.Send(new ProcessTransaction.Command(bundle), cancellationToken);
+                var reply = new Bundle { Type = Bundle.BundleType.TransactionResponse };
+                foreach (var entry in written)
+                {
+                    reply.Entry.Add(await ResponseEntryAsync(request, mediator, entry, cancellationToken));
+                }
+                return FhirEndpoints.Fhir(reply);
+            }
+            if (bundle.Type == Bundle.BundleType.Batch)
+            {
+                var reply = new Bundle { Type = Bundle.BundleType.BatchResponse };
+                foreach (var entry in bundle.Entry)
+                {
+                    try
+                    {
+                        var written = await writer.ApplyBatchEntryAsync(entry, cancellationToken);
+                        reply.Entry.Add(await ResponseEntryAsync(request, mediator, written, cancellationToken));
+                    }
+                    catch (DomainFailure failure)
+                    {
+                        var (status, outcome) = FhirRequests.Answer(failure, write: true);
+                        reply.Entry.Add(new Bundle.EntryComponent { Response = new Bundle.ResponseComponent { Status = StatusLine(status), Outcome = outcome } });
+                    }
+                }
+                return FhirEndpoints.Fhir(reply);
+            }
+            throw new InvalidResource("Bundle.type", $"POST /fhir takes a Bundle of type transaction or batch, not {bundle.Type?.ToString().ToLowerInvariant() ?? "none"}.");
+        });
+
+        fhir.MapPost("/$process-message", async (HttpRequest request, FhirRequests body, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var message = await body.ReadAsync<Bundle>(request, cancellationToken);
+            var processed = await mediator.Send(new ProcessMessage.Command(message), cancellationToken);
+            var (resource, _) = await ReadBackAsync(mediator, processed.Written, cancellationToken);
+            var reply = new Bundle
+            {
+                Id = Guid.NewGuid().ToString(),
+                Type = Bundle.BundleType.Message,
+                Timestamp = DateTimeOffset.UtcNow,
+            };
+            var header = new MessageHeader
+            {
+                Id = Guid.NewGuid().ToString(),
+                Event = new Coding(ProcessMessage.EventSystem, ProcessMessage.ReferralEvent),
+                Source = new MessageHeader.MessageSourceComponent { Name = "CareCoordination", Endpoint = FhirEndpoints.BaseUrl(request) },
+                Response = new MessageHeader.ResponseComponent { Identifier = processed.MessageId, Code = MessageHeader.ResponseType.Ok },
+                Focus = [new ResourceReference($"ServiceRequest/{resource.Id}")],
+            };
+            reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"urn:uuid:{header.Id}", Resource = header });
+            reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"{FhirEndpoints.BaseUrl(request)}/ServiceRequest/{resource.Id}", Resource = resource });
+            return FhirEndpoints.Fhir(reply);
+        });
+    }
+
+    private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken)
+    {
+        var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+        return new Bundle.EntryComponent
+        {
+            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{resource.TypeName}/{resource.Id}",
+            Resource = resource,
+            Response = new Bundle.ResponseComponent
+            {
+                Status = StatusLine(written.Status),
+                Location = $"{resource.TypeName}/{resource.Id}/_history/{version}",
+                Etag = FhirMapping.ETag(version),
+                LastModified = resource.Meta?.LastUpdated,
+            },
+        };
+    }
+
+    /// <summary>What a write stored, read back through the plain read (its visibility check and audit).</summary>
+    private static async Task<(Resource Resource, int Version)> ReadBackAsync(IMediator mediator, Written written, CancellationToken cancellationToken)
+    {
+        if (written.ResourceType == "Patient")
+        {
+            var referral = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
+            var person = await mediator.Send(new ReadPatient.Query(referral.PersonId), cancellationToken);
+            return (FhirMapping.ToPatient(person), person.Version);
+        }
+        var read = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
+        return (FhirMapping.ToServiceRequest(read), read.Version);
+    }
+
+    private static string StatusLine(int status) =>
+        $"{status.ToString(CultureInfo.InvariantCulture)} {Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status)}";
+}
+
+/// <summary>428: an update without If-Match could overwrite a change the caller never saw.</summary>
+public sealed class PreconditionRequired(string message) : DomainFailure(message);
+
+/// <summary>
+/// A transaction Bundle: every entry in one database transaction, so that one refused entry leaves nothing
+/// stored. Each entry is the same command the pages send, and checks its own scope.
+/// </summary>
+public static class ProcessTransaction
+{
+    [AllowRoles(Roles.Referrer)]
+    [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
+    public sealed record Command(Bundle Bundle) : ICommand<IReadOnlyList<Written>>;
+
+    public sealed class Handler(FhirWriter writer) : ICommandHandler<Command, IReadOnlyList<Written>>
+    {
+        public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken) =>
+            await writer.ApplyTransactionAsync(command.Bundle, cancellationToken);
+    }
+}
+
+/// <summary>
+/// POST /fhir/$process-message: a referral message in the BaRS pattern. The MessageHeader's event is
+/// servicerequest-request and its focus the ServiceRequest; its reason says new (a referral), update (a
+/// cancellation when the ServiceRequest is revoked, else an answer or note) or delete (a cancellation).
+/// The message id (the Bundle's id) is recorded in the same transaction as what it did, so a repeat is
+/// refused as a duplicate and does nothing.
+/// </summary>
+public static class ProcessMessage
+{
+    public const string EventSystem = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
+    public const string ReasonSystem = "https://fhir.nhs.uk/CodeSystem/message-reason-bars";
+    public const string ReferralEvent = "servicerequest-request";
+
+    [AllowRoles(Roles.Referrer)]
+    [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
+    public sealed record Command(Bundle Message) : ICommand<Result>;
+
+    public sealed record Result(string MessageId, Written Written);
+
+    public sealed class Handler(FhirWriter writer, Database database, Work work) : ICommandHandler<Command, Result>
+    {
+        public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var message = command.Message;
+            if (message.Type != Bundle.BundleType.Message)
+            {
+                throw new InvalidResource("Bundle.type", "$process-message takes a Bundle of type message.");
+            }
+            var header = message.Entry.FirstOrDefault()?.Resource as MessageHeader
+                ?? throw new InvalidResource("Bundle.entry[0]", "A message Bundle starts with its MessageHeader.");
+            var messageId = message.Id ?? throw new InvalidResource("Bundle.id", "Give the message an id (Bundle.id): a repeat of the same id is recognised and refused.");
+            if (header.Event is not Coding { System: EventSystem, Code: ReferralEvent })
+            {
+                throw new InvalidResource("MessageHeader.event", $"This server takes the event {EventSystem}|{ReferralEvent} only.");
+            }
+            var reason = header.Reason?.Coding.FirstOrDefault(c => c.System == ReasonSystem)?.Code;
+            if (reason is not ("new" or "update" or "delete"))
+            {
+                throw new InvalidResource("MessageHeader.reason", $"Say why the message is sent: reason {ReasonSystem} new, update or delete.");
+            }
+            var focus = header.Focus.FirstOrDefault()?.Reference;
+            var request = message.Entry.FirstOrDefault(e => e.FullUrl == focus || (e.Resource is ServiceRequest && focus == $"ServiceRequest/{e.Resource.Id}"))?.Resource as ServiceRequest
+                ?? throw new InvalidResource("MessageHeader.focus", "The MessageHeader's focus must be the ServiceRequest entry of this message.");
+
+            var scope = work.Scope;
+            var organisationId = scope.Actor.OrganisationId ?? throw new AccessDenied("Only a member of a referring organisation can send referral messages.");
+            await database.LockAsync(work.Connection, work.Transaction, $"fhir-message:{organisationId}:{messageId}");
+            // 0 stands for a message that was processed but named no referral.
+            var earlier = await work.Connection.ExecuteScalarAsync<long?>(
+                "SELECT COALESCE(referral_id, 0) FROM fhir_message WHERE organisation_id = @organisationId AND message_id = @messageId",
+                new { organisationId, messageId }, work.Transaction);
+            if (earlier is { } processed)
+            {
+                throw new Conflict($"Message {messageId} was processed already{(processed == 0 ? "" : $" (ServiceRequest/{processed})")}: a repeated message changes nothing.");
+            }
+
+            var written = reason == "new"
+                ? await writer.CreateReferralAsync(request, SubjectOf(message, request), null, null, cancellationToken)
+                : await UpdateAsync(writer, request, reason, cancellationToken);
+            await work.Connection.ExecuteAsync(
+                """
+                INSERT INTO fhir_message (organisation_id, message_id, event, reason, referral_id, received_at)
+                VALUES (@organisationId, @messageId, @ReferralEvent, @reason, @referralId, @now)
+                """, new { organisationId, messageId, ReferralEvent, reason, referralId = written.Id, now = scope.Now }, work.Transaction);
+            scope.AuditDetail = $"message {messageId} ({reason})";
+            return new Result(messageId, written);
+        }
+
+        private static async Task<Written> UpdateAsync(FhirWriter writer, ServiceRequest request, string reason, CancellationToken cancellationToken)
+        {
+            if (!long.TryParse(request.Id, NumberStyles.None, CultureInfo.InvariantCulture, out var referralId))
+            {
+                throw new InvalidResource("ServiceRequest.id", "An update or delete names the referral it is about: the ServiceRequest's id as this server gave it.");
+            }
+            var version = FhirWriter.ParseIfMatch(request.Meta?.VersionId);
+            if (reason == "delete" || request.Status == RequestStatus.Revoked)
+            {
+                request.Status = RequestStatus.Revoked;
+                return await writer.UpdateReferralAsync(referralId, request, version, cancellationToken);
+            }
+            return await writer.AddToReferralAsync(referralId, request, cancellationToken);
+        }
+
+        /// <summary>The Patient the ServiceRequest names: an entry of the message, or contained in it.</summary>
+        private static Patient? SubjectOf(Bundle message, ServiceRequest request) =>
+            message.Entry.FirstOrDefault(e => e.FullUrl is not null && e.FullUrl == request.Subject?.Reference)?.Resource as Patient
+            ?? FhirWriter.ContainedPatient(request);
+    }
+}

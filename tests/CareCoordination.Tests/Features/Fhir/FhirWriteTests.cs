@@ -1,0 +1,498 @@
+// Firely's model marks every element nullable; here a missing element fails the test just as an assert would.
+#pragma warning disable CS8600, CS8602, CS8604
+
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Fhir;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Hl7.Fhir.Model;
+using Hl7.Fhir.Rest;
+using FhirTask = Hl7.Fhir.Model.Task;
+using Task = System.Threading.Tasks.Task;
+
+namespace CareCoordination.Tests.Features.Fhir;
+
+/// <summary>
+/// Partners sending referrals over FHIR: create, conditional create, cancel by update, transaction and
+/// batch Bundles, BaRS messages, and every way a bad request is refused without changing anything.
+/// </summary>
+public abstract class FhirWriteTests(AppFactory app)
+{
+    private const string Sender = "https://fhir.westmoor-general.nhs.uk/Id/referral";
+    private const string Canonical = "https://carecoordination.example.org/fhir";
+
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    private async Task<HttpClient> PartnerAsync(string? scope = null)
+    {
+        var client = app.CreateClient();
+        var fields = new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
+        };
+        if (scope is not null)
+        {
+            fields["scope"] = scope;
+        }
+        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
+        response.EnsureSuccessStatusCode();
+        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>A person as a hospital EPR would send them, built by hand (not by our mapping) so that the mapping is what is tested.</summary>
+    private static Patient NewPatient(string nhs, string? id = null) => new()
+    {
+        Id = id,
+        Identifier = [new Identifier("https://fhir.nhs.uk/Id/nhs-number", nhs)],
+        Name = [new HumanName { Use = HumanName.NameUse.Official, Family = "Penhallow", Given = ["Morwenna"] }],
+        Gender = AdministrativeGender.Female,
+        BirthDate = "1941-03-09",
+        Address = [new Address { Use = Address.AddressUse.Home, Line = ["2 Harbour Terrace"], PostalCode = "WM1 4QT" }],
+        Extension =
+        [
+            new Extension("https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory",
+                new CodeableConcept("https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland", "B", "White: Irish")),
+            new Extension($"{Canonical}/StructureDefinition/lives-alone", new FhirBoolean(true)),
+        ],
+        Contact = [new Patient.ContactComponent
+        {
+            Name = new HumanName { Text = "Jory Penhallow" },
+            Relationship = [new CodeableConcept { Text = "son" }],
+            Telecom = [new ContactPoint(ContactPoint.ContactPointSystem.Phone, null, "07700 900456")],
+        }],
+    };
+
+    private ServiceRequest NewReferral(string subject, string? identifier = null) => new()
+    {
+        Identifier = identifier is null ? [] : [new Identifier(Sender, identifier)],
+        Status = RequestStatus.Active,
+        Intent = RequestIntent.Order,
+        Code = new CodeableConcept($"{Canonical}/CodeSystem/discharge-pathway", "1"),
+        Priority = RequestPriority.Urgent,
+        Subject = new ResourceReference(subject),
+        Requester = new ResourceReference { Identifier = new Identifier("https://fhir.nhs.uk/Id/ods-organization-code", "RWM") },
+        Occurrence = new FhirDateTime(Today.AddDays(2).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)),
+        OrderDetail = [new CodeableConcept($"{Canonical}/CodeSystem/need", "dressing"), new CodeableConcept($"{Canonical}/CodeSystem/need", "mobility")],
+        Note = [new Annotation { Text = "Fell at home; now walking with a frame. Needs help washing and dressing for a few weeks." }],
+        Extension =
+        [
+            new Extension($"{Canonical}/StructureDefinition/referral-source", new Coding($"{Canonical}/CodeSystem/referral-source", "acute-hospital")),
+            new Extension
+            {
+                Url = $"{Canonical}/StructureDefinition/hospital-stay",
+                Extension =
+                [
+                    new Extension("ward", new FhirString("Ward 4")),
+                    new Extension("bed", new FhirString("B9")),
+                    new Extension("medicallyOptimised", new Date(Today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
+                ],
+            },
+            new Extension($"{Canonical}/StructureDefinition/referral-risk", new CodeableConcept($"{Canonical}/CodeSystem/risk", "falls")),
+            new Extension
+            {
+                Url = $"{Canonical}/StructureDefinition/consent-to-share",
+                Extension = [new Extension("shared", new FhirBoolean(true)), new Extension("givenBy", new FhirString("Morwenna Penhallow"))],
+            },
+            new Extension
+            {
+                Url = $"{Canonical}/StructureDefinition/what-matters",
+                Extension = [new Extension("personWishes", new FhirString("To go home to her cat."))],
+            },
+        ],
+    };
+
+    private ServiceRequest WithContainedPatient(string nhs, string? identifier = null)
+    {
+        var request = NewReferral("#person", identifier);
+        request.Contained.Add(NewPatient(nhs, "person"));
+        return request;
+    }
+
+    private static StringContent Json(Resource resource) =>
+        new(FhirMapping.Serialize(resource), Encoding.UTF8, "application/fhir+json");
+
+    private static async Task<T> ParseAsync<T>(HttpResponseMessage response, HttpStatusCode status)
+        where T : Resource
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        return JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!;
+    }
+
+    /// <summary>What a refused request may not change: referrals, persons, tasks and processed messages.</summary>
+    private async Task<(long, long, long, long)> SnapshotAsync()
+    {
+        await using var connection = await app.OpenAsync();
+        return (await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral"),
+            await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM person"),
+            await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM triage_task"),
+            await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_message"));
+    }
+
+    private static string Nhs(string formatted) => formatted.Replace(" ", "", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Create_StoresTheReferralThroughTheFormsCommand_AndReadsBackWhatWasSent()
+    {
+        using var client = await PartnerAsync();
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var sent = WithContainedPatient(nhs, "R-" + Guid.NewGuid().ToString("N"));
+
+        var response = await client.PostAsync("/fhir/ServiceRequest", Json(sent));
+        var created = await ParseAsync<ServiceRequest>(response, HttpStatusCode.Created);
+
+        Assert.EndsWith($"/fhir/ServiceRequest/{created.Id}/_history/1", response.Headers.Location!.ToString(), StringComparison.Ordinal);
+        Assert.Equal("W/\"1\"", response.Headers.ETag!.ToString());
+        Assert.Equal("1", created.Meta.VersionId);
+        // Everything sent comes back where it was put: the extensions, needs, priority, pathway, identifier and summary.
+        Assert.True(new FhirExtensions(sent.Extension).IsExactly(new FhirExtensions(created.Extension)),
+            $"sent {FhirMapping.Serialize(new Basic { Extension = sent.Extension })}\nread {FhirMapping.Serialize(new Basic { Extension = created.Extension })}");
+        Assert.Equal(new[] { "dressing", "mobility" }, created.OrderDetail.Select(d => d.Coding[0].Code));
+        Assert.Equal(RequestPriority.Urgent, created.Priority);
+        Assert.Equal("1", created.Code.Coding[0].Code);
+        Assert.True(sent.Identifier[0].IsExactly(created.Identifier.Single()));
+        Assert.Equal(sent.Note[0].Text, created.Note[0].Text);
+        Assert.Equal(sent.Occurrence.ToString(), created.Occurrence.ToString());
+        Assert.Equal(RequestStatus.Active, created.Status);
+
+        // The same command as the form: a triage task in the coordination queue, the partner recorded as sender.
+        await using var connection = await app.OpenAsync();
+        var row = await connection.QuerySingleAsync<(string Queue, string Status, long? PartnerClientId)>(
+            """
+            SELECT t.queue, t.status, r.partner_client_id FROM referral r JOIN triage_task t ON t.referral_id = r.id WHERE r.id = @id
+            """, new { id = long.Parse(created.Id, System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.Equal(("coordination", "requested"), (row.Queue, row.Status));
+        Assert.NotNull(row.PartnerClientId);
+
+        // The person, read back as a Patient, is the person sent.
+        var patient = await ParseAsync<Patient>(await client.GetAsync($"/fhir/{created.Subject.Reference}"), HttpStatusCode.OK);
+        var expected = NewPatient(nhs);
+        Assert.Equal(nhs, patient.Identifier.Single().Value);
+        Assert.Equal("Penhallow", patient.Name[0].Family);
+        Assert.Equal("1941-03-09", patient.BirthDate);
+        Assert.True(new FhirExtensions(expected.Extension).IsExactly(new FhirExtensions(patient.Extension)));
+        Assert.Equal("Jory Penhallow", patient.Contact.Single().Name.Text);
+        Assert.Equal("07700 900456", patient.Contact.Single().Telecom.Single().Value);
+
+        // A round trip: what was read parses, serialises and parses again to the same resource.
+        var again = JsonSerializer.Deserialize<ServiceRequest>(FhirMapping.Serialize(created), FhirMapping.Json);
+        Assert.True(created.IsExactly(again));
+    }
+
+    [Fact]
+    public async Task ConditionalCreate_FindsTheExistingReferral_AndUnderConcurrentDuplicatesExactlyOneIsCreated()
+    {
+        using var client = await PartnerAsync();
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var identifier = "R-" + Guid.NewGuid().ToString("N");
+        var body = FhirMapping.Serialize(WithContainedPatient(nhs, identifier));
+
+        async Task<HttpResponseMessage> PostAsync()
+        {
+            var message = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = new StringContent(body, Encoding.UTF8, "application/fhir+json") };
+            message.Headers.Add("If-None-Exist", $"identifier={Sender}|{identifier}");
+            return await client.SendAsync(message);
+        }
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => PostAsync()));
+
+        Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(5, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
+        var ids = await Task.WhenAll(responses.Select(async r => JsonSerializer.Deserialize<ServiceRequest>(await r.Content.ReadAsStringAsync(), FhirMapping.Json)!.Id));
+        Assert.Single(ids.Distinct());
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE sender_value = @identifier", new { identifier }));
+
+        // Searching by the identifier finds it; sending the same identifier without If-None-Exist is a duplicate.
+        var found = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?identifier={Uri.EscapeDataString($"{Sender}|{identifier}")}"), HttpStatusCode.OK);
+        Assert.Equal(ids[0], found.Entry.Single().Resource.Id);
+        var before = await SnapshotAsync();
+        var repeat = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(body, Encoding.UTF8, "application/fhir+json")),
+            HttpStatusCode.Conflict);
+        Assert.Contains("If-None-Exist", repeat.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task BadRequests_EachGetTheirOperationOutcome_AndChangeNothing()
+    {
+        using var client = await PartnerAsync();
+        var before = await SnapshotAsync();
+
+        // A wrong NHS number check digit (real-world examples often have one): the form's rule, as a 422 on the element.
+        var badCheckDigit = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient("9434765918"))),
+            (HttpStatusCode)422);
+        Assert.Equal(OperationOutcome.IssueType.BusinessRule, badCheckDigit.Issue[0].Code);
+        Assert.Contains(badCheckDigit.Issue, i => i.Diagnostics.Contains("check digit", StringComparison.Ordinal) && i.Expression.Single().StartsWith("Patient.identifier", StringComparison.Ordinal));
+
+        var malformed = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest",
+            new StringContent("{\"resourceType\": \"ServiceRequest\", ", Encoding.UTF8, "application/fhir+json")), HttpStatusCode.BadRequest);
+        Assert.Equal(OperationOutcome.IssueType.Invalid, malformed.Issue[0].Code);
+
+        var wrongType = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(NewPatient("9434765919"))), HttpStatusCode.BadRequest);
+        Assert.Contains("Expected a ServiceRequest", wrongType.Issue[0].Diagnostics, StringComparison.Ordinal);
+
+        var unknownElement = FhirMapping.Serialize(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))).Replace("\"intent\":", "\"urgencyLevel\":\"high\",\"intent\":", StringComparison.Ordinal);
+        var unknown = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(unknownElement, Encoding.UTF8, "application/fhir+json")),
+            HttpStatusCode.BadRequest);
+        Assert.Contains(unknown.Issue, i => i.Diagnostics.Contains("urgencyLevel", StringComparison.Ordinal));
+
+        var huge = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
+        huge.Note[0].Text = new string('x', 2 * 1024 * 1024);
+        var tooLarge = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(huge)), HttpStatusCode.RequestEntityTooLarge);
+        Assert.Equal(OperationOutcome.IssueType.TooLong, tooLarge.Issue[0].Code);
+
+        var otherOrganisation = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
+        otherOrganisation.Requester.Identifier.Value = "RSM";
+        var forbidden = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.Forbidden);
+        Assert.Contains("your own organisation", forbidden.Issue[0].Diagnostics, StringComparison.Ordinal);
+
+        var notJson = await client.PostAsync("/fhir/ServiceRequest", new StringContent("<ServiceRequest/>", Encoding.UTF8, "application/fhir+xml"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, notJson.StatusCode);
+
+        // A token without the create scope may read but not create.
+        using var reader = await PartnerAsync("system/ServiceRequest.rs");
+        var denied = await reader.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task Update_CancelsTheReferral_OnlyWithTheCurrentVersion()
+    {
+        using var client = await PartnerAsync();
+        var created = await ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
+            HttpStatusCode.Created);
+        var url = $"/fhir/ServiceRequest/{created.Id}";
+        created.Status = RequestStatus.Revoked;
+        created.Note.Add(new Annotation { Text = "Readmitted to the acute ward overnight." });
+
+        async Task<HttpResponseMessage> PutAsync(string? ifMatch, ServiceRequest body)
+        {
+            var message = new HttpRequestMessage(HttpMethod.Put, url) { Content = Json(body) };
+            if (ifMatch is not null)
+            {
+                message.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+            }
+            return await client.SendAsync(message);
+        }
+
+        Assert.Equal((HttpStatusCode)428, (await PutAsync(null, created)).StatusCode);
+        var stale = await ParseAsync<OperationOutcome>(await PutAsync("W/\"7\"", created), HttpStatusCode.PreconditionFailed);
+        Assert.Contains("version 1", stale.Issue[0].Diagnostics, StringComparison.Ordinal);
+        var notACancel = created.DeepCopy() as ServiceRequest;
+        notACancel.Status = RequestStatus.OnHold;
+        Assert.Equal((HttpStatusCode)422, (await PutAsync("W/\"1\"", notACancel)).StatusCode);
+        Assert.Equal(RequestStatus.Active, (await ParseAsync<ServiceRequest>(await client.GetAsync(url), HttpStatusCode.OK)).Status);
+
+        var cancelled = await ParseAsync<ServiceRequest>(await PutAsync("W/\"1\"", created), HttpStatusCode.OK);
+
+        Assert.Equal(RequestStatus.Revoked, cancelled.Status);
+        Assert.Equal("2", cancelled.Meta.VersionId);
+        Assert.Contains(cancelled.Note, n => n.Text == "Cancelled: Readmitted to the acute ward overnight.");
+        var task = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
+        Assert.Equal(FhirTask.TaskStatus.Cancelled, ((FhirTask)task.Entry.Single().Resource).Status);
+        // Once cancelled it cannot be cancelled again.
+        Assert.Equal((HttpStatusCode)422, (await PutAsync("W/\"2\"", created)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Transaction_ResolvesUrnReferences_AndOneBadEntryStoresNothing()
+    {
+        using var client = await PartnerAsync();
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
+        bundle.Entry.Add(new Bundle.EntryComponent
+        {
+            FullUrl = "urn:uuid:6b1f2d1e-0d4b-4c52-9f8e-4d0a1c1b7a11",
+            Resource = NewPatient(nhs),
+            Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient", IfNoneExist = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}" },
+        });
+        bundle.Entry.Add(new Bundle.EntryComponent
+        {
+            FullUrl = "urn:uuid:0f4a9c3e-5a55-4e1e-8f07-2b9d7d3f9e22",
+            Resource = NewReferral("urn:uuid:6b1f2d1e-0d4b-4c52-9f8e-4d0a1c1b7a11", "T-" + Guid.NewGuid().ToString("N")),
+            Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" },
+        });
+
+        // A second referral in the same transaction breaks a rule: nothing of the first is kept.
+        var bad = bundle.DeepCopy() as Bundle;
+        var badPatient = NewPatient("9434765918");
+        bad.Entry.Add(new Bundle.EntryComponent { FullUrl = "urn:uuid:4e0c9d55-1f7a-4a8e-b1c2-9d3e5f7a0b1c", Resource = badPatient, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
+        bad.Entry.Add(new Bundle.EntryComponent { Resource = NewReferral("urn:uuid:4e0c9d55-1f7a-4a8e-b1c2-9d3e5f7a0b1c"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
+        var before = await SnapshotAsync();
+        var refused = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(bad)), (HttpStatusCode)422);
+        Assert.StartsWith("Bundle.entry[3]", refused.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(before, await SnapshotAsync());
+
+        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(bundle)), HttpStatusCode.OK);
+
+        Assert.Equal(Bundle.BundleType.TransactionResponse, reply.Type);
+        Assert.Equal(new[] { "201 Created", "201 Created" }, reply.Entry.Select(e => e.Response.Status));
+        var patient = (Patient)reply.Entry[0].Resource;
+        var referral = (ServiceRequest)reply.Entry[1].Resource;
+        Assert.Equal($"Patient/{patient.Id}", referral.Subject.Reference);
+        Assert.Equal($"ServiceRequest/{referral.Id}/_history/1", reply.Entry[1].Response.Location);
+
+        // The same person again, matched by ifNoneExist now that this partner has referred them: 200, and the same Patient.
+        var second = bundle.DeepCopy() as Bundle;
+        ((ServiceRequest)second.Entry[1].Resource).Identifier[0].Value = "T-" + Guid.NewGuid().ToString("N");
+        var again = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(second)), HttpStatusCode.OK);
+        Assert.Equal("200 OK", again.Entry[0].Response.Status);
+        Assert.Equal(patient.Id, again.Entry[0].Resource.Id);
+    }
+
+    [Fact]
+    public async Task Batch_AnswersEachEntryOnItsOwn()
+    {
+        using var client = await PartnerAsync();
+        var batch = new Bundle { Type = Bundle.BundleType.Batch };
+        batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient(Nhs(await app.NewNhsNumberAsync())), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
+        batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient("9434765918"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
+        batch.Entry.Add(new Bundle.EntryComponent { Resource = NewPatient("9434765919"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
+        var before = await SnapshotAsync();
+
+        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(batch)), HttpStatusCode.OK);
+
+        Assert.Equal(Bundle.BundleType.BatchResponse, reply.Type);
+        Assert.Equal(new[] { "201 Created", "422 Unprocessable Entity", "422 Unprocessable Entity" }, reply.Entry.Select(e => e.Response.Status));
+        Assert.IsType<ServiceRequest>(reply.Entry[0].Resource);
+        Assert.Contains("check digit", reply.Entry[1].Response.Outcome is OperationOutcome outcome ? outcome.Issue[0].Diagnostics : "", StringComparison.Ordinal);
+        var after = await SnapshotAsync();
+        Assert.Equal(before.Item1 + 1, after.Item1);
+    }
+
+    private Bundle Message(string messageId, string reason, ServiceRequest request, Patient? patient)
+    {
+        var message = new Bundle { Id = messageId, Type = Bundle.BundleType.Message, Timestamp = app.Clock.GetUtcNow() };
+        message.Entry.Add(new Bundle.EntryComponent
+        {
+            FullUrl = "urn:uuid:" + Guid.NewGuid(),
+            Resource = new MessageHeader
+            {
+                Event = new Coding("https://fhir.nhs.uk/CodeSystem/message-events-bars", "servicerequest-request"),
+                Reason = new CodeableConcept("https://fhir.nhs.uk/CodeSystem/message-reason-bars", reason),
+                Source = new MessageHeader.MessageSourceComponent { Endpoint = "https://epr.westmoor-general.nhs.uk" },
+                Focus = [new ResourceReference("urn:uuid:7c1e4b8a-2d3f-4e5a-8b9c-0d1e2f3a4b5c")],
+            },
+        });
+        message.Entry.Add(new Bundle.EntryComponent { FullUrl = "urn:uuid:7c1e4b8a-2d3f-4e5a-8b9c-0d1e2f3a4b5c", Resource = request });
+        if (patient is not null)
+        {
+            message.Entry.Add(new Bundle.EntryComponent { FullUrl = "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", Resource = patient });
+        }
+        return message;
+    }
+
+    [Fact]
+    public async Task ProcessMessage_CreatesAReferral_RefusesARepeatedMessage_AndCancelsOnDelete()
+    {
+        using var client = await PartnerAsync();
+        var messageId = Guid.NewGuid().ToString();
+        var message = Message(messageId, "new", NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"), NewPatient(Nhs(await app.NewNhsNumberAsync())));
+
+        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.OK);
+
+        var header = (MessageHeader)reply.Entry[0].Resource;
+        Assert.Equal(messageId, header.Response.Identifier);
+        Assert.Equal(MessageHeader.ResponseType.Ok, header.Response.Code);
+        var referral = (ServiceRequest)reply.Entry[1].Resource;
+        Assert.Equal(RequestStatus.Active, referral.Status);
+
+        var before = await SnapshotAsync();
+        var duplicate = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.Conflict);
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, duplicate.Issue[0].Code);
+        Assert.Equal(before, await SnapshotAsync());
+
+        referral.Note.Add(new Annotation { Text = "Family have arranged care privately." });
+        var cancel = Message(Guid.NewGuid().ToString(), "delete", referral, null);
+        var cancelled = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(cancel)), HttpStatusCode.OK);
+        Assert.Equal(RequestStatus.Revoked, ((ServiceRequest)cancelled.Entry[1].Resource).Status);
+    }
+
+    /// <summary>
+    /// A real FHIR client (Firely's FhirClient) as a partner EPR would use it: token, a transaction, following
+    /// the triage Task to accepted as the coordination centre works it, and capacity.
+    /// </summary>
+    [Fact]
+    public async Task PartnerJourney_WithFirelysFhirClient()
+    {
+        using var tokenClient = await PartnerAsync();
+        var settings = new FhirClientSettings { PreferredFormat = ResourceFormat.Json, VerifyFhirVersion = false };
+        using var fhir = new FhirClient(new Uri(app.Server.BaseAddress, "fhir/"), tokenClient, settings);
+
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var transaction = new TransactionBuilder(fhir.Endpoint, Bundle.BundleType.Transaction);
+        var patient = NewPatient(nhs);
+        transaction.Create(patient);
+        var bundle = transaction.ToBundle();
+        bundle.Entry[0].FullUrl = "urn:uuid:2d7c0e0a-3b55-4f6d-9a3e-6b0c2d1e9f01";
+        bundle.Entry.Add(new Bundle.EntryComponent
+        {
+            FullUrl = "urn:uuid:8a3e1f7c-4c1d-4b1e-9b2a-1f0e2d3c4b5a",
+            Resource = NewReferral(bundle.Entry[0].FullUrl, "J-" + Guid.NewGuid().ToString("N")),
+            Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" },
+        });
+
+        var reply = await fhir.TransactionAsync(bundle);
+        var referral = reply!.Entry.Select(e => e.Resource).OfType<ServiceRequest>().SingleOrDefault();
+        Assert.True(referral is not null, FhirMapping.Serialize(reply));
+
+        var tasks = await fhir.SearchAsync<FhirTask>([$"focus=ServiceRequest/{referral.Id}"]);
+        var task = (FhirTask)tasks!.Entry.Single().Resource;
+        Assert.Equal(FhirTask.TaskStatus.Requested, task.Status);
+
+        var coordinator = await app.StaffAsync("coordinator");
+        var taskId = long.Parse(task.Id, System.Globalization.CultureInfo.InvariantCulture);
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        Assert.Equal(FhirTask.TaskStatus.InProgress, (await fhir.ReadAsync<FhirTask>($"Task/{task.Id}"))!.Status);
+        await using (var connection = await app.OpenAsync())
+        {
+            var service = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - North'");
+            await app.SendAsync(new AcceptIntoService.Command(taskId, service, Today), coordinator);
+        }
+
+        var accepted = await fhir.ReadAsync<FhirTask>($"Task/{task.Id}");
+        Assert.Equal(FhirTask.TaskStatus.Accepted, accepted!.Status);
+        Assert.Equal("accepted", accepted.BusinessStatus.Coding[0].Code);
+
+        var capacity = await fhir.SearchAsync<MeasureReport>([]);
+        Assert.NotEmpty(capacity!.Entry);
+        var beds = await fhir.SearchAsync<Location>(["operational-status=U"]);
+        Assert.All(beds!.Entry, e => Assert.Equal("U", ((Location)e.Resource).OperationalStatus.Code));
+    }
+
+    /// <summary>Extensions compared as a set, in the order of their urls, whatever order they were written in.</summary>
+    private sealed class FhirExtensions(IEnumerable<Extension> extensions)
+    {
+        // Displays are the server's words for a code, added on the way out: the codes are what must survive.
+        private readonly List<Extension> _sorted = [.. extensions.Select(WithoutDisplays)
+            .OrderBy(e => e.Url, StringComparer.Ordinal).ThenBy(e => FhirMapping.Serialize(new Basic { Extension = [e] }), StringComparer.Ordinal)];
+
+        private static Extension WithoutDisplays(Extension extension)
+        {
+            var copy = (Extension)extension.DeepCopy();
+            foreach (var coding in copy.Value is CodeableConcept concept ? concept.Coding : copy.Value is Coding single ? [single] : [])
+            {
+                coding.Display = null;
+            }
+            return copy;
+        }
+
+        public bool IsExactly(FhirExtensions other) =>
+            _sorted.Count == other._sorted.Count && _sorted.Zip(other._sorted).All(pair => pair.First.IsExactly(pair.Second));
+    }
+}
+
+public sealed class FhirWriteOnSqliteTests(AppFactory app) : FhirWriteTests(app), IClassFixture<AppFactory>;
+
+public sealed class FhirWriteOnPostgresTests(PostgresAppFactory app) : FhirWriteTests(app), IClassFixture<PostgresAppFactory>;
