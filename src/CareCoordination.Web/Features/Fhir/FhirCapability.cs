@@ -3,13 +3,91 @@ using Hl7.Fhir.Model;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>
-/// GET /fhir/metadata. States exactly what this server does today and nothing more: read and search of
-/// ServiceRequest, Task, Patient, Location and MeasureReport, JSON only, for a bearer token from /oauth/token. A client that reads
-/// this and tries anything else will be told 404 or 405, as promised here by omission.
+/// GET /fhir/metadata. States exactly what this server does and nothing more: read and search of each resource
+/// it serves, writes of referrals (create, cancel by update, transaction, batch, $process-message), JSON only, for
+/// a bearer token from /oauth/token. A client that tries anything else is told 404 or 405, as promised here by omission.
 /// </summary>
 public static class FhirCapability
 {
-    public static CapabilityStatement For(string baseUrl) => new()
+    public static CapabilityStatement For(string baseUrl)
+    {
+        var statement = Reads(baseUrl);
+        DescribeWrites(statement, baseUrl);
+        return statement;
+    }
+
+    /// <summary>
+    /// What partners may write: referrals only, through the same commands as the form. Create (conditional on the
+    /// sender's identifier), cancel by update with If-Match, transaction and batch Bundles, and BaRS-style messages.
+    /// </summary>
+    private static void DescribeWrites(CapabilityStatement statement, string baseUrl)
+    {
+        var rest = statement.Rest[0];
+        var referral = rest.Resource.Single(r => r.Type == nameof(ResourceType.ServiceRequest));
+        referral.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
+        {
+            Code = CapabilityStatement.TypeRestfulInteraction.Create,
+            Documentation = new Markdown("A referral for your own organisation (requester by ODS code) with its Patient contained or, in a transaction, "
+                + "as an entry named by urn:uuid. Answers 201 with Location and ETag. Give the referral your own identifier: "
+                + "If-None-Exist: identifier=system|value then answers 200 with the referral already made, even when retries race, "
+                + "and the same identifier again without If-None-Exist is 409. A form rule broken (an NHS number whose check digit is wrong, "
+                + "a missing summary) is 422 with the element in issue.expression."),
+        });
+        referral.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
+        {
+            Code = CapabilityStatement.TypeRestfulInteraction.Update,
+            Documentation = new Markdown("Only to cancel a referral still being worked: send it back with status revoked and a last note saying why, "
+                + "with If-Match: W/\"{version}\" (required: 428 without, 412 if it changed since you read it)."),
+        });
+        referral.ConditionalCreate = true;
+        referral.SearchParam.Add(Param("identifier", SearchParamType.Token, "Your own identifier for the referral: identifier=system|value", "http://hl7.org/fhir/SearchParameter/ServiceRequest-identifier"));
+        referral.SearchParam.Add(Param("patient", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/clinical-patient"));
+        referral.SearchParam.Add(Param("subject", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/ServiceRequest-subject"));
+        var task = rest.Resource.Single(r => r.Type == nameof(ResourceType.Task));
+        task.SearchParam.Add(Param("owner", SearchParamType.Reference, "Organization/{id}: the coordination centre or bed bureau working it", "http://hl7.org/fhir/SearchParameter/Task-owner"));
+        task.SearchParam.Add(Param("patient", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/Task-patient"));
+
+        rest.Interaction =
+        [
+            new CapabilityStatement.SystemInteractionComponent
+            {
+                Code = CapabilityStatement.SystemRestfulInteraction.Transaction,
+                Documentation = new Markdown("POST /fhir: entries POST Patient (with ifNoneExist identifier=NHS number), POST ServiceRequest "
+                    + "(subject by urn:uuid, ifNoneExist by identifier) and PUT ServiceRequest/{id}. Atomic: one refused entry stores nothing, "
+                    + "and the OperationOutcome names it (Bundle.entry[n])."),
+            },
+            new CapabilityStatement.SystemInteractionComponent
+            {
+                Code = CapabilityStatement.SystemRestfulInteraction.Batch,
+                Documentation = new Markdown("POST /fhir: each entry (POST ServiceRequest with a contained Patient, PUT ServiceRequest/{id}) on its own, answered in its own response entry."),
+            },
+        ];
+        rest.Operation =
+        [
+            new CapabilityStatement.OperationComponent
+            {
+                Name = "process-message",
+                Definition = "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                Documentation = new Markdown($"POST {baseUrl}/$process-message with a BaRS-shaped message Bundle (id = message id): MessageHeader event "
+                    + $"{ProcessMessage.EventSystem}|{ProcessMessage.ReferralEvent}, reason ({ProcessMessage.ReasonSystem}) new, update or delete, "
+                    + "focus the ServiceRequest entry. Answered synchronously with a response message; a repeated message id is 409 and changes nothing."),
+            },
+        ];
+        statement.Messaging =
+        [
+            new CapabilityStatement.MessagingComponent
+            {
+                Documentation = new Markdown("Synchronous referral messages at $process-message (see the operation)."),
+                Endpoint = [new CapabilityStatement.EndpointComponent
+                {
+                    Protocol = new Coding("http://terminology.hl7.org/CodeSystem/message-transport", "http", "HTTP"),
+                    Address = baseUrl + "/$process-message",
+                }],
+            },
+        ];
+    }
+
+    private static CapabilityStatement Reads(string baseUrl) => new()
     {
         Status = PublicationStatus.Active,
         Date = "2025-01-01",
@@ -39,7 +117,7 @@ public static class FhirCapability
                     Service = [new CodeableConcept("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR")],
                     Description = new Markdown(
                         "OAuth 2.0 client credentials: POST grant_type=client_credentials, client_id, client_secret and optionally scope "
-                        + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes: system/ServiceRequest.rs, "
+                        + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes (c create, r read, u update, s search): system/ServiceRequest.cru, "
                         + "system/Task.rs, system/Patient.rs, system/Location.rs, system/MeasureReport.rs (r to read, s to search)."),
                     Extension =
                     [

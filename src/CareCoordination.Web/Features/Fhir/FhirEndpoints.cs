@@ -47,9 +47,10 @@ public static class FhirEndpoints
         });
         fhir.MapGet("/Task", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
-            var search = new FhirSearch(request.Query, "focus", "_lastUpdated");
+            var search = new FhirSearch(request.Query, "focus", "_lastUpdated", "owner", "patient");
             var focus = search.Reference("focus", "ServiceRequest");
-            var page = await mediator.Send(new SearchTasks.Query(focus, search.Dates("_lastUpdated"), search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(new SearchTasks.Query(focus, search.Dates("_lastUpdated"), search.Count, search.Offset,
+                search.Reference("owner", "Organization"), search.Reference("patient", "Patient")), cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToTask);
         });
 

@@ -84,7 +84,8 @@ public static class SearchTasks
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/Task.s")]
-    public sealed record Query(long? FocusReferralId, IReadOnlyList<DateBound> LastUpdated, int Count, int Offset) : IQuery<Page<FhirTriageTask>>, IAudited;
+    public sealed record Query(long? FocusReferralId, IReadOnlyList<DateBound> LastUpdated, int Count, int Offset,
+        long? OwnerOrganisationId = null, long? PersonId = null) : IQuery<Page<FhirTriageTask>>, IAudited;
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirTriageTask>>
     {
@@ -92,7 +93,10 @@ public static class SearchTasks
         {
             var actor = work.Scope.Actor;
             var where = "";
-            var parameters = new DynamicParameters(new { OrganisationId = actor.OrganisationId ?? -1, query.FocusReferralId, query.Count, query.Offset });
+            var parameters = new DynamicParameters(new
+            {
+                OrganisationId = actor.OrganisationId ?? -1, query.FocusReferralId, query.OwnerOrganisationId, query.PersonId, query.Count, query.Offset,
+            });
             if (!ReferralAccess.SeesEveryOrganisation(actor))
             {
                 where += " AND r.organisation_id = @OrganisationId";
@@ -100,6 +104,15 @@ public static class SearchTasks
             if (query.FocusReferralId is not null)
             {
                 where += " AND t.referral_id = @FocusReferralId";
+            }
+            if (query.OwnerOrganisationId is not null)
+            {
+                // The owner as Task.owner shows it: the holder's organisation, else the queue's.
+                where += " AND COALESCE(uo.id, qo.id) = @OwnerOrganisationId";
+            }
+            if (query.PersonId is not null)
+            {
+                where += " AND r.person_id = @PersonId";
             }
             for (var i = 0; i < query.LastUpdated.Count; i++)
             {

@@ -88,14 +88,21 @@ public abstract class FhirReadTests(AppFactory app)
         Assert.Equal("SMART-on-FHIR", rest.Security.Service.Single().Coding.Single().Code);
         Assert.EndsWith("/oauth/token", rest.Security.Extension.Single().Extension.Single(e => e.Url == "token").Value.ToString());
         Assert.Equal(["Location", "MeasureReport", "Patient", "ServiceRequest", "Task"], rest.Resource.Select(r => r.Type).Order());
-        Assert.All(rest.Resource, r => Assert.Equal(
+        Assert.All(rest.Resource.Where(r => r.Type != "ServiceRequest"), r => Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType],
             r.Interaction.Select(i => i.Code!.Value)));
-        Assert.Equal(["patient.identifier", "status"], rest.Resource.Single(r => r.Type == "ServiceRequest").SearchParam.Select(p => p.Name));
-        Assert.Equal(["focus", "_lastUpdated"], rest.Resource.Single(r => r.Type == "Task").SearchParam.Select(p => p.Name));
+        var referral = rest.Resource.Single(r => r.Type == "ServiceRequest");
+        Assert.Equal(
+            [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType,
+             CapabilityStatement.TypeRestfulInteraction.Create, CapabilityStatement.TypeRestfulInteraction.Update],
+            referral.Interaction.Select(i => i.Code!.Value));
+        Assert.True(referral.ConditionalCreate);
+        Assert.Equal(["patient.identifier", "status", "identifier", "patient", "subject"], referral.SearchParam.Select(p => p.Name));
+        Assert.Equal(["focus", "_lastUpdated", "owner", "patient"], rest.Resource.Single(r => r.Type == "Task").SearchParam.Select(p => p.Name));
         Assert.Equal(["identifier"], rest.Resource.Single(r => r.Type == "Patient").SearchParam.Select(p => p.Name));
-        Assert.Empty(rest.Interaction);
-        Assert.Empty(rest.Operation);
+        Assert.Equal([CapabilityStatement.SystemRestfulInteraction.Transaction, CapabilityStatement.SystemRestfulInteraction.Batch],
+            rest.Interaction.Select(i => i.Code!.Value));
+        Assert.Equal("process-message", rest.Operation.Single().Name);
     }
 
     [Fact]

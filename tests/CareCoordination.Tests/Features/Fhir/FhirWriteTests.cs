@@ -342,6 +342,19 @@ public abstract class FhirWriteTests(AppFactory app)
         var referral = (ServiceRequest)reply.Entry[1].Resource;
         Assert.Equal($"Patient/{patient.Id}", referral.Subject.Reference);
         Assert.Equal($"ServiceRequest/{referral.Id}/_history/1", reply.Entry[1].Response.Location);
+        var bySubject = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+        Assert.Equal(referral.Id, bySubject.Entry.Single().Resource.Id);
+        var tasks = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+        var task = (FhirTask)tasks.Entry.Single().Resource;
+        await using (var connection = await app.OpenAsync())
+        {
+            // Waiting in the queue, the task is owned by the coordination centre of the person's locality.
+            var owner = await connection.ExecuteScalarAsync<long>("SELECT id FROM organisation WHERE code = @code", new { code = task.Owner.Identifier.Value });
+            var owned = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+            Assert.Equal(task.Id, owned.Entry.Single().Resource.Id);
+            var notOwned = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner + 1000}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+            Assert.Empty(notOwned.Entry);
+        }
 
         // The same person again, matched by ifNoneExist now that this partner has referred them: 200, and the same Patient.
         var second = bundle.DeepCopy() as Bundle;
