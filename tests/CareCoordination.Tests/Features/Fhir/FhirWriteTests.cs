@@ -484,6 +484,43 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.All(beds!.Entry, e => Assert.Equal("U", ((Location)e.Resource).OperationalStatus.Code));
     }
 
+    /// <summary>The examples docs/fhir.md tells partners to paste are accepted as they stand.</summary>
+    [Fact]
+    public async Task TheDocumentedExamples_AreAccepted()
+    {
+        using var client = await PartnerAsync();
+        var examples = Path.Combine(RepositoryRoot(), "docs", "examples");
+        async Task<HttpResponseMessage> PostAsync(string url, string file, string? ifNoneExist = null)
+        {
+            var message = new HttpRequestMessage(HttpMethod.Post, url)
+            {
+                Content = new StringContent(await File.ReadAllTextAsync(Path.Combine(examples, file)), Encoding.UTF8, "application/fhir+json"),
+            };
+            if (ifNoneExist is not null)
+            {
+                message.Headers.Add("If-None-Exist", ifNoneExist);
+            }
+            return await client.SendAsync(message);
+        }
+
+        var created = await PostAsync("/fhir/ServiceRequest", "referral-contained.json", "identifier=https://fhir.westmoor-general.nhs.uk/Id/referral|R-1000");
+        Assert.True(created.StatusCode is HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+        var transaction = await ParseAsync<Bundle>(await PostAsync("/fhir", "referral-transaction.json"), HttpStatusCode.OK);
+        Assert.Equal("201 Created", transaction.Entry[1].Response.Status);
+        var message = await ParseAsync<Bundle>(await PostAsync("/fhir/$process-message", "referral-message.json"), HttpStatusCode.OK);
+        Assert.Equal(MessageHeader.ResponseType.Ok, ((MessageHeader)message.Entry[0].Resource).Response.Code);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CareCoordination.sln")))
+        {
+            directory = directory.Parent;
+        }
+        return directory?.FullName ?? throw new InvalidOperationException("The tests run outside the repository: CareCoordination.sln not found above " + AppContext.BaseDirectory);
+    }
+
     /// <summary>Extensions compared as a set, in the order of their urls, whatever order they were written in.</summary>
     private sealed class FhirExtensions(IEnumerable<Extension> extensions)
     {
