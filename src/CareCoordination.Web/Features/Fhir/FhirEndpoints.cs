@@ -1,5 +1,4 @@
 using System.Globalization;
-using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using Hl7.Fhir.Model;
 using Mediator;
@@ -31,12 +30,8 @@ public static class FhirEndpoints
         });
         fhir.MapGet("/ServiceRequest", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
-            var search = new FhirSearch(request.Query, "patient.identifier", "status", "identifier", "patient", "subject");
-            var nhsNumber = search.Token("patient.identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
-            var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
-            var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
-            var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
-            var page = await mediator.Send(new SearchServiceRequests.Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset), cancellationToken);
+            var search = new FhirSearch(request.Query, SearchServiceRequests.Parameters);
+            var page = await mediator.Send(SearchServiceRequests.From(search), cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToServiceRequest);
         });
 
@@ -158,7 +153,7 @@ public static class FhirEndpoints
     internal static long ParseId(string id, string resourceType) =>
         long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new NotFound($"{resourceType}/{id}");
 
-    private static bool IsNhsNumberShape(string value) => value.Length == 10 && value.All(char.IsAsciiDigit);
+    internal static bool IsNhsNumberShape(string value) => value.Length == 10 && value.All(char.IsAsciiDigit);
 
     /// <summary>Marks the one /fhir endpoint that needs no token: the CapabilityStatement.</summary>
     [AttributeUsage(AttributeTargets.Class)]

@@ -15,8 +15,8 @@ namespace CareCoordination.Features.Fhir;
 /// <summary>What one write did: the resource it names, and the status to answer (201 created, 200 found or changed).</summary>
 public sealed record Written(string ResourceType, long Id, int Status)
 {
-    /// <summary>A Patient entry is recorded with its referral: its id is the referral's person, known once that is read back.</summary>
-    public bool IsPersonOfReferral { get; init; }
+    /// <summary>For a referral: the person it is for, the id of a transaction's Patient entry.</summary>
+    public long PersonId { get; init; }
 }
 
 /// <summary>
@@ -42,8 +42,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken($"A new referral is sent with status active, not {request.Status?.ToString().ToLowerInvariant() ?? "none"}.");
         }
         var sender = ReferralIntake.Sender(request);
-        var wanted = ifNoneExist is null ? null : ConditionalIdentifier(ifNoneExist);
-        if (wanted is not null)
+        var condition = ifNoneExist is null ? null : SearchServiceRequests.From(Conditional(ifNoneExist, SearchServiceRequests.Parameters)) with { Count = 2, Offset = 0 };
+        if (condition?.Identifier is { System.Length: > 0 } wanted)
         {
             if (sender is null)
             {
@@ -54,14 +54,17 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 throw new InvalidResource("ServiceRequest.identifier",
                     $"If-None-Exist names identifier {wanted.System}|{wanted.Value}, but the ServiceRequest carries {sender.System}|{sender.Value}: they must be the same.");
             }
-            var matches = await mediator.Send(new SearchServiceRequests.Query(null, [], sender, null, 2, 0), cancellationToken);
+        }
+        if (condition is not null)
+        {
+            var matches = await mediator.Send(condition, cancellationToken);
             if (matches.Total > 1)
             {
-                throw new PreconditionFailed($"If-None-Exist matches {matches.Total} referrals: it must name one at most.");
+                throw new PreconditionFailed($"If-None-Exist {ifNoneExist} matches {matches.Total} of your referrals: it must match one at most.");
             }
             if (matches.Items.Count == 1)
             {
-                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK);
+                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK) { PersonId = matches.Items[0].PersonId };
             }
         }
 
@@ -74,12 +77,13 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         var referralId = result.ReferralId!.Value;
         if (result.Repeated)
         {
-            return wanted is not null
-                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK)
+            // A retry that raced the first: answered as the conditional create it was, else refused as a duplicate.
+            return condition is not null
+                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK) { PersonId = result.PersonId!.Value }
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
                     + "To make a retry safe, send If-None-Exist: identifier=system|value.");
         }
-        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created);
+        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value };
     }
 
     /// <summary>
@@ -149,19 +153,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 }
                 if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
                 {
-                    Patient? patient = null;
-                    PersonRecord? known = null;
-                    if (request.Subject?.Reference is { } reference && patients.TryGetValue(reference, out var subject))
-                    {
-                        patient = subject.Known is null ? subject.Patient : null;
-                        known = subject.Known;
-                        results[subject.Index] = new Written("Patient", 0, subject.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK);
-                    }
-                    var written = await CreateReferralAsync(request, patient, known, entry.Request?.IfNoneExist, cancellationToken);
+                    var named = request.Subject?.Reference is { } reference && patients.TryGetValue(reference, out var subject) ? subject : default;
+                    var written = await CreateReferralAsync(request, named.Known is null ? named.Patient : null, named.Known, entry.Request?.IfNoneExist, cancellationToken);
                     results[index] = written;
-                    if (request.Subject?.Reference is { } subjectReference && patients.TryGetValue(subjectReference, out var its))
+                    if (named.Patient is not null)
                     {
-                        results[its.Index] = results[its.Index]! with { Id = written.Id, IsPersonOfReferral = true };
+                        results[named.Index] = new Written("Patient", written.PersonId, named.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK);
                     }
                     return;
                 }
@@ -274,12 +271,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// <summary>A Patient entry's ifNoneExist (identifier=NHS number): the person, if the caller has referred them before.</summary>
     private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
     {
-        var wanted = ConditionalIdentifier(condition);
-        if (wanted.System != FhirMapping.NhsNumberSystem)
-        {
-            throw new InvalidResource("Bundle.entry.request.ifNoneExist", $"A Patient is matched here by NHS number: identifier={FhirMapping.NhsNumberSystem}|{{nhs}}.");
-        }
-        var found = await mediator.Send(new SearchPatients.Query(wanted.Value, 2, 0), cancellationToken);
+        var search = Conditional(condition, "identifier");
+        var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)");
+        var found = await mediator.Send(new SearchPatients.Query(nhsNumber, 2, 0), cancellationToken);
         return found.Total switch
         {
             0 => null,
@@ -288,16 +282,15 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         };
     }
 
-    /// <summary>Conditional create here is by identifier alone: <c>identifier=system|value</c>.</summary>
-    private static SubmitReferral.SenderIdentifier ConditionalIdentifier(string condition)
+    /// <summary>A conditional create's criteria are a search, read as strictly as one.</summary>
+    private static FhirSearch Conditional(string condition, params string[] supported)
     {
         var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(condition.StartsWith('?') ? condition : "?" + condition);
-        if (query.Count != 1 || !query.TryGetValue("identifier", out var values) || values.Count != 1 || values[0] is not { } token || !token.Contains('|', StringComparison.Ordinal))
+        if (query.Count == 0)
         {
-            throw new InvalidResource("If-None-Exist", $"'{condition}' is not a condition this server supports: give identifier=system|value.");
+            throw new InvalidResource("If-None-Exist", $"'{condition}' names no search: give, for example, identifier=system|value.");
         }
-        var bar = token.IndexOf('|', StringComparison.Ordinal);
-        return new SubmitReferral.SenderIdentifier(token[..bar], token[(bar + 1)..]);
+        return new FhirSearch(new QueryCollection(query), supported);
     }
 
     private static string? NewestNote(ServiceRequest request) =>

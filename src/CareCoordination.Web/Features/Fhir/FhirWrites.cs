@@ -26,10 +26,7 @@ public static class FhirWrites
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
-            var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
-            response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/ServiceRequest/{resource.Id}/_history/{version}";
-            response.Headers.ETag = FhirMapping.ETag(version);
-            return FhirEndpoints.Fhir(resource, written.Status);
+            return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPut("/ServiceRequest/{id}", async (string id, HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer,
@@ -40,9 +37,7 @@ public static class FhirWrites
             var expected = FhirWriter.ParseIfMatch(request.Headers.IfMatch.ToString())
                 ?? throw new PreconditionRequired("Send If-Match with the ETag of your last read, so that a change made since is not overwritten.");
             var written = await writer.UpdateReferralAsync(referralId, update, expected, cancellationToken);
-            var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
-            response.Headers.ETag = FhirMapping.ETag(version);
-            return FhirEndpoints.Fhir(resource, written.Status);
+            return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, CancellationToken cancellationToken) =>
@@ -84,6 +79,7 @@ public static class FhirWrites
             var message = await body.ReadAsync<Bundle>(request, cancellationToken);
             var processed = await mediator.Send(new ProcessMessage.Command(message), cancellationToken);
             var (resource, _) = await ReadBackAsync(mediator, processed.Written, cancellationToken);
+            var referralUrl = $"ServiceRequest/{processed.Written.Id}";
             var reply = new Bundle
             {
                 Id = Guid.NewGuid().ToString(),
@@ -96,12 +92,27 @@ public static class FhirWrites
                 Event = new Coding(ProcessMessage.EventSystem, ProcessMessage.ReferralEvent),
                 Source = new MessageHeader.MessageSourceComponent { Name = "CareCoordination", Endpoint = FhirEndpoints.BaseUrl(request) },
                 Response = new MessageHeader.ResponseComponent { Identifier = processed.MessageId, Code = MessageHeader.ResponseType.Ok },
-                Focus = [new ResourceReference($"ServiceRequest/{resource.Id}")],
+                Focus = [new ResourceReference(referralUrl)],
             };
             reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"urn:uuid:{header.Id}", Resource = header });
-            reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"{FhirEndpoints.BaseUrl(request)}/ServiceRequest/{resource.Id}", Resource = resource });
+            if (resource is not null)
+            {
+                reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{referralUrl}", Resource = resource });
+            }
             return FhirEndpoints.Fhir(reply);
         });
+    }
+
+    private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
+    {
+        var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
+        if (resource is null)
+        {
+            return FhirEndpoints.Fhir(NotReadable(written), written.Status);
+        }
+        response.Headers.ETag = FhirMapping.ETag(version!.Value);
+        return FhirEndpoints.Fhir(resource, written.Status);
     }
 
     private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken)
@@ -109,30 +120,47 @@ public static class FhirWrites
         var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
-            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{resource.TypeName}/{resource.Id}",
+            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
             Resource = resource,
             Response = new Bundle.ResponseComponent
             {
                 Status = StatusLine(written.Status),
-                Location = $"{resource.TypeName}/{resource.Id}/_history/{version}",
-                Etag = FhirMapping.ETag(version),
-                LastModified = resource.Meta?.LastUpdated,
+                Location = Location(written, version),
+                Etag = version is { } v ? FhirMapping.ETag(v) : null,
+                LastModified = resource?.Meta?.LastUpdated,
+                Outcome = resource is null ? NotReadable(written) : null,
             },
         };
     }
 
-    /// <summary>What a write stored, read back through the plain read (its visibility check and audit).</summary>
-    private static async Task<(Resource Resource, int Version)> ReadBackAsync(IMediator mediator, Written written, CancellationToken cancellationToken)
+    /// <summary>
+    /// What a write stored, read back through the plain read (its visibility check and audit). A token allowed to
+    /// write but not to read gets no copy; the write has been made all the same, so it must not be told it failed.
+    /// </summary>
+    private static async Task<(Resource? Resource, int? Version)> ReadBackAsync(IMediator mediator, Written written, CancellationToken cancellationToken)
     {
-        if (written.ResourceType == "Patient")
+        try
         {
-            var referral = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
-            var person = await mediator.Send(new ReadPatient.Query(referral.PersonId), cancellationToken);
-            return (FhirMapping.ToPatient(person), person.Version);
+            if (written.ResourceType == "Patient")
+            {
+                var person = await mediator.Send(new ReadPatient.Query(written.Id), cancellationToken);
+                return (FhirMapping.ToPatient(person), person.Version);
+            }
+            var read = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
+            return (FhirMapping.ToServiceRequest(read), read.Version);
         }
-        var read = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
-        return (FhirMapping.ToServiceRequest(read), read.Version);
+        catch (AccessDenied)
+        {
+            return (null, null);
+        }
     }
+
+    private static string Location(Written written, int? version) =>
+        version is { } v ? $"{written.ResourceType}/{written.Id}/_history/{v}" : $"{written.ResourceType}/{written.Id}";
+
+    private static OperationOutcome NotReadable(Written written) => FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
+        $"Done: {written.ResourceType}/{written.Id}. Your token may not read it back (it lacks system/{written.ResourceType}.r), so no copy is returned.",
+        OperationOutcome.IssueSeverity.Information);
 
     private static string StatusLine(int status) =>
         $"{status.ToString(CultureInfo.InvariantCulture)} {Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status)}";

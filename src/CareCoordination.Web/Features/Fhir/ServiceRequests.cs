@@ -100,6 +100,18 @@ public static class SearchServiceRequests
     public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, SubmitReferral.SenderIdentifier? Identifier, long? PersonId,
         int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited;
 
+    public static readonly string[] Parameters = ["patient.identifier", "status", "identifier", "patient", "subject"];
+
+    /// <summary>The query a search (or a conditional create's If-None-Exist) asks for.</summary>
+    public static Query From(FhirSearch search)
+    {
+        var nhsNumber = search.Token("patient.identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)");
+        var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
+        var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
+        var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
+        return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset);
+    }
+
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirReferral>>
     {
         public async ValueTask<Page<FhirReferral>> Handle(Query query, CancellationToken cancellationToken)

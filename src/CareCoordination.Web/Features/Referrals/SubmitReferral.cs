@@ -31,7 +31,11 @@ public static class SubmitReferral
     public sealed record SenderIdentifier(string System, string Value);
 
     /// <summary>Either the referral (new, or found again for a repeated key), or the open referrals to answer about first.</summary>
-    public sealed record Result(long? ReferralId, bool Repeated, IReadOnlyList<OpenReferral> PossibleDuplicates);
+    public sealed record Result(long? ReferralId, bool Repeated, IReadOnlyList<OpenReferral> PossibleDuplicates)
+    {
+        /// <summary>The person the referral is for, once there is a referral.</summary>
+        public long? PersonId { get; init; }
+    }
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -59,14 +63,15 @@ public static class SubmitReferral
             var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
 
             await database.LockAsync(connection, transaction, $"referral-key:{organisationId}:{command.IdempotencyKey}");
-            var earlier = await connection.ExecuteScalarAsync<long?>(
-                "SELECT id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
+            var earlier = await connection.QueryAsync<(long Id, long PersonId)>(
+                "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
                 new { organisationId, key = command.IdempotencyKey }, transaction);
-            if (earlier is { } repeated)
+            if (earlier.Any())
             {
+                var repeated = earlier.First();
                 scope.AuditDetail = "repeated submission: the referral already exists";
-                scope.Touch("referral", repeated);
-                return new Result(repeated, Repeated: true, []);
+                scope.Touch("referral", repeated.Id);
+                return new Result(repeated.Id, Repeated: true, []) { PersonId = repeated.PersonId };
             }
 
             await database.LockAsync(connection, transaction, $"person:{nhsNumber}");
@@ -165,7 +170,7 @@ public static class SubmitReferral
             });
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             scope.Touch("referral", referralId, personId);
-            return new Result(referralId, Repeated: false, []);
+            return new Result(referralId, Repeated: false, []) { PersonId = personId };
         }
 
         /// <summary>The referral carries the latest word on the person, so their record is brought up to date with it.</summary>

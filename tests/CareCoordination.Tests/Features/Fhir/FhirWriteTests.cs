@@ -211,6 +211,18 @@ public abstract class FhirWriteTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE sender_value = @identifier", new { identifier }));
 
+        // Any search can be the condition: one of the partner's active referrals for this person matches (200)...
+        var byPerson = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = Json(WithContainedPatient(nhs)) };
+        byPerson.Headers.Add("If-None-Exist", $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active");
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(byPerson)).StatusCode);
+        // ...and once there are two, the condition is ambiguous: 412, nothing created.
+        Assert.Equal(HttpStatusCode.Created, (await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(nhs, "R-" + Guid.NewGuid().ToString("N"))))).StatusCode);
+        var ambiguous = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = Json(WithContainedPatient(nhs)) };
+        ambiguous.Headers.Add("If-None-Exist", $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active");
+        var beforeAmbiguous = await SnapshotAsync();
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await client.SendAsync(ambiguous)).StatusCode);
+        Assert.Equal(beforeAmbiguous, await SnapshotAsync());
+
         // Searching by the identifier finds it; sending the same identifier without If-None-Exist is a duplicate.
         var found = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?identifier={Uri.EscapeDataString($"{Sender}|{identifier}")}"), HttpStatusCode.OK);
         Assert.Equal(ids[0], found.Entry.Single().Resource.Id);
@@ -267,6 +279,18 @@ public abstract class FhirWriteTests(AppFactory app)
     }
 
     [Fact]
+    public async Task ATokenThatMayCreateButNotRead_IsToldItIsDone_WithoutACopy()
+    {
+        using var client = await PartnerAsync("system/ServiceRequest.c");
+
+        var response = await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+
+        var outcome = await ParseAsync<OperationOutcome>(response, HttpStatusCode.Created);
+        Assert.Equal(OperationOutcome.IssueSeverity.Information, outcome.Issue.Single().Severity);
+        Assert.Matches(@"/fhir/ServiceRequest/\d+$", response.Headers.Location!.ToString());
+    }
+
+    [Fact]
     public async Task Update_CancelsTheReferral_OnlyWithTheCurrentVersion()
     {
         using var client = await PartnerAsync();
@@ -303,6 +327,16 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(FhirTask.TaskStatus.Cancelled, ((FhirTask)task.Entry.Single().Resource).Status);
         // Once cancelled it cannot be cancelled again.
         Assert.Equal((HttpStatusCode)422, (await PutAsync("W/\"2\"", created)).StatusCode);
+
+        // Another organisation's referral is not there to cancel.
+        await using var connection = await app.OpenAsync();
+        var others = await connection.ExecuteScalarAsync<long>(
+            "SELECT MIN(r.id) FROM referral r JOIN organisation o ON o.id = r.organisation_id WHERE o.code <> 'RWM' AND r.status = 'submitted'");
+        var theirs = created.DeepCopy() as ServiceRequest;
+        theirs.Id = others.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        url = $"/fhir/ServiceRequest/{others}";
+        Assert.Equal(HttpStatusCode.NotFound, (await PutAsync("W/\"1\"", theirs)).StatusCode);
+        Assert.Equal("submitted", await connection.ExecuteScalarAsync<string>("SELECT status FROM referral WHERE id = @others", new { others }));
     }
 
     [Fact]
