@@ -146,12 +146,16 @@ public static class FhirMapping
             ("shared", new FhirBoolean(referral.ConsentToShare)),
             ("givenBy", Text(referral.ConsentGivenBy)),
             ("lawfulReason", Text(referral.LawfulReason)));
-        yield return Complex(WhatMattersExtension,
-            ("personWishes", Text(referral.PersonWishes)),
-            ("familyExpectations", Text(referral.FamilyExpectations)),
-            ("staffExpectations", Text(referral.StaffExpectations)),
-            ("strengths", Text(referral.Strengths)),
-            ("goals", Text(referral.Goals)));
+        // A complex extension with no parts is not valid FHIR: what-matters is left out when nothing was recorded.
+        if (new[] { referral.PersonWishes, referral.FamilyExpectations, referral.StaffExpectations, referral.Strengths, referral.Goals }.Any(t => !string.IsNullOrWhiteSpace(t)))
+        {
+            yield return Complex(WhatMattersExtension,
+                ("personWishes", Text(referral.PersonWishes)),
+                ("familyExpectations", Text(referral.FamilyExpectations)),
+                ("staffExpectations", Text(referral.StaffExpectations)),
+                ("strengths", Text(referral.Strengths)),
+                ("goals", Text(referral.Goals)));
+        }
         if (referral.SelfFunding)
         {
             yield return new Extension(SelfFundingExtension, new FhirBoolean(true));

@@ -460,6 +460,27 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(OperationOutcome.IssueType.Duplicate, duplicate.Issue[0].Code);
         Assert.Equal(before, await SnapshotAsync());
 
+        // An update answers the coordination centre's open question, and the referral is back in triage.
+        var coordinator = await app.StaffAsync("coordinator");
+        var task = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referral.Id}"), HttpStatusCode.OK);
+        var taskId = long.Parse(task.Entry.Single().Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        await app.SendAsync(new RequestInformation.Command(taskId, "Is there a key safe at the house?"), coordinator);
+        referral.Note.Add(new Annotation { Text = "Yes: the key safe code is with the daughter." });
+        var answered = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", referral, null))),
+            HttpStatusCode.OK);
+        Assert.Equal(RequestStatus.Active, ((ServiceRequest)answered.Entry[1].Resource).Status);
+        await using (var connection = await app.OpenAsync())
+        {
+            Assert.Equal("Yes: the key safe code is with the daughter.", await connection.ExecuteScalarAsync<string>(
+                "SELECT text FROM referral_note WHERE referral_id = @id AND kind = 'information-response'", new { id = long.Parse(referral.Id, System.Globalization.CultureInfo.InvariantCulture) }));
+        }
+
+        // A cancellation names the version it read: the one from before the answer is stale.
+        referral.Note.Add(new Annotation { Text = "Family have arranged care privately." });
+        Assert.Equal(HttpStatusCode.PreconditionFailed,
+            (await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "delete", referral, null)))).StatusCode);
+        referral = (ServiceRequest)answered.Entry[1].Resource;
         referral.Note.Add(new Annotation { Text = "Family have arranged care privately." });
         var cancel = Message(Guid.NewGuid().ToString(), "delete", referral, null);
         var cancelled = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(cancel)), HttpStatusCode.OK);
