@@ -103,7 +103,7 @@ public static class History
                 resource.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
                 {
                     Code = CapabilityStatement.TypeRestfulInteraction.HistoryInstance,
-                    Documentation = new Markdown($"The versions vread serves, newest first, paged with _count (no other parameters)."),
+                    Documentation = new Markdown("The versions vread serves, newest first, paged with _count (no other parameters)."),
                 });
                 resource.ReadHistory = true;
                 resource.Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
