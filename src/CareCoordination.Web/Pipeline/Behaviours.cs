@@ -1,6 +1,7 @@
 using System.Reflection;
 using CareCoordination.Auth;
 using CareCoordination.Changes;
+using CareCoordination.Features.Fhir;
 using CareCoordination.Store;
 using Dapper;
 using FluentValidation;
@@ -145,6 +146,8 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
             var response = await next(message, cancellationToken);
             if (scope.Changes.Count > 0)
             {
+                // Once, for the outermost command: every version its nested messages made, before anyone can read it.
+                await FhirVersions.RecordAsync(connection, transaction, scope.Changes);
                 await AppendChangesAsync(connection, transaction, scope);
             }
             await transaction.CommitAsync(cancellationToken);

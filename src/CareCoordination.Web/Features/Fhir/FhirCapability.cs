@@ -13,6 +13,7 @@ public static class FhirCapability
     {
         var statement = Reads(baseUrl);
         DescribeWrites(statement, baseUrl);
+        History.Describe(statement);
         return statement;
     }
 

@@ -93,6 +93,7 @@ public static class FhirEndpoints
         });
 
         fhir.MapWrites();
+        fhir.MapHistory();
 
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)

@@ -1,0 +1,186 @@
+using System.Globalization;
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Hl7.Fhir.Model;
+using Mediator;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// GET /fhir/{type}/{id}/_history/{vid} (vread) and GET /fhir/{type}/{id}/_history (instance history) for
+/// ServiceRequest, Task, Patient and bed Locations. Each query first does exactly what the read does (the read
+/// handler's own lookup: the same visibility, not found otherwise, the same audit subject), then answers from
+/// the versions FhirVersions kept. Same scopes as the read: in SMART v2, r grants read, vread and instance history.
+/// </summary>
+public static class History
+{
+    internal static void MapHistory(this RouteGroupBuilder fhir)
+    {
+        MapVersions(fhir, "ServiceRequest", (id, version, count, offset) =>
+            new ServiceRequestHistory.Query(FhirEndpoints.ParseId(id, "ServiceRequest"), version, count, offset));
+        MapVersions(fhir, "Task", (id, version, count, offset) =>
+            new TaskHistory.Query(FhirEndpoints.ParseId(id, "Task"), version, count, offset));
+        MapVersions(fhir, "Patient", (id, version, count, offset) =>
+            new PatientHistory.Query(FhirEndpoints.ParseId(id, "Patient"), version, count, offset));
+        MapVersions(fhir, "Location", (id, version, count, offset) => new LocationHistory.Query(id, version, count, offset));
+    }
+
+    private static void MapVersions(RouteGroupBuilder fhir, string type, Func<string, int?, int, int, IQuery<Page<Resource>>> query)
+    {
+        fhir.MapGet($"/{type}/{{id}}/_history/{{vid}}", async (string id, string vid, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
+        {
+            // Versions are whole numbers from 1: anything else never existed.
+            var version = int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed > 0
+                ? parsed
+                : throw new NotFound($"{type}/{id}/_history/{vid}");
+            var found = (await mediator.Send(query(id, version, 1, 0), cancellationToken)).Items.Single();
+            return FhirEndpoints.Read(response, found, version);
+        });
+        fhir.MapGet($"/{type}/{{id}}/_history", async (string id, HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
+        {
+            var search = new FhirSearch(request.Query);
+            var page = await mediator.Send(query(id, null, search.Count, search.Offset), cancellationToken);
+            return FhirEndpoints.Fhir(HistoryBundle(request, search, page));
+        });
+    }
+
+    /// <summary>
+    /// A history Bundle, newest first. Each entry says how its version was made as FHIR would have: version 1 by a
+    /// create (POST, 201), every later one by an update (PUT, 200), whether the change came from a page or the API.
+    /// </summary>
+    private static Bundle HistoryBundle(HttpRequest request, FhirSearch search, Page<Resource> page)
+    {
+        var baseUrl = FhirEndpoints.BaseUrl(request);
+        var bundle = new Bundle
+        {
+            Type = Bundle.BundleType.History,
+            Total = (int)page.Total,
+            Link = [new Bundle.LinkComponent { Relation = "self", Url = baseUrl + request.Path.Value!["/fhir".Length..] + request.QueryString }],
+        };
+        if (search.NextUrl(request, page.Total) is { } next)
+        {
+            bundle.Link.Add(new Bundle.LinkComponent { Relation = "next", Url = next });
+        }
+        foreach (var resource in page.Items)
+        {
+            var version = FhirVersions.VersionOf(resource);
+            var created = version == 1;
+            bundle.Entry.Add(new Bundle.EntryComponent
+            {
+                FullUrl = $"{baseUrl}/{resource.TypeName}/{resource.Id}",
+                Resource = resource,
+                Request = new Bundle.RequestComponent
+                {
+                    Method = created ? Bundle.HTTPVerb.POST : Bundle.HTTPVerb.PUT,
+                    Url = created ? resource.TypeName : $"{resource.TypeName}/{resource.Id}",
+                },
+                Response = new Bundle.ResponseComponent
+                {
+                    Status = created ? "201 Created" : "200 OK",
+                    Etag = FhirMapping.ETag(version),
+                    LastModified = resource.Meta?.LastUpdated,
+                },
+            });
+        }
+        return bundle;
+    }
+
+    /// <summary>For the CapabilityStatement: vread and instance history where versions are kept, and no versioning claimed where there is none.</summary>
+    internal static void Describe(CapabilityStatement statement)
+    {
+        foreach (var resource in statement.Rest.SelectMany(r => r.Resource))
+        {
+            if (FhirVersions.ResourceTypes.Contains(resource.Type))
+            {
+                var which = resource.Type == nameof(ResourceType.Location) ? "A bed's versions (sites and wards have none)" : "Every version";
+                resource.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
+                {
+                    Code = CapabilityStatement.TypeRestfulInteraction.Vread,
+                    Documentation = new Markdown($"{which} made since this server began keeping history, by whichever command made it; "
+                        + "the current version always. A version that never existed, or was made before history was kept, is 404."),
+                });
+                resource.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
+                {
+                    Code = CapabilityStatement.TypeRestfulInteraction.HistoryInstance,
+                    Documentation = new Markdown("The versions vread serves, newest first, paged with _count (no other parameters)."),
+                });
+                resource.ReadHistory = true;
+                resource.Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
+            }
+            else if (resource.Type == nameof(ResourceType.MeasureReport))
+            {
+                // Computed at the moment it is asked for: it has no meta.versionId.
+                resource.Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion;
+            }
+        }
+    }
+}
+
+/// <summary>The versions of a ServiceRequest the read would show: vread (Version given) or a page of history.</summary>
+public static class ServiceRequestHistory
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/ServiceRequest.r")]
+    public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    {
+        public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var current = await new ReadServiceRequest.Handler(database, work).Handle(new ReadServiceRequest.Query(query.Id), cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToServiceRequest(current), query.Version, query.Count, query.Offset, cancellationToken);
+        }
+    }
+}
+
+/// <summary>The versions of a Task the read would show.</summary>
+public static class TaskHistory
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Task.r")]
+    public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    {
+        public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var current = await new ReadTask.Handler(database, work).Handle(new ReadTask.Query(query.Id), cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToTask(current), query.Version, query.Count, query.Offset, cancellationToken);
+        }
+    }
+}
+
+/// <summary>The versions of a Patient the read would show.</summary>
+public static class PatientHistory
+{
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
+    [AllowPartnerScope("system/Patient.r")]
+    public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    {
+        public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var current = await new ReadPatient.Handler(database, work).Handle(new ReadPatient.Query(query.Id), cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current), query.Version, query.Count, query.Offset, cancellationToken);
+        }
+    }
+}
+
+/// <summary>The versions of a bed Location. Capacity is not personal data, so, like the read, this is not audited.</summary>
+public static class LocationHistory
+{
+    [AllowRoles(Roles.Manager, Roles.Coordinator, Roles.BedBureau, Roles.Admin)]
+    [AllowPartnerScope("system/Location.r")]
+    public sealed record Query(string Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>;
+
+    public sealed class Handler(Database database) : IQueryHandler<Query, Page<Resource>>
+    {
+        public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var current = await new ReadLocation.Handler(database).Handle(new ReadLocation.Query(query.Id), cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToLocation(current), query.Version, query.Count, query.Offset, cancellationToken);
+        }
+    }
+}

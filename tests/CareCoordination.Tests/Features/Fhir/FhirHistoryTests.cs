@@ -1,0 +1,485 @@
+// Firely's model marks every element nullable; here a missing element fails the test just as an assert would.
+#pragma warning disable CS8600, CS8602, CS8603, CS8604, CS8620, CS8629
+
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CareCoordination.Domain;
+using CareCoordination.Features.BedBureau;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Fhir;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Pipeline;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Hl7.Fhir.Model;
+using FhirTask = Hl7.Fhir.Model.Task;
+using Task = System.Threading.Tasks.Task;
+
+namespace CareCoordination.Tests.Features.Fhir;
+
+/// <summary>
+/// vread and instance _history: every version a partner could have been shown reads back exactly as it was
+/// shown, whichever command made it; nothing is kept for a command that was refused; and the read's rules
+/// (who may see what) hold for every version.
+/// </summary>
+public abstract class FhirHistoryTests(AppFactory app)
+{
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    private async Task<HttpClient> PartnerAsync(string? scope = null)
+    {
+        var client = app.CreateClient();
+        var fields = new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
+        };
+        if (scope is not null)
+        {
+            fields["scope"] = scope;
+        }
+        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
+        response.EnsureSuccessStatusCode();
+        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    private async Task<(long ReferralId, long TaskId, string Nhs)> SubmitAsync(string user, string? nhs = null, Action<ReferralForm>? change = null)
+    {
+        nhs ??= await app.NewNhsNumberAsync();
+        var form = ReferralForms.Discharge(Today, nhs);
+        change?.Invoke(form);
+        var sent = await app.SendAsync<SubmitReferral.Result>(
+            new SubmitReferral.Command(form, Guid.NewGuid().ToString("N"), DuplicateAnswer: "new-need"), await app.StaffAsync(user));
+        var referralId = sent.ReferralId!.Value;
+        await using var connection = await app.OpenAsync();
+        var taskId = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
+        return (referralId, taskId, nhs);
+    }
+
+    private async Task StaffAsync(Mediator.IMessage command, string user) => await app.SendAsync(command, await app.StaffAsync(user));
+
+    private async Task<long> StoredVersionsAsync()
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_version");
+    }
+
+    private static async Task<(T Resource, string Body, HttpResponseMessage Response)> GetAsync<T>(HttpClient client, string url, HttpStatusCode status = HttpStatusCode.OK)
+        where T : Resource
+    {
+        var response = await client.GetAsync(url);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"GET {url}: expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/fhir+json", response.Content.Headers.ContentType?.MediaType);
+        return (JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!, body, response);
+    }
+
+    private static async Task NotFoundAsync(HttpClient client, string url)
+    {
+        var (outcome, _, _) = await GetAsync<OperationOutcome>(client, url, HttpStatusCode.NotFound);
+        Assert.Equal(OperationOutcome.IssueType.NotFound, outcome.Issue.Single().Code);
+    }
+
+    [Fact]
+    public async Task EveryVersion_OfTheReferralAndItsTask_ReadsBackAsThePartnerWasShownIt()
+    {
+        using var client = await PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+        var shownReferral = new List<ServiceRequest>();
+        var shownTask = new List<FhirTask>();
+        async Task LookAsync()
+        {
+            shownReferral.Add((await GetAsync<ServiceRequest>(client, $"/fhir/ServiceRequest/{referralId}")).Resource);
+            shownTask.Add((await GetAsync<FhirTask>(client, $"/fhir/Task/{taskId}")).Resource);
+        }
+
+        await LookAsync();
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        await LookAsync();
+        await StaffAsync(new RequestInformation.Command(taskId, "Is a key safe fitted?"), "coordinator");
+        await LookAsync();
+        await StaffAsync(new AnswerInformationRequest.Command(referralId, "Yes, code with the daughter."), "referrer");
+        await LookAsync();
+        long service;
+        await using (var connection = await app.OpenAsync())
+        {
+            service = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - Central'");
+        }
+        await StaffAsync(new AcceptIntoService.Command(taskId, service, Today.AddDays(1), OverrideFullService: true, OverrideReason: "test"), "coordinator");
+        await LookAsync();
+
+        // What the partner saw at each step: one new version of each per command.
+        Assert.Equal(["1", "2", "3", "4", "5"], shownReferral.Select(r => r.Meta.VersionId));
+        Assert.Equal(["1", "2", "3", "4", "5"], shownTask.Select(t => t.Meta.VersionId));
+        Assert.Equal([RequestStatus.Active, RequestStatus.Active, RequestStatus.OnHold, RequestStatus.Active, RequestStatus.Active],
+            shownReferral.Select(r => r.Status!.Value));
+        Assert.Equal([FhirTask.TaskStatus.Requested, FhirTask.TaskStatus.InProgress, FhirTask.TaskStatus.OnHold, FhirTask.TaskStatus.InProgress, FhirTask.TaskStatus.Accepted],
+            shownTask.Select(t => t.Status!.Value));
+
+        // Every one of those versions, read again now, is exactly what was shown then.
+        foreach (var shown in shownReferral)
+        {
+            var (vread, _, response) = await GetAsync<ServiceRequest>(client, $"/fhir/ServiceRequest/{referralId}/_history/{shown.Meta.VersionId}");
+            Assert.True(shown.IsExactly(vread), $"version {shown.Meta.VersionId}: shown {FhirMapping.Serialize(shown)}\nvread {FhirMapping.Serialize(vread)}");
+            Assert.Equal($"W/\"{shown.Meta.VersionId}\"", response.Headers.ETag?.ToString());
+            Assert.Equal(shown.Meta.LastUpdated.Value.ToUnixTimeSeconds(), response.Content.Headers.LastModified?.ToUnixTimeSeconds());
+        }
+        foreach (var shown in shownTask)
+        {
+            var (vread, _, response) = await GetAsync<FhirTask>(client, $"/fhir/Task/{taskId}/_history/{shown.Meta.VersionId}");
+            Assert.True(shown.IsExactly(vread), $"version {shown.Meta.VersionId}: shown {FhirMapping.Serialize(shown)}\nvread {FhirMapping.Serialize(vread)}");
+            Assert.Equal($"W/\"{shown.Meta.VersionId}\"", response.Headers.ETag?.ToString());
+        }
+
+        // Audited like the read: the partner, the referral, its person.
+        await using var audit = await app.OpenAsync();
+        var audited = await audit.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'ServiceRequestHistory' AND actor_kind = 'partner' AND entity_type = 'referral' AND entity_id = @referralId AND person_id IS NOT NULL",
+            new { referralId });
+        Assert.Equal(5, audited);
+    }
+
+    [Fact]
+    public async Task History_ListsEveryVersionNewestFirst_AndPagesWithNextLinks()
+    {
+        using var client = await PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        await StaffAsync(new RequestInformation.Command(taskId, "Does she have a key safe?"), "coordinator");
+        await StaffAsync(new AnswerInformationRequest.Command(referralId, "No."), "referrer");
+
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/ServiceRequest/{referralId}/_history");
+
+        Assert.Equal(Bundle.BundleType.History, history.Type);
+        Assert.Equal(4, history.Total);
+        Assert.Equal(["4", "3", "2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal([RequestStatus.Active, RequestStatus.OnHold, RequestStatus.Active, RequestStatus.Active],
+            history.Entry.Select(e => ((ServiceRequest)e.Resource).Status!.Value));
+        Assert.All(history.Entry, e => Assert.EndsWith($"/fhir/ServiceRequest/{referralId}", e.FullUrl, StringComparison.Ordinal));
+        Assert.All(history.Entry, e => Assert.Equal($"W/\"{e.Resource.Meta.VersionId}\"", e.Response.Etag));
+        Assert.All(history.Entry, e => Assert.Equal(e.Resource.Meta.LastUpdated, e.Response.LastModified));
+        Assert.Equal([Bundle.HTTPVerb.PUT, Bundle.HTTPVerb.PUT, Bundle.HTTPVerb.PUT, Bundle.HTTPVerb.POST], history.Entry.Select(e => e.Request.Method!.Value));
+        Assert.Equal([$"ServiceRequest/{referralId}", $"ServiceRequest/{referralId}", $"ServiceRequest/{referralId}", "ServiceRequest"],
+            history.Entry.Select(e => e.Request.Url));
+        Assert.Equal(["200 OK", "200 OK", "200 OK", "201 Created"], history.Entry.Select(e => e.Response.Status));
+        Assert.DoesNotContain(history.Link, l => l.Relation == "next");
+
+        var seen = new List<string>();
+        var url = $"/fhir/ServiceRequest/{referralId}/_history?_count=3";
+        var pages = 0;
+        while (url is not null)
+        {
+            var (page, _, _) = await GetAsync<Bundle>(client, url);
+            Assert.Equal(4, page.Total);
+            Assert.InRange(page.Entry.Count, 1, 3);
+            seen.AddRange(page.Entry.Select(e => e.Resource.Meta.VersionId));
+            url = page.Link.SingleOrDefault(l => l.Relation == "next")?.Url;
+            pages++;
+        }
+        Assert.Equal(2, pages);
+        Assert.Equal(["4", "3", "2", "1"], seen);
+
+        var tasks = (await GetAsync<Bundle>(client, $"/fhir/Task/{taskId}/_history?_count=1")).Resource;
+        Assert.Equal((4, "4"), (tasks.Total, tasks.Entry.Single().Resource.Meta.VersionId));
+        Assert.Contains(tasks.Link, l => l.Relation == "next");
+
+        // Strict, like every search: _count and paging only.
+        var (refused, _, _) = await GetAsync<OperationOutcome>(client, $"/fhir/ServiceRequest/{referralId}/_history?_since=2025-01-01", HttpStatusCode.BadRequest);
+        Assert.Equal(OperationOutcome.IssueType.Invalid, refused.Issue.Single().Code);
+    }
+
+    [Fact]
+    public async Task TheCurrentVersion_ByVread_IsTheRead()
+    {
+        using var client = await PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+        }
+
+        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
+        {
+            var (read, readBody, readResponse) = await GetAsync<Resource>(client, url);
+            var (_, vreadBody, vreadResponse) = await GetAsync<Resource>(client, $"{url}/_history/{read.Meta.VersionId}");
+            Assert.Equal(readBody, vreadBody);
+            Assert.Equal(readResponse.Headers.ETag, vreadResponse.Headers.ETag);
+            Assert.Equal(readResponse.Content.Headers.LastModified, vreadResponse.Content.Headers.LastModified);
+        }
+    }
+
+    [Fact]
+    public async Task AVersionThatNeverExisted_IsNotFound()
+    {
+        using var client = await PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/2");
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/0");
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/-1");
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/one");
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/99999999999");
+        await NotFoundAsync(client, $"/fhir/Task/{taskId}/_history/7");
+        await NotFoundAsync(client, "/fhir/ServiceRequest/999999999/_history/1");
+        await NotFoundAsync(client, "/fhir/ServiceRequest/999999999/_history");
+        await GetAsync<ServiceRequest>(client, $"/fhir/ServiceRequest/{referralId}/_history/1");
+    }
+
+    [Fact]
+    public async Task AnotherOrganisationsReferral_ItsTaskAndItsPerson_AreNotFound_InAnyVersion()
+    {
+        var (referralId, taskId, _) = await SubmitAsync("gareth.evans");
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+        }
+        using var client = await PartnerAsync();
+
+        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
+        {
+            await NotFoundAsync(client, url + "/_history/1");
+            await NotFoundAsync(client, url + "/_history/2");
+            await NotFoundAsync(client, url + "/_history");
+        }
+        // Their own organisation's staff see them, as they see the read.
+        var referrer = await app.StaffAsync("gareth.evans");
+        var mine = await app.SendAsync<Page<Resource>>(new ServiceRequestHistory.Query(referralId, null, 10, 0), referrer);
+        Assert.Equal(["2", "1"], mine.Items.Select(r => r.Meta.VersionId));
+        // And the scope is the read's: a token for Task only may not read a ServiceRequest's versions.
+        using var taskOnly = await PartnerAsync("system/Task.rs");
+        var (mineAgain, _, _) = await GetAsync<OperationOutcome>(taskOnly, $"/fhir/ServiceRequest/{referralId}/_history", HttpStatusCode.Forbidden);
+        Assert.Equal(OperationOutcome.IssueType.Forbidden, mineAgain.Issue.Single().Code);
+    }
+
+    [Fact]
+    public async Task ARefusedCommand_KeepsNoVersion()
+    {
+        using var client = await PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        var before = await StoredVersionsAsync();
+
+        // A second coordinator too late, an illegal move, and a partner's stale If-Match: each refused.
+        await Assert.ThrowsAsync<Conflict>(() => StaffAsync(new TakeReferral.Command(taskId), "jo.nankivell"));
+        await Assert.ThrowsAsync<RuleBroken>(() => StaffAsync(new AnswerInformationRequest.Command(referralId, "Nobody asked."), "referrer"));
+        var (current, _, _) = await GetAsync<ServiceRequest>(client, $"/fhir/ServiceRequest/{referralId}");
+        current.Status = RequestStatus.Revoked;
+        current.Note.Add(new Annotation { Text = "No longer needed." });
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{referralId}")
+        {
+            Content = new StringContent(FhirMapping.Serialize(current), Encoding.UTF8, "application/fhir+json"),
+        };
+        put.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await client.SendAsync(put)).StatusCode);
+
+        Assert.Equal(before, await StoredVersionsAsync());
+        await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/3");
+        Assert.Equal(2, (await GetAsync<Bundle>(client, $"/fhir/ServiceRequest/{referralId}/_history")).Resource.Total);
+    }
+
+    [Fact]
+    public async Task ATransactionWithOneBadEntry_KeepsNoVersionOfTheEntriesBeforeIt()
+    {
+        using var client = await PartnerAsync();
+        var before = await StoredVersionsAsync();
+        var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
+        var good = ReferralEntries(ReferralForms.NewNhsNumber(), "urn:uuid:7c0b8a52-35d4-4d7e-9a39-2d8a4b1f0c01");
+        // A check digit that is wrong: the second referral is refused after the first was written, in the same transaction.
+        var bad = ReferralEntries("9434765918", "urn:uuid:7c0b8a52-35d4-4d7e-9a39-2d8a4b1f0c02");
+        bundle.Entry.AddRange([.. good, .. bad]);
+
+        var response = await client.PostAsync("/fhir", new StringContent(FhirMapping.Serialize(bundle), Encoding.UTF8, "application/fhir+json"));
+
+        Assert.Equal((HttpStatusCode)422, response.StatusCode);
+        Assert.Equal(before, await StoredVersionsAsync());
+    }
+
+    [Fact]
+    public async Task APartnersCreateAndCancel_AreVersionsOneAndTwo_WithTheCreatesLocationReadable()
+    {
+        using var client = await PartnerAsync();
+        var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
+        bundle.Entry.AddRange(ReferralEntries(await app.NewNhsNumberAsync(), "urn:uuid:2f9d7e31-0c6b-4b0e-8e55-6a1d3c9b7f10"));
+        var reply = (await GetReplyAsync(client, bundle)).Entry[1];
+        var created = (ServiceRequest)reply.Resource;
+
+        var (atLocation, _, _) = await GetAsync<ServiceRequest>(client, "/fhir/" + reply.Response.Location);
+        Assert.True(created.IsExactly(atLocation));
+        created.Status = RequestStatus.Revoked;
+        created.Note.Add(new Annotation { Text = "Went home with family instead." });
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{created.Id}")
+        {
+            Content = new StringContent(FhirMapping.Serialize(created), Encoding.UTF8, "application/fhir+json"),
+        };
+        put.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(put)).StatusCode);
+
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/ServiceRequest/{created.Id}/_history");
+        Assert.Equal([(RequestStatus.Revoked, "2"), (RequestStatus.Active, "1")],
+            history.Entry.Select(e => (((ServiceRequest)e.Resource).Status!.Value, e.Resource.Meta.VersionId)));
+        Assert.True(atLocation.IsExactly(history.Entry[1].Resource));
+        // The task was cancelled with it: its versions tell the same story.
+        var taskId = (await GetAsync<Bundle>(client, $"/fhir/Task?focus=ServiceRequest/{created.Id}")).Resource.Entry.Single().Resource.Id;
+        var (tasks, _, _) = await GetAsync<Bundle>(client, $"/fhir/Task/{taskId}/_history");
+        Assert.Equal([FhirTask.TaskStatus.Cancelled, FhirTask.TaskStatus.Requested], tasks.Entry.Select(e => ((FhirTask)e.Resource).Status!.Value));
+    }
+
+    [Fact]
+    public async Task ThePersonsVersions_FollowTheReferralsThatUpdateThem()
+    {
+        using var client = await PartnerAsync();
+        var (firstReferral, _, nhs) = await SubmitAsync("referrer");
+        await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @firstReferral", new { firstReferral });
+        }
+
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/Patient/{personId}/_history");
+
+        Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal("7 Quay Street", ((Patient)history.Entry[0].Resource).Address.Single().Line.Single());
+        Assert.NotEqual("7 Quay Street", ((Patient)history.Entry[1].Resource).Address.Single().Line.Single());
+        var (first, _, _) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}/_history/1");
+        Assert.True(first.IsExactly(history.Entry[1].Resource));
+    }
+
+    [Fact]
+    public async Task ABedsVersions_AreKeptFromItsFirstChange_AndTheSeededVersionBeforeIsNotFound()
+    {
+        using var client = await PartnerAsync();
+        long bedId, siteId;
+        int seeded;
+        await using (var connection = await app.OpenAsync())
+        {
+            bedId = await connection.ExecuteScalarAsync<long>("SELECT MAX(id) FROM bed WHERE status = 'available'");
+            seeded = await connection.ExecuteScalarAsync<int>("SELECT version FROM bed WHERE id = @bedId", new { bedId });
+            siteId = await connection.ExecuteScalarAsync<long>("SELECT MIN(id) FROM site");
+        }
+        var url = $"/fhir/Location/bed-{bedId}";
+        // The seeded bed: only its current version, from the live row.
+        var (asSeeded, _, _) = await GetAsync<Bundle>(client, url + "/_history");
+        Assert.Equal(seeded.ToString(), asSeeded.Entry.Single().Resource.Meta.VersionId);
+
+        await StaffAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Close, "staffing"), "bedbureau");
+        await StaffAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Reopen), "bedbureau");
+
+        var (history, _, _) = await GetAsync<Bundle>(client, url + "/_history");
+        Assert.Equal([(seeded + 2).ToString(), (seeded + 1).ToString()], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal(["U", "C"], history.Entry.Select(e => ((Location)e.Resource).OperationalStatus.Code));
+        Assert.Equal("C", (await GetAsync<Location>(client, $"{url}/_history/{seeded + 1}")).Resource.OperationalStatus.Code);
+        // The seed wrote its rows without a command, so the version it made was never kept: honestly not found.
+        await NotFoundAsync(client, $"{url}/_history/{seeded}");
+        // Sites and wards have no versions at all.
+        await GetAsync<Location>(client, $"/fhir/Location/site-{siteId}");
+        await NotFoundAsync(client, $"/fhir/Location/site-{siteId}/_history");
+    }
+
+    [Fact]
+    public async Task Metadata_StatesVreadAndHistory_ForTheVersionedTypes()
+    {
+        using var client = app.CreateClient();
+
+        var (capability, _, _) = await GetAsync<CapabilityStatement>(client, "/fhir/metadata");
+
+        foreach (var resource in capability.Rest.Single().Resource)
+        {
+            var versioned = resource.Type is "ServiceRequest" or "Task" or "Patient" or "Location";
+            var codes = resource.Interaction.Select(i => i.Code!.Value).ToList();
+            Assert.Equal(versioned, codes.Contains(CapabilityStatement.TypeRestfulInteraction.Vread));
+            Assert.Equal(versioned, codes.Contains(CapabilityStatement.TypeRestfulInteraction.HistoryInstance));
+            Assert.Equal(versioned, resource.ReadHistory == true);
+            Assert.DoesNotContain(CapabilityStatement.TypeRestfulInteraction.HistoryType, codes);
+            if (versioned)
+            {
+                Assert.Equal(CapabilityStatement.ResourceVersionPolicy.Versioned, resource.Versioning);
+            }
+        }
+        Assert.Equal(CapabilityStatement.ResourceVersionPolicy.NoVersion, capability.Rest.Single().Resource.Single(r => r.Type == "MeasureReport").Versioning);
+    }
+
+    private static async Task<Bundle> GetReplyAsync(HttpClient client, Bundle transaction)
+    {
+        var response = await client.PostAsync("/fhir", new StringContent(FhirMapping.Serialize(transaction), Encoding.UTF8, "application/fhir+json"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return JsonSerializer.Deserialize<Bundle>(body, FhirMapping.Json);
+    }
+
+    /// <summary>A Patient and a referral for them, as transaction entries.</summary>
+    private Bundle.EntryComponent[] ReferralEntries(string nhs, string patientUrn)
+    {
+        const string canonical = "https://carecoordination.example.org/fhir";
+        var patient = new Patient
+        {
+            Identifier = [new Identifier("https://fhir.nhs.uk/Id/nhs-number", nhs.Replace(" ", "", StringComparison.Ordinal))],
+            Name = [new HumanName { Use = HumanName.NameUse.Official, Family = "Penrose", Given = ["Jenifer"] }],
+            Gender = AdministrativeGender.Female,
+            BirthDate = "1938-11-02",
+            Address = [new Address { Use = Address.AddressUse.Home, Line = ["4 Chapel Row"], PostalCode = "WM1 4QT" }],
+        };
+        var referral = new ServiceRequest
+        {
+            Identifier = [new Identifier("https://fhir.westmoor-general.nhs.uk/Id/referral", "H-" + Guid.NewGuid().ToString("N"))],
+            Status = RequestStatus.Active,
+            Intent = RequestIntent.Order,
+            Code = new CodeableConcept($"{canonical}/CodeSystem/discharge-pathway", "1"),
+            Priority = RequestPriority.Routine,
+            Subject = new ResourceReference(patientUrn),
+            Requester = new ResourceReference { Identifier = new Identifier("https://fhir.nhs.uk/Id/ods-organization-code", "RWM") },
+            Occurrence = new FhirDateTime(Today.AddDays(2).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)),
+            OrderDetail = [new CodeableConcept($"{canonical}/CodeSystem/need", "dressing")],
+            Note = [new Annotation { Text = "Home with a package of care after a fall; needs help with dressing." }],
+            Extension =
+            [
+                new Extension($"{canonical}/StructureDefinition/referral-source", new Coding($"{canonical}/CodeSystem/referral-source", "acute-hospital")),
+                new Extension
+                {
+                    Url = $"{canonical}/StructureDefinition/hospital-stay",
+                    Extension =
+                    [
+                        new Extension("ward", new FhirString("Ward 2")),
+                        new Extension("medicallyOptimised", new Date(Today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
+                    ],
+                },
+                new Extension
+                {
+                    Url = $"{canonical}/StructureDefinition/consent-to-share",
+                    Extension = [new Extension("shared", new FhirBoolean(true)), new Extension("givenBy", new FhirString("Jenifer Penrose"))],
+                },
+                new Extension
+                {
+                    Url = $"{canonical}/StructureDefinition/what-matters",
+                    Extension = [new Extension("personWishes", new FhirString("To be home for her grandson's visits."))],
+                },
+            ],
+        };
+        return
+        [
+            new Bundle.EntryComponent
+            {
+                FullUrl = patientUrn,
+                Resource = patient,
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" },
+            },
+            new Bundle.EntryComponent
+            {
+                Resource = referral,
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" },
+            },
+        ];
+    }
+}
+
+public sealed class FhirHistoryOnSqliteTests(AppFactory app) : FhirHistoryTests(app), IClassFixture<AppFactory>;
+
+public sealed class FhirHistoryOnPostgresTests(PostgresAppFactory app) : FhirHistoryTests(app), IClassFixture<PostgresAppFactory>;
