@@ -98,6 +98,7 @@ public static class FhirEndpoints
         });
 
         fhir.MapWrites();
+        fhir.MapDirectory();
 
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)
