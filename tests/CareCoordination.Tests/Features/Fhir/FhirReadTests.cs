@@ -87,7 +87,8 @@ public abstract class FhirReadTests(AppFactory app)
         var rest = Assert.Single(capability.Rest);
         Assert.Equal("SMART-on-FHIR", rest.Security.Service.Single().Coding.Single().Code);
         Assert.EndsWith("/oauth/token", rest.Security.Extension.Single().Extension.Single(e => e.Url == "token").Value.ToString());
-        Assert.Equal(["Location", "MeasureReport", "Patient", "ServiceRequest", "Task"], rest.Resource.Select(r => r.Type).Order());
+        Assert.Equal(["AuditEvent", "HealthcareService", "Location", "MeasureReport", "Organization", "Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Task"],
+            rest.Resource.Select(r => r.Type).Order());
         Assert.All(rest.Resource.Where(r => r.Type != "ServiceRequest"), r => Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType],
             r.Interaction.Select(i => i.Code!.Value)));
@@ -239,7 +240,7 @@ public abstract class FhirReadTests(AppFactory app)
     {
         using var client = await PartnerAsync();
 
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Organization"), HttpStatusCode.NotFound);
+        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Encounter"), HttpStatusCode.NotFound);
         await ParseAsync<OperationOutcome>(await client.DeleteAsync("/fhir/ServiceRequest/1"), HttpStatusCode.MethodNotAllowed);
     }
 
