@@ -74,21 +74,3 @@ public static class SearchOrganizations
         }
     }
 }
-
-/// <summary>
-/// FHIR string search in SQL that both stores read alike: case-insensitive starts-with. SQLite's LIKE ignores
-/// ASCII case and PostgreSQL's does not, so both sides are lowered; LIKE's wildcards in what the caller typed are
-/// escaped, so "50%" matches a percent sign rather than everything.
-/// </summary>
-public static class FhirText
-{
-    public static string StartsWith(string column, string parameter) => $"LOWER({column}) LIKE @{parameter} ESCAPE '\\'";
-
-    /// <summary>Matches a word start anywhere in the column: "shah" finds "Priya Shah".</summary>
-    public static string WordStartsWith(string column, string parameter) =>
-        $"(LOWER({column}) LIKE @{parameter} ESCAPE '\\' OR LOWER({column}) LIKE ('% ' || @{parameter}) ESCAPE '\\')";
-
-    public static string? Prefix(string? text) => text is null
-        ? null
-        : text.ToLowerInvariant().Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
-}
