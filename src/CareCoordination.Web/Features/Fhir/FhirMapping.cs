@@ -497,7 +497,6 @@ public static class FhirMapping
     public const string OrganisationKindSystem = Canonical + "/CodeSystem/organisation-kind";
     public const string StaffRoleSystem = Canonical + "/CodeSystem/staff-role";
     public const string ServiceKindSystem = Canonical + "/CodeSystem/service-kind";
-    public const string CapacityUnitSystem = Canonical + "/CodeSystem/capacity-unit";
     public const string CqcRatingSystem = Canonical + "/CodeSystem/cqc-rating";
     public const string ProviderCautionSystem = Canonical + "/CodeSystem/provider-caution";
     public const string AuditActionSystem = Canonical + "/CodeSystem/audit-action";
