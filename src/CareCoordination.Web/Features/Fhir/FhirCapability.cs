@@ -4,8 +4,10 @@ namespace CareCoordination.Features.Fhir;
 
 /// <summary>
 /// GET /fhir/metadata. States exactly what this server does and nothing more: read and search of each resource
-/// it serves, writes of referrals (create, cancel by update, transaction, batch, $process-message), JSON only, for
-/// a bearer token from /oauth/token. A client that tries anything else is told 404 or 405, as promised here by omission.
+/// it serves (referrals, their triage and persons; capacity; the directory of organisations, staff and services; a
+/// partner's own audit trail), writes of referrals (create, cancel by update, transaction, batch, $process-message),
+/// JSON only, for a bearer token from /oauth/token. A client that tries anything else is told 404 or 405, as promised
+/// here by omission.
 /// </summary>
 public static class FhirCapability
 {
@@ -13,6 +15,11 @@ public static class FhirCapability
     {
         var statement = Reads(baseUrl);
         DescribeWrites(statement, baseUrl);
+        // The directory's rows and audit rows carry no version of their own; a service does (HealthcareService).
+        foreach (var unversioned in statement.Rest[0].Resource.Where(r => r.Type is "Organization" or "Practitioner" or "PractitionerRole" or "AuditEvent"))
+        {
+            unversioned.Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion;
+        }
         History.Describe(statement);
         return statement;
     }
@@ -111,7 +118,8 @@ public static class FhirCapability
                     $"Every interaction except this one needs a bearer token. Searches page with _count (at most {FhirSearch.MaxCount}, default {FhirSearch.DefaultCount}) "
                     + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
                     + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred; "
-                    + "capacity (Location, MeasureReport) is the same for every partner."),
+                    + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
+                    + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls."),
                 Security = new CapabilityStatement.SecurityComponent
                 {
                     Cors = false,
@@ -119,7 +127,8 @@ public static class FhirCapability
                     Description = new Markdown(
                         "OAuth 2.0 client credentials: POST grant_type=client_credentials, client_id, client_secret and optionally scope "
                         + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes (c create, r read, u update, s search): system/ServiceRequest.cru, "
-                        + "system/Task.rs, system/Patient.rs, system/Location.rs, system/MeasureReport.rs (r to read, s to search)."),
+                        + "system/Task.rs, system/Patient.rs, system/Location.rs, system/MeasureReport.rs, system/Organization.rs, system/Practitioner.rs, "
+                        + "system/PractitionerRole.rs, system/HealthcareService.rs, system/AuditEvent.rs (r to read, s to search)."),
                     Extension =
                     [
                         new Extension
@@ -149,6 +158,31 @@ public static class FhirCapability
                         + $"period from the start of today, one group with populations from {FhirMapping.BedCapacitySystem}: total, available, reserved, occupied, cleaning, closed; "
                         + "measureScore is occupancy (occupied of beds not closed) in %. The figures are the capacity board's.",
                         Param("subject", SearchParamType.Reference, "Location/site-{id}; without it, one report per active site", "http://hl7.org/fhir/SearchParameter/MeasureReport-subject")),
+                    Resource(ResourceType.Organization, "An organisation of the county (trusts, GP practices, coordination centres, the bed bureau, the council, care providers), "
+                        + $"by ODS code, with its kind from {FhirMapping.OrganisationKindSystem} as type. Every partner with the scope sees every organisation.",
+                        Param("identifier", SearchParamType.Token, $"ODS code: identifier={FhirMapping.OdsSystem}|{{code}}", "http://hl7.org/fhir/SearchParameter/Organization-identifier"),
+                        Param("type", SearchParamType.Token, $"{string.Join(", ", FhirMapping.OrganisationKindCodes)}; several separated by commas", "http://hl7.org/fhir/SearchParameter/Organization-type"),
+                        Param("name", SearchParamType.String, "The name starts with this, in any case", "http://hl7.org/fhir/SearchParameter/Organization-name")),
+                    Resource(ResourceType.Practitioner, "A member of staff of the caller's own organisation: name (as text) and whether the account is active.",
+                        Param("name", SearchParamType.String, "A word of the name starts with this, in any case", "http://hl7.org/fhir/SearchParameter/Practitioner-name"),
+                        Param("active", SearchParamType.Token, "true or false", "http://hl7.org/fhir/SearchParameter/Practitioner-active")),
+                    Resource(ResourceType.PractitionerRole, "The role here of a member of staff of the caller's own organisation (same id as their Practitioner): "
+                        + $"code from {FhirMapping.StaffRoleSystem}, and the organisation.",
+                        Param("practitioner", SearchParamType.Reference, "Practitioner/{id}", "http://hl7.org/fhir/SearchParameter/PractitionerRole-practitioner"),
+                        Param("organization", SearchParamType.Reference, "Organization/{id}", "http://hl7.org/fhir/SearchParameter/PractitionerRole-organization"),
+                        Param("role", SearchParamType.Token, $"{string.Join(", ", FhirMapping.StaffRoleCodes)}; several separated by commas", "http://hl7.org/fhir/SearchParameter/PractitionerRole-role")),
+                    Resource(ResourceType.HealthcareService, $"A service people are placed into, type from {FhirMapping.ServiceKindSystem}, providedBy its provider. "
+                        + $"Capacity is in the extension {FhirMapping.ServiceCapacityExtension} (unit slots or hours, perDay, availableToday, confirmedAt); "
+                        + $"the provider's CQC rating and the commissioners' caution in {FhirMapping.ProviderQualityExtension}. "
+                        + "meta.versionId and the ETag change with every change of capacity. Every partner with the scope sees every active service.",
+                        Param("type", SearchParamType.Token, $"{string.Join(", ", FhirMapping.ServiceKindCodes)}; several separated by commas", "http://hl7.org/fhir/SearchParameter/HealthcareService-service-type"),
+                        Param("organization", SearchParamType.Reference, "Organization/{id}: the provider", "http://hl7.org/fhir/SearchParameter/HealthcareService-organization"),
+                        Param("active", SearchParamType.Token, "true or false", "http://hl7.org/fhir/SearchParameter/HealthcareService-active")),
+                    Resource(ResourceType.AuditEvent, "The audit trail of the caller's own client, and nothing else: each call it made, with action C/R/U/D/E, "
+                        + "outcome 0 (success), 4 (refused) or 8 (failed), the client as requestor, and entity the resource touched (and the Patient it is about).",
+                        Param("date", SearchParamType.Date, "Prefixes gt, ge, lt, le; may be given twice for a range", "http://hl7.org/fhir/SearchParameter/AuditEvent-date"),
+                        Param("entity", SearchParamType.Reference, $"{{type}}/{{id}}, type one of {string.Join(", ", FhirAudit.ResourceTypes.Values)}", "http://hl7.org/fhir/SearchParameter/AuditEvent-entity"),
+                        Param("outcome", SearchParamType.Token, "0, 4 or 8; several separated by commas", "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome")),
                 ],
             },
         ],

@@ -94,6 +94,7 @@ public static class FhirEndpoints
 
         fhir.MapWrites();
         fhir.MapHistory();
+        fhir.MapDirectory();
 
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)

@@ -495,6 +495,211 @@ public static class FhirMapping
         "cancelled" => "Cancelled",
         _ => status,
     };
+
+    // The directory (Organization, Practitioner, PractitionerRole, HealthcareService) and partners' own AuditEvents.
+
+    public const string OrganisationKindSystem = Canonical + "/CodeSystem/organisation-kind";
+    public const string StaffRoleSystem = Canonical + "/CodeSystem/staff-role";
+    public const string ServiceKindSystem = Canonical + "/CodeSystem/service-kind";
+    public const string CqcRatingSystem = Canonical + "/CodeSystem/cqc-rating";
+    public const string ProviderCautionSystem = Canonical + "/CodeSystem/provider-caution";
+    public const string AuditActionSystem = Canonical + "/CodeSystem/audit-action";
+    public const string PartnerClientSystem = Canonical + "/Id/partner-client";
+    public const string ServiceCapacityExtension = Canonical + "/StructureDefinition/service-capacity";
+    public const string ProviderQualityExtension = Canonical + "/StructureDefinition/provider-quality";
+    public const string AuditEventTypeSystem = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+
+    /// <summary>The organisation kinds of the schema's CHECK constraint, as Organization.type codes.</summary>
+    public static IReadOnlyList<Domain.Code> OrganisationKinds { get; } =
+    [
+        new("acute-trust", "Acute hospital trust"),
+        new("community-trust", "Community health trust"),
+        new("community-hospital", "Community hospital"),
+        new("gp-practice", "GP practice"),
+        new("coordination-centre", "Community coordination centre"),
+        new("bed-bureau", "Bed bureau"),
+        new("council", "Council"),
+        new("provider", "Care provider"),
+    ];
+
+    public static IReadOnlyList<string> OrganisationKindCodes { get; } = [.. OrganisationKinds.Select(k => k.Value)];
+
+    public static IReadOnlyList<string> StaffRoleCodes { get; } = [Auth.Roles.Referrer, Auth.Roles.Coordinator, Auth.Roles.BedBureau, Auth.Roles.Manager, Auth.Roles.Admin];
+
+    public static IReadOnlyList<string> ServiceKindCodes { get; } = [.. ReferralCodes.ServiceKinds.Select(k => k.Value)];
+
+    public static Organization ToOrganization(FhirOrganisation organisation) => new()
+    {
+        Id = Id(organisation.Id),
+        Identifier = [new Identifier(OdsSystem, organisation.Code)],
+        Active = organisation.Active,
+        Type = [new CodeableConcept(OrganisationKindSystem, organisation.Kind, OrganisationKinds.LabelOf(organisation.Kind))],
+        Name = organisation.Name,
+        Address = organisation.Locality is null ? [] : [new Address { City = organisation.Locality }],
+    };
+
+    /// <summary>The name as colleagues know it, as text: display names ("Dr Folake Adeyemi") are not split into parts we cannot be sure of.</summary>
+    public static Practitioner ToPractitioner(FhirStaff staff) => new()
+    {
+        Id = Id(staff.Id),
+        Active = staff.Active,
+        Name = [new HumanName { Use = HumanName.NameUse.Usual, Text = staff.Name }],
+    };
+
+    public static PractitionerRole ToPractitionerRole(FhirStaff staff) => new()
+    {
+        Id = Id(staff.Id),
+        Active = staff.Active,
+        Practitioner = new ResourceReference($"Practitioner/{Id(staff.Id)}", staff.Name),
+        Organization = OrganizationReference(staff.OrganisationId, staff.OrganisationCode, staff.OrganisationName),
+        Code = [new CodeableConcept(StaffRoleSystem, staff.Role, Auth.Roles.Describe(staff.Role))],
+    };
+
+    /// <summary>
+    /// A service with its capacity in the service-capacity extension (unit, perDay, availableToday, confirmedAt: the
+    /// figures coordinators choose by) and its provider's CQC rating and caution in provider-quality, as coordinators
+    /// are shown them beside each service.
+    /// </summary>
+    public static HealthcareService ToHealthcareService(FhirService service)
+    {
+        var resource = new HealthcareService
+        {
+            Id = Id(service.Id),
+            Meta = Meta(service.Version, service.UpdatedAt),
+            Active = service.Active,
+            ProvidedBy = OrganizationReference(service.ProviderId, service.ProviderCode, service.ProviderName),
+            Type = [new CodeableConcept(ServiceKindSystem, service.Kind, ReferralCodes.ServiceKinds.LabelOf(service.Kind))],
+            Name = service.Name,
+            // Our locality is a name, not a Location this server serves: a reference by display only.
+            CoverageArea = service.Locality is null ? [] : [new ResourceReference { Display = service.Locality }],
+            Extension =
+            [
+                Complex(ServiceCapacityExtension,
+                    ("unit", new Hl7.Fhir.Model.Code(service.CapacityUnit)),
+                    ("perDay", new UnsignedInt(service.CapacityPerDay)),
+                    ("availableToday", new UnsignedInt(service.AvailableToday)),
+                    ("confirmedAt", new Instant(service.ConfirmedAt.ToUniversalTime()))),
+            ],
+        };
+        if (service.CqcRating is not null || service.Caution != "none")
+        {
+            resource.Extension.Add(Complex(ProviderQualityExtension,
+                ("cqcRating", service.CqcRating is null ? null : new Coding(CqcRatingSystem, service.CqcRating, Admin.AdminCodes.CqcRatings.LabelOf(service.CqcRating))),
+                ("caution", service.Caution == "none" ? null : new Coding(ProviderCautionSystem, service.Caution, Admin.AdminCodes.Cautions.LabelOf(service.Caution))),
+                ("cautionNote", service.Caution == "none" ? null : Text(service.CautionNote))));
+        }
+        return resource;
+    }
+
+    /// <summary>
+    /// One audit row as a FHIR AuditEvent of a RESTful operation: who (the partner client, requestor, and its
+    /// organisation), what (C/R/U/D/E from the use case, which is also the subtype), when, how it ended, and the
+    /// resource it touched. A row about a person names the Patient too, whatever else it touched.
+    /// </summary>
+    public static AuditEvent ToAuditEvent(FhirAudit audit)
+    {
+        var resource = new AuditEvent
+        {
+            Id = Id(audit.Id),
+            Type = new Coding(AuditEventTypeSystem, "rest", "RESTful Operation"),
+            Subtype = [new Coding(AuditActionSystem, audit.Action)],
+            Action = AuditAction(audit.Action),
+            Recorded = audit.At.ToUniversalTime(),
+            Outcome = audit.Outcome switch
+            {
+                "success" => AuditEvent.AuditEventOutcome.N0,
+                "denied" or "invalid" => AuditEvent.AuditEventOutcome.N4,
+                _ => AuditEvent.AuditEventOutcome.N8,
+            },
+            OutcomeDesc = audit.Outcome switch
+            {
+                "denied" => "Refused: the caller may not do this (scope).",
+                "invalid" => "Refused: the request was not valid.",
+                "failed" => "Failed.",
+                _ => null,
+            },
+            Agent =
+            [
+                new AuditEvent.AgentComponent
+                {
+                    Type = new CodeableConcept("http://dicom.nema.org/resources/ontology/DCM", "110150", "Application"),
+                    Who = new ResourceReference { Identifier = new Identifier(PartnerClientSystem, audit.ClientId), Display = audit.ClientName },
+                    AltId = audit.ClientId,
+                    Name = audit.ClientName,
+                    Requestor = true,
+                },
+            ],
+            Source = new AuditEvent.SourceComponent
+            {
+                Site = "CareCoordination",
+                Observer = new ResourceReference { Display = "CareCoordination FHIR server" },
+                Type = [new Coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server")],
+            },
+        };
+        if (audit.OrganisationId is { } organisationId)
+        {
+            // R4 has no agent.onBehalfOf: the organisation the client acts for is an agent of its own, not the requestor.
+            resource.Agent.Add(new AuditEvent.AgentComponent
+            {
+                Type = new CodeableConcept("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "RESP", "responsible party"),
+                Who = OrganizationReference(organisationId, audit.OrganisationCode, audit.OrganisationName ?? ""),
+                Requestor = false,
+            });
+        }
+        if (audit.EntityType is { } entityType && audit.EntityId is { } entityId)
+        {
+            resource.Entity.Add(new AuditEvent.EntityComponent
+            {
+                What = AuditedEntity(entityType, entityId),
+                Type = entityType == "person"
+                    ? new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person")
+                    : new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
+            });
+        }
+        if (audit.PersonId is { } personId && audit.EntityType != "person")
+        {
+            resource.Entity.Add(new AuditEvent.EntityComponent
+            {
+                What = new ResourceReference($"Patient/{Id(personId)}"),
+                Type = new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
+                Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
+            });
+        }
+        return resource;
+    }
+
+    /// <summary>
+    /// The recorded action is the use case's name (ReadServiceRequest, SubmitReferral, ...): its verb says whether it
+    /// created, read, updated or deleted; a use case that is none of these (a message, a transaction) executed.
+    /// </summary>
+    public static AuditEvent.AuditEventAction AuditAction(string action) => action switch
+    {
+        _ when StartsWithAny(action, "Read", "Search", "Find", "Track", "WhoAmI") => AuditEvent.AuditEventAction.R,
+        _ when StartsWithAny(action, "Submit", "Create") => AuditEvent.AuditEventAction.C,
+        _ when StartsWithAny(action, "Cancel", "Update", "Answer", "Add", "Edit", "Change") => AuditEvent.AuditEventAction.U,
+        _ when StartsWithAny(action, "Delete", "Discard") => AuditEvent.AuditEventAction.D,
+        _ => AuditEvent.AuditEventAction.E,
+    };
+
+    private static bool StartsWithAny(string text, params string[] prefixes) => prefixes.Any(p => text.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>What an audit row touched: a reference where this server serves it as a resource, else an identifier in our own system.</summary>
+    private static ResourceReference AuditedEntity(string entityType, long entityId) =>
+        FhirAudit.ResourceTypes.TryGetValue(entityType, out var resourceType)
+            ? new ResourceReference($"{resourceType}/{Id(entityId)}")
+            : entityType switch
+            {
+                "site" => new ResourceReference($"Location/{FhirPlace.SiteId(entityId)}"),
+                "ward" => new ResourceReference($"Location/{FhirPlace.WardId(entityId)}"),
+                "bed" => new ResourceReference($"Location/{FhirPlace.BedId(entityId)}"),
+                _ => new ResourceReference { Identifier = new Identifier($"{Canonical}/Id/{entityType.Replace('_', '-')}", Id(entityId)) },
+            };
+
+    /// <summary>A literal reference to an Organization this server serves, with its ODS code for those who match by that.</summary>
+    private static ResourceReference OrganizationReference(long id, string? code, string name) => new($"Organization/{Id(id)}", name)
+    {
+        Identifier = code is null ? null : new Identifier(OdsSystem, code),
+    };
 }
 
 /// <summary>One page of a search: how many match in all, and this page of them.</summary>

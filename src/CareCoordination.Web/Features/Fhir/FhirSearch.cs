@@ -22,6 +22,9 @@ public sealed class FhirSearch
 
     private static readonly string[] Paging = ["_count", PageParameter];
 
+    /// <summary>Date parameters: each may be given twice, for the two ends of a range.</summary>
+    private static readonly string[] Repeatable = ["_lastUpdated", "date"];
+
     private readonly IQueryCollection _query;
 
     public FhirSearch(IQueryCollection query, params string[] supported)
@@ -33,7 +36,7 @@ public sealed class FhirSearch
             {
                 throw Invalid(name, $"This server does not support the search parameter '{name}' here. Supported: {string.Join(", ", supported.Concat(Paging))}.");
             }
-            if (values.Count > 1 && name != "_lastUpdated")
+            if (values.Count > 1 && !Repeatable.Contains(name, StringComparer.Ordinal))
             {
                 throw Invalid(name, $"Give '{name}' once; to match any of several values, separate them with commas.");
             }
@@ -150,6 +153,46 @@ public sealed class FhirSearch
             bounds.Add(new DateBound(op, at));
         }
         return bounds;
+    }
+
+    /// <summary>A string parameter (FHIR's default: starts with, case-insensitive, left to the query); empty is refused.</summary>
+    public string? Text(string name)
+    {
+        var value = Single(name);
+        if (value is null)
+        {
+            return null;
+        }
+        return string.IsNullOrWhiteSpace(value) ? throw Invalid(name, $"Give {name} a value to match, or leave it out.") : value.Trim();
+    }
+
+    /// <summary>A boolean token parameter: true or false, nothing else.</summary>
+    public bool? Boolean(string name) => Single(name) switch
+    {
+        null => null,
+        "true" => true,
+        "false" => false,
+        var other => throw Invalid(name, $"'{other}' is not true or false."),
+    };
+
+    /// <summary>
+    /// A reference parameter that may name one of several resource types (<c>entity=ServiceRequest/12</c>, or a
+    /// full URL ending so): the type and the id. A bare id is refused, as it does not say which type.
+    /// </summary>
+    public (string Type, long Id)? TypedReference(string name, IReadOnlyCollection<string> resourceTypes)
+    {
+        var value = Single(name);
+        if (value is null)
+        {
+            return null;
+        }
+        var parts = value.Split('/');
+        if (parts.Length >= 2 && resourceTypes.Contains(parts[^2], StringComparer.Ordinal)
+            && long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        {
+            return (parts[^2], id);
+        }
+        throw Invalid(name, $"'{value}' is not a reference this server can search by: give {{type}}/{{id}} with type one of {string.Join(", ", resourceTypes)}.");
     }
 
     /// <summary>This request's URL with the page moved on, or null when this page was the last.</summary>

@@ -87,7 +87,8 @@ public abstract class FhirReadTests(AppFactory app)
         var rest = Assert.Single(capability.Rest);
         Assert.Equal("SMART-on-FHIR", rest.Security.Service.Single().Coding.Single().Code);
         Assert.EndsWith("/oauth/token", rest.Security.Extension.Single().Extension.Single(e => e.Url == "token").Value.ToString());
-        Assert.Equal(["Location", "MeasureReport", "Patient", "ServiceRequest", "Task"], rest.Resource.Select(r => r.Type).Order());
+        Assert.Equal(["AuditEvent", "HealthcareService", "Location", "MeasureReport", "Organization", "Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Task"],
+            rest.Resource.Select(r => r.Type).Order());
         // vread and history-instance: FhirHistoryTests.
         CapabilityStatement.TypeRestfulInteraction[] versions = [CapabilityStatement.TypeRestfulInteraction.Vread, CapabilityStatement.TypeRestfulInteraction.HistoryInstance];
         Assert.All(rest.Resource.Where(r => r.Type != "ServiceRequest"), r => Assert.Equal(
@@ -241,7 +242,7 @@ public abstract class FhirReadTests(AppFactory app)
     {
         using var client = await PartnerAsync();
 
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Organization"), HttpStatusCode.NotFound);
+        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Encounter"), HttpStatusCode.NotFound);
         await ParseAsync<OperationOutcome>(await client.DeleteAsync("/fhir/ServiceRequest/1"), HttpStatusCode.MethodNotAllowed);
     }
 

@@ -1,0 +1,125 @@
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>One row of the audit trail (AuditWriter) that a partner system wrote by its own calls.</summary>
+public sealed record FhirAudit
+{
+    public long Id { get; init; }
+    public DateTimeOffset At { get; init; }
+    public string ClientId { get; init; } = "";
+    public string ClientName { get; init; } = "";
+    public long? OrganisationId { get; init; }
+    public string? OrganisationCode { get; init; }
+    public string? OrganisationName { get; init; }
+    public string Action { get; init; } = "";
+    public string Outcome { get; init; } = "";
+    public string? EntityType { get; init; }
+    public long? EntityId { get; init; }
+    public long? PersonId { get; init; }
+
+    /// <summary>
+    /// Partners' rows only. A partner's actor id is its client id (Actor.From: the token's client_id claim), and the
+    /// client's name is read from partner_client, as the audit row keeps the id.
+    /// </summary>
+    public const string Select = """
+        SELECT a.id AS Id, a.at AS At, a.actor_id AS ClientId, COALESCE(pc.name, a.actor_name, a.actor_id) AS ClientName,
+               a.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.name AS OrganisationName,
+               a.action AS Action, a.outcome AS Outcome, a.entity_type AS EntityType, a.entity_id AS EntityId, a.person_id AS PersonId
+        FROM audit_event a
+        LEFT JOIN partner_client pc ON pc.client_id = a.actor_id
+        LEFT JOIN organisation o ON o.id = a.organisation_id
+        WHERE a.actor_kind = 'partner' AND a.actor_id = @ClientId
+        """;
+
+    /// <summary>The FHIR resource type each audited entity type is served as; entity=Type/id searches by these.</summary>
+    public static IReadOnlyDictionary<string, string> ResourceTypes { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["referral"] = "ServiceRequest",
+        ["triage_task"] = "Task",
+        ["person"] = "Patient",
+        ["service"] = "HealthcareService",
+        ["organisation"] = "Organization",
+        ["staff_user"] = "Practitioner",
+        ["audit_event"] = "AuditEvent",
+    };
+}
+
+// Access: partners only, and each sees only its own client's rows (another client's, even of the same
+// organisation, is "not found"). Staff get no AuditEvent through FHIR: the whole trail records every read of
+// every person's record, which is for information governance to review in its own tools, and nothing on this
+// server needs a FHIR view of it; a staff view would first have to settle whose rows each role may see.
+//
+// Auditing the audit trail: each read or search of AuditEvent writes ONE row of its own (IAudited), naming the
+// AuditEvent read or no entity for a search, and never one row per AuditEvent returned. Per-row auditing would
+// make every search add as many rows as it returned, so each next search would return and write more: the
+// trail would grow quadratically with the number of times a partner looks at it.
+
+/// <summary>GET /fhir/AuditEvent/{id}: one of the caller's own audit rows.</summary>
+public static class ReadAuditEvent
+{
+    [AllowPartnerScope("system/AuditEvent.r")]
+    public sealed record Query(long Id) : IQuery<FhirAudit>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, FhirAudit>
+    {
+        public async ValueTask<FhirAudit> Handle(Query query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var audit = await connection.QuerySingleOrDefaultAsync<FhirAudit>(FhirAudit.Select + " AND a.id = @Id",
+                    new { query.Id, ClientId = work.Scope.Actor.Id })
+                ?? throw new NotFound($"AuditEvent/{query.Id}");
+            work.Scope.Touch("audit_event", audit.Id);
+            return audit;
+        }
+    }
+}
+
+/// <summary>GET /fhir/AuditEvent?date=ge…&amp;entity=ServiceRequest/12&amp;outcome=4: the caller's own audit rows, oldest first.</summary>
+public static class SearchAuditEvents
+{
+    /// <summary>FHIR's AuditEvent.outcome codes and the audit rows' outcomes each stands for.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> Outcomes { get; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal)
+    {
+        ["0"] = ["success"],
+        ["4"] = ["denied", "invalid"],
+        ["8"] = ["failed"],
+    };
+
+    [AllowPartnerScope("system/AuditEvent.s")]
+    public sealed record Query(IReadOnlyList<DateBound> Date, (string Type, long Id)? Entity, IReadOnlyList<string> Outcomes, int Count, int Offset)
+        : IQuery<Page<FhirAudit>>, IAudited;
+
+    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirAudit>>
+    {
+        public async ValueTask<Page<FhirAudit>> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var where = "";
+            var parameters = new DynamicParameters(new { ClientId = work.Scope.Actor.Id, query.Count, query.Offset });
+            for (var i = 0; i < query.Date.Count; i++)
+            {
+                where += $" AND a.at {query.Date[i].Operator} @At{i}";
+                parameters.Add($"At{i}", query.Date[i].At);
+            }
+            if (query.Entity is var (type, id))
+            {
+                // A Patient is an entity of every row about them (FhirMapping.ToAuditEvent), not only of reads of the Patient itself.
+                where += type == "Patient"
+                    ? " AND a.person_id = @EntityId"
+                    : " AND a.entity_type = @EntityType AND a.entity_id = @EntityId";
+                parameters.Add("EntityType", FhirAudit.ResourceTypes.Single(t => t.Value == type).Key);
+                parameters.Add("EntityId", id);
+            }
+            if (query.Outcomes.Count > 0)
+            {
+                where += $" AND a.outcome IN ({Sql.Literals(query.Outcomes.SelectMany(o => Outcomes[o]))})";
+            }
+            await using var connection = await database.OpenAsync(cancellationToken);
+            return await Page<FhirAudit>.ReadAsync(connection, FhirAudit.Select, where, "a.id", parameters, _ => { });
+        }
+    }
+}
