@@ -98,7 +98,7 @@ public static class FhirMapping
                 _ => RequestPriority.Routine,
             },
             Subject = PatientReference(referral.PersonId, referral.NhsNumber, referral.PersonName),
-            Requester = Organisation(referral.OrganisationCode, referral.OrganisationName),
+            Requester = Organisation(referral.OrganisationCode, referral.OrganisationName, referral.OrganisationId),
             AuthoredOn = referral.SubmittedAt is { } submitted ? Instant(submitted) : null,
             Occurrence = referral.ExpectedDischargeOn is { } discharge ? new FhirDateTime(Day(discharge)) : null,
             OrderDetail = [.. referral.Needs.Select(n => new CodeableConcept(NeedSystem, n, ReferralCodes.Needs.LabelOf(n)))],
@@ -192,8 +192,8 @@ public static class FhirMapping
             For = PatientReference(task.PersonId, task.NhsNumber, task.PersonName),
             AuthoredOn = Instant(task.CreatedAt),
             LastModified = Instant(task.UpdatedAt),
-            Requester = Organisation(task.RequesterCode, task.RequesterName),
-            Owner = task.OwnerName is null ? null : Organisation(task.OwnerCode, task.OwnerName),
+            Requester = Organisation(task.RequesterCode, task.RequesterName, task.OrganisationId),
+            Owner = task.OwnerName is null ? null : Organisation(task.OwnerCode, task.OwnerName, task.OwnerId),
         };
         if (!string.IsNullOrWhiteSpace(task.Reason))
         {
@@ -455,9 +455,10 @@ public static class FhirMapping
         Identifier = new Identifier(NhsNumberSystem, nhsNumber),
     };
 
-    /// <summary>A logical reference by ODS code: this server does not serve Organization resources.</summary>
-    private static ResourceReference Organisation(string? code, string name) => new()
+    /// <summary>An organisation by ODS code (what partners' systems know it by) and, where we have it, as our Organization resource.</summary>
+    private static ResourceReference Organisation(string? code, string name, long? id = null) => new()
     {
+        Reference = id is { } organisationId ? $"Organization/{Id(organisationId)}" : null,
         Identifier = code is null ? null : new Identifier(OdsSystem, code),
         Display = name,
     };
@@ -551,7 +552,7 @@ public static class FhirMapping
         Id = Id(staff.Id),
         Active = staff.Active,
         Practitioner = new ResourceReference($"Practitioner/{Id(staff.Id)}", staff.Name),
-        Organization = OrganizationReference(staff.OrganisationId, staff.OrganisationCode, staff.OrganisationName),
+        Organization = Organisation(staff.OrganisationCode, staff.OrganisationName, staff.OrganisationId),
         Code = [new CodeableConcept(StaffRoleSystem, staff.Role, Auth.Roles.Describe(staff.Role))],
     };
 
@@ -567,7 +568,7 @@ public static class FhirMapping
             Id = Id(service.Id),
             Meta = Meta(service.Version, service.UpdatedAt),
             Active = service.Active,
-            ProvidedBy = OrganizationReference(service.ProviderId, service.ProviderCode, service.ProviderName),
+            ProvidedBy = Organisation(service.ProviderCode, service.ProviderName, service.ProviderId),
             Type = [new CodeableConcept(ServiceKindSystem, service.Kind, ReferralCodes.ServiceKinds.LabelOf(service.Kind))],
             Name = service.Name,
             // Our locality is a name, not a Location this server serves: a reference by display only.
@@ -642,7 +643,7 @@ public static class FhirMapping
             resource.Agent.Add(new AuditEvent.AgentComponent
             {
                 Type = new CodeableConcept("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "RESP", "responsible party"),
-                Who = OrganizationReference(organisationId, audit.OrganisationCode, audit.OrganisationName ?? ""),
+                Who = Organisation(audit.OrganisationCode, audit.OrganisationName ?? "", organisationId),
                 Requestor = false,
             });
         }
@@ -695,11 +696,6 @@ public static class FhirMapping
                 _ => new ResourceReference { Identifier = new Identifier($"{Canonical}/Id/{entityType.Replace('_', '-')}", Id(entityId)) },
             };
 
-    /// <summary>A literal reference to an Organization this server serves, with its ODS code for those who match by that.</summary>
-    private static ResourceReference OrganizationReference(long id, string? code, string name) => new($"Organization/{Id(id)}", name)
-    {
-        Identifier = code is null ? null : new Identifier(OdsSystem, code),
-    };
 }
 
 /// <summary>One page of a search: how many match in all, and this page of them.</summary>

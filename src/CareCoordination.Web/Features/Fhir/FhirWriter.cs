@@ -245,6 +245,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Value}.");
         }
+        if (request.Requester?.Reference is { } reference && reference != $"Organization/{actor.OrganisationId}" && !reference.EndsWith($"/Organization/{actor.OrganisationId}", StringComparison.Ordinal))
+        {
+            throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.");
+        }
     }
 
     /// <summary>A Patient reference in a create, to a person the caller has referred before.</summary>

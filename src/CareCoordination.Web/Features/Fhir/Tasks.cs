@@ -25,6 +25,7 @@ public sealed record FhirTriageTask
     public long OrganisationId { get; init; }
     public string RequesterCode { get; init; } = "";
     public string RequesterName { get; init; } = "";
+    public long? OwnerId { get; init; }
     public string? OwnerCode { get; init; }
     public string? OwnerName { get; init; }
     public long PersonId { get; init; }
@@ -40,7 +41,7 @@ public sealed record FhirTriageTask
         SELECT t.id AS Id, t.referral_id AS ReferralId, t.queue AS Queue, t.status AS Status, t.reason AS Reason, t.decision AS Decision, t.version AS Version,
                t.created_at AS CreatedAt, t.updated_at AS UpdatedAt, t.taken_at AS TakenAt, t.completed_at AS CompletedAt,
                r.status AS ReferralStatus, r.organisation_id AS OrganisationId, ro.code AS RequesterCode, ro.name AS RequesterName,
-               COALESCE(uo.code, qo.code) AS OwnerCode, COALESCE(uo.name, qo.name) AS OwnerName,
+               COALESCE(uo.id, qo.id) AS OwnerId, COALESCE(uo.code, qo.code) AS OwnerCode, COALESCE(uo.name, qo.name) AS OwnerName,
                r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName
         FROM triage_task t
         JOIN referral r ON r.id = t.referral_id

@@ -267,6 +267,10 @@ public abstract class FhirWriteTests(AppFactory app)
         var forbidden = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.Forbidden);
         Assert.Contains("your own organisation", forbidden.Issue[0].Diagnostics, StringComparison.Ordinal);
 
+        var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
+        otherByReference.Requester = new ResourceReference("Organization/999999");
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/fhir/ServiceRequest", Json(otherByReference))).StatusCode);
+
         var notJson = await client.PostAsync("/fhir/ServiceRequest", new StringContent("<ServiceRequest/>", Encoding.UTF8, "application/fhir+xml"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, notJson.StatusCode);
 
@@ -518,6 +522,10 @@ public abstract class FhirWriteTests(AppFactory app)
         var tasks = await fhir.SearchAsync<FhirTask>([$"focus=ServiceRequest/{referral.Id}"]);
         var task = (FhirTask)tasks!.Entry.Single().Resource;
         Assert.Equal(FhirTask.TaskStatus.Requested, task.Status);
+        // Who has the referral is an Organization the partner can read, known by the ODS code it shows.
+        var owner = await fhir.ReadAsync<Organization>(task.Owner.Reference);
+        Assert.Equal(task.Owner.Identifier.Value, owner!.Identifier.Single(i => i.System == "https://fhir.nhs.uk/Id/ods-organization-code").Value);
+        Assert.Equal("RWM", (await fhir.ReadAsync<Organization>(referral.Requester.Reference))!.Identifier.Single().Value);
 
         var coordinator = await app.StaffAsync("coordinator");
         var taskId = long.Parse(task.Id, System.Globalization.CultureInfo.InvariantCulture);
