@@ -13,6 +13,7 @@ using CareCoordination.Tests.Support;
 using Dapper;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Rest;
+using Hl7.Fhir.Serialization;
 using FhirTask = Hl7.Fhir.Model.Task;
 using Task = System.Threading.Tasks.Task;
 
@@ -545,6 +546,29 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.NotEmpty(capacity!.Entry);
         var beds = await fhir.SearchAsync<Location>(["operational-status=U"]);
         Assert.All(beds!.Entry, e => Assert.Equal("U", ((Location)e.Resource).OperationalStatus.Code));
+    }
+
+    /// <summary>
+    /// Every resource type this server serves, as a partner reads it, parses strictly as that type and survives
+    /// serialise-and-parse unchanged: nothing it writes is something a strict FHIR client would drop or refuse.
+    /// </summary>
+    [Fact]
+    public async Task EveryResourceType_RoundTrips()
+    {
+        using var client = await PartnerAsync();
+        await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+        var strict = new FhirJsonDeserializer(new DeserializerSettings());
+        string[] types = ["ServiceRequest", "Task", "Patient", "Location", "MeasureReport", "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "AuditEvent"];
+        foreach (var type in types)
+        {
+            var page = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=1"), HttpStatusCode.OK);
+            var url = page.Entry.Single().FullUrl;
+            var body = await (await client.GetAsync(url)).Content.ReadAsStringAsync();
+            var read = strict.DeserializeResource(body);
+            Assert.Equal(type, read.TypeName);
+            var again = strict.DeserializeResource(FhirMapping.Serialize(read));
+            Assert.True(read.IsExactly(again), $"{type} changed in a round trip: {body}");
+        }
     }
 
     /// <summary>The examples docs/fhir.md tells partners to paste are accepted as they stand.</summary>
