@@ -1,3 +1,4 @@
+using CareCoordination.Features.Fhir.Profiles;
 using Hl7.Fhir.Model;
 
 namespace CareCoordination.Features.Fhir;
@@ -9,7 +10,7 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public static class FhirCapability
 {
-    public static CapabilityStatement For(string baseUrl) => new()
+    public static CapabilityStatement For(string baseUrl) => WithProfiles(new()
     {
         Status = PublicationStatus.Active,
         Date = "2025-01-01",
@@ -73,7 +74,24 @@ public static class FhirCapability
                 ],
             },
         ],
-    };
+    });
+
+    /// <summary>
+    /// Points each resource at our profile (fhir-profiles/). Only a profile every instance meets is the
+    /// resource's base profile: cc-bed-location fits beds, not sites or wards, so Location only supports it.
+    /// </summary>
+    private static CapabilityStatement WithProfiles(CapabilityStatement statement)
+    {
+        foreach (var resource in statement.Rest.SelectMany(rest => rest.Resource))
+        {
+            if (resource.Type is { } type && FhirProfiles.ByResourceType.TryGetValue(type, out var profile))
+            {
+                resource.Profile = type == nameof(ResourceType.Location) ? null : profile;
+                resource.SupportedProfile = [profile];
+            }
+        }
+        return statement;
+    }
 
     private static CapabilityStatement.ResourceComponent Resource(ResourceType type, string documentation, params CapabilityStatement.SearchParamComponent[] parameters) => new()
     {
