@@ -171,6 +171,21 @@ public sealed class FhirProfileTests
     }
 
     [Fact]
+    public void Issues_BecomeAnOperationOutcome_WithOneErrorEach_SayingWhereAndWhy()
+    {
+        var referral = ProfileFiles.ExampleOf(FhirProfiles.Referral);
+        referral.Remove("note");
+        referral["code"]["coding"][0]["code"] = "9";
+
+        var outcome = FhirProfiles.Outcome(Profiles.Validate(Parse(referral)));
+
+        Assert.Equal(2, outcome.Issue.Count);
+        Assert.All(outcome.Issue, i => Assert.Equal((OperationOutcome.IssueSeverity.Error, OperationOutcome.IssueType.Invalid), (i.Severity, i.Code)));
+        Assert.Equal(["ServiceRequest.code.coding[0]", "ServiceRequest.note"], outcome.Issue.Select(i => i.Expression.Single()).Order());
+        Assert.Contains(outcome.Issue, i => i.Diagnostics == "The summary for the coordinator (ServiceRequest.note) is required but missing.");
+    }
+
+    [Fact]
     public void ACodingWithoutASystem_IsRefused()
     {
         var referral = ProfileFiles.ExampleOf(FhirProfiles.Referral);

@@ -109,6 +109,18 @@ public sealed partial class FhirProfiles
         return issues;
     }
 
+    /// <summary>The issues as the answer to a partner: "invalid" is FHIR's issue type for content a profile refuses.</summary>
+    public static OperationOutcome Outcome(IEnumerable<ProfileIssue> issues) => new()
+    {
+        Issue = [.. issues.Select(issue => new OperationOutcome.IssueComponent
+        {
+            Severity = OperationOutcome.IssueSeverity.Error,
+            Code = OperationOutcome.IssueType.Invalid,
+            Diagnostics = issue.Message,
+            Expression = [issue.Expression],
+        })],
+    };
+
     /// <summary>
     /// Checks one node against a profile or extension definition. The differential lists an element after its
     /// parent, so each element's nodes are found among its parent's; idRoot renames the definition's root
