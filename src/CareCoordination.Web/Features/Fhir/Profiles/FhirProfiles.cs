@@ -28,7 +28,7 @@ public sealed partial class FhirProfiles
     public const string BedLocation = Canonical + "/StructureDefinition/cc-bed-location";
     public const string CapacityReport = Canonical + "/StructureDefinition/cc-capacity-report";
 
-    /// <summary>Our profile for each resource type. Every instance of each type meets it, except Location: only beds.</summary>
+    /// <summary>Our profile for each resource type; for Location it applies to beds only (see <see cref="ProfileFor"/>).</summary>
     public static IReadOnlyDictionary<string, string> ByResourceType { get; } = new Dictionary<string, string>
     {
         ["ServiceRequest"] = Referral,
@@ -173,7 +173,7 @@ public sealed partial class FhirProfiles
 
     private static void CheckCount(Element element, Node parent, int count, Definition definition, string ruleId, List<ProfileIssue> issues)
     {
-        var where = $"{parent.Location}.{definition.Select(element)}";
+        var where = $"{parent.Location}.{definition.StepTo(element)}";
         if (count < element.Min)
         {
             issues.Add(new(where, count == 0
@@ -431,7 +431,7 @@ public sealed partial class FhirProfiles
         }
 
         /// <summary>The FHIRPath step that selects an element's nodes: extension('url') for an extension slice.</summary>
-        public string Select(Element element)
+        public string StepTo(Element element)
         {
             var name = element.IsChoice ? element.Name[..^"[x]".Length] : element.Name;
             if (element.SliceName is null || Find(element.UnslicedId)?.Slicing is not { } slicing)
