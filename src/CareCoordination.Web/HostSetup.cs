@@ -4,6 +4,7 @@ using CareCoordination.Demo;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Boards;
 using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Fhir.Profiles;
 using CareCoordination.Features.Health;
 using CareCoordination.Features.Live;
 using CareCoordination.Pipeline;
@@ -37,6 +38,8 @@ public static class HostSetup
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<Work>();
         services.AddSingleton<AuditWriter>();
+        // The fhir-profiles/ rules FHIR resources are checked against, read once.
+        services.AddSingleton(_ => FhirProfiles.Load());
         services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
         services.AddMediator((MediatorOptions options) =>
         {

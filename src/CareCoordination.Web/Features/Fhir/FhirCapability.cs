@@ -1,3 +1,4 @@
+using CareCoordination.Features.Fhir.Profiles;
 using Hl7.Fhir.Model;
 
 namespace CareCoordination.Features.Fhir;
@@ -21,7 +22,7 @@ public static class FhirCapability
             unversioned.Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion;
         }
         History.Describe(statement);
-        return statement;
+        return WithProfiles(statement);
     }
 
     /// <summary>
@@ -187,6 +188,23 @@ public static class FhirCapability
             },
         ],
     };
+
+    /// <summary>
+    /// Points each resource at our profile (fhir-profiles/). Only a profile every instance meets is the
+    /// resource's base profile: cc-bed-location fits beds, not sites or wards, so Location only supports it.
+    /// </summary>
+    private static CapabilityStatement WithProfiles(CapabilityStatement statement)
+    {
+        foreach (var resource in statement.Rest.SelectMany(rest => rest.Resource))
+        {
+            if (resource.Type is { } type && FhirProfiles.ByResourceType.TryGetValue(type, out var profile))
+            {
+                resource.Profile = type == nameof(ResourceType.Location) ? null : profile;
+                resource.SupportedProfile = [profile];
+            }
+        }
+        return statement;
+    }
 
     private static CapabilityStatement.ResourceComponent Resource(ResourceType type, string documentation, params CapabilityStatement.SearchParamComponent[] parameters) => new()
     {

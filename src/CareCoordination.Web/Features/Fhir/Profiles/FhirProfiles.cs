@@ -1,0 +1,446 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Hl7.Fhir.Model;
+
+namespace CareCoordination.Features.Fhir.Profiles;
+
+/// <summary>
+/// One way a resource breaks its profile. Expression is a FHIRPath into the resource (for OperationOutcome
+/// issue.expression); ElementId names the rule: the element of the profile, or of the extension definition
+/// read as if inlined under its slice (ServiceRequest.extension:consent.extension:shared).
+/// </summary>
+public sealed record ProfileIssue(string Expression, string Message, string ElementId);
+
+/// <summary>
+/// The profiles in fhir-profiles/, read from the very JSON files published there (embedded in this assembly),
+/// and a checker for the part of StructureDefinition they use: cardinality, extension slices (and the
+/// sub-extensions of complex extensions), slices by a fixed value such as the NHS number's system, fixed and
+/// pattern values, choice types, reference target types, and required or extensible bindings to our ValueSets.
+/// It is not a general FHIR validator: what the profiles do not say, it does not check.
+/// </summary>
+public sealed partial class FhirProfiles
+{
+    public const string Canonical = "https://carecoordination.example.org/fhir";
+    public const string Referral = Canonical + "/StructureDefinition/cc-referral";
+    public const string Person = Canonical + "/StructureDefinition/cc-patient";
+    public const string TriageTask = Canonical + "/StructureDefinition/cc-triage-task";
+    public const string BedLocation = Canonical + "/StructureDefinition/cc-bed-location";
+    public const string CapacityReport = Canonical + "/StructureDefinition/cc-capacity-report";
+
+    /// <summary>Our profile for each resource type; for Location it applies to beds only (see <see cref="ProfileFor"/>).</summary>
+    public static IReadOnlyDictionary<string, string> ByResourceType { get; } = new Dictionary<string, string>
+    {
+        ["ServiceRequest"] = Referral,
+        ["Patient"] = Person,
+        ["Task"] = TriageTask,
+        ["Location"] = BedLocation,
+        ["MeasureReport"] = CapacityReport,
+    };
+
+    private const string ResourcePrefix = "fhir-profiles/";
+
+    private readonly Dictionary<string, Definition> _definitions;
+    private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _valueSets;
+
+    private FhirProfiles(Dictionary<string, Definition> definitions, Dictionary<string, Dictionary<string, HashSet<string>>> valueSets)
+    {
+        _definitions = definitions;
+        _valueSets = valueSets;
+    }
+
+    /// <summary>Reads every conformance resource embedded from fhir-profiles/ (the examples are not embedded).</summary>
+    public static FhirProfiles Load()
+    {
+        var assembly = typeof(FhirProfiles).Assembly;
+        var resources = new List<JsonElement>();
+        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        {
+            using var stream = assembly.GetManifestResourceStream(name)!;
+            using var document = JsonDocument.Parse(stream);
+            resources.Add(document.RootElement.Clone());
+        }
+        if (resources.Count == 0)
+        {
+            throw new InvalidOperationException("No fhir-profiles resources are embedded in the web assembly: check its csproj.");
+        }
+
+        var codeSystems = resources.Where(r => Text(r, "resourceType") == "CodeSystem").ToDictionary(
+            r => Text(r, "url")!,
+            r => r.GetProperty("concept").EnumerateArray().Select(c => Text(c, "code")!).ToHashSet(StringComparer.Ordinal));
+        var valueSets = resources.Where(r => Text(r, "resourceType") == "ValueSet").ToDictionary(
+            r => Text(r, "url")!,
+            r => r.GetProperty("compose").GetProperty("include").EnumerateArray().ToDictionary(
+                include => Text(include, "system")!,
+                include => include.TryGetProperty("concept", out var concepts)
+                    ? concepts.EnumerateArray().Select(c => Text(c, "code")!).ToHashSet(StringComparer.Ordinal)
+                    : codeSystems.TryGetValue(Text(include, "system")!, out var all) ? all
+                    : throw new InvalidOperationException($"ValueSet {Text(r, "url")} includes {Text(include, "system")}, which fhir-profiles does not define.")));
+        var definitions = resources.Where(r => Text(r, "resourceType") == "StructureDefinition")
+            .Select(Definition.Read).ToDictionary(d => d.Url);
+        return new FhirProfiles(definitions, valueSets);
+    }
+
+    /// <summary>The canonical url of the profile this resource should meet, or null when none of ours applies.</summary>
+    public static string? ProfileFor(Resource resource) => resource switch
+    {
+        Location location when !IsBed(location) => null,
+        _ => ByResourceType.GetValueOrDefault(resource.TypeName),
+    };
+
+    private static bool IsBed(Location location) =>
+        location.PhysicalType?.Coding.Any(c => c is { System: FhirMapping.PhysicalTypeSystem, Code: "bd" }) == true;
+
+    /// <summary>Checks the resource against <see cref="ProfileFor"/>; a resource no profile applies to has no issues.</summary>
+    public IReadOnlyList<ProfileIssue> Validate(Resource resource) =>
+        ProfileFor(resource) is { } profile ? Validate(resource, profile) : [];
+
+    public IReadOnlyList<ProfileIssue> Validate(Resource resource, string profileUrl)
+    {
+        if (!_definitions.TryGetValue(profileUrl, out var definition) || definition.Type != resource.TypeName)
+        {
+            throw new ArgumentException($"{profileUrl} is not a profile of {resource.TypeName} in fhir-profiles.", nameof(profileUrl));
+        }
+        // The checker reads the resource as FHIR JSON, so that element names and choice types are exactly the ones
+        // the profiles' element paths and fixed values are written in.
+        var json = JsonSerializer.SerializeToElement(resource, resource.GetType(), FhirMapping.Json);
+        var issues = new List<ProfileIssue>();
+        Check(definition, new Node(json, resource.TypeName, resource.TypeName), definition.Type, issues);
+        return issues;
+    }
+
+    /// <summary>The issues as the answer to a partner: "invalid" is FHIR's issue type for content a profile refuses.</summary>
+    public static OperationOutcome Outcome(IEnumerable<ProfileIssue> issues) => new()
+    {
+        Issue = [.. issues.Select(issue => new OperationOutcome.IssueComponent
+        {
+            Severity = OperationOutcome.IssueSeverity.Error,
+            Code = OperationOutcome.IssueType.Invalid,
+            Diagnostics = issue.Message,
+            Expression = [issue.Expression],
+        })],
+    };
+
+    /// <summary>
+    /// Checks one node against a profile or extension definition. The differential lists an element after its
+    /// parent, so each element's nodes are found among its parent's; idRoot renames the definition's root
+    /// (Extension) to the slice it was reached through, so nested rules read as one path.
+    /// </summary>
+    private void Check(Definition definition, Node root, string idRoot, List<ProfileIssue> issues)
+    {
+        var nodes = new Dictionary<string, List<Node>>(StringComparer.Ordinal) { [definition.Type] = [root] };
+        List<Node> NodesOf(string id)
+        {
+            if (!nodes.TryGetValue(id, out var found))
+            {
+                var element = definition.Find(id) ?? Element.Bare(id);
+                nodes[id] = found = [.. NodesOf(element.ParentId).SelectMany(parent => Children(parent, element.Name).Where(child => definition.InSlice(element, child)))];
+            }
+            return found;
+        }
+
+        foreach (var element in definition.Elements)
+        {
+            var ruleId = idRoot + element.Id[definition.Type.Length..];
+            var found = new List<Node>();
+            foreach (var parent in NodesOf(element.ParentId))
+            {
+                var children = Children(parent, element.Name).ToList();
+                var matching = children.Where(child => definition.InSlice(element, child)).ToList();
+                CheckCount(element, parent, matching.Count, definition, ruleId, issues);
+                if (element.Slicing is { Closed: true })
+                {
+                    var slices = definition.SlicesOf(element).ToList();
+                    foreach (var stray in children.Where(child => !slices.Any(slice => definition.InSlice(slice, child))))
+                    {
+                        var strayKey = Text(stray.Value, element.Slicing.DiscriminatorPaths[0]);
+                        issues.Add(new(stray.Location, $"{element.Label(ruleId)} allows only {string.Join(", ", slices.Select(s => s.SliceName))}, not '{strayKey}'.", ruleId));
+                    }
+                }
+                found.AddRange(matching);
+            }
+            nodes[element.Id] = found;
+            foreach (var node in found)
+            {
+                CheckValue(element, node, ruleId, issues);
+                foreach (var extension in element.Profiles.Where(p => _definitions.ContainsKey(p)))
+                {
+                    Check(_definitions[extension], node, ruleId, issues);
+                }
+            }
+        }
+    }
+
+    private static void CheckCount(Element element, Node parent, int count, Definition definition, string ruleId, List<ProfileIssue> issues)
+    {
+        var where = $"{parent.Location}.{definition.StepTo(element)}";
+        if (count < element.Min)
+        {
+            issues.Add(new(where, count == 0
+                ? $"{element.Label(ruleId)} is required but missing."
+                : $"{element.Label(ruleId)} needs at least {element.Min}, and there are {count}.", ruleId));
+        }
+        if (element.Max is { } max && count > max)
+        {
+            issues.Add(new(where, max == 0
+                ? $"{element.Label(ruleId)} is not allowed here."
+                : $"{element.Label(ruleId)} may appear at most {max} time{(max == 1 ? "" : "s")}, and there are {count}.", ruleId));
+        }
+    }
+
+    private void CheckValue(Element element, Node node, string ruleId, List<ProfileIssue> issues)
+    {
+        if (element.Fixed is { } fixedValue && !JsonElement.DeepEquals(fixedValue, node.Value))
+        {
+            issues.Add(new(node.Location, $"{element.Label(ruleId)} must be {fixedValue.GetRawText()}, not {node.Value.GetRawText()}.", ruleId));
+        }
+        if (element.Pattern is { } pattern && !Matches(pattern, node.Value))
+        {
+            issues.Add(new(node.Location, $"{element.Label(ruleId)} must contain {pattern.GetRawText()}.", ruleId));
+        }
+        if (element.IsChoice && element.Types.Count > 0)
+        {
+            var type = node.Property[(element.Name.Length - "[x]".Length)..];
+            if (!element.Types.Any(t => string.Equals(t, type, StringComparison.OrdinalIgnoreCase)))
+            {
+                issues.Add(new(node.Location, $"{element.Label(ruleId)} must be of type {string.Join(" or ", element.Types)}, not {type}.", ruleId));
+            }
+        }
+        if (element.Targets.Count > 0 && ReferredType(node.Value) is { } referred && !element.Targets.Contains(referred))
+        {
+            issues.Add(new(node.Location, $"{element.Label(ruleId)} must refer to a {string.Join(" or ", element.Targets)}, not a {referred}.", ruleId));
+        }
+        if (element.Binding is { } binding && _valueSets.TryGetValue(binding.ValueSet, out var valueSet))
+        {
+            CheckBinding(element, node, binding, valueSet, ruleId, issues);
+        }
+    }
+
+    /// <summary>
+    /// Our ValueSets are all ours to judge: a coding in a bound system must use one of its codes, and a coding
+    /// needs a system. A required binding also needs at least one coding from the ValueSet; codings in other
+    /// systems may ride along as translations.
+    /// </summary>
+    private static void CheckBinding(Element element, Node node, Binding binding, Dictionary<string, HashSet<string>> valueSet, string ruleId, List<ProfileIssue> issues)
+    {
+        var label = element.Label(ruleId);
+        var known = string.Join("; ", valueSet.Select(s => $"{s.Key}: {string.Join(", ", s.Value)}"));
+        if (node.Value.ValueKind == JsonValueKind.String)
+        {
+            var code = node.Value.GetString()!;
+            if (binding.Required && !valueSet.Values.Any(codes => codes.Contains(code)))
+            {
+                issues.Add(new(node.Location, $"{label}: '{code}' is not in {binding.ValueSet} ({known}).", ruleId));
+            }
+            return;
+        }
+
+        var isConcept = node.Value.ValueKind == JsonValueKind.Object && (node.Value.TryGetProperty("coding", out _) || node.Value.TryGetProperty("text", out _));
+        var codings = isConcept
+            ? node.Value.TryGetProperty("coding", out var array) ? array.EnumerateArray().Select((c, i) => new Node(c, $"{node.Location}.coding[{i}]", "coding")).ToList() : []
+            : [node];
+        var valid = 0;
+        var wrong = 0;
+        foreach (var coding in codings)
+        {
+            var system = Text(coding.Value, "system");
+            var code = Text(coding.Value, "code");
+            if (system is null)
+            {
+                issues.Add(new(coding.Location, $"{label}: a coding needs a system ({known}).", ruleId));
+                wrong++;
+            }
+            else if (valueSet.TryGetValue(system, out var codes))
+            {
+                if (code is not null && codes.Contains(code))
+                {
+                    valid++;
+                }
+                else
+                {
+                    issues.Add(new(coding.Location, $"{label}: '{code}' is not a code of {system} (expected one of {string.Join(", ", codes)}).", ruleId));
+                    wrong++;
+                }
+            }
+        }
+        if (binding.Required && valid == 0 && wrong == 0)
+        {
+            issues.Add(new(node.Location, $"{label} needs a coding from {binding.ValueSet} ({known}).", ruleId));
+        }
+    }
+
+    /// <summary>FHIR pattern matching: every property and array item of the pattern is present in the value.</summary>
+    private static bool Matches(JsonElement pattern, JsonElement value) => pattern.ValueKind switch
+    {
+        JsonValueKind.Object => value.ValueKind == JsonValueKind.Object && pattern.EnumerateObject().All(
+            p => value.TryGetProperty(p.Name, out var v) && Matches(p.Value, v)),
+        JsonValueKind.Array => value.ValueKind == JsonValueKind.Array && pattern.EnumerateArray().All(
+            p => value.EnumerateArray().Any(v => Matches(p, v))),
+        _ => JsonElement.DeepEquals(pattern, value),
+    };
+
+    /// <summary>The resource type a literal reference (Type/id, or an absolute url ending so) or its type names; null for urn:uuid: or #contained.</summary>
+    private static string? ReferredType(JsonElement reference)
+    {
+        if (reference.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        if (Text(reference, "type") is { } type)
+        {
+            return type;
+        }
+        return Text(reference, "reference") is { } literal && LiteralReference().Match(literal) is { Success: true } match
+            ? match.Groups["type"].Value
+            : null;
+    }
+
+    [GeneratedRegex(@"(^|/)(?<type>[A-Z][A-Za-z]+)/[A-Za-z0-9\-\.]{1,64}(/_history/[A-Za-z0-9\-\.]{1,64})?$", RegexOptions.CultureInvariant)]
+    private static partial Regex LiteralReference();
+
+    /// <summary>The values of a named element under a node: array items one by one, value[x] whatever its type.</summary>
+    private static IEnumerable<Node> Children(Node parent, string name)
+    {
+        if (parent.Value.ValueKind != JsonValueKind.Object)
+        {
+            yield break;
+        }
+        var choice = name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null;
+        foreach (var property in parent.Value.EnumerateObject())
+        {
+            var matches = choice is null
+                ? property.Name == name
+                : property.Name.Length > choice.Length && property.Name.StartsWith(choice, StringComparison.Ordinal) && char.IsUpper(property.Name[choice.Length]);
+            if (!matches)
+            {
+                continue;
+            }
+            var path = $"{parent.Location}.{choice ?? name}";
+            if (property.Value.ValueKind == JsonValueKind.Array)
+            {
+                var index = 0;
+                foreach (var item in property.Value.EnumerateArray())
+                {
+                    yield return new Node(item, $"{path}[{index++}]", property.Name);
+                }
+            }
+            else
+            {
+                yield return new Node(property.Value, path, property.Name);
+            }
+        }
+    }
+
+    private static string? Text(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+
+    /// <summary>A value in the resource, where it is (FHIRPath) and the JSON property it came from (valueString for value[x]).</summary>
+    private sealed record Node(JsonElement Value, string Location, string Property);
+
+    private sealed record Binding(string ValueSet, bool Required);
+
+    private sealed record Slicing(IReadOnlyList<string> DiscriminatorPaths, bool Closed);
+
+    private sealed record Element(string Id, string? Short, int Min, int? Max, JsonElement? Fixed, JsonElement? Pattern, Binding? Binding,
+        Slicing? Slicing, IReadOnlyList<string> Types, IReadOnlyList<string> Profiles, IReadOnlyList<string> Targets)
+    {
+        private string LastStep => Id[(Id.LastIndexOf('.') + 1)..];
+
+        public string ParentId => Id[..Id.LastIndexOf('.')];
+
+        public string Name => LastStep.Split(':')[0];
+
+        public string? SliceName => LastStep.Contains(':', StringComparison.Ordinal) ? LastStep.Split(':')[1] : null;
+
+        /// <summary>The same element without its slice name: where the slicing is declared.</summary>
+        public string UnslicedId => SliceName is null ? Id : Id[..Id.LastIndexOf(':')];
+
+        public bool IsChoice => Name.EndsWith("[x]", StringComparison.Ordinal);
+
+        public string Label(string ruleId) => Short is null ? ruleId : $"{Short} ({ruleId})";
+
+        public static Element Bare(string id) => new(id, null, 0, null, null, null, null, null, [], [], []);
+
+        public static Element Read(JsonElement json)
+        {
+            var types = json.TryGetProperty("type", out var t) ? t.EnumerateArray().ToList() : [];
+            return new(
+                Text(json, "id")!,
+                Text(json, "short"),
+                json.TryGetProperty("min", out var min) ? min.GetInt32() : 0,
+                Text(json, "max") is { } max and not "*" ? int.Parse(max, CultureInfo.InvariantCulture) : null,
+                Value(json, "fixed"),
+                Value(json, "pattern"),
+                json.TryGetProperty("binding", out var b) && Text(b, "strength") is "required" or "extensible"
+                    ? new Binding(Text(b, "valueSet")!, Text(b, "strength") == "required")
+                    : null,
+                json.TryGetProperty("slicing", out var s)
+                    ? new Slicing([.. s.GetProperty("discriminator").EnumerateArray().Select(d => Text(d, "path")!)], Text(s, "rules") == "closed")
+                    : null,
+                [.. types.Select(type => Text(type, "code")!)],
+                [.. types.SelectMany(type => Urls(type, "profile"))],
+                [.. types.SelectMany(type => Urls(type, "targetProfile")).Select(url => url[(url.LastIndexOf('/') + 1)..])]);
+        }
+
+        private static JsonElement? Value(JsonElement json, string prefix) =>
+            json.EnumerateObject().Where(p => p.Name.StartsWith(prefix, StringComparison.Ordinal) && p.Name.Length > prefix.Length)
+                .Select(p => (JsonElement?)p.Value.Clone()).FirstOrDefault();
+
+        private static IEnumerable<string> Urls(JsonElement type, string property) =>
+            type.TryGetProperty(property, out var urls) ? urls.EnumerateArray().Select(u => u.GetString()!) : [];
+    }
+
+    /// <summary>A StructureDefinition's differential: the profile's root element first, then the rules.</summary>
+    private sealed record Definition(string Url, string Type, IReadOnlyList<Element> Elements)
+    {
+        public static Definition Read(JsonElement structure)
+        {
+            var elements = structure.GetProperty("differential").GetProperty("element").EnumerateArray().Select(Element.Read).ToList();
+            var type = Text(structure, "type")!;
+            return new(Text(structure, "url")!, type, [.. elements.Where(e => e.Id != type)]);
+        }
+
+        public Element? Find(string id) => Elements.FirstOrDefault(e => e.Id == id);
+
+        public IEnumerable<Element> SlicesOf(Element sliced) => Elements.Where(e => e.SliceName is not null && e.UnslicedId == sliced.Id);
+
+        /// <summary>
+        /// Whether a node belongs to the element: always, unless the element is a slice; then its value at each
+        /// discriminator path must be the slice's fixed value there, or for an extension's url, the slice's profile.
+        /// </summary>
+        public bool InSlice(Element element, Node node)
+        {
+            if (element.SliceName is null)
+            {
+                return true;
+            }
+            var slicing = Find(element.UnslicedId)?.Slicing
+                ?? throw new InvalidOperationException($"{Url}: {element.Id} is a slice of {element.UnslicedId}, which declares no slicing.");
+            return slicing.DiscriminatorPaths.All(path => Text(node.Value, path) is { } actual && actual == Discriminator(element, path));
+        }
+
+        public string? Discriminator(Element slice, string path)
+        {
+            var at = Find($"{slice.Id}.{path}");
+            var value = at?.Fixed ?? at?.Pattern;
+            return value is { ValueKind: JsonValueKind.String } text ? text.GetString()
+                : path == "url" ? slice.Profiles.FirstOrDefault()
+                : null;
+        }
+
+        /// <summary>The FHIRPath step that selects an element's nodes: extension('url') for an extension slice.</summary>
+        public string StepTo(Element element)
+        {
+            var name = element.IsChoice ? element.Name[..^"[x]".Length] : element.Name;
+            if (element.SliceName is null || Find(element.UnslicedId)?.Slicing is not { } slicing)
+            {
+                return name;
+            }
+            var path = slicing.DiscriminatorPaths[0];
+            var value = Discriminator(element, path);
+            return name == "extension" && path == "url" ? $"extension('{value}')" : $"{name}.where({path}='{value}')";
+        }
+    }
+}
