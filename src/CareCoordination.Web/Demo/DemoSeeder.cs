@@ -905,7 +905,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                     : capacityConcern ? DemoCounty.LawfulReasons[0]
                     : safeguarding ? DemoCounty.LawfulReasons[1]
                     : Pick(DemoCounty.LawfulReasons),
-                PersonWishes = Chance(0.85) ? Wishes(pathway) : null,
+                // The form cannot be sent without the person's own wishes: nor can a seeded referral.
+                PersonWishes = Wishes(pathway),
                 FamilyExpectations = Chance(0.7) ? Pick(DemoCounty.FamilyExpectations) : null,
                 StaffExpectations = Chance(0.85) ? StaffView(pathway) : null,
                 Summary = $"{age.ToString(CultureInfo.InvariantCulture)}-year-old {noun} {reason}. {Pick(DemoCounty.Mobility)} {home}",

@@ -25,7 +25,7 @@ public sealed record Written(string ResourceType, long Id, int Status)
 /// each entry of a batch or transaction, and by $process-message. Inside a transaction's command the
 /// commands it sends join that command's database transaction, so one failing entry undoes them all.
 /// </summary>
-public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors)
+public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors, Profiles.FhirProfiles profiles)
 {
     /// <summary>
     /// POST ServiceRequest. The person is the Patient given (contained, or an entry of the same transaction)
@@ -36,6 +36,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     public async Task<Written> CreateReferralAsync(ServiceRequest request, Patient? patient, PersonRecord? knownPerson, string? ifNoneExist,
         CancellationToken cancellationToken)
     {
+        // The published profiles first: a partner learns every structural fault at once, against its element.
+        profiles.Require(request);
+        if (patient is not null)
+        {
+            profiles.Require(patient);
+        }
         await RequireOwnOrganisationAsync(request, cancellationToken);
         if (request.Status != RequestStatus.Active)
         {

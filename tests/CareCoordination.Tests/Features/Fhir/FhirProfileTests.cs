@@ -177,8 +177,10 @@ public sealed class FhirProfileTests
         referral.Remove("note");
         referral["code"]["coding"][0]["code"] = "9";
 
-        var outcome = FhirProfiles.Outcome(Profiles.Validate(Parse(referral)));
+        var refusal = Assert.Throws<InvalidResource>(() => Profiles.Require(Parse(referral)));
+        var (status, outcome) = FhirRequests.Answer(refusal, write: true);
 
+        Assert.Equal(400, status);
         Assert.Equal(2, outcome.Issue.Count);
         Assert.All(outcome.Issue, i => Assert.Equal((OperationOutcome.IssueSeverity.Error, OperationOutcome.IssueType.Invalid), (i.Severity, i.Code)));
         Assert.Equal(["ServiceRequest.code.coding[0]", "ServiceRequest.note"], outcome.Issue.Select(i => i.Expression.Single()).Order());

@@ -14,6 +14,7 @@ using Dapper;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Rest;
 using Hl7.Fhir.Serialization;
+using Profiles = CareCoordination.Features.Fhir.Profiles.FhirProfiles;
 using FhirTask = Hl7.Fhir.Model.Task;
 using Task = System.Threading.Tasks.Task;
 
@@ -269,7 +270,7 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Contains("your own organisation", forbidden.Issue[0].Diagnostics, StringComparison.Ordinal);
 
         var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
-        otherByReference.Requester = new ResourceReference("Organization/999999");
+        otherByReference.Requester.Reference = "Organization/999999";
         Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/fhir/ServiceRequest", Json(otherByReference))).StatusCode);
 
         var notJson = await client.PostAsync("/fhir/ServiceRequest", new StringContent("<ServiceRequest/>", Encoding.UTF8, "application/fhir+xml"));
@@ -569,6 +570,91 @@ public abstract class FhirWriteTests(AppFactory app)
             var again = strict.DeserializeResource(FhirMapping.Serialize(read));
             Assert.True(read.IsExactly(again), $"{type} changed in a round trip: {body}");
         }
+    }
+
+    /// <summary>The published examples of a referral and its person, sent together as a partner would (in a transaction).</summary>
+    private static System.Text.Json.Nodes.JsonObject ExampleTransaction(System.Text.Json.Nodes.JsonObject referral, System.Text.Json.Nodes.JsonObject person)
+    {
+        const string personUrl = "urn:uuid:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+        // Only what a test has not taken away is changed: the subject names the Patient entry, and the
+        // identifier is made unique so that each send is a new referral.
+        if (referral["subject"] is System.Text.Json.Nodes.JsonObject { } subject && subject.ContainsKey("reference"))
+        {
+            subject["reference"] = personUrl;
+        }
+        if (referral["identifier"]?[0] is System.Text.Json.Nodes.JsonObject { } identifier && identifier.ContainsKey("value"))
+        {
+            identifier["value"] = "P-" + Guid.NewGuid().ToString("N");
+        }
+        // The example's expected discharge date is fixed in the past, which the form's own rule refuses.
+        referral.Remove("occurrenceDateTime");
+        return new System.Text.Json.Nodes.JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new System.Text.Json.Nodes.JsonArray(
+                new System.Text.Json.Nodes.JsonObject { ["fullUrl"] = personUrl, ["resource"] = person, ["request"] = new System.Text.Json.Nodes.JsonObject { ["method"] = "POST", ["url"] = "Patient" } },
+                new System.Text.Json.Nodes.JsonObject { ["resource"] = referral, ["request"] = new System.Text.Json.Nodes.JsonObject { ["method"] = "POST", ["url"] = "ServiceRequest" } }),
+        };
+    }
+
+    [Fact]
+    public async Task TheProfilesExamples_AreAcceptedByTheServer()
+    {
+        using var client = await PartnerAsync();
+        var bundle = ExampleTransaction(ProfileFiles.ExampleOf(Profiles.Referral), ProfileFiles.ExampleOf(Profiles.Person));
+
+        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", new StringContent(bundle.ToJsonString(), Encoding.UTF8, "application/fhir+json")), HttpStatusCode.OK);
+
+        Assert.Equal("201 Created", reply.Entry[1].Response.Status);
+    }
+
+    /// <summary>What the server answers meets the profiles it publishes: every referral and person a partner can read, seeded or sent.</summary>
+    [Fact]
+    public async Task EveryReferralAndPersonAPartnerReads_MeetsItsProfile()
+    {
+        using var client = await PartnerAsync();
+        await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+        var profiles = Profiles.Load();
+        foreach (var type in new[] { "ServiceRequest", "Patient" })
+        {
+            var page = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=100"), HttpStatusCode.OK);
+            Assert.NotEmpty(page.Entry);
+            foreach (var resource in page.Entry.Select(e => e.Resource))
+            {
+                var issues = profiles.Validate(resource);
+                Assert.True(issues.Count == 0, $"{type}/{resource.Id}: " + string.Join("; ", issues.Select(i => $"{i.Expression}: {i.Message}")));
+            }
+        }
+    }
+
+    public static TheoryData<string, string> RequiredOfWhatPartnersSend()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var row in FhirProfileTests.RequiredElements().Where(r => (string)r[0] is Profiles.Referral or Profiles.Person))
+        {
+            data.Add((string)row[0], (string)row[1]);
+        }
+        return data;
+    }
+
+    /// <summary>The server enforces exactly the published rules: each required element taken away is a 400 naming it, and nothing is stored.</summary>
+    [Theory]
+    [MemberData(nameof(RequiredOfWhatPartnersSend))]
+    public async Task AnExampleWithoutARequiredElement_IsRefusedByTheServer(string profile, string elementId)
+    {
+        using var client = await PartnerAsync();
+        var referral = ProfileFiles.ExampleOf(Profiles.Referral);
+        var person = ProfileFiles.ExampleOf(Profiles.Person);
+        var (removed, _) = ProfileFiles.Remove(profile == Profiles.Referral ? referral : person, profile, elementId);
+        Assert.True(removed > 0);
+        var before = await SnapshotAsync();
+
+        var response = await client.PostAsync("/fhir", new StringContent(ExampleTransaction(referral, person).ToJsonString(), Encoding.UTF8, "application/fhir+json"));
+
+        var outcome = await ParseAsync<OperationOutcome>(response, HttpStatusCode.BadRequest);
+        Assert.All(outcome.Issue, i => Assert.Equal(OperationOutcome.IssueType.Invalid, i.Code));
+        Assert.Equal(before, await SnapshotAsync());
     }
 
     /// <summary>The examples docs/fhir.md tells partners to paste are accepted as they stand.</summary>

@@ -109,17 +109,15 @@ public sealed partial class FhirProfiles
         return issues;
     }
 
-    /// <summary>The issues as the answer to a partner: "invalid" is FHIR's issue type for content a profile refuses.</summary>
-    public static OperationOutcome Outcome(IEnumerable<ProfileIssue> issues) => new()
+    /// <summary>Refuses a resource that breaks its profile: a 400 whose OperationOutcome has one invalid issue per rule, saying where and why.</summary>
+    public void Require(Resource resource)
     {
-        Issue = [.. issues.Select(issue => new OperationOutcome.IssueComponent
+        var issues = Validate(resource);
+        if (issues.Count > 0)
         {
-            Severity = OperationOutcome.IssueSeverity.Error,
-            Code = OperationOutcome.IssueType.Invalid,
-            Diagnostics = issue.Message,
-            Expression = [issue.Expression],
-        })],
-    };
+            throw new InvalidResource([.. issues.Select(issue => new FhirIssue(issue.Expression, issue.Message))]);
+        }
+    }
 
     /// <summary>
     /// Checks one node against a profile or extension definition. The differential lists an element after its
