@@ -195,9 +195,13 @@ public static class FhirMapping
             Requester = Organisation(task.RequesterCode, task.RequesterName, task.OrganisationId),
             Owner = task.OwnerName is null ? null : Organisation(task.OwnerCode, task.OwnerName, task.OwnerId),
         };
-        if (!string.IsNullOrWhiteSpace(task.Reason))
+        // A decline carries its coded reason (the decision is "declined: {code}") as well as the words.
+        var declinedFor = task.Decision?.StartsWith("declined: ", StringComparison.Ordinal) == true ? task.Decision["declined: ".Length..] : null;
+        if (declinedFor is not null || !string.IsNullOrWhiteSpace(task.Reason))
         {
-            resource.StatusReason = new CodeableConcept { Text = task.Reason };
+            resource.StatusReason = declinedFor is null
+                ? new CodeableConcept { Text = task.Reason }
+                : new CodeableConcept(DeclineReasonSystem, declinedFor, ReferralCodes.DeclineReasons.LabelOf(declinedFor), task.Reason);
         }
         if (task.TakenAt is not null || task.CompletedAt is not null)
         {

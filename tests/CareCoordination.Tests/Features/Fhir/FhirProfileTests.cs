@@ -280,8 +280,7 @@ public sealed class FhirProfileTests
         AssertCodes("bed-type", FhirMapping.BedTypeCodes);
         // Every referral state a partner can see: the ones behind each ServiceRequest status (a draft is never shown).
         AssertCodes("referral-status", FhirMapping.ServiceRequestStatusCodes.SelectMany(FhirMapping.ReferralStatusesFor).Order(), ordered: false);
-        // The contract's risk codes: the form keeps risks as separate answers, not one code list.
-        AssertCodes("risk", ["safeguarding", "infection", "falls", "self-neglect", "cognition", "mental-capacity"]);
+        AssertCodes("risk", ReferralCodes.Risks.Select(c => c.Value), ReferralCodes.Risks.Select(c => c.Label));
     }
 
     [Fact]

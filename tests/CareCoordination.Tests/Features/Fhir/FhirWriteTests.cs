@@ -549,6 +549,27 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.All(beds!.Entry, e => Assert.Equal("U", ((Location)e.Resource).OperationalStatus.Code));
     }
 
+    [Fact]
+    public async Task ADeclinedReferral_ShowsItsCodedReason_OnTheRejectedTask()
+    {
+        using var client = await PartnerAsync();
+        var created = await ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
+            HttpStatusCode.Created);
+        var tasks = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
+        var taskId = long.Parse(tasks.Entry.Single().Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
+        var coordinator = await app.StaffAsync("coordinator");
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        await app.SendAsync(new DeclineReferral.Command(taskId, "out-of-area", "Lives across the county border."), coordinator);
+
+        var task = await ParseAsync<FhirTask>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.OK);
+
+        Assert.Equal(FhirTask.TaskStatus.Rejected, task.Status);
+        Assert.Equal(("https://carecoordination.example.org/fhir/CodeSystem/decline-reason", "out-of-area"), (task.StatusReason.Coding.Single().System, task.StatusReason.Coding.Single().Code));
+        Assert.Contains("county border", task.StatusReason.Text, StringComparison.Ordinal);
+        Assert.Empty(Profiles.Load().Validate(task));
+        Assert.Equal(RequestStatus.Revoked, (await ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{created.Id}"), HttpStatusCode.OK)).Status);
+    }
+
     /// <summary>
     /// Every resource type this server serves, as a partner reads it, parses strictly as that type and survives
     /// serialise-and-parse unchanged: nothing it writes is something a strict FHIR client would drop or refuse.
