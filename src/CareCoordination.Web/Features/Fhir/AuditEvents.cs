@@ -100,11 +100,7 @@ public static class SearchAuditEvents
         {
             var where = "";
             var parameters = new DynamicParameters(new { ClientId = work.Scope.Actor.Id, query.Count, query.Offset });
-            for (var i = 0; i < query.Date.Count; i++)
-            {
-                where += $" AND a.at {query.Date[i].Operator} @At{i}";
-                parameters.Add($"At{i}", query.Date[i].At);
-            }
+            where += FhirSearch.DateWhere("a.at", query.Date, parameters);
             if (query.Entity is var (type, id))
             {
                 // A Patient is an entity of every row about them (FhirMapping.ToAuditEvent), not only of reads of the Patient itself.

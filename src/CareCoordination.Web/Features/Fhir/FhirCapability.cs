@@ -52,9 +52,12 @@ public static class FhirCapability
         referral.SearchParam.Add(Param("identifier", SearchParamType.Token, "Your own identifier for the referral: identifier=system|value", "http://hl7.org/fhir/SearchParameter/ServiceRequest-identifier"));
         referral.SearchParam.Add(Param("patient", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/clinical-patient"));
         referral.SearchParam.Add(Param("subject", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/ServiceRequest-subject"));
+        referral.SearchParam.Add(Param("_lastUpdated", SearchParamType.Date, "Prefixes gt, ge, lt, le; may be given twice for a range", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"));
         var task = rest.Resource.Single(r => r.Type == nameof(ResourceType.Task));
         task.SearchParam.Add(Param("owner", SearchParamType.Reference, "Organization/{id}: the coordination centre or bed bureau working it", "http://hl7.org/fhir/SearchParameter/Task-owner"));
         task.SearchParam.Add(Param("patient", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/Task-patient"));
+        task.SearchParam.Add(Param("status", SearchParamType.Token, string.Join(", ", SearchTasks.Query.StatusCodes) + "; several separated by commas",
+            "http://hl7.org/fhir/SearchParameter/Task-status"));
 
         rest.Interaction =
         [

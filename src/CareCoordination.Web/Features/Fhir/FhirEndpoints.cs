@@ -42,10 +42,13 @@ public static class FhirEndpoints
         });
         fhir.MapGet("/Task", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
-            var search = new FhirSearch(request.Query, "focus", "_lastUpdated", "owner", "patient");
+            var search = new FhirSearch(request.Query, "focus", "_lastUpdated", "owner", "patient", "status");
             var focus = search.Reference("focus", "ServiceRequest");
             var page = await mediator.Send(new SearchTasks.Query(focus, search.Dates("_lastUpdated"), search.Count, search.Offset,
-                search.Reference("owner", "Organization"), search.Reference("patient", "Patient")), cancellationToken);
+                search.Reference("owner", "Organization"), search.Reference("patient", "Patient"))
+            {
+                Statuses = search.Codes("status", SearchTasks.Query.StatusCodes),
+            }, cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToTask);
         });
 

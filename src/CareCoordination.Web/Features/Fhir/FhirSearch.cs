@@ -128,6 +128,19 @@ public sealed class FhirSearch
         return id;
     }
 
+    /// <summary>The SQL for date bounds on one column, each bound's instant added as its own parameter.</summary>
+    public static string DateWhere(string column, IReadOnlyList<DateBound> bounds, Dapper.DynamicParameters parameters)
+    {
+        var where = "";
+        for (var i = 0; i < bounds.Count; i++)
+        {
+            var name = $"{column.Replace('.', '_')}{i}";
+            where += $" AND {column} {bounds[i].Operator} @{name}";
+            parameters.Add(name, bounds[i].At);
+        }
+        return where;
+    }
+
     /// <summary>A date parameter with prefixes gt, ge, lt or le; may be given twice for a range.</summary>
     public IReadOnlyList<DateBound> Dates(string name)
     {

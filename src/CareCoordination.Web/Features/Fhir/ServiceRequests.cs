@@ -98,9 +98,12 @@ public static class SearchServiceRequests
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/ServiceRequest.s")]
     public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, SubmitReferral.SenderIdentifier? Identifier, long? PersonId,
-        int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited;
+        int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited
+    {
+        public IReadOnlyList<DateBound> LastUpdated { get; init; } = [];
+    }
 
-    public static readonly string[] Parameters = ["patient.identifier", "status", "identifier", "patient", "subject"];
+    public static readonly string[] Parameters = ["patient.identifier", "status", "identifier", "patient", "subject", "_lastUpdated"];
 
     /// <summary>The query a search (or a conditional create's If-None-Exist) asks for.</summary>
     public static Query From(FhirSearch search)
@@ -109,7 +112,7 @@ public static class SearchServiceRequests
         var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
         var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
         var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
-        return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset);
+        return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset) { LastUpdated = search.Dates("_lastUpdated") };
     }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirReferral>>
@@ -139,11 +142,12 @@ public static class SearchServiceRequests
             {
                 where += $" AND r.status IN ({Sql.Literals(query.ReferralStatuses)})";
             }
-            var parameters = new
+            var parameters = new DynamicParameters(new
             {
                 OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, SenderSystem = query.Identifier?.System, SenderValue = query.Identifier?.Value,
                 query.PersonId, query.Count, query.Offset,
-            };
+            });
+            where += FhirSearch.DateWhere("r.updated_at", query.LastUpdated, parameters);
             await using var connection = await database.OpenAsync(cancellationToken);
             return await Page<FhirReferral>.ReadAsync(connection, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
         }

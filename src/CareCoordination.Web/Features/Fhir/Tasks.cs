@@ -86,7 +86,13 @@ public static class SearchTasks
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/Task.s")]
     public sealed record Query(long? FocusReferralId, IReadOnlyList<DateBound> LastUpdated, int Count, int Offset,
-        long? OwnerOrganisationId = null, long? PersonId = null) : IQuery<Page<FhirTriageTask>>, IAudited;
+        long? OwnerOrganisationId = null, long? PersonId = null) : IQuery<Page<FhirTriageTask>>, IAudited
+    {
+        /// <summary>Task.status codes, as the partner sees them.</summary>
+        public IReadOnlyList<string> Statuses { get; init; } = [];
+
+        public static IReadOnlyList<string> StatusCodes { get; } = ["requested", "in-progress", "on-hold", "accepted", "rejected", "completed", "cancelled"];
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirTriageTask>>
     {
@@ -115,10 +121,16 @@ public static class SearchTasks
             {
                 where += " AND r.person_id = @PersonId";
             }
-            for (var i = 0; i < query.LastUpdated.Count; i++)
+            where += FhirSearch.DateWhere("t.updated_at", query.LastUpdated, parameters);
+            if (query.Statuses.Count > 0)
             {
-                where += $" AND t.updated_at {query.LastUpdated[i].Operator} @Updated{i}";
-                parameters.Add($"Updated{i}", query.LastUpdated[i].At);
+                // As Task.status shows them: a completed task that accepted the referral is "accepted" (FhirMapping.ToTask).
+                where += " AND (" + string.Join(" OR ", query.Statuses.Select(status => status switch
+                {
+                    "accepted" => "(t.status = 'completed' AND t.decision LIKE 'accepted%')",
+                    "completed" => "(t.status = 'completed' AND (t.decision IS NULL OR t.decision NOT LIKE 'accepted%'))",
+                    _ => $"t.status = {Sql.Literals([status])}",
+                })) + ")";
             }
             await using var connection = await database.OpenAsync(cancellationToken);
             return await Page<FhirTriageTask>.ReadAsync(connection, FhirTriageTask.Select, where, "t.id", parameters, task => work.Scope.Touch("triage_task", task.Id, task.PersonId));

@@ -100,8 +100,8 @@ public abstract class FhirReadTests(AppFactory app)
              CapabilityStatement.TypeRestfulInteraction.Create, CapabilityStatement.TypeRestfulInteraction.Update],
             referral.Interaction.Select(i => i.Code!.Value).Except(versions));
         Assert.True(referral.ConditionalCreate);
-        Assert.Equal(["patient.identifier", "status", "identifier", "patient", "subject"], referral.SearchParam.Select(p => p.Name));
-        Assert.Equal(["focus", "_lastUpdated", "owner", "patient"], rest.Resource.Single(r => r.Type == "Task").SearchParam.Select(p => p.Name));
+        Assert.Equal(["patient.identifier", "status", "identifier", "patient", "subject", "_lastUpdated"], referral.SearchParam.Select(p => p.Name));
+        Assert.Equal(["focus", "_lastUpdated", "owner", "patient", "status"], rest.Resource.Single(r => r.Type == "Task").SearchParam.Select(p => p.Name));
         Assert.Equal(["identifier"], rest.Resource.Single(r => r.Type == "Patient").SearchParam.Select(p => p.Name));
         Assert.Equal([CapabilityStatement.SystemRestfulInteraction.Transaction, CapabilityStatement.SystemRestfulInteraction.Batch],
             rest.Interaction.Select(i => i.Code!.Value));

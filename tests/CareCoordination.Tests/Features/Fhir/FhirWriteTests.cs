@@ -164,6 +164,11 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(sent.Note[0].Text, created.Note[0].Text);
         Assert.Equal(sent.Occurrence.ToString(), created.Occurrence.ToString());
         Assert.Equal(RequestStatus.Active, created.Status);
+        var since = Uri.EscapeDataString(created.Meta.LastUpdated!.Value.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
+        var changed = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=ge{since}&_count=100"), HttpStatusCode.OK);
+        Assert.Contains(changed.Entry, e => e.Resource.Id == created.Id);
+        var before = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=lt{since}&_count=100"), HttpStatusCode.OK);
+        Assert.DoesNotContain(before.Entry, e => e.Resource.Id == created.Id);
 
         // The same command as the form: a triage task in the coordination queue, the partner recorded as sender.
         await using var connection = await app.OpenAsync();
@@ -541,6 +546,8 @@ public abstract class FhirWriteTests(AppFactory app)
 
         var accepted = await fhir.ReadAsync<FhirTask>($"Task/{task.Id}");
         Assert.Equal(FhirTask.TaskStatus.Accepted, accepted!.Status);
+        Assert.Single((await fhir.SearchAsync<FhirTask>([$"focus=ServiceRequest/{referral.Id}", "status=accepted"]))!.Entry);
+        Assert.Empty((await fhir.SearchAsync<FhirTask>([$"focus=ServiceRequest/{referral.Id}", "status=requested,completed"]))!.Entry);
         Assert.Equal("accepted", accepted.BusinessStatus.Coding[0].Code);
 
         var capacity = await fhir.SearchAsync<MeasureReport>([]);
