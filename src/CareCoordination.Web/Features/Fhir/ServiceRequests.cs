@@ -8,7 +8,7 @@ using Mediator;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>A referral as the FHIR ServiceRequest shows it: everything the referrer sent, and where it is now.</summary>
-public sealed record FhirReferral
+public sealed record FhirReferral : ReferralContent
 {
     public long Id { get; init; }
     public string Status { get; init; } = "";
@@ -25,35 +25,6 @@ public sealed record FhirReferral
     public string NhsNumber { get; init; } = "";
     public string PersonName { get; init; } = "";
 
-    // What was sent: TrackReferral.ContentColumns.
-    public string Source { get; init; } = "";
-    public string Pathway { get; init; } = "";
-    public string Urgency { get; init; } = "";
-    public string? Ward { get; init; }
-    public string? BedLabel { get; init; }
-    public DateOnly? MedicallyOptimisedOn { get; init; }
-    public DateOnly? ExpectedDischargeOn { get; init; }
-    public string NeedsJson { get; init; } = "[]";
-    public string? Strengths { get; init; }
-    public string? Goals { get; init; }
-    public bool SafeguardingConcern { get; init; }
-    public string? InfectionStatus { get; init; }
-    public bool FallsRisk { get; init; }
-    public bool SelfNeglect { get; init; }
-    public bool CognitionConcern { get; init; }
-    public bool MentalCapacityConcern { get; init; }
-    public string? BestInterestsDecision { get; init; }
-    public bool SelfFunding { get; init; }
-    public bool ConsentToShare { get; init; }
-    public string? ConsentGivenBy { get; init; }
-    public string? LawfulReason { get; init; }
-    public string? PersonWishes { get; init; }
-    public string? FamilyExpectations { get; init; }
-    public string? StaffExpectations { get; init; }
-    public string? Summary { get; init; }
-
-    public IReadOnlyList<string> Needs => System.Text.Json.JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
-
     /// <summary>Names the referral <c>r</c>, its person <c>p</c> and its organisation <c>o</c>. Drafts are not referrals yet.</summary>
     public const string Select = $"""
         SELECT r.id AS Id, r.status AS Status, r.version AS Version,
@@ -61,7 +32,7 @@ public sealed record FhirReferral
                r.sender_system AS SenderSystem, r.sender_value AS SenderValue,
                r.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.name AS OrganisationName,
                r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName,
-               {TrackReferral.ContentColumns}
+               {ReferralContent.Columns}
         FROM referral r
         JOIN person p ON p.id = r.person_id
         JOIN organisation o ON o.id = r.organisation_id

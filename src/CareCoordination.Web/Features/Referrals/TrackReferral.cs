@@ -13,19 +13,6 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class TrackReferral
 {
-    /// <summary>What the referrer sent, for a query that names the referral <c>r</c>: the form's answers, here and over FHIR.</summary>
-    public const string ContentColumns = """
-        r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
-        r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
-        r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
-        r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
-        r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
-        r.best_interests_decision AS BestInterestsDecision, r.self_funding AS SelfFunding,
-        r.consent_to_share AS ConsentToShare, r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason,
-        r.person_wishes AS PersonWishes, r.family_expectations AS FamilyExpectations, r.staff_expectations AS StaffExpectations,
-        r.summary AS Summary
-        """;
-
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     public sealed record Query(long ReferralId) : IQuery<Result>, IAudited;
 
@@ -38,7 +25,7 @@ public static class TrackReferral
         public bool CanCancel => ReferralAccess.Open.Contains(Referral.Status);
     }
 
-    public sealed record Referral
+    public sealed record Referral : ReferralContent
     {
         public long Id { get; init; }
         public string Status { get; init; } = "";
@@ -46,31 +33,6 @@ public static class TrackReferral
         public string Organisation { get; init; } = "";
         public long OrganisationId { get; init; }
         public string? ReferrerName { get; init; }
-        public string Source { get; init; } = "";
-        public string Pathway { get; init; } = "";
-        public string Urgency { get; init; } = "";
-        public string? Ward { get; init; }
-        public string? BedLabel { get; init; }
-        public DateOnly? MedicallyOptimisedOn { get; init; }
-        public DateOnly? ExpectedDischargeOn { get; init; }
-        public string NeedsJson { get; init; } = "[]";
-        public string? Strengths { get; init; }
-        public string? Goals { get; init; }
-        public bool SafeguardingConcern { get; init; }
-        public string? InfectionStatus { get; init; }
-        public bool FallsRisk { get; init; }
-        public bool SelfNeglect { get; init; }
-        public bool CognitionConcern { get; init; }
-        public bool MentalCapacityConcern { get; init; }
-        public string? BestInterestsDecision { get; init; }
-        public bool SelfFunding { get; init; }
-        public bool ConsentToShare { get; init; }
-        public string? ConsentGivenBy { get; init; }
-        public string? LawfulReason { get; init; }
-        public string? PersonWishes { get; init; }
-        public string? FamilyExpectations { get; init; }
-        public string? StaffExpectations { get; init; }
-        public string? Summary { get; init; }
         public bool EarlyRequest { get; init; }
         public long? DuplicateOf { get; init; }
         public string? DuplicateAnswer { get; init; }
@@ -87,8 +49,6 @@ public static class TrackReferral
 
         /// <summary>As the store knows them now, not as they were when referred.</summary>
         public PersonRecord Person { get; init; } = null!;
-
-        public IReadOnlyList<string> Needs => JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
 
         public string PersonName => Person.Name;
     }
@@ -118,7 +78,7 @@ public static class TrackReferral
             var referral = (await connection.QueryAsync<Referral, PersonRecord, Referral>(
                 $"""
                 SELECT r.id AS Id, r.status AS Status, r.version AS Version, o.name AS Organisation, ru.display_name AS ReferrerName,
-                       {ContentColumns}, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
+                       {ReferralContent.Columns}, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
                        r.duplicate_answer AS DuplicateAnswer, r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt,
                        r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
