@@ -48,7 +48,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken($"A new referral is sent with status active, not {request.Status?.ToString().ToLowerInvariant() ?? "none"}.");
         }
         var sender = ReferralIntake.Sender(request);
-        var condition = ifNoneExist is null ? null : SearchServiceRequests.From(Conditional(ifNoneExist, SearchServiceRequests.Parameters)) with { Count = 2, Offset = 0 };
+        var condition = ifNoneExist is null ? null : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0 };
         if (condition?.Identifier is { System.Length: > 0 } wanted)
         {
             if (sender is null)
@@ -281,8 +281,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// <summary>A Patient entry's ifNoneExist (identifier=NHS number): the person, if the caller has referred them before.</summary>
     private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
     {
-        var search = Conditional(condition, "identifier");
-        var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)");
+        var nhsNumber = Conditional(condition, ["identifier"],
+            search => search.Token("identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)"));
         var found = await mediator.Send(new SearchPatients.Query(nhsNumber, 2, 0), cancellationToken);
         return found.Total switch
         {
@@ -292,15 +292,25 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         };
     }
 
-    /// <summary>A conditional create's criteria are a search, read as strictly as one.</summary>
-    private static FhirSearch Conditional(string condition, params string[] supported)
+    /// <summary>
+    /// A conditional create's criteria are a search, read as strictly as one; a fault in them is a fault in the
+    /// request (400), not a business rule.
+    /// </summary>
+    private static T Conditional<T>(string condition, string[] supported, Func<FhirSearch, T> read)
     {
         var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(condition.StartsWith('?') ? condition : "?" + condition);
         if (query.Count == 0)
         {
             throw new InvalidResource("If-None-Exist", $"'{condition}' names no search: give, for example, identifier=system|value.");
         }
-        return new FhirSearch(new QueryCollection(query), supported);
+        try
+        {
+            return read(new FhirSearch(new QueryCollection(query), supported));
+        }
+        catch (ValidationFailed invalid)
+        {
+            throw new InvalidResource([.. invalid.Errors.SelectMany(e => e.Value).Select(message => new FhirIssue("If-None-Exist", message))]);
+        }
     }
 
     private static string? NewestNote(ServiceRequest request) =>

@@ -230,6 +230,11 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(HttpStatusCode.PreconditionFailed, (await client.SendAsync(ambiguous)).StatusCode);
         Assert.Equal(beforeAmbiguous, await SnapshotAsync());
 
+        // A condition this server cannot search by is a bad request, not a business rule.
+        var unsupported = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = Json(WithContainedPatient(nhs)) };
+        unsupported.Headers.Add("If-None-Exist", "requester=Organization/1");
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.SendAsync(unsupported)).StatusCode);
+
         // Searching by the identifier finds it; sending the same identifier without If-None-Exist is a duplicate.
         var found = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?identifier={Uri.EscapeDataString($"{Sender}|{identifier}")}"), HttpStatusCode.OK);
         Assert.Equal(ids[0], found.Entry.Single().Resource.Id);
