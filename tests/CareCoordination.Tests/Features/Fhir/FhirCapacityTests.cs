@@ -2,8 +2,6 @@
 #pragma warning disable CS8600, CS8602, CS8604
 
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using CareCoordination.Features.Boards;
 using CareCoordination.Features.Fhir;
@@ -28,33 +26,6 @@ public abstract class FhirCapacityTests(AppFactory app)
         public int Version { get; init; }
     }
 
-    private async Task<HttpClient> PartnerAsync(string? scope = null)
-    {
-        var client = app.CreateClient();
-        var fields = new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
-        };
-        if (scope is not null)
-        {
-            fields["scope"] = scope;
-        }
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
-        response.EnsureSuccessStatusCode();
-        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
-
-    private static async Task<T> ParseAsync<T>(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
-        where T : Resource
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {body}");
-        Assert.Equal("application/fhir+json", response.Content.Headers.ContentType?.MediaType);
-        return JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!;
-    }
-
     private async Task<BedFacts> BedAsync(string status, string? closedReason = null)
     {
         await using var connection = await app.OpenAsync();
@@ -77,10 +48,10 @@ public abstract class FhirCapacityTests(AppFactory app)
     public async Task ABed_ReadsAsABedLocation_PartOfItsWard_WithItsStatusFromV2_0116(string status, string? closedReason, string code)
     {
         var bed = await BedAsync(status, closedReason);
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var response = await client.GetAsync($"/fhir/Location/bed-{bed.Id}");
-        var location = await ParseAsync<Location>(response);
+        var location = await FhirPartner.ParseAsync<Location>(response);
 
         Assert.Equal($"bed-{bed.Id}", location.Id);
         Assert.Equal(Location.LocationMode.Instance, location.Mode);
@@ -92,16 +63,16 @@ public abstract class FhirCapacityTests(AppFactory app)
         Assert.Equal(bed.Version.ToString(), location.Meta.VersionId);
         Assert.Equal($"W/\"{bed.Version}\"", response.Headers.ETag?.ToString());
 
-        var ward = await ParseAsync<Location>(await client.GetAsync($"/fhir/{location.PartOf.Reference}"));
+        var ward = await FhirPartner.ParseAsync<Location>(await client.GetAsync($"/fhir/{location.PartOf.Reference}"));
         Assert.Equal("wa", ward.PhysicalType.Coding.Single().Code);
         Assert.Equal($"Location/site-{bed.SiteId}", ward.PartOf.Reference);
-        var site = await ParseAsync<Location>(await client.GetAsync($"/fhir/{ward.PartOf.Reference}"));
+        var site = await FhirPartner.ParseAsync<Location>(await client.GetAsync($"/fhir/{ward.PartOf.Reference}"));
         Assert.Equal("si", site.PhysicalType.Coding.Single().Code);
         Assert.Null(site.PartOf);
         Assert.False(string.IsNullOrEmpty(site.Address.PostalCode));
         Assert.Equal(FhirMapping.OdsSystem, site.ManagingOrganization.Identifier.System);
 
-        var byStatus = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/ward-{bed.WardId}&operational-status=http://terminology.hl7.org/CodeSystem/v2-0116|{code}"));
+        var byStatus = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/ward-{bed.WardId}&operational-status=http://terminology.hl7.org/CodeSystem/v2-0116|{code}"));
         Assert.Contains($"bed-{bed.Id}", byStatus.Entry.Select(e => e.Resource.Id));
         Assert.All(byStatus.Entry, e => Assert.Equal(code, ((Location)e.Resource).OperationalStatus.Code));
     }
@@ -113,17 +84,17 @@ public abstract class FhirCapacityTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         var bedIds = (await connection.QueryAsync<long>("SELECT id FROM bed WHERE ward_id = @WardId ORDER BY id", new { bed.WardId })).Select(id => $"bed-{id}").ToList();
         var wardIds = (await connection.QueryAsync<long>("SELECT id FROM ward WHERE site_id = @SiteId ORDER BY id", new { bed.SiteId })).Select(id => $"ward-{id}").ToList();
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var beds = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/ward-{bed.WardId}&_count=100"));
+        var beds = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/ward-{bed.WardId}&_count=100"));
         Assert.Equal(bedIds.Count, beds.Total);
         Assert.Equal(bedIds, beds.Entry.Select(e => e.Resource.Id));
         Assert.All(beds.Entry, e => Assert.EndsWith($"/fhir/Location/{e.Resource.Id}", e.FullUrl));
 
-        var wards = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/site-{bed.SiteId}"));
+        var wards = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?partof=Location/site-{bed.SiteId}"));
         Assert.Equal(wardIds, wards.Entry.Select(e => e.Resource.Id));
 
-        var byType = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?type={bed.BedType}&_count=1"));
+        var byType = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Location?type={bed.BedType}&_count=1"));
         Assert.Equal(bed.BedType, ((Location)byType.Entry.Single().Resource).Type.Single().Coding.Single().Code);
         Assert.Contains(byType.Link, l => l.Relation == "next");
     }
@@ -135,9 +106,9 @@ public abstract class FhirCapacityTests(AppFactory app)
     [InlineData("/fhir/Location?name=Ward")]
     public async Task ABadLocationSearch_Is400(string url)
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var outcome = await ParseAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.BadRequest);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.BadRequest);
 
         Assert.Equal(OperationOutcome.IssueType.Invalid, outcome.Issue.Single().Code);
     }
@@ -146,24 +117,24 @@ public abstract class FhirCapacityTests(AppFactory app)
     public async Task ATokenWithoutTheLocationScope_Is403_AndAnUnknownLocation404()
     {
         var bed = await BedAsync("available");
-        using var client = await PartnerAsync("system/Task.rs");
+        using var client = await app.PartnerAsync("system/Task.rs");
 
-        var outcome = await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Location/bed-{bed.Id}"), HttpStatusCode.Forbidden);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Location/bed-{bed.Id}"), HttpStatusCode.Forbidden);
         Assert.Equal(OperationOutcome.IssueType.Forbidden, outcome.Issue.Single().Code);
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Location?type=nursing"), HttpStatusCode.Forbidden);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Location?type=nursing"), HttpStatusCode.Forbidden);
 
-        using var partner = await PartnerAsync();
-        await ParseAsync<OperationOutcome>(await partner.GetAsync($"/fhir/Location/{bed.Id}"), HttpStatusCode.NotFound);
-        await ParseAsync<OperationOutcome>(await partner.GetAsync("/fhir/Location/bed-999999999"), HttpStatusCode.NotFound);
+        using var partner = await app.PartnerAsync();
+        await FhirPartner.ParseAsync<OperationOutcome>(await partner.GetAsync($"/fhir/Location/{bed.Id}"), HttpStatusCode.NotFound);
+        await FhirPartner.ParseAsync<OperationOutcome>(await partner.GetAsync("/fhir/Location/bed-999999999"), HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task MeasureReports_CountEachActiveSitesBeds_AsTheCapacityBoardDoes()
     {
         var bed = await BedAsync("reserved");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var all = await ParseAsync<Bundle>(await client.GetAsync("/fhir/MeasureReport?_count=100"));
+        var all = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync("/fhir/MeasureReport?_count=100"));
         var board = await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), await app.StaffAsync("manager"));
 
         var reports = all.Entry.Select(e => (MeasureReport)e.Resource).ToList();
@@ -185,16 +156,16 @@ public abstract class FhirCapacityTests(AppFactory app)
         }
         Assert.Equal(board.Total.Total, reports.Sum(r => Count(r, "total")));
 
-        var one = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/site-{bed.SiteId}"));
+        var one = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/site-{bed.SiteId}"));
         var mine = (MeasureReport)one.Entry.Single().Resource;
         Assert.Equal($"Location/site-{bed.SiteId}", mine.Subject.Reference);
         Assert.True(Count(mine, "reserved") >= 1);
-        var read = await ParseAsync<MeasureReport>(await client.GetAsync($"/fhir/MeasureReport/{mine.Id}"));
+        var read = await FhirPartner.ParseAsync<MeasureReport>(await client.GetAsync($"/fhir/MeasureReport/{mine.Id}"));
         Assert.Equal(Count(mine, "total"), Count(read, "total"));
 
-        await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/ward-{bed.WardId}"), HttpStatusCode.BadRequest);
-        using var withoutScope = await PartnerAsync("system/Location.rs");
-        await ParseAsync<OperationOutcome>(await withoutScope.GetAsync("/fhir/MeasureReport"), HttpStatusCode.Forbidden);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/MeasureReport?subject=Location/ward-{bed.WardId}"), HttpStatusCode.BadRequest);
+        using var withoutScope = await app.PartnerAsync("system/Location.rs");
+        await FhirPartner.ParseAsync<OperationOutcome>(await withoutScope.GetAsync("/fhir/MeasureReport"), HttpStatusCode.Forbidden);
     }
 
     [Fact]
@@ -202,7 +173,7 @@ public abstract class FhirCapacityTests(AppFactory app)
     {
         using var client = app.CreateClient();
 
-        var capability = await ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
+        var capability = await FhirPartner.ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
 
         var rest = capability.Rest.Single();
         Assert.Equal(["type", "partof", "operational-status"], rest.Resource.Single(r => r.Type == "Location").SearchParam.Select(p => p.Name));

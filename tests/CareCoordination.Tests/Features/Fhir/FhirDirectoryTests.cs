@@ -2,8 +2,6 @@
 #pragma warning disable CS8600, CS8602, CS8604
 
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
@@ -27,29 +25,13 @@ namespace CareCoordination.Tests.Features.Fhir;
 /// </summary>
 public abstract class FhirDirectoryTests(AppFactory app)
 {
-    private const string DemoClient = "demo-acute-trust";
-    private const string CapacityUrl = "https://carecoordination.example.org/fhir/StructureDefinition/service-capacity";
+        private const string CapacityUrl = "https://carecoordination.example.org/fhir/StructureDefinition/service-capacity";
     private const string QualityUrl = "https://carecoordination.example.org/fhir/StructureDefinition/provider-quality";
 
     // Strict: an element R4 does not define, or a value of the wrong shape, fails the parse.
     private static readonly FhirJsonDeserializer Deserializer = new(new DeserializerSettings());
 
     private DateOnly Today => LondonTime.Today(app.Clock);
-
-    private async Task<HttpClient> PartnerAsync(string? scope = null, string clientId = DemoClient, string secret = AppFactory.PartnerSecret)
-    {
-        var client = app.CreateClient();
-        var fields = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret };
-        if (scope is not null)
-        {
-            fields["scope"] = scope;
-        }
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
-        response.EnsureSuccessStatusCode();
-        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
 
     /// <summary>A second partner client of the given organisation, with every read scope: its own id, so its own audit trail.</summary>
     private async Task<(HttpClient Client, string ClientId)> OtherPartnerAsync(string organisationCode)
@@ -64,7 +46,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
                 VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, 'system/*.rs', TRUE, @now)
                 """, new { clientId, organisationCode, hash = Passwords.Hash(secret), now = app.Clock.GetUtcNow() });
         }
-        return (await PartnerAsync(null, clientId, secret), clientId);
+        return (await app.PartnerAsync(null, clientId, secret), clientId);
     }
 
     /// <summary>
@@ -151,7 +133,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     public async Task Organization_Read_ShowsItsOdsCodeKindAndName()
     {
         var id = await OrganisationIdAsync("RWM");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var organization = await ReadAsync<Organization>(await client.GetAsync($"/fhir/Organization/{id}"));
 
@@ -169,7 +151,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [Fact]
     public async Task Organization_SearchByType_PagesWithAWorkingNextLink()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         await using var connection = await app.OpenAsync();
         var practices = (await connection.QueryAsync<long>("SELECT id FROM organisation WHERE kind = 'gp-practice' ORDER BY id")).Select(i => i.ToString()).ToList();
 
@@ -186,7 +168,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [Fact]
     public async Task Organization_SearchByOdsCodeOrName_FindsExactlyThose()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         await using var connection = await app.OpenAsync();
         var westmoor = await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM organisation WHERE name LIKE 'Westmoor%'");
 
@@ -210,7 +192,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     {
         var priya = await StaffIdAsync("referrer");
         var gareth = await StaffIdAsync("gareth.evans");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var response = await client.GetAsync($"/fhir/Practitioner/{priya}");
         var practitioner = await ReadAsync<Practitioner>(response);
@@ -233,7 +215,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [Fact]
     public async Task Practitioner_Search_PagesOnlyTheOwnOrganisationsStaff_ByAWordOfTheName()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         await using var connection = await app.OpenAsync();
         var own = (await connection.QueryAsync<long>(
             "SELECT u.id FROM staff_user u JOIN organisation o ON o.id = u.organisation_id WHERE o.code = 'RWM' ORDER BY u.id")).Select(i => i.ToString()).ToList();
@@ -257,7 +239,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var priya = await StaffIdAsync("referrer");
         var aisha = await StaffIdAsync("aisha.begum");
         var rwm = await OrganisationIdAsync("RWM");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var role = await ReadAsync<PractitionerRole>(await client.GetAsync($"/fhir/PractitionerRole/{priya}"));
 
@@ -312,7 +294,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var id = await app.SendAsync<long>(new AddService.Command(provider, AdminWorld.Unique("Carewell Home Care - Holmedale"), "home-care", "Holmedale", "hours", 90), "admin");
         app.Clock.Advance(TimeSpan.FromMinutes(5));
         await app.SendAsync(new ConfirmServiceCapacity.Command(id, 37), "coordinator");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var response = await client.GetAsync($"/fhir/HealthcareService/{id}");
         var service = await ReadAsync<HealthcareService>(response);
@@ -351,7 +333,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var meadowbank = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Meadowbank nursing beds'");
         var homeFirst = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - North'");
         var note = await connection.ExecuteScalarAsync<string>("SELECT caution_note FROM organisation WHERE code = 'PRV-MEADOW'");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var cautioned = await ReadAsync<HealthcareService>(await client.GetAsync($"/fhir/HealthcareService/{meadowbank}"));
         Assert.Equal("requires-improvement", ((Coding)Part(cautioned, QualityUrl, "cqcRating").Value).Code);
@@ -373,7 +355,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var open = (await connection.QueryAsync<long>(
             "SELECT id FROM service WHERE organisation_id = @provider AND kind = 'reablement' AND active ORDER BY id", new { provider })).Select(i => i.ToString()).ToList();
         Assert.True(open.Count >= 3);
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var first = await ReadAsync<Bundle>(await client.GetAsync($"/fhir/HealthcareService?type=reablement&organization=Organization/{provider}&_count=2"));
         Assert.Equal(open.Count, first.Total);
@@ -395,7 +377,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     public async Task AuditEvent_ListsThePartnersOwnReads_AndNothingOfStaffOrAnotherClient()
     {
         var (referralId, personId) = await SubmitAsync("referrer");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (other, otherId) = await OtherPartnerAsync("RWM");
         await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"));
         await ReadAsync<ServiceRequest>(await other.GetAsync($"/fhir/ServiceRequest/{referralId}"));
@@ -413,7 +395,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
             Assert.Equal(AuditEvent.AuditEventOutcome.N0, audit.Outcome);
             AssertNow(audit.Recorded);
             var requestor = audit.Agent.Single(a => a.Requestor == true);
-            Assert.Equal(DemoClient, requestor.Who.Identifier.Value);
+            Assert.Equal(FhirPartner.DemoClient, requestor.Who.Identifier.Value);
             Assert.Equal("Westmoor General Hospital EPR", requestor.Who.Display);
             Assert.Equal("RWM", audit.Agent.Single(a => a.Requestor == false).Who.Identifier.Value);
             Assert.NotNull(audit.Source.Observer.Display);
@@ -426,7 +408,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         var others = (await connection.QueryAsync<long>(
             "SELECT id FROM audit_event WHERE entity_type = 'referral' AND entity_id = @referralId AND NOT (actor_kind = 'partner' AND actor_id = @DemoClient)",
-            new { referralId, DemoClient })).ToList();
+            new { referralId, DemoClient = FhirPartner.DemoClient })).ToList();
         Assert.True(others.Count >= 2, "the staff submission and the other client's read are audited too");
         foreach (var id in others)
         {
@@ -447,9 +429,9 @@ public abstract class FhirDirectoryTests(AppFactory app)
         // Every earlier row of this store is at least ten seconds older than anything this test does.
         app.Clock.Advance(TimeSpan.FromSeconds(10));
         var since = Instant(app.Clock.GetUtcNow().AddSeconds(-1));
-        using var narrow = await PartnerAsync("system/Task.rs");
+        using var narrow = await app.PartnerAsync("system/Task.rs");
         await ReadAsync<OperationOutcome>(await narrow.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.Forbidden);
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var refused = await ReadAsync<Bundle>(await client.GetAsync($"/fhir/AuditEvent?outcome=4&date=ge{since}"));
 
@@ -497,7 +479,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [InlineData("/fhir/AuditEvent")]
     public async Task WithoutTheScope_Is403WithAnOperationOutcome(string url)
     {
-        using var client = await PartnerAsync("system/Task.rs system/Location.rs");
+        using var client = await app.PartnerAsync("system/Task.rs system/Location.rs");
 
         var outcome = await ReadAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.Forbidden);
 
@@ -508,7 +490,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     public async Task ReadScopeAlone_ReadsButDoesNotSearch()
     {
         var id = await OrganisationIdAsync("RWM");
-        using var client = await PartnerAsync("system/Organization.r system/AuditEvent.r");
+        using var client = await app.PartnerAsync("system/Organization.r system/AuditEvent.r");
 
         await ReadAsync<Organization>(await client.GetAsync($"/fhir/Organization/{id}"));
         await ReadAsync<OperationOutcome>(await client.GetAsync("/fhir/Organization"), HttpStatusCode.Forbidden);
@@ -535,7 +517,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [InlineData("/fhir/AuditEvent?agent=demo-acute-trust")]
     public async Task ABadSearchParameter_Is400WithAnOperationOutcome(string url)
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var outcome = await ReadAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.BadRequest);
 

@@ -2,8 +2,6 @@
 #pragma warning disable CS8600, CS8602, CS8603, CS8604, CS8620, CS8629
 
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using CareCoordination.Domain;
@@ -28,24 +26,6 @@ namespace CareCoordination.Tests.Features.Fhir;
 public abstract class FhirHistoryTests(AppFactory app)
 {
     private DateOnly Today => LondonTime.Today(app.Clock);
-
-    private async Task<HttpClient> PartnerAsync(string? scope = null)
-    {
-        var client = app.CreateClient();
-        var fields = new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
-        };
-        if (scope is not null)
-        {
-            fields["scope"] = scope;
-        }
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
-        response.EnsureSuccessStatusCode();
-        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
 
     private async Task<(long ReferralId, long TaskId, string Nhs)> SubmitAsync(string user, string? nhs = null, Action<ReferralForm>? change = null)
     {
@@ -87,7 +67,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task EveryVersion_OfTheReferralAndItsTask_ReadsBackAsThePartnerWasShownIt()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         var shownReferral = new List<ServiceRequest>();
         var shownTask = new List<FhirTask>();
@@ -146,7 +126,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task History_ListsEveryVersionNewestFirst_AndPagesWithNextLinks()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
         await StaffAsync(new RequestInformation.Command(taskId, "Does she have a key safe?"), "coordinator");
@@ -195,7 +175,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task TheCurrentVersion_ByVread_IsTheRead()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
         long personId;
@@ -217,7 +197,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task AVersionThatNeverExisted_IsNotFound()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
 
         await NotFoundAsync(client, $"/fhir/ServiceRequest/{referralId}/_history/2");
@@ -241,7 +221,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         {
             personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
         }
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
         {
@@ -254,7 +234,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         var mine = await app.SendAsync<Page<Resource>>(new ServiceRequestHistory.Query(referralId, null, 10, 0), referrer);
         Assert.Equal(["2", "1"], mine.Items.Select(r => r.Meta.VersionId));
         // And the scope is the read's: a token for Task only may not read a ServiceRequest's versions.
-        using var taskOnly = await PartnerAsync("system/Task.rs");
+        using var taskOnly = await app.PartnerAsync("system/Task.rs");
         var (mineAgain, _, _) = await GetAsync<OperationOutcome>(taskOnly, $"/fhir/ServiceRequest/{referralId}/_history", HttpStatusCode.Forbidden);
         Assert.Equal(OperationOutcome.IssueType.Forbidden, mineAgain.Issue.Single().Code);
     }
@@ -262,7 +242,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task ARefusedCommand_KeepsNoVersion()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
         var before = await StoredVersionsAsync();
@@ -288,7 +268,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task ATransactionWithOneBadEntry_KeepsNoVersionOfTheEntriesBeforeIt()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var before = await StoredVersionsAsync();
         var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
         var good = ReferralEntries(ReferralForms.NewNhsNumber(), "urn:uuid:7c0b8a52-35d4-4d7e-9a39-2d8a4b1f0c01");
@@ -305,7 +285,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task APartnersCreateAndCancel_AreVersionsOneAndTwo_WithTheCreatesLocationReadable()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
         bundle.Entry.AddRange(ReferralEntries(await app.NewNhsNumberAsync(), "urn:uuid:2f9d7e31-0c6b-4b0e-8e55-6a1d3c9b7f10"));
         var reply = (await GetReplyAsync(client, bundle)).Entry[1];
@@ -335,7 +315,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task ThePersonsVersions_FollowTheReferralsThatUpdateThem()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var (firstReferral, _, nhs) = await SubmitAsync("referrer");
         await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
         long personId;
@@ -356,7 +336,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     [Fact]
     public async Task ABedsVersions_AreKeptFromItsFirstChange_AndTheSeededVersionBeforeIsNotFound()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         long bedId, siteId;
         int seeded;
         await using (var connection = await app.OpenAsync())

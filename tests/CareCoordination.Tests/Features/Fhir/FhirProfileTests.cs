@@ -1,8 +1,6 @@
 // JsonNode and Firely's model are nullable throughout; here a missing value fails the test just as an assert would.
 #nullable disable
 
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CareCoordination.Domain;
@@ -329,19 +327,6 @@ public sealed class FhirProfileOutboundTests(AppFactory app) : IClassFixture<App
 {
     private static readonly FhirProfiles Profiles = FhirProfiles.Load();
 
-    private async Task<HttpClient> PartnerAsync()
-    {
-        var client = app.CreateClient();
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
-        }));
-        response.EnsureSuccessStatusCode();
-        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
-
     /// <summary>Every resource a search finds, following next links.</summary>
     private static async Task<List<Resource>> AllAsync(HttpClient client, string search)
     {
@@ -368,7 +353,7 @@ public sealed class FhirProfileOutboundTests(AppFactory app) : IClassFixture<App
     [Fact]
     public async Task TheServersTriageTasks_MeetCcTriageTask_InEveryStatusTheDemoHas()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var tasks = await AllAsync(client, "/fhir/Task?_count=100");
 
@@ -380,7 +365,7 @@ public sealed class FhirProfileOutboundTests(AppFactory app) : IClassFixture<App
     [Fact]
     public async Task TheServersBeds_MeetCcBedLocation_AndSitesAndWardsClaimNoProfile()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var places = await AllAsync(client, "/fhir/Location?_count=100");
 
@@ -395,7 +380,7 @@ public sealed class FhirProfileOutboundTests(AppFactory app) : IClassFixture<App
     [Fact]
     public async Task TheServersCapacityReports_MeetCcCapacityReport_AndUseEveryBedCapacityCode()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var reports = (await AllAsync(client, "/fhir/MeasureReport?_count=100")).Cast<MeasureReport>().ToList();
 
@@ -411,7 +396,7 @@ public sealed class FhirProfileOutboundTests(AppFactory app) : IClassFixture<App
     [Fact]
     public async Task TheServersReferrals_UseOurCodesAndDisplays()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var referrals = await AllAsync(client, "/fhir/ServiceRequest?_count=100");
 

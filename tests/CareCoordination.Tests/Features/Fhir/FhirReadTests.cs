@@ -3,7 +3,6 @@
 
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using CareCoordination.Domain;
 using CareCoordination.Features.Coordination;
@@ -27,28 +26,6 @@ public abstract class FhirReadTests(AppFactory app)
 
     private DateOnly Today => LondonTime.Today(app.Clock);
 
-    private async Task<string> TokenAsync(HttpClient client, string? scope = null)
-    {
-        var fields = new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
-        };
-        if (scope is not null)
-        {
-            fields["scope"] = scope;
-        }
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-    }
-
-    private async Task<HttpClient> PartnerAsync(string? scope = null)
-    {
-        var client = app.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(client, scope));
-        return client;
-    }
-
     private async Task<(long ReferralId, string NhsNumber)> SubmitAsync(string user)
     {
         var nhs = await app.NewNhsNumberAsync();
@@ -63,21 +40,12 @@ public abstract class FhirReadTests(AppFactory app)
         return await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
     }
 
-    private static async Task<T> ParseAsync<T>(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
-        where T : Resource
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {body}");
-        Assert.Equal("application/fhir+json", response.Content.Headers.ContentType?.MediaType);
-        return JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!;
-    }
-
     [Fact]
     public async Task Metadata_IsAnonymous_AndStatesOnlyWhatIsBuilt()
     {
         using var client = app.CreateClient();
 
-        var capability = await ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
+        var capability = await FhirPartner.ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
 
         Assert.Equal(FHIRVersion.N4_0_1, capability.FhirVersion);
         Assert.Equal(PublicationStatus.Active, capability.Status);
@@ -115,38 +83,38 @@ public abstract class FhirReadTests(AppFactory app)
         using var client = app.CreateClient();
 
         var none = await client.GetAsync($"/fhir/ServiceRequest/{referralId}");
-        var outcome = await ParseAsync<OperationOutcome>(none, HttpStatusCode.Unauthorized);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(none, HttpStatusCode.Unauthorized);
         Assert.Equal(OperationOutcome.IssueType.Login, outcome.Issue.Single().Code);
         Assert.Equal("Bearer", none.Headers.WwwAuthenticate.Single().Scheme);
 
         using var bad = new HttpRequestMessage(HttpMethod.Get, "/fhir/Patient?identifier=9434765919");
         bad.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "not.a.token");
-        await ParseAsync<OperationOutcome>(await client.SendAsync(bad), HttpStatusCode.Unauthorized);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.SendAsync(bad), HttpStatusCode.Unauthorized);
     }
 
     [Fact]
     public async Task ATokenWithoutTheReadScope_Is403WithAnOperationOutcome()
     {
         var (referralId, _) = await SubmitAsync("referrer");
-        using var client = await PartnerAsync("system/Task.rs");
+        using var client = await app.PartnerAsync("system/Task.rs");
 
-        var outcome = await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.Forbidden);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.Forbidden);
 
         Assert.Equal(OperationOutcome.IssueType.Forbidden, outcome.Issue.Single().Code);
         // Search is its own scope letter: read alone does not allow it.
-        using var readOnly = await PartnerAsync("system/ServiceRequest.r");
-        await ParseAsync<OperationOutcome>(await readOnly.GetAsync("/fhir/ServiceRequest?status=active"), HttpStatusCode.Forbidden);
-        await ParseAsync<ServiceRequest>(await readOnly.GetAsync($"/fhir/ServiceRequest/{referralId}"));
+        using var readOnly = await app.PartnerAsync("system/ServiceRequest.r");
+        await FhirPartner.ParseAsync<OperationOutcome>(await readOnly.GetAsync("/fhir/ServiceRequest?status=active"), HttpStatusCode.Forbidden);
+        await FhirPartner.ParseAsync<ServiceRequest>(await readOnly.GetAsync($"/fhir/ServiceRequest/{referralId}"));
     }
 
     [Fact]
     public async Task OwnReferral_ReadsAsAnActiveServiceRequest_ForTheNhsNumbersPatient_AndIsAudited()
     {
         var (referralId, nhs) = await SubmitAsync("referrer");
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
         var response = await client.GetAsync($"/fhir/ServiceRequest/{referralId}");
-        var request = await ParseAsync<ServiceRequest>(response);
+        var request = await FhirPartner.ParseAsync<ServiceRequest>(response);
 
         Assert.Equal(referralId.ToString(), request.Id);
         Assert.Equal(RequestStatus.Active, request.Status);
@@ -158,7 +126,7 @@ public abstract class FhirReadTests(AppFactory app)
         Assert.Equal("RWM", request.Requester.Identifier.Value);
         Assert.Equal(NhsSystem, request.Subject.Identifier.System);
 
-        var patient = await ParseAsync<Patient>(await client.GetAsync($"/fhir/{request.Subject.Reference}"));
+        var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/{request.Subject.Reference}"));
         var identifier = patient.Identifier.Single();
         Assert.Equal((NhsSystem, nhs), (identifier.System, identifier.Value));
         Assert.Equal("Trelawny", patient.Name.Single().Family);
@@ -178,16 +146,16 @@ public abstract class FhirReadTests(AppFactory app)
         var taskId = await TaskIdAsync(referralId);
         await using var connection = await app.OpenAsync();
         var personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var outcome = await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.NotFound);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.NotFound);
         Assert.Equal(OperationOutcome.IssueType.NotFound, outcome.Issue.Single().Code);
-        await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.NotFound);
-        await ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Patient/{personId}"), HttpStatusCode.NotFound);
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/ServiceRequest/999999999"), HttpStatusCode.NotFound);
-        Assert.Equal(0, (await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}"))).Total);
-        Assert.Equal(0, (await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier={NhsSystem}|{nhs}"))).Total);
-        Assert.Equal(0, (await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referralId}"))).Total);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.NotFound);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Patient/{personId}"), HttpStatusCode.NotFound);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/ServiceRequest/999999999"), HttpStatusCode.NotFound);
+        Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}"))).Total);
+        Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier={NhsSystem}|{nhs}"))).Total);
+        Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referralId}"))).Total);
     }
 
     [Fact]
@@ -198,23 +166,23 @@ public abstract class FhirReadTests(AppFactory app)
         var second = (await app.SendAsync<SubmitReferral.Result>(
             new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N"), DuplicateAnswer: "new-need"),
             await app.StaffAsync("referrer"))).ReferralId!.Value;
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var all = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&status=active"));
+        var all = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&status=active"));
         Assert.Equal(Bundle.BundleType.Searchset, all.Type);
         Assert.Equal(2, all.Total);
         Assert.Equal([first.ToString(), second.ToString()], all.Entry.Select(e => e.Resource.Id));
         Assert.All(all.Entry, e => Assert.EndsWith($"/fhir/ServiceRequest/{e.Resource.Id}", e.FullUrl));
 
-        var page1 = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&_count=1"));
+        var page1 = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&_count=1"));
         Assert.Equal((2, first.ToString()), (page1.Total, page1.Entry.Single().Resource.Id));
         var next = page1.Link.Single(l => l.Relation == "next").Url;
-        var page2 = await ParseAsync<Bundle>(await client.GetAsync(next));
+        var page2 = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(next));
         Assert.Equal(second.ToString(), page2.Entry.Single().Resource.Id);
         Assert.DoesNotContain(page2.Link, l => l.Relation == "next");
 
-        Assert.Equal(0, (await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&status=completed"))).Total);
-        var patients = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier={NhsSystem}|{nhs}"));
+        Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&status=completed"))).Total);
+        var patients = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier={NhsSystem}|{nhs}"));
         Assert.Equal(nhs, ((Patient)patients.Entry.Single().Resource).Identifier.Single().Value);
     }
 
@@ -230,9 +198,9 @@ public abstract class FhirReadTests(AppFactory app)
     [InlineData("/fhir/Patient?identifier=1&identifier=2")]
     public async Task ABadSearchParameter_Is400WithAnOperationOutcome(string url)
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var outcome = await ParseAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.BadRequest);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync(url), HttpStatusCode.BadRequest);
 
         Assert.Equal(OperationOutcome.IssueType.Invalid, outcome.Issue.Single().Code);
     }
@@ -240,10 +208,10 @@ public abstract class FhirReadTests(AppFactory app)
     [Fact]
     public async Task WhatIsNotBuilt_IsRefusedAsAnOperationOutcome()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        await ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Encounter"), HttpStatusCode.NotFound);
-        await ParseAsync<OperationOutcome>(await client.DeleteAsync("/fhir/ServiceRequest/1"), HttpStatusCode.MethodNotAllowed);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/Encounter"), HttpStatusCode.NotFound);
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.DeleteAsync("/fhir/ServiceRequest/1"), HttpStatusCode.MethodNotAllowed);
     }
 
     [Fact]
@@ -251,9 +219,9 @@ public abstract class FhirReadTests(AppFactory app)
     {
         var (referralId, _) = await SubmitAsync("referrer");
         var taskId = await TaskIdAsync(referralId);
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
 
-        var waiting = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referralId}"));
+        var waiting = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referralId}"));
         var task = (FhirTask)waiting.Entry.Single().Resource;
         Assert.Equal(taskId.ToString(), task.Id);
         Assert.Equal(FhirTask.TaskStatus.Requested, task.Status);
@@ -267,16 +235,16 @@ public abstract class FhirReadTests(AppFactory app)
         await app.SendAsync(new TakeReferral.Command(taskId), await app.StaffAsync("coordinator"));
 
         var read = await client.GetAsync($"/fhir/Task/{taskId}");
-        var taken = await ParseAsync<FhirTask>(read);
+        var taken = await FhirPartner.ParseAsync<FhirTask>(read);
         Assert.Equal(FhirTask.TaskStatus.InProgress, taken.Status);
         Assert.Equal("in-triage", taken.BusinessStatus.Coding.Single().Code);
         Assert.Equal("CCC-NORTH", taken.Owner.Identifier.Value);
         Assert.Equal($"W/\"{taken.Meta.VersionId}\"", read.Headers.ETag?.ToString());
 
-        var changed = await ParseAsync<Bundle>(await client.GetAsync(
+        var changed = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(
             $"/fhir/Task?focus=ServiceRequest/{referralId}&_lastUpdated=gt{Uri.EscapeDataString(FhirMapping.Instant(beforeTake))}"));
         Assert.Equal(taskId.ToString(), changed.Entry.Single().Resource.Id);
-        var since = await ParseAsync<Bundle>(await client.GetAsync(
+        var since = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(
             $"/fhir/Task?focus=ServiceRequest/{referralId}&_lastUpdated=gt{Uri.EscapeDataString(FhirMapping.Instant(app.Clock.GetUtcNow().AddSeconds(1)))}"));
         Assert.Equal(0, since.Total);
     }

@@ -2,8 +2,6 @@
 #pragma warning disable CS8600, CS8602, CS8604
 
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using CareCoordination.Domain;
@@ -30,24 +28,6 @@ public abstract class FhirWriteTests(AppFactory app)
     private const string Canonical = "https://carecoordination.example.org/fhir";
 
     private DateOnly Today => LondonTime.Today(app.Clock);
-
-    private async Task<HttpClient> PartnerAsync(string? scope = null)
-    {
-        var client = app.CreateClient();
-        var fields = new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = AppFactory.PartnerSecret,
-        };
-        if (scope is not null)
-        {
-            fields["scope"] = scope;
-        }
-        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
-        response.EnsureSuccessStatusCode();
-        var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
 
     /// <summary>A person as a hospital EPR would send them, built by hand (not by our mapping) so that the mapping is what is tested.</summary>
     private static Patient NewPatient(string nhs, string? id = null) => new()
@@ -121,14 +101,6 @@ public abstract class FhirWriteTests(AppFactory app)
     private static StringContent Json(Resource resource) =>
         new(FhirMapping.Serialize(resource), Encoding.UTF8, "application/fhir+json");
 
-    private static async Task<T> ParseAsync<T>(HttpResponseMessage response, HttpStatusCode status)
-        where T : Resource
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
-        return JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!;
-    }
-
     /// <summary>What a refused request may not change: referrals, persons, tasks and processed messages.</summary>
     private async Task<(long, long, long, long)> SnapshotAsync()
     {
@@ -144,12 +116,12 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task Create_StoresTheReferralThroughTheFormsCommand_AndReadsBackWhatWasSent()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var nhs = Nhs(await app.NewNhsNumberAsync());
         var sent = WithContainedPatient(nhs, "R-" + Guid.NewGuid().ToString("N"));
 
         var response = await client.PostAsync("/fhir/ServiceRequest", Json(sent));
-        var created = await ParseAsync<ServiceRequest>(response, HttpStatusCode.Created);
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(response, HttpStatusCode.Created);
 
         Assert.EndsWith($"/fhir/ServiceRequest/{created.Id}/_history/1", response.Headers.Location!.ToString(), StringComparison.Ordinal);
         Assert.Equal("W/\"1\"", response.Headers.ETag!.ToString());
@@ -165,9 +137,9 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(sent.Occurrence.ToString(), created.Occurrence.ToString());
         Assert.Equal(RequestStatus.Active, created.Status);
         var since = Uri.EscapeDataString(created.Meta.LastUpdated!.Value.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
-        var changed = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=ge{since}&_count=100"), HttpStatusCode.OK);
+        var changed = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=ge{since}&_count=100"), HttpStatusCode.OK);
         Assert.Contains(changed.Entry, e => e.Resource.Id == created.Id);
-        var before = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=lt{since}&_count=100"), HttpStatusCode.OK);
+        var before = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=lt{since}&_count=100"), HttpStatusCode.OK);
         Assert.DoesNotContain(before.Entry, e => e.Resource.Id == created.Id);
 
         // The same command as the form: a triage task in the coordination queue, the partner recorded as sender.
@@ -180,7 +152,7 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.NotNull(row.PartnerClientId);
 
         // The person, read back as a Patient, is the person sent.
-        var patient = await ParseAsync<Patient>(await client.GetAsync($"/fhir/{created.Subject.Reference}"), HttpStatusCode.OK);
+        var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/{created.Subject.Reference}"), HttpStatusCode.OK);
         var expected = NewPatient(nhs);
         Assert.Equal(nhs, patient.Identifier.Single().Value);
         Assert.Equal("Penhallow", patient.Name[0].Family);
@@ -197,7 +169,7 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task ConditionalCreate_FindsTheExistingReferral_AndUnderConcurrentDuplicatesExactlyOneIsCreated()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var nhs = Nhs(await app.NewNhsNumberAsync());
         var identifier = "R-" + Guid.NewGuid().ToString("N");
         var body = FhirMapping.Serialize(WithContainedPatient(nhs, identifier));
@@ -236,10 +208,10 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(HttpStatusCode.BadRequest, (await client.SendAsync(unsupported)).StatusCode);
 
         // Searching by the identifier finds it; sending the same identifier without If-None-Exist is a duplicate.
-        var found = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?identifier={Uri.EscapeDataString($"{Sender}|{identifier}")}"), HttpStatusCode.OK);
+        var found = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?identifier={Uri.EscapeDataString($"{Sender}|{identifier}")}"), HttpStatusCode.OK);
         Assert.Equal(ids[0], found.Entry.Single().Resource.Id);
         var before = await SnapshotAsync();
-        var repeat = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(body, Encoding.UTF8, "application/fhir+json")),
+        var repeat = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(body, Encoding.UTF8, "application/fhir+json")),
             HttpStatusCode.Conflict);
         Assert.Contains("If-None-Exist", repeat.Issue[0].Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await SnapshotAsync());
@@ -248,35 +220,35 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task BadRequests_EachGetTheirOperationOutcome_AndChangeNothing()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var before = await SnapshotAsync();
 
         // A wrong NHS number check digit (real-world examples often have one): the form's rule, as a 422 on the element.
-        var badCheckDigit = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient("9434765918"))),
+        var badCheckDigit = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient("9434765918"))),
             (HttpStatusCode)422);
         Assert.Equal(OperationOutcome.IssueType.BusinessRule, badCheckDigit.Issue[0].Code);
         Assert.Contains(badCheckDigit.Issue, i => i.Diagnostics.Contains("check digit", StringComparison.Ordinal) && i.Expression.Single().StartsWith("Patient.identifier", StringComparison.Ordinal));
 
-        var malformed = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest",
+        var malformed = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest",
             new StringContent("{\"resourceType\": \"ServiceRequest\", ", Encoding.UTF8, "application/fhir+json")), HttpStatusCode.BadRequest);
         Assert.Equal(OperationOutcome.IssueType.Invalid, malformed.Issue[0].Code);
 
-        var wrongType = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(NewPatient("9434765919"))), HttpStatusCode.BadRequest);
+        var wrongType = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(NewPatient("9434765919"))), HttpStatusCode.BadRequest);
         Assert.Contains("Expected a ServiceRequest", wrongType.Issue[0].Diagnostics, StringComparison.Ordinal);
 
         var unknownElement = FhirMapping.Serialize(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))).Replace("\"intent\":", "\"urgencyLevel\":\"high\",\"intent\":", StringComparison.Ordinal);
-        var unknown = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(unknownElement, Encoding.UTF8, "application/fhir+json")),
+        var unknown = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(unknownElement, Encoding.UTF8, "application/fhir+json")),
             HttpStatusCode.BadRequest);
         Assert.Contains(unknown.Issue, i => i.Diagnostics.Contains("urgencyLevel", StringComparison.Ordinal));
 
         var huge = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         huge.Note[0].Text = new string('x', 2 * 1024 * 1024);
-        var tooLarge = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(huge)), HttpStatusCode.RequestEntityTooLarge);
+        var tooLarge = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(huge)), HttpStatusCode.RequestEntityTooLarge);
         Assert.Equal(OperationOutcome.IssueType.TooLong, tooLarge.Issue[0].Code);
 
         var otherOrganisation = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         otherOrganisation.Requester.Identifier.Value = "RSM";
-        var forbidden = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.Forbidden);
+        var forbidden = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.Forbidden);
         Assert.Contains("your own organisation", forbidden.Issue[0].Diagnostics, StringComparison.Ordinal);
 
         var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
@@ -287,7 +259,7 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, notJson.StatusCode);
 
         // A token without the create scope may read but not create.
-        using var reader = await PartnerAsync("system/ServiceRequest.rs");
+        using var reader = await app.PartnerAsync("system/ServiceRequest.rs");
         var denied = await reader.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
         Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
 
@@ -297,11 +269,11 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task ATokenThatMayCreateButNotRead_IsToldItIsDone_WithoutACopy()
     {
-        using var client = await PartnerAsync("system/ServiceRequest.c");
+        using var client = await app.PartnerAsync("system/ServiceRequest.c");
 
         var response = await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
 
-        var outcome = await ParseAsync<OperationOutcome>(response, HttpStatusCode.Created);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(response, HttpStatusCode.Created);
         Assert.Equal(OperationOutcome.IssueSeverity.Information, outcome.Issue.Single().Severity);
         Assert.Matches(@"/fhir/ServiceRequest/\d+$", response.Headers.Location!.ToString());
     }
@@ -309,8 +281,8 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task Update_CancelsTheReferral_OnlyWithTheCurrentVersion()
     {
-        using var client = await PartnerAsync();
-        var created = await ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
+        using var client = await app.PartnerAsync();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
             HttpStatusCode.Created);
         var url = $"/fhir/ServiceRequest/{created.Id}";
         created.Status = RequestStatus.Revoked;
@@ -327,19 +299,19 @@ public abstract class FhirWriteTests(AppFactory app)
         }
 
         Assert.Equal((HttpStatusCode)428, (await PutAsync(null, created)).StatusCode);
-        var stale = await ParseAsync<OperationOutcome>(await PutAsync("W/\"7\"", created), HttpStatusCode.PreconditionFailed);
+        var stale = await FhirPartner.ParseAsync<OperationOutcome>(await PutAsync("W/\"7\"", created), HttpStatusCode.PreconditionFailed);
         Assert.Contains("version 1", stale.Issue[0].Diagnostics, StringComparison.Ordinal);
         var notACancel = created.DeepCopy() as ServiceRequest;
         notACancel.Status = RequestStatus.OnHold;
         Assert.Equal((HttpStatusCode)422, (await PutAsync("W/\"1\"", notACancel)).StatusCode);
-        Assert.Equal(RequestStatus.Active, (await ParseAsync<ServiceRequest>(await client.GetAsync(url), HttpStatusCode.OK)).Status);
+        Assert.Equal(RequestStatus.Active, (await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync(url), HttpStatusCode.OK)).Status);
 
-        var cancelled = await ParseAsync<ServiceRequest>(await PutAsync("W/\"1\"", created), HttpStatusCode.OK);
+        var cancelled = await FhirPartner.ParseAsync<ServiceRequest>(await PutAsync("W/\"1\"", created), HttpStatusCode.OK);
 
         Assert.Equal(RequestStatus.Revoked, cancelled.Status);
         Assert.Equal("2", cancelled.Meta.VersionId);
         Assert.Contains(cancelled.Note, n => n.Text == "Cancelled: Readmitted to the acute ward overnight.");
-        var task = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
+        var task = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
         Assert.Equal(FhirTask.TaskStatus.Cancelled, ((FhirTask)task.Entry.Single().Resource).Status);
         // Once cancelled it cannot be cancelled again.
         Assert.Equal((HttpStatusCode)422, (await PutAsync("W/\"2\"", created)).StatusCode);
@@ -358,7 +330,7 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task Transaction_ResolvesUrnReferences_AndOneBadEntryStoresNothing()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var nhs = Nhs(await app.NewNhsNumberAsync());
         var bundle = new Bundle { Type = Bundle.BundleType.Transaction };
         bundle.Entry.Add(new Bundle.EntryComponent
@@ -380,11 +352,11 @@ public abstract class FhirWriteTests(AppFactory app)
         bad.Entry.Add(new Bundle.EntryComponent { FullUrl = "urn:uuid:4e0c9d55-1f7a-4a8e-b1c2-9d3e5f7a0b1c", Resource = badPatient, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
         bad.Entry.Add(new Bundle.EntryComponent { Resource = NewReferral("urn:uuid:4e0c9d55-1f7a-4a8e-b1c2-9d3e5f7a0b1c"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
         var before = await SnapshotAsync();
-        var refused = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(bad)), (HttpStatusCode)422);
+        var refused = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(bad)), (HttpStatusCode)422);
         Assert.StartsWith("Bundle.entry[3]", refused.Issue[0].Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await SnapshotAsync());
 
-        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(bundle)), HttpStatusCode.OK);
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(bundle)), HttpStatusCode.OK);
 
         Assert.Equal(Bundle.BundleType.TransactionResponse, reply.Type);
         Assert.Equal(new[] { "201 Created", "201 Created" }, reply.Entry.Select(e => e.Response.Status));
@@ -392,24 +364,24 @@ public abstract class FhirWriteTests(AppFactory app)
         var referral = (ServiceRequest)reply.Entry[1].Resource;
         Assert.Equal($"Patient/{patient.Id}", referral.Subject.Reference);
         Assert.Equal($"ServiceRequest/{referral.Id}/_history/1", reply.Entry[1].Response.Location);
-        var bySubject = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+        var bySubject = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
         Assert.Equal(referral.Id, bySubject.Entry.Single().Resource.Id);
-        var tasks = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+        var tasks = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
         var task = (FhirTask)tasks.Entry.Single().Resource;
         await using (var connection = await app.OpenAsync())
         {
             // Waiting in the queue, the task is owned by the coordination centre of the person's locality.
             var owner = await connection.ExecuteScalarAsync<long>("SELECT id FROM organisation WHERE code = @code", new { code = task.Owner.Identifier.Value });
-            var owned = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+            var owned = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
             Assert.Equal(task.Id, owned.Entry.Single().Resource.Id);
-            var notOwned = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner + 1000}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
+            var notOwned = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?owner=Organization/{owner + 1000}&patient=Patient/{patient.Id}"), HttpStatusCode.OK);
             Assert.Empty(notOwned.Entry);
         }
 
         // The same person again, matched by ifNoneExist now that this partner has referred them: 200, and the same Patient.
         var second = bundle.DeepCopy() as Bundle;
         ((ServiceRequest)second.Entry[1].Resource).Identifier[0].Value = "T-" + Guid.NewGuid().ToString("N");
-        var again = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(second)), HttpStatusCode.OK);
+        var again = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(second)), HttpStatusCode.OK);
         Assert.Equal("200 OK", again.Entry[0].Response.Status);
         Assert.Equal(patient.Id, again.Entry[0].Resource.Id);
     }
@@ -417,14 +389,14 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task Batch_AnswersEachEntryOnItsOwn()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var batch = new Bundle { Type = Bundle.BundleType.Batch };
         batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient(Nhs(await app.NewNhsNumberAsync())), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
         batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient("9434765918"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
         batch.Entry.Add(new Bundle.EntryComponent { Resource = NewPatient("9434765919"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
         var before = await SnapshotAsync();
 
-        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(batch)), HttpStatusCode.OK);
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(batch)), HttpStatusCode.OK);
 
         Assert.Equal(Bundle.BundleType.BatchResponse, reply.Type);
         Assert.Equal(new[] { "201 Created", "422 Unprocessable Entity", "422 Unprocessable Entity" }, reply.Entry.Select(e => e.Response.Status));
@@ -459,11 +431,11 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task ProcessMessage_CreatesAReferral_RefusesARepeatedMessage_AndCancelsOnDelete()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var messageId = Guid.NewGuid().ToString();
         var message = Message(messageId, "new", NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"), NewPatient(Nhs(await app.NewNhsNumberAsync())));
 
-        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.OK);
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.OK);
 
         var header = (MessageHeader)reply.Entry[0].Resource;
         Assert.Equal(messageId, header.Response.Identifier);
@@ -472,18 +444,18 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(RequestStatus.Active, referral.Status);
 
         var before = await SnapshotAsync();
-        var duplicate = await ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.Conflict);
+        var duplicate = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/$process-message", Json(message)), HttpStatusCode.Conflict);
         Assert.Equal(OperationOutcome.IssueType.Duplicate, duplicate.Issue[0].Code);
         Assert.Equal(before, await SnapshotAsync());
 
         // An update answers the coordination centre's open question, and the referral is back in triage.
         var coordinator = await app.StaffAsync("coordinator");
-        var task = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referral.Id}"), HttpStatusCode.OK);
+        var task = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{referral.Id}"), HttpStatusCode.OK);
         var taskId = long.Parse(task.Entry.Single().Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
         await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
         await app.SendAsync(new RequestInformation.Command(taskId, "Is there a key safe at the house?"), coordinator);
         referral.Note.Add(new Annotation { Text = "Yes: the key safe code is with the daughter." });
-        var answered = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", referral, null))),
+        var answered = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", referral, null))),
             HttpStatusCode.OK);
         Assert.Equal(RequestStatus.Active, ((ServiceRequest)answered.Entry[1].Resource).Status);
         await using (var connection = await app.OpenAsync())
@@ -499,7 +471,7 @@ public abstract class FhirWriteTests(AppFactory app)
         referral = (ServiceRequest)answered.Entry[1].Resource;
         referral.Note.Add(new Annotation { Text = "Family have arranged care privately." });
         var cancel = Message(Guid.NewGuid().ToString(), "delete", referral, null);
-        var cancelled = await ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(cancel)), HttpStatusCode.OK);
+        var cancelled = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(cancel)), HttpStatusCode.OK);
         Assert.Equal(RequestStatus.Revoked, ((ServiceRequest)cancelled.Entry[1].Resource).Status);
     }
 
@@ -510,7 +482,7 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task PartnerJourney_WithFirelysFhirClient()
     {
-        using var tokenClient = await PartnerAsync();
+        using var tokenClient = await app.PartnerAsync();
         var settings = new FhirClientSettings { PreferredFormat = ResourceFormat.Json, VerifyFhirVersion = false };
         using var fhir = new FhirClient(new Uri(app.Server.BaseAddress, "fhir/"), tokenClient, settings);
 
@@ -564,22 +536,22 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task ADeclinedReferral_ShowsItsCodedReason_OnTheRejectedTask()
     {
-        using var client = await PartnerAsync();
-        var created = await ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
+        using var client = await app.PartnerAsync();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
             HttpStatusCode.Created);
-        var tasks = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
+        var tasks = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"), HttpStatusCode.OK);
         var taskId = long.Parse(tasks.Entry.Single().Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
         var coordinator = await app.StaffAsync("coordinator");
         await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
         await app.SendAsync(new DeclineReferral.Command(taskId, "out-of-area", "Lives across the county border."), coordinator);
 
-        var task = await ParseAsync<FhirTask>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.OK);
+        var task = await FhirPartner.ParseAsync<FhirTask>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.OK);
 
         Assert.Equal(FhirTask.TaskStatus.Rejected, task.Status);
         Assert.Equal(("https://carecoordination.example.org/fhir/CodeSystem/decline-reason", "out-of-area"), (task.StatusReason.Coding.Single().System, task.StatusReason.Coding.Single().Code));
         Assert.Contains("county border", task.StatusReason.Text, StringComparison.Ordinal);
         Assert.Empty(Profiles.Load().Validate(task));
-        Assert.Equal(RequestStatus.Revoked, (await ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{created.Id}"), HttpStatusCode.OK)).Status);
+        Assert.Equal(RequestStatus.Revoked, (await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{created.Id}"), HttpStatusCode.OK)).Status);
     }
 
     /// <summary>
@@ -589,13 +561,13 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task EveryResourceType_RoundTrips()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
         var strict = new FhirJsonDeserializer(new DeserializerSettings());
         string[] types = ["ServiceRequest", "Task", "Patient", "Location", "MeasureReport", "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "AuditEvent"];
         foreach (var type in types)
         {
-            var page = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=1"), HttpStatusCode.OK);
+            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=1"), HttpStatusCode.OK);
             var url = page.Entry.Single().FullUrl;
             var body = await (await client.GetAsync(url)).Content.ReadAsStringAsync();
             var read = strict.DeserializeResource(body);
@@ -634,10 +606,10 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task TheProfilesExamples_AreAcceptedByTheServer()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var bundle = ExampleTransaction(ProfileFiles.ExampleOf(Profiles.Referral), ProfileFiles.ExampleOf(Profiles.Person));
 
-        var reply = await ParseAsync<Bundle>(await client.PostAsync("/fhir", new StringContent(bundle.ToJsonString(), Encoding.UTF8, "application/fhir+json")), HttpStatusCode.OK);
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", new StringContent(bundle.ToJsonString(), Encoding.UTF8, "application/fhir+json")), HttpStatusCode.OK);
 
         Assert.Equal("201 Created", reply.Entry[1].Response.Status);
     }
@@ -646,12 +618,12 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task EveryReferralAndPersonAPartnerReads_MeetsItsProfile()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
         var profiles = Profiles.Load();
         foreach (var type in new[] { "ServiceRequest", "Patient" })
         {
-            var page = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=100"), HttpStatusCode.OK);
+            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=100"), HttpStatusCode.OK);
             Assert.NotEmpty(page.Entry);
             foreach (var resource in page.Entry.Select(e => e.Resource))
             {
@@ -676,7 +648,7 @@ public abstract class FhirWriteTests(AppFactory app)
     [MemberData(nameof(RequiredOfWhatPartnersSend))]
     public async Task AnExampleWithoutARequiredElement_IsRefusedByTheServer(string profile, string elementId)
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var referral = ProfileFiles.ExampleOf(Profiles.Referral);
         var person = ProfileFiles.ExampleOf(Profiles.Person);
         var (removed, _) = ProfileFiles.Remove(profile == Profiles.Referral ? referral : person, profile, elementId);
@@ -685,7 +657,7 @@ public abstract class FhirWriteTests(AppFactory app)
 
         var response = await client.PostAsync("/fhir", new StringContent(ExampleTransaction(referral, person).ToJsonString(), Encoding.UTF8, "application/fhir+json"));
 
-        var outcome = await ParseAsync<OperationOutcome>(response, HttpStatusCode.BadRequest);
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(response, HttpStatusCode.BadRequest);
         Assert.All(outcome.Issue, i => Assert.Equal(OperationOutcome.IssueType.Invalid, i.Code));
         Assert.Equal(before, await SnapshotAsync());
     }
@@ -694,7 +666,7 @@ public abstract class FhirWriteTests(AppFactory app)
     [Fact]
     public async Task TheDocumentedExamples_AreAccepted()
     {
-        using var client = await PartnerAsync();
+        using var client = await app.PartnerAsync();
         var examples = Path.Combine(RepositoryRoot(), "docs", "examples");
         async Task<HttpResponseMessage> PostAsync(string url, string file, string? ifNoneExist = null)
         {
@@ -711,9 +683,9 @@ public abstract class FhirWriteTests(AppFactory app)
 
         var created = await PostAsync("/fhir/ServiceRequest", "referral-contained.json", "identifier=https://fhir.westmoor-general.nhs.uk/Id/referral|R-1000");
         Assert.True(created.StatusCode is HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
-        var transaction = await ParseAsync<Bundle>(await PostAsync("/fhir", "referral-transaction.json"), HttpStatusCode.OK);
+        var transaction = await FhirPartner.ParseAsync<Bundle>(await PostAsync("/fhir", "referral-transaction.json"), HttpStatusCode.OK);
         Assert.Equal("201 Created", transaction.Entry[1].Response.Status);
-        var message = await ParseAsync<Bundle>(await PostAsync("/fhir/$process-message", "referral-message.json"), HttpStatusCode.OK);
+        var message = await FhirPartner.ParseAsync<Bundle>(await PostAsync("/fhir/$process-message", "referral-message.json"), HttpStatusCode.OK);
         Assert.Equal(MessageHeader.ResponseType.Ok, ((MessageHeader)message.Entry[0].Resource).Response.Code);
     }
 

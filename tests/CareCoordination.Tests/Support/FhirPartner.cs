@@ -1,0 +1,45 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CareCoordination.Features.Fhir;
+using Hl7.Fhir.Model;
+
+namespace CareCoordination.Tests.Support;
+
+/// <summary>A partner system calling /fhir in a test: its token, and the FHIR answers it reads.</summary>
+public static class FhirPartner
+{
+    public const string DemoClient = "demo-acute-trust";
+
+    /// <summary>A bearer token from /oauth/token (client credentials), for the demo client unless told otherwise.</summary>
+    public static async Task<string> TokenAsync(HttpClient client, string? scope = null, string clientId = DemoClient, string secret = AppFactory.PartnerSecret)
+    {
+        var fields = new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["client_id"] = clientId, ["client_secret"] = secret };
+        if (scope is not null)
+        {
+            fields["scope"] = scope;
+        }
+        var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(fields));
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>A client that sends a partner's token with every request.</summary>
+    public static async Task<HttpClient> PartnerAsync(this AppFactory app, string? scope = null, string clientId = DemoClient, string secret = AppFactory.PartnerSecret)
+    {
+        var client = app.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(client, scope, clientId, secret));
+        return client;
+    }
+
+    /// <summary>An answer with the status expected, as FHIR JSON, read as <typeparamref name="T"/>.</summary>
+    public static async Task<T> ParseAsync<T>(HttpResponseMessage response, HttpStatusCode status = HttpStatusCode.OK)
+        where T : Resource
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal(FhirMapping.ContentType, response.Content.Headers.ContentType?.MediaType);
+        return JsonSerializer.Deserialize<T>(body, FhirMapping.Json)!;
+    }
+}
