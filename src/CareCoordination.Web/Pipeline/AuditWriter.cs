@@ -37,15 +37,19 @@ public sealed class AuditWriter(Database database)
         scope.DeferredRefusals.Clear();
     }
 
-    /// <summary>One row per thing the message touched (or one row if it named none).</summary>
+    /// <summary>
+    /// One row per thing the message touched (or one row if it named none). Subjects from firstSubject on are
+    /// the message's own; any a message sent inside it has already audited are not written again.
+    /// </summary>
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
-        string? action = null)
+        string? action = null, int firstSubject = 0)
     {
         var ownConnection = connection is null;
         connection ??= await database.OpenAsync(cancellationToken);
         try
         {
-            var subjects = scope.Subjects.Count > 0 ? scope.Subjects : [new AuditSubject("", 0, null)];
+            var own = Enumerable.Range(firstSubject, scope.Subjects.Count - firstSubject).Where(scope.AuditedSubjects.Add).Select(i => scope.Subjects[i]).ToList();
+            var subjects = own.Count > 0 ? own : [new AuditSubject("", 0, null)];
             var rows = subjects.Select(s => new
             {
                 At = scope.Now,

@@ -175,13 +175,17 @@ public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IMessage
 {
+    private static readonly string Action = AccessPolicy.For(typeof(TMessage)).Action;
+
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
+        // A message sent inside another shares its scope: it is audited under its own name, for what it touched.
+        var firstSubject = Work.Current!.Subjects.Count;
         var response = await next(message, cancellationToken);
         if (message is IBaseCommand || message is IAudited)
         {
             var scope = Work.Current!;
-            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken);
+            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, Action, firstSubject);
         }
         return response;
     }

@@ -28,6 +28,9 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
 
     internal IReadOnlyList<PendingChange> Changes => _changes;
 
+    /// <summary>Which subjects have their audit row already: each is audited once, by the message that touched it.</summary>
+    internal HashSet<int> AuditedSubjects { get; } = [];
+
     /// <summary>Refusals of messages sent inside this command, written after its transaction ends.</summary>
     internal List<(string Outcome, string Action)> DeferredRefusals { get; } = [];
     internal IReadOnlyList<AuditSubject> Subjects => _subjects;

@@ -364,6 +364,14 @@ public abstract class FhirWriteTests(AppFactory app)
         var referral = (ServiceRequest)reply.Entry[1].Resource;
         Assert.Equal($"Patient/{patient.Id}", referral.Subject.Reference);
         Assert.Equal($"ServiceRequest/{referral.Id}/_history/1", reply.Entry[1].Response.Location);
+        // Audited once, by the command that made it, not again by the transaction around it.
+        await using (var audit = await app.OpenAsync())
+        {
+            var actions = await audit.QueryAsync<string>(
+                "SELECT action FROM audit_event WHERE entity_type = 'referral' AND entity_id = @id AND action IN ('SubmitReferral', 'ProcessTransaction')",
+                new { id = long.Parse(referral.Id, System.Globalization.CultureInfo.InvariantCulture) });
+            Assert.Equal(["SubmitReferral"], actions);
+        }
         var bySubject = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
         Assert.Equal(referral.Id, bySubject.Entry.Single().Resource.Id);
         var tasks = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{patient.Id}"), HttpStatusCode.OK);
