@@ -12,9 +12,9 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public static class FhirCapability
 {
-    public static CapabilityStatement For(string baseUrl)
+    public static CapabilityStatement For(string baseUrl, int maxRequestBytes)
     {
-        var statement = Reads(baseUrl);
+        var statement = Reads(baseUrl, maxRequestBytes);
         DescribeWrites(statement, baseUrl);
         // The directory's rows and audit rows carry no version of their own; a service does (HealthcareService).
         foreach (var unversioned in statement.Rest[0].Resource.Where(r => r.Type is "Organization" or "Practitioner" or "PractitionerRole" or "AuditEvent"))
@@ -99,7 +99,7 @@ public static class FhirCapability
         ];
     }
 
-    private static CapabilityStatement Reads(string baseUrl) => new()
+    private static CapabilityStatement Reads(string baseUrl, int maxRequestBytes) => new()
     {
         Status = PublicationStatus.Active,
         Date = "2025-01-01",
@@ -108,7 +108,7 @@ public static class FhirCapability
         Software = new CapabilityStatement.SoftwareComponent { Name = "CareCoordination" },
         Implementation = new CapabilityStatement.ImplementationComponent
         {
-            Description = "CareCoordination FHIR R4 API for partner systems: follow referrals and their triage, and see bed capacity.",
+            Description = "CareCoordination FHIR R4 API for partner systems: send, follow and cancel referrals, follow their triage, and see capacity and the directory.",
             Url = baseUrl,
         },
         FhirVersion = FHIRVersion.N4_0_1,
@@ -123,7 +123,9 @@ public static class FhirCapability
                     + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
                     + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred; "
                     + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
-                    + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls."),
+                    + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls. "
+                    + $"Writes take FHIR JSON of at most {maxRequestBytes} bytes (413 beyond), are held to the profiles named here (400), "
+                    + "then to the referral form's own rules (422), and store nothing when refused."),
                 Security = new CapabilityStatement.SecurityComponent
                 {
                     Cors = false,

@@ -20,7 +20,8 @@ public static class FhirEndpoints
         // token: FHIR clients expect an OperationOutcome with their 401.
         var fhir = app.MapGroup("/fhir").AllowAnonymous().DisableAntiforgery().AddEndpointFilter(RefuseAsOperationOutcome);
 
-        fhir.MapGet("/metadata", (HttpRequest request) => Fhir(FhirCapability.For(BaseUrl(request))))
+        fhir.MapGet("/metadata", (HttpRequest request, Microsoft.Extensions.Options.IOptions<FhirSettings> settings) =>
+                Fhir(FhirCapability.For(BaseUrl(request), settings.Value.MaxRequestBytes)))
             .WithMetadata(new AnonymousFhirAttribute());
 
         fhir.MapGet("/ServiceRequest/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>

@@ -9,6 +9,7 @@ using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Tests.Support;
 using Dapper;
+using Microsoft.AspNetCore.Hosting;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Rest;
 using Hl7.Fhir.Serialization;
@@ -245,6 +246,17 @@ public abstract class FhirWriteTests(AppFactory app)
         huge.Note[0].Text = new string('x', 2 * 1024 * 1024);
         var tooLarge = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(huge)), HttpStatusCode.RequestEntityTooLarge);
         Assert.Equal(OperationOutcome.IssueType.TooLong, tooLarge.Issue[0].Code);
+
+        // The limit is the configured one, and the CapabilityStatement says what it is.
+        using (var small = app.WithWebHostBuilder(builder => builder.UseSetting("Fhir:MaxRequestBytes", "2000")))
+        {
+            using var smallClient = small.CreateClient();
+            smallClient.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", await FhirPartner.TokenAsync(smallClient));
+            var overSmall = await smallClient.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, overSmall.StatusCode);
+            var stated = await FhirPartner.ParseAsync<CapabilityStatement>(await smallClient.GetAsync("/fhir/metadata"));
+            Assert.Contains("at most 2000 bytes", stated.Rest[0].Documentation, StringComparison.Ordinal);
+        }
 
         var otherOrganisation = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         otherOrganisation.Requester.Identifier.Value = "RSM";
