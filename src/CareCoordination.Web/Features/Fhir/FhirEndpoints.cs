@@ -7,10 +7,11 @@ using Microsoft.Net.Http.Headers;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>
-/// /fhir: the FHIR R4 read and search API. Each endpoint reads its query string, sends one Mediator query
-/// (which checks the caller's scope or role, finds only what the caller may see, and audits the read) and
-/// maps the answer in FhirMapping. Every refusal, from a missing token to an unknown id, is an
-/// OperationOutcome.
+/// /fhir: the FHIR R4 API. Here are the reads and searches: each reads its query string, sends one Mediator
+/// query (which checks the caller's scope or role, finds only what the caller may see, and audits the read)
+/// and maps the answer in FhirMapping. The writes (FhirWrites), versions (History) and the directory
+/// (DirectoryEndpoints) map themselves into the same group. Every refusal, from a missing token to a broken
+/// profile rule, is an OperationOutcome.
 /// </summary>
 public static class FhirEndpoints
 {

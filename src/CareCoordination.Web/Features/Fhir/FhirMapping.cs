@@ -10,8 +10,9 @@ using FhirTask = Hl7.Fhir.Model.Task;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>
-/// The one place the domain becomes FHIR R4: referral → ServiceRequest, triage task → Task, person →
-/// Patient, failures → OperationOutcome, pages → searchset Bundles. Every /fhir answer is written from here.
+/// The one place the domain becomes FHIR R4: referral → ServiceRequest, triage task → Task, person → Patient,
+/// places → Location, capacity → MeasureReport, the directory and audit trail, failures → OperationOutcome,
+/// pages → searchset Bundles. The way back, from what partners send to the referral form, is ReferralIntake.
 /// </summary>
 public static class FhirMapping
 {
