@@ -48,7 +48,14 @@ public sealed class AuditWriter(Database database)
         connection ??= await database.OpenAsync(cancellationToken);
         try
         {
-            var own = Enumerable.Range(firstSubject, scope.Subjects.Count - firstSubject).Where(scope.AuditedSubjects.Add).Select(i => scope.Subjects[i]).ToList();
+            var own = new List<AuditSubject>();
+            for (var i = firstSubject; i < scope.Subjects.Count; i++)
+            {
+                if (scope.AuditedSubjects.Add(i))
+                {
+                    own.Add(scope.Subjects[i]);
+                }
+            }
             var subjects = own.Count > 0 ? own : [new AuditSubject("", 0, null)];
             var rows = subjects.Select(s => new
             {

@@ -14,8 +14,7 @@ public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor ac
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IMessage
 {
-    // Read once per message type, not per request.
-    private static readonly AccessPolicy Policy = AccessPolicy.For(typeof(TMessage));
+    private static AccessPolicy Policy => AccessPolicy<TMessage>.Policy;
 
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
@@ -45,6 +44,12 @@ public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor ac
         ActorKind.Partner => $"Partner client {actor.Name}",
         _ => "An anonymous caller",
     };
+}
+
+/// <summary>A message type's policy, read from its attributes once per type: every behaviour asks here.</summary>
+internal static class AccessPolicy<TMessage>
+{
+    public static readonly AccessPolicy Policy = AccessPolicy.For(typeof(TMessage));
 }
 
 internal sealed record AccessPolicy(string Action, bool Anonymous, IReadOnlyList<string> Roles, string? PartnerScope)
@@ -97,8 +102,6 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IMessage
 {
-    private static readonly string AccessPolicyAction = AccessPolicy.For(typeof(TMessage)).Action;
-
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
         var failures = new List<FluentValidation.Results.ValidationFailure>();
@@ -111,7 +114,7 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
         {
             if (message is IBaseCommand || message is IAudited)
             {
-                await audit.WriteRefusalAsync(Work.Current!, "invalid", AccessPolicyAction, cancellationToken);
+                await audit.WriteRefusalAsync(Work.Current!, "invalid", AccessPolicy<TMessage>.Policy.Action, cancellationToken);
             }
             throw new ValidationFailed(failures
                 .GroupBy(f => f.PropertyName)
@@ -175,8 +178,6 @@ public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
     : IPipelineBehavior<TMessage, TResponse>
     where TMessage : notnull, IMessage
 {
-    private static readonly string Action = AccessPolicy.For(typeof(TMessage)).Action;
-
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
         // A message sent inside another shares its scope: it is audited under its own name, for what it touched.
@@ -185,7 +186,7 @@ public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
         if (message is IBaseCommand || message is IAudited)
         {
             var scope = Work.Current!;
-            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, Action, firstSubject);
+            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, AccessPolicy<TMessage>.Policy.Action, firstSubject);
         }
         return response;
     }

@@ -16,11 +16,8 @@ public static class FhirCapability
     {
         var statement = Reads(baseUrl, maxRequestBytes);
         DescribeWrites(statement, baseUrl);
-        // The directory's rows and audit rows carry no version of their own; a service does (HealthcareService).
-        foreach (var unversioned in statement.Rest[0].Resource.Where(r => r.Type is "Organization" or "Practitioner" or "PractitionerRole" or "AuditEvent"))
-        {
-            unversioned.Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion;
-        }
+        // Versioned is claimed only where there is a meta.versionId: the types with history (History.Describe) and a service.
+        statement.Rest[0].Resource.Single(r => r.Type == nameof(ResourceType.HealthcareService)).Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
         History.Describe(statement);
         return WithProfiles(statement);
     }
@@ -220,7 +217,7 @@ public static class FhirCapability
             new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.Read },
             new CapabilityStatement.ResourceInteractionComponent { Code = CapabilityStatement.TypeRestfulInteraction.SearchType },
         ],
-        Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned,
+        Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion,
         ReadHistory = false,
         UpdateCreate = false,
         ConditionalCreate = false,

@@ -147,8 +147,10 @@ public static class FhirEndpoints
     }
 
     internal static IResult SearchSet<T>(HttpRequest request, FhirSearch search, Page<T> page, Func<T, Resource> map) =>
-        Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), BaseUrl(request) + request.Path.Value!["/fhir".Length..] + request.QueryString,
-            search.NextUrl(request, page.Total)));
+        Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), SelfUrl(request), search.NextUrl(request, page.Total)));
+
+    /// <summary>This request's own URL, as the caller reached it: a paged Bundle's self link.</summary>
+    internal static string SelfUrl(HttpRequest request) => BaseUrl(request) + request.Path.Value!["/fhir".Length..] + request.QueryString;
 
     internal static IResult Failure(int status, string message) =>
         Fhir(FhirMapping.Outcome(FhirMapping.IssueTypeFor(status), message), status);

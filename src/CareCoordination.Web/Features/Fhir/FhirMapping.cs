@@ -398,16 +398,7 @@ public static class FhirMapping
 
     public static Bundle SearchSet<T>(Page<T> page, Func<T, Resource> map, string baseUrl, string selfUrl, string? nextUrl)
     {
-        var bundle = new Bundle
-        {
-            Type = Bundle.BundleType.Searchset,
-            Total = (int)page.Total,
-            Link = [new Bundle.LinkComponent { Relation = "self", Url = selfUrl }],
-        };
-        if (nextUrl is not null)
-        {
-            bundle.Link.Add(new Bundle.LinkComponent { Relation = "next", Url = nextUrl });
-        }
+        var bundle = Paged(Bundle.BundleType.Searchset, page.Total, selfUrl, nextUrl);
         foreach (var item in page.Items)
         {
             var resource = map(item);
@@ -417,6 +408,22 @@ public static class FhirMapping
                 Resource = resource,
                 Search = new Bundle.SearchComponent { Mode = Bundle.SearchEntryMode.Match },
             });
+        }
+        return bundle;
+    }
+
+    /// <summary>A Bundle that pages (a search, a history): its total, and links to itself and, unless last, the next page.</summary>
+    public static Bundle Paged(Bundle.BundleType type, long total, string selfUrl, string? nextUrl)
+    {
+        var bundle = new Bundle
+        {
+            Type = type,
+            Total = (int)total,
+            Link = [new Bundle.LinkComponent { Relation = "self", Url = selfUrl }],
+        };
+        if (nextUrl is not null)
+        {
+            bundle.Link.Add(new Bundle.LinkComponent { Relation = "next", Url = nextUrl });
         }
         return bundle;
     }

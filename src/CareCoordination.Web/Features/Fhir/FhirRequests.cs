@@ -32,6 +32,9 @@ public sealed class PayloadTooLarge(string message) : DomainFailure(message);
 /// <summary>415: not JSON.</summary>
 public sealed class UnsupportedMediaType(string message) : DomainFailure(message);
 
+/// <summary>428: an update without If-Match could overwrite a change the caller never saw.</summary>
+public sealed class PreconditionRequired(string message) : DomainFailure(message);
+
 /// <summary>Reads the body of a FHIR write: JSON only, within the size limit, parsed strictly as the expected resource type.</summary>
 public sealed class FhirRequests(IOptions<FhirSettings> settings)
 {

@@ -166,9 +166,6 @@ public static class FhirWrites
         $"{status.ToString(CultureInfo.InvariantCulture)} {Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status)}";
 }
 
-/// <summary>428: an update without If-Match could overwrite a change the caller never saw.</summary>
-public sealed class PreconditionRequired(string message) : DomainFailure(message);
-
 /// <summary>
 /// A transaction Bundle: every entry in one database transaction, so that one refused entry leaves nothing
 /// stored. Each entry is the same command the pages send, and checks its own scope.

@@ -52,16 +52,7 @@ public static class History
     private static Bundle HistoryBundle(HttpRequest request, FhirSearch search, Page<Resource> page)
     {
         var baseUrl = FhirEndpoints.BaseUrl(request);
-        var bundle = new Bundle
-        {
-            Type = Bundle.BundleType.History,
-            Total = (int)page.Total,
-            Link = [new Bundle.LinkComponent { Relation = "self", Url = baseUrl + request.Path.Value!["/fhir".Length..] + request.QueryString }],
-        };
-        if (search.NextUrl(request, page.Total) is { } next)
-        {
-            bundle.Link.Add(new Bundle.LinkComponent { Relation = "next", Url = next });
-        }
+        var bundle = FhirMapping.Paged(Bundle.BundleType.History, page.Total, FhirEndpoints.SelfUrl(request), search.NextUrl(request, page.Total));
         foreach (var resource in page.Items)
         {
             var version = FhirVersions.VersionOf(resource);
@@ -86,7 +77,7 @@ public static class History
         return bundle;
     }
 
-    /// <summary>For the CapabilityStatement: vread and instance history where versions are kept, and no versioning claimed where there is none.</summary>
+    /// <summary>For the CapabilityStatement: vread and instance history, and versioning, where versions are kept.</summary>
     internal static void Describe(CapabilityStatement statement)
     {
         foreach (var resource in statement.Rest.SelectMany(r => r.Resource))
@@ -107,11 +98,6 @@ public static class History
                 });
                 resource.ReadHistory = true;
                 resource.Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
-            }
-            else if (resource.Type == nameof(ResourceType.MeasureReport))
-            {
-                // Computed at the moment it is asked for: it has no meta.versionId.
-                resource.Versioning = CapabilityStatement.ResourceVersionPolicy.NoVersion;
             }
         }
     }
