@@ -1,0 +1,104 @@
+using System.Globalization;
+using CareCoordination.Features.Account;
+using CareCoordination.Pipeline;
+using Mediator;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+
+namespace CareCoordination.Auth;
+
+/// <summary>
+/// Staff sign-in through the organisation's OpenID Connect identity provider, when Auth:OpenIdConnect:Authority
+/// is set. The provider says who someone is (its issuer, their subject); SignInWithIdentityProvider decides
+/// whether that identity is linked to an active staff account, audits the attempt and throttles failures.
+/// </summary>
+public static class OpenIdConnectSignIn
+{
+    /// <summary>Where the person lands when the provider's answer does not sign them in: the sign-in page says why.</summary>
+    public static string RefusalPath(string reason) => "/signin?external=" + Uri.EscapeDataString(reason);
+
+    public static AuthenticationBuilder AddOpenIdConnectSignIn(this AuthenticationBuilder authentication, IConfiguration configuration)
+    {
+        var oidc = configuration.GetSection("Auth:OpenIdConnect");
+        if (string.IsNullOrWhiteSpace(oidc["Authority"]))
+        {
+            return authentication;
+        }
+        var authority = new Uri(oidc["Authority"]!, UriKind.Absolute);
+        return authentication.AddOpenIdConnect(AuthenticationSetup.OpenIdConnect, oidc["DisplayName"] ?? "Your organisation's sign-in", options =>
+        {
+            options.SignInScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+            options.Authority = oidc["Authority"];
+            options.ClientId = oidc["ClientId"];
+            options.ClientSecret = oidc["ClientSecret"];
+            // Keys and endpoints over plain http only from this machine (a development or test provider on
+            // loopback); from anywhere else they could be replaced on the way.
+            options.RequireHttpsMetadata = !(authority.Scheme == Uri.UriSchemeHttp && authority.IsLoopback);
+            options.ResponseType = "code";
+            options.UsePkce = true;
+            options.SaveTokens = false;
+            // The token's own claim names (sub, email, email_verified), not the framework's mapped ones.
+            options.MapInboundClaims = false;
+            options.Scope.Add("email");
+            options.CallbackPath = "/signin-oidc";
+            options.Events.OnTokenValidated = LinkedAccountAsync;
+            options.Events.OnRemoteFailure = FailedAsync;
+        });
+    }
+
+    private static async Task LinkedAccountAsync(TokenValidatedContext context)
+    {
+        // The validated id_token: its signature, issuer, audience, lifetime and nonce have been checked by now.
+        var token = context.SecurityToken;
+        var claims = token?.Payload;
+        var verified = claims is not null && claims.TryGetValue("email_verified", out var value)
+            && string.Equals(Convert.ToString(value, CultureInfo.InvariantCulture), "true", StringComparison.OrdinalIgnoreCase);
+        var command = new SignInWithIdentityProvider.Command(
+            token?.Issuer ?? "", token?.Subject ?? "",
+            claims?.GetValueOrDefault("email") as string, verified, claims?.GetValueOrDefault("name") as string,
+            context.HttpContext.Connection.RemoteIpAddress?.ToString());
+
+        SignInWithIdentityProvider.Result result;
+        try
+        {
+            result = await context.HttpContext.RequestServices.GetRequiredService<IMediator>().Send(command, context.HttpContext.RequestAborted);
+        }
+        catch (ValidationFailed)
+        {
+            // Audited as invalid by the pipeline (a token without a subject, an absurd one).
+            result = new SignInWithIdentityProvider.Result(SignInWithIdentityProvider.Outcome.Refused, null);
+        }
+
+        if (result.Principal is { } principal)
+        {
+            context.Principal = principal;
+            return;
+        }
+        context.Response.Redirect(RefusalPath(result.Outcome switch
+        {
+            SignInWithIdentityProvider.Outcome.AwaitingApproval => "awaiting-approval",
+            SignInWithIdentityProvider.Outcome.LockedOut => "locked-out",
+            _ => "refused",
+        }));
+        context.HandleResponse();
+    }
+
+    /// <summary>The provider said no, the person cancelled there, or its answer did not validate: audited, and explained on the sign-in page rather than as an error page.</summary>
+    private static async Task FailedAsync(RemoteFailureContext context)
+    {
+        var services = context.HttpContext.RequestServices;
+        services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenIdConnectSignIn))
+            .LogWarning(context.Failure, "Sign-in through the identity provider failed.");
+        var scope = new MessageScope(Actor.Anonymous, services.GetRequiredService<TimeProvider>().GetUtcNow(), nameof(SignInWithIdentityProvider))
+        {
+            AuditDetail = Shortened($"the identity provider's answer was not accepted: {context.Failure?.Message}"),
+        };
+        await services.GetRequiredService<AuditWriter>().WriteAsync(scope, "failed", null, null, CancellationToken.None);
+        context.Response.Redirect(RefusalPath("failed"));
+        context.HandleResponse();
+    }
+
+    // The failure can carry the provider's own error_description: the audit row keeps the gist, not an essay.
+    private static string Shortened(string text) => text.Length <= 500 ? text : text[..500];
+}
