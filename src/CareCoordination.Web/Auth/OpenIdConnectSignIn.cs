@@ -42,23 +42,45 @@ public static class OpenIdConnectSignIn
             options.MapInboundClaims = false;
             options.Scope.Add("email");
             options.CallbackPath = "/signin-oidc";
-            options.Events.OnTokenValidated = LinkedAccountAsync;
+            options.Events.OnTokenValidated = RememberIdentityAsync;
+            options.Events.OnTicketReceived = LinkedAccountAsync;
             options.Events.OnRemoteFailure = FailedAsync;
         });
     }
 
-    private static async Task LinkedAccountAsync(TokenValidatedContext context)
+    /// <summary>Who the provider says signed in, read from its validated id_token.</summary>
+    private sealed record ProviderIdentity(string Issuer, string Subject, string? Email, bool EmailVerified, string? Name);
+
+    private static readonly object IdentityKey = new();
+
+    /// <summary>
+    /// Only notes who it is. The handler checks the nonce and at_hash after this event, and skips them if the event
+    /// ends the request: so nothing is decided or written until every check has passed (OnTicketReceived).
+    /// </summary>
+    private static Task RememberIdentityAsync(TokenValidatedContext context)
     {
-        // The validated id_token: its signature, issuer, audience, lifetime and nonce have been checked by now.
         var token = context.SecurityToken;
         var claims = token?.Payload;
         var verified = claims is not null && claims.TryGetValue("email_verified", out var value)
             && string.Equals(Convert.ToString(value, CultureInfo.InvariantCulture), "true", StringComparison.OrdinalIgnoreCase);
-        var command = new SignInWithIdentityProvider.Command(
-            token?.Issuer ?? "", token?.Subject ?? "",
-            claims?.GetValueOrDefault("email") as string, verified, claims?.GetValueOrDefault("name") as string,
-            context.HttpContext.Connection.RemoteIpAddress?.ToString());
+        context.HttpContext.Items[IdentityKey] = new ProviderIdentity(token?.Issuer ?? "", token?.Subject ?? "",
+            claims?.GetValueOrDefault("email") as string, verified, claims?.GetValueOrDefault("name") as string);
+        return Task.CompletedTask;
+    }
 
+    /// <summary>
+    /// The provider's answer has passed every check. The principal signed in is the linked staff account's, never the
+    /// provider's: every path here either replaces it or ends the request (Fail here would not stop the sign-in).
+    /// </summary>
+    private static async Task LinkedAccountAsync(TicketReceivedContext context)
+    {
+        if (context.HttpContext.Items[IdentityKey] is not ProviderIdentity identity)
+        {
+            Refuse(context, "failed");
+            return;
+        }
+        var command = new SignInWithIdentityProvider.Command(identity.Issuer, identity.Subject, identity.Email, identity.EmailVerified, identity.Name,
+            context.HttpContext.Connection.RemoteIpAddress?.ToString());
         SignInWithIdentityProvider.Result result;
         try
         {
@@ -75,12 +97,17 @@ public static class OpenIdConnectSignIn
             context.Principal = principal;
             return;
         }
-        context.Response.Redirect(RefusalPath(result.Outcome switch
+        Refuse(context, result.Outcome switch
         {
             SignInWithIdentityProvider.Outcome.AwaitingApproval => "awaiting-approval",
             SignInWithIdentityProvider.Outcome.LockedOut => "locked-out",
             _ => "refused",
-        }));
+        });
+    }
+
+    private static void Refuse(TicketReceivedContext context, string reason)
+    {
+        context.Response.Redirect(RefusalPath(reason));
         context.HandleResponse();
     }
 

@@ -48,8 +48,28 @@ public sealed partial class ProviderBrowser(HttpClient app) : IDisposable
     /// <summary>The app, with this browser's cookies.</summary>
     public HttpClient App => app;
 
-    /// <summary>Signs in at the provider as the given person; returns the host's answer to the callback.</summary>
-    public async Task<HttpResponseMessage> SignInAsync(StubIdentity who, string returnUrl = "/")
+    /// <summary>
+    /// Signs in at the provider as the given person; returns the host's answer to the callback. A test that wants
+    /// the provider's id_token to answer another sign-in than this one gives the nonce it should carry instead.
+    /// </summary>
+    public Task<HttpResponseMessage> SignInAsync(StubIdentity who, string returnUrl = "/", string? nonce = null) =>
+        AtTheProviderAsync(login =>
+        {
+            login["sub"] = who.Subject;
+            login["email"] = who.Email ?? "";
+            login["email_verified"] = who.EmailVerified ? "true" : "false";
+            login["preferred_username"] = who.PreferredUsername ?? "";
+            login["name"] = who.Name ?? "";
+            if (nonce is not null)
+            {
+                login["nonce"] = nonce;
+            }
+        }, returnUrl);
+
+    /// <summary>Goes to the provider, then chooses Cancel there instead of signing in.</summary>
+    public Task<HttpResponseMessage> CancelAtTheProviderAsync() => AtTheProviderAsync(login => login["cancel"] = "true", "/");
+
+    private async Task<HttpResponseMessage> AtTheProviderAsync(Action<Dictionary<string, string>> fillIn, string returnUrl)
     {
         var challenge = await app.GetAsync($"/signin/external?returnUrl={Uri.EscapeDataString(returnUrl)}");
         Assert.Equal(HttpStatusCode.Redirect, challenge.StatusCode);
@@ -59,11 +79,7 @@ public sealed partial class ProviderBrowser(HttpClient app) : IDisposable
         var loginPage = await _provider.GetAsync(authorize);
         Assert.Equal(HttpStatusCode.OK, loginPage.StatusCode);
         var login = Form.Parse(await loginPage.Content.ReadAsStringAsync(), authorize);
-        login.Fields["sub"] = who.Subject;
-        login.Fields["email"] = who.Email ?? "";
-        login.Fields["email_verified"] = who.EmailVerified ? "true" : "false";
-        login.Fields["preferred_username"] = who.PreferredUsername ?? "";
-        login.Fields["name"] = who.Name ?? "";
+        fillIn(login.Fields);
         using var loginPost = new FormUrlEncodedContent(login.Fields);
         var answer = await _provider.PostAsync(login.Action, loginPost);
 

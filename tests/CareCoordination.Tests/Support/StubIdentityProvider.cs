@@ -104,18 +104,31 @@ public sealed class StubIdentityProvider : IAsyncDisposable
     private async Task LoginAsync(HttpContext context)
     {
         var form = await context.Request.ReadFormAsync();
+        var redirectUri = form["redirect_uri"].ToString();
+        if (form["cancel"] == "true")
+        {
+            // The person chose Cancel on the provider's page.
+            await AnswerAsync(context, form, redirectUri, ("error", "access_denied"), ("error_description", "The user cancelled the sign-in."));
+            return;
+        }
         var identity = new StubIdentity(form["sub"].ToString(), NullIfEmpty(form["email"]), form["email_verified"] == "true",
             NullIfEmpty(form["preferred_username"]), NullIfEmpty(form["name"]));
         var code = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
-        var redirectUri = form["redirect_uri"].ToString();
         _codes[code] = new Grant(identity, form["nonce"].ToString(), redirectUri, form["code_challenge"].ToString());
+        await AnswerAsync(context, form, redirectUri, ("code", code));
+    }
+
+    /// <summary>The authorisation response, with the client's state, as the client asked for it: a form post or the query.</summary>
+    private static async Task AnswerAsync(HttpContext context, IFormCollection form, string redirectUri, params (string Name, string Value)[] parameters)
+    {
+        var all = parameters.Append((Name: "state", Value: form["state"].ToString())).ToArray();
         if (form["response_mode"] == "form_post")
         {
             await WritePageAsync(context,
-                $"<form method=\"post\" action=\"{WebUtility.HtmlEncode(redirectUri)}\">{Hidden("code", code)}{Hidden("state", form["state"].ToString())}</form>");
+                $"<form method=\"post\" action=\"{WebUtility.HtmlEncode(redirectUri)}\">{string.Concat(all.Select(p => Hidden(p.Name, p.Value)))}</form>");
             return;
         }
-        context.Response.Redirect($"{redirectUri}?code={Uri.EscapeDataString(code)}&state={Uri.EscapeDataString(form["state"].ToString())}");
+        context.Response.Redirect($"{redirectUri}?{string.Join("&", all.Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value)}"))}");
     }
 
     private async Task<IResult> TokenAsync(HttpContext context)

@@ -273,6 +273,43 @@ public abstract class SignInWithIdentityProviderTests(IdentityProviderAppFactory
     }
 
     [Fact]
+    public async Task AnIdTokenForAnotherSignIn_ChangesNothing_AndIsAuditedAsFailed()
+    {
+        var account = await NewAccountAsync();
+        var who = PersonOf(account);
+        await using var connection = await app.OpenAsync();
+        var before = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
+
+        using var browser = app.CreateProviderBrowser();
+        var callback = await browser.SignInAsync(who, nonce: "a-nonce-from-another-sign-in");
+
+        Assert.Equal(TurnedAway("failed").Item1, callback.Headers.Location?.OriginalString);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.App.GetAsync("/api/me")).StatusCode);
+        Assert.Equal(0, await RequestCountAsync(who));
+        var failure = await connection.QuerySingleAsync<AuditRow>(
+            "SELECT outcome AS Outcome, detail AS Detail FROM audit_event WHERE id > @before AND action = @Action", new { before, Action });
+        Assert.Equal("failed", failure.Outcome);
+        Assert.Contains("nonce", failure.Detail, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task CancellingAtTheProvider_IsExplainedOnTheSignInPage_AndAudited()
+    {
+        await using var connection = await app.OpenAsync();
+        var before = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
+        using var browser = app.CreateProviderBrowser();
+
+        var callback = await browser.CancelAtTheProviderAsync();
+
+        Assert.Equal(TurnedAway("failed").Item1, callback.Headers.Location?.OriginalString);
+        Assert.Contains("did not complete", await browser.App.GetStringAsync(callback.Headers.Location!.OriginalString), StringComparison.Ordinal);
+        var failure = await connection.QuerySingleAsync<AuditRow>(
+            "SELECT outcome AS Outcome, detail AS Detail FROM audit_event WHERE id > @before AND action = @Action", new { before, Action });
+        Assert.Equal("failed", failure.Outcome);
+        Assert.Contains("access_denied", failure.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OnlyAnAdministrator_SeesOrDecidesLinkRequests()
     {
         var account = await NewAccountAsync();
