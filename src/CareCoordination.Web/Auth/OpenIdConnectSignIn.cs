@@ -16,7 +16,7 @@ namespace CareCoordination.Auth;
 public static class OpenIdConnectSignIn
 {
     /// <summary>Where the person lands when the provider's answer does not sign them in: the sign-in page says why.</summary>
-    public static string RefusalPath(string reason) => "/signin?external=" + Uri.EscapeDataString(reason);
+    private static string RefusalPath(string reason) => "/signin?external=" + Uri.EscapeDataString(reason);
 
     public static AuthenticationBuilder AddOpenIdConnectSignIn(this AuthenticationBuilder authentication, IConfiguration configuration)
     {
@@ -38,8 +38,6 @@ public static class OpenIdConnectSignIn
             options.ResponseType = "code";
             options.UsePkce = true;
             options.SaveTokens = false;
-            // The token's own claim names (sub, email, email_verified), not the framework's mapped ones.
-            options.MapInboundClaims = false;
             options.Scope.Add("email");
             options.CallbackPath = "/signin-oidc";
             options.Events.OnTokenValidated = RememberIdentityAsync;
