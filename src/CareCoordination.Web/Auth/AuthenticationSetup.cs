@@ -5,7 +5,6 @@ using Dapper;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Components.Server.Circuits;
 using Microsoft.AspNetCore.Components.Authorization;
@@ -72,23 +71,7 @@ public static class AuthenticationSetup
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<PartnerTokens>((options, tokens) => options.TokenValidationParameters = tokens.ValidationParameters());
 
-        var oidc = configuration.GetSection("Auth:OpenIdConnect");
-        if (!string.IsNullOrWhiteSpace(oidc["Authority"]))
-        {
-            authentication.AddOpenIdConnect(OpenIdConnect, oidc["DisplayName"] ?? "Your organisation's sign-in", options =>
-            {
-                options.SignInScheme = CookieAuthenticationDefaults.AuthenticationScheme;
-                options.Authority = oidc["Authority"];
-                options.ClientId = oidc["ClientId"];
-                options.ClientSecret = oidc["ClientSecret"];
-                options.ResponseType = "code";
-                options.UsePkce = true;
-                options.SaveTokens = false;
-                options.Scope.Add("email");
-                options.CallbackPath = "/signin-oidc";
-                options.Events.OnTokenValidated = MatchStaffAccountAsync;
-            });
-        }
+        authentication.AddOpenIdConnectSignIn(configuration);
 
         services.AddAuthorizationBuilder()
             // Everything needs a signed-in user unless it says otherwise.
@@ -125,28 +108,6 @@ public static class AuthenticationSetup
             context.Response.Redirect(context.RedirectUri);
         }
         return Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// The identity provider says who someone is; our store says what they may do. A person signs in
-    /// only if an administrator has made them an active staff account with the same username or email.
-    /// </summary>
-    private static async Task MatchStaffAccountAsync(Microsoft.AspNetCore.Authentication.OpenIdConnect.TokenValidatedContext context)
-    {
-        var external = context.Principal!;
-        var login = (external.FindFirstValue("preferred_username") ?? external.FindFirstValue(ClaimTypes.Email) ?? external.FindFirstValue("email"))?.Trim().ToLowerInvariant();
-        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
-        await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
-        var accounts = (await connection.QueryAsync<StaffAccount>(
-            StaffAccount.Select + " WHERE (u.username = @login OR lower(u.email) = @login) AND u.active = TRUE", new { login })).ToList();
-        // Exactly one: an identity that could be two people is refused, not guessed.
-        if (login is null || accounts.Count != 1)
-        {
-            context.Fail("No single active staff account matches this identity.");
-            return;
-        }
-        var account = accounts[0];
-        context.Principal = account.ToPrincipal(OpenIdConnectDefaults.AuthenticationScheme);
     }
 }
 
