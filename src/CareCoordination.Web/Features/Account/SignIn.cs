@@ -32,10 +32,18 @@ public static class SignIn
     {
         private const string WrongCredentials = "The username or password is not right. Check them and try again.";
 
+        /// <summary>Longer than any username an administrator can give: no account to look up, nothing for the throttle to key on.</summary>
+        private const int MaxUsernameLength = 200;
+
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
             scope.AuditDetail = $"username {command.Username.Trim()}";
+            if (command.Username.Length > MaxUsernameLength || command.Username.Any(char.IsControl))
+            {
+                scope.Outcome = "denied";
+                return new Result(null, WrongCredentials);
+            }
             if (throttle.IsLockedOut(command.Username, command.ClientAddress))
             {
                 scope.Outcome = "denied";

@@ -11,6 +11,12 @@ namespace CareCoordination.Features.Partners;
 /// </summary>
 public static class IssueToken
 {
+    /// <summary>A token request is a few short fields: anything near this is not one.</summary>
+    public const int MaxRequestBytes = 8 * 1024;
+
+    /// <summary>Longer than any client id this server issues: refused before it reaches a query.</summary>
+    private const int MaxClientIdLength = 200;
+
     [AllowAnonymousMessage]
     public sealed record Command(string? GrantType, string? ClientId, string? ClientSecret, string? Scope) : ICommand<Result>;
 
@@ -42,6 +48,10 @@ public static class IssueToken
             if (string.IsNullOrEmpty(command.ClientId) || string.IsNullOrEmpty(command.ClientSecret))
             {
                 return Refuse("invalid_request", "client_id and client_secret are required.");
+            }
+            if (command.ClientId.Length > MaxClientIdLength || command.ClientId.Any(char.IsControl))
+            {
+                return Refuse("invalid_request", "client_id is not one this server could have issued.");
             }
 
             var client = await work.Connection.QuerySingleOrDefaultAsync<Client>(
@@ -78,7 +88,26 @@ public static class IssueToken
             {
                 return Results.Json(new { error = "invalid_request", error_description = "Send application/x-www-form-urlencoded." }, statusCode: StatusCodes.Status400BadRequest);
             }
-            var form = await request.ReadFormAsync(cancellationToken);
+            // The caller is anonymous: an oversized body is refused before it is read, not stored in the audit trail.
+            if (request.ContentLength > MaxRequestBytes)
+            {
+                return TooLarge();
+            }
+            IFormCollection form;
+            try
+            {
+                form = await request.ReadFormAsync(cancellationToken);
+            }
+            catch (InvalidDataException)
+            {
+                // The form limits below (a body sent without a Content-Length meets them here), or a NUL in a field.
+                return Results.Json(new { error = "invalid_request", error_description = "This form could not be read: a field is too long, or holds a character a form may not." },
+                    statusCode: StatusCodes.Status400BadRequest);
+            }
+            catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return TooLarge();
+            }
             var result = await mediator.Send(new Command(form["grant_type"], form["client_id"], form["client_secret"], form["scope"]), cancellationToken);
             // RFC 6749 §5.1: tokens must not be cached.
             request.HttpContext.Response.Headers.CacheControl = "no-store";
@@ -91,5 +120,11 @@ public static class IssueToken
             return Results.Json(new { error = result.Error, error_description = result.ErrorDescription }, statusCode: status);
         })
         .AllowAnonymous()
-        .DisableAntiforgery();
+        .DisableAntiforgery()
+        // Kestrel stops reading at the size limit; the form reader stops at a long field whatever the server.
+        .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxRequestBytes))
+        .WithFormOptions(valueCountLimit: 16, keyLengthLimit: 64, valueLengthLimit: 2048);
+
+    private static IResult TooLarge() =>
+        Results.Json(new { error = "invalid_request", error_description = $"A token request is at most {MaxRequestBytes} bytes." }, statusCode: StatusCodes.Status413PayloadTooLarge);
 }
