@@ -24,7 +24,9 @@ public static class AuthenticationSetup
     public static IServiceCollection AddCareAuthentication(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<PartnerTokens>();
+        services.AddSingleton(Passwords.Hasher);
         services.AddSingleton<SignInThrottle>();
+        services.AddSingleton<TokenThrottle>();
         services.AddScoped<ActorAccessor>();
         services.AddScoped<CircuitHandler, ActorCircuitHandler>();
         services.AddScoped<Changes.CircuitConnection>();

@@ -2,18 +2,26 @@ using Microsoft.AspNetCore.Identity;
 
 namespace CareCoordination.Auth;
 
-/// <summary>The framework's PasswordHasher (PBKDF2, versioned format) for staff passwords and partner secrets.</summary>
+/// <summary>
+/// The framework's PasswordHasher (PBKDF2, versioned format) for staff passwords and partner secrets. Checking
+/// one is slow on purpose, so sign-in and token issue do it holding no connection and no transaction.
+/// </summary>
 public static class Passwords
 {
-    private sealed class Account;
+    /// <summary>The hasher's user type: whose secret it is does not change how it is hashed.</summary>
+    public sealed class Account;
 
-    private static readonly PasswordHasher<Account> Hasher = new();
     private static readonly Account Anyone = new();
+
+    /// <summary>The hasher the host registers; handlers take it from the container, so a test can watch a check happen.</summary>
+    public static IPasswordHasher<Account> Hasher { get; } = new PasswordHasher<Account>();
 
     public static string Hash(string secret) => Hasher.HashPassword(Anyone, secret);
 
-    public static bool Verify(string? hash, string secret) =>
-        hash is not null && Hasher.VerifyHashedPassword(Anyone, hash, secret) != PasswordVerificationResult.Failed;
+    public static bool Verify(string? hash, string secret) => Hasher.Verify(hash, secret);
+
+    public static bool Verify(this IPasswordHasher<Account> hasher, string? hash, string secret) =>
+        hash is not null && hasher.VerifyHashedPassword(Anyone, hash, secret) != PasswordVerificationResult.Failed;
 
     /// <summary>A strong random secret for where none was configured.</summary>
     public static string Generate() =>

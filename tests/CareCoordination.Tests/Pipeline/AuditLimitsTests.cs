@@ -42,7 +42,7 @@ public abstract class AuditLimitsTests(AppFactory app)
     {
         var before = await LastAuditIdAsync();
 
-        var result = await app.SendAsync<IssueToken.Result>(new IssueToken.Command("client_credentials", FourMegabytes, "secret", null), null);
+        var result = await app.SendAsync<IssueToken.Result>(new IssueToken.Request("client_credentials", FourMegabytes, "secret", null), null);
 
         Assert.Equal("invalid_request", result.Error);
         var (rows, longest) = await AuditSinceAsync(before);
@@ -59,7 +59,7 @@ public abstract class AuditLimitsTests(AppFactory app)
     {
         var before = await LastAuditIdAsync();
 
-        var result = await app.SendAsync<SignIn.Result>(new SignIn.Command(FourMegabytes, "wrong", "203.0.113.9"), null);
+        var result = await app.SendAsync<SignIn.Result>(new SignIn.Request(FourMegabytes, "wrong", "203.0.113.9"), null);
 
         Assert.False(result.Succeeded);
         var (rows, longest) = await AuditSinceAsync(before);
