@@ -69,6 +69,7 @@ public static class AuthenticationSetup
                         }
                         return Task.CompletedTask;
                     },
+                    OnTokenValidated = context => context.HttpContext.RequestServices.GetRequiredService<PartnerTokens>().AcceptAsync(context),
                 };
             });
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
