@@ -16,7 +16,7 @@ namespace CareCoordination.Auth;
 /// ASP.NET Core Data Protection: a copy of the database alone (a backup, a leaked dump) cannot mint tokens.
 /// </summary>
 public sealed class PartnerTokens(IConfiguration configuration, Database database, TimeProvider clock, IDataProtectionProvider dataProtection,
-    ILogger<PartnerTokens> logger)
+    Revocation revocation, ILogger<PartnerTokens> logger)
 {
     public const string Issuer = "carecoordination";
     public const string Audience = "carecoordination-partners";
@@ -134,9 +134,10 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
     };
 
     /// <summary>
-    /// After the signature and lifetime check: a token speaks for one partner client of one organisation, and
-    /// the principal made of it carries that and its scopes, nothing else, so no role or staff claim in a token
-    /// (even one signed with our key) can reach a page or a message.
+    /// After the signature and lifetime check, on every request: a token speaks for one partner client, still
+    /// active, of the organisation it names, so deactivating a client stops its tokens at once rather than when
+    /// they expire. The principal made of it carries client, organisation and scopes, nothing else: no role or
+    /// staff claim in a token (even one signed with our key) can reach a page or a message.
     /// </summary>
     public async Task AcceptAsync(TokenValidatedContext context)
     {
@@ -147,20 +148,18 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
             context.Fail("A partner token names its client and organisation.");
             return;
         }
-        await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
-        var clientsOrganisation = await connection.ExecuteScalarAsync<long?>(
-            "SELECT organisation_id FROM partner_client WHERE client_id = @clientId", new { clientId });
-        if (clientsOrganisation != organisationId)
-        {
-            context.Fail("This token's client is unknown or belongs to another organisation.");
-            return;
-        }
-        context.Principal = new ClaimsPrincipal(new ClaimsIdentity(
+        var partner = new ClaimsPrincipal(new ClaimsIdentity(
             [
                 new Claim(CareClaims.ClientId, clientId),
                 new Claim(CareClaims.Organisation, organisationId.ToString(CultureInfo.InvariantCulture)),
                 new Claim(CareClaims.Scope, token.FindFirstValue(CareClaims.Scope) ?? ""),
             ],
             AuthenticationType, CareClaims.ClientId, roleType: null));
+        if (await revocation.IsRevokedAsync(Actor.From(partner), context.HttpContext.RequestAborted))
+        {
+            context.Fail("This token's client is unknown, deactivated, or of another organisation.");
+            return;
+        }
+        context.Principal = partner;
     }
 }
