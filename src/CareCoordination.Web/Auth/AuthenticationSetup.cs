@@ -25,6 +25,7 @@ public static class AuthenticationSetup
     {
         services.AddSingleton<PartnerTokens>();
         services.AddSingleton(Passwords.Hasher);
+        services.AddSingleton<SecretChecks>();
         services.AddSingleton<SignInThrottle>();
         services.AddSingleton<TokenThrottle>();
         services.AddScoped<ActorAccessor>();

@@ -28,3 +28,44 @@ public static class Passwords
         Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18))
             .Replace('+', 'x').Replace('/', 'y');
 }
+
+/// <summary>
+/// Checking a secret takes a core for a tenth of a second on purpose, so a burst of guesses could take every core
+/// and pool thread and stall everyone else. At most Auth:ConcurrentSecretChecks run at once (default: half the
+/// cores, at least one); the rest wait their turn without holding a thread.
+/// </summary>
+public sealed class SecretChecks(IPasswordHasher<Passwords.Account> hasher, IConfiguration configuration) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(Math.Max(1, configuration.GetValue("Auth:ConcurrentSecretChecks", Environment.ProcessorCount / 2)));
+    private int _waiting;
+
+    /// <summary>Checks waiting for a slot now: more than a few means guesses are arriving faster than they are refused.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    public async Task<bool> VerifyAsync(string? hash, string secret, CancellationToken cancellationToken)
+    {
+        if (hash is null)
+        {
+            return false;
+        }
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            await _slots.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+        try
+        {
+            return hasher.Verify(hash, secret);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
+}

@@ -87,6 +87,44 @@ public abstract class CredentialCheckTests(PasswordGateApp app)
     }
 }
 
+/// <summary>A burst of guesses must not take every core: with one slot, a second check waits for the first without running.</summary>
+public sealed class SecretCheckSlotsTests(SecretCheckSlotsTests.OneSlotApp app) : IClassFixture<SecretCheckSlotsTests.OneSlotApp>
+{
+    public sealed class OneSlotApp : PasswordGateApp
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("Auth:ConcurrentSecretChecks", "1");
+        }
+    }
+
+    [Fact]
+    public async Task SecondSecretCheck_WhileTheOnlySlotIsTaken_WaitsWithoutStarting()
+    {
+        var secrets = app.Services.GetRequiredService<SecretChecks>();
+        Task<SignIn.Result> first, second;
+        using (var held = app.Gate.Hold())
+        {
+            first = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request("manager", "a wrong guess", "198.51.100.8"), null));
+            await held.ChecksStartedAsync(1);
+
+            second = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request("bedbureau", "another wrong guess", "198.51.100.8"), null));
+
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (secrets.Waiting == 0)
+            {
+                Assert.Equal(1, held.Started);
+                await Task.Delay(10, patience.Token);
+            }
+            Assert.Equal(1, held.Started);
+        }
+
+        Assert.False((await first).Succeeded);
+        Assert.False((await second).Succeeded);
+    }
+}
+
 public sealed class CredentialCheckOnSqliteTests(PasswordGateApp app) : CredentialCheckTests(app), IClassFixture<PasswordGateApp>;
 
 public sealed class CredentialCheckOnPostgresTests(PasswordGateOnPostgresApp app) : CredentialCheckTests(app), IClassFixture<PasswordGateOnPostgresApp>;
@@ -107,6 +145,8 @@ public class PasswordGateApp : AppFactory
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
+        // Room for every check a test holds at the gate at once.
+        builder.UseSetting("Auth:ConcurrentSecretChecks", "3");
         builder.ConfigureTestServices(services => services.AddSingleton<IPasswordHasher<Passwords.Account>>(Gate));
     }
 }
@@ -142,6 +182,8 @@ public sealed class PasswordGate : IPasswordHasher<Passwords.Account>
             // A check blocks its thread, as PBKDF2 does; bounded so that a failed test cannot hang the run.
             _opened.Wait(TimeSpan.FromMinutes(1));
         }
+
+        public int Started => Volatile.Read(ref _count);
 
         public async Task ChecksStartedAsync(int count)
         {

@@ -5,7 +5,6 @@ using CareCoordination.Store;
 using Dapper;
 using FluentValidation;
 using Mediator;
-using Microsoft.AspNetCore.Identity;
 
 namespace CareCoordination.Features.Account;
 
@@ -35,7 +34,7 @@ public static class SignIn
         }
     }
 
-    public sealed class Handler(Database database, Work work, SignInThrottle throttle, IPasswordHasher<Passwords.Account> passwords) : IRequestHandler<Request, Result>
+    public sealed class Handler(Database database, Work work, SignInThrottle throttle, SecretChecks secrets) : IRequestHandler<Request, Result>
     {
         private const string WrongCredentials = "The username or password is not right. Check them and try again.";
 
@@ -64,7 +63,7 @@ public static class SignIn
                 account = await connection.QuerySingleOrDefaultAsync<StaffAccount>(
                     StaffAccount.Select + " WHERE u.username = @Username", new { Username = request.Username.Trim().ToLowerInvariant() });
             }
-            if (account is null || !account.Active || !passwords.Verify(account.PasswordHash, request.Password))
+            if (account is null || !account.Active || !await secrets.VerifyAsync(account.PasswordHash, request.Password, cancellationToken))
             {
                 throttle.RecordFailure(request.Username, request.ClientAddress);
                 scope.Outcome = "denied";

@@ -3,7 +3,6 @@ using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
 using Mediator;
-using Microsoft.AspNetCore.Identity;
 
 namespace CareCoordination.Features.Partners;
 
@@ -42,7 +41,7 @@ public static class IssueToken
         public bool Active { get; init; }
     }
 
-    public sealed class Handler(Database database, Work work, PartnerTokens tokens, IPasswordHasher<Passwords.Account> passwords) : IRequestHandler<Request, Result>
+    public sealed class Handler(Database database, Work work, PartnerTokens tokens, SecretChecks secrets) : IRequestHandler<Request, Result>
     {
         public async ValueTask<Result> Handle(Request request, CancellationToken cancellationToken)
         {
@@ -69,7 +68,7 @@ public static class IssueToken
                     "SELECT id AS Id, client_id AS ClientId, organisation_id AS OrganisationId, secret_hash AS SecretHash, scopes AS Scopes, active AS Active FROM partner_client WHERE client_id = @ClientId",
                     new { request.ClientId });
             }
-            if (client is null || !client.Active || !passwords.Verify(client.SecretHash, request.ClientSecret))
+            if (client is null || !client.Active || !await secrets.VerifyAsync(client.SecretHash, request.ClientSecret, cancellationToken))
             {
                 return Refuse("invalid_client", "The client is unknown or the secret is wrong.");
             }
