@@ -31,12 +31,14 @@ public static class Passwords
 
 /// <summary>
 /// Checking a secret takes a core for a tenth of a second on purpose, so a burst of guesses could take every core
-/// and pool thread and stall everyone else. At most Auth:ConcurrentSecretChecks run at once (default: half the
-/// cores, at least one); the rest wait their turn without holding a thread.
+/// and pool thread and stall everyone else. At most Auth:ConcurrentSecretChecks run at once (0, the default: half
+/// the cores, at least one); the rest wait their turn without holding a thread.
 /// </summary>
 public sealed class SecretChecks(IPasswordHasher<Passwords.Account> hasher, IConfiguration configuration) : IDisposable
 {
-    private readonly SemaphoreSlim _slots = new(Math.Max(1, configuration.GetValue("Auth:ConcurrentSecretChecks", Environment.ProcessorCount / 2)));
+    private readonly SemaphoreSlim _slots = new(configuration.GetValue("Auth:ConcurrentSecretChecks", 0) is > 0 and var slots
+        ? slots
+        : Math.Max(1, Environment.ProcessorCount / 2));
     private int _waiting;
 
     /// <summary>Checks waiting for a slot now: more than a few means guesses are arriving faster than they are refused.</summary>
