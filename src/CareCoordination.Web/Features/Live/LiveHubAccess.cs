@@ -13,7 +13,7 @@ namespace CareCoordination.Features.Live;
 public sealed class LiveHubAccess(Revocation revocation, TimeProvider clock, IConfiguration configuration, ILogger<LiveHubAccess> logger)
     : BackgroundService, IHubFilter
 {
-    public const string Withdrawn = "Your access to live updates has been withdrawn. Sign in again, or ask for a new token.";
+    private const string Withdrawn = "Your access to live updates has been withdrawn. Sign in again, or ask for a new token.";
 
     private readonly ConcurrentDictionary<string, HubCallerContext> _connections = new(StringComparer.Ordinal);
 

@@ -117,9 +117,12 @@ public static class IssueToken
                 // The form limits below (a body sent without a Content-Length meets them here), or a NUL in a field.
                 return Error("invalid_request", "This form could not be read: a field is too long, or holds a character a form may not.", StatusCodes.Status400BadRequest);
             }
-            catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            catch (BadHttpRequestException unread)
             {
-                return TooLarge();
+                // Kestrel: past the size limit below (413), or a body that stopped arriving.
+                return unread.StatusCode == StatusCodes.Status413PayloadTooLarge
+                    ? TooLarge()
+                    : Error("invalid_request", "The request body could not be read.", unread.StatusCode);
             }
 
             using var lease = throttle.Acquire(request.HttpContext, form["client_id"]);
