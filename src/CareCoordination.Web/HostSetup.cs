@@ -12,6 +12,7 @@ using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Radzen;
 
@@ -120,7 +121,10 @@ public static class HostSetup
     /// <summary>The live hub and what feeds it: board screens and partner systems listen on /hubs/live.</summary>
     public static IServiceCollection AddLiveUpdates(this IServiceCollection services)
     {
-        services.AddSignalR();
+        // Checks each call, and sweeps open connections, for an account or partner client whose access was withdrawn.
+        services.AddSingleton<LiveHubAccess>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveHubAccess>());
+        services.AddSignalR(options => options.AddFilter<LiveHubAccess>());
         services.AddHostedService<LiveBroadcaster>();
         return services;
     }

@@ -27,10 +27,17 @@ public sealed record Actor(
         }
         long? organisation = long.TryParse(principal.FindFirstValue(CareClaims.Organisation), CultureInfo.InvariantCulture, out var org) ? org : null;
         var clientId = principal.FindFirstValue(CareClaims.ClientId);
-        if (clientId is not null)
+        var fromPartnerToken = principal.Identity.AuthenticationType == PartnerTokens.AuthenticationType;
+        if (fromPartnerToken && clientId is not null)
         {
             var scopes = (principal.FindFirstValue(CareClaims.Scope) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
             return new Actor(ActorKind.Partner, clientId, clientId, null, organisation, scopes.ToHashSet(StringComparer.Ordinal));
+        }
+        if (fromPartnerToken || clientId is not null)
+        {
+            // A bearer token only ever speaks for a partner system, whatever else it claims; and a client id anywhere
+            // else (a cookie, a sign-in) was not put there by us. Either way it speaks for nobody.
+            return Anonymous;
         }
         return new Actor(
             ActorKind.Staff,

@@ -23,8 +23,14 @@ public static class AuthenticationSetup
     public static IServiceCollection AddCareAuthentication(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<PartnerTokens>();
+        services.AddSingleton(Passwords.Hasher);
+        services.AddSingleton<SecretChecks>();
         services.AddSingleton<SignInThrottle>();
+        services.AddSingleton<TokenThrottle>();
         services.AddScoped<ActorAccessor>();
+        services.AddSingleton<Revocation>();
+        // Before AddRazorComponents, which adds the framework's provider only when none is registered.
+        services.AddScoped<AuthenticationStateProvider, CircuitRevalidation>();
         services.AddScoped<CircuitHandler, ActorCircuitHandler>();
         services.AddScoped<Changes.CircuitConnection>();
         services.AddScoped<CircuitHandler>(sp => sp.GetRequiredService<Changes.CircuitConnection>());
@@ -49,7 +55,7 @@ public static class AuthenticationSetup
                 options.ExpireTimeSpan = TimeSpan.FromHours(configuration.GetValue("Auth:SessionHours", 10));
                 options.SlidingExpiration = true;
                 options.Events.OnRedirectToLogin = context => Refuse(context, StatusCodes.Status401Unauthorized);
-                options.Events.OnValidatePrincipal = RejectInactiveAccountAsync;
+                options.Events.OnValidatePrincipal = RejectRevokedSessionAsync;
                 options.Events.OnRedirectToAccessDenied = context => Refuse(context, StatusCodes.Status403Forbidden);
             })
             .AddJwtBearer(options =>
@@ -66,6 +72,7 @@ public static class AuthenticationSetup
                         }
                         return Task.CompletedTask;
                     },
+                    OnTokenValidated = context => context.HttpContext.RequestServices.GetRequiredService<PartnerTokens>().AcceptAsync(context),
                 };
             });
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
@@ -79,18 +86,16 @@ public static class AuthenticationSetup
         return services;
     }
 
-    /// <summary>An account an administrator deactivates loses its session at its next request, not when the cookie runs out.</summary>
-    private static async Task RejectInactiveAccountAsync(CookieValidatePrincipalContext context)
+    /// <summary>
+    /// An account an administrator deactivates, or moves to another role or organisation, loses its session at its
+    /// next request, not when the cookie runs out.
+    /// </summary>
+    private static async Task RejectRevokedSessionAsync(CookieValidatePrincipalContext context)
     {
-        if (!long.TryParse(context.Principal?.FindFirstValue(ClaimTypes.NameIdentifier), CultureInfo.InvariantCulture, out var userId))
-        {
-            context.RejectPrincipal();
-            return;
-        }
-        var database = context.HttpContext.RequestServices.GetRequiredService<Database>();
-        await using var connection = await database.OpenAsync(context.HttpContext.RequestAborted);
-        var active = await connection.ExecuteScalarAsync<bool?>("SELECT active FROM staff_user WHERE id = @userId", new { userId });
-        if (active != true)
+        var actor = Actor.From(context.Principal);
+        var revocation = context.HttpContext.RequestServices.GetRequiredService<Revocation>();
+        // Only staff sign in with a cookie: any other principal in one was not made by the sign-in.
+        if (actor.Kind != ActorKind.Staff || await revocation.IsRevokedAsync(actor, context.HttpContext.RequestAborted))
         {
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

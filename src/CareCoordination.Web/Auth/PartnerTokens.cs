@@ -1,26 +1,41 @@
 using System.Globalization;
 using System.Security.Claims;
+using System.Security.Cryptography;
 using CareCoordination.Store;
 using Dapper;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
 namespace CareCoordination.Auth;
 
 /// <summary>
-/// Signs and describes partner bearer tokens. The key comes from Auth:TokenSigningKey, or else is made
-/// once and kept in the store so that every node behind a load balancer signs and checks alike.
+/// Signs and describes partner bearer tokens. The key comes from Auth:TokenSigningKey, or else is made once and
+/// kept in the store so that every node behind a load balancer signs and checks alike. Kept there sealed with
+/// ASP.NET Core Data Protection: a copy of the database alone (a backup, a leaked dump) cannot mint tokens.
 /// </summary>
-public sealed class PartnerTokens(IConfiguration configuration, Database database, TimeProvider clock)
+public sealed class PartnerTokens(IConfiguration configuration, Database database, TimeProvider clock, IDataProtectionProvider dataProtection,
+    Revocation revocation, ILogger<PartnerTokens> logger)
 {
     public const string Issuer = "carecoordination";
     public const string Audience = "carecoordination-partners";
+
+    /// <summary>The identity type of every principal made from a bearer token: Actor.From makes only partners of it.</summary>
+    public const string AuthenticationType = "partner-token";
+
+    private const string SealedSetting = "token-signing-key.sealed";
+
+    /// <summary>Where versions before issue 15 kept the key as it is: read once, sealed, then deleted.</summary>
+    private const string PlainSetting = "token-signing-key";
 
     private SymmetricSecurityKey? _key;
 
     public TimeSpan Lifetime { get; } = TimeSpan.FromMinutes(configuration.GetValue("Auth:TokenLifetimeMinutes", 60));
 
     public SymmetricSecurityKey Key => _key ?? throw new InvalidOperationException("Partner token key not loaded: call LoadAsync at start-up.");
+
+    private IDataProtector Sealer => dataProtection.CreateProtector("CareCoordination.PartnerTokens.SigningKey");
 
     public async Task LoadAsync(CancellationToken cancellationToken = default)
     {
@@ -38,20 +53,44 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var stored = await connection.ExecuteScalarAsync<string?>(
-            "SELECT value FROM app_setting WHERE key = 'token-signing-key'", transaction: transaction);
-        if (stored is null)
+        Task<string?> ReadAsync(string setting) =>
+            connection.ExecuteScalarAsync<string?>("SELECT value FROM app_setting WHERE key = @setting", new { setting }, transaction);
+
+        var stored = await ReadAsync(SealedSetting);
+        var key = stored is null ? null : Unseal(stored);
+        if (key is null)
         {
-            stored = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64));
-            // Two nodes starting together: the first insert wins and both read it back.
+            var plain = await ReadAsync(PlainSetting);
+            key = plain is not null ? Convert.FromBase64String(plain) : RandomNumberGenerator.GetBytes(64);
+            var value = Convert.ToBase64String(Sealer.Protect(key));
+            // Two nodes starting together: the first write wins and both read it back.
             await connection.ExecuteAsync(
-                "INSERT INTO app_setting (key, value) VALUES ('token-signing-key', @stored) ON CONFLICT (key) DO NOTHING",
-                new { stored }, transaction);
-            stored = await connection.ExecuteScalarAsync<string>(
-                "SELECT value FROM app_setting WHERE key = 'token-signing-key'", transaction: transaction);
+                stored is null
+                    ? "INSERT INTO app_setting (key, value) VALUES (@SealedSetting, @value) ON CONFLICT (key) DO NOTHING"
+                    : "UPDATE app_setting SET value = @value WHERE key = @SealedSetting",
+                new { SealedSetting, value }, transaction);
+            await connection.ExecuteAsync("DELETE FROM app_setting WHERE key = @PlainSetting", new { PlainSetting }, transaction);
+            key = Unseal((await ReadAsync(SealedSetting))!)
+                ?? throw new InvalidOperationException("The partner token key another node stored cannot be unsealed here: every node must share DataProtection:KeysPath.");
         }
         await transaction.CommitAsync(cancellationToken);
-        _key = new SymmetricSecurityKey(Convert.FromBase64String(stored!));
+        _key = new SymmetricSecurityKey(key);
+    }
+
+    private byte[]? Unseal(string stored)
+    {
+        try
+        {
+            return Sealer.Unprotect(Convert.FromBase64String(stored));
+        }
+        catch (Exception ex) when (ex is CryptographicException or FormatException)
+        {
+            // The data-protection keys that sealed it are gone (a new machine, a wiped key folder): a new key is made,
+            // and tokens issued before are refused, so partners ask again. Nodes that do not share keys end up here too.
+            logger.LogError(ex, "The stored partner token key cannot be unsealed with this node's data-protection keys; a new key is made. " +
+                "Partners' current tokens stop working. With several nodes, set DataProtection:KeysPath to a folder they share.");
+            return null;
+        }
     }
 
     public string Issue(string clientId, long organisationId, IEnumerable<string> scopes)
@@ -84,6 +123,7 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
         IssuerSigningKeyResolver = (_, _, _, _) => [Key],
         ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
         ClockSkew = TimeSpan.FromSeconds(30),
+        AuthenticationType = AuthenticationType,
         NameClaimType = CareClaims.ClientId,
         LifetimeValidator = (notBefore, expires, _, _) =>
         {
@@ -92,4 +132,34 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
             return expires is { } e && at <= e.AddSeconds(30) && (notBefore is not { } nb || at >= nb.AddSeconds(-30));
         },
     };
+
+    /// <summary>
+    /// After the signature and lifetime check, on every request: a token speaks for one partner client, still
+    /// active, of the organisation it names, so deactivating a client stops its tokens at once rather than when
+    /// they expire. The principal made of it carries client, organisation and scopes, nothing else: no role or
+    /// staff claim in a token (even one signed with our key) can reach a page or a message.
+    /// </summary>
+    public async Task AcceptAsync(TokenValidatedContext context)
+    {
+        var token = context.Principal!;
+        var clientId = token.FindFirstValue(CareClaims.ClientId);
+        if (clientId is null || !long.TryParse(token.FindFirstValue(CareClaims.Organisation), CultureInfo.InvariantCulture, out var organisationId))
+        {
+            context.Fail("A partner token names its client and organisation.");
+            return;
+        }
+        var partner = new ClaimsPrincipal(new ClaimsIdentity(
+            [
+                new Claim(CareClaims.ClientId, clientId),
+                new Claim(CareClaims.Organisation, organisationId.ToString(CultureInfo.InvariantCulture)),
+                new Claim(CareClaims.Scope, token.FindFirstValue(CareClaims.Scope) ?? ""),
+            ],
+            AuthenticationType, CareClaims.ClientId, roleType: null));
+        if (await revocation.IsRevokedAsync(Actor.From(partner), context.HttpContext.RequestAborted))
+        {
+            context.Fail("This token's client is unknown, deactivated, or of another organisation.");
+            return;
+        }
+        context.Principal = partner;
+    }
 }

@@ -2,21 +2,72 @@ using Microsoft.AspNetCore.Identity;
 
 namespace CareCoordination.Auth;
 
-/// <summary>The framework's PasswordHasher (PBKDF2, versioned format) for staff passwords and partner secrets.</summary>
+/// <summary>
+/// The framework's PasswordHasher (PBKDF2, versioned format) for staff passwords and partner secrets. Checking
+/// one is slow on purpose, so sign-in and token issue do it holding no connection and no transaction.
+/// </summary>
 public static class Passwords
 {
-    private sealed class Account;
+    /// <summary>The hasher's user type: whose secret it is does not change how it is hashed.</summary>
+    public sealed class Account;
 
-    private static readonly PasswordHasher<Account> Hasher = new();
     private static readonly Account Anyone = new();
+
+    /// <summary>The hasher the host registers; handlers take it from the container, so a test can watch a check happen.</summary>
+    public static IPasswordHasher<Account> Hasher { get; } = new PasswordHasher<Account>();
 
     public static string Hash(string secret) => Hasher.HashPassword(Anyone, secret);
 
-    public static bool Verify(string? hash, string secret) =>
-        hash is not null && Hasher.VerifyHashedPassword(Anyone, hash, secret) != PasswordVerificationResult.Failed;
+    public static bool Verify(string? hash, string secret) => Hasher.Verify(hash, secret);
+
+    public static bool Verify(this IPasswordHasher<Account> hasher, string? hash, string secret) =>
+        hash is not null && hasher.VerifyHashedPassword(Anyone, hash, secret) != PasswordVerificationResult.Failed;
 
     /// <summary>A strong random secret for where none was configured.</summary>
     public static string Generate() =>
         Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18))
             .Replace('+', 'x').Replace('/', 'y');
+}
+
+/// <summary>
+/// Checking a secret takes a core for a tenth of a second on purpose, so a burst of guesses could take every core
+/// and pool thread and stall everyone else. At most Auth:ConcurrentSecretChecks run at once (0, the default: half
+/// the cores, at least one); the rest wait their turn without holding a thread.
+/// </summary>
+public sealed class SecretChecks(IPasswordHasher<Passwords.Account> hasher, IConfiguration configuration) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(configuration.GetValue("Auth:ConcurrentSecretChecks", 0) is > 0 and var slots
+        ? slots
+        : Math.Max(1, Environment.ProcessorCount / 2));
+    private int _waiting;
+
+    /// <summary>Checks waiting for a slot now: more than a few means guesses are arriving faster than they are refused.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    public async Task<bool> VerifyAsync(string? hash, string secret, CancellationToken cancellationToken)
+    {
+        if (hash is null)
+        {
+            return false;
+        }
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            await _slots.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+        try
+        {
+            return hasher.Verify(hash, secret);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
 }

@@ -21,5 +21,8 @@ public sealed class AllowPartnerScopeAttribute(string scope) : Attribute
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class AllowAnonymousMessageAttribute : Attribute;
 
-/// <summary>A query that reads a person's record: its every use is written to the audit trail.</summary>
+/// <summary>
+/// A message that is not a command but whose every use is written to the audit trail: a query that reads a
+/// person's record, a credential check. Its row is written on a short connection of its own, after the handler.
+/// </summary>
 public interface IAudited;

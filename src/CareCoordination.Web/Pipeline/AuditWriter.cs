@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using CareCoordination.Auth;
 using CareCoordination.Store;
 using Dapper;
@@ -7,6 +8,9 @@ namespace CareCoordination.Pipeline;
 
 public sealed class AuditWriter(Database database)
 {
+    /// <summary>The longest value any text column of an audit row holds, marker included.</summary>
+    public const int MaxValueLength = 1000;
+
     private const string Insert = """
         INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail)
         VALUES (@At, @ActorKind, @ActorId, @ActorName, @OrganisationId, @Action, @Outcome, @EntityType, @EntityId, @PersonId, @Detail)
@@ -61,15 +65,15 @@ public sealed class AuditWriter(Database database)
             {
                 At = scope.Now,
                 ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-                ActorId = scope.Actor.Id,
-                ActorName = scope.Actor.Name,
+                ActorId = Cap(scope.Actor.Id),
+                ActorName = Cap(scope.Actor.Name),
                 scope.Actor.OrganisationId,
-                Action = action ?? scope.Action,
+                Action = Cap(action ?? scope.Action),
                 Outcome = outcome,
-                EntityType = s.EntityType.Length == 0 ? null : s.EntityType,
+                EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
                 EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
                 s.PersonId,
-                Detail = scope.AuditDetail,
+                Detail = Cap(scope.AuditDetail),
             });
             await connection.ExecuteAsync(new CommandDefinition(Insert, rows, transaction, cancellationToken: cancellationToken));
         }
@@ -80,5 +84,32 @@ public sealed class AuditWriter(Database database)
                 await connection.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// Anonymous callers choose some of these values (a client id, a username): each is cut to MaxValueLength with
+    /// a marker saying how long it was, and control characters are replaced, since PostgreSQL text cannot hold NUL
+    /// and a line break in a value would make the trail read as if it said something else.
+    /// </summary>
+    internal static string? Cap(string? value)
+    {
+        if (value is null || (value.Length <= MaxValueLength && !value.Any(char.IsControl)))
+        {
+            return value;
+        }
+        var marker = value.Length > MaxValueLength ? $"… [cut: {value.Length.ToString("N0", CultureInfo.InvariantCulture)} characters]" : "";
+        var keep = Math.Min(value.Length, MaxValueLength - marker.Length);
+        // Never keep half of a surrogate pair: an unpaired surrogate is not valid UTF-8 for the store.
+        if (keep < value.Length && char.IsHighSurrogate(value[keep - 1]))
+        {
+            keep--;
+        }
+        return string.Create(keep, value, (span, source) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? '\uFFFD' : source[i];
+            }
+        }) + marker;
     }
 }

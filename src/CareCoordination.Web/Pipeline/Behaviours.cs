@@ -56,7 +56,7 @@ internal sealed record AccessPolicy(string Action, bool Anonymous, IReadOnlyList
 {
     public static AccessPolicy For(Type messageType)
     {
-        // Messages are nested in their use case (SignIn.Command): the use case names the action.
+        // Messages are nested in their use case (SignIn.Request): the use case names the action.
         var action = messageType.DeclaringType?.Name ?? messageType.Name;
         var anonymous = messageType.GetCustomAttribute<AllowAnonymousMessageAttribute>() is not null;
         var roles = messageType.GetCustomAttribute<AllowRolesAttribute>()?.Roles ?? [];

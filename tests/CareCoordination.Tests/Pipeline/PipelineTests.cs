@@ -40,7 +40,7 @@ public sealed class PipelineTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task InvalidCommand_IsRefusedBeforeItsHandlerRuns_WithEveryError()
     {
-        var refused = await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync<SignIn.Result>(new SignIn.Command("", "", null), null));
+        var refused = await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync<SignIn.Result>(new SignIn.Request("", "", null), null));
 
         Assert.Equal(["Enter your username."], refused.Errors["Username"]);
         Assert.Equal(["Enter your password."], refused.Errors["Password"]);

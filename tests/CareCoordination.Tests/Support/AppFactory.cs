@@ -49,6 +49,9 @@ public partial class AppFactory : WebApplicationFactory<Program>
         // Tests raise re-contacts by sending the check themselves, at the time they choose.
         builder.UseSetting("Coordination:RecontactCheckSeconds", "0");
         builder.UseSetting("BedBureau:ReservationCheckSeconds", "0");
+        // Every test asks for tokens from one in-memory address; the throttle's own tests set small limits.
+        builder.UseSetting("Auth:TokenRequestsPerAddressPerMinute", "100000");
+        builder.UseSetting("Auth:TokenRequestsPerClientPerMinute", "100000");
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
 

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using CareCoordination.Auth;
 using CareCoordination.Pipeline;
+using CareCoordination.Store;
 using Dapper;
 using FluentValidation;
 using Mediator;
@@ -10,8 +11,13 @@ namespace CareCoordination.Features.Account;
 /// <summary>A member of staff signs in with a local account.</summary>
 public static class SignIn
 {
+    /// <summary>
+    /// Not a command: it changes nothing in the store, and its password check (PBKDF2, slow on purpose) must hold no
+    /// write transaction, or a run of guesses queues every writer behind it. Every attempt is still audited, on a
+    /// short connection of its own once the check is done.
+    /// </summary>
     [AllowAnonymousMessage]
-    public sealed record Command(string Username, string Password, string? ClientAddress) : ICommand<Result>;
+    public sealed record Request(string Username, string Password, string? ClientAddress) : IRequest<Result>, IAudited;
 
     /// <summary>Either a principal for the cookie, or a message for the person at the screen.</summary>
     public sealed record Result(ClaimsPrincipal? Principal, string? Refusal)
@@ -19,7 +25,7 @@ public static class SignIn
         public bool Succeeded => Principal is not null;
     }
 
-    public sealed class Validator : AbstractValidator<Command>
+    public sealed class Validator : AbstractValidator<Request>
     {
         public Validator()
         {
@@ -28,26 +34,38 @@ public static class SignIn
         }
     }
 
-    public sealed class Handler(Work work, SignInThrottle throttle) : ICommandHandler<Command, Result>
+    public sealed class Handler(Database database, Work work, SignInThrottle throttle, SecretChecks secrets) : IRequestHandler<Request, Result>
     {
         private const string WrongCredentials = "The username or password is not right. Check them and try again.";
 
-        public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
+        /// <summary>Longer than any username an administrator can give: no account to look up, nothing for the throttle to key on.</summary>
+        private const int MaxUsernameLength = 200;
+
+        public async ValueTask<Result> Handle(Request request, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
-            scope.AuditDetail = $"username {command.Username.Trim()}";
-            if (throttle.IsLockedOut(command.Username, command.ClientAddress))
+            scope.AuditDetail = $"username {request.Username.Trim()}";
+            if (request.Username.Length > MaxUsernameLength || request.Username.Any(char.IsControl))
+            {
+                scope.Outcome = "denied";
+                return new Result(null, WrongCredentials);
+            }
+            if (throttle.IsLockedOut(request.Username, request.ClientAddress))
             {
                 scope.Outcome = "denied";
                 return new Result(null, $"Too many failed sign-ins. Wait {throttle.Window.TotalMinutes:0} minutes, then try again, or ask an administrator to check your account.");
             }
 
-            var account = await work.Connection.QuerySingleOrDefaultAsync<StaffAccount>(
-                StaffAccount.Select + " WHERE u.username = @Username",
-                new { Username = command.Username.Trim().ToLowerInvariant() }, work.Transaction);
-            if (account is null || !account.Active || !Passwords.Verify(account.PasswordHash, command.Password))
+            StaffAccount? account;
+            // The connection goes back to the pool before the password is checked.
+            await using (var connection = await database.OpenAsync(cancellationToken))
             {
-                throttle.RecordFailure(command.Username, command.ClientAddress);
+                account = await connection.QuerySingleOrDefaultAsync<StaffAccount>(
+                    StaffAccount.Select + " WHERE u.username = @Username", new { Username = request.Username.Trim().ToLowerInvariant() });
+            }
+            if (account is null || !account.Active || !await secrets.VerifyAsync(account.PasswordHash, request.Password, cancellationToken))
+            {
+                throttle.RecordFailure(request.Username, request.ClientAddress);
                 scope.Outcome = "denied";
                 return new Result(null, WrongCredentials);
             }

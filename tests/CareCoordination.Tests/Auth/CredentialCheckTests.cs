@@ -1,0 +1,202 @@
+using System.Net;
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Features.Account;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Store;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CareCoordination.Tests.Auth;
+
+/// <summary>
+/// A secret check is slow on purpose (PBKDF2). Issue 15: 200 wrong-secret token requests held a referral submission
+/// for 32 s, because each check ran inside a write transaction. Here the checks are held mid-way at a gate, so the
+/// test can look at the store while they run: no transaction may be open, and a referral must go through.
+/// </summary>
+public abstract class CredentialCheckTests(PasswordGateApp app)
+{
+    private DateOnly Today => LondonTime.Today(app.Clock);
+
+    [Fact]
+    public async Task TokenRequests_WhileTheirSecretsAreChecked_HoldNoTransaction_AndAReferralGoesThrough()
+    {
+        using var client = app.CreateBrowserlessClient();
+        Task<HttpResponseMessage>[] requests;
+        using (var held = app.Gate.Hold())
+        {
+            requests = [.. Enumerable.Range(0, 3).Select(_ => Task.Run(() => client.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "client_credentials", ["client_id"] = FhirPartner.DemoClient, ["client_secret"] = "a wrong guess",
+            }))))];
+
+            // Held inside a write transaction they could only run one at a time; outside, all at once.
+            await held.ChecksStartedAsync(3);
+            await AssertNoTransactionOpenAsync();
+            Assert.NotNull(await SubmitReferralAsync());
+        }
+
+        Assert.All(await Task.WhenAll(requests), response => Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode));
+    }
+
+    [Fact]
+    public async Task SignIns_WhileTheirPasswordsAreChecked_HoldNoTransaction_AndAReferralGoesThrough()
+    {
+        Task<SignIn.Result>[] attempts;
+        using (var held = app.Gate.Hold())
+        {
+            attempts = [.. new[] { "manager", "bedbureau", "admin" }.Select(username => Task.Run(() =>
+                app.SendAsync<SignIn.Result>(new SignIn.Request(username, "a wrong guess", "198.51.100.7"), null)))];
+
+            await held.ChecksStartedAsync(3);
+            await AssertNoTransactionOpenAsync();
+            Assert.NotNull(await SubmitReferralAsync());
+        }
+
+        Assert.All(await Task.WhenAll(attempts), result => Assert.False(result.Succeeded));
+    }
+
+    private async Task<long?> SubmitReferralAsync() =>
+        (await app.SendAsync<SubmitReferral.Result>(
+            new SubmitReferral.Command(ReferralForms.Discharge(Today, await app.NewNhsNumberAsync()), Guid.NewGuid().ToString("N")),
+            await app.StaffAsync("referrer"))).ReferralId;
+
+    /// <summary>SQLite: the one writer's lock is free. PostgreSQL: no session on this database is inside a transaction.</summary>
+    private async Task AssertNoTransactionOpenAsync()
+    {
+        if (app.Services.GetRequiredService<Database>().Provider == StoreProvider.Sqlite)
+        {
+            await using var probe = new SqliteConnection(app.ConnectionString);
+            await probe.OpenAsync();
+            await using var begin = probe.CreateCommand();
+            // Held, the lock would stay held until the gate opens: a second is not a race, only a bound on the wait.
+            begin.CommandTimeout = 1;
+            begin.CommandText = "PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK;";
+            await begin.ExecuteNonQueryAsync();
+            return;
+        }
+        await using var connection = await app.OpenAsync();
+        var open = await connection.QueryAsync<string>(
+            "SELECT COALESCE(query, '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL");
+        Assert.Empty(open);
+    }
+}
+
+/// <summary>A burst of guesses must not take every core: with one slot, a second check waits for the first without running.</summary>
+public sealed class SecretCheckSlotsTests(SecretCheckSlotsTests.OneSlotApp app) : IClassFixture<SecretCheckSlotsTests.OneSlotApp>
+{
+    public sealed class OneSlotApp : PasswordGateApp
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("Auth:ConcurrentSecretChecks", "1");
+        }
+    }
+
+    [Fact]
+    public async Task SecondSecretCheck_WhileTheOnlySlotIsTaken_WaitsWithoutStarting()
+    {
+        var secrets = app.Services.GetRequiredService<SecretChecks>();
+        Task<SignIn.Result> first, second;
+        using (var held = app.Gate.Hold())
+        {
+            first = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request("manager", "a wrong guess", "198.51.100.8"), null));
+            await held.ChecksStartedAsync(1);
+
+            second = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request("bedbureau", "another wrong guess", "198.51.100.8"), null));
+
+            using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (secrets.Waiting == 0)
+            {
+                Assert.Equal(1, held.Started);
+                await Task.Delay(10, patience.Token);
+            }
+            Assert.Equal(1, held.Started);
+        }
+
+        Assert.False((await first).Succeeded);
+        Assert.False((await second).Succeeded);
+    }
+}
+
+public sealed class CredentialCheckOnSqliteTests(PasswordGateApp app) : CredentialCheckTests(app), IClassFixture<PasswordGateApp>;
+
+public sealed class CredentialCheckOnPostgresTests(PasswordGateOnPostgresApp app) : CredentialCheckTests(app), IClassFixture<PasswordGateOnPostgresApp>;
+
+/// <summary>The real host, with its password hasher behind a gate the test can hold shut.</summary>
+public class PasswordGateApp : AppFactory
+{
+    public PasswordGateApp()
+    {
+    }
+
+    protected PasswordGateApp(ITestStore store) : base(store)
+    {
+    }
+
+    public PasswordGate Gate { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        // Room for every check a test holds at the gate at once.
+        builder.UseSetting("Auth:ConcurrentSecretChecks", "3");
+        builder.ConfigureTestServices(services => services.AddSingleton<IPasswordHasher<Passwords.Account>>(Gate));
+    }
+}
+
+public sealed class PasswordGateOnPostgresApp() : PasswordGateApp(new PostgresTestStore());
+
+/// <summary>The real hasher, except that while the gate is held each check waits at it, and says it has arrived.</summary>
+public sealed class PasswordGate : IPasswordHasher<Passwords.Account>
+{
+    private volatile Held? _held;
+
+    public Held Hold() => _held = new Held(() => _held = null);
+
+    public string HashPassword(Passwords.Account user, string password) => Passwords.Hasher.HashPassword(user, password);
+
+    public PasswordVerificationResult VerifyHashedPassword(Passwords.Account user, string hashedPassword, string providedPassword)
+    {
+        _held?.Arrive();
+        return Passwords.Hasher.VerifyHashedPassword(user, hashedPassword, providedPassword);
+    }
+
+    public sealed class Held(Action closed) : IDisposable
+    {
+        private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+        private readonly SemaphoreSlim _arrived = new(0);
+        private readonly ManualResetEventSlim _opened = new();
+        private int _count;
+
+        internal void Arrive()
+        {
+            Interlocked.Increment(ref _count);
+            _arrived.Release();
+            // A check blocks its thread, as PBKDF2 does; bounded so that a failed test cannot hang the run.
+            _opened.Wait(TimeSpan.FromMinutes(1));
+        }
+
+        public int Started => Volatile.Read(ref _count);
+
+        public async Task ChecksStartedAsync(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Assert.True(await _arrived.WaitAsync(Patience), $"only {Volatile.Read(ref _count)} of {count} credential checks started within {Patience.TotalSeconds} s");
+            }
+        }
+
+        public void Dispose()
+        {
+            closed();
+            _opened.Set();
+        }
+    }
+}
