@@ -19,6 +19,7 @@ public abstract class BedBureauTests(AppFactory app)
         public string Status { get; init; } = "";
         public int Version { get; init; }
         public string? ClosedReason { get; init; }
+        public string? ClosedDetail { get; init; }
     }
 
     /// <summary>A pathway 2 referral passed by the coordination centre to the bed bureau, and taken there by <paramref name="bureau"/>.</summary>
@@ -74,7 +75,7 @@ public abstract class BedBureauTests(AppFactory app)
     {
         await using var connection = await app.OpenAsync();
         return await connection.QuerySingleAsync<BedState>(
-            "SELECT status AS Status, version AS Version, closed_reason AS ClosedReason FROM bed WHERE id = @bedId", new { bedId });
+            "SELECT status AS Status, version AS Version, closed_reason AS ClosedReason, closed_detail AS ClosedDetail FROM bed WHERE id = @bedId", new { bedId });
     }
 
     private async Task<string> ReferralStatusAsync(long referralId)
@@ -107,9 +108,11 @@ public abstract class BedBureauTests(AppFactory app)
         Assert.Equal("available", (await BedAsync(bedId)).Status);
 
         await SendAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Close, "infection", "Norovirus in the bay"));
-        Assert.Equal(("closed", "infection: Norovirus in the bay"), ((await BedAsync(bedId)).Status, (await BedAsync(bedId)).ClosedReason));
+        var closed = await BedAsync(bedId);
+        Assert.Equal(("closed", "infection", "Norovirus in the bay"), (closed.Status, closed.ClosedReason, closed.ClosedDetail));
         await SendAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Reopen));
-        Assert.Equal(("available", (string?)null), ((await BedAsync(bedId)).Status, (await BedAsync(bedId)).ClosedReason));
+        var reopened = await BedAsync(bedId);
+        Assert.Equal(("available", (string?)null, (string?)null), (reopened.Status, reopened.ClosedReason, reopened.ClosedDetail));
     }
 
     public static TheoryData<string, ChangeBedState.Move, string> IllegalMoves => new()
