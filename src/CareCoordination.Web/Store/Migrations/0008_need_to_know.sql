@@ -7,3 +7,59 @@ UPDATE bed SET closed_detail = substr(closed_reason, length('staffing: ') + 1), 
 UPDATE bed SET closed_detail = substr(closed_reason, length('maintenance: ') + 1), closed_reason = 'maintenance' WHERE closed_reason LIKE 'maintenance: %';
 UPDATE bed SET closed_detail = substr(closed_reason, length('other: ') + 1), closed_reason = 'other' WHERE closed_reason LIKE 'other: %';
 UPDATE bed SET closed_detail = closed_reason, closed_reason = 'other' WHERE closed_reason NOT IN ('infection', 'staffing', 'maintenance', 'other');
+
+-- What each referral said about the person, kept with the referral. The person row is the coordination centre's
+-- whole record, brought up to date by every referral whichever organisation sent it; a referrer or partner reads
+-- only what its own organisation's referrals said (FHIR Patient read, search, vread and _history; the referral's page).
+-- person_version is the version of the person the referral's submission made, so each organisation's versions keep
+-- the numbers the whole record gave them.
+CREATE TABLE referral_person (
+    referral_id             BIGINT PRIMARY KEY REFERENCES referral (id),
+    person_id               BIGINT NOT NULL REFERENCES person (id),
+    person_version          INTEGER NULL,   -- NULL: sent before this table, its version is not known
+    nhs_number              TEXT NOT NULL,
+    given_name              TEXT NOT NULL,
+    family_name             TEXT NOT NULL,
+    date_of_birth           DATE NOT NULL,
+    sex                     TEXT NOT NULL,
+    address_line            TEXT NULL,
+    postcode                TEXT NULL,
+    locality                TEXT NULL,
+    ethnicity               TEXT NULL,
+    interpreter_language    TEXT NULL,
+    easy_read               BOOLEAN NOT NULL DEFAULT FALSE,
+    bsl                     BOOLEAN NOT NULL DEFAULT FALSE,
+    lives_alone             BOOLEAN NOT NULL DEFAULT FALSE,
+    carer_name              TEXT NULL,
+    carer_relationship      TEXT NULL,
+    carer_contact           TEXT NULL,
+    carer_wants_assessment  BOOLEAN NOT NULL DEFAULT FALSE,
+    gp_practice_code        TEXT NULL,
+    recorded_at             TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ix_referral_person_person ON referral_person (person_id, person_version);
+
+-- Referrals sent before this: each person's latest referral wrote the record as it stands, so it keeps the whole
+-- record and its version. What earlier referrals said was overwritten and may be another organisation's words now:
+-- they keep only who the person is (NHS number, name, date of birth, sex), which their referrer gave too.
+INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
+    address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
+    carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, recorded_at)
+SELECT r.id, p.id, CASE WHEN latest.id IS NULL THEN NULL ELSE p.version END, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.address_line END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.postcode END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.locality END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.ethnicity END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.interpreter_language END,
+    CASE WHEN latest.id IS NULL THEN FALSE ELSE p.easy_read END,
+    CASE WHEN latest.id IS NULL THEN FALSE ELSE p.bsl END,
+    CASE WHEN latest.id IS NULL THEN FALSE ELSE p.lives_alone END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.carer_name END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.carer_relationship END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.carer_contact END,
+    CASE WHEN latest.id IS NULL THEN FALSE ELSE p.carer_wants_assessment END,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE p.gp_practice_code END,
+    COALESCE(r.submitted_at, r.created_at)
+FROM referral r
+JOIN person p ON p.id = r.person_id
+LEFT JOIN referral latest ON latest.id = r.id AND latest.id = (SELECT MAX(l.id) FROM referral l WHERE l.person_id = r.person_id);
