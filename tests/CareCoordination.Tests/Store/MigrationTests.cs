@@ -11,7 +11,7 @@ public abstract class MigrationTests(ITestStore store)
     private static readonly string[] DomainTables =
     [
         "organisation", "staff_user", "partner_client", "person", "service", "site", "ward", "bed", "referral",
-        "referral_note", "triage_task", "placement", "change", "audit_event", "app_setting",
+        "referral_note", "triage_task", "placement", "change", "audit_event", "app_setting", "referral_person", "caution_approval",
     ];
 
     private async Task<Database> EmptyStoreAsync()

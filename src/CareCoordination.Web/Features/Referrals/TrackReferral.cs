@@ -112,13 +112,14 @@ public static class TrackReferral
             var notes = await connection.QueryAsync<Note>(
                 "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
                 new { query.ReferralId });
-            // The referral's own changes and those of its tasks and placements, which carry its id in their data.
+            // The referral's own changes and those of its tasks, placements and cautions' approvals.
             var timeline = await connection.QueryAsync<Event>(
                 """
                 SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor FROM change c
                 WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
                    OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
+                   OR (c.entity_type = 'caution_approval' AND c.entity_id IN (SELECT id FROM caution_approval WHERE referral_id = @ReferralId))
                 ORDER BY c.seq
                 """, new { query.ReferralId });
             return new Result(referral, notes.ToList(), timeline.ToList());

@@ -63,3 +63,33 @@ SELECT r.id, p.id, CASE WHEN latest.id IS NULL THEN NULL ELSE p.version END, p.n
 FROM referral r
 JOIN person p ON p.id = r.person_id
 LEFT JOIN referral latest ON latest.id = r.id AND latest.id = (SELECT MAX(l.id) FROM referral l WHERE l.person_id = r.person_id);
+
+-- A provider under amber caution takes a placement only on a manager's approval, after a risk discussion. The
+-- coordinator (or the bed bureau) holding the referral asks, for one referral and one service (service_id NULL: the
+-- provider's beds); a signed-in manager approves or refuses, and who, when and what was agreed are kept. A placement
+-- records the approval it went ahead on, and an approval makes one placement. placement.caution_approval, the text a
+-- coordinator used to type, stays for placements made before.
+CREATE TABLE caution_approval (
+    id                      {{id}},
+    referral_id             BIGINT NOT NULL REFERENCES referral (id),
+    provider_id             BIGINT NOT NULL REFERENCES organisation (id),
+    service_id              BIGINT NULL REFERENCES service (id),
+    status                  TEXT NOT NULL CHECK (status IN ('requested', 'approved', 'refused')),
+    reason                  TEXT NOT NULL,
+    requested_by_user_id    BIGINT NOT NULL REFERENCES staff_user (id),
+    requested_by_name       TEXT NOT NULL,
+    requested_at            TIMESTAMPTZ NOT NULL,
+    decided_by_user_id      BIGINT NULL REFERENCES staff_user (id),
+    decided_by_name         TEXT NULL,
+    decided_at              TIMESTAMPTZ NULL,
+    decision_note           TEXT NULL,
+    CHECK ((status = 'requested') = (decided_at IS NULL)),
+    CHECK ((decided_at IS NULL) = (decided_by_user_id IS NULL)),
+    -- Nobody decides what they asked for.
+    CHECK (decided_by_user_id IS NULL OR decided_by_user_id <> requested_by_user_id)
+);
+-- One open question per referral, provider and service at a time.
+CREATE UNIQUE INDEX ux_caution_approval_asked ON caution_approval (referral_id, provider_id, COALESCE(service_id, 0)) WHERE status = 'requested';
+CREATE INDEX ix_caution_approval_referral ON caution_approval (referral_id);
+CREATE INDEX ix_caution_approval_status ON caution_approval (status, requested_at);
+ALTER TABLE placement ADD COLUMN caution_approval_id BIGINT NULL REFERENCES caution_approval (id);

@@ -1,6 +1,7 @@
 using CareCoordination.Domain;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Providers;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
@@ -243,7 +244,7 @@ public abstract class BedBureauTests(AppFactory app)
     }
 
     [Fact]
-    public async Task ProviderCautions_RedRefuses_AmberNeedsARecordedApproval()
+    public async Task ProviderCautions_RedRefuses_AmberTakesAManagersApprovalForThatProvidersBeds()
     {
         var (referralId, taskId) = await AtTheBureauAsync();
         var red = await FreeBedAsync("red");
@@ -251,15 +252,29 @@ public abstract class BedBureauTests(AppFactory app)
 
         var refused = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ReserveBed.Command(taskId, red, Today)));
         Assert.Contains("red caution", refused.Message, StringComparison.Ordinal);
-        var unapproved = await Assert.ThrowsAsync<ValidationFailed>(() => SendAsync(new ReserveBed.Command(taskId, amber, Today)));
+        var unapproved = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ReserveBed.Command(taskId, amber, Today)));
         Assert.Contains("amber caution", unapproved.Message, StringComparison.Ordinal);
         Assert.Equal(("available", "available"), ((await BedAsync(red)).Status, (await BedAsync(amber)).Status));
 
-        await SendAsync(new ReserveBed.Command(taskId, amber, Today, "Approved by David Trelawney after a risk discussion: daily check calls."));
+        // The bureau asks for the provider's beds; the bureau cannot decide; a manager approves.
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE b.id = @amber", new { amber });
+        }
+        var approvalId = await app.SendAsync<long>(
+            new AskCautionApproval.Command(taskId, provider, null, "Only nursing bed near her daughter; risk discussed with the ward."), await app.StaffAsync("bedbureau"));
+        await Assert.ThrowsAsync<AccessDenied>(() => SendAsync(new DecideCautionApproval.Command(approvalId, true, "Approved.")));
+        await app.SendAsync(new DecideCautionApproval.Command(approvalId, true, "Approved: daily check calls."), await app.StaffAsync("manager"));
 
-        await using var connection = await app.OpenAsync();
-        Assert.Equal("Approved by David Trelawney after a risk discussion: daily check calls.", await connection.ExecuteScalarAsync<string>(
-            "SELECT caution_approval FROM placement WHERE referral_id = @referralId", new { referralId }));
+        await SendAsync(new ReserveBed.Command(taskId, amber, Today));
+
+        await using var placed = await app.OpenAsync();
+        Assert.Equal(approvalId, await placed.ExecuteScalarAsync<long?>(
+            "SELECT caution_approval_id FROM placement WHERE referral_id = @referralId", new { referralId }));
+        Assert.Contains("approved by David Trelawney", await placed.ExecuteScalarAsync<string>(
+            "SELECT reason FROM triage_task WHERE referral_id = @referralId AND queue = 'bed-bureau'", new { referralId }), StringComparison.Ordinal);
     }
 
     [Fact]
