@@ -418,6 +418,32 @@ public abstract class FhirHistoryTests(AppFactory app)
     }
 
     [Fact]
+    public async Task APersonKnownOnlyFromAReferralSentBeforeVersionsWereKept_IsReadWithoutAVersionOrHistory()
+    {
+        var (referralId, _, _) = await SubmitAsync("referrer");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+            // As the upgrade leaves an earlier referral: who the person is, and nothing else it said.
+            await connection.ExecuteAsync(
+                "UPDATE referral_person SET person_version = NULL, address_line = NULL, postcode = NULL, carer_name = NULL, carer_contact = NULL WHERE referral_id = @referralId",
+                new { referralId });
+        }
+        using var client = await app.PartnerAsync();
+
+        var (read, _, response) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}");
+
+        Assert.Null(read.Meta.VersionId);
+        Assert.Null(response.Headers.ETag);
+        Assert.Equal("Trelawny", read.Name.Single().Family);
+        Assert.Empty(read.Address);
+        Assert.Empty(read.Contact);
+        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history");
+        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history/1");
+    }
+
+    [Fact]
     public async Task ABedsVersions_AreKeptFromItsFirstChange_AndTheSeededVersionBeforeIsNotFound()
     {
         using var client = await app.PartnerAsync();
