@@ -137,6 +137,24 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 @CreatedAt, @SubmittedAt, @UpdatedAt) RETURNING id
         """;
 
+    /// <summary>
+    /// In the demo every referral of a person said the same about them, so each keeps the record; each made the next version,
+    /// as a submission does, and the record is at the version its last referral made.
+    /// </summary>
+    private const string InsertWhatEachReferralSaid = """
+        INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
+            address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
+            carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, recorded_at)
+        SELECT r.id, p.id, (SELECT COUNT(*) FROM referral e WHERE e.person_id = r.person_id AND e.id <= r.id),
+            p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
+            p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
+            p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, COALESCE(r.submitted_at, r.created_at)
+        FROM referral r JOIN person p ON p.id = r.person_id;
+        UPDATE person SET version = (SELECT COUNT(*) FROM referral r WHERE r.person_id = person.id),
+            updated_at = (SELECT MAX(COALESCE(r.submitted_at, r.created_at)) FROM referral r WHERE r.person_id = person.id)
+        WHERE EXISTS (SELECT 1 FROM referral r WHERE r.person_id = person.id);
+        """;
+
     private const string InsertDistrict = "INSERT INTO postcode_district (district, locality) VALUES (@District, @Locality)";
 
     private const string InsertDraft = """
@@ -283,6 +301,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 r.CreatedAt, r.SubmittedAt, r.UpdatedAt,
             });
         }
+        await connection.ExecuteAsync(new CommandDefinition(InsertWhatEachReferralSaid, transaction: transaction, cancellationToken: cancellationToken));
         foreach (var t in county.Tasks)
         {
             t.Id = await Insert(InsertTask, new

@@ -52,6 +52,12 @@ public abstract class DemoSeedingTests(ITestStore store)
         Assert.True(await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM postcode_district") >= 12);
         Assert.Superset(new HashSet<string> { "submitted", "in-triage", "awaiting-information", "accepted", "placed", "completed", "declined", "cancelled" }, statuses);
 
+        // Every referral keeps what it said about its person, with the version of the record it made: the last is the record's.
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM referral r LEFT JOIN referral_person rp ON rp.referral_id = r.id WHERE rp.person_version IS NULL"));
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM person p WHERE p.version <> (SELECT MAX(rp.person_version) FROM referral_person rp WHERE rp.person_id = p.id)"));
+
         var nhsNumbers = (await connection.QueryAsync<string>("SELECT nhs_number FROM person")).ToList();
         Assert.NotEmpty(nhsNumbers);
         Assert.All(nhsNumbers, n => Assert.True(n.StartsWith("999", StringComparison.Ordinal) && NhsNumber.IsValid(n), n));

@@ -11,7 +11,7 @@ public abstract class MigrationTests(ITestStore store)
     private static readonly string[] DomainTables =
     [
         "organisation", "staff_user", "partner_client", "person", "service", "site", "ward", "bed", "referral",
-        "referral_note", "triage_task", "placement", "change", "audit_event", "app_setting",
+        "referral_note", "triage_task", "placement", "change", "audit_event", "app_setting", "referral_person", "caution_approval",
     ];
 
     private async Task<Database> EmptyStoreAsync()
@@ -33,6 +33,58 @@ public abstract class MigrationTests(ITestStore store)
         {
             Assert.Equal(0, await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {table}"));
         }
+    }
+
+    /// <summary>A store as an older release left it: the migrations before <paramref name="script"/>, and their rows.</summary>
+    private async Task<Database> StoreBeforeAsync(string script)
+    {
+        var database = await EmptyStoreAsync();
+        var version = Migrator.Scripts.Single(s => s.Name == script).Version;
+        await using var connection = await database.OpenAsync();
+        await connection.ExecuteAsync("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
+        foreach (var earlier in Migrator.Scripts.Where(s => s.Version < version))
+        {
+            await connection.ExecuteAsync(earlier.Sql.Replace("{{id}}", database.IdentityColumn, StringComparison.Ordinal));
+            await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
+                new { earlier.Version, earlier.Name, At = DateTimeOffset.UtcNow });
+        }
+        return database;
+    }
+
+    [Fact]
+    public async Task NeedToKnow_OnAStoreWithHistory_KeepsWithEachReferralOnlyWhatItCanBeKnownToHaveSaid_AndSplitsClosures()
+    {
+        await using var database = await StoreBeforeAsync("need_to_know");
+        long earlier, latest, infection, other;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            // Two referrals of one person: the latest wrote the record as it stands (another trust's address).
+            earlier = await world.AddReferralAsync(connection, "9990000018");
+            var person = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @earlier", new { earlier });
+            latest = await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO referral (person_id, organisation_id, status, source, pathway, urgency, consent_to_share, created_at, submitted_at, updated_at)
+                VALUES (@person, @OrganisationId, 'submitted', 'gp', '1', 'routine', TRUE, @now, @now, @now) RETURNING id
+                """, new { person, world.OrganisationId, now = DateTimeOffset.UtcNow });
+            await connection.ExecuteAsync(
+                "UPDATE person SET address_line = '3 Harbour View', carer_contact = '07700 900456', ethnicity = 'H', version = 2 WHERE id = @person", new { person });
+            infection = world.BedId;
+            await connection.ExecuteAsync("UPDATE bed SET status = 'closed', closed_reason = 'infection: Mrs Edna Pascoe has C. difficile' WHERE id = @infection", new { infection });
+            var ward = await connection.ExecuteScalarAsync<long>("SELECT ward_id FROM bed WHERE id = @infection", new { infection });
+            other = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at) VALUES (@ward, 'B2', 'rehabilitation', 'any', 'closed', 'Mr Jago''s family asked', @now) RETURNING id",
+                new { ward, now = DateTimeOffset.UtcNow });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var said = (await migrated.QueryAsync<(long Referral, int? Version, string Name, string? Address, string? Carer, string? Ethnicity)>(
+            "SELECT referral_id, person_version, given_name, address_line, carer_contact, ethnicity FROM referral_person ORDER BY referral_id")).ToList();
+        Assert.Equal([(earlier, null, "Test", null, null, null), (latest, 2, "Test", "3 Harbour View", "07700 900456", "H")], said);
+        var beds = (await migrated.QueryAsync<(long Id, string Reason, string Detail)>("SELECT id, closed_reason, closed_detail FROM bed ORDER BY id")).ToList();
+        Assert.Equal([(infection, "infection", "Mrs Edna Pascoe has C. difficile"), (other, "other", "Mr Jago's family asked")], beds);
     }
 
     [Fact]

@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CareCoordination.Auth;
 using CareCoordination.Features.Fhir;
+using Dapper;
 using Hl7.Fhir.Model;
 
 namespace CareCoordination.Tests.Support;
@@ -31,6 +33,25 @@ public static class FhirPartner
         var client = app.CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(client, scope, clientId, secret));
         return client;
+    }
+
+    /// <summary>
+    /// A second partner client, of the organisation with this ODS code, with every read and search scope: its own id, so its
+    /// own audit trail. RSM (Saltmouth and Coast) is the demo's other acute trust: a second trust beside the demo client's.
+    /// </summary>
+    public static async Task<(HttpClient Client, string ClientId)> OtherPartnerAsync(this AppFactory app, string organisationCode)
+    {
+        var clientId = "other-" + Guid.NewGuid().ToString("N")[..8];
+        const string secret = "Other-Partner-Secret-1";
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
+                VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, 'system/*.rs', TRUE, @now)
+                """, new { clientId, organisationCode, hash = Passwords.Hash(secret), now = app.Clock.GetUtcNow() });
+        }
+        return (await app.PartnerAsync(null, clientId, secret), clientId);
     }
 
     /// <summary>An answer with the status expected, as FHIR JSON, read as <typeparamref name="T"/>.</summary>

@@ -69,11 +69,11 @@ public static class BedBoard
             var beds = rows.Select(b =>
             {
                 live.TryGetValue(b.Id, out var placement);
-                // Administrators keep the estate, not people's care: they see that a bed is taken, not by whom.
+                // Administrators keep the estate, not people's care: they see that a bed is taken, not by whom, nor a closure's detail.
                 var named = work.Scope.Actor.Role != Roles.Admin;
                 return new Bed
                 {
-                    Row = b, Stale = b.IsStale(now, settings.CurrentValue), PlacementId = placement?.PlacementId, PlacementStatus = placement?.Status,
+                    Row = named ? b : b with { ClosedDetail = null }, Stale = b.IsStale(now, settings.CurrentValue), PlacementId = placement?.PlacementId, PlacementStatus = placement?.Status,
                     ReferralId = named ? placement?.ReferralId : null, PersonName = named ? placement?.PersonName : null,
                     ReservedUntil = placement?.ReservedUntil,
                 };

@@ -1,3 +1,4 @@
+using CareCoordination.Domain;
 using CareCoordination.Pipeline;
 using Dapper;
 
@@ -11,7 +12,11 @@ public sealed record BedRow
     public string BedType { get; init; } = "";
     public string AllowedSex { get; init; } = "";
     public string Status { get; init; } = "";
+    /// <summary>A code of Beds.ClosureReasons: what capacity copies (the hub, FHIR) may carry.</summary>
     public string? ClosedReason { get; init; }
+
+    /// <summary>Why, in the bed bureau's words: free text that may name a patient, so it stays on the bed board.</summary>
+    public string? ClosedDetail { get; init; }
     public bool SingleRoom { get; init; }
     public DateTimeOffset ConfirmedAt { get; init; }
     public int Version { get; init; }
@@ -40,7 +45,7 @@ public static class Beds
 {
     public const string Columns = """
         b.id AS Id, b.label AS Label, b.bed_type AS BedType, b.allowed_sex AS AllowedSex, b.status AS Status,
-        b.closed_reason AS ClosedReason, b.single_room AS SingleRoom, b.confirmed_at AS ConfirmedAt, b.version AS Version,
+        b.closed_reason AS ClosedReason, b.closed_detail AS ClosedDetail, b.single_room AS SingleRoom, b.confirmed_at AS ConfirmedAt, b.version AS Version,
         w.id AS WardId, w.name AS WardName, s.id AS SiteId, s.name AS SiteName, s.locality AS Locality,
         o.id AS ProviderId, o.name AS Provider, o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote,
         s.active AS SiteActive
@@ -68,6 +73,11 @@ public static class Beds
         new("other", "Other", "Say why"),
     ];
 
+    /// <summary>"Infection control: detail", for the bed bureau's own screens.</summary>
+    public static string? ClosedLabel(BedRow bed) => bed.ClosedReason is not { } code
+        ? null
+        : string.IsNullOrWhiteSpace(bed.ClosedDetail) ? ClosureReasons.LabelOf(code) : $"{ClosureReasons.LabelOf(code)}: {bed.ClosedDetail}";
+
     public static string StatusLabel(string status) => status switch
     {
         "available" => "Available",
@@ -83,7 +93,8 @@ public static class Beds
         ?? throw new Pipeline.NotFound($"Bed {bedId}");
 
     /// <summary>Moves the bed if the move is legal and nobody moved it first; records the change either way it succeeds.</summary>
-    public static async Task MoveAsync(Work work, BedRow bed, string to, string changeKind, string? closedReason = null, object? detail = null)
+    public static async Task MoveAsync(Work work, BedRow bed, string to, string changeKind, string? closedReason = null, object? detail = null,
+        string? closedDetail = null)
     {
         if (!Moves.TryGetValue(bed.Status, out var next) || !next.Contains(to))
         {
@@ -91,9 +102,9 @@ public static class Beds
         }
         var moved = await work.Connection.ExecuteAsync(
             """
-            UPDATE bed SET status = @to, closed_reason = @closedReason, confirmed_at = @now, version = version + 1
+            UPDATE bed SET status = @to, closed_reason = @closedReason, closed_detail = @closedDetail, confirmed_at = @now, version = version + 1
             WHERE id = @Id AND version = @Version AND status = @Status
-            """, new { to, closedReason, now = work.Scope.Now, bed.Id, bed.Version, bed.Status }, work.Transaction);
+            """, new { to, closedReason, closedDetail, now = work.Scope.Now, bed.Id, bed.Version, bed.Status }, work.Transaction);
         if (moved == 0)
         {
             var last = await work.Connection.QueryFirstOrDefaultAsync<string?>(
@@ -103,6 +114,7 @@ public static class Beds
         RecordChange(work, bed, changeKind, to, closedReason, detail);
     }
 
+    /// <summary>The change carries the closure's code only: its detail never travels with a change (capacity copies reach every partner).</summary>
     public static void RecordChange(Work work, BedRow bed, string kind, string status, string? closedReason = null, object? detail = null) =>
         work.Scope.RecordChange(kind, "bed", bed.Id, null,
             new { status, siteId = bed.SiteId, wardId = bed.WardId, bedType = bed.BedType, closedReason, by = work.Scope.Actor.Name, detail });

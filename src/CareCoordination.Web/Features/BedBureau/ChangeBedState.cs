@@ -40,8 +40,10 @@ public static class ChangeBedState
                     await Beds.MoveAsync(work, bed, "available", "bed.available");
                     break;
                 case Move.Close:
-                    var reason = string.IsNullOrWhiteSpace(command.Detail) ? command.ReasonCode! : $"{command.ReasonCode}: {command.Detail.Trim()}";
-                    await Beds.MoveAsync(work, bed, "closed", "bed.closed", closedReason: reason);
+                    // The code and the detail are kept apart: the code goes to the capacity board and partners, the detail (which may
+                    // name a patient) stays on the bed.
+                    var detail = string.IsNullOrWhiteSpace(command.Detail) ? null : command.Detail.Trim();
+                    await Beds.MoveAsync(work, bed, "closed", "bed.closed", closedReason: command.ReasonCode, closedDetail: detail);
                     break;
                 case Move.Reopen when bed.Status != "closed":
                     throw new RuleBroken($"{bed.Place} is {Beds.StatusLabel(bed.Status).ToLowerInvariant()}, not closed.");

@@ -151,7 +151,7 @@ public static class MatchBeds
                 needs.Contains("transfers") || needs.Contains("medication") || needs.Contains("night-support"));
             var beds = await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE b.status = 'available' AND s.active");
             var outbreaks = (await connection.QueryAsync<long>(
-                "SELECT DISTINCT ward_id FROM bed WHERE status = 'closed' AND closed_reason LIKE 'infection%'")).ToHashSet();
+                "SELECT DISTINCT ward_id FROM bed WHERE status = 'closed' AND closed_reason = 'infection'")).ToHashSet();
             var (matches, excluded) = Rank(person, beds, outbreaks, clock.GetUtcNow(), settings.CurrentValue);
             return new Result(person, matches.Take(query.Take).ToList(), excluded);
         }

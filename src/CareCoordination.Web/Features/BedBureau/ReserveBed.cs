@@ -15,12 +15,13 @@ namespace CareCoordination.Features.BedBureau;
 /// <summary>
 /// Holds a bed for a person. The bed moves from available to reserved in one guarded statement and the
 /// database allows one live placement per bed, so two people reserving one bed at once cannot both win.
-/// The hold expires: a bed not taken up goes back to the board and the referral back to the queue.
+/// The hold expires: a bed not taken up goes back to the board and the referral back to the queue. A bed of a provider
+/// under amber caution is reserved only on a manager's approval for this referral and that provider's beds.
 /// </summary>
 public static class ReserveBed
 {
     [AllowRoles(Roles.BedBureau)]
-    public sealed record Command(long TaskId, long BedId, DateOnly StartOn, string? CautionApproval = null) : ICommand<Result>;
+    public sealed record Command(long TaskId, long BedId, DateOnly StartOn) : ICommand<Result>;
 
     public sealed record Result(long PlacementId, DateTimeOffset ReservedUntil, string Place);
 
@@ -31,7 +32,6 @@ public static class ReserveBed
             RuleFor(c => c.StartOn)
                 .Must(start => start >= LondonTime.Today(clock)).WithMessage("The admission date cannot be in the past.")
                 .Must(start => start <= LondonTime.Today(clock).AddDays(7)).WithMessage("Reserve a bed for admission within a week.");
-            RuleFor(c => c.CautionApproval).MaximumLength(ReferralForm.LongText);
         }
     }
 
@@ -61,7 +61,7 @@ public static class ReserveBed
                 "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus, r.pathway AS Pathway FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
                 new { task.ReferralId }, work.Transaction);
 
-            var approval = ProviderCaution.Check(bed.Provider, bed.Caution, bed.CautionNote, command.CautionApproval, nameof(Command.CautionApproval));
+            var approval = await ProviderCaution.RequireAsync(work, task.ReferralId, bed.ProviderId, null, bed.Provider, bed.Caution, bed.CautionNote);
             if (!bed.SiteActive)
             {
                 throw new RuleBroken($"{bed.SiteName} is closed to admissions.");
@@ -94,10 +94,10 @@ public static class ReserveBed
             {
                 placementId = await work.Connection.ExecuteScalarAsync<long>(
                     """
-                    INSERT INTO placement (referral_id, bed_id, status, start_on, reserved_until, caution_approval, created_at)
-                    VALUES (@ReferralId, @BedId, 'reserved', @StartOn, @until, @approval, @Now)
+                    INSERT INTO placement (referral_id, bed_id, status, start_on, reserved_until, caution_approval_id, created_at)
+                    VALUES (@ReferralId, @BedId, 'reserved', @StartOn, @until, @approvalId, @Now)
                     RETURNING id
-                    """, new { task.ReferralId, command.BedId, command.StartOn, until, approval, scope.Now }, work.Transaction);
+                    """, new { task.ReferralId, command.BedId, command.StartOn, until, approvalId = approval?.Id, scope.Now }, work.Transaction);
             }
             catch (Exception ex) when (database.IsUniqueViolation(ex))
             {
@@ -105,11 +105,12 @@ public static class ReserveBed
                 throw new Conflict($"{bed.Place} was reserved for someone else a moment ago. Choose another bed.");
             }
             scope.RecordChange("placement.reserved", "placement", placementId, task.OrganisationId,
-                new { referralId = task.ReferralId, bedId = bed.Id, status = "reserved", reservedUntil = until, startOn = command.StartOn, cautionApproval = approval });
-            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {bed.BedType} bed, {bed.SiteName}", approval);
-            if (approval is not null)
+                new { referralId = task.ReferralId, bedId = bed.Id, status = "reserved", reservedUntil = until, startOn = command.StartOn, cautionApprovalId = approval?.Id });
+            var approved = approval?.Describe(bed.Provider);
+            await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {bed.BedType} bed, {bed.SiteName}", approved);
+            if (approved is not null)
             {
-                await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Amber caution on {bed.Provider}: {approval}");
+                await ReferralNotes.AddAsync(work, task.ReferralId, "note", approved);
             }
             await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.accepted", status: "accepted");
             return new Result(placementId, until, bed.Place);

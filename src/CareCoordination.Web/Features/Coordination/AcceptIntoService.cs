@@ -12,13 +12,14 @@ namespace CareCoordination.Features.Coordination;
 /// <summary>
 /// The home-first decision: the person goes into a community service from a start date. The service's
 /// capacity for today is taken in the same transaction; a full service is refused unless the coordinator
-/// overrides it and says why, and the override is kept with the placement.
+/// overrides it and says why, and the override is kept with the placement. A provider under amber caution takes the
+/// person only on a manager's approval for this referral and service (see ProviderCaution).
 /// </summary>
 public static class AcceptIntoService
 {
     [AllowRoles(Roles.Coordinator)]
     public sealed record Command(long TaskId, long ServiceId, DateOnly StartOn, string? Note = null, int? HoursPerDay = null,
-        bool OverrideFullService = false, string? OverrideReason = null, string? CautionApproval = null) : ICommand<Result>;
+        bool OverrideFullService = false, string? OverrideReason = null) : ICommand<Result>;
 
     public sealed record Result(long PlacementId, string ServiceName, int AvailableAfter);
 
@@ -36,7 +37,6 @@ public static class AcceptIntoService
                 .WithMessage("Say why the person must go into a service that is full today.");
             RuleFor(c => c.OverrideReason).MaximumLength(ReferralForm.LongText);
             RuleFor(c => c.Note).MaximumLength(ReferralForm.LongText);
-            RuleFor(c => c.CautionApproval).MaximumLength(ReferralForm.LongText);
         }
     }
 
@@ -47,6 +47,7 @@ public static class AcceptIntoService
         public string CapacityUnit { get; init; } = "";
         public int AvailableToday { get; init; }
         public bool Active { get; init; }
+        public long ProviderId { get; init; }
         public string Provider { get; init; } = "";
         public string Caution { get; init; } = "none";
         public string? CautionNote { get; init; }
@@ -61,7 +62,7 @@ public static class AcceptIntoService
             var service = await connection.QuerySingleOrDefaultAsync<ServiceRow>(
                 """
                 SELECT s.name AS Name, s.kind AS Kind, s.capacity_unit AS CapacityUnit, s.available_today AS AvailableToday, s.active AS Active,
-                       o.name AS Provider, o.caution AS Caution, o.caution_note AS CautionNote
+                       o.id AS ProviderId, o.name AS Provider, o.caution AS Caution, o.caution_note AS CautionNote
                 FROM service s JOIN organisation o ON o.id = s.organisation_id WHERE s.id = @ServiceId
                 """, new { command.ServiceId }, transaction);
             if (service is null || !service.Active)
@@ -73,7 +74,8 @@ public static class AcceptIntoService
                 throw new RuleBroken("A bed is placed by the bed bureau: redirect the referral to them instead.");
             }
             // The commissioners' cautions list: red stops new placements, amber needs a manager's approval on record.
-            var approval = ProviderCaution.Check(service.Provider, service.Caution, service.CautionNote, command.CautionApproval, nameof(Command.CautionApproval));
+            var approval = await ProviderCaution.RequireAsync(work, task.ReferralId, service.ProviderId, command.ServiceId,
+                service.Provider, service.Caution, service.CautionNote);
             var hours = service.CapacityUnit == "hours"
                 ? command.HoursPerDay ?? throw new ValidationFailed(new Dictionary<string, string[]>
                 {
@@ -102,12 +104,13 @@ public static class AcceptIntoService
             await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {service.Kind}", command.Note?.Trim());
             var placementId = await connection.ExecuteScalarAsync<long>(
                 """
-                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, caution_approval, created_at)
-                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @approval, @Now)
+                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, caution_approval_id, created_at)
+                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @approvalId, @Now)
                 RETURNING id
-                """, new { task.ReferralId, command.ServiceId, command.StartOn, hours, overrideReason, approval, scope.Now }, transaction);
+                """, new { task.ReferralId, command.ServiceId, command.StartOn, hours, overrideReason, approvalId = approval?.Id, scope.Now }, transaction);
             scope.RecordChange("placement.reserved", "placement", placementId, task.OrganisationId,
-                new { referralId = task.ReferralId, serviceId = command.ServiceId, status = "reserved", startOn = command.StartOn, capacityOverride = overrideReason });
+                new { referralId = task.ReferralId, serviceId = command.ServiceId, status = "reserved", startOn = command.StartOn, capacityOverride = overrideReason,
+                    cautionApprovalId = approval?.Id });
             scope.RecordChange("service.capacity-changed", "service", command.ServiceId, null,
                 new { availableToday = availableAfter, unit = service.CapacityUnit, reason = "accepted", overridden = overrideReason is not null });
             if (overrideReason is not null)
@@ -116,7 +119,7 @@ public static class AcceptIntoService
             }
             if (approval is not null)
             {
-                await ReferralNotes.AddAsync(work, task.ReferralId, "note", $"Amber caution on {service.Provider}: {approval}");
+                await ReferralNotes.AddAsync(work, task.ReferralId, "note", approval.Describe(service.Provider));
             }
             if (!string.IsNullOrWhiteSpace(command.Note))
             {

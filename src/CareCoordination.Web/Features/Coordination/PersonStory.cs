@@ -11,8 +11,8 @@ namespace CareCoordination.Features.Coordination;
 
 /// <summary>
 /// Everything a coordinator needs to decide, on one page: this referral as sent, every earlier referral
-/// and placement for the same NHS number, the notes and timeline, the task with its clock, and the
-/// services with what they have free today.
+/// and placement for the same NHS number, the notes and timeline, the task with its clock, the services with
+/// what they have free today, and where each manager's approval asked for under a provider's amber caution stands.
 /// </summary>
 public static class PersonStory
 {
@@ -26,7 +26,31 @@ public static class PersonStory
         IReadOnlyList<EarlierReferral> Earlier,
         IReadOnlyList<Recontact> Recontacts,
         IReadOnlyList<ServiceOption> Services,
-        IReadOnlyList<Colleague> Colleagues);
+        IReadOnlyList<Colleague> Colleagues,
+        IReadOnlyList<Approval> Approvals)
+    {
+        /// <summary>The latest approval asked for placing with this provider: into this service, or (null) into its beds.</summary>
+        public Approval? LatestApproval(long providerId, long? serviceId) =>
+            Approvals.Where(a => a.ProviderId == providerId && a.ServiceId == serviceId).MaxBy(a => a.Id);
+    }
+
+    public sealed record Approval
+    {
+        public long Id { get; init; }
+        public long ProviderId { get; init; }
+        public long? ServiceId { get; init; }
+        public string Status { get; init; } = "";
+        public string Reason { get; init; } = "";
+        public string RequestedBy { get; init; } = "";
+        public DateTimeOffset RequestedAt { get; init; }
+        public string? DecidedBy { get; init; }
+        public DateTimeOffset? DecidedAt { get; init; }
+        public string? DecisionNote { get; init; }
+        public long Placements { get; init; }
+
+        /// <summary>An approval makes one placement: once used, another needs asking for.</summary>
+        public bool Used => Placements > 0;
+    }
 
     public sealed record TaskView(TaskRow Row, TriageClock Clock, Priority Priority)
     {
@@ -68,6 +92,7 @@ public static class PersonStory
         public int CapacityPerDay { get; init; }
         public int AvailableToday { get; init; }
         public DateTimeOffset ConfirmedAt { get; init; }
+        public long ProviderId { get; init; }
         public string Provider { get; init; } = "";
         public string? CqcRating { get; init; }
         public string Caution { get; init; } = "none";
@@ -140,7 +165,7 @@ public static class PersonStory
             var services = await connection.QueryAsync<ServiceOption>(
                 """
                 SELECT s.id AS Id, s.name AS Name, s.kind AS Kind, s.locality AS Locality, s.capacity_unit AS CapacityUnit,
-                       s.capacity_per_day AS CapacityPerDay, s.available_today AS AvailableToday, s.confirmed_at AS ConfirmedAt, o.name AS Provider,
+                       s.capacity_per_day AS CapacityPerDay, s.available_today AS AvailableToday, s.confirmed_at AS ConfirmedAt, o.id AS ProviderId, o.name AS Provider,
                        o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote
                 FROM service s JOIN organisation o ON o.id = s.organisation_id
                 WHERE s.active AND s.kind NOT IN ('community-hospital', 'care-home')
@@ -156,7 +181,15 @@ public static class PersonStory
 
             var reservedService = await connection.ExecuteScalarAsync<long?>(
                 "SELECT id FROM placement WHERE referral_id = @ReferralId AND service_id IS NOT NULL AND status = 'reserved'", new { query.ReferralId });
-            return new Result(referral, reservedService, taskView, earlier.ToList(), recontacts.ToList(), services.ToList(), colleagues);
+            var approvals = await connection.QueryAsync<Approval>(
+                """
+                SELECT a.id AS Id, a.provider_id AS ProviderId, a.service_id AS ServiceId, a.status AS Status, a.reason AS Reason,
+                       a.requested_by_name AS RequestedBy, a.requested_at AS RequestedAt, a.decided_by_name AS DecidedBy, a.decided_at AS DecidedAt,
+                       a.decision_note AS DecisionNote,
+                       (SELECT COUNT(*) FROM placement pl WHERE pl.caution_approval_id = a.id AND pl.status <> 'cancelled') AS Placements
+                FROM caution_approval a WHERE a.referral_id = @ReferralId ORDER BY a.id
+                """, new { query.ReferralId });
+            return new Result(referral, reservedService, taskView, earlier.ToList(), recontacts.ToList(), services.ToList(), colleagues, approvals.ToList());
         }
     }
 }

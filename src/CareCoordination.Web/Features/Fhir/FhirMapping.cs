@@ -220,7 +220,8 @@ public static class FhirMapping
         var patient = new Patient
         {
             Id = Id(person.Id),
-            Meta = Meta(person.Version, person.UpdatedAt),
+            // What a referral sent before versions were kept with it said has no version to give.
+            Meta = person.Version is { } version ? Meta(version, person.UpdatedAt) : new Meta { LastUpdated = person.UpdatedAt.ToUniversalTime() },
             Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber)],
             Name = [new HumanName { Use = HumanName.NameUse.Official, Family = person.FamilyName, Given = [person.GivenName] }],
             BirthDate = Day(person.DateOfBirth),

@@ -1,7 +1,9 @@
 using System.Globalization;
 using CareCoordination.Auth;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
+using Dapper;
 using Hl7.Fhir.Model;
 using Mediator;
 
@@ -84,7 +86,13 @@ public static class History
         {
             if (FhirVersions.ResourceTypes.Contains(resource.Type))
             {
-                var which = resource.Type == nameof(ResourceType.Location) ? "A bed's versions (sites and wards have none)" : "Every version";
+                var which = resource.Type switch
+                {
+                    nameof(ResourceType.Location) => "A bed's versions (sites and wards have none)",
+                    // Each referral keeps what it said about the person: a partner reads only what its own said.
+                    nameof(ResourceType.Patient) => "The versions your own organisation's referrals made (another organisation's are not found)",
+                    _ => "Every version",
+                };
                 resource.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
                 {
                     Code = CapabilityStatement.TypeRestfulInteraction.Vread,
@@ -137,7 +145,11 @@ public static class TaskHistory
     }
 }
 
-/// <summary>The versions of a Patient the read would show.</summary>
+/// <summary>
+/// The versions of a Patient the read would show. The coordination centre: every version of the whole record, as
+/// FhirVersions kept them. A referrer or partner: only the versions its own organisation's referrals made, each as that
+/// referral said it (see FhirPerson); a version another organisation wrote is not found.
+/// </summary>
 public static class PatientHistory
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
@@ -149,7 +161,27 @@ public static class PatientHistory
         public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
         {
             var current = await new ReadPatient.Handler(database, work).Handle(new ReadPatient.Query(query.Id), cancellationToken);
-            return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current), query.Version, query.Count, query.Offset, cancellationToken);
+            var actor = work.Scope.Actor;
+            if (ReferralAccess.SeesEveryOrganisation(actor))
+            {
+                return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current), query.Version, query.Count, query.Offset, cancellationToken);
+            }
+            if (current.Version is null)
+            {
+                throw new NotFound($"A version history of Patient/{query.Id} (what your referrals said before versions were kept has none)");
+            }
+            await using var connection = await database.OpenAsync(cancellationToken);
+            // One organisation's referrals of one person are few: read them all, and page here.
+            var versions = (await connection.QueryAsync<FhirPerson>(
+                FhirPerson.VersionsAsReferred + (query.Version is null ? "" : " AND rp.person_version = @Version") + " ORDER BY rp.person_version DESC, rp.referral_id DESC",
+                new { query.Id, query.Version, OrganisationId = actor.OrganisationId ?? -1 }))
+                .DistinctBy(v => v.Version)
+                .ToList();
+            if (query.Version is { } wanted)
+            {
+                return versions.Count == 0 ? throw new NotFound($"Patient/{query.Id}/_history/{wanted}") : new Page<Resource>(1, [FhirMapping.ToPatient(versions[0])]);
+            }
+            return new Page<Resource>(versions.Count, [.. versions.Skip(query.Offset).Take(query.Count).Select(FhirMapping.ToPatient)]);
         }
     }
 }

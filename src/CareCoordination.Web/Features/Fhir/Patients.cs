@@ -7,28 +7,53 @@ using Mediator;
 
 namespace CareCoordination.Features.Fhir;
 
-/// <summary>A person as the FHIR Patient shows them: the store's record, with its version.</summary>
+/// <summary>
+/// A person as the FHIR Patient shows them, with its version. The coordination centre reads the whole record (the person
+/// row, every version whoever wrote it). A referrer or partner reads only what its own organisation's referrals said: the
+/// latest of them is its current version, each earlier one a version of its history, and what another organisation said
+/// is not there at all, so one trust's referral never shows another trust's address, carer or ethnicity.
+/// </summary>
 public sealed record FhirPerson : PersonRecord
 {
-    public int Version { get; init; }
+    /// <summary>The version of the record this is; null for what a referral sent before versions were kept with it said.</summary>
+    public int? Version { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
+    /// <summary>The whole record.</summary>
     public const string Select = $"""
         SELECT {PersonRecord.Columns}, p.version AS Version, p.updated_at AS UpdatedAt
         FROM person p
         WHERE 1 = 1
         """;
 
+    /// <summary>What @OrganisationId last said, of a person it has referred: the join finds no row for anyone else.</summary>
+    public const string SelectAsReferred = $"""
+        SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
+        FROM person p
+        {PersonRecord.LatestAsReferredBy}
+        WHERE 1 = 1
+        """;
+
     /// <summary>
-    /// A caller that does not see every organisation sees a person only while its organisation has referred
-    /// them: anyone else is "not found", so that a partner cannot probe who else is known here.
+    /// The select for this caller. A caller that does not see every organisation sees a person only while its organisation
+    /// has referred them: anyone else is "not found", so that a partner cannot probe who else is known here.
     /// </summary>
-    public static string Visible(Actor actor) => ReferralAccess.SeesEveryOrganisation(actor)
-        ? " AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft')"
-        : " AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft' AND v.organisation_id = @OrganisationId)";
+    public static string SelectFor(Actor actor) => ReferralAccess.SeesEveryOrganisation(actor)
+        ? Select + " AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft')"
+        : SelectAsReferred;
+
+    /// <summary>
+    /// The versions @OrganisationId's referrals of person @Id made, newest first, each once: for its history. A referral sent
+    /// before versions were kept with it has none to give.
+    /// </summary>
+    public const string VersionsAsReferred = $"""
+        SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
+        FROM referral_person rp JOIN referral r ON r.id = rp.referral_id
+        WHERE rp.person_id = @Id AND r.organisation_id = @OrganisationId AND r.status <> 'draft' AND rp.person_version IS NOT NULL
+        """;
 }
 
-/// <summary>GET /fhir/Patient/{id}.</summary>
+/// <summary>GET /fhir/Patient/{id}: the person as this caller may see them (see FhirPerson).</summary>
 public static class ReadPatient
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
@@ -42,7 +67,7 @@ public static class ReadPatient
             var actor = work.Scope.Actor;
             await using var connection = await database.OpenAsync(cancellationToken);
             var person = await connection.QuerySingleOrDefaultAsync<FhirPerson>(
-                FhirPerson.Select + FhirPerson.Visible(actor) + " AND p.id = @Id", new { query.Id, OrganisationId = actor.OrganisationId ?? -1 })
+                FhirPerson.SelectFor(actor) + " AND p.id = @Id", new { query.Id, OrganisationId = actor.OrganisationId ?? -1 })
                 ?? throw new NotFound($"Patient/{query.Id}");
             work.Scope.Touch("person", person.Id, person.Id);
             return person;
@@ -62,10 +87,11 @@ public static class SearchPatients
         public async ValueTask<Page<FhirPerson>> Handle(Query query, CancellationToken cancellationToken)
         {
             var actor = work.Scope.Actor;
-            var where = FhirPerson.Visible(actor) + (query.NhsNumber is null ? "" : " AND p.nhs_number = @NhsNumber");
+            var where = query.NhsNumber is null ? "" : " AND p.nhs_number = @NhsNumber";
             var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirPerson>.ReadAsync(connection, FhirPerson.Select, where, "p.id", parameters, person => work.Scope.Touch("person", person.Id, person.Id));
+            return await Page<FhirPerson>.ReadAsync(connection, FhirPerson.SelectFor(actor), where, "p.id", parameters,
+                person => work.Scope.Touch("person", person.Id, person.Id));
         }
     }
 }

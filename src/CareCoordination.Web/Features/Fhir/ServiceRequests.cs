@@ -25,16 +25,20 @@ public sealed record FhirReferral : ReferralContent
     public string NhsNumber { get; init; } = "";
     public string PersonName { get; init; } = "";
 
-    /// <summary>Names the referral <c>r</c>, its person <c>p</c> and its organisation <c>o</c>. Drafts are not referrals yet.</summary>
+    /// <summary>
+    /// Names the referral <c>r</c>, its person <c>p</c>, what it said about them <c>rp</c> and its organisation <c>o</c>. The
+    /// subject is named as the referral named them: its versions are read by its organisation. Drafts are not referrals yet.
+    /// </summary>
     public const string Select = $"""
         SELECT r.id AS Id, r.status AS Status, r.version AS Version,
                r.outcome_reason AS OutcomeReason, r.submitted_at AS SubmittedAt, r.updated_at AS UpdatedAt,
                r.sender_system AS SenderSystem, r.sender_value AS SenderValue,
                r.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.name AS OrganisationName,
-               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName,
+               r.person_id AS PersonId, rp.nhs_number AS NhsNumber, rp.given_name || ' ' || rp.family_name AS PersonName,
                {ReferralContent.Columns}
         FROM referral r
         JOIN person p ON p.id = r.person_id
+        JOIN referral_person rp ON rp.referral_id = r.id
         JOIN organisation o ON o.id = r.organisation_id
         WHERE r.status <> 'draft'
         """;

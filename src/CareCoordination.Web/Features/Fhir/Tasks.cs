@@ -42,10 +42,11 @@ public sealed record FhirTriageTask
                t.created_at AS CreatedAt, t.updated_at AS UpdatedAt, t.taken_at AS TakenAt, t.completed_at AS CompletedAt,
                r.status AS ReferralStatus, r.organisation_id AS OrganisationId, ro.code AS RequesterCode, ro.name AS RequesterName,
                COALESCE(uo.id, qo.id) AS OwnerId, COALESCE(uo.code, qo.code) AS OwnerCode, COALESCE(uo.name, qo.name) AS OwnerName,
-               r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name || ' ' || p.family_name AS PersonName
+               r.person_id AS PersonId, rp.nhs_number AS NhsNumber, rp.given_name || ' ' || rp.family_name AS PersonName
         FROM triage_task t
         JOIN referral r ON r.id = t.referral_id
         JOIN person p ON p.id = r.person_id
+        JOIN referral_person rp ON rp.referral_id = r.id
         JOIN organisation ro ON ro.id = r.organisation_id
         LEFT JOIN staff_user u ON u.id = t.owner_user_id
         LEFT JOIN organisation uo ON uo.id = u.organisation_id

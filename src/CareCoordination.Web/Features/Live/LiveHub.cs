@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CareCoordination.Auth;
 using CareCoordination.Changes;
+using CareCoordination.Domain;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 
@@ -43,6 +44,20 @@ public sealed record LiveChange(
             if (d.TryGetProperty(field, out var value))
             {
                 kept[field] = value;
+            }
+        }
+        // Codes only. Closures recorded before the detail was kept apart carry "code: detail", which may name a patient:
+        // the change log is append-only, so the code is taken from them here, on the way out.
+        if (kept.TryGetValue("closedReason", out var reason) && reason.ValueKind == JsonValueKind.String)
+        {
+            var code = reason.GetString()!.Split(':', 2)[0].Trim();
+            if (BedBureau.Beds.ClosureReasons.Has(code))
+            {
+                kept["closedReason"] = JsonSerializer.SerializeToElement(code);
+            }
+            else
+            {
+                kept.Remove("closedReason");
             }
         }
         return JsonSerializer.SerializeToElement(kept);

@@ -9,15 +9,18 @@ using Mediator;
 namespace CareCoordination.Features.Referrals;
 
 /// <summary>
-/// Looks the NHS number up as it is typed: a person already known fills the form in, and their open
-/// referrals show before a second one is started. Reading a person's record is audited.
+/// Looks the NHS number up as it is typed, so a referrer does not start a second referral by mistake. The coordination
+/// centre and the bed bureau are shown the whole record and every open referral. A referrer is shown what their own
+/// organisation last said about the person (filled into the form) and their own open referrals, and of another
+/// organisation's open referral only that there is one. Reading a person's record is audited.
 /// </summary>
 public static class FindPerson
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
     public sealed record Query(string NhsNumber) : IQuery<Result?>, IAudited;
 
-    public sealed record Result(PersonRecord Person, IReadOnlyList<OpenReferral> OpenReferrals);
+    /// <summary>Person is null when the caller's organisation has never referred them; the whole answer is null when there is nothing the caller may learn.</summary>
+    public sealed record Result(PersonRecord? Person, OpenReferrals Open);
 
     public sealed class Validator : AbstractValidator<Query>
     {
@@ -28,15 +31,25 @@ public static class FindPerson
     {
         public async ValueTask<Result?> Handle(Query query, CancellationToken cancellationToken)
         {
+            var actor = work.Scope.Actor;
             await using var connection = await database.OpenAsync(cancellationToken);
-            var person = await connection.QuerySingleOrDefaultAsync<PersonRecord>(
-                $"SELECT {PersonRecord.Columns} FROM person p WHERE p.nhs_number = @nhsNumber", new { nhsNumber = Domain.NhsNumber.Normalise(query.NhsNumber) });
-            if (person is null)
+            var personId = await connection.ExecuteScalarAsync<long?>(
+                "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber = Domain.NhsNumber.Normalise(query.NhsNumber) });
+            if (personId is null)
             {
                 return null;
             }
-            work.Scope.Touch("person", person.Id, person.Id);
-            return new Result(person, await ReferralAccess.OpenReferralsAsync(connection, null, person.Id));
+            var person = await connection.QuerySingleOrDefaultAsync<PersonRecord>(ReferralAccess.SeesEveryOrganisation(actor)
+                ? $"SELECT {PersonRecord.Columns} FROM person p WHERE p.id = @personId"
+                : $"SELECT {PersonRecord.AsReferredColumns} FROM person p {PersonRecord.LatestAsReferredBy} WHERE p.id = @personId",
+                new { personId, OrganisationId = actor.OrganisationId ?? -1 });
+            var open = OpenReferrals.For(actor, await ReferralAccess.OpenReferralsAsync(connection, null, personId.Value));
+            if (person is null && !open.Any)
+            {
+                return null;
+            }
+            work.Scope.Touch("person", personId.Value, personId);
+            return new Result(person, open);
         }
     }
 }

@@ -9,7 +9,7 @@ namespace CareCoordination.Features.Referrals;
 
 /// <summary>
 /// The referring organisation's own referrals and drafts: where each one is, who has it, how long it
-/// has waited, and what was decided. The page keeps it current from the change feed.
+/// has waited, and what was decided. Each names the person as that referral did. The page keeps it current from the change feed.
 /// </summary>
 public static class MyReferrals
 {
@@ -52,8 +52,8 @@ public static class MyReferrals
         ["SubmittedAt asc"] = "r.submitted_at, r.id",
         ["UpdatedAt desc"] = "r.updated_at DESC, r.id DESC",
         ["UpdatedAt asc"] = "r.updated_at, r.id",
-        ["PersonName asc"] = "p.family_name, p.given_name, r.id",
-        ["PersonName desc"] = "p.family_name DESC, p.given_name DESC, r.id",
+        ["PersonName asc"] = "rp.family_name, rp.given_name, r.id",
+        ["PersonName desc"] = "rp.family_name DESC, rp.given_name DESC, r.id",
         ["Status asc"] = "r.status, r.id",
         ["Status desc"] = "r.status DESC, r.id",
     };
@@ -86,7 +86,7 @@ public static class MyReferrals
             var where = $"""
                 WHERE r.organisation_id = @organisationId
                 {(statuses is null ? "" : $"AND r.status IN ({Sql.Literals(statuses)})")}
-                {(search is null ? "" : "AND (lower(p.family_name) LIKE @name OR lower(p.given_name) LIKE @name OR (@digits <> '' AND p.nhs_number LIKE @nhs))")}
+                {(search is null ? "" : "AND (lower(rp.family_name) LIKE @name OR lower(rp.given_name) LIKE @name OR (@digits <> '' AND rp.nhs_number LIKE @nhs))")}
                 """;
             var parameters = new
             {
@@ -94,16 +94,16 @@ public static class MyReferrals
                 query.Skip, query.Take,
             };
             await using var connection = await database.OpenAsync(cancellationToken);
-            var total = await connection.ExecuteScalarAsync<int>($"SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id {where}", parameters);
+            var total = await connection.ExecuteScalarAsync<int>($"SELECT COUNT(*) FROM referral r JOIN referral_person rp ON rp.referral_id = r.id {where}", parameters);
             // The latest task says where it is now; a closed task's decision says what happened.
             var rows = await connection.QueryAsync<Row>(
                 $"""
-                SELECT r.id AS Id, p.given_name || ' ' || p.family_name AS PersonName, p.nhs_number AS NhsNumber, r.status AS Status,
+                SELECT r.id AS Id, rp.given_name || ' ' || rp.family_name AS PersonName, rp.nhs_number AS NhsNumber, r.status AS Status,
                        r.early_request AS EarlyRequest,
                        t.queue AS Queue, u.display_name AS HeldBy, COALESCE(r.submitted_at, r.created_at) AS SubmittedAt, r.updated_at AS UpdatedAt,
                        CASE WHEN r.status IN ('declined', 'cancelled') THEN r.outcome_reason ELSE t.decision END AS Decision
                 FROM referral r
-                JOIN person p ON p.id = r.person_id
+                JOIN referral_person rp ON rp.referral_id = r.id
                 LEFT JOIN triage_task t ON t.id = (SELECT MAX(id) FROM triage_task WHERE referral_id = r.id)
                 LEFT JOIN staff_user u ON u.id = t.owner_user_id AND t.status IN ('in-progress', 'on-hold')
                 {where}

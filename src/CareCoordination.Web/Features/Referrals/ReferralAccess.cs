@@ -19,10 +19,27 @@ public sealed record ReferralRow
 public sealed record OpenReferral
 {
     public long Id { get; init; }
+    public long OrganisationId { get; init; }
     public string Status { get; init; } = "";
     public string Pathway { get; init; } = "";
     public string Organisation { get; init; } = "";
     public DateTimeOffset? SubmittedAt { get; init; }
+}
+
+/// <summary>
+/// A person's open referrals as the caller may know them. Coordination staff: every one, in full. A referrer or partner:
+/// its own organisation's in full, and of any other organisation's only that one exists (Elsewhere), so that it does not
+/// send a second referral by mistake, without learning who referred the person, when, or for what.
+/// </summary>
+public sealed record OpenReferrals(IReadOnlyList<OpenReferral> Visible, bool Elsewhere)
+{
+    public static OpenReferrals None { get; } = new([], false);
+
+    public bool Any => Visible.Count > 0 || Elsewhere;
+
+    public static OpenReferrals For(Actor actor, IReadOnlyList<OpenReferral> all) => ReferralAccess.SeesEveryOrganisation(actor)
+        ? new OpenReferrals(all, false)
+        : new OpenReferrals([.. all.Where(o => o.OrganisationId == actor.OrganisationId)], all.Any(o => o.OrganisationId != actor.OrganisationId));
 }
 
 public static class ReferralAccess
@@ -57,10 +74,11 @@ public static class ReferralAccess
     public static bool SeesEveryOrganisation(Actor actor) =>
         actor.Kind == ActorKind.System || (actor.Kind == ActorKind.Staff && actor.Role is Roles.Coordinator or Roles.BedBureau or Roles.Manager);
 
+    /// <summary>Every open referral for the person, whoever sent it: see OpenReferrals.For for what a caller may be shown.</summary>
     public static async Task<List<OpenReferral>> OpenReferralsAsync(DbConnection connection, DbTransaction? transaction, long personId) =>
         (await connection.QueryAsync<OpenReferral>(
             $"""
-            SELECT r.id AS Id, r.status AS Status, r.pathway AS Pathway, o.name AS Organisation, r.submitted_at AS SubmittedAt
+            SELECT r.id AS Id, r.organisation_id AS OrganisationId, r.status AS Status, r.pathway AS Pathway, o.name AS Organisation, r.submitted_at AS SubmittedAt
             FROM referral r JOIN organisation o ON o.id = r.organisation_id
             WHERE r.person_id = @personId AND r.status IN ({OpenList})
             ORDER BY r.submitted_at

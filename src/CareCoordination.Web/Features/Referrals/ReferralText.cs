@@ -67,6 +67,9 @@ public static class ReferralText
         "placement.started" => "Placement started",
         "placement.ended" => "Placement ended",
         "placement.cancelled" => "Reserved place given back",
+        "approval.requested" => "Manager's approval asked for (provider under amber caution)",
+        "approval.approved" => "Approved by a manager (provider under amber caution)",
+        "approval.refused" => "Refused by a manager (provider under amber caution)",
         _ => kind,
     };
 }

@@ -30,8 +30,11 @@ public static class SubmitReferral
 
     public sealed record SenderIdentifier(string System, string Value);
 
-    /// <summary>Either the referral (new, or found again for a repeated key), or the open referrals to answer about first.</summary>
-    public sealed record Result(long? ReferralId, bool Repeated, IReadOnlyList<OpenReferral> PossibleDuplicates)
+    /// <summary>
+    /// Either the referral (new, or found again for a repeated key), or the open referrals to answer about first: the
+    /// sender's own organisation's in full, and of another organisation's only that there is one.
+    /// </summary>
+    public sealed record Result(long? ReferralId, bool Repeated, OpenReferrals PossibleDuplicates)
     {
         /// <summary>The person the referral is for, once there is a referral.</summary>
         public long? PersonId { get; init; }
@@ -71,21 +74,23 @@ public static class SubmitReferral
                 var repeated = earlier.First();
                 scope.AuditDetail = "repeated submission: the referral already exists";
                 scope.Touch("referral", repeated.Id);
-                return new Result(repeated.Id, Repeated: true, []) { PersonId = repeated.PersonId };
+                return new Result(repeated.Id, Repeated: true, OpenReferrals.None) { PersonId = repeated.PersonId };
             }
 
             await database.LockAsync(connection, transaction, $"person:{nhsNumber}");
             var personId = await connection.ExecuteScalarAsync<long?>(
                 "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber }, transaction);
             var open = personId is null ? [] : await ReferralAccess.OpenReferralsAsync(connection, transaction, personId.Value);
-            if (open.Count > 0 && command.DuplicateAnswer is null)
+            var shown = OpenReferrals.For(scope.Actor, open);
+            if (shown.Any && command.DuplicateAnswer is null)
             {
                 // Nothing is written: the referrer is asked first, and the answer comes back with the retry.
                 scope.AuditDetail = "possible duplicate shown to the referrer";
                 scope.Touch("person", personId!.Value, personId);
-                return new Result(null, Repeated: false, open);
+                return new Result(null, Repeated: false, shown);
             }
-            if (command.DuplicateOf is { } duplicateOf && !open.Exists(o => o.Id == duplicateOf))
+            // Only a referral the sender was shown can be named; with none named, the link goes to the latest open one.
+            if (command.DuplicateOf is { } duplicateOf && !shown.Visible.Any(o => o.Id == duplicateOf))
             {
                 throw new RuleBroken("The referral this was said to duplicate is no longer open. Submit again to see the current picture.");
             }
@@ -153,6 +158,7 @@ public static class SubmitReferral
                 INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
                 VALUES (@referralId, 'coordination', 'requested', 1, @now, @now) RETURNING id
                 """, new { referralId, now = scope.Now }, transaction);
+            await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
 
             if (command.DraftId is { } draftId)
             {
@@ -170,10 +176,30 @@ public static class SubmitReferral
             });
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             scope.Touch("referral", referralId, personId);
-            return new Result(referralId, Repeated: false, []) { PersonId = personId };
+            return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId };
         }
 
-        /// <summary>The referral carries the latest word on the person, so their record is brought up to date with it.</summary>
+        /// <summary>
+        /// The person as this referral described them, with the version of the record it made: the person row was just
+        /// written from this form alone, so a copy of it now is exactly what the referrer said. What its organisation reads.
+        /// </summary>
+        private static Task KeepWhatItSaidAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
+            long referralId, long personId, DateTimeOffset now) =>
+            connection.ExecuteAsync(
+                """
+                INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
+                    address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
+                    carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, recorded_at)
+                SELECT @referralId, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
+                    p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
+                    p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, @now
+                FROM person p WHERE p.id = @personId
+                """, new { referralId, personId, now }, transaction);
+
+        /// <summary>
+        /// The referral carries the latest word on the person, so the whole record (the coordination centre's) is brought up
+        /// to date with it; what each referral said is kept with it too (KeepWhatItSaidAsync), for its own organisation.
+        /// </summary>
         private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
             long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {

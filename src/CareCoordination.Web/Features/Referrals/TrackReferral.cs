@@ -47,7 +47,10 @@ public static class TrackReferral
 
         public long PersonId { get; init; }
 
-        /// <summary>As the store knows them now, not as they were when referred.</summary>
+        /// <summary>
+        /// For the coordination centre, the whole record as the store knows them now; for the referring organisation, the
+        /// person as this referral described them, whatever another organisation has said since.
+        /// </summary>
         public PersonRecord Person { get; init; } = null!;
 
         public string PersonName => Person.Name;
@@ -74,6 +77,7 @@ public static class TrackReferral
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
             await using var connection = await database.OpenAsync(cancellationToken);
+            var person = ReferralAccess.SeesEveryOrganisation(work.Scope.Actor) ? PersonRecord.Columns : PersonRecord.AsReferredColumns;
             // The person's columns come last, from their id on: Dapper splits the row there.
             var referral = (await connection.QueryAsync<Referral, PersonRecord, Referral>(
                 $"""
@@ -84,9 +88,10 @@ public static class TrackReferral
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
                        COALESCE(s.name, st.name || ', ' || w.name || ' bed ' || b.label) AS PlacedWith, pl.start_on AS StartOn,
                        r.person_id AS PersonId,
-                       {PersonRecord.Columns}
+                       {person}
                 FROM referral r
                 JOIN person p ON p.id = r.person_id
+                JOIN referral_person rp ON rp.referral_id = r.id
                 JOIN organisation o ON o.id = r.organisation_id
                 LEFT JOIN staff_user ru ON ru.id = r.referrer_user_id
                 LEFT JOIN triage_task t ON t.id = (SELECT MAX(id) FROM triage_task WHERE referral_id = r.id)
@@ -107,13 +112,14 @@ public static class TrackReferral
             var notes = await connection.QueryAsync<Note>(
                 "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
                 new { query.ReferralId });
-            // The referral's own changes and those of its tasks and placements, which carry its id in their data.
+            // The referral's own changes and those of its tasks, placements and cautions' approvals.
             var timeline = await connection.QueryAsync<Event>(
                 """
                 SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor FROM change c
                 WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
                    OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
+                   OR (c.entity_type = 'caution_approval' AND c.entity_id IN (SELECT id FROM caution_approval WHERE referral_id = @ReferralId))
                 ORDER BY c.seq
                 """, new { query.ReferralId });
             return new Result(referral, notes.ToList(), timeline.ToList());

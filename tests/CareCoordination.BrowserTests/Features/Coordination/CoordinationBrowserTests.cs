@@ -1,8 +1,12 @@
 using System.Globalization;
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Referrals;
+using CareCoordination.Store;
+using Dapper;
 using Deque.AxeCore.Playwright;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Coordination;
@@ -69,6 +73,51 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Back to the queue" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family })).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task AnAmberCautionedService_TheCoordinatorAsks_AManagerApprovesOnApprovals_AndTheReferralPageShowsItLive()
+    {
+        var family = "Amberley" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
+            await connection.ExecuteAsync(
+                "UPDATE organisation SET caution = 'amber', caution_note = 'Missed calls under review.' WHERE name = 'Carewell Home Care Ltd'");
+            var taskId = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @ReferralId", new { sent.ReferralId });
+            await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(taskId));
+        }
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await coordinator.Locator("#accept-service").ClickAsync();
+        await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Carewell Home Care - South" }).ClickAsync();
+
+        var approval = coordinator.GetByTestId("accept-approval");
+        await approval.GetByLabel("Why Carewell Home Care Ltd, and what the risk discussion covered").FillAsync("Only provider covering her village; family visit daily.");
+        await approval.GetByRole(AriaRole.Button, new() { Name = "Ask a manager to approve" }).ClickAsync();
+        await Assertions.Expect(approval).ToContainTextAsync("waiting for their decision");
+        await AssertNoSeriousFaultsAsync(coordinator);
+
+        var manager = await host.NewPageAsync();
+        await host.SignInAsync(manager, "manager");
+        await manager.GetByRole(AriaRole.Link, new() { Name = "Approvals" }).ClickAsync();
+        var asked = manager.GetByTestId("waiting-approval").Filter(new() { HasText = family });
+        await Assertions.Expect(asked).ToContainTextAsync("Only provider covering her village");
+        await AssertNoSeriousFaultsAsync(manager);
+        await asked.GetByLabel("What was agreed, or why not").FillAsync("Agreed: check calls twice a week.");
+        await asked.GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
+        await Assertions.Expect(manager.GetByTestId("action-done")).ToContainTextAsync("Approved");
+        await Assertions.Expect(manager.GetByTestId("decided-approvals")).ToContainTextAsync(family);
+
+        // The coordinator's page, untouched, shows who approved; then the acceptance goes through.
+        await Assertions.Expect(approval).ToContainTextAsync("Approved by David Trelawney");
+        await coordinator.GetByLabel("Hours a day").FillAsync("2");
+        await coordinator.GetByTestId("accept").GetByRole(AriaRole.Button, new() { Name = "Accept" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("action-done")).ToContainTextAsync("Accepted");
+        await Assertions.Expect(coordinator.GetByTestId("timeline")).ToContainTextAsync("Approved by a manager");
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using CareCoordination.Domain;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Providers;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
@@ -19,6 +20,7 @@ public abstract class BedBureauTests(AppFactory app)
         public string Status { get; init; } = "";
         public int Version { get; init; }
         public string? ClosedReason { get; init; }
+        public string? ClosedDetail { get; init; }
     }
 
     /// <summary>A pathway 2 referral passed by the coordination centre to the bed bureau, and taken there by <paramref name="bureau"/>.</summary>
@@ -74,7 +76,7 @@ public abstract class BedBureauTests(AppFactory app)
     {
         await using var connection = await app.OpenAsync();
         return await connection.QuerySingleAsync<BedState>(
-            "SELECT status AS Status, version AS Version, closed_reason AS ClosedReason FROM bed WHERE id = @bedId", new { bedId });
+            "SELECT status AS Status, version AS Version, closed_reason AS ClosedReason, closed_detail AS ClosedDetail FROM bed WHERE id = @bedId", new { bedId });
     }
 
     private async Task<string> ReferralStatusAsync(long referralId)
@@ -107,9 +109,11 @@ public abstract class BedBureauTests(AppFactory app)
         Assert.Equal("available", (await BedAsync(bedId)).Status);
 
         await SendAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Close, "infection", "Norovirus in the bay"));
-        Assert.Equal(("closed", "infection: Norovirus in the bay"), ((await BedAsync(bedId)).Status, (await BedAsync(bedId)).ClosedReason));
+        var closed = await BedAsync(bedId);
+        Assert.Equal(("closed", "infection", "Norovirus in the bay"), (closed.Status, closed.ClosedReason, closed.ClosedDetail));
         await SendAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Reopen));
-        Assert.Equal(("available", (string?)null), ((await BedAsync(bedId)).Status, (await BedAsync(bedId)).ClosedReason));
+        var reopened = await BedAsync(bedId);
+        Assert.Equal(("available", (string?)null, (string?)null), (reopened.Status, reopened.ClosedReason, reopened.ClosedDetail));
     }
 
     public static TheoryData<string, ChangeBedState.Move, string> IllegalMoves => new()
@@ -240,7 +244,7 @@ public abstract class BedBureauTests(AppFactory app)
     }
 
     [Fact]
-    public async Task ProviderCautions_RedRefuses_AmberNeedsARecordedApproval()
+    public async Task ProviderCautions_RedRefuses_AmberTakesAManagersApprovalForThatProvidersBeds()
     {
         var (referralId, taskId) = await AtTheBureauAsync();
         var red = await FreeBedAsync("red");
@@ -248,15 +252,29 @@ public abstract class BedBureauTests(AppFactory app)
 
         var refused = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ReserveBed.Command(taskId, red, Today)));
         Assert.Contains("red caution", refused.Message, StringComparison.Ordinal);
-        var unapproved = await Assert.ThrowsAsync<ValidationFailed>(() => SendAsync(new ReserveBed.Command(taskId, amber, Today)));
+        var unapproved = await Assert.ThrowsAsync<RuleBroken>(() => SendAsync(new ReserveBed.Command(taskId, amber, Today)));
         Assert.Contains("amber caution", unapproved.Message, StringComparison.Ordinal);
         Assert.Equal(("available", "available"), ((await BedAsync(red)).Status, (await BedAsync(amber)).Status));
 
-        await SendAsync(new ReserveBed.Command(taskId, amber, Today, "Approved by David Trelawney after a risk discussion: daily check calls."));
+        // The bureau asks for the provider's beds; the bureau cannot decide; a manager approves.
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE b.id = @amber", new { amber });
+        }
+        var approvalId = await app.SendAsync<long>(
+            new AskCautionApproval.Command(taskId, provider, null, "Only nursing bed near her daughter; risk discussed with the ward."), await app.StaffAsync("bedbureau"));
+        await Assert.ThrowsAsync<AccessDenied>(() => SendAsync(new DecideCautionApproval.Command(approvalId, true, "Approved.")));
+        await app.SendAsync(new DecideCautionApproval.Command(approvalId, true, "Approved: daily check calls."), await app.StaffAsync("manager"));
 
-        await using var connection = await app.OpenAsync();
-        Assert.Equal("Approved by David Trelawney after a risk discussion: daily check calls.", await connection.ExecuteScalarAsync<string>(
-            "SELECT caution_approval FROM placement WHERE referral_id = @referralId", new { referralId }));
+        await SendAsync(new ReserveBed.Command(taskId, amber, Today));
+
+        await using var placed = await app.OpenAsync();
+        Assert.Equal(approvalId, await placed.ExecuteScalarAsync<long?>(
+            "SELECT caution_approval_id FROM placement WHERE referral_id = @referralId", new { referralId }));
+        Assert.Contains("approved by David Trelawney", await placed.ExecuteScalarAsync<string>(
+            "SELECT reason FROM triage_task WHERE referral_id = @referralId AND queue = 'bed-bureau'", new { referralId }), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -33,22 +33,6 @@ public abstract class FhirDirectoryTests(AppFactory app)
 
     private DateOnly Today => LondonTime.Today(app.Clock);
 
-    /// <summary>A second partner client of the given organisation, with every read scope: its own id, so its own audit trail.</summary>
-    private async Task<(HttpClient Client, string ClientId)> OtherPartnerAsync(string organisationCode)
-    {
-        var clientId = "other-" + Guid.NewGuid().ToString("N")[..8];
-        const string secret = "Other-Partner-Secret-1";
-        await using (var connection = await app.OpenAsync())
-        {
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-                VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, 'system/*.rs', TRUE, @now)
-                """, new { clientId, organisationCode, hash = Passwords.Hash(secret), now = app.Clock.GetUtcNow() });
-        }
-        return (await app.PartnerAsync(null, clientId, secret), clientId);
-    }
-
     /// <summary>
     /// The body, checked to be FHIR JSON with the expected status, parsed strictly as <typeparamref name="T"/>, then
     /// serialised and parsed again to exactly the same resource.
@@ -378,7 +362,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
     {
         var (referralId, personId) = await SubmitAsync("referrer");
         using var client = await app.PartnerAsync();
-        var (other, otherId) = await OtherPartnerAsync("RWM");
+        var (other, otherId) = await app.OtherPartnerAsync("RWM");
         await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"));
         await ReadAsync<ServiceRequest>(await other.GetAsync($"/fhir/ServiceRequest/{referralId}"));
         await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"));

@@ -333,6 +333,116 @@ public abstract class FhirHistoryTests(AppFactory app)
         Assert.True(first.IsExactly(history.Entry[1].Resource));
     }
 
+    // What two trusts said about one person: Westmoor General (the demo referrer and partner) and Saltmouth and Coast.
+    private static void AsWestmoorSaidIt(ReferralForm form)
+    {
+        form.AddressLine = "4 Chapel Row, Ashbury";
+        form.CarerContact = "07700 900123";
+        form.Ethnicity = "A";
+    }
+
+    private static void AsSaltmouthSaidIt(ReferralForm form)
+    {
+        form.AddressLine = "3 Harbour View, Saltmouth";
+        form.Postcode = "WM8 2QB";
+        form.CarerContact = "07700 900456";
+        form.Ethnicity = "H";
+    }
+
+    private static readonly string[] WestmoorsWords = ["Chapel Row", "Fore Street", "07700 900123", "White: British"];
+
+    private static readonly string[] SaltmouthsWords = ["Harbour View", "07700 900456", "Indian"];
+
+    private static void SaysNothingOf(string body, string[] words)
+    {
+        foreach (var word in words)
+        {
+            Assert.DoesNotContain(word, body, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task APersonReferredByTwoTrusts_EachTrustReadsOnlyTheVersionsItsOwnReferralsWrote()
+    {
+        var (first, _, nhs) = await SubmitAsync("referrer", change: AsWestmoorSaidIt);
+        await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
+        await SubmitAsync("referrer", nhs, form =>
+        {
+            AsWestmoorSaidIt(form);
+            form.AddressLine = "9 Fore Street, Ashbury";
+        });
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @first", new { first });
+        }
+        var (saltmouth, _) = await app.OtherPartnerAsync("RSM");
+        using var westmoor = await app.PartnerAsync();
+
+        // Saltmouth: its own version 2, as it said it, by read, search, history and vread; Westmoor's 1 and 3 are not found.
+        var (read, readBody, readResponse) = await GetAsync<Patient>(saltmouth, $"/fhir/Patient/{personId}");
+        Assert.Equal(("2", "3 Harbour View, Saltmouth", "07700 900456"), (read.Meta.VersionId, read.Address.Single().Line.Single(), read.Contact.Single().Telecom.Single().Value));
+        Assert.Equal("W/\"2\"", readResponse.Headers.ETag?.ToString());
+        var (search, searchBody, _) = await GetAsync<Bundle>(saltmouth, $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}");
+        Assert.True(read.IsExactly(search.Entry.Single().Resource));
+        var (history, historyBody, _) = await GetAsync<Bundle>(saltmouth, $"/fhir/Patient/{personId}/_history");
+        Assert.Equal(1, history.Total);
+        Assert.Equal(["2"], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        var (vread, vreadBody, _) = await GetAsync<Patient>(saltmouth, $"/fhir/Patient/{personId}/_history/2");
+        Assert.True(read.IsExactly(vread));
+        await NotFoundAsync(saltmouth, $"/fhir/Patient/{personId}/_history/1");
+        await NotFoundAsync(saltmouth, $"/fhir/Patient/{personId}/_history/3");
+        foreach (var body in new[] { readBody, searchBody, historyBody, vreadBody })
+        {
+            SaysNothingOf(body, WestmoorsWords);
+        }
+        // Its referrer on the staff side reads the same through the same messages.
+        var gareth = await app.StaffAsync("gareth.evans");
+        var staffHistory = await app.SendAsync<Page<Resource>>(new PatientHistory.Query(personId, null, 10, 0), gareth);
+        Assert.Equal(["2"], staffHistory.Items.Select(r => r.Meta.VersionId));
+        SaysNothingOf(FhirMapping.Serialize(staffHistory.Items.Single()), WestmoorsWords);
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<Page<Resource>>(new PatientHistory.Query(personId, 1, 1, 0), gareth));
+
+        // Westmoor: its versions 3 and 1, never Saltmouth's 2.
+        var (ours, oursBody, _) = await GetAsync<Bundle>(westmoor, $"/fhir/Patient/{personId}/_history");
+        Assert.Equal(["3", "1"], ours.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal(["9 Fore Street, Ashbury", "4 Chapel Row, Ashbury"], ours.Entry.Select(e => ((Patient)e.Resource).Address.Single().Line.Single()));
+        await NotFoundAsync(westmoor, $"/fhir/Patient/{personId}/_history/2");
+        SaysNothingOf(oursBody, SaltmouthsWords);
+        SaysNothingOf((await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}")).Body, SaltmouthsWords);
+
+        // The coordination centre keeps the whole record: every version, whoever wrote it.
+        var everything = await app.SendAsync<Page<Resource>>(new PatientHistory.Query(personId, null, 10, 0), await app.StaffAsync("coordinator"));
+        Assert.Equal(["3", "2", "1"], everything.Items.Select(r => r.Meta.VersionId));
+        Assert.Equal("3 Harbour View, Saltmouth", ((Patient)everything.Items[1]).Address.Single().Line.Single());
+    }
+
+    [Fact]
+    public async Task APersonKnownOnlyFromAReferralSentBeforeVersionsWereKept_IsReadWithoutAVersionOrHistory()
+    {
+        var (referralId, _, _) = await SubmitAsync("referrer");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+            // As the upgrade leaves an earlier referral: who the person is, and nothing else it said.
+            await connection.ExecuteAsync(
+                "UPDATE referral_person SET person_version = NULL, address_line = NULL, postcode = NULL, carer_name = NULL, carer_contact = NULL WHERE referral_id = @referralId",
+                new { referralId });
+        }
+        using var client = await app.PartnerAsync();
+
+        var (read, _, response) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}");
+
+        Assert.Null(read.Meta.VersionId);
+        Assert.Null(response.Headers.ETag);
+        Assert.Equal("Trelawny", read.Name.Single().Family);
+        Assert.Empty(read.Address);
+        Assert.Empty(read.Contact);
+        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history");
+        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history/1");
+    }
+
     [Fact]
     public async Task ABedsVersions_AreKeptFromItsFirstChange_AndTheSeededVersionBeforeIsNotFound()
     {

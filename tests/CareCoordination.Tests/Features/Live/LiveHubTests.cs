@@ -326,6 +326,42 @@ public abstract class LiveHubTests(AppFactory app)
         Assert.Equal(expected, BedStates(awaySaw.Concat(missed)));
     }
 
+    [Fact]
+    public async Task ABedClosedWithADetailNamingAPatient_ReachesPartners_AsTheReasonCodeOnly()
+    {
+        const string Detail = "Mrs Edna Pascoe in the next bed has C. difficile";
+        long bedId;
+        await using (var connection = await app.OpenAsync())
+        {
+            bedId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+                "SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE b.status = 'available' AND s.active ORDER BY b.id LIMIT 1");
+        }
+        var token = await PartnerTokenAsync();
+        await using var partner = await LiveClient.StartAsync(Connect("hubs/live", options => options.AccessTokenProvider = () => Task.FromResult<string?>(token)));
+        var before = await partner.SubscribeAsync("capacity");
+        var bureau = await app.StaffAsync("bedbureau");
+
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ChangeBedState.Command(bedId, CareCoordination.Features.BedBureau.ChangeBedState.Move.Close, "infection", Detail), bureau);
+
+        var pushed = await partner.WaitForAsync(p => p.Kind == "bed.closed" && p.Id == bedId, "the closure on capacity");
+        Assert.Equal("infection", pushed.Data.GetProperty("closedReason").GetString());
+        var resynced = await partner.ChangesSinceAsync(before);
+        Assert.Contains(resynced, p => p.Kind == "bed.closed" && p.Id == bedId);
+        Assert.All(partner.Received.Concat(resynced), p => Assert.DoesNotContain("Pascoe", p.Data.GetRawText(), StringComparison.Ordinal));
+        // Nor in FHIR: the bed, its versions, its site's report. A bed closed for infection is K, whatever the detail.
+        using var fhir = await app.PartnerAsync();
+        var location = await fhir.GetStringAsync($"/fhir/Location/bed-{bedId}");
+        Assert.Contains("\"code\":\"K\"", location, StringComparison.Ordinal);
+        foreach (var body in new[] { location, await fhir.GetStringAsync($"/fhir/Location/bed-{bedId}/_history"), await fhir.GetStringAsync("/fhir/MeasureReport") })
+        {
+            Assert.DoesNotContain("Pascoe", body, StringComparison.Ordinal);
+        }
+        // The bureau still reads why, on its board.
+        var board = await app.SendAsync<CareCoordination.Features.BedBureau.BedBoard.Result>(new CareCoordination.Features.BedBureau.BedBoard.Query(), bureau);
+        var closed = board.Sites.SelectMany(s => s.Wards).SelectMany(w => w.Beds).Single(b => b.Row.Id == bedId).Row;
+        Assert.Equal(("infection", Detail), (closed.ClosedReason, closed.ClosedDetail));
+    }
+
     private static void AssertStrictlyIncreasing(IReadOnlyList<Pushed> received)
     {
         Assert.NotEmpty(received);

@@ -89,4 +89,19 @@ public sealed class LiveTopicsTests
     {
         Assert.Null(LiveTopics.Grant(Staff(Roles.Admin), "queue/coordination").Granted);
     }
+
+    [Fact]
+    public void ACapacityCopy_OfAClosureRecordedWithItsDetail_CarriesTheCodeOnly()
+    {
+        // As closures were recorded before the detail was kept apart: the change log keeps them so for ever.
+        var legacy = Change("bed", """{"status":"closed","closedReason":"infection: Mrs Edna Pascoe has C. difficile","by":"Helen Marsh"}""", null);
+        var unknown = Change("bed", """{"status":"closed","closedReason":"Mr Jago's relatives asked"}""", null);
+
+        var copy = LiveChange.From(legacy, LiveTopics.Parse(legacy.Data), LiveTopics.Capacity);
+        var other = LiveChange.From(unknown, LiveTopics.Parse(unknown.Data), LiveTopics.Capacity);
+
+        Assert.Equal("""{"status":"closed","closedReason":"infection"}""", copy.Data?.GetRawText());
+        Assert.Equal("""{"status":"closed"}""", other.Data?.GetRawText());
+        Assert.Null(copy.Actor);
+    }
 }

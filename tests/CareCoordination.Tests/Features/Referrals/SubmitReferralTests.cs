@@ -109,19 +109,21 @@ public abstract class SubmitReferralTests(AppFactory app)
     }
 
     [Fact]
-    public async Task Submit_ForAPersonWithAnOpenReferral_AsksFirst_ThenRecordsTheAnswer()
+    public async Task Submit_ForAPersonWithAnOpenReferralOfTheirOwnTrust_AsksFirst_ThenRecordsTheAnswer()
     {
         var nhs = await app.NewNhsNumberAsync();
         var first = await SubmitAsync(ReferralForms.Discharge(Today, nhs));
 
-        var asked = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "gareth.evans");
+        // A colleague at the same trust is shown the trust's own open referral in full (another trust's: see FindPersonTests).
+        var asked = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "aisha.begum");
 
         Assert.Null(asked.ReferralId);
-        var open = Assert.Single(asked.PossibleDuplicates);
+        var open = Assert.Single(asked.PossibleDuplicates.Visible);
         Assert.Equal(first.ReferralId, open.Id);
         Assert.Equal("Westmoor General Hospital NHS Trust", open.Organisation);
+        Assert.False(asked.PossibleDuplicates.Elsewhere);
 
-        var answered = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "gareth.evans", duplicateAnswer: "update");
+        var answered = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "aisha.begum", duplicateAnswer: "update");
 
         await using var connection = await app.OpenAsync();
         var recorded = await connection.QuerySingleAsync<(long DuplicateOf, string Answer)>(
