@@ -113,6 +113,8 @@ public static class HostSetup
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();
+        // In this order: at /fhir every exception is answered as an OperationOutcome, elsewhere a domain failure as ProblemDetails.
+        services.AddExceptionHandler<Features.Fhir.FhirFailures>();
         services.AddExceptionHandler<FailureResponses>();
         return services;
     }

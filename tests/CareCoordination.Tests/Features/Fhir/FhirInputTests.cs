@@ -131,3 +131,32 @@ public abstract class FhirInputTests(AppFactory app)
 public sealed class FhirInputOnSqliteTests(AppFactory app) : FhirInputTests(app), IClassFixture<AppFactory>;
 
 public sealed class FhirInputOnPostgresTests(PostgresAppFactory app) : FhirInputTests(app), IClassFixture<PostgresAppFactory>;
+
+/// <summary>Whatever goes wrong inside, a FHIR client is answered in FHIR: never the HTML error page people get.</summary>
+public sealed class FhirFailureTests
+{
+    [Fact]
+    public async Task AFailureNobodyExpected_IsA500OperationOutcome_NotAnHtmlPage()
+    {
+        await using var app = new AppFactory();
+        using var client = await app.PartnerAsync();
+        // Pooling is off in tests, so the next connection opens the path afresh and finds a folder, not a store.
+        var file = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
+        File.Delete(file);
+        File.Delete(file + "-wal");
+        File.Delete(file + "-shm");
+        Directory.CreateDirectory(file);
+        try
+        {
+            var response = await client.GetAsync("/fhir/ServiceRequest?_count=1");
+
+            var outcome = await FhirPartner.ParseAsync<OperationOutcome>(response, HttpStatusCode.InternalServerError);
+            Assert.Equal(OperationOutcome.IssueType.Exception, outcome.Issue.Single().Code);
+            Assert.DoesNotContain("Sqlite", outcome.Issue.Single().Diagnostics, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            Directory.Delete(file);
+        }
+    }
+}
