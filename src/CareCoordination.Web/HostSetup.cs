@@ -78,6 +78,8 @@ public static class HostSetup
             .Validate(f => f.MaxRequestBytes > 0, "Fhir:MaxRequestBytes must be positive.")
             .ValidateOnStart();
         services.AddSingleton<Features.Fhir.FhirRequests>();
+        // The writer resolves absolute references against this server's base, as the caller reached it.
+        services.AddHttpContextAccessor();
         services.AddScoped<Features.Fhir.FhirWriter>();
         return services;
     }

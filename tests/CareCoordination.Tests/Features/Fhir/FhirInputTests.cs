@@ -17,6 +17,8 @@ namespace CareCoordination.Tests.Features.Fhir;
 /// </summary>
 public abstract class FhirInputTests(AppFactory app)
 {
+    private const string ForeignBase = "https://epr.example.nhs.uk/fhir";
+
     private async Task<string> NhsAsync() => (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
 
     /// <summary>Sent, refused with the status given and an OperationOutcome, and nothing stored.</summary>
@@ -125,6 +127,96 @@ public abstract class FhirInputTests(AppFactory app)
         Assert.Contains("bdl-7", issue.Diagnostics, StringComparison.Ordinal);
         Assert.Contains(shared, issue.Diagnostics, StringComparison.Ordinal);
         Assert.Equal(["Bundle.entry[0].fullUrl", "Bundle.entry[1].fullUrl"], issue.Expression);
+    }
+
+    /// <summary>The person a partner has referred before, as this server names them.</summary>
+    private async Task<(string Reference, string NhsNumber)> KnownPersonAsync(HttpClient client)
+    {
+        var nhs = await NhsAsync();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(
+            await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(FhirPayloads.ContainedReferral(nhs).ToJsonString())), HttpStatusCode.Created);
+        return (created.Subject.Reference!, nhs);
+    }
+
+    /// <summary>A referral for a person named by reference (and identifier, if given) rather than contained.</summary>
+    private static string ReferralFor(JsonObject subject, string nhs)
+    {
+        var referral = FhirPayloads.ContainedReferral(nhs);
+        referral.Remove("contained");
+        referral["subject"] = subject;
+        return referral.ToJsonString();
+    }
+
+    private static JsonObject NhsNumber(string nhs) => new() { ["system"] = FhirMapping.NhsNumberSystem, ["value"] = nhs };
+
+    [Fact]
+    public async Task ASubjectOnAnotherServer_IsRefused_NotTakenForThePersonWithThatIdHere()
+    {
+        using var client = await app.PartnerAsync();
+        var (known, nhs) = await KnownPersonAsync(client);
+
+        var outcome = await RefusedAsync(client, "/fhir/ServiceRequest",
+            FhirPayloads.Body(ReferralFor(new JsonObject { ["reference"] = $"{ForeignBase}/{known}" }, nhs)));
+
+        var issue = outcome.Issue.Single();
+        Assert.Equal(["ServiceRequest.subject"], issue.Expression);
+        Assert.Contains("epr.example.nhs.uk", issue.Diagnostics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASubjectOnAnotherServer_WithAnNhsNumber_IsThePersonWithThatNumber()
+    {
+        using var client = await app.PartnerAsync();
+        var (known, nhs) = await KnownPersonAsync(client);
+        var (other, _) = await KnownPersonAsync(client);
+
+        // The other server's id happens to be the id of someone else here: the NHS number decides.
+        var subject = new JsonObject { ["reference"] = $"{ForeignBase}/{other}", ["identifier"] = NhsNumber(nhs) };
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(
+            await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(ReferralFor(subject, nhs))), HttpStatusCode.Created);
+
+        Assert.Equal(known, created.Subject.Reference);
+    }
+
+    [Fact]
+    public async Task ASubjectOnThisServer_ByItsAbsoluteUrl_IsThatPerson()
+    {
+        using var client = await app.PartnerAsync();
+        var (known, nhs) = await KnownPersonAsync(client);
+
+        var ours = new Uri(client.BaseAddress, $"fhir/{known}").ToString();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(
+            await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(ReferralFor(new JsonObject { ["reference"] = ours }, nhs))), HttpStatusCode.Created);
+
+        Assert.Equal(known, created.Subject.Reference);
+    }
+
+    [Fact]
+    public async Task ASubjectWhoseReferenceAndNhsNumberDisagree_IsRefused()
+    {
+        using var client = await app.PartnerAsync();
+        var (known, _) = await KnownPersonAsync(client);
+        var (_, otherNhs) = await KnownPersonAsync(client);
+
+        var outcome = await RefusedAsync(client, "/fhir/ServiceRequest",
+            FhirPayloads.Body(ReferralFor(new JsonObject { ["reference"] = known, ["identifier"] = NhsNumber(otherNhs) }, otherNhs)));
+
+        Assert.Equal(["ServiceRequest.subject"], outcome.Issue.Single().Expression);
+    }
+
+    [Fact]
+    public async Task ASubjectInATransactionOnAnotherServer_IsRefused()
+    {
+        using var client = await app.PartnerAsync();
+        var (known, nhs) = await KnownPersonAsync(client);
+        var transaction = FhirPayloads.Example("referral-transaction.json", nhs);
+        var entries = transaction["entry"]!.AsArray();
+        entries.RemoveAt(0);
+        entries[0]!["resource"]!["subject"] = new JsonObject { ["reference"] = $"{ForeignBase}/{known}" };
+
+        var outcome = await RefusedAsync(client, "/fhir", FhirPayloads.Body(transaction.ToJsonString()));
+
+        Assert.Equal(["Bundle.entry[0]", "ServiceRequest.subject"], outcome.Issue.Single().Expression);
     }
 }
 
