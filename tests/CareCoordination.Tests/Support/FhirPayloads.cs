@@ -33,6 +33,27 @@ public static class FhirPayloads
     /// <summary>A create with the person contained (referral-contained.json).</summary>
     public static JsonObject ContainedReferral(string nhsNumber) => Example("referral-contained.json", nhsNumber);
 
+    /// <summary>The published profiles' examples of a referral and its person, sent together in a transaction as a partner would.</summary>
+    public static JsonObject ProfileExamplesTransaction(string nhsNumber)
+    {
+        const string personUrl = "urn:uuid:5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+        JsonObject Read(string name) => JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryRoot(), "fhir-profiles", "examples", name))
+            .Replace("\"9434765919\"", $"\"{nhsNumber}\"", StringComparison.Ordinal))!.AsObject();
+        var referral = Read("ServiceRequest-example.json");
+        referral["subject"]!["reference"] = personUrl;
+        referral["identifier"]![0]!["value"] = "P-" + Guid.NewGuid().ToString("N");
+        // The example's expected discharge date is fixed in the past, which the form's own rule refuses.
+        referral.Remove("occurrenceDateTime");
+        return new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new JsonArray(
+                new JsonObject { ["fullUrl"] = personUrl, ["resource"] = Read("Patient-example.json"), ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "Patient" } },
+                new JsonObject { ["resource"] = referral, ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "ServiceRequest" } }),
+        };
+    }
+
     public static ByteArrayContent Body(string json) => Body(Encoding.UTF8.GetBytes(json));
 
     public static ByteArrayContent Body(byte[] bytes)
