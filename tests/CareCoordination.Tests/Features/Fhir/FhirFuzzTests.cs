@@ -145,6 +145,11 @@ public abstract class FhirFuzzTests(AppFactory app, ITestOutputHelper output)
         var strings = nodes.Where(n => n.Node is JsonValue v && v.GetValueKind() == JsonValueKind.String).ToList();
         // The faults in JSON need a resource with strings in it to break; the faults in bytes need nothing.
         var kind = random.Next(root is JsonObject && strings.Count > 0 ? 21 : 4);
+        if (text.Length == 0 && kind is 0 or 1 or 3)
+        {
+            // Nothing to flip, cut or put bytes into (an earlier fault emptied the body): add to it instead.
+            kind = 2;
+        }
         switch (kind)
         {
             case 0:
@@ -189,7 +194,11 @@ public abstract class FhirFuzzTests(AppFactory app, ITestOutputHelper output)
                 return body.ToJsonString().Replace(Marker, $"\"{escape}\"", StringComparison.Ordinal);
             case 5:
             case 6:
-                var types = nodes.Where(n => n.Key == "resourceType").ToList();
+                var types = strings.Where(n => n.Key == "resourceType").ToList();
+                if (types.Count == 0)
+                {
+                    goto default;
+                }
                 var type = types[random.Next(types.Count)];
                 var name = (string)type.Node!;
                 string[] wrong = ["Resource", "DomainResource", "Element", "BackboneElement", name.ToLowerInvariant(), name.ToUpperInvariant(), name + " ", "", "Unknown"];
@@ -198,7 +207,7 @@ public abstract class FhirFuzzTests(AppFactory app, ITestOutputHelper output)
                 applied.Add($"{where} {name} is \"{replacement}\"");
                 return body.ToJsonString();
             case 7:
-                var contained = nodes.Where(n => n.Key == "contained").ToList();
+                var contained = nodes.Where(n => n.Key == "contained" && n.Node is JsonArray { Count: > 0 }).ToList();
                 if (contained.Count == 0)
                 {
                     goto default;
@@ -215,7 +224,7 @@ public abstract class FhirFuzzTests(AppFactory app, ITestOutputHelper output)
                 {
                     goto default;
                 }
-                var shared = (string?)entries[0]["fullUrl"] ?? "urn:uuid:00000000-0000-4000-8000-000000000000";
+                var shared = entries[0]["fullUrl"] is JsonValue first && first.TryGetValue<string>(out var url) ? url : "urn:uuid:00000000-0000-4000-8000-000000000000";
                 foreach (var entry in entries)
                 {
                     entry["fullUrl"] = shared;
@@ -257,7 +266,7 @@ public abstract class FhirFuzzTests(AppFactory app, ITestOutputHelper output)
                 applied.Add($"{removed} removed");
                 return body.ToJsonString();
             case 16:
-                var references = nodes.Where(n => n.Key == "reference").ToList();
+                var references = strings.Where(n => n.Key == "reference").ToList();
                 if (references.Count == 0)
                 {
                     goto default;
