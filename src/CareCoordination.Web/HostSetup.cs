@@ -29,7 +29,7 @@ public static class HostSetup
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<PostgresChangeListener>();
-        services.AddHealthChecks().AddCheck<StoreHealth>("store");
+        services.AddStoreHealth(configuration);
         return services;
     }
 
