@@ -129,6 +129,17 @@ public abstract class FhirInputTests(AppFactory app)
         Assert.Equal(["Bundle.entry[0].fullUrl", "Bundle.entry[1].fullUrl"], issue.Expression);
     }
 
+    [Fact]
+    public async Task ASearchValueHoldingNul_Is400_OnEitherStore()
+    {
+        using var client = await app.PartnerAsync();
+
+        var response = await client.GetAsync("/fhir/ServiceRequest?identifier=https://fhir.westmoor-general.nhs.uk/Id/referral%7CR-1%00");
+
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(response, HttpStatusCode.BadRequest);
+        Assert.Contains("U+0000", outcome.Issue.Single().Diagnostics, StringComparison.Ordinal);
+    }
+
     /// <summary>The person a partner has referred before, as this server names them.</summary>
     private async Task<(string Reference, string NhsNumber)> KnownPersonAsync(HttpClient client)
     {
