@@ -83,10 +83,8 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
         where T : Resource
     {
         // A byte order mark is allowed before JSON text, if not recommended (RFC 8259 8.1).
-        if (utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
-        {
-            utf8 = utf8[3..];
-        }
+        var bom = utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        utf8 = utf8[bom..];
         string json;
         try
         {
@@ -94,7 +92,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
         }
         catch (DecoderFallbackException invalid)
         {
-            throw new InvalidResource(null, $"The body is not valid UTF-8 (byte {invalid.Index.ToString(CultureInfo.InvariantCulture)} and on): send it encoded as UTF-8.");
+            throw new InvalidResource(null, $"The body is not valid UTF-8 (byte {(bom + invalid.Index).ToString(CultureInfo.InvariantCulture)} and on): send it encoded as UTF-8.");
         }
         RequireReadableJson(utf8, expected);
         Resource resource;
