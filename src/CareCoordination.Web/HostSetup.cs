@@ -30,7 +30,7 @@ public static class HostSetup
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<PostgresChangeListener>();
-        services.AddHealthChecks().AddCheck<StoreHealth>("store");
+        services.AddStoreHealth(configuration);
         return services;
     }
 
@@ -79,6 +79,8 @@ public static class HostSetup
             .Validate(f => f.MaxRequestBytes > 0, "Fhir:MaxRequestBytes must be positive.")
             .ValidateOnStart();
         services.AddSingleton<Features.Fhir.FhirRequests>();
+        // The writer resolves absolute references against this server's base, as the caller reached it.
+        services.AddHttpContextAccessor();
         services.AddScoped<Features.Fhir.FhirWriter>();
         return services;
     }
@@ -114,6 +116,8 @@ public static class HostSetup
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();
+        // In this order: at /fhir every exception is answered as an OperationOutcome, elsewhere a domain failure as ProblemDetails.
+        services.AddExceptionHandler<Features.Fhir.FhirFailures>();
         services.AddExceptionHandler<FailureResponses>();
         return services;
     }

@@ -121,8 +121,10 @@ public static class FhirCapability
                     + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred; "
                     + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
                     + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls. "
-                    + $"Writes take FHIR JSON of at most {maxRequestBytes} bytes (413 beyond), are held to the profiles named here (400), "
-                    + "then to the referral form's own rules (422), and store nothing when refused."),
+                    + $"Writes take FHIR JSON of at most {maxRequestBytes} bytes (413 beyond): valid UTF-8, exactly one resource with nothing after it, "
+                    + "no lone surrogate or U+0000 in any string, resource types spelt exactly, each Bundle entry's fullUrl its own (400). "
+                    + "They are held to the profiles named here (400), then to the referral form's own rules (422), and store nothing when refused. "
+                    + "An absolute reference is followed only under this server's base; a Patient on another server needs its NHS number as identifier."),
                 Security = new CapabilityStatement.SecurityComponent
                 {
                     Cors = false,

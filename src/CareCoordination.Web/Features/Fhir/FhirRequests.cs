@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using CareCoordination.Pipeline;
 using Hl7.Fhir.Model;
@@ -13,8 +14,11 @@ public sealed class FhirSettings
     public int MaxRequestBytes { get; set; } = 1024 * 1024;
 }
 
-/// <summary>One problem with what a partner sent, against the element it is about (a FHIRPath expression).</summary>
-public sealed record FhirIssue(string? Expression, string Message);
+/// <summary>One problem with what a partner sent, against the element it is about (a FHIRPath expression), or the elements.</summary>
+public sealed record FhirIssue(string? Expression, string Message)
+{
+    public IReadOnlyList<string> Expressions { get; init; } = Expression is null ? [] : [Expression];
+}
 
 /// <summary>400: the body is not a FHIR resource this server can read (not JSON, unknown elements, wrong type, a profile rule broken).</summary>
 public sealed class InvalidResource(IReadOnlyList<FhirIssue> issues) : DomainFailure(string.Join(" ", issues.Select(i => i.Message)))
@@ -65,13 +69,32 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
                 throw TooLarge(limit);
             }
         }
-        var json = System.Text.Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length);
-        return Parse<T>(json, typeof(T).Name);
+        return Parse<T>(body.GetBuffer().AsSpan(0, (int)body.Length), typeof(T).Name);
     }
 
-    public static T Parse<T>(string json, string expected)
+    /// <summary>
+    /// The body as a resource of the expected type, or 400 saying what is wrong with it. The bytes are checked
+    /// before Firely reads them, for what it would let through or fall over on: bytes that are not UTF-8 (they
+    /// would be stored as replacement characters), anything after the resource (silently dropped), a string
+    /// no store can keep (a lone surrogate; U+0000, which PostgreSQL refuses), and a resourceType that is not
+    /// a concrete resource type spelt exactly (Firely finds types whatever their case, and fails on abstract ones).
+    /// </summary>
+    public static T Parse<T>(ReadOnlySpan<byte> utf8, string expected)
         where T : Resource
     {
+        // A byte order mark is allowed before JSON text, if not recommended (RFC 8259 8.1).
+        var bom = utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        utf8 = utf8[bom..];
+        string json;
+        try
+        {
+            json = StrictUtf8.GetString(utf8);
+        }
+        catch (DecoderFallbackException invalid)
+        {
+            throw new InvalidResource(null, $"The body is not valid UTF-8 (byte {(bom + invalid.Index).ToString(CultureInfo.InvariantCulture)} and on): send it encoded as UTF-8.");
+        }
+        RequireReadableJson(utf8, expected);
         Resource resource;
         try
         {
@@ -81,15 +104,102 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
         {
             throw new InvalidResource([.. failed.Exceptions.Select(e => new FhirIssue(Location(e.Message), e.Message))]);
         }
-        catch (JsonException)
+        catch (Exception error) when (error is not OperationCanceledException)
         {
-            throw new InvalidResource(null, "The body is not well-formed JSON.");
+            // Whatever else the reader throws, the body caused it: the sender is told, and nothing has been done.
+            throw new InvalidResource(null, $"The body is not a FHIR resource this server can read: {error.Message}");
         }
-        catch (FormatException error)
+        var typed = resource as T ?? throw new InvalidResource($"{resource.TypeName}", $"Expected a {expected} here, not a {resource.TypeName}.");
+        if (typed is Bundle bundle)
         {
-            throw new InvalidResource(null, $"The body is not a FHIR resource: {error.Message}");
+            RequireDistinctFullUrls(bundle);
         }
-        return resource as T ?? throw new InvalidResource($"{resource.TypeName}", $"Expected a {expected} here, not a {resource.TypeName}.");
+        return typed;
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Deeper than any resource this server takes; the limit guards the parsers' stacks.</summary>
+    private const int MaxDepth = 64;
+
+    /// <summary>One pass over the JSON tokens: well-formed, one value, strings a store can keep, resource types spelt exactly.</summary>
+    private static void RequireReadableJson(ReadOnlySpan<byte> utf8, string expected)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth });
+        var path = new JsonPath(expected);
+        try
+        {
+            while (reader.Read())
+            {
+                path.Read(ref reader);
+                if (path.Property == "contained" && path.IsValue && reader.TokenType != JsonTokenType.StartArray)
+                {
+                    throw new InvalidResource(path.Expression, $"{path.Expression} must be an array of resources.");
+                }
+                if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName))
+                {
+                    continue;
+                }
+                string text;
+                try
+                {
+                    text = reader.GetString()!;
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new InvalidResource(path.Expression, $"A string at {path.Expression} holds half of a surrogate pair (an escape such as \\ud800 on its own): that is not text.");
+                }
+                if (text.Contains('\0', StringComparison.Ordinal))
+                {
+                    throw new InvalidResource(path.Expression, $"A string at {path.Expression} holds the character U+0000, which this server does not store.");
+                }
+                if (reader.TokenType == JsonTokenType.String && path.Property == "resourceType" && !IsResourceType(text))
+                {
+                    throw new InvalidResource(path.Expression, $"'{text}' at {path.Expression} is not a FHIR R4 resource type: "
+                        + "name a concrete resource type, spelt exactly (ServiceRequest, Patient, Bundle; not Resource or DomainResource).");
+                }
+            }
+        }
+        catch (JsonException malformed)
+        {
+            // Also what the reader says of anything after the resource: "'x' is invalid after a single JSON value."
+            throw new InvalidResource(null, $"The body is not one well-formed JSON value (line {(malformed.LineNumber + 1)?.ToString(CultureInfo.InvariantCulture)}, "
+                + $"byte {(malformed.BytePositionInLine + 1)?.ToString(CultureInfo.InvariantCulture)}): {Reason(malformed)} Send exactly one resource, with nothing after it.");
+        }
+    }
+
+    /// <summary>The reader's own words, without the position it appends (given already).</summary>
+    private static string Reason(JsonException malformed)
+    {
+        var message = malformed.Message;
+        var position = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return (position < 0 ? message : message[..position]).Trim();
+    }
+
+    private static bool IsResourceType(string name) =>
+        ModelInfo.ModelInspector.FindClassMapping(name) is { IsResource: true, NativeType.IsAbstract: false } mapping && mapping.Name == name;
+
+    /// <summary>bdl-7: an entry's fullUrl names it, so two entries may share one only as two versions of one resource.</summary>
+    private static void RequireDistinctFullUrls(Bundle bundle)
+    {
+        if (bundle.Type == Bundle.BundleType.History)
+        {
+            return;
+        }
+        var shared = bundle.Entry.Select((entry, index) => (entry, index))
+            .Where(e => !string.IsNullOrEmpty(e.entry.FullUrl))
+            .GroupBy(e => (e.entry.FullUrl, e.entry.Resource?.Meta?.VersionId))
+            .FirstOrDefault(g => g.Count() > 1);
+        if (shared is null)
+        {
+            return;
+        }
+        var entries = shared.Select(e => $"Bundle.entry[{e.index.ToString(CultureInfo.InvariantCulture)}]").ToList();
+        throw new InvalidResource([new FhirIssue(null,
+            $"{string.Join(" and ", entries)} have the same fullUrl {shared.Key.FullUrl} (bdl-7): give each entry its own, so that a reference names one.")
+        {
+            Expressions = [.. entries.Select(e => e + ".fullUrl")],
+        }]);
     }
 
     /// <summary>Firely's messages end with "At {path}, line …": the path is the element's location.</summary>
@@ -146,9 +256,81 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
                 Severity = OperationOutcome.IssueSeverity.Error,
                 Code = type,
                 Diagnostics = issue.Message,
-                Expression = issue.Expression is { } expression ? [expression] : [],
+                Expression = [.. issue.Expressions],
             });
         }
         return (status, outcome);
+    }
+
+    /// <summary>Where a JSON reader is, as an expression (ServiceRequest.note[0].text), to say where a fault is.</summary>
+    private sealed class JsonPath(string root)
+    {
+        private readonly string _root = root;
+
+        private sealed class Container(string? segment, bool isArray)
+        {
+            public string? Segment { get; } = segment;
+
+            public bool IsArray { get; } = isArray;
+
+            public int Next { get; set; }
+
+            public string? Property { get; set; }
+        }
+
+        private readonly List<Container> _containers = [];
+
+        /// <summary>The property whose value the reader is on, or whose name it has just read.</summary>
+        public string? Property { get; private set; }
+
+        /// <summary>Whether the reader is on a value (not a property name or the end of an object or array).</summary>
+        public bool IsValue { get; private set; }
+
+        public string Expression { get; private set; } = root;
+
+        public void Read(ref Utf8JsonReader reader)
+        {
+            var top = _containers.Count > 0 ? _containers[^1] : null;
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    top!.Property = Name(ref reader);
+                    (Property, IsValue, Expression) = (top.Property, false, Join(top.Property));
+                    return;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    _containers.RemoveAt(_containers.Count - 1);
+                    (Property, IsValue) = (null, false);
+                    return;
+            }
+            var segment = top is null ? null : top.IsArray ? $"[{(top.Next++).ToString(CultureInfo.InvariantCulture)}]" : top.Property;
+            (Property, IsValue, Expression) = (top is { IsArray: false } ? top.Property : null, true, Join(segment));
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                _containers.Add(new Container(segment, reader.TokenType == JsonTokenType.StartArray));
+            }
+        }
+
+        private string Join(string? last)
+        {
+            var expression = new StringBuilder(_root);
+            foreach (var segment in _containers.Select(c => c.Segment).Append(last).OfType<string>())
+            {
+                expression.Append(segment.StartsWith('[') ? "" : ".").Append(segment);
+            }
+            return expression.ToString();
+        }
+
+        /// <summary>The property's name; as written when it cannot be unescaped (the caller refuses it then).</summary>
+        private static string Name(ref Utf8JsonReader reader)
+        {
+            try
+            {
+                return reader.GetString()!;
+            }
+            catch (InvalidOperationException)
+            {
+                return Encoding.UTF8.GetString(reader.ValueSpan);
+            }
+        }
     }
 }

@@ -40,6 +40,11 @@ public sealed class FhirSearch
             {
                 throw Invalid(name, $"Give '{name}' once; to match any of several values, separate them with commas.");
             }
+            // No store keeps U+0000 (PostgreSQL refuses it outright), so nothing stored can match it.
+            if (values.Any(v => v?.Contains('\0', StringComparison.Ordinal) == true))
+            {
+                throw Invalid(name, $"The value of '{name}' holds the character U+0000 (%00), which is never a part of a value here.");
+            }
         }
         Count = ReadCount();
         Offset = ReadOffset();

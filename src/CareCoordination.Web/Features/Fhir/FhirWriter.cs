@@ -25,7 +25,7 @@ public sealed record Written(string ResourceType, long Id, int Status)
 /// each entry of a batch or transaction, and by $process-message. Inside a transaction's command the
 /// commands it sends join that command's database transaction, so one failing entry undoes them all.
 /// </summary>
-public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors, Profiles.FhirProfiles profiles)
+public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors, Profiles.FhirProfiles profiles, IHttpContextAccessor http)
 {
     /// <summary>
     /// POST ServiceRequest. The person is the Patient given (contained, or an entry of the same transaction)
@@ -247,36 +247,135 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         await using var connection = await database.OpenAsync(cancellationToken);
         var ownCode = await connection.ExecuteScalarAsync<string?>("SELECT code FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 });
         var requester = request.Requester?.Identifier;
-        if (requester is not null && requester.System == FhirMapping.OdsSystem && requester.Value != ownCode)
+        var byOdsCode = requester is not null && requester.System == FhirMapping.OdsSystem;
+        if (byOdsCode && requester!.Value != ownCode)
         {
             throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Value}.");
         }
-        if (request.Requester?.Reference is { } reference && reference != $"Organization/{actor.OrganisationId}" && !reference.EndsWith($"/Organization/{actor.OrganisationId}", StringComparison.Ordinal))
+        if (request.Requester?.Reference is not { } reference)
         {
-            throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.");
+            return;
+        }
+        switch (Locate(reference, "Organization"))
+        {
+            case Here { Id: { } id } when id == actor.OrganisationId:
+                return;
+            case Here { Id: not null }:
+                throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.");
+            // The sender's own record of its organisation: the ODS code, checked above, says who it is here.
+            case Elsewhere when byOdsCode:
+                return;
+            case Elsewhere elsewhere:
+                throw new InvalidResource("ServiceRequest.requester", $"{reference} is an Organization on another server ({elsewhere.Base}), "
+                    + "which this server cannot read: name your organisation by its ODS code (requester.identifier).");
+            default:
+                throw new InvalidResource("ServiceRequest.requester", $"'{reference}' is not a reference to an Organization here: give Organization/{{id}}, or your ODS code as requester.identifier.");
         }
     }
 
-    /// <summary>A Patient reference in a create, to a person the caller has referred before.</summary>
+    /// <summary>
+    /// The person a referral by reference is for: the subject's Patient on this server, one the caller has referred
+    /// before; or, for a Patient on another server (whose id there names nobody here) or no reference at all, the
+    /// person with the NHS number given as subject.identifier. Given both, they must name the same person.
+    /// </summary>
     private async Task<PersonRecord> KnownPersonAsync(ResourceReference? subject, CancellationToken cancellationToken)
     {
+        const string Expression = "ServiceRequest.subject";
+        const string SayWho = "Say who the referral is for: contain the Patient (#id), send it in the same transaction (urn:uuid), "
+            + "refer to Patient/{id} you have referred before, or give their NHS number as subject.identifier.";
         var reference = subject?.Reference;
-        var marker = reference?.LastIndexOf("Patient/", StringComparison.Ordinal) ?? -1;
-        if (reference is null || marker < 0
-            || !long.TryParse(reference[(marker + "Patient/".Length)..], NumberStyles.None, CultureInfo.InvariantCulture, out var personId))
+        var nhsNumber = subject?.Identifier is { System: FhirMapping.NhsNumberSystem } identifier ? identifier.Value ?? "" : null;
+        if (nhsNumber is not null && !FhirEndpoints.IsNhsNumberShape(nhsNumber))
         {
-            throw new InvalidResource("ServiceRequest.subject",
-                "Say who the referral is for: contain the Patient (#id), send it in the same transaction (urn:uuid), or refer to Patient/{id} you have referred before.");
+            throw new InvalidResource($"{Expression}.identifier", $"'{nhsNumber}' is not an NHS number (10 digits).");
         }
+        PersonRecord? named = null;
+        switch (reference is null ? null : Locate(reference, "Patient"))
+        {
+            case null:
+                break;
+            case Here { Id: { } personId }:
+                named = await VisiblePersonAsync(new ReadPatient.Query(personId), $"{reference} is not a person your organisation has referred", cancellationToken);
+                break;
+            case Elsewhere when nhsNumber is not null:
+                break;
+            case Elsewhere elsewhere:
+                throw new InvalidResource(Expression, $"{reference} is a Patient on another server ({elsewhere.Base}), which this server cannot read: "
+                    + "its id there names nobody here. Send the Patient itself (contained, or in a transaction), or give their NHS number as subject.identifier.");
+            default:
+                throw new InvalidResource(Expression, SayWho);
+        }
+        if (nhsNumber is null)
+        {
+            return named ?? throw new InvalidResource(Expression, SayWho);
+        }
+        if (named is not null)
+        {
+            return named.NhsNumber == nhsNumber
+                ? named
+                : throw new InvalidResource(Expression, $"subject.reference ({reference}) and subject.identifier (NHS number {nhsNumber}) name two different persons: name one.");
+        }
+        var found = await mediator.Send(new SearchPatients.Query(nhsNumber, 1, 0), cancellationToken);
+        return found.Items.SingleOrDefault()
+            ?? throw new RuleBroken($"NHS number {nhsNumber} is not a person your organisation has referred: send the Patient itself, contained or in a transaction.");
+    }
+
+    private async Task<PersonRecord> VisiblePersonAsync(ReadPatient.Query read, string unknown, CancellationToken cancellationToken)
+    {
         try
         {
-            return await mediator.Send(new ReadPatient.Query(personId), cancellationToken);
+            return await mediator.Send(read, cancellationToken);
         }
         catch (NotFound)
         {
-            throw new RuleBroken($"{reference} is not a person your organisation has referred: send the Patient itself, contained or in a transaction.");
+            throw new RuleBroken($"{unknown}: send the Patient itself, contained or in a transaction.");
         }
     }
+
+    private abstract record Located;
+
+    /// <summary>A resource on this server, by a relative reference or an absolute one under this server's base; no id when it names none.</summary>
+    private sealed record Here(long? Id) : Located;
+
+    /// <summary>A resource on another FHIR server: its id there says nothing about ids here.</summary>
+    private sealed record Elsewhere(string Base) : Located;
+
+    /// <summary>Not a reference this server can follow: a urn or fragment that names nothing in what was sent, or not a URL at all.</summary>
+    private sealed record Unreadable : Located;
+
+    /// <summary>
+    /// Where a literal reference to a resource of the given type points. An absolute URL is this server's only under
+    /// this server's base as the caller reached it (scheme, host, port and path); a relative one always is, as FHIR
+    /// resolves it against the server it was sent to.
+    /// </summary>
+    private Located Locate(string reference, string type)
+    {
+        var relative = reference;
+        if (Uri.TryCreate(reference, UriKind.Absolute, out var absolute))
+        {
+            if (absolute.Scheme is not ("http" or "https"))
+            {
+                return new Unreadable();
+            }
+            var ours = new Uri(ServerBase + "/");
+            if (absolute.GetLeftPart(UriPartial.Authority) != ours.GetLeftPart(UriPartial.Authority)
+                || !absolute.AbsolutePath.StartsWith(ours.AbsolutePath, StringComparison.Ordinal))
+            {
+                var path = absolute.GetLeftPart(UriPartial.Path);
+                var marker = path.LastIndexOf($"/{type}/", StringComparison.Ordinal);
+                return new Elsewhere(marker < 0 ? absolute.GetLeftPart(UriPartial.Authority) : path[..marker]);
+            }
+            relative = absolute.Query.Length > 0 || absolute.Fragment.Length > 0 ? "" : absolute.AbsolutePath[ours.AbsolutePath.Length..];
+        }
+        if (!relative.StartsWith($"{type}/", StringComparison.Ordinal))
+        {
+            return new Unreadable();
+        }
+        return long.TryParse(relative[(type.Length + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? new Here(id) : new Here(null);
+    }
+
+    /// <summary>This server's FHIR base as the caller reached it (behind a proxy, as its forwarded headers say).</summary>
+    private string ServerBase => FhirEndpoints.BaseUrl(http.HttpContext?.Request ?? throw new InvalidOperationException("A FHIR write is made within an HTTP request."));
 
     /// <summary>A Patient entry's ifNoneExist (identifier=NHS number): the person, if the caller has referred them before.</summary>
     private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)

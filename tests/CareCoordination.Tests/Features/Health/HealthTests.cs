@@ -1,20 +1,112 @@
+using System.Data.Common;
 using System.Net;
+using System.Text.Json;
+using CareCoordination.Store;
 using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Data.Sqlite;
 
 namespace CareCoordination.Tests.Features.Health;
 
-public sealed class HealthTests
+/// <summary>/health as a load balancer and a monitor read it: the status code, and each check in the JSON body.</summary>
+public abstract class HealthTests
 {
-    [Fact]
-    public async Task Health_WhileTheStoreAnswers_Is200()
+    /// <summary>A host on a fresh store of its own: these tests break their store.</summary>
+    protected abstract AppFactory Start();
+
+    /// <summary>The status code, the overall status and each check; a body that is not the JSON report is its overall status as it stands.</summary>
+    private static async Task<(HttpStatusCode Status, string Overall, Dictionary<string, (string Status, string Description)> Checks)> HealthAsync(HttpClient client)
     {
-        await using var app = new AppFactory();
+        var response = await client.GetAsync("/health");
+        var text = await response.Content.ReadAsStringAsync();
+        if (!text.StartsWith('{'))
+        {
+            return (response.StatusCode, text, []);
+        }
+        using var body = JsonDocument.Parse(text);
+        var checks = body.RootElement.GetProperty("checks").EnumerateArray().ToDictionary(
+            c => c.GetProperty("name").GetString()!,
+            c => (c.GetProperty("status").GetString()!, c.GetProperty("description").GetString() ?? ""));
+        return (response.StatusCode, body.RootElement.GetProperty("status").GetString()!, checks);
+    }
+
+    [Fact]
+    public async Task Health_WhileTheStoreTakesWrites_Is200Healthy_ListingEachCheck()
+    {
+        await using var app = Start();
         using var client = app.CreateBrowserlessClient();
 
-        var response = await client.GetAsync("/health");
+        var (status, overall, checks) = await HealthAsync(client);
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("Healthy", overall);
+        Assert.Equal(["change-feed", "store-integrity", "store-write"], checks.Keys.Order());
+        Assert.All(checks.Values, c => Assert.Equal("Healthy", c.Status));
+        await using var connection = await app.OpenAsync();
+        Assert.NotNull(await connection.ExecuteScalarAsync<string>("SELECT checked_by FROM store_health WHERE id = 1"));
     }
+
+    /// <summary>Holds what every write needs until disposed: the database's write lock on SQLite, the change table on PostgreSQL.</summary>
+    private static async Task<DbConnection> HoldEveryWriteAsync(AppFactory app)
+    {
+        var connection = await app.OpenAsync();
+        await connection.ExecuteAsync(connection is SqliteConnection ? "BEGIN IMMEDIATE" : "BEGIN; LOCK TABLE change IN SHARE MODE");
+        return connection;
+    }
+
+    [Fact]
+    public async Task Health_WhileReadsWorkButNoWriteCanBeMade_Is503()
+    {
+        await using var store = Start();
+        await using var app = store.WithWebHostBuilder(builder => builder.UseSetting("Health:WriteTimeoutSeconds", "1"));
+        using var client = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        Assert.Equal(HttpStatusCode.OK, (await HealthAsync(client)).Status);
+
+        await using (var holder = await HoldEveryWriteAsync(store))
+        {
+            var (status, overall, checks) = await HealthAsync(client);
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal("Unhealthy", overall);
+            Assert.Equal("Unhealthy", checks["store-write"].Status);
+            Assert.Contains("takes no writes", checks["store-write"].Description, StringComparison.Ordinal);
+            // Reads still work: this is what the old read-only probe could not see.
+            await using var reader = await store.OpenAsync();
+            Assert.True(await reader.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral") > 0);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await HealthAsync(client)).Status);
+    }
+
+    [Fact]
+    public async Task Health_WhileLiveScreensAreBehindTheStore_Is200Degraded()
+    {
+        await using var app = Start();
+        using var client = app.CreateBrowserlessClient();
+        Assert.Equal("Healthy", (await HealthAsync(client)).Overall);
+
+        // A change committed two minutes ago that the feed was never told of (as when another node's notification is lost).
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("INSERT INTO change (at, kind, entity_type, entity_id) VALUES (@at, 'test', 'referral', 0)",
+                new { at = app.Clock.GetUtcNow().AddMinutes(-2) });
+        }
+
+        var (status, overall, checks) = await HealthAsync(client);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("Degraded", overall);
+        Assert.Equal("Degraded", checks["change-feed"].Status);
+        Assert.Contains("behind: 1 committed changes", checks["change-feed"].Description, StringComparison.Ordinal);
+        Assert.Equal("Healthy", checks["store-write"].Status);
+    }
+}
+
+public sealed class HealthOnSqliteTests : HealthTests
+{
+    protected override AppFactory Start() => new();
 
     [Fact]
     public async Task Health_WhenTheStoreIsGone_Is503()
@@ -24,7 +116,7 @@ public sealed class HealthTests
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
 
         // Pooling is off in tests, so the next connection opens the path afresh and finds a folder, not a store.
-        var file = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
+        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
         File.Delete(file);
         File.Delete(file + "-wal");
         File.Delete(file + "-shm");
@@ -38,4 +130,44 @@ public sealed class HealthTests
             Directory.Delete(file);
         }
     }
+
+    [Fact]
+    public async Task Health_WhenTheFileIsCorrupt_Is503_ByTheNextIntegrityCheck()
+    {
+        await using var app = new AppFactory();
+        using var client = app.CreateBrowserlessClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+
+        // Overwrite the referral table's first page: the probes' own tables still read and write, a referral no longer can.
+        long page, pageSize;
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
+            page = await connection.ExecuteScalarAsync<long>("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'referral'");
+            pageSize = await connection.ExecuteScalarAsync<long>("PRAGMA page_size");
+        }
+        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
+        await using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            stream.Position = (page - 1) * pageSize;
+            stream.Write(Enumerable.Repeat((byte)0xFF, (int)pageSize).ToArray());
+        }
+
+        // Checked at most once an hour (Health:IntegrityCheckMinutes): until then the last result stands.
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+        app.Clock.Advance(TimeSpan.FromMinutes(61));
+
+        var response = await client.GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var integrity = body.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "store-integrity");
+        Assert.Equal("Unhealthy", integrity.GetProperty("status").GetString());
+        Assert.Contains("corrupt", integrity.GetProperty("description").GetString(), StringComparison.Ordinal);
+    }
+}
+
+public sealed class HealthOnPostgresTests : HealthTests
+{
+    protected override AppFactory Start() => new PostgresAppFactory();
 }
