@@ -1,6 +1,7 @@
 using CareCoordination;
 using CareCoordination.Auth;
 using CareCoordination.Components;
+using CareCoordination.Deployment;
 using CareCoordination.Features.Account;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
@@ -17,10 +18,12 @@ builder.Services
     .AddFhir(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens(builder.Configuration)
-    .AddLiveUpdates();
+    .AddLiveUpdates()
+    .AddBehindProxy(builder.Configuration);
 
 var app = builder.Build();
 
+app.UseForwardedHeadersFromKnownProxies();
 app.UseExceptionHandler("/error", createScopeForErrors: true);
 if (!app.Environment.IsDevelopment())
 {
