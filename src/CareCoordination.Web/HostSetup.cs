@@ -11,7 +11,6 @@ using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Radzen;
 
@@ -103,13 +102,8 @@ public static class HostSetup
         return services;
     }
 
-    public static IServiceCollection AddScreens(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddScreens(this IServiceCollection services)
     {
-        // Cookies and antiforgery tokens are sealed with these keys: nodes behind one load balancer must share them.
-        if (configuration["DataProtection:KeysPath"] is { Length: > 0 } keys)
-        {
-            services.AddDataProtection().SetApplicationName("CareCoordination").PersistKeysToFileSystem(new DirectoryInfo(keys));
-        }
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();

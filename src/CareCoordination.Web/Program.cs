@@ -17,9 +17,10 @@ builder.Services
     .AddBoards(builder.Configuration)
     .AddFhir(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
-    .AddScreens(builder.Configuration)
+    .AddScreens()
     .AddLiveUpdates()
-    .AddBehindProxy(builder.Configuration);
+    .AddBehindProxy(builder.Configuration)
+    .AddSharedKeyRing(builder.Configuration);
 
 var app = builder.Build();
 
@@ -51,6 +52,7 @@ app.MapFhir();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();
+await app.PrepareKeyRingAsync();
 await app.RunAsync();
 
 /// <summary>Visible to the test host.</summary>
