@@ -27,6 +27,15 @@ public sealed class HandCookies
         Received.LastOrDefault(line => line.StartsWith(name + "=", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"No Set-Cookie for {name}; received: {string.Join(" | ", Received)}");
 
+    /// <summary>The cookie's value as the browser holds it now.</summary>
+    public string Value(string name)
+    {
+        lock (_received)
+        {
+            return _jar.TryGetValue(name, out var value) ? value : throw new InvalidOperationException($"The browser holds no {name} cookie.");
+        }
+    }
+
     /// <summary>A handler over this jar that also adds the given headers (a proxy's X-Forwarded-*) to every request.</summary>
     public DelegatingHandler Handler(IReadOnlyDictionary<string, string>? headers = null) => new JarHandler(this, headers);
 
