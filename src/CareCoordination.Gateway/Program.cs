@@ -1,4 +1,5 @@
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.LoadBalancing;
 
 // The reverse proxy in front of several CareCoordination nodes (see docs/deployment.md). Everything is
@@ -59,6 +60,8 @@ var cluster = new ClusterConfig
             ReactivationPeriod = healthCheck * 2,
         },
     },
+    // Two failed probes in a row take a node out: one slow answer does not.
+    Metadata = new Dictionary<string, string> { [ConsecutiveFailuresHealthPolicyOptions.ThresholdMetadataName] = "2" },
     Destinations = nodes.Select((address, i) => (Id: $"node-{i + 1}", Address: address))
         .ToDictionary(d => d.Id, d => new DestinationConfig { Address = d.Address }),
 };
