@@ -32,7 +32,7 @@ var cluster = new ClusterConfig
         Enabled = true,
         Policy = "Cookie",
         // The pinned node is down: send the browser to another and re-pin it there. Its circuit is lost
-        // (Blazor offers to reload); its sign-in is not, as every node reads every node's cookies.
+        // (the page reloads itself on the new node); its sign-in is not, as every node reads every node's cookies.
         FailurePolicy = "Redistribute",
         AffinityKeyName = builder.Configuration["Gateway:AffinityCookie"] ?? "carecoordination.node",
         Cookie = new SessionAffinityCookieConfig
@@ -49,7 +49,8 @@ var cluster = new ClusterConfig
         {
             Enabled = true,
             Interval = healthCheck,
-            Timeout = healthCheck,
+            // A dead node refuses at once; a slow answer under load is not a failure until this long.
+            Timeout = TimeSpan.FromSeconds(Math.Max(5, healthCheck.TotalSeconds)),
             Policy = "ConsecutiveFailures",
             Path = "/health",
         },
