@@ -1,6 +1,7 @@
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Demo;
+using CareCoordination.Deployment;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Boards;
 using CareCoordination.Features.Coordination;
@@ -11,7 +12,6 @@ using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Radzen;
@@ -106,13 +106,8 @@ public static class HostSetup
         return services;
     }
 
-    public static IServiceCollection AddScreens(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddScreens(this IServiceCollection services)
     {
-        // Cookies and antiforgery tokens are sealed with these keys: nodes behind one load balancer must share them.
-        if (configuration["DataProtection:KeysPath"] is { Length: > 0 } keys)
-        {
-            services.AddDataProtection().SetApplicationName("CareCoordination").PersistKeysToFileSystem(new DirectoryInfo(keys));
-        }
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();
@@ -139,6 +134,8 @@ public static class HostSetup
         var services = app.Services;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("CareCoordination.Startup");
         await services.GetRequiredService<Migrator>().ApplyAsync();
+        // Before the token key is sealed with it: nodes starting together agree on one key ring first.
+        await app.PrepareKeyRingAsync();
         await services.GetRequiredService<PartnerTokens>().LoadAsync();
 
         var database = services.GetRequiredService<Database>();

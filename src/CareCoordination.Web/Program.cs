@@ -1,6 +1,7 @@
 using CareCoordination;
 using CareCoordination.Auth;
 using CareCoordination.Components;
+using CareCoordination.Deployment;
 using CareCoordination.Features.Account;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
@@ -16,11 +17,14 @@ builder.Services
     .AddBoards(builder.Configuration)
     .AddFhir(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
-    .AddScreens(builder.Configuration)
-    .AddLiveUpdates();
+    .AddScreens()
+    .AddLiveUpdates()
+    .AddBehindProxy(builder.Configuration)
+    .AddSharedKeyRing(builder.Configuration);
 
 var app = builder.Build();
 
+app.UseForwardedHeadersFromKnownProxies();
 app.UseExceptionHandler("/error", createScopeForErrors: true);
 if (!app.Environment.IsDevelopment())
 {

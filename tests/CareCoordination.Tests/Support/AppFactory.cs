@@ -1,9 +1,7 @@
-using System.Net;
 using System.Security.Claims;
 using CareCoordination.Auth;
 using Dapper;
 using Mediator;
-using System.Text.RegularExpressions;
 using CareCoordination.Store;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -79,22 +77,8 @@ public partial class AppFactory : WebApplicationFactory<Program>
         CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 
     /// <summary>Signs in through the real sign-in page, as a browser would: GET the form, POST it back with its antiforgery token.</summary>
-    public async Task<HttpResponseMessage> SignInAsync(HttpClient client, string username, string password, string returnUrl = "/")
-    {
-        var form = await client.GetStringAsync($"/signin?returnUrl={Uri.EscapeDataString(returnUrl)}");
-        var token = AntiforgeryField().Match(form).Groups[1].Value;
-        using var post = new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["_handler"] = "signin",
-            ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token),
-            ["Input.Username"] = username,
-            ["Input.Password"] = password,
-        });
-        return await client.PostAsync($"/signin?returnUrl={Uri.EscapeDataString(returnUrl)}", post);
-    }
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
-    private static partial Regex AntiforgeryField();
+    public Task<HttpResponseMessage> SignInAsync(HttpClient client, string username, string password, string returnUrl = "/") =>
+        SignInForm.PostAsync(client, username, password, returnUrl);
 }
 
 /// <summary>The same host on PostgreSQL, from the throwaway server that ./test.sh starts.</summary>
