@@ -6,8 +6,15 @@ using CareCoordination.Features.Account;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
 using CareCoordination.Features.Partners;
+using CareCoordination.Store;
 
-var builder = WebApplication.CreateBuilder(args);
+// Operator verbs (backup, restore: docs/operations.md) work on the store the app would serve, then exit.
+var storeCommand = Backup.Command.Parse(args);
+var builder = WebApplication.CreateBuilder(storeCommand?.HostArgs.ToArray() ?? args);
+if (storeCommand is not null)
+{
+    return await storeCommand.RunAsync(builder.Configuration, Console.Out, Console.Error);
+}
 
 builder.Services
     .AddStore(builder.Configuration)
@@ -53,6 +60,7 @@ app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();
 await app.RunAsync();
+return 0;
 
 /// <summary>Visible to the test host.</summary>
 public partial class Program;

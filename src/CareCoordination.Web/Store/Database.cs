@@ -32,6 +32,9 @@ public sealed class Database : IAsyncDisposable
 
     public StoreProvider Provider { get; }
 
+    /// <summary>For PostgreSQL's own client programs (backup and restore); it may hold the password.</summary>
+    internal string ConnectionString => _connectionString;
+
     public static Database FromConfiguration(IConfiguration configuration)
     {
         var providerName = configuration["Database:Provider"] ?? nameof(StoreProvider.Sqlite);

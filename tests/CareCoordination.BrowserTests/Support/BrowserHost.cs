@@ -98,32 +98,6 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
     public static Task WaitForCircuitAsync(IPage page) =>
         Assertions.Expect(page.Locator("[data-circuit]")).ToHaveAttributeAsync("data-circuit", "live", new() { Timeout = 15_000 });
 
-    /// <summary>
-    /// Clicks a button on a live page until what it leads to shows. The page re-renders as changes arrive; a click
-    /// that reaches the server just as its row is re-rendered names an event handler that is gone, and Blazor
-    /// drops it (a CI run caught this: the Take button was clicked the instant its row appeared). A person would
-    /// click again, so this does, while the button is still there.
-    /// </summary>
-    public static async Task ClickUntilAsync(ILocator button, ILocator then, int attempts = 3)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            await button.ClickAsync();
-            try
-            {
-                await Assertions.Expect(then).ToBeVisibleAsync(new() { Timeout = 3_000 });
-                return;
-            }
-            catch (PlaywrightException) when (attempt < attempts)
-            {
-                if (!await button.IsVisibleAsync())
-                {
-                    throw;
-                }
-            }
-        }
-    }
-
     async Task IAsyncLifetime.DisposeAsync()
     {
         if (Browser is not null)

@@ -72,6 +72,30 @@ public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(manager.GetByTestId("total-reserved")).ToHaveTextAsync(reservedBefore.ToString(CultureInfo.InvariantCulture));
     }
 
+    // Regression: the board's sites, wards and beds were drawn by position, so a bed added ahead of others shifted every later
+    // bed into its neighbour's button, and a click on its way in landed on a button that now showed another bed.
+    [Fact]
+    public async Task TheBedBoard_ABedAddedAheadOfOthers_LeavesEveryOtherBedItsOwnButton()
+    {
+        var board = await host.SendAsAsync<CareCoordination.Features.BedBureau.BedBoard.Result>("bedbureau", new CareCoordination.Features.BedBureau.BedBoard.Query());
+        var (site, ward) = (board.Sites[0], board.Sites[0].Wards[0]);
+        var first = ward.Beds[0].Row;
+
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "bedbureau");
+        await page.GotoAsync("/bed-bureau/beds");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByTestId("bed-counts")).ToHaveAttributeAsync("data-live", "yes");
+        var bed = page.Locator($"[data-testid=bed][aria-label^=\"{site.Name} {ward.Name} bed {first.Label}:\"]");
+        await bed.EvaluateAsync("button => { button.ccMark = true; }");
+
+        // An empty prefix numbered from 0 labels it "00": it sorts ahead of every bed in the ward.
+        await host.SendAsAsync<IReadOnlyList<long>>("admin", new CareCoordination.Features.Admin.AddBeds.Command(ward.Id, 1, "", first.BedType, first.AllowedSex, false, 0));
+        await Assertions.Expect(page.Locator($"[data-testid=bed][aria-label^=\"{site.Name} {ward.Name} bed 00:\"]")).ToBeVisibleAsync();
+
+        Assert.True(await bed.EvaluateAsync<bool>("button => button.ccMark === true"), $"Bed {first.Label}'s button was handed to another bed.");
+    }
+
     [Fact]
     public async Task TheBedBoard_AndTheCapacityBoard_PassAxe()
     {

@@ -13,24 +13,6 @@ namespace CareCoordination.BrowserTests.Features.Coordination;
 
 public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
 {
-    private static ReferralForm Referral(string family)
-    {
-        var nine = "9996" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        while (NhsNumber.CheckDigit(nine) < 0)
-        {
-            nine = "9996" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        }
-        var today = LondonTime.Today(TimeProvider.System);
-        return new ReferralForm
-        {
-            NhsNumber = nine + NhsNumber.CheckDigit(nine), GivenName = "Mary", FamilyName = family, DateOfBirth = new DateOnly(1940, 1, 9),
-            Sex = "female", AddressLine = "2 Quay Street, Ashbury", Postcode = "WM1 2AB", Ethnicity = "A", Source = "acute-hospital",
-            Pathway = "1", Urgency = "urgent", Ward = "Ward 3", MedicallyOptimisedOn = today, ExpectedDischargeOn = today.AddDays(1),
-            Needs = ["personal-hygiene", "mobility"], ConsentToShare = true, ConsentGivenBy = "Mary herself",
-            PersonWishes = "To be home for her garden.", Summary = "Recovered from a chest infection; needs help to wash and dress for a while.",
-        };
-    }
-
     [Fact]
     public async Task ANewReferral_AppearsInTheQueueLive_TheCoordinatorTakesAndAcceptsIt_AndTheReferrerSeesTheDecisionLive()
     {
@@ -41,7 +23,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(coordinator.GetByTestId("live-badge")).ToContainTextAsync("Live");
 
         var family = "Queueworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
 
         // Within a second, with no reload.
         var row = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
@@ -55,7 +37,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await BrowserHost.WaitForCircuitAsync(referrer);
         await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Waiting for triage");
 
-        await BrowserHost.ClickUntilAsync(row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }), coordinator.GetByTestId("holder"));
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("holder")).ToHaveTextAsync("Held by Tom Okafor.");
         await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Being triaged");
 
@@ -73,6 +55,77 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Back to the queue" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family })).ToHaveCountAsync(0);
+    }
+
+    // Regression: the queue drew every row afresh on each change (its grid keyed rows by a record whose clock moves on every
+    // load), so a Take click that reached the server just after a change named a button Blazor had disposed, and was dropped.
+    [Fact]
+    public async Task Take_WhileABurstOfReferralsArrives_TakesWithOneClick_AndTheRowIsNeverRedrawn()
+    {
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+
+        var family = "Burstworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family, "immediate"), Guid.NewGuid().ToString("N")));
+        var take = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family }).GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" });
+        await Assertions.Expect(take).ToBeVisibleAsync();
+        // A mark on the button's element itself: a row drawn afresh comes back without it.
+        await take.EvaluateAsync("button => { button.ccMark = true; }");
+
+        // Up to twenty referrals a second (a county sends about 130 a day), each as urgent as Mary's and sent after hers, so each
+        // lands just under her row: the rows around it change while it stays where it is.
+        var burstFamily = "Burstling" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        using var stop = new CancellationTokenSource();
+        var burst = Task.Run(async () =>
+        {
+            for (var sent = 0; !stop.IsCancellationRequested && sent < 200; sent++)
+            {
+                await host.SendAsAsync<SubmitReferral.Result>("referrer",
+                    new SubmitReferral.Command(TestReferrals.Form($"{burstFamily}x{sent}", "immediate"), Guid.NewGuid().ToString("N")));
+                await Task.Delay(50, CancellationToken.None);
+            }
+        });
+        try
+        {
+            await Assertions.Expect(coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = burstFamily }).Nth(4)).ToBeVisibleAsync();
+            Assert.True(await take.EvaluateAsync<bool>("button => button.ccMark === true"), "The referral's row was drawn afresh as others arrived.");
+
+            await take.ClickAsync();
+            await Assertions.Expect(coordinator.GetByTestId("holder")).ToHaveTextAsync("Held by Tom Okafor.");
+            Assert.False(burst.IsCompleted, "Referrals were still arriving while the coordinator clicked.");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await burst;
+            await coordinator.Context.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ALongQueue_ShowsItsFirstFiftyRows_AndMoreOnRequest()
+    {
+        var family = "Longworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        for (var i = 0; i < 55; i++)
+        {
+            await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form($"{family}x{i}", "routine"), Guid.NewGuid().ToString("N")));
+        }
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "coordinator");
+        await page.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        var total = int.Parse(await page.GetByTestId("count-all").Locator("strong").InnerTextAsync(), CultureInfo.InvariantCulture);
+        var rows = page.GetByTestId("queue").Locator("tbody tr");
+
+        await Assertions.Expect(page.GetByTestId("rows-shown")).ToHaveTextAsync($"Showing the first 50 of {total}.");
+        await Assertions.Expect(rows).ToHaveCountAsync(50);
+        await page.GetByRole(AriaRole.Button, new() { Name = $"Show {Math.Min(50, total - 50)} more" }).ClickAsync();
+        await Assertions.Expect(rows).ToHaveCountAsync(Math.Min(100, total));
+        await page.Context.CloseAsync();
     }
 
     [Fact]
@@ -131,9 +184,10 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await AssertNoSeriousFaultsAsync(page);
 
         var family = "Axeworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
         var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
-        await BrowserHost.ClickUntilAsync(row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }), page.GetByTestId("accept"));
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("accept")).ToBeVisibleAsync();
         await AssertNoSeriousFaultsAsync(page);
     }
 

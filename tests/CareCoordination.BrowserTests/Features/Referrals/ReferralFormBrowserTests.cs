@@ -1,6 +1,7 @@
 using System.Globalization;
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 
@@ -86,6 +87,28 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
 
         await page.Context.CloseAsync();
         await colleague.Context.CloseAsync();
+    }
+
+    // My referrals is a grid keyed by each row's content: a row whose referral did not change keeps its elements as others arrive.
+    [Fact]
+    public async Task MyReferrals_AsANewReferralArrives_RowsAlreadyShownAreNotRedrawn()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync("/referrals");
+        await Assertions.Expect(page.GetByTestId("my-referrals")).ToHaveAttributeAsync("data-live", "yes");
+
+        var family = "Steadworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
+        var link = page.GetByRole(AriaRole.Row).Filter(new() { HasText = family }).GetByRole(AriaRole.Link, new() { Name = $"Mary {family}" });
+        await link.EvaluateAsync("a => { a.ccMark = true; }");
+
+        var newer = "Newworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(newer), Guid.NewGuid().ToString("N")));
+        await Assertions.Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = newer })).ToBeVisibleAsync();
+
+        Assert.True(await link.EvaluateAsync<bool>("a => a.ccMark === true"), "The unchanged row was drawn afresh.");
+        await page.Context.CloseAsync();
     }
 
     [Fact]
