@@ -132,7 +132,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
     public async Task AnAmberCautionedService_TheCoordinatorAsks_AManagerApprovesOnApprovals_AndTheReferralPageShowsItLive()
     {
         var family = "Amberley" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(Referral(family), Guid.NewGuid().ToString("N")));
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
         await using (var scope = host.Services.CreateAsyncScope())
         {
             await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
