@@ -94,7 +94,7 @@ public abstract class RevocationTests(QuickRevalidationApp app)
         Assert.Equal(HttpStatusCode.Unauthorized, (await partner.GetAsync("/api/me")).StatusCode);
     }
 
-    private const string Secret = "Revoked-Partner-Secret-1";
+    private const string Secret = FhirPartner.OtherSecret;
 
     private async Task ExecuteAsync(string sql, object parameters)
     {
@@ -116,12 +116,7 @@ public abstract class RevocationTests(QuickRevalidationApp app)
 
     private async Task<(string ClientId, long OrganisationId)> NewPartnerAsync()
     {
-        var clientId = "leaving-" + Guid.NewGuid().ToString("N")[..8];
-        await ExecuteAsync(
-            """
-            INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-            SELECT @clientId, 'Leaving EPR', organisation_id, @hash, 'system/*.rs', TRUE, created_at FROM partner_client WHERE client_id = @DemoClient
-            """, new { clientId, hash = Passwords.Hash(Secret), FhirPartner.DemoClient });
+        var clientId = await app.NewPartnerClientAsync("RWM", prefix: "leaving");
         await using var connection = await app.OpenAsync();
         return (clientId, await connection.ExecuteScalarAsync<long>("SELECT organisation_id FROM partner_client WHERE client_id = @clientId", new { clientId }));
     }

@@ -462,7 +462,7 @@ public abstract class AccessMatrixTests(AppFactory app)
             {
                 if (caller.Kind == ActorKind.Anonymous)
                 {
-                    await using var anonymous = Connect(app, _ => { });
+                    await using var anonymous = app.LiveHub(_ => { });
                     var refused = await Record.ExceptionAsync(() => anonymous.StartAsync());
                     if (refused is null)
                     {
@@ -472,7 +472,7 @@ public abstract class AccessMatrixTests(AppFactory app)
                 }
                 foreach (var (topic, (roles, partners)) in Topics)
                 {
-                    var hub = Connect(app, caller.ConfigureHub);
+                    var hub = app.LiveHub(caller.ConfigureHub);
                     var received = new List<JsonElement>();
                     hub.On<JsonElement>("change", c => { lock (received) { received.Add(c); } });
                     await hub.StartAsync();
@@ -560,16 +560,6 @@ public abstract class AccessMatrixTests(AppFactory app)
         return change.GetProperty("data") is { ValueKind: JsonValueKind.Object } data && data.TryGetProperty("referralId", out var id) ? id.GetInt64() : null;
     }
 
-    private static HubConnection Connect(AppFactory app, Action<HttpConnectionOptions> configure) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(app.Server.BaseAddress, "hubs/live"), options =>
-            {
-                options.HttpMessageHandlerFactory = _ => app.Server.CreateHandler();
-                options.Transports = HttpTransportType.LongPolling;
-                configure(options);
-            })
-            .Build();
-
     // ---- The world: two trusts, each with one of every staff role, a partner system and a referral -------------
 
     private sealed record Caller(ActorKind Kind, string? Trust, string Role, HttpClient Http, Action<HttpConnectionOptions> ConfigureHub)
@@ -639,13 +629,6 @@ public abstract class AccessMatrixTests(AppFactory app)
                             """,
                             new { username = world.Username(role, trust), hash = Passwords.Hash(AppFactory.Password), role, organisation = world.OrganisationIds[trust], now = app.Clock.GetUtcNow() });
                     }
-                    var scopes = await connection.ExecuteScalarAsync<string>("SELECT scopes FROM partner_client WHERE client_id = @client", new { client = FhirPartner.DemoClient });
-                    await connection.ExecuteAsync(
-                        """
-                        INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-                        VALUES (@client, 'Matrix EPR', @organisation, @hash, @scopes, TRUE, @now)
-                        """,
-                        new { client = world.ClientId(trust), organisation = world.OrganisationIds[trust], hash = Passwords.Hash(AppFactory.PartnerSecret), scopes, now = app.Clock.GetUtcNow() });
                 }
             }
 
@@ -673,7 +656,7 @@ public abstract class AccessMatrixTests(AppFactory app)
                 {
                     world.Callers.Add(await StaffCallerAsync(app, world.Username(role, trust), role, trust));
                 }
-                world.Callers.Add(await PartnerCallerAsync(app, world.ClientId(trust), trust));
+                world.Callers.Add(await PartnerCallerAsync(app, await app.NewPartnerClientAsync(TrustCodes[trust], CareCoordination.Demo.DemoCounty.PartnerScopes, "matrix"), trust));
             }
             var nobody = app.CreateBrowserlessClient();
             world.Callers.Add(new Caller(ActorKind.Anonymous, null, "", nobody, _ => { }));
@@ -701,8 +684,6 @@ public abstract class AccessMatrixTests(AppFactory app)
         }
 
         public string Username(string role, string trust) => $"matrix-{_tag}-{role}-{trust.ToLowerInvariant()}";
-
-        private string ClientId(string trust) => $"matrix-{_tag}-epr-{trust.ToLowerInvariant()}";
 
         public async Task<long> SubmitAsync(AppFactory app, string trust, string? nhsNumber = null) =>
             (await SendAsync(app, trust, nhsNumber ?? await app.NewNhsNumberAsync())).ReferralId;
@@ -772,21 +753,16 @@ public abstract class AccessMatrixTests(AppFactory app)
 
         private static async Task<Caller> StaffCallerAsync(AppFactory app, string username, string role, string trust)
         {
-            var cookies = new CookieContainer();
+            var cookie = await app.SessionCookieAsync(username);
             // No redirect handler: the matrix asserts where a refusal sends people, not the page it lands on.
-            var client = app.CreateDefaultClient(new CookieContainerHandler(cookies));
-            using (var signIn = app.CreateDefaultClient(new CookieContainerHandler(cookies)))
-            {
-                var response = await app.SignInAsync(signIn, username, AppFactory.Password);
-                Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-            }
-            var cookie = cookies.GetCookieHeader(app.Server.BaseAddress);
+            var client = app.CreateDefaultClient();
+            client.DefaultRequestHeaders.Add("Cookie", cookie);
             return new Caller(ActorKind.Staff, trust, role, client, options => options.Headers["Cookie"] = cookie);
         }
 
         private static async Task<Caller> PartnerCallerAsync(AppFactory app, string clientId, string trust)
         {
-            var client = await app.PartnerAsync(null, clientId, AppFactory.PartnerSecret);
+            var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
             var token = client.DefaultRequestHeaders.Authorization!.Parameter!;
             return new Caller(ActorKind.Partner, trust, "", client, options => options.AccessTokenProvider = () => Task.FromResult<string?>(token));
         }

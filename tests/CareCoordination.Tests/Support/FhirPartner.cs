@@ -35,23 +35,29 @@ public static class FhirPartner
         return client;
     }
 
+    public const string OtherSecret = "Other-Partner-Secret-1";
+
     /// <summary>
     /// A second partner client, of the organisation with this ODS code, with every read and search scope: its own id, so its
     /// own audit trail. RSM (Saltmouth and Coast) is the demo's other acute trust: a second trust beside the demo client's.
     /// </summary>
     public static async Task<(HttpClient Client, string ClientId)> OtherPartnerAsync(this AppFactory app, string organisationCode)
     {
-        var clientId = "other-" + Guid.NewGuid().ToString("N")[..8];
-        const string secret = "Other-Partner-Secret-1";
-        await using (var connection = await app.OpenAsync())
-        {
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-                VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, 'system/*.rs', TRUE, @now)
-                """, new { clientId, organisationCode, hash = Passwords.Hash(secret), now = app.Clock.GetUtcNow() });
-        }
-        return (await app.PartnerAsync(null, clientId, secret), clientId);
+        var clientId = await app.NewPartnerClientAsync(organisationCode);
+        return (await app.PartnerAsync(null, clientId, OtherSecret), clientId);
+    }
+
+    /// <summary>A new, active partner client of the organisation with this ODS code, whose secret is <see cref="OtherSecret"/>.</summary>
+    public static async Task<string> NewPartnerClientAsync(this AppFactory app, string organisationCode, string scopes = "system/*.rs", string prefix = "other")
+    {
+        var clientId = prefix + "-" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await app.OpenAsync();
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
+            VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, @scopes, TRUE, @now)
+            """, new { clientId, organisationCode, hash = Passwords.Hash(OtherSecret), scopes, now = app.Clock.GetUtcNow() });
+        return clientId;
     }
 
     /// <summary>An answer with the status expected, as FHIR JSON, read as <typeparamref name="T"/>.</summary>

@@ -16,7 +16,7 @@ namespace CareCoordination.Tests.Features.Live;
 public abstract class LiveHubAccessTests(AppFactory app)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-    private const string Secret = "Live-Partner-Secret-1";
+    private const string Secret = FhirPartner.OtherSecret;
 
     [Fact]
     public async Task Call_FromAConnectionWhoseAccountWasDeactivated_IsRefused_AndTheConnectionClosed()
@@ -86,26 +86,12 @@ public abstract class LiveHubAccessTests(AppFactory app)
         return username;
     }
 
-    private async Task<string> NewPartnerAsync()
-    {
-        var clientId = "listening-" + Guid.NewGuid().ToString("N")[..8];
-        await ExecuteAsync(
-            """
-            INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-            SELECT @clientId, 'Listening EPR', organisation_id, @hash, 'system/*.rs', TRUE, created_at FROM partner_client WHERE client_id = @DemoClient
-            """, new { clientId, hash = Passwords.Hash(Secret), FhirPartner.DemoClient });
-        return clientId;
-    }
+    private Task<string> NewPartnerAsync() => app.NewPartnerClientAsync("RWM", prefix: "listening");
 
     /// <summary>Signs in through the real sign-in page and connects with the session cookie it set.</summary>
     private async Task<(HubConnection Connection, Task Closed)> StaffConnectionAsync(string username)
     {
-        var cookies = new CookieContainer();
-        using (var client = app.CreateDefaultClient(new CookieContainerHandler(cookies)))
-        {
-            Assert.Equal(HttpStatusCode.Redirect, (await app.SignInAsync(client, username, AppFactory.Password)).StatusCode);
-        }
-        var cookie = cookies.GetCookieHeader(app.Server.BaseAddress);
+        var cookie = await app.SessionCookieAsync(username);
         return await StartAsync(options => options.Headers["Cookie"] = cookie, cookie: cookie);
     }
 

@@ -376,26 +376,12 @@ public abstract class LiveHubTests(AppFactory app)
             new SubmitReferral.Command(ReferralForms.Discharge(Today, await app.NewNhsNumberAsync()), Guid.NewGuid().ToString("N")),
             await app.StaffAsync(user))).ReferralId!.Value;
 
-    private HubConnection Connect(string path, Action<HttpConnectionOptions> configure) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(app.Server.BaseAddress, path), options =>
-            {
-                // The in-memory server carries plain HTTP requests, so long polling.
-                options.HttpMessageHandlerFactory = _ => app.Server.CreateHandler();
-                options.Transports = HttpTransportType.LongPolling;
-                configure(options);
-            })
-            .Build();
+    private HubConnection Connect(string path, Action<HttpConnectionOptions> configure) => app.LiveHub(configure, path);
 
     /// <summary>Signs in through the real sign-in page and connects with the session cookie it set.</summary>
     private async Task<LiveClient> StaffAsync(string username)
     {
-        var cookies = new CookieContainer();
-        using (var client = app.CreateDefaultClient(new CookieContainerHandler(cookies)))
-        {
-            Assert.Equal(HttpStatusCode.Redirect, (await app.SignInAsync(client, username, AppFactory.Password)).StatusCode);
-        }
-        var cookie = cookies.GetCookieHeader(app.Server.BaseAddress);
+        var cookie = await app.SessionCookieAsync(username);
         return await LiveClient.StartAsync(Connect("hubs/live", options => options.Headers["Cookie"] = cookie));
     }
 
