@@ -219,6 +219,7 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         var subscription = metadata.GetProperty("rest")[0].GetProperty("resource").EnumerateArray().Single(r => r.GetProperty("type").GetString() == "Subscription");
         Assert.Contains(Topic, subscription.GetProperty("documentation").GetString(), StringComparison.Ordinal);
         Assert.Equal(["status", "events"], subscription.GetProperty("operation").EnumerateArray().Select(o => o.GetProperty("name").GetString()));
+        Assert.Equal(["create", "read", "search-type", "update", "delete"], subscription.GetProperty("interaction").EnumerateArray().Select(i => i.GetProperty("code").GetString()));
     }
 
     // ---- helpers ----------------------------------------------------------------------------------------
