@@ -437,6 +437,77 @@ public abstract class FhirSubscriptionTests(AppFactory app)
     }
 }
 
+/// <summary>Two nodes on one PostgreSQL store: one node at a time delivers a subscription, and the other takes over when it stops.</summary>
+public sealed class FhirSubscriptionTwoNodeTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
+{
+    private sealed class SecondNode(string connectionString) : SubscriptionAppFactory(new ExistingStore(connectionString));
+
+    private sealed class ExistingStore(string connectionString) : ITestStore
+    {
+        public CareCoordination.Store.StoreProvider Provider => CareCoordination.Store.StoreProvider.PostgreSQL;
+
+        public Task<string> CreateEmptyAsync() => Task.FromResult(connectionString);
+    }
+
+    [Fact]
+    public async Task TwoNodes_DeliverEachEventOnce_InOrder_AndTheSurvivorCarriesOn()
+    {
+        _ = first.Services;
+        var second = new SecondNode(first.ConnectionString);
+        _ = second.Services;
+        var received = new ConcurrentQueue<long>();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        await using var receiver = builder.Build();
+        receiver.MapPost("/notify", async (HttpRequest request) =>
+        {
+            var bundle = await JsonDocument.ParseAsync(request.Body);
+            var status = bundle.RootElement.GetProperty("entry")[0].GetProperty("resource");
+            foreach (var parameter in status.GetProperty("parameter").EnumerateArray().Where(p => p.GetProperty("name").GetString() == "notification-event"))
+            {
+                received.Enqueue(long.Parse(parameter.GetProperty("part")[0].GetProperty("valueString").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
+            }
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
+        using var partner = await first.PartnerAsync();
+        using var created = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(
+            $$$"""{"resourceType":"Subscription","status":"requested","reason":"two nodes","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"{{{receiver.Urls.First()}}}/notify","payload":"application/fhir+json"}}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+
+        // Referrals sent on both nodes: every task change is one event, whichever node wrote it.
+        var nodes = new AppFactory[] { first, second };
+        for (var i = 0; i < 6; i++)
+        {
+            var node = nodes[i % 2];
+            var form = ReferralForms.Discharge(LondonTime.Today(node.Clock), await node.NewNhsNumberAsync());
+            await node.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await node.StaffAsync("referrer"));
+        }
+        await Until(() => received.Count >= 6, "six notifications");
+        await first.DisposeAsync();
+        for (var i = 0; i < 2; i++)
+        {
+            var form = ReferralForms.Discharge(LondonTime.Today(second.Clock), await second.NewNhsNumberAsync());
+            await second.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await second.StaffAsync("referrer"));
+        }
+        await Until(() => received.Count >= 8, "eight notifications");
+        // Had both nodes delivered, an event would arrive twice or out of order.
+        Assert.Equal(Enumerable.Range(1, 8).Select(n => (long)n), received.ToList());
+        await second.DisposeAsync();
+    }
+
+    private static async Task Until(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Waited 30 s for {what}.");
+            await Task.Delay(100);
+        }
+    }
+}
+
 /// <summary>The host with delivery paced for tests: loopback receivers, short back-off, heartbeats down to a second.</summary>
 public class SubscriptionAppFactory : AppFactory
 {
