@@ -41,7 +41,8 @@ public abstract class FhirSubscriptionTests(AppFactory app)
 
         await ours.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the handshake");
         await theirs.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the other partner's handshake");
-        Assert.Equal("active", await StatusAsync(partner, id));
+        // The receiver has the handshake before its answer reaches the server: active follows the 2xx.
+        await UntilAsync(async () => await StatusAsync(partner, id) == "active", "active after the handshake");
         var (referralId, taskId) = await NewReferralAsync("referrer");
         var (otherReferralId, otherTaskId) = await NewReferralAsync("gareth.evans");
         await SendAsync(new TakeReferral.Command(taskId), "coordinator");
@@ -94,6 +95,14 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         var task = fullEntry.GetProperty("resource");
         Assert.Equal(("Task", taskId.ToString(System.Globalization.CultureInfo.InvariantCulture)), (task.GetProperty("resourceType").GetString(), task.GetProperty("id").GetString()));
         Assert.Equal("in-progress", task.GetProperty("status").GetString());
+        // What was sent about the person is in the partner's own audit trail, as its read would be.
+        await UntilAsync(async () =>
+        {
+            await using var connection = await app.OpenAsync();
+            return await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM audit_event WHERE action = 'NotifySubscription' AND actor_kind = 'partner' AND actor_id = @client AND entity_type = 'triage_task' AND entity_id = @taskId AND outcome = 'success'",
+                new { client = FhirPartner.DemoClient, taskId }) >= 2;
+        }, "the full-resource notifications in the partner's audit trail");
         // Both are history Bundles whose first entry is the backport status Parameters.
         Assert.All(named.Concat(carried), n => Assert.Equal("history", n.Bundle.GetProperty("type").GetString()));
         Assert.All(named.Concat(carried), n => Assert.Equal("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4",

@@ -3,7 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using CareCoordination.Auth;
 using CareCoordination.Changes;
+using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -16,7 +18,7 @@ namespace CareCoordination.Features.Fhir.Subscriptions;
 /// hanging endpoint holds up only its own notifications; within one subscription they go one at a time, in event-number order.
 /// Pacing (back-off, heartbeats, leases) is on the wall clock, not the app's TimeProvider: it is about real endpoints and nodes.
 /// </summary>
-public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, IOptionsMonitor<SubscriptionSettings> settingsMonitor,
+public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, AuditWriter audit, TimeProvider clock, IOptionsMonitor<SubscriptionSettings> settingsMonitor,
     ILogger<SubscriptionDelivery> logger) : BackgroundService
 {
     private static readonly TimeProvider Wall = TimeProvider.System;
@@ -268,6 +270,10 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, IOp
         {
             error = $"The {type} could not be sent: {failed.Message}";
         }
+        if (tasks.Count > 0)
+        {
+            await AuditDisclosureAsync(row, tasks.Values, error is null ? "success" : "failed", cancellationToken);
+        }
         var now = Wall.GetUtcNow();
         await using var store = await database.OpenAsync(cancellationToken);
         if (error is null)
@@ -291,6 +297,21 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, IOp
             UPDATE fhir_subscription SET status = @status, failures = @failures, next_attempt_at = @next, last_error = @error
             WHERE id = @Id AND lease_owner = @_node AND status <> 'off'
             """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node });
+    }
+
+    /// <summary>
+    /// A full-resource notification sends a person's details (the Task names them) to the partner: audited as that partner
+    /// client's, like its own read of the Task, so it finds what it was sent in its AuditEvent trail.
+    /// </summary>
+    private async Task AuditDisclosureAsync(FhirSubscriptionRow row, IEnumerable<FhirTriageTask> tasks, string outcome, CancellationToken cancellationToken)
+    {
+        var partner = new Actor(ActorKind.Partner, row.ClientId, row.ClientId, null, row.OrganisationId, new HashSet<string>());
+        var scope = new MessageScope(partner, clock.GetUtcNow(), "NotifySubscription") { AuditDetail = $"Subscription/{row.Id}" };
+        foreach (var task in tasks)
+        {
+            scope.Touch("triage_task", task.Id, task.PersonId);
+        }
+        await audit.WriteAsync(scope, outcome, null, null, cancellationToken);
     }
 
     /// <summary>
