@@ -200,6 +200,55 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         Assert.Equal(HttpStatusCode.NotFound, (await partner.GetAsync($"/fhir/Subscription/{id}")).StatusCode);
     }
 
+    [Fact]
+    public async Task Update_TurnsItOff_AndBackOnWithANewHandshake_AndAStaleIfMatchIs412()
+    {
+        await using var receiver = await Receiver.StartAsync();
+        using var partner = await app.PartnerAsync();
+        var id = await SubscribeAsync(partner, receiver.Url);
+        await receiver.WaitForAsync(n => n.Count(x => x.Type == "handshake") == 1, "the first handshake");
+
+        async Task<HttpResponseMessage> PutAsync(string status, string? ifMatch)
+        {
+            var body = SubscriptionJson(receiver.Url);
+            body["id"] = id;
+            body["status"] = status;
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/Subscription/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
+            if (ifMatch is not null)
+            {
+                put.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+            }
+            return await partner.SendAsync(put);
+        }
+
+        using var off = await PutAsync("off", "W/\"1\"");
+        Assert.Equal(HttpStatusCode.OK, off.StatusCode);
+        Assert.Equal("off", await StatusAsync(partner, id));
+        using var stale = await PutAsync("requested", "W/\"1\"");
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.StatusCode);
+        Assert.Equal("off", await StatusAsync(partner, id));
+
+        using var on = await PutAsync("requested", null);
+        Assert.Equal(HttpStatusCode.OK, on.StatusCode);
+        await receiver.WaitForAsync(n => n.Count(x => x.Type == "handshake") == 2, "a second handshake");
+        await UntilAsync(async () => await StatusAsync(partner, id) == "active", "active again");
+    }
+
+    [Fact]
+    public async Task AClient_HasAtMostTwentySubscriptions()
+    {
+        using var partner = await app.PartnerAsync(null, await app.NewPartnerClientAsync("RWM", "system/Subscription.cruds", "many"), FhirPartner.OtherSecret);
+        for (var i = 0; i < 20; i++)
+        {
+            await SubscribeAsync(partner, $"https://receiver.example.org/hooks/{i}");
+        }
+
+        using var refused = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(SubscriptionJson("https://receiver.example.org/hooks/20").ToJsonString()));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Contains("20 subscriptions already", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("http://receiver.example.org/hook", "https")]
     [InlineData("https://10.1.2.3/hook", "private or reserved")]

@@ -14,6 +14,9 @@ public static class CreateSubscription
     [AllowPartnerScope("system/Subscription.c")]
     public sealed record Command(SubscriptionRequest Request) : ICommand<long>;
 
+    /// <summary>Each is a loop and an outbound connection on some node: plenty for an EPR, and a bound on one client's share.</summary>
+    public const int MaxPerClient = 20;
+
     public sealed class Handler(Work work) : ICommandHandler<Command, long>
     {
         public async ValueTask<long> Handle(Command command, CancellationToken cancellationToken)
@@ -21,6 +24,11 @@ public static class CreateSubscription
             var actor = work.Scope.Actor;
             var organisationId = actor.OrganisationId ?? throw new AccessDenied("A subscription needs a partner client of an organisation.");
             var request = command.Request;
+            var existing = await work.Connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_subscription WHERE client_id = @Id", new { actor.Id }, work.Transaction);
+            if (existing >= MaxPerClient)
+            {
+                throw new RuleBroken($"This client has {MaxPerClient} subscriptions already, the most it may have: change or delete one (a filter can be widened).");
+            }
             var id = await work.Connection.ExecuteScalarAsync<long>(
                 """
                 INSERT INTO fhir_subscription (client_id, organisation_id, status, topic, filter_criteria, endpoint, server_base, channel_header, payload_type, content,
