@@ -12,14 +12,14 @@ namespace CareCoordination.Features.Fhir.Subscriptions;
 public static class CreateSubscription
 {
     [AllowPartnerScope("system/Subscription.c")]
-    public sealed record Command(SubscriptionRequest Request) : ICommand<long>;
+    public sealed record Command(SubscriptionRequest Request) : ICommand<FhirSubscriptionRow>;
 
     /// <summary>Each is a loop and an outbound connection on some node: plenty for an EPR, and a bound on one client's share.</summary>
     public const int MaxPerClient = 20;
 
-    public sealed class Handler(Work work) : ICommandHandler<Command, long>
+    public sealed class Handler(Work work) : ICommandHandler<Command, FhirSubscriptionRow>
     {
-        public async ValueTask<long> Handle(Command command, CancellationToken cancellationToken)
+        public async ValueTask<FhirSubscriptionRow> Handle(Command command, CancellationToken cancellationToken)
         {
             var actor = work.Scope.Actor;
             var organisationId = actor.OrganisationId ?? throw new AccessDenied("A subscription needs a partner client of an organisation.");
@@ -44,7 +44,8 @@ public static class CreateSubscription
                     request.TimeoutSeconds, request.Reason, work.Scope.Now,
                 }, work.Transaction);
             work.Scope.Touch("fhir_subscription", id);
-            return id;
+            // As made, read in its own transaction: delivery may change it the moment this commits.
+            return await ReadSubscription.FindOwnAsync(work.Connection, work.Transaction, actor, id);
         }
     }
 }

@@ -242,8 +242,8 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
             await using var connection = await database.OpenAsync(cancellationToken);
             tasks = await SubscriptionEvents.TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId));
         }
-        // The status the partner will see once this succeeds.
-        var shown = row with { Status = "active" };
+        // A handshake tells the subscription as it stands (requested); anything else is sent as it will stand once it succeeds.
+        var shown = type == "handshake" ? row : row with { Status = "active" };
         var bundle = SubscriptionMapping.Notification(shown, row.ServerBase, type, events, row.Content, tasks, Wall.GetUtcNow());
         string? error;
         try
@@ -370,8 +370,18 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         {
             try
             {
-                while (!stopping.IsCancellationRequested && await delivery.RenewLeaseAsync(id, stopping))
+                var renewed = DateTimeOffset.MinValue;
+                while (!stopping.IsCancellationRequested)
                 {
+                    // Renewed once a third of the lease has gone, not on every step: on SQLite each renewal is a write.
+                    if (Wall.GetUtcNow() - renewed > TimeSpan.FromSeconds(delivery._settings.CurrentValue.LeaseSeconds / 3.0))
+                    {
+                        if (!await delivery.RenewLeaseAsync(id, stopping))
+                        {
+                            return;
+                        }
+                        renewed = Wall.GetUtcNow();
+                    }
                     TimeSpan rest;
                     try
                     {

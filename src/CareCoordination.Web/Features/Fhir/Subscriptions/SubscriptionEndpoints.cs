@@ -19,10 +19,9 @@ public static class SubscriptionEndpoints
         {
             var subscription = await body.ReadAsync<FhirSubscription>(request, cancellationToken);
             var asked = SubscriptionRequest.From(subscription, settings.CurrentValue, FhirEndpoints.BaseUrl(request));
-            var id = await mediator.Send(new CreateSubscription.Command(asked), cancellationToken);
+            var row = await mediator.Send(new CreateSubscription.Command(asked), cancellationToken);
             delivery.Poke();
-            var row = await mediator.Send(new ReadSubscription.Query(id), cancellationToken);
-            response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/Subscription/{FhirMapping.Id(id)}/_history/{row.Version.ToString(CultureInfo.InvariantCulture)}";
+            response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/Subscription/{FhirMapping.Id(row.Id)}/_history/{row.Version.ToString(CultureInfo.InvariantCulture)}";
             response.Headers.ETag = FhirMapping.ETag(row.Version);
             return FhirEndpoints.Fhir(SubscriptionMapping.ToSubscription(row), StatusCodes.Status201Created);
         });
@@ -53,9 +52,8 @@ public static class SubscriptionEndpoints
                 throw new InvalidResource("Subscription.id", $"The body is Subscription/{bodyId}, not Subscription/{id}.");
             }
             var asked = SubscriptionRequest.From(subscription, settings.CurrentValue, FhirEndpoints.BaseUrl(request));
-            await mediator.Send(new UpdateSubscription.Command(subscriptionId, asked, expected), cancellationToken);
+            var row = await mediator.Send(new UpdateSubscription.Command(subscriptionId, asked, expected), cancellationToken);
             delivery.Poke();
-            var row = await mediator.Send(new ReadSubscription.Query(subscriptionId), cancellationToken);
             return FhirEndpoints.Read(response, SubscriptionMapping.ToSubscription(row), row.Version);
         });
 

@@ -12,11 +12,11 @@ namespace CareCoordination.Features.Fhir.Subscriptions;
 public static class UpdateSubscription
 {
     [AllowPartnerScope("system/Subscription.u")]
-    public sealed record Command(long Id, SubscriptionRequest Request, int? ExpectedVersion) : ICommand;
+    public sealed record Command(long Id, SubscriptionRequest Request, int? ExpectedVersion) : ICommand<FhirSubscriptionRow>;
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work) : ICommandHandler<Command, FhirSubscriptionRow>
     {
-        public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
+        public async ValueTask<FhirSubscriptionRow> Handle(Command command, CancellationToken cancellationToken)
         {
             var current = await ReadSubscription.FindOwnAsync(work.Connection, work.Transaction, work.Scope.Actor, command.Id);
             if (command.ExpectedVersion is { } expected && expected != current.Version)
@@ -42,7 +42,7 @@ public static class UpdateSubscription
                 throw new PreconditionFailed($"Subscription/{command.Id} changed while this update was made: read it again.");
             }
             work.Scope.Touch("fhir_subscription", command.Id);
-            return Unit.Value;
+            return await ReadSubscription.FindOwnAsync(work.Connection, work.Transaction, work.Scope.Actor, command.Id);
         }
     }
 }
