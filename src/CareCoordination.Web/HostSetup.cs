@@ -85,6 +85,17 @@ public static class HostSetup
         return services;
     }
 
+    /// <summary>Partners' topic-based subscriptions: their settings and the service that delivers them.</summary>
+    public static IServiceCollection AddSubscriptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<Features.Fhir.Subscriptions.SubscriptionSettings>().Bind(configuration.GetSection("Subscriptions"))
+            .Validate(s => s.Invalid() is null, "Subscriptions: see the settings' limits in appsettings.sample.json.")
+            .ValidateOnStart();
+        services.AddSingleton<Features.Fhir.Subscriptions.SubscriptionDelivery>();
+        services.AddHostedService(sp => sp.GetRequiredService<Features.Fhir.Subscriptions.SubscriptionDelivery>());
+        return services;
+    }
+
     public static IServiceCollection AddBoards(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))

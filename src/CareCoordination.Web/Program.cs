@@ -23,6 +23,7 @@ builder.Services
     .AddBedBureau(builder.Configuration)
     .AddBoards(builder.Configuration)
     .AddFhir(builder.Configuration)
+    .AddSubscriptions(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens()
     .AddLiveUpdates()

@@ -13,7 +13,7 @@ internal static class DemoCounty
     public const string PartnerName = "Westmoor General Hospital EPR";
     public const string PartnerScopes =
         "system/Patient.crus system/ServiceRequest.cruds system/Task.rs system/Location.rs system/HealthcareService.rs system/MeasureReport.rs system/Organization.rs "
-        + "system/Practitioner.rs system/PractitionerRole.rs system/AuditEvent.rs";
+        + "system/Practitioner.rs system/PractitionerRole.rs system/AuditEvent.rs system/Subscription.cruds";
 
     // The acute trust behind the demo referrer and the partner EPR.
     public const string MainAcuteTrust = "RWM";

@@ -250,6 +250,11 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/fhir/PractitionerRole"] = new(Everyone, true, false),
         ["/fhir/AuditEvent/{id}"] = new([], true, false, PartnersOwnOnly: true),
         ["/fhir/AuditEvent"] = new([], true, false),
+        // A subscription is its own client's: trust A's partner made the one read here.
+        ["/fhir/Subscription/{id}"] = new([], true, false, PartnersOwnOnly: true),
+        ["/fhir/Subscription/{id}/$status"] = new([], true, false, PartnersOwnOnly: true),
+        ["/fhir/Subscription/{id}/$events"] = new([], true, false, PartnersOwnOnly: true),
+        ["/fhir/Subscription"] = new([], true, false),
         ["/fhir/metadata"] = new(Everyone, true, false),
     };
 
@@ -260,6 +265,9 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["PUT /fhir/ServiceRequest/{id}"] = "referrers and partners, their own organisation's referral",
         ["POST /fhir/"] = "transaction or batch: each entry as its own interaction",
         ["POST /fhir/$process-message"] = "referrers and partners, for their own organisation",
+        ["POST /fhir/Subscription"] = "partners with system/Subscription.c, for their own organisation's Task changes",
+        ["PUT /fhir/Subscription/{id}"] = "partners, their own client's subscription (another's is 404: FhirSubscriptionTests)",
+        ["DELETE /fhir/Subscription/{id}"] = "partners, their own client's subscription (another's is 404: FhirSubscriptionTests)",
         ["/fhir/{**rest}"] = "anything else: a 404 OperationOutcome",
     };
 
@@ -599,6 +607,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         private string _practitionerRoleId = "";
         private string _auditEventId = "";
 
+        private string _subscriptionId = "";
+
         public static string Other(string trust) => trust == "A" ? "B" : "A";
 
         public string FamilyName(string trust) => $"Matrix{trust}{_tag}";
@@ -673,6 +683,12 @@ public abstract class AccessMatrixTests(AppFactory app)
             // A read of its own referral is audited, so the partner has an audit trail of its own to read.
             (await partnerA.GetAsync($"/fhir/ServiceRequest/{world.ReferralId["A"]}")).EnsureSuccessStatusCode();
             world._auditEventId = await FirstIdAsync(partnerA, "/fhir/AuditEvent");
+            using (var subscribed = await partnerA.PostAsync("/fhir/Subscription", FhirPayloads.Body(
+                $$$"""{"resourceType":"Subscription","status":"requested","reason":"matrix","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"https://receiver.example.org/hook","payload":"application/fhir+json"}}""")))
+            {
+                subscribed.EnsureSuccessStatusCode();
+                world._subscriptionId = (await subscribed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+            }
             return world;
         }
 
@@ -746,6 +762,7 @@ public abstract class AccessMatrixTests(AppFactory app)
                 ["Practitioner"] = _practitionerId,
                 ["PractitionerRole"] = _practitionerRoleId,
                 ["AuditEvent"] = _auditEventId,
+                ["Subscription"] = _subscriptionId,
             };
             var type = template.Split('/')[2];
             yield return (null, ids.TryGetValue(type, out var id) ? Fill(template, id) : template);

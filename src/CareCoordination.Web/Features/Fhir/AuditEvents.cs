@@ -46,6 +46,7 @@ public sealed record FhirAudit
         ["organisation"] = "Organization",
         ["staff_user"] = "Practitioner",
         ["audit_event"] = "AuditEvent",
+        ["fhir_subscription"] = "Subscription",
     };
 }
 

@@ -19,6 +19,7 @@ public static class FhirCapability
         // Versioned is claimed only where there is a meta.versionId: the types with history (History.Describe) and a service.
         statement.Rest[0].Resource.Single(r => r.Type == nameof(ResourceType.HealthcareService)).Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
         History.Describe(statement);
+        Subscriptions.SubscriptionEndpoints.Describe(statement);
         return WithProfiles(statement);
     }
 

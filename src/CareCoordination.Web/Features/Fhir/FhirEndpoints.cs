@@ -100,6 +100,7 @@ public static class FhirEndpoints
         fhir.MapWrites();
         fhir.MapHistory();
         fhir.MapDirectory();
+        Subscriptions.SubscriptionEndpoints.MapSubscriptions(fhir);
 
         // Everything the CapabilityStatement does not offer.
         fhir.Map("/{**rest}", (HttpRequest request) => HttpMethods.IsGet(request.Method)

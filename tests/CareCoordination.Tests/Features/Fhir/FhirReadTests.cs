@@ -55,11 +55,11 @@ public abstract class FhirReadTests(AppFactory app)
         var rest = Assert.Single(capability.Rest);
         Assert.Equal("SMART-on-FHIR", rest.Security.Service.Single().Coding.Single().Code);
         Assert.EndsWith("/oauth/token", rest.Security.Extension.Single().Extension.Single(e => e.Url == "token").Value.ToString());
-        Assert.Equal(["AuditEvent", "HealthcareService", "Location", "MeasureReport", "Organization", "Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Task"],
+        Assert.Equal(["AuditEvent", "HealthcareService", "Location", "MeasureReport", "Organization", "Patient", "Practitioner", "PractitionerRole", "ServiceRequest", "Subscription", "Task"],
             rest.Resource.Select(r => r.Type).Order());
-        // vread and history-instance: FhirHistoryTests.
+        // vread and history-instance: FhirHistoryTests. Subscription's interactions and operations: FhirSubscriptionTests.
         CapabilityStatement.TypeRestfulInteraction[] versions = [CapabilityStatement.TypeRestfulInteraction.Vread, CapabilityStatement.TypeRestfulInteraction.HistoryInstance];
-        Assert.All(rest.Resource.Where(r => r.Type != "ServiceRequest"), r => Assert.Equal(
+        Assert.All(rest.Resource.Where(r => r.Type is not ("ServiceRequest" or "Subscription")), r => Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType],
             r.Interaction.Select(i => i.Code!.Value).Except(versions)));
         var referral = rest.Resource.Single(r => r.Type == "ServiceRequest");

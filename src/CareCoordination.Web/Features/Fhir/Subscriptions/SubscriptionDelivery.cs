@@ -1,0 +1,418 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Features.Fhir.Subscriptions;
+
+/// <summary>
+/// Delivers subscriptions' notifications, off every request path: a command only writes its change row, and this service
+/// reads the change table afterwards. Each subscription has its own loop on the node that holds its lease, so a dead or
+/// hanging endpoint holds up only its own notifications; within one subscription they go one at a time, in event-number order.
+/// Pacing (back-off, heartbeats, leases) is on the wall clock, not the app's TimeProvider: it is about real endpoints and nodes.
+/// </summary>
+public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, AuditWriter audit, TimeProvider clock, IOptionsMonitor<SubscriptionSettings> settingsMonitor,
+    ILogger<SubscriptionDelivery> logger) : BackgroundService
+{
+    private static readonly TimeProvider Wall = TimeProvider.System;
+
+    private readonly ILogger _logger = logger;
+    private readonly IOptionsMonitor<SubscriptionSettings> _settings = settingsMonitor;
+    private readonly string _node = $"{Environment.MachineName}/{Guid.NewGuid():N}";
+    private readonly ConcurrentDictionary<long, Worker> _workers = new();
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly HttpClient _http = GuardedClient(settingsMonitor);
+
+    /// <summary>A subscription was made or changed on this node: look now rather than at the next poll.</summary>
+    public void Poke()
+    {
+        _wake.Writer.TryWrite(true);
+        foreach (var worker in _workers.Values)
+        {
+            worker.Poke();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Every committed change (this node's, or another's heard through NOTIFY) wakes the workers to number it.
+        using var changes = feed.Subscribe(_ =>
+        {
+            foreach (var worker in _workers.Values)
+            {
+                worker.Poke();
+            }
+            return ValueTask.CompletedTask;
+        });
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await ClaimAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.LogError(ex, "Looking for subscriptions to deliver failed");
+                }
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                wait.CancelAfter(TimeSpan.FromSeconds(_settings.CurrentValue.PollSeconds));
+                try
+                {
+                    await _wake.Reader.ReadAsync(wait.Token);
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await Task.WhenAll(_workers.Values.Select(w => w.Running));
+            await ReleaseLeasesAsync();
+        }
+    }
+
+    /// <summary>Starts a loop for each subscription no node is delivering (or this node's lease on it ran out).</summary>
+    private async Task ClaimAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (id, worker) in _workers)
+        {
+            if (worker.Running.IsCompleted)
+            {
+                _workers.TryRemove(id, out _);
+            }
+        }
+        var now = Wall.GetUtcNow();
+        List<long> free;
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            free = (await connection.QueryAsync<long>(
+                "SELECT id FROM fhir_subscription WHERE status <> 'off' AND (lease_owner IS NULL OR lease_owner = @_node OR lease_until < @now)",
+                new { _node, now })).ToList();
+        }
+        foreach (var id in free.Where(id => !_workers.ContainsKey(id)))
+        {
+            if (await RenewLeaseAsync(id, cancellationToken))
+            {
+                var worker = new Worker(this, id, cancellationToken);
+                _workers[id] = worker;
+                worker.Start();
+            }
+        }
+    }
+
+    /// <summary>Takes or keeps the lease: only if it is free, expired or already this node's, and the subscription is not off.</summary>
+    private async Task<bool> RenewLeaseAsync(long id, CancellationToken cancellationToken)
+    {
+        var now = Wall.GetUtcNow();
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(
+            """
+            UPDATE fhir_subscription SET lease_owner = @_node, lease_until = @until
+            WHERE id = @id AND status <> 'off' AND (lease_owner IS NULL OR lease_owner = @_node OR lease_until < @now)
+            """, new { _node, until = now.AddSeconds(_settings.CurrentValue.LeaseSeconds), id, now }) == 1;
+    }
+
+    private async Task ReleaseLeasesAsync()
+    {
+        try
+        {
+            await using var connection = await database.OpenAsync(CancellationToken.None);
+            await connection.ExecuteAsync("UPDATE fhir_subscription SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @_node", new { _node });
+        }
+        catch (Exception ex)
+        {
+            // Leases run out by themselves; another node takes over then.
+            _logger.LogWarning(ex, "Releasing subscription leases failed");
+        }
+    }
+
+    /// <summary>
+    /// Numbers the subscription's new events: its organisation's Task changes after the last change it looked at, through
+    /// its filter. Change writers are serialised until commit, so every change up to the largest committed one can be read.
+    /// </summary>
+    private async Task NumberAsync(FhirSubscriptionRow row, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var horizon = await connection.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM change") ?? 0;
+        if (horizon <= row.ChangesThrough)
+        {
+            return;
+        }
+        var filter = TaskFilter.Parse(row.FilterCriteria).Filter ?? TaskFilter.None;
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        await database.LockAsync(connection, transaction, $"fhir_subscription:{row.Id}");
+        var state = await connection.QuerySingleOrDefaultAsync<(long ChangesThrough, long EventsNumbered)>(
+            "SELECT changes_through, events_numbered FROM fhir_subscription WHERE id = @Id AND lease_owner = @_node", new { row.Id, _node }, transaction);
+        if (state == default)
+        {
+            return;
+        }
+        var changes = (await connection.QueryAsync<(long Seq, long EntityId, DateTimeOffset At, string? Data)>(
+            """
+            SELECT seq, entity_id, at, data FROM change
+            WHERE seq > @ChangesThrough AND seq <= @horizon AND entity_type = 'triage_task' AND organisation_id = @OrganisationId
+            ORDER BY seq LIMIT 500
+            """, new { state.ChangesThrough, horizon, row.OrganisationId }, transaction)).ToList();
+        var number = state.EventsNumbered;
+        var events = changes.Where(c => filter.Matches(c.Data))
+            .Select(c => new { SubscriptionId = row.Id, EventNumber = ++number, ChangeSeq = c.Seq, TaskId = c.EntityId, c.At }).ToList();
+        await connection.ExecuteAsync(
+            "INSERT INTO fhir_subscription_event (subscription_id, event_number, change_seq, task_id, at) VALUES (@SubscriptionId, @EventNumber, @ChangeSeq, @TaskId, @At)",
+            events, transaction);
+        await connection.ExecuteAsync("UPDATE fhir_subscription SET changes_through = @through, events_numbered = @number WHERE id = @Id",
+            new { through = changes.Count == 500 ? changes[^1].Seq : horizon, number, row.Id }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private async Task<FhirSubscriptionRow?> LoadAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<FhirSubscriptionRow>(FhirSubscriptionRow.Select + " WHERE id = @id AND lease_owner = @_node", new { id, _node });
+    }
+
+    /// <summary>One step of a subscription: number, then send what is due. Returns how long it may rest.</summary>
+    private async Task<TimeSpan> StepAsync(long id, CancellationToken cancellationToken)
+    {
+        var options = _settings.CurrentValue;
+        var poll = TimeSpan.FromSeconds(Math.Min(options.PollSeconds, options.LeaseSeconds / 3.0));
+        var row = await LoadAsync(id, cancellationToken);
+        if (row is null || row.Status == "off")
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        await NumberAsync(row, cancellationToken);
+        row = await LoadAsync(id, cancellationToken);
+        if (row is null)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        var now = Wall.GetUtcNow();
+        if (row.NextAttemptAt is { } next && next > now)
+        {
+            return Min(next - now, poll);
+        }
+        if (row.HandshakeAt is null)
+        {
+            await SendAsync(row, "handshake", [], cancellationToken);
+            return TimeSpan.Zero;
+        }
+        if (row.DeliveredThrough < row.EventsNumbered)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var pending = (await connection.QueryAsync<SubscriptionEvent>(SubscriptionEvent.Select + " WHERE subscription_id = @Id AND event_number > @DeliveredThrough ORDER BY event_number LIMIT 1",
+                new { row.Id, row.DeliveredThrough })).ToList();
+            await connection.DisposeAsync();
+            await SendAsync(row, "event-notification", pending, cancellationToken);
+            return TimeSpan.Zero;
+        }
+        if (row.HeartbeatSeconds is { } period)
+        {
+            var due = (row.LastSentAt ?? row.HandshakeAt.Value).AddSeconds(period);
+            if (due <= now)
+            {
+                await SendAsync(row, "heartbeat", [], cancellationToken);
+                return TimeSpan.Zero;
+            }
+            return Min(due - now, poll);
+        }
+        return poll;
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>Posts one notification and records the outcome (only while this node still holds the lease).</summary>
+    private async Task SendAsync(FhirSubscriptionRow row, string type, IReadOnlyList<SubscriptionEvent> events, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<long, FhirTriageTask> tasks = new Dictionary<long, FhirTriageTask>();
+        if (row.Content == "full-resource" && events.Count > 0)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            tasks = await SubscriptionEvents.TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId));
+        }
+        // A handshake tells the subscription as it stands (requested); anything else is sent as it will stand once it succeeds.
+        var shown = type == "handshake" ? row : row with { Status = "active" };
+        var bundle = SubscriptionMapping.Notification(shown, row.ServerBase, type, events, row.Content, tasks, Wall.GetUtcNow());
+        string? error;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(Math.Min(row.TimeoutSeconds, _settings.CurrentValue.RequestTimeoutSeconds)));
+            using var request = new HttpRequestMessage(HttpMethod.Post, row.Endpoint)
+            {
+                Content = new StringContent(FhirMapping.Serialize(bundle), Encoding.UTF8, row.PayloadType),
+            };
+            if (row.ChannelHeader is { } header)
+            {
+                var colon = header.IndexOf(':', StringComparison.Ordinal);
+                request.Headers.TryAddWithoutValidation(header[..colon].Trim(), header[(colon + 1)..].Trim());
+            }
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            error = response.IsSuccessStatusCode ? null : $"The endpoint answered {(int)response.StatusCode} to the {type}.";
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            error = $"The endpoint did not answer the {type} within {row.TimeoutSeconds} seconds.";
+        }
+        catch (HttpRequestException failed)
+        {
+            error = $"The {type} could not be sent: {failed.Message}";
+        }
+        if (tasks.Count > 0)
+        {
+            await AuditDisclosureAsync(row, tasks.Values, error is null ? "success" : "failed", cancellationToken);
+        }
+        var now = Wall.GetUtcNow();
+        await using var store = await database.OpenAsync(cancellationToken);
+        if (error is null)
+        {
+            await store.ExecuteAsync(
+                """
+                UPDATE fhir_subscription SET status = 'active', failures = 0, next_attempt_at = NULL, last_error = NULL, last_sent_at = @now,
+                    handshake_at = COALESCE(handshake_at, @now), delivered_through = @DeliveredThrough
+                WHERE id = @Id AND lease_owner = @_node AND status <> 'off'
+                """, new { now, DeliveredThrough = events.Count > 0 ? events[^1].EventNumber : row.DeliveredThrough, row.Id, _node });
+            return;
+        }
+        var options = _settings.CurrentValue;
+        var failures = row.Failures + 1;
+        var backOff = Math.Min(options.RetryMaxSeconds, options.RetryFirstSeconds * Math.Pow(2, Math.Min(failures - 1, 30)));
+        // A failed handshake is an error at once (the IG); notifications only after several failures in a row.
+        var status = type == "handshake" || failures >= options.ErrorAfterFailures ? "error" : row.Status;
+        _logger.LogWarning("Subscription {Id}: {Error} Try {Failures}; next in {Seconds} s.", row.Id, error, failures, backOff);
+        await store.ExecuteAsync(
+            """
+            UPDATE fhir_subscription SET status = @status, failures = @failures, next_attempt_at = @next, last_error = @error
+            WHERE id = @Id AND lease_owner = @_node AND status <> 'off'
+            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node });
+    }
+
+    /// <summary>
+    /// A full-resource notification sends a person's details (the Task names them) to the partner: audited as that partner
+    /// client's, like its own read of the Task, so it finds what it was sent in its AuditEvent trail.
+    /// </summary>
+    private async Task AuditDisclosureAsync(FhirSubscriptionRow row, IEnumerable<FhirTriageTask> tasks, string outcome, CancellationToken cancellationToken)
+    {
+        var partner = new Actor(ActorKind.Partner, row.ClientId, row.ClientId, null, row.OrganisationId, new HashSet<string>());
+        var scope = new MessageScope(partner, clock.GetUtcNow(), "NotifySubscription") { AuditDetail = $"Subscription/{row.Id}" };
+        foreach (var task in tasks)
+        {
+            scope.Touch("triage_task", task.Id, task.PersonId);
+        }
+        await audit.WriteAsync(scope, outcome, null, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Redirects are not followed, and every connection is checked against the address it actually reaches, so a name
+    /// that resolves (or is re-pointed) to an internal address cannot make this server call inside its own network.
+    /// </summary>
+    private static HttpClient GuardedClient(IOptionsMonitor<SubscriptionSettings> settings) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
+            var allowed = addresses.Where(settings.CurrentValue.MayConnect).ToArray();
+            if (allowed.Length == 0)
+            {
+                throw new HttpRequestException($"{context.DnsEndPoint.Host} is on an address this server does not send to.");
+            }
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>One subscription's loop on this node, for as long as this node holds its lease.</summary>
+    private sealed class Worker(SubscriptionDelivery delivery, long id, CancellationToken stopping)
+    {
+        private readonly Channel<bool> _pokes = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+        public Task Running { get; private set; } = Task.CompletedTask;
+
+        public void Poke() => _pokes.Writer.TryWrite(true);
+
+        public void Start() => Running = Task.Run(RunAsync, CancellationToken.None);
+
+        private async Task RunAsync()
+        {
+            try
+            {
+                var renewed = DateTimeOffset.MinValue;
+                while (!stopping.IsCancellationRequested)
+                {
+                    // Renewed once a third of the lease has gone, not on every step: on SQLite each renewal is a write.
+                    if (Wall.GetUtcNow() - renewed > TimeSpan.FromSeconds(delivery._settings.CurrentValue.LeaseSeconds / 3.0))
+                    {
+                        if (!await delivery.RenewLeaseAsync(id, stopping))
+                        {
+                            return;
+                        }
+                        renewed = Wall.GetUtcNow();
+                    }
+                    TimeSpan rest;
+                    try
+                    {
+                        rest = await delivery.StepAsync(id, stopping);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        delivery._logger.LogError(ex, "Delivering subscription {Id} failed; trying again shortly", id);
+                        rest = TimeSpan.FromSeconds(delivery._settings.CurrentValue.PollSeconds);
+                    }
+                    if (rest == Timeout.InfiniteTimeSpan)
+                    {
+                        return;
+                    }
+                    if (rest > TimeSpan.Zero)
+                    {
+                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                        wait.CancelAfter(rest);
+                        try
+                        {
+                            await _pokes.Reader.ReadAsync(wait.Token);
+                        }
+                        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                        {
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+            }
+        }
+    }
+}
