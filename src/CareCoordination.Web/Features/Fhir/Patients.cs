@@ -26,7 +26,7 @@ public sealed record FhirPerson : PersonRecord
         WHERE 1 = 1
         """;
 
-    /// <summary>What @OrganisationId last said, of a person it has referred: the join finds no row for anyone else.</summary>
+    /// <summary>What @OrganisationId last said, of a person it has referred or registered: the join finds no row for anyone else.</summary>
     public const string SelectAsReferred = $"""
         SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
         FROM person p
@@ -43,13 +43,13 @@ public sealed record FhirPerson : PersonRecord
         : SelectAsReferred;
 
     /// <summary>
-    /// The versions @OrganisationId's referrals of person @Id made, newest first, each once: for its history. A referral sent
+    /// The versions @OrganisationId's referrals and registrations of person @Id made, for its history. A referral sent
     /// before versions were kept with it has none to give.
     /// </summary>
     public const string VersionsAsReferred = $"""
         SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
-        FROM referral_person rp JOIN referral r ON r.id = rp.referral_id
-        WHERE rp.person_id = @Id AND r.organisation_id = @OrganisationId AND r.status <> 'draft' AND rp.person_version IS NOT NULL
+        FROM {PersonRecord.SaidByOrganisations} rp
+        WHERE rp.person_id = @Id AND rp.organisation_id = @OrganisationId AND rp.person_version IS NOT NULL
         """;
 }
 
