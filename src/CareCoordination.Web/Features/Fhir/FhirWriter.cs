@@ -180,13 +180,16 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// <summary>
     /// The entries of a transaction or batch, POSTs before PUTs as FHIR orders them. In a transaction a
     /// ServiceRequest may name its Patient entry by urn:uuid, and a Patient entry's ifNoneExist finds a
-    /// person the caller has referred before; in a batch every entry stands alone. A failure names its entry.
+    /// person the caller has referred or registered before; a Patient entry no referral names is a registration
+    /// of its own. In a batch every entry stands alone. A failure names its entry.
     /// </summary>
     public async Task<IReadOnlyList<Written>> ApplyTransactionAsync(Bundle bundle, CancellationToken cancellationToken)
     {
         var results = new Written?[bundle.Entry.Count];
         var patients = new Dictionary<string, (int Index, Patient Patient, PersonRecord? Known)>(StringComparer.Ordinal);
-        var subjects = bundle.Entry.Select(e => (e.Resource as ServiceRequest)?.Subject?.Reference).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        // The Patient entries a new referral here is for: each is recorded with its referral, any other registered on its own.
+        var subjects = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
+            .Select(e => (e.Resource as ServiceRequest)?.Subject?.Reference).OfType<string>().ToHashSet(StringComparer.Ordinal);
         foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)))
         {
             await AtEntry(index, async () =>
@@ -206,7 +209,6 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 var (method, url) = Route(entry);
                 if (method == Bundle.HTTPVerb.POST && url == "Patient")
                 {
-                    // A Patient no referral here names is registered on its own; one a referral names is recorded with it.
                     if (entry.Resource is Patient alone && !subjects.Contains(entry.FullUrl ?? $"#entry{index}"))
                     {
                         results[index] = await RegisterPersonAsync(alone, entry.Request?.IfNoneExist, cancellationToken);

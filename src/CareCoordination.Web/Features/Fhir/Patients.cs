@@ -9,9 +9,10 @@ namespace CareCoordination.Features.Fhir;
 
 /// <summary>
 /// A person as the FHIR Patient shows them, with its version. The coordination centre reads the whole record (the person
-/// row, every version whoever wrote it). A referrer or partner reads only what its own organisation's referrals said: the
-/// latest of them is its current version, each earlier one a version of its history, and what another organisation said
-/// is not there at all, so one trust's referral never shows another trust's address, carer or ethnicity.
+/// row, every version whoever wrote it). A referrer or partner reads only what its own organisation's referrals and its
+/// registration of the person (RegisterPerson) said: the latest of them is its current version, each earlier one a version
+/// of its history, and what another organisation said is not there at all, so one trust's referral never shows another
+/// trust's address, carer or ethnicity.
 /// </summary>
 public sealed record FhirPerson : PersonRecord
 {
