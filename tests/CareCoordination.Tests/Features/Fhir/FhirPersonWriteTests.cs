@@ -3,6 +3,7 @@
 
 using System.Net;
 using System.Text.Json.Nodes;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Hl7.Fhir.Model;
@@ -86,6 +87,32 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         // A second plain create is not a second record: the caller is told to find it.
         using var again = await PostPersonAsync(client, Person(nhs));
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task Create_WithoutTheCreateScope_Is403_AndStoresNothing()
+    {
+        using var client = await app.PartnerAsync("system/Patient.rs system/ServiceRequest.crs");
+        var before = await app.StoredAsync();
+
+        await FhirPartner.ParseAsync<OperationOutcome>(await PostPersonAsync(client, Person(await app.NewNhsNumberAsync())), HttpStatusCode.Forbidden);
+
+        Assert.Equal(before, await app.StoredAsync());
+    }
+
+    [Fact]
+    public async Task ARegistration_IsItsOrganisationsWord_ItsReferrersFindIt_TheCoordinationCentreDoesNotUntilAReferral()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await app.NewNhsNumberAsync();
+        await FhirPartner.ParseAsync<Patient>(await PostPersonAsync(client, Person(nhs, "6 Ropewalk")), HttpStatusCode.Created);
+
+        // The partner's own organisation's referrer starts the form from it; the coordination centre has no referral to know them by.
+        var ownReferrer = await app.SendAsync<FindPerson.Result?>(new FindPerson.Query(nhs), await app.StaffAsync("referrer"));
+        var coordinationCentre = await app.SendAsync<FindPerson.Result?>(new FindPerson.Query(nhs), await app.StaffAsync("coordinator"));
+
+        Assert.Equal("6 Ropewalk", ownReferrer?.Person?.AddressLine);
+        Assert.Null(coordinationCentre);
     }
 
     [Fact]
