@@ -142,6 +142,26 @@ public abstract class FhirPersonWriteTests(AppFactory app)
     }
 
     [Fact]
+    public async Task ConcurrentConditionalCreates_RegisterThePersonOnce()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await app.NewNhsNumberAsync();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+        {
+            using var response = await PostPersonAsync(client, Person(nhs), ByNhsNumber(nhs));
+            return (response.StatusCode, (await FhirPartner.ParseAsync<Patient>(response, response.StatusCode)).Id);
+        }));
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Created);
+        Assert.Equal(5, answers.Count(a => a.StatusCode == HttpStatusCode.OK));
+        Assert.Single(answers.Select(a => a.Id).Distinct());
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM person_registration g JOIN person p ON p.id = g.person_id WHERE p.nhs_number = @nhs", new { nhs }));
+    }
+
+    [Fact]
     public async Task ConditionalCreate_OfAPersonOnlyAnotherTrustKnows_Is201_AndEachTrustReadsOnlyItsOwnWords()
     {
         using var ours = await app.PartnerAsync();
