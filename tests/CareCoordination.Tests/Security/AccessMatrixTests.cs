@@ -262,6 +262,7 @@ public abstract class AccessMatrixTests(AppFactory app)
     private static readonly Dictionary<string, string> FhirWrites = new(StringComparer.Ordinal)
     {
         ["POST /fhir/ServiceRequest"] = "referrers and partners, for their own organisation",
+        ["POST /fhir/Patient"] = "referrers and partners with system/Patient.c: their own organisation's record of the person",
         ["PUT /fhir/ServiceRequest/{id}"] = "referrers and partners, their own organisation's referral",
         ["POST /fhir/"] = "transaction or batch: each entry as its own interaction",
         ["POST /fhir/$process-message"] = "referrers and partners, for their own organisation",

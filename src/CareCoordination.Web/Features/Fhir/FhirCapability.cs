@@ -24,8 +24,9 @@ public static class FhirCapability
     }
 
     /// <summary>
-    /// What partners may write: referrals only, through the same commands as the form. Create (conditional on the
-    /// sender's identifier), cancel by update with If-Match, transaction and batch Bundles, and BaRS-style messages.
+    /// What partners may write: referrals, through the same commands as the form, and their own registrations of persons.
+    /// Create (conditional on the sender's identifier, or the NHS number), cancel by update with If-Match, transaction and
+    /// batch Bundles, and BaRS-style messages.
     /// </summary>
     private static void DescribeWrites(CapabilityStatement statement, string baseUrl)
     {
@@ -44,9 +45,22 @@ public static class FhirCapability
         {
             Code = CapabilityStatement.TypeRestfulInteraction.Update,
             Documentation = new Markdown("Only to cancel a referral still being worked: send it back with status revoked and a last note saying why, "
-                + "with If-Match: W/\"{version}\" (required: 428 without, 412 if it changed since you read it)."),
+                + "with If-Match: W/\"{version}\" (required: 428 without, 412 if it changed since you read it, checked before anything in the body)."),
         });
         referral.ConditionalCreate = true;
+        var person = rest.Resource.Single(r => r.Type == nameof(ResourceType.Patient));
+        person.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
+        {
+            Code = CapabilityStatement.TypeRestfulInteraction.Create,
+            Documentation = new Markdown("Register a person before you refer them (scope system/Patient.c): your organisation's own record of them, "
+                + "which is what you read back, and what a ServiceRequest of yours naming them (subject Patient/{id}, or subject.identifier "
+                + "with their NHS number alone) starts from. Answers 201 with Location and ETag. "
+                + "If-None-Exist: identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS number} answers 200 with the person your organisation has "
+                + "registered or referred already, before the body is checked (it needs system/Patient.s, as it is a search); a person only another "
+                + "organisation knows is registered as yours (201). Registering again without If-None-Exist is 409. "
+                + "An NHS number whose check digit is wrong is 422 with the element in issue.expression."),
+        });
+        person.ConditionalCreate = true;
         referral.SearchParam.Add(Param("identifier", SearchParamType.Token, "Your own identifier for the referral: identifier=system|value", "http://hl7.org/fhir/SearchParameter/ServiceRequest-identifier"));
         referral.SearchParam.Add(Param("patient", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/clinical-patient"));
         referral.SearchParam.Add(Param("subject", SearchParamType.Reference, "Patient/{id}", "http://hl7.org/fhir/SearchParameter/ServiceRequest-subject"));
@@ -63,13 +77,15 @@ public static class FhirCapability
             {
                 Code = CapabilityStatement.SystemRestfulInteraction.Transaction,
                 Documentation = new Markdown("POST /fhir: entries POST Patient (with ifNoneExist identifier=NHS number), POST ServiceRequest "
-                    + "(subject by urn:uuid, ifNoneExist by identifier) and PUT ServiceRequest/{id}. Atomic: one refused entry stores nothing, "
+                    + "(subject by urn:uuid, ifNoneExist by identifier) and PUT ServiceRequest/{id} (request.ifMatch checked first). A Patient entry "
+                    + "no ServiceRequest names is registered on its own, as POST Patient. Atomic: one refused entry stores nothing, "
                     + "and the OperationOutcome names it (Bundle.entry[n])."),
             },
             new CapabilityStatement.SystemInteractionComponent
             {
                 Code = CapabilityStatement.SystemRestfulInteraction.Batch,
-                Documentation = new Markdown("POST /fhir: each entry (POST ServiceRequest with a contained Patient, PUT ServiceRequest/{id}) on its own, answered in its own response entry."),
+                Documentation = new Markdown("POST /fhir: each entry (POST Patient, POST ServiceRequest with a contained Patient or naming one registered, "
+                    + "PUT ServiceRequest/{id}) on its own, answered in its own response entry."),
             },
         ];
         rest.Operation =
@@ -119,7 +135,7 @@ public static class FhirCapability
                 Documentation = new Markdown(
                     $"Every interaction except this one needs a bearer token. Searches page with _count (at most {FhirSearch.MaxCount}, default {FhirSearch.DefaultCount}) "
                     + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
-                    + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred; "
+                    + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred or registered; "
                     + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
                     + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls. "
                     + $"Writes take FHIR JSON of at most {maxRequestBytes} bytes (413 beyond): valid UTF-8, exactly one resource with nothing after it, "
@@ -133,7 +149,7 @@ public static class FhirCapability
                     Description = new Markdown(
                         "OAuth 2.0 client credentials: POST grant_type=client_credentials, client_id, client_secret and optionally scope "
                         + "(form-encoded) to /oauth/token for a bearer token. Scopes are SMART v2 system scopes (c create, r read, u update, s search): system/ServiceRequest.cru, "
-                        + "system/Task.rs, system/Patient.rs, system/Location.rs, system/MeasureReport.rs, system/Organization.rs, system/Practitioner.rs, "
+                        + "system/Task.rs, system/Patient.crs, system/Location.rs, system/MeasureReport.rs, system/Organization.rs, system/Practitioner.rs, "
                         + "system/PractitionerRole.rs, system/HealthcareService.rs, system/AuditEvent.rs (r to read, s to search)."),
                     Extension =
                     [

@@ -29,14 +29,28 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
 {
     /// <summary>
     /// POST ServiceRequest. The person is the Patient given (contained, or an entry of the same transaction)
-    /// or, by reference, one the caller has referred before. With If-None-Exist (identifier=system|value) an
-    /// existing referral of the caller's with that identifier is answered instead (200), even under a race:
+    /// or, by reference, one the caller has referred or registered before. With If-None-Exist (identifier=system|value)
+    /// an existing referral of the caller's with that identifier is answered instead (200), even under a race:
     /// the identifier is SubmitReferral's idempotency key, taken under a lock.
     /// </summary>
     public async Task<Written> CreateReferralAsync(ServiceRequest request, Patient? patient, PersonRecord? knownPerson, string? ifNoneExist,
         CancellationToken cancellationToken)
     {
-        // The published profiles first: a partner learns every structural fault at once, against its element.
+        // The precondition first, as FHIR servers check it: a referral the condition finds is the answer, whatever the body says.
+        var condition = ifNoneExist is null ? null : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0 };
+        if (condition is not null)
+        {
+            var matches = await mediator.Send(condition, cancellationToken);
+            if (matches.Total > 1)
+            {
+                throw new PreconditionFailed($"If-None-Exist {ifNoneExist} matches {matches.Total} of your referrals: it must match one at most.");
+            }
+            if (matches.Items.Count == 1)
+            {
+                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK) { PersonId = matches.Items[0].PersonId };
+            }
+        }
+        // Then the published profiles: a partner learns every structural fault at once, against its element.
         profiles.Require(request);
         if (patient is not null)
         {
@@ -48,7 +62,6 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken($"A new referral is sent with status active, not {request.Status?.ToString().ToLowerInvariant() ?? "none"}.");
         }
         var sender = ReferralIntake.Sender(request);
-        var condition = ifNoneExist is null ? null : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0 };
         if (condition?.Identifier is { System.Length: > 0 } wanted)
         {
             if (sender is null)
@@ -59,18 +72,6 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             {
                 throw new InvalidResource("ServiceRequest.identifier",
                     $"If-None-Exist names identifier {wanted.System}|{wanted.Value}, but the ServiceRequest carries {sender.System}|{sender.Value}: they must be the same.");
-            }
-        }
-        if (condition is not null)
-        {
-            var matches = await mediator.Send(condition, cancellationToken);
-            if (matches.Total > 1)
-            {
-                throw new PreconditionFailed($"If-None-Exist {ifNoneExist} matches {matches.Total} of your referrals: it must match one at most.");
-            }
-            if (matches.Items.Count == 1)
-            {
-                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK) { PersonId = matches.Items[0].PersonId };
             }
         }
 
@@ -93,11 +94,43 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     }
 
     /// <summary>
+    /// POST Patient: the caller's organisation registers the person (RegisterPerson), its own record of them. With
+    /// If-None-Exist (identifier=NHS number) its own earlier registration or referral of the person is answered instead
+    /// (200), before anything in the body is checked; a person only another organisation knows is registered as the
+    /// caller's own (201), so that the answer never says who else knows them.
+    /// </summary>
+    public async Task<Written> RegisterPersonAsync(Patient patient, string? ifNoneExist, CancellationToken cancellationToken)
+    {
+        string? wanted = null;
+        if (ifNoneExist is not null)
+        {
+            wanted = ConditionalNhsNumber(ifNoneExist);
+            if (await ExistingPersonAsync(ifNoneExist, cancellationToken) is { } existing)
+            {
+                return new Written("Patient", existing.Id, StatusCodes.Status200OK) { PersonId = existing.Id };
+            }
+        }
+        profiles.Require(patient);
+        var form = ReferralIntake.ToForm(patient);
+        if (wanted is not null && Domain.NhsNumber.Normalise(form.NhsNumber) != wanted)
+        {
+            throw new InvalidResource("Patient.identifier",
+                $"If-None-Exist names NHS number {wanted}, but the Patient carries {form.NhsNumber ?? "none"}: they must be the same.");
+        }
+        var registered = await mediator.Send(new RegisterPerson.Command(form, OnlyIfNew: ifNoneExist is not null), cancellationToken);
+        return new Written("Patient", registered.PersonId, registered.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK)
+        {
+            PersonId = registered.PersonId,
+        };
+    }
+
+    /// <summary>
     /// PUT ServiceRequest/{id}: a partner may cancel its own referral while it is being worked, by sending it
     /// back with status revoked and a note saying why. Nothing else about a sent referral is changed by update.
     /// </summary>
     public async Task<Written> UpdateReferralAsync(long referralId, ServiceRequest request, int? expectedVersion, CancellationToken cancellationToken)
     {
+        await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
         if (request.Id is { } bodyId && bodyId != FhirMapping.Id(referralId))
         {
             throw new InvalidResource("ServiceRequest.id", $"The body is ServiceRequest/{bodyId} but was sent to ServiceRequest/{referralId}.");
@@ -111,9 +144,13 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }
 
-    /// <summary>A BaRS update that is not a cancellation: the referrer's newest note answers an open question, or is added as a note.</summary>
-    public async Task<Written> AddToReferralAsync(long referralId, ServiceRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// A BaRS update that is not a cancellation: the referrer's newest note answers an open question, or is added as a note.
+    /// With the version it was read at (meta.versionId), a referral changed since is refused (412) before anything else.
+    /// </summary>
+    public async Task<Written> AddToReferralAsync(long referralId, ServiceRequest request, int? expectedVersion, CancellationToken cancellationToken)
     {
+        await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
         var text = NewestNote(request) ?? throw new RuleBroken("An update carries what is new as the ServiceRequest's last note: there is none.");
         var current = await mediator.Send(new ReadServiceRequest.Query(referralId), cancellationToken);
         if (current.Status == "awaiting-information")
@@ -128,20 +165,37 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     }
 
     /// <summary>
+    /// If-Match (or a message's meta.versionId), checked before the body, as FHIR servers check preconditions: a stale
+    /// version is 412 whatever else the update says. The command checks it again in its transaction, for a change made
+    /// in between.
+    /// </summary>
+    private async Task RequireVersionAsync(long referralId, int? expectedVersion, CancellationToken cancellationToken)
+    {
+        if (expectedVersion is { } expected)
+        {
+            await mediator.Send(new CheckReferralVersion.Query(referralId, expected), cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// The entries of a transaction or batch, POSTs before PUTs as FHIR orders them. In a transaction a
     /// ServiceRequest may name its Patient entry by urn:uuid, and a Patient entry's ifNoneExist finds a
-    /// person the caller has referred before; in a batch every entry stands alone. A failure names its entry.
+    /// person the caller has referred or registered before; a Patient entry no referral names is a registration
+    /// of its own. In a batch every entry stands alone. A failure names its entry.
     /// </summary>
     public async Task<IReadOnlyList<Written>> ApplyTransactionAsync(Bundle bundle, CancellationToken cancellationToken)
     {
         var results = new Written?[bundle.Entry.Count];
         var patients = new Dictionary<string, (int Index, Patient Patient, PersonRecord? Known)>(StringComparer.Ordinal);
+        // The Patient entries a new referral here is for: each is recorded with its referral, any other registered on its own.
+        var subjects = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
+            .Select(e => (e.Resource as ServiceRequest)?.Subject?.Reference).OfType<string>().ToHashSet(StringComparer.Ordinal);
         foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)))
         {
             await AtEntry(index, async () =>
             {
                 var (method, url) = Route(entry);
-                if (method == Bundle.HTTPVerb.POST && url == "Patient" && entry.Resource is Patient patient)
+                if (method == Bundle.HTTPVerb.POST && url == "Patient" && entry.Resource is Patient patient && subjects.Contains(entry.FullUrl ?? $"#entry{index}"))
                 {
                     var known = entry.Request?.IfNoneExist is { } condition ? await ExistingPersonAsync(condition, cancellationToken) : null;
                     patients[entry.FullUrl ?? $"#entry{index}"] = (index, patient, known);
@@ -155,6 +209,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 var (method, url) = Route(entry);
                 if (method == Bundle.HTTPVerb.POST && url == "Patient")
                 {
+                    if (entry.Resource is Patient alone && !subjects.Contains(entry.FullUrl ?? $"#entry{index}"))
+                    {
+                        results[index] = await RegisterPersonAsync(alone, entry.Request?.IfNoneExist, cancellationToken);
+                    }
                     return;
                 }
                 if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
@@ -171,10 +229,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 results[index] = await ApplyUpdateAsync(entry, cancellationToken);
             });
         }
-        var orphan = Array.FindIndex(results, r => r is null);
-        if (orphan >= 0)
+        var unread = Array.FindIndex(results, r => r is null);
+        if (unread >= 0)
         {
-            throw new EntryFailure(orphan, new RuleBroken("A Patient is recorded here only with the referral it is for: no ServiceRequest in this transaction names it as subject."));
+            throw new EntryFailure(unread, new InvalidResource("Bundle.entry.resource", "A POST Patient entry carries the Patient to register."));
         }
         return results!;
     }
@@ -183,9 +241,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     public async Task<Written> ApplyBatchEntryAsync(Bundle.EntryComponent entry, CancellationToken cancellationToken)
     {
         var (method, url) = Route(entry);
-        if (method == Bundle.HTTPVerb.POST && url == "Patient")
+        if (method == Bundle.HTTPVerb.POST && url == "Patient" && entry.Resource is Patient patient)
         {
-            throw new RuleBroken("A Patient is recorded here only with the referral it is for: send both in a transaction, or contain the Patient in the ServiceRequest.");
+            return await RegisterPersonAsync(patient, entry.Request?.IfNoneExist, cancellationToken);
         }
         if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
         {
@@ -377,7 +435,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// <summary>This server's FHIR base as the caller reached it (behind a proxy, as its forwarded headers say).</summary>
     private string ServerBase => FhirEndpoints.BaseUrl(http.HttpContext?.Request ?? throw new InvalidOperationException("A FHIR write is made within an HTTP request."));
 
-    /// <summary>A Patient entry's ifNoneExist (identifier=NHS number): the person, if the caller has referred them before.</summary>
+    /// <summary>A Patient's If-None-Exist (identifier=NHS number): the person, if the caller's organisation has referred or registered them before.</summary>
     private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
     {
         var nhsNumber = Conditional(condition, ["identifier"],
@@ -389,6 +447,16 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             1 => found.Items[0],
             _ => throw new PreconditionFailed($"ifNoneExist {condition} matches {found.Total} persons."),
         };
+    }
+
+    /// <summary>The NHS number a Patient's If-None-Exist names: the only condition a person is found by here.</summary>
+    private static string ConditionalNhsNumber(string condition)
+    {
+        var nhsNumber = Conditional(condition, ["identifier"],
+            search => search.Token("identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)"));
+        return string.IsNullOrEmpty(nhsNumber)
+            ? throw new InvalidResource("If-None-Exist", $"Find the person by their NHS number: identifier={FhirMapping.NhsNumberSystem}|{{NHS number}}.")
+            : nhsNumber;
     }
 
     /// <summary>

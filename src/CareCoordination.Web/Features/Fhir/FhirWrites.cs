@@ -10,7 +10,8 @@ using Task = System.Threading.Tasks.Task;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>
-/// The FHIR write interactions: create and conditional create of a referral, its cancellation by update,
+/// The FHIR write interactions: create and conditional create of a referral and of a person (a registration), a
+/// referral's cancellation by update,
 /// transaction and batch Bundles at POST /fhir, and BaRS-style messages at $process-message. What is
 /// written is decided by FhirWriter; here each is read from HTTP, and answered with what was stored,
 /// read back after the commit through the same queries (and audit) as a plain read.
@@ -26,6 +27,15 @@ public static class FhirWrites
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
+            return await AnswerAsync(request, response, mediator, written, cancellationToken);
+        });
+
+        fhir.MapPost("/Patient", async (HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer, IMediator mediator,
+            CancellationToken cancellationToken) =>
+        {
+            var patient = await body.ReadAsync<Patient>(request, cancellationToken);
+            var ifNoneExist = request.Headers["If-None-Exist"].ToString();
+            var written = await writer.RegisterPersonAsync(patient, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
@@ -263,7 +273,7 @@ public static class ProcessMessage
                 request.Status = RequestStatus.Revoked;
                 return await writer.UpdateReferralAsync(referralId, request, version, cancellationToken);
             }
-            return await writer.AddToReferralAsync(referralId, request, cancellationToken);
+            return await writer.AddToReferralAsync(referralId, request, version, cancellationToken);
         }
 
         /// <summary>The Patient the ServiceRequest names: an entry of the message, or contained in it.</summary>

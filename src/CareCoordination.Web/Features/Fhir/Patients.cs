@@ -9,9 +9,10 @@ namespace CareCoordination.Features.Fhir;
 
 /// <summary>
 /// A person as the FHIR Patient shows them, with its version. The coordination centre reads the whole record (the person
-/// row, every version whoever wrote it). A referrer or partner reads only what its own organisation's referrals said: the
-/// latest of them is its current version, each earlier one a version of its history, and what another organisation said
-/// is not there at all, so one trust's referral never shows another trust's address, carer or ethnicity.
+/// row, every version whoever wrote it). A referrer or partner reads only what its own organisation's referrals and its
+/// registration of the person (RegisterPerson) said: the latest of them is its current version, each earlier one a version
+/// of its history, and what another organisation said is not there at all, so one trust's referral never shows another
+/// trust's address, carer or ethnicity.
 /// </summary>
 public sealed record FhirPerson : PersonRecord
 {
@@ -26,7 +27,7 @@ public sealed record FhirPerson : PersonRecord
         WHERE 1 = 1
         """;
 
-    /// <summary>What @OrganisationId last said, of a person it has referred: the join finds no row for anyone else.</summary>
+    /// <summary>What @OrganisationId last said, of a person it has referred or registered: the join finds no row for anyone else.</summary>
     public const string SelectAsReferred = $"""
         SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
         FROM person p
@@ -43,13 +44,13 @@ public sealed record FhirPerson : PersonRecord
         : SelectAsReferred;
 
     /// <summary>
-    /// The versions @OrganisationId's referrals of person @Id made, newest first, each once: for its history. A referral sent
+    /// The versions @OrganisationId's referrals and registrations of person @Id made, for its history. A referral sent
     /// before versions were kept with it has none to give.
     /// </summary>
     public const string VersionsAsReferred = $"""
         SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
-        FROM referral_person rp JOIN referral r ON r.id = rp.referral_id
-        WHERE rp.person_id = @Id AND r.organisation_id = @OrganisationId AND r.status <> 'draft' AND rp.person_version IS NOT NULL
+        FROM {PersonRecord.SaidByOrganisations} rp
+        WHERE rp.person_id = @Id AND rp.organisation_id = @OrganisationId AND rp.person_version IS NOT NULL
         """;
 }
 

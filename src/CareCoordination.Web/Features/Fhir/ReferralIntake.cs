@@ -31,6 +31,14 @@ public static class ReferralIntake
         return form;
     }
 
+    /// <summary>A Patient on its own (a registration): the person's answers of the form; the referral's stay empty.</summary>
+    public static ReferralForm ToForm(Patient patient)
+    {
+        var form = new ReferralForm();
+        ReadPerson(form, patient);
+        return form;
+    }
+
     /// <summary>The sender's own identifier for the referral, if it gave one with a system and a value.</summary>
     public static SubmitReferral.SenderIdentifier? Sender(ServiceRequest request) =>
         request.Identifier.FirstOrDefault(i => !string.IsNullOrWhiteSpace(i.Value))?.Value is { } value

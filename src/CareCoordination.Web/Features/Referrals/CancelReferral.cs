@@ -40,7 +40,7 @@ public static class CancelReferral
             var referral = await ReferralAccess.FindAsync(connection, transaction, command.ReferralId, scope.Actor);
             if (command.ExpectedVersion is { } expected && expected != referral.Version)
             {
-                throw new PreconditionFailed($"The referral is at version {referral.Version}, not {expected}: it changed after you read it. Read it again, then decide.");
+                throw CheckReferralVersion.Stale(referral.Version, expected);
             }
             if (!ReferralAccess.Open.Contains(referral.Status))
             {

@@ -40,7 +40,8 @@ public static class FindPerson
                 return null;
             }
             var person = await connection.QuerySingleOrDefaultAsync<PersonRecord>(ReferralAccess.SeesEveryOrganisation(actor)
-                ? $"SELECT {PersonRecord.Columns} FROM person p WHERE p.id = @personId"
+                // The whole record of a person someone has referred: one only registered (FHIR Patient create) is its registrant's business.
+                ? $"SELECT {PersonRecord.Columns} FROM person p WHERE p.id = @personId AND EXISTS (SELECT 1 FROM referral v WHERE v.person_id = p.id AND v.status <> 'draft')"
                 : $"SELECT {PersonRecord.AsReferredColumns} FROM person p {PersonRecord.LatestAsReferredBy} WHERE p.id = @personId",
                 new { personId, OrganisationId = actor.OrganisationId ?? -1 });
             var open = OpenReferrals.For(actor, await ReferralAccess.OpenReferralsAsync(connection, null, personId.Value));

@@ -28,14 +28,36 @@ public record PersonRecord
         """;
 
     /// <summary>
-    /// The latest referral_person row (<c>rp</c>) of an organisation's referrals of person <c>p</c>: what that organisation last
-    /// said. A join with no row when the organisation (@OrganisationId) has never referred them, so it also decides who is visible.
+    /// Everything each organisation has said about each person, as rows shaped like referral_person: what each of its
+    /// sent referrals said (referral_person), and each registration of the person it made (person_registration, a FHIR
+    /// Patient create). said_id tells the rows apart; organisation_id says whose word each is.
     /// </summary>
-    public const string LatestAsReferredBy = """
-        JOIN referral_person rp ON rp.referral_id = (
-            SELECT s.referral_id FROM referral_person s JOIN referral v ON v.id = s.referral_id
-            WHERE s.person_id = p.id AND v.organisation_id = @OrganisationId AND v.status <> 'draft'
-            ORDER BY COALESCE(s.person_version, 0) DESC, s.referral_id DESC LIMIT 1)
+    public const string SaidByOrganisations = """
+        (SELECT 'referral/' || s.referral_id AS said_id, v.organisation_id, s.referral_id, s.person_id, s.person_version,
+            s.nhs_number, s.given_name, s.family_name, s.date_of_birth, s.sex, s.address_line, s.postcode, s.locality, s.ethnicity,
+            s.interpreter_language, s.easy_read, s.bsl, s.lives_alone, s.carer_name, s.carer_relationship, s.carer_contact,
+            s.carer_wants_assessment, s.gp_practice_code, s.recorded_at
+         FROM referral_person s JOIN referral v ON v.id = s.referral_id WHERE v.status <> 'draft'
+         UNION ALL
+         SELECT 'registration/' || g.id, g.organisation_id, NULL, g.person_id, g.person_version,
+            g.nhs_number, g.given_name, g.family_name, g.date_of_birth, g.sex, g.address_line, g.postcode, g.locality, g.ethnicity,
+            g.interpreter_language, g.easy_read, g.bsl, g.lives_alone, g.carer_name, g.carer_relationship, g.carer_contact,
+            g.carer_wants_assessment, g.gp_practice_code, g.recorded_at
+         FROM person_registration g)
+        """;
+
+    /// <summary>
+    /// The latest of what an organisation's referrals and registrations of person <c>p</c> said (<c>rp</c>, shaped like
+    /// referral_person): what that organisation last said. A join with no row when the organisation (@OrganisationId) has
+    /// never referred or registered them, so it also decides who is visible. Every referral moves the person's version, and a
+    /// registration is version 1, before any referral of the same organisation, so the highest version is the latest; rows
+    /// kept before versions were have none, and come last.
+    /// </summary>
+    public const string LatestAsReferredBy = $"""
+        JOIN {SaidByOrganisations} rp ON rp.person_id = p.id AND rp.said_id = (
+            SELECT s.said_id FROM {SaidByOrganisations} s
+            WHERE s.person_id = p.id AND s.organisation_id = @OrganisationId
+            ORDER BY COALESCE(s.person_version, 0) DESC, COALESCE(s.referral_id, 0) DESC LIMIT 1)
         """;
 
     public long Id { get; init; }

@@ -59,9 +59,14 @@ public abstract class FhirReadTests(AppFactory app)
             rest.Resource.Select(r => r.Type).Order());
         // vread and history-instance: FhirHistoryTests. Subscription's interactions and operations: FhirSubscriptionTests.
         CapabilityStatement.TypeRestfulInteraction[] versions = [CapabilityStatement.TypeRestfulInteraction.Vread, CapabilityStatement.TypeRestfulInteraction.HistoryInstance];
-        Assert.All(rest.Resource.Where(r => r.Type is not ("ServiceRequest" or "Subscription")), r => Assert.Equal(
+        Assert.All(rest.Resource.Where(r => r.Type is not ("ServiceRequest" or "Subscription" or "Patient")), r => Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType],
             r.Interaction.Select(i => i.Code!.Value).Except(versions)));
+        var person = rest.Resource.Single(r => r.Type == "Patient");
+        Assert.Equal(
+            [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType, CapabilityStatement.TypeRestfulInteraction.Create],
+            person.Interaction.Select(i => i.Code!.Value).Except(versions));
+        Assert.True(person.ConditionalCreate);
         var referral = rest.Resource.Single(r => r.Type == "ServiceRequest");
         Assert.Equal(
             [CapabilityStatement.TypeRestfulInteraction.Read, CapabilityStatement.TypeRestfulInteraction.SearchType,

@@ -413,7 +413,7 @@ public abstract class FhirWriteTests(AppFactory app)
         var batch = new Bundle { Type = Bundle.BundleType.Batch };
         batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient(Nhs(await app.NewNhsNumberAsync())), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
         batch.Entry.Add(new Bundle.EntryComponent { Resource = WithContainedPatient("9434765918"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" } });
-        batch.Entry.Add(new Bundle.EntryComponent { Resource = NewPatient("9434765919"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
+        batch.Entry.Add(new Bundle.EntryComponent { Resource = NewPatient("9434765918"), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
         var before = await SnapshotAsync();
 
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(batch)), HttpStatusCode.OK);
@@ -474,6 +474,8 @@ public abstract class FhirWriteTests(AppFactory app)
         var taskId = long.Parse(task.Entry.Single().Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
         await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
         await app.SendAsync(new RequestInformation.Command(taskId, "Is there a key safe at the house?"), coordinator);
+        // Its version (meta.versionId) is checked: the partner answers the referral as it reads it now.
+        referral = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referral.Id}"), HttpStatusCode.OK);
         referral.Note.Add(new Annotation { Text = "Yes: the key safe code is with the daughter." });
         var answered = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", referral, null))),
             HttpStatusCode.OK);

@@ -1,0 +1,148 @@
+// Firely's model marks every element nullable; here a missing element fails the test just as an assert would.
+#pragma warning disable CS8600, CS8602, CS8604
+
+using System.Net;
+using System.Text.Json.Nodes;
+using CareCoordination.Tests.Support;
+using Hl7.Fhir.Model;
+using Task = System.Threading.Tasks.Task;
+
+namespace CareCoordination.Tests.Features.Fhir;
+
+/// <summary>
+/// Preconditions first, as FHIR servers check them: a stale If-Match is 412 whatever the body says, on every path an
+/// update comes by, and an If-None-Exist that finds the resource answers it (200) before the body is held to any rule.
+/// </summary>
+public abstract class FhirPreconditionTests(AppFactory app)
+{
+    private const string Stale = "7";
+
+    /// <summary>A referral of the demo partner's, made new: its id and the JSON it was read back as.</summary>
+    private async Task<(string Id, JsonObject Read)> ReferralAsync(HttpClient client)
+    {
+        using var created = await client.PostAsync("/fhir/ServiceRequest",
+            FhirPayloads.Body(FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync()).ToJsonString()));
+        var referral = await FhirPartner.ParseAsync<ServiceRequest>(created, HttpStatusCode.Created);
+        var read = await client.GetAsync($"/fhir/ServiceRequest/{referral.Id}");
+        return (referral.Id!, JsonNode.Parse(await read.Content.ReadAsStringAsync())!.AsObject());
+    }
+
+    /// <summary>Updates that each break a rule of their own: not a cancellation; a cancellation that says no why; another referral's id.</summary>
+    private static IEnumerable<(string Why, JsonObject Body)> Broken(JsonObject read)
+    {
+        var onHold = read.DeepClone().AsObject();
+        onHold["status"] = "on-hold";
+        yield return ("not a cancellation", onHold);
+        var noWhy = read.DeepClone().AsObject();
+        noWhy["status"] = "revoked";
+        noWhy.Remove("note");
+        yield return ("a cancellation without a reason", noWhy);
+        var otherId = read.DeepClone().AsObject();
+        otherId["id"] = "999999999";
+        otherId["status"] = "revoked";
+        yield return ("another referral's id", otherId);
+    }
+
+    [Fact]
+    public async Task AStaleIfMatch_Is412_OnEveryUpdatePath_EvenWhenTheBodyBreaksARule()
+    {
+        using var client = await app.PartnerAsync();
+        var (id, read) = await ReferralAsync(client);
+        var wrong = new List<string>();
+
+        async Task ExpectAsync(string path, HttpResponseMessage response, string? entryStatus = null)
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            var status = entryStatus ?? ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!status.StartsWith("412", StringComparison.Ordinal))
+            {
+                wrong.Add($"{path}: {status} {body}");
+            }
+        }
+
+        foreach (var (why, body) in Broken(read))
+        {
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
+            put.Headers.TryAddWithoutValidation("If-Match", $"W/\"{Stale}\"");
+            await ExpectAsync($"PUT ({why})", await client.SendAsync(put));
+
+            foreach (var type in new[] { "transaction", "batch" })
+            {
+                var bundle = new JsonObject
+                {
+                    ["resourceType"] = "Bundle",
+                    ["type"] = type,
+                    ["entry"] = new JsonArray(new JsonObject
+                    {
+                        ["resource"] = body.DeepClone(),
+                        ["request"] = new JsonObject { ["method"] = "PUT", ["url"] = $"ServiceRequest/{id}", ["ifMatch"] = $"W/\"{Stale}\"" },
+                    }),
+                };
+                using var response = await client.PostAsync("/fhir", FhirPayloads.Body(bundle.ToJsonString()));
+                var entryStatus = type == "batch" && response.IsSuccessStatusCode
+                    ? (await FhirPartner.ParseAsync<Bundle>(response)).Entry.Single().Response.Status
+                    : null;
+                await ExpectAsync($"{type} PUT entry ({why})", response, entryStatus);
+            }
+        }
+
+        // $process-message: an update with no new note, and a delete with no reason, each at a version long gone.
+        foreach (var reason in new[] { "update", "delete" })
+        {
+            var message = FhirPayloads.Example("referral-message.json", await app.NewNhsNumberAsync());
+            message["entry"]![0]!["resource"]!["reason"]!["coding"]![0]!["code"] = reason;
+            var request = message["entry"]![1]!["resource"]!.AsObject();
+            request["id"] = id;
+            request["meta"] = new JsonObject { ["versionId"] = Stale };
+            request.Remove("note");
+            await ExpectAsync($"$process-message {reason}", await client.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString())));
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+        var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
+        Assert.Equal(RequestStatus.Active, after.Status);
+        Assert.Equal("1", after.Meta.VersionId);
+    }
+
+    [Fact]
+    public async Task AnIfNoneExistThatFindsTheReferral_Is200_EvenWhenTheBodyBreaksItsProfileAndTheFormsRules()
+    {
+        using var client = await app.PartnerAsync();
+        var sent = FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync());
+        var identifier = sent["identifier"]![0]!;
+        var condition = $"identifier={identifier["system"]}|{identifier["value"]}";
+        var first = await FhirPartner.ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(sent.ToJsonString())), HttpStatusCode.Created);
+        // The retry is broken every way: no pathway (profile), a draft (a rule), and nobody to refer.
+        var broken = sent.DeepClone().AsObject();
+        broken.Remove("code");
+        broken["status"] = "draft";
+        broken.Remove("contained");
+        broken["subject"] = new JsonObject { ["reference"] = "Patient/999999999" };
+        var before = await app.StoredAsync();
+
+        using var post = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = FhirPayloads.Body(broken.ToJsonString()) };
+        post.Headers.Add("If-None-Exist", condition);
+        var found = await FhirPartner.ParseAsync<ServiceRequest>(await client.SendAsync(post), HttpStatusCode.OK);
+
+        var transaction = new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new JsonArray(new JsonObject
+            {
+                ["resource"] = broken.DeepClone(),
+                ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "ServiceRequest", ["ifNoneExist"] = condition },
+            }),
+        };
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
+
+        Assert.Equal(first.Id, found.Id);
+        Assert.Equal("200 OK", reply.Entry.Single().Response.Status);
+        Assert.Equal(first.Id, reply.Entry.Single().Resource.Id);
+        Assert.Equal(before, await app.StoredAsync());
+    }
+}
+
+public sealed class FhirPreconditionOnSqliteTests(AppFactory app) : FhirPreconditionTests(app), IClassFixture<AppFactory>;
+
+public sealed class FhirPreconditionOnPostgresTests(PostgresAppFactory app) : FhirPreconditionTests(app), IClassFixture<PostgresAppFactory>;
