@@ -229,6 +229,76 @@ public abstract class FhirAsSentTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Cancel_ByUpdate_KeepsItsBodyToo_BesideTheCreate()
+    {
+        using var client = await app.PartnerAsync();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(
+            await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync()).ToJsonString())),
+            HttpStatusCode.Created);
+        created.Status = RequestStatus.Revoked;
+        created.Note.Add(new Annotation { Text = "Readmitted overnight " + Guid.NewGuid().ToString("N") });
+        var bytes = Encoding.UTF8.GetBytes(CareCoordination.Features.Fhir.FhirMapping.Serialize(created));
+        var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{created.Id}") { Content = Body(bytes) };
+        put.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(put)).StatusCode);
+
+        var kept = await KeptForAsync(long.Parse(created.Id, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(["POST /fhir/ServiceRequest", $"PUT /fhir/ServiceRequest/{created.Id}"], kept.Select(k => k.Interaction).ToArray());
+        Assert.Equal(bytes, kept[1].Body);
+    }
+
+    [Fact]
+    public async Task Batch_KeepsTheBodyOnce_LinkedToEachReferralItMade_ThoughEachEntryIsItsOwnTransaction()
+    {
+        using var client = await app.PartnerAsync();
+        JsonObject Entry(JsonObject referral) => new() { ["resource"] = referral, ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "ServiceRequest" } };
+        var batch = new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["id"] = Guid.NewGuid().ToString(),
+            ["type"] = "batch",
+            ["entry"] = new JsonArray(Entry(FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync())), Entry(FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync()))),
+        };
+        var bytes = Encoding.UTF8.GetBytes(batch.ToJsonString());
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(bytes)));
+
+        var referrals = reply.Entry.Select(e => IdOf(e.Response.Location)).ToList();
+        Assert.Equal(2, referrals.Count);
+        var first = Assert.Single(await KeptForAsync(referrals[0]));
+        var second = Assert.Single(await KeptForAsync(referrals[1]));
+        Assert.Equal(bytes, first.Body);
+        Assert.Equal((string?)batch["id"], first.BundleId);
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received WHERE bundle_id = @id", new { id = (string?)batch["id"] }));
+        Assert.Equal(first.Body, second.Body);
+    }
+
+    [Fact]
+    public async Task ReferredAgainFromTheForm_WithTheNameCorrected_KeepsTheOtherNamesAndIdentifiers()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await app.NewNhsNumberAsync();
+        var hospitalNumber = "H" + Guid.NewGuid().ToString("N")[..8];
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(
+            await client.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(WithNamesAndNumbers(FhirPayloads.ContainedReferral(nhs), hospitalNumber).ToJsonString())),
+            HttpStatusCode.Created);
+        var referrer = await app.StaffAsync("referrer");
+        var found = await app.SendAsync<CareCoordination.Features.Referrals.FindPerson.Result?>(new CareCoordination.Features.Referrals.FindPerson.Query(nhs), referrer);
+        var form = ReferralForms.Discharge(CareCoordination.Domain.LondonTime.Today(app.Clock), nhs);
+        found!.Person!.FillIn(form);
+        form.GivenName = "Wenna";
+
+        await app.SendAsync(new CareCoordination.Features.Referrals.SubmitReferral.Command(form, Guid.NewGuid().ToString("N"), DuplicateAnswer: "new-need"), referrer);
+
+        var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/{created.Subject.Reference}"));
+        Assert.Equal(new[] { "Wenna" }, patient.Name.Single(n => n.Use == HumanName.NameUse.Official).Given);
+        Assert.Equal("Trevithick", patient.Name.Single(n => n.Use == HumanName.NameUse.Maiden).Family);
+        Assert.Contains(patient.Identifier, i => i.System == HospitalNumbers && i.Value == hospitalNumber);
+    }
+
+    [Fact]
     public async Task RefusedWrites_KeepNothing()
     {
         using var client = await app.PartnerAsync();
