@@ -78,7 +78,8 @@ public static class HostSetup
         services.AddOptions<Features.Fhir.FhirSettings>().Bind(configuration.GetSection("Fhir"))
             .Validate(f => f.MaxRequestBytes > 0, "Fhir:MaxRequestBytes must be positive.")
             .ValidateOnStart();
-        services.AddSingleton<Features.Fhir.FhirRequests>();
+        services.AddScoped<Features.Fhir.FhirRequests>();
+        services.AddScoped<Features.Fhir.ReceivedMessage>();
         // The writer resolves absolute references against this server's base, as the caller reached it.
         services.AddHttpContextAccessor();
         services.AddScoped<Features.Fhir.FhirWriter>();

@@ -65,6 +65,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/coordination"] = new(false, CountyWide),
         ["/bed-bureau/queue"] = new(false, CountyWide),
         ["/coordination/referrals/{Id:long}"] = new(false, CountyWide, ReferralOfItsTrust: true),
+        // The partner's message as received holds all it sent: only the roles that work referrals read it.
+        ["/coordination/referrals/{Id:long}/as-sent"] = new(false, [Roles.Coordinator, Roles.BedBureau], ReferralOfItsTrust: true),
         ["/bed-bureau/beds"] = new(false, CapacityReaders),
         ["/boards/capacity"] = new(false, CapacityReaders),
         ["/boards/wall"] = new(false, CapacityReaders),

@@ -215,6 +215,21 @@ public static class FhirMapping
         return resource;
     }
 
+    private static HumanName ToHumanName(Referrals.PersonName name) => new()
+    {
+        Use = name.Use is null ? null : EnumUtility.ParseLiteral<HumanName.NameUse>(name.Use),
+        Text = name.Text,
+        Family = name.Family,
+        Given = name.Given,
+        Prefix = name.Prefix,
+        Suffix = name.Suffix,
+    };
+
+    private static Identifier ToIdentifier(Referrals.PersonIdentifier identifier) => new(identifier.System, identifier.Value)
+    {
+        Use = identifier.Use is null ? null : EnumUtility.ParseLiteral<Identifier.IdentifierUse>(identifier.Use),
+    };
+
     public static Patient ToPatient(FhirPerson person)
     {
         var patient = new Patient
@@ -222,8 +237,10 @@ public static class FhirMapping
             Id = Id(person.Id),
             // What a referral sent before versions were kept with it said has no version to give.
             Meta = person.Version is { } version ? Meta(version, person.UpdatedAt) : new Meta { LastUpdated = person.UpdatedAt.ToUniversalTime() },
-            Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber)],
-            Name = [new HumanName { Use = HumanName.NameUse.Official, Family = person.FamilyName, Given = [person.GivenName] }],
+            Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber), .. person.OtherIdentifiers.Select(ToIdentifier)],
+            // Every name a partner sent, as sent; else the form's one name.
+            Name = person.Names.Count > 0 ? [.. person.Names.Select(ToHumanName)]
+                : [new HumanName { Use = HumanName.NameUse.Official, Family = person.FamilyName, Given = [person.GivenName] }],
             BirthDate = Day(person.DateOfBirth),
             Gender = person.Sex switch
             {

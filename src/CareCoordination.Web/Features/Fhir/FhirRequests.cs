@@ -39,8 +39,8 @@ public sealed class UnsupportedMediaType(string message) : DomainFailure(message
 /// <summary>428: an update without If-Match could overwrite a change the caller never saw.</summary>
 public sealed class PreconditionRequired(string message) : DomainFailure(message);
 
-/// <summary>Reads the body of a FHIR write: JSON only, within the size limit, parsed strictly as the expected resource type.</summary>
-public sealed class FhirRequests(IOptions<FhirSettings> settings)
+/// <summary>Reads the body of a FHIR write: JSON only, within the size limit, parsed strictly as the expected resource type. Scoped: one per request.</summary>
+public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessage received)
 {
     // Strict: an element FHIR R4 does not define, or a value of the wrong shape, is an error, never silently dropped.
     private static readonly FhirJsonDeserializer Deserializer = new(new DeserializerSettings());
@@ -69,7 +69,11 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
                 throw TooLarge(limit);
             }
         }
-        return Parse<T>(body.GetBuffer().AsSpan(0, (int)body.Length), typeof(T).Name);
+        var bytes = body.GetBuffer().AsSpan(0, (int)body.Length);
+        var resource = Parse<T>(bytes, typeof(T).Name);
+        // Kept as received, beside whatever referral it makes or changes (see ReceivedMessage).
+        received.Capture(request, bytes, (resource as Bundle)?.Id);
+        return resource;
     }
 
     /// <summary>

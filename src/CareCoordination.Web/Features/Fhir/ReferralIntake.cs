@@ -2,6 +2,7 @@ using System.Globalization;
 using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using Hl7.Fhir.Model;
+using Hl7.Fhir.Utility;
 
 namespace CareCoordination.Features.Fhir;
 
@@ -51,9 +52,7 @@ public static class ReferralIntake
     private static void ReadPerson(ReferralForm form, Patient patient)
     {
         form.NhsNumber = patient.Identifier.FirstOrDefault(i => i.System == FhirMapping.NhsNumberSystem)?.Value;
-        var name = patient.Name.FirstOrDefault(n => n.Use == HumanName.NameUse.Official) ?? patient.Name.FirstOrDefault();
-        form.GivenName = name?.Given.FirstOrDefault();
-        form.FamilyName = name?.Family;
+        ReadNamesAndIdentifiers(form, patient);
         form.DateOfBirth = Day(patient.BirthDate);
         form.Sex = patient.Gender switch
         {
@@ -86,6 +85,26 @@ public static class ReferralIntake
             form.CarerContact = carer.Telecom.FirstOrDefault()?.Value;
             form.CarerWantsAssessment = Flag(carer, FhirMapping.CarerAssessmentExtension);
         }
+    }
+
+    /// <summary>
+    /// Every name, whatever its use, with every given name; and every identifier beside the NHS number. The form's name is
+    /// the main one (official, else usual, else the first), with all its given names.
+    /// </summary>
+    private static void ReadNamesAndIdentifiers(ReferralForm form, Patient patient)
+    {
+        form.Names = [.. patient.Name
+            .Select(n => new PersonName(n.Use?.GetLiteral(), Text(n.Text), Text(n.Family), Parts(n.Given), Parts(n.Prefix), Parts(n.Suffix)))
+            .Where(n => n.Text is not null || n.Family is not null || n.Given.Count > 0)];
+        var main = PersonName.MainOf(form.Names);
+        form.GivenName = main?.GivenNames;
+        form.FamilyName = main?.Family;
+        form.OtherIdentifiers = [.. patient.Identifier
+            .Where(i => i.System != FhirMapping.NhsNumberSystem && Text(i.Value) is not null)
+            .Select(i => new PersonIdentifier(Text(i.System), Text(i.Value)!, i.Use?.GetLiteral()))];
+
+        static string? Text(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+        static IReadOnlyList<string> Parts(IEnumerable<string?> parts) => [.. parts.Select(Text).OfType<string>()];
     }
 
     private static void ReadReferral(ReferralForm form, ServiceRequest request)

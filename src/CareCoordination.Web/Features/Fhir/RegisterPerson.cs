@@ -109,6 +109,8 @@ public static class RegisterPerson
                 CarerContact = carerName is null ? null : Blank(form.CarerContact),
                 CarerWantsAssessment = form.CarerWantsAssessment && carerName is not null,
                 GpPracticeCode = Blank(form.GpPracticeCode)?.ToUpperInvariant(),
+                Names = PersonName.ToJson(form),
+                OtherIdentifiers = PersonIdentifier.ToJson(form.OtherIdentifiers),
                 OrganisationId = organisationId,
                 PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
                 scope.Actor.UserId,
@@ -120,10 +122,10 @@ public static class RegisterPerson
                     """
                     INSERT INTO person (nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
                         interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
-                        carer_wants_assessment, gp_practice_code, version, created_at, updated_at)
+                        carer_wants_assessment, gp_practice_code, names, other_identifiers, version, created_at, updated_at)
                     VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
                         @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
-                        @CarerWantsAssessment, @GpPracticeCode, 1, @Now, @Now)
+                        @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, 1, @Now, @Now)
                     RETURNING id
                     """, person, transaction);
                 scope.RecordChange("person.created", "person", personId.Value, null);
@@ -135,11 +137,11 @@ public static class RegisterPerson
                 INSERT INTO person_registration (organisation_id, person_id, person_version, partner_client_id, registered_by_user_id,
                     nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
                     interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
-                    carer_wants_assessment, gp_practice_code, recorded_at)
+                    carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
                 SELECT @OrganisationId, p.id, 1, (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @UserId,
                     @NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
                     @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
-                    @CarerWantsAssessment, @GpPracticeCode, @Now
+                    @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, @Now
                 FROM person p WHERE p.id = @PersonId
                 """, registration, transaction);
             scope.Touch("person", personId.Value, personId);

@@ -18,7 +18,7 @@ public static class AddReferralNote
         public Validator() => RuleFor(c => c.Text).NotEmpty().WithMessage("Write the note first.").MaximumLength(ReferralForm.LongText);
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -30,6 +30,7 @@ public static class AddReferralNote
             }
             await ReferralNotes.AddAsync(work, referral.Id, "note", command.Text);
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.note-added");
+            await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }
     }

@@ -29,7 +29,7 @@ public static class AnswerInformationRequest
         public long? Owner { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -58,6 +58,7 @@ public static class AnswerInformationRequest
                 scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
+            await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }
     }

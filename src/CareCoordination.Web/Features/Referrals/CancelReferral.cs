@@ -31,7 +31,7 @@ public static class CancelReferral
         public string? CapacityOverride { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -90,6 +90,7 @@ public static class CancelReferral
                 }
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.cancelled", status: "cancelled", outcomeReason: reason);
+            await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }
     }

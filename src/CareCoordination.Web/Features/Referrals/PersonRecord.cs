@@ -1,4 +1,5 @@
-using CareCoordination.Domain;
+using System.Text.Json;
+using CareCoordination.Pipeline;
 
 namespace CareCoordination.Features.Referrals;
 
@@ -15,7 +16,8 @@ public record PersonRecord
         p.sex AS Sex, p.address_line AS AddressLine, p.postcode AS Postcode, p.locality AS Locality, p.ethnicity AS Ethnicity,
         p.interpreter_language AS InterpreterLanguage, p.easy_read AS EasyRead, p.bsl AS Bsl, p.lives_alone AS LivesAlone,
         p.carer_name AS CarerName, p.carer_relationship AS CarerRelationship, p.carer_contact AS CarerContact,
-        p.carer_wants_assessment AS CarerWantsAssessment, p.gp_practice_code AS GpPracticeCode
+        p.carer_wants_assessment AS CarerWantsAssessment, p.gp_practice_code AS GpPracticeCode,
+        p.names AS NamesJson, p.other_identifiers AS OtherIdentifiersJson
         """;
 
     /// <summary>What one referral said: the same select list, for a query that names the referral_person table <c>rp</c>.</summary>
@@ -24,7 +26,8 @@ public record PersonRecord
         rp.sex AS Sex, rp.address_line AS AddressLine, rp.postcode AS Postcode, rp.locality AS Locality, rp.ethnicity AS Ethnicity,
         rp.interpreter_language AS InterpreterLanguage, rp.easy_read AS EasyRead, rp.bsl AS Bsl, rp.lives_alone AS LivesAlone,
         rp.carer_name AS CarerName, rp.carer_relationship AS CarerRelationship, rp.carer_contact AS CarerContact,
-        rp.carer_wants_assessment AS CarerWantsAssessment, rp.gp_practice_code AS GpPracticeCode
+        rp.carer_wants_assessment AS CarerWantsAssessment, rp.gp_practice_code AS GpPracticeCode,
+        rp.names AS NamesJson, rp.other_identifiers AS OtherIdentifiersJson
         """;
 
     /// <summary>
@@ -36,13 +39,13 @@ public record PersonRecord
         (SELECT 'referral/' || s.referral_id AS said_id, v.organisation_id, s.referral_id, s.person_id, s.person_version,
             s.nhs_number, s.given_name, s.family_name, s.date_of_birth, s.sex, s.address_line, s.postcode, s.locality, s.ethnicity,
             s.interpreter_language, s.easy_read, s.bsl, s.lives_alone, s.carer_name, s.carer_relationship, s.carer_contact,
-            s.carer_wants_assessment, s.gp_practice_code, s.recorded_at
+            s.carer_wants_assessment, s.gp_practice_code, s.names, s.other_identifiers, s.recorded_at
          FROM referral_person s JOIN referral v ON v.id = s.referral_id WHERE v.status <> 'draft'
          UNION ALL
          SELECT 'registration/' || g.id, g.organisation_id, NULL, g.person_id, g.person_version,
             g.nhs_number, g.given_name, g.family_name, g.date_of_birth, g.sex, g.address_line, g.postcode, g.locality, g.ethnicity,
             g.interpreter_language, g.easy_read, g.bsl, g.lives_alone, g.carer_name, g.carer_relationship, g.carer_contact,
-            g.carer_wants_assessment, g.gp_practice_code, g.recorded_at
+            g.carer_wants_assessment, g.gp_practice_code, g.names, g.other_identifiers, g.recorded_at
          FROM person_registration g)
         """;
 
@@ -80,6 +83,16 @@ public record PersonRecord
     public bool CarerWantsAssessment { get; init; }
     public string? GpPracticeCode { get; init; }
 
+    /// <summary>Every name as a partner sent it (JSON); null when only the form's one name is known.</summary>
+    public string? NamesJson { get; init; }
+
+    /// <summary>Identifiers other than the NHS number, as a partner sent them (JSON).</summary>
+    public string? OtherIdentifiersJson { get; init; }
+
+    public IReadOnlyList<PersonName> Names => PersonName.FromJson(NamesJson);
+
+    public IReadOnlyList<PersonIdentifier> OtherIdentifiers => PersonIdentifier.FromJson(OtherIdentifiersJson);
+
     /// <summary>Copies what the record knows into the form, leaving the referral's own answers alone.</summary>
     public void FillIn(ReferralForm form)
     {
@@ -101,7 +114,71 @@ public record PersonRecord
         form.CarerContact = CarerContact;
         form.CarerWantsAssessment = CarerWantsAssessment;
         form.GpPracticeCode = GpPracticeCode;
+        form.Names = Names;
+        form.OtherIdentifiers = OtherIdentifiers;
     }
 
+    /// <summary>The main name with every given name (GivenName holds them all, space-separated).</summary>
     public string Name => $"{GivenName} {FamilyName}";
+
+    /// <summary>The other names the person is known by (a maiden name, a usual name), for staff pages.</summary>
+    public IReadOnlyList<string> AlsoKnownAs
+    {
+        get
+        {
+            var names = Names;
+            var main = PersonName.MainOf(names);
+            return [.. names.Where(n => n != main).Select(n => n.Display).Where(n => n.Length > 0 && n != Name).Distinct()];
+        }
+    }
+}
+
+/// <summary>
+/// One name of a person as FHIR HumanName carries it: a use (official, usual, maiden, ...), every given name in order,
+/// the family name, prefixes and suffixes. The form knows one name; a partner may send several.
+/// </summary>
+public sealed record PersonName(string? Use, string? Text, string? Family, IReadOnlyList<string> Given, IReadOnlyList<string> Prefix, IReadOnlyList<string> Suffix)
+{
+    /// <summary>The given names as one field of the form: every one of them, in order.</summary>
+    public string? GivenNames => Given.Count == 0 ? null : string.Join(' ', Given);
+
+    public string Display => Text ?? string.Join(' ', Prefix.Concat(Given).Append(Family ?? "").Concat(Suffix).Where(p => p.Length > 0));
+
+    /// <summary>The name the form shows: the official one, else the usual one, else the first.</summary>
+    public static PersonName? MainOf(IReadOnlyList<PersonName> names) =>
+        names.FirstOrDefault(n => n.Use == "official") ?? names.FirstOrDefault(n => n.Use == "usual") ?? names.FirstOrDefault();
+
+    /// <summary>
+    /// The names to store for a form: as sent, with the form's name as the main one. A referrer who corrected the name on
+    /// the page corrected the main name; the other names stay.
+    /// </summary>
+    public static string? ToJson(ReferralForm form)
+    {
+        var names = form.Names;
+        var main = MainOf(names);
+        if (main is null)
+        {
+            return null;
+        }
+        var (given, family) = (form.GivenName?.Trim(), form.FamilyName?.Trim());
+        if (main.GivenNames != given || main.Family != family)
+        {
+            var corrected = main with { Text = null, Given = given is null ? [] : [given], Family = family };
+            names = [.. names.Select(n => ReferenceEquals(n, main) ? corrected : n)];
+        }
+        return JsonSerializer.Serialize(names, JsonDefaults.Options);
+    }
+
+    public static IReadOnlyList<PersonName> FromJson(string? json) =>
+        json is null ? [] : JsonSerializer.Deserialize<List<PersonName>>(json, JsonDefaults.Options) ?? [];
+}
+
+/// <summary>An identifier of the person other than the NHS number: a hospital number, a council's own reference.</summary>
+public sealed record PersonIdentifier(string? System, string Value, string? Use)
+{
+    public static string? ToJson(IReadOnlyList<PersonIdentifier> identifiers) =>
+        identifiers.Count == 0 ? null : JsonSerializer.Serialize(identifiers, JsonDefaults.Options);
+
+    public static IReadOnlyList<PersonIdentifier> FromJson(string? json) =>
+        json is null ? [] : JsonSerializer.Deserialize<List<PersonIdentifier>>(json, JsonDefaults.Options) ?? [];
 }

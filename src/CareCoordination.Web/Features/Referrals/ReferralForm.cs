@@ -29,6 +29,10 @@ public sealed class ReferralForm
     public bool CarerWantsAssessment { get; set; }
     public string? GpPracticeCode { get; set; }
 
+    // What a partner system sends beside the form's one name (FHIR Patient.name, Patient.identifier): kept, not asked for.
+    public IReadOnlyList<PersonName> Names { get; set; } = [];
+    public IReadOnlyList<PersonIdentifier> OtherIdentifiers { get; set; } = [];
+
     // The referral
     public string? Source { get; set; }
     public string? Pathway { get; set; }

@@ -55,7 +55,7 @@ public static class SubmitReferral
         }
     }
 
-    public sealed class Handler(Database database, Work work) : ICommandHandler<Command, Result>
+    public sealed class Handler(Database database, Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command, Result>
     {
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -159,6 +159,7 @@ public static class SubmitReferral
                 VALUES (@referralId, 'coordination', 'requested', 1, @now, @now) RETURNING id
                 """, new { referralId, now = scope.Now }, transaction);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
+            await received.KeepAsync(work, referralId);
 
             if (command.DraftId is { } draftId)
             {
@@ -189,10 +190,10 @@ public static class SubmitReferral
                 """
                 INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
                     address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
-                    carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, recorded_at)
+                    carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
                 SELECT @referralId, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
                     p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
-                    p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, @now
+                    p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, p.names, p.other_identifiers, @now
                 FROM person p WHERE p.id = @personId
                 """, new { referralId, personId, now }, transaction);
 
@@ -227,6 +228,8 @@ public static class SubmitReferral
                 CarerContact = Blank(form.CarerName) is null ? null : Blank(form.CarerContact),
                 CarerWantsAssessment = form.CarerWantsAssessment && Blank(form.CarerName) is not null,
                 GpPracticeCode = Blank(form.GpPracticeCode)?.ToUpperInvariant(),
+                Names = PersonName.ToJson(form),
+                OtherIdentifiers = PersonIdentifier.ToJson(form.OtherIdentifiers),
                 Now = now,
             };
             if (personId is null)
@@ -235,10 +238,10 @@ public static class SubmitReferral
                     """
                     INSERT INTO person (nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
                         interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
-                        carer_wants_assessment, gp_practice_code, version, created_at, updated_at)
+                        carer_wants_assessment, gp_practice_code, names, other_identifiers, version, created_at, updated_at)
                     VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
                         @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
-                        @CarerWantsAssessment, @GpPracticeCode, 1, @Now, @Now)
+                        @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, 1, @Now, @Now)
                     RETURNING id
                     """, person, transaction);
                 work.Scope.RecordChange("person.created", "person", id, null);
@@ -251,7 +254,7 @@ public static class SubmitReferral
                     interpreter_language = @InterpreterLanguage, easy_read = @EasyRead, bsl = @Bsl, lives_alone = @LivesAlone,
                     carer_name = @CarerName, carer_relationship = @CarerRelationship, carer_contact = @CarerContact,
                     carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
-                    version = version + 1, updated_at = @Now
+                    names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
                 """, person, transaction);
             work.Scope.RecordChange("person.updated", "person", personId.Value, null);

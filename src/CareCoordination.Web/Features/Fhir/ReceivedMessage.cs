@@ -1,0 +1,64 @@
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using Dapper;
+
+namespace CareCoordination.Features.Fhir;
+
+/// <summary>
+/// The body of the FHIR write this HTTP request carries, exactly as received: captured where it is read (FhirRequests),
+/// kept where a referral is written (SubmitReferral, CancelReferral, AnswerInformationRequest, AddReferralNote), in that
+/// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. Scoped: one per
+/// request; on a page (a Blazor circuit) nothing is captured and keeping does nothing.
+/// </summary>
+public sealed class ReceivedMessage(TimeProvider clock)
+{
+    private Captured? _captured;
+
+    private sealed record Captured(string Receipt, byte[] Body, string ContentType, string Interaction, string? BundleId, DateTimeOffset ReceivedAt);
+
+    /// <summary>Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept.</summary>
+    internal void Capture(HttpRequest request, ReadOnlySpan<byte> body, string? bundleId) =>
+        _captured = new Captured(Guid.NewGuid().ToString("N"), body.ToArray(), request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
+            clock.GetUtcNow());
+
+    /// <summary>
+    /// Keeps the body (once per request, however many referrals it makes) and links it to the referral, in the command's
+    /// transaction. A batch's entries are each their own transaction: the first to commit keeps the body, the rest link to it.
+    /// </summary>
+    public async Task KeepAsync(Work work, long referralId)
+    {
+        if (_captured is not { } message)
+        {
+            return;
+        }
+        var (connection, transaction, actor) = (work.Connection, work.Transaction, work.Scope.Actor);
+        var receivedId = await connection.ExecuteScalarAsync<long?>(
+            "SELECT id FROM fhir_received WHERE receipt = @Receipt", new { message.Receipt }, transaction);
+        receivedId ??= await connection.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_bytes, received_at)
+            VALUES (@Receipt, @OrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
+                @Body, @BodyBytes, @ReceivedAt)
+            RETURNING id
+            """,
+            new
+            {
+                message.Receipt,
+                OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
+                ClientId = actor.Kind == ActorKind.Partner ? actor.Id : null,
+                Sender = actor.Name,
+                message.Interaction,
+                message.ContentType,
+                message.BundleId,
+                message.Body,
+                BodyBytes = message.Body.Length,
+                message.ReceivedAt,
+            }, transaction);
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO fhir_received_referral (received_id, referral_id)
+            SELECT @receivedId, @referralId
+            WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral WHERE received_id = @receivedId AND referral_id = @referralId)
+            """, new { receivedId, referralId }, transaction);
+    }
+}

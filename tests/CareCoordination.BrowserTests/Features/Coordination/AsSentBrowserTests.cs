@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Coordination;
+
+/// <summary>A referral a partner's system sent over FHIR, as the coordination centre meets it: in the live queue, then "as sent".</summary>
+public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    [Fact]
+    public async Task AReferralSentByFhir_ReachesTheLiveQueue_AndItsAsSentViewShowsTheOriginalMessage()
+    {
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+
+        var family = "Assentworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var distinctive = $"Sent by the ward's EPR {Guid.NewGuid():N}: <script>alert('not run')</script> café";
+        var (bundleId, referralId) = await SendByFhirAsync(family, distinctive);
+
+        // The queue is live: the referral appears without a reload, named with every given name.
+        var row = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        await Assertions.Expect(row).ToBeVisibleAsync();
+        await Assertions.Expect(row).ToContainTextAsync($"Morwenna Jenifer {family}");
+        // (More about the row, e.g. what information is still needed, is asserted here.)
+
+        await row.GetByRole(AriaRole.Link, new() { Name = $"Morwenna Jenifer {family}" }).ClickAsync();
+        await coordinator.WaitForURLAsync($"**/coordination/referrals/{referralId}");
+        await Assertions.Expect(coordinator.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync($"Morwenna Jenifer {family}, referral {referralId}");
+
+        await coordinator.GetByTestId("as-sent-link").ClickAsync();
+        await coordinator.WaitForURLAsync($"**/coordination/referrals/{referralId}/as-sent");
+        var message = coordinator.GetByTestId("as-sent-message");
+        await Assertions.Expect(message).ToHaveCountAsync(1);
+        // The original text, shown as text: the script in it is characters on the page, never an element.
+        await Assertions.Expect(message.GetByTestId("as-sent-body")).ToContainTextAsync(distinctive);
+        await Assertions.Expect(message.GetByTestId("as-sent-bundle-id")).ToHaveTextAsync(bundleId);
+        await Assertions.Expect(message.GetByTestId("as-sent-sender")).ToContainTextAsync("demo-acute-trust");
+        await Assertions.Expect(coordinator.Locator("[data-testid=as-sent-body] script")).ToHaveCountAsync(0);
+
+        await coordinator.GetByTestId("back-to-referral").ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("status")).ToBeVisibleAsync();
+    }
+
+    /// <summary>A BaRS-style $process-message as docs/examples has it, for a new person, from the demo partner client.</summary>
+    private async Task<(string BundleId, long ReferralId)> SendByFhirAsync(string family, string note)
+    {
+        var nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        while (NhsNumber.CheckDigit(nine) < 0)
+        {
+            nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
+        }
+        var today = LondonTime.Today(TimeProvider.System).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var json = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "examples", "referral-message.json"))
+            .Replace("9434765919", nine + NhsNumber.CheckDigit(nine), StringComparison.Ordinal)
+            .Replace("R-1002", "B-" + Guid.NewGuid().ToString("N"), StringComparison.Ordinal)
+            .Replace("2026-11-20", today, StringComparison.Ordinal);
+        var message = JsonNode.Parse(json)!.AsObject();
+        var bundleId = Guid.NewGuid().ToString();
+        message["id"] = bundleId;
+        foreach (var entry in message["entry"]!.AsArray())
+        {
+            var resource = entry!["resource"]!;
+            switch ((string?)resource["resourceType"])
+            {
+                case "ServiceRequest":
+                    resource["note"] = new JsonArray(new JsonObject { ["text"] = note });
+                    break;
+                case "Patient":
+                    resource["name"] = new JsonArray(new JsonObject { ["use"] = "official", ["family"] = family, ["given"] = new JsonArray("Morwenna", "Jenifer") });
+                    break;
+            }
+        }
+
+        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        var token = await http.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = BrowserHost.PartnerSecret,
+        }));
+        token.EnsureSuccessStatusCode();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString());
+        var body = new StringContent(message.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }),
+            Encoding.UTF8, "application/fhir+json");
+        using var response = await http.PostAsync("/fhir/$process-message", body);
+        var reply = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, reply);
+        var focus = JsonNode.Parse(reply)!["entry"]![0]!["resource"]!["focus"]![0]!["reference"]!.GetValue<string>();
+        return (bundleId, long.Parse(focus["ServiceRequest/".Length..], CultureInfo.InvariantCulture));
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "CareCoordination.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("The tests run outside the repository: CareCoordination.sln not found above " + AppContext.BaseDirectory);
+    }
+}
