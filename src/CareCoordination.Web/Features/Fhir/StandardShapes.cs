@@ -33,7 +33,8 @@ public sealed class Sent(ServiceRequest request, Bundle? bundle = null)
             {
                 continue;
             }
-            if (entry.FullUrl == literal || literal == $"{entry.Resource.TypeName}/{entry.Resource.Id}"
+            // BaRS examples also point at an entry by its bare id (the uuid of its urn:uuid: fullUrl).
+            if (entry.FullUrl == literal || literal == $"{entry.Resource.TypeName}/{entry.Resource.Id}" || entry.FullUrl == $"urn:uuid:{literal}"
                 || (entry.Resource.Id is not null && literal.EndsWith($"/{entry.Resource.TypeName}/{entry.Resource.Id}", StringComparison.Ordinal)))
             {
                 return entry.Resource;
@@ -60,23 +61,19 @@ public sealed class Sent(ServiceRequest request, Bundle? bundle = null)
         }
     }
 
-    /// <summary>Whether a resource's subject or patient is the referral's person: no subject at all, the same reference, or the same NHS number.</summary>
+    /// <summary>
+    /// Whether a resource sent with the referral is about its person: it is, unless it names someone else, by another
+    /// NHS number or a Patient with one. (Real messages' subjects are often missing or point at the wrong entry: a
+    /// message is about one person, so only a clear "someone else" leaves a resource out.)
+    /// </summary>
     public bool IsAboutThePerson(ResourceReference? who, string? nhsNumber)
     {
-        if (who is null)
-        {
-            return true;
-        }
-        if (who.Reference is { } reference && reference == Request.Subject?.Reference)
-        {
-            return true;
-        }
-        if (who.Identifier is { System: FhirMapping.NhsNumberSystem } identifier)
+        if (who?.Identifier is { System: FhirMapping.NhsNumberSystem } identifier)
         {
             return identifier.Value == nhsNumber;
         }
-        return Resolve(who) is Patient patient
-            && patient.Identifier.Any(i => i.System == FhirMapping.NhsNumberSystem && i.Value == nhsNumber);
+        return Resolve(who) is not Patient patient
+            || patient.Identifier.All(i => i.System != FhirMapping.NhsNumberSystem || i.Value == nhsNumber);
     }
 
     /// <summary>
@@ -162,30 +159,40 @@ public static class StandardShapes
         }
         var rule = Words(consent.PolicyRule);
         var performer = consent.Performer.Select(p => Name(sent, p)).FirstOrDefault(n => n is not null);
-        form.ConsentGivenBy = performer ?? (rule.Contains("implied", StringComparison.OrdinalIgnoreCase)
-            ? $"Implied consent for direct care ({rule.Trim()})"
-            : null);
+        // Consent implied by direct care was given by nobody in particular: what the policy says is the record of it.
+        form.ConsentGivenBy = performer ?? (!Mentions(rule, "implied") ? null
+            : Mentions(rule, "consent") ? rule.Trim()
+            : $"Implied consent ({rule.Trim()})");
     }
 
-    /// <summary>Lives alone: SNOMED 105529008 as an Observation's code or value (BaRS household composition); another household composition says not.</summary>
+    /// <summary>
+    /// Lives alone: an Observation (BaRS household composition) whose code, or coded value, is SNOMED 105529008 or says
+    /// "lives alone". A v3 LivingArrangement (an institution, a group home ...) or another household composition says not.
+    /// </summary>
     private static void ReadLivingArrangement(ReferralForm form, Sent sent, string? nhsNumber)
     {
         foreach (var observation in Observations(sent, nhsNumber))
         {
-            var valueCodes = observation.Value is CodeableConcept value ? value.Coding : [];
-            if ((Has(observation.Code, Snomed, LivesAlone) && observation.Value is not FhirBoolean { Value: false })
-                || valueCodes.Any(c => c.System == Snomed && c.Code == LivesAlone))
+            var value = observation.Value as CodeableConcept;
+            if ((SaysLivesAlone(observation.Code) && observation.Value is not FhirBoolean { Value: false }) || SaysLivesAlone(value))
             {
                 form.LivesAlone = true;
                 return;
             }
-            if (Has(observation.Code, Snomed, HouseholdComposition) || valueCodes.Any(c => c.System == LivingArrangementSystem))
+            if (Has(observation.Code, Snomed, HouseholdComposition) || IsLivingArrangement(observation.Code) || IsLivingArrangement(value))
             {
                 form.LivesAlone = false;
                 return;
             }
         }
     }
+
+    private static bool SaysLivesAlone(CodeableConcept? concept) =>
+        Has(concept, Snomed, LivesAlone) || Mentions(Words(concept), "lives alone", "living alone");
+
+    // The code system's canonical url, or the ValueSet page some senders put in its place.
+    private static bool IsLivingArrangement(CodeableConcept? concept) =>
+        concept?.Coding.Any(c => c.System is { } system && system.Contains("LivingArrangement", StringComparison.OrdinalIgnoreCase)) == true;
 
     /// <summary>What matters to the person: an Observation or a QuestionnaireResponse answer about their wishes ("Expectations and wishes").</summary>
     private static void ReadWhatMatters(ReferralForm form, Sent sent, string? nhsNumber)
@@ -196,7 +203,7 @@ public static class StandardShapes
         }
         form.PersonWishes = Observations(sent, nhsNumber)
             .Where(o => IsAboutWishes(Words(o.Code)))
-            .Select(o => Text(o.Value))
+            .Select(o => Text(o.Value) ?? string.Join(Environment.NewLine, o.Note.Select(n => n.Text).OfType<string>()))
             .FirstOrDefault(t => !string.IsNullOrWhiteSpace(t))
             ?? sent.All<QuestionnaireResponse>()
                 .Where(q => q.Status is not QuestionnaireResponse.QuestionnaireResponseStatus.EnteredInError && sent.IsAboutThePerson(q.Subject, nhsNumber))
@@ -269,7 +276,7 @@ public static class StandardShapes
         items.SelectMany(item => Flatten(item.Item).Prepend(item));
 
     private static bool IsAboutWishes(string? words) =>
-        Mentions(words, "what matters", "wishes", "preferred place of care", "preferences");
+        Mentions(words, "what matters", "wishes", "expectations", "preferred place of care", "preferences");
 
     private static string? Name(Sent sent, ResourceReference reference) => sent.Resolve(reference) switch
     {
