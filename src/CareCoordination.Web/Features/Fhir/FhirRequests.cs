@@ -246,6 +246,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings)
         {
             InvalidResource invalid => invalid.Issues,
             ValidationFailed validation => validation.Errors.SelectMany(e => e.Value.Select(m => new FhirIssue(ReferralIntake.ExpressionFor(e.Key), m))),
+            AccessDenied { Expression: { } expression } denied => [new FhirIssue(expression, denied.Message)],
             _ => [new FhirIssue(null, failure.Message)],
         };
         var outcome = new OperationOutcome();

@@ -241,7 +241,7 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Equal(before, await app.StoredAsync());
     }
 
-    /// <summary>A requester of another organisation is an authorisation failure, 403 as before (docs/fhir.md says why), naming where it was read.</summary>
+    /// <summary>A requester of another organisation is an authorisation failure, 403 as before (docs/fhir.md says why), with the element that named it.</summary>
     [Fact]
     public async Task ARequesterOfAnotherOrganisation_IsRefused403_WhereverItIsNamed_AndNothingStored()
     {
@@ -254,9 +254,11 @@ public abstract class FhirIntakeTests(AppFactory app)
             .Replace("\"requester\": { \"reference\": \"urn:uuid:3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b\" },", "", StringComparison.Ordinal);
         var bySenderOnly = await client.PostAsync("/fhir/$process-message", Body(bySender));
 
-        Assert.Contains("(ServiceRequest.requester)", (await FhirPartner.ParseAsync<OperationOutcome>(byPractitionerRole, HttpStatusCode.Forbidden)).Issue[0].Diagnostics, StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.Forbidden, inTransaction.StatusCode);
-        Assert.Contains("(MessageHeader.sender)", (await FhirPartner.ParseAsync<OperationOutcome>(bySenderOnly, HttpStatusCode.Forbidden)).Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(["ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(byPractitionerRole, HttpStatusCode.Forbidden)).Issue.Single().Expression);
+        Assert.Equal(["Bundle.entry[1]", "ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(inTransaction, HttpStatusCode.Forbidden)).Issue.Single().Expression);
+        var sender = (await FhirPartner.ParseAsync<OperationOutcome>(bySenderOnly, HttpStatusCode.Forbidden)).Issue.Single();
+        Assert.Equal(["MessageHeader.sender"], sender.Expression);
+        Assert.Contains("not for RSM", sender.Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await app.StoredAsync());
     }
 
