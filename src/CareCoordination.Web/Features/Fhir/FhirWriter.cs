@@ -89,7 +89,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             : ReferralIntake.ToForm(request, knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken), sent);
         // Not stated: the referral source follows from what kind of organisation the referrer is in our directory.
         form.Source ??= SourceOf(organisationKind);
-        await RequireLawfulBasisAsync(form, cancellationToken);
+        await ApplyStandingLawfulBasisAsync(form, cancellationToken);
         // What the form asks for and the sender did not say is marked for the coordinator, not refused.
         var missing = InformationNeeded.Of(form);
         // A machine sender cannot be asked "new need or update?" as the page asks a person: the referral goes in
@@ -121,39 +121,24 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
 
     /// <summary>
     /// Sharing needs a lawful basis: the person's consent (a Consent, or our extension), a recorded lawful reason, or
-    /// else the standing basis an administrator recorded for this partner from its data-sharing agreement. With none
-    /// of these the referral is refused, and nothing is stored.
+    /// else the standing basis an administrator recorded for this partner from its data-sharing agreement, applied
+    /// here. With none of these SubmitReferral refuses the referral, and nothing is stored.
     /// </summary>
-    private async Task RequireLawfulBasisAsync(ReferralForm form, CancellationToken cancellationToken)
+    private async Task ApplyStandingLawfulBasisAsync(ReferralForm form, CancellationToken cancellationToken)
     {
-        if (form.ConsentToShare == true || !string.IsNullOrWhiteSpace(form.LawfulReason))
+        var actor = actors.Current;
+        if (form.ConsentToShare == true || !string.IsNullOrWhiteSpace(form.LawfulReason) || actor.Kind != ActorKind.Partner)
         {
             return;
         }
-        var actor = actors.Current;
-        if (actor.Kind == ActorKind.Partner)
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var standing = await connection.QuerySingleOrDefaultAsync<(string? Basis, string? Agreement)>(
+            "SELECT default_lawful_basis, data_sharing_agreement FROM partner_client WHERE client_id = @id", new { id = actor.Id });
+        if (!string.IsNullOrWhiteSpace(standing.Basis))
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            var standing = await connection.QuerySingleOrDefaultAsync<(string? Basis, string? Agreement)>(
-                "SELECT default_lawful_basis, data_sharing_agreement FROM partner_client WHERE client_id = @id", new { id = actor.Id });
-            if (!string.IsNullOrWhiteSpace(standing.Basis))
-            {
-                form.ConsentToShare = false;
-                form.LawfulReason = string.IsNullOrWhiteSpace(standing.Agreement) ? standing.Basis : $"{standing.Basis} (data-sharing agreement {standing.Agreement})";
-                return;
-            }
+            form.ConsentToShare = false;
+            form.LawfulReason = string.IsNullOrWhiteSpace(standing.Agreement) ? standing.Basis : $"{standing.Basis} (data-sharing agreement {standing.Agreement})";
         }
-        throw new ValidationFailed(new Dictionary<string, string[]>
-        {
-            ["Form.LawfulBasis"] =
-            [
-                form.ConsentToShare == false
-                    ? "The person has not consented to share, and no lawful reason for sharing is given: send it in the consent-to-share extension (lawfulReason), "
-                        + "or ask us to record your data-sharing agreement's lawful basis on your registration."
-                    : "There is no lawful basis for sharing: send a Consent for the person (UK Core, supportingInfo or contained), the consent-to-share extension, "
-                        + "or ask us to record your data-sharing agreement's lawful basis on your registration.",
-            ],
-        });
     }
 
     /// <summary>

@@ -44,6 +44,9 @@ public static class SubmitReferral
 
     public sealed class Validator : AbstractValidator<Command>
     {
+        public const string NoLawfulBasis = "There is no lawful basis for sharing: send the person's consent (a Consent naming them, or the consent-to-share extension), "
+            + "or a lawful reason to share without it; or ask for your data-sharing agreement's lawful basis to be recorded on your registration.";
+
         public Validator(ReferralForm.SubmissionRules rules)
         {
             RuleFor(c => c.Form).SetValidator(rules).When(c => c.InformationNeeded is null);
@@ -52,7 +55,15 @@ public static class SubmitReferral
             RuleFor(c => c.Form).Custom((form, context) =>
             {
                 var needed = context.InstanceToValidate.InformationNeeded!;
-                foreach (var failure in rules.Validate(form).Errors.Where(f => !needed.Contains(f.PropertyName, StringComparer.Ordinal)))
+                var failures = rules.Validate(form).Errors.Where(f => !needed.Contains(f.PropertyName, StringComparer.Ordinal)).ToList();
+                // A partner's message cannot be asked "does the person consent?": without consent or a lawful reason
+                // (its own, or its registration's) there is nothing to share on, said once.
+                if (form.ConsentToShare != true && string.IsNullOrWhiteSpace(form.LawfulReason))
+                {
+                    failures.RemoveAll(f => f.PropertyName is nameof(ReferralForm.ConsentToShare) or nameof(ReferralForm.LawfulReason));
+                    context.AddFailure($"{context.PropertyPath}.LawfulBasis", NoLawfulBasis);
+                }
+                foreach (var failure in failures)
                 {
                     context.AddFailure(new FluentValidation.Results.ValidationFailure($"{context.PropertyPath}.{failure.PropertyName}", failure.ErrorMessage));
                 }

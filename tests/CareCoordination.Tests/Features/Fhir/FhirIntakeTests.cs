@@ -214,6 +214,12 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Equal(["ServiceRequest.supportingInfo"], issue.Expression);
         Assert.Contains("lawful basis", issue.Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await app.StoredAsync());
+        await using (var connection = await app.OpenAsync())
+        {
+            // Refused by the form's own command, so audited as every refused submission is.
+            Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM audit_event WHERE action = 'SubmitReferral' AND outcome = 'invalid' AND actor_id = @clientId", new { clientId }));
+        }
 
         // An administrator records the partner's lawful basis from its data-sharing agreement: the same referral is accepted on it.
         var partnerId = (await app.SendAsync<IReadOnlyList<PartnerClients.Row>>(new PartnerClients.Query(), await app.StaffAsync("admin"))).Single(p => p.ClientId == clientId).Id;
