@@ -17,6 +17,8 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public const string Password = "Browser-Demo-Password-1";
 
+    public const string PartnerSecret = "Browser-Partner-Secret-1";
+
     private readonly string _store = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + ".db");
     private IPlaywright? _playwright;
 
@@ -35,7 +37,7 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("ConnectionStrings:CareCoordination", $"Data Source={_store}");
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
-        builder.UseSetting("Demo:PartnerSecret", "Browser-Partner-Secret-1");
+        builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
     }
 
     public async Task InitializeAsync()

@@ -30,7 +30,7 @@ public static class FhirWrites
             var prefer = request.Headers["Prefer"].ToString();
             if (prefer.Contains("return=OperationOutcome", StringComparison.OrdinalIgnoreCase))
             {
-                await AnswerAsync(request, response, mediator, written, cancellationToken);
+                await AnswerAsync(request, response, mediator, written, cancellationToken); // for its Location and ETag
                 return FhirEndpoints.Fhir(Outcome(written), written.Status);
             }
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
@@ -165,7 +165,7 @@ public static class FhirWrites
     /// What a create did, as an OperationOutcome: one warning per answer the form needs and the sender did not give,
     /// naming the FHIR element that carries it. The referral is accepted all the same.
     /// </summary>
-    public static OperationOutcome Outcome(Written written)
+    private static OperationOutcome Outcome(Written written)
     {
         var outcome = new OperationOutcome();
         outcome.Issue.Add(new OperationOutcome.IssueComponent
