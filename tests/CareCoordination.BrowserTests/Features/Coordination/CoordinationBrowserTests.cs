@@ -186,7 +186,8 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         var family = "Fhirworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
         var nhs = TestReferrals.Form(family).NhsNumber!;
         var expected = LondonTime.Today(TimeProvider.System).AddDays(2).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        // UK Core shaped: a Consent beside it, and none of our extensions: no pathway, ward, optimised date, needs or wishes.
+        // UK Core shaped: a Consent and a Flag beside it, and none of our extensions: no pathway, ward, optimised date, needs or wishes.
+        // Immediate and with a safeguarding flag, so that it is among the first fifty rows whatever other tests have queued.
         var referral = $$$"""
             {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
              "contained": [
@@ -194,8 +195,9 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
                 "name": [{"use": "official", "family": "{{{family}}}", "given": ["Mary"]}], "gender": "female", "birthDate": "1940-01-09",
                 "address": [{"line": ["2 Quay Street"], "postalCode": "WM1 2AB"}]},
                {"resourceType": "Consent", "id": "c", "status": "active", "scope": {"text": "privacy"}, "category": [{"text": "Direct care"}],
-                "patient": {"reference": "#p"}, "policyRule": {"text": "Implied consent for direct care"}}],
-             "subject": {"reference": "#p"}, "supportingInfo": [{"reference": "#c"}], "occurrenceDateTime": "{{{expected}}}",
+                "patient": {"reference": "#p"}, "policyRule": {"text": "Implied consent for direct care"}},
+               {"resourceType": "Flag", "id": "f", "status": "active", "code": {"text": "Safeguarding concern"}, "subject": {"reference": "#p"}}],
+             "priority": "stat", "subject": {"reference": "#p"}, "supportingInfo": [{"reference": "#c"}, {"reference": "#f"}], "occurrenceDateTime": "{{{expected}}}",
              "note": [{"text": "Sent from the ward's EPR."}]}
             """;
         using var partner = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
