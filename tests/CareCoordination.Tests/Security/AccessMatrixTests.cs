@@ -74,6 +74,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/admin/providers"] = new(false, [Roles.Admin, Roles.Manager]),
         ["/admin/services"] = new(false, [Roles.Admin, .. CountyWide]),
         ["/admin/sign-in-links"] = new(false, [Roles.Admin]),
+        ["/admin/partners"] = new(false, [Roles.Admin]),
         ["/approvals"] = new(false, [Roles.Manager]),
     };
 

@@ -21,7 +21,7 @@ public static class MatchBeds
     public sealed record Result(Needs Person, IReadOnlyList<Match> Matches, int Excluded);
 
     /// <summary>What matching looks at about the person.</summary>
-    public sealed record Needs(string Pathway, string Sex, string? Locality, bool MustBeIsolated, bool Cognition, bool Nursing);
+    public sealed record Needs(string? Pathway, string Sex, string? Locality, bool MustBeIsolated, bool Cognition, bool Nursing);
 
     public sealed record Match(BedRow Bed, int Score, IReadOnlyList<string> Why);
 
@@ -121,7 +121,7 @@ public static class MatchBeds
 
     private sealed record Facts
     {
-        public string Pathway { get; init; } = "";
+        public string? Pathway { get; init; }
         public string Sex { get; init; } = "";
         public string? Locality { get; init; }
         public string? InfectionStatus { get; init; }

@@ -39,7 +39,7 @@ public static class ReserveBed
     {
         public string Sex { get; init; } = "";
         public string? InfectionStatus { get; init; }
-        public string Pathway { get; init; } = "";
+        public string? Pathway { get; init; }
     }
 
     public static DateTimeOffset EndOf(DateOnly day)
@@ -70,7 +70,7 @@ public static class ReserveBed
             var fits = MatchBeds.TypesFor(new MatchBeds.Needs(person.Pathway, person.Sex, null, false, false, false));
             if (!fits.Contains(bed.BedType))
             {
-                throw new RuleBroken($"A {MatchBeds.Label(bed.BedType).ToLowerInvariant()} bed does not meet pathway {person.Pathway}: choose {string.Join(" or ", fits.Select(t => MatchBeds.Label(t).ToLowerInvariant()))}.");
+                throw new RuleBroken($"A {MatchBeds.Label(bed.BedType).ToLowerInvariant()} bed does not meet pathway {person.Pathway ?? "(not yet stated)"}: choose {string.Join(" or ", fits.Select(t => MatchBeds.Label(t).ToLowerInvariant()))}.");
             }
             if (bed.AllowedSex != "any" && bed.AllowedSex != person.Sex)
             {

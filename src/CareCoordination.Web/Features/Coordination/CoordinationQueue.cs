@@ -35,13 +35,16 @@ public static class CoordinationQueue
         public int Age { get; init; }
         public string? Locality { get; init; }
         public string Organisation { get; init; } = "";
-        public string Source { get; init; } = "";
-        public string Pathway { get; init; } = "";
+        public string? Source { get; init; }
+        public string? Pathway { get; init; }
         public string Urgency { get; init; } = "";
         public bool Reprioritised { get; init; }
         public DateOnly? MedicallyOptimisedOn { get; init; }
         public bool EarlyRequest { get; init; }
         public bool PossibleDuplicate { get; init; }
+
+        /// <summary>What the form needs and the sender did not say (a referral sent over FHIR), until the referrer answers.</summary>
+        public IReadOnlyList<InformationNeeded.Item> InformationNeeded { get; init; } = [];
         public IReadOnlyList<string> Risks { get; init; } = [];
         public State State { get; init; }
         public string? HeldBy { get; init; }
@@ -70,12 +73,13 @@ public static class CoordinationQueue
         public DateOnly DateOfBirth { get; init; }
         public string? Locality { get; init; }
         public string Organisation { get; init; } = "";
-        public string Source { get; init; } = "";
-        public string Pathway { get; init; } = "";
+        public string? Source { get; init; }
+        public string? Pathway { get; init; }
         public string Urgency { get; init; } = "";
         public DateOnly? MedicallyOptimisedOn { get; init; }
         public bool EarlyRequest { get; init; }
         public long? DuplicateOf { get; init; }
+        public string? InformationNeeded { get; init; }
         public bool SafeguardingConcern { get; init; }
         public string? InfectionStatus { get; init; }
         public bool FallsRisk { get; init; }
@@ -103,6 +107,7 @@ public static class CoordinationQueue
                        p.given_name AS GivenName, p.family_name AS FamilyName, p.nhs_number AS NhsNumber, p.date_of_birth AS DateOfBirth,
                        p.locality AS Locality, o.name AS Organisation, r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency,
                        r.medically_optimised_on AS MedicallyOptimisedOn, r.early_request AS EarlyRequest, r.duplicate_of_referral_id AS DuplicateOf,
+                       r.information_needed AS InformationNeeded,
                        r.safeguarding_concern AS SafeguardingConcern, r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk,
                        r.self_neglect AS SelfNeglect, r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
                        (SELECT COUNT(*) FROM recontact rc WHERE rc.triage_task_id = t.id AND rc.done_at IS NULL) AS OpenRecontacts
@@ -163,6 +168,7 @@ public static class CoordinationQueue
                 MedicallyOptimisedOn = r.MedicallyOptimisedOn,
                 EarlyRequest = r.EarlyRequest,
                 PossibleDuplicate = r.DuplicateOf is not null,
+                InformationNeeded = Referrals.InformationNeeded.Read(r.InformationNeeded),
                 Risks = risks,
                 State = r.Status switch
                 {

@@ -61,7 +61,7 @@ public static class PersonStory
     {
         public long Id { get; init; }
         public string Status { get; init; } = "";
-        public string Pathway { get; init; } = "";
+        public string? Pathway { get; init; }
         public string Organisation { get; init; } = "";
         public DateTimeOffset? SubmittedAt { get; init; }
         public string? Decision { get; init; }

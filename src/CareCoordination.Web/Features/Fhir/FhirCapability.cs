@@ -78,7 +78,8 @@ public static class FhirCapability
                 Code = CapabilityStatement.SystemRestfulInteraction.Transaction,
                 Documentation = new Markdown("POST /fhir: entries POST Patient (with ifNoneExist identifier=NHS number), POST ServiceRequest "
                     + "(subject by urn:uuid, ifNoneExist by identifier) and PUT ServiceRequest/{id} (request.ifMatch checked first). A Patient entry "
-                    + "no ServiceRequest names is registered on its own, as POST Patient. Atomic: one refused entry stores nothing, "
+                    + "no ServiceRequest names is registered on its own, as POST Patient; POST Consent, Observation, QuestionnaireResponse, Flag, "
+                    + "Encounter, Location, Organization, PractitionerRole, Practitioner or RelatedPerson are read into the referral. Atomic: one refused entry stores nothing, "
                     + "and the OperationOutcome names it (Bundle.entry[n])."),
             },
             new CapabilityStatement.SystemInteractionComponent
@@ -95,8 +96,9 @@ public static class FhirCapability
                 Name = "process-message",
                 Definition = "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
                 Documentation = new Markdown($"POST {baseUrl}/$process-message with a BaRS-shaped message Bundle (id = message id): MessageHeader event "
-                    + $"{ProcessMessage.EventSystem}|{ProcessMessage.ReferralEvent}, reason ({ProcessMessage.ReasonSystem}) new, update or delete, "
-                    + "focus the ServiceRequest entry. Answered synchronously with a response message; a repeated message id is 409 and changes nothing."),
+                    + $"{ProcessMessage.EventSystem}|{ProcessMessage.ReferralEvent} (or the earlier {ProcessMessage.EarlierEventSystem}), reason ({ProcessMessage.ReasonSystem}) new, update or delete, "
+                    + "focus the ServiceRequest entry. Answered synchronously with a response message; a repeated message id is 409 and changes nothing. "
+                    + "What the referral form needs and the message lacks is accepted and listed as warnings in an OperationOutcome entry (MessageHeader.response.details)."),
             },
         ];
         statement.Messaging =

@@ -91,7 +91,7 @@ public static class FhirMapping
             Status = ServiceRequestStatus(referral.Status),
             Intent = RequestIntent.Order,
             Category = [new CodeableConcept("http://snomed.info/sct", "3457005", "Patient referral")],
-            Code = new CodeableConcept(PathwaySystem, referral.Pathway, PathwayName(referral.Pathway)),
+            Code = referral.Pathway is null ? null : new CodeableConcept(PathwaySystem, referral.Pathway, PathwayName(referral.Pathway)),
             Priority = referral.Urgency switch
             {
                 "urgent" => RequestPriority.Urgent,
@@ -120,7 +120,10 @@ public static class FhirMapping
     /// <summary>The form's answers that ServiceRequest has no element for, as the cc-referral profile's extensions.</summary>
     private static IEnumerable<Extension> ReferralExtensions(FhirReferral referral)
     {
-        yield return new Extension(ReferralSourceExtension, new Coding(ReferralSourceSystem, referral.Source, ReferralCodes.Sources.LabelOf(referral.Source)));
+        if (referral.Source is not null)
+        {
+            yield return new Extension(ReferralSourceExtension, new Coding(ReferralSourceSystem, referral.Source, ReferralCodes.Sources.LabelOf(referral.Source)));
+        }
         if (referral.Ward is not null)
         {
             yield return Complex(HospitalStayExtension,

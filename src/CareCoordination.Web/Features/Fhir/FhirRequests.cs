@@ -250,6 +250,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         {
             InvalidResource invalid => invalid.Issues,
             ValidationFailed validation => validation.Errors.SelectMany(e => e.Value.Select(m => new FhirIssue(ReferralIntake.ExpressionFor(e.Key), m))),
+            AccessDenied { Expression: { } expression } denied => [new FhirIssue(expression, denied.Message)],
             _ => [new FhirIssue(null, failure.Message)],
         };
         var outcome = new OperationOutcome();

@@ -17,6 +17,12 @@ public sealed record Written(string ResourceType, long Id, int Status)
 {
     /// <summary>For a referral: the person it is for, the id of a transaction's Patient entry.</summary>
     public long PersonId { get; init; }
+
+    /// <summary>For a new referral: what the form needs and the sender did not say, answered as warnings.</summary>
+    public IReadOnlyList<InformationNeeded.Item> Missing { get; init; } = [];
+
+    /// <summary>For a transaction entry read as part of a referral (a Consent, an Observation ...): the entry of that referral.</summary>
+    public int? ReadWithEntry { get; init; }
 }
 
 /// <summary>
@@ -34,7 +40,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// the identifier is SubmitReferral's idempotency key, taken under a lock.
     /// </summary>
     public async Task<Written> CreateReferralAsync(ServiceRequest request, Patient? patient, PersonRecord? knownPerson, string? ifNoneExist,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Sent? sent = null)
     {
         // The precondition first, as FHIR servers check it: a referral the condition finds is the answer, whatever the body says.
         var condition = ifNoneExist is null ? null : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0 };
@@ -50,16 +56,21 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK) { PersonId = matches.Items[0].PersonId };
             }
         }
+        sent ??= new Sent(request);
         // Then the published profiles: a partner learns every structural fault at once, against its element.
         profiles.Require(request);
         if (patient is not null)
         {
             profiles.Require(patient);
         }
-        await RequireOwnOrganisationAsync(request, cancellationToken);
+        var organisationKind = await RequireOwnOrganisationAsync(request, sent, cancellationToken);
         if (request.Status != RequestStatus.Active)
         {
             throw new RuleBroken($"A new referral is sent with status active, not {request.Status?.ToString().ToLowerInvariant() ?? "none"}.");
+        }
+        if (request.Intent is not (RequestIntent.Plan or RequestIntent.Proposal or RequestIntent.Order))
+        {
+            throw new InvalidResource("ServiceRequest.intent", $"A referral is a request with intent plan, proposal or order, not {request.Intent?.ToString().ToLowerInvariant() ?? "none"}.");
         }
         var sender = ReferralIntake.Sender(request);
         if (condition?.Identifier is { System.Length: > 0 } wanted)
@@ -75,12 +86,18 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             }
         }
 
-        var form = patient is not null ? ReferralIntake.ToForm(request, patient)
-            : ReferralIntake.ToForm(request, knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken));
+        var form = patient is not null ? ReferralIntake.ToForm(request, patient, sent)
+            : ReferralIntake.ToForm(request, knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken), sent);
+        // Not stated: the referral source follows from what kind of organisation the referrer is in our directory.
+        form.Source ??= SourceOf(organisationKind);
+        await ApplyStandingLawfulBasisAsync(form, cancellationToken);
+        // What the form asks for and the sender did not say is marked for the coordinator, not refused.
+        var missing = InformationNeeded.Of(form);
         // A machine sender cannot be asked "new need or update?" as the page asks a person: the referral goes in
         // as a new need and the coordination centre sees it flagged as a possible duplicate.
         var key = sender is null ? Guid.NewGuid().ToString("N") : "fhir:" + Hash(sender);
-        var result = await mediator.Send(new SubmitReferral.Command(form, key, DuplicateAnswer: "new-need", Sender: sender), cancellationToken);
+        var result = await mediator.Send(new SubmitReferral.Command(form, key, DuplicateAnswer: "new-need", Sender: sender,
+            InformationNeeded: [.. missing.Select(m => m.Property)]), cancellationToken);
         var referralId = result.ReferralId!.Value;
         if (result.Repeated)
         {
@@ -90,7 +107,39 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
                     + "To make a retry safe, send If-None-Exist: identifier=system|value.");
         }
-        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value };
+        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value, Missing = missing };
+    }
+
+    /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>
+    private static string? SourceOf(string? organisationKind) => organisationKind switch
+    {
+        "acute-trust" => "acute-hospital",
+        "community-hospital" => "community-hospital",
+        "gp-practice" => "gp",
+        "community-trust" => "community-step-up",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Sharing needs a lawful basis: the person's consent (a Consent, or our extension), a recorded lawful reason, or
+    /// else the standing basis an administrator recorded for this partner from its data-sharing agreement, applied
+    /// here. With none of these SubmitReferral refuses the referral, and nothing is stored.
+    /// </summary>
+    private async Task ApplyStandingLawfulBasisAsync(ReferralForm form, CancellationToken cancellationToken)
+    {
+        var actor = actors.Current;
+        if (form.ConsentToShare == true || !string.IsNullOrWhiteSpace(form.LawfulReason) || actor.Kind != ActorKind.Partner)
+        {
+            return;
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var standing = await connection.QuerySingleOrDefaultAsync<(string? Basis, string? Agreement)>(
+            "SELECT default_lawful_basis, data_sharing_agreement FROM partner_client WHERE client_id = @id", new { id = actor.Id });
+        if (!string.IsNullOrWhiteSpace(standing.Basis))
+        {
+            form.ConsentToShare = false;
+            form.LawfulReason = string.IsNullOrWhiteSpace(standing.Agreement) ? standing.Basis : $"{standing.Basis} (data-sharing agreement {standing.Agreement})";
+        }
     }
 
     /// <summary>
@@ -186,6 +235,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     public async Task<IReadOnlyList<Written>> ApplyTransactionAsync(Bundle bundle, CancellationToken cancellationToken)
     {
         var results = new Written?[bundle.Entry.Count];
+        int? referralEntry = null;
         var patients = new Dictionary<string, (int Index, Patient Patient, PersonRecord? Known)>(StringComparer.Ordinal);
         // The Patient entries a new referral here is for: each is recorded with its referral, any other registered on its own.
         var subjects = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
@@ -207,7 +257,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             await AtEntry(index, async () =>
             {
                 var (method, url) = Route(entry);
-                if (method == Bundle.HTTPVerb.POST && url == "Patient")
+                if (method == Bundle.HTTPVerb.POST && (url == "Patient" || ReadWithReferral.Contains(url)))
                 {
                     if (entry.Resource is Patient alone && !subjects.Contains(entry.FullUrl ?? $"#entry{index}"))
                     {
@@ -218,8 +268,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
                 {
                     var named = request.Subject?.Reference is { } reference && patients.TryGetValue(reference, out var subject) ? subject : default;
-                    var written = await CreateReferralAsync(request, named.Known is null ? named.Patient : null, named.Known, entry.Request?.IfNoneExist, cancellationToken);
+                    var written = await CreateReferralAsync(request, named.Known is null ? named.Patient : null, named.Known, entry.Request?.IfNoneExist,
+                        cancellationToken, new Sent(request, bundle));
                     results[index] = written;
+                    referralEntry ??= index;
                     if (named.Patient is not null)
                     {
                         results[named.Index] = new Written("Patient", written.PersonId, named.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK);
@@ -229,13 +281,29 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 results[index] = await ApplyUpdateAsync(entry, cancellationToken);
             });
         }
-        var unread = Array.FindIndex(results, r => r is null);
-        if (unread >= 0)
+        // A Consent, Observation, Flag ... sent beside the referral is read into it, not kept as a resource of its own.
+        foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)))
         {
-            throw new EntryFailure(unread, new InvalidResource("Bundle.entry.resource", "A POST Patient entry carries the Patient to register."));
+            if (results[index] is null && referralEntry is { } readWith && Route(entry) is (Bundle.HTTPVerb.POST, var url) && ReadWithReferral.Contains(url))
+            {
+                results[index] = new Written(url, 0, StatusCodes.Status200OK) { ReadWithEntry = readWith };
+            }
+        }
+        var orphan = Array.FindIndex(results, r => r is null);
+        if (orphan >= 0)
+        {
+            throw new EntryFailure(orphan, Route(bundle.Entry[orphan]).Url == "Patient"
+                ? new InvalidResource("Bundle.entry.resource", "A POST Patient entry carries the Patient to register.")
+                : new RuleBroken("This is read only as part of a referral: send it in the same transaction as the ServiceRequest it supports."));
         }
         return results!;
     }
+
+    /// <summary>The resources a transaction may carry beside a referral for what they say about it (StandardShapes), not to be stored.</summary>
+    private static readonly HashSet<string> ReadWithReferral = new(StringComparer.Ordinal)
+    {
+        "Consent", "Observation", "QuestionnaireResponse", "Flag", "Encounter", "Location", "Organization", "PractitionerRole", "Practitioner", "RelatedPerson",
+    };
 
     /// <summary>One batch entry on its own: a create or an update, each in its own database transaction.</summary>
     public async Task<Written> ApplyBatchEntryAsync(Bundle.EntryComponent entry, CancellationToken cancellationToken)
@@ -299,30 +367,39 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     private static (Bundle.HTTPVerb? Method, string Url) Route(Bundle.EntryComponent entry) =>
         (entry.Request?.Method, (entry.Request?.Url ?? "").Split('?')[0].Trim('/'));
 
-    private async Task RequireOwnOrganisationAsync(ServiceRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// The referrer's organisation must be the caller's: by ODS code (requester, its PractitionerRole's organization,
+    /// or the MessageHeader's sender) or by reference to our Organization. Answers the caller's organisation kind.
+    /// </summary>
+    private async Task<string?> RequireOwnOrganisationAsync(ServiceRequest request, Sent sent, CancellationToken cancellationToken)
     {
         var actor = actors.Current;
         await using var connection = await database.OpenAsync(cancellationToken);
-        var ownCode = await connection.ExecuteScalarAsync<string?>("SELECT code FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 });
-        var requester = request.Requester?.Identifier;
-        var byOdsCode = requester is not null && requester.System == FhirMapping.OdsSystem;
-        if (byOdsCode && requester!.Value != ownCode)
+        var own = await connection.QuerySingleOrDefaultAsync<(string? Code, string? Kind)>(
+            "SELECT code, kind FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 });
+        var ownCode = own.Code;
+        var named = sent.RequestingOrganisation();
+        var byOdsCode = named is not null;
+        if (named is { } requester && requester.Code != ownCode)
         {
-            throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Value}.");
+            throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Code} ({requester.Expression}).",
+                requester.Expression);
         }
-        if (request.Requester?.Reference is not { } reference)
+        // A PractitionerRole, Practitioner or Organization sent with the referral: its ODS code, if any, was checked above.
+        if (request.Requester?.Reference is not { } reference || sent.Resolve(request.Requester) is not null)
         {
-            return;
+            return own.Kind;
         }
         switch (Locate(reference, "Organization"))
         {
             case Here { Id: { } id } when id == actor.OrganisationId:
-                return;
+                return own.Kind;
             case Here { Id: not null }:
-                throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.");
+                throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.",
+                    "ServiceRequest.requester");
             // The sender's own record of its organisation: the ODS code, checked above, says who it is here.
             case Elsewhere when byOdsCode:
-                return;
+                return own.Kind;
             case Elsewhere elsewhere:
                 throw new InvalidResource("ServiceRequest.requester", $"{reference} is an Organization on another server ({elsewhere.Base}), "
                     + "which this server cannot read: name your organisation by its ODS code (requester.identifier).");

@@ -27,6 +27,13 @@ public static class FhirWrites
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
+            // The created resource is the body; a sender that wants the warnings (information needed) asks for the outcome instead.
+            var prefer = request.Headers["Prefer"].ToString();
+            if (prefer.Contains("return=OperationOutcome", StringComparison.OrdinalIgnoreCase))
+            {
+                await AnswerAsync(request, response, mediator, written, cancellationToken); // for its Location and ETag
+                return FhirEndpoints.Fhir(Outcome(written), written.Status);
+            }
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
@@ -109,6 +116,14 @@ public static class FhirWrites
             {
                 reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{referralUrl}", Resource = resource });
             }
+            if (processed.Written.Missing.Count > 0)
+            {
+                // MessageHeader.response.details is where a message reply carries its OperationOutcome.
+                var outcome = Outcome(processed.Written);
+                outcome.Id = Guid.NewGuid().ToString();
+                header.Response.Details = new ResourceReference($"urn:uuid:{outcome.Id}");
+                reply.Entry.Add(new Bundle.EntryComponent { FullUrl = $"urn:uuid:{outcome.Id}", Resource = outcome });
+            }
             return FhirEndpoints.Fhir(reply);
         });
     }
@@ -127,6 +142,19 @@ public static class FhirWrites
 
     private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
+        if (written.ReadWithEntry is { } with)
+        {
+            return new Bundle.EntryComponent
+            {
+                Response = new Bundle.ResponseComponent
+                {
+                    Status = StatusLine(written.Status),
+                    Outcome = FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
+                        $"Read as part of the referral in Bundle.entry[{with}]: what it says is stored with that referral, not as a {written.ResourceType} of its own.",
+                        OperationOutcome.IssueSeverity.Information),
+                },
+            };
+        }
         var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
@@ -138,9 +166,38 @@ public static class FhirWrites
                 Location = Location(written, version),
                 Etag = version is { } v ? FhirMapping.ETag(v) : null,
                 LastModified = resource?.Meta?.LastUpdated,
-                Outcome = resource is null ? NotReadable(written) : null,
+                Outcome = resource is null ? NotReadable(written) : written.Missing.Count > 0 ? Outcome(written) : null,
             },
         };
+    }
+
+    /// <summary>
+    /// What a create did, as an OperationOutcome: one warning per answer the form needs and the sender did not give,
+    /// naming the FHIR element that carries it. The referral is accepted all the same.
+    /// </summary>
+    private static OperationOutcome Outcome(Written written)
+    {
+        var outcome = new OperationOutcome();
+        outcome.Issue.Add(new OperationOutcome.IssueComponent
+        {
+            Severity = OperationOutcome.IssueSeverity.Information,
+            Code = OperationOutcome.IssueType.Informational,
+            Diagnostics = written.Missing.Count == 0
+                ? $"Accepted: {written.ResourceType}/{written.Id}."
+                : $"Accepted: {written.ResourceType}/{written.Id}, marked information needed for the coordination centre, who will ask you for what is missing.",
+        });
+        foreach (var item in written.Missing)
+        {
+            outcome.Issue.Add(new OperationOutcome.IssueComponent
+            {
+                Severity = OperationOutcome.IssueSeverity.Warning,
+                Code = OperationOutcome.IssueType.Incomplete,
+                Diagnostics = $"Information needed: {item.Words}.",
+                Details = new CodeableConcept { Text = item.Property },
+                Expression = [item.FhirPath],
+            });
+        }
+        return outcome;
     }
 
     /// <summary>
@@ -203,6 +260,9 @@ public static class ProcessTransaction
 public static class ProcessMessage
 {
     public const string EventSystem = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
+
+    /// <summary>The event code system of earlier BaRS releases, still sent by partners on them.</summary>
+    public const string EarlierEventSystem = "https://fhir.nhs.uk/CodeSystem/message-event-servicerequest";
     public const string ReasonSystem = "https://fhir.nhs.uk/CodeSystem/message-reason-bars";
     public const string ReferralEvent = "servicerequest-request";
 
@@ -224,9 +284,9 @@ public static class ProcessMessage
             var header = message.Entry.FirstOrDefault()?.Resource as MessageHeader
                 ?? throw new InvalidResource("Bundle.entry[0]", "A message Bundle starts with its MessageHeader.");
             var messageId = message.Id ?? throw new InvalidResource("Bundle.id", "Give the message an id (Bundle.id): a repeat of the same id is recognised and refused.");
-            if (header.Event is not Coding { System: EventSystem, Code: ReferralEvent })
+            if (header.Event is not Coding { System: EventSystem or EarlierEventSystem, Code: ReferralEvent })
             {
-                throw new InvalidResource("MessageHeader.event", $"This server takes the event {EventSystem}|{ReferralEvent} only.");
+                throw new InvalidResource("MessageHeader.event", $"This server takes the event {ReferralEvent} of {EventSystem} (or the earlier {EarlierEventSystem}) only.");
             }
             var reason = header.Reason?.Coding.FirstOrDefault(c => c.System == ReasonSystem)?.Code;
             if (reason is not ("new" or "update" or "delete"))
@@ -250,7 +310,7 @@ public static class ProcessMessage
             }
 
             var written = reason == "new"
-                ? await writer.CreateReferralAsync(request, SubjectOf(message, request), null, null, cancellationToken)
+                ? await writer.CreateReferralAsync(request, SubjectOf(message, request), null, null, cancellationToken, new Sent(request, message))
                 : await UpdateAsync(writer, request, reason, cancellationToken);
             await work.Connection.ExecuteAsync(
                 """
@@ -278,7 +338,6 @@ public static class ProcessMessage
 
         /// <summary>The Patient the ServiceRequest names: an entry of the message, or contained in it.</summary>
         private static Patient? SubjectOf(Bundle message, ServiceRequest request) =>
-            message.Entry.FirstOrDefault(e => e.FullUrl is not null && e.FullUrl == request.Subject?.Reference)?.Resource as Patient
-            ?? FhirWriter.ContainedPatient(request);
+            new Sent(request, message).Resolve(request.Subject) as Patient;
     }
 }

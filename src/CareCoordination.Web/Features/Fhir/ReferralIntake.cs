@@ -14,21 +14,23 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public static class ReferralIntake
 {
-    public static ReferralForm ToForm(ServiceRequest request, Patient patient)
+    public static ReferralForm ToForm(ServiceRequest request, Patient patient, Sent? sent = null)
     {
         var form = new ReferralForm();
         ReadPerson(form, patient);
         ReadReferral(form, request);
+        StandardShapes.Read(form, sent ?? new Sent(request));
         return form;
     }
 
     /// <summary>For a referral whose subject is a person already known here: the record is as the store has it.</summary>
-    public static ReferralForm ToForm(ServiceRequest request, PersonRecord person)
+    public static ReferralForm ToForm(ServiceRequest request, PersonRecord person, Sent? sent = null)
     {
         var form = new ReferralForm();
         person.FillIn(form);
         form.Ethnicity ??= NotStated;
         ReadReferral(form, request);
+        StandardShapes.Read(form, sent ?? new Sent(request));
         return form;
     }
 
@@ -190,6 +192,7 @@ public static class ReferralIntake
         "ExpectedDischargeOn" => "ServiceRequest.occurrence",
         var p when p.StartsWith("Needs", StringComparison.Ordinal) => "ServiceRequest.orderDetail",
         "InfectionStatus" or "BestInterestsDecision" => $"ServiceRequest.extension('{FhirMapping.RiskExtension}')",
+        "LawfulBasis" => "ServiceRequest.supportingInfo",
         "ConsentToShare" or "ConsentGivenBy" or "LawfulReason" => $"ServiceRequest.extension('{FhirMapping.ConsentExtension}')",
         "PersonWishes" or "FamilyExpectations" or "StaffExpectations" or "Strengths" or "Goals" => $"ServiceRequest.extension('{FhirMapping.WhatMattersExtension}')",
         "Summary" => "ServiceRequest.note",

@@ -57,6 +57,8 @@ public static class AnswerInformationRequest
                     new { taskId, status, paused, now = scope.Now }, work.Transaction);
                 scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
             }
+            // The referrer has answered what was asked, so what the referral lacked when it arrived is no longer flagged.
+            await work.Connection.ExecuteAsync("UPDATE referral SET information_needed = NULL WHERE id = @Id", new { referral.Id }, work.Transaction);
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
             await received.KeepAsync(work, referral.Id);
             return Unit.Value;

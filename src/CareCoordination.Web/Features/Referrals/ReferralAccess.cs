@@ -21,7 +21,7 @@ public sealed record OpenReferral
     public long Id { get; init; }
     public long OrganisationId { get; init; }
     public string Status { get; init; } = "";
-    public string Pathway { get; init; } = "";
+    public string? Pathway { get; init; }
     public string Organisation { get; init; } = "";
     public DateTimeOffset? SubmittedAt { get; init; }
 }

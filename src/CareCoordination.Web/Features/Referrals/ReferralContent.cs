@@ -19,11 +19,11 @@ public record ReferralContent
         r.best_interests_decision AS BestInterestsDecision, r.self_funding AS SelfFunding,
         r.consent_to_share AS ConsentToShare, r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason,
         r.person_wishes AS PersonWishes, r.family_expectations AS FamilyExpectations, r.staff_expectations AS StaffExpectations,
-        r.summary AS Summary
+        r.summary AS Summary, r.information_needed AS InformationNeededJson
         """;
 
-    public string Source { get; init; } = "";
-    public string Pathway { get; init; } = "";
+    public string? Source { get; init; }
+    public string? Pathway { get; init; }
     public string Urgency { get; init; } = "";
     public string? Ward { get; init; }
     public string? BedLabel { get; init; }
@@ -47,6 +47,11 @@ public record ReferralContent
     public string? FamilyExpectations { get; init; }
     public string? StaffExpectations { get; init; }
     public string? Summary { get; init; }
+
+    public string? InformationNeededJson { get; init; }
+
+    /// <summary>What the form needs and the sender (a partner system) did not say, until the referrer answers.</summary>
+    public IReadOnlyList<InformationNeeded.Item> InformationNeeded => Referrals.InformationNeeded.Read(InformationNeededJson);
 
     public IReadOnlyList<string> Needs => JsonSerializer.Deserialize<List<string>>(NeedsJson, JsonDefaults.Options) ?? [];
 }

@@ -21,11 +21,13 @@ public static class SubmitReferral
     /// DuplicateAnswer is the referrer's answer once shown an open referral for the same person.
     /// </summary>
     /// Sender is a partner system's own identifier for the referral (FHIR ServiceRequest.identifier), kept to
-    /// be searched by and shown back.
+    /// be searched by and shown back. InformationNeeded (FHIR only) names the form's answers the sender did not
+    /// give (InformationNeeded.Of): they are stored as absent and the referral is marked for the coordinator,
+    /// instead of the form's rule refusing it; every other rule holds.
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope("system/ServiceRequest.c")]
     public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null,
-        SenderIdentifier? Sender = null)
+        SenderIdentifier? Sender = null, IReadOnlyList<string>? InformationNeeded = null)
         : ICommand<Result>;
 
     public sealed record SenderIdentifier(string System, string Value);
@@ -42,9 +44,30 @@ public static class SubmitReferral
 
     public sealed class Validator : AbstractValidator<Command>
     {
+        public const string NoLawfulBasis = "There is no lawful basis for sharing: send the person's consent (a Consent naming them, or the consent-to-share extension), "
+            + "or a lawful reason to share without it; or ask for your data-sharing agreement's lawful basis to be recorded on your registration.";
+
         public Validator(ReferralForm.SubmissionRules rules)
         {
-            RuleFor(c => c.Form).SetValidator(rules);
+            RuleFor(c => c.Form).SetValidator(rules).When(c => c.InformationNeeded is null);
+            // The same rules, less the "missing" failures of the answers the sender was told are needed: an unknown
+            // code or a date in the past is still refused.
+            RuleFor(c => c.Form).Custom((form, context) =>
+            {
+                var needed = context.InstanceToValidate.InformationNeeded!;
+                var failures = rules.Validate(form).Errors.Where(f => !needed.Contains(f.PropertyName, StringComparer.Ordinal)).ToList();
+                // A partner's message cannot be asked "does the person consent?": without consent or a lawful reason
+                // (its own, or its registration's) there is nothing to share on, said once.
+                if (form.ConsentToShare != true && string.IsNullOrWhiteSpace(form.LawfulReason))
+                {
+                    failures.RemoveAll(f => f.PropertyName is nameof(ReferralForm.ConsentToShare) or nameof(ReferralForm.LawfulReason));
+                    context.AddFailure($"{context.PropertyPath}.LawfulBasis", NoLawfulBasis);
+                }
+                foreach (var failure in failures)
+                {
+                    context.AddFailure(new FluentValidation.Results.ValidationFailure($"{context.PropertyPath}.{failure.PropertyName}", failure.ErrorMessage));
+                }
+            }).When(c => c.InformationNeeded is not null);
             RuleFor(c => c.IdempotencyKey).NotEmpty().MaximumLength(100);
             RuleFor(c => c.DuplicateAnswer).Must(a => a is null or "new-need" or "update")
                 .WithMessage("Say whether this is a new need or an update to the open referral.");
@@ -131,6 +154,7 @@ public static class SubmitReferral
                 form.FamilyExpectations,
                 form.StaffExpectations,
                 form.Summary,
+                InformationNeeded = InformationNeeded.Store(command.InformationNeeded ?? []),
                 EarlyRequest = form.IsEarlyRequest(today),
                 DuplicateOf = open.Count > 0 ? command.DuplicateOf ?? open[^1].Id : (long?)null,
                 DuplicateAnswer = open.Count > 0 ? command.DuplicateAnswer : null,
@@ -142,14 +166,14 @@ public static class SubmitReferral
                     ward, bed_label, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
                     infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
                     self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
-                    staff_expectations, summary, early_request, duplicate_of_referral_id, duplicate_answer, version,
+                    staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
                     created_at, submitted_at, updated_at)
                 VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
                     (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
                     @Ward, @BedLabel, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
                     @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
                     @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
-                    @StaffExpectations, @Summary, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
+                    @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
                     @Now, @Now, @Now)
                 RETURNING id
                 """, referral, transaction);
@@ -174,6 +198,7 @@ public static class SubmitReferral
             scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new
             {
                 status = "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, duplicateOf = referral.DuplicateOf,
+                informationNeeded = command.InformationNeeded is { Count: > 0 } needed ? needed : null,
             });
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             scope.Touch("referral", referralId, personId);

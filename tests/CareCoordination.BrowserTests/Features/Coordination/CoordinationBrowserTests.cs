@@ -173,6 +173,56 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(coordinator.GetByTestId("timeline")).ToContainTextAsync("Approved by a manager");
     }
 
+    /// <summary>A partner's referral that lacks answers the form asks for arrives in the live queue marked, and is asked about in one click.</summary>
+    [Fact]
+    public async Task AReferralSentByFhirWithMissingItems_ShowsInformationNeededLive_AndTheCoordinatorAsksInOneClick()
+    {
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+
+        var family = "Fhirworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var nhs = TestReferrals.Form(family).NhsNumber!;
+        var expected = LondonTime.Today(TimeProvider.System).AddDays(2).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        // UK Core shaped: a Consent and a Flag beside it, and none of our extensions: no pathway, ward, optimised date, needs or wishes.
+        // Immediate and with a safeguarding flag, so that it is among the first fifty rows whatever other tests have queued.
+        var referral = $$$"""
+            {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+             "contained": [
+               {"resourceType": "Patient", "id": "p", "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "{{{nhs}}}"}],
+                "name": [{"use": "official", "family": "{{{family}}}", "given": ["Mary"]}], "gender": "female", "birthDate": "1940-01-09",
+                "address": [{"line": ["2 Quay Street"], "postalCode": "WM1 2AB"}]},
+               {"resourceType": "Consent", "id": "c", "status": "active", "scope": {"text": "privacy"}, "category": [{"text": "Direct care"}],
+                "patient": {"reference": "#p"}, "policyRule": {"text": "Implied consent for direct care"}},
+               {"resourceType": "Flag", "id": "f", "status": "active", "code": {"text": "Safeguarding concern"}, "subject": {"reference": "#p"}}],
+             "priority": "stat", "subject": {"reference": "#p"}, "supportingInfo": [{"reference": "#c"}, {"reference": "#f"}], "occurrenceDateTime": "{{{expected}}}",
+             "note": [{"text": "Sent from the ward's EPR."}]}
+            """;
+        using var partner = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        var token = await partner.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = BrowserHost.PartnerSecret,
+        }));
+        var accessToken = System.Text.Json.JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
+        partner.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        var created = await partner.PostAsync("/fhir/ServiceRequest", new StringContent(referral, System.Text.Encoding.UTF8, "application/fhir+json"));
+        Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+
+        var row = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        await Assertions.Expect(row.GetByTestId("information-needed")).ToBeVisibleAsync();
+        await Assertions.Expect(row.GetByTestId("information-needed-list")).ToHaveTextAsync(
+            "Not sent: the pathway asked for, the ward the person is on, the medically optimised date, the needs to support and what matters to the person");
+        await Assertions.Expect(row).ToContainTextAsync("Pathway not stated");
+
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Take Mary {family}" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("information-needed")).ToContainTextAsync("the pathway asked for");
+        await coordinator.GetByTestId("ask-information-needed").ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("action-done")).ToContainTextAsync("Question sent");
+        await Assertions.Expect(coordinator.GetByTestId("status")).ToHaveTextAsync("Needs your answer");
+    }
+
     [Fact]
     public async Task TheQueue_AndAReferralBeingWorked_PassAxe()
     {
