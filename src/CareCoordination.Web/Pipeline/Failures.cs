@@ -9,11 +9,7 @@ public abstract class DomainFailure(string message) : Exception(message);
 /// <summary>Unknown, or not the caller's to see: both look the same so that existence does not leak.</summary>
 public sealed class NotFound(string what) : DomainFailure($"{what} was not found.");
 
-public sealed class AccessDenied(string message, string? expression = null) : DomainFailure(message)
-{
-    /// <summary>For FHIR: the element that named what the caller may not act for (ServiceRequest.requester), if one did.</summary>
-    public string? Expression { get; } = expression;
-}
+public sealed class AccessDenied(string message) : DomainFailure(message);
 
 /// <summary>Someone else changed it first, or it already exists.</summary>
 public sealed class Conflict(string message) : DomainFailure(message);

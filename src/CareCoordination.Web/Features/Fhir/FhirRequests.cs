@@ -36,6 +36,15 @@ public sealed class PayloadTooLarge(string message) : DomainFailure(message);
 /// <summary>415: not JSON.</summary>
 public sealed class UnsupportedMediaType(string message) : DomainFailure(message);
 
+/// <summary>
+/// 422: a referral whose requester (or message sender) is not the caller's organisation. The caller is who it says it
+/// is; what it sent names someone else, so it is a fault in the referral, reported against the element that named them.
+/// </summary>
+public sealed class ForeignRequester(string message, string expression) : DomainFailure(message)
+{
+    public string Expression { get; } = expression;
+}
+
 /// <summary>428: an update without If-Match could overwrite a change the caller never saw.</summary>
 public sealed class PreconditionRequired(string message) : DomainFailure(message);
 
@@ -242,6 +251,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
             PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
             UnsupportedMediaType => StatusCodes.Status415UnsupportedMediaType,
             PreconditionRequired => StatusCodes.Status428PreconditionRequired,
+            ForeignRequester => StatusCodes.Status422UnprocessableEntity,
             ValidationFailed when write => StatusCodes.Status422UnprocessableEntity,
             _ => FailureResponses.StatusFor(failure),
         };
@@ -250,7 +260,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         {
             InvalidResource invalid => invalid.Issues,
             ValidationFailed validation => validation.Errors.SelectMany(e => e.Value.Select(m => new FhirIssue(ReferralIntake.ExpressionFor(e.Key), m))),
-            AccessDenied { Expression: { } expression } denied => [new FhirIssue(expression, denied.Message)],
+            ForeignRequester foreign => [new FhirIssue(foreign.Expression, foreign.Message)],
             _ => [new FhirIssue(null, failure.Message)],
         };
         var outcome = new OperationOutcome();

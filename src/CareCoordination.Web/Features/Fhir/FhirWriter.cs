@@ -382,7 +382,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         var byOdsCode = named is not null;
         if (named is { } requester && requester.Code != ownCode)
         {
-            throw new AccessDenied($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Code} ({requester.Expression}).",
+            throw new ForeignRequester($"You may send referrals only for your own organisation ({ownCode}), not for {requester.Code} ({requester.Expression}).",
                 requester.Expression);
         }
         // A PractitionerRole, Practitioner or Organization sent with the referral: its ODS code, if any, was checked above.
@@ -395,7 +395,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             case Here { Id: { } id } when id == actor.OrganisationId:
                 return own.Kind;
             case Here { Id: not null }:
-                throw new AccessDenied($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.",
+                throw new ForeignRequester($"You may send referrals only for your own organisation (Organization/{actor.OrganisationId}), not for {reference}.",
                     "ServiceRequest.requester");
             // The sender's own record of its organisation: the ODS code, checked above, says who it is here.
             case Elsewhere when byOdsCode:

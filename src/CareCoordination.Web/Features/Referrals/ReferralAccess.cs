@@ -81,6 +81,6 @@ public static class ReferralAccess
             SELECT r.id AS Id, r.organisation_id AS OrganisationId, r.status AS Status, r.pathway AS Pathway, o.name AS Organisation, r.submitted_at AS SubmittedAt
             FROM referral r JOIN organisation o ON o.id = r.organisation_id
             WHERE r.person_id = @personId AND r.status IN ({OpenList})
-            ORDER BY r.submitted_at
+            ORDER BY r.submitted_at, r.id
             """, new { personId }, transaction)).ToList();
 }

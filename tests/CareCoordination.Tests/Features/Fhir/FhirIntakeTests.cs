@@ -247,9 +247,9 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Equal(before, await app.StoredAsync());
     }
 
-    /// <summary>A requester of another organisation is an authorisation failure, 403 as before (docs/fhir.md says why), with the element that named it.</summary>
+    /// <summary>A requester of another organisation is a fault in the referral: 422, with the element that named it.</summary>
     [Fact]
-    public async Task ARequesterOfAnotherOrganisation_IsRefused403_WhereverItIsNamed_AndNothingStored()
+    public async Task ARequesterOfAnotherOrganisation_IsRefused422_WhereverItIsNamed_AndNothingStored()
     {
         using var client = await app.PartnerAsync();
         var before = await app.StoredAsync();
@@ -260,9 +260,9 @@ public abstract class FhirIntakeTests(AppFactory app)
             .Replace("\"requester\": { \"reference\": \"urn:uuid:3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b\" },", "", StringComparison.Ordinal);
         var bySenderOnly = await client.PostAsync("/fhir/$process-message", Body(bySender));
 
-        Assert.Equal(["ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(byPractitionerRole, HttpStatusCode.Forbidden)).Issue.Single().Expression);
-        Assert.Equal(["Bundle.entry[1]", "ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(inTransaction, HttpStatusCode.Forbidden)).Issue.Single().Expression);
-        var sender = (await FhirPartner.ParseAsync<OperationOutcome>(bySenderOnly, HttpStatusCode.Forbidden)).Issue.Single();
+        Assert.Equal(["ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(byPractitionerRole, HttpStatusCode.UnprocessableEntity)).Issue.Single().Expression);
+        Assert.Equal(["Bundle.entry[1]", "ServiceRequest.requester"], (await FhirPartner.ParseAsync<OperationOutcome>(inTransaction, HttpStatusCode.UnprocessableEntity)).Issue.Single().Expression);
+        var sender = (await FhirPartner.ParseAsync<OperationOutcome>(bySenderOnly, HttpStatusCode.UnprocessableEntity)).Issue.Single();
         Assert.Equal(["MessageHeader.sender"], sender.Expression);
         Assert.Contains("not for RSM", sender.Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await app.StoredAsync());

@@ -260,12 +260,12 @@ public abstract class FhirWriteTests(AppFactory app)
 
         var otherOrganisation = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         otherOrganisation.Requester.Identifier.Value = "RSM";
-        var forbidden = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.Forbidden);
-        Assert.Contains("your own organisation", forbidden.Issue[0].Diagnostics, StringComparison.Ordinal);
+        var foreign = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.UnprocessableEntity);
+        Assert.Contains("your own organisation", foreign.Issue[0].Diagnostics, StringComparison.Ordinal);
 
         var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         otherByReference.Requester.Reference = "Organization/999999";
-        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/fhir/ServiceRequest", Json(otherByReference))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await client.PostAsync("/fhir/ServiceRequest", Json(otherByReference))).StatusCode);
 
         var notJson = await client.PostAsync("/fhir/ServiceRequest", new StringContent("<ServiceRequest/>", Encoding.UTF8, "application/fhir+xml"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, notJson.StatusCode);
