@@ -10,11 +10,11 @@ using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Coordination;
 
-/// <summary>A referral a partner's system sent over FHIR, as the coordination centre meets it: in the live queue, then "as sent".</summary>
+/// <summary>A referral a partner's system sent over FHIR with an answer missing, as the coordination centre meets it: in the live queue marked information needed, then "as sent".</summary>
 public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
 {
     [Fact]
-    public async Task AReferralSentByFhir_ReachesTheLiveQueue_AndItsAsSentViewShowsTheOriginalMessage()
+    public async Task AReferralSentByFhirWithoutWhatMatters_ReachesTheLiveQueueMarkedInformationNeeded_AndItsAsSentViewShowsTheOriginalMessage()
     {
         var coordinator = await host.NewPageAsync();
         await host.SignInAsync(coordinator, "coordinator");
@@ -30,7 +30,8 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
         var row = coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
         await Assertions.Expect(row).ToBeVisibleAsync();
         await Assertions.Expect(row).ToContainTextAsync($"Morwenna Jenifer {family}");
-        // (More about the row, e.g. what information is still needed, is asserted here.)
+        // What matters to the person was left out of the message: taken in all the same, and marked for the coordinator.
+        await Assertions.Expect(row.GetByTestId("information-needed-list")).ToHaveTextAsync("Not sent: what matters to the person");
 
         await row.GetByRole(AriaRole.Link, new() { Name = $"Morwenna Jenifer {family}" }).ClickAsync();
         await coordinator.WaitForURLAsync($"**/coordination/referrals/{referralId}");
@@ -73,6 +74,9 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
             {
                 case "ServiceRequest":
                     resource["note"] = new JsonArray(new JsonObject { ["text"] = note });
+                    var extensions = resource["extension"]!.AsArray();
+                    var whatMatters = extensions.Single(e => ((string?)e!["url"])!.EndsWith("/what-matters", StringComparison.Ordinal));
+                    extensions.Remove(whatMatters);
                     break;
                 case "Patient":
                     resource["name"] = new JsonArray(new JsonObject { ["use"] = "official", ["family"] = family, ["given"] = new JsonArray("Morwenna", "Jenifer") });
