@@ -18,7 +18,7 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
     public const string Password = "Browser-Demo-Password-1";
 
     /// <summary>The demo partner client's (demo-acute-trust) secret, for a test that sends as a partner system.</summary>
-    public const string PartnerSecret = "Browser-Partner-Secret-1";
+    private const string PartnerSecret = "Browser-Partner-Secret-1";
 
     private readonly string _store = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + ".db");
     private IPlaywright? _playwright;
@@ -39,6 +39,21 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
+    }
+
+    /// <summary>An HTTP client speaking for the demo partner system (demo-acute-trust) with a fresh bearer token.</summary>
+    public async Task<HttpClient> PartnerClientAsync()
+    {
+        var partner = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        using var token = await partner.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = PartnerSecret,
+        }));
+        token.EnsureSuccessStatusCode();
+        using var answer = System.Text.Json.JsonDocument.Parse(await token.Content.ReadAsStringAsync());
+        partner.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            answer.RootElement.GetProperty("access_token").GetString());
+        return partner;
     }
 
     public async Task InitializeAsync()

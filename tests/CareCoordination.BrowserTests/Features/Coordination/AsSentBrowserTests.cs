@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -84,14 +82,7 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
             }
         }
 
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
-        var token = await http.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = BrowserHost.PartnerSecret,
-        }));
-        token.EnsureSuccessStatusCode();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            (await token.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString());
+        using var http = await host.PartnerClientAsync();
         var body = new StringContent(message.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }),
             Encoding.UTF8, "application/fhir+json");
         using var response = await http.PostAsync("/fhir/$process-message", body);

@@ -200,13 +200,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
              "priority": "stat", "subject": {"reference": "#p"}, "supportingInfo": [{"reference": "#c"}, {"reference": "#f"}], "occurrenceDateTime": "{{{expected}}}",
              "note": [{"text": "Sent from the ward's EPR."}]}
             """;
-        using var partner = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
-        var token = await partner.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = BrowserHost.PartnerSecret,
-        }));
-        var accessToken = System.Text.Json.JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
-        partner.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        using var partner = await host.PartnerClientAsync();
         var created = await partner.PostAsync("/fhir/ServiceRequest", new StringContent(referral, System.Text.Encoding.UTF8, "application/fhir+json"));
         Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
 
