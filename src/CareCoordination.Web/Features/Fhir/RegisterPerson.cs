@@ -86,52 +86,17 @@ public static class RegisterPerson
                 // Known to another organisation: their record is not this registration's to change, nor its version to show.
             }
 
-            var postcode = Postcode.Normalise(form.Postcode);
-            var carerName = Blank(form.CarerName);
-            var person = new
-            {
-                NhsNumber = nhsNumber,
-                GivenName = form.GivenName!.Trim(),
-                FamilyName = form.FamilyName!.Trim(),
-                form.DateOfBirth,
-                form.Sex,
-                AddressLine = Blank(form.AddressLine),
-                Postcode = postcode,
-                Locality = await connection.ExecuteScalarAsync<string?>(
-                    "SELECT locality FROM postcode_district WHERE district = @district", new { district = Postcode.District(postcode) }, transaction),
-                form.Ethnicity,
-                InterpreterLanguage = form.InterpreterNeeded ? Blank(form.InterpreterLanguage) : null,
-                form.EasyRead,
-                form.Bsl,
-                form.LivesAlone,
-                CarerName = carerName,
-                CarerRelationship = carerName is null ? null : Blank(form.CarerRelationship),
-                CarerContact = carerName is null ? null : Blank(form.CarerContact),
-                CarerWantsAssessment = form.CarerWantsAssessment && carerName is not null,
-                GpPracticeCode = Blank(form.GpPracticeCode)?.ToUpperInvariant(),
-                Names = PersonName.ToJson(form),
-                OtherIdentifiers = PersonIdentifier.ToJson(form.OtherIdentifiers),
-                OrganisationId = organisationId,
-                PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
-                scope.Actor.UserId,
-                scope.Now,
-            };
+            var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, scope.Now);
             if (personId is null)
             {
-                personId = await connection.ExecuteScalarAsync<long>(
-                    """
-                    INSERT INTO person (nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
-                        interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
-                        carer_wants_assessment, gp_practice_code, names, other_identifiers, version, created_at, updated_at)
-                    VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
-                        @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
-                        @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, 1, @Now, @Now)
-                    RETURNING id
-                    """, person, transaction);
+                personId = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
                 scope.RecordChange("person.created", "person", personId.Value, null);
             }
             var registration = new DynamicParameters(person);
             registration.Add("PersonId", personId.Value);
+            registration.Add("OrganisationId", organisationId);
+            registration.Add("PartnerClientId", scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null);
+            registration.Add("UserId", scope.Actor.UserId);
             await connection.ExecuteAsync(
                 """
                 INSERT INTO person_registration (organisation_id, person_id, person_version, partner_client_id, registered_by_user_id,
@@ -147,7 +112,5 @@ public static class RegisterPerson
             scope.Touch("person", personId.Value, personId);
             return new Result(personId.Value, Created: true);
         }
-
-        private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
     }
 }

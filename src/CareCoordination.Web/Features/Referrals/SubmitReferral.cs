@@ -229,49 +229,15 @@ public static class SubmitReferral
         private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
             long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {
-            var postcode = Postcode.Normalise(form.Postcode);
-            var locality = await connection.ExecuteScalarAsync<string?>(
-                "SELECT locality FROM postcode_district WHERE district = @district", new { district = Postcode.District(postcode) }, transaction);
-            var person = new
-            {
-                Id = personId,
-                NhsNumber = nhsNumber,
-                GivenName = form.GivenName!.Trim(),
-                FamilyName = form.FamilyName!.Trim(),
-                form.DateOfBirth,
-                form.Sex,
-                AddressLine = form.AddressLine?.Trim(),
-                Postcode = postcode,
-                Locality = locality,
-                form.Ethnicity,
-                InterpreterLanguage = form.InterpreterNeeded ? form.InterpreterLanguage?.Trim() : null,
-                form.EasyRead,
-                form.Bsl,
-                form.LivesAlone,
-                CarerName = Blank(form.CarerName),
-                CarerRelationship = Blank(form.CarerName) is null ? null : Blank(form.CarerRelationship),
-                CarerContact = Blank(form.CarerName) is null ? null : Blank(form.CarerContact),
-                CarerWantsAssessment = form.CarerWantsAssessment && Blank(form.CarerName) is not null,
-                GpPracticeCode = Blank(form.GpPracticeCode)?.ToUpperInvariant(),
-                Names = PersonName.ToJson(form),
-                OtherIdentifiers = PersonIdentifier.ToJson(form.OtherIdentifiers),
-                Now = now,
-            };
+            var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, now);
             if (personId is null)
             {
-                var id = await connection.ExecuteScalarAsync<long>(
-                    """
-                    INSERT INTO person (nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
-                        interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
-                        carer_wants_assessment, gp_practice_code, names, other_identifiers, version, created_at, updated_at)
-                    VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
-                        @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
-                        @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, 1, @Now, @Now)
-                    RETURNING id
-                    """, person, transaction);
+                var id = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
                 work.Scope.RecordChange("person.created", "person", id, null);
                 return id;
             }
+            var update = new DynamicParameters(person);
+            update.Add("Id", personId.Value);
             await connection.ExecuteAsync(
                 """
                 UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
@@ -281,11 +247,9 @@ public static class SubmitReferral
                     carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
                     names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
-                """, person, transaction);
+                """, update, transaction);
             work.Scope.RecordChange("person.updated", "person", personId.Value, null);
             return personId.Value;
         }
-
-        private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
     }
 }
