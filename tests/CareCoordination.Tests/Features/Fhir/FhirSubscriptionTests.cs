@@ -235,6 +235,32 @@ public abstract class FhirSubscriptionTests(AppFactory app)
     }
 
     [Fact]
+    public async Task AnAnswerToTheOldHandshake_ArrivingAfterOffAndOnAgain_DoesNotStandInForTheNewOne()
+    {
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var receiver = await Receiver.StartAsync(holdFirstAnswer: answer.Task);
+        using var partner = await app.PartnerAsync();
+        var id = await SubscribeAsync(partner, receiver.Url);
+        await receiver.WaitForAsync(n => n.Count(x => x.Type == "handshake") == 1, "the first handshake");
+
+        // While the first handshake's answer is still on its way, the partner turns the subscription off and on again.
+        foreach (var (status, ifMatch) in new[] { ("off", "W/\"1\""), ("requested", "W/\"2\"") })
+        {
+            var body = SubscriptionJson(receiver.Url);
+            body["id"] = id;
+            body["status"] = status;
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/Subscription/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
+            put.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+            using var response = await partner.SendAsync(put);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        answer.SetResult();
+
+        await receiver.WaitForAsync(n => n.Count(x => x.Type == "handshake") == 2, "a handshake for the subscription as it now stands");
+        await UntilAsync(async () => await StatusAsync(partner, id) == "active", "active again");
+    }
+
+    [Fact]
     public async Task AClient_HasAtMostTwentySubscriptions()
     {
         using var partner = await app.PartnerAsync(null, await app.NewPartnerClientAsync("RWM", "system/Subscription.cruds", "many"), FhirPartner.OtherSecret);
@@ -429,8 +455,10 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         /// <summary>Notifications being held open right now.</summary>
         public int Hanging => Volatile.Read(ref _hanging);
 
-        public static async Task<Receiver> StartAsync(int port = 0, bool hangAfterHandshake = false)
+        /// <param name="holdFirstAnswer">When given, the first notification is recorded at once but answered only when this completes.</param>
+        public static async Task<Receiver> StartAsync(int port = 0, bool hangAfterHandshake = false, Task? holdFirstAnswer = null)
         {
+            var first = 0;
             var receiver = new Receiver();
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -458,6 +486,10 @@ public abstract class FhirSubscriptionTests(AppFactory app)
                     return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
                 }
                 receiver._received.Enqueue(notification);
+                if (holdFirstAnswer is not null && Interlocked.Exchange(ref first, 1) == 0)
+                {
+                    await holdFirstAnswer;
+                }
                 return Results.Ok();
             });
             await app.StartAsync();

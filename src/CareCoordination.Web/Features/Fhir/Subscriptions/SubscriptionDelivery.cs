@@ -276,14 +276,23 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         }
         var now = Wall.GetUtcNow();
         await using var store = await database.OpenAsync(cancellationToken);
+        // The outcome speaks for the version it was sent for: a partner who changed the subscription meanwhile (off, then
+        // on again) asked for a new handshake, which an answer to the old one must not stand in for.
         if (error is null)
         {
-            await store.ExecuteAsync(
+            var delivered = events.Count > 0 ? events[^1].EventNumber : row.DeliveredThrough;
+            var recorded = await store.ExecuteAsync(
                 """
                 UPDATE fhir_subscription SET status = 'active', failures = 0, next_attempt_at = NULL, last_error = NULL, last_sent_at = @now,
-                    handshake_at = COALESCE(handshake_at, @now), delivered_through = @DeliveredThrough
-                WHERE id = @Id AND lease_owner = @_node AND status <> 'off'
-                """, new { now, DeliveredThrough = events.Count > 0 ? events[^1].EventNumber : row.DeliveredThrough, row.Id, _node });
+                    handshake_at = COALESCE(handshake_at, @now), delivered_through = @delivered
+                WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
+                """, new { now, delivered, row.Id, _node, row.Version });
+            if (recorded == 0 && events.Count > 0)
+            {
+                // The events did reach the partner whatever became of the subscription since.
+                await store.ExecuteAsync("UPDATE fhir_subscription SET delivered_through = @delivered WHERE id = @Id AND delivered_through < @delivered",
+                    new { delivered, row.Id });
+            }
             return;
         }
         var options = _settings.CurrentValue;
@@ -295,8 +304,8 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         await store.ExecuteAsync(
             """
             UPDATE fhir_subscription SET status = @status, failures = @failures, next_attempt_at = @next, last_error = @error
-            WHERE id = @Id AND lease_owner = @_node AND status <> 'off'
-            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node });
+            WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
+            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node, row.Version });
     }
 
     /// <summary>
