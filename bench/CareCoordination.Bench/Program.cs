@@ -4,7 +4,7 @@ using CareCoordination.Bench;
 //   dotnet run -c Release --project bench/CareCoordination.Bench -- all [--short] [--postgres "Host=..."]
 var command = args.FirstOrDefault() ?? "all";
 var options = new Options(args.Skip(1));
-return command switch
+var exit = command switch
 {
     "all" => await All.RunAsync(options),
     "load" => await CareCoordination.Bench.Load.LoadCommand.RunAsync(options),
@@ -14,6 +14,12 @@ return command switch
     // "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options), (fix/store: bench/CareCoordination.Bench/History/)
     _ => Usage(),
 };
+if (command is "all" or "load" or "micro")
+{
+    Report.Current.Print(Console.Out);
+    exit = Report.Current.Failures.Count > 0 ? 1 : exit;
+}
+return exit;
 
 static int Usage()
 {

@@ -9,7 +9,7 @@ namespace CareCoordination.Bench.BareApp;
 /// answer) and broadcasts the change on a SignalR hub shaped as the product's /hubs/live: Subscribe(topic) answers the
 /// last seq published, and each change arrives as method "change". No sign-in, no validation, no profile check, no
 /// audit, no FHIR versions: what the product adds is the difference. Run as its own process:
-/// <c>bare-app --urls http://127.0.0.1:5099 [--store file.db | --postgres "Host=..." --database name] [--connections 16]</c>.
+/// <c>bare-app --urls http://127.0.0.1:5099 [--store file.db | --postgres "Host=..." --database name] [--connections 16] [--existing]</c>.
 /// </summary>
 public static class BareApp
 {
@@ -21,15 +21,15 @@ public static class BareApp
         builder.Services.AddSignalR();
         var connections = options.Int("connections", 16);
         await using var store = options.Postgres is { } postgres
-            ? await BareStore.OpenPostgresAsync(postgres, options.Get("database", "cc_bench_bare_app"), connections)
+            ? await BareStore.OpenPostgresAsync(postgres, options.Get("database", "cc_bench_bare_app"), connections, create: !options.Has("existing"))
             : await BareStore.OpenSqliteAsync(options.Get("store") ?? Path.Combine(Path.GetTempPath(), $"cc-bench-bare-{Environment.ProcessId}.db"), connections);
+        // --existing: a restart on the store a previous run left (SQLite: the schema is made only in a new file).
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<BarePublished>();
 
         var app = builder.Build();
         app.MapGet("/health", () => Results.Ok(new { status = "Healthy" }));
         app.MapPost("/fhir", SubmitAsync);
-        app.MapGet("/bare/size", async () => Results.Ok(new { bytes = await store.SizeAsync(), referrals = await store.CountAsync("referral") }));
         app.MapHub<BareLiveHub>("/hubs/live");
         await app.RunAsync();
         return 0;

@@ -33,17 +33,18 @@ public sealed class BareStore : IAsyncDisposable
         _connections = Channel.CreateBounded<DbConnection>(connections);
     }
 
-    /// <summary>A new SQLite file with the schema, and <paramref name="connections"/> connections kept open with their pragmas set once.</summary>
+    /// <summary>A SQLite file, with the schema when it is new, and <paramref name="connections"/> connections kept open with their pragmas set once.</summary>
     public static async Task<BareStore> OpenSqliteAsync(string path, int connections)
     {
         var store = new BareStore(path, null, connections);
+        var isNew = !File.Exists(path);
         var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString();
         for (var i = 0; i < connections; i++)
         {
             var connection = new SqliteConnection(connectionString);
             await connection.OpenAsync();
             await connection.ExecuteAsync("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;");
-            if (i == 0)
+            if (i == 0 && isNew)
             {
                 await connection.ExecuteAsync(Schema(postgres: false));
             }
@@ -53,14 +54,12 @@ public sealed class BareStore : IAsyncDisposable
         return store;
     }
 
-    /// <summary>A PostgreSQL database of its own on this server (made new, named <paramref name="database"/>), with the schema.</summary>
-    public static async Task<BareStore> OpenPostgresAsync(string serverConnectionString, string database, int connections)
+    /// <summary>A PostgreSQL database of its own on this server, named <paramref name="database"/>: made new with the schema, unless it is to be reopened.</summary>
+    public static async Task<BareStore> OpenPostgresAsync(string serverConnectionString, string database, int connections, bool create = true)
     {
-        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(serverConnectionString) { Database = "postgres" }.ToString()))
+        if (create)
         {
-            await admin.OpenAsync();
-            await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-            await admin.ExecuteAsync($"CREATE DATABASE \"{database}\"");
+            await Postgres.CreateDatabaseAsync(serverConnectionString, database);
         }
         var builder = new NpgsqlConnectionStringBuilder(serverConnectionString) { Database = database, MaxPoolSize = Math.Max(connections, 4) };
         var dataSource = NpgsqlDataSource.Create(builder.ToString());
@@ -68,7 +67,7 @@ public sealed class BareStore : IAsyncDisposable
         for (var i = 0; i < connections; i++)
         {
             var connection = await dataSource.OpenConnectionAsync();
-            if (i == 0)
+            if (i == 0 && create)
             {
                 await connection.ExecuteAsync(Schema(postgres: true));
             }
@@ -138,26 +137,6 @@ public sealed class BareStore : IAsyncDisposable
         finally
         {
             _sqliteWriter?.Release();
-            _connections.Writer.TryWrite(connection);
-        }
-    }
-
-    /// <summary>Bytes the rows take: the SQLite file with its WAL after a checkpoint, or the PostgreSQL database's size.</summary>
-    public async Task<long> SizeAsync()
-    {
-        var connection = await _connections.Reader.ReadAsync();
-        try
-        {
-            if (_postgres is not null)
-            {
-                await connection.ExecuteAsync("VACUUM ANALYZE");
-                return await connection.ExecuteScalarAsync<long>("SELECT pg_database_size(current_database())");
-            }
-            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
-            return new FileInfo(Location).Length + (File.Exists(Location + "-wal") ? new FileInfo(Location + "-wal").Length : 0);
-        }
-        finally
-        {
             _connections.Writer.TryWrite(connection);
         }
     }
