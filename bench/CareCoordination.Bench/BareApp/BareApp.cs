@@ -50,10 +50,10 @@ public static class BareApp
             return Results.BadRequest(new { error = e.Message });
         }
         var now = DateTimeOffset.UtcNow;
-        long seq, referralId;
+        long seq, referralId, taskId;
         try
         {
-            (seq, referralId) = await store.WriteAsync(referral, now, cancellation);
+            (seq, referralId, taskId) = await store.WriteAsync(referral, now, cancellation);
         }
         catch (System.Data.Common.DbException e) when (e.SqlState == "23505" || e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 })
         {
@@ -61,12 +61,13 @@ public static class BareApp
             return Results.Conflict(new { error = e.Message });
         }
         published.Advance(seq);
-        var data = JsonSerializer.SerializeToElement(new { status = "submitted", queue = "coordination", pathway = referral.Pathway, urgency = referral.Urgency });
-        // After the commit, as the product's change feed does: the coordination queue and the capacity board hear of it.
+        var data = JsonSerializer.SerializeToElement(new { referralId, queue = "coordination", status = "requested" });
+        // After the commit, as the product's change feed does: the new triage task is pushed to the capacity board and the
+        // coordination queue (the product's LiveTopics put a task change on both).
         foreach (var topic in BareLiveHub.ReferralTopics)
         {
             await hub.Clients.Group(topic).SendAsync(BareLiveHub.Method,
-                new BareChange(seq, "referral.submitted", "referral", referralId, now, null, null, data, topic), cancellation);
+                new BareChange(seq, "task.created", "triage_task", taskId, now, null, null, data, topic), cancellation);
         }
         return Results.Json(new
         {
@@ -107,7 +108,7 @@ public sealed class BareLiveHub(BarePublished published) : Hub
 {
     public const string Method = "change";
 
-    /// <summary>The product's topic names (LiveTopics) a submitted referral is pushed on.</summary>
+    /// <summary>The product's topic names (LiveTopics) a new triage task is pushed on.</summary>
     public static readonly string[] ReferralTopics = ["capacity", "queue/coordination"];
 
     public async Task<long> Subscribe(string topic)

@@ -77,8 +77,8 @@ public sealed class BareStore : IAsyncDisposable
         return store;
     }
 
-    /// <summary>Writes the referral's five rows in one transaction, committed (durable) when this returns; answers the change's seq and the referral's id.</summary>
-    public async Task<(long Seq, long ReferralId)> WriteAsync(BareReferral referral, DateTimeOffset now, CancellationToken cancellation = default)
+    /// <summary>Writes the referral's five rows in one transaction, committed (durable) when this returns; answers the change's seq, the referral's id and its triage task's.</summary>
+    public async Task<(long Seq, long ReferralId, long TaskId)> WriteAsync(BareReferral referral, DateTimeOffset now, CancellationToken cancellation = default)
     {
         var connection = await _connections.Reader.ReadAsync(cancellation);
         if (_sqliteWriter is not null)
@@ -128,11 +128,11 @@ public sealed class BareStore : IAsyncDisposable
             var seq = await connection.ExecuteScalarAsync<long>(
                 """
                 INSERT INTO change (at, kind, entity_type, entity_id, actor, data)
-                VALUES (@at, 'referral.submitted', 'referral', @referralId, 'bare', @data) RETURNING seq
-                """, new { at, referralId, data = $$"""{"status":"submitted","pathway":"{{referral.Pathway}}","urgency":"{{referral.Urgency}}","taskId":{{taskId}},"queue":"coordination"}""" },
+                VALUES (@at, 'task.created', 'triage_task', @taskId, 'bare', @data) RETURNING seq
+                """, new { at, taskId, data = $$"""{"referralId":{{referralId}},"queue":"coordination","status":"requested","pathway":"{{referral.Pathway}}","urgency":"{{referral.Urgency}}"}""" },
                 transaction);
             await transaction.CommitAsync(cancellation);
-            return (seq, referralId);
+            return (seq, referralId, taskId);
         }
         finally
         {

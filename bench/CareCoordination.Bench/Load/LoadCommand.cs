@@ -114,7 +114,7 @@ public static class LoadCommand
 
     /// <summary>
     /// One server end to end: cold start on a new store; stopped and its store measured; started again, warmed up and loaded;
-    /// reads while writing and idle (product); stopped, the store measured and counted (every acknowledged referral stored);
+    /// reads while writing and idle (product); one live capacity board hears of every new triage task; stopped, the store measured and counted (every acknowledged referral stored);
     /// then restarted on that store.
     /// </summary>
     private static async Task<ServerFigures> MeasureServerAsync(string name, Plan plan, Submissions submissions, StoreUnderTest store,
@@ -136,7 +136,9 @@ public static class LoadCommand
         Measured? writesDuringReads = null;
         try
         {
-            using var http = await ClientAsync(server, measureReads);
+            var (http, token) = await ClientAsync(server, partner: measureReads);
+            using var _ = http;
+            await using var board = await LiveBoard.ConnectAsync(server.BaseAddress, token);
             var submit = Submit(http, submissions, () => Interlocked.Increment(ref acknowledged));
             var warm = await Driver.RunAsync("warm-up", Connections, plan.Warmup, plan.WarmupCount, submit);
             report.Check(warm.Failed == 0, $"{store.Kind} {name}: {warm.Failed} warm-up submissions not acknowledged 2xx (first: {warm.FirstFailure})");
@@ -162,6 +164,9 @@ public static class LoadCommand
                     reads.Add((Reads[i].Name, whileWriting[i], idle[i]));
                 }
             }
+            var heard = await board.AwaitAsync(Interlocked.Read(ref acknowledged));
+            Console.WriteLine($"   live push: a capacity board heard of {heard:N0} of the {acknowledged:N0} new triage tasks");
+            report.Check(heard == acknowledged, $"{store.Kind} {name}: a capacity board on /hubs/live heard of {heard} of {acknowledged} new triage tasks");
         }
         finally
         {
@@ -213,10 +218,11 @@ public static class LoadCommand
     }
 
     /// <summary>An HTTP client for the server with room for 16 submitting connections and the readers; for the product, with the partner's token.</summary>
-    private static async Task<HttpClient> ClientAsync(Server server, bool partner)
+    private static async Task<(HttpClient Http, string? Token)> ClientAsync(Server server, bool partner)
     {
         var handler = new SocketsHttpHandler { MaxConnectionsPerServer = Connections + Reads.Length, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) };
         var http = new HttpClient(handler) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(100) };
+        string? token = null;
         if (partner)
         {
             var response = await http.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
@@ -227,10 +233,10 @@ public static class LoadCommand
             {
                 throw new InvalidOperationException($"the product refused the demo partner's token request: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             }
-            var token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
+            token = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString();
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
-        return http;
+        return (http, token);
     }
 
     private static Func<CancellationToken, Task<string?>> Submit(HttpClient http, Submissions submissions, Action acknowledged) => async cancellation =>
