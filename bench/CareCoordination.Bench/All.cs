@@ -5,8 +5,9 @@ public static class All
 {
     public static async Task<int> RunAsync(Options options)
     {
-        var failed = await Load.LoadCommand.RunAsync(options);
-        failed |= Micro.MicroCommand.Run(options);
+        // The micro benchmarks first, in a process that has not yet carried the load's heap and threads.
+        var failed = Micro.MicroCommand.Run(options);
+        failed |= await Load.LoadCommand.RunAsync(options);
         // push and history are added here by their own commands (bench/CareCoordination.Bench/Push, History).
         return failed;
     }

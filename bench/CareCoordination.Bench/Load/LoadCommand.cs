@@ -33,7 +33,7 @@ public static class LoadCommand
     {
         public static Plan From(Options options) => options.Short
             // Tiny counts: every figure is exercised and every guarantee checked, in seconds; the timings mean nothing.
-            ? new(true, TimeSpan.FromSeconds(60), 48, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 12)
+            ? new(true, TimeSpan.FromSeconds(60), 32, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 8)
             : new(false, TimeSpan.FromSeconds(options.Int("seconds", 20)), null, TimeSpan.FromSeconds(3), null,
                 TimeSpan.FromSeconds(options.Int("reads-seconds", 10)), null);
     }
@@ -89,6 +89,7 @@ public static class LoadCommand
             report.Add(section, "submissions, bare app", bare.Load.PerSecond, "req/s", writerName, writer.PerSecond);
             report.Add(section, "submission p50, product", product.Load.P50, "ms", "bare app", bare.Load.P50);
             report.Add(section, "submission p99, product", product.Load.P99, "ms", "bare app", bare.Load.P99);
+            report.Add(section, "one submission at a time (1 connection) p50, product", product.Single.P50, "ms", "bare app", bare.Single.P50);
             report.Add(section, "write p50, bare writer", writer.P50, "ms");
             report.Add(section, "write p99, bare writer", writer.P99, "ms");
             foreach (var (name, whileWriting, idle) in product.Reads!)
@@ -109,7 +110,7 @@ public static class LoadCommand
         }
     }
 
-    private sealed record ServerFigures(Measured Load, TimeSpan ColdStart, TimeSpan Restart, double BytesPerReferral, long Referrals, long StoreBytes,
+    private sealed record ServerFigures(Measured Load, Measured Single, TimeSpan ColdStart, TimeSpan Restart, double BytesPerReferral, long Referrals, long StoreBytes,
         List<(string Name, Measured WhileWriting, Measured Idle)>? Reads, Measured? WritesDuringReads);
 
     /// <summary>
@@ -131,7 +132,7 @@ public static class LoadCommand
 
         server = await (restart ?? start)();
         long acknowledged = 0;
-        Measured load;
+        Measured load, single;
         List<(string, Measured, Measured)>? reads = null;
         Measured? writesDuringReads = null;
         try
@@ -142,6 +143,10 @@ public static class LoadCommand
             var submit = Submit(http, submissions, () => Interlocked.Increment(ref acknowledged));
             var warm = await Driver.RunAsync("warm-up", Connections, plan.Warmup, plan.WarmupCount, submit);
             report.Check(warm.Failed == 0, $"{store.Kind} {name}: {warm.Failed} warm-up submissions not acknowledged 2xx (first: {warm.FirstFailure})");
+            Console.WriteLine($"-- {name}: one connection submitting");
+            single = await Driver.RunAsync("one at a time", 1, plan.Short ? plan.Duration : TimeSpan.FromSeconds(5), plan.Short ? 4 : null, submit);
+            Console.WriteLine($"   {single.Done:N0} acknowledged: p50 {single.P50:0.0} ms");
+            report.Check(single.Failed == 0, $"{store.Kind} {name}: {single.Failed} submissions one at a time not acknowledged 2xx (first: {single.FirstFailure})");
             Console.WriteLine($"-- {name}: {Connections} connections submitting");
             load = await Driver.RunAsync("submissions", Connections, plan.Duration, plan.Count, submit);
             Console.WriteLine($"   {load.Done:N0} acknowledged in {load.Elapsed.TotalSeconds:0.0} s: {load.PerSecond:N0} req/s, p50 {load.P50:0.0} ms, p99 {load.P99:0.0} ms");
@@ -181,7 +186,7 @@ public static class LoadCommand
         server = await (restart ?? start)();
         var restartedIn = server.StartedIn;
         await server.StopAsync();
-        return new ServerFigures(load, coldStart, restartedIn, (bytesAfter - bytesBefore) / (double)Math.Max(1, referralsAfter - referralsBefore),
+        return new ServerFigures(load, single, coldStart, restartedIn, (bytesAfter - bytesBefore) / (double)Math.Max(1, referralsAfter - referralsBefore),
             referralsAfter, bytesAfter, reads, writesDuringReads);
     }
 
