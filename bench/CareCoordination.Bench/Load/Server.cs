@@ -14,6 +14,35 @@ public sealed partial class Server : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Queue<string> _lastLines = new();
+    private bool _disposed;
+
+    /// <summary>Servers still running: killed if the bench itself is stopped (Ctrl+C, SIGTERM) or fails, so none is left behind.</summary>
+    private static readonly HashSet<Process> Running = [];
+
+    private static readonly List<PosixSignalRegistration> Signals = [];
+
+    static Server()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
+        AppDomain.CurrentDomain.UnhandledException += (_, _) => KillAll();
+        // A signal ends the bench without ProcessExit: the children are stopped first, then the signal takes its course.
+        foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGHUP })
+        {
+            Signals.Add(PosixSignalRegistration.Create(signal, _ => KillAll()));
+        }
+    }
+
+    private static void KillAll()
+    {
+        lock (Running)
+        {
+            foreach (var process in Running.Where(p => !p.HasExited))
+            {
+                Console.Error.WriteLine($"bench: stopping server process {process.Id}");
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
 
     public Uri BaseAddress { get; }
 
@@ -70,6 +99,10 @@ public sealed partial class Server : IAsyncDisposable
         }
         var clock = Stopwatch.StartNew();
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + dll);
+        lock (Running)
+        {
+            Running.Add(process);
+        }
         var server = new Server(name, process, baseAddress);
         // Read both pipes always: a child writing to a full pipe would stall and be measured as slow.
         process.OutputDataReceived += (_, e) => server.Keep(e.Data);
@@ -153,7 +186,16 @@ public sealed partial class Server : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         await StopAsync();
+        lock (Running)
+        {
+            Running.Remove(_process);
+        }
         _process.Dispose();
     }
 

@@ -56,13 +56,22 @@ public sealed class Session
         Console.WriteLine($"-- {name}: cold start");
         var server = await start(false);
         session.ColdStart = server.StartedIn;
-        await server.StopAsync();
+        await server.DisposeAsync();
         session._bytesBefore = await store.SizeAsync();
         session._referralsBefore = await store.CountAsync("referral");
         session._server = await start(true);
-        var token = await session.ConnectAsync(connections);
-        session._board = await LiveBoard.ConnectAsync(session._server.BaseAddress, token);
-        return session;
+        try
+        {
+            var token = await session.ConnectAsync(connections);
+            session._board = await LiveBoard.ConnectAsync(session._server.BaseAddress, token);
+            return session;
+        }
+        catch
+        {
+            // Never leave a server running behind a failed run.
+            await session.StopAsync();
+            throw;
+        }
     }
 
     /// <summary>One new referral, POSTed as a partner would; null when it was acknowledged 2xx, else what came back.</summary>
@@ -95,7 +104,7 @@ public sealed class Session
         report.Check(heard == acknowledged, $"{Store.Kind} {Name}: a capacity board on /hubs/live heard of {heard} of {acknowledged} new triage tasks");
         await _board.DisposeAsync();
         Http.Dispose();
-        await _server!.StopAsync();
+        await _server!.DisposeAsync();
 
         StoreBytes = await Store.SizeAsync();
         Referrals = await Store.CountAsync("referral");
@@ -106,7 +115,7 @@ public sealed class Session
         Console.WriteLine($"-- {Name}: restart on the store it left ({Referrals:N0} referrals)");
         _server = await _start(true);
         Restart = _server.StartedIn;
-        await _server.StopAsync();
+        await _server.DisposeAsync();
     }
 
     /// <summary>Stops the server if a failure left it running.</summary>
