@@ -20,10 +20,10 @@ public static class BareApp
         builder.WebHost.UseUrls(options.Get("urls", "http://127.0.0.1:5099"));
         builder.Services.AddSignalR();
         var connections = options.Int("connections", 16);
+        // --existing: a restart on the store a previous run left (on SQLite the schema is made only in a new file anyway).
         await using var store = options.Postgres is { } postgres
             ? await BareStore.OpenPostgresAsync(postgres, options.Get("database", "cc_bench_bare_app"), connections, create: !options.Has("existing"))
             : await BareStore.OpenSqliteAsync(options.Get("store") ?? Path.Combine(Path.GetTempPath(), $"cc-bench-bare-{Environment.ProcessId}.db"), connections);
-        // --existing: a restart on the store a previous run left (SQLite: the schema is made only in a new file).
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<BarePublished>();
 
