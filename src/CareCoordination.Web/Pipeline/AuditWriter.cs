@@ -48,42 +48,42 @@ public sealed class AuditWriter(Database database)
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
         string? action = null, int firstSubject = 0)
     {
-        var ownConnection = connection is null;
-        connection ??= await database.OpenAsync(cancellationToken);
-        try
+        var rows = Rows(scope, outcome, action, firstSubject);
+        if (connection is null)
         {
-            var own = new List<AuditSubject>();
-            for (var i = firstSubject; i < scope.Subjects.Count; i++)
-            {
-                if (scope.AuditedSubjects.Add(i))
-                {
-                    own.Add(scope.Subjects[i]);
-                }
-            }
-            var subjects = own.Count > 0 ? own : [new AuditSubject("", 0, null)];
-            var rows = subjects.Select(s => new
-            {
-                At = scope.Now,
-                ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-                ActorId = Cap(scope.Actor.Id),
-                ActorName = Cap(scope.Actor.Name),
-                scope.Actor.OrganisationId,
-                Action = Cap(action ?? scope.Action),
-                Outcome = outcome,
-                EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
-                EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
-                s.PersonId,
-                Detail = Cap(scope.AuditDetail),
-            });
-            await connection.ExecuteAsync(new CommandDefinition(Insert, rows, transaction, cancellationToken: cancellationToken));
+            // A refusal has no transaction of its own: it takes its turn like any other write.
+            await database.WriteAsync((own, ownTransaction) =>
+                own.ExecuteAsync(new CommandDefinition(Insert, rows, ownTransaction, cancellationToken: cancellationToken)), cancellationToken);
+            return;
         }
-        finally
+        await connection.ExecuteAsync(new CommandDefinition(Insert, rows, transaction, cancellationToken: cancellationToken));
+    }
+
+    private static List<object> Rows(MessageScope scope, string outcome, string? action, int firstSubject)
+    {
+        var own = new List<AuditSubject>();
+        for (var i = firstSubject; i < scope.Subjects.Count; i++)
         {
-            if (ownConnection)
+            if (scope.AuditedSubjects.Add(i))
             {
-                await connection.DisposeAsync();
+                own.Add(scope.Subjects[i]);
             }
         }
+        var subjects = own.Count > 0 ? own : [new AuditSubject("", 0, null)];
+        return [.. subjects.Select(s => (object)new
+        {
+            At = scope.Now,
+            ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
+            ActorId = Cap(scope.Actor.Id),
+            ActorName = Cap(scope.Actor.Name),
+            scope.Actor.OrganisationId,
+            Action = Cap(action ?? scope.Action),
+            Outcome = outcome,
+            EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
+            EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
+            s.PersonId,
+            Detail = Cap(scope.AuditDetail),
+        })];
     }
 
     /// <summary>

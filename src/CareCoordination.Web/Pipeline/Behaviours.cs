@@ -126,7 +126,10 @@ public sealed class ValidationBehaviour<TMessage, TResponse>(IEnumerable<IValida
 
 /// <summary>
 /// Commands only: one transaction around the handler, its change rows and its audit row, so that a
-/// failure leaves nothing half-written. After commit the change feed is told, and pushes to live screens.
+/// failure leaves nothing half-written. The handler runs in the caller's flow; on SQLite its transaction
+/// may be shared with other commands waiting at the same moment (each in its own savepoint, see
+/// Database.WriteAsync), and it is answered only after that transaction committed. Then the change feed
+/// is told, and pushes to live screens.
 /// </summary>
 public sealed class TransactionBehaviour<TMessage, TResponse>(Database database, ChangeFeed feed, AuditWriter audit)
     : IPipelineBehavior<TMessage, TResponse>
@@ -142,18 +145,27 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
 
         try
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-            scope.Connection = connection;
-            scope.Transaction = transaction;
-            var response = await next(message, cancellationToken);
-            if (scope.Changes.Count > 0)
+            var response = await database.WriteAsync(async (connection, transaction) =>
             {
-                // Once, for the outermost command: every version its nested messages made, before anyone can read it.
-                await FhirVersions.RecordAsync(connection, transaction, scope.Changes);
-                await AppendChangesAsync(connection, transaction, scope);
-            }
-            await transaction.CommitAsync(cancellationToken);
+                scope.Connection = connection;
+                scope.Transaction = transaction;
+                try
+                {
+                    var response = await next(message, cancellationToken);
+                    if (scope.Changes.Count > 0)
+                    {
+                        // Once, for the outermost command: every version its nested messages made, before anyone can read it.
+                        await FhirVersions.RecordAsync(connection, transaction, scope.Changes);
+                        await ChangeLog.AppendAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
+                    }
+                    return response;
+                }
+                finally
+                {
+                    scope.Connection = null;
+                    scope.Transaction = null;
+                }
+            }, cancellationToken);
             if (scope.Changes.Count > 0)
             {
                 feed.Poke();
@@ -162,15 +174,10 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
         }
         finally
         {
-            scope.Connection = null;
-            scope.Transaction = null;
             // Refusals of messages sent inside this one were held until its transaction ended (see WriteRefusalAsync).
             await audit.WriteDeferredAsync(scope, CancellationToken.None);
         }
     }
-
-    private Task AppendChangesAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, MessageScope scope) =>
-        ChangeLog.AppendAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
 }
 
 /// <summary>Innermost: writes who did what to the audit trail, in the command's own transaction.</summary>

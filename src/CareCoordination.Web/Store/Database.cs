@@ -14,9 +14,10 @@ public enum StoreProvider { Sqlite, PostgreSQL }
 public sealed class Database : IAsyncDisposable
 {
     private readonly NpgsqlDataSource? _postgres;
+    private readonly SqliteWriter? _sqliteWriter;
     private readonly string _connectionString;
 
-    public Database(StoreProvider provider, string connectionString)
+    public Database(StoreProvider provider, string connectionString, WriteGroupLimits? writeGroups = null)
     {
         Provider = provider;
         _connectionString = connectionString;
@@ -27,6 +28,7 @@ public sealed class Database : IAsyncDisposable
         else
         {
             EnsureSqliteFolderExists(connectionString);
+            _sqliteWriter = new SqliteWriter(connectionString, PrepareSqliteAsync, writeGroups ?? WriteGroupLimits.Default);
         }
     }
 
@@ -48,8 +50,20 @@ public sealed class Database : IAsyncDisposable
         {
             throw new InvalidOperationException("ConnectionStrings:CareCoordination is not set.");
         }
-        return new Database(provider, connectionString);
+        var limits = new WriteGroupLimits(
+            configuration.GetValue("Database:GroupCommitMaxWriters", WriteGroupLimits.Default.MaxWriters),
+            TimeSpan.FromMilliseconds(configuration.GetValue("Database:GroupCommitMaxMilliseconds", WriteGroupLimits.Default.MaxAge.TotalMilliseconds)));
+        if (limits.MaxWriters < 1 || limits.MaxAge < TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("Database:GroupCommitMaxWriters must be at least 1 and Database:GroupCommitMaxMilliseconds not negative.");
+        }
+        return new Database(provider, connectionString, limits);
     }
+
+    /// <summary>SQLite: writers queued for the turn, and groups committed (for tests).</summary>
+    internal int WritersWaiting => _sqliteWriter?.Waiting ?? 0;
+
+    internal long WriteGroupsCommitted => _sqliteWriter?.GroupsCommitted ?? 0;
 
     /// <summary>One connection per operation: a Blazor circuit lives as long as its tab.</summary>
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
@@ -61,14 +75,49 @@ public sealed class Database : IAsyncDisposable
 
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        await PrepareSqliteAsync(connection, cancellationToken);
+        return connection;
+    }
+
+    private static async Task PrepareSqliteAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
         await using var pragma = connection.CreateCommand();
         // WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.
         pragma.CommandText = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
-        return connection;
     }
 
     /// <summary>
+    /// The way to write while the app serves: runs <paramref name="work"/> in a write transaction and returns once that
+    /// transaction has committed (a failure in the work, or in the commit, is thrown and nothing of the work is kept).
+    /// On SQLite writers take turns in process and are committed in groups (see <see cref="SqliteWriter"/>): the work
+    /// must not start another write (it would wait on itself; it throws instead), and must not keep the connection.
+    /// On PostgreSQL each write is its own transaction on a pooled connection.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        if (_sqliteWriter is not null)
+        {
+            return await _sqliteWriter.WriteAsync(work, cancellationToken);
+        }
+        await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var result = await work(connection, transaction);
+        await transaction.CommitAsync(CancellationToken.None);
+        return result;
+    }
+
+    public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            await work(connection, transaction);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>
+    /// A write transaction on a connection of the caller's own, for start-up steps that run before the app serves
+    /// (migrations, the demo seed, the token key): while it serves, write through <see cref="WriteAsync{T}"/>, since on
+    /// SQLite this waits in the busy handler behind the in-process writer and blocks its thread.
     /// SQLite takes its write lock lazily, so two transactions that read then write can deadlock into
     /// SQLITE_BUSY. An immediate transaction takes the lock up front and queues behind the busy timeout.
     /// </summary>
@@ -142,7 +191,17 @@ public sealed class Database : IAsyncDisposable
         _ => false,
     };
 
-    public ValueTask DisposeAsync() => _postgres?.DisposeAsync() ?? ValueTask.CompletedTask;
+    public async ValueTask DisposeAsync()
+    {
+        if (_sqliteWriter is not null)
+        {
+            await _sqliteWriter.DisposeAsync();
+        }
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
 
     private static void EnsureSqliteFolderExists(string connectionString)
     {

@@ -87,27 +87,22 @@ public sealed class StoreWrite(Database database, IOptionsMonitor<HealthSettings
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(limits.WriteTimeoutSeconds));
-            await using var connection = await database.OpenAsync(timeout.Token);
-            if (connection is SqliteConnection sqlite)
+            // Through the path every command takes: a long queue of writers shows here as a slow or a failed probe. The probe
+            // stops waiting at its limit; a write already under way (held up by another process's lock: SQLite's BEGIN waits
+            // for it in the busy handler, on the calling thread, hence Task.Run) finishes on its own.
+            await Task.Run(() => database.WriteAsync(async (connection, transaction) =>
             {
-                // A held lock makes a command wait, not fail: the probe waits no longer than its limit. Microsoft.Data.Sqlite
-                // retries a busy store until the command timeout, SQLite itself until busy_timeout (set again on every open).
-                sqlite.DefaultTimeout = limits.WriteTimeoutSeconds;
-                await connection.ExecuteAsync(new CommandDefinition(
-                    $"PRAGMA busy_timeout = {(limits.WriteTimeoutSeconds * 1000).ToString(CultureInfo.InvariantCulture)}", cancellationToken: timeout.Token));
-            }
-            await using var transaction = await database.BeginWriteAsync(connection, timeout.Token);
-            if (database.ChangeWriterLock is { } changeWriters)
-            {
-                await connection.ExecuteAsync(new CommandDefinition(
-                    $"SET LOCAL lock_timeout = '{limits.WriteTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}s'", transaction: transaction, cancellationToken: timeout.Token));
-                await connection.ExecuteAsync(new CommandDefinition(changeWriters, transaction: transaction, cancellationToken: timeout.Token));
-                // The lock every command's change row takes, without writing one: a table another session holds is found here.
-                await connection.ExecuteAsync(new CommandDefinition("LOCK TABLE change IN ROW EXCLUSIVE MODE", transaction: transaction, cancellationToken: timeout.Token));
-            }
-            await connection.ExecuteAsync(new CommandDefinition("UPDATE store_health SET checked_at = @now, checked_by = @node WHERE id = 1",
-                new { now = clock.GetUtcNow(), node = Environment.MachineName }, transaction, cancellationToken: timeout.Token));
-            await transaction.CommitAsync(timeout.Token);
+                if (database.ChangeWriterLock is { } changeWriters)
+                {
+                    await connection.ExecuteAsync(new CommandDefinition(
+                        $"SET LOCAL lock_timeout = '{limits.WriteTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}s'", transaction: transaction, cancellationToken: timeout.Token));
+                    await connection.ExecuteAsync(new CommandDefinition(changeWriters, transaction: transaction, cancellationToken: timeout.Token));
+                    // The lock every command's change row takes, without writing one: a table another session holds is found here.
+                    await connection.ExecuteAsync(new CommandDefinition("LOCK TABLE change IN ROW EXCLUSIVE MODE", transaction: transaction, cancellationToken: timeout.Token));
+                }
+                await connection.ExecuteAsync(new CommandDefinition("UPDATE store_health SET checked_at = @now, checked_by = @node WHERE id = 1",
+                    new { now = clock.GetUtcNow(), node = Environment.MachineName }, transaction, cancellationToken: timeout.Token));
+            }, timeout.Token), timeout.Token).WaitAsync(timeout.Token);
         }
         catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -117,20 +117,19 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     private async Task<bool> RenewLeaseAsync(long id, CancellationToken cancellationToken)
     {
         var now = Wall.GetUtcNow();
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ExecuteAsync(
+        return await database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
             UPDATE fhir_subscription SET lease_owner = @_node, lease_until = @until
             WHERE id = @id AND status <> 'off' AND (lease_owner IS NULL OR lease_owner = @_node OR lease_until < @now)
-            """, new { _node, until = now.AddSeconds(_settings.CurrentValue.LeaseSeconds), id, now }) == 1;
+            """, new { _node, until = now.AddSeconds(_settings.CurrentValue.LeaseSeconds), id, now }, transaction), cancellationToken) == 1;
     }
 
     private async Task ReleaseLeasesAsync()
     {
         try
         {
-            await using var connection = await database.OpenAsync(CancellationToken.None);
-            await connection.ExecuteAsync("UPDATE fhir_subscription SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @_node", new { _node });
+            await database.WriteAsync((connection, transaction) =>
+                connection.ExecuteAsync("UPDATE fhir_subscription SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @_node", new { _node }, transaction));
         }
         catch (Exception ex)
         {
@@ -145,36 +144,40 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     /// </summary>
     private async Task NumberAsync(FhirSubscriptionRow row, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var horizon = await connection.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM change") ?? 0;
+        long horizon;
+        await using (var reader = await database.OpenAsync(cancellationToken))
+        {
+            horizon = await reader.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM change") ?? 0;
+        }
         if (horizon <= row.ChangesThrough)
         {
             return;
         }
         var filter = TaskFilter.Parse(row.FilterCriteria).Filter ?? TaskFilter.None;
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        await database.LockAsync(connection, transaction, $"fhir_subscription:{row.Id}");
-        var state = await connection.QuerySingleOrDefaultAsync<(long ChangesThrough, long EventsNumbered)>(
-            "SELECT changes_through, events_numbered FROM fhir_subscription WHERE id = @Id AND lease_owner = @_node", new { row.Id, _node }, transaction);
-        if (state == default)
+        await database.WriteAsync(async (connection, transaction) =>
         {
-            return;
-        }
-        var changes = (await connection.QueryAsync<(long Seq, long EntityId, DateTimeOffset At, string? Data)>(
-            """
-            SELECT seq, entity_id, at, data FROM change
-            WHERE seq > @ChangesThrough AND seq <= @horizon AND entity_type = 'triage_task' AND organisation_id = @OrganisationId
-            ORDER BY seq LIMIT 500
-            """, new { state.ChangesThrough, horizon, row.OrganisationId }, transaction)).ToList();
-        var number = state.EventsNumbered;
-        var events = changes.Where(c => filter.Matches(c.Data))
-            .Select(c => new { SubscriptionId = row.Id, EventNumber = ++number, ChangeSeq = c.Seq, TaskId = c.EntityId, c.At }).ToList();
-        await connection.ExecuteAsync(
-            "INSERT INTO fhir_subscription_event (subscription_id, event_number, change_seq, task_id, at) VALUES (@SubscriptionId, @EventNumber, @ChangeSeq, @TaskId, @At)",
-            events, transaction);
-        await connection.ExecuteAsync("UPDATE fhir_subscription SET changes_through = @through, events_numbered = @number WHERE id = @Id",
-            new { through = changes.Count == 500 ? changes[^1].Seq : horizon, number, row.Id }, transaction);
-        await transaction.CommitAsync(cancellationToken);
+            await database.LockAsync(connection, transaction, $"fhir_subscription:{row.Id}");
+            var state = await connection.QuerySingleOrDefaultAsync<(long ChangesThrough, long EventsNumbered)>(
+                "SELECT changes_through, events_numbered FROM fhir_subscription WHERE id = @Id AND lease_owner = @_node", new { row.Id, _node }, transaction);
+            if (state == default)
+            {
+                return;
+            }
+            var changes = (await connection.QueryAsync<(long Seq, long EntityId, DateTimeOffset At, string? Data)>(
+                """
+                SELECT seq, entity_id, at, data FROM change
+                WHERE seq > @ChangesThrough AND seq <= @horizon AND entity_type = 'triage_task' AND organisation_id = @OrganisationId
+                ORDER BY seq LIMIT 500
+                """, new { state.ChangesThrough, horizon, row.OrganisationId }, transaction)).ToList();
+            var number = state.EventsNumbered;
+            var events = changes.Where(c => filter.Matches(c.Data))
+                .Select(c => new { SubscriptionId = row.Id, EventNumber = ++number, ChangeSeq = c.Seq, TaskId = c.EntityId, c.At }).ToList();
+            await connection.ExecuteAsync(
+                "INSERT INTO fhir_subscription_event (subscription_id, event_number, change_seq, task_id, at) VALUES (@SubscriptionId, @EventNumber, @ChangeSeq, @TaskId, @At)",
+                events, transaction);
+            await connection.ExecuteAsync("UPDATE fhir_subscription SET changes_through = @through, events_numbered = @number WHERE id = @Id",
+                new { through = changes.Count == 500 ? changes[^1].Seq : horizon, number, row.Id }, transaction);
+        }, cancellationToken);
     }
 
     private async Task<FhirSubscriptionRow?> LoadAsync(long id, CancellationToken cancellationToken)
@@ -275,24 +278,26 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
             await AuditDisclosureAsync(row, tasks.Values, error is null ? "success" : "failed", cancellationToken);
         }
         var now = Wall.GetUtcNow();
-        await using var store = await database.OpenAsync(cancellationToken);
         // The outcome speaks for the version it was sent for: a partner who changed the subscription meanwhile (off, then
         // on again) asked for a new handshake, which an answer to the old one must not stand in for.
         if (error is null)
         {
             var delivered = events.Count > 0 ? events[^1].EventNumber : row.DeliveredThrough;
-            var recorded = await store.ExecuteAsync(
-                """
-                UPDATE fhir_subscription SET status = 'active', failures = 0, next_attempt_at = NULL, last_error = NULL, last_sent_at = @now,
-                    handshake_at = COALESCE(handshake_at, @now), delivered_through = @delivered
-                WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
-                """, new { now, delivered, row.Id, _node, row.Version });
-            if (recorded == 0 && events.Count > 0)
+            await database.WriteAsync(async (store, transaction) =>
             {
-                // The events did reach the partner whatever became of the subscription since.
-                await store.ExecuteAsync("UPDATE fhir_subscription SET delivered_through = @delivered WHERE id = @Id AND delivered_through < @delivered",
-                    new { delivered, row.Id });
-            }
+                var recorded = await store.ExecuteAsync(
+                    """
+                    UPDATE fhir_subscription SET status = 'active', failures = 0, next_attempt_at = NULL, last_error = NULL, last_sent_at = @now,
+                        handshake_at = COALESCE(handshake_at, @now), delivered_through = @delivered
+                    WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
+                    """, new { now, delivered, row.Id, _node, row.Version }, transaction);
+                if (recorded == 0 && events.Count > 0)
+                {
+                    // The events did reach the partner whatever became of the subscription since.
+                    await store.ExecuteAsync("UPDATE fhir_subscription SET delivered_through = @delivered WHERE id = @Id AND delivered_through < @delivered",
+                        new { delivered, row.Id }, transaction);
+                }
+            }, cancellationToken);
             return;
         }
         var options = _settings.CurrentValue;
@@ -301,11 +306,11 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         // A failed handshake is an error at once (the IG); notifications only after several failures in a row.
         var status = type == "handshake" || failures >= options.ErrorAfterFailures ? "error" : row.Status;
         _logger.LogWarning("Subscription {Id}: {Error} Try {Failures}; next in {Seconds} s.", row.Id, error, failures, backOff);
-        await store.ExecuteAsync(
+        await database.WriteAsync((store, transaction) => store.ExecuteAsync(
             """
             UPDATE fhir_subscription SET status = @status, failures = @failures, next_attempt_at = @next, last_error = @error
             WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
-            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node, row.Version });
+            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node, row.Version }, transaction), cancellationToken);
     }
 
     /// <summary>

@@ -1,0 +1,173 @@
+using CareCoordination.Store;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CareCoordination.Tests.Store;
+
+/// <summary>
+/// SQLite's writer: writers queued while a transaction is open share it, each in its own savepoint, and are answered
+/// only after it commits. Each test lines writers up behind one that holds the turn, so the group is known.
+/// </summary>
+public sealed class GroupCommitTests : IAsyncLifetime
+{
+    private Database _database = null!;
+
+    public async Task InitializeAsync()
+    {
+        var migrated = await new SqliteTestStore().MigratedAsync();
+        var connectionString = migrated.ConnectionString;
+        await migrated.DisposeAsync();
+        // Groups close by count or age; here only when no writer is waiting, so that a test decides who shares a group.
+        _database = new Database(StoreProvider.Sqlite, connectionString, new WriteGroupLimits(64, TimeSpan.FromMinutes(5)));
+    }
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    /// <summary>A writer holding the turn until released; returns once its work is running.</summary>
+    private async Task<(Task Done, TaskCompletionSource Release)> HoldTheTurnAsync()
+    {
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = _database.WriteAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('holder', 'held')", transaction: transaction);
+            running.SetResult();
+            await release.Task;
+        });
+        await running.Task;
+        return (done, release);
+    }
+
+    private async Task UntilWaitingAsync(int writers)
+    {
+        while (_database.WritersWaiting < writers)
+        {
+            await Task.Delay(5);
+        }
+    }
+
+    private Task<int> Insert(string key, Func<Task>? then = null) => _database.WriteAsync(async (connection, transaction) =>
+    {
+        await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES (@key, 'x')", new { key }, transaction);
+        if (then is not null)
+        {
+            await then();
+        }
+        return 1;
+    });
+
+    private async Task<List<string>> StoredAsync()
+    {
+        await using var reader = await _database.OpenAsync();
+        return (await reader.QueryAsync<string>("SELECT key FROM app_setting WHERE value IN ('held', 'x') ORDER BY key")).ToList();
+    }
+
+    [Fact]
+    public async Task WritersQueuedTogether_CommitOnce_AndAFailingOneLeavesNothingOfItself_WhileTheOthersAreKept()
+    {
+        var (holder, release) = await HoldTheTurnAsync();
+        var writers = Enumerable.Range(0, 8).Select(i => Insert($"w{i}", i == 3 ? () => throw new InvalidOperationException("writer 3 breaks a rule") : null)).ToList();
+        await UntilWaitingAsync(8);
+        var groupsBefore = _database.WriteGroupsCommitted;
+
+        release.SetResult();
+        await holder;
+
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => writers[3]);
+        Assert.Equal("writer 3 breaks a rule", failed.Message);
+        Assert.All(writers.Where((_, i) => i != 3), w => Assert.Equal(1, w.Result));
+        Assert.Equal(1, _database.WriteGroupsCommitted - groupsBefore);
+        Assert.Equal(["holder", "w0", "w1", "w2", "w4", "w5", "w6", "w7"], await StoredAsync());
+    }
+
+    [Fact]
+    public async Task AWriterWhoseWorkIsDone_IsNotAnswered_UntilItsGroupHasCommitted()
+    {
+        var (holder, release) = await HoldTheTurnAsync();
+        var secondRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondRelease = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstDone = false;
+        var first = Insert("first", () =>
+        {
+            firstDone = true;
+            return Task.CompletedTask;
+        });
+        await UntilWaitingAsync(1);
+        var second = Insert("second", () =>
+        {
+            secondRunning.SetResult();
+            return secondRelease.Task;
+        });
+        await UntilWaitingAsync(2);
+
+        release.SetResult();
+        await secondRunning.Task;
+
+        // The first writer's work is done and its savepoint released, but the group is still open.
+        Assert.True(firstDone);
+        Assert.False(first.IsCompleted);
+        Assert.False(holder.IsCompleted);
+        Assert.Empty(await StoredAsync());
+
+        secondRelease.SetResult();
+        await Task.WhenAll(holder, first, second);
+        Assert.Equal(["first", "holder", "second"], await StoredAsync());
+    }
+
+    [Fact]
+    public async Task AFailedCommit_FailsEveryWriterInTheGroup_AndKeepsNothing()
+    {
+        await using (var connection = await _database.OpenAsync())
+        {
+            // A foreign key checked at COMMIT: the one way to make a commit fail on demand.
+            await connection.ExecuteAsync("CREATE TABLE commit_check (person_id INTEGER REFERENCES person (id) DEFERRABLE INITIALLY DEFERRED)");
+        }
+        var (holder, release) = await HoldTheTurnAsync();
+        var innocent = Insert("innocent");
+        var breaking = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO commit_check (person_id) VALUES (-1)", transaction: transaction));
+        await UntilWaitingAsync(2);
+
+        release.SetResult();
+
+        foreach (var writer in new Task[] { holder, innocent, breaking })
+        {
+            var failure = await Assert.ThrowsAsync<SqliteException>(() => writer);
+            Assert.Contains("FOREIGN KEY", failure.Message, StringComparison.Ordinal);
+        }
+        Assert.Empty(await StoredAsync());
+        // The writer goes on: the next group commits.
+        await Insert("after");
+        Assert.Equal(["after"], await StoredAsync());
+    }
+
+    [Fact]
+    public async Task AWriterThatGivesUpWhileQueued_LeavesTheQueue_AndTheOthersCommit()
+    {
+        var (holder, release) = await HoldTheTurnAsync();
+        using var giveUp = new CancellationTokenSource();
+        var impatient = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('impatient', 'x')", transaction: transaction), giveUp.Token);
+        var patient = Insert("patient");
+        await UntilWaitingAsync(2);
+
+        await giveUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => impatient);
+        release.SetResult();
+        await Task.WhenAll(holder, patient);
+
+        Assert.Equal(["holder", "patient"], await StoredAsync());
+    }
+
+    [Fact]
+    public async Task AWriteStartedInsideAWrite_IsRefused_InsteadOfWaitingOnItself()
+    {
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            _database.WriteAsync((_, _) => _database.WriteAsync((connection, transaction) =>
+                connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('inner', 'x')", transaction: transaction))));
+
+        Assert.Contains("inside a write", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(await StoredAsync());
+    }
+}
