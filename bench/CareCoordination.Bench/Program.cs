@@ -10,7 +10,7 @@ var exit = command switch
     "load" => await CareCoordination.Bench.Load.LoadCommand.RunAsync(options),
     "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
     "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
-    // "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),          (fix/push: bench/CareCoordination.Bench/Push/)
+    "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),
     // "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options), (fix/store: bench/CareCoordination.Bench/History/)
     _ => Usage(),
 };

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Threading.Channels;
 using CareCoordination.Store;
 using Dapper;
 
@@ -28,6 +27,11 @@ public sealed record Change(long Seq, DateTimeOffset At, string Kind, string Ent
 /// the feed then reads the change table after the last sequence number it published, so subscribers
 /// see every change once, in order, whichever writer committed first.
 /// </summary>
+/// <remarks>
+/// The feed runs on a thread of its own, not on the thread pool: a commit wakes it at once, where a pool
+/// work item would queue behind whatever the pool holds (a burst of pushes to a thousand connections, or
+/// requests waiting on the store), and that queueing was most of a board's wait under load.
+/// </remarks>
 public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : BackgroundService
 {
     private const string ChangesAfter = """
@@ -36,14 +40,25 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         FROM change WHERE seq > @After ORDER BY seq LIMIT @Limit
         """;
 
-    private readonly Channel<bool> _pokes = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private const int BatchSize = 500;
+
+    // A poke releases the semaphore only when none is pending, so it holds at most one wake-up; the feed clears the
+    // flag before it reads, so a commit poked during a read is read on the next round, never lost.
+    private readonly SemaphoreSlim _wake = new(0);
+    private int _poked;
     private ImmutableArray<Func<Change, ValueTask>> _subscribers = [];
     private long _published = -1;
 
     /// <summary>The highest sequence number pushed to subscribers so far.</summary>
     public long Published => Interlocked.Read(ref _published);
 
-    public void Poke() => _pokes.Writer.TryWrite(true);
+    public void Poke()
+    {
+        if (Interlocked.Exchange(ref _poked, 1) == 0)
+        {
+            _wake.Release();
+        }
+    }
 
     public IDisposable Subscribe(Func<Change, ValueTask> onChange)
     {
@@ -60,19 +75,36 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         return changes.Where(c => c.Seq <= published).ToList();
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Blocks its own thread on purpose: waits for a poke, reads, hands each change to the subscribers in order.</summary>
+    private void Run(CancellationToken stoppingToken)
     {
-        await using (var connection = await database.OpenAsync(stoppingToken))
+        using (var connection = database.OpenAsync(stoppingToken).GetAwaiter().GetResult())
         {
-            Interlocked.Exchange(ref _published, await connection.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM change") ?? 0);
+            Interlocked.Exchange(ref _published, connection.ExecuteScalar<long?>("SELECT MAX(seq) FROM change") ?? 0);
         }
-        await foreach (var _ in _pokes.Reader.ReadAllAsync(stoppingToken))
+        while (true)
         {
             try
             {
-                await PublishPendingAsync(stoppingToken);
+                _wake.Wait(stoppingToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            Interlocked.Exchange(ref _poked, 0);
+            try
+            {
+                PublishPending(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
             {
                 // The next poke retries from the same sequence number: nothing is skipped.
                 logger.LogError(ex, "Publishing changes after {Seq} failed", Published);
@@ -80,13 +112,15 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         }
     }
 
-    private async Task PublishPendingAsync(CancellationToken cancellationToken)
+    private void PublishPending(CancellationToken cancellationToken)
     {
         while (true)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            var batch = (await connection.QueryAsync<Change>(new CommandDefinition(ChangesAfter, new { After = Published, Limit = 500 }, cancellationToken: cancellationToken))).ToList();
-            await connection.DisposeAsync();
+            List<Change> batch;
+            using (var connection = database.OpenAsync(cancellationToken).GetAwaiter().GetResult())
+            {
+                batch = connection.Query<Change>(new CommandDefinition(ChangesAfter, new { After = Published, Limit = BatchSize }, cancellationToken: cancellationToken)).AsList();
+            }
             foreach (var change in batch)
             {
                 Interlocked.Exchange(ref _published, change.Seq);
@@ -94,7 +128,11 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
                 {
                     try
                     {
-                        await subscriber(change);
+                        var delivered = subscriber(change);
+                        if (!delivered.IsCompletedSuccessfully)
+                        {
+                            delivered.AsTask().GetAwaiter().GetResult();
+                        }
                     }
                     catch (Exception ex)
                     {
@@ -102,7 +140,7 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
                     }
                 }
             }
-            if (batch.Count < 500)
+            if (batch.Count < BatchSize)
             {
                 return;
             }

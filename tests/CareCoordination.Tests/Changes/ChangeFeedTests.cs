@@ -56,6 +56,47 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.Equal(stored, received.ToList());
     }
 
+    /// <summary>
+    /// A commit that pokes the feed while it is still handing out earlier changes (here: each change handed out commits
+    /// the next) must be published too. The feed clears its poke before it reads, so such a poke wakes it once more
+    /// rather than being absorbed by the round already under way.
+    /// </summary>
+    [Fact]
+    public async Task ACommitPokedWhileTheFeedIsHandingOutEarlierChanges_IsPublishedToo()
+    {
+        await using var database = await store.MigratedAsync();
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        const int chain = 30;
+        var received = new ConcurrentQueue<long>();
+        using var subscription = feed.Subscribe(async change =>
+        {
+            received.Enqueue(change.Seq);
+            if (received.Count < chain)
+            {
+                await WriteAsync(database, received.Count);
+                feed.Poke();
+            }
+        });
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+
+        await WriteAsync(database, 0);
+        feed.Poke();
+        await WaitUntilAsync(() => received.Count >= chain);
+        await feed.StopAsync(CancellationToken.None);
+
+        await using var check = await database.OpenAsync();
+        Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+    }
+
+    private static async Task WriteAsync(Database database, long entityId)
+    {
+        await using var connection = await database.OpenAsync();
+        await using var transaction = await database.BeginWriteAsync(connection);
+        await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)], DateTimeOffset.UtcNow, "tester");
+        await transaction.CommitAsync();
+    }
+
     [Fact]
     public async Task ChangesSince_ServesOnlyWhatWasPublished_AndEverythingAfterTheGivenNumber()
     {

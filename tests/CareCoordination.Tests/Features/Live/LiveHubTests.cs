@@ -133,6 +133,40 @@ public abstract class LiveHubTests(AppFactory app)
     }
 
     [Fact]
+    public async Task OneBoardOnCapacityAndTheQueue_UnderConcurrentSubmissions_GetsEachTopicsChangesOnce_InSeqOrder_AndCapacityCopiesNameNoOne()
+    {
+        await using var board = await StaffAsync("coordinator");
+        var from = await board.SubscribeAsync("capacity");
+        await board.SubscribeAsync("queue/coordination");
+        var nhsNumbers = new HashSet<string>();
+        while (nhsNumbers.Count < 12)
+        {
+            nhsNumbers.Add(await app.NewNhsNumberAsync());
+        }
+        var principal = await app.StaffAsync("referrer");
+
+        var referralIds = (await Task.WhenAll(nhsNumbers.Select(nhs => Task.Run(async () =>
+            (await app.SendAsync<SubmitReferral.Result>(
+                new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N")), principal)).ReferralId!.Value)))).ToHashSet();
+
+        await board.UntilAsync(received => referralIds.All(id => received.Any(p => p.IsTaskCreatedFor(id))), "every task on the queue");
+        var tasks = board.Received.Where(p => p.Kind == "task.created" && p.ReferralId is { } id && referralIds.Contains(id)).Select(p => p.Id).ToHashSet();
+        await board.UntilAsync(received => tasks.All(task => received.Any(p => p is { Kind: "task.created", Topic: "capacity" } && p.Id == task)), "every task on capacity");
+        // A change's copies go out capacity first: below the last seq read, every copy sent has been read.
+        var upTo = board.Received.Max(p => p.Seq);
+        var published = (await board.ChangesSinceAsync(from)).Where(p => p.Seq < upTo).ToList();
+        foreach (var topic in new[] { "capacity", "queue/coordination" })
+        {
+            var got = board.Received.Where(p => p.Topic == topic && p.Seq < upTo).Select(p => p.Seq).ToList();
+            Assert.Equal(published.Where(p => p.Topic == topic).Select(p => p.Seq), got);
+            AssertStrictlyIncreasing(board.Received.Where(p => p.Topic == topic).ToList());
+        }
+        var capacity = board.Received.Where(p => p.Topic == "capacity").ToList();
+        Assert.All(capacity, p => Assert.Equal(((long?)null, (string?)null), (p.OrganisationId, p.Actor)));
+        Assert.All(capacity, p => Assert.False(p.Data.ValueKind == JsonValueKind.Object && p.Data.TryGetProperty("referralId", out _), $"capacity copy of {p.Seq} names its referral"));
+    }
+
+    [Fact]
     public async Task Resync_AfterADisconnect_EndsWithTheSameChangesAsAClientThatStayed()
     {
         string[] topics = ["queue/coordination", "capacity"];
