@@ -51,6 +51,25 @@ echo "test.sh: throwaway PostgreSQL on 127.0.0.1:$port"
 status=0
 dotnet test CareCoordination.sln -c Release --logger "trx" --results-directory "$work/results" "$@" || status=$?
 
+# The benchmark (docs/performance.md) in its short mode, so that it cannot rot: every figure on both stores with tiny
+# counts, failing only on correctness (a submission not acknowledged, a referral lost, a push missed), never on timing.
+# Only on a whole run (no arguments, as CI runs it): a filtered run is someone looking at a few tests.
+if [ $# -eq 0 ]; then
+  bench_dll=bench/CareCoordination.Bench/bin/Release/net10.0/CareCoordination.Bench.dll
+  [ -f "$bench_dll" ] || dotnet build bench/CareCoordination.Bench -c Release -v quiet
+  echo "test.sh: benchmark, short mode"
+  bench=0
+  dotnet "$bench_dll" all --short --postgres "Host=127.0.0.1;Port=$port;Username=postgres" >"$work/bench.log" 2>&1 || bench=$?
+  grep -E '^\|' "$work/bench.log" || true
+  if [ "$bench" != 0 ]; then
+    cat "$work/bench.log"
+    echo "test.sh: benchmark short mode FAILED (exit $bench)"
+    status=1
+  else
+    grep -E '^correctness:' "$work/bench.log" | sed 's/^/test.sh: benchmark short mode: /'
+  fi
+fi
+
 # One closing line for the whole run, summed over every test project.
 if compgen -G "$work/results/*.trx" >/dev/null; then
   grep -ho '<Counters [^>]*>' "$work"/results/*.trx | awk '

@@ -1,0 +1,70 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace CareCoordination.Bench.Load;
+
+/// <summary>Where a server under test keeps its rows: a SQLite file in the run's temp folder, or a database of its own on the PostgreSQL server.</summary>
+public sealed record StoreUnderTest(string Kind, string Path, string? Server)
+{
+    public bool IsPostgres => Server is not null;
+
+    public static StoreUnderTest Sqlite(string folder, string name) => new("SQLite", System.IO.Path.Combine(folder, name + ".db"), null);
+
+    public static StoreUnderTest Postgres(string server, string database) => new("PostgreSQL", database, server);
+
+    public async Task CreateAsync()
+    {
+        if (Server is not null)
+        {
+            await Bench.Postgres.CreateDatabaseAsync(Server, Path);
+        }
+    }
+
+    public async Task DropAsync()
+    {
+        if (Server is not null)
+        {
+            await Bench.Postgres.DropDatabaseAsync(Server, Path);
+        }
+    }
+
+    /// <summary>The product's settings for this store (everything else as the product ships it).</summary>
+    public Dictionary<string, string> ProductSettings() => Server is null
+        ? new() { ["Database__Provider"] = "Sqlite", ["ConnectionStrings__CareCoordination"] = "Data Source=" + Path }
+        : new() { ["Database__Provider"] = "PostgreSQL", ["ConnectionStrings__CareCoordination"] = Bench.Postgres.For(Server, Path) };
+
+    public string[] BareAppArguments(bool existing) =>
+        [.. Server is null ? ["--store", Path] : (string[])["--postgres", Server, "--database", Path], .. existing ? (string[])["--existing"] : []];
+
+    /// <summary>
+    /// Bytes the store takes, read while its server is stopped: the SQLite file after a full checkpoint (so no WAL is left
+    /// over), or pg_database_size.
+    /// </summary>
+    public async Task<long> SizeAsync()
+    {
+        if (Server is not null)
+        {
+            return await Bench.Postgres.SizeAsync(Server, Path);
+        }
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString()))
+        {
+            await connection.OpenAsync();
+            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+        return new[] { Path, Path + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+    }
+
+    public async Task<long> CountAsync(string table)
+    {
+        if (Server is not null)
+        {
+            await using var pg = new NpgsqlConnection(Bench.Postgres.For(Server, Path) + ";Pooling=false");
+            await pg.OpenAsync();
+            return await pg.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {table}");
+        }
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {table}");
+    }
+}

@@ -1,0 +1,36 @@
+using CareCoordination.Bench;
+
+// The benchmark of issue 14. One command runs every figure against its bare reference (see docs/performance.md):
+//   dotnet run -c Release --project bench/CareCoordination.Bench -- all [--short] [--postgres "Host=..."]
+var command = args.FirstOrDefault() ?? "all";
+var options = new Options(args.Skip(1));
+var exit = command switch
+{
+    "all" => await All.RunAsync(options),
+    "load" => await CareCoordination.Bench.Load.LoadCommand.RunAsync(options),
+    "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
+    "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
+    // "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),          (fix/push: bench/CareCoordination.Bench/Push/)
+    // "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options), (fix/store: bench/CareCoordination.Bench/History/)
+    _ => Usage(),
+};
+if (command is "all" or "load" or "micro")
+{
+    Report.Current.Print(Console.Out);
+    exit = Report.Current.Failures.Count > 0 ? 1 : exit;
+}
+return exit;
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: CareCoordination.Bench <command> [options]
+          all        every figure below, one after the other (the default)
+          load       partner submissions over HTTP against the product, the bare app and a bare writer; reads while writing,
+                     store growth, restart and cold start   [--short] [--postgres "Host=...;Username=..."] [--seconds N]
+          micro      BenchmarkDotNet: FHIR parse and map, validation, profile check   [--short]
+          bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
+        PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
+        """);
+    return 2;
+}
