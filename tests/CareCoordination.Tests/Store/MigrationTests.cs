@@ -135,6 +135,27 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task Migrations_OnAnUpToDateStore_DoNotWaitForAWriterOrAnotherNodesMigration()
+    {
+        await using var database = await EmptyStoreAsync();
+        var migrator = new Migrator(database, NullLogger<Migrator>.Instance);
+        await migrator.ApplyAsync();
+        // Another node holds the store's writer lock (SQLite) or is migrating (PostgreSQL) while this one restarts.
+        await using var other = await database.OpenAsync();
+        await using var held = database.Provider == StoreProvider.Sqlite ? await database.BeginWriteAsync(other) : null;
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            await other.ExecuteAsync("SELECT pg_advisory_lock(7426000)");
+        }
+
+        // Without waiting for either: a restart needs nothing written when every script is applied. The limit only stops a hang.
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var applied = await migrator.ApplyAsync(limit.Token);
+
+        Assert.Empty(applied);
+    }
+
+    [Fact]
     public async Task Bed_WithALivePlacement_RefusesASecondOne()
     {
         await using var database = await store.MigratedAsync();
