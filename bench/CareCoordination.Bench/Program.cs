@@ -11,7 +11,7 @@ var exit = command switch
     "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
     "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
     // "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),          (fix/push: bench/CareCoordination.Bench/Push/)
-    // "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options), (fix/store: bench/CareCoordination.Bench/History/)
+    "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options),
     _ => Usage(),
 };
 if (command is "all" or "load" or "micro")
@@ -29,6 +29,8 @@ static int Usage()
           load       partner submissions over HTTP against the product, the bare app and a bare writer; reads while writing,
                      store growth, restart and cold start   [--short] [--postgres "Host=...;Username=..."] [--seconds N]
           micro      BenchmarkDotNet: FHIR parse and map, validation, profile check   [--short]
+          history    a large store (1,000,000 referrals, 5,000 beds and their changes), then p95 of the queue, the capacity board and FHIR
+                     searches on it against a read by primary key   [--referrals N] [--beds N] [--calls N] [--store FILE] [--reuse] [--short]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
         """);

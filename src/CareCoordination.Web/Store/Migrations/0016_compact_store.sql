@@ -13,3 +13,13 @@ UPDATE fhir_version SET resource_text = resource;
 ALTER TABLE fhir_version DROP COLUMN resource;
 ALTER TABLE fhir_version RENAME COLUMN resource_text TO resource;
 ALTER TABLE fhir_version ADD COLUMN packed BYTEA NULL;
+
+-- Scale of history (issue 14): what the live screens and partners' searches ask of a store holding years of referrals
+-- reaches the rows it wants through an index, not by reading every referral or task ever sent (bench history).
+-- The capacity board's open tasks; the fortnight's triage decisions and a referral's tasks.
+CREATE INDEX ix_triage_task_status ON triage_task (status);
+CREATE INDEX ix_triage_task_completed ON triage_task (completed_at);
+CREATE INDEX ix_triage_task_referral ON triage_task (referral_id);
+-- Referrals sent today and in the fortnight; those waiting by status.
+CREATE INDEX ix_referral_submitted ON referral (submitted_at);
+CREATE INDEX ix_referral_status ON referral (status);
