@@ -9,7 +9,7 @@ public static class All
         var failed = Micro.MicroCommand.Run(options);
         failed |= await Load.LoadCommand.RunAsync(options);
         failed |= await Push.PushCommand.RunAsync(options);
-        // history is added here by its own command (bench/CareCoordination.Bench/History).
+        failed |= await History.HistoryCommand.RunAsync(options);
         return failed;
     }
 }

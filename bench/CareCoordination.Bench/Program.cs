@@ -11,7 +11,7 @@ var exit = command switch
     "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
     "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
     "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),
-    // "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options), (fix/store: bench/CareCoordination.Bench/History/)
+    "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options),
     _ => Usage(),
 };
 // Every measuring command ends with its figures and the correctness verdict (a broken guarantee fails the run).
@@ -31,6 +31,10 @@ static int Usage()
                      store growth, restart and cold start   [--short] [--postgres "Host=...;Username=..."] [--seconds N] [--rounds N]
                      [--reads-seconds N]
           micro      BenchmarkDotNet: FHIR parse and map, validation, profile check   [--short]
+          push       1,000 live boards on capacity while partners send 20 referrals/s: delivery latency, misses, memory per board
+                     [--short] [--boards N] [--rate N] [--seconds N] [--rounds N] [--baseline OTHER-CareCoordination.Web.dll]
+          history    a large store (1,000,000 referrals, 5,000 beds and their changes), then p95 of the queue, the capacity board and FHIR
+                     searches on it against a read by primary key   [--referrals N] [--beds N] [--calls N] [--store FILE] [--keep] [--reuse] [--short]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
         """);

@@ -145,10 +145,16 @@ public static class HostSetup
     {
         var services = app.Services;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("CareCoordination.Startup");
+        // Restart time is a target (issue 14): each step's share is logged, and the whole from process start once serving.
+        var steps = new StartupSteps(logger);
+        app.Lifetime.ApplicationStarted.Register(steps.Serving);
         await services.GetRequiredService<Migrator>().ApplyAsync();
+        steps.Done("migrations");
         // Before the token key is sealed with it: nodes starting together agree on one key ring first.
         await app.PrepareKeyRingAsync();
+        steps.Done("key ring");
         await services.GetRequiredService<PartnerTokens>().LoadAsync();
+        steps.Done("partner token key");
 
         var database = services.GetRequiredService<Database>();
         if (!app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite))
@@ -161,6 +167,7 @@ public static class HostSetup
             string.IsNullOrWhiteSpace(password) ? Passwords.Generate() : password,
             string.IsNullOrWhiteSpace(secret) ? Passwords.Generate() : secret);
         var outcome = await services.GetRequiredService<DemoSeeder>().SeedAsync(credentials);
+        steps.Done("demo seed");
         if (outcome == DemoSeedOutcome.Seeded)
         {
             // Printed once, when made: the store keeps only hashes. Secrets that came from configuration are never logged.
@@ -169,5 +176,20 @@ public static class HostSetup
                 string.IsNullOrWhiteSpace(password) ? credentials.Password + " (generated; set Demo:Password to choose one)" : "as configured in Demo:Password",
                 string.IsNullOrWhiteSpace(secret) ? credentials.PartnerSecret + " (generated; set Demo:PartnerSecret to choose one)" : "as configured in Demo:PartnerSecret");
         }
+    }
+
+    /// <summary>Start-up's steps, timed: each as it ends, and the time from process start until the host serves.</summary>
+    private sealed class StartupSteps(ILogger logger)
+    {
+        private long _last = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        public void Done(string step)
+        {
+            logger.LogInformation("Start-up: {Step} took {Milliseconds:F0} ms", step, System.Diagnostics.Stopwatch.GetElapsedTime(_last).TotalMilliseconds);
+            _last = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
+        public void Serving() => logger.LogInformation("Start-up: serving {Milliseconds:F0} ms after the process started",
+            (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
     }
 }

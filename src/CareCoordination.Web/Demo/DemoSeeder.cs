@@ -39,6 +39,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         var started = Stopwatch.GetTimestamp();
 
         await using var connection = await database.OpenAsync(cancellationToken);
+        // Every restart of a seeded store ends here: a read, no wait for the writer's lock (issue 14, restart time). The
+        // marker is never removed, so what this read sees needs no lock.
+        if (await connection.ExecuteScalarAsync<string?>(new CommandDefinition(ReadMarker, new { Key = MarkerKey }, cancellationToken: cancellationToken)) is not null)
+        {
+            return DemoSeedOutcome.AlreadySeeded;
+        }
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         // Change rows are written below; on PostgreSQL this also makes a second node that starts at the
         // same moment wait here and then find the marker, instead of failing on a unique code.

@@ -1,7 +1,11 @@
+using System.Text;
+using CareCoordination.Features.Fhir;
 using CareCoordination.Store;
 using CareCoordination.Tests.Support;
 using Dapper;
+using Hl7.Fhir.Model;
 using Microsoft.Extensions.Logging.Abstractions;
+using Task = System.Threading.Tasks.Task;
 
 namespace CareCoordination.Tests.Store;
 
@@ -88,6 +92,35 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task CompactStore_OnAStoreWithKeptMessagesAndVersions_GivesEachBackAsItWas()
+    {
+        await using var database = await StoreBeforeAsync("compact_store");
+        var body = Encoding.UTF8.GetBytes("\uFEFF{ \"resourceType\": \"Bundle\",\t\"type\": \"transaction\" }\r\n");
+        var earlier = new Patient { Id = "41", Meta = new Meta { VersionId = "1", LastUpdated = DateTimeOffset.UtcNow }, BirthDate = "1941-03-09" };
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_bytes, received_at)
+                VALUES ('r1', @OrganisationId, 'epr', 'POST /fhir', 'application/fhir+json', @body, @length, @now)
+                """, new { world.OrganisationId, body, length = body.Length, now = DateTimeOffset.UtcNow });
+            await connection.ExecuteAsync(
+                "INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, resource) VALUES ('Patient', '41', 1, @now, @json)",
+                new { now = earlier.Meta.LastUpdated, json = FhirMapping.Serialize(earlier) });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r1'");
+        Assert.Equal(body, Packing.Unpack(stored, encoding));
+        var current = new Patient { Id = "41", Meta = new Meta { VersionId = "2", LastUpdated = DateTimeOffset.UtcNow } };
+        var vread = await FhirVersions.ReadAsync(database, current, 1, 10, 0, CancellationToken.None);
+        Assert.True(earlier.IsExactly(Assert.Single(vread.Items)));
+    }
+
+    [Fact]
     public async Task Migrations_AppliedAgain_AreANoOp()
     {
         await using var database = await EmptyStoreAsync();
@@ -99,6 +132,27 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Empty(second);
         await using var connection = await database.OpenAsync();
         Assert.Equal(Migrator.Scripts.Count, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM schema_migration"));
+    }
+
+    [Fact]
+    public async Task Migrations_OnAnUpToDateStore_DoNotWaitForAWriterOrAnotherNodesMigration()
+    {
+        await using var database = await EmptyStoreAsync();
+        var migrator = new Migrator(database, NullLogger<Migrator>.Instance);
+        await migrator.ApplyAsync();
+        // Another node holds the store's writer lock (SQLite) or is migrating (PostgreSQL) while this one restarts.
+        await using var other = await database.OpenAsync();
+        await using var held = database.Provider == StoreProvider.Sqlite ? await database.BeginWriteAsync(other) : null;
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            await other.ExecuteAsync("SELECT pg_advisory_lock(7426000)");
+        }
+
+        // Without waiting for either: a restart needs nothing written when every script is applied. The limit only stops a hang.
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var applied = await migrator.ApplyAsync(limit.Token);
+
+        Assert.Empty(applied);
     }
 
     [Fact]

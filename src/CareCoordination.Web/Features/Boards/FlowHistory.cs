@@ -80,14 +80,18 @@ public static class FlowHistory
                 SELECT r.submitted_at AS "From", pl.started_at AS "To" FROM placement pl JOIN referral r ON r.id = pl.referral_id
                 WHERE pl.started_at >= @from
                 """, new { from })).ToList();
-            // Triage ends with the coordination centre's first decision on the referral.
+            // Triage ends with the coordination centre's first decision on the referral. Only a referral with a task completed in
+            // the fortnight can have its first decision in it: those are reached by index (completed_at, then referral_id), not by
+            // grouping every decision ever made (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
             var triage = (await connection.QueryAsync<Span>(
                 """
-                SELECT r.submitted_at AS "From", MIN(t.completed_at) AS "To"
-                FROM triage_task t JOIN referral r ON r.id = t.referral_id
-                WHERE t.queue = 'coordination' AND t.status IN ('completed', 'rejected') AND t.completed_at IS NOT NULL
-                GROUP BY t.referral_id, r.submitted_at
-                HAVING MIN(t.completed_at) >= @from
+                SELECT decided."From", decided."To" FROM (
+                    SELECT r.submitted_at AS "From",
+                           (SELECT MIN(t.completed_at) FROM triage_task t
+                            WHERE t.referral_id = r.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected') AND t.completed_at IS NOT NULL) AS "To"
+                    FROM referral r
+                    WHERE r.id IN (SELECT recent.referral_id FROM triage_task recent WHERE recent.completed_at >= @from)) decided
+                WHERE decided."To" >= @from
                 """, new { from })).ToList();
 
             var days = new List<Day>();

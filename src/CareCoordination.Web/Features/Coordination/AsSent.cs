@@ -35,7 +35,11 @@ public static class AsSent
         public string ContentType { get; init; } = "";
         public string? BundleId { get; init; }
         public int BodyBytes { get; init; }
+        /// <summary>Exactly the bytes received.</summary>
         public byte[] Body { get; init; } = [];
+
+        /// <summary>How <see cref="Body"/> was stored; the handler unpacks it.</summary>
+        public string BodyEncoding { get; init; } = Packing.Identity;
 
         /// <summary>The body indented for reading; as received when it cannot be re-indented. Text, to be shown encoded, never as markup.</summary>
         public string Pretty
@@ -70,7 +74,8 @@ public static class AsSent
             var messages = await connection.QueryAsync<Message>(
                 """
                 SELECT m.id AS Id, m.received_at AS ReceivedAt, m.sender AS Sender, pc.name AS PartnerName, o.name AS Organisation,
-                       m.interaction AS Interaction, m.content_type AS ContentType, m.bundle_id AS BundleId, m.body_bytes AS BodyBytes, m.body AS Body
+                       m.interaction AS Interaction, m.content_type AS ContentType, m.bundle_id AS BundleId, m.body_bytes AS BodyBytes, m.body AS Body,
+                       m.body_encoding AS BodyEncoding
                 FROM fhir_received_referral l
                 JOIN fhir_received m ON m.id = l.received_id
                 JOIN organisation o ON o.id = m.organisation_id
@@ -80,7 +85,8 @@ public static class AsSent
                 """, new { referral.Id });
             work.Scope.AuditDetail = "read the referral as sent";
             work.Scope.Touch("referral", referral.Id, referral.PersonId);
-            return new Result(referral.Id, personName ?? "", [.. messages]);
+            return new Result(referral.Id, personName ?? "",
+                [.. messages.Select(m => m with { Body = Packing.Unpack(m.Body, m.BodyEncoding), BodyEncoding = Packing.Identity })]);
         }
     }
 }

@@ -76,7 +76,7 @@ public static class FhirVersions
         {
             return;
         }
-        var insert = new StringBuilder("INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, resource) VALUES ");
+        var insert = new StringBuilder("INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, packed) VALUES ");
         var parameters = new DynamicParameters();
         for (var i = 0; i < resources.Count; i++)
         {
@@ -86,7 +86,8 @@ public static class FhirVersions
             parameters.Add($"Id{i}", resource.Id);
             parameters.Add($"Version{i}", VersionOf(resource));
             parameters.Add($"At{i}", resource.Meta?.LastUpdated ?? throw new InvalidOperationException($"{resource.TypeName}/{resource.Id} has no meta.lastUpdated."));
-            parameters.Add($"Json{i}", FhirMapping.Serialize(resource));
+            // Packed: a version is served from here only once superseded, and then unpacks to the same JSON.
+            parameters.Add($"Json{i}", Packing.Pack(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))));
         }
         // A change that did not move the version (a re-contact raised, a bed's count confirmed) finds it stored already.
         insert.Append(" ON CONFLICT (resource_type, resource_id, version) DO NOTHING");
@@ -115,10 +116,10 @@ public static class FhirVersions
                 return new Page<Resource>(1, [current]);
             }
             var stored = wanted < currentVersion
-                ? await connection.QuerySingleOrDefaultAsync<string>(
-                    "SELECT resource FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version = @Version", key)
+                ? await connection.QuerySingleOrDefaultAsync<Stored>(
+                    "SELECT resource AS Json, packed AS Packed FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version = @Version", key)
                 : null;
-            return stored is null ? throw new NotFound($"{type}/{current.Id}/_history/{wanted}") : new Page<Resource>(1, [Parse(stored)]);
+            return stored is null ? throw new NotFound($"{type}/{current.Id}/_history/{wanted}") : new Page<Resource>(1, [stored.Parse()]);
         }
 
         var earlier = await connection.ExecuteScalarAsync<long>(
@@ -131,12 +132,12 @@ public static class FhirVersions
         var take = count - items.Count;
         if (take > 0)
         {
-            var rows = await connection.QueryAsync<string>(
+            var rows = await connection.QueryAsync<Stored>(
                 """
-                SELECT resource FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version < @Current
+                SELECT resource AS Json, packed AS Packed FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version < @Current
                 ORDER BY version DESC LIMIT @Take OFFSET @Skip
                 """, key with { Take = take, Skip = Math.Max(0, offset - 1) });
-            items.AddRange(rows.Select(Parse));
+            items.AddRange(rows.Select(row => row.Parse()));
         }
         return new Page<Resource>(1 + earlier, items);
     }
@@ -145,6 +146,16 @@ public static class FhirVersions
         resource.Meta?.VersionId ?? throw new InvalidOperationException($"{resource.TypeName}/{resource.Id} has no meta.versionId."),
         NumberStyles.None, CultureInfo.InvariantCulture);
 
-    private static Resource Parse(string json) => JsonSerializer.Deserialize<Resource>(json, FhirMapping.Json)
-        ?? throw new InvalidOperationException("A stored FHIR version is empty.");
+    /// <summary>A stored version: its JSON text (versions kept before migration 0016) or that JSON packed.</summary>
+    private sealed class Stored
+    {
+        // Properties, not a constructor: Dapper matches a constructor by the reader's column types, which SQLite reports from each row.
+        public string? Json { get; init; }
+        public byte[]? Packed { get; init; }
+
+        public Resource Parse() => (Json is not null
+                ? JsonSerializer.Deserialize<Resource>(Json, FhirMapping.Json)
+                : JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed ?? throw new InvalidOperationException("A stored FHIR version is empty."), Packing.Brotli), FhirMapping.Json))
+            ?? throw new InvalidOperationException("A stored FHIR version is empty.");
+    }
 }

@@ -1,5 +1,6 @@
 using CareCoordination.Auth;
 using CareCoordination.Pipeline;
+using CareCoordination.Store;
 using Dapper;
 
 namespace CareCoordination.Features.Fhir;
@@ -36,9 +37,10 @@ public sealed class ReceivedMessage(TimeProvider clock)
             "SELECT id FROM fhir_received WHERE receipt = @Receipt", new { message.Receipt }, transaction);
         receivedId ??= await connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_bytes, received_at)
+            INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_encoding,
+                body_bytes, received_at)
             VALUES (@Receipt, @OrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
-                @Body, @BodyBytes, @ReceivedAt)
+                @Body, @BodyEncoding, @BodyBytes, @ReceivedAt)
             RETURNING id
             """,
             new
@@ -50,7 +52,9 @@ public sealed class ReceivedMessage(TimeProvider clock)
                 message.Interaction,
                 message.ContentType,
                 message.BundleId,
-                message.Body,
+                // Packed: the as-sent view unpacks it to the same bytes (Store/Packing.cs).
+                Body = Packing.Pack(message.Body),
+                BodyEncoding = Packing.Brotli,
                 BodyBytes = message.Body.Length,
                 message.ReceivedAt,
             }, transaction);

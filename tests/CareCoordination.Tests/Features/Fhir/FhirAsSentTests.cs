@@ -53,7 +53,7 @@ public abstract class FhirAsSentTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         return [.. await connection.QueryAsync<Kept>(
             """
-            SELECT m.body AS Body, m.bundle_id AS BundleId, m.sender AS Sender, pc.client_id AS ClientId, o.code AS OrganisationCode,
+            SELECT m.body AS Stored, m.body_encoding AS Encoding, m.bundle_id AS BundleId, m.sender AS Sender, pc.client_id AS ClientId, o.code AS OrganisationCode,
                    m.content_type AS ContentType, m.interaction AS Interaction, m.body_bytes AS BodyBytes
             FROM fhir_received_referral l JOIN fhir_received m ON m.id = l.received_id
             JOIN organisation o ON o.id = m.organisation_id LEFT JOIN partner_client pc ON pc.id = m.partner_client_id
@@ -63,7 +63,24 @@ public abstract class FhirAsSentTests(AppFactory app)
 
     private sealed record Kept
     {
-        public byte[] Body { get; init; } = [];
+        public byte[] Stored { get; init; } = [];
+        public string Encoding { get; init; } = "";
+
+        /// <summary>The stored body, unpacked by any Brotli decoder rather than the product's own code.</summary>
+        public byte[] Body
+        {
+            get
+            {
+                Assert.Equal("br", Encoding);
+                using var unpacked = new MemoryStream();
+                using (var brotli = new System.IO.Compression.BrotliStream(new MemoryStream(Stored), System.IO.Compression.CompressionMode.Decompress))
+                {
+                    brotli.CopyTo(unpacked);
+                }
+                return unpacked.ToArray();
+            }
+        }
+
         public string? BundleId { get; init; }
         public string Sender { get; init; } = "";
         public string? ClientId { get; init; }
@@ -188,6 +205,7 @@ public abstract class FhirAsSentTests(AppFactory app)
         // The coordination centre reads it as sent: the original text, with who sent it, when and its Bundle id; audited.
         var asSent = await app.SendAsync<AsSent.Result>(new AsSent.Query(referralId), await app.StaffAsync("coordinator"));
         var shown = Assert.Single(asSent.Messages);
+        Assert.Equal(bytes, shown.Body);
         Assert.Contains(distinctive, shown.Pretty, StringComparison.Ordinal);
         Assert.Equal((string?)message["id"], shown.BundleId);
         Assert.True(Math.Abs((app.Clock.GetUtcNow() - shown.ReceivedAt).TotalMilliseconds) < 1, $"received at {shown.ReceivedAt:O}");
@@ -212,6 +230,24 @@ public abstract class FhirAsSentTests(AppFactory app)
         Assert.Equal(bytes, kept.Body);
         Assert.Equal(((string?)transaction["id"], "RWM"), (kept.BundleId, kept.OrganisationCode));
         Assert.Equal("POST /fhir", kept.Interaction);
+    }
+
+    [Fact]
+    public async Task Transaction_IsKeptPacked_AndTheAsSentViewGivesBackEveryByte()
+    {
+        using var client = await app.PartnerAsync();
+        var bytes = AsAPartnerWritesIt(FhirPayloads.Example("referral-transaction.json", await app.NewNhsNumberAsync()));
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(bytes)));
+
+        var referralId = IdOf(reply.Entry.Single(e => e.Resource is ServiceRequest).Response.Location);
+        var kept = Assert.Single(await KeptForAsync(referralId));
+        // Store growth (issue 14): the message costs well under half its size, and nothing of it is lost.
+        Assert.True(kept.Stored.Length * 2 < bytes.Length, $"{kept.Stored.Length} bytes stored for {bytes.Length} received");
+        Assert.Equal(bytes, kept.Body);
+        Assert.Equal(bytes.Length, kept.BodyBytes);
+        var shown = Assert.Single((await app.SendAsync<AsSent.Result>(new AsSent.Query(referralId), await app.StaffAsync("coordinator"))).Messages);
+        Assert.Equal(bytes, shown.Body);
     }
 
     [Fact]

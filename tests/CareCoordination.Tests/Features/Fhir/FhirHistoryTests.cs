@@ -115,8 +115,13 @@ public abstract class FhirHistoryTests(AppFactory app)
             Assert.Equal($"W/\"{shown.Meta.VersionId}\"", response.Headers.ETag?.ToString());
         }
 
-        // Audited like the read: the partner, the referral, its person.
+        // Read back from packed rows (issue 14: the store keeps each version once, Brotli-packed, not as JSON text).
         await using var audit = await app.OpenAsync();
+        Assert.Equal(0, await audit.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM fhir_version WHERE resource_type = 'ServiceRequest' AND resource_id = @id AND (packed IS NULL OR resource IS NOT NULL)",
+            new { id = referralId.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+
+        // Audited like the read: the partner, the referral, its person.
         var audited = await audit.ExecuteScalarAsync<long>(
             "SELECT COUNT(*) FROM audit_event WHERE action = 'ServiceRequestHistory' AND actor_kind = 'partner' AND entity_type = 'referral' AND entity_id = @referralId AND person_id IS NOT NULL",
             new { referralId });

@@ -131,12 +131,51 @@ public sealed class HealthOnSqliteTests : HealthTests
         }
     }
 
+    private static async Task<(HttpStatusCode Status, string Description)> IntegrityAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync("/health");
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var integrity = body.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "store-integrity");
+        return (response.StatusCode, integrity.GetProperty("description").GetString() ?? "");
+    }
+
+    [Fact]
+    public async Task Health_WhenTheFileIsCorruptAtStartUp_Is503_OnceTheFirstIntegrityCheckEnds_WithoutHoldingUpTheFirstProbe()
+    {
+        await using var app = new AppFactory();
+        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
+            var page = await connection.ExecuteScalarAsync<long>("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'referral'");
+            var pageSize = await connection.ExecuteScalarAsync<long>("PRAGMA page_size");
+            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            stream.Position = (page - 1) * pageSize;
+            stream.Write(Enumerable.Repeat((byte)0xFF, (int)pageSize).ToArray());
+        }
+        using var client = app.CreateBrowserlessClient();
+
+        // No probe is Healthy on a finished check of this file; once the background check ends, it is Unhealthy.
+        (HttpStatusCode Status, string Description) probe;
+        while ((probe = await IntegrityAsync(client)).Description.Contains("is running", StringComparison.Ordinal))
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, probe.Status);
+        Assert.Contains("corrupt", probe.Description, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Health_WhenTheFileIsCorrupt_Is503_ByTheNextIntegrityCheck()
     {
         await using var app = new AppFactory();
         using var client = app.CreateBrowserlessClient();
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+        // The first check since start-up runs in the background: wait for its result before breaking the file.
+        while (!(await IntegrityAsync(client)).Description.Contains("found no fault", StringComparison.Ordinal))
+        {
+            await Task.Delay(20);
+        }
 
         // Overwrite the referral table's first page: the probes' own tables still read and write, a referral no longer can.
         long page, pageSize;

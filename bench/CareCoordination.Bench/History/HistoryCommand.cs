@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using CareCoordination.Bench.Load;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CareCoordination.Bench.History;
+
+/// <summary>
+/// history: the scale-of-history figures of issue 14. Builds a large store (1,000,000 referrals and 5,000 beds with their
+/// changes by default; see <see cref="LargeStore"/>), restarts the product on it, and measures p95 of the screens and
+/// searches that must not scan history, each against a bare reference in the same run on the same store: a FHIR read of
+/// one referral by its primary key.
+/// </summary>
+public static class HistoryCommand
+{
+    private const string Password = "Bench-Password-1";
+    private const string PartnerSecret = "Bench-Partner-Secret-1";
+
+    public static async Task<int> RunAsync(Options options)
+    {
+        var referrals = options.Int("referrals", options.Short ? 2_000 : 1_000_000);
+        var beds = options.Int("beds", options.Short ? 200 : 5_000);
+        var open = Math.Min(referrals / 4, options.Int("open", 2_000));
+        var calls = options.Int("calls", options.Short ? 5 : 200);
+        var path = options.Get("store") ?? Path.Combine(Path.GetTempPath(), $"carecoordination-history-{referrals}.db");
+        var settings = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__CareCoordination"] = $"Data Source={path}",
+            ["Demo__Password"] = Password,
+            ["Demo__PartnerSecret"] = PartnerSecret,
+            ["Logging__LogLevel__Default"] = "Warning",
+        };
+
+        LargeStore.Written written;
+        if (options.Has("reuse") && File.Exists(path))
+        {
+            Console.WriteLine($"-- history: reusing {path}");
+            written = await ReadBackAsync(path);
+        }
+        else
+        {
+            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            {
+                File.Delete(file);
+            }
+            // The product migrates and seeds its demo world (organisations, sites, wards, staff, the partner client) itself.
+            var first = await Server.StartProductAsync("product (cold)", settings);
+            Console.WriteLine($"-- history: cold start with migrations and demo seed: {first.StartedIn.TotalMilliseconds:F0} ms");
+            await first.StopAsync();
+            await first.DisposeAsync();
+            var partner = await PartnerOrganisationAsync(path);
+            Console.WriteLine($"-- history: writing {referrals:N0} referrals ({open:N0} open) and {beds:N0} beds with their changes into {path}");
+            written = await new LargeStore(path, referrals, beds, open).WriteAsync(partner);
+            Console.WriteLine($"-- history: written in {written.Took.TotalSeconds:F0} s, store {new FileInfo(path).Length / 1024.0 / 1024:F0} MB");
+        }
+
+        await using var server = await Server.StartProductAsync("product (restart on the large store)", settings);
+        Console.WriteLine($"-- history: restart to a healthy /health on the large store: {server.StartedIn.TotalMilliseconds:F0} ms");
+        using var partnerClient = new HttpClient { BaseAddress = server.BaseAddress };
+        // The first integrity check reads the whole file in the background: measure after it, not beside it.
+        var waited = Stopwatch.StartNew();
+        while ((await partnerClient.GetStringAsync("/health")).Contains("is running", StringComparison.Ordinal))
+        {
+            await Task.Delay(200);
+        }
+        Console.WriteLine($"-- history: the first integrity check (PRAGMA quick_check) ended {waited.Elapsed.TotalSeconds:F1} s after /health was healthy");
+        partnerClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(partnerClient));
+
+        var random = new Random(14);
+        string AnyReferral() => written.PartnerReferralIds[random.Next(written.PartnerReferralIds.Count)].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string AnyNhsNumber() => written.PartnerNhsNumbers[random.Next(written.PartnerNhsNumbers.Count)];
+        // Over HTTP, as a partner asks: each against a read by primary key through the same stack.
+        var http = new (string Name, HttpClient Client, Func<string> Path)[]
+        {
+            ("bare: GET /fhir/ServiceRequest/{id} (primary key)", partnerClient, () => $"/fhir/ServiceRequest/{AnyReferral()}"),
+            ("GET /fhir/MeasureReport (capacity)", partnerClient, () => "/fhir/MeasureReport"),
+            ("GET /fhir/ServiceRequest?patient.identifier=", partnerClient, () => $"/fhir/ServiceRequest?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{AnyNhsNumber()}"),
+            ("GET /fhir/ServiceRequest?status=active", partnerClient, () => "/fhir/ServiceRequest?status=active&_count=20"),
+            ("GET /fhir/ServiceRequest?identifier=", partnerClient, () => $"/fhir/ServiceRequest?identifier=https://fhir.westmoor-general.nhs.uk/Id/referral|H-{AnyReferral()}"),
+            ("GET /fhir/Task?status=requested", partnerClient, () => "/fhir/Task?status=requested&_count=20"),
+            ("GET /fhir/Task?owner=", partnerClient, () => $"/fhir/Task?owner=Organization/{written.PartnerOrganisationId}&_count=20"),
+        };
+        Func<Task<string?>> Get(HttpClient client, Func<string> path) => async () =>
+        {
+            var url = path();
+            using var response = await client.GetAsync(url);
+            var body = await response.Content.ReadAsStringAsync();
+            return response.StatusCode == HttpStatusCode.OK ? null : $"{url} answered {(int)response.StatusCode} {body[..Math.Min(200, body.Length)]}";
+        };
+        // The screens' own queries, by the product's handlers in this process, against the same store's primary-key read.
+        var screens = new ScreenQueries(path, written.PartnerOrganisationId).Targets(() => written.PartnerReferralIds[random.Next(written.PartnerReferralIds.Count)]);
+        Console.WriteLine($"-- history: {calls} calls each, one at a time, after 3 to warm up (load average {LoadAverage()})");
+        var failures = await MeasureAsync([.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
+            + await MeasureAsync([.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
+        await server.StopAsync();
+        Console.WriteLine($"-- history: load average {LoadAverage()} at the end");
+        // A store in the temp folder is the bench's own (1.6 GB at full size): kept only when asked for, to --reuse it.
+        if (options.Get("store") is null && !options.Has("keep") && !options.Has("reuse"))
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            {
+                File.Delete(file);
+            }
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>p50 and p95 of each target, the first being the bare reference the others are a ratio of.</summary>
+    private static async Task<int> MeasureAsync(IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls)
+    {
+        Console.WriteLine($"   {"target",-55} {"p50 ms",8} {"p95 ms",8} {"x bare p95",10}");
+        var failures = 0;
+        double? bare = null;
+        foreach (var (name, call) in targets)
+        {
+            var times = new List<double>();
+            for (var i = -3; i < calls; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                var failure = await call();
+                clock.Stop();
+                if (failure is not null)
+                {
+                    failures++;
+                    Console.WriteLine($"   {name}: {failure}");
+                    break;
+                }
+                if (i >= 0)
+                {
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+            if (times.Count == 0)
+            {
+                continue;
+            }
+            times.Sort();
+            var p50 = times[times.Count / 2];
+            var p95 = times[Math.Min(times.Count - 1, (int)Math.Ceiling(times.Count * 0.95) - 1)];
+            bare ??= p95;
+            Console.WriteLine($"   {name,-55} {p50,8:F1} {p95,8:F1} {p95 / bare.Value,10:F1}");
+        }
+        return failures;
+    }
+
+    private static async Task<long> PartnerOrganisationAsync(string path)
+    {
+        await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        return await connection.ExecuteScalarAsync<long>("SELECT organisation_id FROM partner_client WHERE client_id = 'demo-acute-trust'");
+    }
+
+    /// <summary>A store written before (--reuse): its partner referrals and persons, read back.</summary>
+    private static async Task<LargeStore.Written> ReadBackAsync(string path)
+    {
+        var partner = await PartnerOrganisationAsync(path);
+        await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        var rows = (await connection.QueryAsync<(long Id, string Nhs)>(
+            "SELECT r.id, p.nhs_number FROM referral r JOIN person p ON p.id = r.person_id WHERE r.organisation_id = @partner AND r.sender_value IS NOT NULL LIMIT 100000",
+            new { partner })).ToList();
+        return new LargeStore.Written(partner, [.. rows.Select(r => r.Id)], [.. rows.Select(r => r.Nhs)], TimeSpan.Zero);
+    }
+
+    private static async Task<string> TokenAsync(HttpClient client)
+    {
+        using var response = await client.PostAsync("/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = "demo-acute-trust", ["client_secret"] = PartnerSecret,
+        }));
+        response.EnsureSuccessStatusCode();
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CareCoordination.Bench.History;
+
+/// <summary>
+/// Writes years of history into a store the product has migrated and seeded (demo organisations, sites, wards, staff):
+/// referrals with their person, what the referral said of them, a triage task and their change rows, almost all closed
+/// long ago and a few thousand still open, as a county's store looks after some years; beds up to the number asked, each
+/// with its status changes. Straight SQL through the product's schema, prepared INSERTs in big transactions: the
+/// product's own write path would take hours for a million referrals.
+/// </summary>
+public sealed class LargeStore(string path, int referrals, int beds, int open)
+{
+    private static readonly string[] BedTypes = ["rehabilitation", "step-down-nursing", "residential", "nursing", "dementia"];
+    private static readonly string[] BedStatuses = ["occupied", "occupied", "occupied", "available", "reserved", "cleaning"];
+    private static readonly string[] Closed = ["completed", "completed", "completed", "completed", "placed", "declined", "cancelled"];
+    private static readonly string[] Sources = ["acute-hospital", "community-hospital", "gp", "community-step-up"];
+    private static readonly string[] Pathways = ["0", "1", "1", "2", "3", "step-up"];
+    private static readonly string[] Localities = ["Penmarrow", "Westmoor", "Saltmouth", "Carn Brea", "Trelow"];
+
+    /// <summary>What the measurements need to pick realistic targets: partner referrals and persons, the partner's organisation.</summary>
+    public sealed record Written(long PartnerOrganisationId, IReadOnlyList<long> PartnerReferralIds, IReadOnlyList<string> PartnerNhsNumbers, TimeSpan Took);
+
+    public async Task<Written> WriteAsync(long partnerOrganisationId)
+    {
+        var clock = Stopwatch.StartNew();
+        var random = new Random(14);
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        // Generation only: a crash here loses a bench store, not a record.
+        await connection.ExecuteAsync("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -200000; PRAGMA foreign_keys = OFF;");
+        var organisations = (await connection.QueryAsync<long>("SELECT id FROM organisation ORDER BY id")).ToList();
+        var wards = (await connection.QueryAsync<long>("SELECT id FROM ward ORDER BY id")).ToList();
+        var staff = (await connection.QueryAsync<long>("SELECT id FROM staff_user ORDER BY id")).ToList();
+        var now = DateTimeOffset.UtcNow;
+
+        await WriteBedsAsync(connection, wards, random, now);
+
+        var firstPerson = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM person");
+        var firstReferral = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM referral");
+        var firstTask = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM triage_task");
+        var person = Insert(connection, "person", "id, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, version, created_at, updated_at");
+        var referral = Insert(connection, "referral",
+            "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source");
+        var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
+        var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, taken_at, decision, version, created_at, updated_at, completed_at");
+        var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+
+        var partnerReferrals = new List<long>();
+        var partnerNhsNumbers = new List<string>();
+        var nhsSeed = 400_000_000L;
+        var transaction = _transaction = connection.BeginTransaction();
+        var firstOpen = referrals - open;
+        for (var i = 0; i < referrals; i++)
+        {
+            if (i % 50_000 == 0 && i > 0)
+            {
+                transaction.Commit();
+                transaction.Dispose();
+                transaction = _transaction = connection.BeginTransaction();
+                Console.Write($"\r   {i:N0} referrals written ({clock.Elapsed.TotalSeconds:F0} s)");
+            }
+            var isOpen = i >= firstOpen;
+            // Closed history spread over three years; the open ones sent in the last few days.
+            var sent = isOpen ? now.AddMinutes(-random.Next(1, 5 * 24 * 60)) : now.AddDays(-3 * 365).AddMinutes((double)i / firstOpen * 3 * 365 * 24 * 60);
+            var closedAt = sent.AddDays(random.Next(1, 30));
+            var organisation = random.Next(3) == 0 ? partnerOrganisationId : organisations[random.Next(organisations.Count)];
+            var nhs = NextNhsNumber(ref nhsSeed);
+            var personId = firstPerson + i;
+            var referralId = firstReferral + i;
+            var taskId = firstTask + i;
+            var given = i % 2 == 0 ? "Morwenna" : "Jago";
+            var family = "Penhallow" + (i % 997).ToString(CultureInfo.InvariantCulture);
+            var born = new DateOnly(1930, 1, 1).AddDays(random.Next(0, 60 * 365));
+            var sex = i % 2 == 0 ? "female" : "male";
+            var locality = Localities[random.Next(Localities.Length)];
+            var status = isOpen ? (i % 3 == 0 ? "in-triage" : "submitted") : Closed[random.Next(Closed.Length)];
+            var taskStatus = isOpen ? (status == "in-triage" ? "in-progress" : "requested") : status == "cancelled" ? "cancelled" : "completed";
+            long? owner = taskStatus == "in-progress" || !isOpen ? staff[random.Next(staff.Count)] : null;
+            var updated = isOpen ? sent : closedAt;
+            string? senderSystem = organisation == partnerOrganisationId ? "https://fhir.westmoor-general.nhs.uk/Id/referral" : null;
+            string? senderValue = senderSystem is null ? null : "H-" + referralId.ToString(CultureInfo.InvariantCulture);
+            if (senderSystem is not null && partnerReferrals.Count < 100_000)
+            {
+                partnerReferrals.Add(referralId);
+                partnerNhsNumbers.Add(nhs);
+            }
+
+            Run(person, personId, nhs, given, family, Day(born), sex, "2 Harbour Terrace", "WM1 4QT", locality, "A", i % 4 == 0, 1, Time(sent), Time(sent));
+            Run(referral, referralId, personId, organisation, status, random.Next(4) == 0 ? "urgent" : "routine", "Ward 7", Day(DateOnly.FromDateTime(sent.UtcDateTime)),
+                """["dressing","mobility"]""", "Walks with a frame; close family nearby.",
+                "To go home and manage the stairs again.", random.Next(5) == 0, true, "Fall at home, hip repaired; medically optimised, needs support to go home.",
+                isOpen ? 1 : 4, Time(sent), Time(sent), Time(updated), senderSystem, senderValue, Pathways[random.Next(Pathways.Length)], Sources[random.Next(Sources.Length)]);
+            Run(said, referralId, personId, 1, nhs, given, family, Day(born), sex, "2 Harbour Terrace", "WM1 4QT", locality, "A", i % 4 == 0, Time(sent));
+            Run(task, taskId, referralId, random.Next(5) == 0 ? "bed-bureau" : "coordination", taskStatus, owner, owner is null ? null : Time(sent.AddMinutes(20)),
+                isOpen ? null : status, isOpen ? 1 : 3, Time(sent), Time(updated), isOpen ? null : Time(closedAt));
+            Run(change, Time(sent), "person.created", "person", personId, null, "bench", null);
+            Run(change, Time(sent), "referral.submitted", "referral", referralId, organisation, "bench", $$"""{"status":"submitted"}""");
+            Run(change, Time(sent), "task.created", "triage_task", taskId, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
+            if (!isOpen)
+            {
+                Run(change, Time(sent.AddMinutes(20)), "task.taken", "triage_task", taskId, organisation, "bench", null);
+                Run(change, Time(closedAt), "referral." + status, "referral", referralId, organisation, "bench", $$"""{"status":"{{status}}"}""");
+            }
+        }
+        transaction.Commit();
+        transaction.Dispose();
+        Console.WriteLine($"\r   {referrals:N0} referrals written ({clock.Elapsed.TotalSeconds:F0} s); ANALYZE, checkpoint");
+        // As an operator's store would have it after PRAGMA optimize; the product's queries must not depend on it, but SQLite's
+        // planner does use it, so measure with it.
+        await connection.ExecuteAsync("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);");
+        return new Written(partnerOrganisationId, partnerReferrals, partnerNhsNumbers, clock.Elapsed);
+    }
+
+    private async Task WriteBedsAsync(SqliteConnection connection, IReadOnlyList<long> wards, Random random, DateTimeOffset now)
+    {
+        var existing = await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM bed");
+        using var transaction = _transaction = connection.BeginTransaction();
+        var bed = Insert(connection, "bed", "ward_id, label, bed_type, allowed_sex, status, confirmed_at, version");
+        for (var i = existing; i < beds; i++)
+        {
+            Run(bed, wards[i % wards.Count], "G" + i.ToString(CultureInfo.InvariantCulture), BedTypes[random.Next(BedTypes.Length)], "any",
+                BedStatuses[random.Next(BedStatuses.Length)], Time(now.AddHours(-random.Next(1, 12))), 1);
+        }
+        // Each bed's history of status changes: some 40 a bed over three years.
+        var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+        foreach (var id in (await connection.QueryAsync<long>("SELECT id FROM bed", transaction: transaction)).ToList())
+        {
+            for (var c = 0; c < 40; c++)
+            {
+                Run(change, Time(now.AddDays(-3 * 365 + c * 27)), "bed.status", "bed", id, null, "bench", $$"""{"status":"{{BedStatuses[c % BedStatuses.Length]}}"}""");
+            }
+        }
+        transaction.Commit();
+    }
+
+    private static SqliteCommand Insert(SqliteConnection connection, string table, string columns)
+    {
+        var names = columns.Split(',', StringSplitOptions.TrimEntries);
+        var command = connection.CreateCommand();
+        command.CommandText = $"INSERT INTO {table} ({columns}) VALUES ({string.Join(", ", names.Select((_, i) => "$p" + i.ToString(CultureInfo.InvariantCulture)))})";
+        for (var i = 0; i < names.Length; i++)
+        {
+            command.Parameters.Add(new SqliteParameter("$p" + i.ToString(CultureInfo.InvariantCulture), null));
+        }
+        return command;
+    }
+
+    private SqliteTransaction? _transaction;
+
+    private void Run(SqliteCommand command, params object?[] values)
+    {
+        command.Transaction = _transaction;
+        for (var i = 0; i < values.Length; i++)
+        {
+            command.Parameters[i].Value = values[i] switch { null => DBNull.Value, bool b => b ? 1 : 0, var v => v };
+        }
+        command.ExecuteNonQuery();
+    }
+
+    // As the product's type handlers write them (Store/TypeHandlers.cs): ISO 8601 UTC text, dates as yyyy-MM-dd.
+    private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    /// <summary>The next valid NHS number (modulus 11 check digit) after <paramref name="seed"/>'s nine digits.</summary>
+    private static string NextNhsNumber(ref long seed)
+    {
+        while (true)
+        {
+            var digits = (seed++).ToString("D9", CultureInfo.InvariantCulture);
+            var sum = 0;
+            for (var i = 0; i < 9; i++)
+            {
+                sum += (digits[i] - '0') * (10 - i);
+            }
+            var check = 11 - sum % 11;
+            if (check == 10)
+            {
+                continue;
+            }
+            return digits + (check == 11 ? 0 : check).ToString(CultureInfo.InvariantCulture);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using CareCoordination.Auth;
+using CareCoordination.Changes;
+using CareCoordination.Features.BedBureau;
+using CareCoordination.Features.Boards;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Bench.History;
+
+/// <summary>
+/// The queries behind the live screens, run in this process by the product's own handlers on the large store: the pages
+/// load them only once interactive (over the Blazor circuit), so a page's GET would not run them. The bare reference is
+/// the same store's referral read by its primary key, through the same connection opening.
+/// </summary>
+public sealed class ScreenQueries(string path, long organisationId)
+{
+    private readonly Database _database = new(StoreProvider.Sqlite, $"Data Source={path}");
+
+    public IEnumerable<(string Name, Func<Task> Run)> Targets(Func<long> anyReferral)
+    {
+        TypeHandlers.Register();
+        var options = new ServiceCollection().AddOptions().BuildServiceProvider();
+        var feed = new ChangeFeed(_database, NullLogger<ChangeFeed>.Instance);
+        var clock = TimeProvider.System;
+        var targets = options.GetRequiredService<IOptionsMonitor<CoordinationTargets>>();
+        var board = new CapacityBoard.Handler(_database, clock, feed, options.GetRequiredService<IOptionsMonitor<BoardSettings>>(),
+            options.GetRequiredService<IOptionsMonitor<BedBureauSettings>>(), targets);
+        var queue = new CoordinationQueue.Handler(_database, clock, targets, feed, new Work());
+        var flow = new FlowHistory.Handler(_database, clock);
+        var coordinator = new Actor(ActorKind.Staff, "2", "bench coordinator", Roles.Coordinator, organisationId, new HashSet<string>());
+
+        yield return ("bare: SELECT referral by primary key (in process)", async () =>
+        {
+            await using var connection = await _database.OpenAsync();
+            await connection.QuerySingleAsync("SELECT * FROM referral WHERE id = @id", new { id = anyReferral() });
+        });
+        yield return ("coordination queue (CoordinationQueue, in process)", async () =>
+        {
+            Work.Enter(new MessageScope(coordinator, clock.GetUtcNow(), "bench"));
+            await queue.Handle(new CoordinationQueue.Query(), CancellationToken.None);
+        });
+        yield return ("capacity board tiles (CapacityBoard, in process)", async () => await board.Handle(new CapacityBoard.Query(), CancellationToken.None));
+        yield return ("capacity board fortnight (FlowHistory, in process)", async () => await flow.Handle(new FlowHistory.Query(), CancellationToken.None));
+    }
+}
