@@ -172,17 +172,11 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         while (true)
         {
             var digits = (seed++).ToString("D9", CultureInfo.InvariantCulture);
-            var sum = 0;
-            for (var i = 0; i < 9; i++)
+            var check = CareCoordination.Domain.NhsNumber.CheckDigit(digits);
+            if (check >= 0)
             {
-                sum += (digits[i] - '0') * (10 - i);
+                return digits + check.ToString(CultureInfo.InvariantCulture);
             }
-            var check = 11 - sum % 11;
-            if (check == 10)
-            {
-                continue;
-            }
-            return digits + (check == 11 ? 0 : check).ToString(CultureInfo.InvariantCulture);
         }
     }
 }

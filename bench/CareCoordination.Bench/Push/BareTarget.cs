@@ -5,20 +5,20 @@ namespace CareCoordination.Bench.Push;
 /// as its own process from this bench's own build, on a temp SQLite store. It keeps no change history, so what it
 /// published is taken to be one change per acknowledged referral, identified by what any board received.
 /// </summary>
-public sealed class BareTarget(string repositoryRoot) : IPushTarget
+public sealed class BareTarget : IPushTarget
 {
     public const string Label = "bare";
 
     private readonly string _store = Path.Combine(Path.GetTempPath(), "cc-push-bare-" + Guid.NewGuid().ToString("N"));
-    private readonly FhirTransactions _transactions = new(repositoryRoot);
-    private ChildServer? _server;
+    private readonly Submissions _submissions = new();
+    private Server? _server;
     private HttpClient? _client;
     private int _acknowledged;
     private int _acknowledgedAtMark;
 
     public string Name => Label;
 
-    public ChildServer Server => _server ?? throw new InvalidOperationException("Not started");
+    public Server Server => _server ?? throw new InvalidOperationException("Not started");
 
     public Uri Hub => new(Server.BaseAddress, "hubs/live");
 
@@ -30,7 +30,7 @@ public sealed class BareTarget(string repositoryRoot) : IPushTarget
     public async Task StartAsync()
     {
         Directory.CreateDirectory(_store);
-        _server = await ChildServer.StartAsync(typeof(BareTarget).Assembly.Location, ["bare-app", "--store", Path.Combine(_store, "bare.db")], "health");
+        _server = await Server.StartBareAppAsync("bare app", ["--store", Path.Combine(_store, "bare.db")]);
         _client = new HttpClient { BaseAddress = Server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 
@@ -38,7 +38,7 @@ public sealed class BareTarget(string repositoryRoot) : IPushTarget
 
     public async Task SubmitAsync()
     {
-        using var response = await _client!.PostAsync("fhir", _transactions.Next());
+        using var response = await _client!.PostAsync("fhir", _submissions.NextContent());
         if (!response.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"bare POST /fhir answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");

@@ -10,20 +10,20 @@ namespace CareCoordination.Bench.Push;
 /// service would), and referrals arrive as a partner sends them: a FHIR transaction Bundle of the profiles'
 /// Patient and ServiceRequest examples, POST /fhir. Each one's triage task is one capacity change.
 /// </summary>
-public sealed class ProductTarget(string repositoryRoot, string? dll = null, string name = ProductTarget.Label) : IPushTarget
+public sealed class ProductTarget(string? dll = null, string name = ProductTarget.Label) : IPushTarget
 {
     private const string PartnerSecret = "Bench-Partner-Secret-1";
     private readonly string _store = Path.Combine(Path.GetTempPath(), "cc-push-" + Guid.NewGuid().ToString("N"));
-    private ChildServer? _server;
+    private Server? _server;
     private HttpClient? _partner;
     private string? _token;
-    private readonly FhirTransactions _transactions = new(repositoryRoot);
+    private readonly Submissions _submissions = new();
 
     public const string Label = "CareCoordination";
 
     public string Name => name;
 
-    public ChildServer Server => _server ?? throw new InvalidOperationException("Not started");
+    public Server Server => _server ?? throw new InvalidOperationException("Not started");
 
     public Uri Hub => new(Server.BaseAddress, "hubs/live");
 
@@ -34,16 +34,16 @@ public sealed class ProductTarget(string repositoryRoot, string? dll = null, str
     public async Task StartAsync()
     {
         Directory.CreateDirectory(_store);
-        _server = await ChildServer.StartAsync(dll ?? Path.Combine(repositoryRoot, "src", "CareCoordination.Web", "bin", "Release", "net10.0", "CareCoordination.Web.dll"),
-        [
-            "--ConnectionStrings:CareCoordination=Data Source=" + Path.Combine(_store, "cc.db"),
-            "--Database:Provider=Sqlite",
-            "--Demo:Seed=true",
-            "--Demo:Password=Bench-Password-1",
-            "--Demo:PartnerSecret=" + PartnerSecret,
-            "--DataProtection:KeysPath=" + Path.Combine(_store, "keys"),
-            "--Logging:LogLevel:Default=Warning",
-        ], "health");
+        _server = await Server.StartProductAsync("CareCoordination", new Dictionary<string, string>
+        {
+            ["ConnectionStrings__CareCoordination"] = "Data Source=" + Path.Combine(_store, "cc.db"),
+            ["Database__Provider"] = "Sqlite",
+            ["Demo__Seed"] = "true",
+            ["Demo__Password"] = "Bench-Password-1",
+            ["Demo__PartnerSecret"] = PartnerSecret,
+            ["DataProtection__KeysPath"] = Path.Combine(_store, "keys"),
+            ["Logging__LogLevel__Default"] = "Warning",
+        }, dll);
         _partner = new HttpClient { BaseAddress = Server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         using var form = new FormUrlEncodedContent(new Dictionary<string, string>
         {
@@ -59,7 +59,7 @@ public sealed class ProductTarget(string repositoryRoot, string? dll = null, str
 
     public async Task SubmitAsync()
     {
-        using var content = _transactions.Next();
+        using var content = _submissions.NextContent();
         using var response = await _partner!.PostAsync("fhir", content);
         if (!response.IsSuccessStatusCode)
         {

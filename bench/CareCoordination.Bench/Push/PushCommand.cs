@@ -8,7 +8,7 @@ public interface IPushTarget : IAsyncDisposable
 {
     string Name { get; }
 
-    ChildServer Server { get; }
+    Server Server { get; }
 
     Uri Hub { get; }
 
@@ -44,7 +44,6 @@ public static class PushCommand
     public static async Task<int> RunAsync(Options args)
     {
         var options = PushOptions.From(args);
-        var root = RepositoryRoot();
         Console.WriteLine($"push: {options.Boards} boards on capacity, {options.Rate} referrals/s for {options.Seconds} s; load {File.ReadAllText("/proc/loadavg").Trim()}");
         var results = new List<PushFigures>();
         // Back to back, alternating, so that both see the same machine; the ratio is taken per round.
@@ -54,9 +53,9 @@ public static class PushCommand
             {
                 await using IPushTarget target = name switch
                 {
-                    "product" => new ProductTarget(root),
-                    "baseline" => new ProductTarget(root, options.Baseline, "baseline"),
-                    "bare" => new BareTarget(root),
+                    "product" => new ProductTarget(),
+                    "baseline" => new ProductTarget(options.Baseline, "baseline"),
+                    "bare" => new BareTarget(),
                     _ => throw new ArgumentException($"No target {name} (bare, product)"),
                 };
                 var figures = await MeasureAsync(target, options);
@@ -221,18 +220,6 @@ public static class PushCommand
         $"{f.Name,-16} boards {f.Boards}, changes {f.Changes}, delivered {f.Deliveries}, missed {f.Missed}, out of order {f.OutOfOrder}; " +
         $"commit->board p50 {f.P50:0.0} ms, p99 {f.P99:0.0} ms, max {f.Max:0.0} ms; from the change's own time p50 {f.StampP50:0.0}, p99 {f.StampP99:0.0} ms; memory per board {f.BytesPerBoard / 1024:0.0} KB; " +
         $"submit p50 {f.SubmitP50:0.0} ms; CPU server {f.ServerCpuSeconds / f.Seconds * 100:0}%, driver {f.DriverCpuSeconds / f.Seconds * 100:0}% of one core"));
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(Directory.GetCurrentDirectory()); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "CareCoordination.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("Run from inside the repository (no CareCoordination.sln above the current folder).");
-    }
 }
 
 public sealed record PushOptions(int Boards, int Rate, int Seconds, int Rounds, IReadOnlyList<string> Targets, string? Baseline)

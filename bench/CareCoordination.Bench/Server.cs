@@ -3,7 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace CareCoordination.Bench.Load;
+using System.Globalization;
+
+namespace CareCoordination.Bench;
 
 /// <summary>
 /// A server under test in its own process (the product, or the bare app), on a free loopback port: started, waited for
@@ -58,10 +60,13 @@ public sealed partial class Server : IAsyncDisposable
         BaseAddress = baseAddress;
     }
 
-    /// <summary>The product, a Release build run as `dotnet CareCoordination.Web.dll`, with settings as environment variables.</summary>
-    public static Task<Server> StartProductAsync(string name, IDictionary<string, string> settings)
+    /// <summary>
+    /// The product, a Release build run as `dotnet CareCoordination.Web.dll`, with settings as environment variables; or
+    /// another build of it (an older one, to measure before and after in one run).
+    /// </summary>
+    public static Task<Server> StartProductAsync(string name, IDictionary<string, string> settings, string? dll = null)
     {
-        var dll = Repository.ProductDll;
+        dll ??= Repository.ProductDll;
         if (!File.Exists(dll))
         {
             throw new FileNotFoundException("build the product first (the bench's project reference does it): " + dll);
@@ -138,6 +143,31 @@ public sealed partial class Server : IAsyncDisposable
         }
         server.StartedIn = clock.Elapsed;
         return server;
+    }
+
+    public int Id => _process.Id;
+
+    /// <summary>Resident memory (VmRSS), in bytes.</summary>
+    public long ResidentBytes()
+    {
+        foreach (var line in File.ReadLines($"/proc/{Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        throw new InvalidOperationException("No VmRSS");
+    }
+
+    /// <summary>User plus system CPU time the process has used.</summary>
+    public TimeSpan CpuTime()
+    {
+        // /proc/pid/stat: fields 14 and 15 (utime, stime) in clock ticks, counted after the ")" that ends the name.
+        var stat = File.ReadAllText($"/proc/{Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
     private void Keep(string? line)

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CareCoordination.Domain;
 
-namespace CareCoordination.Bench.Load;
+namespace CareCoordination.Bench;
 
 /// <summary>
 /// What the partner sends: the published profiles' examples of a person and a referral (fhir-profiles/examples) in one
@@ -43,6 +43,9 @@ public sealed class Submissions
         _run = Guid.NewGuid().ToString("N")[..8];
         _firstStem = Random.Shared.Next(0, 5_000_000);
     }
+
+    /// <summary>The next new referral as an HTTP body, as a partner posts it to /fhir.</summary>
+    public StringContent NextContent() => new(Next().Json, Encoding.UTF8, "application/fhir+json");
 
     /// <summary>The size of one submission in bytes.</summary>
     public int Bytes => Encoding.UTF8.GetByteCount(Next().Json);
