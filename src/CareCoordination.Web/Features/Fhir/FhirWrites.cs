@@ -1,5 +1,6 @@
 using System.Globalization;
 using CareCoordination.Auth;
+using CareCoordination.Features.Fhir.Profiles;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -21,9 +22,10 @@ public static class FhirWrites
     internal static void MapWrites(this RouteGroupBuilder fhir)
     {
         fhir.MapPost("/ServiceRequest", async (HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer, IMediator mediator,
-            CancellationToken cancellationToken) =>
+            FhirProfiles profiles, CancellationToken cancellationToken) =>
         {
             var referral = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
+            profiles.CheckAhead(referral);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
@@ -38,9 +40,10 @@ public static class FhirWrites
         });
 
         fhir.MapPost("/Patient", async (HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer, IMediator mediator,
-            CancellationToken cancellationToken) =>
+            FhirProfiles profiles, CancellationToken cancellationToken) =>
         {
             var patient = await body.ReadAsync<Patient>(request, cancellationToken);
+            profiles.CheckAhead(patient);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.RegisterPersonAsync(patient, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
@@ -57,9 +60,12 @@ public static class FhirWrites
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
-        fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, CancellationToken cancellationToken) =>
+        fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, FhirProfiles profiles,
+            CancellationToken cancellationToken) =>
         {
             var bundle = await body.ReadAsync<Bundle>(request, cancellationToken);
+            // Outside the write turn, so that other writers do not wait on it (the entries' checks are answered from it).
+            profiles.CheckAhead(bundle);
             if (bundle.Type == Bundle.BundleType.Transaction)
             {
                 var written = await mediator.Send(new ProcessTransaction.Command(bundle), cancellationToken);
@@ -91,9 +97,11 @@ public static class FhirWrites
             throw new InvalidResource("Bundle.type", $"POST /fhir takes a Bundle of type transaction or batch, not {bundle.Type?.ToString().ToLowerInvariant() ?? "none"}.");
         });
 
-        fhir.MapPost("/$process-message", async (HttpRequest request, FhirRequests body, IMediator mediator, CancellationToken cancellationToken) =>
+        fhir.MapPost("/$process-message", async (HttpRequest request, FhirRequests body, IMediator mediator, FhirProfiles profiles,
+            CancellationToken cancellationToken) =>
         {
             var message = await body.ReadAsync<Bundle>(request, cancellationToken);
+            profiles.CheckAhead(message);
             var processed = await mediator.Send(new ProcessMessage.Command(message), cancellationToken);
             var (resource, _) = await ReadBackAsync(mediator, processed.Written, cancellationToken);
             var referralUrl = $"ServiceRequest/{processed.Written.Id}";

@@ -88,9 +88,21 @@ public static class SearchPatients
         public async ValueTask<Page<FhirPerson>> Handle(Query query, CancellationToken cancellationToken)
         {
             var actor = work.Scope.Actor;
-            var where = query.NhsNumber is null ? "" : " AND p.nhs_number = @NhsNumber";
-            var parameters = new { OrganisationId = actor.OrganisationId ?? -1, query.NhsNumber, query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
+            // The NHS number is unique: the person's id first, so that SQLite reads what organisations said of that one person
+            // (it plans a known id into the said-rows) instead of all of them, a cost that grew with the store's history
+            // on every conditional create of a Patient.
+            long? personId = null;
+            if (query.NhsNumber is not null)
+            {
+                personId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM person WHERE nhs_number = @NhsNumber", new { query.NhsNumber });
+                if (personId is null)
+                {
+                    return new Page<FhirPerson>(0, []);
+                }
+            }
+            var where = personId is null ? "" : " AND p.id = @PersonId";
+            var parameters = new { OrganisationId = actor.OrganisationId ?? -1, PersonId = personId, query.Count, query.Offset };
             return await Page<FhirPerson>.ReadAsync(connection, FhirPerson.SelectFor(actor), where, "p.id", parameters,
                 person => work.Scope.Touch("person", person.Id, person.Id));
         }

@@ -34,13 +34,16 @@ public record PersonRecord
     /// Everything each organisation has said about each person, as rows shaped like referral_person: what each of its
     /// sent referrals said (referral_person), and each registration of the person it made (person_registration, a FHIR
     /// Patient create). said_id tells the rows apart; organisation_id says whose word each is.
+    /// Every use names the person, so SQLite must start from referral_person by person (CROSS JOIN fixes its join order; the
+    /// same inner join to PostgreSQL): left to itself it started from all the organisation's referrals, a cost that grew with
+    /// the store's history on every read of a person.
     /// </summary>
     public const string SaidByOrganisations = """
         (SELECT 'referral/' || s.referral_id AS said_id, v.organisation_id, s.referral_id, s.person_id, s.person_version,
             s.nhs_number, s.given_name, s.family_name, s.date_of_birth, s.sex, s.address_line, s.postcode, s.locality, s.ethnicity,
             s.interpreter_language, s.easy_read, s.bsl, s.lives_alone, s.carer_name, s.carer_relationship, s.carer_contact,
             s.carer_wants_assessment, s.gp_practice_code, s.names, s.other_identifiers, s.recorded_at
-         FROM referral_person s JOIN referral v ON v.id = s.referral_id WHERE v.status <> 'draft'
+         FROM referral_person s CROSS JOIN referral v WHERE v.id = s.referral_id AND v.status <> 'draft'
          UNION ALL
          SELECT 'registration/' || g.id, g.organisation_id, NULL, g.person_id, g.person_version,
             g.nhs_number, g.given_name, g.family_name, g.date_of_birth, g.sex, g.address_line, g.postcode, g.locality, g.ethnicity,

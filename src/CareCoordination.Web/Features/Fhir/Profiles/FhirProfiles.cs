@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Hl7.Fhir.Model;
@@ -42,6 +43,12 @@ public sealed partial class FhirProfiles
 
     private readonly Dictionary<string, Definition> _definitions;
     private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _valueSets;
+
+    /// <summary>
+    /// Verdicts worked out before a write enters its store's one write turn (see <see cref="CheckAhead(Bundle)"/>), kept
+    /// with the very resource object they are for and gone with it.
+    /// </summary>
+    private readonly ConditionalWeakTable<Resource, IReadOnlyList<ProfileIssue>> _checkedAhead = [];
 
     private FhirProfiles(Dictionary<string, Definition> definitions, Dictionary<string, Dictionary<string, HashSet<string>>> valueSets)
     {
@@ -109,10 +116,43 @@ public sealed partial class FhirProfiles
         return issues;
     }
 
+    /// <summary>
+    /// Checks a request's resources (a Bundle's entries, and what they contain) before the write that will
+    /// <see cref="Require"/> them takes the write turn: the check is CPU only, and inside the turn it held up every
+    /// other writer. Require then answers from the verdict, exactly as it would have, in the same order of faults.
+    /// Only for resources read from a request body, which nothing changes after they are read.
+    /// </summary>
+    public void CheckAhead(Bundle bundle)
+    {
+        foreach (var entry in bundle.Entry)
+        {
+            if (entry.Resource is { } resource)
+            {
+                CheckAhead(resource);
+            }
+        }
+    }
+
+    /// <inheritdoc cref="CheckAhead(Bundle)"/>
+    public void CheckAhead(Resource resource)
+    {
+        if (ProfileFor(resource) is not null)
+        {
+            _checkedAhead.AddOrUpdate(resource, Validate(resource));
+        }
+        if (resource is DomainResource { Contained: { Count: > 0 } contained })
+        {
+            foreach (var inner in contained)
+            {
+                CheckAhead(inner);
+            }
+        }
+    }
+
     /// <summary>Refuses a resource that breaks its profile: a 400 whose OperationOutcome has one invalid issue per rule, saying where and why.</summary>
     public void Require(Resource resource)
     {
-        var issues = Validate(resource);
+        var issues = _checkedAhead.TryGetValue(resource, out var ahead) ? ahead : Validate(resource);
         if (issues.Count > 0)
         {
             throw new InvalidResource([.. issues.Select(issue => new FhirIssue(issue.Expression, issue.Message))]);
@@ -171,16 +211,17 @@ public sealed partial class FhirProfiles
 
     private static void CheckCount(Element element, Node parent, int count, Definition definition, string ruleId, List<ProfileIssue> issues)
     {
-        var where = $"{parent.Location}.{definition.StepTo(element)}";
+        // Where is built only for an issue: this runs for every element under every parent of every resource checked.
+        string Where() => $"{parent.Location}.{definition.StepTo(element)}";
         if (count < element.Min)
         {
-            issues.Add(new(where, count == 0
+            issues.Add(new(Where(), count == 0
                 ? $"{element.Label(ruleId)} is required but missing."
                 : $"{element.Label(ruleId)} needs at least {element.Min}, and there are {count}.", ruleId));
         }
         if (element.Max is { } max && count > max)
         {
-            issues.Add(new(where, max == 0
+            issues.Add(new(Where(), max == 0
                 ? $"{element.Label(ruleId)} is not allowed here."
                 : $"{element.Label(ruleId)} may appear at most {max} time{(max == 1 ? "" : "s")}, and there are {count}.", ruleId));
         }
@@ -221,14 +262,15 @@ public sealed partial class FhirProfiles
     /// </summary>
     private static void CheckBinding(Element element, Node node, Binding binding, Dictionary<string, HashSet<string>> valueSet, string ruleId, List<ProfileIssue> issues)
     {
-        var label = element.Label(ruleId);
-        var known = string.Join("; ", valueSet.Select(s => $"{s.Key}: {string.Join(", ", s.Value)}"));
+        // The label and the list of known codes are for the messages: built only when there is an issue to tell.
+        string Label() => element.Label(ruleId);
+        string Known() => string.Join("; ", valueSet.Select(s => $"{s.Key}: {string.Join(", ", s.Value)}"));
         if (node.Value.ValueKind == JsonValueKind.String)
         {
             var code = node.Value.GetString()!;
             if (binding.Required && !valueSet.Values.Any(codes => codes.Contains(code)))
             {
-                issues.Add(new(node.Location, $"{label}: '{code}' is not in {binding.ValueSet} ({known}).", ruleId));
+                issues.Add(new(node.Location, $"{Label()}: '{code}' is not in {binding.ValueSet} ({Known()}).", ruleId));
             }
             return;
         }
@@ -245,7 +287,7 @@ public sealed partial class FhirProfiles
             var code = Text(coding.Value, "code");
             if (system is null)
             {
-                issues.Add(new(coding.Location, $"{label}: a coding needs a system ({known}).", ruleId));
+                issues.Add(new(coding.Location, $"{Label()}: a coding needs a system ({Known()}).", ruleId));
                 wrong++;
             }
             else if (valueSet.TryGetValue(system, out var codes))
@@ -256,14 +298,14 @@ public sealed partial class FhirProfiles
                 }
                 else
                 {
-                    issues.Add(new(coding.Location, $"{label}: '{code}' is not a code of {system} (expected one of {string.Join(", ", codes)}).", ruleId));
+                    issues.Add(new(coding.Location, $"{Label()}: '{code}' is not a code of {system} (expected one of {string.Join(", ", codes)}).", ruleId));
                     wrong++;
                 }
             }
         }
         if (binding.Required && valid == 0 && wrong == 0)
         {
-            issues.Add(new(node.Location, $"{label} needs a coding from {binding.ValueSet} ({known}).", ruleId));
+            issues.Add(new(node.Location, $"{Label()} needs a coding from {binding.ValueSet} ({Known()}).", ruleId));
         }
     }
 
@@ -344,16 +386,17 @@ public sealed partial class FhirProfiles
     private sealed record Element(string Id, string? Short, int Min, int? Max, JsonElement? Fixed, JsonElement? Pattern, Binding? Binding,
         Slicing? Slicing, IReadOnlyList<string> Types, IReadOnlyList<string> Profiles, IReadOnlyList<string> Targets)
     {
-        private string LastStep => Id[(Id.LastIndexOf('.') + 1)..];
+        // Worked out once from the id (on first use, as before): the checker asks for them for every node of every resource it checks.
+        private string LastStep => field ??= Id[(Id.LastIndexOf('.') + 1)..];
 
-        public string ParentId => Id[..Id.LastIndexOf('.')];
+        public string ParentId => field ??= Id[..Id.LastIndexOf('.')];
 
-        public string Name => LastStep.Split(':')[0];
+        public string Name => field ??= LastStep.Split(':')[0];
 
-        public string? SliceName => LastStep.Contains(':', StringComparison.Ordinal) ? LastStep.Split(':')[1] : null;
+        public string? SliceName => LastStep.Contains(':', StringComparison.Ordinal) ? field ??= LastStep.Split(':')[1] : null;
 
         /// <summary>The same element without its slice name: where the slicing is declared.</summary>
-        public string UnslicedId => SliceName is null ? Id : Id[..Id.LastIndexOf(':')];
+        public string UnslicedId => field ??= SliceName is null ? Id : Id[..Id.LastIndexOf(':')];
 
         public bool IsChoice => Name.EndsWith("[x]", StringComparison.Ordinal);
 
@@ -400,9 +443,13 @@ public sealed partial class FhirProfiles
             return new(Text(structure, "url")!, type, [.. elements.Where(e => e.Id != type)]);
         }
 
-        public Element? Find(string id) => Elements.FirstOrDefault(e => e.Id == id);
+        // Indexed once: Find and SlicesOf are asked for every element and node of every resource checked.
+        private readonly Dictionary<string, Element> _byId = Elements.GroupBy(e => e.Id, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        private readonly ILookup<string, Element> _slicesOf = Elements.Where(e => e.SliceName is not null).ToLookup(e => e.UnslicedId, StringComparer.Ordinal);
 
-        public IEnumerable<Element> SlicesOf(Element sliced) => Elements.Where(e => e.SliceName is not null && e.UnslicedId == sliced.Id);
+        public Element? Find(string id) => _byId.GetValueOrDefault(id);
+
+        public IEnumerable<Element> SlicesOf(Element sliced) => _slicesOf[sliced.Id];
 
         /// <summary>
         /// Whether a node belongs to the element: always, unless the element is a slice; then its value at each

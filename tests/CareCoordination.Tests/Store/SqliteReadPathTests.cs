@@ -1,0 +1,51 @@
+using CareCoordination.Features.Referrals;
+using CareCoordination.Store;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CareCoordination.Tests.Store;
+
+/// <summary>
+/// SQLite's read connections: settings that hold on every connection the pool hands out again, and the plan of the
+/// person read every FHIR write and read makes (it must not walk the store's history).
+/// </summary>
+public sealed class SqliteReadPathTests : IAsyncLifetime
+{
+    private Database _database = null!;
+
+    public async Task InitializeAsync() => _database = await new SqliteTestStore().MigratedAsync();
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    [Fact]
+    public async Task AConnectionOpenedAgainFromThePool_KeepsItsSettings_AndRefusesARowThatPointsNowhere()
+    {
+        for (var open = 0; open < 3; open++)
+        {
+            await using var connection = await _database.OpenAsync();
+
+            Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA foreign_keys"));
+            Assert.Equal(10000, await connection.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
+            Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous")); // NORMAL
+            Assert.Equal("wal", await connection.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
+            var orphan = await Assert.ThrowsAsync<SqliteException>(() => connection.ExecuteAsync(
+                "INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at) VALUES (987654321, 'coordination', 'requested', 1, '2026-01-01', '2026-01-01')"));
+            Assert.Contains("FOREIGN KEY", orphan.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ReadingAPersonAsAnOrganisationSaidIt_SeeksByThePerson_NotThroughEveryReferralOfTheOrganisation()
+    {
+        await using var connection = await _database.OpenAsync();
+
+        var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
+            $"EXPLAIN QUERY PLAN SELECT {PersonRecord.AsReferredColumns} FROM person p {PersonRecord.LatestAsReferredBy} WHERE p.id = @Id",
+            new { Id = 1, OrganisationId = 1 })).Select(step => step.Detail).ToList();
+
+        Assert.DoesNotContain(plan, step => step.Contains("ix_referral_organisation_status", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, step => step.StartsWith("SCAN", StringComparison.Ordinal) && !step.StartsWith("SCAN rp", StringComparison.Ordinal));
+        Assert.Contains(plan, step => step.Contains("SEARCH s USING INDEX ix_referral_person_person", StringComparison.Ordinal));
+    }
+}
