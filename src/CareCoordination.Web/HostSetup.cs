@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Demo;
@@ -181,15 +182,18 @@ public static class HostSetup
     /// <summary>Start-up's steps, timed: each as it ends, and the time from process start until the host serves.</summary>
     private sealed class StartupSteps(ILogger logger)
     {
-        private long _last = System.Diagnostics.Stopwatch.GetTimestamp();
+        private long _last = Stopwatch.GetTimestamp();
 
         public void Done(string step)
         {
-            logger.LogInformation("Start-up: {Step} took {Milliseconds:F0} ms", step, System.Diagnostics.Stopwatch.GetElapsedTime(_last).TotalMilliseconds);
-            _last = System.Diagnostics.Stopwatch.GetTimestamp();
+            logger.LogInformation("Start-up: {Step} took {Milliseconds:F0} ms", step, Stopwatch.GetElapsedTime(_last).TotalMilliseconds);
+            _last = Stopwatch.GetTimestamp();
         }
 
-        public void Serving() => logger.LogInformation("Start-up: serving {Milliseconds:F0} ms after the process started",
-            (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalMilliseconds);
+        public void Serving()
+        {
+            using var process = Process.GetCurrentProcess();
+            logger.LogInformation("Start-up: serving {Milliseconds:F0} ms after the process started", (DateTime.Now - process.StartTime).TotalMilliseconds);
+        }
     }
 }

@@ -153,9 +153,12 @@ public static class FhirVersions
         public string? Json { get; init; }
         public byte[]? Packed { get; init; }
 
-        public Resource Parse() => (Json is not null
+        public Resource Parse()
+        {
+            var resource = Json is not null
                 ? JsonSerializer.Deserialize<Resource>(Json, FhirMapping.Json)
-                : JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed ?? throw new InvalidOperationException("A stored FHIR version is empty."), Packing.Brotli), FhirMapping.Json))
-            ?? throw new InvalidOperationException("A stored FHIR version is empty.");
+                : Packed is not null ? JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed, Packing.Brotli), FhirMapping.Json) : null;
+            return resource ?? throw new InvalidOperationException("A stored FHIR version is empty.");
+        }
     }
 }
