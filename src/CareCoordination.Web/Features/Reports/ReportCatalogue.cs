@@ -11,6 +11,9 @@ public static class ReportCatalogue
 {
     public static IReadOnlyList<Report> All { get; } =
     [
+        new(CapacityTracker.Slug, "Capacity Tracker view",
+            "Beds per site and bed type in the four states providers report to the national Capacity Tracker, ready to copy, with how fresh each figure is.",
+            CapacityTracker.MapCsv),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);
