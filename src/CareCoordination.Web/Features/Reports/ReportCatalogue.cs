@@ -14,6 +14,9 @@ public static class ReportCatalogue
         new(CapacityTracker.Slug, "Capacity Tracker view",
             "Beds per site and bed type in the four states providers report to the national Capacity Tracker, ready to copy, with how fresh each figure is.",
             CapacityTracker.MapCsv),
+        new(WaitingLists.Slug, "Waiting lists",
+            "People waiting for triage, for a service to start and for a bed, by how long (the ADASS snapshot bands), and the median days from request to decision and to service start.",
+            WaitingLists.MapCsv),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);
