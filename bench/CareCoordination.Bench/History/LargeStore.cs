@@ -54,6 +54,11 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
         var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
         var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+        // Triage's end as the product keeps it (TriageTasks.KeepTriagedAsync): the coordination centre's first decision.
+        var triaged = connection.CreateCommand();
+        triaged.CommandText = "UPDATE referral SET triaged_at = $p0 WHERE id = $p1";
+        triaged.Parameters.Add(new SqliteParameter("$p0", null));
+        triaged.Parameters.Add(new SqliteParameter("$p1", null));
 
         var partnerReferrals = new List<long>();
         var partnerNhsNumbers = new List<string>();
@@ -105,6 +110,10 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
             long? ownerOrganisation = owner is { } holder ? staffOrganisation[holder] : queue == "bed-bureau" ? bureau : centres.TryGetValue(locality, out var centre) ? centre : null;
             Run(task, taskId, referralId, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)),
                 isOpen ? null : status, isOpen ? 1 : 3, Time(sent), Time(updated), isOpen ? null : Time(closedAt));
+            if (queue == "coordination" && taskStatus == "completed")
+            {
+                Run(triaged, Time(closedAt), referralId);
+            }
             Run(change, Time(sent), "person.created", "person", personId, null, "bench", null);
             Run(change, Time(sent), "referral.submitted", "referral", referralId, organisation, "bench", $$"""{"status":"submitted"}""");
             Run(change, Time(sent), "task.created", "triage_task", taskId, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");

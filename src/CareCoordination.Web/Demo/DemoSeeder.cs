@@ -317,6 +317,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
             });
             await TriageTasks.KeepOwnerAsync(connection, transaction, t.Id);
+            await TriageTasks.KeepTriagedAsync(connection, transaction, t.Referral.Id);
         }
         foreach (var p in county.Placements)
         {

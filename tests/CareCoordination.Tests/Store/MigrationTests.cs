@@ -258,6 +258,38 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task Triaged_OnAStoreWithHistory_IsEachReferralsFirstCoordinationDecision()
+    {
+        await using var database = await StoreBeforeAsync("task_owner");
+        var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+        long twice, byBureauOnly, cancelled;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            async Task Task(long referral, string queue, string status, int hours) => await connection.ExecuteAsync(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at, completed_at)
+                VALUES (@referral, @queue, @status, 1, @at, @completedAt, @completedAt)
+                """, new { referral, queue, status, at, completedAt = at.AddHours(hours) });
+            // Decided twice by the coordination centre (redirected at 3 h, declined on its return at 9 h), the bureau between.
+            twice = await world.AddReferralAsync(connection, "9990000026");
+            await Task(twice, "coordination", "completed", 3);
+            await Task(twice, "bed-bureau", "completed", 5);
+            await Task(twice, "coordination", "rejected", 9);
+            byBureauOnly = await world.AddReferralAsync(connection, "9990000034");
+            await Task(byBureauOnly, "bed-bureau", "completed", 2);
+            cancelled = await world.AddReferralAsync(connection, "9990000042");
+            await Task(cancelled, "coordination", "cancelled", 1);
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var triaged = (await migrated.QueryAsync<(long Referral, DateTimeOffset? At)>("SELECT id, triaged_at FROM referral ORDER BY id")).ToList();
+        Assert.Equal(new (long, DateTimeOffset?)[] { (twice, at.AddHours(3)), (byBureauOnly, null), (cancelled, null) }, triaged);
+    }
+
+    [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
         await using var database = await store.MigratedAsync();

@@ -164,7 +164,25 @@ public static class TriageTasks
             "status = @Status, decision = @Decision, reason = @Reason, completed_at = @Now, on_hold_since = NULL",
             new { Status = status, Decision = decision, Reason = reason });
         RecordChange(work, task, changeKind, status, new { decision, reason });
+        if (task.Queue == "coordination")
+        {
+            await KeepTriagedAsync(work.Connection, work.Transaction, task.ReferralId);
+        }
     }
+
+    /// <summary>
+    /// Triage ends with the coordination centre's first decision on the referral (the earliest coordination task it completed
+    /// or rejected): kept on the referral (triaged_at) by each decision, so the fortnight's triage times (FlowHistory) read
+    /// the referrals decided in it from one index. Migration 0018 filled it in for the decisions before it, with the same rule.
+    /// </summary>
+    public static Task KeepTriagedAsync(DbConnection connection, DbTransaction? transaction, long referralId) =>
+        connection.ExecuteAsync(
+            """
+            UPDATE referral SET triaged_at = (
+                SELECT MIN(t.completed_at) FROM triage_task t
+                WHERE t.referral_id = referral.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected'))
+            WHERE id = @referralId
+            """, new { referralId }, transaction);
 
     /// <summary>
     /// The organisation doing a task's work (FHIR Task.owner), kept on the task so that a search by owner reaches its tasks

@@ -1,5 +1,5 @@
 -- Scale of history (issue 14): the organisation doing a triage task's work (FHIR Task.owner), kept on the task by
--- every command that changes it (Features/Coordination/TaskOwner.cs) instead of worked out per row at every read:
+-- every command that changes it (TriageTasks.KeepOwnerAsync) instead of worked out per row at every read:
 -- a search by owner reaches its tasks through an index, not by working out the owner of every task ever made.
 -- The holder's organisation once someone has taken the task; before that the bed bureau for its queue, or the
 -- coordination centre of the person's locality (the lowest id of either kind, as the read worked it out).
@@ -12,5 +12,19 @@ UPDATE triage_task SET owner_organisation_id = COALESCE(
         OR (triage_task.queue = 'coordination' AND q.kind = 'coordination-centre' AND q.locality =
             (SELECT p.locality FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = triage_task.referral_id))));
 
--- A search by owner, newest page first by id; the person's waiting tasks follow them when they move locality.
+-- A search by owner reaches its tasks in id order, the order of its pages.
 CREATE INDEX ix_triage_task_owner ON triage_task (owner_organisation_id, id);
+
+-- The fortnight's triage times (FlowHistory): triage ends with the coordination centre's first decision on the referral
+-- (the earliest coordination task it completed or rejected), kept on the referral by the decision (TriageTasks.CloseAsync),
+-- so the fortnight reads the referrals decided in it from one index instead of each one's tasks.
+ALTER TABLE referral ADD COLUMN triaged_at TIMESTAMPTZ NULL;
+UPDATE referral SET triaged_at = (
+    SELECT MIN(t.completed_at) FROM triage_task t
+    WHERE t.referral_id = referral.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected'))
+WHERE id IN (SELECT referral_id FROM triage_task WHERE queue = 'coordination' AND status IN ('completed', 'rejected'));
+CREATE INDEX ix_referral_triaged ON referral (triaged_at, submitted_at);
+
+-- The fortnight's placements started, and the stays that reach into it: a placement started or ended in it, or still open.
+CREATE INDEX ix_placement_started ON placement (started_at);
+CREATE INDEX ix_placement_ended ON placement (ended_at);
