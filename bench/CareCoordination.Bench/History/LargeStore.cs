@@ -35,6 +35,12 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var organisations = (await connection.QueryAsync<long>("SELECT id FROM organisation ORDER BY id")).ToList();
         var wards = (await connection.QueryAsync<long>("SELECT id FROM ward ORDER BY id")).ToList();
         var staff = (await connection.QueryAsync<long>("SELECT id FROM staff_user ORDER BY id")).ToList();
+        // Task.owner as the product keeps it (TriageTasks.KeepOwnerAsync): the holder's organisation, else the bed bureau for
+        // its queue or the coordination centre of the person's locality.
+        var staffOrganisation = (await connection.QueryAsync<(long Id, long Organisation)>("SELECT id, organisation_id FROM staff_user")).ToDictionary(s => s.Id, s => s.Organisation);
+        var bureau = await connection.ExecuteScalarAsync<long?>("SELECT MIN(id) FROM organisation WHERE kind = 'bed-bureau'");
+        var centres = (await connection.QueryAsync<(string Locality, long Id)>(
+            "SELECT locality, MIN(id) FROM organisation WHERE kind = 'coordination-centre' AND locality IS NOT NULL GROUP BY locality")).ToDictionary(c => c.Locality, c => c.Id);
         var now = DateTimeOffset.UtcNow;
 
         await WriteBedsAsync(connection, wards, random, now);
@@ -46,8 +52,13 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var referral = Insert(connection, "referral",
             "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source");
         var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
-        var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, taken_at, decision, version, created_at, updated_at, completed_at");
+        var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
         var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+        // Triage's end as the product keeps it (TriageTasks.KeepTriagedAsync): the coordination centre's first decision.
+        var triaged = connection.CreateCommand();
+        triaged.CommandText = "UPDATE referral SET triaged_at = $p0 WHERE id = $p1";
+        triaged.Parameters.Add(new SqliteParameter("$p0", null));
+        triaged.Parameters.Add(new SqliteParameter("$p1", null));
 
         var partnerReferrals = new List<long>();
         var partnerNhsNumbers = new List<string>();
@@ -95,8 +106,14 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 "To go home and manage the stairs again.", random.Next(5) == 0, true, "Fall at home, hip repaired; medically optimised, needs support to go home.",
                 isOpen ? 1 : 4, Time(sent), Time(sent), Time(updated), senderSystem, senderValue, Pathways[random.Next(Pathways.Length)], Sources[random.Next(Sources.Length)]);
             Run(said, referralId, personId, 1, nhs, given, family, Day(born), sex, "2 Harbour Terrace", "WM1 4QT", locality, "A", i % 4 == 0, Time(sent));
-            Run(task, taskId, referralId, random.Next(5) == 0 ? "bed-bureau" : "coordination", taskStatus, owner, owner is null ? null : Time(sent.AddMinutes(20)),
+            var queue = random.Next(5) == 0 ? "bed-bureau" : "coordination";
+            long? ownerOrganisation = owner is { } holder ? staffOrganisation[holder] : queue == "bed-bureau" ? bureau : centres.TryGetValue(locality, out var centre) ? centre : null;
+            Run(task, taskId, referralId, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)),
                 isOpen ? null : status, isOpen ? 1 : 3, Time(sent), Time(updated), isOpen ? null : Time(closedAt));
+            if (queue == "coordination" && taskStatus == "completed")
+            {
+                Run(triaged, Time(closedAt), referralId);
+            }
             Run(change, Time(sent), "person.created", "person", personId, null, "bench", null);
             Run(change, Time(sent), "referral.submitted", "referral", referralId, organisation, "bench", $$"""{"status":"submitted"}""");
             Run(change, Time(sent), "task.created", "triage_task", taskId, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
@@ -315,6 +316,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
                 t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
             });
+            await TriageTasks.KeepOwnerAsync(connection, transaction, t.Id);
+            await TriageTasks.KeepTriagedAsync(connection, transaction, t.Referral.Id);
         }
         foreach (var p in county.Placements)
         {

@@ -216,6 +216,80 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task TaskOwner_OnAStoreWithHistory_IsFilledInByTheOwnerRule()
+    {
+        await using var database = await StoreBeforeAsync("task_owner");
+        long centre, secondCentre, bureau, held, waiting, nowhere, atBureau;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            async Task<long> Organisation(string code, string kind, string? locality) => await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO organisation (code, name, kind, locality, created_at) VALUES (@code, @code, @kind, @locality, @now) RETURNING id",
+                new { code, kind, locality, now = DateTimeOffset.UtcNow });
+            centre = await Organisation("CC-A", "coordination-centre", "Ashbury");
+            secondCentre = await Organisation("CC-B", "coordination-centre", "Ashbury");
+            bureau = await Organisation("BB", "bed-bureau", null);
+            var holder = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO staff_user (username, display_name, role, organisation_id, created_at) VALUES ('cc-b', 'CC-B coordinator', 'coordinator', @secondCentre, @now) RETURNING id",
+                new { secondCentre, now = DateTimeOffset.UtcNow });
+            async Task<long> Task(string nhs, string? locality, string queue, long? owner)
+            {
+                var referral = await world.AddReferralAsync(connection, nhs);
+                await connection.ExecuteAsync("UPDATE person SET locality = @locality WHERE id = (SELECT person_id FROM referral WHERE id = @referral)", new { locality, referral });
+                return await connection.ExecuteScalarAsync<long>(
+                    """
+                    INSERT INTO triage_task (referral_id, queue, status, owner_user_id, version, created_at, updated_at)
+                    VALUES (@referral, @queue, 'completed', @owner, 1, @now, @now) RETURNING id
+                    """, new { referral, queue, owner, now = DateTimeOffset.UtcNow });
+            }
+            held = await Task("9990000026", "Ashbury", "coordination", holder);
+            waiting = await Task("9990000034", "Ashbury", "coordination", null);
+            nowhere = await Task("9990000042", "Kelworth", "coordination", null);
+            atBureau = await Task("9990000050", "Ashbury", "bed-bureau", null);
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var owners = (await migrated.QueryAsync<(long Task, long? Owner)>("SELECT id, owner_organisation_id FROM triage_task ORDER BY id")).ToList();
+        // Held: the holder's organisation (CC-B), not the locality's. Unheld: the lowest-numbered centre of the person's locality
+        // (CC-A of the two in Ashbury), none for a locality no centre is in, the bed bureau for its queue.
+        Assert.Equal(new (long, long?)[] { (held, secondCentre), (waiting, centre), (nowhere, null), (atBureau, bureau) }, owners);
+    }
+
+    [Fact]
+    public async Task Triaged_OnAStoreWithHistory_IsEachReferralsFirstCoordinationDecision()
+    {
+        await using var database = await StoreBeforeAsync("task_owner");
+        var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+        long twice, byBureauOnly, cancelled;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            async Task Task(long referral, string queue, string status, int hours) => await connection.ExecuteAsync(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at, completed_at)
+                VALUES (@referral, @queue, @status, 1, @at, @completedAt, @completedAt)
+                """, new { referral, queue, status, at, completedAt = at.AddHours(hours) });
+            // Decided twice by the coordination centre (redirected at 3 h, declined on its return at 9 h), the bureau between.
+            twice = await world.AddReferralAsync(connection, "9990000026");
+            await Task(twice, "coordination", "completed", 3);
+            await Task(twice, "bed-bureau", "completed", 5);
+            await Task(twice, "coordination", "rejected", 9);
+            byBureauOnly = await world.AddReferralAsync(connection, "9990000034");
+            await Task(byBureauOnly, "bed-bureau", "completed", 2);
+            cancelled = await world.AddReferralAsync(connection, "9990000042");
+            await Task(cancelled, "coordination", "cancelled", 1);
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var triaged = (await migrated.QueryAsync<(long Referral, DateTimeOffset? At)>("SELECT id, triaged_at FROM referral ORDER BY id")).ToList();
+        Assert.Equal(new (long, DateTimeOffset?)[] { (twice, at.AddHours(3)), (byBureauOnly, null), (cancelled, null) }, triaged);
+    }
+
+    [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
         await using var database = await store.MigratedAsync();

@@ -80,19 +80,11 @@ public static class FlowHistory
                 SELECT r.submitted_at AS "From", pl.started_at AS "To" FROM placement pl JOIN referral r ON r.id = pl.referral_id
                 WHERE pl.started_at >= @from
                 """, new { from })).ToList();
-            // Triage ends with the coordination centre's first decision on the referral. Only a referral with a task completed in
-            // the fortnight can have its first decision in it: those are reached by index (completed_at, then referral_id), not by
-            // grouping every decision ever made (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
+            // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
+            // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
+            // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
             var triage = (await connection.QueryAsync<Span>(
-                """
-                SELECT decided."From", decided."To" FROM (
-                    SELECT r.submitted_at AS "From",
-                           (SELECT MIN(t.completed_at) FROM triage_task t
-                            WHERE t.referral_id = r.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected') AND t.completed_at IS NOT NULL) AS "To"
-                    FROM referral r
-                    WHERE r.id IN (SELECT recent.referral_id FROM triage_task recent WHERE recent.completed_at >= @from)) decided
-                WHERE decided."To" >= @from
-                """, new { from })).ToList();
+                """SELECT submitted_at AS "From", triaged_at AS "To" FROM referral WHERE triaged_at >= @from""", new { from })).ToList();
 
             var days = new List<Day>();
             for (var date = first; date <= today; date = date.AddDays(1))

@@ -44,6 +44,7 @@ public static class HandReferral
                 throw new RuleBroken($"{colleague.Name} does not work {TriageTasks.QueueName(task.Queue)}'s queue.");
             }
             await TriageTasks.UpdateAsync(work, task, "owner_user_id = @To", new { To = command.ToUserId });
+            await TriageTasks.KeepOwnerAsync(work.Connection, work.Transaction, task.Id);
             TriageTasks.RecordChange(work, task, "task.handed", task.Status, new { from = actor.Name, to = colleague.Name });
             if (!string.IsNullOrWhiteSpace(command.Note))
             {

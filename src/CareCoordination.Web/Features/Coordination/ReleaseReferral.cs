@@ -19,6 +19,7 @@ public static class ReleaseReferral
             // A paused referral keeps its pause; one being worked goes back to waiting.
             var status = task.Status == "in-progress" ? "requested" : task.Status;
             await TriageTasks.UpdateAsync(work, task, "owner_user_id = NULL, status = @Status", new { Status = status });
+            await TriageTasks.KeepOwnerAsync(work.Connection, work.Transaction, task.Id);
             TriageTasks.RecordChange(work, task, "task.released", status);
             return Unit.Value;
         }

@@ -31,6 +31,7 @@ public static class TakeReferral
             await TriageTasks.UpdateAsync(work, task,
                 "owner_user_id = @Owner, status = CASE WHEN status = 'requested' THEN 'in-progress' ELSE status END, taken_at = COALESCE(taken_at, @Now)",
                 new { Owner = actor.UserId });
+            await TriageTasks.KeepOwnerAsync(work.Connection, work.Transaction, task.Id);
             var status = task.Status == "requested" ? "in-progress" : task.Status;
             TriageTasks.RecordChange(work, task, "task.taken", status, new { owner = actor.Name });
             // The first take starts triage; a referral already in triage (released, or back from the other team) stays there.

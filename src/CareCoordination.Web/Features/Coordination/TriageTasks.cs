@@ -1,3 +1,4 @@
+using System.Data.Common;
 using CareCoordination.Auth;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
@@ -163,7 +164,53 @@ public static class TriageTasks
             "status = @Status, decision = @Decision, reason = @Reason, completed_at = @Now, on_hold_since = NULL",
             new { Status = status, Decision = decision, Reason = reason });
         RecordChange(work, task, changeKind, status, new { decision, reason });
+        if (task.Queue == "coordination")
+        {
+            await KeepTriagedAsync(work.Connection, work.Transaction, task.ReferralId);
+        }
     }
+
+    /// <summary>
+    /// Triage ends with the coordination centre's first decision on the referral (the earliest coordination task it completed
+    /// or rejected): kept on the referral (triaged_at) by each decision, so the fortnight's triage times (FlowHistory) read
+    /// the referrals decided in it from one index. Migration 0018 filled it in for the decisions before it, with the same rule.
+    /// </summary>
+    public static Task KeepTriagedAsync(DbConnection connection, DbTransaction? transaction, long referralId) =>
+        connection.ExecuteAsync(
+            """
+            UPDATE referral SET triaged_at = (
+                SELECT MIN(t.completed_at) FROM triage_task t
+                WHERE t.referral_id = referral.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected'))
+            WHERE id = @referralId
+            """, new { referralId }, transaction);
+
+    /// <summary>
+    /// The organisation doing a task's work (FHIR Task.owner), kept on the task so that a search by owner reaches its tasks
+    /// through an index (issue 14, scale of history): the holder's organisation once someone has taken it; before that the
+    /// bed bureau for its queue, or the coordination centre of the person's locality. Migration 0018 filled it in for the
+    /// tasks before it, with the same rule.
+    /// </summary>
+    private const string KeepOwner = """
+        UPDATE triage_task SET owner_organisation_id = COALESCE(
+            (SELECT u.organisation_id FROM staff_user u WHERE u.id = triage_task.owner_user_id),
+            (SELECT MIN(q.id) FROM organisation q
+             WHERE (triage_task.queue = 'bed-bureau' AND q.kind = 'bed-bureau')
+                OR (triage_task.queue = 'coordination' AND q.kind = 'coordination-centre' AND q.locality =
+                    (SELECT p.locality FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = triage_task.referral_id))))
+        """;
+
+    /// <summary>Every command that opens a task or changes who holds it calls this after its write.</summary>
+    public static Task KeepOwnerAsync(DbConnection connection, DbTransaction? transaction, long taskId) =>
+        connection.ExecuteAsync(KeepOwner + " WHERE id = @taskId", new { taskId }, transaction);
+
+    /// <summary>
+    /// When a person's record changes (their locality can), the tasks nobody holds in the coordination queue pass to the
+    /// coordination centre of where they live now: all their referrals' tasks, as Task.owner has always shown them.
+    /// </summary>
+    public static Task KeepOwnersOfPersonAsync(DbConnection connection, DbTransaction? transaction, long personId) =>
+        connection.ExecuteAsync(
+            KeepOwner + " WHERE owner_user_id IS NULL AND queue = 'coordination' AND referral_id IN (SELECT id FROM referral WHERE person_id = @personId)",
+            new { personId }, transaction);
 
     /// <summary>Opens the next task when a referral moves between the coordination centre and the bed bureau.</summary>
     public static async Task<long> OpenAsync(Work work, TaskRow from, string queue)
@@ -174,6 +221,7 @@ public static class TriageTasks
             VALUES (@ReferralId, @queue, 'requested', @Priority, 1, @now, @now)
             RETURNING id
             """, new { from.ReferralId, queue, from.Priority, now = work.Scope.Now }, work.Transaction);
+        await KeepOwnerAsync(work.Connection, work.Transaction, id);
         work.Scope.RecordChange("task.created", "triage_task", id, from.OrganisationId,
             new { referralId = from.ReferralId, queue, status = "requested", by = work.Scope.Actor.Name });
         return id;

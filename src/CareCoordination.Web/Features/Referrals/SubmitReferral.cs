@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -182,6 +183,7 @@ public static class SubmitReferral
                 INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
                 VALUES (@referralId, 'coordination', 'requested', 1, @now, @now) RETURNING id
                 """, new { referralId, now = scope.Now }, transaction);
+            await TriageTasks.KeepOwnerAsync(connection, transaction, taskId);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
             await received.KeepAsync(work, referralId);
 
@@ -248,6 +250,7 @@ public static class SubmitReferral
                     names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
                 """, update, transaction);
+            await TriageTasks.KeepOwnersOfPersonAsync(connection, transaction, personId.Value);
             work.Scope.RecordChange("person.updated", "person", personId.Value, null);
             return personId.Value;
         }

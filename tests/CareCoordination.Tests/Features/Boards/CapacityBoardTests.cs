@@ -1,6 +1,8 @@
 using CareCoordination.Domain;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Boards;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
 using Dapper;
 
@@ -100,6 +102,50 @@ public abstract class CapacityBoardTests(AppFactory app)
         Assert.Contains(history.Days, d => d.TriageMedianMinutes is not null);
         Assert.All(history.Days.Where(d => d.TriageMedianMinutes is not null), d => Assert.True(d.TriageMedianMinutes <= d.TriageP90Minutes));
     }
+
+    [Fact]
+    public async Task FlowHistory_TriageTimes_AreEachReferralsFirstCoordinationDecision_IncludingOneJustMade()
+    {
+        // A referral triaged now, through the commands: 95 minutes from submission to the decline.
+        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
+        var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+        long taskId;
+        await using (var connection = await app.OpenAsync())
+        {
+            taskId = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id = sent.ReferralId });
+        }
+        var coordinator = await app.StaffAsync("coordinator");
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        app.Clock.Advance(TimeSpan.FromMinutes(95));
+        await app.SendAsync(new DeclineReferral.Command(taskId, "needs-met", "Family have arranged care."), coordinator);
+        var decidedAt = app.Clock.GetUtcNow();
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+
+        var history = await app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), await app.StaffAsync("manager"));
+
+        await using var store = await app.OpenAsync();
+        // Straight from the tasks: each referral's earliest coordination task completed or rejected.
+        var decided = (await store.QueryAsync<(DateTimeOffset From, DateTimeOffset To)>(
+            """
+            SELECT r.submitted_at, MIN(t.completed_at) FROM referral r JOIN triage_task t ON t.referral_id = r.id
+            WHERE t.queue = 'coordination' AND t.status IN ('completed', 'rejected')
+            GROUP BY r.id, r.submitted_at
+            """)).ToList();
+        // PostgreSQL keeps microseconds, the test clock ticks.
+        static bool Near(DateTimeOffset? a, DateTimeOffset b) => a is { } at && Math.Abs((at - b).TotalMilliseconds) < 0.01;
+        Assert.Contains(decided, d => Near(d.To, decidedAt) && Near(d.From, decidedAt.AddMinutes(-95)));
+        Assert.True(Near(await store.ExecuteScalarAsync<DateTimeOffset?>("SELECT triaged_at FROM referral WHERE id = @id", new { id = sent.ReferralId }), decidedAt));
+        foreach (var day in history.Days)
+        {
+            var start = StartOf(day.Date);
+            var end = day.Date == history.Days[^1].Date ? app.Clock.GetUtcNow() : StartOf(day.Date.AddDays(1));
+            var minutes = decided.Where(d => d.To >= start && d.To < end).Select(d => (d.To - d.From).TotalMinutes).ToList();
+            Assert.Equal(Round(FlowHistory.Percentile(minutes, 0.5)), day.TriageMedianMinutes);
+            Assert.Equal(Round(FlowHistory.Percentile(minutes, 0.9)), day.TriageP90Minutes);
+        }
+    }
+
+    private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
 
     private static DateTimeOffset StartOf(DateOnly date)
     {
