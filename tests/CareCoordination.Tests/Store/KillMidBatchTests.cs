@@ -96,7 +96,12 @@ public sealed class KillMidBatchTests(ITestOutputHelper output)
         {
             var referrals = (await connection.QueryAsync<long>(
                 "SELECT r.id FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs })).ToList();
-            Assert.True(referrals.Count == 1, $"referral for {nhs}, answered 2xx, is missing after the kill");
+            if (referrals.Count != 1)
+            {
+                var people = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM person WHERE nhs_number = @nhs", new { nhs });
+                var stored = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral");
+                Assert.Fail($"referral for {nhs}, answered 2xx, is missing after the kill: {referrals.Count} referrals, {people} people with that number; {stored} referrals in the store, {answered.Count} answered\n{log}");
+            }
         }
         // Whole, for every referral the partners sent that the store holds (answered or not): its task, its change rows, its audit row.
         var sentPeople = sent.ToHashSet();

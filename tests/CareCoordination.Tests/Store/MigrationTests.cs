@@ -218,7 +218,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task TaskOwner_OnAStoreWithHistory_IsFilledInByTheOwnerRule()
     {
-        await using var database = await StoreBeforeAsync("task_owner");
+        await using var database = await StoreBeforeAsync("history_scale");
         long centre, secondCentre, bureau, held, waiting, nowhere, atBureau;
         await using (var connection = await database.OpenAsync())
         {
@@ -260,7 +260,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task Triaged_OnAStoreWithHistory_IsEachReferralsFirstCoordinationDecision()
     {
-        await using var database = await StoreBeforeAsync("task_owner");
+        await using var database = await StoreBeforeAsync("history_scale");
         var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
         long twice, byBureauOnly, cancelled;
         await using (var connection = await database.OpenAsync())
