@@ -1,0 +1,123 @@
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Features.BedBureau;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using CsvHelper;
+using Dapper;
+using FluentValidation;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// Report 3, the Capacity Tracker view: per site and bed type, the states providers report to the national Capacity
+/// Tracker, counted from our beds as they stand now, with how fresh each row's figures are. Our five bed statuses map
+/// to its states as Map says; closed and cleaning beds are vacant but not accepting admissions, a column of their
+/// own so that every row adds up to its maximum capacity.
+/// </summary>
+public static partial class CapacityTracker
+{
+    public const string Slug = "capacity-tracker";
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Query(ReportFilter Filter) : IQuery<Result>;
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+    }
+
+    /// <summary>One row as the Capacity Tracker asks for it; the CSV's columns are these, in this order.</summary>
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("Site")] string Site,
+        [property: CsvColumn("Locality")] string Locality,
+        [property: CsvColumn("Provider")] string Provider,
+        [property: CsvColumn("Bed type")] string BedType,
+        [property: CsvColumn("Maximum capacity")] int MaximumCapacity,
+        [property: CsvColumn("Occupied")] int Occupied,
+        [property: CsvColumn("Vacant reserved")] int VacantReserved,
+        [property: CsvColumn("Vacant accepting admissions")] int VacantAccepting,
+        [property: CsvColumn("Vacant not accepting admissions")] int VacantNotAccepting,
+        [property: CsvColumn("Oldest confirmation")] DateTimeOffset OldestConfirmation,
+        [property: CsvColumn("Stale beds")] int StaleBeds)
+    {
+        /// <summary>A row is stale when any of its beds has gone unconfirmed longer than the bed bureau allows.</summary>
+        public bool Stale => StaleBeds > 0;
+    }
+
+    public sealed record Totals(int MaximumCapacity, int Occupied, int VacantReserved, int VacantAccepting, int VacantNotAccepting, int StaleBeds);
+
+    public sealed record Result(DateTimeOffset AsOf, int StaleAfterHours, IReadOnlyList<Row> Rows, Totals Total);
+
+    /// <summary>Which Capacity Tracker state each of our bed statuses counts as.</summary>
+    public static string Map(string status) => status switch
+    {
+        "occupied" => "Occupied",
+        "reserved" => "Vacant reserved",
+        "available" => "Vacant accepting admissions",
+        // Closed (infection, staffing, repairs) and being cleaned: empty, but nobody can be admitted today.
+        "closed" or "cleaning" => "Vacant not accepting admissions",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Not a bed status."),
+    };
+
+    public static IReadOnlyList<ReportDefinition> Definitions(int staleAfterHours) =>
+    [
+        new("Maximum capacity", "Every bed on the site's wards of that type, whatever its state: the beds the site could staff and fill. Sites made inactive are left out."),
+        new("Occupied", "Beds with a person in them now (status occupied)."),
+        new("Vacant reserved", "Empty beds held for a person who has been accepted and is on the way (status reserved)."),
+        new("Vacant accepting admissions", "Empty beds open to a new admission now (status available)."),
+        new("Vacant not accepting admissions", "Empty beds that cannot take anyone today: closed (infection, staffing, repairs) or being cleaned. Maximum capacity = occupied + vacant reserved + vacant accepting + vacant not accepting."),
+        new("Oldest confirmation", "The longest since anyone confirmed a bed of the row (a move of its state, or the bed bureau confirming the board): the row's figures are as fresh as that, UK time."),
+        new("Stale", $"Beds not confirmed for more than {staleAfterHours} hours (BedBureau:StaleAfterHours, the bed board's own rule); a row with any is flagged."),
+        new("Filters", "Locality is the site's locality. Referring organisation and period do not apply: the figures are the beds as they stand when the report is produced."),
+    ];
+
+    public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings) : IQueryHandler<Query, Result>
+    {
+        private sealed record BedState
+        {
+            public string Site { get; init; } = "";
+            public string Locality { get; init; } = "";
+            public string Provider { get; init; } = "";
+            public string BedType { get; init; } = "";
+            public string Status { get; init; } = "";
+            public DateTimeOffset ConfirmedAt { get; init; }
+        }
+
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var now = clock.GetUtcNow();
+            var staleAfter = settings.CurrentValue.StaleAfterHours;
+            await using var connection = await database.OpenAsync(cancellationToken);
+            // One row per bed: a county has thousands, not millions, and the grouping and staleness read plainer here than in SQL.
+            var beds = await connection.QueryAsync<BedState>(
+                """
+                SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, b.bed_type AS BedType, b.status AS Status, b.confirmed_at AS ConfirmedAt
+                FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality)
+                """, new { query.Filter.Locality });
+            var cutoff = now.AddHours(-staleAfter);
+            var rows = beds
+                .GroupBy(b => (b.Site, b.Locality, b.Provider, b.BedType))
+                .Select(g => new Row(g.Key.Site, g.Key.Locality, g.Key.Provider, g.Key.BedType,
+                    g.Count(),
+                    g.Count(b => Map(b.Status) == "Occupied"),
+                    g.Count(b => Map(b.Status) == "Vacant reserved"),
+                    g.Count(b => Map(b.Status) == "Vacant accepting admissions"),
+                    g.Count(b => Map(b.Status) == "Vacant not accepting admissions"),
+                    LondonTime.ToLocal(g.Min(b => b.ConfirmedAt)),
+                    g.Count(b => b.ConfirmedAt < cutoff)))
+                .OrderBy(r => r.Site, StringComparer.Ordinal).ThenBy(r => r.BedType, StringComparer.Ordinal)
+                .ToList();
+            var total = new Totals(rows.Sum(r => r.MaximumCapacity), rows.Sum(r => r.Occupied), rows.Sum(r => r.VacantReserved),
+                rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), rows.Sum(r => r.StaleBeds));
+            return new Result(now, staleAfter, rows, total);
+        }
+    }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<Result, Row>(Slug, filter => new Query(filter), result => result.Rows);
+}
