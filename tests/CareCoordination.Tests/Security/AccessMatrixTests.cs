@@ -78,6 +78,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/approvals"] = new(false, [Roles.Manager]),
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/capacity-tracker"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/decision-pack"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/admin/you-said-we-did"] = new(false, [Roles.Admin]),
     };
 
     [Fact]

@@ -14,6 +14,9 @@ public static class ReportCatalogue
         new(CapacityTracker.Slug, "Capacity Tracker view",
             "Beds per site and bed type in the four states providers report to the national Capacity Tracker, ready to copy, with how fresh each figure is.",
             CapacityTracker.MapCsv),
+        new(DecisionPack.Slug, "Quarterly decision pack",
+            "One quarter in six panels to print: people's outcomes (home first), flow and timeliness, you said we did, equity, market health and finance, with the data quality scorecard.",
+            DecisionPack.MapCsv),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);
