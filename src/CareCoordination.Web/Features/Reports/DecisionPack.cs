@@ -89,6 +89,8 @@ public static partial class DecisionPack
         new("Each figure", "Its definition is beside it in the panel's table and in the CSV (columns Panel, Figure, Value, Definition). No figure names a person."),
     ];
 
+    private static int IndexOf(string panel) => Panels.All.ToList().IndexOf(panel);
+
     private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Number(double? value) => value is { } v ? v.ToString("0.#", CultureInfo.InvariantCulture) : "";
@@ -193,7 +195,9 @@ public static partial class DecisionPack
             charts[Panels.DataQuality] = new("Share passing each check", "% passing",
                 [.. scorecard.Where(m => m.Percent is not null).Select(m => new Bar(m.Title, m.Percent!.Value))]);
 
-            return new Result(quarter, countedTo, figures, charts, said, scorecard, equityPath);
+            // In the pack's panel order (the sort is stable, so each panel keeps its own order).
+            var ordered = figures.OrderBy(f => IndexOf(f.Panel)).ToList();
+            return new Result(quarter, countedTo, ordered, charts, said, scorecard, equityPath);
         }
 
         private static async Task OutcomesAsync(System.Data.Common.DbConnection connection, object parameters, DateOnly first, DateOnly countedTo,
