@@ -28,7 +28,8 @@ public abstract class DecisionPackTests(AppFactory app)
 
     /// <summary>
     /// Trust T and trust T2 in locality L; every person lives in L except one. Referrals (T unless said; times London):
-    ///   R1  pathway 1, sent 2 Apr 09:00, decided 3 Apr 09:00 (1 day), reablement made 3 Apr, started 5 Apr 09:00 (3 days)
+    ///   R1  pathway 1, sent 2 Apr 09:00, decided 3 Apr 09:00 (1 day), reablement made 3 Apr, started 5 Apr 09:00 (3 days);
+    ///       passed to the bed bureau on 20 Apr, after its placement was made (so not a bed request for that placement)
     ///   R2  pathway 2, sent 10 Apr 09:00, decided 10 Apr 21:00 (0.5), home care made 10 Apr, started 12 Apr 09:00 (2)
     ///   R3  pathway 1, sent 1 May 09:00, decided 3 May 09:00 (2), to the bed bureau 3 May, reablement made 5 May, not started
     ///   R4  pathway 3, sent 10 May 09:00, decided 14 May 09:00 (4), to the bed bureau, bed made 15 May, admitted 16 May 09:00 (6);
@@ -147,6 +148,7 @@ public abstract class DecisionPackTests(AppFactory app)
             var r1 = await Referral("1", At(2026, 4, 2, 9));
             await TriageTask(r1, "coordination", At(2026, 4, 2, 9), At(2026, 4, 3, 9));
             await Placement(r1, reablement, null, "active", At(2026, 4, 3, 9), At(2026, 4, 5, 9));
+            await TriageTask(r1, "bed-bureau", At(2026, 4, 20, 9), At(2026, 4, 21, 9));
             var r2 = await Referral("2", At(2026, 4, 10, 9));
             await TriageTask(r2, "coordination", At(2026, 4, 10, 9), At(2026, 4, 10, 21));
             await Placement(r2, homeCare, null, "active", At(2026, 4, 10, 21), At(2026, 4, 12, 9));
