@@ -78,6 +78,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/approvals"] = new(false, [Roles.Manager]),
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/capacity-tracker"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/waiting-lists"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/decision-pack"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/admin/you-said-we-did"] = new(false, [Roles.Admin]),
     };
@@ -195,6 +196,34 @@ public abstract class AccessMatrixTests(AppFactory app)
     private static bool IsStaticAsset(string pattern) =>
         pattern.Contains('.', StringComparison.Ordinal) || pattern.Contains(":file}", StringComparison.Ordinal) || pattern.StartsWith("/lib/", StringComparison.Ordinal) || pattern.StartsWith("/Radzen", StringComparison.OrdinalIgnoreCase)
         || pattern.StartsWith("/CareCoordination", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A report's CSV is routed as a file (its path has a dot), so the API table cannot see it: every report's CSV is
+    /// walked here instead, and only managers and administrators get the file.
+    /// </summary>
+    [Fact]
+    public async Task EveryReportCsv_IsOnlyForManagersAndAdmins()
+    {
+        var world = await WorldAsync();
+        var wrong = new List<string>();
+        Assert.NotEmpty(CareCoordination.Features.Reports.ReportCatalogue.All);
+        foreach (var report in CareCoordination.Features.Reports.ReportCatalogue.All)
+        {
+            foreach (var caller in world.Callers)
+            {
+                using var response = await caller.Http.GetAsync(report.Path + ".csv");
+                // Nobody signed in is sent to sign in, as for any page; everyone else not allowed is refused.
+                var allowed = caller.Kind == ActorKind.Staff && caller.Role is Roles.Manager or Roles.Admin;
+                var expected = allowed ? HttpStatusCode.OK : caller.Kind == ActorKind.Anonymous ? HttpStatusCode.Redirect : HttpStatusCode.Forbidden;
+                var to = response.Headers.Location?.ToString() ?? "";
+                if (response.StatusCode != expected || (expected == HttpStatusCode.Redirect && !to.Contains("/signin", StringComparison.Ordinal)))
+                {
+                    wrong.Add($"{caller} GET {report.Path}.csv: expected {(int)expected}, got {(int)response.StatusCode} {to}");
+                }
+            }
+        }
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+    }
 
     [Fact]
     public async Task WhoAmI_TellsEachCallerOnlyWhoTheyAre()

@@ -7,7 +7,7 @@ namespace CareCoordination.BrowserTests.Features.Reports;
 
 /// <summary>
 /// Every report listed on /reports, as a manager finds it: whichever reports exist, each is followed from the index,
-/// passes axe, shows its figures as a table, offers Print, and its CSV downloads and parses with a header row. The
+/// passes axe, shows its figures as a table, offers Print and prints without the menu and controls, and its CSV downloads and parses with a header row. The
 /// period is changed where the report has one, and the CSV link follows it.
 /// </summary>
 public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
@@ -53,6 +53,15 @@ public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<Browse
                 await Assertions.Expect(page.Locator(".cc-report-table table").First).ToBeVisibleAsync();
                 await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("from=2026-01-05&to=2026-02-01"));
             }
+
+            // On paper: no menu, header or controls; the filters applied, the time produced, the figures and their definitions.
+            await page.EmulateMediaAsync(new() { Media = Media.Print });
+            await Assertions.Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Main" })).ToBeHiddenAsync();
+            await Assertions.Expect(page.GetByTestId("report-filters")).ToBeHiddenAsync();
+            await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync("Produced");
+            await Assertions.Expect(page.Locator(".cc-report-table table").First).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("report-definitions")).ToBeVisibleAsync();
+            await page.EmulateMediaAsync(new() { Media = Media.Screen });
 
             var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("report-csv").ClickAsync());
             Assert.EndsWith(".csv", download.SuggestedFilename, StringComparison.Ordinal);
