@@ -77,6 +77,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/admin/partners"] = new(false, [Roles.Admin]),
         ["/approvals"] = new(false, [Roles.Manager]),
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/discharge-sitrep"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/discharge-delays"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]
