@@ -286,6 +286,37 @@ public abstract class DischargeReportsTests(AppFactory app)
             rows);
     }
 
+    /// <summary>The cells of each row of the table with this data-testid, as the page first renders it.</summary>
+    private async Task<List<string[]>> TableAsync(string path, string testId)
+    {
+        var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, "manager", AppFactory.Password);
+        var html = await client.GetStringAsync(path);
+        var table = System.Text.RegularExpressions.Regex.Match(html, $"<table data-testid=\"{testId}\".*?</table>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(table.Success, $"{path} has no {testId} table:\n{html}");
+        return System.Text.RegularExpressions.Regex.Matches(table.Value, "<tr.*?</tr>", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(row => System.Text.RegularExpressions.Regex.Matches(row.Value, "<t[hd][^>]*>(.*?)</t[hd]>", System.Text.RegularExpressions.RegexOptions.Singleline)
+                .Select(cell => System.Net.WebUtility.HtmlDecode(System.Text.RegularExpressions.Regex.Replace(cell.Groups[1].Value, "<[^>]*>", "")).Trim()).ToArray())
+            .Where(cells => cells.Length > 0).ToList();
+    }
+
+    [Fact]
+    public async Task Pages_ShowTheHandCountedFigures()
+    {
+        var data = await BuildAsync();
+        var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality).ToQueryString();
+
+        var delays = await TableAsync($"/reports/discharge-delays?{filter}", "delays-table");
+        Assert.Equal(["All", "7", "1", "1", "1", "1", "1", "1", "1", "9.3", "10.8", "65", "£19,500", "1", "1"], delays[1]);
+        Assert.Equal([data.B.Name, "2", "0", "0", "0", "0", "1", "0", "1", "20.5", "20.5", "41", "£12,300", "0", "0"], delays[3]);
+
+        var daily = await TableAsync($"/reports/discharge-sitrep?{filter}", "sitrep-daily");
+        // Header, then d0: 7 no longer meeting, 1 discharged (P1, pathway 0), 6 remaining, 3 / 2 / 1 at 7+ / 14+ / 21+.
+        Assert.Equal(["Mon 14 Sept", "7", "1", "6", "3", "2", "1", "1", "0", "0", "0", "0"], daily[1]);
+        var weekly = await TableAsync($"/reports/discharge-sitrep?{filter}", "sitrep-weekly");
+        Assert.Equal(["Mon 21 Sept to Sun 27 Sept", "7", "4.6", "0.3", "4.3", "2", "30", "24", "14", "12", "0", "1", "0", "0", "1"], weekly[2]);
+    }
+
     [Fact]
     public async Task Csv_IsRefused_ToAnyoneButManagersAndAdmins()
     {
