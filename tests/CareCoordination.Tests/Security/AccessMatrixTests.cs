@@ -81,6 +81,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/reports/waiting-lists"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/decision-pack"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/admin/you-said-we-did"] = new(false, [Roles.Admin]),
+        ["/reports/discharge-sitrep"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/discharge-delays"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]

@@ -16,22 +16,33 @@ namespace CareCoordination.Features.Reports;
 /// 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust and ward; and the
 /// weekly view, Monday to Sunday. Definitions: docs/reports.md#discharge-sitrep.
 /// </summary>
-public static class DischargeSitrep
+public static partial class DischargeSitrep
 {
     /// <summary>A year of days at most: a longer period is a different question (the trend), and a heavy one.</summary>
     public const int MaxDays = 366;
 
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Query(DateOnly From, DateOnly To, long? TrustId = null, string? Locality = null) : IQuery<Result>;
+    public sealed record Query(ReportFilter Filter) : IQuery<Result>;
 
     public sealed class Validator : AbstractValidator<Query>
     {
         public Validator(TimeProvider clock)
         {
-            RuleFor(q => q.To).GreaterThanOrEqualTo(q => q.From).WithMessage("The period ends before it starts.");
-            RuleFor(q => q.To).Must(to => to <= LondonTime.Today(clock)).WithMessage("The period cannot end after today.");
-            RuleFor(q => q).Must(q => q.To.DayNumber - q.From.DayNumber < MaxDays).WithName("Period")
-                .WithMessage($"Choose a period of at most {MaxDays} days.");
+            RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+            RuleFor(q => q.Filter).SetValidator(new DischargePeriod(clock));
+        }
+    }
+
+    /// <summary>
+    /// A day not yet lived has no discharges, so a period ending after today would show everyone still waiting as
+    /// remaining: refused rather than shown. Both discharge reports apply it.
+    /// </summary>
+    public sealed class DischargePeriod : AbstractValidator<ReportFilter>
+    {
+        public DischargePeriod(TimeProvider clock)
+        {
+            RuleFor(f => f.To).Must(to => to <= LondonTime.Today(clock)).WithMessage("The period cannot end after today.");
+            RuleFor(f => f.Days).LessThanOrEqualTo(MaxDays).WithMessage($"Choose a period of at most {MaxDays} days.");
         }
     }
 
@@ -43,7 +54,10 @@ public static class DischargeSitrep
     /// was at least 7 (14, 21) days before the day; each of them is one additional bed day that day.
     /// </summary>
     public sealed record Day(DateOnly Date, int NoLongerMeetCriteria, int Discharged, int Remaining,
-        int Remaining7Plus, int Remaining14Plus, int Remaining21Plus, PathwayCounts DischargedByPathway);
+        int Remaining7Plus, int Remaining14Plus, int Remaining21Plus, PathwayCounts DischargedByPathway)
+    {
+        public string Label => Date.ToString("d MMM", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
+    }
 
     /// <summary>Discharges by the pathway the person left on; NotRecorded when nobody recorded it.</summary>
     public sealed record PathwayCounts(int Pathway0, int Pathway1, int Pathway2, int Pathway3, int NotRecorded)
@@ -54,6 +68,9 @@ public static class DischargeSitrep
             return new(list.Count(p => p == "0"), list.Count(p => p == "1"), list.Count(p => p == "2"), list.Count(p => p == "3"),
                 list.Count(p => p is not ("0" or "1" or "2" or "3")));
         }
+
+        public IEnumerable<(string Pathway, int Count)> Named() =>
+            [("0", Pathway0), ("1", Pathway1), ("2", Pathway2), ("3", Pathway3), ("not recorded", NotRecorded)];
 
         public static PathwayCounts Sum(IEnumerable<PathwayCounts> counts)
         {
@@ -106,6 +123,116 @@ public static class DischargeSitrep
 
     private const string NotRecorded = "Not recorded";
 
+    /// <summary>The figures' names, the same on the page, in its definitions and in the CSV.</summary>
+    public static class Figure
+    {
+        public const string NoLongerMeet = "No longer meet the criteria to reside";
+        public const string Discharged = "Discharged";
+        public const string Remaining = "Remaining in hospital";
+        public const string Remaining7 = "Remaining, 7+ days since discharge ready date";
+        public const string Remaining14 = "Remaining, 14+ days since discharge ready date";
+        public const string Remaining21 = "Remaining, 21+ days since discharge ready date";
+        public const string AverageNoLongerMeet = "Average per day: no longer meet the criteria to reside";
+        public const string AverageDischarged = "Average per day: discharged";
+        public const string AverageRemaining = "Average per day: remaining in hospital";
+        public const string BedDays = "Additional bed days";
+        public const string BedDays7 = "Additional bed days, 7+ days since discharge ready date";
+        public const string BedDays14 = "Additional bed days, 14+ days since discharge ready date";
+        public const string BedDays21 = "Additional bed days, 21+ days since discharge ready date";
+        public const string Waiting7 = "Waiting 7+ days, by delay reason";
+        public const string Waiting14 = "Waiting 14+ days, by delay reason";
+        public const string ByDestination = "Discharged, by destination";
+        public const string Pathway = "Discharged on pathway";
+
+        public static string OnPathway(string pathway) => $"{Pathway} {pathway}";
+    }
+
+    public static IReadOnlyList<ReportDefinition> Definitions { get; } =
+    [
+        new(Figure.NoLongerMeet, "People referred from hospital whose discharge ready date (the day they no longer met the criteria to reside: the "
+            + "referral's medically optimised date) was on or before the day, and who were in hospital at the start of the day or were discharged "
+            + "on it. A cancelled or declined referral with no discharge recorded is left out."),
+        new(Figure.Discharged, "Of those, the people discharged from hospital that day (the London day of the recorded discharge)."),
+        new(Figure.Remaining, "Of those, the people still in hospital at the end of the day: no longer meeting the criteria minus discharged."),
+        new("Remaining, 7+ / 14+ / 21+ days", "Of those remaining, the people whose discharge ready date was at least 7, 14 or 21 days before the day. "
+            + "We do not record the date of admission, so length of stay here is days since the discharge ready date, not since admission."),
+        new(Figure.BedDays, "Each person remaining at the end of a day occupied a bed that night that they no longer needed: one additional bed "
+            + "day. A day's additional bed days are its people remaining (and, for 7+, 14+, 21+, those remaining that long); a week's are the sum."),
+        new("Weekly view", "Weeks run Monday to Sunday, cut to the period. As the published weekly series does, the counts of people are "
+            + "averages per day (to one decimal) and discharges and additional bed days are totals over the week."),
+        new("Delay reasons (7+ and 14+)", "For the people remaining at the end of the period's last day who had waited 7 (14) days or more, the "
+            + "delay reason that held then, under the family and words of the code list version it was chosen from (a reason recorded under the "
+            + "2023 list shows the 2023 words). \"No reason recorded\" when none held."),
+        new("Discharges by pathway and destination", "Discharges in the period by the pathway the person left on (0 to 3, as recorded at "
+            + "discharge) and by destination and whether the care there is new, restarted or a return to the level before admission."),
+        new("By referring trust and ward", "The organisation that sent the referral and the ward the referral named. No longer meeting the "
+            + "criteria: people counted on any day of the period; remaining: at the end of its last day; additional bed days: within the period."),
+        new("Locality", "Where the person lives: the locality of their postcode."),
+    ];
+
+    /// <summary>
+    /// The CSV: one row per figure ("long" form, ready for a pivot table). Section says which table; From and To the day or
+    /// week; Trust and Ward for the breakdown; Group and Item the reason or destination; Figure as named on the page.
+    /// </summary>
+    [CsvHelper.CsvRecord]
+    public sealed partial record CsvRow(string Section, DateOnly From, DateOnly To, string Trust, string Ward, string Group, string Item, string Figure, decimal Value);
+
+    public static IEnumerable<CsvRow> CsvRows(Result result)
+    {
+        foreach (var d in result.Days)
+        {
+            CsvRow Row(string figure, int value) => new("Daily", d.Date, d.Date, "", "", "", "", figure, value);
+            yield return Row(Figure.NoLongerMeet, d.NoLongerMeetCriteria);
+            yield return Row(Figure.Discharged, d.Discharged);
+            yield return Row(Figure.Remaining, d.Remaining);
+            yield return Row(Figure.Remaining7, d.Remaining7Plus);
+            yield return Row(Figure.Remaining14, d.Remaining14Plus);
+            yield return Row(Figure.Remaining21, d.Remaining21Plus);
+            foreach (var (pathway, count) in d.DischargedByPathway.Named())
+            {
+                yield return Row(Figure.OnPathway(pathway), count);
+            }
+        }
+        foreach (var w in result.Weeks)
+        {
+            CsvRow Row(string figure, decimal value) => new("Weekly", w.From, w.To, "", "", "", "", figure, value);
+            yield return Row(Figure.AverageNoLongerMeet, (decimal)w.AverageNoLongerMeetCriteria);
+            yield return Row(Figure.AverageDischarged, (decimal)w.AverageDischarged);
+            yield return Row(Figure.AverageRemaining, (decimal)w.AverageRemaining);
+            yield return Row(Figure.Discharged, w.Discharged);
+            yield return Row(Figure.BedDays, w.AdditionalBedDays);
+            yield return Row(Figure.BedDays7, w.AdditionalBedDays7Plus);
+            yield return Row(Figure.BedDays14, w.AdditionalBedDays14Plus);
+            yield return Row(Figure.BedDays21, w.AdditionalBedDays21Plus);
+            foreach (var (pathway, count) in w.DischargedByPathway.Named())
+            {
+                yield return Row(Figure.OnPathway(pathway), count);
+            }
+        }
+        foreach (var r in result.Reasons)
+        {
+            var group = r.Code == "" ? "" : $"{r.ListVersion}: {r.FamilyLabel}";
+            var item = r.Code == "" ? r.Label : $"{r.Code} {r.Label}";
+            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting7, r.Waiting7Plus);
+            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting14, r.Waiting14Plus);
+        }
+        foreach (var d in result.Destinations)
+        {
+            yield return new("Destinations", result.From, result.To, "", "", d.Label, d.CareLevelLabel, Figure.ByDestination, d.Discharged);
+        }
+        foreach (var p in result.Places)
+        {
+            CsvRow Row(string figure, int value) => new("By trust and ward", result.From, result.To, p.Trust, p.Ward, "", "", figure, value);
+            yield return Row(Figure.NoLongerMeet, p.NoLongerMeetCriteria);
+            yield return Row(Figure.Discharged, p.Discharged);
+            yield return Row(Figure.Remaining, p.RemainingAtEnd);
+            yield return Row(Figure.Remaining7, p.RemainingAtEnd7Plus);
+            yield return Row(Figure.Remaining14, p.RemainingAtEnd14Plus);
+            yield return Row(Figure.Remaining21, p.RemainingAtEnd21Plus);
+            yield return Row(Figure.BedDays, p.AdditionalBedDays);
+        }
+    }
+
     /// <summary>A person who no longer met the criteria to reside at some point the period can see.</summary>
     private sealed record Stay
     {
@@ -135,6 +262,7 @@ public static class DischargeSitrep
     private sealed record OpenReason
     {
         public long ReferralId { get; init; }
+        public DateTimeOffset FromAt { get; init; }
         public string ListVersion { get; init; } = "";
         public string Code { get; init; } = "";
         public string Family { get; init; } = "";
@@ -148,9 +276,10 @@ public static class DischargeSitrep
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
             await using var connection = await database.OpenAsync(cancellationToken);
-            var stays = await StaysAsync(connection, query);
+            var filter = query.Filter;
+            var stays = await StaysAsync(connection, filter);
             var days = new List<Day>();
-            for (var date = query.From; date <= query.To; date = date.AddDays(1))
+            for (var date = filter.From; date <= filter.To; date = date.AddDays(1))
             {
                 var remaining = stays.Where(s => s.RemainsAtEndOf(date)).Select(s => s.WaitedOn(date)).ToList();
                 days.Add(new Day(date, stays.Count(s => s.NoLongerMeetsCriteriaOn(date)), stays.Count(s => s.DischargedOnDay(date)), remaining.Count,
@@ -158,45 +287,48 @@ public static class DischargeSitrep
                     PathwayCounts.Of(stays.Where(s => s.DischargedOnDay(date)).Select(s => s.Pathway))));
             }
 
-            var last = query.To;
-            var endOfLast = LondonTime.StartOf(last.AddDays(1));
+            var last = filter.To;
+            var endOfLast = filter.EndUtc;
             var reasons = (await connection.QueryAsync<OpenReason>(
                 """
-                SELECT d.referral_id AS ReferralId, d.list_version AS ListVersion, d.code AS Code, i.family AS Family,
+                SELECT d.referral_id AS ReferralId, d.from_at AS FromAt, d.list_version AS ListVersion, d.code AS Code, i.family AS Family,
                        i.family_label AS FamilyLabel, i.label AS Label, i.sort_order AS SortOrder
                 FROM discharge_delay d
                 JOIN code_list_item i ON i.list_name = d.list_name AND i.list_version = d.list_version AND i.code = d.code
                 WHERE d.from_at < @endOfLast AND (d.to_at IS NULL OR d.to_at >= @endOfLast)
-                """, new { endOfLast })).ToDictionary(r => r.ReferralId);
+                """, new { endOfLast }))
+                // One reason holds at a time; should two overlap in the record, the later one speaks.
+                .GroupBy(r => r.ReferralId).ToDictionary(g => g.Key, g => g.MaxBy(r => r.FromAt)!);
 
-            return new Result(query.From, query.To, days, Weeks(days), Reasons(stays, reasons, last),
-                DestinationsOf(stays.Where(s => s.DischargedOn is { } on && on >= query.From && on <= query.To && s.Ready <= on)),
-                Places(stays, query));
+            return new Result(filter.From, filter.To, days, Weeks(days), Reasons(stays, reasons, last),
+                DestinationsOf(stays.Where(s => s.DischargedOn is { } on && on >= filter.From && on <= filter.To && s.Ready <= on)),
+                Places(stays, filter));
         }
 
         /// <summary>
         /// Everyone with a discharge ready date on or before the period's end who was still in hospital at its start.
         /// A cancelled or declined referral with no discharge recorded is left out: nobody will record when that person left.
+        /// The locality is where the person lives (their postcode's locality), as the coordination centres work.
         /// </summary>
-        private static async Task<List<Stay>> StaysAsync(DbConnection connection, Query query)
+        private static async Task<List<Stay>> StaysAsync(DbConnection connection, ReportFilter filter)
         {
             var sql = """
                 SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready,
                        r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
                        r.destination_care_level AS CareLevel
                 FROM referral r JOIN organisation o ON o.id = r.organisation_id
-                WHERE r.medically_optimised_on <= @to AND r.status <> 'draft'
-                  AND (r.discharged_at >= @fromStart OR (r.discharged_at IS NULL AND r.status NOT IN ('cancelled', 'declined')))
+                WHERE r.medically_optimised_on <= @To AND r.status <> 'draft'
+                  AND (r.discharged_at >= @StartUtc OR (r.discharged_at IS NULL AND r.status NOT IN ('cancelled', 'declined')))
                 """;
-            if (query.TrustId is not null)
+            if (filter.Trust is not null)
             {
-                sql += " AND r.organisation_id = @TrustId";
+                sql += " AND r.organisation_id = @Trust";
             }
-            if (!string.IsNullOrEmpty(query.Locality))
+            if (filter.Locality is not null)
             {
-                sql += " AND o.locality = @Locality";
+                sql += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
             }
-            return (await connection.QueryAsync<Stay>(sql, new { to = query.To, fromStart = LondonTime.StartOf(query.From), query.TrustId, query.Locality })).ToList();
+            return (await connection.QueryAsync<Stay>(sql, new { filter.To, filter.StartUtc, filter.Trust, filter.Locality })).ToList();
         }
 
         private static List<Week> Weeks(IReadOnlyList<Day> days) =>
@@ -232,10 +364,10 @@ public static class DischargeSitrep
                 .OrderBy(d => Order(Destinations, d.Code)).ThenBy(d => Order(CareLevels, d.CareLevel))
                 .ToList();
 
-        private static List<Place> Places(List<Stay> stays, Query query)
+        private static List<Place> Places(List<Stay> stays, ReportFilter filter)
         {
-            var days = Enumerable.Range(0, query.To.DayNumber - query.From.DayNumber + 1).Select(query.From.AddDays).ToList();
-            var last = query.To;
+            var days = Enumerable.Range(0, filter.Days).Select(filter.From.AddDays).ToList();
+            var last = filter.To;
             return stays
                 .Where(s => days.Any(s.NoLongerMeetsCriteriaOn))
                 .GroupBy(s => (s.TrustId, s.Trust, Ward: s.Ward ?? ""))

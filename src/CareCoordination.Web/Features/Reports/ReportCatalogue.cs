@@ -20,6 +20,12 @@ public static class ReportCatalogue
         new(DecisionPack.Slug, "Quarterly decision pack",
             "One quarter in six panels to print: people's outcomes (home first), flow and timeliness, you said we did, equity, market health and finance, with the data quality scorecard.",
             DecisionPack.MapCsv),
+        new("discharge-sitrep", "Discharge sitrep (daily and weekly)",
+            "People who no longer meet the criteria to reside, discharged and remaining, day by day and week by week, with bed days, delay reasons, pathways and destinations.",
+            app => app.MapReportCsv("discharge-sitrep", f => new DischargeSitrep.Query(f), DischargeSitrep.CsvRows)),
+        new("discharge-delays", "Discharge ready date delays",
+            "Discharges by days from discharge ready date to discharge in the national bands, average delays, bed days lost and their cost.",
+            app => app.MapReportCsv("discharge-delays", f => new DischargeDelays.Query(f), DischargeDelays.CsvRows)),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);

@@ -11,8 +11,8 @@ namespace CareCoordination.Tests.Features.Reports;
 /// form (SubmitReferral, as a referrer of a trust made here), carrying their discharge ready date; the discharge,
 /// pathway, destination, delay reasons and code lists are then written by SQL, because the commands that record them
 /// are being built alongside these reports (fix/record). The integrator may switch these writes to those commands.
-/// Every trust made here shares one locality of its own, so a report filtered to it sees only this dataset and never
-/// the demo county.
+/// Every person referred here lives in one locality of the dataset's own, so a report filtered to it sees only this
+/// dataset and never the demo county.
 /// </summary>
 public sealed class DischargeFacts(AppFactory app)
 {
@@ -26,7 +26,7 @@ public sealed class DischargeFacts(AppFactory app)
 
     public sealed record Trust(long Id, string Name, ClaimsPrincipal Referrer);
 
-    /// <summary>An acute trust in this dataset's locality, with a referrer of its own.</summary>
+    /// <summary>An acute trust, with a referrer of its own.</summary>
     public async Task<Trust> TrustAsync(string name)
     {
         var username = $"sitrep-{_suffix}-{name.Replace(' ', '-').ToLowerInvariant()}";
@@ -53,7 +53,10 @@ public sealed class DischargeFacts(AppFactory app)
         form.MedicallyOptimisedOn = ready;
         form.ExpectedDischargeOn = null;
         var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), trust.Referrer);
-        return sent.ReferralId ?? throw new InvalidOperationException("The referral was not made.");
+        var referral = sent.ReferralId ?? throw new InvalidOperationException("The referral was not made.");
+        // The form's postcode is in a demo locality; the person is moved to this dataset's own.
+        await ExecuteAsync("UPDATE person SET locality = @Locality WHERE id = (SELECT person_id FROM referral WHERE id = @referral)", new { Locality, referral });
+        return referral;
     }
 
     /// <summary>The person left hospital at this London time, on this pathway, to this destination.</summary>

@@ -1,3 +1,4 @@
+using CareCoordination.Domain;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
@@ -77,7 +78,7 @@ public abstract class DischargeReportsTests(AppFactory app)
     }
 
     private async Task<DischargeSitrep.Result> SitrepAsync(Dataset data, long? trust = null) =>
-        await app.SendAsync<DischargeSitrep.Result>(new DischargeSitrep.Query(D(0), D(13), trust, data.Facts.Locality), await app.StaffAsync("manager"));
+        await app.SendAsync<DischargeSitrep.Result>(new DischargeSitrep.Query(new ReportFilter(D(0), D(13), trust, data.Facts.Locality)), await app.StaffAsync("manager"));
 
     [Fact]
     public async Task Sitrep_EachDay_CountsWhoNoLongerMeetsTheCriteria_IsDischarged_AndRemains()
@@ -187,19 +188,19 @@ public abstract class DischargeReportsTests(AppFactory app)
     public async Task Delays_SevenDischarges_FallInTheNationalBands_WithAveragesBedDaysAndCost()
     {
         var data = await BuildAsync();
-        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(D(0), D(13), null, data.Facts.Locality), await app.StaffAsync("manager"));
+        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(new ReportFilter(D(0), D(13), null, data.Facts.Locality)), await app.StaffAsync("manager"));
 
         // Discharged in the period with a ready date on or before the discharge, days from ready date to discharge (London dates):
         // P1 0, P2 1 (left at 00:30 London on d1, which is d0 in UTC), P7 3, P3 5, P6 9, P4 15, P5 32: one in each band.
         // Sum 65 bed days lost; average 65/7 = 9.29 -> 9.3; without the 0-day discharge 65/6 = 10.83 -> 10.8; cost 65 x £300 = £19,500.
         // P13 (ready d6, left d3) is a recording error; P14 has no ready date; P16 left before the period and P10 after it.
         Assert.Equal(300m, delays.CostPerBedDay);
-        Assert.Equal(new DischargeDelays.Figures(7, [1, 1, 1, 1, 1, 1, 1], 9.3, 10.8, 65, 19_500m), delays.All, FiguresComparer.Instance);
-        Assert.Equal((1, 1), (delays.WithoutReadyDate, delays.ReadyAfterDischarge));
-        // Trust A: P1 0, P2 1, P7 3, P3 5, P4 15 = 24 over 5 -> 4.8, 24 over 4 -> 6.0, £7,200. Trust B: P6 9, P5 32 = 41 over 2 -> 20.5, £12,300.
+        Assert.Equal(new DischargeDelays.Figures(7, [1, 1, 1, 1, 1, 1, 1], 9.3, 10.8, 65, 19_500m, 1, 1), delays.All, FiguresComparer.Instance);
+        // Trust A: P1 0, P2 1, P7 3, P3 5, P4 15 = 24 over 5 -> 4.8, 24 over 4 -> 6.0, £7,200; P14 and P13 are trust A's.
+        // Trust B: P6 9, P5 32 = 41 over 2 -> 20.5, £12,300.
         Assert.Equal([data.A.Name, data.B.Name], delays.ByTrust.Select(t => t.Trust));
-        Assert.Equal(new DischargeDelays.Figures(5, [1, 1, 1, 1, 0, 1, 0], 4.8, 6.0, 24, 7_200m), delays.ByTrust[0].Figures, FiguresComparer.Instance);
-        Assert.Equal(new DischargeDelays.Figures(2, [0, 0, 0, 0, 1, 0, 1], 20.5, 20.5, 41, 12_300m), delays.ByTrust[1].Figures, FiguresComparer.Instance);
+        Assert.Equal(new DischargeDelays.Figures(5, [1, 1, 1, 1, 0, 1, 0], 4.8, 6.0, 24, 7_200m, 1, 1), delays.ByTrust[0].Figures, FiguresComparer.Instance);
+        Assert.Equal(new DischargeDelays.Figures(2, [0, 0, 0, 0, 1, 0, 1], 20.5, 20.5, 41, 12_300m, 0, 0), delays.ByTrust[1].Figures, FiguresComparer.Instance);
     }
 
     [Fact]
@@ -215,19 +216,125 @@ public abstract class DischargeReportsTests(AppFactory app)
             var referral = await facts.ReferAsync(trust, "Ward E", D(0));
             await facts.DischargeAsync(referral, D(days), 12, 0, "1", "home", "new");
         }
-        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(D(0), D(30), null, facts.Locality), await app.StaffAsync("manager"));
-        Assert.Equal(new DischargeDelays.Figures(13, [2, 1, 2, 2, 2, 2, 2], 9.3, 11.0, 121, 36_300m), delays.All, FiguresComparer.Instance);
+        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(new ReportFilter(D(0), D(30), null, facts.Locality)), await app.StaffAsync("manager"));
+        Assert.Equal(new DischargeDelays.Figures(13, [2, 1, 2, 2, 2, 2, 2], 9.3, 11.0, 121, 36_300m, 0, 0), delays.All, FiguresComparer.Instance);
     }
 
     [Fact]
     public async Task Reports_AreForManagersAndAdminsOnly()
     {
-        var query = new DischargeSitrep.Query(D(0), D(13));
+        var query = new DischargeSitrep.Query(new ReportFilter(D(0), D(13)));
         var coordinator = await app.StaffAsync("coordinator");
         var referrer = await app.StaffAsync("referrer");
         await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync<DischargeSitrep.Result>(query, coordinator));
-        await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(D(0), D(13)), referrer));
+        await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(new ReportFilter(D(0), D(13))), referrer));
         Assert.NotNull(await app.SendAsync<DischargeSitrep.Result>(query, await app.StaffAsync("admin")));
+    }
+
+    private async Task<(HttpResponseMessage Response, byte[] Body)> CsvAsync(string username, string slug, string query)
+    {
+        var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, username, AppFactory.Password);
+        var response = await client.GetAsync($"/reports/{slug}.csv?{query}");
+        return (response, await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task SitrepCsv_ParsedBack_EqualsThePagesFigures()
+    {
+        var data = await BuildAsync();
+        var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality);
+        var (response, body) = await CsvAsync("manager", "discharge-sitrep", filter.ToQueryString());
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        using var reader = CsvHelper.CsvReader.Create(body);
+        var rows = reader.GetRecords<DischargeSitrep.CsvRow>().ToList();
+
+        // The page's figures are the query's result; the CSV carries every one of them, and no other.
+        var page = await SitrepAsync(data);
+        Assert.Equal(DischargeSitrep.CsvRows(page), rows);
+        // And, read straight from the file, some of the hand counts above.
+        decimal Value(string section, DateOnly from, string figure, string trust = "") =>
+            rows.Single(r => r.Section == section && r.From == from && r.Figure == figure && r.Trust == trust).Value;
+        Assert.Equal(7m, Value("Daily", D(0), DischargeSitrep.Figure.NoLongerMeet));
+        Assert.Equal(3m, Value("Daily", D(12), DischargeSitrep.Figure.Remaining));
+        Assert.Equal(6.4m, Value("Weekly", D(0), DischargeSitrep.Figure.AverageNoLongerMeet));
+        Assert.Equal(30m, Value("Weekly", D(7), DischargeSitrep.Figure.BedDays));
+        Assert.Equal(31m, Value("By trust and ward", D(0), DischargeSitrep.Figure.BedDays, data.B.Name));
+        Assert.Equal(1m, rows.Single(r => r.Section == "Delay reasons" && r.Item == "C1 Awaiting a care package in own home (2023 wording)"
+            && r.Figure == DischargeSitrep.Figure.Waiting14).Value);
+    }
+
+    [Fact]
+    public async Task DelaysCsv_ParsedBack_EqualsThePagesFigures()
+    {
+        var data = await BuildAsync();
+        var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality);
+        var (response, body) = await CsvAsync("admin", "discharge-delays", filter.ToQueryString());
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        using var reader = CsvHelper.CsvReader.Create(body);
+        var rows = reader.GetRecords<DischargeDelays.CsvRow>().ToList();
+
+        var page = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(filter), await app.StaffAsync("manager"));
+        Assert.Equal(DischargeDelays.CsvRows(page), rows);
+        // All, then trust A and trust B, as counted in the seven-discharge test.
+        Assert.Equal(
+            [
+                new DischargeDelays.CsvRow(D(0), D(13), "All", 7, 1, 1, 1, 1, 1, 1, 1, 9.3, 10.8, 65, 19_500m, 1, 1),
+                new DischargeDelays.CsvRow(D(0), D(13), data.A.Name, 5, 1, 1, 1, 1, 0, 1, 0, 4.8, 6.0, 24, 7_200m, 1, 1),
+                new DischargeDelays.CsvRow(D(0), D(13), data.B.Name, 2, 0, 0, 0, 0, 1, 0, 1, 20.5, 20.5, 41, 12_300m, 0, 0),
+            ],
+            rows);
+    }
+
+    /// <summary>The cells of each row of the table with this data-testid, as the page first renders it.</summary>
+    private async Task<List<string[]>> TableAsync(string path, string testId)
+    {
+        var client = app.CreateBrowserlessClient();
+        await app.SignInAsync(client, "manager", AppFactory.Password);
+        var html = await client.GetStringAsync(path);
+        var table = System.Text.RegularExpressions.Regex.Match(html, $"<table data-testid=\"{testId}\".*?</table>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(table.Success, $"{path} has no {testId} table:\n{html}");
+        return System.Text.RegularExpressions.Regex.Matches(table.Value, "<tr.*?</tr>", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(row => System.Text.RegularExpressions.Regex.Matches(row.Value, "<t[hd][^>]*>(.*?)</t[hd]>", System.Text.RegularExpressions.RegexOptions.Singleline)
+                .Select(cell => System.Net.WebUtility.HtmlDecode(System.Text.RegularExpressions.Regex.Replace(cell.Groups[1].Value, "<[^>]*>", "")).Trim()).ToArray())
+            .Where(cells => cells.Length > 0).ToList();
+    }
+
+    [Fact]
+    public async Task Pages_ShowTheHandCountedFigures()
+    {
+        var data = await BuildAsync();
+        var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality).ToQueryString();
+
+        var delays = await TableAsync($"/reports/discharge-delays?{filter}", "delays-table");
+        Assert.Equal(["All", "7", "1", "1", "1", "1", "1", "1", "1", "9.3", "10.8", "65", "£19,500", "1", "1"], delays[1]);
+        Assert.Equal([data.B.Name, "2", "0", "0", "0", "0", "1", "0", "1", "20.5", "20.5", "41", "£12,300", "0", "0"], delays[3]);
+
+        var daily = await TableAsync($"/reports/discharge-sitrep?{filter}", "sitrep-daily");
+        // Header, then d0: 7 no longer meeting, 1 discharged (P1, pathway 0), 6 remaining, 3 / 2 / 1 at 7+ / 14+ / 21+.
+        Assert.Equal(["Mon 14 Sept", "7", "1", "6", "3", "2", "1", "1", "0", "0", "0", "0"], daily[1]);
+        var weekly = await TableAsync($"/reports/discharge-sitrep?{filter}", "sitrep-weekly");
+        Assert.Equal(["Mon 21 Sept to Sun 27 Sept", "7", "4.6", "0.3", "4.3", "2", "30", "24", "14", "12", "0", "1", "0", "0", "1"], weekly[2]);
+    }
+
+    [Fact]
+    public async Task Csv_IsRefused_ToAnyoneButManagersAndAdmins()
+    {
+        var filter = new ReportFilter(D(0), D(13)).ToQueryString();
+        foreach (var (username, slug) in new[] { ("coordinator", "discharge-sitrep"), ("referrer", "discharge-delays"), ("bedbureau", "discharge-sitrep") })
+        {
+            var (response, body) = await CsvAsync(username, slug, filter);
+            Assert.False(response.IsSuccessStatusCode, $"{username} was given {slug}.csv");
+            Assert.DoesNotContain("Section,From,To", System.Text.Encoding.UTF8.GetString(body), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task APeriodEndingAfterToday_IsRefused()
+    {
+        var today = LondonTime.Today(app.Clock);
+        await Assert.ThrowsAsync<ValidationFailed>(async () => await app.SendAsync<DischargeSitrep.Result>(
+            new DischargeSitrep.Query(new ReportFilter(today, today.AddDays(1))), await app.StaffAsync("manager")));
     }
 
     /// <summary>Figures hold a list, which a record compares by reference: compare its items.</summary>
@@ -237,7 +344,8 @@ public abstract class DischargeReportsTests(AppFactory app)
 
         public bool Equals(DischargeDelays.Figures? x, DischargeDelays.Figures? y) =>
             x is not null && y is not null && x.ByBand.SequenceEqual(y.ByBand)
-            && (x.Discharges, x.AverageDays, x.AverageDaysExcludingZero, x.BedDaysLost, x.Cost) == (y.Discharges, y.AverageDays, y.AverageDaysExcludingZero, y.BedDaysLost, y.Cost);
+            && (x.Discharges, x.AverageDays, x.AverageDaysExcludingZero, x.BedDaysLost, x.Cost, x.WithoutReadyDate, x.ReadyAfterDischarge)
+                == (y.Discharges, y.AverageDays, y.AverageDaysExcludingZero, y.BedDaysLost, y.Cost, y.WithoutReadyDate, y.ReadyAfterDischarge);
 
         public int GetHashCode(DischargeDelays.Figures obj) => obj.Discharges;
     }
