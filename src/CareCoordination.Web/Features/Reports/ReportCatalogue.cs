@@ -14,6 +14,12 @@ public static class ReportCatalogue
         new(CapacityTracker.Slug, "Capacity Tracker view",
             "Beds per site and bed type in the four states providers report to the national Capacity Tracker, ready to copy, with how fresh each figure is.",
             CapacityTracker.MapCsv),
+        new(ClientLevelEvents.Slug, "Client-level events (CLD-shaped export)",
+            "Each referral decided and each placement running in the period as a Request or Service event with the DHSC Client Level Data field names; the file names people and every download is audited.",
+            ClientLevelEvents.MapCsv),
+        new(DataQuality.Slug, "Data quality scorecard",
+            "How complete, timely and consistent the facts behind the reports are for the referrals of the period, with the records that fail each check.",
+            DataQuality.MapCsv),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);
