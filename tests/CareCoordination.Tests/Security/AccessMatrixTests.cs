@@ -78,6 +78,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/approvals"] = new(false, [Roles.Manager]),
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/capacity-tracker"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/waiting-lists"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/client-level-events"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/data-quality"] = new(false, [Roles.Manager, Roles.Admin]),
     };

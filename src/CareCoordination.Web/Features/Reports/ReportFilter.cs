@@ -51,6 +51,12 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
         return query;
     }
 
+    /// <summary>
+    /// The trust and locality conditions for figures about referrals, over "referral r JOIN person pe ON pe.id = r.person_id",
+    /// with the filter's Trust and Locality as parameters: the trust is the referring organisation, the locality the person's.
+    /// </summary>
+    public const string ReferralConditions = "(@Trust IS NULL OR r.organisation_id = @Trust) AND (@Locality IS NULL OR pe.locality = @Locality)";
+
     /// <summary>The first instant of From, London time, in UTC: the store keeps UTC.</summary>
     public DateTimeOffset StartUtc => StartOfLondonDay(From);
 

@@ -1,0 +1,220 @@
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using CsvHelper;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// Report 4, waiting lists: who is waiting for triage, for a service to start and for a bed, by how long, as at the
+/// end of the period (or now, for a period that has not ended), in the ADASS snapshot's bands; and the median days
+/// from request to decision and from request to service start for the decisions and starts in the period.
+/// </summary>
+public static partial class WaitingLists
+{
+    public const string Slug = "waiting-lists";
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Query(ReportFilter Filter) : IQuery<Result>;
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+    }
+
+    /// <summary>
+    /// The bands of the ADASS snapshot surveys of people waiting (whole calendar months waited): each from its months
+    /// up to the next band's. One list, so a change to the survey is a change here.
+    /// </summary>
+    public static IReadOnlyList<(string Label, int FromMonths)> Bands { get; } =
+    [
+        ("Under 1 month", 0),
+        ("1 to 3 months", 1),
+        ("3 to 6 months", 3),
+        ("6 months or more", 6),
+    ];
+
+    public const string ForTriage = "Waiting for triage";
+    public const string ForService = "Waiting for a service to start";
+    public const string ForBed = "Waiting for a bed";
+
+    public static IReadOnlyList<string> Lists { get; } = [ForTriage, ForService, ForBed];
+
+    /// <summary>One list's people by band, in the order of Bands.</summary>
+    public sealed record WaitingList(string WaitingFor, IReadOnlyList<int> ByBand)
+    {
+        public int Total => ByBand.Sum();
+    }
+
+    /// <summary>A median of whole days over Count referrals; null when there were none.</summary>
+    public sealed record Median(double? Days, int Count);
+
+    public sealed record Result(DateOnly AsAt, IReadOnlyList<WaitingList> Waiting, Median RequestToDecision, Median RequestToStart)
+    {
+        /// <summary>Every figure as one row each: the CSV, and what the page's table shows.</summary>
+        public IEnumerable<Row> Rows()
+        {
+            foreach (var list in Waiting)
+            {
+                for (var band = 0; band < Bands.Count; band++)
+                {
+                    yield return new Row(list.WaitingFor, Bands[band].Label, list.ByBand[band]);
+                }
+                yield return new Row(list.WaitingFor, "All", list.Total);
+            }
+            yield return new Row("Median days from request to decision", "", RequestToDecision.Days);
+            yield return new Row("Decisions in the period", "", RequestToDecision.Count);
+            yield return new Row("Median days from request to service start", "", RequestToStart.Days);
+            yield return new Row("Services started in the period", "", RequestToStart.Count);
+        }
+    }
+
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("Figure")] string Figure,
+        [property: CsvColumn("Wait")] string Wait,
+        [property: CsvColumn("Value")] double? Value);
+
+    public static IReadOnlyList<ReportDefinition> Definitions { get; } =
+    [
+        new("As at", "The waiting lists are counted as they stood at the end of the period's last day (UK time), or now if that day has not ended."),
+        new(ForTriage, "Referrals sent (submitted) and not yet decided: no accept or decline by the coordination centre or the bed bureau. A referral passed between the two teams is still waiting. Waiting since the referral was sent."),
+        new(ForService, "Referrals the coordination centre accepted into a community service (reablement, home care, therapy, voluntary sector) whose placement has not started. Waiting since that decision."),
+        new(ForBed, "Referrals the bed bureau accepted for a bed (a bed reserved) where the person has not been admitted. Waiting since that decision."),
+        new("Not waiting", "Referrals cancelled before the as-at time, declined, or whose service or bed has started, are on no list."),
+        new("Wait bands", "Whole calendar months waited, as the ADASS snapshot surveys count them: under 1 month, 1 to 3 months, 3 to 6 months, 6 months or more (from the day it began, in UK days). See docs/reports.md for the source."),
+        new("Median days from request to decision", "For each referral whose first accept or decline fell in the period: UK days from the day it was sent to the day of that decision. The median of those (the middle one, or the mean of the middle two)."),
+        new("Median days from request to service start", "For each referral whose first service or bed started in the period: UK days from the day it was sent to the day it started. The median of those."),
+        new("Filters", "Referring organisation: the organisation that sent the referral. Locality: the person's locality, from their postcode."),
+    ];
+
+    private sealed record ReferralRow
+    {
+        public long Id { get; init; }
+        public DateTimeOffset RequestedAt { get; init; }
+        public string Status { get; init; } = "";
+        public DateTimeOffset UpdatedAt { get; init; }
+    }
+
+    private sealed record DecisionRow
+    {
+        public long ReferralId { get; init; }
+        public string Queue { get; init; } = "";
+        public string Decision { get; init; } = "";
+        public DateTimeOffset CompletedAt { get; init; }
+    }
+
+    private sealed record StartRow
+    {
+        public long ReferralId { get; init; }
+        public DateTimeOffset StartedAt { get; init; }
+    }
+
+    public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
+    {
+        // Referrals that can be on a list at the as-at time or have a decision or a start in the period: sent before the
+        // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
+        // change came before the period cannot be either.
+        private const string Relevant = $"""
+            FROM referral r JOIN person pe ON pe.id = r.person_id
+            WHERE r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc AND {ReportFilter.ReferralConditions}
+              AND (r.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') OR r.updated_at >= @StartUtc
+                   OR EXISTS (SELECT 1 FROM placement s WHERE s.referral_id = r.id AND s.started_at >= @StartUtc))
+            """;
+
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            var filter = query.Filter;
+            var now = clock.GetUtcNow();
+            var asAt = filter.EndUtc < now ? filter.EndUtc : now;
+            var asAtDay = filter.EndUtc < now ? filter.To : LondonTime.Today(clock);
+            var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality };
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var referrals = (await connection.QueryAsync<ReferralRow>(
+                $"SELECT r.id AS Id, r.submitted_at AS RequestedAt, r.status AS Status, r.updated_at AS UpdatedAt {Relevant}", parameters)).ToList();
+            // The first accept or decline decides; a redirect between the teams is not a decision.
+            var decisions = (await connection.QueryAsync<DecisionRow>(
+                $"""
+                SELECT t.referral_id AS ReferralId, t.queue AS Queue, t.decision AS Decision, t.completed_at AS CompletedAt
+                FROM triage_task t WHERE t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted%' OR t.decision LIKE 'declined%')
+                  AND t.referral_id IN (SELECT r.id {Relevant})
+                """, parameters))
+                .GroupBy(d => d.ReferralId).ToDictionary(g => g.Key, g => g.MinBy(d => d.CompletedAt)!);
+            var starts = (await connection.QueryAsync<StartRow>(
+                $"""
+                SELECT p.referral_id AS ReferralId, MIN(p.started_at) AS StartedAt FROM placement p
+                WHERE p.started_at IS NOT NULL AND p.referral_id IN (SELECT r.id {Relevant}) GROUP BY p.referral_id
+                """, parameters))
+                .ToDictionary(s => s.ReferralId, s => s.StartedAt);
+
+            var waiting = Lists.ToDictionary(l => l, _ => new int[Bands.Count]);
+            var toDecision = new List<int>();
+            var toStart = new List<int>();
+            foreach (var referral in referrals)
+            {
+                var decision = decisions.GetValueOrDefault(referral.Id);
+                DateTimeOffset? started = starts.TryGetValue(referral.Id, out var s) ? s : null;
+                var requestDay = Day(referral.RequestedAt);
+                if (decision is not null && decision.CompletedAt >= filter.StartUtc && decision.CompletedAt < filter.EndUtc)
+                {
+                    toDecision.Add(Day(decision.CompletedAt).DayNumber - requestDay.DayNumber);
+                }
+                if (started is { } start && start >= filter.StartUtc && start < filter.EndUtc)
+                {
+                    toStart.Add(Day(start).DayNumber - requestDay.DayNumber);
+                }
+
+                // Where the referral stood at the as-at time.
+                var withdrawn = referral.Status == "cancelled" && referral.UpdatedAt < asAt;
+                if (withdrawn || referral.RequestedAt >= asAt || (started is { } st && st < asAt))
+                {
+                    continue;
+                }
+                if (decision is null || decision.CompletedAt >= asAt)
+                {
+                    waiting[ForTriage][BandOf(requestDay, asAtDay)]++;
+                }
+                else if (decision.Decision.StartsWith("accepted", StringComparison.Ordinal))
+                {
+                    waiting[decision.Queue == "bed-bureau" ? ForBed : ForService][BandOf(Day(decision.CompletedAt), asAtDay)]++;
+                }
+            }
+            return new Result(asAtDay, [.. Lists.Select(l => new WaitingList(l, waiting[l]))],
+                new Median(MedianOf(toDecision), toDecision.Count), new Median(MedianOf(toStart), toStart.Count));
+        }
+    }
+
+    public static DateOnly Day(DateTimeOffset utc) => DateOnly.FromDateTime(LondonTime.ToLocal(utc).DateTime);
+
+    /// <summary>The band of a wait that began on <paramref name="since"/>, counted in whole calendar months to <paramref name="asAt"/>.</summary>
+    public static int BandOf(DateOnly since, DateOnly asAt)
+    {
+        var band = 0;
+        for (var i = 1; i < Bands.Count; i++)
+        {
+            if (since.AddMonths(Bands[i].FromMonths) <= asAt)
+            {
+                band = i;
+            }
+        }
+        return band;
+    }
+
+    public static double? MedianOf(List<int> days)
+    {
+        if (days.Count == 0)
+        {
+            return null;
+        }
+        days.Sort();
+        var middle = days.Count / 2;
+        return days.Count % 2 == 1 ? days[middle] : (days[middle - 1] + days[middle]) / 2.0;
+    }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<Result, Row>(Slug, filter => new Query(filter), result => result.Rows());
+}
