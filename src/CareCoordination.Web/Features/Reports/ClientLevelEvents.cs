@@ -189,11 +189,11 @@ public static partial class ClientLevelEvents
     }
 
     private const string Person = """
-        r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.date_of_birth AS DateOfBirth, p.sex AS Sex,
-        p.ethnicity AS Ethnicity, p.postcode AS Postcode, o.name AS Trust
+        r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.date_of_birth AS DateOfBirth, pe.sex AS Sex,
+        pe.ethnicity AS Ethnicity, pe.postcode AS Postcode, o.name AS Trust
         """;
 
-    private const string Filters = " AND (@TrustId IS NULL OR r.organisation_id = @TrustId) AND (@Locality IS NULL OR p.locality = @Locality)";
+    private const string Filters = " AND " + ReportFilter.ReferralConditions;
 
     /// <summary>
     /// Requests: CLD counts a request once its outcome is final, in the period it was finalised. Ours is the referral's
@@ -205,13 +205,13 @@ public static partial class ClientLevelEvents
     internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
     {
         var (from, to, start, end) = (filter.From, filter.To, filter.StartUtc, filter.EndUtc);
-        var parameters = new { start, end, TrustId = filter.Trust, filter.Locality };
+        var parameters = new { start, end, filter.Trust, filter.Locality };
         await using var connection = await database.OpenAsync(cancellationToken);
         var requests = await connection.QueryAsync<RequestRow>(new CommandDefinition(
             $"""
             SELECT r.id AS ReferralId, {Person}, r.source AS Source, r.submitted_at AS SubmittedAt, d.completed_at AS DecidedAt, d.decision AS Decision
             FROM referral r
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             JOIN triage_task d ON d.referral_id = r.id AND d.id = (
                 SELECT t.id FROM triage_task t
@@ -226,7 +226,7 @@ public static partial class ClientLevelEvents
                    COALESCE(so.name, bo.name) AS Provider
             FROM placement pl
             JOIN referral r ON r.id = pl.referral_id
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             LEFT JOIN service s ON s.id = pl.service_id
             LEFT JOIN organisation so ON so.id = s.organisation_id

@@ -154,24 +154,24 @@ public static partial class DataQuality
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
-            """
-            SELECT r.id AS ReferralId, r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
+            $"""
+            SELECT r.id AS ReferralId, r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName,
                    o.name AS Trust, r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
                    r.medically_optimised_on AS MedicallyOptimisedOn, r.discharged_at AS DischargedAt, r.pathway_at_discharge AS PathwayAtDischarge,
-                   p.ethnicity AS Ethnicity, p.postcode AS Postcode,
+                   pe.ethnicity AS Ethnicity, pe.postcode AS Postcode,
                    (SELECT COUNT(*) FROM placement pl WHERE pl.referral_id = r.id AND pl.started_at IS NOT NULL) AS StartedPlacements,
                    (SELECT COUNT(*) FROM discharge_delay dd WHERE dd.referral_id = r.id) AS DelayReasons,
                    t.created_at AS TriageCreatedAt, t.completed_at AS TriageCompletedAt, t.status AS TriageStatus, COALESCE(t.paused_seconds, 0) AS TriagePausedSeconds
             FROM referral r
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             LEFT JOIN triage_task t ON t.id = (
                 SELECT f.id FROM triage_task f WHERE f.referral_id = r.id AND f.queue = 'coordination' ORDER BY f.created_at, f.id LIMIT 1)
             WHERE r.submitted_at >= @start AND r.submitted_at < @end
-              AND (@TrustId IS NULL OR r.organisation_id = @TrustId) AND (@Locality IS NULL OR p.locality = @Locality)
+              AND {ReportFilter.ReferralConditions}
             ORDER BY r.submitted_at, r.id
             """,
-            new { start = filter.StartUtc, end = filter.EndUtc, TrustId = filter.Trust, filter.Locality },
+            new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
         return [.. facts];
     }
