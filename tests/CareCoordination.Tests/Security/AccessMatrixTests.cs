@@ -83,6 +83,8 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/admin/you-said-we-did"] = new(false, [Roles.Admin]),
         ["/reports/discharge-sitrep"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/discharge-delays"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/client-level-events"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/data-quality"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]

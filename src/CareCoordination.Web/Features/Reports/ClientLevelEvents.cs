@@ -3,6 +3,7 @@ using CareCoordination.Auth;
 using CareCoordination.Domain;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
+using CsvHelper;
 using Dapper;
 using FluentValidation;
 using Mediator;
@@ -16,36 +17,39 @@ namespace CareCoordination.Features.Reports;
 /// (docs/reports-client-level-data.md says which we cannot fill and why). The summary counts events and shows no one;
 /// the export carries NHS numbers, so each download is audited, one row per event.
 /// </summary>
-public static class ClientLevelEvents
+public static partial class ClientLevelEvents
 {
-    /// <summary>The CLD columns, in order, then ours (prefixed "Local:") for what CLD has no field for.</summary>
-    public static readonly string[] Columns =
-    [
-        "LA Person Unique Identifier", "NHS Number", "Date of Birth", "Gender", "Ethnicity", "Postcode", "Client Type",
-        "Reporting Period Start Date", "Reporting Period End Date",
-        "Event Type", "Event Reference", "Event Start Date", "Event End Date", "Event Outcome",
-        "Request: Route of Access", "Service Type", "Service Component", "Planned units per week",
-        "Local: Provider", "Local: Referring organisation",
-    ];
+    public const string Slug = "client-level-events";
 
     /// <summary>CLD wants dates as dd/mm/yyyy, with no time.</summary>
     public const string DateFormat = "dd/MM/yyyy";
 
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Summary(DateOnly From, DateOnly To, long? TrustId = null, string? Locality = null) : IQuery<Counts>;
+    public sealed record Summary(ReportFilter Filter) : IQuery<Counts>;
 
+    /// <summary>The file itself: it names people, so every download is audited.</summary>
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Export(DateOnly From, DateOnly To, long? TrustId = null, string? Locality = null) : IQuery<IReadOnlyList<Event>>, IAudited;
+    public sealed record Export(ReportFilter Filter) : IQuery<IReadOnlyList<Row>>, IAudited;
 
     public sealed class SummaryValidator : AbstractValidator<Summary>
     {
-        public SummaryValidator() => RuleFor(q => q.To).GreaterThanOrEqualTo(q => q.From).WithMessage("The period must end on or after its first day.");
+        public SummaryValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
     }
 
     public sealed class ExportValidator : AbstractValidator<Export>
     {
-        public ExportValidator() => RuleFor(q => q.To).GreaterThanOrEqualTo(q => q.From).WithMessage("The period must end on or after its first day.");
+        public ExportValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
     }
+
+    public static IReadOnlyList<ReportDefinition> Definitions { get; } =
+    [
+        new("Request event", "A referral whose outcome was decided in the period: its first decision, accepted into a service or a bed, or declined (a redirect between the coordination centre and the bed bureau is not one). Event Start Date is the day it was sent, Event End Date the day of that decision. A referral cancelled before any decision is left out, as CLD leaves out cancelled events."),
+        new("Service event", "A placement whose support started (a reserved placement that never started, or one cancelled, is left out) and ran at some time in the period, including those still running at its end. Event Start Date is the day it started; Event End Date the day it ended, if that was in the period; Event Outcome is \"Services ended as planned\" if it ended in the period, otherwise \"Provision of service\"."),
+        new("Request: Route of Access", "Acute or community hospital referrals: Discharge from Hospital; community step-up: Diversion from Hospital Services; GP: Community / Other route."),
+        new("Service Type", "From the service's kind (reablement and therapy: Short Term Support: ST-Max; home care: Long Term Support: Community; voluntary sector: Short Term Support: Ongoing Low Level) or the bed's type (rehabilitation and step-down beds: ST-Max; nursing beds: Long Term Support: Nursing Care; other care home beds: Long Term Support: Residential Care)."),
+        new("Planned units per week", "Hours a day agreed for an hours-based service, times seven; empty for slot-based services and beds, whose unit we do not hold."),
+        new("Filters", "The referring organisation is the one that sent the referral; the locality is the person's. Dates are London days."),
+    ];
 
     public sealed record Count(string Label, int Events);
 
@@ -54,7 +58,31 @@ public static class ClientLevelEvents
         public int Total => ByEventType.Sum(c => c.Events);
     }
 
-    /// <summary>One CLD event row. Dates are London days.</summary>
+    /// <summary>One event as the CSV carries it: CLD's field names, in CLD's formats, then ours (prefixed "Local:") for what CLD has no field for.</summary>
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("LA Person Unique Identifier")] string LaPersonUniqueIdentifier,
+        [property: CsvColumn("NHS Number")] string NhsNumber,
+        [property: CsvColumn("Date of Birth")] string DateOfBirth,
+        [property: CsvColumn("Gender")] string Gender,
+        [property: CsvColumn("Ethnicity")] string Ethnicity,
+        [property: CsvColumn("Postcode")] string Postcode,
+        [property: CsvColumn("Client Type")] string ClientType,
+        [property: CsvColumn("Reporting Period Start Date")] string ReportingPeriodStartDate,
+        [property: CsvColumn("Reporting Period End Date")] string ReportingPeriodEndDate,
+        [property: CsvColumn("Event Type")] string EventType,
+        [property: CsvColumn("Event Reference")] string EventReference,
+        [property: CsvColumn("Event Start Date")] string EventStartDate,
+        [property: CsvColumn("Event End Date")] string EventEndDate,
+        [property: CsvColumn("Event Outcome")] string EventOutcome,
+        [property: CsvColumn("Request: Route of Access")] string RouteOfAccess,
+        [property: CsvColumn("Service Type")] string ServiceType,
+        [property: CsvColumn("Service Component")] string ServiceComponent,
+        [property: CsvColumn("Planned units per week")] string PlannedUnitsPerWeek,
+        [property: CsvColumn("Local: Provider")] string LocalProvider,
+        [property: CsvColumn("Local: Referring organisation")] string LocalReferringOrganisation);
+
+    /// <summary>One CLD event, before it is written out. Dates are London days.</summary>
     public sealed record Event(
         long PersonId, string NhsNumber, DateOnly DateOfBirth, string Gender, string? Ethnicity, string? Postcode,
         DateOnly PeriodStart, DateOnly PeriodEnd,
@@ -66,17 +94,15 @@ public static class ClientLevelEvents
 
         internal long EntityId => long.Parse(EventReference.AsSpan(EventReference.IndexOf('-', StringComparison.Ordinal) + 1), CultureInfo.InvariantCulture);
 
-        public string[] Cells() =>
-        [
-            $"CC{PersonId.ToString(CultureInfo.InvariantCulture)}", NhsNumber, DateOfBirth.ToString(DateFormat, CultureInfo.InvariantCulture), Gender,
-            Ethnicity ?? "", Postcode ?? "", "Service User",
-            PeriodStart.ToString(DateFormat, CultureInfo.InvariantCulture), PeriodEnd.ToString(DateFormat, CultureInfo.InvariantCulture),
-            EventType, EventReference, EventStart.ToString(DateFormat, CultureInfo.InvariantCulture),
-            EventEnd?.ToString(DateFormat, CultureInfo.InvariantCulture) ?? "", EventOutcome,
+        public Row ToRow() => new(
+            $"CC{PersonId.ToString(CultureInfo.InvariantCulture)}", NhsNumber, Date(DateOfBirth), Gender, Ethnicity ?? "", Postcode ?? "", "Service User",
+            Date(PeriodStart), Date(PeriodEnd),
+            EventType, EventReference, Date(EventStart), EventEnd is { } end ? Date(end) : "", EventOutcome,
             RouteOfAccess ?? "", ServiceType ?? "", ServiceComponent ?? "",
             PlannedUnitsPerWeek?.ToString("0.00", CultureInfo.InvariantCulture) ?? "",
-            Provider ?? "", ReferringOrganisation,
-        ];
+            Provider ?? "", ReferringOrganisation);
+
+        private static string Date(DateOnly day) => day.ToString(DateFormat, CultureInfo.InvariantCulture);
     }
 
     public const string Request = "Request";
@@ -163,11 +189,11 @@ public static class ClientLevelEvents
     }
 
     private const string Person = """
-        r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.date_of_birth AS DateOfBirth, p.sex AS Sex,
-        p.ethnicity AS Ethnicity, p.postcode AS Postcode, o.name AS Trust
+        r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.date_of_birth AS DateOfBirth, pe.sex AS Sex,
+        pe.ethnicity AS Ethnicity, pe.postcode AS Postcode, o.name AS Trust
         """;
 
-    private const string Filters = " AND (@TrustId IS NULL OR r.organisation_id = @TrustId) AND (@Locality IS NULL OR p.locality = @Locality)";
+    private const string Filters = " AND " + ReportFilter.ReferralConditions;
 
     /// <summary>
     /// Requests: CLD counts a request once its outcome is final, in the period it was finalised. Ours is the referral's
@@ -176,18 +202,16 @@ public static class ClientLevelEvents
     /// Services: a placement whose support started (a reserved or cancelled one never gave any) and ran at some time
     /// within the period, including those still running at its end.
     /// </summary>
-    internal static async Task<List<Event>> LoadAsync(Database database, DateOnly from, DateOnly to, long? trustId, string? locality,
-        CancellationToken cancellationToken)
+    internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
     {
-        var start = StartOf(from);
-        var end = StartOf(to.AddDays(1));
-        var parameters = new { start, end, TrustId = trustId, Locality = string.IsNullOrWhiteSpace(locality) ? null : locality.Trim() };
+        var (from, to, start, end) = (filter.From, filter.To, filter.StartUtc, filter.EndUtc);
+        var parameters = new { start, end, filter.Trust, filter.Locality };
         await using var connection = await database.OpenAsync(cancellationToken);
         var requests = await connection.QueryAsync<RequestRow>(new CommandDefinition(
             $"""
             SELECT r.id AS ReferralId, {Person}, r.source AS Source, r.submitted_at AS SubmittedAt, d.completed_at AS DecidedAt, d.decision AS Decision
             FROM referral r
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             JOIN triage_task d ON d.referral_id = r.id AND d.id = (
                 SELECT t.id FROM triage_task t
@@ -202,7 +226,7 @@ public static class ClientLevelEvents
                    COALESCE(so.name, bo.name) AS Provider
             FROM placement pl
             JOIN referral r ON r.id = pl.referral_id
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             LEFT JOIN service s ON s.id = pl.service_id
             LEFT JOIN organisation so ON so.id = s.organisation_id
@@ -258,31 +282,28 @@ public static class ClientLevelEvents
 
     private static DateOnly DayOf(DateTimeOffset at) => DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime);
 
-    private static DateTimeOffset StartOf(DateOnly date)
-    {
-        var local = date.ToDateTime(TimeOnly.MinValue);
-        return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
-    }
-
     public sealed class SummaryHandler(Database database) : IQueryHandler<Summary, Counts>
     {
         public async ValueTask<Counts> Handle(Summary query, CancellationToken cancellationToken) =>
-            CountsOf(await LoadAsync(database, query.From, query.To, query.TrustId, query.Locality, cancellationToken));
+            CountsOf(await LoadAsync(database, query.Filter, cancellationToken));
     }
 
     /// <summary>Every event exported names its person in the audit trail, so "who saw my record" finds the download.</summary>
-    public sealed class ExportHandler(Database database, Work work) : IQueryHandler<Export, IReadOnlyList<Event>>
+    public sealed class ExportHandler(Database database, Work work) : IQueryHandler<Export, IReadOnlyList<Row>>
     {
-        public async ValueTask<IReadOnlyList<Event>> Handle(Export query, CancellationToken cancellationToken)
+        public async ValueTask<IReadOnlyList<Row>> Handle(Export query, CancellationToken cancellationToken)
         {
-            var events = await LoadAsync(database, query.From, query.To, query.TrustId, query.Locality, cancellationToken);
+            var events = await LoadAsync(database, query.Filter, cancellationToken);
             foreach (var e in events)
             {
                 work.Scope.Touch(e.EntityType, e.EntityId, e.PersonId);
             }
             work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
-                $"CLD export {query.From:yyyy-MM-dd} to {query.To:yyyy-MM-dd}: {events.Count} events");
-            return events;
+                $"CLD export {query.Filter.From:yyyy-MM-dd} to {query.Filter.To:yyyy-MM-dd}: {events.Count} events");
+            return [.. events.Select(e => e.ToRow())];
         }
     }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<IReadOnlyList<Row>, Row>(Slug, filter => new Export(filter), rows => rows);
 }

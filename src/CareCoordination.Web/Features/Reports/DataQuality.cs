@@ -4,6 +4,7 @@ using CareCoordination.Domain;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
+using CsvHelper;
 using Dapper;
 using FluentValidation;
 using Mediator;
@@ -16,34 +17,48 @@ namespace CareCoordination.Features.Reports;
 /// timely and consistent the facts the reports count are. Each check is a share of the referrals it applies to, with
 /// its definition; the referrals that fail one are listed only in the drill-down, each open of which is audited.
 /// </summary>
-public static class DataQuality
+public static partial class DataQuality
 {
-    [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Scorecard(DateOnly From, DateOnly To, long? TrustId = null, string? Locality = null) : IQuery<IReadOnlyList<Measure>>;
+    public const string Slug = "data-quality";
 
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Failures(string Check, DateOnly From, DateOnly To, long? TrustId = null, string? Locality = null)
-        : IQuery<IReadOnlyList<Failure>>, IAudited;
+    public sealed record Scorecard(ReportFilter Filter) : IQuery<IReadOnlyList<Measure>>;
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Failures(string Check, ReportFilter Filter) : IQuery<IReadOnlyList<Failure>>, IAudited;
 
     public sealed class FailuresValidator : AbstractValidator<Failures>
     {
         public FailuresValidator()
         {
             RuleFor(f => f.Check).Must(code => Checks.Any(c => c.Code == code)).WithMessage("Choose one of the scorecard's checks.");
-            RuleFor(f => f.To).GreaterThanOrEqualTo(f => f.From).WithMessage("The period must end on or after its first day.");
+            RuleFor(f => f.Filter).SetValidator(new ReportFilter.Rules());
         }
     }
 
     public sealed class ScorecardValidator : AbstractValidator<Scorecard>
     {
-        public ScorecardValidator() => RuleFor(q => q.To).GreaterThanOrEqualTo(q => q.From).WithMessage("The period must end on or after its first day.");
+        public ScorecardValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
     }
 
     /// <param name="Percent">Passing as a share of those it applies to, to one decimal place; none when it applies to no one.</param>
     public sealed record Measure(string Code, string Dimension, string Title, string Definition, int Applies, int Passing, double? Percent)
     {
         public int Failing => Applies - Passing;
+
+        public Row ToRow() => new(Title, Dimension, Applies, Passing, Failing, Percent, Definition);
     }
+
+    /// <summary>One check as the CSV carries it. No one is named: the failing records are only in the audited drill-down.</summary>
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("Check")] string Check,
+        [property: CsvColumn("Dimension")] string Dimension,
+        [property: CsvColumn("Referrals it applies to")] int Applies,
+        [property: CsvColumn("Passing")] int Passing,
+        [property: CsvColumn("Failing")] int Failing,
+        [property: CsvColumn("Percent passing")] double? Percent,
+        [property: CsvColumn("Definition")] string Definition);
 
     public sealed record Failure(long ReferralId, string NhsNumber, string Name, DateOnly SubmittedOn, string Trust, string Why);
 
@@ -135,29 +150,28 @@ public static class DataQuality
             (f, _) => $"Discharged {Day(f.DischargedOn)}, no pathway at discharge"),
     ];
 
-    internal static async Task<List<Facts>> LoadAsync(Database database, DateOnly from, DateOnly to, long? trustId, string? locality,
-        CancellationToken cancellationToken)
+    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
-            """
-            SELECT r.id AS ReferralId, r.person_id AS PersonId, p.nhs_number AS NhsNumber, p.given_name AS GivenName, p.family_name AS FamilyName,
+            $"""
+            SELECT r.id AS ReferralId, r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName,
                    o.name AS Trust, r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
                    r.medically_optimised_on AS MedicallyOptimisedOn, r.discharged_at AS DischargedAt, r.pathway_at_discharge AS PathwayAtDischarge,
-                   p.ethnicity AS Ethnicity, p.postcode AS Postcode,
+                   pe.ethnicity AS Ethnicity, pe.postcode AS Postcode,
                    (SELECT COUNT(*) FROM placement pl WHERE pl.referral_id = r.id AND pl.started_at IS NOT NULL) AS StartedPlacements,
                    (SELECT COUNT(*) FROM discharge_delay dd WHERE dd.referral_id = r.id) AS DelayReasons,
                    t.created_at AS TriageCreatedAt, t.completed_at AS TriageCompletedAt, t.status AS TriageStatus, COALESCE(t.paused_seconds, 0) AS TriagePausedSeconds
             FROM referral r
-            JOIN person p ON p.id = r.person_id
+            JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             LEFT JOIN triage_task t ON t.id = (
                 SELECT f.id FROM triage_task f WHERE f.referral_id = r.id AND f.queue = 'coordination' ORDER BY f.created_at, f.id LIMIT 1)
             WHERE r.submitted_at >= @start AND r.submitted_at < @end
-              AND (@TrustId IS NULL OR r.organisation_id = @TrustId) AND (@Locality IS NULL OR p.locality = @Locality)
+              AND {ReportFilter.ReferralConditions}
             ORDER BY r.submitted_at, r.id
             """,
-            new { start = StartOf(from), end = StartOf(to.AddDays(1)), TrustId = trustId, Locality = string.IsNullOrWhiteSpace(locality) ? null : locality.Trim() },
+            new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
         return [.. facts];
     }
@@ -176,17 +190,11 @@ public static class DataQuality
     private static Context ContextOf(TimeProvider clock, CoordinationTargets targets) =>
         new(LondonTime.Today(clock), TimeSpan.FromMinutes(targets.TriagedWithinMinutes));
 
-    private static DateTimeOffset StartOf(DateOnly date)
-    {
-        var local = date.ToDateTime(TimeOnly.MinValue);
-        return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
-    }
-
     public sealed class ScorecardHandler(Database database, TimeProvider clock, IOptionsMonitor<CoordinationTargets> targets)
         : IQueryHandler<Scorecard, IReadOnlyList<Measure>>
     {
         public async ValueTask<IReadOnlyList<Measure>> Handle(Scorecard query, CancellationToken cancellationToken) =>
-            Score(await LoadAsync(database, query.From, query.To, query.TrustId, query.Locality, cancellationToken), ContextOf(clock, targets.CurrentValue));
+            Score(await LoadAsync(database, query.Filter, cancellationToken), ContextOf(clock, targets.CurrentValue));
     }
 
     /// <summary>The only place the scorecard names people: each one listed is written to the audit trail.</summary>
@@ -197,14 +205,14 @@ public static class DataQuality
         {
             var check = Checks.Single(c => c.Code == query.Check);
             var context = ContextOf(clock, targets.CurrentValue);
-            var failing = (await LoadAsync(database, query.From, query.To, query.TrustId, query.Locality, cancellationToken))
+            var failing = (await LoadAsync(database, query.Filter, cancellationToken))
                 .Where(f => check.Applies(f, context) && !check.Passes(f, context)).ToList();
             foreach (var f in failing)
             {
                 work.Scope.Touch("referral", f.ReferralId, f.PersonId);
             }
             work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
-                $"Data quality: {check.Code}, {query.From:yyyy-MM-dd} to {query.To:yyyy-MM-dd}: {failing.Count} referrals");
+                $"Data quality: {check.Code}, {query.Filter.From:yyyy-MM-dd} to {query.Filter.To:yyyy-MM-dd}: {failing.Count} referrals");
             return
             [
                 .. failing.Select(f => new Failure(f.ReferralId, NhsNumber.Format(f.NhsNumber), $"{f.GivenName} {f.FamilyName}",
@@ -212,4 +220,7 @@ public static class DataQuality
             ];
         }
     }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<IReadOnlyList<Measure>, Row>(Slug, filter => new Scorecard(filter), measures => measures.Select(m => m.ToRow()));
 }

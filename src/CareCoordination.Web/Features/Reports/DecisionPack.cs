@@ -85,7 +85,7 @@ public static partial class DecisionPack
     [
         new("Quarter", "A calendar quarter of London days, first to last day included, named by its months and its NHS financial-year quarter (April to June is Q1). While a quarter is still running, figures count to today."),
         new("Referring organisation", "The organisation that sent the referral. It filters outcomes, flow, finance, the scorecard and caution approvals; not the market (providers, services and beds belong to no referrer)."),
-        new("Locality", "Outcomes, flow and caution approvals: the person's locality. Finance: the referring organisation's locality, as in the discharge ready date delays report; the scorecard: the person's locality, as in its own report. Market: the service's, site's or provider's locality."),
+        new("Locality", "Where the person lives (their locality) for every figure about referrals, as in every report; for the market, the service's, site's or provider's locality."),
         new("Each figure", "Its definition is beside it in the panel's table and in the CSV (columns Panel, Figure, Value, Definition). No figure names a person."),
     ];
 
@@ -147,8 +147,8 @@ public static partial class DecisionPack
 
     public sealed class Handler(Database database, TimeProvider clock, IMediator mediator) : IQueryHandler<Query, Result>
     {
-        // Outcomes, flow and caution approvals: the referring organisation and the person's locality.
-        private const string ReferralFilter = " AND (@Trust IS NULL OR r.organisation_id = @Trust) AND (@Locality IS NULL OR p.locality = @Locality)";
+        // Outcomes, flow and caution approvals: the referring organisation and the person's locality, as every referral report filters.
+        private const string ReferralFilter = " AND " + ReportFilter.ReferralConditions;
 
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
@@ -182,10 +182,10 @@ public static partial class DecisionPack
                 "The equity report (report 5) gives referrals, waits and outcomes by ethnicity, age band, sex and deprivation with their disproportionality ratios; "
                 + "its figures are not yet part of this pack."));
 
-            var delays = await mediator.Send(new DischargeDelays.Query(filter.From, filter.To, filter.Trust, parameters.Locality), cancellationToken);
+            var delays = await mediator.Send(new DischargeDelays.Query(filter with { Locality = parameters.Locality }), cancellationToken);
             Finance(delays, figures, charts);
 
-            var scorecard = await mediator.Send(new DataQuality.Scorecard(filter.From, filter.To, filter.Trust, parameters.Locality), cancellationToken);
+            var scorecard = await mediator.Send(new DataQuality.Scorecard(filter with { Locality = parameters.Locality }), cancellationToken);
             foreach (var measure in scorecard)
             {
                 figures.Add(new(Panels.DataQuality, $"{measure.Title}: % passing", Number(measure.Percent), measure.Definition));
@@ -208,7 +208,7 @@ public static partial class DecisionPack
                 SELECT pl.referral_id AS ReferralId, r.pathway AS PathwayAsked,
                        CASE WHEN pl.bed_id IS NOT NULL THEN 'bed' ELSE s.kind END AS Kind,
                        (SELECT COUNT(*) FROM triage_task t WHERE t.referral_id = r.id AND t.queue = 'bed-bureau' AND t.created_at <= pl.created_at) AS BedBureauTasks
-                FROM placement pl JOIN referral r ON r.id = pl.referral_id JOIN person p ON p.id = r.person_id
+                FROM placement pl JOIN referral r ON r.id = pl.referral_id JOIN person pe ON pe.id = r.person_id
                 LEFT JOIN service s ON s.id = pl.service_id
                 WHERE pl.created_at >= @start AND pl.created_at < @end AND pl.status <> 'cancelled'
                 """ + ReferralFilter, parameters, cancellationToken: cancellationToken))).ToList();
@@ -221,7 +221,7 @@ public static partial class DecisionPack
             var cohort = (await connection.QueryAsync<Reabled>(new CommandDefinition(
                 """
                 SELECT r.person_id AS PersonId, pl.ended_at AS EndedAt
-                FROM placement pl JOIN service s ON s.id = pl.service_id JOIN referral r ON r.id = pl.referral_id JOIN person p ON p.id = r.person_id
+                FROM placement pl JOIN service s ON s.id = pl.service_id JOIN referral r ON r.id = pl.referral_id JOIN person pe ON pe.id = r.person_id
                 WHERE s.kind = 'reablement' AND pl.status = 'ended' AND pl.ended_at >= @cohortStart AND pl.ended_at < @cohortEnd
                 """ + ReferralFilter, parameters, cancellationToken: cancellationToken))).ToList();
             // What would show a person did not stay at home, as far as this record knows: a bed placed for them, or a referral asking for one.
@@ -270,7 +270,7 @@ public static partial class DecisionPack
             List<Figure> figures, Dictionary<string, Chart> charts, CancellationToken cancellationToken)
         {
             var received = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-                "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE r.status <> 'draft' AND r.submitted_at >= @start AND r.submitted_at < @end"
+                "SELECT COUNT(*) FROM referral r JOIN person pe ON pe.id = r.person_id WHERE r.status <> 'draft' AND r.submitted_at >= @start AND r.submitted_at < @end"
                 + ReferralFilter, parameters, cancellationToken: cancellationToken));
             // The coordination centre's first decision on a referral, as the flow board counts it (Boards/FlowHistory).
             var decided = (await connection.QueryAsync<Span>(new CommandDefinition(
@@ -279,7 +279,7 @@ public static partial class DecisionPack
                     SELECT r.id AS ReferralId, r.submitted_at AS "From",
                            (SELECT MIN(t.completed_at) FROM triage_task t
                             WHERE t.referral_id = r.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected') AND t.completed_at IS NOT NULL) AS "To"
-                    FROM referral r JOIN person p ON p.id = r.person_id
+                    FROM referral r JOIN person pe ON pe.id = r.person_id
                     WHERE r.submitted_at IS NOT NULL AND r.id IN (SELECT q.referral_id FROM triage_task q WHERE q.completed_at >= @start AND q.completed_at < @end)
                 """ + ReferralFilter + """
                 ) d
@@ -288,7 +288,7 @@ public static partial class DecisionPack
             var started = (await connection.QueryAsync<Span>(new CommandDefinition(
                 """
                 SELECT r.id AS ReferralId, r.submitted_at AS "From", MIN(pl.started_at) AS "To"
-                FROM placement pl JOIN referral r ON r.id = pl.referral_id JOIN person p ON p.id = r.person_id
+                FROM placement pl JOIN referral r ON r.id = pl.referral_id JOIN person pe ON pe.id = r.person_id
                 WHERE r.submitted_at IS NOT NULL AND pl.started_at >= @start AND pl.started_at < @end
                 """ + ReferralFilter + " GROUP BY r.id, r.submitted_at", parameters, cancellationToken: cancellationToken))).ToList();
 
@@ -350,7 +350,7 @@ public static partial class DecisionPack
 
             var approvals = (await connection.QueryAsync<Approval>(new CommandDefinition(
                 """
-                SELECT a.status AS Status FROM caution_approval a JOIN referral r ON r.id = a.referral_id JOIN person p ON p.id = r.person_id
+                SELECT a.status AS Status FROM caution_approval a JOIN referral r ON r.id = a.referral_id JOIN person pe ON pe.id = r.person_id
                 WHERE a.requested_at >= @start AND a.requested_at < @end
                 """ + ReferralFilter, parameters, cancellationToken: cancellationToken))).ToList();
             figures.Add(new(panel, "Caution approvals asked", Number(approvals.Count),

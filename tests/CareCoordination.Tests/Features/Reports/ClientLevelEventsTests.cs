@@ -12,6 +12,12 @@ namespace CareCoordination.Tests.Features.Reports;
 /// </summary>
 public abstract class ClientLevelEventsTests(AppFactory app)
 {
+    /// <summary>A field of a row by its CLD name, as the CSV header carries it.</summary>
+    private static string Column(ClientLevelEvents.Row row, string name) =>
+        (string)typeof(ClientLevelEvents.Row).GetProperties()
+            .Single(p => p.GetCustomAttributes(typeof(CsvHelper.CsvColumnAttribute), false).Cast<CsvHelper.CsvColumnAttribute>().Any(a => a.Name == name))
+            .GetValue(row)!;
+
     private sealed record Built(ReportWorld World, Dictionary<string, long> Referrals, Dictionary<string, long> Placements);
 
     /// <summary>
@@ -88,7 +94,7 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         var (w, _, _) = await BuildAsync();
 
         var counts = await app.SendAsync<ClientLevelEvents.Counts>(
-            new ClientLevelEvents.Summary(w.Day(0), w.Day(9), w.TrustId), await app.StaffAsync("manager"));
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(9), w.TrustId)), await app.StaffAsync("manager"));
 
         // Requests decided d0..d9 in this trust: R1, R2, R3, R4, R5 (its bed, d1), R9 = 6. Not R6 (undecided), R7 (cancelled),
         // R8 (decided d10), R10 (another trust). Services that ran: R1, R2, R5 = 3 (R9's reablement never started).
@@ -101,7 +107,7 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         Assert.Equal(9, counts.Total);
 
                 var early = await app.SendAsync<ClientLevelEvents.Counts>(
-            new ClientLevelEvents.Summary(w.Day(0), w.Day(1), w.TrustId), await app.StaffAsync("manager"));
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(1), w.TrustId)), await app.StaffAsync("manager"));
         // d0..d1: requests R1, R2 (d0), R3 (d1), R5 (bed reserved d1) = 4; services started by d1: R1 and R5 = 2 (R2 starts d2).
         Assert.Equal([new("Request", 4), new("Service", 2)], early.ByEventType);
     }
@@ -112,10 +118,10 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         var (w, r, p) = await BuildAsync();
         var manager = await app.StaffAsync("manager");
 
-        var events = await app.SendAsync<IReadOnlyList<ClientLevelEvents.Event>>(new ClientLevelEvents.Export(w.Day(0), w.Day(9), w.TrustId), manager);
+        var exported = await app.SendAsync<IReadOnlyList<ClientLevelEvents.Row>>(new ClientLevelEvents.Export(new ReportFilter(w.Day(0), w.Day(9), w.TrustId)), manager);
 
-        var rows = events.ToDictionary(e => e.EventReference, e => e.Cells());
-        string Cell(string reference, string column) => rows[reference][Array.IndexOf(ClientLevelEvents.Columns, column)];
+        var rows = exported.ToDictionary(e => e.EventReference);
+        string Cell(string reference, string column) => Column(rows[reference], column);
         string D(int day) => w.Day(day).ToString("dd/MM/yyyy", System.Globalization.CultureInfo.InvariantCulture);
 
         Assert.Equal(
@@ -141,10 +147,8 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         // R5's bed: admitted d1, discharged from the bed d4.
         Assert.Equal((D(1), D(4), "Short Term Support: ST-Max"),
             (Cell($"service-{p["R5"]}", "Event Start Date"), Cell($"service-{p["R5"]}", "Event End Date"), Cell($"service-{p["R5"]}", "Service Type")));
-        Assert.All(rows.Values, row => Assert.Equal(ClientLevelEvents.Columns.Length, row.Length));
         Assert.All(rows.Values, row => Assert.Equal((D(0), D(9), "Service User", w.TrustName),
-            (row[Array.IndexOf(ClientLevelEvents.Columns, "Reporting Period Start Date")], row[Array.IndexOf(ClientLevelEvents.Columns, "Reporting Period End Date")],
-             row[Array.IndexOf(ClientLevelEvents.Columns, "Client Type")], row[Array.IndexOf(ClientLevelEvents.Columns, "Local: Referring organisation")])));
+            (row.ReportingPeriodStartDate, row.ReportingPeriodEndDate, row.ClientType, row.LocalReferringOrganisation)));
 
         // One audit row per event, each naming the person whose record left in the file: 6 requests + 3 services.
         await using var connection = await app.OpenAsync();
@@ -166,20 +170,56 @@ public abstract class ClientLevelEventsTests(AppFactory app)
     public async Task Export_IsForManagersAndAdmins_AndARefusalIsAudited()
     {
         var today = CareCoordination.Domain.LondonTime.Today(app.Clock);
+        const string Denied = "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'denied'";
+        await using var connection = await app.OpenAsync();
+        var deniedBefore = await connection.ExecuteScalarAsync<long>(Denied);
         foreach (var role in new[] { "coordinator", "bedbureau", "referrer" })
         {
             var caller = await app.StaffAsync(role);
-            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Export(today, today), caller));
-            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Summary(today, today), caller));
+            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today)), caller));
+            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Summary(new ReportFilter(today, today)), caller));
         }
-        await app.SendAsync(new ClientLevelEvents.Export(today, today), await app.StaffAsync("admin"));
+        await app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today)), await app.StaffAsync("admin"));
         var manager = await app.StaffAsync("manager");
-        await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync(new ClientLevelEvents.Export(today, today.AddDays(-1)), manager));
+        await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today.AddDays(-1))), manager));
 
-        await using var connection = await app.OpenAsync();
         // Every refusal is on the trail: 3 roles, each refused the export and the summary.
-        Assert.Equal(6, await connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'denied' AND at >= @since", new { since = app.Clock.GetUtcNow().AddMinutes(-1) }));
+        Assert.Equal(deniedBefore + 6, await connection.ExecuteScalarAsync<long>(Denied));
+    }
+
+    [Fact]
+    public async Task Csv_IsTheCldFile_WhoseEventsParseBackToThePagesCounts_AndEachDownloadIsAudited()
+    {
+        var (w, _, _) = await BuildAsync();
+        var filter = new ReportFilter(w.Day(0), w.Day(9), w.TrustId);
+        var counts = await app.SendAsync<ClientLevelEvents.Counts>(new ClientLevelEvents.Summary(filter), await app.StaffAsync("manager"));
+        using var client = app.CreateBrowserlessClient();
+        (await app.SignInAsync(client, "manager", AppFactory.Password)).Dispose();
+
+        using var response = await client.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"client-level-events-{w.Ymd(0)}-to-{w.Ymd(9)}.csv", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+        using var reader = CsvHelper.CsvReader.Create(await response.Content.ReadAsByteArrayAsync());
+        var rows = reader.GetRecords<ClientLevelEvents.Row>().ToList();
+        Assert.Equal(counts.ByEventType, new[] { "Request", "Service" }.Select(t => new ClientLevelEvents.Count(t, rows.Count(r => r.EventType == t))));
+        Assert.Equal(counts.ByRouteOfAccess.OrderBy(c => c.Label, StringComparer.Ordinal),
+            rows.Where(r => r.RouteOfAccess.Length > 0).GroupBy(r => r.RouteOfAccess).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
+        Assert.Equal(counts.ByServiceType.OrderBy(c => c.Label, StringComparer.Ordinal),
+            rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
+        Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
+
+        // The download went through the audited export: one row per event, under the manager's name.
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(9, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail",
+            new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}: 9 events" }));
+
+        // Nobody else gets the file.
+        using var other = app.CreateBrowserlessClient();
+        (await app.SignInAsync(other, "coordinator", AppFactory.Password)).Dispose();
+        using var refused = await other.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
     }
 }
 

@@ -338,8 +338,8 @@ public abstract class DecisionPackTests(AppFactory app)
         var data = await SeedAsync();
         var pack = await PackAsync(data);
         var manager = await app.StaffAsync("manager");
-        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(First, Last, data.Trust, data.Locality), manager);
-        var scorecard = await app.SendAsync<IReadOnlyList<DataQuality.Measure>>(new DataQuality.Scorecard(First, Last, data.Trust, data.Locality), manager);
+        var delays = await app.SendAsync<DischargeDelays.Result>(new DischargeDelays.Query(new ReportFilter(First, Last, data.Trust, data.Locality)), manager);
+        var scorecard = await app.SendAsync<IReadOnlyList<DataQuality.Measure>>(new DataQuality.Scorecard(new ReportFilter(First, Last, data.Trust, data.Locality)), manager);
 
         // R4 4 days and R5 10 days: 14 bed days lost.
         Assert.Equal(14, delays.All.BedDaysLost);
