@@ -6,6 +6,7 @@ using CareCoordination.Features.Account;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
 using CareCoordination.Features.Partners;
+using CareCoordination.Features.Reports;
 using CareCoordination.Store;
 
 // Operator verbs (backup, restore: docs/operations.md) work on the store the app would serve, then exit.
@@ -57,6 +58,7 @@ app.MapAccountEndpoints();
 app.MapWhoAmI();
 app.MapLiveHub();
 app.MapFhir();
+app.MapReports();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.PrepareStoreAsync();

@@ -76,6 +76,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/admin/sign-in-links"] = new(false, [Roles.Admin]),
         ["/admin/partners"] = new(false, [Roles.Admin]),
         ["/approvals"] = new(false, [Roles.Manager]),
+        ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]

@@ -1,0 +1,43 @@
+using CareCoordination.Auth;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using Mediator;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>What the report filter offers: the organisations that refer (or are trusts) and the localities of the county.</summary>
+public static class ReportChoices
+{
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Query : IQuery<Result>;
+
+    public sealed record Result(IReadOnlyList<Trust> Trusts, IReadOnlyList<string> Localities);
+
+    public sealed record Trust
+    {
+        public long Id { get; init; }
+        public string Name { get; init; } = "";
+    }
+
+    public sealed class Handler(Database database) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var trusts = await connection.QueryAsync<Trust>(
+                """
+                SELECT id AS Id, name AS Name FROM organisation
+                WHERE kind IN ('acute-trust', 'community-trust', 'community-hospital') OR id IN (SELECT DISTINCT organisation_id FROM referral)
+                ORDER BY name
+                """);
+            var localities = await connection.QueryAsync<string>(
+                """
+                SELECT locality FROM postcode_district UNION SELECT locality FROM site UNION
+                SELECT locality FROM organisation WHERE locality IS NOT NULL
+                ORDER BY 1
+                """);
+            return new Result([.. trusts], [.. localities]);
+        }
+    }
+}

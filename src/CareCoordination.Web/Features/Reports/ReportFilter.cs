@@ -1,0 +1,82 @@
+using System.Globalization;
+using CareCoordination.Domain;
+using FluentValidation;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// What every report is filtered by: a period of whole London days (From and To both included), the referring
+/// organisation ("trust") and the locality. It lives in the page's query string (from, to, trust, locality), so a
+/// report's address can be shared and its CSV link carries the same filter.
+/// </summary>
+public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null)
+{
+    /// <summary>The default period: last full week, Monday to Sunday, the week the weekly returns describe.</summary>
+    public static ReportFilter LastFullWeek(DateOnly today)
+    {
+        var sinceMonday = ((int)today.DayOfWeek + 6) % 7;
+        var thisMonday = today.AddDays(-sinceMonday);
+        return new ReportFilter(thisMonday.AddDays(-7), thisMonday.AddDays(-1));
+    }
+
+    /// <summary>Reads the filter from a query string; whatever is missing or unreadable falls back to the default.</summary>
+    public static ReportFilter FromQuery(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> query, DateOnly today)
+    {
+        var values = query.ToDictionary(p => p.Key, p => p.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+        var fallback = LastFullWeek(today);
+        DateOnly Date(string key, DateOnly otherwise) =>
+            values.TryGetValue(key, out var text) && DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date)
+                ? date : otherwise;
+        long? trust = values.TryGetValue("trust", out var t) && long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+        string? locality = values.TryGetValue("locality", out var l) && !string.IsNullOrWhiteSpace(l) ? l.Trim() : null;
+        return new ReportFilter(Date("from", fallback.From), Date("to", fallback.To), trust, locality);
+    }
+
+    public static ReportFilter FromUri(string uri, DateOnly today) =>
+        FromQuery(QueryHelpers.ParseQuery(new Uri(uri).Query), today);
+
+    /// <summary>"from=…&amp;to=…[&amp;trust=…][&amp;locality=…]", for links to a report or its CSV.</summary>
+    public string ToQueryString()
+    {
+        var query = $"from={From:yyyy-MM-dd}&to={To:yyyy-MM-dd}";
+        if (Trust is { } trust)
+        {
+            query += $"&trust={trust.ToString(CultureInfo.InvariantCulture)}";
+        }
+        if (Locality is { } locality)
+        {
+            query += $"&locality={Uri.EscapeDataString(locality)}";
+        }
+        return query;
+    }
+
+    /// <summary>The first instant of From, London time, in UTC: the store keeps UTC.</summary>
+    public DateTimeOffset StartUtc => StartOfLondonDay(From);
+
+    /// <summary>The first instant after To (exclusive bound): compare times with "&lt; EndUtc".</summary>
+    public DateTimeOffset EndUtc => StartOfLondonDay(To.AddDays(1));
+
+    public int Days => To.DayNumber - From.DayNumber + 1;
+
+    public static DateTimeOffset StartOfLondonDay(DateOnly day)
+    {
+        var midnight = day.ToDateTime(TimeOnly.MinValue);
+        return new DateTimeOffset(midnight, LondonTime.Zone.GetUtcOffset(midnight)).ToUniversalTime();
+    }
+
+    /// <summary>The rules a report's validator applies to its filter: RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules()).</summary>
+    public sealed class Rules : AbstractValidator<ReportFilter>
+    {
+        public Rules()
+        {
+            RuleFor(f => f.To).GreaterThanOrEqualTo(f => f.From).WithMessage("The period must end on or after the day it starts.");
+            RuleFor(f => f.From).GreaterThanOrEqualTo(new DateOnly(2000, 1, 1)).WithMessage("The period must start in 2000 or later.");
+            RuleFor(f => f.To).LessThanOrEqualTo(new DateOnly(2100, 12, 31)).WithMessage("The period must end by 2100.");
+            RuleFor(f => f.Locality).MaximumLength(100);
+        }
+    }
+}
+
+/// <summary>A figure a report shows and what exactly it counts: shown beside the figures, in the CSV's documentation and on paper.</summary>
+public sealed record ReportDefinition(string Figure, string Meaning);
