@@ -100,6 +100,9 @@ public static class HostSetup
 
     public static IServiceCollection AddBoards(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<Features.Reports.EquitySettings>().Bind(configuration.GetSection("Reports:Equity"))
+            .Validate(e => e.DisproportionalityThresholdPercent is > 0 and < 100, "Reports:Equity:DisproportionalityThresholdPercent must be between 1 and 99.")
+            .ValidateOnStart();
         services.AddOptions<Features.Reports.DeprivationSettings>().Bind(configuration.GetSection("Deprivation"));
         services.AddSingleton<Features.Reports.DeprivationLookup>();
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))

@@ -11,6 +11,9 @@ public static class ReportCatalogue
 {
     public static IReadOnlyList<Report> All { get; } =
     [
+        new(EquityReport.Slug, "Equity",
+            "Who is referred, how long they wait and what is decided for them, by ethnic group, age, sex and deprivation, each group against everyone referred.",
+            app => app.MapReportCsv(EquityReport.Slug, filter => new EquityReport.Query(filter), result => result.Rows)),
     ];
 
     public static Report Find(string slug) => All.Single(r => r.Slug == slug);
