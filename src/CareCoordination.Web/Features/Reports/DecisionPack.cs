@@ -74,7 +74,7 @@ public static partial class DecisionPack
     public sealed record Chart(string Title, string Axis, IReadOnlyList<Bar> Bars);
 
     /// <param name="CountedTo">The last day counted: the quarter's last day, or today while the quarter is still running.</param>
-    /// <param name="EquityPath">The equity report's page, while the pack has no equity figures of its own to show.</param>
+    /// <param name="EquityPath">The equity report's page, for the detail behind the equity panel.</param>
     public sealed record Result(Quarter Quarter, DateOnly CountedTo, IReadOnlyList<Figure> Figures, IReadOnlyDictionary<string, Chart> Charts,
         IReadOnlyList<YouSaidWeDidItems.Item> YouSaidWeDid, IReadOnlyList<DataQuality.Measure> DataQuality, string EquityPath)
     {
@@ -93,7 +93,7 @@ public static partial class DecisionPack
 
     private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string Number(double? value) => value is { } v ? v.ToString("0.#", CultureInfo.InvariantCulture) : "";
+    private static string Number(double? value) => value is { } v ? v.ToString("0.##", CultureInfo.InvariantCulture) : "";
 
     private static string Money(decimal value) => value.ToString("0.00", CultureInfo.InvariantCulture);
 
@@ -177,10 +177,9 @@ public static partial class DecisionPack
             figures.AddRange(said.Select((item, i) => new Figure(Panels.Experience, $"You said ({i + 1})", item.YouSaid,
                 $"We did: {item.WeDid}{(item.HeardFrom is { } from ? $" (heard from: {from})" : "")}")));
 
-            var equityPath = ReportCatalogue.All.FirstOrDefault(r => r.Slug.Contains("equity", StringComparison.Ordinal))?.Path ?? "/reports";
-            figures.Add(new(Panels.Equity, "See the equity report", equityPath,
-                "The equity report (report 5) gives referrals, waits and outcomes by ethnicity, age band, sex and deprivation with their disproportionality ratios; "
-                + "its figures are not yet part of this pack."));
+            var equityPath = ReportCatalogue.Find(EquityReport.Slug).Path;
+            var equity = await mediator.Send(new EquityReport.Query(filter), cancellationToken);
+            Equity(equity, figures, charts);
 
             var delays = await mediator.Send(new DischargeDelays.Query(filter with { Locality = parameters.Locality }), cancellationToken);
             Finance(delays, figures, charts);
@@ -360,6 +359,47 @@ public static partial class DecisionPack
 
             charts[panel] = new("Providers by CQC rating", "Providers",
                 [.. ratings.Select(r => new Bar(r.Label, r.Count)), new("Not recorded", providers.Count(p => p.CqcRating is null))]);
+        }
+
+        /// <summary>
+        /// The equity report's groups as it shows them (small numbers hidden as it hides them): each group's referrals and
+        /// its disproportionality ratios, with the marker where a ratio is beyond the configured threshold.
+        /// </summary>
+        private static void Equity(EquityReport.Result equity, List<Figure> figures, Dictionary<string, Chart> charts)
+        {
+            const string panel = Panels.Equity;
+            var threshold = $"{equity.ThresholdPercent}%";
+            string Marked(EquityReport.Marker marker) => marker switch
+            {
+                EquityReport.Marker.Higher => $" Marked higher: more than {threshold} above everyone's.",
+                EquityReport.Marker.Lower => $" Marked lower: more than {threshold} below everyone's.",
+                _ => "",
+            };
+            var groups = equity.Dimensions.SelectMany(d => d.Groups).ToList();
+            var marked = groups.Sum(g => new[] { g.HomeBased.Marker, g.Bed.Marker, g.Declined.Marker, g.ToDecision.Marker, g.ToServiceStart.Marker }
+                .Count(m => m != EquityReport.Marker.None));
+            figures.Add(new(panel, "Referrals (everyone)", equity.Everyone.Referrals.Text,
+                "Referrals in the quarter that the equity report counts, everyone together: the population each group is compared with."));
+            figures.Add(new(panel, "Disproportionalities marked", Number(marked),
+                $"Group figures whose disproportionality ratio is more than {threshold} from 1 (Reports:Equity:DisproportionalityThresholdPercent)."));
+            foreach (var g in groups)
+            {
+                var name = $"{g.Dimension}: {g.Name}";
+                figures.Add(new(panel, $"{name}: referrals", g.Referrals.Text,
+                    $"Referrals of the group in the quarter; \"<{EquityReport.SmallestShown}\" hides a count of 1 to 4, \"*\" a count hidden so that a small one cannot be worked out."));
+                figures.Add(new(panel, $"{name}: home-based ratio", Number(g.HomeBased.Ratio),
+                    "Placed in a home-based service per referral of the group, over the same for everyone (1 is the same as everyone)." + Marked(g.HomeBased.Marker)));
+                figures.Add(new(panel, $"{name}: bed ratio", Number(g.Bed.Ratio),
+                    "Placed in a bed per referral of the group, over the same for everyone." + Marked(g.Bed.Marker)));
+                figures.Add(new(panel, $"{name}: declined ratio", Number(g.Declined.Ratio),
+                    "Declined per referral of the group, over the same for everyone." + Marked(g.Declined.Marker)));
+                figures.Add(new(panel, $"{name}: wait to decision ratio", Number(g.ToDecision.Ratio),
+                    "The group's median days from referral to decision over everyone's." + Marked(g.ToDecision.Marker)));
+                figures.Add(new(panel, $"{name}: wait to service start ratio", Number(g.ToServiceStart.Ratio),
+                    "The group's median days from referral to service start over everyone's." + Marked(g.ToServiceStart.Marker)));
+            }
+            charts[panel] = new("Home-based placement ratio by ethnic group (1 = everyone)", "Ratio",
+                [.. groups.Where(g => g.Dimension == EquityReport.Ethnicity && g.HomeBased.Ratio is not null).Select(g => new Bar(g.Name, g.HomeBased.Ratio!.Value))]);
         }
 
         private static void Finance(DischargeDelays.Result delays, List<Figure> figures, Dictionary<string, Chart> charts)

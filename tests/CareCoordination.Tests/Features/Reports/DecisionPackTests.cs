@@ -333,7 +333,7 @@ public abstract class DecisionPackTests(AppFactory app)
     }
 
     [Fact]
-    public async Task FinanceAndScorecard_AreTheFiguresTheirOwnReportsGive_ForTheSameFilter()
+    public async Task FinanceScorecardAndEquity_AreTheFiguresTheirOwnReportsGive_ForTheSameFilter()
     {
         var data = await SeedAsync();
         var pack = await PackAsync(data);
@@ -348,6 +348,22 @@ public abstract class DecisionPackTests(AppFactory app)
         Assert.Equal(delays.All.Cost, decimal.Parse(Value(pack, DecisionPack.Panels.Finance, "Cost of bed days lost (£)"), CultureInfo.InvariantCulture));
         Assert.Equal(delays.CostPerBedDay, decimal.Parse(Value(pack, DecisionPack.Panels.Finance, "Price of a bed day (£)"), CultureInfo.InvariantCulture));
         Assert.Equal(delays.All.AverageDays, double.Parse(Value(pack, DecisionPack.Panels.Finance, "Average days from ready to discharge"), CultureInfo.InvariantCulture));
+
+        var equity = await app.SendAsync<EquityReport.Result>(new EquityReport.Query(new ReportFilter(First, Last, data.Trust, data.Locality)), manager);
+        static string Ratio(double? ratio) => ratio?.ToString("0.##", CultureInfo.InvariantCulture) ?? "";
+        Assert.Equal(equity.Everyone.Referrals.Text, Value(pack, DecisionPack.Panels.Equity, "Referrals (everyone)"));
+        var groups = equity.Dimensions.SelectMany(d => d.Groups).ToList();
+        Assert.NotEmpty(groups);
+        foreach (var g in groups)
+        {
+            var name = $"{g.Dimension}: {g.Name}";
+            Assert.Equal(g.Referrals.Text, Value(pack, DecisionPack.Panels.Equity, $"{name}: referrals"));
+            Assert.Equal(
+                [Ratio(g.HomeBased.Ratio), Ratio(g.Bed.Ratio), Ratio(g.Declined.Ratio), Ratio(g.ToDecision.Ratio), Ratio(g.ToServiceStart.Ratio)],
+                new[] { "home-based", "bed", "declined", "wait to decision", "wait to service start" }.Select(m => Value(pack, DecisionPack.Panels.Equity, $"{name}: {m} ratio")));
+        }
+        // Eight referrals of T sent in the quarter (see the dataset) are everyone the equity report compares with.
+        Assert.Equal("8", equity.Everyone.Referrals.Text);
 
         Assert.Equal(scorecard, pack.DataQuality);
         Assert.NotEmpty(scorecard);
