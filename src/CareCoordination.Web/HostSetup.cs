@@ -100,6 +100,11 @@ public static class HostSetup
 
     public static IServiceCollection AddBoards(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddOptions<Features.Reports.EquitySettings>().Bind(configuration.GetSection("Reports:Equity"))
+            .Validate(e => e.DisproportionalityThresholdPercent is > 0 and < 100, "Reports:Equity:DisproportionalityThresholdPercent must be between 1 and 99.")
+            .ValidateOnStart();
+        services.AddOptions<Features.Reports.DeprivationSettings>().Bind(configuration.GetSection("Deprivation"));
+        services.AddSingleton<Features.Reports.DeprivationLookup>();
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))
             .Validate(b => b.CostPerBedDay >= 0 && b.Escalation.OccupancyPercent.IsOrdered && b.Escalation.MedicallyOptimisedWaiting.IsOrdered
                 && b.Escalation.OldestWaitingMinutes.IsOrdered, "Boards: CostPerBedDay must not be negative, and each escalation measure's Level2 <= Level3 <= Level4.")
@@ -158,7 +163,15 @@ public static class HostSetup
         steps.Done("partner token key");
 
         var database = services.GetRequiredService<Database>();
-        if (!app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite))
+        var seedDemo = app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite);
+        // The equity report's deprivation lookup: the configured published files, else the demo county's illustrative ones.
+        var deprivation = services.GetRequiredService<IOptions<Features.Reports.DeprivationSettings>>().Value;
+        if (Features.Reports.DeprivationLookup.FilesFrom(deprivation, seedDemo) is { } files)
+        {
+            await services.GetRequiredService<Features.Reports.DeprivationLookup>().LoadAsync(files.Postcodes, files.Index, deprivation.LocalAuthorities);
+            steps.Done("deprivation lookup");
+        }
+        if (!seedDemo)
         {
             return;
         }

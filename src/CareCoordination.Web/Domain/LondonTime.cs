@@ -9,9 +9,15 @@ public static class LondonTime
 
     public static DateOnly Today(TimeProvider clock) => DateOnly.FromDateTime(ToLocal(clock.GetUtcNow()).DateTime);
 
-    public static DateTimeOffset StartOfToday(TimeProvider clock)
+    public static DateTimeOffset StartOfToday(TimeProvider clock) => StartOf(Today(clock));
+
+    /// <summary>The instant a London day begins, in UTC (23 or 25 hours after the day before when the clocks change).</summary>
+    public static DateTimeOffset StartOf(DateOnly date)
     {
-        var midnight = Today(clock).ToDateTime(TimeOnly.MinValue);
+        var midnight = date.ToDateTime(TimeOnly.MinValue);
         return new DateTimeOffset(midnight, Zone.GetUtcOffset(midnight)).ToUniversalTime();
     }
+
+    /// <summary>The London day an instant falls on.</summary>
+    public static DateOnly DateOf(DateTimeOffset utc) => DateOnly.FromDateTime(ToLocal(utc).DateTime);
 }

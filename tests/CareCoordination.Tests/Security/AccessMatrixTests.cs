@@ -79,6 +79,12 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/capacity-tracker"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/waiting-lists"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/decision-pack"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/admin/you-said-we-did"] = new(false, [Roles.Admin]),
+        ["/reports/discharge-sitrep"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/discharge-delays"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/client-level-events"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/data-quality"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]

@@ -1,0 +1,309 @@
+using System.Globalization;
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using CsvHelper;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// Report 6: the referrals and placements of a period as events shaped like the DHSC Adult Social Care Client Level
+/// Data (CLD, release 1): each referral decided in the period as a Request event, each placement whose support ran in
+/// the period as a Service event, with the fields we hold under the names the CLD guidance gives them
+/// (docs/reports-client-level-data.md says which we cannot fill and why). The summary counts events and shows no one;
+/// the export carries NHS numbers, so each download is audited, one row per event.
+/// </summary>
+public static partial class ClientLevelEvents
+{
+    public const string Slug = "client-level-events";
+
+    /// <summary>CLD wants dates as dd/mm/yyyy, with no time.</summary>
+    public const string DateFormat = "dd/MM/yyyy";
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Summary(ReportFilter Filter) : IQuery<Counts>;
+
+    /// <summary>The file itself: it names people, so every download is audited.</summary>
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Export(ReportFilter Filter) : IQuery<IReadOnlyList<Row>>, IAudited;
+
+    public sealed class SummaryValidator : AbstractValidator<Summary>
+    {
+        public SummaryValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+    }
+
+    public sealed class ExportValidator : AbstractValidator<Export>
+    {
+        public ExportValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+    }
+
+    public static IReadOnlyList<ReportDefinition> Definitions { get; } =
+    [
+        new("Request event", "A referral whose outcome was decided in the period: its first decision, accepted into a service or a bed, or declined (a redirect between the coordination centre and the bed bureau is not one). Event Start Date is the day it was sent, Event End Date the day of that decision. A referral cancelled before any decision is left out, as CLD leaves out cancelled events."),
+        new("Service event", "A placement whose support started (a reserved placement that never started, or one cancelled, is left out) and ran at some time in the period, including those still running at its end. Event Start Date is the day it started; Event End Date the day it ended, if that was in the period; Event Outcome is \"Services ended as planned\" if it ended in the period, otherwise \"Provision of service\"."),
+        new("Request: Route of Access", "Acute or community hospital referrals: Discharge from Hospital; community step-up: Diversion from Hospital Services; GP: Community / Other route."),
+        new("Service Type", "From the service's kind (reablement and therapy: Short Term Support: ST-Max; home care: Long Term Support: Community; voluntary sector: Short Term Support: Ongoing Low Level) or the bed's type (rehabilitation and step-down beds: ST-Max; nursing beds: Long Term Support: Nursing Care; other care home beds: Long Term Support: Residential Care)."),
+        new("Planned units per week", "Hours a day agreed for an hours-based service, times seven; empty for slot-based services and beds, whose unit we do not hold."),
+        new("Filters", "The referring organisation is the one that sent the referral; the locality is the person's. Dates are London days."),
+    ];
+
+    public sealed record Count(string Label, int Events);
+
+    public sealed record Counts(IReadOnlyList<Count> ByEventType, IReadOnlyList<Count> ByRouteOfAccess, IReadOnlyList<Count> ByServiceType)
+    {
+        public int Total => ByEventType.Sum(c => c.Events);
+    }
+
+    /// <summary>One event as the CSV carries it: CLD's field names, in CLD's formats, then ours (prefixed "Local:") for what CLD has no field for.</summary>
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("LA Person Unique Identifier")] string LaPersonUniqueIdentifier,
+        [property: CsvColumn("NHS Number")] string NhsNumber,
+        [property: CsvColumn("Date of Birth")] string DateOfBirth,
+        [property: CsvColumn("Gender")] string Gender,
+        [property: CsvColumn("Ethnicity")] string Ethnicity,
+        [property: CsvColumn("Postcode")] string Postcode,
+        [property: CsvColumn("Client Type")] string ClientType,
+        [property: CsvColumn("Reporting Period Start Date")] string ReportingPeriodStartDate,
+        [property: CsvColumn("Reporting Period End Date")] string ReportingPeriodEndDate,
+        [property: CsvColumn("Event Type")] string EventType,
+        [property: CsvColumn("Event Reference")] string EventReference,
+        [property: CsvColumn("Event Start Date")] string EventStartDate,
+        [property: CsvColumn("Event End Date")] string EventEndDate,
+        [property: CsvColumn("Event Outcome")] string EventOutcome,
+        [property: CsvColumn("Request: Route of Access")] string RouteOfAccess,
+        [property: CsvColumn("Service Type")] string ServiceType,
+        [property: CsvColumn("Service Component")] string ServiceComponent,
+        [property: CsvColumn("Planned units per week")] string PlannedUnitsPerWeek,
+        [property: CsvColumn("Local: Provider")] string LocalProvider,
+        [property: CsvColumn("Local: Referring organisation")] string LocalReferringOrganisation);
+
+    /// <summary>One CLD event, before it is written out. Dates are London days.</summary>
+    public sealed record Event(
+        long PersonId, string NhsNumber, DateOnly DateOfBirth, string Gender, string? Ethnicity, string? Postcode,
+        DateOnly PeriodStart, DateOnly PeriodEnd,
+        string EventType, string EventReference, DateOnly EventStart, DateOnly? EventEnd, string EventOutcome,
+        string? RouteOfAccess, string? ServiceType, string? ServiceComponent, decimal? PlannedUnitsPerWeek,
+        string? Provider, string ReferringOrganisation)
+    {
+        internal string EntityType => EventType == Request ? "referral" : "placement";
+
+        internal long EntityId => long.Parse(EventReference.AsSpan(EventReference.IndexOf('-', StringComparison.Ordinal) + 1), CultureInfo.InvariantCulture);
+
+        public Row ToRow() => new(
+            $"CC{PersonId.ToString(CultureInfo.InvariantCulture)}", NhsNumber, Date(DateOfBirth), Gender, Ethnicity ?? "", Postcode ?? "", "Service User",
+            Date(PeriodStart), Date(PeriodEnd),
+            EventType, EventReference, Date(EventStart), EventEnd is { } end ? Date(end) : "", EventOutcome,
+            RouteOfAccess ?? "", ServiceType ?? "", ServiceComponent ?? "",
+            PlannedUnitsPerWeek?.ToString("0.00", CultureInfo.InvariantCulture) ?? "",
+            Provider ?? "", ReferringOrganisation);
+
+        private static string Date(DateOnly day) => day.ToString(DateFormat, CultureInfo.InvariantCulture);
+    }
+
+    public const string Request = "Request";
+    public const string Service = "Service";
+
+    /// <summary>
+    /// Where the request came from, in CLD's route-of-access list. A hospital (acute or community) referral is a discharge;
+    /// a community step-up is made to keep the person out of hospital; a GP's referral is the community route.
+    /// </summary>
+    public static string RouteOfAccess(string source) => source switch
+    {
+        "acute-hospital" or "community-hospital" => "Discharge from Hospital",
+        "community-step-up" => "Diversion from Hospital Services",
+        _ => "Community / Other route",
+    };
+
+    /// <summary>
+    /// The request's outcome from its first decision: into reablement is the short-term route CLD names; any other
+    /// service or a bed is a service being arranged; a decline is "no further action", for the reason given.
+    /// </summary>
+    public static string RequestOutcome(string decision)
+    {
+        if (decision.StartsWith("accepted: ", StringComparison.Ordinal))
+        {
+            return decision == "accepted: reablement" ? "Progress to Reablement/ST-Max" : "Progress to Support Planning / Services";
+        }
+        return decision["declined: ".Length..] switch
+        {
+            "person-declined" => "NFA - Support declined",
+            "needs-met" => "NFA - Information and advice/Signposting only",
+            "other" => "NFA - Other",
+            _ => "NFA - No services offered: Other reason",
+        };
+    }
+
+    /// <summary>
+    /// CLD's Service Type and Service Component for a placement: from the service's kind, or for a bed from its type
+    /// (rehabilitation and step-down beds are short-term support to maximise independence; the rest are care home beds).
+    /// </summary>
+    public static (string Type, string Component) ServiceTypeOf(string? serviceKind, string? bedType) => (serviceKind, bedType) switch
+    {
+        ("reablement", _) => ("Short Term Support: ST-Max", "Reablement"),
+        ("therapy", _) => ("Short Term Support: ST-Max", "Therapy"),
+        ("home-care", _) => ("Long Term Support: Community", "Home Support"),
+        ("voluntary-sector", _) => ("Short Term Support: Ongoing Low Level", "Other Low Level Support"),
+        ("community-hospital", _) or (null, "rehabilitation" or "step-down-nursing") => ("Short Term Support: ST-Max", "Short Term Bed-based Support"),
+        (null, "nursing") => ("Long Term Support: Nursing Care", "Nursing Care: Temporary"),
+        _ => ("Long Term Support: Residential Care", "Residential Care: Temporary"),
+    };
+
+    private sealed record RequestRow
+    {
+        public long ReferralId { get; init; }
+        public long PersonId { get; init; }
+        public string NhsNumber { get; init; } = "";
+        public DateOnly DateOfBirth { get; init; }
+        public string Sex { get; init; } = "";
+        public string? Ethnicity { get; init; }
+        public string? Postcode { get; init; }
+        public string Source { get; init; } = "";
+        public DateTimeOffset SubmittedAt { get; init; }
+        public DateTimeOffset DecidedAt { get; init; }
+        public string Decision { get; init; } = "";
+        public string Trust { get; init; } = "";
+    }
+
+    private sealed record ServiceRow
+    {
+        public long PlacementId { get; init; }
+        public long PersonId { get; init; }
+        public string NhsNumber { get; init; } = "";
+        public DateOnly DateOfBirth { get; init; }
+        public string Sex { get; init; } = "";
+        public string? Ethnicity { get; init; }
+        public string? Postcode { get; init; }
+        public DateTimeOffset StartedAt { get; init; }
+        public DateTimeOffset? EndedAt { get; init; }
+        public string? ServiceKind { get; init; }
+        public string? BedType { get; init; }
+        public string? ServiceCapacityUnit { get; init; }
+        public int? HoursPerDay { get; init; }
+        public string Provider { get; init; } = "";
+        public string Trust { get; init; } = "";
+    }
+
+    private const string Person = """
+        r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.date_of_birth AS DateOfBirth, pe.sex AS Sex,
+        pe.ethnicity AS Ethnicity, pe.postcode AS Postcode, o.name AS Trust
+        """;
+
+    private const string Filters = " AND " + ReportFilter.ReferralConditions;
+
+    /// <summary>
+    /// Requests: CLD counts a request once its outcome is final, in the period it was finalised. Ours is the referral's
+    /// first decision (accepted into a service or bed, or declined); a redirect between the coordination centre and the
+    /// bed bureau is not one. A referral cancelled before any decision never completed, and CLD leaves cancelled events out.
+    /// Services: a placement whose support started (a reserved or cancelled one never gave any) and ran at some time
+    /// within the period, including those still running at its end.
+    /// </summary>
+    internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
+    {
+        var (from, to, start, end) = (filter.From, filter.To, filter.StartUtc, filter.EndUtc);
+        var parameters = new { start, end, filter.Trust, filter.Locality };
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var requests = await connection.QueryAsync<RequestRow>(new CommandDefinition(
+            $"""
+            SELECT r.id AS ReferralId, {Person}, r.source AS Source, r.submitted_at AS SubmittedAt, d.completed_at AS DecidedAt, d.decision AS Decision
+            FROM referral r
+            JOIN person pe ON pe.id = r.person_id
+            JOIN organisation o ON o.id = r.organisation_id
+            JOIN triage_task d ON d.referral_id = r.id AND d.id = (
+                SELECT t.id FROM triage_task t
+                WHERE t.referral_id = r.id AND t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted: %' OR t.decision LIKE 'declined: %')
+                ORDER BY t.completed_at, t.id LIMIT 1)
+            WHERE d.completed_at >= @start AND d.completed_at < @end AND r.submitted_at IS NOT NULL{Filters}
+            """, parameters, cancellationToken: cancellationToken));
+        var services = await connection.QueryAsync<ServiceRow>(new CommandDefinition(
+            $"""
+            SELECT pl.id AS PlacementId, {Person}, pl.started_at AS StartedAt, pl.ended_at AS EndedAt,
+                   s.kind AS ServiceKind, s.capacity_unit AS ServiceCapacityUnit, b.bed_type AS BedType, pl.hours_per_day AS HoursPerDay,
+                   COALESCE(so.name, bo.name) AS Provider
+            FROM placement pl
+            JOIN referral r ON r.id = pl.referral_id
+            JOIN person pe ON pe.id = r.person_id
+            JOIN organisation o ON o.id = r.organisation_id
+            LEFT JOIN service s ON s.id = pl.service_id
+            LEFT JOIN organisation so ON so.id = s.organisation_id
+            LEFT JOIN bed b ON b.id = pl.bed_id
+            LEFT JOIN ward w ON w.id = b.ward_id
+            LEFT JOIN site si ON si.id = w.site_id
+            LEFT JOIN organisation bo ON bo.id = si.organisation_id
+            WHERE pl.started_at IS NOT NULL AND pl.status IN ('active', 'ended')
+              AND pl.started_at < @end AND (pl.ended_at IS NULL OR pl.ended_at >= @start){Filters}
+            """, parameters, cancellationToken: cancellationToken));
+
+        var events = new List<Event>();
+        foreach (var r in requests)
+        {
+            events.Add(new Event(r.PersonId, r.NhsNumber, r.DateOfBirth, Gender(r.Sex), EthnicityOf(r.Ethnicity), r.Postcode, from, to,
+                Request, $"request-{r.ReferralId.ToString(CultureInfo.InvariantCulture)}", DayOf(r.SubmittedAt), DayOf(r.DecidedAt),
+                RequestOutcome(r.Decision), RouteOfAccess(r.Source), null, null, null, null, r.Trust));
+        }
+        foreach (var s in services)
+        {
+            var (type, component) = ServiceTypeOf(s.ServiceKind, s.BedType);
+            var endedInPeriod = s.EndedAt is { } ended && ended < end;
+            // CLD asks for planned units only where the unit is more often than weekly; we hold hours a day for hours-based services.
+            decimal? hoursPerWeek = s.ServiceCapacityUnit == "hours" && s.HoursPerDay is { } hours ? hours * 7m : null;
+            events.Add(new Event(s.PersonId, s.NhsNumber, s.DateOfBirth, Gender(s.Sex), EthnicityOf(s.Ethnicity), s.Postcode, from, to,
+                Service, $"service-{s.PlacementId.ToString(CultureInfo.InvariantCulture)}", DayOf(s.StartedAt),
+                endedInPeriod ? DayOf(s.EndedAt!.Value) : null,
+                endedInPeriod ? "Services ended as planned" : "Provision of service",
+                null, type, component, hoursPerWeek, s.Provider, s.Trust));
+        }
+        return [.. events.OrderBy(e => e.EventStart).ThenBy(e => e.EventReference, StringComparer.Ordinal)];
+    }
+
+    public static Counts CountsOf(IReadOnlyList<Event> events) => new(
+        [.. new[] { Request, Service }.Select(type => new Count(type, events.Count(e => e.EventType == type)))],
+        Group(events.Where(e => e.RouteOfAccess is not null).Select(e => e.RouteOfAccess!)),
+        Group(events.Where(e => e.ServiceType is not null).Select(e => e.ServiceType!)));
+
+    private static List<Count> Group(IEnumerable<string> labels) =>
+        [.. labels.GroupBy(l => l).Select(g => new Count(g.Key, g.Count())).OrderByDescending(c => c.Events).ThenBy(c => c.Label, StringComparer.Ordinal)];
+
+    private static string Gender(string sex) => sex switch
+    {
+        "female" => "Female",
+        "male" => "Male",
+        "other" => "Other",
+        _ => "Unknown",
+    };
+
+    /// <summary>CLD follows the NHS Data Dictionary ethnic categories: the code's words, or none recorded.</summary>
+    private static string? EthnicityOf(string? code) =>
+        code is null ? null : ReferralCodes.Ethnicities.FirstOrDefault(e => e.Value == code)?.Label ?? code;
+
+    private static DateOnly DayOf(DateTimeOffset at) => DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime);
+
+    public sealed class SummaryHandler(Database database) : IQueryHandler<Summary, Counts>
+    {
+        public async ValueTask<Counts> Handle(Summary query, CancellationToken cancellationToken) =>
+            CountsOf(await LoadAsync(database, query.Filter, cancellationToken));
+    }
+
+    /// <summary>Every event exported names its person in the audit trail, so "who saw my record" finds the download.</summary>
+    public sealed class ExportHandler(Database database, Work work) : IQueryHandler<Export, IReadOnlyList<Row>>
+    {
+        public async ValueTask<IReadOnlyList<Row>> Handle(Export query, CancellationToken cancellationToken)
+        {
+            var events = await LoadAsync(database, query.Filter, cancellationToken);
+            foreach (var e in events)
+            {
+                work.Scope.Touch(e.EntityType, e.EntityId, e.PersonId);
+            }
+            work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
+                $"CLD export {query.Filter.From:yyyy-MM-dd} to {query.Filter.To:yyyy-MM-dd}: {events.Count} events");
+            return [.. events.Select(e => e.ToRow())];
+        }
+    }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<IReadOnlyList<Row>, Row>(Slug, filter => new Export(filter), rows => rows);
+}

@@ -1,0 +1,226 @@
+using System.Globalization;
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using CsvHelper;
+using Dapper;
+using FluentValidation;
+using Mediator;
+using Microsoft.Extensions.Options;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// The data quality scorecard of the decision pack (report 7): for the referrals submitted in a period, how complete,
+/// timely and consistent the facts the reports count are. Each check is a share of the referrals it applies to, with
+/// its definition; the referrals that fail one are listed only in the drill-down, each open of which is audited.
+/// </summary>
+public static partial class DataQuality
+{
+    public const string Slug = "data-quality";
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Scorecard(ReportFilter Filter) : IQuery<IReadOnlyList<Measure>>;
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Failures(string Check, ReportFilter Filter) : IQuery<IReadOnlyList<Failure>>, IAudited;
+
+    public sealed class FailuresValidator : AbstractValidator<Failures>
+    {
+        public FailuresValidator()
+        {
+            RuleFor(f => f.Check).Must(code => Checks.Any(c => c.Code == code)).WithMessage("Choose one of the scorecard's checks.");
+            RuleFor(f => f.Filter).SetValidator(new ReportFilter.Rules());
+        }
+    }
+
+    public sealed class ScorecardValidator : AbstractValidator<Scorecard>
+    {
+        public ScorecardValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+    }
+
+    /// <param name="Percent">Passing as a share of those it applies to, to one decimal place; none when it applies to no one.</param>
+    public sealed record Measure(string Code, string Dimension, string Title, string Definition, int Applies, int Passing, double? Percent)
+    {
+        public int Failing => Applies - Passing;
+
+        public Row ToRow() => new(Title, Dimension, Applies, Passing, Failing, Percent, Definition);
+    }
+
+    /// <summary>One check as the CSV carries it. No one is named: the failing records are only in the audited drill-down.</summary>
+    [CsvRecord]
+    public sealed partial record Row(
+        [property: CsvColumn("Check")] string Check,
+        [property: CsvColumn("Dimension")] string Dimension,
+        [property: CsvColumn("Referrals it applies to")] int Applies,
+        [property: CsvColumn("Passing")] int Passing,
+        [property: CsvColumn("Failing")] int Failing,
+        [property: CsvColumn("Percent passing")] double? Percent,
+        [property: CsvColumn("Definition")] string Definition);
+
+    public sealed record Failure(long ReferralId, string NhsNumber, string Name, DateOnly SubmittedOn, string Trust, string Why);
+
+    /// <summary>What one referral holds that the checks look at.</summary>
+    public sealed record Facts
+    {
+        public long ReferralId { get; init; }
+        public long PersonId { get; init; }
+        public string NhsNumber { get; init; } = "";
+        public string GivenName { get; init; } = "";
+        public string FamilyName { get; init; } = "";
+        public string Trust { get; init; } = "";
+        public string Source { get; init; } = "";
+        public string Status { get; init; } = "";
+        public DateTimeOffset SubmittedAt { get; init; }
+        public DateOnly? MedicallyOptimisedOn { get; init; }
+        public DateTimeOffset? DischargedAt { get; init; }
+        public string? PathwayAtDischarge { get; init; }
+        public string? Ethnicity { get; init; }
+        public string? Postcode { get; init; }
+        public long StartedPlacements { get; init; }
+        public long DelayReasons { get; init; }
+        public DateTimeOffset? TriageCreatedAt { get; init; }
+        public DateTimeOffset? TriageCompletedAt { get; init; }
+        public string? TriageStatus { get; init; }
+        public int TriagePausedSeconds { get; init; }
+
+        internal bool FromHospital => Source is "acute-hospital" or "community-hospital";
+
+        internal DateOnly? DischargedOn => DischargedAt is { } at ? DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime) : null;
+
+        internal TimeSpan? TriageTook => TriageStatus is "completed" or "rejected" && TriageCompletedAt is { } done && TriageCreatedAt is { } created
+            ? done - created - TimeSpan.FromSeconds(TriagePausedSeconds)
+            : null;
+    }
+
+    /// <summary>What a check needs besides the referral: today (London) and the triage target.</summary>
+    public sealed record Context(DateOnly Today, TimeSpan TriageTarget);
+
+    public sealed record Check(string Code, string Dimension, string Title, string Definition,
+        Func<Facts, Context, bool> Applies, Func<Facts, Context, bool> Passes, Func<Facts, Context, string> Why);
+
+    private static string Day(DateOnly day) => day.ToString("d MMM yyyy", CultureInfo.GetCultureInfo("en-GB"));
+
+    private static string Day(DateOnly? day) => day is { } d ? Day(d) : "none";
+
+    /// <summary>The checks, in the order the scorecard shows them. Every one counts referrals submitted in the period.</summary>
+    public static readonly IReadOnlyList<Check> Checks =
+    [
+        new("drd-recorded", "Completeness", "Discharge ready date recorded",
+            "Referrals from a hospital (acute or community) with a discharge ready date (the day the person was medically optimised).",
+            (f, _) => f.FromHospital, (f, _) => f.MedicallyOptimisedOn is not null,
+            (_, _) => "No discharge ready date"),
+        new("discharge-recorded", "Completeness", "Discharge recorded for people placed",
+            "Referrals from a hospital whose placement has started (the person has left hospital) with the actual discharge recorded.",
+            (f, _) => f.FromHospital && f.StartedPlacements > 0, (f, _) => f.DischargedAt is not null,
+            (_, _) => "Placement started, no discharge recorded"),
+        new("ethnicity-stated", "Completeness", "Ethnicity stated",
+            "Referrals whose person has an ethnic category recorded that is not \"not stated\" (Z).",
+            (_, _) => true, (f, _) => !string.IsNullOrWhiteSpace(f.Ethnicity) && f.Ethnicity != "Z",
+            (f, _) => string.IsNullOrWhiteSpace(f.Ethnicity) ? "No ethnicity recorded" : "Ethnicity not stated (Z)"),
+        new("postcode-known", "Completeness", "Postcode known",
+            "Referrals whose person has a postcode recorded (deprivation and locality come from it).",
+            (_, _) => true, (f, _) => !string.IsNullOrWhiteSpace(f.Postcode),
+            (_, _) => "No postcode"),
+        new("delay-reason-recorded", "Completeness", "Delay reason recorded for people past their discharge ready date",
+            "Hospital referrals still open or placed (not declined or cancelled) whose person stayed in hospital past the discharge ready date "
+            + "(discharged on a later day, or not yet discharged and the date has passed) with at least one delay reason recorded.",
+            (f, c) => f.FromHospital && f.MedicallyOptimisedOn is { } drd && f.Status is not ("declined" or "cancelled")
+                && (f.DischargedOn is { } left ? left > drd : c.Today > drd),
+            (f, _) => f.DelayReasons > 0,
+            (f, c) => $"Ready {Day(f.MedicallyOptimisedOn)}, {(f.DischargedOn is { } left ? $"discharged {Day(left)}" : "still in hospital")}, no delay reason"),
+        new("decided-within-target", "Timeliness", "Decided within the triage target",
+            "Referrals whose first coordination-centre task has closed with a decision (accepted, declined or passed to the bed bureau) "
+            + "within the triage target of its creation, time waiting for the referrer's answer not counted.",
+            (f, _) => f.TriageTook is not null, (f, c) => f.TriageTook <= c.TriageTarget,
+            (f, c) => $"Decided in {Math.Round(f.TriageTook!.Value.TotalMinutes)} minutes; the target is {c.TriageTarget.TotalMinutes:0}"),
+        new("discharge-not-before-drd", "Consistency", "Discharge not before the discharge ready date",
+            "Referrals with both a discharge ready date and a discharge recorded whose discharge day is on or after the ready date.",
+            (f, _) => f.MedicallyOptimisedOn is not null && f.DischargedAt is not null, (f, _) => f.DischargedOn >= f.MedicallyOptimisedOn,
+            (f, _) => $"Discharged {Day(f.DischargedOn)}, before the ready date {Day(f.MedicallyOptimisedOn)}"),
+        new("discharge-not-before-referral", "Consistency", "Discharge not before the referral",
+            "Referrals with a discharge recorded whose discharge time is not earlier than the referral's submission.",
+            (f, _) => f.DischargedAt is not null, (f, _) => f.DischargedAt >= f.SubmittedAt,
+            (f, _) => $"Discharged {Day(f.DischargedOn)}, before the referral was sent"),
+        new("pathway-at-discharge-recorded", "Completeness", "Pathway at discharge recorded",
+            "Referrals with a discharge recorded that also record the discharge pathway (0 to 3) the person left on.",
+            (f, _) => f.DischargedAt is not null, (f, _) => f.PathwayAtDischarge is not null,
+            (f, _) => $"Discharged {Day(f.DischargedOn)}, no pathway at discharge"),
+    ];
+
+    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
+            $"""
+            SELECT r.id AS ReferralId, r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName,
+                   o.name AS Trust, r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
+                   r.medically_optimised_on AS MedicallyOptimisedOn, r.discharged_at AS DischargedAt, r.pathway_at_discharge AS PathwayAtDischarge,
+                   pe.ethnicity AS Ethnicity, pe.postcode AS Postcode,
+                   (SELECT COUNT(*) FROM placement pl WHERE pl.referral_id = r.id AND pl.started_at IS NOT NULL) AS StartedPlacements,
+                   (SELECT COUNT(*) FROM discharge_delay dd WHERE dd.referral_id = r.id) AS DelayReasons,
+                   t.created_at AS TriageCreatedAt, t.completed_at AS TriageCompletedAt, t.status AS TriageStatus, COALESCE(t.paused_seconds, 0) AS TriagePausedSeconds
+            FROM referral r
+            JOIN person pe ON pe.id = r.person_id
+            JOIN organisation o ON o.id = r.organisation_id
+            LEFT JOIN triage_task t ON t.id = (
+                SELECT f.id FROM triage_task f WHERE f.referral_id = r.id AND f.queue = 'coordination' ORDER BY f.created_at, f.id LIMIT 1)
+            WHERE r.submitted_at >= @start AND r.submitted_at < @end
+              AND {ReportFilter.ReferralConditions}
+            ORDER BY r.submitted_at, r.id
+            """,
+            new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
+            cancellationToken: cancellationToken));
+        return [.. facts];
+    }
+
+    public static IReadOnlyList<Measure> Score(IReadOnlyList<Facts> facts, Context context) =>
+    [
+        .. Checks.Select(check =>
+        {
+            var applies = facts.Where(f => check.Applies(f, context)).ToList();
+            var passing = applies.Count(f => check.Passes(f, context));
+            return new Measure(check.Code, check.Dimension, check.Title, check.Definition, applies.Count, passing,
+                applies.Count == 0 ? null : Math.Round(100.0 * passing / applies.Count, 1, MidpointRounding.AwayFromZero));
+        }),
+    ];
+
+    private static Context ContextOf(TimeProvider clock, CoordinationTargets targets) =>
+        new(LondonTime.Today(clock), TimeSpan.FromMinutes(targets.TriagedWithinMinutes));
+
+    public sealed class ScorecardHandler(Database database, TimeProvider clock, IOptionsMonitor<CoordinationTargets> targets)
+        : IQueryHandler<Scorecard, IReadOnlyList<Measure>>
+    {
+        public async ValueTask<IReadOnlyList<Measure>> Handle(Scorecard query, CancellationToken cancellationToken) =>
+            Score(await LoadAsync(database, query.Filter, cancellationToken), ContextOf(clock, targets.CurrentValue));
+    }
+
+    /// <summary>The only place the scorecard names people: each one listed is written to the audit trail.</summary>
+    public sealed class FailuresHandler(Database database, TimeProvider clock, IOptionsMonitor<CoordinationTargets> targets, Work work)
+        : IQueryHandler<Failures, IReadOnlyList<Failure>>
+    {
+        public async ValueTask<IReadOnlyList<Failure>> Handle(Failures query, CancellationToken cancellationToken)
+        {
+            var check = Checks.Single(c => c.Code == query.Check);
+            var context = ContextOf(clock, targets.CurrentValue);
+            var failing = (await LoadAsync(database, query.Filter, cancellationToken))
+                .Where(f => check.Applies(f, context) && !check.Passes(f, context)).ToList();
+            foreach (var f in failing)
+            {
+                work.Scope.Touch("referral", f.ReferralId, f.PersonId);
+            }
+            work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
+                $"Data quality: {check.Code}, {query.Filter.From:yyyy-MM-dd} to {query.Filter.To:yyyy-MM-dd}: {failing.Count} referrals");
+            return
+            [
+                .. failing.Select(f => new Failure(f.ReferralId, NhsNumber.Format(f.NhsNumber), $"{f.GivenName} {f.FamilyName}",
+                    DateOnly.FromDateTime(LondonTime.ToLocal(f.SubmittedAt).DateTime), f.Trust, check.Why(f, context))),
+            ];
+        }
+    }
+
+    public static void MapCsv(IEndpointRouteBuilder app) =>
+        app.MapReportCsv<IReadOnlyList<Measure>, Row>(Slug, filter => new Scorecard(filter), measures => measures.Select(m => m.ToRow()));
+}

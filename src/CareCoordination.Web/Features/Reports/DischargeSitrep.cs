@@ -1,0 +1,396 @@
+using System.Data.Common;
+using CareCoordination.Auth;
+using CareCoordination.Domain;
+using CareCoordination.Pipeline;
+using CareCoordination.Store;
+using Dapper;
+using FluentValidation;
+using Mediator;
+
+namespace CareCoordination.Features.Reports;
+
+/// <summary>
+/// The acute discharge situation report, in its published wording, counted from the record for each London day of
+/// a period: people who no longer meet the criteria to reside, how many were discharged that day and how many remain;
+/// the additional bed days of those remaining by how long they have waited (7, 14, 21 days or more); why those waiting
+/// 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust and ward; and the
+/// weekly view, Monday to Sunday. Definitions: docs/reports.md#discharge-sitrep.
+/// </summary>
+public static partial class DischargeSitrep
+{
+    /// <summary>A year of days at most: a longer period is a different question (the trend), and a heavy one.</summary>
+    public const int MaxDays = 366;
+
+    [AllowRoles(Roles.Manager, Roles.Admin)]
+    public sealed record Query(ReportFilter Filter) : IQuery<Result>;
+
+    public sealed class Validator : AbstractValidator<Query>
+    {
+        public Validator(TimeProvider clock)
+        {
+            RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+            RuleFor(q => q.Filter).SetValidator(new DischargePeriod(clock));
+        }
+    }
+
+    /// <summary>
+    /// A day not yet lived has no discharges, so a period ending after today would show everyone still waiting as
+    /// remaining: refused rather than shown. Both discharge reports apply it.
+    /// </summary>
+    public sealed class DischargePeriod : AbstractValidator<ReportFilter>
+    {
+        public DischargePeriod(TimeProvider clock)
+        {
+            RuleFor(f => f.To).Must(to => to <= LondonTime.Today(clock)).WithMessage("The period cannot end after today.");
+            RuleFor(f => f.Days).LessThanOrEqualTo(MaxDays).WithMessage($"Choose a period of at most {MaxDays} days.");
+        }
+    }
+
+    public sealed record Result(DateOnly From, DateOnly To, IReadOnlyList<Day> Days, IReadOnlyList<Week> Weeks,
+        IReadOnlyList<Reason> Reasons, IReadOnlyList<Destination> Destinations, IReadOnlyList<Place> Places);
+
+    /// <summary>
+    /// One London day. Remaining7Plus etc. count the people still waiting at the day's end whose discharge ready date
+    /// was at least 7 (14, 21) days before the day; each of them is one additional bed day that day.
+    /// </summary>
+    public sealed record Day(DateOnly Date, int NoLongerMeetCriteria, int Discharged, int Remaining,
+        int Remaining7Plus, int Remaining14Plus, int Remaining21Plus, PathwayCounts DischargedByPathway)
+    {
+        public string Label => Date.ToString("d MMM", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
+    }
+
+    /// <summary>Discharges by the pathway the person left on; NotRecorded when nobody recorded it.</summary>
+    public sealed record PathwayCounts(int Pathway0, int Pathway1, int Pathway2, int Pathway3, int NotRecorded)
+    {
+        public static PathwayCounts Of(IEnumerable<string?> pathways)
+        {
+            var list = pathways.ToList();
+            return new(list.Count(p => p == "0"), list.Count(p => p == "1"), list.Count(p => p == "2"), list.Count(p => p == "3"),
+                list.Count(p => p is not ("0" or "1" or "2" or "3")));
+        }
+
+        public IEnumerable<(string Pathway, int Count)> Named() =>
+            [("0", Pathway0), ("1", Pathway1), ("2", Pathway2), ("3", Pathway3), ("not recorded", NotRecorded)];
+
+        public static PathwayCounts Sum(IEnumerable<PathwayCounts> counts)
+        {
+            var list = counts.ToList();
+            return new(list.Sum(c => c.Pathway0), list.Sum(c => c.Pathway1), list.Sum(c => c.Pathway2), list.Sum(c => c.Pathway3), list.Sum(c => c.NotRecorded));
+        }
+    }
+
+    /// <summary>
+    /// A week, Monday to Sunday, cut to the period, as the published weekly series reports it: the counts of people are
+    /// averages per day (one decimal), discharges and additional bed days are totals over the week's days.
+    /// </summary>
+    public sealed record Week(DateOnly From, DateOnly To, int Days, double AverageNoLongerMeetCriteria, double AverageDischarged,
+        double AverageRemaining, int Discharged, int AdditionalBedDays, int AdditionalBedDays7Plus, int AdditionalBedDays14Plus,
+        int AdditionalBedDays21Plus, PathwayCounts DischargedByPathway);
+
+    /// <summary>
+    /// Why people still waiting at the end of the period's last day are waiting, under the list version each reason
+    /// was recorded from (its family and item labels in that version). Code is empty for "no reason recorded".
+    /// </summary>
+    public sealed record Reason(string ListVersion, string Family, string FamilyLabel, string Code, string Label, int Waiting7Plus, int Waiting14Plus);
+
+    /// <summary>Discharges in the period by destination and whether the care there is new, restarted or as before.</summary>
+    public sealed record Destination(string Code, string Label, string CareLevel, string CareLevelLabel, int Discharged);
+
+    /// <summary>
+    /// A referring trust and ward, as the referral recorded them, over the period: the people who no longer met the
+    /// criteria on any day of it, discharged in it, still waiting at its end (and of those, for 7, 14, 21 days or
+    /// more), and the additional bed days they spent in hospital within it.
+    /// </summary>
+    public sealed record Place(long TrustId, string Trust, string Ward, int NoLongerMeetCriteria, int Discharged, int RemainingAtEnd,
+        int RemainingAtEnd7Plus, int RemainingAtEnd14Plus, int RemainingAtEnd21Plus, int AdditionalBedDays);
+
+    public static IReadOnlyList<Code> Destinations { get; } =
+    [
+        new("home", "Home (usual place of residence)"),
+        new("temporary-accommodation", "Temporary accommodation"),
+        new("hospice-at-home", "Hospice at home"),
+        new("care-home", "Care home"),
+        new("community-hospital", "Community hospital"),
+        new("designated-setting", "Designated setting"),
+    ];
+
+    public static IReadOnlyList<Code> CareLevels { get; } =
+    [
+        new("new", "New care"),
+        new("restart", "Restarted care"),
+        new("return-to-same-level", "Return to the same level of care"),
+    ];
+
+    private const string NotRecorded = "Not recorded";
+
+    /// <summary>The figures' names, the same on the page, in its definitions and in the CSV.</summary>
+    public static class Figure
+    {
+        public const string NoLongerMeet = "No longer meet the criteria to reside";
+        public const string Discharged = "Discharged";
+        public const string Remaining = "Remaining in hospital";
+        public const string Remaining7 = "Remaining, 7+ days since discharge ready date";
+        public const string Remaining14 = "Remaining, 14+ days since discharge ready date";
+        public const string Remaining21 = "Remaining, 21+ days since discharge ready date";
+        public const string AverageNoLongerMeet = "Average per day: no longer meet the criteria to reside";
+        public const string AverageDischarged = "Average per day: discharged";
+        public const string AverageRemaining = "Average per day: remaining in hospital";
+        public const string BedDays = "Additional bed days";
+        public const string BedDays7 = "Additional bed days, 7+ days since discharge ready date";
+        public const string BedDays14 = "Additional bed days, 14+ days since discharge ready date";
+        public const string BedDays21 = "Additional bed days, 21+ days since discharge ready date";
+        public const string Waiting7 = "Waiting 7+ days, by delay reason";
+        public const string Waiting14 = "Waiting 14+ days, by delay reason";
+        public const string ByDestination = "Discharged, by destination";
+        public const string Pathway = "Discharged on pathway";
+
+        public static string OnPathway(string pathway) => $"{Pathway} {pathway}";
+    }
+
+    public static IReadOnlyList<ReportDefinition> Definitions { get; } =
+    [
+        new(Figure.NoLongerMeet, "People referred from hospital whose discharge ready date (the day they no longer met the criteria to reside: the "
+            + "referral's medically optimised date) was on or before the day, and who were in hospital at the start of the day or were discharged "
+            + "on it. A cancelled or declined referral with no discharge recorded is left out."),
+        new(Figure.Discharged, "Of those, the people discharged from hospital that day (the London day of the recorded discharge)."),
+        new(Figure.Remaining, "Of those, the people still in hospital at the end of the day: no longer meeting the criteria minus discharged."),
+        new("Remaining, 7+ / 14+ / 21+ days", "Of those remaining, the people whose discharge ready date was at least 7, 14 or 21 days before the day. "
+            + "We do not record the date of admission, so length of stay here is days since the discharge ready date, not since admission."),
+        new(Figure.BedDays, "Each person remaining at the end of a day occupied a bed that night that they no longer needed: one additional bed "
+            + "day. A day's additional bed days are its people remaining (and, for 7+, 14+, 21+, those remaining that long); a week's are the sum."),
+        new("Weekly view", "Weeks run Monday to Sunday, cut to the period. As the published weekly series does, the counts of people are "
+            + "averages per day (to one decimal) and discharges and additional bed days are totals over the week."),
+        new("Delay reasons (7+ and 14+)", "For the people remaining at the end of the period's last day who had waited 7 (14) days or more, the "
+            + "delay reason that held then, under the family and words of the code list version it was chosen from (a reason recorded under the "
+            + "2023 list shows the 2023 words). \"No reason recorded\" when none held."),
+        new("Discharges by pathway and destination", "Discharges in the period by the pathway the person left on (0 to 3, as recorded at "
+            + "discharge) and by destination and whether the care there is new, restarted or a return to the level before admission."),
+        new("By referring trust and ward", "The organisation that sent the referral and the ward the referral named. No longer meeting the "
+            + "criteria: people counted on any day of the period; remaining: at the end of its last day; additional bed days: within the period."),
+        new("Locality", "Where the person lives: the locality of their postcode."),
+    ];
+
+    /// <summary>
+    /// The CSV: one row per figure ("long" form, ready for a pivot table). Section says which table; From and To the day or
+    /// week; Trust and Ward for the breakdown; Group and Item the reason or destination; Figure as named on the page.
+    /// </summary>
+    [CsvHelper.CsvRecord]
+    public sealed partial record CsvRow(string Section, DateOnly From, DateOnly To, string Trust, string Ward, string Group, string Item, string Figure, decimal Value);
+
+    public static IEnumerable<CsvRow> CsvRows(Result result)
+    {
+        foreach (var d in result.Days)
+        {
+            CsvRow Row(string figure, int value) => new("Daily", d.Date, d.Date, "", "", "", "", figure, value);
+            yield return Row(Figure.NoLongerMeet, d.NoLongerMeetCriteria);
+            yield return Row(Figure.Discharged, d.Discharged);
+            yield return Row(Figure.Remaining, d.Remaining);
+            yield return Row(Figure.Remaining7, d.Remaining7Plus);
+            yield return Row(Figure.Remaining14, d.Remaining14Plus);
+            yield return Row(Figure.Remaining21, d.Remaining21Plus);
+            foreach (var (pathway, count) in d.DischargedByPathway.Named())
+            {
+                yield return Row(Figure.OnPathway(pathway), count);
+            }
+        }
+        foreach (var w in result.Weeks)
+        {
+            CsvRow Row(string figure, decimal value) => new("Weekly", w.From, w.To, "", "", "", "", figure, value);
+            yield return Row(Figure.AverageNoLongerMeet, (decimal)w.AverageNoLongerMeetCriteria);
+            yield return Row(Figure.AverageDischarged, (decimal)w.AverageDischarged);
+            yield return Row(Figure.AverageRemaining, (decimal)w.AverageRemaining);
+            yield return Row(Figure.Discharged, w.Discharged);
+            yield return Row(Figure.BedDays, w.AdditionalBedDays);
+            yield return Row(Figure.BedDays7, w.AdditionalBedDays7Plus);
+            yield return Row(Figure.BedDays14, w.AdditionalBedDays14Plus);
+            yield return Row(Figure.BedDays21, w.AdditionalBedDays21Plus);
+            foreach (var (pathway, count) in w.DischargedByPathway.Named())
+            {
+                yield return Row(Figure.OnPathway(pathway), count);
+            }
+        }
+        foreach (var r in result.Reasons)
+        {
+            var group = r.Code == "" ? "" : $"{r.ListVersion}: {r.FamilyLabel}";
+            var item = r.Code == "" ? r.Label : $"{r.Code} {r.Label}";
+            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting7, r.Waiting7Plus);
+            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting14, r.Waiting14Plus);
+        }
+        foreach (var d in result.Destinations)
+        {
+            yield return new("Destinations", result.From, result.To, "", "", d.Label, d.CareLevelLabel, Figure.ByDestination, d.Discharged);
+        }
+        foreach (var p in result.Places)
+        {
+            CsvRow Row(string figure, int value) => new("By trust and ward", result.From, result.To, p.Trust, p.Ward, "", "", figure, value);
+            yield return Row(Figure.NoLongerMeet, p.NoLongerMeetCriteria);
+            yield return Row(Figure.Discharged, p.Discharged);
+            yield return Row(Figure.Remaining, p.RemainingAtEnd);
+            yield return Row(Figure.Remaining7, p.RemainingAtEnd7Plus);
+            yield return Row(Figure.Remaining14, p.RemainingAtEnd14Plus);
+            yield return Row(Figure.Remaining21, p.RemainingAtEnd21Plus);
+            yield return Row(Figure.BedDays, p.AdditionalBedDays);
+        }
+    }
+
+    /// <summary>A person who no longer met the criteria to reside at some point the period can see.</summary>
+    private sealed record Stay
+    {
+        public long TrustId { get; init; }
+        public string Trust { get; init; } = "";
+        public string? Ward { get; init; }
+        public DateOnly Ready { get; init; }
+        public long Id { get; init; }
+        public DateTimeOffset? DischargedAt { get; init; }
+        public string? Pathway { get; init; }
+        public string? Destination { get; init; }
+        public string? CareLevel { get; init; }
+
+        public DateOnly? DischargedOn => DischargedAt is { } at ? LondonTime.DateOf(at) : null;
+
+        /// <summary>In hospital at some time of the day, having no longer met the criteria by then (or being discharged that day).</summary>
+        public bool NoLongerMeetsCriteriaOn(DateOnly day) => Ready <= day && (DischargedOn is not { } left || left >= day);
+
+        public bool DischargedOnDay(DateOnly day) => DischargedOn == day && Ready <= day;
+
+        public bool RemainsAtEndOf(DateOnly day) => NoLongerMeetsCriteriaOn(day) && DischargedOn != day;
+
+        /// <summary>Days since the discharge ready date, as at the day.</summary>
+        public int WaitedOn(DateOnly day) => day.DayNumber - Ready.DayNumber;
+    }
+
+    private sealed record OpenReason
+    {
+        public long ReferralId { get; init; }
+        public DateTimeOffset FromAt { get; init; }
+        public string ListVersion { get; init; } = "";
+        public string Code { get; init; } = "";
+        public string Family { get; init; } = "";
+        public string FamilyLabel { get; init; } = "";
+        public string Label { get; init; } = "";
+        public int SortOrder { get; init; }
+    }
+
+    public sealed class Handler(Database database) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var filter = query.Filter;
+            var stays = await StaysAsync(connection, filter);
+            var days = new List<Day>();
+            for (var date = filter.From; date <= filter.To; date = date.AddDays(1))
+            {
+                var remaining = stays.Where(s => s.RemainsAtEndOf(date)).Select(s => s.WaitedOn(date)).ToList();
+                days.Add(new Day(date, stays.Count(s => s.NoLongerMeetsCriteriaOn(date)), stays.Count(s => s.DischargedOnDay(date)), remaining.Count,
+                    remaining.Count(w => w >= 7), remaining.Count(w => w >= 14), remaining.Count(w => w >= 21),
+                    PathwayCounts.Of(stays.Where(s => s.DischargedOnDay(date)).Select(s => s.Pathway))));
+            }
+
+            var last = filter.To;
+            var endOfLast = filter.EndUtc;
+            var reasons = (await connection.QueryAsync<OpenReason>(
+                """
+                SELECT d.referral_id AS ReferralId, d.from_at AS FromAt, d.list_version AS ListVersion, d.code AS Code, i.family AS Family,
+                       i.family_label AS FamilyLabel, i.label AS Label, i.sort_order AS SortOrder
+                FROM discharge_delay d
+                JOIN code_list_item i ON i.list_name = d.list_name AND i.list_version = d.list_version AND i.code = d.code
+                WHERE d.from_at < @endOfLast AND (d.to_at IS NULL OR d.to_at >= @endOfLast)
+                """, new { endOfLast }))
+                // One reason holds at a time; should two overlap in the record, the later one speaks.
+                .GroupBy(r => r.ReferralId).ToDictionary(g => g.Key, g => g.MaxBy(r => r.FromAt)!);
+
+            return new Result(filter.From, filter.To, days, Weeks(days), Reasons(stays, reasons, last),
+                DestinationsOf(stays.Where(s => s.DischargedOn is { } on && on >= filter.From && on <= filter.To && s.Ready <= on)),
+                Places(stays, filter));
+        }
+
+        /// <summary>
+        /// Everyone with a discharge ready date on or before the period's end who was still in hospital at its start.
+        /// A cancelled or declined referral with no discharge recorded is left out: nobody will record when that person left.
+        /// The locality is where the person lives (their postcode's locality), as the coordination centres work.
+        /// </summary>
+        private static async Task<List<Stay>> StaysAsync(DbConnection connection, ReportFilter filter)
+        {
+            var sql = """
+                SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready,
+                       r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
+                       r.destination_care_level AS CareLevel
+                FROM referral r JOIN organisation o ON o.id = r.organisation_id
+                WHERE r.medically_optimised_on <= @To AND r.status <> 'draft'
+                  AND (r.discharged_at >= @StartUtc OR (r.discharged_at IS NULL AND r.status NOT IN ('cancelled', 'declined')))
+                """;
+            if (filter.Trust is not null)
+            {
+                sql += " AND r.organisation_id = @Trust";
+            }
+            if (filter.Locality is not null)
+            {
+                sql += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
+            }
+            return (await connection.QueryAsync<Stay>(sql, new { filter.To, filter.StartUtc, filter.Trust, filter.Locality })).ToList();
+        }
+
+        private static List<Week> Weeks(IReadOnlyList<Day> days) =>
+            days.GroupBy(d => d.Date.AddDays(-(((int)d.Date.DayOfWeek + 6) % 7)))
+                .Select(week =>
+                {
+                    var list = week.ToList();
+                    return new Week(list[0].Date, list[^1].Date, list.Count,
+                        Average(list.Sum(d => d.NoLongerMeetCriteria), list.Count), Average(list.Sum(d => d.Discharged), list.Count),
+                        Average(list.Sum(d => d.Remaining), list.Count), list.Sum(d => d.Discharged),
+                        list.Sum(d => d.Remaining), list.Sum(d => d.Remaining7Plus), list.Sum(d => d.Remaining14Plus), list.Sum(d => d.Remaining21Plus),
+                        PathwayCounts.Sum(list.Select(d => d.DischargedByPathway)));
+                })
+                .ToList();
+
+        private static List<Reason> Reasons(List<Stay> stays, Dictionary<long, OpenReason> reasons, DateOnly last)
+        {
+            var waiting = stays.Where(s => s.RemainsAtEndOf(last) && s.WaitedOn(last) >= 7).ToList();
+            return waiting
+                .GroupBy(s => reasons.GetValueOrDefault(s.Id))
+                .Select(g => (Open: g.Key, Rows: g.ToList()))
+                .OrderBy(g => g.Open is null).ThenBy(g => g.Open?.ListVersion, StringComparer.Ordinal).ThenBy(g => g.Open?.SortOrder)
+                .Select(g => new Reason(g.Open?.ListVersion ?? "", g.Open?.Family ?? "", g.Open?.FamilyLabel ?? "", g.Open?.Code ?? "",
+                    g.Open?.Label ?? "No reason recorded", g.Rows.Count, g.Rows.Count(s => s.WaitedOn(last) >= 14)))
+                .ToList();
+        }
+
+        private static List<Destination> DestinationsOf(IEnumerable<Stay> discharged) =>
+            discharged
+                .GroupBy(s => (s.Destination, s.CareLevel))
+                .Select(g => new Destination(g.Key.Destination ?? "", Label(Destinations, g.Key.Destination), g.Key.CareLevel ?? "",
+                    Label(CareLevels, g.Key.CareLevel), g.Count()))
+                .OrderBy(d => Order(Destinations, d.Code)).ThenBy(d => Order(CareLevels, d.CareLevel))
+                .ToList();
+
+        private static List<Place> Places(List<Stay> stays, ReportFilter filter)
+        {
+            var days = Enumerable.Range(0, filter.Days).Select(filter.From.AddDays).ToList();
+            var last = filter.To;
+            return stays
+                .Where(s => days.Any(s.NoLongerMeetsCriteriaOn))
+                .GroupBy(s => (s.TrustId, s.Trust, Ward: s.Ward ?? ""))
+                .Select(g =>
+                {
+                    var atEnd = g.Where(s => s.RemainsAtEndOf(last)).Select(s => s.WaitedOn(last)).ToList();
+                    return new Place(g.Key.TrustId, g.Key.Trust, g.Key.Ward, g.Count(), g.Count(s => days.Any(s.DischargedOnDay)),
+                        atEnd.Count, atEnd.Count(w => w >= 7), atEnd.Count(w => w >= 14), atEnd.Count(w => w >= 21),
+                        g.Sum(s => days.Count(s.RemainsAtEndOf)));
+                })
+                .OrderBy(p => p.Trust, StringComparer.Ordinal).ThenBy(p => p.Ward, StringComparer.Ordinal)
+                .ToList();
+        }
+
+        private static double Average(int total, int days) => Math.Round((double)total / days, 1, MidpointRounding.AwayFromZero);
+
+        private static string Label(IReadOnlyList<Code> codes, string? value) =>
+            codes.FirstOrDefault(c => c.Value == value)?.Label ?? NotRecorded;
+
+        private static int Order(IReadOnlyList<Code> codes, string? value)
+        {
+            var index = codes.ToList().FindIndex(c => c.Value == value);
+            return index < 0 ? int.MaxValue : index;
+        }
+    }
+}

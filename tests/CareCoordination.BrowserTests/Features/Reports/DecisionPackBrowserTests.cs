@@ -1,0 +1,48 @@
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using CareCoordination.Features.Reports;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Reports;
+
+/// <summary>
+/// An administrator keeps the "you said, we did" list on its page with labelled fields, and the item appears in the
+/// experience panel of the decision pack for its quarter; both pages pass axe.
+/// </summary>
+public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    [Fact]
+    public async Task AnAdministrator_AddsAYouSaidWeDidItem_AndTheDecisionPackShowsIt_BothPagesAccessible()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "admin");
+        await page.GotoAsync("/admin/you-said-we-did");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "You said, we did", Level = 1 })).ToBeVisibleAsync();
+        await AssertNoViolationsAsync(page, "/admin/you-said-we-did");
+
+        var said = "Browser test: nobody said when the carers would come " + Guid.NewGuid().ToString("N")[..6];
+        await page.GetByLabel("You said", new() { Exact = true }).FillAsync(said);
+        await page.GetByLabel("We did", new() { Exact = true }).FillAsync("Start times are now sent by text.");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add item" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("admin-done")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("you-said-items")).ToContainTextAsync(said);
+        await AssertNoViolationsAsync(page, "/admin/you-said-we-did after adding");
+
+        // The form offers the last full quarter first: the pack for that quarter shows the item.
+        var quarter = Quarter.LastFull(LondonTime.Today(TimeProvider.System));
+        await page.GotoAsync($"/reports/decision-pack?from={quarter.First:yyyy-MM-dd}&to={quarter.Last:yyyy-MM-dd}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByTestId("pack-you-said")).ToContainTextAsync(said);
+        await Assertions.Expect(page.GetByTestId("pack-panel")).ToHaveCountAsync(DecisionPack.Panels.All.Count);
+        await AssertNoViolationsAsync(page, "/reports/decision-pack");
+    }
+
+    private static async Task AssertNoViolationsAsync(IPage page, string where)
+    {
+        var results = await page.RunAxe();
+        Assert.True(results.Violations.Length == 0, where + ":\n" + string.Join("\n",
+            results.Violations.Select(v => $"{v.Id} ({v.Impact}): {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+    }
+}

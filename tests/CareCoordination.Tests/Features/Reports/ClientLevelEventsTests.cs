@@ -1,0 +1,228 @@
+using CareCoordination.Features.Reports;
+using CareCoordination.Pipeline;
+using CareCoordination.Tests.Support;
+using Dapper;
+
+namespace CareCoordination.Tests.Features.Reports;
+
+/// <summary>
+/// Report 6, the CLD-shaped events, over ten referrals of one trust made and decided through the real commands on
+/// known London days, with the events and their fields counted by hand below; the export names people, so each
+/// download is audited person by person, and only managers and admins may have it.
+/// </summary>
+public abstract class ClientLevelEventsTests(AppFactory app)
+{
+    /// <summary>A field of a row by its CLD name, as the CSV header carries it.</summary>
+    private static string Column(ClientLevelEvents.Row row, string name) =>
+        (string)typeof(ClientLevelEvents.Row).GetProperties()
+            .Single(p => p.GetCustomAttributes(typeof(CsvHelper.CsvColumnAttribute), false).Cast<CsvHelper.CsvColumnAttribute>().Any(a => a.Name == name))
+            .GetValue(row)!;
+
+    private sealed record Built(ReportWorld World, Dictionary<string, long> Referrals, Dictionary<string, long> Placements);
+
+    /// <summary>
+    /// Day 0 to day 9 is the period. In time order:
+    ///   R1 hospital, submitted d0, accepted into reablement d0, service started d1, still running.
+    ///   R2 GP (step-up), submitted d0, accepted into home care 2 hours a day d0, started d2, ended d5.
+    ///   R5 hospital, submitted d0, passed to the bed bureau d0 (not a decision), bed reserved and admitted d1, discharged from the bed d4.
+    ///   R3 community step-up, submitted d1, declined d1 (the person declined).
+    ///   R6 hospital, submitted d2, never decided. R7 hospital, submitted d2, cancelled d3 before any decision.
+    ///   R4 hospital, submitted d3, declined d3 (not eligible).
+    ///   R9 hospital, submitted d4, accepted into reablement d4, never started.
+    ///   R10 from a demo trust, submitted and declined d8: another trust, not in this trust's export.
+    ///   R8 hospital, submitted d8, declined d10: after the period.
+    /// </summary>
+    private async Task<Built> BuildAsync()
+    {
+        var w = await ReportWorld.CreateAsync(app);
+        var r = new Dictionary<string, long>();
+        var p = new Dictionary<string, long>();
+
+        w.Now(0, 9);
+        r["R1"] = await w.SubmitAsync();
+        r["R2"] = await w.SubmitAsync(ReportWorld.FromGp);
+        r["R5"] = await w.SubmitAsync(f => f.Pathway = "2");
+        w.Now(0, 10);
+        p["R1"] = await w.AcceptAsync(r["R1"], "Home First Reablement - North");
+        p["R2"] = await w.AcceptAsync(r["R2"], "Carewell Home Care - North", hoursPerDay: 2);
+        await w.RedirectAsync(r["R5"]);
+
+        w.Now(1, 9);
+        r["R3"] = await w.SubmitAsync(ReportWorld.StepUp);
+        await w.DeclineAsync(r["R3"], "person-declined");
+        w.Now(1, 10);
+        await w.StartServiceAsync(p["R1"]);
+        w.Now(1, 11);
+        p["R5"] = await w.ReserveBedAsync(r["R5"], w.Beds[0]);
+        w.Now(1, 12);
+        await w.AdmitAsync(p["R5"]);
+
+        w.Now(2, 9);
+        r["R6"] = await w.SubmitAsync();
+        r["R7"] = await w.SubmitAsync();
+        w.Now(2, 10);
+        await w.StartServiceAsync(p["R2"]);
+
+        w.Now(3, 9);
+        r["R4"] = await w.SubmitAsync();
+        await w.DeclineAsync(r["R4"], "not-eligible");
+        w.Now(3, 10);
+        await w.CancelAsync(r["R7"]);
+
+        w.Now(4, 9);
+        r["R9"] = await w.SubmitAsync();
+        await w.AcceptAsync(r["R9"], "Home First Reablement - North");
+        w.Now(4, 12);
+        await w.DischargeFromBedAsync(p["R5"]);
+
+        w.Now(5, 12);
+        await w.EndServiceAsync(p["R2"]);
+
+        w.Now(8, 9);
+        r["R8"] = await w.SubmitAsync();
+        r["R10"] = await w.SubmitAsync(referrer: "referrer");
+        await w.DeclineAsync(r["R10"], "needs-met");
+
+        w.Now(10, 9);
+        await w.DeclineAsync(r["R8"], "other");
+        return new Built(w, r, p);
+    }
+
+    [Fact]
+    public async Task Summary_CountsTheRequestsDecidedAndTheServicesRunningInThePeriod_ByTypeRouteAndServiceType()
+    {
+        var (w, _, _) = await BuildAsync();
+
+        var counts = await app.SendAsync<ClientLevelEvents.Counts>(
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(9), w.TrustId)), await app.StaffAsync("manager"));
+
+        // Requests decided d0..d9 in this trust: R1, R2, R3, R4, R5 (its bed, d1), R9 = 6. Not R6 (undecided), R7 (cancelled),
+        // R8 (decided d10), R10 (another trust). Services that ran: R1, R2, R5 = 3 (R9's reablement never started).
+        Assert.Equal([new("Request", 6), new("Service", 3)], counts.ByEventType);
+        // Routes: hospital R1, R4, R5, R9 = 4 discharges; R3 step-up = 1 diversion; R2 GP = 1 community.
+        Assert.Equal([new("Discharge from Hospital", 4), new("Community / Other route", 1), new("Diversion from Hospital Services", 1)],
+            counts.ByRouteOfAccess);
+        // Services: R1 reablement and R5 rehabilitation bed = 2 short-term; R2 home care = 1 long-term community.
+        Assert.Equal([new("Short Term Support: ST-Max", 2), new("Long Term Support: Community", 1)], counts.ByServiceType);
+        Assert.Equal(9, counts.Total);
+
+                var early = await app.SendAsync<ClientLevelEvents.Counts>(
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(1), w.TrustId)), await app.StaffAsync("manager"));
+        // d0..d1: requests R1, R2 (d0), R3 (d1), R5 (bed reserved d1) = 4; services started by d1: R1 and R5 = 2 (R2 starts d2).
+        Assert.Equal([new("Request", 4), new("Service", 2)], early.ByEventType);
+    }
+
+    [Fact]
+    public async Task Export_HasEachEventsFieldsAsCldNamesThem_AndAuditsEveryPersonInIt()
+    {
+        var (w, r, p) = await BuildAsync();
+        var manager = await app.StaffAsync("manager");
+
+        var exported = await app.SendAsync<IReadOnlyList<ClientLevelEvents.Row>>(new ClientLevelEvents.Export(new ReportFilter(w.Day(0), w.Day(9), w.TrustId)), manager);
+
+        var rows = exported.ToDictionary(e => e.EventReference);
+        string Cell(string reference, string column) => Column(rows[reference], column);
+        string D(int day) => w.Day(day).ToString("dd/MM/yyyy", System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.Equal(
+            new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => $"request-{r[k]}").Concat(new[] { "R1", "R2", "R5" }.Select(k => $"service-{p[k]}")).Order(),
+            rows.Keys.Order());
+        // R5: submitted d0, decided d1 when the bed was reserved (the redirect on d0 was not the decision).
+        Assert.Equal(("Request", D(0), D(1), "Progress to Support Planning / Services", "Discharge from Hospital"),
+            (Cell($"request-{r["R5"]}", "Event Type"), Cell($"request-{r["R5"]}", "Event Start Date"), Cell($"request-{r["R5"]}", "Event End Date"),
+             Cell($"request-{r["R5"]}", "Event Outcome"), Cell($"request-{r["R5"]}", "Request: Route of Access")));
+        Assert.Equal("Progress to Reablement/ST-Max", Cell($"request-{r["R1"]}", "Event Outcome"));
+        Assert.Equal(("NFA - Support declined", "Diversion from Hospital Services"),
+            (Cell($"request-{r["R3"]}", "Event Outcome"), Cell($"request-{r["R3"]}", "Request: Route of Access")));
+        Assert.Equal("NFA - No services offered: Other reason", Cell($"request-{r["R4"]}", "Event Outcome"));
+        // R2's home care: started d2, ended d5, 2 hours a day = 14.00 planned hours a week.
+        Assert.Equal(("Service", D(2), D(5), "Services ended as planned", "Long Term Support: Community", "Home Support", "14.00"),
+            (Cell($"service-{p["R2"]}", "Event Type"), Cell($"service-{p["R2"]}", "Event Start Date"), Cell($"service-{p["R2"]}", "Event End Date"),
+             Cell($"service-{p["R2"]}", "Event Outcome"), Cell($"service-{p["R2"]}", "Service Type"), Cell($"service-{p["R2"]}", "Service Component"),
+             Cell($"service-{p["R2"]}", "Planned units per week")));
+        // R1's reablement: started d1, still running at the end of the period, no hours held for a slots service.
+        Assert.Equal((D(1), "", "Provision of service", "Short Term Support: ST-Max", "Reablement", ""),
+            (Cell($"service-{p["R1"]}", "Event Start Date"), Cell($"service-{p["R1"]}", "Event End Date"), Cell($"service-{p["R1"]}", "Event Outcome"),
+             Cell($"service-{p["R1"]}", "Service Type"), Cell($"service-{p["R1"]}", "Service Component"), Cell($"service-{p["R1"]}", "Planned units per week")));
+        // R5's bed: admitted d1, discharged from the bed d4.
+        Assert.Equal((D(1), D(4), "Short Term Support: ST-Max"),
+            (Cell($"service-{p["R5"]}", "Event Start Date"), Cell($"service-{p["R5"]}", "Event End Date"), Cell($"service-{p["R5"]}", "Service Type")));
+        Assert.All(rows.Values, row => Assert.Equal((D(0), D(9), "Service User", w.TrustName),
+            (row.ReportingPeriodStartDate, row.ReportingPeriodEndDate, row.ClientType, row.LocalReferringOrganisation)));
+
+        // One audit row per event, each naming the person whose record left in the file: 6 requests + 3 services.
+        await using var connection = await app.OpenAsync();
+        var audited = (await connection.QueryAsync<(string EntityType, long EntityId, long PersonId)>(
+            """
+            SELECT entity_type, entity_id, person_id FROM audit_event
+            WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail LIKE @detail
+            """, new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}: 9 events" })).ToList();
+        Assert.Equal(9, audited.Count);
+        var personOf = (await connection.QueryAsync<(long Id, long PersonId)>(
+            "SELECT id, person_id FROM referral WHERE organisation_id = @TrustId", new { w.TrustId })).ToDictionary(x => x.Id, x => x.PersonId);
+        var persons = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => personOf[r[k]]).ToHashSet();
+        Assert.Equal(persons, audited.Select(a => a.PersonId).ToHashSet());
+        Assert.Equal(6, audited.Count(a => a.EntityType == "referral"));
+        Assert.Equal(3, audited.Count(a => a.EntityType == "placement"));
+    }
+
+    [Fact]
+    public async Task Export_IsForManagersAndAdmins_AndARefusalIsAudited()
+    {
+        var today = CareCoordination.Domain.LondonTime.Today(app.Clock);
+        const string Denied = "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'denied'";
+        await using var connection = await app.OpenAsync();
+        var deniedBefore = await connection.ExecuteScalarAsync<long>(Denied);
+        foreach (var role in new[] { "coordinator", "bedbureau", "referrer" })
+        {
+            var caller = await app.StaffAsync(role);
+            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today)), caller));
+            await Assert.ThrowsAsync<AccessDenied>(() => app.SendAsync(new ClientLevelEvents.Summary(new ReportFilter(today, today)), caller));
+        }
+        await app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today)), await app.StaffAsync("admin"));
+        var manager = await app.StaffAsync("manager");
+        await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync(new ClientLevelEvents.Export(new ReportFilter(today, today.AddDays(-1))), manager));
+
+        // Every refusal is on the trail: 3 roles, each refused the export and the summary.
+        Assert.Equal(deniedBefore + 6, await connection.ExecuteScalarAsync<long>(Denied));
+    }
+
+    [Fact]
+    public async Task Csv_IsTheCldFile_WhoseEventsParseBackToThePagesCounts_AndEachDownloadIsAudited()
+    {
+        var (w, _, _) = await BuildAsync();
+        var filter = new ReportFilter(w.Day(0), w.Day(9), w.TrustId);
+        var counts = await app.SendAsync<ClientLevelEvents.Counts>(new ClientLevelEvents.Summary(filter), await app.StaffAsync("manager"));
+        using var client = app.CreateBrowserlessClient();
+        (await app.SignInAsync(client, "manager", AppFactory.Password)).Dispose();
+
+        using var response = await client.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"client-level-events-{w.Ymd(0)}-to-{w.Ymd(9)}.csv", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+        using var reader = CsvHelper.CsvReader.Create(await response.Content.ReadAsByteArrayAsync());
+        var rows = reader.GetRecords<ClientLevelEvents.Row>().ToList();
+        Assert.Equal(counts.ByEventType, new[] { "Request", "Service" }.Select(t => new ClientLevelEvents.Count(t, rows.Count(r => r.EventType == t))));
+        Assert.Equal(counts.ByRouteOfAccess.OrderBy(c => c.Label, StringComparer.Ordinal),
+            rows.Where(r => r.RouteOfAccess.Length > 0).GroupBy(r => r.RouteOfAccess).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
+        Assert.Equal(counts.ByServiceType.OrderBy(c => c.Label, StringComparer.Ordinal),
+            rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
+        Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
+
+        // The download went through the audited export: one row per event, under the manager's name.
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(9, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail",
+            new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}: 9 events" }));
+
+        // Nobody else gets the file.
+        using var other = app.CreateBrowserlessClient();
+        (await app.SignInAsync(other, "coordinator", AppFactory.Password)).Dispose();
+        using var refused = await other.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+    }
+}
+
+public sealed class ClientLevelEventsOnSqliteTests(AppFactory app) : ClientLevelEventsTests(app), IClassFixture<AppFactory>;
+
+public sealed class ClientLevelEventsOnPostgresTests(PostgresAppFactory app) : ClientLevelEventsTests(app), IClassFixture<PostgresAppFactory>;
