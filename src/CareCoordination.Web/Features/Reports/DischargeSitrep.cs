@@ -151,7 +151,9 @@ public static partial class DischargeSitrep
     [
         new(Figure.NoLongerMeet, "People referred from hospital whose discharge ready date (the day they no longer met the criteria to reside: the "
             + "referral's medically optimised date) was on or before the day, and who were in hospital at the start of the day or were discharged "
-            + "on it. A cancelled or declined referral with no discharge recorded is left out."),
+            + "on it. With no discharge recorded, a person counts as still in hospital while their referral is open (sent, in triage, "
+            + "awaiting information, accepted or redirected); a cancelled, declined, placed or completed referral with no discharge "
+            + "recorded is left out, as nobody will record when that person left."),
         new(Figure.Discharged, "Of those, the people discharged from hospital that day (the London day of the recorded discharge)."),
         new(Figure.Remaining, "Of those, the people still in hospital at the end of the day: no longer meeting the criteria minus discharged."),
         new("Remaining, 7+ / 14+ / 21+ days", "Of those remaining, the people whose discharge ready date was at least 7, 14 or 21 days before the day. "
@@ -306,28 +308,37 @@ public static partial class DischargeSitrep
         }
 
         /// <summary>
-        /// Everyone with a discharge ready date on or before the period's end who was still in hospital at its start.
-        /// A cancelled or declined referral with no discharge recorded is left out: nobody will record when that person left.
+        /// Everyone with a discharge ready date on or before the period's end who was still in hospital at its start: those
+        /// discharged since, and those with no discharge recorded whose referral is still open (as the capacity board counts
+        /// people waiting). Any other referral without a discharge (cancelled, declined, or placed and completed before
+        /// discharges were recorded) is left out: nobody will record when that person left. Two parts, each reached by its
+        /// own index, rather than one OR that would walk every ready date in the store's history.
         /// The locality is where the person lives (their postcode's locality), as the coordination centres work.
         /// </summary>
         private static async Task<List<Stay>> StaysAsync(DbConnection connection, ReportFilter filter)
         {
-            var sql = """
+            var narrowing = "";
+            if (filter.Trust is not null)
+            {
+                narrowing += " AND r.organisation_id = @Trust";
+            }
+            if (filter.Locality is not null)
+            {
+                narrowing += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
+            }
+            var sql = $"""
                 SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready,
                        r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
                        r.destination_care_level AS CareLevel
                 FROM referral r JOIN organisation o ON o.id = r.organisation_id
-                WHERE r.medically_optimised_on <= @To AND r.status <> 'draft'
-                  AND (r.discharged_at >= @StartUtc OR (r.discharged_at IS NULL AND r.status NOT IN ('cancelled', 'declined')))
+                WHERE r.discharged_at >= @StartUtc AND r.medically_optimised_on <= @To AND r.status <> 'draft'{narrowing}
+                UNION ALL
+                SELECT r.id, o.id, o.name, r.ward, r.medically_optimised_on, r.discharged_at, r.pathway_at_discharge,
+                       r.destination_at_discharge, r.destination_care_level
+                FROM referral r JOIN organisation o ON o.id = r.organisation_id
+                WHERE r.discharged_at IS NULL AND r.medically_optimised_on <= @To
+                  AND r.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected'){narrowing}
                 """;
-            if (filter.Trust is not null)
-            {
-                sql += " AND r.organisation_id = @Trust";
-            }
-            if (filter.Locality is not null)
-            {
-                sql += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
-            }
             return (await connection.QueryAsync<Stay>(sql, new { filter.To, filter.StartUtc, filter.Trust, filter.Locality })).ToList();
         }
 

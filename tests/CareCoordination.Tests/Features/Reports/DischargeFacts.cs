@@ -68,8 +68,8 @@ public sealed class DischargeFacts(AppFactory app)
             WHERE id = @referral
             """, new { referral, at = London(day, hour, minute), pathway, destination, careLevel });
 
-    public Task CancelAsync(long referral) =>
-        ExecuteAsync("UPDATE referral SET status = 'cancelled', outcome_reason = 'Test: no longer needed' WHERE id = @referral", new { referral });
+    public Task SetStatusAsync(long referral, string status) =>
+        ExecuteAsync("UPDATE referral SET status = @status, outcome_reason = 'Test' WHERE id = @referral", new { referral, status });
 
     public Task ForgetReadyDateAsync(long referral) =>
         ExecuteAsync("UPDATE referral SET medically_optimised_on = NULL WHERE id = @referral", new { referral });

@@ -27,6 +27,7 @@ namespace CareCoordination.Tests.Features.Reports;
 ///  P13     A / Ward 1   d6           d3: ready after discharge, a recording error
 ///  P14     A / Ward 2   none         d8: no ready date
 ///  P16     A / Ward 1   d-5          d-1 23:30: before the period
+///  P17     A / Ward 1   d0           placed and completed, no discharge recorded: left out (when it left is unknown)
 /// </summary>
 public abstract class DischargeReportsTests(AppFactory app)
 {
@@ -65,7 +66,7 @@ public abstract class DischargeReportsTests(AppFactory app)
         await facts.DelayAsync(p10, facts.ListVersion2024, "C2", D(3), D(9));
         await facts.DischargeAsync(p10, D(20), 10, 0, "1", "home", "new");
         var p11 = await facts.ReferAsync(a, "Ward 1", D(0));
-        await facts.CancelAsync(p11);
+        await facts.SetStatusAsync(p11, "cancelled");
         await facts.ReferAsync(a, "Ward 1", D(14));
         var p13 = await facts.ReferAsync(a, "Ward 1", D(6));
         await facts.DischargeAsync(p13, D(3), 12, 0, "0", "home", "restart");
@@ -74,6 +75,8 @@ public abstract class DischargeReportsTests(AppFactory app)
         await facts.DischargeAsync(p14, D(8), 12, 0, "1", "home", "new");
         var p16 = await facts.ReferAsync(a, "Ward 1", D(-5));
         await facts.DischargeAsync(p16, D(-1), 23, 30, "0", "home", "restart");
+        var p17 = await facts.ReferAsync(a, "Ward 1", D(0));
+        await facts.SetStatusAsync(p17, "completed");
         return new Dataset(facts, a, b);
     }
 
@@ -167,7 +170,7 @@ public abstract class DischargeReportsTests(AppFactory app)
             sitrep.Destinations.Select(d => (d.Code, d.CareLevel, d.Discharged)));
         Assert.Equal("Not recorded", sitrep.Destinations[^1].Label);
 
-        // A / Ward 1: P1 P2 P7 P8 no longer met the criteria (P11 cancelled, P12 ready later, P13 never, P16 gone before); P1 P2 P7
+        // A / Ward 1: P1 P2 P7 P8 no longer met the criteria (P11 cancelled, P12 ready later, P13 never, P16 gone before, P17 completed); P1 P2 P7
         // discharged; P8 remains (43 days: 7+, 14+, 21+); bed days P2 1 + P7 3 (d1-d3) + P8 14 = 18.
         // A / Ward 2: P3 P4 P10; P3 P4 discharged; P10 remains (15 days: 7+, 14+); bed days P3 2 + P4 5 + P10 14 = 21.
         // B / Ward X: P5 P6 P9; P5 P6 discharged; P9 remains (9 days: 7+); bed days P5 12 (d0-d11) + P6 9 (d2-d10) + P9 10 (d4-d13) = 31.
