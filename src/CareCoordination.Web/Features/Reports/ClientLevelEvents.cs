@@ -195,6 +195,9 @@ public static partial class ClientLevelEvents
 
     private const string Filters = " AND " + ReportFilter.ReferralConditions;
 
+    /// <summary>A task closed with a decision on the referral: accepted into a service or bed, or declined.</summary>
+    private static string Decided(string task) => $"({task}.decision LIKE 'accepted: %' OR {task}.decision LIKE 'declined: %')";
+
     /// <summary>
     /// Requests: CLD counts a request once its outcome is final, in the period it was finalised. Ours is the referral's
     /// first decision (accepted into a service or bed, or declined); a redirect between the coordination centre and the
@@ -207,21 +210,23 @@ public static partial class ClientLevelEvents
         var (from, to, start, end) = (filter.From, filter.To, filter.StartUtc, filter.EndUtc);
         var parameters = new { start, end, filter.Trust, filter.Locality };
         await using var connection = await database.OpenAsync(cancellationToken);
+        // From the tasks closed in the period (by index), keeping each referral's first decision only.
         var requests = await connection.QueryAsync<RequestRow>(new CommandDefinition(
             $"""
             SELECT r.id AS ReferralId, {Person}, r.source AS Source, r.submitted_at AS SubmittedAt, d.completed_at AS DecidedAt, d.decision AS Decision
-            FROM referral r
+            FROM triage_task d
+            JOIN referral r ON r.id = d.referral_id
             JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
-            JOIN triage_task d ON d.referral_id = r.id AND d.id = (
-                SELECT t.id FROM triage_task t
-                WHERE t.referral_id = r.id AND t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted: %' OR t.decision LIKE 'declined: %')
-                ORDER BY t.completed_at, t.id LIMIT 1)
-            WHERE d.completed_at >= @start AND d.completed_at < @end AND r.submitted_at IS NOT NULL{Filters}
+            WHERE d.completed_at >= @start AND d.completed_at < @end AND {Decided("d")} AND r.submitted_at IS NOT NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM triage_task e
+                  WHERE e.referral_id = d.referral_id AND e.completed_at IS NOT NULL AND {Decided("e")}
+                    AND (e.completed_at < d.completed_at OR (e.completed_at = d.completed_at AND e.id < d.id))){Filters}
             """, parameters, cancellationToken: cancellationToken));
-        var services = await connection.QueryAsync<ServiceRow>(new CommandDefinition(
-            $"""
-            SELECT pl.id AS PlacementId, {Person}, pl.started_at AS StartedAt, pl.ended_at AS EndedAt,
+        // Running in the period: still active, or ended in it or after; each half reaches its placements by its own index.
+        const string Placement = """
+            SELECT pl.id AS PlacementId, {0}, pl.started_at AS StartedAt, pl.ended_at AS EndedAt,
                    s.kind AS ServiceKind, s.capacity_unit AS ServiceCapacityUnit, b.bed_type AS BedType, pl.hours_per_day AS HoursPerDay,
                    COALESCE(so.name, bo.name) AS Provider
             FROM placement pl
@@ -234,9 +239,11 @@ public static partial class ClientLevelEvents
             LEFT JOIN ward w ON w.id = b.ward_id
             LEFT JOIN site si ON si.id = w.site_id
             LEFT JOIN organisation bo ON bo.id = si.organisation_id
-            WHERE pl.started_at IS NOT NULL AND pl.status IN ('active', 'ended')
-              AND pl.started_at < @end AND (pl.ended_at IS NULL OR pl.ended_at >= @start){Filters}
-            """, parameters, cancellationToken: cancellationToken));
+            WHERE pl.started_at IS NOT NULL AND pl.started_at < @end AND {1}{2}
+            """;
+        var select = string.Format(CultureInfo.InvariantCulture, Placement, Person, "pl.status = 'active'", Filters)
+            + "\nUNION ALL\n" + string.Format(CultureInfo.InvariantCulture, Placement, Person, "pl.status = 'ended' AND pl.ended_at >= @start", Filters);
+        var services = await connection.QueryAsync<ServiceRow>(new CommandDefinition(select, parameters, cancellationToken: cancellationToken));
 
         var events = new List<Event>();
         foreach (var r in requests)

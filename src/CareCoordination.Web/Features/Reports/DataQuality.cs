@@ -22,7 +22,13 @@ public static partial class DataQuality
     public const string Slug = "data-quality";
 
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Scorecard(ReportFilter Filter) : IQuery<IReadOnlyList<Measure>>;
+    public sealed record Scorecard(ReportFilter Filter) : IQuery<IReadOnlyList<Measure>>
+    {
+        /// <summary>As the decision pack (fix/decision-pack) sends it for its quarter.</summary>
+        public Scorecard(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null) : this(new ReportFilter(From, To, Trust, Locality))
+        {
+        }
+    }
 
     [AllowRoles(Roles.Manager, Roles.Admin)]
     public sealed record Failures(string Check, ReportFilter Filter) : IQuery<IReadOnlyList<Failure>>, IAudited;

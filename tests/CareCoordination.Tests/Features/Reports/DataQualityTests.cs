@@ -19,7 +19,7 @@ public abstract class DataQualityTests(AppFactory app)
     }
 
     /// <summary>
-    /// Referrals Q1..Q7 are submitted on days 0 to 3 (the period is day 0 to day 9); the report is read on day 12. The
+    /// Referrals Q1..Q7 and Q10 are submitted on days 0 to 3 (the period is day 0 to day 9); the report is read on day 12. The
     /// triage target is 30 minutes (the default). DRD = discharge ready date.
     ///   Q1 hospital, DRD d0, accepted after 10 min, placement started d1, discharged d1 10:00 on pathway 1, delay reason recorded.
     ///   Q2 hospital, DRD d0, ethnicity not stated (Z), accepted after 60 min, placement started d2, no discharge recorded.
@@ -28,6 +28,7 @@ public abstract class DataQualityTests(AppFactory app)
     ///   Q5 hospital, DRD d2, accepted after 20 min, started d3, discharge recorded d2 08:00 (before it was sent at 09:00), no pathway.
     ///   Q6 hospital, DRD d5 (sent early), declined after 10 min, discharge recorded d4 on pathway 0 (before its DRD).
     ///   Q7 hospital, its DRD lost (as a partner's message without one would leave it), cancelled d3.
+    ///   Q10 hospital, DRD d1, declined on d3 after exactly 30 minutes (the target), still in hospital.
     /// Outside: Q8 sent on day 11 without a postcode; Q9 from a demo trust without a postcode.
     /// </summary>
     private async Task<Built> BuildAsync()
@@ -66,6 +67,9 @@ public abstract class DataQualityTests(AppFactory app)
 
         w.Now(3, 9);
         q["Q7"] = await w.SubmitAsync();
+        q["Q10"] = await w.SubmitAsync(f => f.MedicallyOptimisedOn = w.Day(1));
+        w.Now(3, 9, 30);
+        await w.DeclineAsync(q["Q10"], "not-eligible");
         w.Now(3, 10);
         await w.CancelAsync(q["Q7"]);
         await w.StartServiceAsync(q5);
@@ -95,19 +99,20 @@ public abstract class DataQualityTests(AppFactory app)
 
         Assert.Equal(
             [
-                // Hospital referrals Q1, Q2, Q4, Q5, Q6, Q7 = 6; Q7 lost its DRD: 5 pass, 83.3%.
-                ("drd-recorded", 6, 5, (double?)83.3),
+                // Hospital referrals Q1, Q2, Q4, Q5, Q6, Q7, Q10 = 7; Q7 lost its DRD: 6 pass, 85.7%.
+                ("drd-recorded", 7, 6, (double?)85.7),
                 // Hospital referrals whose placement started: Q1, Q2, Q5 = 3; Q2 has no discharge: 2 pass, 66.7%.
                 ("discharge-recorded", 3, 2, 66.7),
-                // All 7; Q2 is Z, Q3 has none: 5 pass, 71.4%.
-                ("ethnicity-stated", 7, 5, 71.4),
-                // All 7; Q3 has none (Q8 and Q9 are outside): 6 pass, 85.7%.
-                ("postcode-known", 7, 6, 85.7),
+                // All 8; Q2 is Z, Q3 has none: 6 pass, 75.0%.
+                ("ethnicity-stated", 8, 6, 75.0),
+                // All 8; Q3 has none (Q8 and Q9 are outside): 7 pass, 87.5%.
+                ("postcode-known", 8, 7, 87.5),
                 // Past their DRD, not declined or cancelled: Q1 (left d1 > d0), Q2 (in since d0), Q4 (in since d-2) = 3; only Q1 has a reason: 33.3%.
-                // Not Q5 (left on its DRD), Q6 (declined, and left before its DRD), Q7 (cancelled, no DRD).
+                // Not Q5 (left on its DRD), Q6 (declined, and left before its DRD), Q7 (cancelled, no DRD), Q10 (declined, though still in past its DRD).
                 ("delay-reason-recorded", 3, 1, 33.3),
-                // Decided: Q1 10 min, Q2 60, Q3 5, Q5 20, Q6 10 = 5; Q2 is over 30: 4 pass, 80.0%. Q4 is undecided, Q7 cancelled.
-                ("decided-within-target", 5, 4, 80.0),
+                // Decided: Q1 10 min, Q2 60, Q3 5, Q5 20, Q6 10, Q10 30 = 6; Q2 is over 30 (Q10's 30 is within): 5 pass, 83.3%.
+                // Q4 is undecided, Q7 cancelled.
+                ("decided-within-target", 6, 5, 83.3),
                 // DRD and discharge: Q1 (d1 >= d0), Q5 (d2 >= d2), Q6 (d4 < d5) = 3; 2 pass, 66.7%.
                 ("discharge-not-before-drd", 3, 2, 66.7),
                 // Discharged: Q1, Q5 (08:00 before 09:00), Q6 = 3; 2 pass, 66.7%.
