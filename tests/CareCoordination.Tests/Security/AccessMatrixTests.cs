@@ -77,6 +77,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/admin/partners"] = new(false, [Roles.Admin]),
         ["/approvals"] = new(false, [Roles.Manager]),
         ["/reports"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/equity"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]
