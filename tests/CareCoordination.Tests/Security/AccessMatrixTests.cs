@@ -85,6 +85,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/reports/discharge-delays"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/client-level-events"] = new(false, [Roles.Manager, Roles.Admin]),
         ["/reports/data-quality"] = new(false, [Roles.Manager, Roles.Admin]),
+        ["/reports/equity"] = new(false, [Roles.Manager, Roles.Admin]),
     };
 
     [Fact]

@@ -65,7 +65,9 @@ public static partial class EquityReport
 
     public sealed record Dimension(string Name, IReadOnlyList<Group> Groups);
 
-    public sealed record Result(ReportFilter Filter, int ThresholdPercent, Group Everyone, IReadOnlyList<Dimension> Dimensions, bool DeprivationLoaded)
+    /// <param name="DeprivationIllustrative">The lookup loaded is the demo county's made-up one, not the published files.</param>
+    public sealed record Result(ReportFilter Filter, int ThresholdPercent, Group Everyone, IReadOnlyList<Dimension> Dimensions,
+        bool DeprivationLoaded, bool DeprivationIllustrative)
     {
         public IEnumerable<Row> Rows => new[] { Everyone }.Concat(Dimensions.SelectMany(d => d.Groups)).Select(Row.From);
     }
@@ -201,9 +203,10 @@ public static partial class EquityReport
             await using var connection = await database.OpenAsync(cancellationToken);
             var referrals = await connection.QueryAsync<Referral>(new CommandDefinition(Sql,
                 new { start = filter.StartUtc, end = filter.EndUtc, trust = filter.Trust, locality = filter.Locality }, cancellationToken: cancellationToken));
-            var deprivationLoaded = await connection.ExecuteScalarAsync<int>(
-                new CommandDefinition("SELECT COUNT(*) FROM deprivation_source", cancellationToken: cancellationToken)) > 0;
-            return Tally(filter, [.. referrals.Select(Classify)], settings.CurrentValue.DisproportionalityThresholdPercent, deprivationLoaded);
+            var source = await connection.ExecuteScalarAsync<string?>(
+                new CommandDefinition("SELECT postcode_file FROM deprivation_source", cancellationToken: cancellationToken));
+            var illustrative = source is not null && source.EndsWith(Path.GetFileName(DeprivationSettings.DemoPostcodeLookupFile), StringComparison.Ordinal);
+            return Tally(filter, [.. referrals.Select(Classify)], settings.CurrentValue.DisproportionalityThresholdPercent, source is not null, illustrative);
         }
 
         private static Counted Classify(Referral r)
@@ -228,7 +231,7 @@ public static partial class EquityReport
         private static double? Days(DateTimeOffset from, DateTimeOffset? to) => to is { } t ? (t - from).TotalDays : null;
     }
 
-    private static Result Tally(ReportFilter filter, IReadOnlyList<Counted> all, int thresholdPercent, bool deprivationLoaded)
+    private static Result Tally(ReportFilter filter, IReadOnlyList<Counted> all, int thresholdPercent, bool deprivationLoaded, bool illustrative)
     {
         var threshold = thresholdPercent / 100.0;
         var everyone = Figures("All referrals", "All", all, all, threshold);
@@ -243,7 +246,7 @@ public static partial class EquityReport
             Dimension(AgeBand, AgeBands, c => c.AgeBand),
             Dimension(Sex, Sexes, c => c.Sex),
             Dimension(Deprivation, Deciles, c => c.Deprivation),
-        ], deprivationLoaded);
+        ], deprivationLoaded, illustrative);
     }
 
     /// <summary>A group's figures before any are hidden.</summary>
