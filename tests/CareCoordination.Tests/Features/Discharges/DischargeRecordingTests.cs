@@ -240,6 +240,10 @@ public abstract class DischargeRecordingTests
         await Assert.ThrowsAsync<ValidationFailed>(() => SendAsync(new RecordDischarge.Command(referral, Now, Destination: "the moon"), "referrer"));
         await Assert.ThrowsAsync<AccessDenied>(() => SendAsync(new RecordDischarge.Command(referral, Now), "manager"));
         await Assert.ThrowsAsync<AccessDenied>(() => SendAsync(new RecordDelayReason.Command(referral, "hp-transport"), "referrer"));
+        // Another trust's referrer cannot tell that the referral exists, let alone record or read its discharge.
+        await Assert.ThrowsAsync<NotFound>(() => SendAsync(new RecordDischarge.Command(referral, Now), "gareth.evans"));
+        var otherTrust = await app.StaffAsync("gareth.evans");
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<DischargeRecord.Result>(new DischargeRecord.Query(referral), otherTrust));
 
         Assert.Null((await DischargeAsync(referral)).DischargedAt);
         // Within the window, a discharge shortly before the referral was sent is a late referral, and is taken.
