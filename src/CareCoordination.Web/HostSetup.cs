@@ -28,6 +28,7 @@ public static class HostSetup
         services.AddSingleton(_ => Database.FromConfiguration(configuration));
         services.AddSingleton<Migrator>();
         services.AddSingleton<DemoSeeder>();
+        services.AddSingleton<Features.Reports.CodeLists.CodeListLoader>();
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<PostgresChangeListener>();
@@ -156,6 +157,9 @@ public static class HostSetup
         app.Lifetime.ApplicationStarted.Register(steps.Serving);
         await services.GetRequiredService<Migrator>().ApplyAsync();
         steps.Done("migrations");
+        // Before the demo seed, whose delays name the lists' codes.
+        await services.GetRequiredService<Features.Reports.CodeLists.CodeListLoader>().LoadAsync();
+        steps.Done("code lists");
         // Before the token key is sealed with it: nodes starting together agree on one key ring first.
         await app.PrepareKeyRingAsync();
         steps.Done("key ring");

@@ -72,6 +72,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         // PBKDF2 is slow on purpose: one hash, shared by every demo account.
         var county = new County(now, Passwords.Hash(credentials.Password), Passwords.Hash(credentials.PartnerSecret)).Build();
         await WriteAsync(connection, transaction, county, cancellationToken);
+        await DemoDischarges.WriteAsync(connection, transaction, now, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
             "INSERT INTO app_setting (key, value) VALUES (@Key, @Value)",
             new { Key = MarkerKey, Value = now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) },

@@ -1,6 +1,7 @@
 using CareCoordination.Auth;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
+using Dapper;
 using FluentValidation;
 using Mediator;
 
@@ -30,6 +31,8 @@ public static class RedirectToBedBureau
             var task = await TriageTasks.FindWorkingAsync(work, command.TaskId);
             var reason = command.WhyNotHomeFirst.Trim();
             await TriageTasks.PassToAsync(work, task, "bed-bureau", "redirected to bed bureau", reason, $"Passed to the bed bureau. Why not home first: {reason}");
+            var askedFor = await work.Connection.ExecuteScalarAsync<string>("SELECT pathway FROM referral WHERE id = @ReferralId", new { task.ReferralId }, work.Transaction);
+            await Discharges.Discharges.SetIntendedAsync(work, task.ReferralId, Discharges.Discharges.IntendedForBed(askedFor ?? ""));
             return Unit.Value;
         }
     }

@@ -97,7 +97,9 @@ public static class FhirCapability
                 Definition = "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
                 Documentation = new Markdown($"POST {baseUrl}/$process-message with a BaRS-shaped message Bundle (id = message id): MessageHeader event "
                     + $"{ProcessMessage.EventSystem}|{ProcessMessage.ReferralEvent} (or the earlier {ProcessMessage.EarlierEventSystem}), reason ({ProcessMessage.ReasonSystem}) new, update or delete, "
-                    + "focus the ServiceRequest entry. Answered synchronously with a response message; a repeated message id is 409 and changes nothing. "
+                    + "focus the ServiceRequest entry. An update whose hospital Encounter (the one ServiceRequest.encounter names, else the message's only Encounter) "
+                    + "has period.end records the person's discharge from hospital at that time (a dateTime with its zone). "
+                    + "Answered synchronously with a response message; a repeated message id is 409 and changes nothing. "
                     + "What the referral form needs and the message lacks is accepted and listed as warnings in an OperationOutcome entry (MessageHeader.response.details)."),
             },
         ];

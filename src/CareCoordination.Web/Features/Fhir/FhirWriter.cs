@@ -194,13 +194,27 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     }
 
     /// <summary>
-    /// A BaRS update that is not a cancellation: the referrer's newest note answers an open question, or is added as a note.
+    /// A BaRS update that is not a cancellation: the referrer's newest note answers an open question, or is added as a note; and
+    /// the hospital Encounter the message carries (the one the ServiceRequest's encounter names, else its only Encounter), when it
+    /// has period.end, records the person's discharge from hospital at that time (RecordDischarge, as from the partner).
     /// With the version it was read at (meta.versionId), a referral changed since is refused (412) before anything else.
     /// </summary>
-    public async Task<Written> AddToReferralAsync(long referralId, ServiceRequest request, int? expectedVersion, CancellationToken cancellationToken)
+    public async Task<Written> AddToReferralAsync(long referralId, ServiceRequest request, int? expectedVersion, CancellationToken cancellationToken, Sent? sent = null)
     {
         await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
-        var text = NewestNote(request) ?? throw new RuleBroken("An update carries what is new as the ServiceRequest's last note: there is none.");
+        var discharged = Discharged(sent);
+        var text = NewestNote(request);
+        if (discharged is { } at)
+        {
+            await mediator.Send(new Discharges.RecordDischarge.Command(referralId, at), cancellationToken);
+        }
+        if (text is null)
+        {
+            return discharged is not null
+                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK)
+                : throw new RuleBroken("An update carries what is new as the ServiceRequest's last note, or the hospital Encounter with period.end "
+                    + "once the person has left hospital: there is neither.");
+        }
         var current = await mediator.Send(new ReadServiceRequest.Query(referralId), cancellationToken);
         if (current.Status == "awaiting-information")
         {
@@ -555,6 +569,22 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             throw new InvalidResource([.. invalid.Errors.SelectMany(e => e.Value).Select(message => new FhirIssue("If-None-Exist", message))]);
         }
+    }
+
+    /// <summary>The end of the hospital stay a message carries: Encounter.period.end, to the second, with its time zone.</summary>
+    private static DateTimeOffset? Discharged(Sent? sent)
+    {
+        var encounter = sent is null ? null : sent.Resolve(sent.Request.Encounter) as Encounter ?? sent.All<Encounter>().FirstOrDefault();
+        if (encounter?.Period?.EndElement is not { } end)
+        {
+            return null;
+        }
+        // A date alone cannot say when on the day, nor in which zone: the returns count London days from the time.
+        if (end.Value is not { Length: > 10 } || !end.TryToDateTimeOffset(out var at))
+        {
+            throw new InvalidResource("Encounter.period.end", "Give the time the person left hospital with its time zone, e.g. 2026-12-03T14:30:00Z, not a date alone.");
+        }
+        return at.ToUniversalTime();
     }
 
     private static string? NewestNote(ServiceRequest request) =>

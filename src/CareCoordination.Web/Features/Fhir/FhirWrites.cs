@@ -319,7 +319,7 @@ public static class ProcessMessage
 
             var written = reason == "new"
                 ? await writer.CreateReferralAsync(request, SubjectOf(message, request), null, null, cancellationToken, new Sent(request, message))
-                : await UpdateAsync(writer, request, reason, cancellationToken);
+                : await UpdateAsync(writer, message, request, reason, cancellationToken);
             await work.Connection.ExecuteAsync(
                 """
                 INSERT INTO fhir_message (organisation_id, message_id, event, reason, referral_id, received_at)
@@ -329,7 +329,7 @@ public static class ProcessMessage
             return new Result(messageId, written);
         }
 
-        private static async Task<Written> UpdateAsync(FhirWriter writer, ServiceRequest request, string reason, CancellationToken cancellationToken)
+        private static async Task<Written> UpdateAsync(FhirWriter writer, Bundle message, ServiceRequest request, string reason, CancellationToken cancellationToken)
         {
             if (!long.TryParse(request.Id, NumberStyles.None, CultureInfo.InvariantCulture, out var referralId))
             {
@@ -341,7 +341,7 @@ public static class ProcessMessage
                 request.Status = RequestStatus.Revoked;
                 return await writer.UpdateReferralAsync(referralId, request, version, cancellationToken);
             }
-            return await writer.AddToReferralAsync(referralId, request, version, cancellationToken);
+            return await writer.AddToReferralAsync(referralId, request, version, cancellationToken, new Sent(request, message));
         }
 
         /// <summary>The Patient the ServiceRequest names: an entry of the message, or contained in it.</summary>

@@ -1,0 +1,60 @@
+using System.Globalization;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Discharges;
+
+public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    [Fact]
+    public async Task TheCoordinatorRecordsWhyAPersonWaits_TheReferrerRecordsTheDischarge_EachPageShowsItLive_AndBothPassAxe()
+    {
+        var family = "Waitwell" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var form = TestReferrals.Form(family);
+        form.MedicallyOptimisedOn = LondonTime.Today(TimeProvider.System).AddDays(-2);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+        await coordinator.Locator("#delay-reason").ClickAsync();
+        await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Awaiting medicines to take home" }).ClickAsync();
+        await coordinator.GetByLabel("Note (optional)").FillAsync("Pharmacy closed until the morning");
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("delays")).ToContainTextAsync("Hospital process: Awaiting medicines to take home (Pharmacy closed until the morning)");
+        await AssertNoSeriousFaultsAsync(coordinator);
+
+        var referrer = await host.NewPageAsync();
+        await host.SignInAsync(referrer, "referrer");
+        await referrer.GotoAsync($"/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(referrer);
+        await Assertions.Expect(referrer.GetByTestId("delays")).ToContainTextAsync("Awaiting medicines to take home");
+        await referrer.Locator("#discharge-pathway").ClickAsync();
+        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Pathway 1" }).ClickAsync();
+        await referrer.Locator("#discharge-destination").ClickAsync();
+        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Home" }).First.ClickAsync();
+        await referrer.Locator("#discharge-care-level").ClickAsync();
+        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await AssertNoSeriousFaultsAsync(referrer);
+        await referrer.GetByRole(AriaRole.Button, new() { Name = "Record discharge" }).ClickAsync();
+        await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+
+        // The coordinator's page, open all along, shows the discharge, and the reason's end, without a reload.
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+        await Assertions.Expect(coordinator.GetByTestId("delays")).Not.ToContainTextAsync("now");
+        await Assertions.Expect(coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" })).ToHaveCountAsync(0);
+        await AssertNoSeriousFaultsAsync(coordinator);
+    }
+
+    private static async Task AssertNoSeriousFaultsAsync(IPage page)
+    {
+        var results = await page.RunAxe();
+        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
+        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+    }
+}
