@@ -61,7 +61,7 @@ public sealed class Report
     private static string Format(double value, string unit) => double.IsNaN(value) ? "-" : unit switch
     {
         "req/s" => value.ToString("#,0", CultureInfo.InvariantCulture) + " req/s",
-        "ms" => value.ToString(value < 10 ? "0.0" : "#,0", CultureInfo.InvariantCulture) + " ms",
+        "ms" => value.ToString(value < 1 ? "0.00" : value < 10 ? "0.0" : "#,0", CultureInfo.InvariantCulture) + " ms",
         "s" => value.ToString("0.00", CultureInfo.InvariantCulture) + " s",
         "KB" => value.ToString("0.0", CultureInfo.InvariantCulture) + " KB",
         "MB" => value.ToString("#,0.0", CultureInfo.InvariantCulture) + " MB",

@@ -23,10 +23,19 @@ public sealed record Measured(string Name, int Done, int Failed, TimeSpan Elapse
 
     public double P99 => Percentile(99);
 
+    /// <summary>CPU time the server process used while this ran (user and system), when it was read.</summary>
+    public TimeSpan? ServerCpu { get; init; }
+
+    /// <summary>The server's CPU per call, in ms: the figure least moved by what else the machine is doing.</summary>
+    public double CpuPerCallMs => ServerCpu is { } cpu && Done > 0 ? cpu.TotalMilliseconds / Done : double.NaN;
+
     /// <summary>Rounds of one figure as one: their calls, their time and every latency.</summary>
     public static Measured Sum(IReadOnlyList<Measured> parts) => new(
         parts[0].Name, parts.Sum(p => p.Done), parts.Sum(p => p.Failed), TimeSpan.FromTicks(parts.Sum(p => p.Elapsed.Ticks)),
-        [.. parts.SelectMany(p => p.LatenciesMs)], parts.Select(p => p.FirstFailure).FirstOrDefault(f => f is not null));
+        [.. parts.SelectMany(p => p.LatenciesMs)], parts.Select(p => p.FirstFailure).FirstOrDefault(f => f is not null))
+    {
+        ServerCpu = parts.All(p => p.ServerCpu is not null) ? TimeSpan.FromTicks(parts.Sum(p => p.ServerCpu!.Value.Ticks)) : null,
+    };
 }
 
 /// <summary>Runs an operation from N workers at once, each one at a time, for a duration or a count, and measures each call.</summary>

@@ -87,14 +87,15 @@ public static class LoadCommand
                 ? await BareStore.OpenPostgresAsync(bareWriterStore.Server!, bareWriterStore.Path, Connections)
                 : await BareStore.OpenSqliteAsync(bareWriterStore.Path, Connections);
             var writerName = $"bare {section} writer, {Connections} writers";
-            var targets = new (string Name, Func<CancellationToken, Task<string?>> Operation)[]
+            var targets = new (string Name, Func<CancellationToken, Task<string?>> Operation, Func<TimeSpan>? Cpu)[]
             {
-                ("product", product.Submit(submissions)), ("bare app", bare.Submit(submissions)), (writerName, Write(writer, submissions)),
+                ("product", product.Submit(submissions), product.ServerCpu), ("bare app", bare.Submit(submissions), bare.ServerCpu),
+                (writerName, Write(writer, submissions), null),
             };
 
             Console.WriteLine("-- warm-up");
             var warmedUp = new List<Measured>();
-            foreach (var (name, operation) in targets)
+            foreach (var (name, operation, _) in targets)
             {
                 var warm = await Driver.RunAsync(name, Connections, plan.Warmup, plan.WarmupCount, operation);
                 report.Check(warm.Failed == 0, $"{section} {name}: {warm.Failed} warm-up submissions failed (first: {warm.FirstFailure})");
@@ -136,6 +137,7 @@ public static class LoadCommand
             report.Add(section, "submission p50, product", load[0].P50, "ms", "bare app", load[1].P50);
             report.Add(section, "submission p99, product", load[0].P99, "ms", "bare app", load[1].P99);
             report.Add(section, "one submission at a time (1 connection) p50, product", single[0].P50, "ms", "bare app", single[1].P50);
+            report.Add(section, $"server CPU per submission ({Connections} connections), product", load[0].CpuPerCallMs, "ms", "bare app", load[1].CpuPerCallMs);
             report.Add(section, "write p50, bare writer", load[2].P50, "ms");
             report.Add(section, "write p99, bare writer", load[2].P99, "ms");
             for (var i = 0; i < Reads.Length; i++)
@@ -168,7 +170,7 @@ public static class LoadCommand
     /// Each target for <paramref name="duration"/> (or <paramref name="count"/> calls) in all, split into rounds that take turns,
     /// each round starting with the next target, so that what the machine's other users take falls on every target alike.
     /// </summary>
-    private static async Task<Measured[]> InRoundsAsync((string Name, Func<CancellationToken, Task<string?>> Operation)[] targets, int workers,
+    private static async Task<Measured[]> InRoundsAsync((string Name, Func<CancellationToken, Task<string?>> Operation, Func<TimeSpan>? Cpu)[] targets, int workers,
         TimeSpan duration, int? count, int rounds)
     {
         var parts = targets.Select(_ => new List<Measured>()).ToArray();
@@ -177,14 +179,16 @@ public static class LoadCommand
             for (var k = 0; k < targets.Length; k++)
             {
                 var i = (round + k) % targets.Length;
+                var cpuBefore = targets[i].Cpu?.Invoke();
                 var part = await Driver.RunAsync(targets[i].Name, workers, duration / rounds, count / rounds, targets[i].Operation);
-                parts[i].Add(part);
+                parts[i].Add(cpuBefore is { } before ? part with { ServerCpu = targets[i].Cpu!() - before } : part);
             }
         }
         var measured = parts.Select(Measured.Sum).ToArray();
         foreach (var m in measured)
         {
-            Console.WriteLine($"   {m.Name}: {m.Done:N0} in {m.Elapsed.TotalSeconds:0.0} s: {m.PerSecond:N0} /s, p50 {m.P50:0.0} ms, p99 {m.P99:0.0} ms");
+            Console.WriteLine($"   {m.Name}: {m.Done:N0} in {m.Elapsed.TotalSeconds:0.0} s: {m.PerSecond:N0} /s, p50 {m.P50:0.0} ms, p99 {m.P99:0.0} ms"
+                + (m.ServerCpu is null ? "" : $", server CPU {m.CpuPerCallMs:0.00} ms a call"));
         }
         return measured;
     }

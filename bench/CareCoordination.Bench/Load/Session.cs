@@ -39,6 +39,8 @@ public sealed class Session
 
     public long StoreBytes { get; private set; }
 
+    private Dictionary<string, long> _tablesBefore = [];
+
     /// <param name="start">Starts the server; true: on the store a previous start left.</param>
     /// <param name="partnerSecret">The demo partner's secret, for a server that wants a token (the product).</param>
     private Session(string name, StoreUnderTest store, Func<bool, Task<Server>> start, string? partnerSecret)
@@ -59,6 +61,7 @@ public sealed class Session
         await server.DisposeAsync();
         session._bytesBefore = await store.SizeAsync();
         session._referralsBefore = await store.CountAsync("referral");
+        session._tablesBefore = await store.BytesByTableAsync();
         session._server = await start(true);
         try
         {
@@ -111,12 +114,23 @@ public sealed class Session
         report.Check(Referrals - _referralsBefore == acknowledged,
             $"{Store.Kind} {Name}: {acknowledged} submissions acknowledged but {Referrals - _referralsBefore} referrals stored");
         BytesPerReferral = (StoreBytes - _bytesBefore) / (double)Math.Max(1, Referrals - _referralsBefore);
+        // Where the growth went, table by table (SQLite's dbstat): what to look at to make it smaller.
+        var grown = (await Store.BytesByTableAsync())
+            .Select(t => (t.Key, Bytes: (t.Value - _tablesBefore.GetValueOrDefault(t.Key)) / (double)Math.Max(1, Referrals - _referralsBefore)))
+            .Where(t => t.Bytes >= 16).OrderByDescending(t => t.Bytes).ToList();
+        if (grown.Count > 0)
+        {
+            Console.WriteLine($"-- {Name}: growth per referral by table and index: " + string.Join(", ", grown.Select(t => $"{t.Key} {t.Bytes:N0} B")));
+        }
 
         Console.WriteLine($"-- {Name}: restart on the store it left ({Referrals:N0} referrals)");
         _server = await _start(true);
         Restart = _server.StartedIn;
         await _server.DisposeAsync();
     }
+
+    /// <summary>CPU time the server has used so far.</summary>
+    public TimeSpan ServerCpu() => _server!.CpuTime();
 
     /// <summary>Stops the server if a failure left it running.</summary>
     public async Task StopAsync()

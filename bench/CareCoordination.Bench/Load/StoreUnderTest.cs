@@ -55,6 +55,38 @@ public sealed record StoreUnderTest(string Kind, string Path, string? Server)
         return new[] { Path, Path + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
     }
 
+    /// <summary>
+    /// SQLite: bytes each table and index takes, to say where a referral's growth goes. The SQLite the app ships has no dbstat,
+    /// so this asks the sqlite3 program, when there is one; else (and on PostgreSQL) it is empty.
+    /// </summary>
+    public async Task<Dictionary<string, long>> BytesByTableAsync()
+    {
+        var result = new Dictionary<string, long>();
+        if (Server is not null)
+        {
+            return result;
+        }
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("sqlite3") { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(Path);
+            start.ArgumentList.Add("SELECT name || '|' || SUM(pgsize) FROM dbstat GROUP BY name");
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var bar = line.LastIndexOf('|');
+                result[line[..bar]] = long.Parse(line[(bar + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // No sqlite3 program here: the total growth is still measured.
+        }
+        return result;
+    }
+
     public async Task<long> CountAsync(string table)
     {
         if (Server is not null)

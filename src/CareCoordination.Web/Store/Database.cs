@@ -24,7 +24,7 @@ public sealed class Database : IAsyncDisposable
         _connectionString = connectionString;
         if (provider == StoreProvider.PostgreSQL)
         {
-            _postgres = NpgsqlDataSource.Create(connectionString);
+            _postgres = NpgsqlDataSource.Create(WithAutoPrepare(connectionString));
         }
         else
         {
@@ -34,6 +34,24 @@ public sealed class Database : IAsyncDisposable
     }
 
     public StoreProvider Provider { get; }
+
+    /// <summary>
+    /// PostgreSQL parses and plans every statement afresh unless it is prepared. Npgsql prepares, per physical connection,
+    /// the statements a connection runs repeatedly (a referral's ~40 are the same texts every time), unless the connection
+    /// string says otherwise (Max Auto Prepare=0, e.g. behind a pooler that cannot carry prepared statements).
+    /// </summary>
+    internal static string WithAutoPrepare(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(key => key.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase));
+        if (!given)
+        {
+            builder.MaxAutoPrepare = 128;
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
+    }
 
     /// <summary>For PostgreSQL's own client programs (backup and restore); it may hold the password.</summary>
     internal string ConnectionString => _connectionString;
@@ -65,6 +83,8 @@ public sealed class Database : IAsyncDisposable
     internal int WritersWaiting => _sqliteWriter?.Waiting ?? 0;
 
     internal long WriteGroupsCommitted => _sqliteWriter?.GroupsCommitted ?? 0;
+
+    internal int WriterStatementsCompiled => _sqliteWriter?.StatementsCompiled ?? 0;
 
     /// <summary>One connection per operation: a Blazor circuit lives as long as its tab.</summary>
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)

@@ -47,6 +47,9 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
 
     public long GroupsCommitted => Interlocked.Read(ref _groupsCommitted);
 
+    /// <summary>Statements the writer's connection has compiled (for tests: a repeated write compiles none).</summary>
+    public int StatementsCompiled => (_connection as StatementCachingConnection)?.Compiled ?? 0;
+
     private sealed class Group(SqliteTransaction transaction)
     {
         public SqliteTransaction Transaction { get; } = transaction;
@@ -174,7 +177,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     {
         if (_connection is null)
         {
-            var connection = new SqliteConnection(connectionString);
+            var connection = new StatementCachingConnection(connectionString);
             try
             {
                 await connection.OpenAsync(cancellationToken);

@@ -153,6 +153,13 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
                 {
                     continue;
                 }
+                var isResourceType = reader.TokenType == JsonTokenType.String && path.Property == "resourceType";
+                // The body is valid UTF-8 (checked above) and the reader refuses raw control characters, so only an escape
+                // (\u0000, \ud800) can make text a store cannot keep: an unescaped string need not be read as text.
+                if (!reader.ValueIsEscaped && !isResourceType)
+                {
+                    continue;
+                }
                 string text;
                 try
                 {
@@ -166,7 +173,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
                 {
                     throw new InvalidResource(path.Expression, $"A string at {path.Expression} holds the character U+0000, which this server does not store.");
                 }
-                if (reader.TokenType == JsonTokenType.String && path.Property == "resourceType" && !IsResourceType(text))
+                if (isResourceType && !IsResourceType(text))
                 {
                     throw new InvalidResource(path.Expression, $"'{text}' at {path.Expression} is not a FHIR R4 resource type: "
                         + "name a concrete resource type, spelt exactly (ServiceRequest, Patient, Bundle; not Resource or DomainResource).");
@@ -301,7 +308,15 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         /// <summary>Whether the reader is on a value (not a property name or the end of an object or array).</summary>
         public bool IsValue { get; private set; }
 
-        public string Expression { get; private set; } = root;
+        /// <summary>
+        /// Where the reader is, as a FHIRPath-like expression: built only when asked (a refusal), from the containers the
+        /// reader was inside when it read the token and the token's own segment; building it for every token was most of
+        /// this check's cost.
+        /// </summary>
+        public string Expression => Join(_depth, _last);
+
+        private int _depth;
+        private string? _last;
 
         public void Read(ref Utf8JsonReader reader)
         {
@@ -310,7 +325,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
             {
                 case JsonTokenType.PropertyName:
                     top!.Property = Name(ref reader);
-                    (Property, IsValue, Expression) = (top.Property, false, Join(top.Property));
+                    (Property, IsValue, _depth, _last) = (top.Property, false, _containers.Count, top.Property);
                     return;
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     _containers.RemoveAt(_containers.Count - 1);
@@ -318,17 +333,17 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
                     return;
             }
             var segment = top is null ? null : top.IsArray ? $"[{(top.Next++).ToString(CultureInfo.InvariantCulture)}]" : top.Property;
-            (Property, IsValue, Expression) = (top is { IsArray: false } ? top.Property : null, true, Join(segment));
+            (Property, IsValue, _depth, _last) = (top is { IsArray: false } ? top.Property : null, true, _containers.Count, segment);
             if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
             {
                 _containers.Add(new Container(segment, reader.TokenType == JsonTokenType.StartArray));
             }
         }
 
-        private string Join(string? last)
+        private string Join(int depth, string? last)
         {
             var expression = new StringBuilder(_root);
-            foreach (var segment in _containers.Select(c => c.Segment).Append(last).OfType<string>())
+            foreach (var segment in _containers.Take(depth).Select(c => c.Segment).Append(last).OfType<string>())
             {
                 expression.Append(segment.StartsWith('[') ? "" : ".").Append(segment);
             }
