@@ -62,7 +62,7 @@ public static class FlowHistory
             var now = clock.GetUtcNow();
             var today = LondonTime.Today(clock);
             var first = today.AddDays(1 - query.Days);
-            var from = StartOf(first);
+            var from = LondonTime.StartOf(first);
             await using var connection = await database.OpenAsync(cancellationToken);
 
             var beds = (await connection.QueryAsync<BedNow>(
@@ -89,8 +89,8 @@ public static class FlowHistory
             var days = new List<Day>();
             for (var date = first; date <= today; date = date.AddDays(1))
             {
-                var start = StartOf(date);
-                var end = date == today ? now : StartOf(date.AddDays(1));
+                var start = LondonTime.StartOf(date);
+                var end = date == today ? now : LondonTime.StartOf(date.AddDays(1));
                 var occupied = beds.Count(b => OccupiedAt(b, stays[b.Id], end));
                 var triaged = triage.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalMinutes).ToList();
                 var placed = placements.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalHours).ToList();
@@ -116,12 +116,6 @@ public static class FlowHistory
                 return true;
             }
             return bed.Status == "occupied" && !list.Any(s => s.From > at || s.To is null);
-        }
-
-        private static DateTimeOffset StartOf(DateOnly date)
-        {
-            var local = date.ToDateTime(TimeOnly.MinValue);
-            return new DateTimeOffset(local, LondonTime.Zone.GetUtcOffset(local)).ToUniversalTime();
         }
 
         private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;

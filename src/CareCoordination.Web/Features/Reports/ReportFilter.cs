@@ -58,18 +58,12 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
     public const string ReferralConditions = "(@Trust IS NULL OR r.organisation_id = @Trust) AND (@Locality IS NULL OR pe.locality = @Locality)";
 
     /// <summary>The first instant of From, London time, in UTC: the store keeps UTC.</summary>
-    public DateTimeOffset StartUtc => StartOfLondonDay(From);
+    public DateTimeOffset StartUtc => LondonTime.StartOf(From);
 
     /// <summary>The first instant after To (exclusive bound): compare times with "&lt; EndUtc".</summary>
-    public DateTimeOffset EndUtc => StartOfLondonDay(To.AddDays(1));
+    public DateTimeOffset EndUtc => LondonTime.StartOf(To.AddDays(1));
 
     public int Days => To.DayNumber - From.DayNumber + 1;
-
-    public static DateTimeOffset StartOfLondonDay(DateOnly day)
-    {
-        var midnight = day.ToDateTime(TimeOnly.MinValue);
-        return new DateTimeOffset(midnight, LondonTime.Zone.GetUtcOffset(midnight)).ToUniversalTime();
-    }
 
     /// <summary>The rules a report's validator applies to its filter: RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules()).</summary>
     public sealed class Rules : AbstractValidator<ReportFilter>
