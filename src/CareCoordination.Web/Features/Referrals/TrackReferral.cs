@@ -70,6 +70,31 @@ public static class TrackReferral
         public DateTimeOffset At { get; init; }
         public string Kind { get; init; } = "";
         public string? Actor { get; init; }
+
+        /// <summary>The words a change carries for its timeline entry (a carer's message: to whom, or why not), else null.</summary>
+        public string? Detail { get; init; }
+    }
+
+    private sealed record ChangeRow
+    {
+        public long Seq { get; init; }
+        public DateTimeOffset At { get; init; }
+        public string Kind { get; init; } = "";
+        public string? Actor { get; init; }
+        public string? Data { get; init; }
+
+        // Only carers' messages put words in their data for the timeline; the rest of a change's data is not for display.
+        public Event ToEvent() => new() { Seq = Seq, At = At, Kind = Kind, Actor = Actor, Detail = DetailOf() };
+
+        private string? DetailOf()
+        {
+            if (!Kind.StartsWith("carer-message.", StringComparison.Ordinal) || Data is null)
+            {
+                return null;
+            }
+            using var data = JsonDocument.Parse(Data);
+            return data.RootElement.TryGetProperty("detail", out var detail) ? detail.GetString() : null;
+        }
     }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
@@ -113,16 +138,17 @@ public static class TrackReferral
                 "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
                 new { query.ReferralId });
             // The referral's own changes and those of its tasks, placements and cautions' approvals.
-            var timeline = await connection.QueryAsync<Event>(
+            var timeline = await connection.QueryAsync<ChangeRow>(
                 """
-                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor FROM change c
+                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor, c.data AS Data FROM change c
                 WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
                    OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'caution_approval' AND c.entity_id IN (SELECT id FROM caution_approval WHERE referral_id = @ReferralId))
+                   OR (c.entity_type = 'carer_message' AND c.entity_id IN (SELECT id FROM carer_message WHERE referral_id = @ReferralId))
                 ORDER BY c.seq
                 """, new { query.ReferralId });
-            return new Result(referral, notes.ToList(), timeline.ToList());
+            return new Result(referral, notes.ToList(), timeline.Select(e => e.ToEvent()).ToList());
         }
     }
 }
