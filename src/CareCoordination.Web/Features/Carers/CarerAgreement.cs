@@ -29,11 +29,10 @@ public sealed class CarerAgreementRules : AbstractValidator<ReferralForm>
     {
         RuleFor(f => f.CarerName).NotEmpty().When(f => f.CarerMayBeTold == true)
             .WithMessage("Name the carer the person agrees should be told.");
-        RuleFor(f => f.CarerEmail).Cascade(CascadeMode.Stop)
-            .NotEmpty().When(f => f.CarerMayBeTold == true)
-                .WithMessage("Give the carer's e-mail address, so they can be told.")
-            .Must(CarerEmail.IsValid).When(f => !string.IsNullOrWhiteSpace(f.CarerEmail))
-                .WithMessage("Enter the carer's e-mail address like name@example.org.");
+        RuleFor(f => f.CarerEmail).NotEmpty().When(f => f.CarerMayBeTold == true)
+            .WithMessage("Give the carer's e-mail address, so they can be told.");
+        RuleFor(f => f.CarerEmail).Must(CarerEmail.IsValid).When(f => !string.IsNullOrWhiteSpace(f.CarerEmail))
+            .WithMessage("Enter the carer's e-mail address like name@example.org.");
     }
 }
 
