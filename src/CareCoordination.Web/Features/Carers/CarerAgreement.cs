@@ -63,5 +63,17 @@ public static class CarerAgreement
             }, work.Transaction);
     }
 
+    /// <summary>The agreement as the referral's pages show it: the answer, the address, who recorded it and when.</summary>
+    public static string Describe(bool? agreed, string? email, string? recordedBy, DateTimeOffset? recordedAt)
+    {
+        var recorded = recordedBy is null || recordedAt is null ? "" : $" (recorded by {recordedBy}, {ReferralText.Time(recordedAt.Value)})";
+        return agreed switch
+        {
+            true => $"Yes: the person agrees the carer is e-mailed at {email} when a decision is made and when support starts{recorded}.",
+            false => $"No: the person does not agree the carer is told; nothing is sent{recorded}.",
+            null => "Not asked: nothing is sent to the carer.",
+        };
+    }
+
     private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
 }

@@ -45,6 +45,12 @@ public static class TrackReferral
         public string? PlacedWith { get; init; }
         public DateOnly? StartOn { get; init; }
 
+        /// <summary>Whether the person agreed their carer is e-mailed (null: not asked), to which address, who recorded it and when.</summary>
+        public string? CarerEmail { get; init; }
+        public bool? CarerMayBeTold { get; init; }
+        public string? CarerAgreementRecordedBy { get; init; }
+        public DateTimeOffset? CarerAgreementRecordedAt { get; init; }
+
         public long PersonId { get; init; }
 
         /// <summary>
@@ -112,6 +118,8 @@ public static class TrackReferral
                        r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
                        COALESCE(s.name, st.name || ', ' || w.name || ' bed ' || b.label) AS PlacedWith, pl.start_on AS StartOn,
+                       rc.email AS CarerEmail, rc.agreed AS CarerMayBeTold, rc.recorded_by AS CarerAgreementRecordedBy,
+                       rc.recorded_at AS CarerAgreementRecordedAt,
                        r.person_id AS PersonId,
                        {person}
                 FROM referral r
@@ -126,6 +134,7 @@ public static class TrackReferral
                 LEFT JOIN bed b ON b.id = pl.bed_id
                 LEFT JOIN ward w ON w.id = b.ward_id
                 LEFT JOIN site st ON st.id = w.site_id
+                LEFT JOIN referral_carer rc ON rc.referral_id = r.id
                 WHERE r.id = @ReferralId
                 """, (referral, person) => referral with { Person = person }, new { query.ReferralId }, splitOn: "Id")).SingleOrDefault();
             if (referral is null || !ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId))

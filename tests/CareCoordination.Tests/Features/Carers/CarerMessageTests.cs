@@ -160,6 +160,11 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
                 "SELECT email, agreed, recorded_by FROM referral_carer WHERE referral_id = @referralId", new { referralId });
             Assert.Equal((carer, true, "Priya Shah"), agreement);
         }
+        var shown = (await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(referralId), await app.StaffAsync("coordinator"))).Referral;
+        Assert.Equal((true, carer, "Priya Shah"), (shown.CarerMayBeTold, shown.CarerEmail, shown.CarerAgreementRecordedBy));
+        Assert.InRange(shown.CarerAgreementRecordedAt!.Value, app.Clock.GetUtcNow().AddMilliseconds(-1), app.Clock.GetUtcNow());
+        Assert.StartsWith($"Yes: the person agrees the carer is e-mailed at {carer} when a decision is made and when support starts (recorded by Priya Shah, ",
+            CarerAgreement.Describe(shown.CarerMayBeTold, shown.CarerEmail, shown.CarerAgreementRecordedBy, shown.CarerAgreementRecordedAt), StringComparison.Ordinal);
 
         var placementId = await AcceptIntoReablementAsync(taskId);
 
