@@ -3,6 +3,7 @@ using CareCoordination.Auth;
 using CareCoordination.Components;
 using CareCoordination.Deployment;
 using CareCoordination.Features.Account;
+using CareCoordination.Features.Carers;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Features.Live;
 using CareCoordination.Features.Partners;
@@ -25,6 +26,7 @@ builder.Services
     .AddBoards(builder.Configuration)
     .AddFhir(builder.Configuration)
     .AddSubscriptions(builder.Configuration)
+    .AddCarerMessages(builder.Configuration)
     .AddCareAuthentication(builder.Configuration)
     .AddScreens()
     .AddLiveUpdates()

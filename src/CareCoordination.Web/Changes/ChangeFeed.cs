@@ -6,14 +6,14 @@ namespace CareCoordination.Changes;
 
 public sealed record Change(long Seq, DateTimeOffset At, string Kind, string EntityType, long EntityId, long? OrganisationId, string? Actor, string? Data)
 {
-    /// <summary>The referral this change is about: its own id, or the referralId that task, placement and approval changes carry.</summary>
+    /// <summary>The referral this change is about: its own id, or the referralId that task, placement, approval and carer message changes carry.</summary>
     public long? ReferralId()
     {
         if (EntityType == "referral")
         {
             return EntityId;
         }
-        if (Data is null || EntityType is not ("triage_task" or "placement" or "caution_approval"))
+        if (Data is null || EntityType is not ("triage_task" or "placement" or "caution_approval" or "carer_message"))
         {
             return null;
         }

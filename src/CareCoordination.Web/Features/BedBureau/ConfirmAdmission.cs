@@ -24,6 +24,7 @@ public static class ConfirmAdmission
             var bed = await Beds.FindAsync(work, placement.BedId!.Value);
             await Beds.MoveAsync(work, bed, "occupied", "bed.occupied", detail: new { referralId = placement.ReferralId });
             await ReferralNotes.TouchReferralAsync(work, placement.Referral, "referral.placed", status: "placed");
+            await Carers.CarerMessages.QueueStartAsync(work, placement);
             // Admitted to the bed: a person who was in hospital has left it.
             await Discharges.Discharges.RecordFromPlacementAsync(work, placement.ReferralId, placement.OrganisationId);
             return Unit.Value;

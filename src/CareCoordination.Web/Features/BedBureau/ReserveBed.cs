@@ -113,6 +113,7 @@ public static class ReserveBed
                 await ReferralNotes.AddAsync(work, task.ReferralId, "note", approved);
             }
             await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.accepted", status: "accepted");
+            await Carers.CarerMessages.QueueAsync(work, task.ReferralId, task.OrganisationId, Carers.CarerMessages.Accepted, bed.SiteName, command.StartOn);
             return new Result(placementId, until, bed.Place);
         }
     }

@@ -126,6 +126,7 @@ public static class AcceptIntoService
                 await ReferralNotes.AddAsync(work, task.ReferralId, "note", command.Note);
             }
             await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.accepted", status: "accepted");
+            await Carers.CarerMessages.QueueAsync(work, task.ReferralId, task.OrganisationId, Carers.CarerMessages.Accepted, service.Name, command.StartOn);
             await Discharges.Discharges.SetIntendedAsync(work, task.ReferralId, Discharges.Discharges.IntendedForService(service.Kind));
             return new Result(placementId, service.Name, availableAfter);
         }

@@ -34,6 +34,7 @@ public static class DeclineReferral
             var reason = string.IsNullOrWhiteSpace(command.Detail) ? label : $"{label}: {command.Detail.Trim()}";
             await TriageTasks.CloseAsync(work, task, "rejected", "task.rejected", $"declined: {command.ReasonCode}", reason);
             await ReferralNotes.TouchReferralAsync(work, task.Referral, "referral.declined", status: "declined", outcomeReason: reason);
+            await Carers.CarerMessages.QueueAsync(work, task.ReferralId, task.OrganisationId, Carers.CarerMessages.Declined);
             return Unit.Value;
         }
     }

@@ -25,6 +25,7 @@ public static class StartServicePlacement
                 ?? throw new Pipeline.NotFound($"Service placement {command.PlacementId}");
             await Placements.MoveAsync(work, placement, "reserved", "active", "placement.started");
             await ReferralNotes.TouchReferralAsync(work, placement.Referral, "referral.placed", status: "placed");
+            await Carers.CarerMessages.QueueStartAsync(work, placement);
             // Support at home has started: a person who was in hospital has left it, unless someone recorded when already.
             await Discharges.Discharges.RecordFromPlacementAsync(work, placement.ReferralId, placement.OrganisationId);
             return Unit.Value;

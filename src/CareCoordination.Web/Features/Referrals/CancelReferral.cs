@@ -90,6 +90,7 @@ public static class CancelReferral
                 }
             }
             await ReferralNotes.TouchReferralAsync(work, referral, "referral.cancelled", status: "cancelled", outcomeReason: reason);
+            await Carers.CarerMessages.QueueAsync(work, referral.Id, referral.OrganisationId, Carers.CarerMessages.Closed);
             await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }

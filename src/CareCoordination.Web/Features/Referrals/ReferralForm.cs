@@ -27,6 +27,10 @@ public sealed class ReferralForm
     public string? CarerRelationship { get; set; }
     public string? CarerContact { get; set; }
     public bool CarerWantsAssessment { get; set; }
+
+    // Keeping the carer informed (Features/Carers): the carer's e-mail, and whether the person agrees they are told.
+    public string? CarerEmail { get; set; }
+    public bool? CarerMayBeTold { get; set; }
     public string? GpPracticeCode { get; set; }
 
     // What a partner system sends beside the form's one name (FHIR Patient.name, Patient.identifier): kept, not asked for.
@@ -111,9 +115,10 @@ public sealed class ReferralForm
                 .WithMessage("Say which language the interpreter is needed for.").MaximumLength(100);
             RuleFor(f => f.CarerName).NotEmpty().When(f => f.CarerWantsAssessment)
                 .WithMessage("Name the carer who wants their own carer's assessment.").MaximumLength(ShortText);
-            RuleFor(f => f.CarerContact).NotEmpty().When(f => !string.IsNullOrWhiteSpace(f.CarerName))
+            RuleFor(f => f.CarerContact).NotEmpty().When(f => !string.IsNullOrWhiteSpace(f.CarerName) && string.IsNullOrWhiteSpace(f.CarerEmail))
                 .WithMessage("Give a phone number or email address for the carer or next of kin.").MaximumLength(ShortText);
             RuleFor(f => f.CarerRelationship).MaximumLength(100);
+            Include(new Carers.CarerAgreementRules());
             RuleFor(f => f.GpPracticeCode).Matches("^[A-Za-z][0-9]{5}$").When(f => !string.IsNullOrWhiteSpace(f.GpPracticeCode))
                 .WithMessage("A GP practice code is a letter and five digits, like W99001.");
 
@@ -165,6 +170,7 @@ public sealed class ReferralForm
             RuleFor(f => f.GivenName).MaximumLength(100);
             RuleFor(f => f.FamilyName).MaximumLength(100);
             RuleFor(f => f.Postcode).MaximumLength(10);
+            RuleFor(f => f.CarerEmail).MaximumLength(Carers.CarerEmail.MaxLength);
             RuleFor(f => f.Needs).Must(n => n.Count() <= ReferralCodes.Needs.Count).WithMessage("Too many needs.");
             RuleFor(f => f.Strengths).MaximumLength(LongText);
             RuleFor(f => f.Goals).MaximumLength(LongText);

@@ -73,6 +73,11 @@ public static class ReferralText
         "approval.requested" => "Manager's approval asked for (provider under amber caution)",
         "approval.approved" => "Approved by a manager (provider under amber caution)",
         "approval.refused" => "Refused by a manager (provider under amber caution)",
+        "carer-message.queued" => "E-mail to the carer queued",
+        "carer-message.sent" => "E-mail to the carer sent",
+        "carer-message.retrying" => "E-mail to the carer not delivered yet",
+        "carer-message.failed" => "E-mail to the carer failed",
+        "carer-message.not-sent" => "E-mail to the carer not sent",
         _ => kind,
     };
 }

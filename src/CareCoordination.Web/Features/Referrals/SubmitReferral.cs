@@ -185,6 +185,7 @@ public static class SubmitReferral
                 """, new { referralId, now = scope.Now }, transaction);
             await TriageTasks.KeepOwnerAsync(connection, transaction, taskId);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
+            await Carers.CarerAgreement.RecordAsync(work, referralId, form);
             await received.KeepAsync(work, referralId);
 
             if (command.DraftId is { } draftId)

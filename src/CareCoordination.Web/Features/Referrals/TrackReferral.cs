@@ -45,6 +45,12 @@ public static class TrackReferral
         public string? PlacedWith { get; init; }
         public DateOnly? StartOn { get; init; }
 
+        /// <summary>Whether the person agreed their carer is e-mailed (null: not asked), to which address, who recorded it and when.</summary>
+        public string? CarerEmail { get; init; }
+        public bool? CarerMayBeTold { get; init; }
+        public string? CarerAgreementRecordedBy { get; init; }
+        public DateTimeOffset? CarerAgreementRecordedAt { get; init; }
+
         public long PersonId { get; init; }
 
         /// <summary>
@@ -70,6 +76,31 @@ public static class TrackReferral
         public DateTimeOffset At { get; init; }
         public string Kind { get; init; } = "";
         public string? Actor { get; init; }
+
+        /// <summary>The words a change carries for its timeline entry (a carer's message: to whom, or why not), else null.</summary>
+        public string? Detail { get; init; }
+    }
+
+    private sealed record ChangeRow
+    {
+        public long Seq { get; init; }
+        public DateTimeOffset At { get; init; }
+        public string Kind { get; init; } = "";
+        public string? Actor { get; init; }
+        public string? Data { get; init; }
+
+        // Only carers' messages put words in their data for the timeline; the rest of a change's data is not for display.
+        public Event ToEvent() => new() { Seq = Seq, At = At, Kind = Kind, Actor = Actor, Detail = DetailOf() };
+
+        private string? DetailOf()
+        {
+            if (!Kind.StartsWith("carer-message.", StringComparison.Ordinal) || Data is null)
+            {
+                return null;
+            }
+            using var data = JsonDocument.Parse(Data);
+            return data.RootElement.TryGetProperty("detail", out var detail) ? detail.GetString() : null;
+        }
     }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
@@ -87,6 +118,8 @@ public static class TrackReferral
                        r.updated_at AS UpdatedAt, r.organisation_id AS OrganisationId,
                        t.queue AS Queue, tu.display_name AS HeldBy, t.decision AS Decision,
                        COALESCE(s.name, st.name || ', ' || w.name || ' bed ' || b.label) AS PlacedWith, pl.start_on AS StartOn,
+                       rc.email AS CarerEmail, rc.agreed AS CarerMayBeTold, rc.recorded_by AS CarerAgreementRecordedBy,
+                       rc.recorded_at AS CarerAgreementRecordedAt,
                        r.person_id AS PersonId,
                        {person}
                 FROM referral r
@@ -101,6 +134,7 @@ public static class TrackReferral
                 LEFT JOIN bed b ON b.id = pl.bed_id
                 LEFT JOIN ward w ON w.id = b.ward_id
                 LEFT JOIN site st ON st.id = w.site_id
+                LEFT JOIN referral_carer rc ON rc.referral_id = r.id
                 WHERE r.id = @ReferralId
                 """, (referral, person) => referral with { Person = person }, new { query.ReferralId }, splitOn: "Id")).SingleOrDefault();
             if (referral is null || !ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId))
@@ -113,16 +147,17 @@ public static class TrackReferral
                 "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
                 new { query.ReferralId });
             // The referral's own changes and those of its tasks, placements and cautions' approvals.
-            var timeline = await connection.QueryAsync<Event>(
+            var timeline = await connection.QueryAsync<ChangeRow>(
                 """
-                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor FROM change c
+                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor, c.data AS Data FROM change c
                 WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
                    OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
                    OR (c.entity_type = 'caution_approval' AND c.entity_id IN (SELECT id FROM caution_approval WHERE referral_id = @ReferralId))
+                   OR (c.entity_type = 'carer_message' AND c.entity_id IN (SELECT id FROM carer_message WHERE referral_id = @ReferralId))
                 ORDER BY c.seq
                 """, new { query.ReferralId });
-            return new Result(referral, notes.ToList(), timeline.ToList());
+            return new Result(referral, notes.ToList(), timeline.Select(e => e.ToEvent()).ToList());
         }
     }
 }
