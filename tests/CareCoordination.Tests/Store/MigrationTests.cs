@@ -121,6 +121,59 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task CurrentVersionsDerived_DropsTheStoredCopiesOfCurrentVersions_AndKeepsTheSupersededOnes()
+    {
+        await using var database = await StoreBeforeAsync("current_versions_derived");
+        var at = DateTimeOffset.UtcNow;
+        long referral, task, person, bed;
+        var superseded = new ServiceRequest
+        {
+            Meta = new Meta { VersionId = "1", LastUpdated = at.AddHours(-1) }, Status = RequestStatus.Active, Intent = RequestIntent.Order,
+            Subject = new ResourceReference("Patient/1"),
+        };
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            referral = await world.AddReferralAsync(connection, "9990000018");
+            superseded.Id = referral.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await connection.ExecuteAsync("UPDATE referral SET version = 2 WHERE id = @referral", new { referral });
+            person = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referral", new { referral });
+            task = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO triage_task (referral_id, queue, status, created_at, updated_at) VALUES (@referral, 'coordination', 'requested', @at, @at) RETURNING id",
+                new { referral, at });
+            bed = world.BedId;
+            // What an earlier release kept: every version a command made, the current ones included.
+            foreach (var (type, id, version, resource) in new (string, string, int, Resource)[]
+            {
+                ("ServiceRequest", superseded.Id, 1, superseded),
+                ("ServiceRequest", superseded.Id, 2, new ServiceRequest { Id = superseded.Id, Meta = new Meta { VersionId = "2", LastUpdated = at } }),
+                ("Task", task.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, new Hl7.Fhir.Model.Task { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                ("Patient", person.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, new Patient { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                ("Location", FhirPlace.BedId(bed), 1, new Location { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                // A referral's version 3 that its row never reached (the row says 2): not current, so it stays.
+                ("ServiceRequest", superseded.Id, 3, new ServiceRequest { Meta = new Meta { VersionId = "3", LastUpdated = at } }),
+            })
+            {
+                await connection.ExecuteAsync(
+                    "INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, packed) VALUES (@type, @id, @version, @at, @packed)",
+                    new { type, id, version, at = resource.Meta!.LastUpdated, packed = Packing.Pack(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))) });
+            }
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        Assert.Equal([("ServiceRequest", superseded.Id, 1), ("ServiceRequest", superseded.Id, 3)],
+            (await migrated.QueryAsync<(string, string, int)>("SELECT resource_type, resource_id, version FROM fhir_version ORDER BY resource_type, version")).ToList());
+        // History reads as before: the current version from the live row, the superseded one from its stored row.
+        var current = new ServiceRequest { Id = superseded.Id, Meta = new Meta { VersionId = "2", LastUpdated = at } };
+        var history = await FhirVersions.ReadAsync(database, current, null, 10, 0, CancellationToken.None);
+        Assert.Equal(2, history.Total);
+        Assert.Same(current, history.Items[0]);
+        Assert.True(superseded.IsExactly(history.Items[1]));
+    }
+
+    [Fact]
     public async Task Migrations_AppliedAgain_AreANoOp()
     {
         await using var database = await EmptyStoreAsync();
