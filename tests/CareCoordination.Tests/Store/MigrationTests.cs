@@ -121,10 +121,11 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
-    public async Task CurrentVersionsDerived_DropsTheStoredCopiesOfCurrentVersions_AndKeepsTheSupersededOnes()
+    public async Task StoreGrowth_DropsTheStoredCopiesOfCurrentVersions_KeepsTheSupersededOnes_AndReadsBrotliRowsAsBefore()
     {
-        await using var database = await StoreBeforeAsync("current_versions_derived");
+        await using var database = await StoreBeforeAsync("store_growth");
         var at = DateTimeOffset.UtcNow;
+        var message = Encoding.UTF8.GetBytes(FhirPayloads.ProfileExamplesTransaction("9990000018").ToJsonString());
         long referral, task, person, bed;
         var superseded = new ServiceRequest
         {
@@ -156,8 +157,13 @@ public abstract class MigrationTests(ITestStore store)
             {
                 await connection.ExecuteAsync(
                     "INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, packed) VALUES (@type, @id, @version, @at, @packed)",
-                    new { type, id, version, at = resource.Meta!.LastUpdated, packed = Packing.Pack(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))) });
+                    new { type, id, version, at = resource.Meta!.LastUpdated, packed = BrotliAsBefore(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))) });
             }
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
+                VALUES ('r1', @OrganisationId, 'epr', 'POST /fhir', 'application/fhir+json', @packed, 'br', @length, @at)
+                """, new { world.OrganisationId, packed = BrotliAsBefore(message), length = message.Length, at });
         }
 
         await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
@@ -171,6 +177,26 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal(2, history.Total);
         Assert.Same(current, history.Items[0]);
         Assert.True(superseded.IsExactly(history.Items[1]));
+        // The message packed with Brotli before keeps its encoding and unpacks as it did; a message packed now says zstd.
+        var (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r1'");
+        Assert.Equal("br", encoding);
+        Assert.Equal(message, Packing.Unpack(stored, encoding));
+        var organisation = await migrated.ExecuteScalarAsync<long>("SELECT organisation_id FROM fhir_received WHERE receipt = 'r1'");
+        await migrated.ExecuteAsync(
+            """
+            INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
+            VALUES ('r2', @organisation, 'epr', 'POST /fhir', 'application/fhir+json', @packed, 'zstd', @length, @at)
+            """, new { organisation, packed = Packing.Pack(message), length = message.Length, at });
+        (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r2'");
+        Assert.Equal(message, Packing.Unpack(stored, encoding));
+    }
+
+    /// <summary>How releases before 0022 packed: Brotli, quality 5, a 22-bit window.</summary>
+    private static byte[] BrotliAsBefore(byte[] data)
+    {
+        var buffer = new byte[System.IO.Compression.BrotliEncoder.GetMaxCompressedLength(data.Length)];
+        Assert.True(System.IO.Compression.BrotliEncoder.TryCompress(data, buffer, out var written, 5, 22));
+        return buffer[..written];
     }
 
     [Fact]

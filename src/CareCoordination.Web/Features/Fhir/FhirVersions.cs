@@ -152,7 +152,7 @@ public static class FhirVersions
         resource.Meta?.VersionId ?? throw new InvalidOperationException($"{resource.TypeName}/{resource.Id} has no meta.versionId."),
         NumberStyles.None, CultureInfo.InvariantCulture);
 
-    /// <summary>A stored version: its JSON text (versions kept before migration 0016) or that JSON packed.</summary>
+    /// <summary>A stored version: its JSON text (versions kept before migration 0016) or that JSON packed (Brotli before 0022, Zstandard since).</summary>
     private sealed class Stored
     {
         // Properties, not a constructor: Dapper matches a constructor by the reader's column types, which SQLite reports from each row.
@@ -163,7 +163,7 @@ public static class FhirVersions
         {
             var resource = Json is not null
                 ? JsonSerializer.Deserialize<Resource>(Json, FhirMapping.Json)
-                : Packed is not null ? JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed, Packing.Brotli), FhirMapping.Json) : null;
+                : Packed is not null ? JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed), FhirMapping.Json) : null;
             return resource ?? throw new InvalidOperationException("A stored FHIR version is empty.");
         }
     }

@@ -15,3 +15,11 @@ DELETE FROM fhir_version WHERE id IN (
     SELECT v.id FROM bed b
     JOIN fhir_version v ON v.resource_type = 'Location' AND v.resource_id = 'bed-' || CAST(b.id AS TEXT) AND v.version = b.version
 );
+
+-- The partner's message as received is packed with Zstandard and a dictionary of FHIR JSON (Store/Packing.cs): its
+-- encoding 'zstd' joins 'identity' and 'br' (rows packed before keep theirs). A CHECK cannot be changed in place on
+-- SQLite: add the column anew, copy, drop the old one and rename, as 0016 did.
+ALTER TABLE fhir_received ADD COLUMN body_packing TEXT NOT NULL DEFAULT 'identity' CHECK (body_packing IN ('identity', 'br', 'zstd'));
+UPDATE fhir_received SET body_packing = body_encoding;
+ALTER TABLE fhir_received DROP COLUMN body_encoding;
+ALTER TABLE fhir_received RENAME COLUMN body_packing TO body_encoding;
