@@ -154,8 +154,6 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
                     var response = await next(message, cancellationToken);
                     if (scope.Changes.Count > 0)
                     {
-                        // Once, for the outermost command: every version its nested messages made, before anyone can read it.
-                        await FhirVersions.RecordAsync(connection, transaction, scope.Changes);
                         await ChangeLog.AppendAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
                     }
                     return response;

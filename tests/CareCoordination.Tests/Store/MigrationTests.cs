@@ -121,6 +121,85 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task StoreGrowth_DropsTheStoredCopiesOfCurrentVersions_KeepsTheSupersededOnes_AndReadsBrotliRowsAsBefore()
+    {
+        await using var database = await StoreBeforeAsync("store_growth");
+        var at = DateTimeOffset.UtcNow;
+        var message = Encoding.UTF8.GetBytes(FhirPayloads.ProfileExamplesTransaction("9990000018").ToJsonString());
+        long referral, task, person, bed;
+        var superseded = new ServiceRequest
+        {
+            Meta = new Meta { VersionId = "1", LastUpdated = at.AddHours(-1) }, Status = RequestStatus.Active, Intent = RequestIntent.Order,
+            Subject = new ResourceReference("Patient/1"),
+        };
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            referral = await world.AddReferralAsync(connection, "9990000018");
+            superseded.Id = referral.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await connection.ExecuteAsync("UPDATE referral SET version = 2 WHERE id = @referral", new { referral });
+            person = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referral", new { referral });
+            task = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO triage_task (referral_id, queue, status, created_at, updated_at) VALUES (@referral, 'coordination', 'requested', @at, @at) RETURNING id",
+                new { referral, at });
+            bed = world.BedId;
+            // What an earlier release kept: every version a command made, the current ones included.
+            foreach (var (type, id, version, resource) in new (string, string, int, Resource)[]
+            {
+                ("ServiceRequest", superseded.Id, 1, superseded),
+                ("ServiceRequest", superseded.Id, 2, new ServiceRequest { Id = superseded.Id, Meta = new Meta { VersionId = "2", LastUpdated = at } }),
+                ("Task", task.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, new Hl7.Fhir.Model.Task { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                ("Patient", person.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, new Patient { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                ("Location", FhirPlace.BedId(bed), 1, new Location { Meta = new Meta { VersionId = "1", LastUpdated = at } }),
+                // A referral's version 3 that its row never reached (the row says 2): not current, so it stays.
+                ("ServiceRequest", superseded.Id, 3, new ServiceRequest { Meta = new Meta { VersionId = "3", LastUpdated = at } }),
+            })
+            {
+                await connection.ExecuteAsync(
+                    "INSERT INTO fhir_version (resource_type, resource_id, version, last_updated, packed) VALUES (@type, @id, @version, @at, @packed)",
+                    new { type, id, version, at = resource.Meta!.LastUpdated, packed = BrotliAsBefore(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))) });
+            }
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
+                VALUES ('r1', @OrganisationId, 'epr', 'POST /fhir', 'application/fhir+json', @packed, 'br', @length, @at)
+                """, new { world.OrganisationId, packed = BrotliAsBefore(message), length = message.Length, at });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        Assert.Equal([("ServiceRequest", superseded.Id, 1), ("ServiceRequest", superseded.Id, 3)],
+            (await migrated.QueryAsync<(string, string, int)>("SELECT resource_type, resource_id, version FROM fhir_version ORDER BY resource_type, version")).ToList());
+        // History reads as before: the current version from the live row, the superseded one from its stored row.
+        var current = new ServiceRequest { Id = superseded.Id, Meta = new Meta { VersionId = "2", LastUpdated = at } };
+        var history = await FhirVersions.ReadAsync(database, current, null, 10, 0, CancellationToken.None);
+        Assert.Equal(2, history.Total);
+        Assert.Same(current, history.Items[0]);
+        Assert.True(superseded.IsExactly(history.Items[1]));
+        // The message packed with Brotli before keeps its encoding and unpacks as it did; a message packed now says zstd.
+        var (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r1'");
+        Assert.Equal("br", encoding);
+        Assert.Equal(message, Packing.Unpack(stored, encoding));
+        var organisation = await migrated.ExecuteScalarAsync<long>("SELECT organisation_id FROM fhir_received WHERE receipt = 'r1'");
+        await migrated.ExecuteAsync(
+            """
+            INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
+            VALUES ('r2', @organisation, 'epr', 'POST /fhir', 'application/fhir+json', @packed, 'zstd', @length, @at)
+            """, new { organisation, packed = Packing.Pack(message), length = message.Length, at });
+        (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r2'");
+        Assert.Equal(message, Packing.Unpack(stored, encoding));
+    }
+
+    /// <summary>How releases before 0023 packed: Brotli, quality 5, a 22-bit window.</summary>
+    private static byte[] BrotliAsBefore(byte[] data)
+    {
+        var buffer = new byte[System.IO.Compression.BrotliEncoder.GetMaxCompressedLength(data.Length)];
+        Assert.True(System.IO.Compression.BrotliEncoder.TryCompress(data, buffer, out var written, 5, 22));
+        return buffer[..written];
+    }
+
+    [Fact]
     public async Task Migrations_AppliedAgain_AreANoOp()
     {
         await using var database = await EmptyStoreAsync();

@@ -75,7 +75,7 @@ public static class FhirPayloads
         return string.Join(", ", counts);
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {

@@ -44,6 +44,7 @@ public static class EditBed
                 throw new RuleBroken($"{bed.Place} is {Beds.StatusLabel(bed.Status).ToLowerInvariant()}: change its type or who it is for once it is free.");
             }
             // Guarded on the version read, as every bed move is: a bed the bureau moved meanwhile is looked at again.
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", bed.Id);
             var changed = await work.Connection.ExecuteAsync(
                 """
                 UPDATE bed SET bed_type = @BedType, allowed_sex = @AllowedSex, single_room = @SingleRoom, version = version + 1

@@ -100,6 +100,7 @@ public static class Beds
         {
             throw new RuleBroken($"{bed.Place} is {StatusLabel(bed.Status).ToLowerInvariant()}: it cannot become {StatusLabel(to).ToLowerInvariant()}.");
         }
+        await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", bed.Id);
         var moved = await work.Connection.ExecuteAsync(
             """
             UPDATE bed SET status = @to, closed_reason = @closedReason, closed_detail = @closedDetail, confirmed_at = @now, version = version + 1

@@ -141,6 +141,7 @@ public static class TriageTasks
         parameters.Add("TaskId", task.Id);
         parameters.Add("TaskVersion", task.Version);
         parameters.Add("Now", work.Scope.Now);
+        await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", task.Id);
         var updated = await work.Connection.ExecuteAsync(
             $"UPDATE triage_task SET {set}, version = version + 1, updated_at = @Now WHERE id = @TaskId AND version = @TaskVersion",
             parameters, work.Transaction);

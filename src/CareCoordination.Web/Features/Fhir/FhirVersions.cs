@@ -12,14 +12,12 @@ using Task = System.Threading.Tasks.Task;
 namespace CareCoordination.Features.Fhir;
 
 /// <summary>
-/// The versions behind vread and _history. Just before a command commits, TransactionBehaviour hands over the
-/// changes the command recorded; each referral, triage task, person and bed among them is read as the FHIR read
-/// reads it and stored under its current version, unless that version is stored already. So a version is kept in
-/// the transaction that made it (a refused or failed command keeps nothing), whichever command made it: a page's,
-/// a FHIR write's or a timer's, because every write that moves a version records its change.
-/// The current version is always served from the live row, exactly as the read serves it; a stored version is
-/// served once it is no longer current. Rows written before this (the demo seed) have no stored versions, so their
-/// earlier versions are not found.
+/// The versions behind vread and _history. The current version of a referral, triage task, person or bed is always
+/// served from its live row, exactly as the read serves it, and is not stored (issue 14: a submission keeps no copy of
+/// what its rows already say). A version is stored only once it is superseded: every command that moves a version calls
+/// KeepSupersededAsync just before its update, in its own transaction, so the version kept is the one last served, and
+/// a refused or failed command keeps nothing. Versions superseded before history was kept (the demo seed's earlier
+/// versions) are not found.
 /// </summary>
 public static class FhirVersions
 {
@@ -62,16 +60,25 @@ public static class FhirVersions
     public static IReadOnlyList<string> ResourceTypes { get; } = [.. ByEntityType.Values.Select(k => k.ResourceType)];
 
     /// <summary>
-    /// In the command's transaction: one read per resource type the command touched, and one insert. A command that
-    /// touched none of them costs nothing here.
+    /// Called by a command just before it moves the version of these rows (a referral, triage task, person or bed): in its
+    /// transaction, each is read as the FHIR read reads it, and that version, about to be superseded, is kept. The current
+    /// version is never stored: it is served from the live row. A row this command already created or changed (it recorded
+    /// a change for it) is skipped: its state now is this command's own and was never served; the version it made is the
+    /// one left when the command commits. A command that is refused or fails keeps nothing: the insert is in its transaction.
     /// </summary>
-    internal static async Task RecordAsync(DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes)
+    public static async Task KeepSupersededAsync(Work work, string entityType, params IReadOnlyCollection<long> ids)
     {
-        var resources = new List<Resource>();
-        foreach (var touched in changes.Where(c => ByEntityType.ContainsKey(c.EntityType)).GroupBy(c => c.EntityType))
+        var kind = ByEntityType[entityType];
+        var changed = work.Scope.Changes;
+        var superseded = ids.Where(id => !changed.Any(c => c.EntityType == entityType && c.EntityId == id)).ToList();
+        if (superseded.Count == 0)
         {
-            resources.AddRange(await ByEntityType[touched.Key].LoadAsync(connection, transaction, Ids.Of(touched.Select(c => c.EntityId))));
+            return;
         }
+        var resources = (await kind.LoadAsync(work.Connection, work.Transaction, Ids.Of(superseded)))
+            // A Patient read from a referral sent before versions were kept has none to keep.
+            .Where(resource => resource.Meta?.VersionId is not null)
+            .ToList();
         if (resources.Count == 0)
         {
             return;
@@ -86,12 +93,11 @@ public static class FhirVersions
             parameters.Add($"Id{i}", resource.Id);
             parameters.Add($"Version{i}", VersionOf(resource));
             parameters.Add($"At{i}", resource.Meta?.LastUpdated ?? throw new InvalidOperationException($"{resource.TypeName}/{resource.Id} has no meta.lastUpdated."));
-            // Packed: a version is served from here only once superseded, and then unpacks to the same JSON.
             parameters.Add($"Json{i}", Packing.Pack(Encoding.UTF8.GetBytes(FhirMapping.Serialize(resource))));
         }
-        // A change that did not move the version (a re-contact raised, a bed's count confirmed) finds it stored already.
+        // Stores made before 0023 kept the current version too: it is found there already.
         insert.Append(" ON CONFLICT (resource_type, resource_id, version) DO NOTHING");
-        await connection.ExecuteAsync(insert.ToString(), parameters, transaction);
+        await work.Connection.ExecuteAsync(insert.ToString(), parameters, work.Transaction);
     }
 
     /// <summary>
@@ -146,7 +152,7 @@ public static class FhirVersions
         resource.Meta?.VersionId ?? throw new InvalidOperationException($"{resource.TypeName}/{resource.Id} has no meta.versionId."),
         NumberStyles.None, CultureInfo.InvariantCulture);
 
-    /// <summary>A stored version: its JSON text (versions kept before migration 0016) or that JSON packed.</summary>
+    /// <summary>A stored version: its JSON text (versions kept before migration 0016) or that JSON packed (Brotli before 0023, Zstandard since).</summary>
     private sealed class Stored
     {
         // Properties, not a constructor: Dapper matches a constructor by the reader's column types, which SQLite reports from each row.
@@ -157,7 +163,7 @@ public static class FhirVersions
         {
             var resource = Json is not null
                 ? JsonSerializer.Deserialize<Resource>(Json, FhirMapping.Json)
-                : Packed is not null ? JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed, Packing.Brotli), FhirMapping.Json) : null;
+                : Packed is not null ? JsonSerializer.Deserialize<Resource>(Packing.Unpack(Packed), FhirMapping.Json) : null;
             return resource ?? throw new InvalidOperationException("A stored FHIR version is empty.");
         }
     }

@@ -23,6 +23,10 @@ public sealed record Written(string ResourceType, long Id, int Status)
 
     /// <summary>For a transaction entry read as part of a referral (a Consent, an Observation ...): the entry of that referral.</summary>
     public int? ReadWithEntry { get; init; }
+
+    /// <summary>The answer, read in the write's own transaction where its audit rows name it (ProcessTransaction); else read back after.</summary>
+    public Resource? Answer { get; init; }
+    public int? AnswerVersion { get; init; }
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CareCoordination.Auth;
 using CareCoordination.Features.Fhir.Profiles;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -163,7 +164,7 @@ public static class FhirWrites
                 },
             };
         }
-        var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+        var (resource, version) = written.Answer is { } answer ? (answer, written.AnswerVersion) : await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
             FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
@@ -251,10 +252,47 @@ public static class ProcessTransaction
     [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
     public sealed record Command(Bundle Bundle) : ICommand<IReadOnlyList<Written>>;
 
-    public sealed class Handler(FhirWriter writer) : ICommandHandler<Command, IReadOnlyList<Written>>
+    public sealed class Handler(FhirWriter writer, Work work) : ICommandHandler<Command, IReadOnlyList<Written>>
     {
-        public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken) =>
-            await writer.ApplyTransactionAsync(command.Bundle, cancellationToken);
+        public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken)
+        {
+            var answered = new List<Written>();
+            foreach (var written in await writer.ApplyTransactionAsync(command.Bundle, cancellationToken))
+            {
+                answered.Add(await AnswerAsync(written));
+            }
+            return answered;
+        }
+
+        /// <summary>
+        /// What the transaction made, read for the answer in its own transaction with the read's own query, where this
+        /// command's audit rows already name it (the submission's row names the referral and its person): the sender is
+        /// given back what it has just written, and a second, audited read of it would be neither needed nor honest as a
+        /// read (issue 14: two audit rows and two write turns a referral). Anything else (a referral found by
+        /// If-None-Exist, an update, a token that may not read) is read back after the commit through the audited read.
+        /// </summary>
+        private async Task<Written> AnswerAsync(Written written)
+        {
+            var actor = work.Scope.Actor;
+            var subjects = work.Scope.Subjects;
+            if (written is { ResourceType: "ServiceRequest", Status: StatusCodes.Status201Created }
+                && subjects.Any(s => s.EntityType == "referral" && s.EntityId == written.Id)
+                && AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor)
+                && await work.Connection.QuerySingleOrDefaultAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { written.Id }, work.Transaction)
+                    is { } referral && ReferralAccess.MaySee(actor, referral.OrganisationId))
+            {
+                return written with { Answer = FhirMapping.ToServiceRequest(referral), AnswerVersion = referral.Version };
+            }
+            if (written is { ResourceType: "Patient", Status: StatusCodes.Status201Created }
+                && subjects.Any(s => s.PersonId == written.Id)
+                && AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
+                && await work.Connection.QuerySingleOrDefaultAsync<FhirPerson>(FhirPerson.SelectFor(actor) + " AND p.id = @Id",
+                    new { written.Id, OrganisationId = actor.OrganisationId ?? -1 }, work.Transaction) is { } person)
+            {
+                return written with { Answer = FhirMapping.ToPatient(person), AnswerVersion = person.Version };
+            }
+            return written;
+        }
     }
 }
 

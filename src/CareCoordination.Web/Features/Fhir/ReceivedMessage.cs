@@ -54,7 +54,7 @@ public sealed class ReceivedMessage(TimeProvider clock)
                 message.BundleId,
                 // Packed: the as-sent view unpacks it to the same bytes (Store/Packing.cs).
                 Body = Packing.Pack(message.Body),
-                BodyEncoding = Packing.Brotli,
+                BodyEncoding = Packing.Zstd,
                 BodyBytes = message.Body.Length,
                 message.ReceivedAt,
             }, transaction);

@@ -42,6 +42,9 @@ public static class AnswerInformationRequest
             await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
             var onHold = await work.Connection.QueryAsync<PausedTask>(
                 "SELECT id AS Id, queue AS Queue, on_hold_since AS Since, owner_user_id AS Owner FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+            // Kept before anything below changes them: the referral's information needed is cleared before its version moves.
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", [.. onHold.Select(t => t.Id)]);
             foreach (var (taskId, queue, since, owner) in onHold.Select(t => (t.Id, t.Queue, t.Since, t.Owner)))
             {
                 // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked".

@@ -50,6 +50,7 @@ public static class CancelReferral
             var tasks = await connection.QueryAsync<(long Id, string Queue)>(
                 "SELECT id, queue FROM triage_task WHERE referral_id = @Id AND status IN ('requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold')",
                 new { referral.Id }, transaction);
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", [.. tasks.Select(t => t.Id)]);
             foreach (var (taskId, queue) in tasks)
             {
                 await connection.ExecuteAsync(

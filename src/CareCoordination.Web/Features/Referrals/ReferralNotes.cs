@@ -22,6 +22,7 @@ public static class ReferralNotes
     public static async Task TouchReferralAsync(Work work, ReferralRow referral, string changeKind, string? status = null, string? outcomeReason = null)
     {
         var scope = work.Scope;
+        await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
         var updated = await work.Connection.ExecuteAsync(
             """
             UPDATE referral SET status = COALESCE(@status, status), outcome_reason = COALESCE(@outcomeReason, outcome_reason),

@@ -239,6 +239,7 @@ public static class SubmitReferral
                 work.Scope.RecordChange("person.created", "person", id, null);
                 return id;
             }
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "person", personId.Value);
             var update = new DynamicParameters(person);
             update.Add("Id", personId.Value);
             await connection.ExecuteAsync(

@@ -199,6 +199,61 @@ public abstract class FhirHistoryTests(AppFactory app)
         }
     }
 
+    /// <summary>Issue 14: the store keeps a version only once it is superseded; the current one is the live row's.</summary>
+    [Fact]
+    public async Task TheCurrentVersion_IsNotStored_YetVreadAndHistoryAnswerIt_AndIsKeptOnceSuperseded()
+    {
+        using var client = await app.PartnerAsync();
+        var (referralId, taskId, _) = await SubmitAsync("referrer");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+        }
+        async Task<List<(string, string, int)>> StoredAsync()
+        {
+            await using var connection = await app.OpenAsync();
+            return [.. await connection.QueryAsync<(string, string, int)>(
+                """
+                SELECT resource_type, resource_id, version FROM fhir_version
+                WHERE (resource_type = 'ServiceRequest' AND resource_id = @referral) OR (resource_type = 'Task' AND resource_id = @task)
+                   OR (resource_type = 'Patient' AND resource_id = @person)
+                ORDER BY resource_type, version
+                """, new { referral = referralId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    task = taskId.ToString(System.Globalization.CultureInfo.InvariantCulture), person = personId.ToString(System.Globalization.CultureInfo.InvariantCulture) })];
+        }
+        var urls = new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" };
+        var shown = new List<Resource>();
+
+        // The submission made version 1 of each, and its live rows say exactly that: nothing is stored beside them.
+        Assert.Empty(await StoredAsync());
+        foreach (var url in urls)
+        {
+            var (read, readBody, readResponse) = await GetAsync<Resource>(client, url);
+            shown.Add(read);
+            var (_, vreadBody, vreadResponse) = await GetAsync<Resource>(client, $"{url}/_history/1");
+            Assert.Equal(readBody, vreadBody);
+            Assert.Equal(readResponse.Headers.ETag, vreadResponse.Headers.ETag);
+            Assert.Equal(readResponse.Content.Headers.LastModified, vreadResponse.Content.Headers.LastModified);
+            var (history, _, _) = await GetAsync<Bundle>(client, $"{url}/_history");
+            var entry = Assert.Single(history.Entry);
+            Assert.Equal(1, history.Total);
+            Assert.True(read.IsExactly(entry.Resource), $"{url}: read {readBody}\nhistory {FhirMapping.Serialize(entry.Resource)}");
+            Assert.Equal(("W/\"1\"", "201 Created", read.Meta.LastUpdated), (entry.Response.Etag, entry.Response.Status, entry.Response.LastModified));
+        }
+
+        // Taking the referral moves the referral and its task on: version 1 of each is kept as it was shown, version 2 is not.
+        await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
+        Assert.Equal([("ServiceRequest", referralId.ToString(System.Globalization.CultureInfo.InvariantCulture), 1),
+            ("Task", taskId.ToString(System.Globalization.CultureInfo.InvariantCulture), 1)], await StoredAsync());
+        for (var i = 0; i < 2; i++)
+        {
+            var (vread, _, _) = await GetAsync<Resource>(client, $"{urls[i]}/_history/1");
+            Assert.True(shown[i].IsExactly(vread), $"{urls[i]}/_history/1: shown {FhirMapping.Serialize(shown[i])}\nvread {FhirMapping.Serialize(vread)}");
+            Assert.Equal(["2", "1"], (await GetAsync<Bundle>(client, $"{urls[i]}/_history")).Resource.Entry.Select(e => e.Resource.Meta.VersionId));
+        }
+    }
+
     [Fact]
     public async Task AVersionThatNeverExisted_IsNotFound()
     {
@@ -449,7 +504,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     }
 
     [Fact]
-    public async Task ABedsVersions_AreKeptFromItsFirstChange_AndTheSeededVersionBeforeIsNotFound()
+    public async Task ABedsVersions_AreKeptFromItsFirstChange_TheSeededOneAsItWasServed()
     {
         using var client = await app.PartnerAsync();
         long bedId, siteId;
@@ -469,11 +524,16 @@ public abstract class FhirHistoryTests(AppFactory app)
         await StaffAsync(new ChangeBedState.Command(bedId, ChangeBedState.Move.Reopen), "bedbureau");
 
         var (history, _, _) = await GetAsync<Bundle>(client, url + "/_history");
-        Assert.Equal([(seeded + 2).ToString(), (seeded + 1).ToString()], history.Entry.Select(e => e.Resource.Meta.VersionId));
-        Assert.Equal(["U", "C"], history.Entry.Select(e => ((Location)e.Resource).OperationalStatus.Code));
+        Assert.Equal([(seeded + 2).ToString(), (seeded + 1).ToString(), seeded.ToString()], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal(["U", "C", "U"], history.Entry.Select(e => ((Location)e.Resource).OperationalStatus.Code));
         Assert.Equal("C", (await GetAsync<Location>(client, $"{url}/_history/{seeded + 1}")).Resource.OperationalStatus.Code);
-        // The seed wrote its rows without a command, so the version it made was never kept: honestly not found.
-        await NotFoundAsync(client, $"{url}/_history/{seeded}");
+        // The seed's version was kept when the first change superseded it, as it was served then.
+        Assert.True(asSeeded.Entry.Single().Resource.IsExactly((await GetAsync<Location>(client, $"{url}/_history/{seeded}")).Resource));
+        // The versions before it were superseded without a command (the seed wrote its rows directly): honestly not found.
+        if (seeded > 1)
+        {
+            await NotFoundAsync(client, $"{url}/_history/{seeded - 1}");
+        }
         // Sites and wards have no versions at all.
         await GetAsync<Location>(client, $"/fhir/Location/site-{siteId}");
         await NotFoundAsync(client, $"/fhir/Location/site-{siteId}/_history");

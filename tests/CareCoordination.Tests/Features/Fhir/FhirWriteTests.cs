@@ -339,6 +339,36 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal("submitted", await connection.ExecuteScalarAsync<string>("SELECT status FROM referral WHERE id = @others", new { others }));
     }
 
+    /// <summary>Issue 14: the answer is what the transaction wrote, read in it; its audit row is the submission's, not two more reads.</summary>
+    [Fact]
+    public async Task Transaction_IsAnsweredWithWhatItWrote_AuditedOnceByTheSubmission_NotByASecondRead()
+    {
+        using var client = await app.PartnerAsync();
+        var body = FhirPayloads.ProfileExamplesTransaction(await app.NewNhsNumberAsync()).ToJsonString();
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(body)), HttpStatusCode.OK);
+
+        var patient = (Patient)reply.Entry[0].Resource;
+        var referral = (ServiceRequest)reply.Entry[1].Resource;
+        var personId = long.Parse(patient.Id, System.Globalization.CultureInfo.InvariantCulture);
+        await using (var connection = await app.OpenAsync())
+        {
+            // Every row about the person: the submission's, which names the referral and the person it returned.
+            var rows = (await connection.QueryAsync<(string, string, long)>(
+                "SELECT action, entity_type, entity_id FROM audit_event WHERE person_id = @personId ORDER BY id", new { personId })).ToList();
+            Assert.Equal([("SubmitReferral", "referral", long.Parse(referral.Id, System.Globalization.CultureInfo.InvariantCulture))], rows);
+        }
+        // Each answer is exactly what the read gives now, with its ETag and Last-Modified.
+        foreach (var entry in reply.Entry)
+        {
+            var response = await client.GetAsync($"/fhir/{entry.Resource.TypeName}/{entry.Resource.Id}");
+            var read = await FhirPartner.ParseAsync<Resource>(response);
+            Assert.True(read.IsExactly(entry.Resource), $"answered {FhirMapping.Serialize(entry.Resource)}\nread {FhirMapping.Serialize(read)}");
+            Assert.Equal(response.Headers.ETag?.ToString(), entry.Response.Etag);
+            Assert.Equal(read.Meta.LastUpdated, entry.Response.LastModified);
+        }
+    }
+
     [Fact]
     public async Task Transaction_ResolvesUrnReferences_AndOneBadEntryStoresNothing()
     {
