@@ -137,7 +137,9 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await page.GotoAsync("/signin");
         await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
 
-        var icon = await page.Locator("link[rel='icon']").GetAttributeAsync("href");
+        var link = page.Locator("link[rel='icon']");
+        await Assertions.Expect(link).ToHaveCountAsync(1);
+        var icon = await link.GetAttributeAsync("href");
         Assert.NotNull(icon);
         var answer = await page.APIRequest.GetAsync(icon);
         Assert.Equal(200, answer.Status);
