@@ -24,41 +24,47 @@ public sealed partial class EveryPageBrowserTests(BrowserHost host) : IClassFixt
     private const string Anyone = "";
 
     /// <summary>Every page and who may open it (as the access matrix has it); a new page must be added here.</summary>
+    private static readonly string[] Staff = ["referrer", "coordinator", "bedbureau", "manager", "admin"];
+    private static readonly string[] CountyWide = ["coordinator", "bedbureau", "manager"];
+    private static readonly string[] CapacityReaders = ["coordinator", "bedbureau", "manager", "admin"];
+    private static readonly string[] Managers = ["manager", "admin"];
+
+    /// <summary>Every page and who may open it (the access matrix's table); a new page must be added here.</summary>
     private static readonly Dictionary<string, string[]> Pages = new(StringComparer.Ordinal)
     {
         ["/signin"] = [Anyone],
-        ["/"] = ["referrer", "coordinator", "bedbureau", "manager", "admin"],
-        ["/denied"] = ["referrer"],
-        ["/not-found"] = ["referrer"],
+        ["/not-found"] = [Anyone],
         ["/error"] = [Anyone],
+        ["/"] = Staff,
+        ["/denied"] = Staff,
         ["/referrals"] = ["referrer"],
         ["/referrals/new"] = ["referrer"],
         ["/referrals/drafts/{DraftId:long}"] = ["referrer"],
-        ["/referrals/{Id:long}"] = ["referrer", "coordinator", "bedbureau", "manager"],
-        ["/referrals/{Id:long}/summary"] = ["referrer", "coordinator", "manager"],
-        ["/coordination"] = ["coordinator", "manager"],
-        ["/bed-bureau/queue"] = ["bedbureau", "manager"],
-        ["/coordination/referrals/{Id:long}"] = ["coordinator", "bedbureau", "manager"],
-        ["/coordination/referrals/{Id:long}/as-sent"] = ["coordinator"],
-        ["/bed-bureau/beds"] = ["bedbureau", "coordinator", "manager", "admin"],
-        ["/boards/capacity"] = ["manager", "coordinator", "bedbureau", "admin"],
-        ["/boards/wall"] = ["manager"],
+        ["/referrals/{Id:long}"] = ["referrer", .. CountyWide],
+        ["/referrals/{Id:long}/summary"] = ["referrer", .. CountyWide],
+        ["/coordination"] = CountyWide,
+        ["/bed-bureau/queue"] = CountyWide,
+        ["/coordination/referrals/{Id:long}"] = CountyWide,
+        ["/coordination/referrals/{Id:long}/as-sent"] = ["coordinator", "bedbureau"],
+        ["/bed-bureau/beds"] = CapacityReaders,
+        ["/boards/capacity"] = CapacityReaders,
+        ["/boards/wall"] = CapacityReaders,
         ["/admin/beds"] = ["admin"],
-        ["/admin/providers"] = ["admin", "manager"],
-        ["/admin/services"] = ["admin", "coordinator", "bedbureau", "manager"],
+        ["/admin/providers"] = Managers,
+        ["/admin/services"] = ["admin", .. CountyWide],
         ["/admin/sign-in-links"] = ["admin"],
         ["/admin/partners"] = ["admin"],
         ["/admin/you-said-we-did"] = ["admin"],
         ["/approvals"] = ["manager"],
-        ["/reports"] = ["manager"],
-        ["/reports/capacity-tracker"] = ["manager"],
-        ["/reports/waiting-lists"] = ["manager"],
-        ["/reports/decision-pack"] = ["manager"],
-        ["/reports/discharge-sitrep"] = ["manager"],
-        ["/reports/discharge-delays"] = ["manager"],
-        ["/reports/client-level-events"] = ["manager"],
-        ["/reports/data-quality"] = ["manager"],
-        ["/reports/equity"] = ["admin"],
+        ["/reports"] = Managers,
+        ["/reports/capacity-tracker"] = Managers,
+        ["/reports/waiting-lists"] = Managers,
+        ["/reports/decision-pack"] = Managers,
+        ["/reports/discharge-sitrep"] = Managers,
+        ["/reports/discharge-delays"] = Managers,
+        ["/reports/client-level-events"] = Managers,
+        ["/reports/data-quality"] = Managers,
+        ["/reports/equity"] = Managers,
     };
 
     /// <summary>Roles whose control must carry the words of its visible label: those Radzen names from a hidden input or its Name.</summary>
