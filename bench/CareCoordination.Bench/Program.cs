@@ -12,6 +12,7 @@ var exit = command switch
     "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
     "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),
     "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options),
+    "first" => await CareCoordination.Bench.FirstReferral.FirstReferralCommand.RunAsync(options),
     _ => Usage(),
 };
 // Every measuring command ends with its figures and the correctness verdict (a broken guarantee fails the run).
@@ -35,6 +36,7 @@ static int Usage()
                      [--short] [--boards N] [--rate N] [--seconds N] [--rounds N] [--baseline OTHER-CareCoordination.Web.dll]
           history    a large store (1,000,000 referrals, 5,000 beds and their changes), then p95 of the queue, the capacity board and FHIR
                      searches on it against a read by primary key   [--referrals N] [--beds N] [--calls N] [--store FILE] [--keep] [--reuse] [--short]
+          first      the first referral after a start against later ones, with the start-up warm-up off and on   [--short] [--rounds N] [--later N]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
         """);

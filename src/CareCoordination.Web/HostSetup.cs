@@ -32,6 +32,9 @@ public static class HostSetup
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<PostgresChangeListener>();
+        // After the app serves: the first referral finds the submission path compiled (issue 16).
+        services.AddSingleton<Features.Referrals.SubmissionWarmUp>();
+        services.AddHostedService(sp => sp.GetRequiredService<Features.Referrals.SubmissionWarmUp>());
         services.AddStoreHealth(configuration);
         return services;
     }

@@ -1,9 +1,13 @@
 using System.Globalization;
 using CareCoordination.Domain;
+using CareCoordination.Features.BedBureau;
 
 namespace CareCoordination.Features.Referrals;
 
-/// <summary>How referral states and times read on every referral screen.</summary>
+/// <summary>
+/// How referral states, pathways, decisions and times read on every screen: the one place a stored code
+/// becomes words. A page shows a code only through here (or a <see cref="ReferralCodes"/> label).
+/// </summary>
 public static class ReferralText
 {
     private static readonly CultureInfo British = CultureInfo.GetCultureInfo("en-GB");
@@ -21,6 +25,33 @@ public static class ReferralText
         "cancelled" => "Cancelled",
         _ => status,
     };
+
+    public static string Pathway(string? pathway) => pathway is null ? "Pathway not stated" : ReferralCodes.Pathways.LabelOf(pathway);
+
+    /// <summary>
+    /// A triage task's decision as the commands store it ("accepted: reablement", "accepted: rehabilitation bed, Site",
+    /// "declined: out-of-area", "redirected to bed bureau"), in words. Reports and FHIR read the stored form.
+    /// </summary>
+    public static string? Decision(string? decision)
+    {
+        if (decision is null)
+        {
+            return null;
+        }
+        var (kind, detail) = decision.IndexOf(": ", StringComparison.Ordinal) is var colon and >= 0
+            ? (decision[..colon], decision[(colon + 2)..])
+            : (decision, "");
+        return kind switch
+        {
+            "accepted" when detail.IndexOf(" bed, ", StringComparison.Ordinal) is var bed and > 0 =>
+                $"Accepted: {MatchBeds.Label(detail[..bed])} bed at {detail[(bed + 6)..]}",
+            "accepted" => $"Accepted: {ReferralCodes.ServiceKinds.LabelOf(detail)}",
+            "declined" => $"Declined: {ReferralCodes.DeclineReasons.LabelOf(detail)}",
+            "redirected to bed bureau" => "Passed to the bed bureau",
+            "returned to coordination" => $"Handed back to the coordination centre: {detail}",
+            _ => decision,
+        };
+    }
 
     public static string Time(DateTimeOffset at) => LondonTime.ToLocal(at).ToString("ddd d MMM HH:mm", British);
 

@@ -49,7 +49,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
 
         // The referrer's page, untouched since it opened, shows the decision.
         await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Accepted");
-        await Assertions.Expect(referrer.GetByTestId("decision")).ToContainTextAsync("accepted: reablement");
+        await Assertions.Expect(referrer.GetByTestId("decision")).ToContainTextAsync("Accepted: Reablement");
 
         // And the referral has left the coordinator's queue.
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Back to the queue" }).ClickAsync();

@@ -1,0 +1,150 @@
+using System.Globalization;
+using CareCoordination.BrowserTests.Support;
+using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Store;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace CareCoordination.BrowserTests.Features.Screens;
+
+/// <summary>What a person meets on the staff screens: words for codes, a banner that keeps up, columns that fit, an icon.</summary>
+public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
+{
+    [Fact]
+    public async Task NewReferralForm_ForAPersonWithAnOpenReferral_SaysItsStatusInWords()
+    {
+        var family = "Knownworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var form = TestReferrals.Form(family);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync("/referrals/new");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await page.GetByLabel("NHS number *").FillAsync(form.NhsNumber!);
+        await page.GetByLabel("NHS number *").PressAsync("Tab");
+
+        var known = page.GetByTestId("known-person");
+        await Assertions.Expect(known).ToContainTextAsync($"Referral {sent.ReferralId} from");
+        await Assertions.Expect(known).ToContainTextAsync("Waiting for triage");
+        await Assertions.Expect(known).Not.ToContainTextAsync("submitted");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task SentBanner_WhenTheDecisionArrivesLive_GivesWayToTheDecision()
+    {
+        var family = "Bannerworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
+
+        // Where the form lands after "Send referral".
+        var referrer = await host.NewPageAsync();
+        await host.SignInAsync(referrer, "referrer");
+        await referrer.GotoAsync($"/referrals/{sent.ReferralId}?sent=true");
+        await BrowserHost.WaitForCircuitAsync(referrer);
+        await Assertions.Expect(referrer.GetByTestId("sent-confirmation")).ToBeVisibleAsync();
+
+        // The coordination centre decides, at another desk.
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
+            var task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @ReferralId", new { sent.ReferralId });
+            var reablement = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - North'");
+            await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
+            await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, reablement, LondonTime.Today(TimeProvider.System),
+                OverrideFullService: true, OverrideReason: "Test: the banner."));
+        }
+
+        await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Accepted");
+        await Assertions.Expect(referrer.GetByTestId("decision")).ToHaveTextAsync("Decision: Accepted: Reablement");
+        await Assertions.Expect(referrer.GetByTestId("sent-confirmation")).ToHaveCountAsync(0);
+        await referrer.Context.CloseAsync();
+    }
+
+    /// <summary>Desk screens from a laptop to a wide monitor, and the 1080p wall screen in the coordination centre.</summary>
+    public static TheoryData<int, int> Screens => new() { { 1280, 800 }, { 1440, 900 }, { 1920, 1200 }, { 1920, 1080 } };
+
+    [Theory]
+    [MemberData(nameof(Screens))]
+    public async Task QueuesAndMyReferrals_AtCommonScreenSizes_CutNoCellShort(int width, int height)
+    {
+        var cut = new List<string>();
+        foreach (var (user, address, ready) in new[]
+        {
+            ("coordinator", "/coordination", "queue"), ("bedbureau", "/bed-bureau/queue", "queue"), ("referrer", "/referrals", "my-referrals"),
+            ("manager", "/boards/wall", null),
+        })
+        {
+            var page = await host.NewPageAsync();
+            await page.SetViewportSizeAsync(width, height);
+            await host.SignInAsync(page, user);
+            await page.GotoAsync(address);
+            await BrowserHost.WaitForCircuitAsync(page);
+            if (ready is not null)
+            {
+                await Assertions.Expect(page.GetByTestId(ready)).ToHaveAttributeAsync("data-live", "yes");
+                await Assertions.Expect(page.GetByTestId(ready).Locator("tbody tr").First).ToBeVisibleAsync();
+            }
+            await Assertions.Expect(page.Locator(".rz-progressbar-circular")).ToHaveCountAsync(0);
+            cut.AddRange((await page.EvaluateAsync<string[]>(FindCutText)).Select(c => $"{address} at {width}x{height}: {c}"));
+            await page.Context.CloseAsync();
+        }
+        Assert.True(cut.Count == 0, "Cut short:" + Environment.NewLine + string.Join(Environment.NewLine, cut.Distinct()));
+    }
+
+    /// <summary>
+    /// Every table cell, and everything in it, whose text overflows a box that hides the rest (an ellipsis, or overflow
+    /// hidden), and every table that needs sideways scrolling to be read.
+    /// </summary>
+    private const string FindCutText = """
+        () => {
+            const cut = [];
+            for (const cell of document.querySelectorAll('td, th')) {
+                for (const el of [cell, ...cell.querySelectorAll('*')]) {
+                    if (!el.offsetParent || !el.innerText?.trim()) continue;
+                    const style = getComputedStyle(el);
+                    const hides = style.textOverflow === 'ellipsis' || style.overflowX === 'hidden' || style.overflowX === 'clip';
+                    if (hides && el.scrollWidth > el.clientWidth + 1) {
+                        cut.push(`"${el.innerText.trim().slice(0, 60)}" shows ${el.clientWidth} of ${el.scrollWidth} px`);
+                    }
+                }
+            }
+            for (const table of document.querySelectorAll('table')) {
+                const box = table.closest('.cc-table-scroll, .rz-data-grid-data');
+                if (box && box.scrollWidth > box.clientWidth + 1) {
+                    cut.push(`a table ${box.scrollWidth} px wide in ${box.clientWidth} px: read only by scrolling sideways`);
+                }
+            }
+            return cut;
+        }
+        """;
+
+    [Fact]
+    public async Task EveryPage_LinksItsIcon_AndAFirstLoadAsksForNothingMissing()
+    {
+        var page = await host.NewPageAsync();
+        var missing = new List<string>();
+        page.Response += (_, response) =>
+        {
+            if (response.Status == 404)
+            {
+                missing.Add(response.Url);
+            }
+        };
+        await page.GotoAsync("/signin");
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+
+        var link = page.Locator("link[rel='icon']");
+        await Assertions.Expect(link).ToHaveCountAsync(1);
+        var icon = await link.GetAttributeAsync("href");
+        Assert.NotNull(icon);
+        var answer = await page.APIRequest.GetAsync(icon);
+        Assert.Equal(200, answer.Status);
+        Assert.StartsWith("image/", answer.Headers["content-type"], StringComparison.Ordinal);
+        Assert.Empty(missing);
+        await page.Context.CloseAsync();
+    }
+}

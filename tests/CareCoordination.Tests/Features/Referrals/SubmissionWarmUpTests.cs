@@ -1,0 +1,62 @@
+using System.Net;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Store;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CareCoordination.Tests.Features.Referrals;
+
+/// <summary>The start-up warm-up sends a referral down the submission path and rolls it back: it must keep nothing.</summary>
+public abstract class SubmissionWarmUpTests(AppFactory app)
+{
+    private SubmissionWarmUp WarmUp => app.Services.GetRequiredService<SubmissionWarmUp>();
+
+    [Fact]
+    public async Task WarmUp_AtStart_RunsTheSubmissionOnceTheAppServes()
+    {
+        using var client = app.CreateBrowserlessClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+
+        var report = await WarmUp.Done.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.NotNull(report);
+        // The person, the referral, its triage task and their changes were all written before the rollback.
+        Assert.True(report.ChangesRolledBack >= 3, $"Only {report.ChangesRolledBack} changes: the submission did not run.");
+        Assert.True(report.Began >= report.ServingSince, "The warm-up began before the app served, so /health waited for it.");
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM referral WHERE summary LIKE 'Start-up warm-up%'"));
+    }
+
+    [Fact]
+    public async Task WarmUp_RunAgain_LeavesEveryTableAsItWas()
+    {
+        await WarmUp.Done.WaitAsync(TimeSpan.FromSeconds(60));
+        var before = await CountEveryTableAsync();
+
+        var report = await WarmUp.RunAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+
+        Assert.NotNull(report);
+        Assert.True(report.ChangesRolledBack >= 3, $"Only {report.ChangesRolledBack} changes: the submission did not run.");
+        Assert.Equal(before, await CountEveryTableAsync());
+    }
+
+    private async Task<Dictionary<string, long>> CountEveryTableAsync()
+    {
+        await using var connection = await app.OpenAsync();
+        var tables = app.Services.GetRequiredService<Database>().Provider == StoreProvider.PostgreSQL
+            ? await connection.QueryAsync<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")
+            : await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table'");
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var table in tables.Order(StringComparer.Ordinal))
+        {
+            counts[table] = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM \"{table}\"");
+        }
+        Assert.Contains("referral", counts.Keys);
+        return counts;
+    }
+}
+
+public sealed class SubmissionWarmUpOnSqliteTests(AppFactory app) : SubmissionWarmUpTests(app), IClassFixture<AppFactory>;
+
+public sealed class SubmissionWarmUpOnPostgresTests(PostgresAppFactory app) : SubmissionWarmUpTests(app), IClassFixture<PostgresAppFactory>;
