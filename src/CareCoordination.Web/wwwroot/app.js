@@ -59,6 +59,11 @@ function valueOf(element) {
     return element instanceof HTMLInputElement && (element.type === 'checkbox' || element.type === 'radio') ? { checked: element.checked } : { value: element.value };
 }
 
+// A field emptied since (a form sent and cleared for the next) has nothing to keep.
+function holdsSomething(kept) {
+    return 'checked' in kept ? kept.checked : kept.value !== '';
+}
+
 // Hands a field's value to the live page as if it had just been typed, so the server's copy of the form has it.
 function replay(element, kept) {
     if ('checked' in kept) {
@@ -111,7 +116,7 @@ function backOnline() {
 // The circuit is gone (the server restarted): only a fresh page is current. What was typed into its forms is kept for
 // this tab and put back once the fresh page is live, so nothing typed is lost.
 function reloadKeepingText() {
-    const kept = [...typed.values()].filter(element => element.isConnected).map(element => ({ key: fieldKey(element), ...valueOf(element) }));
+    const kept = [...typed.values()].filter(element => element.isConnected).map(element => ({ key: fieldKey(element), ...valueOf(element) })).filter(holdsSomething);
     if (kept.length > 0) {
         sessionStorage.setItem(keptTextKey + location.pathname + location.search, JSON.stringify({ at: Date.now(), fields: kept }));
     }
@@ -141,7 +146,8 @@ function restoreKeptText() {
                 replay(element, field);
                 typed.set(field.key, element);
             }
-            tell('The connection was lost before this form was sent. What you typed is back in the form, but it has NOT been sent: check it and send it.');
+            tell('The connection was lost before this form was sent. What you typed is back in the form, but it has NOT been sent: '
+                + 'check it (choices from lists may need choosing again) and send it.');
         } else if (Date.now() - started > 60_000) {
             clearInterval(timer);
         }

@@ -37,6 +37,8 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await Assertions.Expect(queue.GetByTestId("offline")).ToBeHiddenAsync();
         var waiting = await queue.GetByTestId("count-waiting").Locator("strong").InnerTextAsync();
         var seenBefore = await AsOfAsync(queue);
+        // The change named with the time it was made (London), so a printout says how old it is.
+        await Assertions.Expect(queue.GetByTestId("as-of")).ToContainTextAsync(new Regex(@"^As of change \d+, \w{3} \d{1,2} \w{3} \d\d:\d\d$"));
 
         // The same coordinator, in another tab, is typing in a paper referral.
         var form = await queue.Context.NewPageAsync();
