@@ -121,4 +121,63 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
         await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
     }
+    [Fact]
+    public async Task TheConnectionBreaksWhileTheServerRuns_ThePageCatchesUpBySequenceNumber_AndWhatWasTypedMeanwhileReachesTheForm()
+    {
+        var suffix = Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var queue = await host.SignedInPageAsync("coordinator");
+        // Every live connection from here on passes through the test, which can break it while the server runs on.
+        var sockets = new List<IWebSocketRoute>();
+        await queue.Context.RouteWebSocketAsync("**/_blazor**", page =>
+        {
+            var server = page.ConnectToServer();
+            lock (sockets)
+            {
+                sockets.AddRange([page, server]);
+            }
+        });
+        await queue.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(queue);
+        var form = await queue.Context.NewPageAsync();
+        await form.GotoAsync("/coordination/paper-referrals");
+        await BrowserHost.WaitForCircuitAsync(form);
+        await form.Locator("#GivenName").FillAsync("Winifred");
+        await queue.EvaluateAsync("() => { window.sameDocument = true; }");
+
+        await queue.Context.RouteAsync(Negotiate, route => route.AbortAsync());
+        IWebSocketRoute[] open;
+        lock (sockets)
+        {
+            open = [.. sockets];
+        }
+        foreach (var socket in open)
+        {
+            await socket.CloseAsync();
+        }
+        var offline = queue.GetByTestId("offline");
+        await Assertions.Expect(offline).ToContainTextAsync(new Regex(@"Offline since \d\d:\d\d\."));
+        await form.Locator("#FamilyName").FillAsync("Offline-Typed");
+        var whileAway = await ReferAsync("Meanwhile" + suffix);
+        var whileAwaySeq = await host.LastChangeAboutAsync(whileAway);
+        await Assertions.Expect(queue.GetByTestId("queue")).Not.ToContainTextAsync("Meanwhile" + suffix);
+        await queue.Context.UnrouteAsync(Negotiate);
+
+        // The same circuit comes back (the page was not reloaded) and asks for what it missed after the last change it saw.
+        await Assertions.Expect(queue.GetByTestId("queue")).ToContainTextAsync("Meanwhile" + suffix, new() { Timeout = 45_000 });
+        await Assertions.Expect(offline).ToBeHiddenAsync();
+        Assert.True(await queue.EvaluateAsync<bool>("() => window.sameDocument === true"));
+        Assert.True(await AsOfAsync(queue) >= whileAwaySeq);
+
+        // What was typed while the connection was down is handed to the form, so what is entered is what the page shows.
+        await Assertions.Expect(form.GetByTestId("kept-text")).ToContainTextAsync("connection is back", new() { Timeout = 45_000 });
+        await form.Locator("#ReceivedAt").FillAsync(LondonTime.ToLocal(DateTimeOffset.UtcNow.AddMinutes(-30)).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture));
+        await form.Locator("#OrganisationId").SelectOptionAsync(new SelectOptionValue { Index = 1 });
+        await form.Locator("#NhsNumber").FillAsync(TestReferrals.Form("Unused").NhsNumber!);
+        await form.Locator("#DateOfBirth").FillAsync("1936-03-04");
+        await form.Locator("#AddressLine").FillAsync("1 Mill Lane, Ashbury");
+        await form.Locator("#Postcode").FillAsync("WM1 4QT");
+        await form.Locator("#ConsentToShare").SelectOptionAsync("yes");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
+        await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
+    }
 }
