@@ -4,6 +4,7 @@ using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using CsvHelper;
+using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Downtime;
@@ -44,8 +45,15 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         var form = await queue.Context.NewPageAsync();
         await form.GotoAsync("/coordination/paper-referrals");
         await BrowserHost.WaitForCircuitAsync(form);
+        await AssertNoSeriousFaultsAsync(form);
         await form.Locator("#GivenName").FillAsync("Winifred");
         await form.Locator("#Summary").FillAsync("Typed before the server went.");
+        // The blank form, printed ahead of downtime, is one click from every staff page.
+        var blank = await queue.Context.NewPageAsync();
+        await blank.GotoAsync("/referrals/blank-form");
+        await Assertions.Expect(blank.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("paper form for downtime");
+        await AssertNoSeriousFaultsAsync(blank);
+        await blank.CloseAsync();
 
         // The pages may not reach the server again until the test lets them, so that a change can be made meanwhile.
         await queue.Context.RouteAsync(Negotiate, route => route.AbortAsync());
@@ -55,6 +63,7 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await Assertions.Expect(offline).ToBeVisibleAsync();
         await Assertions.Expect(offline).ToContainTextAsync(new Regex(@"Offline since \d\d:\d\d\."));
         await Assertions.Expect(offline).ToContainTextAsync($"change {seenBefore}");
+        await AssertNoSeriousFaultsAsync(queue);
         await Assertions.Expect(queue.GetByTestId("queue")).ToContainTextAsync("Beforehand" + suffix);
         Assert.Equal(waiting, await queue.GetByTestId("count-waiting").Locator("strong").InnerTextAsync());
         await form.Locator("#FamilyName").FillAsync("Offline-Typed");
@@ -179,5 +188,12 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await form.Locator("#ConsentToShare").SelectOptionAsync("yes");
         await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
         await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
+    }
+
+    private static async Task AssertNoSeriousFaultsAsync(IPage page)
+    {
+        var results = await page.RunAxe();
+        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
+        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
     }
 }
