@@ -66,6 +66,17 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         return new Subscription(() => ImmutableInterlocked.Update(ref _subscribers, list => list.Remove(onChange)));
     }
 
+    /// <summary>
+    /// When change <paramref name="seq"/> was made: what a page names beside the sequence number it shows "as of", so that
+    /// printed or downloaded in downtime it says how old it is. Null before the first change.
+    /// </summary>
+    public async Task<DateTimeOffset?> TimeOfAsync(long seq, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<DateTimeOffset?>(new CommandDefinition(
+            "SELECT at FROM change WHERE seq = @seq", new { seq }, cancellationToken: cancellationToken));
+    }
+
     /// <summary>What a reconnecting screen missed. Serves only what has been published, so a resync never runs ahead of the push.</summary>
     public async Task<IReadOnlyList<Change>> SinceAsync(long after, int limit = 1000, CancellationToken cancellationToken = default)
     {

@@ -124,6 +124,26 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.All(all, c => Assert.Equal(("test.written", "test", 7L, "tester"), (c.Kind, c.EntityType, c.OrganisationId!.Value, c.Actor!)));
     }
 
+    /// <summary>Downtime: a page prints and downloads "as of change N" with the time that change was made.</summary>
+    [Fact]
+    public async Task TimeOf_IsWhenTheChangeWasMade_AndNothingForANumberNotYetGiven()
+    {
+        await using var database = await store.MigratedAsync();
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        var at = new DateTimeOffset(2026, 12, 3, 14, 31, 5, TimeSpan.Zero);
+        await using (var connection = await database.OpenAsync())
+        await using (var transaction = await database.BeginWriteAsync(connection))
+        {
+            await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
+            await transaction.CommitAsync();
+        }
+        await using var reader = await database.OpenAsync();
+        var seq = await reader.ExecuteScalarAsync<long>("SELECT MAX(seq) FROM change");
+
+        Assert.Equal(at, await feed.TimeOfAsync(seq));
+        Assert.Null(await feed.TimeOfAsync(seq + 1));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -59,6 +59,9 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/denied"] = new(false, StaffRoles),
         ["/referrals"] = new(false, [Roles.Referrer]),
         ["/referrals/new"] = new(false, [Roles.Referrer]),
+        // Blank, so any signed-in staff may print it ahead of downtime.
+        ["/referrals/blank-form"] = new(false, StaffRoles),
+        ["/coordination/paper-referrals"] = new(false, [Roles.Coordinator]),
         ["/referrals/drafts/{DraftId:long}"] = new(false, [Roles.Referrer], ReferralOfItsTrust: true, NotYours: HttpStatusCode.OK, ShowsPersonInFirstResponse: false),
         ["/referrals/{Id:long}"] = new(false, [Roles.Referrer, .. CountyWide], ReferralOfItsTrust: true, NotYours: HttpStatusCode.OK),
         ["/referrals/{Id:long}/summary"] = new(false, [Roles.Referrer, .. CountyWide], ReferralOfItsTrust: true),

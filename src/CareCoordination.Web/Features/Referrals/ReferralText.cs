@@ -72,6 +72,7 @@ public static class ReferralText
     {
         "referral.drafted" => "Started",
         "referral.submitted" => "Sent to the coordination centre",
+        "referral.entered-from-paper" => "Entered from a paper referral made during downtime",
         "referral.triage-started" => "Taken for triage",
         "referral.information-requested" => "Information asked for",
         "referral.information-received" => "Information given",

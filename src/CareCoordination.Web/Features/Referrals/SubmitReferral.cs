@@ -34,6 +34,12 @@ public static class SubmitReferral
     public sealed record SenderIdentifier(string System, string Value);
 
     /// <summary>
+    /// A paper referral a coordinator enters after downtime (BackEnterReferral): the organisation that sent it and the
+    /// time it was really made come from the paper; who typed it, and when, are kept beside them.
+    /// </summary>
+    public sealed record PaperReferral(long OrganisationId, DateTimeOffset ReceivedAt);
+
+    /// <summary>
     /// Either the referral (new, or found again for a repeated key), or the open referrals to answer about first: the
     /// sender's own organisation's in full, and of another organisation's only that there is one.
     /// </summary>
@@ -81,11 +87,17 @@ public static class SubmitReferral
 
     public sealed class Handler(Database database, Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command, Result>
     {
-        public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
+        public ValueTask<Result> Handle(Command command, CancellationToken cancellationToken) => SubmitAsync(command, paper: null, cancellationToken);
+
+        /// <summary>Sends the form for the signed-in referrer, or, with <paramref name="paper"/>, for the organisation whose paper form it was.</summary>
+        internal async ValueTask<Result> SubmitAsync(Command command, PaperReferral? paper, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
             var (connection, transaction) = (work.Connection, work.Transaction);
-            var organisationId = scope.Actor.OrganisationId ?? throw new AccessDenied("Only a member of a referring organisation can submit a referral.");
+            var organisationId = paper?.OrganisationId ?? scope.Actor.OrganisationId
+                ?? throw new AccessDenied("Only a member of a referring organisation can submit a referral.");
+            // The queue's clock and order, and every report, count a referral from when it was made.
+            var madeAt = paper?.ReceivedAt ?? scope.Now;
             var form = command.Form;
             var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
 
@@ -120,12 +132,12 @@ public static class SubmitReferral
             }
 
             personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
-            var today = DateOnly.FromDateTime(LondonTime.ToLocal(scope.Now).DateTime);
+            var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
             var referral = new
             {
                 PersonId = personId,
                 OrganisationId = organisationId,
-                ReferrerUserId = scope.Actor.UserId,
+                ReferrerUserId = paper is null ? scope.Actor.UserId : null,
                 PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
                 SenderSystem = command.Sender?.System,
                 SenderValue = command.Sender?.Value,
@@ -159,7 +171,11 @@ public static class SubmitReferral
                 EarlyRequest = form.IsEarlyRequest(today),
                 DuplicateOf = open.Count > 0 ? command.DuplicateOf ?? open[^1].Id : (long?)null,
                 DuplicateAnswer = open.Count > 0 ? command.DuplicateAnswer : null,
+                MadeAt = madeAt,
                 Now = scope.Now,
+                EnteredFromPaper = paper is not null,
+                EnteredAt = paper is null ? (DateTimeOffset?)null : scope.Now,
+                EnteredByUserId = paper is null ? null : scope.Actor.UserId,
             };
             var referralId = await connection.ExecuteScalarAsync<long>(
                 """
@@ -168,21 +184,21 @@ public static class SubmitReferral
                     infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
                     self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
                     staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
-                    created_at, submitted_at, updated_at)
+                    created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id)
                 VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
                     (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
                     @Ward, @BedLabel, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
                     @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
                     @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
                     @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
-                    @Now, @Now, @Now)
+                    @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId)
                 RETURNING id
                 """, referral, transaction);
             var taskId = await connection.ExecuteScalarAsync<long>(
                 """
                 INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
-                VALUES (@referralId, 'coordination', 'requested', 1, @now, @now) RETURNING id
-                """, new { referralId, now = scope.Now }, transaction);
+                VALUES (@referralId, 'coordination', 'requested', 1, @madeAt, @now) RETURNING id
+                """, new { referralId, madeAt, now = scope.Now }, transaction);
             await TriageTasks.KeepOwnerAsync(connection, transaction, taskId);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
@@ -204,6 +220,10 @@ public static class SubmitReferral
                 informationNeeded = command.InformationNeeded is { Count: > 0 } needed ? needed : null,
             });
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
+            if (paper is not null)
+            {
+                scope.RecordChange("referral.entered-from-paper", "referral", referralId, organisationId, new { receivedAt = paper.ReceivedAt });
+            }
             scope.Touch("referral", referralId, personId);
             return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId };
         }
