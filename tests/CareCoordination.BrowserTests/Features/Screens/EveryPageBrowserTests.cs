@@ -39,10 +39,12 @@ public sealed partial class EveryPageBrowserTests(BrowserHost host) : IClassFixt
         ["/denied"] = Staff,
         ["/referrals"] = ["referrer"],
         ["/referrals/new"] = ["referrer"],
+        ["/referrals/blank-form"] = Staff,
         ["/referrals/drafts/{DraftId:long}"] = ["referrer"],
         ["/referrals/{Id:long}"] = ["referrer", .. CountyWide],
         ["/referrals/{Id:long}/summary"] = ["referrer", .. CountyWide],
         ["/coordination"] = CountyWide,
+        ["/coordination/paper-referrals"] = ["coordinator"],
         ["/bed-bureau/queue"] = CountyWide,
         ["/coordination/referrals/{Id:long}"] = CountyWide,
         ["/coordination/referrals/{Id:long}/as-sent"] = ["coordinator", "bedbureau"],
@@ -175,7 +177,7 @@ public sealed partial class EveryPageBrowserTests(BrowserHost host) : IClassFixt
     private static async Task OpenAsync(IPage page, string address)
     {
         await page.GotoAsync(address);
-        if (address is not ("/signin" or "/error" or "/not-found") && !address.EndsWith("/summary", StringComparison.Ordinal))
+        if (address is not ("/signin" or "/error" or "/not-found" or "/referrals/blank-form") && !address.EndsWith("/summary", StringComparison.Ordinal))
         {
             await BrowserHost.WaitForCircuitAsync(page);
         }
