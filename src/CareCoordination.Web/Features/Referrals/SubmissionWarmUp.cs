@@ -137,17 +137,16 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
                 {
                     // Sent inside this write, the command joins it, as a message sent inside a command does.
                     await mediator.Send(command, cancellationToken);
-                    await FhirVersions.RecordAsync(connection, transaction, submission.Changes);
                     await ChangeLog.AppendAsync(database, connection, transaction, submission.Changes, submission.Now, referrer.Name);
-                    foreach (var type in new[] { "Patient", "ServiceRequest" })
+                    // The person and the referral as the FHIR read serves them (their current versions come from the live rows).
+                    var personId = submission.Changes.FirstOrDefault(c => c.EntityType == "person")?.EntityId;
+                    var referralId = submission.Changes.FirstOrDefault(c => c.EntityType == "referral")?.EntityId;
+                    if (personId is not null && referralId is not null)
                     {
-                        // The newest version of each type is this transaction's own.
-                        var packed = await connection.ExecuteScalarAsync<byte[]?>(
-                            "SELECT packed FROM fhir_version WHERE resource_type = @type AND packed IS NOT NULL ORDER BY id DESC LIMIT 1", new { type }, transaction);
-                        if (packed is not null)
-                        {
-                            stored.Add(Encoding.UTF8.GetString(Packing.Unpack(packed, Packing.Brotli)));
-                        }
+                        var person = await connection.QuerySingleAsync<FhirPerson>(FhirPerson.Select + " AND p.id = @Id", new { Id = personId }, transaction);
+                        var referral = await connection.QuerySingleAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { Id = referralId }, transaction);
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToPatient(person)));
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToServiceRequest(referral)));
                     }
                     changes = submission.Changes.Count;
                 }
