@@ -622,6 +622,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         ];
 
         private readonly Random _random = new(2026);
+        private readonly Random _longStays = new(2027);
         private readonly HashSet<string> _nhsNumbers = [];
         private readonly Dictionary<string, Organisation> _organisations = [];
         private readonly DateOnly _today = DateOnly.FromDateTime(now.UtcDateTime);
@@ -1102,6 +1103,13 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             if (Chance(completes))
             {
                 steps.Add(By(StepKind.Completed, Within(start + Minutes(2 * 24 * 60, 9 * 24 * 60), 9, 18), placer));
+            }
+            else if (referral.Route.Service is null)
+            {
+                // A longer bed stay ends with the long-term decision, 15 to 49 days in (start is in working hours, so whole days
+                // keep it there). Only a history longer than a fortnight reaches that day; without it, six weeks of stays would
+                // fill the county. Its own random source leaves the fortnight's draws, and so the default demo, as they were.
+                steps.Add(By(StepKind.Completed, start + TimeSpan.FromDays(_longStays.Next(15, 50)), placer));
             }
             return steps;
         }

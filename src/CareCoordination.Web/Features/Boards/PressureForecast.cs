@@ -16,8 +16,8 @@ namespace CareCoordination.Features.Boards;
 /// <list type="bullet">
 /// <item>Referrals: the same weekday over the last weeks of complete days (seasonal naive): likely the mean, low the
 /// quietest, high the busiest.</item>
-/// <item>Demand (a slot or a bed taken, i.e. an acceptance): each expected referral, on the day it arrives, times the share
-/// of recent referrals that ended in that slot or bed type; plus each referral already with us (in triage, awaiting
+/// <item>Demand (a slot or a bed taken, i.e. an acceptance): each expected referral times the share of recent referrals that
+/// ended in that slot or bed type, spread over the day it arrives and the days after as recent acceptances were; plus each referral already with us (in triage, awaiting
 /// information, in the bed bureau's queue) times the share of recent referrals of its pathway (and queue) that did,
 /// on the first day or, when sent early, on its expected discharge date. Low and high: the 10th and 90th percentile of a
 /// Poisson count (people arrive one by one) around the quietest and the busiest weekday's figure.</item>
@@ -69,8 +69,8 @@ public static class PressureForecast
     /// <param name="ExpectedOn">Its expected discharge date, else its discharge ready date.</param>
     public sealed record Open(string Pathway, bool InBedBureau, bool AwaitingInformation, DateOnly? ExpectedOn);
 
-    /// <summary>A recent referral that has left the pipeline, and the slot or bed type it took (null: none).</summary>
-    public sealed record Outcome(string Pathway, bool ViaBedBureau, string? Measure);
+    /// <summary>A recent referral that has left the pipeline, the slot or bed type it took (null: none), and how many London days after it was sent.</summary>
+    public sealed record Outcome(string Pathway, bool ViaBedBureau, string? Measure, int LagDays = 0);
 
     public sealed record Capacity(int ReablementPerDay, IReadOnlyDictionary<string, int> BedsFreeNow);
 
@@ -142,7 +142,7 @@ public static class PressureForecast
             SELECT r.pathway AS Pathway,
                    CASE WHEN EXISTS (SELECT 1 FROM triage_task b WHERE b.referral_id = r.id AND b.queue = 'bed-bureau' AND b.created_at < @asOf)
                         THEN 1 ELSE 0 END AS ViaBedBureau,
-                   s.kind AS ServiceKind, bd.bed_type AS BedType
+                   s.kind AS ServiceKind, bd.bed_type AS BedType, r.submitted_at AS SubmittedAt, pl.created_at AS TakenAt
             FROM referral r
             LEFT JOIN placement pl ON pl.id = (SELECT MIN(p.id) FROM placement p WHERE p.referral_id = r.id AND p.created_at < @asOf)
             LEFT JOIN service s ON s.id = pl.service_id
@@ -151,7 +151,8 @@ public static class PressureForecast
               AND NOT EXISTS (SELECT 1 FROM triage_task t WHERE t.referral_id = r.id AND t.created_at < @asOf
                               AND (t.status IN ({OpenTasks}) OR t.completed_at >= @asOf))
             """, window, cancellationToken: cancellationToken)))
-            .Select(o => new Outcome(o.Pathway, o.ViaBedBureau == 1, o.ServiceKind == Reablement ? Reablement : o.BedType))
+            .Select(o => new Outcome(o.Pathway, o.ViaBedBureau == 1, o.ServiceKind == Reablement ? Reablement : o.BedType,
+                o.TakenAt is { } at ? LondonTime.DateOf(at).DayNumber - LondonTime.DateOf(o.SubmittedAt).DayNumber : 0))
             .ToList();
 
         return new Inputs(firstDay, weeks, history, pipeline, outcomes, new Capacity(0, new Dictionary<string, int>()));
@@ -197,6 +198,12 @@ public static class PressureForecast
             }
         }
 
+        // Not every referral is accepted the day it arrives (one sent in the evening is decided the next morning): an expected
+        // referral's demand is spread over the days after it as recent acceptances were. Earlier arrivals are in the pipeline.
+        var taken = inputs.Outcomes.Where(o => o.Measure is not null).ToList();
+        var lag = Enumerable.Range(0, Horizon).Select(j => taken.Count == 0 ? (j == 0 ? 1.0 : 0.0) : taken.Count(o => Math.Max(0, o.LagDays) == j) / (double)taken.Count).ToArray();
+        var expectedReferrals = new List<Band>();
+
         var days = new List<Day>();
         var freed = new Dictionary<DateOnly, Dictionary<string, (double Likely, double Fewest)>>();
         for (var date = inputs.FirstDay; date < inputs.FirstDay.AddDays(Horizon); date = date.AddDays(1))
@@ -204,15 +211,21 @@ public static class PressureForecast
             var samples = SameWeekday(date);
             var referrals = samples.Count == 0 ? Band.Zero
                 : new Band(samples.Min(s => s.Referrals), samples.Average(s => s.Referrals), samples.Max(s => s.Referrals));
+            expectedReferrals.Add(referrals);
+            // Referrals arriving today and on the forecast days before it that are accepted today.
+            var arriving = new Band(
+                expectedReferrals.Select((b, i) => b.Low * lag[expectedReferrals.Count - 1 - i]).Sum(),
+                expectedReferrals.Select((b, i) => b.Likely * lag[expectedReferrals.Count - 1 - i]).Sum(),
+                expectedReferrals.Select((b, i) => b.High * lag[expectedReferrals.Count - 1 - i]).Sum());
             var demand = new Dictionary<string, Band>(StringComparer.Ordinal);
             foreach (var measure in Measures)
             {
                 var known = landing.GetValueOrDefault((date, measure));
                 var p = share.GetValueOrDefault(measure);
                 demand[measure] = new Band(
-                    PoissonQuantile(referrals.Low * p + known, 0.1),
-                    referrals.Likely * p + known,
-                    PoissonQuantile(referrals.High * p + known, 0.9));
+                    PoissonQuantile(arriving.Low * p + known, 0.1),
+                    arriving.Likely * p + known,
+                    PoissonQuantile(arriving.High * p + known, 0.9));
             }
             days.Add(new Day(date, Round(referrals), demand.ToDictionary(d => d.Key, d => Round(d.Value), StringComparer.Ordinal)));
             freed[date] = BedTypes.ToDictionary(t => t, t => samples.Count == 0 ? (0.0, 0.0)
@@ -308,5 +321,7 @@ public static class PressureForecast
         public long ViaBedBureau { get; init; }
         public string? ServiceKind { get; init; }
         public string? BedType { get; init; }
+        public DateTimeOffset SubmittedAt { get; init; }
+        public DateTimeOffset? TakenAt { get; init; }
     }
 }
