@@ -111,7 +111,8 @@ public static class HostSetup
         services.AddSingleton<Features.Reports.DeprivationLookup>();
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))
             .Validate(b => b.CostPerBedDay >= 0 && b.Escalation.OccupancyPercent.IsOrdered && b.Escalation.MedicallyOptimisedWaiting.IsOrdered
-                && b.Escalation.OldestWaitingMinutes.IsOrdered, "Boards: CostPerBedDay must not be negative, and each escalation measure's Level2 <= Level3 <= Level4.")
+                && b.Escalation.OldestWaitingMinutes.IsOrdered && b.ForecastWeeks is >= 1 and <= 12,
+                "Boards: CostPerBedDay must not be negative, each escalation measure's Level2 <= Level3 <= Level4, and ForecastWeeks 1 to 12.")
             .ValidateOnStart();
         return services;
     }
@@ -187,7 +188,7 @@ public static class HostSetup
         var credentials = new DemoCredentials(
             string.IsNullOrWhiteSpace(password) ? Passwords.Generate() : password,
             string.IsNullOrWhiteSpace(secret) ? Passwords.Generate() : secret);
-        var outcome = await services.GetRequiredService<DemoSeeder>().SeedAsync(credentials);
+        var outcome = await services.GetRequiredService<DemoSeeder>().SeedAsync(credentials, app.Configuration.GetValue("Demo:HistoryDays", DemoSeeder.DefaultHistoryDays));
         steps.Done("demo seed");
         if (outcome == DemoSeedOutcome.Seeded)
         {

@@ -18,7 +18,7 @@ public enum DemoSeedOutcome { Seeded, AlreadySeeded, RefusedRealData }
 
 /// <summary>
 /// Fills an empty store with the fictional county of Westmoor: organisations, staff, sites, beds,
-/// services and two weeks of referral history ending now, so every queue, board and report has
+/// services and two weeks (Demo:HistoryDays) of referral history ending now, so every queue, board and report has
 /// something true-looking to show. All of it in one transaction, or nothing; never into a store
 /// that already holds real data.
 /// </summary>
@@ -34,9 +34,18 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                     THEN 1 ELSE 0 END
         """;
 
-    public async Task<DemoSeedOutcome> SeedAsync(DemoCredentials credentials, CancellationToken cancellationToken = default)
+    /// <summary>Two weeks: every board and report has something to show, and a fresh demo starts in about two seconds.</summary>
+    public const int DefaultHistoryDays = 14;
+
+    public Task<DemoSeedOutcome> SeedAsync(DemoCredentials credentials, CancellationToken cancellationToken = default) =>
+        SeedAsync(credentials, DefaultHistoryDays, cancellationToken);
+
+    /// <param name="historyDays">Days of referral history ending now (Demo:HistoryDays); the forecast's backtest replays six weeks.</param>
+    public async Task<DemoSeedOutcome> SeedAsync(DemoCredentials credentials, int historyDays, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(credentials);
+        ArgumentOutOfRangeException.ThrowIfLessThan(historyDays, 7);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(historyDays, 63);
         var started = Stopwatch.GetTimestamp();
 
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -70,7 +79,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
         var now = clock.GetUtcNow().ToUniversalTime();
         // PBKDF2 is slow on purpose: one hash, shared by every demo account.
-        var county = new County(now, Passwords.Hash(credentials.Password), Passwords.Hash(credentials.PartnerSecret)).Build();
+        var county = new County(now, historyDays, Passwords.Hash(credentials.Password), Passwords.Hash(credentials.PartnerSecret)).Build();
         await WriteAsync(connection, transaction, county, cancellationToken);
         await DemoDischarges.WriteAsync(connection, transaction, now, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
@@ -584,13 +593,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
     private sealed record PendingChange(DateTimeOffset At, string Kind, string EntityType, Row Entity, Organisation Organisation, string Actor, Func<object>? Data);
 
     /// <summary>
-    /// Plans Westmoor and its last fortnight. Each referral's whole life is planned from its creation
+    /// Plans Westmoor and its last fortnight (or as many days as asked). Each referral's whole life is planned from its creation
     /// (triage on shift, home first, beds through the bureau), then cut at now: what had happened by
     /// now is its state, so old referrals have finished and recent ones are still open.
     /// </summary>
-    private sealed class County(DateTimeOffset now, string passwordHash, string secretHash)
+    private sealed class County(DateTimeOffset now, int days, string passwordHash, string secretHash)
     {
-        private const int Days = 14;
 
         private static readonly (string Source, double Weight)[] Sources =
             [("acute-hospital", 55), ("community-hospital", 15), ("gp", 18), ("community-step-up", 12)];
@@ -614,6 +622,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         ];
 
         private readonly Random _random = new(2026);
+        private readonly Random _longStays = new(2027);
         private readonly HashSet<string> _nhsNumbers = [];
         private readonly Dictionary<string, Organisation> _organisations = [];
         private readonly DateOnly _today = DateOnly.FromDateTime(now.UtcDateTime);
@@ -828,8 +837,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
         private void PlanReferrals()
         {
-            var firstDay = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(-(Days - 1));
-            for (var day = 0; day < Days; day++)
+            var firstDay = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(-(days - 1));
+            for (var day = 0; day < days; day++)
             {
                 var dayStart = firstDay.AddDays(day);
                 var weekend = dayStart.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday;
@@ -1094,6 +1103,13 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             if (Chance(completes))
             {
                 steps.Add(By(StepKind.Completed, Within(start + Minutes(2 * 24 * 60, 9 * 24 * 60), 9, 18), placer));
+            }
+            else if (referral.Route.Service is null)
+            {
+                // A longer bed stay ends with the long-term decision, 15 to 49 days in (start is in working hours, so whole days
+                // keep it there). Only a history longer than a fortnight reaches that day; without it, six weeks of stays would
+                // fill the county. Its own random source leaves the fortnight's draws, and so the default demo, as they were.
+                steps.Add(By(StepKind.Completed, start + TimeSpan.FromDays(_longStays.Next(15, 50)), placer));
             }
             return steps;
         }

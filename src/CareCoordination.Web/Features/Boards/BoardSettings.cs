@@ -9,6 +9,9 @@ public sealed class BoardSettings
     /// <summary>A service whose free capacity nobody has confirmed for this long is flagged stale.</summary>
     public int ServiceStaleAfterHours { get; set; } = 24;
 
+    /// <summary>How many weeks of each weekday the pressure forecast learns from (the most recent complete ones).</summary>
+    public int ForecastWeeks { get; set; } = 4;
+
     /// <summary>
     /// The escalation level, in the manner of the NHS OPEL levels: each measure's thresholds for levels 2, 3
     /// and 4. The level is the highest any measure reaches; level 1 when none does.
