@@ -120,14 +120,7 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await Assertions.Expect(form.Locator("#FamilyName")).ToHaveValueAsync("Offline-Typed");
         await Assertions.Expect(form.Locator("#Summary")).ToHaveValueAsync("Typed before the server went.");
         // The kept text reached the new page's form: completed and entered, it is the referral the server records.
-        await form.Locator("#ReceivedAt").FillAsync(LondonTime.ToLocal(DateTimeOffset.UtcNow.AddHours(-1)).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture));
-        await form.Locator("#OrganisationId").SelectOptionAsync(new SelectOptionValue { Index = 1 });
-        await form.Locator("#NhsNumber").FillAsync(TestReferrals.Form("Unused").NhsNumber!);
-        await form.Locator("#DateOfBirth").FillAsync("1936-03-04");
-        await form.Locator("#AddressLine").FillAsync("1 Mill Lane, Ashbury");
-        await form.Locator("#Postcode").FillAsync("WM1 4QT");
-        await form.Locator("#ConsentToShare").SelectOptionAsync("yes");
-        await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
+        await EnterTheRestOfThePaperAsync(form, TimeSpan.FromHours(1));
         await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
     }
     [Fact]
@@ -179,14 +172,7 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
 
         // What was typed while the connection was down is handed to the form, so what is entered is what the page shows.
         await Assertions.Expect(form.GetByTestId("kept-text")).ToContainTextAsync("connection is back", new() { Timeout = 45_000 });
-        await form.Locator("#ReceivedAt").FillAsync(LondonTime.ToLocal(DateTimeOffset.UtcNow.AddMinutes(-30)).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture));
-        await form.Locator("#OrganisationId").SelectOptionAsync(new SelectOptionValue { Index = 1 });
-        await form.Locator("#NhsNumber").FillAsync(TestReferrals.Form("Unused").NhsNumber!);
-        await form.Locator("#DateOfBirth").FillAsync("1936-03-04");
-        await form.Locator("#AddressLine").FillAsync("1 Mill Lane, Ashbury");
-        await form.Locator("#Postcode").FillAsync("WM1 4QT");
-        await form.Locator("#ConsentToShare").SelectOptionAsync("yes");
-        await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
+        await EnterTheRestOfThePaperAsync(form, TimeSpan.FromMinutes(30));
         await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
     }
 
@@ -195,5 +181,18 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         var results = await page.RunAxe();
         var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
         Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+    }
+
+    /// <summary>Completes a paper referral whose names and summary were typed already, made <paramref name="ago"/>, and enters it.</summary>
+    private static async Task EnterTheRestOfThePaperAsync(IPage form, TimeSpan ago)
+    {
+        await form.Locator("#ReceivedAt").FillAsync(LondonTime.ToLocal(DateTimeOffset.UtcNow - ago).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture));
+        await form.Locator("#OrganisationId").SelectOptionAsync(new SelectOptionValue { Index = 1 });
+        await form.Locator("#NhsNumber").FillAsync(TestReferrals.Form("Unused").NhsNumber!);
+        await form.Locator("#DateOfBirth").FillAsync("1936-03-04");
+        await form.Locator("#AddressLine").FillAsync("1 Mill Lane, Ashbury");
+        await form.Locator("#Postcode").FillAsync("WM1 4QT");
+        await form.Locator("#ConsentToShare").SelectOptionAsync("yes");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Enter referral" }).ClickAsync();
     }
 }
