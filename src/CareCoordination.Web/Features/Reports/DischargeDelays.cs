@@ -87,8 +87,23 @@ public static partial class DischargeDelays
         public DateOnly? Ready { get; init; }
         public DateTimeOffset DischargedAt { get; init; }
 
-        /// <summary>Days from the ready date to the London day of discharge; null without a ready date.</summary>
-        public int? Delay => Ready is { } ready ? LondonTime.DateOf(DischargedAt).DayNumber - ready.DayNumber : null;
+        private int? _delay;
+        private bool _counted;
+
+        /// <summary>Days from the ready date to the London day of discharge; null without a ready date. Worked out once: the
+        /// figures ask for it several times over each of a period's (possibly hundreds of thousands of) discharges.</summary>
+        public int? Delay
+        {
+            get
+            {
+                if (!_counted)
+                {
+                    _delay = Ready is { } ready ? LondonTime.DateOf(DischargedAt).DayNumber - ready.DayNumber : null;
+                    _counted = true;
+                }
+                return _delay;
+            }
+        }
     }
 
     public sealed class Handler(Database database, IOptionsMonitor<BoardSettings> boards) : IQueryHandler<Query, Result>
