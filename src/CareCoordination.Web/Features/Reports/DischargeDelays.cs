@@ -116,14 +116,7 @@ public static partial class DischargeDelays
                 FROM referral r JOIN organisation o ON o.id = r.organisation_id
                 WHERE r.discharged_at >= @StartUtc AND r.discharged_at < @EndUtc AND r.status <> 'draft'
                 """;
-            if (filter.Trust is not null)
-            {
-                sql += " AND r.organisation_id = @Trust";
-            }
-            if (filter.Locality is not null)
-            {
-                sql += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
-            }
+            sql += filter.Narrowing(database.Provider);
             await using var connection = await database.OpenAsync(cancellationToken);
             var discharges = (await connection.QueryAsync<Discharge>(sql, new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality })).ToList();
 

@@ -289,7 +289,7 @@ public static partial class DischargeSitrep
         {
             await using var connection = await database.OpenAsync(cancellationToken);
             var filter = query.Filter;
-            var stays = await StaysAsync(connection, filter);
+            var stays = await StaysAsync(connection, filter, database.Provider);
             var days = DaysOf(stays, filter);
 
             var last = filter.To;
@@ -323,17 +323,9 @@ public static partial class DischargeSitrep
         /// organisation's referrals to find a month's discharges (4 s on a 1M-referral store, issue 13).
         /// The locality is where the person lives (their postcode's locality), as the coordination centres work.
         /// </summary>
-        private static async Task<List<Stay>> StaysAsync(DbConnection connection, ReportFilter filter)
+        private static async Task<List<Stay>> StaysAsync(DbConnection connection, ReportFilter filter, StoreProvider provider)
         {
-            var narrowing = "";
-            if (filter.Trust is not null)
-            {
-                narrowing += " AND r.organisation_id = @Trust";
-            }
-            if (filter.Locality is not null)
-            {
-                narrowing += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
-            }
+            var narrowing = filter.Narrowing(provider);
             var sql = $"""
                 SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready,
                        r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
