@@ -11,21 +11,10 @@ public sealed class AuditWriter(Database database)
     /// <summary>The longest value any text column of an audit row holds, marker included.</summary>
     public const int MaxValueLength = 1000;
 
-    private const string Columns =
-        "INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail) VALUES ";
-
-    /// <summary>
-    /// The most rows one statement writes. A message can touch hundreds of thousands of subjects (the client-level events
-    /// export names every person it exports), and one statement per row made the audit most of the export's time; the rows
-    /// go in statements of 512, 256, ... 1 rows, so there are only ten texts to compile and keep, and the parameters
-    /// (3 a row plus 8 shared) stay far below SQLite's and PostgreSQL's limits.
-    /// </summary>
-    internal const int MaxRowsPerStatement = 512;
-
-    private static readonly string[] Inserts = [.. Enumerable.Range(0, System.Numerics.BitOperations.Log2(MaxRowsPerStatement) + 1).Select(power => InsertOf(1 << power))];
-
-    private static string InsertOf(int rows) => Columns + string.Join(", ", Enumerable.Range(0, rows).Select(i => string.Create(CultureInfo.InvariantCulture,
-        $"(@At, @ActorKind, @ActorId, @ActorName, @OrganisationId, @Action, @Outcome, @EntityType{i}, @EntityId{i}, @PersonId{i}, @Detail)")));
+    private const string Insert = """
+        INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail)
+        VALUES (@At, @ActorKind, @ActorId, @ActorName, @OrganisationId, @Action, @Outcome, @EntityType, @EntityId, @PersonId, @Detail)
+        """;
 
     /// <summary>
     /// A refused message (denied, invalid) is written on its own connection, because its transaction, if it
@@ -59,52 +48,18 @@ public sealed class AuditWriter(Database database)
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
         string? action = null, int firstSubject = 0)
     {
-        var subjects = Subjects(scope, firstSubject);
+        var rows = Rows(scope, outcome, action, firstSubject);
         if (connection is null)
         {
             // A refusal has no transaction of its own: it takes its turn like any other write.
             await database.WriteAsync((own, ownTransaction) =>
-                InsertAsync(scope, outcome, action, subjects, own, ownTransaction, cancellationToken), cancellationToken);
+                own.ExecuteAsync(new CommandDefinition(Insert, rows, ownTransaction, cancellationToken: cancellationToken)), cancellationToken);
             return;
         }
-        await InsertAsync(scope, outcome, action, subjects, connection, transaction, cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Insert, rows, transaction, cancellationToken: cancellationToken));
     }
 
-    private static async Task InsertAsync(MessageScope scope, string outcome, string? action, List<AuditSubject> subjects,
-        DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
-    {
-        var shared = new
-        {
-            At = scope.Now,
-            ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-            ActorId = Cap(scope.Actor.Id),
-            ActorName = Cap(scope.Actor.Name),
-            scope.Actor.OrganisationId,
-            Action = Cap(action ?? scope.Action),
-            Outcome = outcome,
-            Detail = Cap(scope.AuditDetail),
-        };
-        for (var written = 0; written < subjects.Count;)
-        {
-            // The largest power of two that fits what is left (at most MaxRowsPerStatement).
-            var power = Math.Min(Inserts.Length - 1, System.Numerics.BitOperations.Log2((uint)(subjects.Count - written)));
-            var rows = 1 << power;
-            var parameters = new DynamicParameters(shared);
-            for (var i = 0; i < rows; i++)
-            {
-                var s = subjects[written + i];
-                var index = i.ToString(CultureInfo.InvariantCulture);
-                parameters.Add("EntityType" + index, s.EntityType.Length == 0 ? null : Cap(s.EntityType), System.Data.DbType.String);
-                parameters.Add("EntityId" + index, s.EntityType.Length == 0 ? null : s.EntityId, System.Data.DbType.Int64);
-                parameters.Add("PersonId" + index, s.PersonId, System.Data.DbType.Int64);
-            }
-            await connection.ExecuteAsync(new CommandDefinition(Inserts[power], parameters, transaction, cancellationToken: cancellationToken));
-            written += rows;
-        }
-    }
-
-    /// <summary>The subjects this message audits now: its own not yet audited, or none named (one row with no subject).</summary>
-    private static List<AuditSubject> Subjects(MessageScope scope, int firstSubject)
+    private static List<object> Rows(MessageScope scope, string outcome, string? action, int firstSubject)
     {
         var own = new List<AuditSubject>();
         for (var i = firstSubject; i < scope.Subjects.Count; i++)
@@ -114,7 +69,21 @@ public sealed class AuditWriter(Database database)
                 own.Add(scope.Subjects[i]);
             }
         }
-        return own.Count > 0 ? own : [new AuditSubject("", 0, null)];
+        var subjects = own.Count > 0 ? own : [new AuditSubject("", 0, null)];
+        return [.. subjects.Select(s => (object)new
+        {
+            At = scope.Now,
+            ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
+            ActorId = Cap(scope.Actor.Id),
+            ActorName = Cap(scope.Actor.Name),
+            scope.Actor.OrganisationId,
+            Action = Cap(action ?? scope.Action),
+            Outcome = outcome,
+            EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
+            EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
+            s.PersonId,
+            Detail = Cap(scope.AuditDetail),
+        })];
     }
 
     /// <summary>
