@@ -35,7 +35,9 @@ static int Usage()
           push       1,000 live boards on capacity while partners send 20 referrals/s: delivery latency, misses, memory per board
                      [--short] [--boards N] [--rate N] [--seconds N] [--rounds N] [--baseline OTHER-CareCoordination.Web.dll]
           history    a large store (1,000,000 referrals, 5,000 beds and their changes), then p95 of the queue, the capacity board and FHIR
-                     searches on it against a read by primary key   [--referrals N] [--beds N] [--calls N] [--store FILE] [--keep] [--reuse] [--short]
+                     searches on it against a read by primary key; then every manager's report (page and CSV) for a month, a quarter
+                     and a year   [--referrals N] [--beds N] [--calls N] [--report-calls N] [--reports-only] [--report WORDS] [--store FILE] [--keep]
+                     [--reuse] [--short]
           first      the first referral after a start against later ones, with the start-up warm-up off and on   [--short] [--rounds N] [--later N]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.

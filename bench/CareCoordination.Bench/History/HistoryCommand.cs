@@ -90,11 +90,34 @@ public static class HistoryCommand
             var body = await response.Content.ReadAsStringAsync();
             return response.StatusCode == HttpStatusCode.OK ? null : $"{url} answered {(int)response.StatusCode} {body[..Math.Min(200, body.Length)]}";
         };
-        // The screens' own queries, by the product's handlers in this process, against the same store's primary-key read.
-        var screens = new ScreenQueries(path, written.PartnerOrganisationId).Targets(() => written.PartnerReferralIds[random.Next(written.PartnerReferralIds.Count)]);
-        Console.WriteLine($"-- history: {calls} calls each, one at a time, after 3 to warm up (load average {LoadAverage()})");
-        var failures = await MeasureAsync([.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
-            + await MeasureAsync([.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
+        var failures = 0;
+        long AnyPartnerReferral() => written.PartnerReferralIds[random.Next(written.PartnerReferralIds.Count)];
+        if (!options.Has("reports-only"))
+        {
+            // The screens' own queries, by the product's handlers in this process, against the same store's primary-key read.
+            var screens = new ScreenQueries(path, written.PartnerOrganisationId).Targets(AnyPartnerReferral);
+            Console.WriteLine($"-- history: {calls} calls each, one at a time, after 3 to warm up (load average {LoadAverage()})");
+            failures += await MeasureAsync([.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
+                + await MeasureAsync([.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
+        }
+
+        // The managers' reports (issue 13): each must answer within 2 s at 1M referrals; fewer calls and one warm-up (each call reads
+        // more than a screen's), so that the whole set stays within minutes.
+        var reportCalls = options.Int("report-calls", options.Short ? 2 : 10);
+        await using (var reports = await ReportQueries.StartAsync(path))
+        {
+            var targets = await reports.TargetsAsync(written.PartnerOrganisationId, AnyPartnerReferral);
+            foreach (var slug in options.Get("report") is null ? ReportQueries.Unmeasured(targets) : [])
+            {
+                failures++;
+                Report.Current.Fail($"history: report {slug} is in ReportCatalogue.All but not measured (ReportQueries.TargetsAsync)");
+            }
+            Console.WriteLine($"-- history: the reports, {reportCalls} calls each, one at a time, after one to warm up (load average {LoadAverage()})");
+            // --report WORDS: only the targets whose name contains them (and the bare reference), to look at one report.
+            var only = options.Get("report");
+            failures += await MeasureAsync([.. targets.Where((t, i) => i == 0 || only is null || t.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
+                .Select(t => (t.Name, t.Run))], reportCalls, warmUps: 1);
+        }
         await server.StopAsync();
         Console.WriteLine($"-- history: load average {LoadAverage()} at the end");
         // A store in the temp folder is the bench's own (1.6 GB at full size): kept only when asked for, to --reuse it.
@@ -110,7 +133,7 @@ public static class HistoryCommand
     }
 
     /// <summary>p50 and p95 of each target, the first being the bare reference the others are a ratio of.</summary>
-    private static async Task<int> MeasureAsync(IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls)
+    private static async Task<int> MeasureAsync(IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls, int warmUps = 3)
     {
         Console.WriteLine($"   {"target",-55} {"p50 ms",8} {"p95 ms",8} {"x bare p95",10}");
         var failures = 0;
@@ -118,7 +141,7 @@ public static class HistoryCommand
         foreach (var (name, call) in targets)
         {
             var times = new List<double>();
-            for (var i = -3; i < calls; i++)
+            for (var i = -warmUps; i < calls; i++)
             {
                 var clock = Stopwatch.StartNew();
                 var failure = await call();
@@ -126,7 +149,7 @@ public static class HistoryCommand
                 if (failure is not null)
                 {
                     failures++;
-                    Console.WriteLine($"   {name}: {failure}");
+                    Report.Current.Fail($"history: {name}: {failure}");
                     break;
                 }
                 if (i >= 0)

@@ -7,9 +7,12 @@ namespace CareCoordination.Bench.History;
 
 /// <summary>
 /// Writes years of history into a store the product has migrated and seeded (demo organisations, sites, wards, staff):
-/// referrals with their person, what the referral said of them, a triage task and their change rows, almost all closed
+/// referrals with their person, what the referral said of them, their triage tasks and change rows, almost all closed
 /// long ago and a few thousand still open, as a county's store looks after some years; beds up to the number asked, each
-/// with its status changes. Straight SQL through the product's schema, prepared INSERTs in big transactions: the
+/// with its status changes. So that the reports (issue 13) have their real work to do, the history also holds what they
+/// count (<see cref="People"/>, <see cref="Discharges"/>): varied people (sex, age, ethnic category, a postcode from the
+/// deprivation lookup), discharge ready dates, decisions, placements into services and beds, discharges with pathway and
+/// destination, and delay reasons. Straight SQL through the product's schema, prepared INSERTs in big transactions: the
 /// product's own write path would take hours for a million referrals.
 /// </summary>
 public sealed class LargeStore(string path, int referrals, int beds, int open)
@@ -17,7 +20,10 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
     private static readonly string[] BedTypes = ["rehabilitation", "step-down-nursing", "residential", "nursing", "dementia"];
     private static readonly string[] BedStatuses = ["occupied", "occupied", "occupied", "available", "reserved", "cleaning"];
     private static readonly string[] Closed = ["completed", "completed", "completed", "completed", "placed", "declined", "cancelled"];
-    private static readonly string[] Sources = ["acute-hospital", "community-hospital", "gp", "community-step-up"];
+    // Most referrals come from the hospitals (the discharge flow), the rest from the community.
+    private static readonly string[] Sources = ["acute-hospital", "acute-hospital", "acute-hospital", "acute-hospital", "community-hospital", "gp", "community-step-up"];
+    private static readonly string[] DeclineReasons = ["not-eligible", "needs-met", "needs-met", "person-declined", "out-of-area", "no-longer-needed"];
+    private const string CodeListVersionsName = CareCoordination.Features.Reports.CodeLists.CodeListVersions.DelayReasons;
     private static readonly string[] Pathways = ["0", "1", "1", "2", "3", "step-up"];
     private static readonly string[] Localities = ["Penmarrow", "Westmoor", "Saltmouth", "Carn Brea", "Trelow"];
 
@@ -50,19 +56,30 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var firstTask = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM triage_task");
         var person = Insert(connection, "person", "id, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, version, created_at, updated_at");
         var referral = Insert(connection, "referral",
-            "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source");
+            "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source, "
+            + "pathway_intended, discharged_at, discharge_recorded_from, pathway_at_discharge, destination_at_discharge, destination_care_level, triaged_at");
+        var placement = Insert(connection, "placement", "referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at, hours_per_day");
+        var delayRow = Insert(connection, "discharge_delay", "referral_id, list_name, list_version, code, from_at, to_at, recorded_by_name, recorded_at");
+        // What the reports count (issue 13): who the people are, their discharges, delays and placements, in realistic shares.
+        var districts = (await connection.QueryAsync<(string District, string Locality)>("SELECT district, locality FROM postcode_district")).ToDictionary(d => d.District, d => d.Locality);
+        var people = new People((await connection.QueryAsync<string>("SELECT postcode FROM deprivation_postcode ORDER BY postcode")).ToList(),
+            districts, districts.Count > 0 ? [.. districts.Values.Distinct().Order(StringComparer.Ordinal)] : Localities);
+        var discharges = new Discharges(
+            (await connection.QueryAsync<Discharges.Service>("SELECT id AS Id, kind AS Kind, capacity_unit AS Unit FROM service WHERE active ORDER BY id")).ToList(),
+            (await connection.QueryAsync<Discharges.Bed>(
+                "SELECT b.id AS Id, b.bed_type AS Type, s.name AS Site, s.kind AS SiteKind FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id ORDER BY b.id")).ToList(),
+            (await connection.QueryAsync<Discharges.ListItem>(
+                "SELECT l.version AS Version, l.valid_from AS ValidFrom, l.valid_to AS ValidTo, i.code AS Code FROM code_list l JOIN code_list_item i ON i.list_name = l.name AND i.list_version = l.version WHERE l.name = @name ORDER BY l.valid_from, i.sort_order",
+                new { name = CodeListVersionsName })).ToList(),
+            await connection.QueryAsync<long>("SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active')"));
         var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
         var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
         var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
-        // Triage's end as the product keeps it (TriageTasks.KeepTriagedAsync): the coordination centre's first decision.
-        var triaged = connection.CreateCommand();
-        triaged.CommandText = "UPDATE referral SET triaged_at = $p0 WHERE id = $p1";
-        triaged.Parameters.Add(new SqliteParameter("$p0", null));
-        triaged.Parameters.Add(new SqliteParameter("$p1", null));
 
         var partnerReferrals = new List<long>();
         var partnerNhsNumbers = new List<string>();
         var nhsSeed = 400_000_000L;
+        var nextTask = firstTask;
         var transaction = _transaction = connection.BeginTransaction();
         var firstOpen = referrals - open;
         for (var i = 0; i < referrals; i++)
@@ -82,15 +99,14 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
             var nhs = NextNhsNumber(ref nhsSeed);
             var personId = firstPerson + i;
             var referralId = firstReferral + i;
-            var taskId = firstTask + i;
             var given = i % 2 == 0 ? "Morwenna" : "Jago";
             var family = "Penhallow" + (i % 997).ToString(CultureInfo.InvariantCulture);
-            var born = new DateOnly(1930, 1, 1).AddDays(random.Next(0, 60 * 365));
-            var sex = i % 2 == 0 ? "female" : "male";
-            var locality = Localities[random.Next(Localities.Length)];
+            var who = people.Next(random, sent);
+            var locality = who.Locality;
             var status = isOpen ? (i % 3 == 0 ? "in-triage" : "submitted") : Closed[random.Next(Closed.Length)];
-            var taskStatus = isOpen ? (status == "in-triage" ? "in-progress" : "requested") : status == "cancelled" ? "cancelled" : "completed";
-            long? owner = taskStatus == "in-progress" || !isOpen ? staff[random.Next(staff.Count)] : null;
+            var source = Sources[random.Next(Sources.Length)];
+            var asked = Pathways[random.Next(Pathways.Length)];
+            var flow = discharges.Next(random, now, sent, isOpen, status, source, asked);
             var updated = isOpen ? sent : closedAt;
             string? senderSystem = organisation == partnerOrganisationId ? "https://fhir.westmoor-general.nhs.uk/Id/referral" : null;
             string? senderValue = senderSystem is null ? null : "H-" + referralId.ToString(CultureInfo.InvariantCulture);
@@ -100,28 +116,65 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 partnerNhsNumbers.Add(nhs);
             }
 
-            Run(person, personId, nhs, given, family, Day(born), sex, "2 Harbour Terrace", "WM1 4QT", locality, "A", i % 4 == 0, 1, Time(sent), Time(sent));
-            Run(referral, referralId, personId, organisation, status, random.Next(4) == 0 ? "urgent" : "routine", "Ward 7", Day(DateOnly.FromDateTime(sent.UtcDateTime)),
+            Run(person, personId, nhs, given, family, Day(who.Born), who.Sex, "2 Harbour Terrace", who.Postcode, locality, who.Ethnicity, i % 4 == 0, 1, Time(sent), Time(sent));
+            Run(referral, referralId, personId, organisation, status, random.Next(4) == 0 ? "urgent" : "routine", "Ward " + (1 + random.Next(12)).ToString(CultureInfo.InvariantCulture),
+                flow.Ready is { } ready ? Day(ready) : null,
                 """["dressing","mobility"]""", "Walks with a frame; close family nearby.",
                 "To go home and manage the stairs again.", random.Next(5) == 0, true, "Fall at home, hip repaired; medically optimised, needs support to go home.",
-                isOpen ? 1 : 4, Time(sent), Time(sent), Time(updated), senderSystem, senderValue, Pathways[random.Next(Pathways.Length)], Sources[random.Next(Sources.Length)]);
-            Run(said, referralId, personId, 1, nhs, given, family, Day(born), sex, "2 Harbour Terrace", "WM1 4QT", locality, "A", i % 4 == 0, Time(sent));
-            var queue = random.Next(5) == 0 ? "bed-bureau" : "coordination";
-            long? ownerOrganisation = owner is { } holder ? staffOrganisation[holder] : queue == "bed-bureau" ? bureau : centres.TryGetValue(locality, out var centre) ? centre : null;
-            Run(task, taskId, referralId, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)),
-                isOpen ? null : status, isOpen ? 1 : 3, Time(sent), Time(updated), isOpen ? null : Time(closedAt));
-            if (queue == "coordination" && taskStatus == "completed")
+                isOpen ? 1 : 4, Time(sent), Time(sent), Time(updated), senderSystem, senderValue, asked, source,
+                flow.PathwayIntended, flow.DischargedAt is { } left ? Time(left) : null, flow.RecordedFrom, flow.PathwayAtDischarge, flow.Destination, flow.CareLevel,
+                // Triage's end as the product keeps it (TriageTasks.KeepTriagedAsync): the coordination centre's first decision.
+                isOpen || status == "cancelled" ? null : Time(flow.DecidedAt));
+            Run(said, referralId, personId, 1, nhs, given, family, Day(who.Born), who.Sex, "2 Harbour Terrace", who.Postcode, locality, who.Ethnicity, i % 4 == 0, Time(sent));
+
+            // The triage: open ones wait in a queue; closed ones were decided as the product decides (TriageTasks.CloseAsync): accepted into a
+            // service, or passed to the bed bureau and accepted there, or declined, or the task cancelled with the referral.
+            var queue = flow.Bed ? "bed-bureau" : random.Next(5) == 0 && isOpen ? "bed-bureau" : "coordination";
+            if (isOpen)
             {
-                Run(triaged, Time(closedAt), referralId);
+                var taskStatus = status == "in-triage" ? "in-progress" : "requested";
+                long? owner = taskStatus == "in-progress" ? staff[random.Next(staff.Count)] : null;
+                long? ownerOrganisation = owner is { } holder ? staffOrganisation[holder] : queue == "bed-bureau" ? bureau : centres.TryGetValue(locality, out var centre) ? centre : null;
+                Run(task, nextTask, referralId, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)), null, 1, Time(sent), Time(sent), null);
+                Run(change, Time(sent), "task.created", "triage_task", nextTask++, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
+            }
+            else
+            {
+                var decided = flow.DecidedAt;
+                var coordinator = staff[random.Next(staff.Count)];
+                var (coordinationStatus, coordinationDecision) = status switch
+                {
+                    "declined" => ("rejected", "declined: " + DeclineReasons[random.Next(DeclineReasons.Length)]),
+                    "cancelled" => ("cancelled", (string?)null),
+                    _ when flow.Bed => ("completed", "redirected to bed bureau"),
+                    _ => ("completed", "accepted: " + flow.ServiceKind),
+                };
+                Run(task, nextTask, referralId, "coordination", coordinationStatus, coordinator, staffOrganisation[coordinator], Time(sent.AddMinutes(20)),
+                    coordinationDecision, 3, Time(sent), Time(decided), Time(decided));
+                Run(change, Time(sent), "task.created", "triage_task", nextTask, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
+                Run(change, Time(sent.AddMinutes(20)), "task.taken", "triage_task", nextTask++, organisation, "bench", null);
+                if (flow.Bed)
+                {
+                    var bureauStaff = staff[random.Next(staff.Count)];
+                    var reserved = decided.AddHours(2 + random.Next(48));
+                    Run(task, nextTask, referralId, "bed-bureau", "completed", bureauStaff, staffOrganisation[bureauStaff], Time(decided.AddMinutes(30)),
+                        $"accepted: {flow.BedType} bed, {flow.SiteName}", 3, Time(decided), Time(reserved), Time(reserved));
+                    Run(change, Time(decided), "task.created", "triage_task", nextTask++, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
+                }
+                if (flow.PlacementStatus is { } placed)
+                {
+                    Run(placement, referralId, flow.ServiceId, flow.BedId, placed, Day(DateOnly.FromDateTime(flow.StartedAt!.Value.UtcDateTime)),
+                        Time(flow.StartedAt.Value), flow.EndedAt is { } ended ? Time(ended) : null, Time(decided.AddHours(1)), flow.HoursPerDay);
+                }
+                Run(change, Time(closedAt), "referral." + status, "referral", referralId, organisation, "bench", $$"""{"status":"{{status}}"}""");
+            }
+            foreach (var delay in flow.Delays.Where(d => d.Code != ""))
+            {
+                Run(delayRow, referralId, CodeListVersionsName, delay.Version, delay.Code, Time(delay.From), delay.To is { } to ? Time(to) : null,
+                    "Coordination centre", Time(delay.From.AddHours(1) > now ? now : delay.From.AddHours(1)));
             }
             Run(change, Time(sent), "person.created", "person", personId, null, "bench", null);
             Run(change, Time(sent), "referral.submitted", "referral", referralId, organisation, "bench", $$"""{"status":"submitted"}""");
-            Run(change, Time(sent), "task.created", "triage_task", taskId, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
-            if (!isOpen)
-            {
-                Run(change, Time(sent.AddMinutes(20)), "task.taken", "triage_task", taskId, organisation, "bench", null);
-                Run(change, Time(closedAt), "referral." + status, "referral", referralId, organisation, "bench", $$"""{"status":"{{status}}"}""");
-            }
         }
         transaction.Commit();
         transaction.Dispose();

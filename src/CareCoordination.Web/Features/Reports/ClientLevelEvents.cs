@@ -224,13 +224,16 @@ public static partial class ClientLevelEvents
                   WHERE e.referral_id = d.referral_id AND e.completed_at IS NOT NULL AND {Decided("e")}
                     AND (e.completed_at < d.completed_at OR (e.completed_at = d.completed_at AND e.id < d.id))){Filters}
             """, parameters, cancellationToken: cancellationToken));
-        // Running in the period: still active, or ended in it or after; each half reaches its placements by its own index.
+        // Running in the period: still active, or ended in it or after; each half reaches its placements by its own index
+        // (0022: active ones by start, ended ones by end). The placement comes first (CROSS JOIN keeps SQLite to that order),
+        // and on SQLite the ended half's start is written +pl.started_at, so that neither the start index (every placement
+        // started before the period's end) nor the referrals of every organisation are read instead (issue 13, 1M referrals).
         const string Placement = """
             SELECT pl.id AS PlacementId, {0}, pl.started_at AS StartedAt, pl.ended_at AS EndedAt,
                    s.kind AS ServiceKind, s.capacity_unit AS ServiceCapacityUnit, b.bed_type AS BedType, pl.hours_per_day AS HoursPerDay,
                    COALESCE(so.name, bo.name) AS Provider
             FROM placement pl
-            JOIN referral r ON r.id = pl.referral_id
+            CROSS JOIN referral r
             JOIN person pe ON pe.id = r.person_id
             JOIN organisation o ON o.id = r.organisation_id
             LEFT JOIN service s ON s.id = pl.service_id
@@ -239,10 +242,11 @@ public static partial class ClientLevelEvents
             LEFT JOIN ward w ON w.id = b.ward_id
             LEFT JOIN site si ON si.id = w.site_id
             LEFT JOIN organisation bo ON bo.id = si.organisation_id
-            WHERE pl.started_at IS NOT NULL AND pl.started_at < @end AND {1}{2}
+            WHERE r.id = pl.referral_id AND pl.started_at IS NOT NULL AND {1}{2}
             """;
-        var select = string.Format(CultureInfo.InvariantCulture, Placement, Person, "pl.status = 'active'", Filters)
-            + "\nUNION ALL\n" + string.Format(CultureInfo.InvariantCulture, Placement, Person, "pl.status = 'ended' AND pl.ended_at >= @start", Filters);
+        var startedBeforeEnd = database.Provider == StoreProvider.Sqlite ? "+pl.started_at < @end" : "pl.started_at < @end";
+        var select = string.Format(CultureInfo.InvariantCulture, Placement, Person, "pl.started_at < @end AND pl.status = 'active'", Filters)
+            + "\nUNION ALL\n" + string.Format(CultureInfo.InvariantCulture, Placement, Person, $"{startedBeforeEnd} AND pl.status = 'ended' AND pl.ended_at >= @start", Filters);
         var services = await connection.QueryAsync<ServiceRow>(new CommandDefinition(select, parameters, cancellationToken: cancellationToken));
 
         var events = new List<Event>();

@@ -87,8 +87,23 @@ public static partial class DischargeDelays
         public DateOnly? Ready { get; init; }
         public DateTimeOffset DischargedAt { get; init; }
 
-        /// <summary>Days from the ready date to the London day of discharge; null without a ready date.</summary>
-        public int? Delay => Ready is { } ready ? LondonTime.DateOf(DischargedAt).DayNumber - ready.DayNumber : null;
+        private int? _delay;
+        private bool _counted;
+
+        /// <summary>Days from the ready date to the London day of discharge; null without a ready date. Worked out once: the
+        /// figures ask for it several times over each of a period's (possibly hundreds of thousands of) discharges.</summary>
+        public int? Delay
+        {
+            get
+            {
+                if (!_counted)
+                {
+                    _delay = Ready is { } ready ? LondonTime.DateOf(DischargedAt).DayNumber - ready.DayNumber : null;
+                    _counted = true;
+                }
+                return _delay;
+            }
+        }
     }
 
     public sealed class Handler(Database database, IOptionsMonitor<BoardSettings> boards) : IQueryHandler<Query, Result>
@@ -101,14 +116,7 @@ public static partial class DischargeDelays
                 FROM referral r JOIN organisation o ON o.id = r.organisation_id
                 WHERE r.discharged_at >= @StartUtc AND r.discharged_at < @EndUtc AND r.status <> 'draft'
                 """;
-            if (filter.Trust is not null)
-            {
-                sql += " AND r.organisation_id = @Trust";
-            }
-            if (filter.Locality is not null)
-            {
-                sql += " AND r.person_id IN (SELECT p.id FROM person p WHERE p.locality = @Locality)";
-            }
+            sql += filter.Narrowing(database.Provider);
             await using var connection = await database.OpenAsync(cancellationToken);
             var discharges = (await connection.QueryAsync<Discharge>(sql, new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality })).ToList();
 

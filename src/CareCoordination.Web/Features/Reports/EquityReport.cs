@@ -234,10 +234,12 @@ public static partial class EquityReport
     private static Result Tally(ReportFilter filter, IReadOnlyList<Counted> all, int thresholdPercent, bool deprivationLoaded, bool illustrative)
     {
         var threshold = thresholdPercent / 100.0;
-        var everyone = Figures("All referrals", "All", all, all, threshold);
+        var overall = new Overall(all);
+        var everyone = Figures("All referrals", "All", all, overall, threshold);
         Dimension Dimension(string name, IReadOnlyList<string> groups, Func<Counted, string> key)
         {
-            var figures = groups.Select(g => Figures(name, g, [.. all.Where(c => key(c) == g)], all, threshold)).ToList();
+            var byGroup = all.ToLookup(key);
+            var figures = groups.Select(g => Figures(name, g, [.. byGroup[g]], overall, threshold)).ToList();
             return new Dimension(name, Suppress(figures));
         }
         return new Result(filter, thresholdPercent, Primary(everyone),
@@ -249,27 +251,43 @@ public static partial class EquityReport
         ], deprivationLoaded, illustrative);
     }
 
+    /// <summary>
+    /// Everyone's figures, which every group is compared with: worked out once, not again for each group (a year of a large
+    /// store is hundreds of thousands of referrals, and each median a sort of them all).
+    /// </summary>
+    private sealed class Overall(IReadOnlyList<Counted> all)
+    {
+        public int Count { get; } = all.Count;
+
+        private readonly Dictionary<Decision, int> _decided = all.GroupBy(c => c.Decision).ToDictionary(g => g.Key, g => g.Count());
+
+        public double Rate(Decision decision) => Count == 0 ? 0 : (double)_decided.GetValueOrDefault(decision) / Count;
+
+        public double? ToDecision { get; } = Median([.. all.Select(c => c.DaysToDecision).OfType<double>()]);
+
+        public double? ToServiceStart { get; } = Median([.. all.Select(c => c.DaysToServiceStart).OfType<double>()]);
+    }
+
     /// <summary>A group's figures before any are hidden.</summary>
-    private static Group Figures(string dimension, string name, IReadOnlyList<Counted> group, IReadOnlyList<Counted> all, double threshold)
+    private static Group Figures(string dimension, string name, IReadOnlyList<Counted> group, Overall all, double threshold)
     {
         Outcome Outcome(Decision decision)
         {
             var count = group.Count(c => c.Decision == decision);
             double? rate = group.Count == 0 ? null : (double)count / group.Count;
-            var overall = all.Count == 0 ? 0 : (double)all.Count(c => c.Decision == decision) / all.Count;
+            var overall = all.Rate(decision);
             double? ratio = rate is { } r && overall > 0 ? r / overall : null;
             return new Outcome(new Count(count, Hidden.No), Round(rate * 100, 1), Round(ratio, 2), MarkerFor(ratio, threshold));
         }
-        Wait Wait(Func<Counted, double?> days)
+        Wait Wait(Func<Counted, double?> days, double? overall)
         {
             var median = Median([.. group.Select(days).OfType<double>()]);
-            var overall = Median([.. all.Select(days).OfType<double>()]);
             double? ratio = median is { } m && overall is > 0 ? m / overall : null;
             return new Wait(Round(median, 2), Round(ratio, 2), MarkerFor(ratio, threshold));
         }
         return new Group(dimension, name, new Count(group.Count, Hidden.No), all.Count == 0 ? null : Round(100.0 * group.Count / all.Count, 1),
             Outcome(Decision.HomeBased), Outcome(Decision.Bed), Outcome(Decision.Declined),
-            Wait(c => c.DaysToDecision), Wait(c => c.DaysToServiceStart));
+            Wait(c => c.DaysToDecision, all.ToDecision), Wait(c => c.DaysToServiceStart, all.ToServiceStart));
     }
 
     // Shown as rounded; markers are decided on the unrounded ratio.

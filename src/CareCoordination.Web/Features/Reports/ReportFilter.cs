@@ -57,6 +57,27 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
     /// </summary>
     public const string ReferralConditions = "(@Trust IS NULL OR r.organisation_id = @Trust) AND (@Locality IS NULL OR pe.locality = @Locality)";
 
+    /// <summary>
+    /// The trust and locality as extra conditions on "referral r", for a query that reaches its referrals by a time's index
+    /// (a discharge in the period): the filter narrows what that index finds, and must not become the way in. On SQLite the
+    /// organisation is written +r.organisation_id, so that the planner does not read every referral the trust ever sent
+    /// instead (its statistics know only an average per organisation; PostgreSQL's know better and need no hint), and the
+    /// locality is asked of each referral's person rather than by reading every person of the locality (issue 13, 1M referrals).
+    /// </summary>
+    public string Narrowing(Store.StoreProvider provider)
+    {
+        var narrowing = "";
+        if (Trust is not null)
+        {
+            narrowing += provider == Store.StoreProvider.Sqlite ? " AND +r.organisation_id = @Trust" : " AND r.organisation_id = @Trust";
+        }
+        if (Locality is not null)
+        {
+            narrowing += " AND EXISTS (SELECT 1 FROM person p WHERE p.id = r.person_id AND p.locality = @Locality)";
+        }
+        return narrowing;
+    }
+
     /// <summary>The first instant of From, London time, in UTC: the store keeps UTC.</summary>
     public DateTimeOffset StartUtc => LondonTime.StartOf(From);
 

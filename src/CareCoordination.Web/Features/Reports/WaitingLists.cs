@@ -108,22 +108,31 @@ public static partial class WaitingLists
         public DateTimeOffset CompletedAt { get; init; }
     }
 
-    private sealed record StartRow
+    /// <summary>One row of the handler's one query: a referral, one of its decisions, or its first start (Kind says which).</summary>
+    private sealed record FactRow
     {
+        public string Kind { get; init; } = "";
         public long ReferralId { get; init; }
-        public DateTimeOffset StartedAt { get; init; }
+        public DateTimeOffset? RequestedAt { get; init; }
+        public string? Status { get; init; }
+        public DateTimeOffset? UpdatedAt { get; init; }
+        public string? Queue { get; init; }
+        public string? Decision { get; init; }
+        public DateTimeOffset? At { get; init; }
     }
 
     public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
     {
         // Referrals that can be on a list at the as-at time or have a decision or a start in the period: sent before the
         // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
-        // change came before the period cannot be either.
+        // change came before the period cannot be either. The three ways in are a union, each reached by its own index
+        // (status, updated_at: 0022, placement started_at): an OR of them read every referral ever sent (issue 13, 1M referrals).
         private const string Relevant = $"""
             FROM referral r JOIN person pe ON pe.id = r.person_id
-            WHERE r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc AND {ReportFilter.ReferralConditions}
-              AND (r.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') OR r.updated_at >= @StartUtc
-                   OR EXISTS (SELECT 1 FROM placement s WHERE s.referral_id = r.id AND s.started_at >= @StartUtc))
+            WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected')
+                           UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc
+                           UNION SELECT s.referral_id FROM placement s WHERE s.started_at >= @StartUtc)
+              AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc AND {ReportFilter.ReferralConditions}
             """;
 
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -134,22 +143,29 @@ public static partial class WaitingLists
             var asAtDay = filter.EndUtc < now ? filter.To : LondonTime.Today(clock);
             var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality };
             await using var connection = await database.OpenAsync(cancellationToken);
-            var referrals = (await connection.QueryAsync<ReferralRow>(
-                $"SELECT r.id AS Id, r.submitted_at AS RequestedAt, r.status AS Status, r.updated_at AS UpdatedAt {Relevant}", parameters)).ToList();
+            // The relevant referrals once (a CTE used three times is read once, on both stores), with their decisions and starts.
             // The first accept or decline decides; a redirect between the teams is not a decision.
-            var decisions = (await connection.QueryAsync<DecisionRow>(
+            var facts = (await connection.QueryAsync<FactRow>(
                 $"""
-                SELECT t.referral_id AS ReferralId, t.queue AS Queue, t.decision AS Decision, t.completed_at AS CompletedAt
-                FROM triage_task t WHERE t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted%' OR t.decision LIKE 'declined%')
-                  AND t.referral_id IN (SELECT r.id {Relevant})
-                """, parameters))
+                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at, r.status AS status, r.updated_at AS updated_at {Relevant})
+                SELECT 'referral' AS Kind, x.id AS ReferralId, x.requested_at AS RequestedAt, x.status AS Status, x.updated_at AS UpdatedAt,
+                       NULL AS Queue, NULL AS Decision, NULL AS At
+                FROM relevant x
+                UNION ALL
+                SELECT 'decision', t.referral_id, NULL, NULL, NULL, t.queue, t.decision, t.completed_at
+                FROM relevant x JOIN triage_task t ON t.referral_id = x.id
+                WHERE t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted%' OR t.decision LIKE 'declined%')
+                UNION ALL
+                SELECT 'start', p.referral_id, NULL, NULL, NULL, NULL, NULL, MIN(p.started_at)
+                FROM relevant x JOIN placement p ON p.referral_id = x.id
+                WHERE p.started_at IS NOT NULL GROUP BY p.referral_id
+                """, parameters)).ToLookup(f => f.Kind);
+            var referrals = facts["referral"]
+                .Select(f => new ReferralRow { Id = f.ReferralId, RequestedAt = f.RequestedAt!.Value, Status = f.Status!, UpdatedAt = f.UpdatedAt!.Value }).ToList();
+            var decisions = facts["decision"]
+                .Select(f => new DecisionRow { ReferralId = f.ReferralId, Queue = f.Queue!, Decision = f.Decision!, CompletedAt = f.At!.Value })
                 .GroupBy(d => d.ReferralId).ToDictionary(g => g.Key, g => g.MinBy(d => d.CompletedAt)!);
-            var starts = (await connection.QueryAsync<StartRow>(
-                $"""
-                SELECT p.referral_id AS ReferralId, MIN(p.started_at) AS StartedAt FROM placement p
-                WHERE p.started_at IS NOT NULL AND p.referral_id IN (SELECT r.id {Relevant}) GROUP BY p.referral_id
-                """, parameters))
-                .ToDictionary(s => s.ReferralId, s => s.StartedAt);
+            var starts = facts["start"].ToDictionary(f => f.ReferralId, f => f.At!.Value);
 
             var waiting = Lists.ToDictionary(l => l, _ => new int[Bands.Count]);
             var toDecision = new List<int>();
