@@ -66,7 +66,8 @@ public sealed class SignInTests(AppFactory app) : IClassFixture<AppFactory>
     [Fact]
     public async Task SignIn_EveryAttempt_IsAudited()
     {
-        await using var connection = new SqliteConnection(app.ConnectionString);
+        // Through the host, so its store is made first: run on its own, this test is the first to touch the fixture.
+        await using var connection = await app.OpenAsync();
         var before = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
         using var client = app.CreateBrowserlessClient();
         await app.SignInAsync(client, "referrer", "wrong");
