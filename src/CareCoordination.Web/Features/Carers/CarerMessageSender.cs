@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Store;
@@ -69,10 +68,10 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
 {
     private const int Batch = 20;
 
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Wake _wake = new();
 
     /// <summary>Look for due messages now rather than at the next poll.</summary>
-    public void Poke() => _wake.Writer.TryWrite(true);
+    public void Poke() => _wake.Poke();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -99,15 +98,7 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
                 {
                     logger.LogError(ex, "Sending carers' messages failed; trying again shortly");
                 }
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                wait.CancelAfter(TimeSpan.FromSeconds(settings.CurrentValue.PollSeconds));
-                try
-                {
-                    await _wake.Reader.ReadAsync(wait.Token);
-                }
-                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-                {
-                }
+                await _wake.WaitAsync(TimeSpan.FromSeconds(settings.CurrentValue.PollSeconds), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

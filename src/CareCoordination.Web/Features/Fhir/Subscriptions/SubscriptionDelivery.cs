@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using System.Threading.Channels;
 using CareCoordination.Auth;
 using CareCoordination.Changes;
 using CareCoordination.Pipeline;
@@ -27,13 +26,13 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     private readonly IOptionsMonitor<SubscriptionSettings> _settings = settingsMonitor;
     private readonly string _node = $"{Environment.MachineName}/{Guid.NewGuid():N}";
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Wake _wake = new();
     private readonly HttpClient _http = GuardedClient(settingsMonitor);
 
     /// <summary>A subscription was made or changed on this node: look now rather than at the next poll.</summary>
     public void Poke()
     {
-        _wake.Writer.TryWrite(true);
+        _wake.Poke();
         foreach (var worker in _workers.Values)
         {
             worker.Poke();
@@ -63,15 +62,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
                 {
                     _logger.LogError(ex, "Looking for subscriptions to deliver failed");
                 }
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                wait.CancelAfter(TimeSpan.FromSeconds(_settings.CurrentValue.PollSeconds));
-                try
-                {
-                    await _wake.Reader.ReadAsync(wait.Token);
-                }
-                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-                {
-                }
+                await _wake.WaitAsync(TimeSpan.FromSeconds(_settings.CurrentValue.PollSeconds), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -372,11 +363,11 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     /// <summary>One subscription's loop on this node, for as long as this node holds its lease.</summary>
     private sealed class Worker(SubscriptionDelivery delivery, long id, CancellationToken stopping)
     {
-        private readonly Channel<bool> _pokes = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        private readonly Wake _pokes = new();
 
         public Task Running { get; private set; } = Task.CompletedTask;
 
-        public void Poke() => _pokes.Writer.TryWrite(true);
+        public void Poke() => _pokes.Poke();
 
         public void Start() => Running = Task.Run(RunAsync, CancellationToken.None);
 
@@ -412,15 +403,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
                     }
                     if (rest > TimeSpan.Zero)
                     {
-                        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                        wait.CancelAfter(rest);
-                        try
-                        {
-                            await _pokes.Reader.ReadAsync(wait.Token);
-                        }
-                        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                        {
-                        }
+                        await _pokes.WaitAsync(rest, stopping);
                     }
                 }
             }
