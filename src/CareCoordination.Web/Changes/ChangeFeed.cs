@@ -49,6 +49,10 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
     private ImmutableArray<Func<Change, ValueTask>> _subscribers = [];
     private long _published = -1;
 
+    // The changes published last, by seq modulo its length: the "as of" time of every open page is one of these, so a
+    // page told of a change does not ask the store when it was made (a thousand boards would, on every change).
+    private readonly Change?[] _recent = new Change?[1024];
+
     /// <summary>The highest sequence number pushed to subscribers so far.</summary>
     public long Published => Interlocked.Read(ref _published);
 
@@ -72,6 +76,10 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
     /// </summary>
     public async Task<DateTimeOffset?> TimeOfAsync(long seq, CancellationToken cancellationToken = default)
     {
+        if (seq >= 0 && Volatile.Read(ref _recent[seq % _recent.Length]) is { } recent && recent.Seq == seq)
+        {
+            return recent.At;
+        }
         await using var connection = await database.OpenAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<DateTimeOffset?>(new CommandDefinition(
             "SELECT at FROM change WHERE seq = @seq", new { seq }, cancellationToken: cancellationToken));
@@ -134,6 +142,7 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
             }
             foreach (var change in batch)
             {
+                Volatile.Write(ref _recent[change.Seq % _recent.Length], change);
                 Interlocked.Exchange(ref _published, change.Seq);
                 foreach (var subscriber in _subscribers)
                 {

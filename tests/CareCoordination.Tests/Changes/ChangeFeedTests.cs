@@ -144,6 +144,31 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.Null(await feed.TimeOfAsync(seq + 1));
     }
 
+    [Fact]
+    public async Task TimeOf_AChangeJustPublished_IsAnsweredFromTheFeed_NotAskedOfTheStore()
+    {
+        await using var database = await store.MigratedAsync();
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+        var at = new DateTimeOffset(2026, 12, 3, 14, 31, 5, TimeSpan.Zero);
+        await using (var connection = await database.OpenAsync())
+        await using (var transaction = await database.BeginWriteAsync(connection))
+        {
+            await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
+            await transaction.CommitAsync();
+        }
+        feed.Poke();
+        await using var reader = await database.OpenAsync();
+        var seq = await reader.ExecuteScalarAsync<long>("SELECT MAX(seq) FROM change");
+        await WaitUntilAsync(() => feed.Published >= seq);
+        await feed.StopAsync(CancellationToken.None);
+
+        // Every open page asks this on every change it applies: with the row gone, only the feed's memory can answer.
+        await reader.ExecuteAsync("DELETE FROM change WHERE seq = @seq", new { seq });
+        Assert.Equal(at, await feed.TimeOfAsync(seq));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
