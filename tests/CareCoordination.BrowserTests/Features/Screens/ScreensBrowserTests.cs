@@ -147,4 +147,26 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         Assert.Empty(missing);
         await page.Context.CloseAsync();
     }
+
+    [Fact]
+    public async Task ThePageGoingLive_KeepsTheThemesStylesheets_SoItIsNeverDrawnWithoutTheWcagColours()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "coordinator");
+        // Watches from before the page's own scripts run; a stylesheet taken out and put back is a moment without it.
+        await page.AddInitScriptAsync("""
+            window.removedStylesheets = [];
+            new MutationObserver(changes => {
+              for (const change of changes)
+                for (const node of change.removedNodes)
+                  if (node.nodeName === 'LINK' && node.rel === 'stylesheet') window.removedStylesheets.push(node.href);
+            }).observe(document, { childList: true, subtree: true });
+            """);
+        await page.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.Locator("link#radzen-wcag-theme-link")).ToHaveCountAsync(1);
+
+        Assert.Empty(await page.EvaluateAsync<string[]>("() => window.removedStylesheets"));
+        await page.Context.CloseAsync();
+    }
 }
