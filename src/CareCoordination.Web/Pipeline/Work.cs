@@ -13,6 +13,7 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
 {
     private readonly List<PendingChange> _changes = [];
     private readonly List<AuditSubject> _subjects = [];
+    private readonly SortedSet<long> _people = [];
 
     public Actor Actor { get; } = actor;
     public DateTimeOffset Now { get; } = now;
@@ -49,6 +50,15 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
     /// <summary>Names what this message read or changed, for the audit trail.</summary>
     public void Touch(string entityType, long entityId, long? personId = null) =>
         _subjects.Add(new AuditSubject(entityType, entityId, personId));
+
+    /// <summary>
+    /// Names the people whose records a bulk read (an export) disclosed: one audit row per person (entity "person"),
+    /// however many of their records it held, all written in one statement (AuditWriter).
+    /// </summary>
+    public void TouchPeople(IEnumerable<long> personIds) => _people.UnionWith(personIds);
+
+    /// <summary>People named by TouchPeople whose audit rows are not yet written, in order.</summary>
+    internal SortedSet<long> People => _people;
 }
 
 internal sealed record PendingChange(string Kind, string EntityType, long EntityId, long? OrganisationId, string? Data);

@@ -8,7 +8,7 @@ namespace CareCoordination.Tests.Features.Reports;
 /// <summary>
 /// Report 6, the CLD-shaped events, over ten referrals of one trust made and decided through the real commands on
 /// known London days, with the events and their fields counted by hand below; the export names people, so each
-/// download is audited person by person, and only managers and admins may have it.
+/// download is audited, one row per person in it, and only managers and admins may have it.
 /// </summary>
 public abstract class ClientLevelEventsTests(AppFactory app)
 {
@@ -112,6 +112,50 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         Assert.Equal([new("Request", 4), new("Service", 2)], early.ByEventType);
     }
 
+    /// <summary>
+    /// The page's counts come from the store (grouped there) and the file's events one by one: the same events, whichever
+    /// filter. By locality: this world's people are moved to a locality of their own, so its counts are the trust's hand
+    /// count; with no trust or locality (every test's referrals in the period) the counts are the file's, event for event.
+    /// </summary>
+    [Fact]
+    public async Task Summary_CountsTheExportsEvents_ByLocalityAndForAllTrusts()
+    {
+        var (w, _, _) = await BuildAsync();
+        var manager = await app.StaffAsync("manager");
+        var locality = $"CLD {w.TrustId}";
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE person SET locality = @locality WHERE id IN (SELECT person_id FROM referral WHERE organisation_id = @TrustId)",
+                new { locality, w.TrustId });
+        }
+
+        var byLocality = await app.SendAsync<ClientLevelEvents.Counts>(
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(9), Locality: locality)), manager);
+        Assert.Equal([new("Request", 6), new("Service", 3)], byLocality.ByEventType);
+        Assert.Equal([new("Short Term Support: ST-Max", 2), new("Long Term Support: Community", 1)], byLocality.ByServiceType);
+        var both = await app.SendAsync<ClientLevelEvents.Counts>(
+            new ClientLevelEvents.Summary(new ReportFilter(w.Day(0), w.Day(9), w.TrustId, locality)), manager);
+        Assert.Equal(byLocality, both, CountsComparer);
+
+        var all = new ReportFilter(w.Day(0), w.Day(9));
+        var counts = await app.SendAsync<ClientLevelEvents.Counts>(new ClientLevelEvents.Summary(all), manager);
+        var rows = await app.SendAsync<IReadOnlyList<ClientLevelEvents.Row>>(new ClientLevelEvents.Export(all), manager);
+        Assert.True(counts.Total >= 9);
+        Assert.Equal(counts.ByEventType, new[] { "Request", "Service" }.Select(t => new ClientLevelEvents.Count(t, rows.Count(r => r.EventType == t))));
+        Assert.Equal(counts.ByRouteOfAccess, Tally(rows.Select(r => r.RouteOfAccess)));
+        Assert.Equal(counts.ByServiceType, Tally(rows.Select(r => r.ServiceType)));
+    }
+
+    private static readonly IEqualityComparer<ClientLevelEvents.Counts> CountsComparer = EqualityComparer<ClientLevelEvents.Counts>.Create(
+        (a, b) => a is not null && b is not null && a.ByEventType.SequenceEqual(b.ByEventType) && a.ByRouteOfAccess.SequenceEqual(b.ByRouteOfAccess)
+            && a.ByServiceType.SequenceEqual(b.ByServiceType),
+        c => c.Total);
+
+    /// <summary>Labels counted, most first, then by name: the page's order.</summary>
+    private static List<ClientLevelEvents.Count> Tally(IEnumerable<string> labels) =>
+        [.. labels.Where(l => l.Length > 0).GroupBy(l => l).Select(g => new ClientLevelEvents.Count(g.Key, g.Count()))
+            .OrderByDescending(c => c.Events).ThenBy(c => c.Label, StringComparer.Ordinal)];
+
     [Fact]
     public async Task Export_HasEachEventsFieldsAsCldNamesThem_AndAuditsEveryPersonInIt()
     {
@@ -150,20 +194,20 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         Assert.All(rows.Values, row => Assert.Equal((D(0), D(9), "Service User", w.TrustName),
             (row.ReportingPeriodStartDate, row.ReportingPeriodEndDate, row.ClientType, row.LocalReferringOrganisation)));
 
-        // One audit row per event, each naming the person whose record left in the file: 6 requests + 3 services.
+        // One audit row per person whose record left in the file (R1, R2, R3, R4, R5, R9: 9 events of 6 people), entity
+        // "person", under the manager's name, the detail saying which period and filter and how many events.
         await using var connection = await app.OpenAsync();
         var audited = (await connection.QueryAsync<(string EntityType, long EntityId, long PersonId)>(
             """
             SELECT entity_type, entity_id, person_id FROM audit_event
-            WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail LIKE @detail
-            """, new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}: 9 events" })).ToList();
-        Assert.Equal(9, audited.Count);
+            WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail
+            """, new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" })).ToList();
         var personOf = (await connection.QueryAsync<(long Id, long PersonId)>(
             "SELECT id, person_id FROM referral WHERE organisation_id = @TrustId", new { w.TrustId })).ToDictionary(x => x.Id, x => x.PersonId);
         var persons = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => personOf[r[k]]).ToHashSet();
-        Assert.Equal(persons, audited.Select(a => a.PersonId).ToHashSet());
-        Assert.Equal(6, audited.Count(a => a.EntityType == "referral"));
-        Assert.Equal(3, audited.Count(a => a.EntityType == "placement"));
+        Assert.Equal(6, persons.Count);
+        Assert.Equal(persons.Order(), audited.Select(a => a.PersonId).Order());
+        Assert.All(audited, a => Assert.Equal(("person", a.PersonId), (a.EntityType, a.EntityId)));
     }
 
     [Fact]
@@ -209,11 +253,11 @@ public abstract class ClientLevelEventsTests(AppFactory app)
             rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
         Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
 
-        // The download went through the audited export: one row per event, under the manager's name.
+        // The download went through the audited export: one row per person in it (9 events of 6 people), under the manager's name.
         await using var connection = await app.OpenAsync();
-        Assert.Equal(9, await connection.ExecuteScalarAsync<long>(
+        Assert.Equal(6, await connection.ExecuteScalarAsync<long>(
             "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail",
-            new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}: 9 events" }));
+            new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" }));
 
         // Nobody else gets the file.
         using var other = app.CreateBrowserlessClient();
