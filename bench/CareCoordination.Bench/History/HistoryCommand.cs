@@ -32,6 +32,12 @@ public static class HistoryCommand
             ["Demo__Password"] = Password,
             ["Demo__PartnerSecret"] = PartnerSecret,
             ["Logging__LogLevel__Default"] = "Warning",
+            // The reports run in this process against the same file: the server's timers, raising a re-contact for each
+            // of the store's 2,000 long-waiting referrals back to back, held SQLite's write lock for 40 s, and this
+            // process's audit writes, which only retry now and then, gave up ("database is locked"). One process alone
+            // queues its writers fairly; two processes on one SQLite file do not, so the bench's server keeps still.
+            ["Coordination__RecontactCheckSeconds"] = "0",
+            ["BedBureau__ReservationCheckSeconds"] = "0",
         };
 
         LargeStore.Written written;
