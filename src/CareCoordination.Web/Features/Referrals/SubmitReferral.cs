@@ -102,9 +102,15 @@ public static class SubmitReferral
             var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
 
             await database.LockAsync(connection, transaction, $"referral-key:{organisationId}:{command.IdempotencyKey}");
-            var earlier = await connection.QueryAsync<(long Id, long PersonId)>(
-                "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
-                new { organisationId, key = command.IdempotencyKey }, transaction);
+            // A partner's referral is known by its own identifier, kept (and uniquely indexed) anyway: its key, a hash of
+            // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
+            var earlier = command.Sender is { } sent
+                ? await connection.QueryAsync<(long Id, long PersonId)>(
+                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value",
+                    new { organisationId, sent.System, sent.Value }, transaction)
+                : await connection.QueryAsync<(long Id, long PersonId)>(
+                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
+                    new { organisationId, key = command.IdempotencyKey }, transaction);
             if (earlier.Any())
             {
                 var repeated = earlier.First();
@@ -141,7 +147,7 @@ public static class SubmitReferral
                 PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
                 SenderSystem = command.Sender?.System,
                 SenderValue = command.Sender?.Value,
-                IdempotencyKey = command.IdempotencyKey,
+                IdempotencyKey = command.Sender is null ? command.IdempotencyKey : null,
                 form.Source,
                 form.Pathway,
                 form.Urgency,
