@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
 using CareCoordination.Features.Coordination;
@@ -84,6 +85,14 @@ public static class SubmitReferral
                 .WithMessage("The referral's identifier needs a value of at most 200 characters.");
         }
     }
+
+    /// <summary>
+    /// The change a submission records, pushed to live screens as it is. A duplicate and the information needed are named
+    /// only when there are any: most referrals have neither, and every one kept both as null (issue 14, store growth).
+    /// </summary>
+    private sealed record Submitted(string Status, string? Source, string? Pathway, string? Urgency, bool EarlyRequest,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? DuplicateOf,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? InformationNeeded);
 
     public sealed class Handler(Database database, Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command, Result>
     {
@@ -220,11 +229,9 @@ public static class SubmitReferral
                     scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
                 }
             }
-            scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new
-            {
-                status = "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, duplicateOf = referral.DuplicateOf,
-                informationNeeded = command.InformationNeeded is { Count: > 0 } needed ? needed : null,
-            });
+            scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new Submitted(
+                "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, referral.DuplicateOf,
+                command.InformationNeeded is { Count: > 0 } needed ? needed : null));
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             if (paper is not null)
             {

@@ -401,6 +401,11 @@ public abstract class FhirWriteTests(AppFactory app)
             var actions = await connection.QueryAsync<string>(
                 "SELECT action FROM audit_event WHERE id > @lastAudit AND action IN ('ProcessTransaction', 'SubmitReferral') ORDER BY id", new { lastAudit });
             Assert.Equal(["SubmitReferral"], actions);
+            // Its change names no duplicate and no missing information: it has neither.
+            var change = await connection.QuerySingleAsync<string>(
+                "SELECT data FROM change WHERE kind = 'referral.submitted' AND entity_id = @referralId", new { referralId });
+            Assert.Equal(["status", "source", "pathway", "urgency", "earlyRequest"],
+                JsonDocument.Parse(change).RootElement.EnumerateObject().Select(p => p.Name));
         }
         // The name reads back as sent.
         var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{reply.Entry[0].Resource.Id}"), HttpStatusCode.OK);
