@@ -44,13 +44,18 @@ public sealed class AuditWriter(Database database)
     /// <summary>
     /// One row per thing the message touched (or one row if it named none), and one per person it named in bulk
     /// (MessageScope.TouchPeople). Subjects from firstSubject on are the message's own; any a message sent inside it has
-    /// already audited are not written again.
+    /// already audited are not written again, and a message that succeeded, with no detail of its own, whose every
+    /// subject was audited so is not written at all.
     /// </summary>
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
         string? action = null, int firstSubject = 0)
     {
         var rows = Rows(scope, outcome, action, firstSubject);
         var people = PeopleOf(scope, outcome, action);
+        if (rows.Count == 0 && people is null)
+        {
+            return;
+        }
         async Task Write(DbConnection on, DbTransaction? within)
         {
             if (rows.Count > 0)
@@ -115,6 +120,12 @@ public sealed class AuditWriter(Database database)
             {
                 own.Add(scope.Subjects[i]);
             }
+        }
+        if (own.Count == 0 && scope.People.Count == 0 && outcome == "success" && scope.AuditDetail is null && firstSubject < scope.Subjects.Count)
+        {
+            // Everything it touched was audited by the messages it sent (a FHIR transaction's entries), in its own
+            // transaction: a row naming nothing would say only that it ran (issue 14, store growth).
+            return [];
         }
         // A message that named no one still leaves its row; one that named people in bulk has theirs.
         var subjects = own.Count > 0 || scope.People.Count > 0 ? own : [new AuditSubject("", 0, null)];

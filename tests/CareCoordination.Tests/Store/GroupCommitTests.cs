@@ -63,6 +63,38 @@ public sealed class GroupCommitTests : IAsyncLifetime
         return (await reader.QueryAsync<string>("SELECT key FROM app_setting WHERE value IN ('held', 'x') ORDER BY key")).ToList();
     }
 
+    /// <summary>
+    /// Issue 14: the writers' savepoints are undone from memory, not from a temporary file written a page at a time;
+    /// a writer rolled back to its savepoint still leaves the others' work, and readers keep SQLite's default.
+    /// </summary>
+    [Fact]
+    public async Task TheWritersSavepoints_AreKeptInMemory_AndStillUndoOneWriter()
+    {
+        var held = await HoldTheTurnAsync();
+        var inMemory = _database.WriteAsync((connection, transaction) => connection.ExecuteScalarAsync<int>("PRAGMA temp_store", transaction: transaction));
+        var failing = _database.WriteAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('undone', 'x')", transaction: transaction);
+            throw new InvalidOperationException("this writer fails");
+        });
+        var kept = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('kept', 'y')", transaction: transaction));
+        while (_database.WritersWaiting < 3)
+        {
+            await Task.Delay(5);
+        }
+        held.Release.SetResult();
+        await held.Done;
+
+        Assert.Equal(2, await inMemory); // 2: MEMORY
+        await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
+        await kept;
+        await using var reader = await _database.OpenAsync();
+        Assert.Equal(["holder", "kept"], (await reader.QueryAsync<string>(
+            "SELECT key FROM app_setting WHERE key IN ('holder', 'undone', 'kept') ORDER BY key")).ToList());
+        Assert.Equal(0, await reader.ExecuteScalarAsync<int>("PRAGMA temp_store"));
+    }
+
     [Fact]
     public async Task WritersQueuedTogether_CommitOnce_AndAFailingOneLeavesNothingOfItself_WhileTheOthersAreKept()
     {

@@ -18,7 +18,9 @@ namespace CareCoordination.Features.Live;
 public sealed class LiveBroadcaster(ChangeFeed feed, IHubContext<LiveHub> hub, ILogger<LiveBroadcaster> logger) : BackgroundService
 {
     private readonly ConcurrentQueue<Change> _pending = new();
-    private readonly SemaphoreSlim _queued = new(0);
+    // Set after each change is queued; the loop resets it before it empties the queue, so a change queued meanwhile wakes
+    // it again. It does not spin: SemaphoreSlim.Wait spun before it slept, 1.5% of the server's CPU under load (issue 14).
+    private readonly ManualResetEventSlim _queued = new(false, spinCount: 0);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -26,7 +28,7 @@ public sealed class LiveBroadcaster(ChangeFeed feed, IHubContext<LiveHub> hub, I
         var subscription = feed.Subscribe(change =>
         {
             _pending.Enqueue(change);
-            _queued.Release();
+            _queued.Set();
             return ValueTask.CompletedTask;
         });
         return Task.Factory.StartNew(() =>
@@ -51,27 +53,37 @@ public sealed class LiveBroadcaster(ChangeFeed feed, IHubContext<LiveHub> hub, I
             {
                 return;
             }
-            if (!_pending.TryDequeue(out var change))
+            _queued.Reset();
+            while (_pending.TryDequeue(out var change))
             {
-                continue;
-            }
-            try
-            {
-                var data = LiveTopics.Parse(change.Data);
-                foreach (var topic in LiveTopics.Of(change, data))
+                if (!Send(change, stoppingToken))
                 {
-                    hub.Clients.Group(topic.Group).SendAsync(LiveChange.Method, LiveChange.From(change, data, topic.Topic), stoppingToken).GetAwaiter().GetResult();
+                    return;
                 }
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        }
+    }
+
+    /// <summary>Sends one change to each of its topics; false once the server is stopping.</summary>
+    private bool Send(Change change, CancellationToken stoppingToken)
+    {
+        try
+        {
+            var data = LiveTopics.Parse(change.Data);
+            foreach (var topic in LiveTopics.Of(change, data))
             {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // One change that cannot be sent must not stop the ones after it.
-                logger.LogWarning(ex, "Pushing change {Seq} to live clients failed", change.Seq);
+                hub.Clients.Group(topic.Group).SendAsync(LiveChange.Method, LiveChange.From(change, data, topic.Topic), stoppingToken).GetAwaiter().GetResult();
             }
         }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex)
+        {
+            // One change that cannot be sent must not stop the ones after it.
+            logger.LogWarning(ex, "Pushing change {Seq} to live clients failed", change.Seq);
+        }
+        return true;
     }
 }

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using CareCoordination.Pipeline;
 
 namespace CareCoordination.Features.Referrals;
@@ -142,9 +144,16 @@ public record PersonRecord
 /// </summary>
 public sealed record PersonName(string? Use, string? Text, string? Family, IReadOnlyList<string> Given, IReadOnlyList<string> Prefix, IReadOnlyList<string> Suffix)
 {
+    // Stored without its empty parts (see ToJson): a name read back without them has none.
+    public IReadOnlyList<string> Given { get; init; } = Given ?? [];
+    public IReadOnlyList<string> Prefix { get; init; } = Prefix ?? [];
+    public IReadOnlyList<string> Suffix { get; init; } = Suffix ?? [];
+
     /// <summary>The given names as one field of the form: every one of them, in order.</summary>
+    [JsonIgnore]
     public string? GivenNames => Given.Count == 0 ? null : string.Join(' ', Given);
 
+    [JsonIgnore]
     public string Display => Text ?? string.Join(' ', Prefix.Concat(Given).Append(Family ?? "").Concat(Suffix).Where(p => p.Length > 0));
 
     /// <summary>The name the form shows: the official one, else the usual one, else the first.</summary>
@@ -169,8 +178,31 @@ public sealed record PersonName(string? Use, string? Text, string? Family, IRead
             var corrected = main with { Text = null, Given = given is null ? [] : [given], Family = family };
             names = [.. names.Select(n => ReferenceEquals(n, main) ? corrected : n)];
         }
-        return JsonSerializer.Serialize(names, JsonDefaults.Options);
+        return JsonSerializer.Serialize(names, Stored);
     }
+
+    /// <summary>
+    /// Names are kept in the person row and again in each referral's copy of it: only what was sent is stored, not the
+    /// derived GivenNames and Display, nor nulls and empty lists (issue 14, store growth: 141 bytes a name became 62).
+    /// Rows written before keep their longer form and read the same.
+    /// </summary>
+    private static readonly JsonSerializerOptions Stored = new(JsonDefaults.Options)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver
+        {
+            Modifiers =
+            {
+                info =>
+                {
+                    foreach (var property in info.Properties.Where(p => typeof(IReadOnlyList<string>).IsAssignableFrom(p.PropertyType)))
+                    {
+                        property.ShouldSerialize = (_, value) => value is IReadOnlyList<string> { Count: > 0 };
+                    }
+                },
+            },
+        },
+    };
 
     public static IReadOnlyList<PersonName> FromJson(string? json) =>
         json is null ? [] : JsonSerializer.Deserialize<List<PersonName>>(json, JsonDefaults.Options) ?? [];

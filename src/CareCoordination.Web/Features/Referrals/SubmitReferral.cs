@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using CareCoordination.Auth;
 using CareCoordination.Domain;
 using CareCoordination.Features.Coordination;
@@ -85,6 +86,14 @@ public static class SubmitReferral
         }
     }
 
+    /// <summary>
+    /// The change a submission records, pushed to live screens as it is. A duplicate and the information needed are named
+    /// only when there are any: most referrals have neither, and every one kept both as null (issue 14, store growth).
+    /// </summary>
+    private sealed record Submitted(string Status, string? Source, string? Pathway, string? Urgency, bool EarlyRequest,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? DuplicateOf,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? InformationNeeded);
+
     public sealed class Handler(Database database, Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command, Result>
     {
         public ValueTask<Result> Handle(Command command, CancellationToken cancellationToken) => SubmitAsync(command, paper: null, cancellationToken);
@@ -102,9 +111,15 @@ public static class SubmitReferral
             var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
 
             await database.LockAsync(connection, transaction, $"referral-key:{organisationId}:{command.IdempotencyKey}");
-            var earlier = await connection.QueryAsync<(long Id, long PersonId)>(
-                "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
-                new { organisationId, key = command.IdempotencyKey }, transaction);
+            // A partner's referral is known by its own identifier, kept (and uniquely indexed) anyway: its key, a hash of
+            // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
+            var earlier = command.Sender is { } sent
+                ? await connection.QueryAsync<(long Id, long PersonId)>(
+                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value",
+                    new { organisationId, sent.System, sent.Value }, transaction)
+                : await connection.QueryAsync<(long Id, long PersonId)>(
+                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
+                    new { organisationId, key = command.IdempotencyKey }, transaction);
             if (earlier.Any())
             {
                 var repeated = earlier.First();
@@ -141,7 +156,7 @@ public static class SubmitReferral
                 PartnerClientId = scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null,
                 SenderSystem = command.Sender?.System,
                 SenderValue = command.Sender?.Value,
-                IdempotencyKey = command.IdempotencyKey,
+                IdempotencyKey = command.Sender is null ? command.IdempotencyKey : null,
                 form.Source,
                 form.Pathway,
                 form.Urgency,
@@ -214,11 +229,9 @@ public static class SubmitReferral
                     scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
                 }
             }
-            scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new
-            {
-                status = "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, duplicateOf = referral.DuplicateOf,
-                informationNeeded = command.InformationNeeded is { Count: > 0 } needed ? needed : null,
-            });
+            scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new Submitted(
+                "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, referral.DuplicateOf,
+                command.InformationNeeded is { Count: > 0 } needed ? needed : null));
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             if (paper is not null)
             {

@@ -369,6 +369,66 @@ public abstract class FhirWriteTests(AppFactory app)
         }
     }
 
+    /// <summary>
+    /// Issue 14, store growth: a transaction's referral is stored once. The names as sent (not their derived display
+    /// forms), no idempotency key beside the identifier that already is one, and one audit row: the submission's.
+    /// </summary>
+    [Fact]
+    public async Task Transaction_StoresNamesAsSent_NoKeyBesideItsIdentifier_AndOneAuditRow()
+    {
+        using var client = await app.PartnerAsync();
+        long lastAudit;
+        await using (var connection = await app.OpenAsync())
+        {
+            lastAudit = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
+        }
+        var body = FhirPayloads.ProfileExamplesTransaction(await app.NewNhsNumberAsync()).ToJsonString();
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(body)), HttpStatusCode.OK);
+
+        var referralId = long.Parse(reply.Entry[1].Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
+        await using (var connection = await app.OpenAsync())
+        {
+            var stored = await connection.QuerySingleAsync<(string Key, string Names, string Said)>(
+                """
+                SELECT r.idempotency_key AS Key, p.names AS Names, rp.names AS Said
+                FROM referral r JOIN person p ON p.id = r.person_id JOIN referral_person rp ON rp.referral_id = r.id
+                WHERE r.id = @referralId
+                """, new { referralId });
+            Assert.Null(stored.Key);
+            Assert.Equal("""[{"use":"official","family":"Trelawny","given":["Edith","May"]}]""", stored.Names);
+            Assert.Equal(stored.Names, stored.Said);
+            var actions = await connection.QueryAsync<string>(
+                "SELECT action FROM audit_event WHERE id > @lastAudit AND action IN ('ProcessTransaction', 'SubmitReferral') ORDER BY id", new { lastAudit });
+            Assert.Equal(["SubmitReferral"], actions);
+            // Its change names no duplicate and no missing information: it has neither.
+            var change = await connection.QuerySingleAsync<string>(
+                "SELECT data FROM change WHERE kind = 'referral.submitted' AND entity_id = @referralId", new { referralId });
+            Assert.Equal(["status", "source", "pathway", "urgency", "earlyRequest"],
+                JsonDocument.Parse(change).RootElement.EnumerateObject().Select(p => p.Name));
+        }
+        // The name reads back as sent.
+        var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{reply.Entry[0].Resource.Id}"), HttpStatusCode.OK);
+        Assert.Equal(["Edith", "May"], patient.Name.Single().Given);
+        Assert.Equal("Trelawny", patient.Name.Single().Family);
+        // A name stored before, in the longer form, reads the same.
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE person SET names = @Longer WHERE id = @Id", new
+            {
+                Longer = """[{"use":"official","text":null,"family":"Trelawny","given":["Edith","May"],"prefix":[],"suffix":[],"givenNames":"Edith May","display":"Edith May Trelawny"}]""",
+                Id = long.Parse(patient.Id, System.Globalization.CultureInfo.InvariantCulture),
+            });
+        }
+        var longer = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{patient.Id}"), HttpStatusCode.OK);
+        Assert.True(longer.Name.Single().IsExactly(patient.Name.Single()), FhirMapping.Serialize(longer));
+        // The identifier alone still finds the referral: the same transaction again is refused as a duplicate, and changes nothing.
+        var before = await SnapshotAsync();
+        var repeat = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", FhirPayloads.Body(body)), HttpStatusCode.Conflict);
+        Assert.Contains($"ServiceRequest/{referralId}", repeat.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
     [Fact]
     public async Task Transaction_ResolvesUrnReferences_AndOneBadEntryStoresNothing()
     {

@@ -112,7 +112,7 @@ public sealed partial class FhirProfiles
         // the profiles' element paths and fixed values are written in.
         var json = JsonSerializer.SerializeToElement(resource, resource.GetType(), FhirMapping.Json);
         var issues = new List<ProfileIssue>();
-        Check(definition, new Node(json, resource.TypeName, resource.TypeName), definition.Type, issues);
+        Check(definition, new Node(json, null, resource.TypeName, -1, resource.TypeName), definition.Type, issues);
         return issues;
     }
 
@@ -277,7 +277,7 @@ public sealed partial class FhirProfiles
 
         var isConcept = node.Value.ValueKind == JsonValueKind.Object && (node.Value.TryGetProperty("coding", out _) || node.Value.TryGetProperty("text", out _));
         var codings = isConcept
-            ? node.Value.TryGetProperty("coding", out var array) ? array.EnumerateArray().Select((c, i) => new Node(c, $"{node.Location}.coding[{i}]", "coding")).ToList() : []
+            ? node.Value.TryGetProperty("coding", out var array) ? array.EnumerateArray().Select((c, i) => new Node(c, node, "coding", i, "coding")).ToList() : []
             : [node];
         var valid = 0;
         var wrong = 0;
@@ -355,18 +355,18 @@ public sealed partial class FhirProfiles
             {
                 continue;
             }
-            var path = $"{parent.Location}.{choice ?? name}";
+            var step = choice ?? name;
             if (property.Value.ValueKind == JsonValueKind.Array)
             {
                 var index = 0;
                 foreach (var item in property.Value.EnumerateArray())
                 {
-                    yield return new Node(item, $"{path}[{index++}]", property.Name);
+                    yield return new Node(item, parent, step, index++, property.Name);
                 }
             }
             else
             {
-                yield return new Node(property.Value, path, property.Name);
+                yield return new Node(property.Value, parent, step, -1, property.Name);
             }
         }
     }
@@ -376,8 +376,20 @@ public sealed partial class FhirProfiles
             ? value.GetString()
             : null;
 
-    /// <summary>A value in the resource, where it is (FHIRPath) and the JSON property it came from (valueString for value[x]).</summary>
-    private sealed record Node(JsonElement Value, string Location, string Property);
+    /// <summary>
+    /// A value in the resource, where it is (FHIRPath: its parent's location, a step and an index in an array) and the JSON
+    /// property it came from (valueString for value[x]). The location is spelled out only for an issue: the checker makes a
+    /// node for every value of every resource it checks, and built a path string for each (issue 14: the check is a seventh of a
+    /// submission's CPU).
+    /// </summary>
+    private sealed class Node(JsonElement value, Node? parent, string step, int index, string property)
+    {
+        public JsonElement Value { get; } = value;
+        public string Property { get; } = property;
+        public string Location => parent is null ? step
+            : index < 0 ? $"{parent.Location}.{step}"
+            : string.Create(CultureInfo.InvariantCulture, $"{parent.Location}.{step}[{index}]");
+    }
 
     private sealed record Binding(string ValueSet, bool Required);
 
