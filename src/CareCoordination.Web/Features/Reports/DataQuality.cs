@@ -94,7 +94,10 @@ public static partial class DataQuality
 
         internal bool FromHospital => Source is "acute-hospital" or "community-hospital";
 
-        internal DateOnly? DischargedOn => DischargedAt is { } at ? DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime) : null;
+        private DateOnly? _dischargedOn;
+
+        // Several checks ask for it: converted to London time once per referral, not once per check.
+        internal DateOnly? DischargedOn => DischargedAt is { } at ? _dischargedOn ??= LondonTime.DateOf(at) : null;
 
         internal TimeSpan? TriageTook => TriageStatus is "completed" or "rejected" && TriageCompletedAt is { } done && TriageCreatedAt is { } created
             ? done - created - TimeSpan.FromSeconds(TriagePausedSeconds)
@@ -156,7 +159,18 @@ public static partial class DataQuality
             (f, _) => $"Discharged {Day(f.DischargedOn)}, no pathway at discharge"),
     ];
 
+    /// <summary>
+    /// The facts of the referrals submitted in the period, in the order they were submitted: each part of the period read on
+    /// its own connection at the same time (a year at 1M referrals read on one core took over 4 s), then put back in order.
+    /// </summary>
     internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
+    {
+        // Task.Run: Microsoft.Data.Sqlite's async calls run synchronously, so without it the parts would be read one after the other.
+        var parts = await Task.WhenAll(filter.Parts(Environment.ProcessorCount).Select(part => Task.Run(() => LoadPartAsync(database, part, cancellationToken), cancellationToken)));
+        return [.. parts.SelectMany(part => part)];
+    }
+
+    private static async Task<IEnumerable<Facts>> LoadPartAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
@@ -179,7 +193,7 @@ public static partial class DataQuality
             """,
             new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
-        return [.. facts];
+        return facts;
     }
 
     public static IReadOnlyList<Measure> Score(IReadOnlyList<Facts> facts, Context context) =>

@@ -200,13 +200,24 @@ public static partial class EquityReport
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
             var filter = query.Filter;
+            // Each part of the period read and classified on its own connection at the same time (Task.Run: Microsoft.Data.Sqlite's
+            // async calls run synchronously): a year at 1M referrals read on one core took over 3 s. The figures do not depend on
+            // the order the referrals arrive in.
+            var parts = await Task.WhenAll(filter.Parts(Environment.ProcessorCount)
+                .Select(part => Task.Run(() => ClassifyAsync(part, cancellationToken), cancellationToken)));
             await using var connection = await database.OpenAsync(cancellationToken);
-            var referrals = await connection.QueryAsync<Referral>(new CommandDefinition(Sql,
-                new { start = filter.StartUtc, end = filter.EndUtc, trust = filter.Trust, locality = filter.Locality }, cancellationToken: cancellationToken));
             var source = await connection.ExecuteScalarAsync<string?>(
                 new CommandDefinition("SELECT postcode_file FROM deprivation_source", cancellationToken: cancellationToken));
             var illustrative = source is not null && source.EndsWith(Path.GetFileName(DeprivationSettings.DemoPostcodeLookupFile), StringComparison.Ordinal);
-            return Tally(filter, [.. referrals.Select(Classify)], settings.CurrentValue.DisproportionalityThresholdPercent, source is not null, illustrative);
+            return Tally(filter, [.. parts.SelectMany(part => part)], settings.CurrentValue.DisproportionalityThresholdPercent, source is not null, illustrative);
+        }
+
+        private async Task<List<Counted>> ClassifyAsync(ReportFilter part, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            var referrals = await connection.QueryAsync<Referral>(new CommandDefinition(Sql,
+                new { start = part.StartUtc, end = part.EndUtc, trust = part.Trust, locality = part.Locality }, cancellationToken: cancellationToken));
+            return [.. referrals.Select(Classify)];
         }
 
         private static Counted Classify(Referral r)
@@ -300,9 +311,12 @@ public static partial class EquityReport
         {
             return null;
         }
-        var sorted = days.Order().ToList();
-        var middle = sorted.Count / 2;
-        return sorted.Count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+        // Array.Sort on the numbers themselves: the report takes ten medians over up to a year's referrals, and LINQ's
+        // ordering (keys and a comparer) is several times slower for the same order.
+        var sorted = days.ToArray();
+        Array.Sort(sorted);
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
     public static Marker MarkerFor(double? ratio, double threshold) => ratio switch
