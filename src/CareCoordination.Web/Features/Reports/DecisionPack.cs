@@ -174,10 +174,27 @@ public static partial class DecisionPack
             var scorecardTask = Borrow(new DataQuality.Scorecard(filter with { Locality = parameters.Locality }));
             try
             {
-                await using var connection = await database.OpenAsync(cancellationToken);
-                await OutcomesAsync(connection, parameters, quarter.First, countedTo, figures, charts, cancellationToken);
-                await FlowAsync(connection, parameters, figures, charts, cancellationToken);
-                await MarketAsync(connection, parameters, filter, figures, charts, cancellationToken);
+                // The pack's own panels too, each on its own connection and into its own list, put back in the pack's order below.
+                async Task<(List<Figure> Figures, Dictionary<string, Chart> Charts)> Own(
+                    Func<System.Data.Common.DbConnection, List<Figure>, Dictionary<string, Chart>, Task> count)
+                {
+                    await using var connection = await database.OpenAsync(cancellationToken);
+                    var (own, drawn) = (new List<Figure>(), new Dictionary<string, Chart>());
+                    await count(connection, own, drawn);
+                    return (own, drawn);
+                }
+                var own = await Task.WhenAll(
+                    Task.Run(() => Own((c, f, d) => OutcomesAsync(c, parameters, quarter.First, countedTo, f, d, cancellationToken)), cancellationToken),
+                    Task.Run(() => Own((c, f, d) => FlowAsync(c, parameters, f, d, cancellationToken)), cancellationToken),
+                    Task.Run(() => Own((c, f, d) => MarketAsync(c, parameters, filter, f, d, cancellationToken)), cancellationToken));
+                foreach (var (ownFigures, ownCharts) in own)
+                {
+                    figures.AddRange(ownFigures);
+                    foreach (var (panel, chart) in ownCharts)
+                    {
+                        charts[panel] = chart;
+                    }
+                }
             }
             finally
             {
