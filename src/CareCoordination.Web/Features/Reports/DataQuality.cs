@@ -167,7 +167,7 @@ public static partial class DataQuality
     internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken)
     {
         // Task.Run: Microsoft.Data.Sqlite's async calls run synchronously, so without it the parts would be read one after the other.
-        var parts = await Task.WhenAll(filter.Parts(Environment.ProcessorCount).Select(part => Task.Run(() => LoadPartAsync(database, part, named, cancellationToken), cancellationToken)));
+        var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts).Select(part => Task.Run(() => LoadPartAsync(database, part, named, cancellationToken), cancellationToken)));
         return [.. parts.SelectMany(part => part)];
     }
 

@@ -207,7 +207,7 @@ public static partial class EquityReport
             // Each part of the period read and classified on its own connection at the same time (Task.Run: Microsoft.Data.Sqlite's
             // async calls run synchronously): a year at 1M referrals read on one core took over 3 s. The figures do not depend on
             // the order the referrals arrive in.
-            var parts = await Task.WhenAll(filter.Parts(Environment.ProcessorCount)
+            var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts)
                 .Select(part => Task.Run(() => ClassifyAsync(part, cancellationToken), cancellationToken)));
             await using var connection = await database.OpenAsync(cancellationToken);
             var source = await connection.ExecuteScalarAsync<string?>(

@@ -86,6 +86,9 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
 
     public int Days => To.DayNumber - From.DayNumber + 1;
 
+    /// <summary>How many parts a long report reads at once: one a core, at most 4, so that one report does not take a big server's connections.</summary>
+    public static int ReadParts { get; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
     /// <summary>
     /// The period cut into consecutive runs of whole days, in order, that together cover it exactly once (fewer parts when
     /// it has fewer days), each with the same trust and locality: a report over a long period reads each part on its own
