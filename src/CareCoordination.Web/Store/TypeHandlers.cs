@@ -31,6 +31,47 @@ public static class TypeHandlers
     public static string ToSqliteText(DateTimeOffset value) =>
         value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// A time as SQLite keeps it. The store writes one fixed shape (<see cref="ToSqliteText"/>), read here digit by digit: the
+    /// culture-aware parse took most of a report's .NET time at 1M referrals (a year of equity is a million times read,
+    /// issue 13). Any other shape (an older row, a hand-written one) still goes through the general parse.
+    /// </summary>
+    public static DateTimeOffset ReadSqliteTime(string text)
+    {
+        // yyyy-MM-ddTHH:mm:ss.fffffffZ
+        if (text.Length == 28 && text[4] == '-' && text[7] == '-' && text[10] == 'T' && text[13] == ':' && text[16] == ':' && text[19] == '.' && text[27] == 'Z'
+            && Digits(text, 0, 4, out var year) && Digits(text, 5, 2, out var month) && Digits(text, 8, 2, out var day)
+            && Digits(text, 11, 2, out var hour) && Digits(text, 14, 2, out var minute) && Digits(text, 17, 2, out var second)
+            && Digits(text, 20, 7, out var ticks)
+            && year >= 1 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month) && hour < 24 && minute < 60 && second < 60)
+        {
+            return new DateTimeOffset(new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).AddTicks(ticks));
+        }
+        return DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+    }
+
+    /// <summary>A date as SQLite keeps it (yyyy-MM-dd, or the day of a time written in full).</summary>
+    public static DateOnly ReadSqliteDate(string text) =>
+        text.Length >= 10 && text[4] == '-' && text[7] == '-' && Digits(text, 0, 4, out var year) && Digits(text, 5, 2, out var month) && Digits(text, 8, 2, out var day)
+            && year >= 1 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month)
+            ? new DateOnly(year, month, day)
+            : DateOnly.ParseExact(text[..10], "yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    private static bool Digits(string text, int start, int count, out int value)
+    {
+        value = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            var digit = text[i] - '0';
+            if ((uint)digit > 9)
+            {
+                return false;
+            }
+            value = value * 10 + digit;
+        }
+        return true;
+    }
+
     private sealed class DateTimeOffsetHandler : SqlMapper.TypeHandler<DateTimeOffset>
     {
         public override void SetValue(IDbDataParameter parameter, DateTimeOffset value)
@@ -51,7 +92,7 @@ public static class TypeHandlers
         {
             DateTimeOffset dto => dto.ToUniversalTime(),
             DateTime dt => new DateTimeOffset(DateTime.SpecifyKind(dt, DateTimeKind.Utc)),
-            string text => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal),
+            string text => ReadSqliteTime(text),
             _ => throw new DataException($"Cannot read {value.GetType().Name} as a time."),
         };
     }
@@ -76,7 +117,7 @@ public static class TypeHandlers
         {
             DateOnly d => d,
             DateTime dt => DateOnly.FromDateTime(dt),
-            string text => DateOnly.ParseExact(text[..10], "yyyy-MM-dd", CultureInfo.InvariantCulture),
+            string text => ReadSqliteDate(text),
             _ => throw new DataException($"Cannot read {value.GetType().Name} as a date."),
         };
     }

@@ -29,6 +29,8 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
             Assert.Equal(10000, await connection.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
             Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous")); // NORMAL
             Assert.Equal("wal", await connection.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
+            // Reads through the store mapped into memory, not copied page by page (issue 13's reports at 1M referrals).
+            Assert.Equal(Database.ReadMapBytes, await connection.ExecuteScalarAsync<long>("PRAGMA mmap_size"));
             var orphan = await Assert.ThrowsAsync<SqliteException>(() => connection.ExecuteAsync(
                 "INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at) VALUES (987654321, 'coordination', 'requested', 1, '2026-01-01', '2026-01-01')"));
             Assert.Contains("FOREIGN KEY", orphan.Message, StringComparison.Ordinal);

@@ -94,7 +94,10 @@ public static partial class DataQuality
 
         internal bool FromHospital => Source is "acute-hospital" or "community-hospital";
 
-        internal DateOnly? DischargedOn => DischargedAt is { } at ? DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime) : null;
+        private DateOnly? _dischargedOn;
+
+        // Several checks ask for it: converted to London time once per referral, not once per check.
+        internal DateOnly? DischargedOn => DischargedAt is { } at ? _dischargedOn ??= LondonTime.DateOf(at) : null;
 
         internal TimeSpan? TriageTook => TriageStatus is "completed" or "rejected" && TriageCompletedAt is { } done && TriageCreatedAt is { } created
             ? done - created - TimeSpan.FromSeconds(TriagePausedSeconds)
@@ -156,13 +159,28 @@ public static partial class DataQuality
             (f, _) => $"Discharged {Day(f.DischargedOn)}, no pathway at discharge"),
     ];
 
-    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
+    /// <summary>
+    /// The facts of the referrals submitted in the period, in the order they were submitted: each part of the period read on
+    /// its own connection at the same time (a year at 1M referrals read on one core took over 4 s), then put back in order.
+    /// </summary>
+    /// <param name="named">Read who each referral is about and who sent it: the drill-down lists them; the scorecard only counts.</param>
+    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken)
     {
+        // Task.Run: Microsoft.Data.Sqlite's async calls run synchronously, so without it the parts would be read one after the other.
+        var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts).Select(part => Task.Run(() => LoadPartAsync(database, part, named, cancellationToken), cancellationToken)));
+        return [.. parts.SelectMany(part => part)];
+    }
+
+    private static async Task<IEnumerable<Facts>> LoadPartAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken)
+    {
+        // Unnamed, the scorecard reads four text columns fewer a referral (a year at 1M referrals is a third of a million of each).
+        var names = named ? "pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName, o.name AS Trust," : "";
+        var organisation = named ? "JOIN organisation o ON o.id = r.organisation_id" : "";
         await using var connection = await database.OpenAsync(cancellationToken);
         var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
             $"""
-            SELECT r.id AS ReferralId, r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName,
-                   o.name AS Trust, r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
+            SELECT r.id AS ReferralId, r.person_id AS PersonId, {names}
+                   r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
                    r.medically_optimised_on AS MedicallyOptimisedOn, r.discharged_at AS DischargedAt, r.pathway_at_discharge AS PathwayAtDischarge,
                    pe.ethnicity AS Ethnicity, pe.postcode AS Postcode,
                    (SELECT COUNT(*) FROM placement pl WHERE pl.referral_id = r.id AND pl.started_at IS NOT NULL) AS StartedPlacements,
@@ -170,7 +188,7 @@ public static partial class DataQuality
                    t.created_at AS TriageCreatedAt, t.completed_at AS TriageCompletedAt, t.status AS TriageStatus, COALESCE(t.paused_seconds, 0) AS TriagePausedSeconds
             FROM referral r
             JOIN person pe ON pe.id = r.person_id
-            JOIN organisation o ON o.id = r.organisation_id
+            {organisation}
             LEFT JOIN triage_task t ON t.id = (
                 SELECT f.id FROM triage_task f WHERE f.referral_id = r.id AND f.queue = 'coordination' ORDER BY f.created_at, f.id LIMIT 1)
             WHERE r.submitted_at >= @start AND r.submitted_at < @end
@@ -179,7 +197,7 @@ public static partial class DataQuality
             """,
             new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
-        return [.. facts];
+        return facts;
     }
 
     public static IReadOnlyList<Measure> Score(IReadOnlyList<Facts> facts, Context context) =>
@@ -200,7 +218,7 @@ public static partial class DataQuality
         : IQueryHandler<Scorecard, IReadOnlyList<Measure>>
     {
         public async ValueTask<IReadOnlyList<Measure>> Handle(Scorecard query, CancellationToken cancellationToken) =>
-            Score(await LoadAsync(database, query.Filter, cancellationToken), ContextOf(clock, targets.CurrentValue));
+            Score(await LoadAsync(database, query.Filter, named: false, cancellationToken), ContextOf(clock, targets.CurrentValue));
     }
 
     /// <summary>The only place the scorecard names people: each one listed is written to the audit trail.</summary>
@@ -211,7 +229,7 @@ public static partial class DataQuality
         {
             var check = Checks.Single(c => c.Code == query.Check);
             var context = ContextOf(clock, targets.CurrentValue);
-            var failing = (await LoadAsync(database, query.Filter, cancellationToken))
+            var failing = (await LoadAsync(database, query.Filter, named: true, cancellationToken))
                 .Where(f => check.Applies(f, context) && !check.Passes(f, context)).ToList();
             foreach (var f in failing)
             {

@@ -86,6 +86,27 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
 
     public int Days => To.DayNumber - From.DayNumber + 1;
 
+    /// <summary>How many parts a long report reads at once: one a core, at most 4, so that one report does not take a big server's connections.</summary>
+    public static int ReadParts { get; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    /// <summary>
+    /// The period cut into consecutive runs of whole days, in order, that together cover it exactly once (fewer parts when
+    /// it has fewer days), each with the same trust and locality: a report over a long period reads each part on its own
+    /// connection at the same time (issue 13: a year of 1M referrals read on one core was over the 2 s a report has).
+    /// </summary>
+    public IReadOnlyList<ReportFilter> Parts(int parts)
+    {
+        var count = Math.Clamp(parts, 1, Days);
+        return
+        [
+            .. Enumerable.Range(0, count).Select(i => this with
+            {
+                From = From.AddDays(Days * i / count),
+                To = From.AddDays(Days * (i + 1) / count - 1),
+            }),
+        ];
+    }
+
     /// <summary>The rules a report's validator applies to its filter: RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules()).</summary>
     public sealed class Rules : AbstractValidator<ReportFilter>
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using CareCoordination.Features.Admin;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
@@ -131,12 +132,16 @@ public abstract class DecisionPackTests(AppFactory app)
                     VALUES (@person, @organisation, @status, 'acute-hospital', @pathway, 'routine', TRUE, @ready, @discharged, @created, @sent, @created) RETURNING id
                     """, new { person, organisation = organisation ?? trust, status, pathway, ready, discharged, created = sent ?? now, sent });
             }
-            async Task TriageTask(long referral, string queue, DateTimeOffset created, DateTimeOffset? completed, string status = "completed") =>
+            async Task TriageTask(long referral, string queue, DateTimeOffset created, DateTimeOffset? completed, string status = "completed")
+            {
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO triage_task (referral_id, queue, status, created_at, updated_at, completed_at)
                     VALUES (@referral, @queue, @status, @created, @created, @completed)
                     """, new { referral, queue, status, created, completed });
+                // As every decision the product records keeps the referral's first decision (triaged_at) beside it.
+                await TriageTasks.KeepTriagedAsync(connection, null, referral);
+            }
             async Task Placement(long referral, long? service, long? bed, string status, DateTimeOffset made, DateTimeOffset? started = null, DateTimeOffset? ended = null) =>
                 await connection.ExecuteAsync(
                     """

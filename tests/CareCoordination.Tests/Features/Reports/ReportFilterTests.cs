@@ -50,4 +50,29 @@ public sealed class ReportFilterTests
         var result = new ReportFilter.Rules().Validate(new ReportFilter(new DateOnly(2026, 3, 2), new DateOnly(2026, 3, 1)));
         Assert.Contains(result.Errors, e => e.PropertyName == nameof(ReportFilter.To));
     }
+
+    [Theory]
+    [InlineData("2025-12-01", "2026-11-30", 2)]
+    [InlineData("2026-07-01", "2026-09-30", 3)]
+    [InlineData("2026-03-29", "2026-03-29", 2)] // one day: one part
+    [InlineData("2026-03-01", "2026-03-02", 4)] // two days: two parts
+    public void Parts_CoverThePeriodExactlyOnce_InOrder_WithTheSameTrustAndLocality(string from, string to, int parts)
+    {
+        var filter = new ReportFilter(DateOnly.Parse(from), DateOnly.Parse(to), 7, "Ashbury");
+
+        var cut = filter.Parts(parts);
+
+        Assert.Equal(Math.Min(parts, filter.Days), cut.Count);
+        Assert.Equal(filter.From, cut[0].From);
+        Assert.Equal(filter.To, cut[^1].To);
+        Assert.All(cut, part => Assert.True(part.To >= part.From));
+        Assert.All(cut, part => Assert.Equal((7L, "Ashbury"), (part.Trust!.Value, part.Locality!)));
+        for (var i = 1; i < cut.Count; i++)
+        {
+            // Each part starts the day after the one before ends: in UTC, the first instant of one is the end of the other.
+            Assert.Equal(cut[i - 1].To.AddDays(1), cut[i].From);
+            Assert.Equal(cut[i - 1].EndUtc, cut[i].StartUtc);
+        }
+        Assert.Equal(filter.Days, cut.Sum(part => part.Days));
+    }
 }
