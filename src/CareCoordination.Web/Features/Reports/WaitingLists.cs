@@ -92,7 +92,8 @@ public static partial class WaitingLists
         new("Filters", "Referring organisation: the organisation that sent the referral. Locality: the person's locality, from their postcode."),
     ];
 
-    private readonly record struct Referral(long Id, DateTimeOffset RequestedAt, string Status, DateTimeOffset UpdatedAt);
+    /// <summary>A relevant referral; CancelledAt is when a cancelled one last changed (taken as when it was withdrawn), else null.</summary>
+    private readonly record struct Referral(long Id, DateTimeOffset RequestedAt, DateTimeOffset? CancelledAt);
 
     private sealed record Decided(string Queue, string Decision, DateTimeOffset CompletedAt);
 
@@ -102,13 +103,14 @@ public static partial class WaitingLists
         // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
         // change came before the period cannot be either. The three ways in are a union, each reached by its own index
         // (status, updated_at: 0022, placement started_at): an OR of them read every referral ever sent (issue 13, 1M referrals).
-        // Each part's referrals are those whose id leaves its number when divided by the number of parts.
-        private const string Relevant = $"""
-            FROM referral r JOIN person pe ON pe.id = r.person_id
+        // Each part's referrals are those whose id leaves its number when divided by the number of parts. The trust and
+        // locality narrow them (ReportFilter.Narrowing): no person is read unless a locality is asked for.
+        private static string Relevant(string narrowing) => $"""
+            FROM referral r
             WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND o.id % @Parts = @Part
                            UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
                            UNION SELECT s.referral_id FROM placement s WHERE s.started_at >= @StartUtc AND s.referral_id % @Parts = @Part)
-              AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc AND {ReportFilter.ReferralConditions}
+              AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc{narrowing}
             """;
 
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -142,8 +144,10 @@ public static partial class WaitingLists
             // reader: a year is 900,000 rows, and mapping each to an object first cost as much as the query (issue 13).
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
-                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at, r.status AS status, r.updated_at AS updated_at {Relevant})
-                SELECT 0 AS kind, x.id, x.requested_at, x.status, x.updated_at, NULL AS decision
+                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at,
+                                         CASE WHEN r.status = 'cancelled' THEN r.updated_at END AS cancelled_at
+                                  {Relevant(filter.Narrowing(database.Provider))})
+                SELECT 0 AS kind, x.id, x.requested_at, NULL AS queue, x.cancelled_at, NULL AS decision
                 FROM relevant x
                 UNION ALL
                 SELECT 1, t.referral_id, t.completed_at, t.queue, NULL, t.decision
@@ -164,7 +168,7 @@ public static partial class WaitingLists
                 switch (reader.GetInt32(0))
                 {
                     case 0:
-                        referrals.Add(new Referral(id, at, reader.GetString(3), StoredTimes.Read(reader.GetValue(4))));
+                        referrals.Add(new Referral(id, at, reader.IsDBNull(4) ? null : StoredTimes.Read(reader.GetValue(4))));
                         break;
                     case 1:
                         // The first accept or decline decides (the earliest; of equal times, the first read).
@@ -199,7 +203,7 @@ public static partial class WaitingLists
                 }
 
                 // Where the referral stood at the as-at time.
-                var withdrawn = referral.Status == "cancelled" && referral.UpdatedAt < asAt;
+                var withdrawn = referral.CancelledAt < asAt;
                 if (withdrawn || referral.RequestedAt >= asAt || (started is { } st && st < asAt))
                 {
                     continue;
