@@ -264,10 +264,14 @@ public abstract class ClientLevelEventsTests(AppFactory app)
             rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
         Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
 
-        // The download went through the audited export: one row per person in it (9 events of 6 people), under the manager's name.
+        // The download went through the audited export: one row for it under the manager's name, and each person in it
+        // (9 events of 6 people) named against that row.
         await using var connection = await app.OpenAsync();
         Assert.Equal(6, await connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail",
+            """
+            SELECT COUNT(*) FROM audit_event a JOIN audit_person ap ON ap.audit_id = a.id
+            WHERE a.action = 'ClientLevelEvents' AND a.outcome = 'success' AND a.actor_name = 'David Trelawney' AND a.detail = @detail
+            """,
             new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" }));
 
         // Nobody else gets the file.
