@@ -1,6 +1,6 @@
 -- The people a bulk read disclosed (the client-level events export: a quarter names about 150,000, a year 450,000), each
 -- named against the one audit_event row of that read, rather than a full audit row of their own: a full row with its
--- two indexes was about 18 µs a person and most of the export's time (issue 13). "Who has seen this person's record"
+-- two indexes was 3-4x the work and ten times the bytes, in the store's only write turn (issue 13). "Who has seen this person's record"
 -- is audit_event.person_id, and for bulk reads audit_person.person_id joined to its audit_event row (docs/reports-client-level-data.md).
 CREATE TABLE audit_person (
     person_id BIGINT NOT NULL,
