@@ -7,3 +7,8 @@ CREATE TABLE audit_person (
     audit_id  BIGINT NOT NULL REFERENCES audit_event (id),
     PRIMARY KEY (person_id, audit_id)
 );
+
+-- The waiting lists reach the referrals with a placement started since the period began by the start; with the referral
+-- in the index too, that is an index read, not a placement row read for each (a year: 242,000, 0.27 s of CPU in each of
+-- the report's parts, issue 13).
+CREATE INDEX ix_placement_started_referral ON placement (started_at, referral_id);
