@@ -102,7 +102,7 @@ public static partial class WaitingLists
         // Referrals that can be on a list at the as-at time or have a decision or a start in the period: sent before the
         // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
         // change came before the period cannot be either. The three ways in are a union, each reached by its own index
-        // (status, updated_at: 0022, placement started_at): an OR of them read every referral ever sent (issue 13, 1M referrals).
+        // (status; updated_at, 0026; placement started_at with its referral, 0027): an OR of them read every referral ever sent (issue 13, 1M referrals).
         // Each part's referrals are those whose id leaves its number when divided by the number of parts. The trust and
         // locality narrow them (ReportFilter.Narrowing): no person is read unless a locality is asked for.
         private static string Relevant(string narrowing) => $"""
