@@ -52,8 +52,8 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
         _subjects.Add(new AuditSubject(entityType, entityId, personId));
 
     /// <summary>
-    /// Names the people whose records a bulk read (an export) disclosed: one audit row per person (entity "person"),
-    /// however many of their records it held, all written in one statement (AuditWriter).
+    /// Names the people whose records a bulk read (an export) disclosed: each once, however many of their records it held,
+    /// in audit_person against the read's one audit row, all written in one statement (AuditWriter).
     /// </summary>
     public void TouchPeople(IEnumerable<long> personIds) => _people.UnionWith(personIds);
 

@@ -92,7 +92,8 @@ public static partial class WaitingLists
         new("Filters", "Referring organisation: the organisation that sent the referral. Locality: the person's locality, from their postcode."),
     ];
 
-    private readonly record struct Referral(long Id, DateTimeOffset RequestedAt, string Status, DateTimeOffset UpdatedAt);
+    /// <summary>A relevant referral; CancelledAt is when a cancelled one last changed (taken as when it was withdrawn), else null.</summary>
+    private readonly record struct Referral(long Id, DateTimeOffset RequestedAt, DateTimeOffset? CancelledAt);
 
     private sealed record Decided(string Queue, string Decision, DateTimeOffset CompletedAt);
 
@@ -101,13 +102,15 @@ public static partial class WaitingLists
         // Referrals that can be on a list at the as-at time or have a decision or a start in the period: sent before the
         // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
         // change came before the period cannot be either. The three ways in are a union, each reached by its own index
-        // (status, updated_at: 0022, placement started_at): an OR of them read every referral ever sent (issue 13, 1M referrals).
-        private const string Relevant = $"""
-            FROM referral r JOIN person pe ON pe.id = r.person_id
-            WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected')
-                           UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc
-                           UNION SELECT s.referral_id FROM placement s WHERE s.started_at >= @StartUtc)
-              AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc AND {ReportFilter.ReferralConditions}
+        // (status; updated_at, 0026; placement started_at with its referral, 0027): an OR of them read every referral ever sent (issue 13, 1M referrals).
+        // Each part's referrals are those whose id leaves its number when divided by the number of parts. The trust and
+        // locality narrow them (ReportFilter.Narrowing): no person is read unless a locality is asked for.
+        private static string Relevant(string narrowing) => $"""
+            FROM referral r
+            WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND o.id % @Parts = @Part
+                           UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
+                           UNION SELECT s.referral_id FROM placement s WHERE s.started_at >= @StartUtc AND s.referral_id % @Parts = @Part)
+              AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc{narrowing}
             """;
 
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -116,7 +119,24 @@ public static partial class WaitingLists
             var now = clock.GetUtcNow();
             var asAt = filter.EndUtc < now ? filter.EndUtc : now;
             var asAtDay = filter.EndUtc < now ? filter.To : LondonTime.Today(clock);
-            var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality };
+            // The referrals read in parts, each on its own connection at the same time (Task.Run: Microsoft.Data.Sqlite's async
+            // calls run synchronously): a year is 900,000 rows, over 2 s on one core (issue 13). A referral's facts are all in
+            // its part, so the parts' counts add up and their days make one median.
+            var parts = await Task.WhenAll(Enumerable.Range(0, ReportFilter.ReadParts).Select(part => Task.Run(
+                () => CountPartAsync(filter, asAt, asAtDay, part, ReportFilter.ReadParts, cancellationToken), cancellationToken)));
+            var toDecision = parts.SelectMany(p => p.ToDecision).ToList();
+            var toStart = parts.SelectMany(p => p.ToStart).ToList();
+            return new Result(asAtDay,
+                [.. Lists.Select((l, i) => new WaitingList(l, [.. Enumerable.Range(0, Bands.Count).Select(b => parts.Sum(p => p.Waiting[i][b]))]))],
+                new Median(MedianOf(toDecision), toDecision.Count), new Median(MedianOf(toStart), toStart.Count));
+        }
+
+        private sealed record Part(int[][] Waiting, List<int> ToDecision, List<int> ToStart);
+
+        private async Task<Part> CountPartAsync(ReportFilter filter, DateTimeOffset asAt, DateOnly asAtDay, int part, int partCount,
+            CancellationToken cancellationToken)
+        {
+            var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality, Part = part, Parts = partCount };
             await using var connection = await database.OpenAsync(cancellationToken);
             // The relevant referrals once (a CTE used three times is read once, on both stores), with their decisions and starts.
             // The first accept or decline decides; a redirect between the teams is not a decision.
@@ -124,8 +144,10 @@ public static partial class WaitingLists
             // reader: a year is 900,000 rows, and mapping each to an object first cost as much as the query (issue 13).
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
-                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at, r.status AS status, r.updated_at AS updated_at {Relevant})
-                SELECT 0 AS kind, x.id, x.requested_at, x.status, x.updated_at, NULL AS decision
+                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at,
+                                         CASE WHEN r.status = 'cancelled' THEN r.updated_at END AS cancelled_at
+                                  {Relevant(filter.Narrowing(database.Provider))})
+                SELECT 0 AS kind, x.id, x.requested_at, NULL AS queue, x.cancelled_at, NULL AS decision
                 FROM relevant x
                 UNION ALL
                 SELECT 1, t.referral_id, t.completed_at, t.queue, NULL, t.decision
@@ -146,7 +168,7 @@ public static partial class WaitingLists
                 switch (reader.GetInt32(0))
                 {
                     case 0:
-                        referrals.Add(new Referral(id, at, reader.GetString(3), StoredTimes.Read(reader.GetValue(4))));
+                        referrals.Add(new Referral(id, at, reader.IsDBNull(4) ? null : StoredTimes.Read(reader.GetValue(4))));
                         break;
                     case 1:
                         // The first accept or decline decides (the earliest; of equal times, the first read).
@@ -162,7 +184,8 @@ public static partial class WaitingLists
             }
 
             var days = new StoredTimes();
-            var waiting = Lists.ToDictionary(l => l, _ => new int[Bands.Count]);
+            const int Triage = 0, Service = 1, Bed = 2; // in the order of Lists
+            var waiting = Lists.Select(_ => new int[Bands.Count]).ToArray();
             var toDecision = new List<int>();
             var toStart = new List<int>();
             foreach (var referral in referrals)
@@ -180,22 +203,21 @@ public static partial class WaitingLists
                 }
 
                 // Where the referral stood at the as-at time.
-                var withdrawn = referral.Status == "cancelled" && referral.UpdatedAt < asAt;
+                var withdrawn = referral.CancelledAt < asAt;
                 if (withdrawn || referral.RequestedAt >= asAt || (started is { } st && st < asAt))
                 {
                     continue;
                 }
                 if (decision is null || decision.CompletedAt >= asAt)
                 {
-                    waiting[ForTriage][BandOf(requestDay, asAtDay)]++;
+                    waiting[Triage][BandOf(requestDay, asAtDay)]++;
                 }
                 else if (decision.Decision.StartsWith("accepted", StringComparison.Ordinal))
                 {
-                    waiting[decision.Queue == "bed-bureau" ? ForBed : ForService][BandOf(days.DayOf(decision.CompletedAt), asAtDay)]++;
+                    waiting[decision.Queue == "bed-bureau" ? Bed : Service][BandOf(days.DayOf(decision.CompletedAt), asAtDay)]++;
                 }
             }
-            return new Result(asAtDay, [.. Lists.Select(l => new WaitingList(l, waiting[l]))],
-                new Median(MedianOf(toDecision), toDecision.Count), new Median(MedianOf(toStart), toStart.Count));
+            return new Part(waiting, toDecision, toStart);
         }
     }
 

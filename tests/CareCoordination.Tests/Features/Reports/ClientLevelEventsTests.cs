@@ -194,20 +194,31 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         Assert.All(rows.Values, row => Assert.Equal((D(0), D(9), "Service User", w.TrustName),
             (row.ReportingPeriodStartDate, row.ReportingPeriodEndDate, row.ClientType, row.LocalReferringOrganisation)));
 
-        // One audit row per person whose record left in the file (R1, R2, R3, R4, R5, R9: 9 events of 6 people), entity
-        // "person", under the manager's name, the detail saying which period and filter and how many events.
+        // One audit row for the download under the manager's name, the detail saying which period and filter and how many
+        // events, and each person whose record left in the file (R1, R2, R3, R4, R5, R9: 9 events of 6 people) named once
+        // against it: "who has seen this person's record" by person id finds the download.
         await using var connection = await app.OpenAsync();
-        var audited = (await connection.QueryAsync<(string EntityType, long EntityId, long PersonId)>(
+        var download = (await connection.QueryAsync<(long Id, string? EntityType, long? PersonId)>(
             """
-            SELECT entity_type, entity_id, person_id FROM audit_event
+            SELECT id, entity_type, person_id FROM audit_event
             WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail
-            """, new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" })).ToList();
+            """, new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" })).Single();
+        Assert.Equal((null, null), (download.EntityType, download.PersonId));
         var personOf = (await connection.QueryAsync<(long Id, long PersonId)>(
             "SELECT id, person_id FROM referral WHERE organisation_id = @TrustId", new { w.TrustId })).ToDictionary(x => x.Id, x => x.PersonId);
         var persons = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => personOf[r[k]]).ToHashSet();
         Assert.Equal(6, persons.Count);
-        Assert.Equal(persons.Order(), audited.Select(a => a.PersonId).Order());
-        Assert.All(audited, a => Assert.Equal(("person", a.PersonId), (a.EntityType, a.EntityId)));
+        Assert.Equal(persons.Order(), (await connection.QueryAsync<long>(
+            "SELECT person_id FROM audit_person WHERE audit_id = @Id", new { download.Id })).Order());
+        foreach (var person in persons)
+        {
+            var seenBy = await connection.QueryAsync<long>(
+                """
+                SELECT a.id FROM audit_event a WHERE a.person_id = @person
+                UNION SELECT a.id FROM audit_person ap JOIN audit_event a ON a.id = ap.audit_id WHERE ap.person_id = @person
+                """, new { person });
+            Assert.Contains(download.Id, seenBy);
+        }
     }
 
     [Fact]
@@ -253,10 +264,14 @@ public abstract class ClientLevelEventsTests(AppFactory app)
             rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
         Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
 
-        // The download went through the audited export: one row per person in it (9 events of 6 people), under the manager's name.
+        // The download went through the audited export: one row for it under the manager's name, and each person in it
+        // (9 events of 6 people) named against that row.
         await using var connection = await app.OpenAsync();
         Assert.Equal(6, await connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail = @detail",
+            """
+            SELECT COUNT(*) FROM audit_event a JOIN audit_person ap ON ap.audit_id = a.id
+            WHERE a.action = 'ClientLevelEvents' AND a.outcome = 'success' AND a.actor_name = 'David Trelawney' AND a.detail = @detail
+            """,
             new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" }));
 
         // Nobody else gets the file.
