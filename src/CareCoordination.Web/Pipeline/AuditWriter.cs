@@ -103,20 +103,7 @@ public sealed class AuditWriter(Database database)
         }
         var people = string.Join(',', scope.People.Select(id => id.ToString(CultureInfo.InvariantCulture)));
         scope.People.Clear();
-        return new BulkPeople(new
-        {
-            At = scope.Now,
-            ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-            ActorId = Cap(scope.Actor.Id),
-            ActorName = Cap(scope.Actor.Name),
-            scope.Actor.OrganisationId,
-            Action = Cap(action ?? scope.Action),
-            Outcome = outcome,
-            EntityType = (string?)null,
-            EntityId = (long?)null,
-            PersonId = (long?)null,
-            Detail = Cap(scope.AuditDetail),
-        }, people);
+        return new BulkPeople(Row(scope, outcome, action, Nothing), people);
     }
 
     private static List<object> Rows(MessageScope scope, string outcome, string? action, int firstSubject)
@@ -136,22 +123,26 @@ public sealed class AuditWriter(Database database)
             return [];
         }
         // A message that named no one still leaves its row; one that named people in bulk has theirs.
-        var subjects = own.Count > 0 || scope.People.Count > 0 ? own : [new AuditSubject("", 0, null)];
-        return [.. subjects.Select(s => (object)new
-        {
-            At = scope.Now,
-            ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-            ActorId = Cap(scope.Actor.Id),
-            ActorName = Cap(scope.Actor.Name),
-            scope.Actor.OrganisationId,
-            Action = Cap(action ?? scope.Action),
-            Outcome = outcome,
-            EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
-            EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
-            s.PersonId,
-            Detail = Cap(scope.AuditDetail),
-        })];
+        var subjects = own.Count > 0 || scope.People.Count > 0 ? own : [Nothing];
+        return [.. subjects.Select(s => Row(scope, outcome, action, s))];
     }
+
+    private static readonly AuditSubject Nothing = new("", 0, null);
+
+    private static object Row(MessageScope scope, string outcome, string? action, AuditSubject s) => new
+    {
+        At = scope.Now,
+        ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
+        ActorId = Cap(scope.Actor.Id),
+        ActorName = Cap(scope.Actor.Name),
+        scope.Actor.OrganisationId,
+        Action = Cap(action ?? scope.Action),
+        Outcome = outcome,
+        EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
+        EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
+        s.PersonId,
+        Detail = Cap(scope.AuditDetail),
+    };
 
     /// <summary>
     /// Anonymous callers choose some of these values (a client id, a username): each is cut to MaxValueLength with
