@@ -92,6 +92,20 @@ public static partial class DataQuality
         public string? TriageStatus { get; init; }
         public int TriagePausedSeconds { get; init; }
 
+        // Equity's columns (EquityReport.EquityColumns), read only when the decision pack reads its quarter once for both.
+        public DateOnly DateOfBirth { get; init; }
+        public string Sex { get; init; } = "";
+        public int? ImdDecile { get; init; }
+        public DateTimeOffset? DecidedAt { get; init; }
+        public DateTimeOffset? ServiceStartedAt { get; init; }
+        public int Decision { get; init; }
+
+        internal EquityReport.Referral ForEquity() => new()
+        {
+            SubmittedAt = SubmittedAt, DateOfBirth = DateOfBirth, Sex = Sex, Ethnicity = Ethnicity, ImdDecile = ImdDecile,
+            DecidedAt = DecidedAt, ServiceStartedAt = ServiceStartedAt, Decision = (EquityReport.Decision)Decision,
+        };
+
         internal bool FromHospital => Source is "acute-hospital" or "community-hospital";
 
         private DateOnly? _dischargedOn;
@@ -164,22 +178,25 @@ public static partial class DataQuality
     /// its own connection at the same time (a year at 1M referrals read on one core took over 4 s), then put back in order.
     /// </summary>
     /// <param name="named">Read who each referral is about and who sent it: the drill-down lists them; the scorecard only counts.</param>
-    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken)
+    /// <param name="equity">Read equity's columns too (the decision pack: one pass over its quarter for the scorecard and equity).</param>
+    internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken, bool equity = false)
     {
         // Task.Run: Microsoft.Data.Sqlite's async calls run synchronously, so without it the parts would be read one after the other.
-        var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts).Select(part => Task.Run(() => LoadPartAsync(database, part, named, cancellationToken), cancellationToken)));
+        var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts).Select(part => Task.Run(() => LoadPartAsync(database, part, named, equity, cancellationToken), cancellationToken)));
         return [.. parts.SelectMany(part => part)];
     }
 
-    private static async Task<IEnumerable<Facts>> LoadPartAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken)
+    private static async Task<IEnumerable<Facts>> LoadPartAsync(Database database, ReportFilter filter, bool named, bool equity, CancellationToken cancellationToken)
     {
         // Unnamed, the scorecard reads four text columns fewer a referral (a year at 1M referrals is a third of a million of each).
         var names = named ? "pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName, o.name AS Trust," : "";
         var organisation = named ? "JOIN organisation o ON o.id = r.organisation_id" : "";
+        var equityColumns = equity ? EquityReport.EquityColumns + "," : "";
+        var equityJoins = equity ? EquityReport.EquityJoins : "";
         await using var connection = await database.OpenAsync(cancellationToken);
         var facts = await connection.QueryAsync<Facts>(new CommandDefinition(
             $"""
-            SELECT r.id AS ReferralId, r.person_id AS PersonId, {names}
+            SELECT r.id AS ReferralId, r.person_id AS PersonId, {names} {equityColumns}
                    r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
                    r.medically_optimised_on AS MedicallyOptimisedOn, r.discharged_at AS DischargedAt, r.pathway_at_discharge AS PathwayAtDischarge,
                    pe.ethnicity AS Ethnicity, pe.postcode AS Postcode,
@@ -189,6 +206,7 @@ public static partial class DataQuality
             FROM referral r
             JOIN person pe ON pe.id = r.person_id
             {organisation}
+            {equityJoins}
             LEFT JOIN triage_task t ON t.id = (
                 SELECT f.id FROM triage_task f WHERE f.referral_id = r.id AND f.queue = 'coordination' ORDER BY f.created_at, f.id LIMIT 1)
             WHERE r.submitted_at >= @start AND r.submitted_at < @end
@@ -211,7 +229,7 @@ public static partial class DataQuality
         }),
     ];
 
-    private static Context ContextOf(TimeProvider clock, CoordinationTargets targets) =>
+    internal static Context ContextOf(TimeProvider clock, CoordinationTargets targets) =>
         new(LondonTime.Today(clock), TimeSpan.FromMinutes(targets.TriagedWithinMinutes));
 
     public sealed class ScorecardHandler(Database database, TimeProvider clock, IOptionsMonitor<CoordinationTargets> targets)

@@ -158,7 +158,7 @@ public static partial class EquityReport
 
     // ---- Counting ----
 
-    private sealed record Referral
+    internal sealed record Referral
     {
         public DateTimeOffset SubmittedAt { get; init; }
         public DateOnly DateOfBirth { get; init; }
@@ -171,7 +171,7 @@ public static partial class EquityReport
     }
 
     // The numbers are the query's: it works the decision out as it reads each referral.
-    private enum Decision { None = 0, HomeBased = 1, Bed = 2, Declined = 3 }
+    internal enum Decision { None = 0, HomeBased = 1, Bed = 2, Declined = 3 }
 
     private sealed record Counted(Referral Referral, Decision Decision, double? DaysToDecision, double? DaysToServiceStart,
         string Ethnicity, string AgeBand, string Sex, string Deprivation);
@@ -181,22 +181,31 @@ public static partial class EquityReport
     // placement not cancelled went (a service: home-based; a bed), nothing if none. Worked out here rather than from the
     // referral's status and that placement in .NET: the placement is not looked up for a declined or cancelled referral, and
     // a year at 1M referrals carries two text columns fewer.
-    private const string Sql = """
-        SELECT r.submitted_at AS SubmittedAt, p.date_of_birth AS DateOfBirth, p.sex AS Sex, p.ethnicity AS Ethnicity,
-               da.imd_decile AS ImdDecile,
+    // What equity reads of each referral besides its submission: over "referral r JOIN person p" and EquityJoins. The decision
+    // pack reads these beside the scorecard's columns in one pass over its quarter (DataQuality.LoadAsync), so they are kept here once.
+    internal const string EquityColumns = """
+        pe.date_of_birth AS DateOfBirth, pe.sex AS Sex, da.imd_decile AS ImdDecile,
                (SELECT MIN(t.completed_at) FROM triage_task t
                 WHERE t.referral_id = r.id AND ((t.status = 'completed' AND t.decision LIKE 'accepted:%') OR t.status = 'rejected')) AS DecidedAt,
                (SELECT MIN(s.started_at) FROM placement s WHERE s.referral_id = r.id) AS ServiceStartedAt,
                CASE r.status WHEN 'declined' THEN 3 WHEN 'cancelled' THEN 0
                     ELSE COALESCE((SELECT CASE WHEN f.service_id IS NOT NULL THEN 1 ELSE 2 END FROM placement f
                                    WHERE f.referral_id = r.id AND f.status <> 'cancelled' ORDER BY f.created_at, f.id LIMIT 1), 0) END AS Decision
-        FROM referral r
-        JOIN person p ON p.id = r.person_id
-        LEFT JOIN deprivation_postcode dp ON dp.postcode = p.postcode
+        """;
+
+    internal const string EquityJoins = """
+        LEFT JOIN deprivation_postcode dp ON dp.postcode = pe.postcode
         LEFT JOIN deprivation_area da ON da.lsoa_code = dp.lsoa_code
+        """;
+
+    private const string Sql = $"""
+        SELECT r.submitted_at AS SubmittedAt, pe.ethnicity AS Ethnicity, {EquityColumns}
+        FROM referral r
+        JOIN person pe ON pe.id = r.person_id
+        {EquityJoins}
         WHERE r.submitted_at >= @start AND r.submitted_at < @end
           AND (@trust IS NULL OR r.organisation_id = @trust)
-          AND (@locality IS NULL OR p.locality = @locality)
+          AND (@locality IS NULL OR pe.locality = @locality)
         """;
 
     public sealed class Handler(Database database, IOptionsMonitor<EquitySettings> settings) : IQueryHandler<Query, Result>
@@ -209,11 +218,22 @@ public static partial class EquityReport
             // the order the referrals arrive in.
             var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts)
                 .Select(part => Task.Run(() => ClassifyAsync(part, cancellationToken), cancellationToken)));
+            return await ResultAsync(database, filter, [.. parts.SelectMany(part => part)], settings.CurrentValue.DisproportionalityThresholdPercent, cancellationToken);
+        }
+
+        /// <summary>The report from referrals already read (the decision pack reads its quarter's once for equity and the scorecard).</summary>
+        internal static Task<Result> FromReferralsAsync(Database database, ReportFilter filter, IEnumerable<Referral> referrals, int thresholdPercent,
+            CancellationToken cancellationToken) =>
+            ResultAsync(database, filter, [.. referrals.Select(Classify)], thresholdPercent, cancellationToken);
+
+        private static async Task<Result> ResultAsync(Database database, ReportFilter filter, IReadOnlyList<Counted> counted, int thresholdPercent,
+            CancellationToken cancellationToken)
+        {
             await using var connection = await database.OpenAsync(cancellationToken);
             var source = await connection.ExecuteScalarAsync<string?>(
                 new CommandDefinition("SELECT postcode_file FROM deprivation_source", cancellationToken: cancellationToken));
             var illustrative = source is not null && source.EndsWith(Path.GetFileName(DeprivationSettings.DemoPostcodeLookupFile), StringComparison.Ordinal);
-            return Tally(filter, [.. parts.SelectMany(part => part)], settings.CurrentValue.DisproportionalityThresholdPercent, source is not null, illustrative);
+            return Tally(filter, counted, thresholdPercent, source is not null, illustrative);
         }
 
         private async Task<List<Counted>> ClassifyAsync(ReportFilter part, CancellationToken cancellationToken)
