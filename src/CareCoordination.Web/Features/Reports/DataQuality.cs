@@ -181,8 +181,8 @@ public static partial class DataQuality
     /// <param name="equity">Read equity's columns too (the decision pack: one pass over its quarter for the scorecard and equity).</param>
     internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken, bool equity = false)
     {
-        // Task.Run: Microsoft.Data.Sqlite's async calls run synchronously, so without it the parts would be read one after the other.
-        var parts = await Task.WhenAll(filter.Parts(ReportFilter.ReadParts).Select(part => Task.Run(() => LoadPartAsync(database, part, named, equity, cancellationToken), cancellationToken)));
+        var parts = await ReportFilter.ReadAtOnceAsync(filter.Parts(ReportFilter.ReadParts),
+            part => LoadPartAsync(database, part, named, equity, cancellationToken), cancellationToken);
         return [.. parts.SelectMany(part => part)];
     }
 
