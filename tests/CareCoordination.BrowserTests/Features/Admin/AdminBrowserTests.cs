@@ -1,6 +1,6 @@
 using System.Globalization;
 using CareCoordination.BrowserTests.Support;
-using Deque.AxeCore.Playwright;
+using static CareCoordination.BrowserTests.Support.Accessibility;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Admin;
@@ -109,12 +109,5 @@ public sealed class AdminBrowserTests(BrowserHost host) : IClassFixture<BrowserH
     {
         await page.Locator(dropdown).ClickAsync();
         await page.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = option }).First.ClickAsync();
-    }
-
-    private static async Task AssertNoSeriousFaultsAsync(IPage page)
-    {
-        var results = await page.RunAxe();
-        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
-        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
     }
 }

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using CareCoordination.BrowserTests.Support;
+using static CareCoordination.BrowserTests.Support.Accessibility;
 using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using CsvHelper;
-using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Downtime;
@@ -176,12 +176,6 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await Assertions.Expect(form.GetByTestId("entered")).ToContainTextAsync("Winifred Offline-Typed");
     }
 
-    private static async Task AssertNoSeriousFaultsAsync(IPage page)
-    {
-        var results = await page.RunAxe();
-        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
-        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
-    }
 
     /// <summary>Completes a paper referral whose names and summary were typed already, made <paramref name="ago"/>, and enters it.</summary>
     private static async Task EnterTheRestOfThePaperAsync(IPage form, TimeSpan ago)

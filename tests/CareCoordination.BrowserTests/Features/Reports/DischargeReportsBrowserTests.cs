@@ -1,6 +1,5 @@
 using System.Globalization;
 using CareCoordination.BrowserTests.Support;
-using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Reports;
@@ -42,8 +41,6 @@ public sealed class DischargeReportsBrowserTests(BrowserHost host) : IClassFixtu
         // After a navigation the menu's colours fade in (CSS transitions); axe measured mid-fade reports a contrast the
         // settled page does not have. Wait until nothing animates, a state rather than a time.
         await page.WaitForFunctionAsync("() => document.getAnimations().every(a => a.playState !== 'running')");
-        var results = await page.RunAxe();
-        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
-        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+        await Accessibility.AssertNoSeriousFaultsAsync(page);
     }
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Features.Reports;
 using CsvHelper;
-using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Reports;
@@ -33,9 +32,7 @@ public sealed class EquityBrowserTests(BrowserHost host) : IClassFixture<Browser
         Assert.True(int.Parse(referrals, CultureInfo.InvariantCulture) > 0, $"the demo's fortnight has referrals, not {referrals}");
         await Assertions.Expect(page.GetByTestId("equity-illustrative")).ToBeVisibleAsync();
 
-        var results = await page.RunAxe();
-        var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
-        Assert.True(serious.Count == 0, string.Join("\n", serious.Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})")));
+        await Accessibility.AssertNoSeriousFaultsAsync(page);
 
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("report-csv").ClickAsync());
         var path = await download.PathAsync();
