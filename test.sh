@@ -76,4 +76,8 @@ if compgen -G "$work/results/*.trx" >/dev/null; then
     { for (i = 1; i <= NF; i++) { split($i, kv, "=\""); gsub(/"/, "", kv[2]); c[kv[1]] += kv[2] } }
     END { printf "%d passed, %d failed, %d skipped\n", c["passed"], c["failed"], c["total"] - c["executed"] }'
 fi
+# A test project that does not build leaves no results, and the counts above would read as a pass without it.
+if [ "$status" != 0 ]; then
+  echo "test.sh: FAILED (exit $status): see the errors above"
+fi
 exit $status
