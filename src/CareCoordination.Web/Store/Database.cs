@@ -130,11 +130,15 @@ public sealed class Database : IAsyncDisposable
     /// must not start another write (it would wait on itself; it throws instead), and must not keep the connection.
     /// On PostgreSQL each write is its own transaction on a pooled connection.
     /// </summary>
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default)
+    public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(work, WriteOrder.Queued, cancellationToken);
+
+    /// <summary>As <see cref="WriteAsync{T}(Func{DbConnection, DbTransaction, Task{T}}, CancellationToken)"/>, queued as <paramref name="order"/> says (SQLite only).</summary>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, WriteOrder order, CancellationToken cancellationToken = default)
     {
         if (_sqliteWriter is not null)
         {
-            return await _sqliteWriter.WriteAsync(work, cancellationToken);
+            return await _sqliteWriter.WriteAsync(work, order, cancellationToken);
         }
         await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -144,11 +148,14 @@ public sealed class Database : IAsyncDisposable
     }
 
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(work, WriteOrder.Queued, cancellationToken);
+
+    public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, WriteOrder order, CancellationToken cancellationToken = default) =>
         WriteAsync(async (connection, transaction) =>
         {
             await work(connection, transaction);
             return true;
-        }, cancellationToken);
+        }, order, cancellationToken);
 
     /// <summary>
     /// A write transaction on a connection of the caller's own, for start-up steps that run before the app serves
@@ -177,19 +184,13 @@ public sealed class Database : IAsyncDisposable
     /// makes seq order commit order. SQLite already serialises writers.
     /// </summary>
     internal string? ChangeWriterLock => Provider == StoreProvider.PostgreSQL
-        ? "SELECT pg_advisory_xact_lock(7426001)"
+        ? $"SELECT pg_advisory_xact_lock({ChangeWriterLockKey})"
         : null;
+
+    internal const long ChangeWriterLockKey = 7426001;
 
     /// <summary>The channel on which a PostgreSQL commit that wrote change rows tells every node.</summary>
     public const string ChangeChannel = "carecoordination_changes";
-
-    /// <summary>
-    /// Sent inside the writing transaction: PostgreSQL delivers a NOTIFY only on commit, so no node hears of
-    /// a change that was rolled back. SQLite is one node, told in process.
-    /// </summary>
-    internal string? ChangeNotify => Provider == StoreProvider.PostgreSQL
-        ? $"SELECT pg_notify('{ChangeChannel}', '')"
-        : null;
 
     /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>
     public async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken cancellationToken)
