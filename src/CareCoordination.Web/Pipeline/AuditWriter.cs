@@ -80,9 +80,8 @@ public sealed class AuditWriter(Database database)
         }
         if (connection is null)
         {
-            // A refusal, or an audited read, has no transaction of its own: a write turn of its own, ahead of queued commands,
-            // since its caller's answer waits on it (SqliteWriter).
-            await database.WriteAsync((own, ownTransaction) => Write(own, ownTransaction), WriteOrder.Next, cancellationToken);
+            // A refusal, or an audited read, has no transaction of its own: it takes its turn like any other write.
+            await database.WriteAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken);
             return;
         }
         await Write(connection, transaction);

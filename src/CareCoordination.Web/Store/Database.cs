@@ -130,15 +130,11 @@ public sealed class Database : IAsyncDisposable
     /// must not start another write (it would wait on itself; it throws instead), and must not keep the connection.
     /// On PostgreSQL each write is its own transaction on a pooled connection.
     /// </summary>
-    public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default) =>
-        WriteAsync(work, WriteOrder.Queued, cancellationToken);
-
-    /// <summary>As <see cref="WriteAsync{T}(Func{DbConnection, DbTransaction, Task{T}}, CancellationToken)"/>, queued as <paramref name="order"/> says (SQLite only).</summary>
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, WriteOrder order, CancellationToken cancellationToken = default)
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default)
     {
         if (_sqliteWriter is not null)
         {
-            return await _sqliteWriter.WriteAsync(work, order, cancellationToken);
+            return await _sqliteWriter.WriteAsync(work, cancellationToken);
         }
         await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -148,14 +144,11 @@ public sealed class Database : IAsyncDisposable
     }
 
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default) =>
-        WriteAsync(work, WriteOrder.Queued, cancellationToken);
-
-    public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, WriteOrder order, CancellationToken cancellationToken = default) =>
         WriteAsync(async (connection, transaction) =>
         {
             await work(connection, transaction);
             return true;
-        }, order, cancellationToken);
+        }, cancellationToken);
 
     /// <summary>
     /// A write transaction on a connection of the caller's own, for start-up steps that run before the app serves

@@ -16,11 +16,6 @@ namespace CareCoordination.Store;
 /// Every writer returns only after that commit, so nothing is acknowledged before it is durable as far as the store is
 /// concerned; a failed COMMIT fails every writer in the group. The last writer of a group (no one waiting, or the group
 /// full or old enough) commits it; a writer runs its work in its own async flow, so its caller's AsyncLocal state flows.
-///
-/// A short write that a reader's answer waits on (the audit rows of a read, a refusal: <see cref="WriteOrder.Next"/>) goes
-/// ahead of the queued commands, and its group commits as soon as it and any others like it are done: behind sixteen
-/// submissions in a group of up to 25 ms it made an audited read wait 75 ms at p95 (issue 14). It waits only for the writer
-/// at work. Writes of that kind are a few rows each and a reader sends one at a time, so commands still get their turns.
 /// </summary>
 internal sealed class SqliteWriter(string connectionString, Func<SqliteConnection, CancellationToken, Task> prepare, WriteGroupLimits limits)
     : IAsyncDisposable
@@ -31,7 +26,6 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
 
     private readonly Lock _gate = new();
     private readonly LinkedList<TaskCompletionSource> _waiting = [];
-    private readonly LinkedList<TaskCompletionSource> _waitingNext = [];
     private bool _held;
     private bool _disposed;
     private SqliteConnection? _connection;
@@ -46,7 +40,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         {
             lock (_gate)
             {
-                return _waiting.Count + _waitingNext.Count;
+                return _waiting.Count;
             }
         }
     }
@@ -61,20 +55,17 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         public SqliteTransaction Transaction { get; } = transaction;
         public long Started { get; } = Stopwatch.GetTimestamp();
         public int Writers { get; set; }
-
-        /// <summary>A write a reader waits on ran in this group: it commits once no other such write is waiting.</summary>
-        public bool HasNext { get; set; }
         public Exception? Broken { get; set; }
         public TaskCompletionSource Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, WriteOrder order, CancellationToken cancellationToken)
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         if (Holder.Value == this)
         {
             throw new InvalidOperationException("A write was started inside a write: it would wait for its own turn. Write through the open transaction.");
         }
-        await EnterAsync(order == WriteOrder.Next ? _waitingNext : _waiting, cancellationToken);
+        await EnterAsync(cancellationToken);
         Group group;
         try
         {
@@ -88,7 +79,6 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
 
         group.Writers++;
-        group.HasNext |= order == WriteOrder.Next;
         T result = default!;
         ExceptionDispatchInfo? failure = null;
         if (cancellationToken.IsCancellationRequested)
@@ -142,8 +132,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     /// <summary>Passes the open group to the next writer waiting, or commits it.</summary>
     private async Task EndTurnAsync(Group group)
     {
-        if (group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge
-            && TryPassOn(onlyNext: group.HasNext))
+        if (group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge && TryPassOn())
         {
             return;
         }
@@ -224,7 +213,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
     }
 
-    private async Task EnterAsync(LinkedList<TaskCompletionSource> queue, CancellationToken cancellationToken)
+    private async Task EnterAsync(CancellationToken cancellationToken)
     {
         LinkedListNode<TaskCompletionSource> node;
         lock (_gate)
@@ -234,16 +223,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 _held = true;
                 return;
             }
-            node = queue.AddLast(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            node = _waiting.AddLast(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         }
         await using var _ = cancellationToken.Register(() =>
         {
             lock (_gate)
             {
                 // Still queued: leave the queue. Already handed the turn: it must take it (see WriteAsync).
-                if (node.List is { } list)
+                if (node.List is not null)
                 {
-                    list.Remove(node);
+                    _waiting.Remove(node);
                     node.Value.TrySetCanceled(cancellationToken);
                 }
             }
@@ -251,17 +240,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         await node.Value.Task;
     }
 
-    /// <summary>Hands the turn, with the open group, straight to the next writer waiting (a write a reader waits on first), if there is one.</summary>
-    private bool TryPassOn(bool onlyNext = false)
+    /// <summary>Hands the turn, with the open group, straight to the next writer waiting, if there is one.</summary>
+    private bool TryPassOn()
     {
         lock (_gate)
         {
-            var queue = _waitingNext.Count > 0 || onlyNext ? _waitingNext : _waiting;
-            if (queue.First is not { } next)
+            if (_waiting.First is not { } next)
             {
                 return false;
             }
-            queue.RemoveFirst();
+            _waiting.RemoveFirst();
             next.Value.SetResult();
             return true;
         }
@@ -280,7 +268,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
 
     public async ValueTask DisposeAsync()
     {
-        await EnterAsync(_waiting, CancellationToken.None);
+        await EnterAsync(CancellationToken.None);
         _disposed = true;
         if (_open is { } group)
         {
@@ -289,19 +277,6 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         await DropConnectionAsync();
         Leave();
     }
-}
-
-/// <summary>Where a write queues for SQLite's one writer.</summary>
-public enum WriteOrder
-{
-    /// <summary>Behind every write already waiting: commands, committed in groups.</summary>
-    Queued,
-
-    /// <summary>
-    /// Ahead of the queued commands, its group committed straight after it: only for a few rows that a reader's answer waits
-    /// on (an audited read's rows, a refusal), never for a command's work.
-    /// </summary>
-    Next,
 }
 
 /// <summary>

@@ -147,45 +147,6 @@ public sealed class GroupCommitTests : IAsyncLifetime
         Assert.Equal(["first", "holder", "second"], await StoredAsync());
     }
 
-    /// <summary>
-    /// Issue 14: an audited read's rows (WriteOrder.Next) go ahead of the commands queued before them and are committed with
-    /// the group open at the time, without waiting for those commands: the reader is answered while they still run.
-    /// </summary>
-    [Fact]
-    public async Task AWriteAReaderWaitsOn_GoesAheadOfQueuedCommands_AndCommitsWithoutWaitingForThem()
-    {
-        var (holder, release) = await HoldTheTurnAsync();
-        var ran = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var commandRelease = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var commands = Enumerable.Range(0, 3).Select(i => Insert($"c{i}", () =>
-        {
-            ran.Enqueue($"c{i}");
-            return i == 0 ? commandRelease.Task : Task.CompletedTask;
-        })).ToList();
-        await UntilWaitingAsync(3);
-        var readAudits = Enumerable.Range(0, 2).Select(i => _database.WriteAsync(async (connection, transaction) =>
-        {
-            ran.Enqueue($"read{i}");
-            await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES (@key, 'x')", new { key = $"read{i}" }, transaction);
-        }, WriteOrder.Next)).ToList();
-        await UntilWaitingAsync(5);
-        var groupsBefore = _database.WriteGroupsCommitted;
-
-        release.SetResult();
-        var answered = Task.WhenAll(readAudits.Append(holder));
-        Assert.Same(answered, await Task.WhenAny(answered, Task.Delay(TimeSpan.FromSeconds(20))));
-
-        // The holder's group took both reads' rows and committed; the first command is still at work in the next group.
-        Assert.Equal(1, _database.WriteGroupsCommitted - groupsBefore);
-        Assert.Equal(["holder", "read0", "read1"], await StoredAsync());
-        Assert.All(commands, c => Assert.False(c.IsCompleted));
-
-        commandRelease.SetResult();
-        await Task.WhenAll(commands);
-        Assert.Equal(["read0", "read1", "c0", "c1", "c2"], ran.ToList());
-        Assert.Equal(["c0", "c1", "c2", "holder", "read0", "read1"], await StoredAsync());
-    }
-
     [Fact]
     public async Task AFailedCommit_FailsEveryWriterInTheGroup_AndKeepsNothing()
     {
