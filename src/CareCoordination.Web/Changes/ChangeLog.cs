@@ -8,22 +8,46 @@ namespace CareCoordination.Changes;
 /// <summary>Appends a command's changes in its transaction. The writer lock makes sequence order commit order.</summary>
 internal static class ChangeLog
 {
+    private const string Insert = """
+        INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
+        VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)
+        """;
+
+    /// <summary>
+    /// PostgreSQL: the notice, the change-writer lock and every row in one round trip. Every writer of every node waits for
+    /// that lock from here to its COMMIT, so each round trip inside it (four, and one per row, before) was a wait for all
+    /// of them (issue 14). The notice first: PostgreSQL delivers it only on commit, whatever its place, so no node hears of a
+    /// change that was rolled back, and it needs no lock.
+    /// </summary>
+    private static readonly string PostgresAppend = $"""
+        SELECT pg_notify('{Database.ChangeChannel}', '');
+        SELECT pg_advisory_xact_lock({Database.ChangeWriterLockKey});
+        INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
+        SELECT @At, c.kind, c.entity_type, c.entity_id, c.organisation_id, @Actor, c.data
+        FROM unnest(@Kinds, @EntityTypes, @EntityIds, @OrganisationIds, @Data) WITH ORDINALITY AS c (kind, entity_type, entity_id, organisation_id, data, n)
+        ORDER BY c.n
+        """;
+
     public static async Task AppendAsync(Database database, DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes, DateTimeOffset at, string actor)
     {
-        if (database.ChangeWriterLock is { } lockSql)
+        if (database.Provider == StoreProvider.PostgreSQL)
         {
-            await connection.ExecuteAsync(lockSql, transaction: transaction);
+            var rows = changes as IReadOnlyList<PendingChange> ?? [.. changes];
+            await connection.ExecuteAsync(PostgresAppend, new
+            {
+                At = at,
+                Actor = actor,
+                Kinds = rows.Select(c => c.Kind).ToArray(),
+                EntityTypes = rows.Select(c => c.EntityType).ToArray(),
+                EntityIds = rows.Select(c => c.EntityId).ToArray(),
+                OrganisationIds = rows.Select(c => c.OrganisationId).ToArray(),
+                Data = rows.Select(c => c.Data).ToArray(),
+            }, transaction);
+            return;
         }
         await connection.ExecuteAsync(
-            """
-            INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
-            VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)
-            """,
+            Insert,
             changes.Select(c => new { At = at, c.Kind, c.EntityType, c.EntityId, c.OrganisationId, Actor = actor, c.Data }),
             transaction);
-        if (database.ChangeNotify is { } notify)
-        {
-            await connection.ExecuteAsync(notify, transaction: transaction);
-        }
     }
 }

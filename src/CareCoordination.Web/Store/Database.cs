@@ -177,19 +177,13 @@ public sealed class Database : IAsyncDisposable
     /// makes seq order commit order. SQLite already serialises writers.
     /// </summary>
     internal string? ChangeWriterLock => Provider == StoreProvider.PostgreSQL
-        ? "SELECT pg_advisory_xact_lock(7426001)"
+        ? $"SELECT pg_advisory_xact_lock({ChangeWriterLockKey})"
         : null;
+
+    internal const long ChangeWriterLockKey = 7426001;
 
     /// <summary>The channel on which a PostgreSQL commit that wrote change rows tells every node.</summary>
     public const string ChangeChannel = "carecoordination_changes";
-
-    /// <summary>
-    /// Sent inside the writing transaction: PostgreSQL delivers a NOTIFY only on commit, so no node hears of
-    /// a change that was rolled back. SQLite is one node, told in process.
-    /// </summary>
-    internal string? ChangeNotify => Provider == StoreProvider.PostgreSQL
-        ? $"SELECT pg_notify('{ChangeChannel}', '')"
-        : null;
 
     /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>
     public async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken cancellationToken)

@@ -124,6 +124,46 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.All(all, c => Assert.Equal(("test.written", "test", 7L, "tester"), (c.Kind, c.EntityType, c.OrganisationId!.Value, c.Actor!)));
     }
 
+    /// <summary>
+    /// A command's changes are appended together (on PostgreSQL in one statement, with the lock and the notice): each row
+    /// keeps its own values, nulls included, and the order the command recorded them in is their sequence order.
+    /// </summary>
+    [Fact]
+    public async Task ACommandsSeveralChanges_AreStoredInTheOrderRecorded_EachWithItsOwnValues()
+    {
+        await using var database = await store.MigratedAsync();
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+        var at = new DateTimeOffset(2026, 12, 3, 18, 10, 0, TimeSpan.Zero);
+        PendingChange[] recorded =
+        [
+            new("referral.submitted", "referral", 30, 7, """{"urgency":"urgent"}"""),
+            new("triage.created", "triage_task", 12, null, null),
+            new("person.registered", "person", 4, 9, """{"n":2}"""),
+        ];
+        await using (var connection = await database.OpenAsync())
+        await using (var transaction = await database.BeginWriteAsync(connection))
+        {
+            await ChangeLog.AppendAsync(database, connection, transaction, recorded, at, "partner: Bench");
+            await transaction.CommitAsync();
+        }
+        feed.Poke();
+        await WaitUntilAsync(() => feed.Published >= 3);
+        var published = await feed.SinceAsync(0);
+        await feed.StopAsync(CancellationToken.None);
+
+        Assert.Equal(
+            [("referral.submitted", "referral", 30L, (long?)7, "partner: Bench"), ("triage.created", "triage_task", 12L, null, "partner: Bench"),
+             ("person.registered", "person", 4L, 9, "partner: Bench")],
+            published.Select(c => (c.Kind, c.EntityType, c.EntityId, c.OrganisationId, c.Actor!)).ToList());
+        Assert.Equal([1L, 2L, 3L], published.Select(c => c.Seq - published[0].Seq + 1).ToList());
+        await using var reader = await database.OpenAsync();
+        Assert.Equal(["""{"urgency":"urgent"}""", null, """{"n":2}"""],
+            (await reader.QueryAsync<string?>("SELECT data FROM change ORDER BY seq")).ToList());
+        Assert.All(published, c => Assert.Equal(at, c.At));
+    }
+
     /// <summary>Downtime: a page prints and downloads "as of change N" with the time that change was made.</summary>
     [Fact]
     public async Task TimeOf_IsWhenTheChangeWasMade_AndNothingForANumberNotYetGiven()
