@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using CareCoordination.Pipeline;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Serialization;
+using Hl7.Fhir.Utility;
 using Microsoft.Extensions.Options;
 
 namespace CareCoordination.Features.Fhir;
@@ -98,20 +100,25 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         // A byte order mark is allowed before JSON text, if not recommended (RFC 8259 8.1).
         var bom = utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
         utf8 = utf8[bom..];
-        string json;
-        try
+        // Checked in place; decoded only to say where it breaks. Firely then reads these very bytes, not a string of them
+        // encoded back to UTF-8 (what its string overload does): the same bytes, so the same positions in its messages.
+        if (!Utf8.IsValid(utf8))
         {
-            json = StrictUtf8.GetString(utf8);
-        }
-        catch (DecoderFallbackException invalid)
-        {
-            throw new InvalidResource(null, $"The body is not valid UTF-8 (byte {(bom + invalid.Index).ToString(CultureInfo.InvariantCulture)} and on): send it encoded as UTF-8.");
+            try
+            {
+                _ = StrictUtf8.GetString(utf8);
+            }
+            catch (DecoderFallbackException invalid)
+            {
+                throw new InvalidResource(null, $"The body is not valid UTF-8 (byte {(bom + invalid.Index).ToString(CultureInfo.InvariantCulture)} and on): send it encoded as UTF-8.");
+            }
         }
         RequireReadableJson(utf8, expected);
         Resource resource;
         try
         {
-            resource = Deserializer.DeserializeResource(json);
+            var reader = new Utf8JsonReader(utf8, SerializationUtil.FhirJsonReaderOptions);
+            resource = Deserializer.DeserializeResource(ref reader);
         }
         catch (DeserializationFailedException failed)
         {

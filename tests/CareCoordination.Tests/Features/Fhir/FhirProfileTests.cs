@@ -248,6 +248,29 @@ public sealed class FhirProfileTests
     }
 
     [Fact]
+    public void FaultsInSeveralSlicesAndSubExtensions_AreEachToldOnce_InTheProfilesOrder_AtTheirPlace()
+    {
+        // The checker reads a node's children by name once and reuses them for every slice that asks (issue 14): each
+        // fault is still found under its own slice, once, in the order of the profile's elements.
+        var referral = ProfileFiles.ExampleOf(FhirProfiles.Referral);
+        referral["extension"].AsArray().Add(ExtensionOf(referral, "referral-source").DeepClone());
+        ExtensionOf(referral, "hospital-stay")["extension"].AsArray().Add(new JsonObject { ["url"] = "ward", ["valueString"] = "Ward 8" });
+        ExtensionOf(referral, "hospital-stay")["extension"].AsArray().Add(new JsonObject { ["url"] = "wrad", ["valueString"] = "Ward 9" });
+        referral.Remove("status");
+
+        var issues = Profiles.Validate(Parse(referral, Lenient));
+
+        Assert.Equal(
+        [
+            ("ServiceRequest.extension:referralSource", $"ServiceRequest.extension('{FhirProfiles.Canonical}/StructureDefinition/referral-source')"),
+            ("ServiceRequest.extension:hospitalStay.extension", "ServiceRequest.extension[1].extension[4]"),
+            ("ServiceRequest.extension:hospitalStay.extension:ward", "ServiceRequest.extension[1].extension('ward')"),
+            ("ServiceRequest.status", "ServiceRequest.status"),
+        ], issues.Select(i => (i.ElementId, i.Expression)));
+        Assert.Contains("'wrad'", issues[1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AnUnknownPartOfAComplexExtension_IsRefused()
     {
         var referral = ProfileFiles.ExampleOf(FhirProfiles.Referral);

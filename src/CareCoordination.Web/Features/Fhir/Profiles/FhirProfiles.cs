@@ -166,8 +166,8 @@ public sealed partial class FhirProfiles
     /// </summary>
     private void Check(Definition definition, Node root, string idRoot, List<ProfileIssue> issues)
     {
-        var nodes = new Dictionary<string, List<Node>>(StringComparer.Ordinal) { [definition.Type] = [root] };
-        List<Node> NodesOf(string id)
+        var nodes = new Dictionary<string, IReadOnlyList<Node>>(StringComparer.Ordinal) { [definition.Type] = [root] };
+        IReadOnlyList<Node> NodesOf(string id)
         {
             if (!nodes.TryGetValue(id, out var found))
             {
@@ -179,12 +179,13 @@ public sealed partial class FhirProfiles
 
         foreach (var element in definition.Elements)
         {
-            var ruleId = idRoot + element.Id[definition.Type.Length..];
+            var ruleId = idRoot + definition.RuleSuffix(element);
             var found = new List<Node>();
             foreach (var parent in NodesOf(element.ParentId))
             {
-                var children = Children(parent, element.Name).ToList();
-                var matching = children.Where(child => definition.InSlice(element, child)).ToList();
+                var children = Children(parent, element.Name);
+                // An element that is not a slice has every child; a slice, those its discriminators pick.
+                IReadOnlyList<Node> matching = element.SliceName is null ? children : [.. children.Where(child => definition.InSlice(element, child))];
                 CheckCount(element, parent, matching.Count, definition, ruleId, issues);
                 if (element.Slicing is { Closed: true })
                 {
@@ -201,9 +202,12 @@ public sealed partial class FhirProfiles
             foreach (var node in found)
             {
                 CheckValue(element, node, ruleId, issues);
-                foreach (var extension in element.Profiles.Where(p => _definitions.ContainsKey(p)))
+                foreach (var profile in element.Profiles)
                 {
-                    Check(_definitions[extension], node, ruleId, issues);
+                    if (_definitions.TryGetValue(profile, out var extension))
+                    {
+                        Check(extension, node, ruleId, issues);
+                    }
                 }
             }
         }
@@ -339,37 +343,7 @@ public sealed partial class FhirProfiles
     private static partial Regex LiteralReference();
 
     /// <summary>The values of a named element under a node: array items one by one, value[x] whatever its type.</summary>
-    private static IEnumerable<Node> Children(Node parent, string name)
-    {
-        if (parent.Value.ValueKind != JsonValueKind.Object)
-        {
-            yield break;
-        }
-        var choice = name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null;
-        foreach (var property in parent.Value.EnumerateObject())
-        {
-            var matches = choice is null
-                ? property.Name == name
-                : property.Name.Length > choice.Length && property.Name.StartsWith(choice, StringComparison.Ordinal) && char.IsUpper(property.Name[choice.Length]);
-            if (!matches)
-            {
-                continue;
-            }
-            var step = choice ?? name;
-            if (property.Value.ValueKind == JsonValueKind.Array)
-            {
-                var index = 0;
-                foreach (var item in property.Value.EnumerateArray())
-                {
-                    yield return new Node(item, parent, step, index++, property.Name);
-                }
-            }
-            else
-            {
-                yield return new Node(property.Value, parent, step, -1, property.Name);
-            }
-        }
-    }
+    private static IReadOnlyList<Node> Children(Node parent, string name) => parent.Children(name);
 
     private static string? Text(JsonElement element, string property) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
@@ -389,6 +363,52 @@ public sealed partial class FhirProfiles
         public string Location => parent is null ? step
             : index < 0 ? $"{parent.Location}.{step}"
             : string.Create(CultureInfo.InvariantCulture, $"{parent.Location}.{step}[{index}]");
+
+        // A node's properties are read once, and its children by each name once: the checker asks a node for the same
+        // name once per rule on it (an extension once per slice), and read every property's name afresh each time.
+        private (string Name, JsonElement Value)[]? _properties;
+        private Dictionary<string, IReadOnlyList<Node>>? _children;
+
+        public IReadOnlyList<Node> Children(string name)
+        {
+            if (Value.ValueKind != JsonValueKind.Object)
+            {
+                return [];
+            }
+            _children ??= new(StringComparer.Ordinal);
+            if (_children.TryGetValue(name, out var known))
+            {
+                return known;
+            }
+            _properties ??= [.. Value.EnumerateObject().Select(p => (p.Name, p.Value))];
+            var choice = name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null;
+            var step = choice ?? name;
+            var found = new List<Node>();
+            foreach (var (propertyName, propertyValue) in _properties)
+            {
+                var matches = choice is null
+                    ? propertyName == name
+                    : propertyName.Length > choice.Length && propertyName.StartsWith(choice, StringComparison.Ordinal) && char.IsUpper(propertyName[choice.Length]);
+                if (!matches)
+                {
+                    continue;
+                }
+                if (propertyValue.ValueKind == JsonValueKind.Array)
+                {
+                    var itemIndex = 0;
+                    foreach (var item in propertyValue.EnumerateArray())
+                    {
+                        found.Add(new Node(item, this, step, itemIndex++, propertyName));
+                    }
+                }
+                else
+                {
+                    found.Add(new Node(propertyValue, this, step, -1, propertyName));
+                }
+            }
+            _children[name] = found;
+            return found;
+        }
     }
 
     private sealed record Binding(string ValueSet, bool Required);
@@ -461,6 +481,22 @@ public sealed partial class FhirProfiles
 
         public Element? Find(string id) => _byId.GetValueOrDefault(id);
 
+        // What each slice's discriminators must read, worked out once: InSlice is asked for every child under every slice
+        // of every resource checked, and spelt out an id and read the fixed value's text each time.
+        private readonly Dictionary<string, (string Path, string? Value)[]> _discriminators = Elements
+            .Where(e => e.SliceName is not null)
+            .GroupBy(e => e.Id, StringComparer.Ordinal)
+            .Select(g => g.First())
+            .Select(slice => (slice, slicing: Elements.FirstOrDefault(e => e.Id == slice.UnslicedId)?.Slicing))
+            .Where(s => s.slicing is not null)
+            .ToDictionary(s => s.slice.Id, s => s.slicing!.DiscriminatorPaths.Select(path => (path, DiscriminatorOf(Elements, s.slice, path))).ToArray(), StringComparer.Ordinal);
+
+        /// <summary>The element's id after the profiled type (".extension:consent"), as rule ids are made of.</summary>
+        public string RuleSuffix(Element element) => _ruleSuffixes.GetValueOrDefault(element.Id) ?? element.Id[Type.Length..];
+
+        private readonly Dictionary<string, string> _ruleSuffixes = Elements.GroupBy(e => e.Id, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Key[Type.Length..], StringComparer.Ordinal);
+
         public IEnumerable<Element> SlicesOf(Element sliced) => _slicesOf[sliced.Id];
 
         /// <summary>
@@ -473,14 +509,26 @@ public sealed partial class FhirProfiles
             {
                 return true;
             }
-            var slicing = Find(element.UnslicedId)?.Slicing
+            var discriminators = _discriminators.GetValueOrDefault(element.Id)
                 ?? throw new InvalidOperationException($"{Url}: {element.Id} is a slice of {element.UnslicedId}, which declares no slicing.");
-            return slicing.DiscriminatorPaths.All(path => Text(node.Value, path) is { } actual && actual == Discriminator(element, path));
+            foreach (var (path, expected) in discriminators)
+            {
+                // The node's value at the path, compared as text without being read out as a string.
+                if (expected is null || node.Value.ValueKind != JsonValueKind.Object || !node.Value.TryGetProperty(path, out var actual)
+                    || actual.ValueKind != JsonValueKind.String || !actual.ValueEquals(expected))
+                {
+                    return false;
+                }
+            }
+            return true;
         }
 
-        public string? Discriminator(Element slice, string path)
+        public string? Discriminator(Element slice, string path) => DiscriminatorOf(Elements, slice, path);
+
+        private static string? DiscriminatorOf(IReadOnlyList<Element> elements, Element slice, string path)
         {
-            var at = Find($"{slice.Id}.{path}");
+            var id = $"{slice.Id}.{path}";
+            var at = elements.FirstOrDefault(e => e.Id == id);
             var value = at?.Fixed ?? at?.Pattern;
             return value is { ValueKind: JsonValueKind.String } text ? text.GetString()
                 : path == "url" ? slice.Profiles.FirstOrDefault()
