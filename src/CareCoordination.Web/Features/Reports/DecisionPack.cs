@@ -165,6 +165,8 @@ public static partial class DecisionPack
             {
                 start = LondonTime.StartOf(quarter.First), end = LondonTime.StartOf(countedTo.AddDays(1)),
                 cohortStart = LondonTime.StartOf(quarter.First.AddDays(-FollowUpDays)), cohortEnd = LondonTime.StartOf(countedTo.AddDays(1 - FollowUpDays)),
+                // Nothing after this can fall within 91 days of a reablement in the cohort (each ended before cohortEnd).
+                followedUntil = LondonTime.StartOf(countedTo.AddDays(1 - FollowUpDays)).AddDays(FollowUpDays),
                 query.Filter.Trust, Locality = string.IsNullOrWhiteSpace(query.Filter.Locality) ? null : query.Filter.Locality.Trim(),
             };
             // The panels borrowed from other reports are asked at once, each on its own connection, while the pack counts its
@@ -277,13 +279,13 @@ public static partial class DecisionPack
                 """
                 SELECT r.person_id AS PersonId, b.created_at AS At
                 FROM placement b JOIN referral r ON r.id = b.referral_id LEFT JOIN service s ON s.id = b.service_id
-                WHERE b.status <> 'cancelled' AND (b.bed_id IS NOT NULL OR s.kind IN ('community-hospital', 'care-home')) AND b.created_at >= @cohortStart
+                WHERE b.status <> 'cancelled' AND (b.bed_id IS NOT NULL OR s.kind IN ('community-hospital', 'care-home')) AND b.created_at >= @cohortStart AND b.created_at < @followedUntil
                   AND r.person_id IN (SELECT cr.person_id FROM placement c JOIN referral cr ON cr.id = c.referral_id JOIN service cs ON cs.id = c.service_id
                                       WHERE cs.kind = 'reablement' AND c.status = 'ended' AND c.ended_at >= @cohortStart AND c.ended_at < @cohortEnd)
                 UNION ALL
                 SELECT r.person_id, r.submitted_at
                 FROM referral r
-                WHERE r.pathway IN ('2', '3') AND r.submitted_at >= @cohortStart
+                WHERE r.pathway IN ('2', '3') AND r.submitted_at >= @cohortStart AND r.submitted_at < @followedUntil
                   AND r.person_id IN (SELECT cr.person_id FROM placement c JOIN referral cr ON cr.id = c.referral_id JOIN service cs ON cs.id = c.service_id
                                       WHERE cs.kind = 'reablement' AND c.status = 'ended' AND c.ended_at >= @cohortStart AND c.ended_at < @cohortEnd)
                 """, parameters, cancellationToken: cancellationToken))).ToLookup(b => b.PersonId);

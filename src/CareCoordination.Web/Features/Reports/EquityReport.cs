@@ -221,8 +221,11 @@ public static partial class EquityReport
 
         /// <summary>The report from referrals already read (the decision pack reads its quarter's once for equity and the scorecard).</summary>
         internal static Task<Result> FromReferralsAsync(Database database, ReportFilter filter, IEnumerable<Referral> referrals, int thresholdPercent,
-            CancellationToken cancellationToken) =>
-            ResultAsync(database, filter, [.. referrals.Select(Classify)], thresholdPercent, cancellationToken);
+            CancellationToken cancellationToken)
+        {
+            var days = new StoredTimes();
+            return ResultAsync(database, filter, [.. referrals.Select(r => Classify(r, days))], thresholdPercent, cancellationToken);
+        }
 
         private static async Task<Result> ResultAsync(Database database, ReportFilter filter, IReadOnlyList<Counted> counted, int thresholdPercent,
             CancellationToken cancellationToken)
@@ -237,18 +240,34 @@ public static partial class EquityReport
         private async Task<List<Counted>> ClassifyAsync(ReportFilter part, CancellationToken cancellationToken)
         {
             await using var connection = await database.OpenAsync(cancellationToken);
-            var referrals = await connection.QueryAsync<Referral>(new CommandDefinition(Sql,
+            // Read straight off the reader, in the query's column order: a year is 330,000 referrals, and Dapper's mapping (each
+            // time through its type handler, each number boxed) cost a large share of the report (issue 13).
+            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(Sql,
                 new { start = part.StartUtc, end = part.EndUtc, trust = part.Trust, locality = part.Locality }, cancellationToken: cancellationToken));
-            return [.. referrals.Select(Classify)];
+            var days = new StoredTimes();
+            var counted = new List<Counted>();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                counted.Add(Classify(new Referral
+                {
+                    SubmittedAt = StoredTimes.Read(reader.GetValue(0)),
+                    Ethnicity = reader.IsDBNull(1) ? null : reader.GetString(1),
+                    DateOfBirth = StoredTimes.ReadDate(reader.GetValue(2)),
+                    Sex = reader.GetString(3),
+                    ImdDecile = reader.IsDBNull(4) ? null : Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
+                    DecidedAt = StoredTimes.ReadOrNull(reader.GetValue(5)),
+                    ServiceStartedAt = StoredTimes.ReadOrNull(reader.GetValue(6)),
+                    Decision = (Decision)Convert.ToInt32(reader.GetValue(7), CultureInfo.InvariantCulture),
+                }, days));
+            }
+            return counted;
         }
 
-        private static Counted Classify(Referral r)
-        {
-            var sent = Domain.LondonTime.ToLocal(r.SubmittedAt);
-            return new Counted(r, r.Decision, Days(r.SubmittedAt, r.DecidedAt), Days(r.SubmittedAt, r.ServiceStartedAt),
-                EthnicGroup(r.Ethnicity), AgeBandOf(AgeOn(r.DateOfBirth, DateOnly.FromDateTime(sent.DateTime))), SexOf(r.Sex),
+        // The London day through the offsets cache (a time zone conversion per referral was a visible part of a year).
+        private static Counted Classify(Referral r, StoredTimes days) =>
+            new(r, r.Decision, Days(r.SubmittedAt, r.DecidedAt), Days(r.SubmittedAt, r.ServiceStartedAt),
+                EthnicGroup(r.Ethnicity), AgeBandOf(AgeOn(r.DateOfBirth, days.DayOf(r.SubmittedAt))), SexOf(r.Sex),
                 r.ImdDecile is { } d ? DecileName(d) : NotKnown);
-        }
 
         private static double? Days(DateTimeOffset from, DateTimeOffset? to) => to is { } t ? (t - from).TotalDays : null;
     }
@@ -285,9 +304,9 @@ public static partial class EquityReport
 
         public double Rate(Decision decision) => Count == 0 ? 0 : (double)_decided.GetValueOrDefault(decision) / Count;
 
-        public double? ToDecision { get; } = Median([.. all.Select(c => c.DaysToDecision).OfType<double>()]);
+        public double? ToDecision { get; } = Median(DaysOf(all, c => c.DaysToDecision));
 
-        public double? ToServiceStart { get; } = Median([.. all.Select(c => c.DaysToServiceStart).OfType<double>()]);
+        public double? ToServiceStart { get; } = Median(DaysOf(all, c => c.DaysToServiceStart));
     }
 
     /// <summary>A group's figures before any are hidden.</summary>
@@ -303,7 +322,7 @@ public static partial class EquityReport
         }
         Wait Wait(Func<Counted, double?> days, double? overall)
         {
-            var median = Median([.. group.Select(days).OfType<double>()]);
+            var median = Median(DaysOf(group, days));
             double? ratio = median is { } m && overall is > 0 ? m / overall : null;
             return new Wait(Round(median, 2), Round(ratio, 2), MarkerFor(ratio, threshold));
         }
@@ -315,6 +334,20 @@ public static partial class EquityReport
     // Shown as rounded; markers are decided on the unrounded ratio.
     private static double? Round(double? value, int digits) => value is { } v ? Math.Round(v, digits, MidpointRounding.AwayFromZero) : null;
 
+    // The waits there are, as a new array the median may reorder (OfType over nullable numbers boxed each one).
+    private static double[] DaysOf(IReadOnlyList<Counted> group, Func<Counted, double?> days)
+    {
+        var found = new List<double>(group.Count);
+        foreach (var c in group)
+        {
+            if (days(c) is { } d)
+            {
+                found.Add(d);
+            }
+        }
+        return [.. found];
+    }
+
     /// <summary>The middle wait (the mean of the two middle ones for an even number); none for fewer than 5 people.</summary>
     public static double? Median(IReadOnlyList<double> days)
     {
@@ -322,12 +355,56 @@ public static partial class EquityReport
         {
             return null;
         }
-        // Array.Sort on the numbers themselves: the report takes ten medians over up to a year's referrals, and LINQ's
-        // ordering (keys and a comparer) is several times slower for the same order.
-        var sorted = days.ToArray();
-        Array.Sort(sorted);
-        var middle = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+        // The middle one found by selection, not a sort: the report takes ten medians over up to a year's referrals
+        // (issue 13), and only the middle one or two are needed. The same values a sort puts in the middle.
+        var values = days.ToArray();
+        var middle = values.Length / 2;
+        var upper = Select(values, middle);
+        if (values.Length % 2 == 1)
+        {
+            return upper;
+        }
+        // Everything before the middle is now no greater than it: the largest of those is the other middle one.
+        var lower = values[0];
+        for (var i = 1; i < middle; i++)
+        {
+            lower = Math.Max(lower, values[i]);
+        }
+        return (lower + upper) / 2;
+    }
+
+    /// <summary>
+    /// Puts the k-th smallest value (from 0) at index k, the values before it no greater and those after no smaller, and
+    /// returns it (Hoare's selection; the middle of three as the pivot, so that sorted or equal waits stay linear).
+    /// </summary>
+    internal static double Select(double[] values, int k)
+    {
+        var (left, right) = (0, values.Length - 1);
+        while (left < right)
+        {
+            var mid = left + (right - left) / 2;
+            if (values[mid] < values[left]) (values[mid], values[left]) = (values[left], values[mid]);
+            if (values[right] < values[left]) (values[right], values[left]) = (values[left], values[right]);
+            if (values[right] < values[mid]) (values[right], values[mid]) = (values[mid], values[right]);
+            var pivot = values[mid];
+            var (i, j) = (left, right);
+            while (i <= j)
+            {
+                while (values[i] < pivot) i++;
+                while (values[j] > pivot) j--;
+                if (i <= j)
+                {
+                    (values[i], values[j]) = (values[j], values[i]);
+                    i++;
+                    j--;
+                }
+            }
+            // Now values[left..j] <= pivot <= values[i..right], and any between j and i equal the pivot.
+            if (k <= j) right = j;
+            else if (k >= i) left = i;
+            else break;
+        }
+        return values[k];
     }
 
     public static Marker MarkerFor(double? ratio, double threshold) => ratio switch

@@ -24,6 +24,17 @@ public sealed class StoredTimes
 
     public static DateTimeOffset? ReadOrNull(object? value) => value is null or DBNull ? null : Read(value);
 
+    /// <summary>A date as either store hands it back: SQLite's text (TypeHandlers.ReadSqliteDate), PostgreSQL's DateTime or DateOnly.</summary>
+    public static DateOnly ReadDate(object value) => value switch
+    {
+        string text => TypeHandlers.ReadSqliteDate(text),
+        DateOnly date => date,
+        DateTime time => DateOnly.FromDateTime(time),
+        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a date."),
+    };
+
+    public static DateOnly? ReadDateOrNull(object? value) => value is null or DBNull ? null : ReadDate(value);
+
     /// <summary>The London day of an instant: the same as LondonTime.DateOf.</summary>
     public DateOnly DayOf(DateTimeOffset utc)
     {

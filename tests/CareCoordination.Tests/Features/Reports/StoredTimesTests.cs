@@ -46,4 +46,18 @@ public sealed class StoredTimesTests
         Assert.Null(StoredTimes.ReadOrNull(DBNull.Value));
         Assert.Throws<FormatException>(() => StoredTimes.Read("2025-13-01T12:30:00.0000000Z"));
     }
+
+    [Fact]
+    public void ReadsDatesAsEitherStoreHandsThemBack()
+    {
+        var expected = new DateOnly(1938, 2, 28);
+        Assert.Equal(expected, StoredTimes.ReadDate("1938-02-28"));
+        Assert.Equal(expected, StoredTimes.ReadDate("1938-02-28T00:00:00.0000000Z"));
+        Assert.Equal(expected, StoredTimes.ReadDate(new DateTime(1938, 2, 28)));
+        Assert.Equal(expected, StoredTimes.ReadDate(expected));
+        Assert.Equal(expected, StoredTimes.ReadDateOrNull("1938-02-28"));
+        Assert.Null(StoredTimes.ReadDateOrNull(DBNull.Value));
+        Assert.Throws<FormatException>(() => StoredTimes.ReadDate("1938-02-30"));
+        Assert.Throws<InvalidCastException>(() => StoredTimes.ReadDate(1938L));
+    }
 }
