@@ -90,16 +90,19 @@ public static partial class ClientLevelEvents
         string? RouteOfAccess, string? ServiceType, string? ServiceComponent, decimal? PlannedUnitsPerWeek,
         string? Provider, string ReferringOrganisation)
     {
-        public Row ToRow() => new(
-            $"CC{PersonId.ToString(CultureInfo.InvariantCulture)}", NhsNumber, Date(DateOfBirth), Gender, Ethnicity ?? "", Postcode ?? "", "Service User",
-            Date(PeriodStart), Date(PeriodEnd),
-            EventType, EventReference, Date(EventStart), EventEnd is { } end ? Date(end) : "", EventOutcome,
+        public Row ToRow() => ToRow(Date);
+
+        /// <summary>The row, with its dates written by <paramref name="date"/> (the export's rows share one string per day).</summary>
+        internal Row ToRow(Func<DateOnly, string> date) => new(
+            $"CC{PersonId.ToString(CultureInfo.InvariantCulture)}", NhsNumber, date(DateOfBirth), Gender, Ethnicity ?? "", Postcode ?? "", "Service User",
+            date(PeriodStart), date(PeriodEnd),
+            EventType, EventReference, date(EventStart), EventEnd is { } end ? date(end) : "", EventOutcome,
             RouteOfAccess ?? "", ServiceType ?? "", ServiceComponent ?? "",
             PlannedUnitsPerWeek?.ToString("0.00", CultureInfo.InvariantCulture) ?? "",
             Provider ?? "", ReferringOrganisation);
 
         /// <summary>dd/MM/yyyy (DateFormat), written digit by digit: four dates a row, 570,000 rows for a year.</summary>
-        private static string Date(DateOnly day) => string.Create(10, day, (span, d) =>
+        internal static string Date(DateOnly day) => string.Create(10, day, (span, d) =>
         {
             Two(span, d.Day);
             span[2] = '/';
@@ -164,46 +167,6 @@ public static partial class ClientLevelEvents
         _ => ("Long Term Support: Residential Care", "Residential Care: Temporary"),
     };
 
-    private sealed record RequestRow
-    {
-        public long ReferralId { get; init; }
-        public long PersonId { get; init; }
-        public string NhsNumber { get; init; } = "";
-        public DateOnly DateOfBirth { get; init; }
-        public string Sex { get; init; } = "";
-        public string? Ethnicity { get; init; }
-        public string? Postcode { get; init; }
-        public string Source { get; init; } = "";
-        public object SubmittedAt { get; init; } = "";
-        public object DecidedAt { get; init; } = "";
-        public string Decision { get; init; } = "";
-        public string Trust { get; init; } = "";
-    }
-
-    private sealed record ServiceRow
-    {
-        public long PlacementId { get; init; }
-        public long PersonId { get; init; }
-        public string NhsNumber { get; init; } = "";
-        public DateOnly DateOfBirth { get; init; }
-        public string Sex { get; init; } = "";
-        public string? Ethnicity { get; init; }
-        public string? Postcode { get; init; }
-        public object StartedAt { get; init; } = "";
-        public object? EndedAt { get; init; }
-        public string? ServiceKind { get; init; }
-        public string? BedType { get; init; }
-        public string? ServiceCapacityUnit { get; init; }
-        public int? HoursPerDay { get; init; }
-        public string Provider { get; init; } = "";
-        public string Trust { get; init; } = "";
-    }
-
-    private const string Person = """
-        r.person_id AS PersonId, pe.nhs_number AS NhsNumber, pe.date_of_birth AS DateOfBirth, pe.sex AS Sex,
-        pe.ethnicity AS Ethnicity, pe.postcode AS Postcode, o.name AS Trust
-        """;
-
     private const string Filters = " AND " + ReportFilter.ReferralConditions;
 
     /// <summary>A task closed with a decision on the referral: accepted into a service or bed, or declined.</summary>
@@ -244,72 +207,168 @@ public static partial class ClientLevelEvents
             + "\nUNION ALL\n" + Half($"{startedBeforeEnd} AND pl.status = 'ended' AND pl.ended_at >= @start");
     }
 
-    private const string ServiceJoins = """
+    /// <summary>
+    /// The organisations, services and beds the events name, read once: a few dozen rows and 5,000 beds, looked up in memory
+    /// rather than joined to each of a year's 570,000 events (the joins were about a third of the services' SQL, issue 13).
+    /// </summary>
+    private sealed record Names(Dictionary<long, string> Organisations, Dictionary<long, (string Kind, string? Unit, string? Provider)> Services,
+        Dictionary<long, (string Type, string? Provider)> Beds);
 
-        CROSS JOIN referral r
-        JOIN person pe ON pe.id = r.person_id
-        JOIN organisation o ON o.id = r.organisation_id
-        LEFT JOIN service s ON s.id = pl.service_id
-        LEFT JOIN organisation so ON so.id = s.organisation_id
-        LEFT JOIN bed b ON b.id = pl.bed_id
-        LEFT JOIN ward w ON w.id = b.ward_id
-        LEFT JOIN site si ON si.id = w.site_id
-        LEFT JOIN organisation bo ON bo.id = si.organisation_id
-        """;
-
-    internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, CancellationToken cancellationToken)
+    private static async Task<Names> NamesAsync(Database database, CancellationToken cancellationToken)
     {
-        var (from, to, start, end) = (filter.From, filter.To, filter.StartUtc, filter.EndUtc);
-        var parameters = new { start, end, filter.Trust, filter.Locality };
-        // The requests and the services each on their own connection at the same time (Task.Run: Microsoft.Data.Sqlite's
-        // async calls run synchronously): a quarter's export was over 2 s with the two read one after the other (issue 13).
-        async Task<IEnumerable<T>> ReadAsync<T>(string sql)
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var organisations = new Dictionary<long, string>();
+        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            "SELECT id, name FROM organisation", cancellationToken: cancellationToken)))
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            return await connection.QueryAsync<T>(new CommandDefinition(sql, parameters, cancellationToken: cancellationToken));
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                organisations[reader.GetInt64(0)] = reader.GetString(1);
+            }
         }
-        var requestsRead = Task.Run(() => ReadAsync<RequestRow>(
-            $"""
-            SELECT r.id AS ReferralId, {Person}, r.source AS Source, r.submitted_at AS SubmittedAt, d.completed_at AS DecidedAt, d.decision AS Decision
-            FROM triage_task d
-            JOIN referral r ON r.id = d.referral_id
-            JOIN person pe ON pe.id = r.person_id
-            JOIN organisation o ON o.id = r.organisation_id
-            {RequestsWhere}{Filters}
-            """), cancellationToken);
-        var servicesRead = Task.Run(() => ReadAsync<ServiceRow>(ServicesUnion(database.Provider,
-            $"""
-            pl.id AS PlacementId, {Person}, pl.started_at AS StartedAt, pl.ended_at AS EndedAt,
-                   s.kind AS ServiceKind, s.capacity_unit AS ServiceCapacityUnit, b.bed_type AS BedType, pl.hours_per_day AS HoursPerDay,
-                   COALESCE(so.name, bo.name) AS Provider
-            """, ServiceJoins, " AND r.id = pl.referral_id" + Filters)), cancellationToken);
-        var (requests, services) = (await requestsRead, await servicesRead);
+        var services = new Dictionary<long, (string, string?, string?)>();
+        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            "SELECT s.id, s.kind, s.capacity_unit, so.name FROM service s LEFT JOIN organisation so ON so.id = s.organisation_id",
+            cancellationToken: cancellationToken)))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                services[reader.GetInt64(0)] = (reader.GetString(1), NullableText(reader, 2), NullableText(reader, 3));
+            }
+        }
+        var beds = new Dictionary<long, (string, string?)>();
+        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            """
+            SELECT b.id, b.bed_type, bo.name
+            FROM bed b
+            LEFT JOIN ward w ON w.id = b.ward_id
+            LEFT JOIN site si ON si.id = w.site_id
+            LEFT JOIN organisation bo ON bo.id = si.organisation_id
+            """, cancellationToken: cancellationToken)))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                beds[reader.GetInt64(0)] = (reader.GetString(1), NullableText(reader, 2));
+            }
+        }
+        return new Names(organisations, services, beds);
+    }
 
-        var events = new List<Event>();
-        var days = new StoredTimes();
-        DateOnly DayOf(object at) => days.DayOf(StoredTimes.Read(at));
-        foreach (var r in requests)
+    private static string? NullableText(System.Data.Common.DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    /// <summary>A date column: SQLite's text, PostgreSQL's DateTime (or DateOnly).</summary>
+    private static DateOnly DateOf(object value) => value switch
+    {
+        string text => TypeHandlers.ReadSqliteDate(text),
+        DateTime time => DateOnly.FromDateTime(time),
+        DateOnly day => day,
+        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a date."),
+    };
+
+    private const string PersonColumns = "r.person_id, pe.nhs_number, pe.date_of_birth, pe.sex, pe.ethnicity, pe.postcode, r.organisation_id";
+
+    /// <summary>
+    /// The period's events, in the file's order (start day, then reference). Read in parts at the same time, each on its own
+    /// connection: the requests by when they were decided, the services still running as one part and those ended by when
+    /// they ended (the last part taking every end after it), so each event is read once, by one part. Each row is read
+    /// straight off the data reader, with the organisations, services and beds looked up in memory (a year of all trusts is
+    /// 570,000 events, and its two queries with every name joined and mapped by Dapper took about 6 s, issue 13).
+    /// </summary>
+    internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, int partCount, CancellationToken cancellationToken)
+    {
+        var (from, to, end) = (filter.From, filter.To, filter.EndUtc);
+        var names = await NamesAsync(database, cancellationToken);
+        var parts = filter.Parts(partCount);
+        var reads = new List<Func<Task<List<Event>>>>();
+        foreach (var part in parts)
         {
-            events.Add(new Event(r.PersonId, r.NhsNumber, r.DateOfBirth, Gender(r.Sex), EthnicityOf(r.Ethnicity), r.Postcode, from, to,
-                Request, $"request-{r.ReferralId.ToString(CultureInfo.InvariantCulture)}", DayOf(r.SubmittedAt), DayOf(r.DecidedAt),
-                RequestOutcome(r.Decision), RouteOfAccess(r.Source), null, null, null, null, r.Trust));
+            reads.Add(() => ReadRequestsAsync(part.StartUtc, part.EndUtc));
         }
-        foreach (var s in services)
+        reads.Add(() => ReadServicesAsync("pl.started_at < @end AND pl.status = 'active'", null, null));
+        var startedBeforeEnd = database.Provider == StoreProvider.Sqlite ? "+pl.started_at < @end" : "pl.started_at < @end";
+        for (var i = 0; i < parts.Count; i++)
         {
-            var (type, component) = ServiceTypeOf(s.ServiceKind, s.BedType);
-            var endedAt = StoredTimes.ReadOrNull(s.EndedAt);
-            var endedInPeriod = endedAt is { } ended && ended < end;
-            // CLD asks for planned units only where the unit is more often than weekly; we hold hours a day for hours-based services.
-            decimal? hoursPerWeek = s.ServiceCapacityUnit == "hours" && s.HoursPerDay is { } hours ? hours * 7m : null;
-            events.Add(new Event(s.PersonId, s.NhsNumber, s.DateOfBirth, Gender(s.Sex), EthnicityOf(s.Ethnicity), s.Postcode, from, to,
-                Service, $"service-{s.PlacementId.ToString(CultureInfo.InvariantCulture)}", DayOf(s.StartedAt),
-                endedInPeriod ? days.DayOf(endedAt!.Value) : null,
-                endedInPeriod ? "Services ended as planned" : "Provision of service",
-                null, type, component, hoursPerWeek, s.Provider, s.Trust));
+            var last = i == parts.Count - 1;
+            var (partStart, partEnd) = (parts[i].StartUtc, parts[i].EndUtc);
+            reads.Add(() => ReadServicesAsync(
+                $"{startedBeforeEnd} AND pl.status = 'ended' AND pl.ended_at >= @partStart" + (last ? "" : " AND pl.ended_at < @partEnd"),
+                partStart, last ? null : partEnd));
+        }
+        var read = await ReportFilter.ReadAtOnceAsync(reads, r => r(), cancellationToken);
+        var events = new List<Event>(read.Sum(r => r.Count));
+        foreach (var part in read)
+        {
+            events.AddRange(part);
         }
         // References are unique, so an in-place sort gives the one order.
         events.Sort((a, b) => a.EventStart != b.EventStart ? a.EventStart.CompareTo(b.EventStart) : string.CompareOrdinal(a.EventReference, b.EventReference));
         return events;
+
+        async Task<List<Event>> ReadRequestsAsync(DateTimeOffset partStart, DateTimeOffset partEnd)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+                $"""
+                SELECT r.id, {PersonColumns}, r.source, r.submitted_at, d.completed_at, d.decision
+                FROM triage_task d
+                JOIN referral r ON r.id = d.referral_id
+                JOIN person pe ON pe.id = r.person_id
+                {RequestsWhere}{Filters}
+                """, new { start = partStart, end = partEnd, filter.Trust, filter.Locality }, cancellationToken: cancellationToken));
+            var found = new List<Event>();
+            var days = new StoredTimes();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var referralId = reader.GetInt64(0);
+                found.Add(new Event(reader.GetInt64(1), reader.GetString(2), DateOf(reader.GetValue(3)), Gender(reader.GetString(4)),
+                    EthnicityOf(NullableText(reader, 5)), NullableText(reader, 6), from, to,
+                    Request, $"request-{referralId.ToString(CultureInfo.InvariantCulture)}",
+                    days.DayOf(StoredTimes.Read(reader.GetValue(9))), days.DayOf(StoredTimes.Read(reader.GetValue(10))),
+                    RequestOutcome(reader.GetString(11)), RouteOfAccess(reader.IsDBNull(8) ? "" : reader.GetString(8)), null, null, null, null,
+                    names.Organisations[reader.GetInt64(7)]));
+            }
+            return found;
+        }
+
+        async Task<List<Event>> ReadServicesAsync(string running, DateTimeOffset? partStart, DateTimeOffset? partEnd)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+                $"""
+                SELECT pl.id, {PersonColumns}, pl.started_at, pl.ended_at, pl.service_id, pl.bed_id, pl.hours_per_day
+                FROM placement pl
+                CROSS JOIN referral r
+                JOIN person pe ON pe.id = r.person_id
+                WHERE pl.started_at IS NOT NULL AND {running} AND r.id = pl.referral_id{Filters}
+                """, new { end, partStart, partEnd, filter.Trust, filter.Locality }, cancellationToken: cancellationToken));
+            var found = new List<Event>();
+            var days = new StoredTimes();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                string? kind = null, unit = null, bedType = null, provider = null;
+                if (!reader.IsDBNull(10) && names.Services.TryGetValue(reader.GetInt64(10), out var service))
+                {
+                    (kind, unit, provider) = service;
+                }
+                else if (!reader.IsDBNull(11) && names.Beds.TryGetValue(reader.GetInt64(11), out var bed))
+                {
+                    (bedType, provider) = bed;
+                }
+                var (type, component) = ServiceTypeOf(kind, bedType);
+                var endedAt = reader.IsDBNull(9) ? (DateTimeOffset?)null : StoredTimes.Read(reader.GetValue(9));
+                var endedInPeriod = endedAt is { } ended && ended < end;
+                // CLD asks for planned units only where the unit is more often than weekly; we hold hours a day for hours-based services.
+                decimal? hoursPerWeek = unit == "hours" && !reader.IsDBNull(12) ? reader.GetInt32(12) * 7m : null;
+                var placementId = reader.GetInt64(0);
+                found.Add(new Event(reader.GetInt64(1), reader.GetString(2), DateOf(reader.GetValue(3)), Gender(reader.GetString(4)),
+                    EthnicityOf(NullableText(reader, 5)), NullableText(reader, 6), from, to,
+                    Service, $"service-{placementId.ToString(CultureInfo.InvariantCulture)}", days.DayOf(StoredTimes.Read(reader.GetValue(8))),
+                    endedInPeriod ? days.DayOf(endedAt!.Value) : null,
+                    endedInPeriod ? "Services ended as planned" : "Provision of service",
+                    null, type, component, hoursPerWeek, provider, names.Organisations[reader.GetInt64(7)]));
+            }
+            return found;
+        }
     }
 
     private sealed record Tally
@@ -385,8 +444,9 @@ public static partial class ClientLevelEvents
     {
         public async ValueTask<IReadOnlyList<Row>> Handle(Export query, CancellationToken cancellationToken)
         {
-            var events = await LoadAsync(database, query.Filter, cancellationToken);
-            work.Scope.TouchPeople(events.Select(e => e.PersonId));
+            var events = await LoadAsync(database, query.Filter, ReportFilter.ReadParts, cancellationToken);
+            // Sorted and distinct here, so the audit's set is built from it in one pass rather than by 570,000 inserts.
+            work.Scope.TouchPeople(new SortedSet<long>(events.Select(e => e.PersonId)));
             var filter = query.Filter;
             var trust = filter.Trust is { } id ? ", referring organisation " + id.ToString(CultureInfo.InvariantCulture) : "";
             var locality = filter.Locality is { } name ? ", locality " + name : "";
@@ -399,11 +459,24 @@ public static partial class ClientLevelEvents
     /// <summary>The events as the file's rows, each made as it is written: the endpoint streams them, and holds no second copy.</summary>
     private sealed class Rows(List<Event> events) : IReadOnlyList<Row>
     {
-        public Row this[int index] => events[index].ToRow();
+        // A year's file holds about 2.5 million dates of a few tens of thousands of days: each day's text is made once.
+        private readonly Dictionary<DateOnly, string> _days = [];
+
+        private string Day(DateOnly day)
+        {
+            if (!_days.TryGetValue(day, out var text))
+            {
+                text = Event.Date(day);
+                _days[day] = text;
+            }
+            return text;
+        }
+
+        public Row this[int index] => events[index].ToRow(Day);
 
         public int Count => events.Count;
 
-        public IEnumerator<Row> GetEnumerator() => events.Select(e => e.ToRow()).GetEnumerator();
+        public IEnumerator<Row> GetEnumerator() => events.Select(e => e.ToRow(Day)).GetEnumerator();
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }

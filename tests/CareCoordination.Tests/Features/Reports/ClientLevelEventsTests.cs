@@ -2,6 +2,7 @@ using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CareCoordination.Tests.Features.Reports;
 
@@ -218,6 +219,35 @@ public abstract class ClientLevelEventsTests(AppFactory app)
                 UNION SELECT a.id FROM audit_person ap JOIN audit_event a ON a.id = ap.audit_id WHERE ap.person_id = @person
                 """, new { person });
             Assert.Contains(download.Id, seenBy);
+        }
+    }
+
+    /// <summary>
+    /// The export reads its period in parts at once (the requests by when they were decided, the services still running as
+    /// one part and the ended ones by when they ended, the last part taking every end after it): each event must come once,
+    /// however many parts, and in the file's order. Over the whole period and over its first five days, in which R2's home
+    /// care (ended d5) is still running at the end, found by the last part.
+    /// </summary>
+    [Fact]
+    public async Task Export_ReadsEachEventOnce_HoweverItsPeriodIsCutIntoParts()
+    {
+        var (w, r, p) = await BuildAsync();
+        var database = app.Services.GetRequiredService<CareCoordination.Store.Database>();
+        var expected = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => $"request-{r[k]}")
+            .Concat(new[] { "R1", "R2", "R5" }.Select(k => $"service-{p[k]}")).Order(StringComparer.Ordinal).ToList();
+        foreach (var last in new[] { 9, 4 })
+        {
+            var filter = new ReportFilter(w.Day(0), w.Day(last), w.TrustId);
+            foreach (var parts in new[] { 1, 2, 3, 4, 10 })
+            {
+                var events = await ClientLevelEvents.LoadAsync(database, filter, parts, CancellationToken.None);
+                var references = events.Select(e => e.EventReference).ToList();
+                Assert.Equal(expected, references.Order(StringComparer.Ordinal));
+                Assert.Equal(events.OrderBy(e => e.EventStart).ThenBy(e => e.EventReference, StringComparer.Ordinal).Select(e => e.EventReference), references);
+                var homeCare = events.Single(e => e.EventReference == $"service-{p["R2"]}");
+                Assert.Equal((last == 9 ? w.Day(5) : (DateOnly?)null, last == 9 ? "Services ended as planned" : "Provision of service"),
+                    (homeCare.EventEnd, homeCare.EventOutcome));
+            }
         }
     }
 
