@@ -46,7 +46,11 @@ public sealed class Revocation(Database database) : IDisposable
             }
             case ActorKind.Partner:
             {
-                var client = await AskAsync(staff: false, actor.Id, cancellationToken);
+                if (actor.Id is not { } clientId)
+                {
+                    return true;
+                }
+                var client = await AskAsync(staff: false, clientId, cancellationToken);
                 return client is not { Active: true } || client.OrganisationId != actor.OrganisationId;
             }
             default:
