@@ -19,15 +19,8 @@ public abstract class ChangeFeedTests(ITestStore store)
     public async Task ChangeFeed_UnderConcurrentWriters_DeliversEverySequenceNumberOnceInOrder()
     {
         await using var database = await store.MigratedAsync();
-        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
-        var received = new ConcurrentQueue<long>();
-        using var subscription = feed.Subscribe(change =>
-        {
-            received.Enqueue(change.Seq);
-            return ValueTask.CompletedTask;
-        });
-        await feed.StartAsync(CancellationToken.None);
-        await WaitUntilAsync(() => feed.Published >= 0);
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
         const int writers = 8;
         const int writes = 25;
 
@@ -97,15 +90,8 @@ public abstract class ChangeFeedTests(ITestStore store)
     public async Task TheFeed_ReadsEveryRound_OnTheOneConnectionItKeeps()
     {
         await using var database = await store.MigratedAsync();
-        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
-        var received = new ConcurrentQueue<long>();
-        using var subscription = feed.Subscribe(change =>
-        {
-            received.Enqueue(change.Seq);
-            return ValueTask.CompletedTask;
-        });
-        await feed.StartAsync(CancellationToken.None);
-        await WaitUntilAsync(() => feed.Published >= 0);
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
 
         const int rounds = 20;
         for (var i = 0; i < rounds; i++)
@@ -127,15 +113,8 @@ public abstract class ChangeFeedTests(ITestStore store)
     protected async Task TheFeed_WhoseConnectionEnded_ReadsOnANewOne_AndLosesNothing(Func<Database, Task> endTheFeedsConnection)
     {
         await using var database = await store.MigratedAsync();
-        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
-        var received = new ConcurrentQueue<long>();
-        using var subscription = feed.Subscribe(change =>
-        {
-            received.Enqueue(change.Seq);
-            return ValueTask.CompletedTask;
-        });
-        await feed.StartAsync(CancellationToken.None);
-        await WaitUntilAsync(() => feed.Published >= 0);
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
         await WriteAsync(database, 1);
         feed.Poke();
         await WaitUntilAsync(() => received.Count == 1);
@@ -149,6 +128,21 @@ public abstract class ChangeFeedTests(ITestStore store)
         await using var check = await database.OpenAsync();
         Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
         Assert.Equal(2, feed.ConnectionsOpened);
+    }
+
+    /// <summary>A started feed and the sequence numbers it hands out, in the order it hands them out.</summary>
+    private static async Task<(ChangeFeed Feed, ConcurrentQueue<long> Received, IDisposable Subscription)> StartRecordingAsync(Database database)
+    {
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        var received = new ConcurrentQueue<long>();
+        var subscription = feed.Subscribe(change =>
+        {
+            received.Enqueue(change.Seq);
+            return ValueTask.CompletedTask;
+        });
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+        return (feed, received, subscription);
     }
 
     private static async Task WriteAsync(Database database, long entityId)
