@@ -76,7 +76,12 @@ public static class AuthenticationSetup
                 };
             });
         services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<PartnerTokens>((options, tokens) => options.TokenValidationParameters = tokens.ValidationParameters());
+            .Configure<PartnerTokens>((options, tokens) =>
+            {
+                options.TokenValidationParameters = tokens.ValidationParameters();
+                options.TokenHandlers.Clear();
+                options.TokenHandlers.Add(new ValidatedTokens(tokens) { MapInboundClaims = options.MapInboundClaims });
+            });
 
         authentication.AddOpenIdConnectSignIn(configuration);
 

@@ -125,13 +125,16 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
         ClockSkew = TimeSpan.FromSeconds(30),
         AuthenticationType = AuthenticationType,
         NameClaimType = CareClaims.ClientId,
-        LifetimeValidator = (notBefore, expires, _, _) =>
-        {
-            // Checked against our clock, so tests can move time instead of waiting for expiry.
-            var at = clock.GetUtcNow().UtcDateTime;
-            return expires is { } e && at <= e.AddSeconds(30) && (notBefore is not { } nb || at >= nb.AddSeconds(-30));
-        },
+        LifetimeValidator = (notBefore, expires, _, _) => IsCurrent(notBefore, expires),
     };
+
+    /// <summary>A token's lifetime, checked against our clock (so tests can move time instead of waiting for expiry), 30 s either side.</summary>
+    public bool IsCurrent(DateTime? notBefore, DateTime? expires)
+    {
+        var at = clock.GetUtcNow().UtcDateTime;
+        return expires is { } e && e != DateTime.MinValue && at <= e.AddSeconds(30)
+            && (notBefore is not { } nb || nb == DateTime.MinValue || at >= nb.AddSeconds(-30));
+    }
 
     /// <summary>
     /// After the signature and lifetime check, on every request: a token speaks for one partner client, still

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Data.Common;
 using CareCoordination.Store;
 using Dapper;
 
@@ -105,31 +106,39 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         {
             Interlocked.Exchange(ref _published, connection.ExecuteScalar<long?>("SELECT MAX(seq) FROM change") ?? 0);
         }
-        while (true)
+        try
         {
-            try
+            while (true)
             {
-                _wake.Wait(stoppingToken);
+                try
+                {
+                    _wake.Wait(stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                _wake.Reset();
+                Interlocked.Exchange(ref _poked, 0);
+                try
+                {
+                    PublishPending(stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    // The next poke retries from the same sequence number, on a new connection: nothing is skipped.
+                    Close();
+                    logger.LogError(ex, "Publishing changes after {Seq} failed", Published);
+                }
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            _wake.Reset();
-            Interlocked.Exchange(ref _poked, 0);
-            try
-            {
-                PublishPending(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // The next poke retries from the same sequence number: nothing is skipped.
-                logger.LogError(ex, "Publishing changes after {Seq} failed", Published);
-            }
+        }
+        finally
+        {
+            Close();
         }
     }
 
@@ -137,11 +146,7 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
     {
         while (true)
         {
-            List<Change> batch;
-            using (var connection = database.OpenAsync(cancellationToken).GetAwaiter().GetResult())
-            {
-                batch = connection.Query<Change>(new CommandDefinition(ChangesAfter, new { After = Published, Limit = BatchSize }, cancellationToken: cancellationToken)).AsList();
-            }
+            var batch = ReadAfter(Published, cancellationToken);
             foreach (var change in batch)
             {
                 Volatile.Write(ref _recent[change.Seq % _recent.Length], change);
@@ -167,6 +172,76 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
                 return;
             }
         }
+    }
+
+    // The feed's own connection and its one query, kept from round to round on the feed's thread: a commit pokes the feed,
+    // and opening a connection and compiling the query anew for each round was most of what the feed cost per referral
+    // (issue 14). Only ever used by the feed's thread.
+    private DbConnection? _connection;
+    private DbCommand? _changesAfter;
+    private DbParameter? _after;
+
+    /// <summary>How many connections the feed has opened for its rounds: one, unless one broke.</summary>
+    internal int ConnectionsOpened { get; private set; }
+
+    private List<Change> ReadAfter(long after, CancellationToken cancellationToken)
+    {
+        var kept = _changesAfter is not null;
+        try
+        {
+            return Read(after, cancellationToken);
+        }
+        catch (Exception) when (kept && !cancellationToken.IsCancellationRequested)
+        {
+            // A kept connection can go stale (a PostgreSQL server restarted, the connection ended): once more on a new one.
+            Close();
+            return Read(after, cancellationToken);
+        }
+    }
+
+    private List<Change> Read(long after, CancellationToken cancellationToken)
+    {
+        if (_changesAfter is null)
+        {
+            _connection = database.OpenAsync(cancellationToken).GetAwaiter().GetResult();
+            ConnectionsOpened++;
+            _changesAfter = _connection.CreateCommand();
+            _changesAfter.CommandText = ChangesAfter;
+            _after = _changesAfter.CreateParameter();
+            _after.ParameterName = "After";
+            _after.Value = 0L;
+            _changesAfter.Parameters.Add(_after);
+            var limit = _changesAfter.CreateParameter();
+            limit.ParameterName = "Limit";
+            limit.Value = BatchSize;
+            _changesAfter.Parameters.Add(limit);
+            _changesAfter.Prepare();
+        }
+        _after!.Value = after;
+        var batch = new List<Change>();
+        using var reader = _changesAfter.ExecuteReader();
+        var parse = reader.GetRowParser<Change>();
+        while (reader.Read())
+        {
+            batch.Add(parse(reader));
+        }
+        return batch;
+    }
+
+    private void Close()
+    {
+        try
+        {
+            _changesAfter?.Dispose();
+            _connection?.Dispose();
+        }
+        catch (Exception ex)
+        {
+            logger.LogDebug(ex, "Closing the change feed's connection failed");
+        }
+        _changesAfter = null;
+        _after = null;
+        _connection = null;
     }
 
     private sealed class Subscription(Action dispose) : IDisposable

@@ -94,6 +94,48 @@ public abstract class RevocationTests(QuickRevalidationApp app)
         Assert.Equal(HttpStatusCode.Unauthorized, (await partner.GetAsync("/api/me")).StatusCode);
     }
 
+    /// <summary>
+    /// Issue 14: the check is asked of the store on every request, but no longer opens a connection and compiles its query
+    /// each time: it keeps a few connections with the questions ready. A revocation is still seen by the very next check.
+    /// </summary>
+    [Fact]
+    public async Task Checks_OneAfterAnother_AskOnOneKeptConnection_AndStillSeeADeactivationAtOnce()
+    {
+        using var revocation = new Revocation(app.Services.GetRequiredService<CareCoordination.Store.Database>());
+        var (username, staff) = await NewStaffAsync();
+        var actor = Actor.From(staff);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.False(await revocation.IsRevokedAsync(actor, default));
+        }
+
+        await ExecuteAsync("UPDATE staff_user SET active = FALSE WHERE username = @username", new { username });
+
+        Assert.True(await revocation.IsRevokedAsync(actor, default));
+        Assert.Equal(1, revocation.ConnectionsOpened);
+    }
+
+    /// <summary>A kept connection can end under the check (a PostgreSQL server restarted): the check asks again on a new one.</summary>
+    protected async Task ACheck_WhoseKeptConnectionEnded_AsksOnANewOne(Func<Task> endTheKeptConnection)
+    {
+        using var revocation = new Revocation(app.Services.GetRequiredService<CareCoordination.Store.Database>());
+        var (username, staff) = await NewStaffAsync();
+        var actor = Actor.From(staff);
+        Assert.False(await revocation.IsRevokedAsync(actor, default));
+
+        await endTheKeptConnection();
+        await ExecuteAsync("UPDATE staff_user SET active = FALSE WHERE username = @username", new { username });
+
+        Assert.True(await revocation.IsRevokedAsync(actor, default));
+        Assert.Equal(2, revocation.ConnectionsOpened);
+    }
+
+    protected async Task<int> ExecuteScalarAsync(string sql)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<int>(sql);
+    }
+
     private const string Secret = FhirPartner.OtherSecret;
 
     private async Task ExecuteAsync(string sql, object parameters)
@@ -124,7 +166,18 @@ public abstract class RevocationTests(QuickRevalidationApp app)
 
 public sealed class RevocationOnSqliteTests(QuickRevalidationApp app) : RevocationTests(app), IClassFixture<QuickRevalidationApp>;
 
-public sealed class RevocationOnPostgresTests(QuickRevalidationOnPostgresApp app) : RevocationTests(app), IClassFixture<QuickRevalidationOnPostgresApp>;
+public sealed class RevocationOnPostgresTests(QuickRevalidationOnPostgresApp app) : RevocationTests(app), IClassFixture<QuickRevalidationOnPostgresApp>
+{
+    [Fact]
+    public Task ACheck_WhoseServerConnectionWasTerminated_AsksOnANewOne() =>
+        ACheck_WhoseKeptConnectionEnded_AsksOnANewOne(async () =>
+            // Every connection that last asked a staff member's standing: the test's own check's among them.
+            Assert.True(await ExecuteScalarAsync("""
+                SELECT count(*) FROM (
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%FROM staff_user WHERE id = %') ended
+                """) >= 1));
+}
 
 /// <summary>The real host, rechecking open circuits every second instead of every thirty.</summary>
 public class QuickRevalidationApp : AppFactory

@@ -19,15 +19,8 @@ public abstract class ChangeFeedTests(ITestStore store)
     public async Task ChangeFeed_UnderConcurrentWriters_DeliversEverySequenceNumberOnceInOrder()
     {
         await using var database = await store.MigratedAsync();
-        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
-        var received = new ConcurrentQueue<long>();
-        using var subscription = feed.Subscribe(change =>
-        {
-            received.Enqueue(change.Seq);
-            return ValueTask.CompletedTask;
-        });
-        await feed.StartAsync(CancellationToken.None);
-        await WaitUntilAsync(() => feed.Published >= 0);
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
         const int writers = 8;
         const int writes = 25;
 
@@ -87,6 +80,69 @@ public abstract class ChangeFeedTests(ITestStore store)
 
         await using var check = await database.OpenAsync();
         Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+    }
+
+    /// <summary>
+    /// Issue 14: every commit pokes the feed, and each round opened a connection and compiled its query again. The feed now
+    /// keeps one connection and its prepared query from round to round, and every change is still published once, in order.
+    /// </summary>
+    [Fact]
+    public async Task TheFeed_ReadsEveryRound_OnTheOneConnectionItKeeps()
+    {
+        await using var database = await store.MigratedAsync();
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
+
+        const int rounds = 20;
+        for (var i = 0; i < rounds; i++)
+        {
+            await WriteAsync(database, i);
+            feed.Poke();
+            // One round per change: the next is written only once this one is out.
+            await WaitUntilAsync(() => received.Count > i);
+        }
+        await feed.StopAsync(CancellationToken.None);
+
+        await using var check = await database.OpenAsync();
+        Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+        Assert.Equal(rounds, received.Count);
+        Assert.Equal(1, feed.ConnectionsOpened);
+    }
+
+    /// <summary>The connection the feed keeps can end under it (a PostgreSQL server restarted): the next round reads on a new one, losing nothing.</summary>
+    protected async Task TheFeed_WhoseConnectionEnded_ReadsOnANewOne_AndLosesNothing(Func<Database, Task> endTheFeedsConnection)
+    {
+        await using var database = await store.MigratedAsync();
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
+        await WriteAsync(database, 1);
+        feed.Poke();
+        await WaitUntilAsync(() => received.Count == 1);
+
+        await endTheFeedsConnection(database);
+        await WriteAsync(database, 2);
+        feed.Poke();
+        await WaitUntilAsync(() => received.Count == 2);
+        await feed.StopAsync(CancellationToken.None);
+
+        await using var check = await database.OpenAsync();
+        Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+        Assert.Equal(2, feed.ConnectionsOpened);
+    }
+
+    /// <summary>A started feed and the sequence numbers it hands out, in the order it hands them out.</summary>
+    private static async Task<(ChangeFeed Feed, ConcurrentQueue<long> Received, IDisposable Subscription)> StartRecordingAsync(Database database)
+    {
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        var received = new ConcurrentQueue<long>();
+        var subscription = feed.Subscribe(change =>
+        {
+            received.Enqueue(change.Seq);
+            return ValueTask.CompletedTask;
+        });
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+        return (feed, received, subscription);
     }
 
     private static async Task WriteAsync(Database database, long entityId)
@@ -222,4 +278,19 @@ public abstract class ChangeFeedTests(ITestStore store)
 
 public sealed class SqliteChangeFeedTests() : ChangeFeedTests(new SqliteTestStore());
 
-public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTestStore());
+public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTestStore())
+{
+    [Fact]
+    public Task TheFeed_WhoseServerConnectionWasTerminated_ReadsOnANewOne_AndLosesNothing() =>
+        TheFeed_WhoseConnectionEnded_ReadsOnANewOne_AndLosesNothing(async database =>
+        {
+            await using var connection = await database.OpenAsync();
+            // The feed's connection is the one whose last statement was its query of the change table.
+            var ended = await connection.ExecuteScalarAsync<int>("""
+                SELECT count(*) FROM (
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%FROM change WHERE seq >%') ended
+                """);
+            Assert.Equal(1, ended);
+        });
+}

@@ -20,6 +20,10 @@ public class RuntimeSettingsTests
         Assert.False(ConfigProperties().GetProperty("System.Runtime.TieredPGO").GetBoolean());
 
     [Fact]
+    public void Server_GC_keeps_its_heaps_and_budgets_under_load_rather_than_adapting_them_down() =>
+        Assert.Equal(0, ConfigProperties().GetProperty("System.GC.DynamicAdaptationMode").GetInt32());
+
+    [Fact]
     public void Idle_pool_threads_do_not_spin_for_the_CPU_the_store_writer_needs() =>
         Assert.Equal(0, ConfigProperties().GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit").GetInt32());
 }

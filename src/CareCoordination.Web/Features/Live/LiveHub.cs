@@ -38,29 +38,36 @@ public sealed record LiveChange(
         {
             return null;
         }
-        var kept = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-        foreach (var field in CapacityFields)
+        // Written field by field, in CapacityFields' order: once per change on the capacity topic, so no dictionary and no
+        // serializer to build one JSON object of a few codes (issue 14).
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            if (d.TryGetProperty(field, out var value))
+            json.WriteStartObject();
+            foreach (var field in CapacityFields)
             {
-                kept[field] = value;
+                if (!d.TryGetProperty(field, out var value))
+                {
+                    continue;
+                }
+                // Codes only. Closures recorded before the detail was kept apart carry "code: detail", which may name a patient:
+                // the change log is append-only, so the code is taken from them here, on the way out.
+                if (field == "closedReason" && value.ValueKind == JsonValueKind.String)
+                {
+                    var code = value.GetString()!.Split(':', 2)[0].Trim();
+                    if (BedBureau.Beds.ClosureReasons.Has(code))
+                    {
+                        json.WriteString(field, code);
+                    }
+                    continue;
+                }
+                json.WritePropertyName(field);
+                value.WriteTo(json);
             }
+            json.WriteEndObject();
         }
-        // Codes only. Closures recorded before the detail was kept apart carry "code: detail", which may name a patient:
-        // the change log is append-only, so the code is taken from them here, on the way out.
-        if (kept.TryGetValue("closedReason", out var reason) && reason.ValueKind == JsonValueKind.String)
-        {
-            var code = reason.GetString()!.Split(':', 2)[0].Trim();
-            if (BedBureau.Beds.ClosureReasons.Has(code))
-            {
-                kept["closedReason"] = JsonSerializer.SerializeToElement(code);
-            }
-            else
-            {
-                kept.Remove("closedReason");
-            }
-        }
-        return JsonSerializer.SerializeToElement(kept);
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        return document.RootElement.Clone();
     }
 }
 
