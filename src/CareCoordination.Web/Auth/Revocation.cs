@@ -114,26 +114,14 @@ public sealed class Revocation(Database database) : IDisposable
         try
         {
             return new StandingQueries(connection,
-                Prepare(connection, "SELECT active AS Active, role AS Role, organisation_id AS OrganisationId FROM staff_user WHERE id = @key", DbType.Int64),
-                Prepare(connection, "SELECT active AS Active, organisation_id AS OrganisationId FROM partner_client WHERE client_id = @key", DbType.String));
+                Sql.Prepare(connection, "SELECT active AS Active, role AS Role, organisation_id AS OrganisationId FROM staff_user WHERE id = @key", ("key", DbType.Int64)),
+                Sql.Prepare(connection, "SELECT active AS Active, organisation_id AS OrganisationId FROM partner_client WHERE client_id = @key", ("key", DbType.String)));
         }
         catch
         {
             await connection.DisposeAsync();
             throw;
         }
-    }
-
-    private static DbCommand Prepare(DbConnection connection, string sql, DbType keyType)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        var key = command.CreateParameter();
-        key.ParameterName = "key";
-        key.DbType = keyType;
-        command.Parameters.Add(key);
-        command.Prepare();
-        return command;
     }
 
     public void Dispose()

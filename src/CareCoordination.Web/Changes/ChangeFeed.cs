@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Data;
 using System.Data.Common;
 using CareCoordination.Store;
 using Dapper;
@@ -205,17 +206,9 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         {
             _connection = database.OpenAsync(cancellationToken).GetAwaiter().GetResult();
             ConnectionsOpened++;
-            _changesAfter = _connection.CreateCommand();
-            _changesAfter.CommandText = ChangesAfter;
-            _after = _changesAfter.CreateParameter();
-            _after.ParameterName = "After";
-            _after.Value = 0L;
-            _changesAfter.Parameters.Add(_after);
-            var limit = _changesAfter.CreateParameter();
-            limit.ParameterName = "Limit";
-            limit.Value = BatchSize;
-            _changesAfter.Parameters.Add(limit);
-            _changesAfter.Prepare();
+            _changesAfter = Sql.Prepare(_connection, ChangesAfter, ("After", DbType.Int64), ("Limit", DbType.Int32));
+            _after = _changesAfter.Parameters[0];
+            _changesAfter.Parameters[1].Value = BatchSize;
         }
         _after!.Value = after;
         var batch = new List<Change>();
