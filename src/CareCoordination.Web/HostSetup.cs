@@ -32,6 +32,12 @@ public static class HostSetup
         services.AddSingleton<ChangeFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<PostgresChangeListener>();
+        // Open pages say "Offline since" when this node loses its store, not only when the browser loses the node.
+        services.AddOptions<StoreWatchSettings>().Bind(configuration.GetSection("Downtime"))
+            .Validate(w => w.ProbeSeconds > 0 && w.ProbeTimeoutSeconds > 0, "Downtime: ProbeSeconds and ProbeTimeoutSeconds must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<StoreWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<StoreWatch>());
         // After the app serves: the first referral finds the submission path compiled (issue 16).
         services.AddSingleton<Features.Referrals.SubmissionWarmUp>();
         services.AddHostedService(sp => sp.GetRequiredService<Features.Referrals.SubmissionWarmUp>());

@@ -174,7 +174,7 @@ function pageCsv(bar) {
         ['Page', bar.dataset.csvName ?? document.title],
         ['As of change', bar.dataset.asOfSeq ?? ''],
         ['As of', bar.dataset.asOf ?? ''],
-        ['Offline since', offlineSince === null ? '' : londonTime.format(offlineSince)],
+        ['Offline since', offlineSince === null ? bar.querySelector('[data-store-down-since]')?.dataset.storeDownSince ?? '' : londonTime.format(offlineSince)],
         ['Downloaded', londonDateTime.format(new Date())],
     ];
     const counts = [...main.querySelectorAll('.cc-count')];

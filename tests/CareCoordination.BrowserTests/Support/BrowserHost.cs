@@ -13,7 +13,7 @@ namespace CareCoordination.BrowserTests.Support;
 /// The real host on Kestrel at 127.0.0.1 (a random port) with a fresh demo store, and Debian's Chromium
 /// driven by Playwright. test.sh installs Chromium; nothing is downloaded by Playwright itself.
 /// </summary>
-public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
+public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public const string Password = "Browser-Demo-Password-1";
 
@@ -34,11 +34,17 @@ public sealed class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         // assets manifest; without it blazor.web.js never loads and no page becomes interactive.
         builder.UseStaticWebAssets();
         builder.UseSetting("Urls", "http://127.0.0.1:0");
-        builder.UseSetting("Database:Provider", nameof(StoreProvider.Sqlite));
-        builder.UseSetting("ConnectionStrings:CareCoordination", $"Data Source={_store}");
+        UseStore(builder);
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
+    }
+
+    /// <summary>The store the host runs on: a fresh SQLite file unless a test needs the other engine.</summary>
+    protected virtual void UseStore(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Database:Provider", nameof(StoreProvider.Sqlite));
+        builder.UseSetting("ConnectionStrings:CareCoordination", $"Data Source={_store}");
     }
 
     /// <summary>An HTTP client speaking for the demo partner system (demo-acute-trust) with a fresh bearer token.</summary>

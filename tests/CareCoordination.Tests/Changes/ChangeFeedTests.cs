@@ -131,7 +131,7 @@ public abstract class ChangeFeedTests(ITestStore store)
     }
 
     /// <summary>A started feed and the sequence numbers it hands out, in the order it hands them out.</summary>
-    private static async Task<(ChangeFeed Feed, ConcurrentQueue<long> Received, IDisposable Subscription)> StartRecordingAsync(Database database)
+    internal static async Task<(ChangeFeed Feed, ConcurrentQueue<long> Received, IDisposable Subscription)> StartRecordingAsync(Database database)
     {
         var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
         var received = new ConcurrentQueue<long>();
@@ -145,7 +145,7 @@ public abstract class ChangeFeedTests(ITestStore store)
         return (feed, received, subscription);
     }
 
-    private static async Task WriteAsync(Database database, long entityId)
+    internal static async Task WriteAsync(Database database, long entityId)
     {
         await using var connection = await database.OpenAsync();
         await using var transaction = await database.BeginWriteAsync(connection);
@@ -265,7 +265,7 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.Equal(at, await feed.TimeOfAsync(seq));
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    internal static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!condition())
