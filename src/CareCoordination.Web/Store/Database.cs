@@ -112,7 +112,7 @@ public sealed class Database : IAsyncDisposable
     /// <summary>
     /// A connection for one large write at start-up (the demo seed, the deprivation lookup): several MB in one transaction.
     /// PERF: in SQLite's default 2 MB page cache such a transaction spills its dirty pages to the WAL and reads them back
-    /// over and over: the demo seed took 4.2 s so and 1.2 s with room for itself (issue 14, cold start). Not pooled, so the
+    /// over and over: the demo seed took 4.2 s in it and 1.2 s with room for itself (issue 14, cold start). Not pooled, so the
     /// larger cache goes when the connection closes instead of staying with every pooled reader. PostgreSQL: a pooled one.
     /// </summary>
     public async Task<DbConnection> OpenForBulkWriteAsync(CancellationToken cancellationToken = default)
