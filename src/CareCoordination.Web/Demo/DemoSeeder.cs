@@ -48,13 +48,16 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         ArgumentOutOfRangeException.ThrowIfGreaterThan(historyDays, 63);
         var started = Stopwatch.GetTimestamp();
 
-        await using var connection = await database.OpenAsync(cancellationToken);
         // Every restart of a seeded store ends here: a read, no wait for the writer's lock (issue 14, restart time). The
         // marker is never removed, so what this read sees needs no lock.
-        if (await connection.ExecuteScalarAsync<string?>(new CommandDefinition(ReadMarker, new { Key = MarkerKey }, cancellationToken: cancellationToken)) is not null)
+        await using (var reader = await database.OpenAsync(cancellationToken))
         {
-            return DemoSeedOutcome.AlreadySeeded;
+            if (await reader.ExecuteScalarAsync<string?>(new CommandDefinition(ReadMarker, new { Key = MarkerKey }, cancellationToken: cancellationToken)) is not null)
+            {
+                return DemoSeedOutcome.AlreadySeeded;
+            }
         }
+        await using var connection = await database.OpenForBulkWriteAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         // Change rows are written below; on PostgreSQL this also makes a second node that starts at the
         // same moment wait here and then find the marker, instead of failing on a unique code.
@@ -326,9 +329,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
                 t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
             });
-            await TriageTasks.KeepOwnerAsync(connection, transaction, t.Id);
-            await TriageTasks.KeepTriagedAsync(connection, transaction, t.Referral.Id);
         }
+        await TriageTasks.KeepEveryTriagedAndOwnerAsync(connection, transaction);
         foreach (var p in county.Placements)
         {
             p.Id = await Insert(InsertPlacement, new

@@ -106,6 +106,38 @@ public sealed class Database : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>SQLite's page cache for a start-up bulk write, in KiB (PRAGMA cache_size takes a negative number as KiB).</summary>
+    internal const int BulkWriteCacheKiB = 64 * 1024;
+
+    /// <summary>
+    /// A connection for one large write at start-up (the demo seed, the deprivation lookup): several MB in one transaction.
+    /// PERF: in SQLite's default 2 MB page cache such a transaction spills its dirty pages to the WAL and reads them back
+    /// over and over: the demo seed took 4.2 s in it and 1.2 s with room for itself (issue 14, cold start). Not pooled, so the
+    /// larger cache goes when the connection closes instead of staying with every pooled reader. PostgreSQL: a pooled one.
+    /// </summary>
+    public async Task<DbConnection> OpenForBulkWriteAsync(CancellationToken cancellationToken = default)
+    {
+        if (_postgres is not null)
+        {
+            return await _postgres.OpenConnectionAsync(cancellationToken);
+        }
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            await PrepareSqliteAsync(connection, cancellationToken);
+            await using var cache = connection.CreateCommand();
+            cache.CommandText = $"PRAGMA cache_size = -{BulkWriteCacheKiB}";
+            await cache.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>The native SQLite connections (pooled under the SqliteConnections that open them) that have had their PRAGMAs.</summary>
     private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> Prepared = [];
 

@@ -90,6 +90,69 @@ public abstract class DemoSeedingTests(ITestStore store)
     }
 
     [Fact]
+    public async Task Seed_KeepsEachTasksOwnerAndEachReferralsFirstDecision_ByTheRulesEveryCommandKeepsThem()
+    {
+        await using var database = await store.MigratedAsync();
+        await Seeder(database).SeedAsync(Credentials);
+        await using var connection = await database.OpenAsync();
+        var organisations = (await connection.QueryAsync<(long Id, string Kind, string? Locality)>("SELECT id, kind, locality FROM organisation")).ToList();
+        var staff = (await connection.QueryAsync<(long Id, long? Organisation)>("SELECT id, organisation_id FROM staff_user")).ToDictionary(u => u.Id, u => u.Organisation);
+        var referrals = (await connection.QueryAsync<(long Id, string? Locality, DateTimeOffset? TriagedAt)>(
+            "SELECT r.id, p.locality, r.triaged_at FROM referral r JOIN person p ON p.id = r.person_id")).ToList();
+        var locality = referrals.ToDictionary(r => r.Id, r => r.Locality);
+        var tasks = (await connection.QueryAsync<(long Id, long Referral, string Queue, string Status, long? Holder, DateTimeOffset? CompletedAt, long? Owner)>(
+            "SELECT id, referral_id, queue, status, owner_user_id, completed_at, owner_organisation_id FROM triage_task")).ToList();
+        Assert.Contains(tasks, t => t.Holder is not null);
+        Assert.Contains(tasks, t => t.Holder is null && t.Queue == "coordination");
+        Assert.Contains(tasks, t => t.Holder is null && t.Queue == "bed-bureau");
+
+        // Task.owner: whoever holds it's organisation; else the bed bureau, or the coordination centre where the person lives.
+        foreach (var task in tasks)
+        {
+            var expected = task.Holder is { } holder ? staff[holder]
+                : task.Queue == "bed-bureau" ? organisations.Where(o => o.Kind == "bed-bureau").Min(o => o.Id)
+                : organisations.Where(o => o.Kind == "coordination-centre" && o.Locality == locality[task.Referral]).Select(o => (long?)o.Id).Min();
+            Assert.True(expected == task.Owner, $"task {task.Id}: owner {task.Owner}, expected {expected}");
+        }
+        // Triage ends with the coordination centre's first decision: the earliest coordination task completed or rejected.
+        Assert.Contains(referrals, r => r.TriagedAt is not null);
+        Assert.Contains(referrals, r => r.TriagedAt is null);
+        foreach (var referral in referrals)
+        {
+            var expected = tasks.Where(t => t.Referral == referral.Id && t.Queue == "coordination" && t.Status is "completed" or "rejected")
+                .Select(t => t.CompletedAt).Min();
+            Assert.True(expected == referral.TriagedAt, $"referral {referral.Id}: triaged at {referral.TriagedAt}, expected {expected}");
+        }
+    }
+
+    [Fact]
+    public async Task Seed_ThatFailsPartWay_LeavesNothing_AndASeedAfterItMakesTheWholeCounty()
+    {
+        await using var database = await store.MigratedAsync();
+        // A postcode district the county names, already there: the seed fails on it after writing organisations, staff, sites,
+        // beds and people, and before any referral.
+        var district = DemoCounty.Localities[^1].Districts[^1];
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("INSERT INTO postcode_district (district, locality) VALUES (@district, 'Elsewhere')", new { district });
+        }
+        var empty = await CountsAsync(database);
+        Assert.All(empty, count => Assert.Equal(0, count.Value));
+
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => Seeder(database).SeedAsync(Credentials));
+
+        Assert.Equal(empty, await CountsAsync(database));
+        await using (var connection = await database.OpenAsync())
+        {
+            Assert.Null(await connection.ExecuteScalarAsync<string?>("SELECT value FROM app_setting WHERE key = @key", new { key = DemoSeeder.MarkerKey }));
+            await connection.ExecuteAsync("DELETE FROM postcode_district");
+        }
+        Assert.Equal(DemoSeedOutcome.Seeded, await Seeder(database).SeedAsync(Credentials));
+        var seeded = await CountsAsync(database);
+        Assert.All(seeded, count => Assert.True(count.Value > 0, count.Key));
+    }
+
+    [Fact]
     public async Task Seed_IntoAStoreWithRealData_RefusesAndChangesNothing()
     {
         await using var database = await store.MigratedAsync();

@@ -38,6 +38,31 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABulkWriteConnection_HasTheStoresSettingsAndRoomForItsTransaction_AndLeavesThePooledConnectionsAsTheyWere()
+    {
+        await using (var pooled = await _database.OpenAsync())
+        {
+            Assert.Equal(-2000, await pooled.ExecuteScalarAsync<long>("PRAGMA cache_size")); // SQLite's default, 2 MB
+        }
+
+        await using (var bulk = await _database.OpenForBulkWriteAsync())
+        {
+            Assert.Equal(-Database.BulkWriteCacheKiB, await bulk.ExecuteScalarAsync<long>("PRAGMA cache_size"));
+            Assert.Equal(1, await bulk.ExecuteScalarAsync<long>("PRAGMA foreign_keys"));
+            Assert.Equal(10000, await bulk.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
+            Assert.Equal(1, await bulk.ExecuteScalarAsync<long>("PRAGMA synchronous"));
+            Assert.Equal("wal", await bulk.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
+        }
+
+        // The large cache went with the bulk connection: none the pool hands out has it.
+        for (var open = 0; open < 3; open++)
+        {
+            await using var connection = await _database.OpenAsync();
+            Assert.Equal(-2000, await connection.ExecuteScalarAsync<long>("PRAGMA cache_size"));
+        }
+    }
+
+    [Fact]
     public async Task ReadingAPersonAsAnOrganisationSaidIt_SeeksByThePerson_NotThroughEveryReferralOfTheOrganisation()
     {
         await using var connection = await _database.OpenAsync();

@@ -177,13 +177,23 @@ public static class TriageTasks
     /// the referrals decided in it from one index. Migration 0018 filled it in for the decisions before it, with the same rule.
     /// </summary>
     public static Task KeepTriagedAsync(DbConnection connection, DbTransaction? transaction, long referralId) =>
-        connection.ExecuteAsync(
-            """
-            UPDATE referral SET triaged_at = (
-                SELECT MIN(t.completed_at) FROM triage_task t
-                WHERE t.referral_id = referral.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected'))
-            WHERE id = @referralId
-            """, new { referralId }, transaction);
+        connection.ExecuteAsync(KeepTriaged + " WHERE id = @referralId", new { referralId }, transaction);
+
+    private const string KeepTriaged = """
+        UPDATE referral SET triaged_at = (
+            SELECT MIN(t.completed_at) FROM triage_task t
+            WHERE t.referral_id = referral.id AND t.queue = 'coordination' AND t.status IN ('completed', 'rejected'))
+        """;
+
+    /// <summary>
+    /// triaged_at and the owner of every referral and task in the store, in two statements: for the demo seed, which writes
+    /// its hundreds of tasks in one transaction on start-up's path (issue 14, cold start), instead of two statements per task.
+    /// </summary>
+    public static async Task KeepEveryTriagedAndOwnerAsync(DbConnection connection, DbTransaction transaction)
+    {
+        await connection.ExecuteAsync(KeepTriaged, transaction: transaction);
+        await connection.ExecuteAsync(KeepOwner, transaction: transaction);
+    }
 
     /// <summary>
     /// The organisation doing a task's work (FHIR Task.owner), kept on the task so that a search by owner reaches its tasks

@@ -74,15 +74,18 @@ public sealed class DeprivationLookup(Database database, TimeProvider clock, ILo
     {
         var authorities = localAuthorities.Select(a => a.Trim().ToUpperInvariant()).Where(a => a.Length > 0).ToHashSet(StringComparer.Ordinal);
         var hash = await HashAsync(postcodeFile, indexFile, authorities, cancellationToken);
-        await using var connection = await database.OpenAsync(cancellationToken);
         const string loadedHash = "SELECT content_hash FROM deprivation_source WHERE name = @Source";
-        if (await connection.ExecuteScalarAsync<string?>(new CommandDefinition(loadedHash, new { Source }, cancellationToken: cancellationToken)) == hash)
+        await using (var reader = await database.OpenAsync(cancellationToken))
         {
-            return DeprivationLoadOutcome.Unchanged;
+            if (await reader.ExecuteScalarAsync<string?>(new CommandDefinition(loadedHash, new { Source }, cancellationToken: cancellationToken)) == hash)
+            {
+                return DeprivationLoadOutcome.Unchanged;
+            }
         }
 
         var areas = ReadIndex(indexFile, authorities);
         var postcodes = ReadPostcodes(postcodeFile, areas);
+        await using var connection = await database.OpenForBulkWriteAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         // Two nodes starting together: the second waits here, then finds the first one's load.
         await database.LockAsync(connection, transaction, "deprivation-load");
