@@ -100,12 +100,14 @@ public static partial class WaitingLists
         // updated_at, 0026; first_decided_at and first_started_at, 0028): an OR of them read every referral ever sent (issue 13, 1M referrals).
         // Each part's referrals are those whose id leaves its number when divided by the number of parts. The trust and
         // locality narrow them (ReportFilter.Narrowing): no person is read unless a locality is asked for.
+        // UNION ALL, the IN removing the repeats: with UNION, SQLite 3.53 merged the parts in id order and so read each whole
+        // table instead of its index (1.5 s for a month, issue 13).
         private static string Relevant(string narrowing) => $"""
             FROM referral r
             WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND o.id % @Parts = @Part
-                           UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
-                           UNION SELECT d.id FROM referral d WHERE d.first_decided_at >= @StartUtc AND d.id % @Parts = @Part
-                           UNION SELECT s.id FROM referral s WHERE s.first_started_at >= @StartUtc AND s.id % @Parts = @Part)
+                           UNION ALL SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
+                           UNION ALL SELECT d.id FROM referral d WHERE d.first_decided_at >= @StartUtc AND d.id % @Parts = @Part
+                           UNION ALL SELECT s.id FROM referral s WHERE s.first_started_at >= @StartUtc AND s.id % @Parts = @Part)
               AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc{narrowing}
             """;
 
