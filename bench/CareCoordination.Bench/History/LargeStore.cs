@@ -178,6 +178,8 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         }
         transaction.Commit();
         transaction.Dispose();
+        // Each referral's first decision and start as the product keeps them (ReferralFirsts), from the tasks and placements just written.
+        await CareCoordination.Features.Referrals.ReferralFirsts.KeepFromAsync(connection, null, firstReferral, timeoutSeconds: 3600);
         Console.WriteLine($"\r   {referrals:N0} referrals written ({clock.Elapsed.TotalSeconds:F0} s); ANALYZE, checkpoint");
         // As an operator's store would have it after PRAGMA optimize; the product's queries must not depend on it, but SQLite's
         // planner does use it, so measure with it.

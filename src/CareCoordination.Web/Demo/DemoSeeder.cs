@@ -339,6 +339,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 p.StartedAt, p.EndedAt, p.CreatedAt,
             });
         }
+        // The first decision and start of each referral, as the commands keep them.
+        await ReferralFirsts.KeepFromAsync(connection, transaction, 0);
         await connection.ExecuteAsync(new CommandDefinition(InsertNote, county.Notes.Select(n => new
         {
             ReferralId = n.Referral.Id, AuthorUserId = n.Author.Id, AuthorName = n.Author.Spec.DisplayName, n.Kind, n.Text, n.At,

@@ -368,6 +368,79 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal(new (long, DateTimeOffset?)[] { (twice, at.AddHours(3)), (byBureauOnly, null), (cancelled, null) }, triaged);
     }
 
+    public sealed record Firsts
+    {
+        public long Referral { get; init; }
+        public DateTimeOffset? DecidedAt { get; init; }
+        public string? Decision { get; init; }
+        public string? Queue { get; init; }
+        public DateTimeOffset? StartedAt { get; init; }
+    }
+
+    private const string ReadFirsts = """
+        SELECT id AS Referral, first_decided_at AS DecidedAt, first_decision AS Decision, first_decision_queue AS Queue, first_started_at AS StartedAt
+        FROM referral ORDER BY id
+        """;
+
+    [Fact]
+    public async Task ReferralFirsts_OnAStoreWithHistory_AreTheFirstDecisionAndStart_AsTheCommandsKeepThem()
+    {
+        await using var database = await StoreBeforeAsync("referral_firsts");
+        var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+        long passed, tie, cancelled, reserved;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            async Task Task(long referral, string queue, string status, string? decision, int hours) => await connection.ExecuteAsync(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, decision, version, created_at, updated_at, completed_at)
+                VALUES (@referral, @queue, @status, @decision, 1, @at, @completedAt, @completedAt)
+                """, new { referral, queue, status, decision, at, completedAt = at.AddHours(hours) });
+            async Task Placement(long referral, string status, int? startedHours) => await connection.ExecuteAsync(
+                """
+                INSERT INTO placement (referral_id, bed_id, status, start_on, started_at, created_at)
+                VALUES (@referral, @BedId, @status, @day, @started, @at)
+                """, new { referral, world.BedId, status, day = DateOnly.FromDateTime(at.UtcDateTime), started = startedHours is { } h ? at.AddHours(h) : (DateTimeOffset?)null, at });
+            // Passed to the bed bureau at 3 h (not a decision), declined there at 5 h, accepted back in coordination at 9 h
+            // (written first, so the earliest time decides, not the order written); started at 30 h, and again at 10 h before it.
+            passed = await world.AddReferralAsync(connection, "9990000026");
+            await Task(passed, "coordination", "completed", "accepted: reablement", 9);
+            await Task(passed, "coordination", "completed", "redirected to bed bureau", 3);
+            await Task(passed, "bed-bureau", "rejected", "declined: needs-met", 5);
+            await Placement(passed, "ended", 30);
+            await Placement(passed, "ended", 10);
+            // Two decisions at the same time: the task made first.
+            tie = await world.AddReferralAsync(connection, "9990000034");
+            await Task(tie, "bed-bureau", "completed", "accepted: rehabilitation bed, Test Site", 4);
+            await Task(tie, "coordination", "completed", "accepted: home-care", 4);
+            // Cancelled with its referral: no decision; a reserved placement never started.
+            cancelled = await world.AddReferralAsync(connection, "9990000042");
+            await Task(cancelled, "coordination", "cancelled", null, 1);
+            reserved = await world.AddReferralAsync(connection, "9990000050");
+            await Task(reserved, "bed-bureau", "completed", "accepted: rehabilitation bed, Test Site", 2);
+            await Placement(reserved, "reserved", null);
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var filled = (await migrated.QueryAsync<Firsts>(ReadFirsts)).ToList();
+        Assert.Equal(
+            [
+                new Firsts { Referral = passed, DecidedAt = at.AddHours(5), Decision = "declined: needs-met", Queue = "bed-bureau", StartedAt = at.AddHours(10) },
+                new Firsts { Referral = tie, DecidedAt = at.AddHours(4), Decision = "accepted: rehabilitation bed, Test Site", Queue = "bed-bureau" },
+                new Firsts { Referral = cancelled },
+                new Firsts { Referral = reserved, DecidedAt = at.AddHours(2), Decision = "accepted: rehabilitation bed, Test Site", Queue = "bed-bureau" },
+            ], filled);
+        // The same facts as the write path keeps (ReferralFirsts.KeepAsync) from the same rows.
+        await migrated.ExecuteAsync("UPDATE referral SET first_decided_at = NULL, first_decision = NULL, first_decision_queue = NULL, first_started_at = NULL");
+        foreach (var referral in new[] { passed, tie, cancelled, reserved })
+        {
+            await CareCoordination.Features.Referrals.ReferralFirsts.KeepAsync(migrated, null, referral);
+        }
+        Assert.Equal(filled, await migrated.QueryAsync<Firsts>(ReadFirsts));
+    }
+
     [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {

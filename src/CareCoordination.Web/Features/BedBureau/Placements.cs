@@ -51,6 +51,10 @@ public static class Placements
         {
             throw new Conflict("Someone else changed this placement a moment ago. Look at it again.");
         }
+        if (to == "active")
+        {
+            await ReferralFirsts.KeepAsync(work.Connection, work.Transaction, placement.ReferralId);
+        }
         work.Scope.RecordChange(changeKind, "placement", placement.Id, placement.OrganisationId,
             new { referralId = placement.ReferralId, bedId = placement.BedId, status = to, detail });
         work.Scope.Touch("placement", placement.Id, placement.PersonId);

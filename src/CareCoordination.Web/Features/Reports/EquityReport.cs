@@ -176,8 +176,9 @@ public static partial class EquityReport
     private sealed record Counted(Referral Referral, Decision Decision, double? DaysToDecision, double? DaysToServiceStart,
         string Ethnicity, string AgeBand, string Sex, string Deprivation);
 
-    // Referrals sent in the period; the first decision (the task closed as accepted or declined, not a pass between teams);
-    // the first placement that started; and what was decided: declined, cancelled (nothing), or else where the first
+    // Referrals sent in the period; the first decision (the task closed as accepted or declined, not a pass between teams) and
+    // the first placement that started, both kept on the referral (ReferralFirsts; a year at 1M referrals read each one's tasks
+    // and placements in over 2 s, issue 13); and what was decided: declined, cancelled (nothing), or else where the first
     // placement not cancelled went (a service: home-based; a bed), nothing if none. Worked out here rather than from the
     // referral's status and that placement in .NET: the placement is not looked up for a declined or cancelled referral, and
     // a year at 1M referrals carries two text columns fewer.
@@ -185,9 +186,7 @@ public static partial class EquityReport
     // pack reads these beside the scorecard's columns in one pass over its quarter (DataQuality.LoadAsync), so they are kept here once.
     internal const string EquityColumns = """
         pe.date_of_birth AS DateOfBirth, pe.sex AS Sex, da.imd_decile AS ImdDecile,
-               (SELECT MIN(t.completed_at) FROM triage_task t
-                WHERE t.referral_id = r.id AND ((t.status = 'completed' AND t.decision LIKE 'accepted:%') OR t.status = 'rejected')) AS DecidedAt,
-               (SELECT MIN(s.started_at) FROM placement s WHERE s.referral_id = r.id) AS ServiceStartedAt,
+               r.first_decided_at AS DecidedAt, r.first_started_at AS ServiceStartedAt,
                CASE r.status WHEN 'declined' THEN 3 WHEN 'cancelled' THEN 0
                     ELSE COALESCE((SELECT CASE WHEN f.service_id IS NOT NULL THEN 1 ELSE 2 END FROM placement f
                                    WHERE f.referral_id = r.id AND f.status <> 'cancelled' ORDER BY f.created_at, f.id LIMIT 1), 0) END AS Decision

@@ -92,24 +92,22 @@ public static partial class WaitingLists
         new("Filters", "Referring organisation: the organisation that sent the referral. Locality: the person's locality, from their postcode."),
     ];
 
-    /// <summary>A relevant referral; CancelledAt is when a cancelled one last changed (taken as when it was withdrawn), else null.</summary>
-    private readonly record struct Referral(long Id, DateTimeOffset RequestedAt, DateTimeOffset? CancelledAt);
-
-    private sealed record Decided(string Queue, string Decision, DateTimeOffset CompletedAt);
-
     public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
     {
         // Referrals that can be on a list at the as-at time or have a decision or a start in the period: sent before the
-        // period ended, and still open or touched (updated, or a placement started) since it began. A referral whose last
-        // change came before the period cannot be either. The three ways in are a union, each reached by its own index
-        // (status; updated_at, 0026; placement started_at with its referral, 0027): an OR of them read every referral ever sent (issue 13, 1M referrals).
+        // period ended, and still open or touched (updated, first decided or first started) since it began. A referral whose
+        // last change came before the period cannot be either. The ways in are a union, each reached by its own index (status;
+        // updated_at, 0026; first_decided_at and first_started_at, 0028): an OR of them read every referral ever sent (issue 13, 1M referrals).
         // Each part's referrals are those whose id leaves its number when divided by the number of parts. The trust and
         // locality narrow them (ReportFilter.Narrowing): no person is read unless a locality is asked for.
+        // UNION ALL, the IN removing the repeats: with UNION, SQLite 3.53 merged the parts in id order and so read each whole
+        // table instead of its index (1.5 s for a month, issue 13).
         private static string Relevant(string narrowing) => $"""
             FROM referral r
             WHERE r.id IN (SELECT o.id FROM referral o WHERE o.status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND o.id % @Parts = @Part
-                           UNION SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
-                           UNION SELECT s.referral_id FROM placement s WHERE s.started_at >= @StartUtc AND s.referral_id % @Parts = @Part)
+                           UNION ALL SELECT u.id FROM referral u WHERE u.updated_at >= @StartUtc AND u.id % @Parts = @Part
+                           UNION ALL SELECT d.id FROM referral d WHERE d.first_decided_at >= @StartUtc AND d.id % @Parts = @Part
+                           UNION ALL SELECT s.id FROM referral s WHERE s.first_started_at >= @StartUtc AND s.id % @Parts = @Part)
               AND r.submitted_at IS NOT NULL AND r.submitted_at < @EndUtc{narrowing}
             """;
 
@@ -119,8 +117,8 @@ public static partial class WaitingLists
             var now = clock.GetUtcNow();
             var asAt = filter.EndUtc < now ? filter.EndUtc : now;
             var asAtDay = filter.EndUtc < now ? filter.To : LondonTime.Today(clock);
-            // The referrals read in parts by id, at once: a year is 900,000 rows, over 2 s on one core (issue 13). A referral's
-            // facts are all in its part, so the parts' counts add up and their days make one median.
+            // The referrals read in parts by id, at once: a year at 1M referrals was over 2 s on one core (issue 13). A referral's
+            // facts are all on its row, so the parts' counts add up and their days make one median.
             var parts = await ReportFilter.ReadAtOnceAsync(Enumerable.Range(0, ReportFilter.ReadParts),
                 part => CountPartAsync(filter, asAt, asAtDay, part, ReportFilter.ReadParts, cancellationToken), cancellationToken);
             var toDecision = parts.SelectMany(p => p.ToDecision).ToList();
@@ -137,64 +135,31 @@ public static partial class WaitingLists
         {
             var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality, Part = part, Parts = partCount };
             await using var connection = await database.OpenAsync(cancellationToken);
-            // The relevant referrals once (a CTE used three times is read once, on both stores), with their decisions and starts.
-            // The first accept or decline decides; a redirect between the teams is not a decision.
-            // One row per referral (kind 0), per decision of one (1) and per referral's first start (2), read straight off the
-            // reader: a year is 900,000 rows, and mapping each to an object first cost as much as the query (issue 13).
+            // Each relevant referral with its first counted decision and first start, kept on it (ReferralFirsts: the first accept
+            // or decline in either queue decides; a redirect between the teams is not a decision), read straight off the reader.
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
-                WITH relevant AS (SELECT r.id AS id, r.submitted_at AS requested_at,
-                                         CASE WHEN r.status = 'cancelled' THEN r.updated_at END AS cancelled_at
-                                  {Relevant(filter.Narrowing(database.Provider))})
-                SELECT 0 AS kind, x.id, x.requested_at, NULL AS queue, x.cancelled_at, NULL AS decision
-                FROM relevant x
-                UNION ALL
-                SELECT 1, t.referral_id, t.completed_at, t.queue, NULL, t.decision
-                FROM relevant x JOIN triage_task t ON t.referral_id = x.id
-                WHERE t.completed_at IS NOT NULL AND (t.decision LIKE 'accepted%' OR t.decision LIKE 'declined%')
-                UNION ALL
-                SELECT 2, p.referral_id, MIN(p.started_at), NULL, NULL, NULL
-                FROM relevant x JOIN placement p ON p.referral_id = x.id
-                WHERE p.started_at IS NOT NULL GROUP BY p.referral_id
+                SELECT r.submitted_at, CASE WHEN r.status = 'cancelled' THEN r.updated_at END,
+                       r.first_decided_at, CASE WHEN r.first_decision LIKE 'accepted%' THEN r.first_decision_queue END, r.first_started_at
+                {Relevant(filter.Narrowing(database.Provider))}
                 """, parameters, cancellationToken: cancellationToken));
-            var referrals = new List<Referral>();
-            var decisions = new Dictionary<long, Decided>();
-            var starts = new Dictionary<long, DateTimeOffset>();
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var id = reader.GetInt64(1);
-                var at = StoredTimes.Read(reader.GetValue(2));
-                switch (reader.GetInt32(0))
-                {
-                    case 0:
-                        referrals.Add(new Referral(id, at, reader.IsDBNull(4) ? null : StoredTimes.Read(reader.GetValue(4))));
-                        break;
-                    case 1:
-                        // The first accept or decline decides (the earliest; of equal times, the first read).
-                        if (!decisions.TryGetValue(id, out var earlier) || at < earlier.CompletedAt)
-                        {
-                            decisions[id] = new Decided(reader.GetString(3), reader.GetString(5), at);
-                        }
-                        break;
-                    default:
-                        starts[id] = at;
-                        break;
-                }
-            }
-
             var days = new StoredTimes();
             const int Triage = 0, Service = 1, Bed = 2; // in the order of Lists
             var waiting = Lists.Select(_ => new int[Bands.Count]).ToArray();
             var toDecision = new List<int>();
             var toStart = new List<int>();
-            foreach (var referral in referrals)
+            while (await reader.ReadAsync(cancellationToken))
             {
-                var decision = decisions.GetValueOrDefault(referral.Id);
-                DateTimeOffset? started = starts.TryGetValue(referral.Id, out var s) ? s : null;
-                var requestDay = days.DayOf(referral.RequestedAt);
-                if (decision is not null && decision.CompletedAt >= filter.StartUtc && decision.CompletedAt < filter.EndUtc)
+                var requestedAt = StoredTimes.Read(reader.GetValue(0));
+                DateTimeOffset? cancelledAt = StoredTimes.ReadOrNull(reader.GetValue(1));
+                DateTimeOffset? decidedAt = StoredTimes.ReadOrNull(reader.GetValue(2));
+                // The queue that accepted it; null when the first decision was a decline.
+                var acceptedIn = reader.IsDBNull(3) ? null : reader.GetString(3);
+                DateTimeOffset? started = StoredTimes.ReadOrNull(reader.GetValue(4));
+                var requestDay = days.DayOf(requestedAt);
+                if (decidedAt is { } decided && decided >= filter.StartUtc && decided < filter.EndUtc)
                 {
-                    toDecision.Add(days.DayOf(decision.CompletedAt).DayNumber - requestDay.DayNumber);
+                    toDecision.Add(days.DayOf(decided).DayNumber - requestDay.DayNumber);
                 }
                 if (started is { } start && start >= filter.StartUtc && start < filter.EndUtc)
                 {
@@ -202,18 +167,18 @@ public static partial class WaitingLists
                 }
 
                 // Where the referral stood at the as-at time.
-                var withdrawn = referral.CancelledAt < asAt;
-                if (withdrawn || referral.RequestedAt >= asAt || (started is { } st && st < asAt))
+                var withdrawn = cancelledAt < asAt;
+                if (withdrawn || requestedAt >= asAt || (started is { } st && st < asAt))
                 {
                     continue;
                 }
-                if (decision is null || decision.CompletedAt >= asAt)
+                if (decidedAt is not { } at || at >= asAt)
                 {
                     waiting[Triage][BandOf(requestDay, asAtDay)]++;
                 }
-                else if (decision.Decision.StartsWith("accepted", StringComparison.Ordinal))
+                else if (acceptedIn is not null)
                 {
-                    waiting[decision.Queue == "bed-bureau" ? Bed : Service][BandOf(days.DayOf(decision.CompletedAt), asAtDay)]++;
+                    waiting[acceptedIn == "bed-bureau" ? Bed : Service][BandOf(days.DayOf(at), asAtDay)]++;
                 }
             }
             return new Part(waiting, toDecision, toStart);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using CareCoordination.Features.Admin;
 using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
@@ -139,15 +140,19 @@ public abstract class DecisionPackTests(AppFactory app)
                     INSERT INTO triage_task (referral_id, queue, status, created_at, updated_at, completed_at)
                     VALUES (@referral, @queue, @status, @created, @created, @completed)
                     """, new { referral, queue, status, created, completed });
-                // As every decision the product records keeps the referral's first decision (triaged_at) beside it.
+                // As every decision the product records keeps the referral's first decisions (triaged_at, ReferralFirsts) beside it.
                 await TriageTasks.KeepTriagedAsync(connection, null, referral);
+                await ReferralFirsts.KeepAsync(connection, null, referral);
             }
-            async Task Placement(long referral, long? service, long? bed, string status, DateTimeOffset made, DateTimeOffset? started = null, DateTimeOffset? ended = null) =>
+            async Task Placement(long referral, long? service, long? bed, string status, DateTimeOffset made, DateTimeOffset? started = null, DateTimeOffset? ended = null)
+            {
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO placement (referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at)
                     VALUES (@referral, @service, @bed, @status, @startOn, @started, @ended, @made)
                     """, new { referral, service, bed, status, startOn = DateOnly.FromDateTime(made.UtcDateTime), started, ended, made });
+                await ReferralFirsts.KeepAsync(connection, null, referral);
+            }
             long PersonOf(long referral) => connection.ExecuteScalar<long>("SELECT person_id FROM referral WHERE id = @referral", new { referral });
 
             var r1 = await Referral("1", At(2026, 4, 2, 9));

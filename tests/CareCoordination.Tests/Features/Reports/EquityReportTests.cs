@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Features.Reports;
 using CareCoordination.Tests.Support;
 using CsvHelper;
@@ -355,20 +356,27 @@ public abstract class EquityReportTests(AppFactory app)
             VALUES (@person, @trust, @status, 'acute-hospital', '1', 'routine', TRUE, @sent, @sent, @sent) RETURNING id
             """, new { person, trust, status, sent });
 
-    private static Task AddTaskAsync(DbConnection connection, long referral, string queue, string status, string? decision, DateTimeOffset? completedAt) =>
-        connection.ExecuteAsync(
+    // Each write keeps the referral's first decision and start beside it, as the product's commands do (ReferralFirsts).
+    private static async Task AddTaskAsync(DbConnection connection, long referral, string queue, string status, string? decision, DateTimeOffset? completedAt)
+    {
+        await connection.ExecuteAsync(
             """
             INSERT INTO triage_task (referral_id, queue, status, decision, version, created_at, updated_at, completed_at)
             VALUES (@referral, @queue, @status, @decision, 1, @at, @at, @completedAt)
             """, new { referral, queue, status, decision, at = completedAt ?? DateTimeOffset.UtcNow, completedAt });
+        await ReferralFirsts.KeepAsync(connection, null, referral);
+    }
 
-    private static Task AddPlacementAsync(DbConnection connection, long referral, long? service, long? bed, string status, DateTimeOffset created, DateTimeOffset? started) =>
-        connection.ExecuteAsync(
+    private static async Task AddPlacementAsync(DbConnection connection, long referral, long? service, long? bed, string status, DateTimeOffset created, DateTimeOffset? started)
+    {
+        await connection.ExecuteAsync(
             """
             INSERT INTO placement (referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at)
             VALUES (@referral, @service, @bed, @status, @startOn, @started, @ended, @created)
             """, new { referral, service, bed, status, startOn = DateOnly.FromDateTime((started ?? created).UtcDateTime), started,
                 ended = status == "ended" ? started?.AddDays(7) : null, created });
+        await ReferralFirsts.KeepAsync(connection, null, referral);
+    }
 }
 
 public sealed class EquityReportOnSqliteTests(AppFactory app) : EquityReportTests(app), IClassFixture<AppFactory>;

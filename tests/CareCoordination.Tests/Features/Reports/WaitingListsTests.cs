@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Features.Reports;
 using CareCoordination.Tests.Support;
 using CsvHelper;
@@ -72,18 +73,25 @@ public abstract class WaitingListsTests(AppFactory app)
                     VALUES (@person, @trust, @status, 'acute-hospital', '1', 'routine', TRUE, @sent, @sent, @updated) RETURNING id
                     """, new { person, trust, status, sent, updated = updated ?? sent });
             }
-            async Task Task(long referral, string queue, string status, DateTimeOffset created, DateTimeOffset? completed = null, string? decision = null) =>
+            // Each write keeps the referral's first decision and start beside it, as the product's commands do (ReferralFirsts).
+            async Task Task(long referral, string queue, string status, DateTimeOffset created, DateTimeOffset? completed = null, string? decision = null)
+            {
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO triage_task (referral_id, queue, status, decision, created_at, updated_at, completed_at)
                     VALUES (@referral, @queue, @status, @decision, @created, @updated, @completed)
                     """, new { referral, queue, status, decision, created, updated = completed ?? created, completed });
-            async Task Start(long referral, DateTimeOffset started) =>
+                await ReferralFirsts.KeepAsync(connection, null, referral);
+            }
+            async Task Start(long referral, DateTimeOffset started)
+            {
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO placement (referral_id, service_id, status, start_on, started_at, created_at)
                     VALUES (@referral, @service, 'active', @day, @started, @started)
                     """, new { referral, service, day = DateOnly.FromDateTime(started.UtcDateTime), started });
+                await ReferralFirsts.KeepAsync(connection, null, referral);
+            }
 
             var r1 = await Referral("in-triage", Noon(2026, 5, 20));
             await Task(r1, "coordination", "in-progress", Noon(2026, 5, 20));
