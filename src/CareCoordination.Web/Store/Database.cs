@@ -204,6 +204,14 @@ public sealed class Database : IAsyncDisposable
         : "INTEGER PRIMARY KEY AUTOINCREMENT";
 
     /// <summary>
+    /// A migration script in this store's dialect: {{id}} is the identity column, and {{without_rowid}} after a table keyed
+    /// by its primary key makes it that key's one b-tree on SQLite (PostgreSQL has no rowid to drop).
+    /// </summary>
+    internal string Dialect(string script) => script
+        .Replace("{{id}}", IdentityColumn, StringComparison.Ordinal)
+        .Replace("{{without_rowid}}", Provider == StoreProvider.PostgreSQL ? "" : " WITHOUT ROWID", StringComparison.Ordinal);
+
+    /// <summary>
     /// PostgreSQL hands out sequence values before commit, so a reader could see seq 11 while 10 is still
     /// uncommitted and skip 10 for ever. Serialising change writers on a transaction-scoped advisory lock
     /// makes seq order commit order. SQLite already serialises writers.

@@ -48,7 +48,7 @@ public abstract class MigrationTests(ITestStore store)
         await connection.ExecuteAsync("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
         foreach (var earlier in Migrator.Scripts.Where(s => s.Version < version))
         {
-            await connection.ExecuteAsync(earlier.Sql.Replace("{{id}}", database.IdentityColumn, StringComparison.Ordinal));
+            await connection.ExecuteAsync(database.Dialect(earlier.Sql));
             await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { earlier.Version, earlier.Name, At = DateTimeOffset.UtcNow });
         }
@@ -197,6 +197,73 @@ public abstract class MigrationTests(ITestStore store)
         var buffer = new byte[System.IO.Compression.BrotliEncoder.GetMaxCompressedLength(data.Length)];
         Assert.True(System.IO.Compression.BrotliEncoder.TryCompress(data, buffer, out var written, 5, 22));
         return buffer[..written];
+    }
+
+    /// <summary>
+    /// "Who has seen this person's record", as docs/reports-client-level-data.md gives it: the audit rows naming the person,
+    /// and each bulk read (found by audit_person's key, one seek per read) that named them in audit_person.
+    /// </summary>
+    private const string WhoHasSeen = """
+        WITH RECURSIVE bulk_read (audit_id) AS (
+            SELECT MIN(audit_id) FROM audit_person
+            UNION ALL
+            SELECT (SELECT MIN(ap.audit_id) FROM audit_person ap WHERE ap.audit_id > b.audit_id) FROM bulk_read b WHERE b.audit_id IS NOT NULL
+        )
+        SELECT a.id FROM audit_event a WHERE a.person_id = @person
+        UNION
+        SELECT a.id FROM bulk_read b
+        JOIN audit_person ap ON ap.audit_id = b.audit_id AND ap.person_id = @person
+        JOIN audit_event a ON a.id = ap.audit_id
+        """;
+
+    [Fact]
+    public async Task AuditPersonByRead_OnAStoreWithBulkReads_KeepsEveryoneFindable_AndKeysEachReadsPeopleTogether()
+    {
+        await using var database = await StoreBeforeAsync("audit_person_by_read");
+        long Audit(System.Data.Common.DbConnection connection, long? person, string detail) => connection.ExecuteScalar<long>(
+            """
+            INSERT INTO audit_event (at, actor_kind, actor_name, action, outcome, person_id, detail)
+            VALUES (@at, 'staff', 'David Trelawney', 'ClientLevelEvents', 'success', @person, @detail) RETURNING id
+            """, new { at = DateTimeOffset.UtcNow, person, detail });
+        long quarter, year, direct;
+        await using (var connection = await database.OpenAsync())
+        {
+            // Two exports as 0027 kept them (people 41-43, then 42 and 44), and one read of person 41's own record.
+            quarter = Audit(connection, null, "CLD export 2026-07-01 to 2026-09-30: 4 events");
+            year = Audit(connection, null, "CLD export 2025-12-01 to 2026-11-30: 2 events");
+            direct = Audit(connection, 41, "read the referral as sent");
+            await connection.ExecuteAsync("INSERT INTO audit_person (person_id, audit_id) VALUES (@person, @audit)",
+                new[] { (41L, quarter), (42L, quarter), (43L, quarter), (42L, year), (44L, year) }.Select(x => new { person = x.Item1, audit = x.Item2 }));
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        async Task<long[]> SeenBy(long person) => [.. (await migrated.QueryAsync<long>(WhoHasSeen, new { person })).Order()];
+        Assert.Equal([quarter, direct], await SeenBy(41));
+        Assert.Equal([quarter, year], await SeenBy(42));
+        Assert.Equal([quarter], await SeenBy(43));
+        Assert.Equal([year], await SeenBy(44));
+        Assert.Empty(await SeenBy(45));
+
+        // A new export's people go in after it: the read's id first in the key, then the person.
+        var key = database.Provider == StoreProvider.PostgreSQL
+            ? """
+              SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+              WHERE i.indrelid = 'audit_person'::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)
+              """
+            : "SELECT name FROM pragma_table_info('audit_person') WHERE pk > 0 ORDER BY pk";
+        Assert.Equal(["audit_id", "person_id"], await migrated.QueryAsync<string>(key));
+        if (database.Provider == StoreProvider.Sqlite)
+        {
+            // One b-tree: the key is the table.
+            Assert.Contains("WITHOUT ROWID", await migrated.QuerySingleAsync<string>("SELECT sql FROM sqlite_master WHERE name = 'audit_person'"), StringComparison.Ordinal);
+            // Every step of "who has seen" is a seek: nothing reads the whole of audit_person or audit_event.
+            var plan = (await migrated.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + WhoHasSeen, new { person = 42L }))
+                .Select(row => row.Detail).ToList();
+            Assert.All(plan.Where(d => d.Split(' ') is [("SCAN" or "SEARCH"), ("audit_person" or "ap" or "a" or "audit_event"), ..]),
+                d => Assert.Matches("^SEARCH [a-z_]+ USING ", d));
+        }
     }
 
     [Fact]

@@ -270,7 +270,8 @@ public static partial class ClientLevelEvents
     /// <summary>
     /// The period's events, in the file's order (start day, then reference). Read in parts at the same time, each on its own
     /// connection: the requests by when they were decided, the services still running as one part and those ended by when
-    /// they ended (the last part taking every end after it), so each event is read once, by one part. Each row is read
+    /// they ended (cut evenly up to the last end held, the last part taking every end after it: EndCutsAsync), so each event is
+    /// read once, by one part. Each row is read
     /// straight off the data reader, with the organisations, services and beds looked up in memory (a year of all trusts is
     /// 570,000 events, and its two queries with every name joined and mapped by Dapper took about 6 s, issue 13).
     /// </summary>
@@ -286,13 +287,14 @@ public static partial class ClientLevelEvents
         }
         reads.Add(() => ReadServicesAsync("pl.started_at < @end AND pl.status = 'active'", null, null));
         var startedBeforeEnd = database.Provider == StoreProvider.Sqlite ? "+pl.started_at < @end" : "pl.started_at < @end";
-        for (var i = 0; i < parts.Count; i++)
+        var endCuts = await EndCutsAsync(database, filter.StartUtc, partCount, cancellationToken);
+        for (var i = 0; i < endCuts.Count; i++)
         {
-            var last = i == parts.Count - 1;
-            var (partStart, partEnd) = (parts[i].StartUtc, parts[i].EndUtc);
+            var last = i == endCuts.Count - 1;
+            var (partStart, partEnd) = (endCuts[i], last ? (DateTimeOffset?)null : endCuts[i + 1]);
             reads.Add(() => ReadServicesAsync(
                 $"{startedBeforeEnd} AND pl.status = 'ended' AND pl.ended_at >= @partStart" + (last ? "" : " AND pl.ended_at < @partEnd"),
-                partStart, last ? null : partEnd));
+                partStart, partEnd));
         }
         var read = await ReportFilter.ReadAtOnceAsync(reads, r => r(), cancellationToken);
         var events = new List<Event>(read.Sum(r => r.Count));
@@ -369,6 +371,29 @@ public static partial class ClientLevelEvents
             }
             return found;
         }
+    }
+
+    /// <summary>
+    /// Where the ended services' parts begin: the time from the period's start to the last end held, cut into equal runs (the
+    /// last part takes every end after its start). Cut by the period's days, a quarter's last part held every placement ended
+    /// since, two months more than the others, and read alone for most of the read (1.5 s against 0.4-0.65 s, issue 13).
+    /// </summary>
+    private static async Task<List<DateTimeOffset>> EndCutsAsync(Database database, DateTimeOffset start, int parts, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var lastEnd = StoredTimes.ReadOrNull(await connection.ExecuteScalarAsync<object?>(new CommandDefinition(
+            "SELECT MAX(ended_at) FROM placement WHERE status = 'ended'", cancellationToken: cancellationToken)));
+        var cuts = new List<DateTimeOffset> { start };
+        if (lastEnd is { } end && end > start)
+        {
+            // Whole seconds: both stores compare the same instant at a cut (PostgreSQL keeps microseconds, SQLite's text 100 ns).
+            var step = (end - start).Ticks / Math.Max(parts, 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond;
+            for (var i = 1; i < parts && step > 0; i++)
+            {
+                cuts.Add(start.AddTicks(step * i));
+            }
+        }
+        return cuts;
     }
 
     private sealed record Tally
