@@ -52,7 +52,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             {
                 continue;
             }
-            await connection.ExecuteAsync(database.Dialect(script.Sql), transaction: transaction);
+            await connection.ExecuteAsync(script.Sql.Replace("{{id}}", database.IdentityColumn, StringComparison.Ordinal), transaction: transaction);
             await connection.ExecuteAsync(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
@@ -92,13 +92,11 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             scripts.Add(new Script(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), match.Groups[2].Value, reader.ReadToEnd()));
         }
         scripts.Sort((a, b) => a.Version.CompareTo(b.Version));
-        // Branches are given their numbers ahead (fix/facts 0028, fix/cld 0029), so a branch alone may skip one; two
-        // scripts with one number would apply in an order nobody chose.
         for (var i = 0; i < scripts.Count; i++)
         {
-            if (scripts[i].Version < 1 || (i > 0 && scripts[i].Version == scripts[i - 1].Version))
+            if (scripts[i].Version != i + 1)
             {
-                throw new InvalidOperationException($"Migration scripts must be numbered from 1, each number once; found {scripts[i].Version} at position {i + 1}.");
+                throw new InvalidOperationException($"Migration scripts must be numbered 1..n without gaps; found {scripts[i].Version} at position {i + 1}.");
             }
         }
         return scripts;
