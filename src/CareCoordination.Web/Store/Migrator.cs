@@ -52,7 +52,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             {
                 continue;
             }
-            await connection.ExecuteAsync(script.Sql.Replace("{{id}}", database.IdentityColumn, StringComparison.Ordinal), transaction: transaction);
+            await connection.ExecuteAsync(database.Dialect(script.Sql), transaction: transaction);
             await connection.ExecuteAsync(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
