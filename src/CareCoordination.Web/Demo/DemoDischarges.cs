@@ -97,19 +97,20 @@ internal static class DemoDischarges
                 });
             }
         }
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE referral SET pathway_intended = @intended WHERE id = @Id", intentions, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(
+        // On PostgreSQL each of these goes in a few round trips, not one per row (SeedWrites).
+        var writes = new SeedWrites(connection, transaction, cancellationToken);
+        await writes.ExecuteEachAsync("UPDATE referral SET pathway_intended = @intended WHERE id = @Id", intentions);
+        await writes.ExecuteEachAsync(
             """
             UPDATE referral SET discharged_at = @left, discharge_recorded_from = 'placement', pathway_at_discharge = @pathway,
                 destination_at_discharge = @destination, destination_care_level = @careLevel
             WHERE id = @Id
-            """, discharges, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(
+            """, discharges);
+        await writes.InsertAsync(
             """
             INSERT INTO discharge_delay (referral_id, list_name, list_version, code, from_at, to_at, recorded_by_user_id, recorded_by_name, recorded_at)
             VALUES (@ReferralId, @Name, @Version, @Code, @from, @to, @UserId, @RecordedBy, @RecordedAt)
-            """, delays, transaction, cancellationToken: cancellationToken));
+            """, delays, d => d);
     }
 
     private static DateOnly Day(DateTimeOffset at) => DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime);
