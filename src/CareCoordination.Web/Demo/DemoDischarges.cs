@@ -40,6 +40,7 @@ internal static class DemoDischarges
             LEFT JOIN bed b ON b.id = pl.bed_id
             LEFT JOIN ward w ON w.id = b.ward_id
             LEFT JOIN site st ON st.id = w.site_id
+            ORDER BY r.id
             """, transaction: transaction, cancellationToken: cancellationToken));
         var recorder = await connection.QueryFirstOrDefaultAsync<(long Id, string Name)>(new CommandDefinition(
             "SELECT id, display_name FROM staff_user WHERE role = 'coordinator' ORDER BY id", transaction: transaction, cancellationToken: cancellationToken));
