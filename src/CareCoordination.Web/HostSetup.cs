@@ -63,6 +63,8 @@ public static class HostSetup
             [
                 typeof(AuthorisationBehaviour<,>),
                 typeof(ValidationBehaviour<,>),
+                // Only the equity report's: it waits for start-up's deprivation lookup.
+                typeof(Features.Reports.EquityWaitsForDeprivation),
                 typeof(TransactionBehaviour<,>),
                 typeof(AuditBehaviour<,>),
             ];
@@ -115,6 +117,7 @@ public static class HostSetup
             .ValidateOnStart();
         services.AddOptions<Features.Reports.DeprivationSettings>().Bind(configuration.GetSection("Deprivation"));
         services.AddSingleton<Features.Reports.DeprivationLookup>();
+        services.AddHealthChecks().AddCheck<Features.Reports.DeprivationLookupHealth>("deprivation-lookup");
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))
             .Validate(b => b.CostPerBedDay >= 0 && b.Escalation.OccupancyPercent.IsOrdered && b.Escalation.MedicallyOptimisedWaiting.IsOrdered
                 && b.Escalation.OldestWaitingMinutes.IsOrdered && b.ForecastWeeks is >= 1 and <= 12,
@@ -157,7 +160,10 @@ public static class HostSetup
         return services;
     }
 
-    /// <summary>Migrate, load the token key, seed demo data when asked: before the first request is served.</summary>
+    /// <summary>
+    /// Migrate, load the token key, seed demo data when asked: before the first request is served. The deprivation lookup loads
+    /// beside them and may end after: the equity report waits for it.
+    /// </summary>
     public static async Task PrepareStoreAsync(this WebApplication app)
     {
         var services = app.Services;
@@ -167,6 +173,16 @@ public static class HostSetup
         app.Lifetime.ApplicationStarted.Register(steps.Serving);
         await services.GetRequiredService<Migrator>().ApplyAsync();
         steps.Done("migrations");
+        var database = services.GetRequiredService<Database>();
+        var seedDemo = app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite);
+        // The equity report's deprivation lookup (the configured published files, else the demo county's illustrative ones)
+        // loads beside the steps below and after: what reads it waits for it (EquityWaitsForDeprivation), nothing else needs it.
+        var deprivation = services.GetRequiredService<IOptions<Features.Reports.DeprivationSettings>>().Value;
+        if (Features.Reports.DeprivationLookup.FilesFrom(deprivation, seedDemo) is { } files)
+        {
+            services.GetRequiredService<Features.Reports.DeprivationLookup>()
+                .StartLoading(files.Postcodes, files.Index, deprivation.LocalAuthorities, app.Lifetime.ApplicationStopping);
+        }
         // Before the demo seed, whose delays name the lists' codes.
         await services.GetRequiredService<Features.Reports.CodeLists.CodeListLoader>().LoadAsync();
         steps.Done("code lists");
@@ -176,15 +192,6 @@ public static class HostSetup
         await services.GetRequiredService<PartnerTokens>().LoadAsync();
         steps.Done("partner token key");
 
-        var database = services.GetRequiredService<Database>();
-        var seedDemo = app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite);
-        // The equity report's deprivation lookup: the configured published files, else the demo county's illustrative ones.
-        var deprivation = services.GetRequiredService<IOptions<Features.Reports.DeprivationSettings>>().Value;
-        if (Features.Reports.DeprivationLookup.FilesFrom(deprivation, seedDemo) is { } files)
-        {
-            await services.GetRequiredService<Features.Reports.DeprivationLookup>().LoadAsync(files.Postcodes, files.Index, deprivation.LocalAuthorities);
-            steps.Done("deprivation lookup");
-        }
         if (!seedDemo)
         {
             return;

@@ -40,6 +40,7 @@ internal static class DemoDischarges
             LEFT JOIN bed b ON b.id = pl.bed_id
             LEFT JOIN ward w ON w.id = b.ward_id
             LEFT JOIN site st ON st.id = w.site_id
+            ORDER BY r.id
             """, transaction: transaction, cancellationToken: cancellationToken));
         var recorder = await connection.QueryFirstOrDefaultAsync<(long Id, string Name)>(new CommandDefinition(
             "SELECT id, display_name FROM staff_user WHERE role = 'coordinator' ORDER BY id", transaction: transaction, cancellationToken: cancellationToken));
@@ -97,19 +98,20 @@ internal static class DemoDischarges
                 });
             }
         }
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE referral SET pathway_intended = @intended WHERE id = @Id", intentions, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(
+        // On PostgreSQL each of these goes in a few round trips, not one per row (SeedWrites).
+        var writes = new SeedWrites(connection, transaction, cancellationToken);
+        await writes.ExecuteEachAsync("UPDATE referral SET pathway_intended = @intended WHERE id = @Id", intentions);
+        await writes.ExecuteEachAsync(
             """
             UPDATE referral SET discharged_at = @left, discharge_recorded_from = 'placement', pathway_at_discharge = @pathway,
                 destination_at_discharge = @destination, destination_care_level = @careLevel
             WHERE id = @Id
-            """, discharges, transaction, cancellationToken: cancellationToken));
-        await connection.ExecuteAsync(new CommandDefinition(
+            """, discharges);
+        await writes.InsertAsync(
             """
             INSERT INTO discharge_delay (referral_id, list_name, list_version, code, from_at, to_at, recorded_by_user_id, recorded_by_name, recorded_at)
             VALUES (@ReferralId, @Name, @Version, @Code, @from, @to, @UserId, @RecordedBy, @RecordedAt)
-            """, delays, transaction, cancellationToken: cancellationToken));
+            """, delays, d => d);
     }
 
     private static DateOnly Day(DateTimeOffset at) => DateOnly.FromDateTime(LondonTime.ToLocal(at).DateTime);

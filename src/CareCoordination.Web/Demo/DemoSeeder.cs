@@ -99,38 +99,38 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         return DemoSeedOutcome.Seeded;
     }
 
-    // ---- Writing: parents first, ids from RETURNING (PostgreSQL identities need not start at 1). ----
+    // ---- Writing: parents first, ids from the store (PostgreSQL identities need not start at 1): see SeedWrites. ----
 
     private const string InsertOrganisation = """
         INSERT INTO organisation (code, name, kind, locality, cqc_rating, caution, caution_note, active, created_at)
-        VALUES (@Code, @Name, @Kind, @Locality, @CqcRating, @Caution, @CautionNote, @Active, @CreatedAt) RETURNING id
+        VALUES (@Code, @Name, @Kind, @Locality, @CqcRating, @Caution, @CautionNote, @Active, @CreatedAt)
         """;
 
     private const string InsertUser = """
         INSERT INTO staff_user (username, display_name, email, password_hash, role, organisation_id, active, created_at)
-        VALUES (@Username, @DisplayName, @Email, @PasswordHash, @Role, @OrganisationId, @Active, @CreatedAt) RETURNING id
+        VALUES (@Username, @DisplayName, @Email, @PasswordHash, @Role, @OrganisationId, @Active, @CreatedAt)
         """;
 
     private const string InsertPartner = """
         INSERT INTO partner_client (client_id, name, organisation_id, secret_hash, scopes, active, created_at)
-        VALUES (@ClientId, @Name, @OrganisationId, @SecretHash, @Scopes, @Active, @CreatedAt) RETURNING id
+        VALUES (@ClientId, @Name, @OrganisationId, @SecretHash, @Scopes, @Active, @CreatedAt)
         """;
 
     private const string InsertSite = """
         INSERT INTO site (organisation_id, name, kind, locality, postcode, active)
-        VALUES (@OrganisationId, @Name, @Kind, @Locality, @Postcode, @Active) RETURNING id
+        VALUES (@OrganisationId, @Name, @Kind, @Locality, @Postcode, @Active)
         """;
 
-    private const string InsertWard = "INSERT INTO ward (site_id, name) VALUES (@SiteId, @Name) RETURNING id";
+    private const string InsertWard = "INSERT INTO ward (site_id, name) VALUES (@SiteId, @Name)";
 
     private const string InsertBed = """
         INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version, single_room)
-        VALUES (@WardId, @Label, @BedType, @AllowedSex, @Status, @ClosedReason, @ConfirmedAt, @Version, @SingleRoom) RETURNING id
+        VALUES (@WardId, @Label, @BedType, @AllowedSex, @Status, @ClosedReason, @ConfirmedAt, @Version, @SingleRoom)
         """;
 
     private const string InsertService = """
         INSERT INTO service (organisation_id, name, kind, locality, capacity_unit, capacity_per_day, available_today, confirmed_at, active, version)
-        VALUES (@OrganisationId, @Name, @Kind, @Locality, @CapacityUnit, @CapacityPerDay, @AvailableToday, @ConfirmedAt, @Active, @Version) RETURNING id
+        VALUES (@OrganisationId, @Name, @Kind, @Locality, @CapacityUnit, @CapacityPerDay, @AvailableToday, @ConfirmedAt, @Active, @Version)
         """;
 
     private const string InsertPerson = """
@@ -139,7 +139,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                             gp_practice_code, version, created_at, updated_at)
         VALUES (@NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
                 @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerContact, @CarerWantsAssessment,
-                @GpPracticeCode, @Version, @CreatedAt, @UpdatedAt) RETURNING id
+                @GpPracticeCode, @Version, @CreatedAt, @UpdatedAt)
         """;
 
     private const string InsertReferral = """
@@ -154,7 +154,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 @SafeguardingConcern, @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern,
                 @BestInterestsDecision, @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes,
                 @FamilyExpectations, @StaffExpectations, @Summary, @EarlyRequest, @OutcomeReason, @Version,
-                @CreatedAt, @SubmittedAt, @UpdatedAt) RETURNING id
+                @CreatedAt, @SubmittedAt, @UpdatedAt)
         """;
 
     /// <summary>
@@ -179,7 +179,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertDraft = """
         INSERT INTO referral_draft (organisation_id, author_user_id, author_name, person_label, form, version, created_at, updated_at)
-        VALUES (@OrganisationId, @AuthorUserId, @AuthorName, @PersonLabel, @Form, 1, @CreatedAt, @CreatedAt) RETURNING id
+        VALUES (@OrganisationId, @AuthorUserId, @AuthorName, @PersonLabel, @Form, 1, @CreatedAt, @CreatedAt)
         """;
 
     /// <summary>A draft as a busy referrer leaves it: the person and the ask filled in, the rest still to do.</summary>
@@ -210,12 +210,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         INSERT INTO triage_task (referral_id, queue, status, business_status, owner_user_id, taken_at, decision, reason, version,
                                  created_at, updated_at, completed_at, on_hold_since, paused_seconds)
         VALUES (@ReferralId, @Queue, @Status, @BusinessStatus, @OwnerUserId, @TakenAt, @Decision, @Reason, @Version,
-                @CreatedAt, @UpdatedAt, @CompletedAt, @OnHoldSince, @PausedSeconds) RETURNING id
+                @CreatedAt, @UpdatedAt, @CompletedAt, @OnHoldSince, @PausedSeconds)
         """;
 
     private const string InsertPlacement = """
         INSERT INTO placement (referral_id, service_id, bed_id, status, start_on, reserved_until, started_at, ended_at, created_at)
-        VALUES (@ReferralId, @ServiceId, @BedId, @Status, @StartOn, @ReservedUntil, @StartedAt, @EndedAt, @CreatedAt) RETURNING id
+        VALUES (@ReferralId, @ServiceId, @BedId, @Status, @StartOn, @ReservedUntil, @StartedAt, @EndedAt, @CreatedAt)
         """;
 
     private const string InsertNote = """
@@ -230,129 +230,90 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private static async Task WriteAsync(DbConnection connection, DbTransaction transaction, County county, CancellationToken cancellationToken)
     {
-        async Task<long> Insert(string sql, object parameters) =>
-            await connection.ExecuteScalarAsync<long>(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
-
-        foreach (var o in county.Organisations)
+        var writes = new SeedWrites(connection, transaction, cancellationToken);
+        await writes.InsertAsync(InsertOrganisation, county.Organisations, o => new
         {
-            o.Id = await Insert(InsertOrganisation, new
-            {
-                o.Spec.Code, o.Spec.Name, o.Spec.Kind, o.Spec.Locality, o.Spec.CqcRating, o.Spec.Caution, o.Spec.CautionNote,
-                Active = true, o.CreatedAt,
-            });
-        }
-        foreach (var u in county.Users)
+            o.Spec.Code, o.Spec.Name, o.Spec.Kind, o.Spec.Locality, o.Spec.CqcRating, o.Spec.Caution, o.Spec.CautionNote,
+            Active = true, o.CreatedAt,
+        }, (o, id) => o.Id = id);
+        await writes.InsertAsync(InsertUser, county.Users, u => new
         {
-            u.Id = await Insert(InsertUser, new
-            {
-                u.Spec.Username, u.Spec.DisplayName, u.Email, u.PasswordHash, u.Spec.Role, OrganisationId = u.Organisation.Id,
-                Active = true, u.CreatedAt,
-            });
-        }
+            u.Spec.Username, u.Spec.DisplayName, u.Email, u.PasswordHash, u.Spec.Role, OrganisationId = u.Organisation.Id,
+            Active = true, u.CreatedAt,
+        }, (u, id) => u.Id = id);
         var partner = county.Partner;
-        partner.Id = await Insert(InsertPartner, new
+        await writes.InsertAsync(InsertPartner, [partner], p => new
         {
-            ClientId = DemoCounty.PartnerClientId, Name = DemoCounty.PartnerName, OrganisationId = partner.Organisation.Id,
-            partner.SecretHash, Scopes = DemoCounty.PartnerScopes, Active = true, partner.CreatedAt,
-        });
-        foreach (var s in county.Sites)
+            ClientId = DemoCounty.PartnerClientId, Name = DemoCounty.PartnerName, OrganisationId = p.Organisation.Id,
+            p.SecretHash, Scopes = DemoCounty.PartnerScopes, Active = true, p.CreatedAt,
+        }, (p, id) => p.Id = id);
+        await writes.InsertAsync(InsertSite, county.Sites, s => new
         {
-            s.Id = await Insert(InsertSite, new
-            {
-                OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, s.Spec.Postcode, Active = true,
-            });
-        }
-        foreach (var w in county.Wards)
+            OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, s.Spec.Postcode, Active = true,
+        }, (s, id) => s.Id = id);
+        await writes.InsertAsync(InsertWard, county.Wards, w => new { SiteId = w.Site.Id, w.Name }, (w, id) => w.Id = id);
+        await writes.InsertAsync(InsertBed, county.Beds, b => new
         {
-            w.Id = await Insert(InsertWard, new { SiteId = w.Site.Id, w.Name });
-        }
-        foreach (var b in county.Beds)
+            WardId = b.Ward.Id, b.Label, BedType = b.Type, b.AllowedSex, b.Status, b.ClosedReason, b.ConfirmedAt, b.Version, b.SingleRoom,
+        }, (b, id) => b.Id = id);
+        await writes.InsertAsync(InsertService, county.Services, s => new
         {
-            b.Id = await Insert(InsertBed, new
-            {
-                WardId = b.Ward.Id, b.Label, BedType = b.Type, b.AllowedSex, b.Status, b.ClosedReason, b.ConfirmedAt, b.Version, b.SingleRoom,
-            });
-        }
-        foreach (var s in county.Services)
+            OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, CapacityUnit = s.Spec.Unit,
+            CapacityPerDay = s.Spec.Capacity, s.AvailableToday, s.ConfirmedAt, Active = true, Version = 1,
+        }, (s, id) => s.Id = id);
+        await writes.InsertAsync(InsertPerson, county.People, p => new
         {
-            s.Id = await Insert(InsertService, new
-            {
-                OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, CapacityUnit = s.Spec.Unit,
-                CapacityPerDay = s.Spec.Capacity, s.AvailableToday, s.ConfirmedAt, Active = true, Version = 1,
-            });
-        }
-        foreach (var p in county.People)
-        {
-            p.Id = await Insert(InsertPerson, new
-            {
-                p.NhsNumber, p.GivenName, p.FamilyName, p.DateOfBirth, p.Sex, p.AddressLine, p.Postcode, Locality = p.Locality.Name,
-                p.Ethnicity, p.InterpreterLanguage, p.EasyRead, p.Bsl, p.LivesAlone, p.CarerName, p.CarerContact,
-                p.CarerWantsAssessment, GpPracticeCode = p.Locality.GpPractice, Version = 1, p.CreatedAt, UpdatedAt = p.CreatedAt,
-            });
-        }
-        foreach (var locality in DemoCounty.Localities)
-        {
-            foreach (var district in locality.Districts)
-            {
-                await connection.ExecuteAsync(new CommandDefinition(InsertDistrict, new { District = district, Locality = locality.Name },
-                    transaction, cancellationToken: cancellationToken));
-            }
-        }
+            p.NhsNumber, p.GivenName, p.FamilyName, p.DateOfBirth, p.Sex, p.AddressLine, p.Postcode, Locality = p.Locality.Name,
+            p.Ethnicity, p.InterpreterLanguage, p.EasyRead, p.Bsl, p.LivesAlone, p.CarerName, p.CarerContact,
+            p.CarerWantsAssessment, GpPracticeCode = p.Locality.GpPractice, Version = 1, p.CreatedAt, UpdatedAt = p.CreatedAt,
+        }, (p, id) => p.Id = id);
+        await writes.InsertAsync(InsertDistrict, DemoCounty.Localities.SelectMany(l => l.Districts.Select(d => (District: d, Locality: l.Name))),
+            d => new { d.District, d.Locality });
         // A draft is a form in progress, kept apart from referrals until it is sent.
-        foreach (var d in county.Referrals.Where(r => r.Status == "draft"))
+        await writes.InsertAsync(InsertDraft, county.Referrals.Where(r => r.Status == "draft"), d =>
         {
             var form = DraftForm(d);
-            d.Id = await Insert(InsertDraft, new
+            return new
             {
                 OrganisationId = d.Organisation.Id, AuthorUserId = d.Responder.Id, AuthorName = d.Responder.Spec.DisplayName,
                 PersonLabel = form.PersonLabel(), Form = JsonSerializer.Serialize(form, JsonDefaults.Options), d.CreatedAt,
-            });
-        }
-        foreach (var r in county.Referrals.Where(r => r.Status != "draft"))
+            };
+        }, (d, id) => d.Id = id);
+        await writes.InsertAsync(InsertReferral, county.Referrals.Where(r => r.Status != "draft"), r => new
         {
-            r.Id = await Insert(InsertReferral, new
-            {
-                PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
-                PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
-                r.Urgency, r.Ward, r.BedLabel, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
-                r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
-                r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
-                r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
-                r.CreatedAt, r.SubmittedAt, r.UpdatedAt,
-            });
-        }
+            PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
+            PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
+            r.Urgency, r.Ward, r.BedLabel, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
+            r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
+            r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
+            r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
+            r.CreatedAt, r.SubmittedAt, r.UpdatedAt,
+        }, (r, id) => r.Id = id);
         await connection.ExecuteAsync(new CommandDefinition(InsertWhatEachReferralSaid, transaction: transaction, cancellationToken: cancellationToken));
-        foreach (var t in county.Tasks)
+        await writes.InsertAsync(InsertTask, county.Tasks, t => new
         {
-            t.Id = await Insert(InsertTask, new
-            {
-                ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
-                t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
-            });
-        }
+            ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
+            t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
+        }, (t, id) => t.Id = id);
         await TriageTasks.KeepEveryTriagedAndOwnerAsync(connection, transaction);
-        foreach (var p in county.Placements)
+        await writes.InsertAsync(InsertPlacement, county.Placements, p => new
         {
-            p.Id = await Insert(InsertPlacement, new
-            {
-                ReferralId = p.Referral.Id, ServiceId = p.Service?.Id, BedId = p.Bed?.Id, p.Status, p.StartOn, p.ReservedUntil,
-                p.StartedAt, p.EndedAt, p.CreatedAt,
-            });
-        }
+            ReferralId = p.Referral.Id, ServiceId = p.Service?.Id, BedId = p.Bed?.Id, p.Status, p.StartOn, p.ReservedUntil,
+            p.StartedAt, p.EndedAt, p.CreatedAt,
+        }, (p, id) => p.Id = id);
         // The first decision and start of each referral, as the commands keep them.
         await ReferralFirsts.KeepFromAsync(connection, transaction, 0);
-        await connection.ExecuteAsync(new CommandDefinition(InsertNote, county.Notes.Select(n => new
+        await writes.InsertAsync(InsertNote, county.Notes, n => new
         {
             ReferralId = n.Referral.Id, AuthorUserId = n.Author.Id, AuthorName = n.Author.Spec.DisplayName, n.Kind, n.Text, n.At,
-        }), transaction, cancellationToken: cancellationToken));
+        });
 
-        // seq is the order live screens resync by, so it must follow time: insert oldest first.
-        var changes = county.Changes.OrderBy(c => c.At).Select(c => new
+        // seq is the order live screens resync by, so it must follow time: oldest first.
+        await writes.InsertAsync(InsertChange, county.Changes.OrderBy(c => c.At), c => new
         {
             c.At, c.Kind, c.EntityType, EntityId = c.Entity.Id, OrganisationId = c.Organisation.Id, c.Actor,
             Data = c.Data is null ? null : JsonSerializer.Serialize(c.Data(), JsonDefaults.Options),
-        });
-        await connection.ExecuteAsync(new CommandDefinition(InsertChange, changes, transaction, cancellationToken: cancellationToken));
+        }, key: "seq");
     }
 
     // ---- The in-memory county: everything decided before the first INSERT. ----

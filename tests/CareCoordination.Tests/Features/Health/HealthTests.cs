@@ -42,7 +42,7 @@ public abstract class HealthTests
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("Healthy", overall);
-        Assert.Equal(["change-feed", "store-integrity", "store-write"], checks.Keys.Order());
+        Assert.Equal(["change-feed", "deprivation-lookup", "store-integrity", "store-write"], checks.Keys.Order());
         Assert.All(checks.Values, c => Assert.Equal("Healthy", c.Status));
         await using var connection = await app.OpenAsync();
         Assert.NotNull(await connection.ExecuteScalarAsync<string>("SELECT checked_by FROM store_health WHERE id = 1"));

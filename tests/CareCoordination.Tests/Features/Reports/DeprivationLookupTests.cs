@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using CareCoordination.Features.Reports;
 using CareCoordination.Store;
 using CareCoordination.Tests.Support;
@@ -29,6 +30,8 @@ public abstract class DeprivationLookupTests(AppFactory app, ITestStore store)
     [Fact]
     public async Task StartUp_LoadsTheDemoCountysIllustrativeLookup_AndEveryDemoPostcodeHasADecile()
     {
+        // Start-up loads it beside serving; what reads it waits for this.
+        await app.Services.GetRequiredService<DeprivationLookup>().WhenLoadedAsync(CancellationToken.None);
         await using var connection = await app.OpenAsync();
         var source = await connection.QuerySingleAsync<Source>(
             "SELECT postcode_file AS PostcodeFile, postcodes AS Postcodes, areas AS Areas FROM deprivation_source");
@@ -113,6 +116,57 @@ public abstract class DeprivationLookupTests(AppFactory app, ITestStore store)
         var rows = await connection.QueryAsync<(string Postcode, long Decile)>(
             "SELECT dp.postcode, da.imd_decile FROM deprivation_postcode dp JOIN deprivation_area da ON da.lsoa_code = dp.lsoa_code ORDER BY dp.postcode");
         return [.. rows.Select(r => (r.Postcode, (int)r.Decile))];
+    }
+
+    [Fact]
+    public async Task EquityReport_AskedWhileStartUpStillLoadsTheLookup_WaitsAndCountsAgainstTheWholeLookup()
+    {
+        await using var database = await store.MigratedAsync();
+        var lookup = new DeprivationLookup(database, TimeProvider.System, NullLogger<DeprivationLookup>.Instance);
+        var (postcodes, index) = DeprivationLookup.FilesFrom(new DeprivationSettings(), demoSeeded: true)!.Value;
+        long? postcodesSeenByTheReport = null;
+        Task<EquityReport.Result> report;
+        // Another writer holds the store while start-up's load begins, so the report is surely asked before the load ends.
+        await using (var holder = await database.OpenAsync())
+        await using (var write = await database.BeginWriteAsync(holder))
+        {
+            await database.LockAsync(holder, write, "deprivation-load");
+            lookup.StartLoading(postcodes, index, [], CancellationToken.None);
+            report = new EquityWaitsForDeprivation(lookup).Handle(new EquityReport.Query(null!), async (_, cancellation) =>
+            {
+                await using var reader = await database.OpenAsync(cancellation);
+                postcodesSeenByTheReport = await reader.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM deprivation_postcode");
+                return null!;
+            }, CancellationToken.None).AsTask();
+            await Task.Delay(200);
+            Assert.True(lookup.State.Loading);
+            Assert.False(report.IsCompleted);
+            Assert.Null(postcodesSeenByTheReport);
+            await write.RollbackAsync();
+        }
+
+        await report;
+
+        Assert.Equal(43_200, postcodesSeenByTheReport);
+        Assert.Equal((false, null), lookup.State);
+    }
+
+    [Fact]
+    public async Task EquityReport_WhenStartUpsLoadFailed_RefusesSayingWhy_AndHealthIsDegraded()
+    {
+        await using var database = await store.MigratedAsync();
+        var lookup = new DeprivationLookup(database, TimeProvider.System, NullLogger<DeprivationLookup>.Instance);
+        var missing = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".csv");
+        lookup.StartLoading(missing, missing, [], CancellationToken.None);
+        var asked = false;
+
+        var refused = await Assert.ThrowsAsync<DeprivationLookupFailed>(() => new EquityWaitsForDeprivation(lookup).Handle(new EquityReport.Query(null!),
+            (_, _) => { asked = true; return ValueTask.FromResult<EquityReport.Result>(null!); }, CancellationToken.None).AsTask());
+
+        Assert.False(asked);
+        Assert.Contains("deprivation lookup did not load", refused.Message, StringComparison.Ordinal);
+        var health = await new DeprivationLookupHealth(lookup).CheckHealthAsync(null!);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, health.Status);
     }
 }
 
