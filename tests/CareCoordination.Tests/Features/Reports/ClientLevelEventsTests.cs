@@ -223,6 +223,41 @@ public abstract class ClientLevelEventsTests(AppFactory app)
     }
 
     /// <summary>
+    /// A request is the referral's first decision, kept on the referral (0028): R5 was passed to the bed bureau on d0 (not a
+    /// decision) and its bed reserved on d1, so it is a request of d1 only, once, with the bed's outcome; a day's export and
+    /// the page's counts agree.
+    /// </summary>
+    [Fact]
+    public async Task Export_ReportsARedirectedReferral_OnceOnTheDayOfItsRealDecision_NotOnItsRedirect()
+    {
+        var (w, r, _) = await BuildAsync();
+        var manager = await app.StaffAsync("manager");
+        async Task<List<ClientLevelEvents.Row>> RequestsOn(int day) =>
+            [.. (await app.SendAsync<IReadOnlyList<ClientLevelEvents.Row>>(new ClientLevelEvents.Export(new ReportFilter(w.Day(day), w.Day(day), w.TrustId)), manager))
+                .Where(row => row.EventType == "Request")];
+
+        var dayZero = await RequestsOn(0);
+        Assert.Equal(new[] { "R1", "R2" }.Select(k => $"request-{r[k]}").Order(StringComparer.Ordinal), dayZero.Select(e => e.EventReference).Order(StringComparer.Ordinal));
+        var dayOne = await RequestsOn(1);
+        Assert.Equal(new[] { "R3", "R5" }.Select(k => $"request-{r[k]}").Order(StringComparer.Ordinal), dayOne.Select(e => e.EventReference).Order(StringComparer.Ordinal));
+        Assert.Equal("Progress to Support Planning / Services", dayOne.Single(e => e.EventReference == $"request-{r["R5"]}").EventOutcome);
+        var counts = await app.SendAsync<ClientLevelEvents.Counts>(new ClientLevelEvents.Summary(new ReportFilter(w.Day(1), w.Day(1), w.TrustId)), manager);
+        Assert.Equal(2, counts.ByEventType.Single(c => c.Label == "Request").Events);
+    }
+
+    /// <summary>
+    /// Every decline is a request (the definition): the demo county keeps its declines as "declined" with the reason apart,
+    /// no code after it, and such a decline is the catch-all outcome rather than a failed export.
+    /// </summary>
+    [Fact]
+    public void RequestOutcome_OfADeclineWithNoReasonCode_IsTheCatchAll()
+    {
+        Assert.Equal("NFA - No services offered: Other reason", ClientLevelEvents.RequestOutcome("declined"));
+        Assert.Equal("NFA - Support declined", ClientLevelEvents.RequestOutcome("declined: person-declined"));
+        Assert.Equal("Progress to Reablement/ST-Max", ClientLevelEvents.RequestOutcome("accepted: reablement"));
+    }
+
+    /// <summary>
     /// The export reads its period in parts at once (the requests by when they were decided, the services still running as
     /// one part and the ended ones by when they ended, the last part taking every end after it): each event must come once,
     /// however many parts, and in the file's order. Over the whole period and over its first five days, in which R2's home
