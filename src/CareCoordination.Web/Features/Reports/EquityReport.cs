@@ -192,12 +192,9 @@ public static partial class EquityReport
                                    WHERE f.referral_id = r.id AND f.status <> 'cancelled' ORDER BY f.created_at, f.id LIMIT 1), 0) END AS Decision
         """;
 
-    // Each postcode's decile looked up once for the query (SQLite: the lookup read into an index of its own; PostgreSQL: a hash),
-    // not through the postcode's and then the area's table for each referral, four searches each (0.7 s of a year at 1M, issue 13).
-    // The same deciles: a postcode is in the lookup once, and one whose area is not ranked has none.
     internal const string EquityJoins = """
-        LEFT JOIN (SELECT dp.postcode, dn.imd_decile FROM deprivation_postcode dp JOIN deprivation_area dn ON dn.lsoa_code = dp.lsoa_code) da
-            ON da.postcode = pe.postcode
+        LEFT JOIN deprivation_postcode dp ON dp.postcode = pe.postcode
+        LEFT JOIN deprivation_area da ON da.lsoa_code = dp.lsoa_code
         """;
 
     private const string Sql = $"""
