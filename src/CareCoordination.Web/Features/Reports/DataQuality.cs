@@ -185,12 +185,31 @@ public static partial class DataQuality
     /// <param name="equity">Read equity's columns too (the decision pack: one pass over its quarter for the scorecard and equity).</param>
     internal static async Task<List<Facts>> LoadAsync(Database database, ReportFilter filter, bool named, CancellationToken cancellationToken, bool equity = false)
     {
-        var parts = await ReportFilter.ReadAtOnceAsync(filter.Parts(ReportFilter.ReadParts),
-            part => LoadPartAsync(database, part, named, equity, cancellationToken), cancellationToken);
+        var parts = await ReportFilter.ReadAtOnceAsync(filter.Parts(ReportFilter.ReadParts), async part =>
+        {
+            var facts = new List<Facts>();
+            await ReadPartAsync(database, part, named, equity, facts.Add, cancellationToken);
+            return facts;
+        }, cancellationToken);
         return [.. parts.SelectMany(part => part)];
     }
 
-    private static async Task<List<Facts>> LoadPartAsync(Database database, ReportFilter filter, bool named, bool equity, CancellationToken cancellationToken)
+    /// <summary>
+    /// The scorecard's counts, each part counted as it is read: a year at 1M referrals is 330,000 referrals, and holding all
+    /// their facts until the last was read kept them alive through the collections that ran meanwhile (issue 13).
+    /// </summary>
+    internal static async Task<IReadOnlyList<Measure>> ScoreAsync(Database database, ReportFilter filter, Context context, CancellationToken cancellationToken)
+    {
+        var parts = await ReportFilter.ReadAtOnceAsync(filter.Parts(ReportFilter.ReadParts), async part =>
+        {
+            var tally = new Tally(context);
+            await ReadPartAsync(database, part, named: false, equity: false, tally.Add, cancellationToken);
+            return tally;
+        }, cancellationToken);
+        return Tally.Sum(parts);
+    }
+
+    private static async Task ReadPartAsync(Database database, ReportFilter filter, bool named, bool equity, Action<Facts> each, CancellationToken cancellationToken)
     {
         // Unnamed, the scorecard reads four text columns fewer a referral (a year at 1M referrals is a third of a million of each).
         var names = named ? "pe.nhs_number AS NhsNumber, pe.given_name AS GivenName, pe.family_name AS FamilyName, o.name AS Trust," : "";
@@ -221,10 +240,10 @@ public static partial class DataQuality
             """,
             new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
-        return await ReadFactsAsync(reader, cancellationToken);
+        await ReadFactsAsync(reader, each, cancellationToken);
     }
 
-    private static async Task<List<Facts>> ReadFactsAsync(System.Data.Common.DbDataReader reader, CancellationToken cancellationToken)
+    private static async Task ReadFactsAsync(System.Data.Common.DbDataReader reader, Action<Facts> each, CancellationToken cancellationToken)
     {
         var column = Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, StringComparer.OrdinalIgnoreCase);
         int At(string name) => column[name];
@@ -242,7 +261,6 @@ public static partial class DataQuality
         long Number(int i) => Convert.ToInt64(reader.GetValue(i), CultureInfo.InvariantCulture);
         DateTimeOffset? Time(int i) => i < 0 ? null : StoredTimes.ReadOrNull(reader.GetValue(i));
         var days = new StoredTimes();
-        var facts = new List<Facts>();
         while (await reader.ReadAsync(cancellationToken))
         {
             var discharged = Time(dischargedAt);
@@ -265,29 +283,48 @@ public static partial class DataQuality
             };
             // The discharge's London day through the offsets cache, once per referral (several checks ask for it).
             f.KnowDischargedOn(discharged is { } at ? days.DayOf(at) : null);
-            facts.Add(f);
+            each(f);
         }
-        return facts;
     }
 
-    public static IReadOnlyList<Measure> Score(IReadOnlyList<Facts> facts, Context context) =>
-    [
-        .. Checks.Select(check =>
+    public static IReadOnlyList<Measure> Score(IReadOnlyList<Facts> facts, Context context)
+    {
+        var tally = new Tally(context);
+        foreach (var f in facts)
         {
-            // Counted, not listed: a year is 330,000 referrals for each of the checks.
-            var (applies, passing) = (0, 0);
-            foreach (var f in facts)
+            tally.Add(f);
+        }
+        return Tally.Sum([tally]);
+    }
+
+    /// <summary>How many referrals each check applies to and how many of those pass: counted, not listed.</summary>
+    private sealed class Tally(Context context)
+    {
+        private readonly int[] _applies = new int[Checks.Count];
+        private readonly int[] _passing = new int[Checks.Count];
+
+        public void Add(Facts f)
+        {
+            for (var i = 0; i < Checks.Count; i++)
             {
-                if (check.Applies(f, context))
+                if (Checks[i].Applies(f, context))
                 {
-                    applies++;
-                    passing += check.Passes(f, context) ? 1 : 0;
+                    _applies[i]++;
+                    _passing[i] += Checks[i].Passes(f, context) ? 1 : 0;
                 }
             }
-            return new Measure(check.Code, check.Dimension, check.Title, check.Definition, applies, passing,
-                applies == 0 ? null : Math.Round(100.0 * passing / applies, 1, MidpointRounding.AwayFromZero));
-        }),
-    ];
+        }
+
+        public static IReadOnlyList<Measure> Sum(IReadOnlyList<Tally> tallies) =>
+        [
+            .. Checks.Select((check, i) =>
+            {
+                var (applies, passing) = (tallies.Sum(t => t._applies[i]), tallies.Sum(t => t._passing[i]));
+                return new Measure(check.Code, check.Dimension, check.Title, check.Definition, applies, passing,
+                    applies == 0 ? null : Math.Round(100.0 * passing / applies, 1, MidpointRounding.AwayFromZero));
+            }),
+        ];
+    }
 
     internal static Context ContextOf(TimeProvider clock, CoordinationTargets targets) =>
         new(LondonTime.Today(clock), TimeSpan.FromMinutes(targets.TriagedWithinMinutes));
@@ -296,7 +333,7 @@ public static partial class DataQuality
         : IQueryHandler<Scorecard, IReadOnlyList<Measure>>
     {
         public async ValueTask<IReadOnlyList<Measure>> Handle(Scorecard query, CancellationToken cancellationToken) =>
-            Score(await LoadAsync(database, query.Filter, named: false, cancellationToken), ContextOf(clock, targets.CurrentValue));
+            await ScoreAsync(database, query.Filter, ContextOf(clock, targets.CurrentValue), cancellationToken);
     }
 
     /// <summary>The only place the scorecard names people: each one listed is written to the audit trail.</summary>

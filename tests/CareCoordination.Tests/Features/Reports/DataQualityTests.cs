@@ -139,6 +139,38 @@ public abstract class DataQualityTests(AppFactory app)
     }
 
     [Fact]
+    public async Task Scorecard_AddsUpThePartsOfItsPeriod_EachCountedAsItIsRead()
+    {
+        var built = await BuildAsync();
+        // Days 2 and 3: with two or more parts read at once (ReportFilter.ReadParts), day 2 (Q5, Q6) and day 3 (Q7, Q10) are
+        // counted apart and added up.
+        var period = new ReportFilter(built.World.Day(2), built.World.Day(3), built.World.TrustId);
+
+        var measures = await app.SendAsync<IReadOnlyList<DataQuality.Measure>>(new DataQuality.Scorecard(period), await app.StaffAsync("manager"));
+
+        Assert.Equal(
+            [
+                // Hospital: all four; Q7 lost its DRD.
+                ("drd-recorded", 4, 3, (double?)75.0),
+                // Placement started: Q5 only, discharged.
+                ("discharge-recorded", 1, 1, 100.0),
+                ("ethnicity-stated", 4, 4, 100.0),
+                ("postcode-known", 4, 4, 100.0),
+                // Q5 left on its DRD, Q6 and Q10 declined, Q7 cancelled: none applies.
+                ("delay-reason-recorded", 0, 0, null),
+                // Q5 20 min, Q6 10, Q10 30 (Q7 cancelled, never decided).
+                ("decided-within-target", 3, 3, 100.0),
+                // Q5 (d2 on its DRD d2) passes, Q6 (d4 before d5) fails.
+                ("discharge-not-before-drd", 2, 1, 50.0),
+                // Q5 discharged before it was sent, Q6 not.
+                ("discharge-not-before-referral", 2, 1, 50.0),
+                // Q5 no pathway, Q6 pathway 0.
+                ("pathway-at-discharge-recorded", 2, 1, 50.0),
+            ],
+            measures.Select(m => (m.Code, m.Applies, m.Passing, m.Percent)));
+    }
+
+    [Fact]
     public async Task Failures_NameThePeopleThatFailACheck_AndEveryOpenIsAudited()
     {
         var built = await BuildAsync();
