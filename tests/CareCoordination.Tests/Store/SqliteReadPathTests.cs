@@ -82,6 +82,18 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheFortnightsBedStays_AreReadFromTheBedsIndex_NotFromEveryPlacementStillRunning()
+    {
+        await using var connection = await _database.OpenAsync();
+
+        var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
+            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.BedStays, new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
+
+        Assert.DoesNotContain(plan, step => step.Contains("ix_placement_ended", StringComparison.Ordinal));
+        Assert.Equal(2, plan.Count(step => step.StartsWith("SEARCH placement USING COVERING INDEX ix_placement_bed_stays", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task ReadingAPersonAsAnOrganisationSaidIt_SeeksByThePerson_NotThroughEveryReferralOfTheOrganisation()
     {
         await using var connection = await _database.OpenAsync();

@@ -55,6 +55,18 @@ public static class FlowHistory
         return sorted[Math.Clamp(rank, 1, sorted.Count) - 1];
     }
 
+    /// <summary>
+    /// The beds' stays still running or ended since the fortnight began (@from): two ranges of ix_placement_bed_stays (0031),
+    /// written as two halves because one OR read every placement still running, services included (issue 14).
+    /// </summary>
+    internal const string BedStays = """
+        SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
+        WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND ended_at IS NULL
+        UNION ALL
+        SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
+        WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND ended_at >= @from
+        """;
+
     public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -68,11 +80,7 @@ public static class FlowHistory
             var beds = (await connection.QueryAsync<BedNow>(
                 "SELECT b.id AS Id, b.status AS Status FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active")).ToList();
             var openBeds = beds.Count(b => b.Status != "closed");
-            var stays = (await connection.QueryAsync<Stay>(
-                """
-                SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
-                WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND (ended_at IS NULL OR ended_at >= @from)
-                """, new { from })).ToLookup(s => s.BedId);
+            var stays = (await connection.QueryAsync<Stay>(BedStays, new { from })).GroupBy(s => s.BedId).ToDictionary(g => g.Key, g => g.ToArray());
             var submitted = (await connection.QueryAsync<DateTimeOffset>(
                 "SELECT submitted_at FROM referral WHERE submitted_at >= @from", new { from })).ToList();
             var placements = (await connection.QueryAsync<Span>(
@@ -91,7 +99,7 @@ public static class FlowHistory
             {
                 var start = LondonTime.StartOf(date);
                 var end = date == today ? now : LondonTime.StartOf(date.AddDays(1));
-                var occupied = beds.Count(b => OccupiedAt(b, stays[b.Id], end));
+                var occupied = beds.Count(b => OccupiedAt(b, stays.GetValueOrDefault(b.Id, []), end));
                 var triaged = triage.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalMinutes).ToList();
                 var placed = placements.Where(s => s.To >= start && s.To < end).Select(s => (s.To!.Value - s.From).TotalHours).ToList();
                 days.Add(new Day(date,
@@ -108,14 +116,13 @@ public static class FlowHistory
         /// A bed was occupied at a time if a placement made here covered it; or, when no placement here came
         /// later, if it is occupied now by someone admitted before this system knew of them (a long-stay resident).
         /// </summary>
-        private static bool OccupiedAt(BedNow bed, IEnumerable<Stay> stays, DateTimeOffset at)
+        private static bool OccupiedAt(BedNow bed, Stay[] stays, DateTimeOffset at)
         {
-            var list = stays.ToList();
-            if (list.Any(s => s.From <= at && (s.To is null || s.To > at)))
+            if (stays.Any(s => s.From <= at && (s.To is null || s.To > at)))
             {
                 return true;
             }
-            return bed.Status == "occupied" && !list.Any(s => s.From > at || s.To is null);
+            return bed.Status == "occupied" && !stays.Any(s => s.From > at || s.To is null);
         }
 
         private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
