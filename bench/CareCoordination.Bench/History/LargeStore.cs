@@ -73,7 +73,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 new { name = CodeListVersionsName })).ToList(),
             await connection.QueryAsync<long>("SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active')"));
         var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
-        var task = Insert(connection, "triage_task", "id, referral_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
+        var task = Insert(connection, "triage_task", "id, referral_id, referring_organisation_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
         var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
 
         var partnerReferrals = new List<long>();
@@ -135,7 +135,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 var taskStatus = status == "in-triage" ? "in-progress" : "requested";
                 long? owner = taskStatus == "in-progress" ? staff[random.Next(staff.Count)] : null;
                 long? ownerOrganisation = owner is { } holder ? staffOrganisation[holder] : queue == "bed-bureau" ? bureau : centres.TryGetValue(locality, out var centre) ? centre : null;
-                Run(task, nextTask, referralId, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)), null, 1, Time(sent), Time(sent), null);
+                Run(task, nextTask, referralId, organisation, queue, taskStatus, owner, ownerOrganisation, owner is null ? null : Time(sent.AddMinutes(20)), null, 1, Time(sent), Time(sent), null);
                 Run(change, Time(sent), "task.created", "triage_task", nextTask++, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
             }
             else
@@ -149,7 +149,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                     _ when flow.Bed => ("completed", "redirected to bed bureau"),
                     _ => ("completed", "accepted: " + flow.ServiceKind),
                 };
-                Run(task, nextTask, referralId, "coordination", coordinationStatus, coordinator, staffOrganisation[coordinator], Time(sent.AddMinutes(20)),
+                Run(task, nextTask, referralId, organisation, "coordination", coordinationStatus, coordinator, staffOrganisation[coordinator], Time(sent.AddMinutes(20)),
                     coordinationDecision, 3, Time(sent), Time(decided), Time(decided));
                 Run(change, Time(sent), "task.created", "triage_task", nextTask, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
                 Run(change, Time(sent.AddMinutes(20)), "task.taken", "triage_task", nextTask++, organisation, "bench", null);
@@ -157,7 +157,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 {
                     var bureauStaff = staff[random.Next(staff.Count)];
                     var reserved = decided.AddHours(2 + random.Next(48));
-                    Run(task, nextTask, referralId, "bed-bureau", "completed", bureauStaff, staffOrganisation[bureauStaff], Time(decided.AddMinutes(30)),
+                    Run(task, nextTask, referralId, organisation, "bed-bureau", "completed", bureauStaff, staffOrganisation[bureauStaff], Time(decided.AddMinutes(30)),
                         $"accepted: {flow.BedType} bed, {flow.SiteName}", 3, Time(decided), Time(reserved), Time(reserved));
                     Run(change, Time(decided), "task.created", "triage_task", nextTask++, organisation, "bench", $$"""{"referralId":{{referralId}},"status":"requested"}""");
                 }

@@ -404,6 +404,38 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task TaskReferringOrganisation_OnAStoreWithHistory_IsEachTasksReferralsOrganisation()
+    {
+        await using var database = await StoreBeforeAsync("task_referring_organisation");
+        long first, second, third, ours, other;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            ours = world.OrganisationId;
+            other = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO organisation (code, name, kind, created_at) VALUES ('RX2', 'Another trust', 'acute-trust', @now) RETURNING id",
+                new { now = DateTimeOffset.UtcNow });
+            async Task<long> Task(long referral, string queue, string status) => await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
+                VALUES (@referral, @queue, @status, 1, @now, @now) RETURNING id
+                """, new { referral, queue, status, now = DateTimeOffset.UtcNow });
+            var ourReferral = await world.AddReferralAsync(connection, "9990000026");
+            var theirReferral = await world.AddReferralAsync(connection, "9990000034");
+            await connection.ExecuteAsync("UPDATE referral SET organisation_id = @other WHERE id = @theirReferral", new { other, theirReferral });
+            first = await Task(ourReferral, "coordination", "completed");
+            second = await Task(ourReferral, "bed-bureau", "requested");
+            third = await Task(theirReferral, "coordination", "requested");
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var kept = (await migrated.QueryAsync<(long Task, long? Referring)>("SELECT id, referring_organisation_id FROM triage_task ORDER BY id")).ToList();
+        Assert.Equal(new (long, long?)[] { (first, ours), (second, ours), (third, other) }, kept);
+    }
+
+    [Fact]
     public async Task Triaged_OnAStoreWithHistory_IsEachReferralsFirstCoordinationDecision()
     {
         await using var database = await StoreBeforeAsync("history_scale");

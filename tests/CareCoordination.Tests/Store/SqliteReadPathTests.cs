@@ -29,8 +29,9 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
             Assert.Equal(10000, await connection.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
             Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous")); // NORMAL
             Assert.Equal("wal", await connection.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
-            // Reads through the store mapped into memory, not copied page by page (issue 13's reports at 1M referrals).
-            Assert.Equal(Database.ReadMapBytes, await connection.ExecuteScalarAsync<long>("PRAGMA mmap_size"));
+            // A screen's read does not map the store: under partner load the file grows several times a second, and each mapped
+            // pooled connection mapped it again at its next read (issue 14).
+            Assert.Equal(0, await connection.ExecuteScalarAsync<long>("PRAGMA mmap_size"));
             var orphan = await Assert.ThrowsAsync<SqliteException>(() => connection.ExecuteAsync(
                 "INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at) VALUES (987654321, 'coordination', 'requested', 1, '2026-01-01', '2026-01-01')"));
             Assert.Contains("FOREIGN KEY", orphan.Message, StringComparison.Ordinal);
@@ -60,6 +61,36 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
             await using var connection = await _database.OpenAsync();
             Assert.Equal(-2000, await connection.ExecuteScalarAsync<long>("PRAGMA cache_size"));
         }
+    }
+
+    [Fact]
+    public async Task AReportsConnection_ReadsTheStoreMappedIntoMemory_AndTheMappingGoesWithIt()
+    {
+        await using (var report = await _database.OpenForReportAsync())
+        {
+            // Reads through the store mapped into memory, not copied page by page (issue 13's reports at 1M referrals).
+            Assert.Equal(Database.ReportMapBytes, await report.ExecuteScalarAsync<long>("PRAGMA mmap_size"));
+            Assert.Equal(10000, await report.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
+            Assert.Equal("wal", await report.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
+        }
+
+        for (var open = 0; open < 3; open++)
+        {
+            await using var connection = await _database.OpenAsync();
+            Assert.Equal(0, await connection.ExecuteScalarAsync<long>("PRAGMA mmap_size"));
+        }
+    }
+
+    [Fact]
+    public async Task TheFortnightsBedStays_AreReadFromTheBedsIndex_NotFromEveryPlacementStillRunning()
+    {
+        await using var connection = await _database.OpenAsync();
+
+        var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
+            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.BedStays, new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
+
+        Assert.DoesNotContain(plan, step => step.Contains("ix_placement_ended", StringComparison.Ordinal));
+        Assert.Equal(2, plan.Count(step => step.StartsWith("SEARCH placement USING COVERING INDEX ix_placement_bed_stays", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -200,10 +200,12 @@ public static class TriageTasks
     /// The organisation doing a task's work (FHIR Task.owner), kept on the task so that a search by owner reaches its tasks
     /// through an index (issue 14, scale of history): the holder's organisation once someone has taken it; before that the
     /// bed bureau for its queue, or the coordination centre of the person's locality. Migration 0018 filled it in for the
-    /// tasks before it, with the same rule.
+    /// tasks before it, with the same rule. The referring organisation is kept beside it (0030), so that a partner's Task
+    /// searches, always narrowed to its own referrals, count and page through one index.
     /// </summary>
     private const string KeepOwner = """
-        UPDATE triage_task SET owner_organisation_id = COALESCE(
+        UPDATE triage_task SET referring_organisation_id = (SELECT r.organisation_id FROM referral r WHERE r.id = triage_task.referral_id),
+            owner_organisation_id = COALESCE(
             (SELECT u.organisation_id FROM staff_user u WHERE u.id = triage_task.owner_user_id),
             (SELECT MIN(q.id) FROM organisation q
              WHERE (triage_task.queue = 'bed-bureau' AND q.kind = 'bed-bureau')

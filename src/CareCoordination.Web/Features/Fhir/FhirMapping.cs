@@ -736,12 +736,15 @@ public sealed record Page<T>(long Total, IReadOnlyList<T> Items)
 {
     /// <summary>
     /// One page of a search and the total it pages through, every item touched for the audit trail: the
-    /// count and the page are the same select and filter, so they cannot disagree.
+    /// count and the page are the same select and filter, so they cannot disagree. A search whose select joins rows that
+    /// are always there (a task's referral and its organisation) may give <paramref name="countFrom"/>, the rows the filter
+    /// needs ("FROM table alias WHERE ...", the filter's conditions following), so the total is counted without them.
     /// </summary>
     public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, string select, string where, string orderBy,
-        object parameters, Action<T> touch)
+        object parameters, Action<T> touch, string? countFrom = null)
     {
-        var total = await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM ({select}{where}) matches", parameters);
+        var total = await connection.ExecuteScalarAsync<long>(
+            countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}", parameters);
         var items = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters)).ToList();
         items.ForEach(touch);
         return new Page<T>(total, items);

@@ -91,7 +91,7 @@ public static partial class CapacityTracker
         {
             var now = clock.GetUtcNow();
             var staleAfter = settings.CurrentValue.StaleAfterHours;
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             // One row per bed: a county has thousands, not millions, and the grouping and staleness read plainer here than in SQL.
             var beds = await connection.QueryAsync<BedState>(
                 """

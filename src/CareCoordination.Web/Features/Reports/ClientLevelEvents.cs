@@ -212,7 +212,7 @@ public static partial class ClientLevelEvents
 
     private static async Task<Names> NamesAsync(Database database, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var connection = await database.OpenForReportAsync(cancellationToken);
         var organisations = new Dictionary<long, string>();
         await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
             "SELECT id, name FROM organisation", cancellationToken: cancellationToken)))
@@ -304,7 +304,7 @@ public static partial class ClientLevelEvents
 
         async Task<List<Event>> ReadRequestsAsync(DateTimeOffset partStart, DateTimeOffset partEnd)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
                 SELECT r.id, {PersonColumns}, r.source, r.submitted_at, r.first_decided_at, r.first_decision
@@ -337,7 +337,7 @@ public static partial class ClientLevelEvents
                 ? $"(SELECT pl.* FROM placement pl WHERE pl.started_at IS NOT NULL AND {running} ORDER BY pl.referral_id) pl"
                 : "placement pl";
             var placed = database.Provider == StoreProvider.Sqlite ? "" : $"pl.started_at IS NOT NULL AND {running} AND ";
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
                 SELECT pl.id, {PersonColumns}, pl.started_at, pl.ended_at, pl.service_id, pl.bed_id, pl.hours_per_day
@@ -383,7 +383,7 @@ public static partial class ClientLevelEvents
     /// </summary>
     private static async Task<List<DateTimeOffset>> EndCutsAsync(Database database, DateTimeOffset start, int parts, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var connection = await database.OpenForReportAsync(cancellationToken);
         var lastEnd = StoredTimes.ReadOrNull(await connection.ExecuteScalarAsync<object?>(new CommandDefinition(
             "SELECT MAX(ended_at) FROM placement WHERE status = 'ended'", cancellationToken: cancellationToken)));
         var cuts = new List<DateTimeOffset> { start };
@@ -415,7 +415,7 @@ public static partial class ClientLevelEvents
     {
         var parameters = new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality };
         var narrowing = filter.Narrowing(database.Provider);
-        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var connection = await database.OpenForReportAsync(cancellationToken);
         var requests = (await connection.QueryAsync<Tally>(new CommandDefinition(
             $"""
             SELECT r.source AS Source, COUNT(*) AS Events

@@ -216,7 +216,7 @@ public static partial class DataQuality
         var organisation = named ? "JOIN organisation o ON o.id = r.organisation_id" : "";
         var equityColumns = equity ? EquityReport.EquityColumns + "," : "";
         var equityJoins = equity ? EquityReport.EquityJoins : "";
-        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var connection = await database.OpenForReportAsync(cancellationToken);
         // Read straight off the reader by column name: a year is 330,000 referrals, and Dapper's mapping (each time through its
         // type handler, each number boxed) was a large share of the scorecard (issue 13).
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(

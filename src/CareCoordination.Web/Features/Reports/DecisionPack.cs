@@ -198,7 +198,7 @@ public static partial class DecisionPack
                 async Task<(List<Figure> Figures, Dictionary<string, Chart> Charts)> Own(
                     Func<System.Data.Common.DbConnection, List<Figure>, Dictionary<string, Chart>, Task> count)
                 {
-                    await using var connection = await database.OpenAsync(cancellationToken);
+                    await using var connection = await database.OpenForReportAsync(cancellationToken);
                     var (own, drawn) = (new List<Figure>(), new Dictionary<string, Chart>());
                     await count(connection, own, drawn);
                     return (own, drawn);

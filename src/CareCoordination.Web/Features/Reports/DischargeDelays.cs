@@ -117,7 +117,7 @@ public static partial class DischargeDelays
                 WHERE r.discharged_at >= @StartUtc AND r.discharged_at < @EndUtc AND r.status <> 'draft'
                 """;
             sql += filter.Narrowing(database.Provider);
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             var discharges = (await connection.QueryAsync<Discharge>(sql, new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality })).ToList();
 
             var price = boards.CurrentValue.CostPerBedDay;

@@ -287,7 +287,7 @@ public static partial class DischargeSitrep
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             var filter = query.Filter;
             var stays = await StaysAsync(connection, filter, database.Provider);
             var days = DaysOf(stays, filter);

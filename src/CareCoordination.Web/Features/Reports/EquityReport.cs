@@ -229,7 +229,7 @@ public static partial class EquityReport
         private static async Task<Result> ResultAsync(Database database, ReportFilter filter, IReadOnlyList<Counted> counted, int thresholdPercent,
             CancellationToken cancellationToken)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             var source = await connection.ExecuteScalarAsync<string?>(
                 new CommandDefinition("SELECT postcode_file FROM deprivation_source", cancellationToken: cancellationToken));
             var illustrative = source is not null && source.EndsWith(Path.GetFileName(DeprivationSettings.DemoPostcodeLookupFile), StringComparison.Ordinal);
@@ -238,7 +238,7 @@ public static partial class EquityReport
 
         private async Task<List<Counted>> ClassifyAsync(ReportFilter part, CancellationToken cancellationToken)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             // Read straight off the reader, in the query's column order: a year is 330,000 referrals, and Dapper's mapping (each
             // time through its type handler, each number boxed) cost a large share of the report (issue 13).
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(Sql,

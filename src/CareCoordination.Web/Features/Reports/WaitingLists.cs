@@ -134,7 +134,7 @@ public static partial class WaitingLists
             CancellationToken cancellationToken)
         {
             var parameters = new { filter.StartUtc, filter.EndUtc, filter.Trust, filter.Locality, Part = part, Parts = partCount };
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await database.OpenForReportAsync(cancellationToken);
             // Each relevant referral with its first counted decision and first start, kept on it (ReferralFirsts: the first accept
             // or decline in either queue decides; a redirect between the teams is not a decision), read straight off the reader.
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(

@@ -164,6 +164,30 @@ public abstract class FhirReadTests(AppFactory app)
     }
 
     [Fact]
+    public async Task WaitingTasks_TheirTotalAndFirstPage_AreThePartnersOwnReferralsTasksOnly()
+    {
+        var (ours, _) = await SubmitAsync("referrer");
+        var (theirs, _) = await SubmitAsync("gareth.evans");
+        var (ourTask, theirTask) = (await TaskIdAsync(ours), await TaskIdAsync(theirs));
+        await using var connection = await app.OpenAsync();
+        // Counted from each task's referral, as the search narrowed them before the organisation was kept on the task.
+        var expected = (await connection.QueryAsync<long>(
+            """
+            SELECT t.id FROM triage_task t JOIN referral r ON r.id = t.referral_id
+            WHERE t.status = 'requested' AND r.organisation_id = (SELECT organisation_id FROM referral WHERE id = @ours)
+            ORDER BY t.id
+            """, new { ours })).ToList();
+        using var client = await app.PartnerAsync();
+
+        var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync("/fhir/Task?status=requested&_count=2"));
+
+        Assert.Equal(expected.Count, page.Total);
+        Assert.Equal(expected.Take(2).Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)), page.Entry.Select(e => e.Resource.Id));
+        Assert.Contains(ourTask, expected);
+        Assert.DoesNotContain(theirTask, expected);
+    }
+
+    [Fact]
     public async Task SearchByNhsNumber_FindsTheReferral_AndPagesWithAWorkingNextLink()
     {
         var (first, nhs) = await SubmitAsync("referrer");

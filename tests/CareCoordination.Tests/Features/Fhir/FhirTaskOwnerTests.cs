@@ -65,14 +65,19 @@ public abstract class FhirTaskOwnerTests(AppFactory app)
         var byRule = (await connection.QueryAsync<(long Task, long? Owner)>(OwnerByTheRule + " ORDER BY t.id")).ToList();
         var kept = (await connection.QueryAsync<(long Task, long? Owner)>("SELECT id, owner_organisation_id FROM triage_task ORDER BY id")).ToList();
         Assert.Equal(byRule, kept);
+        // The referring organisation, kept beside the owner (0030), is the referral's.
+        Assert.Equal(
+            await connection.QueryAsync<(long Task, long? Referring)>("SELECT t.id, r.organisation_id FROM triage_task t JOIN referral r ON r.id = t.referral_id ORDER BY t.id"),
+            await connection.QueryAsync<(long Task, long? Referring)>("SELECT id, referring_organisation_id FROM triage_task ORDER BY id"));
 
         var persons = (await connection.QueryAsync<(long Task, long? Owner)>(
             OwnerByTheRule + " WHERE r.person_id = @personId ORDER BY t.id", new { personId })).ToList();
         foreach (var organisation in await connection.QueryAsync<long>("SELECT id FROM organisation ORDER BY id"))
         {
             var found = await FhirPartner.ParseAsync<Bundle>(await partner.GetAsync($"/fhir/Task?owner=Organization/{organisation}&patient=Patient/{personId}"));
-            Assert.Equal(persons.Where(p => p.Owner == organisation).Select(p => p.Task.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                found.Entry.Select(e => e.Resource.Id).Order(StringComparer.Ordinal));
+            var owned = persons.Where(p => p.Owner == organisation).Select(p => p.Task.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(owned, found.Entry.Select(e => e.Resource.Id).Order(StringComparer.Ordinal));
+            Assert.Equal(owned.Count, found.Total);
         }
     }
 
