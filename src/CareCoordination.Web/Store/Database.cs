@@ -115,7 +115,11 @@ public sealed class Database : IAsyncDisposable
     /// over and over: the demo seed took 4.2 s in it and 1.2 s with room for itself (issue 14, cold start). Not pooled, so the
     /// larger cache goes when the connection closes instead of staying with every pooled reader. PostgreSQL: a pooled one.
     /// </summary>
-    public async Task<DbConnection> OpenForBulkWriteAsync(CancellationToken cancellationToken = default)
+    public Task<DbConnection> OpenForBulkWriteAsync(CancellationToken cancellationToken = default) =>
+        OpenOwnAsync($"{StorePragmas} PRAGMA cache_size = -{BulkWriteCacheKiB};", cancellationToken);
+
+    /// <summary>A SQLite connection of its own (not pooled: its settings go with it), set up by <paramref name="pragmas"/>; PostgreSQL: a pooled one.</summary>
+    private async Task<DbConnection> OpenOwnAsync(string pragmas, CancellationToken cancellationToken)
     {
         if (_postgres is not null)
         {
@@ -125,10 +129,9 @@ public sealed class Database : IAsyncDisposable
         try
         {
             await connection.OpenAsync(cancellationToken);
-            await PrepareSqliteAsync(connection, cancellationToken);
-            await using var cache = connection.CreateCommand();
-            cache.CommandText = $"PRAGMA cache_size = -{BulkWriteCacheKiB}";
-            await cache.ExecuteNonQueryAsync(cancellationToken);
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = pragmas;
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }
         catch
@@ -144,11 +147,13 @@ public sealed class Database : IAsyncDisposable
     /// <summary>How much of the store a report's connection maps into memory: SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE).</summary>
     internal const long ReportMapBytes = 0x7fff0000;
 
+    /// <summary>WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.</summary>
+    private const string StorePragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+
     private static async Task PrepareSqliteAsync(SqliteConnection connection, CancellationToken cancellationToken)
     {
         await using var pragma = connection.CreateCommand();
-        // WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.
-        pragma.CommandText = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+        pragma.CommandText = StorePragmas;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -161,27 +166,8 @@ public sealed class Database : IAsyncDisposable
     /// partner load (a checkpoint growing the file several times a second) the pooled readers did so about 270 times a
     /// second, the queue read's p95 idle 22 ms against 7 ms unmapped (issue 14). PostgreSQL: a pooled connection.
     /// </summary>
-    public async Task<DbConnection> OpenForReportAsync(CancellationToken cancellationToken = default)
-    {
-        if (_postgres is not null)
-        {
-            return await _postgres.OpenConnectionAsync(cancellationToken);
-        }
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            await using var pragma = connection.CreateCommand();
-            pragma.CommandText = $"PRAGMA busy_timeout = 10000; PRAGMA mmap_size = {ReportMapBytes};";
-            await pragma.ExecuteNonQueryAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
+    public Task<DbConnection> OpenForReportAsync(CancellationToken cancellationToken = default) =>
+        OpenOwnAsync($"PRAGMA busy_timeout = 10000; PRAGMA mmap_size = {ReportMapBytes};", cancellationToken);
 
     /// <summary>
     /// The way to write while the app serves: runs <paramref name="work"/> in a write transaction and returns once that
