@@ -106,7 +106,8 @@ internal sealed partial class SeedWrites(DbConnection connection, DbTransaction 
             for (var row = 0; row < values.Count; row++)
             {
                 // timestamptz takes UTC only, as the one-row path's type handler does.
-                array.SetValue(columns[c].Property.GetValue(values[row]) is DateTimeOffset at ? at.ToUniversalTime() : columns[c].Property.GetValue(values[row]), row);
+                var value = columns[c].Property.GetValue(values[row]);
+                array.SetValue(value is DateTimeOffset at ? at.ToUniversalTime() : value, row);
             }
             command.Parameters.Add(new NpgsqlParameter($"c{c}", array));
             unnested.Add($"@c{c}");
