@@ -138,20 +138,29 @@ public static class HistoryCommand
         return failures == 0 ? 0 : 1;
     }
 
-    /// <summary>p50 and p95 of each target, the first being the bare reference the others are a ratio of.</summary>
+    /// <summary>
+    /// p50 and p95 of each target, the first being the bare reference the others are a ratio of; and the p50 of the bench
+    /// process's CPU time and GC pause per call (the targets run in this process): on a machine others are using, the wall
+    /// time moves with their load, the CPU a call took much less.
+    /// </summary>
     private static async Task<int> MeasureAsync(IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls, int warmUps = 3)
     {
-        Console.WriteLine($"   {"target",-55} {"p50 ms",8} {"p95 ms",8} {"x bare p95",10}");
+        Console.WriteLine($"   {"target",-55} {"p50 ms",8} {"p95 ms",8} {"x bare p95",10} {"CPU ms",8} {"GC ms",8}");
+        using var process = Process.GetCurrentProcess();
         var failures = 0;
         double? bare = null;
         foreach (var (name, call) in targets)
         {
             var times = new List<double>();
+            var (cpu, gc) = (new List<double>(), new List<double>());
             for (var i = -warmUps; i < calls; i++)
             {
+                process.Refresh();
+                var (cpuBefore, gcBefore) = (process.TotalProcessorTime, GC.GetTotalPauseDuration());
                 var clock = Stopwatch.StartNew();
                 var failure = await call();
                 clock.Stop();
+                process.Refresh();
                 if (failure is not null)
                 {
                     failures++;
@@ -161,6 +170,8 @@ public static class HistoryCommand
                 if (i >= 0)
                 {
                     times.Add(clock.Elapsed.TotalMilliseconds);
+                    cpu.Add((process.TotalProcessorTime - cpuBefore).TotalMilliseconds);
+                    gc.Add((GC.GetTotalPauseDuration() - gcBefore).TotalMilliseconds);
                 }
             }
             if (times.Count == 0)
@@ -168,10 +179,12 @@ public static class HistoryCommand
                 continue;
             }
             times.Sort();
+            cpu.Sort();
+            gc.Sort();
             var p50 = times[times.Count / 2];
             var p95 = times[Math.Min(times.Count - 1, (int)Math.Ceiling(times.Count * 0.95) - 1)];
             bare ??= p95;
-            Console.WriteLine($"   {name,-55} {p50,8:F1} {p95,8:F1} {p95 / bare.Value,10:F1}");
+            Console.WriteLine($"   {name,-55} {p50,8:F1} {p95,8:F1} {p95 / bare.Value,10:F1} {cpu[cpu.Count / 2],8:F0} {gc[gc.Count / 2],8:F0}");
         }
         return failures;
     }

@@ -67,12 +67,16 @@ public sealed class ReportQueries : IAsyncDisposable
         return await scope.ServiceProvider.GetRequiredService<IMediator>().Send(query);
     }
 
-    /// <summary>The CSV download's work after its query: every row written out by CsvHelper (to nowhere), as ReportCsv does.</summary>
+    /// <summary>
+    /// The CSV download's work after its query: every row written out by CsvHelper (to nowhere), as ReportCsv does, counted as
+    /// it goes by. No list of the rows is made first: the endpoint makes none (a year's 570,000 client-level events copied
+    /// into one took 0.4-1.3 s that no download spends).
+    /// </summary>
     private static async Task<int> WriteCsvAsync<TRow>(IEnumerable<TRow> rows)
     {
-        var list = rows.ToList();
-        await ReportCsv.WriteAsync(Stream.Null, list, CancellationToken.None);
-        return list.Count;
+        var count = 0;
+        await ReportCsv.WriteAsync(Stream.Null, rows.Select(row => { count++; return row; }), CancellationToken.None);
+        return count;
     }
 
     public async Task<IReadOnlyList<Target>> TargetsAsync(long trust, Func<long> anyReferral)

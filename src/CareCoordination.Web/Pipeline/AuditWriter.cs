@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using System.Text;
 using CareCoordination.Auth;
 using CareCoordination.Store;
 using Dapper;
@@ -111,9 +112,28 @@ public sealed class AuditWriter(Database database)
         {
             return null;
         }
-        var people = string.Join(',', scope.People.Select(id => id.ToString(CultureInfo.InvariantCulture)));
+        var ids = scope.People.ToArray();
         scope.People.Clear();
-        return new BulkPeople(Row(scope, outcome, action, Nothing), people);
+        // In order, so that the read's rows go into audit_person's key one after the other.
+        Array.Sort(ids);
+        return new BulkPeople(Row(scope, outcome, action, Nothing), IdList(ids));
+    }
+
+    /// <summary>"1,2,3": written into one buffer, not a string per id joined (450,000 ids for a year's CLD export, issue 13).</summary>
+    internal static string IdList(long[] ids)
+    {
+        var text = new StringBuilder(ids.Length * 8);
+        Span<char> digits = stackalloc char[20];
+        foreach (var id in ids)
+        {
+            if (text.Length > 0)
+            {
+                text.Append(',');
+            }
+            id.TryFormat(digits, out var written, provider: CultureInfo.InvariantCulture);
+            text.Append(digits[..written]);
+        }
+        return text.ToString();
     }
 
     private const string InsertSubjectsPostgres = """

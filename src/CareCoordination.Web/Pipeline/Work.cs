@@ -13,7 +13,7 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
 {
     private readonly List<PendingChange> _changes = [];
     private readonly List<AuditSubject> _subjects = [];
-    private readonly SortedSet<long> _people = [];
+    private readonly HashSet<long> _people = [];
 
     public Actor Actor { get; } = actor;
     public DateTimeOffset Now { get; } = now;
@@ -57,8 +57,12 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
     /// </summary>
     public void TouchPeople(IEnumerable<long> personIds) => _people.UnionWith(personIds);
 
-    /// <summary>People named by TouchPeople whose audit rows are not yet written, in order.</summary>
-    internal SortedSet<long> People => _people;
+    /// <summary>
+    /// People named by TouchPeople whose audit rows are not yet written. A hash set, ordered only when written (AuditWriter):
+    /// a year's CLD export names 450,000 people, and a sorted set built from them, then copied into this one, took 0.1-0.3 s
+    /// of the export (issue 13).
+    /// </summary>
+    internal HashSet<long> People => _people;
 }
 
 internal sealed record PendingChange(string Kind, string EntityType, long EntityId, long? OrganisationId, string? Data);

@@ -90,6 +90,9 @@ public static partial class ClientLevelEvents
         string? RouteOfAccess, string? ServiceType, string? ServiceComponent, decimal? PlannedUnitsPerWeek,
         string? Provider, string ReferringOrganisation)
     {
+        /// <summary>Where the event goes in the file (set as it is read).</summary>
+        internal FileOrder Order { get; init; }
+
         public Row ToRow() => ToRow(Date);
 
         /// <summary>The row, with its dates written by <paramref name="date"/> (the export's rows share one string per day).</summary>
@@ -121,6 +124,21 @@ public static partial class ClientLevelEvents
 
     public const string Request = "Request";
     public const string Service = "Service";
+
+    /// <summary>
+    /// The file's order: by start day, then requests before services, then by the referral's or placement's number (the
+    /// number in the Event Reference). A value sorted as a key, not events compared field by field: a year is 570,000 events,
+    /// and sorting them by their references' text took 0.3-0.45 s (issue 13).
+    /// </summary>
+    internal readonly record struct FileOrder(int Day, bool IsService, long Number) : IComparable<FileOrder>
+    {
+        public static FileOrder Of(DateOnly start, bool isService, long number) => new(start.DayNumber, isService, number);
+
+        public int CompareTo(FileOrder other) =>
+            Day != other.Day ? Day.CompareTo(other.Day)
+            : IsService != other.IsService ? IsService.CompareTo(other.IsService)
+            : Number.CompareTo(other.Number);
+    }
 
     /// <summary>
     /// Where the request came from, in CLD's route-of-access list. A hospital (acute or community) referral is a discharge;
@@ -264,14 +282,14 @@ public static partial class ClientLevelEvents
     private const string PersonColumns = "r.person_id, pe.nhs_number, pe.date_of_birth, pe.sex, pe.ethnicity, pe.postcode, r.organisation_id";
 
     /// <summary>
-    /// The period's events, in the file's order (start day, then reference). Read in parts at the same time, each on its own
+    /// The period's events, in the file's order (FileOrder). Read in parts at the same time, each on its own
     /// connection: the requests by when they were decided, the services still running as one part and those ended by when
     /// they ended (cut evenly up to the last end held, the last part taking every end after it: EndCutsAsync), so each event is
     /// read once, by one part. Each row is read
     /// straight off the data reader, with the organisations, services and beds looked up in memory (a year of all trusts is
     /// 570,000 events, and its two queries with every name joined and mapped by Dapper took about 6 s, issue 13).
     /// </summary>
-    internal static async Task<List<Event>> LoadAsync(Database database, ReportFilter filter, int partCount, CancellationToken cancellationToken)
+    internal static async Task<Event[]> LoadAsync(Database database, ReportFilter filter, int partCount, CancellationToken cancellationToken)
     {
         var (from, to, end) = (filter.From, filter.To, filter.EndUtc);
         var names = await NamesAsync(database, cancellationToken);
@@ -293,13 +311,19 @@ public static partial class ClientLevelEvents
                 partStart, partEnd));
         }
         var read = await ReportFilter.ReadAtOnceAsync(reads, r => r(), cancellationToken);
-        var events = new List<Event>(read.Sum(r => r.Count));
+        var events = new Event[read.Sum(r => r.Count)];
+        var order = new FileOrder[events.Length];
+        var at = 0;
         foreach (var part in read)
         {
-            events.AddRange(part);
+            foreach (var e in part)
+            {
+                (events[at], order[at]) = (e, e.Order);
+                at++;
+            }
         }
-        // References are unique, so an in-place sort gives the one order.
-        events.Sort((a, b) => a.EventStart != b.EventStart ? a.EventStart.CompareTo(b.EventStart) : string.CompareOrdinal(a.EventReference, b.EventReference));
+        // Each event's place is unique (its type and number), so an unstable sort gives the one order.
+        Array.Sort(order, events);
         return events;
 
         async Task<List<Event>> ReadRequestsAsync(DateTimeOffset partStart, DateTimeOffset partEnd)
@@ -317,34 +341,32 @@ public static partial class ClientLevelEvents
             while (await reader.ReadAsync(cancellationToken))
             {
                 var referralId = reader.GetInt64(0);
+                var sent = days.DayOf(StoredTimes.Read(reader.GetValue(9)));
                 found.Add(new Event(reader.GetInt64(1), reader.GetString(2), DateOf(reader.GetValue(3)), Gender(reader.GetString(4)),
                     EthnicityOf(NullableText(reader, 5)), NullableText(reader, 6), from, to,
                     Request, $"request-{referralId.ToString(CultureInfo.InvariantCulture)}",
-                    days.DayOf(StoredTimes.Read(reader.GetValue(9))), days.DayOf(StoredTimes.Read(reader.GetValue(10))),
+                    sent, days.DayOf(StoredTimes.Read(reader.GetValue(10))),
                     RequestOutcome(reader.GetString(11)), RouteOfAccess(reader.IsDBNull(8) ? "" : reader.GetString(8)), null, null, null, null,
-                    names.Organisations[reader.GetInt64(7)]));
+                    names.Organisations[reader.GetInt64(7)])
+                { Order = FileOrder.Of(sent, false, referralId) });
             }
             return found;
         }
 
         async Task<List<Event>> ReadServicesAsync(string running, DateTimeOffset? partStart, DateTimeOffset? partEnd)
         {
-            // On SQLite the part's placements are taken in their referrals' order before each is joined to its referral and
-            // person: found by when they ended, they reach the referrals (583 MB at 1M) all over the file, one page each; in
-            // order, the next is mostly on the page just read (a year's ended services in sqlite3: 0.44-0.79 s against 1.4-3.9 s, issue 13).
-            // A subquery with ORDER BY is not flattened into a join, so SQLite keeps that order; PostgreSQL plans its own join.
-            var placements = database.Provider == StoreProvider.Sqlite
-                ? $"(SELECT pl.* FROM placement pl WHERE pl.started_at IS NOT NULL AND {running} ORDER BY pl.referral_id) pl"
-                : "placement pl";
-            var placed = database.Provider == StoreProvider.Sqlite ? "" : $"pl.started_at IS NOT NULL AND {running} AND ";
+            // CROSS JOIN keeps SQLite to the placements first, found by the part's own index, each then joined to its referral
+            // and person. (They were once taken from a subquery sorted by referral, but SQLite flattens such a subquery into the
+            // join and drops its ORDER BY, 3.40 and 3.53 alike: the plan is this one. A materialized, sorted one was no faster
+            // in process, 1.1-2.6 s either way for a year's ended services on a busy machine, issue 13.)
             await using var connection = await database.OpenForReportAsync(cancellationToken);
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
                 $"""
                 SELECT pl.id, {PersonColumns}, pl.started_at, pl.ended_at, pl.service_id, pl.bed_id, pl.hours_per_day
-                FROM {placements}
+                FROM placement pl
                 CROSS JOIN referral r
                 JOIN person pe ON pe.id = r.person_id
-                WHERE {placed}r.id = pl.referral_id{Filters}
+                WHERE pl.started_at IS NOT NULL AND {running} AND r.id = pl.referral_id{Filters}
                 """, new { end, partStart, partEnd, filter.Trust, filter.Locality }, cancellationToken: cancellationToken));
             var found = new List<Event>();
             var days = new StoredTimes();
@@ -365,12 +387,14 @@ public static partial class ClientLevelEvents
                 // CLD asks for planned units only where the unit is more often than weekly; we hold hours a day for hours-based services.
                 decimal? hoursPerWeek = unit == "hours" && !reader.IsDBNull(12) ? reader.GetInt32(12) * 7m : null;
                 var placementId = reader.GetInt64(0);
+                var started = days.DayOf(StoredTimes.Read(reader.GetValue(8)));
                 found.Add(new Event(reader.GetInt64(1), reader.GetString(2), DateOf(reader.GetValue(3)), Gender(reader.GetString(4)),
                     EthnicityOf(NullableText(reader, 5)), NullableText(reader, 6), from, to,
-                    Service, $"service-{placementId.ToString(CultureInfo.InvariantCulture)}", days.DayOf(StoredTimes.Read(reader.GetValue(8))),
+                    Service, $"service-{placementId.ToString(CultureInfo.InvariantCulture)}", started,
                     endedInPeriod ? days.DayOf(endedAt!.Value) : null,
                     endedInPeriod ? "Services ended as planned" : "Provision of service",
-                    null, type, component, hoursPerWeek, provider, names.Organisations[reader.GetInt64(7)]));
+                    null, type, component, hoursPerWeek, provider, names.Organisations[reader.GetInt64(7)])
+                { Order = FileOrder.Of(started, true, placementId) });
             }
             return found;
         }
@@ -472,19 +496,18 @@ public static partial class ClientLevelEvents
         public async ValueTask<IReadOnlyList<Row>> Handle(Export query, CancellationToken cancellationToken)
         {
             var events = await LoadAsync(database, query.Filter, ReportFilter.ReadParts, cancellationToken);
-            // Sorted and distinct here, so the audit's set is built from it in one pass rather than by 570,000 inserts.
-            work.Scope.TouchPeople(new SortedSet<long>(events.Select(e => e.PersonId)));
+            work.Scope.TouchPeople(events.Select(e => e.PersonId));
             var filter = query.Filter;
             var trust = filter.Trust is { } id ? ", referring organisation " + id.ToString(CultureInfo.InvariantCulture) : "";
             var locality = filter.Locality is { } name ? ", locality " + name : "";
             work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
-                $"CLD export {filter.From:yyyy-MM-dd} to {filter.To:yyyy-MM-dd}{trust}{locality}: {events.Count} events");
+                $"CLD export {filter.From:yyyy-MM-dd} to {filter.To:yyyy-MM-dd}{trust}{locality}: {events.Length} events");
             return new Rows(events);
         }
     }
 
     /// <summary>The events as the file's rows, each made as it is written: the endpoint streams them, and holds no second copy.</summary>
-    private sealed class Rows(List<Event> events) : IReadOnlyList<Row>
+    private sealed class Rows(Event[] events) : IReadOnlyList<Row>
     {
         // A year's file holds about 2.5 million dates of a few tens of thousands of days: each day's text is made once.
         private readonly Dictionary<DateOnly, string> _days = [];
@@ -501,7 +524,7 @@ public static partial class ClientLevelEvents
 
         public Row this[int index] => events[index].ToRow(Day);
 
-        public int Count => events.Count;
+        public int Count => events.Length;
 
         public IEnumerator<Row> GetEnumerator() => events.Select(e => e.ToRow(Day)).GetEnumerator();
 

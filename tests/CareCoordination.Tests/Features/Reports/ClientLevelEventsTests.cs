@@ -278,7 +278,10 @@ public abstract class ClientLevelEventsTests(AppFactory app)
                 var events = await ClientLevelEvents.LoadAsync(database, filter, parts, CancellationToken.None);
                 var references = events.Select(e => e.EventReference).ToList();
                 Assert.Equal(expected, references.Order(StringComparer.Ordinal));
-                Assert.Equal(events.OrderBy(e => e.EventStart).ThenBy(e => e.EventReference, StringComparer.Ordinal).Select(e => e.EventReference), references);
+                // The file's order: start day, then requests before services, then the referral's or placement's number.
+                Assert.Equal(events.OrderBy(e => e.EventStart).ThenBy(e => e.EventType, StringComparer.Ordinal)
+                    .ThenBy(e => long.Parse(e.EventReference[(e.EventReference.IndexOf('-') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
+                    .Select(e => e.EventReference), references);
                 var homeCare = events.Single(e => e.EventReference == $"service-{p["R2"]}");
                 Assert.Equal((last == 9 ? w.Day(5) : (DateOnly?)null, last == 9 ? "Services ended as planned" : "Provision of service"),
                     (homeCare.EventEnd, homeCare.EventOutcome));
@@ -348,5 +351,33 @@ public abstract class ClientLevelEventsTests(AppFactory app)
 }
 
 public sealed class ClientLevelEventsOnSqliteTests(AppFactory app) : ClientLevelEventsTests(app), IClassFixture<AppFactory>;
+
+/// <summary>The export's order, which needs no events stored.</summary>
+public sealed class ClientLevelEventsOrderTests
+{
+    /// <summary>
+    /// Start day first; on a day, requests before services; then the number in the reference as a number: request-9 before
+    /// request-10 (by the reference's text, "request-10" came first).
+    /// </summary>
+    [Fact]
+    public void TheFileOrder_IsStartDay_ThenRequestsBeforeServices_ThenTheReferencesNumber()
+    {
+        var day = new DateOnly(2026, 3, 1);
+        var shuffled = new (string Reference, ClientLevelEvents.FileOrder Order)[]
+        {
+            ("service-2", ClientLevelEvents.FileOrder.Of(day, true, 2)),
+            ("request-10", ClientLevelEvents.FileOrder.Of(day, false, 10)),
+            ("request-1", ClientLevelEvents.FileOrder.Of(day.AddDays(1), false, 1)),
+            ("service-100", ClientLevelEvents.FileOrder.Of(day.AddDays(-1), true, 100)),
+            ("request-9", ClientLevelEvents.FileOrder.Of(day, false, 9)),
+        };
+        var keys = shuffled.Select(e => e.Order).ToArray();
+        var references = shuffled.Select(e => e.Reference).ToArray();
+
+        Array.Sort(keys, references);
+
+        Assert.Equal(["service-100", "request-9", "request-10", "service-2", "request-1"], references);
+    }
+}
 
 public sealed class ClientLevelEventsOnPostgresTests(PostgresAppFactory app) : ClientLevelEventsTests(app), IClassFixture<PostgresAppFactory>;
