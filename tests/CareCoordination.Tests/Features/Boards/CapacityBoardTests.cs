@@ -173,14 +173,14 @@ public abstract class CapacityBoardTests(AppFactory app)
                 "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
                 new { bedId });
         }
-        var serviceTask = await OpenTaskAsync(intoService);
+        var serviceTask = await app.OpenTaskAsync(intoService);
         await app.SendAsync(new TakeReferral.Command(serviceTask), coordinator);
         var accepted = await app.SendAsync<AcceptIntoService.Result>(new AcceptIntoService.Command(serviceTask, serviceId, LondonTime.Today(app.Clock),
             HoursPerDay: 1, OverrideFullService: true, OverrideReason: "Test: the person needs it today."), coordinator);
-        var bedTask = await OpenTaskAsync(toBed);
+        var bedTask = await app.OpenTaskAsync(toBed);
         await app.SendAsync(new TakeReferral.Command(bedTask), coordinator);
         await app.SendAsync(new RedirectToBedBureau.Command(bedTask, "Not yet safe at home even with reablement."), coordinator);
-        bedTask = await OpenTaskAsync(toBed);
+        bedTask = await app.OpenTaskAsync(toBed);
         await app.SendAsync(new TakeReferral.Command(bedTask), bureau);
         var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bedTask, bedId, LondonTime.Today(app.Clock)), bureau);
         // Odd seconds too: whole hours put the seed's beds exactly on the staleness boundary for the other tests of this store.
@@ -217,13 +217,6 @@ public abstract class CapacityBoardTests(AppFactory app)
         var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
         var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
         return sent.ReferralId!.Value;
-    }
-
-    private async Task<long> OpenTaskAsync(long referralId)
-    {
-        await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(
-            "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress', 'on-hold')", new { referralId });
     }
 
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
