@@ -58,7 +58,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var referral = Insert(connection, "referral",
             "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source, "
             + "pathway_intended, discharged_at, discharge_recorded_from, pathway_at_discharge, destination_at_discharge, destination_care_level, triaged_at");
-        var placement = Insert(connection, "placement", "referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at, hours_per_day");
+        var placement = Insert(connection, "placement", "referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at, hours_per_day, referral_submitted_at");
         var delayRow = Insert(connection, "discharge_delay", "referral_id, list_name, list_version, code, from_at, to_at, recorded_by_name, recorded_at");
         // What the reports count (issue 13): who the people are, their discharges, delays and placements, in realistic shares.
         var districts = (await connection.QueryAsync<(string District, string Locality)>("SELECT district, locality FROM postcode_district")).ToDictionary(d => d.District, d => d.Locality);
@@ -164,7 +164,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 if (flow.PlacementStatus is { } placed)
                 {
                     Run(placement, referralId, flow.ServiceId, flow.BedId, placed, Day(DateOnly.FromDateTime(flow.StartedAt!.Value.UtcDateTime)),
-                        Time(flow.StartedAt.Value), flow.EndedAt is { } ended ? Time(ended) : null, Time(decided.AddHours(1)), flow.HoursPerDay);
+                        Time(flow.StartedAt.Value), flow.EndedAt is { } ended ? Time(ended) : null, Time(decided.AddHours(1)), flow.HoursPerDay, Time(sent));
                 }
                 Run(change, Time(closedAt), "referral." + status, "referral", referralId, organisation, "bench", $$"""{"status":"{{status}}"}""");
             }

@@ -214,8 +214,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         """;
 
     private const string InsertPlacement = """
-        INSERT INTO placement (referral_id, service_id, bed_id, status, start_on, reserved_until, started_at, ended_at, created_at)
-        VALUES (@ReferralId, @ServiceId, @BedId, @Status, @StartOn, @ReservedUntil, @StartedAt, @EndedAt, @CreatedAt)
+        INSERT INTO placement (referral_id, service_id, bed_id, status, start_on, reserved_until, started_at, ended_at, created_at, referral_submitted_at)
+        VALUES (@ReferralId, @ServiceId, @BedId, @Status, @StartOn, @ReservedUntil, @StartedAt, @EndedAt, @CreatedAt, @ReferralSubmittedAt)
         """;
 
     private const string InsertNote = """
@@ -299,7 +299,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         await writes.InsertAsync(InsertPlacement, county.Placements, p => new
         {
             ReferralId = p.Referral.Id, ServiceId = p.Service?.Id, BedId = p.Bed?.Id, p.Status, p.StartOn, p.ReservedUntil,
-            p.StartedAt, p.EndedAt, p.CreatedAt,
+            p.StartedAt, p.EndedAt, p.CreatedAt, ReferralSubmittedAt = p.Referral.SubmittedAt,
         }, (p, id) => p.Id = id);
         // The first decision and start of each referral, as the commands keep them.
         await ReferralFirsts.KeepFromAsync(connection, transaction, 0);

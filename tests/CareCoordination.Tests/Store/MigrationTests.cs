@@ -541,6 +541,42 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task PlacementReferralSubmitted_OnAStoreWithHistory_IsEachPlacementsReferralsSubmission()
+    {
+        await using var database = await StoreBeforeAsync("placement_referral_submitted");
+        var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+        long ended, started, other, cancelled;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            async Task<long> Referral(string nhsNumber, int hours)
+            {
+                var id = await world.AddReferralAsync(connection, nhsNumber);
+                await connection.ExecuteAsync("UPDATE referral SET submitted_at = @submitted WHERE id = @id", new { submitted = at.AddHours(hours), id });
+                return id;
+            }
+            async Task<long> Placement(long referral, string status, int? startedHours) => await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO placement (referral_id, bed_id, status, start_on, started_at, created_at)
+                VALUES (@referral, @BedId, @status, @day, @started, @at) RETURNING id
+                """, new { referral, world.BedId, status, day = DateOnly.FromDateTime(at.UtcDateTime), started = startedHours is { } h ? at.AddHours(h) : (DateTimeOffset?)null, at });
+            // Two placements of one referral (the bed holds one live placement at a time), one of a referral sent a day later, and
+            // one cancelled before it started.
+            var first = await Referral("9990000026", -30);
+            ended = await Placement(first, "ended", 2);
+            started = await Placement(first, "active", 20);
+            other = await Placement(await Referral("9990000034", -6), "ended", 10);
+            cancelled = await Placement(await Referral("9990000042", -1), "cancelled", null);
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var kept = (await migrated.QueryAsync<(long Placement, DateTimeOffset? Submitted)>("SELECT id, referral_submitted_at FROM placement ORDER BY id")).ToList();
+        Assert.Equal(new (long, DateTimeOffset?)[] { (ended, at.AddHours(-30)), (started, at.AddHours(-30)), (other, at.AddHours(-6)), (cancelled, at.AddHours(-1)) }, kept);
+    }
+
+    [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
         await using var database = await store.MigratedAsync();

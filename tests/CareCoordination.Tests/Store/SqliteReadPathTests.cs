@@ -94,6 +94,19 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheFortnightsPlacements_AreOneRangeOfTheirIndex_NotALookupOfEachReferral()
+    {
+        await using var connection = await _database.OpenAsync();
+
+        var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
+            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.PlacementsStarted, new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
+
+        // The referral is read only for a placement that does not keep its submission (the subquery under COALESCE).
+        Assert.Equal("SEARCH pl USING COVERING INDEX ix_placement_started_submitted (started_at>?)", plan[0]);
+        Assert.DoesNotContain(plan, step => step.StartsWith("SCAN", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task ReadingAPersonAsAnOrganisationSaidIt_SeeksByThePerson_NotThroughEveryReferralOfTheOrganisation()
     {
         await using var connection = await _database.OpenAsync();

@@ -73,6 +73,14 @@ public partial class AppFactory : WebApplicationFactory<Program>
 
     public Task<System.Data.Common.DbConnection> OpenAsync() => Services.GetRequiredService<Database>().OpenAsync();
 
+    /// <summary>The referral's task still open (waiting, held or on hold), as a test finds it to act on next.</summary>
+    public async Task<long> OpenTaskAsync(long referralId)
+    {
+        await using var connection = await OpenAsync();
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress', 'on-hold')", new { referralId });
+    }
+
     public HttpClient CreateBrowserlessClient() =>
         CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 

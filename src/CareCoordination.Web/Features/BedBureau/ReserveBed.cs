@@ -94,8 +94,8 @@ public static class ReserveBed
             {
                 placementId = await work.Connection.ExecuteScalarAsync<long>(
                     """
-                    INSERT INTO placement (referral_id, bed_id, status, start_on, reserved_until, caution_approval_id, created_at)
-                    VALUES (@ReferralId, @BedId, 'reserved', @StartOn, @until, @approvalId, @Now)
+                    INSERT INTO placement (referral_id, bed_id, status, start_on, reserved_until, caution_approval_id, created_at, referral_submitted_at)
+                    VALUES (@ReferralId, @BedId, 'reserved', @StartOn, @until, @approvalId, @Now, (SELECT submitted_at FROM referral WHERE id = @ReferralId))
                     RETURNING id
                     """, new { task.ReferralId, command.BedId, command.StartOn, until, approvalId = approval?.Id, scope.Now }, work.Transaction);
             }

@@ -104,8 +104,8 @@ public static class AcceptIntoService
             await TriageTasks.CloseAsync(work, task, "completed", "task.completed", $"accepted: {service.Kind}", command.Note?.Trim());
             var placementId = await connection.ExecuteScalarAsync<long>(
                 """
-                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, caution_approval_id, created_at)
-                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @approvalId, @Now)
+                INSERT INTO placement (referral_id, service_id, status, start_on, hours_per_day, capacity_override, caution_approval_id, created_at, referral_submitted_at)
+                VALUES (@ReferralId, @ServiceId, 'reserved', @StartOn, @hours, @overrideReason, @approvalId, @Now, (SELECT submitted_at FROM referral WHERE id = @ReferralId))
                 RETURNING id
                 """, new { task.ReferralId, command.ServiceId, command.StartOn, hours, overrideReason, approvalId = approval?.Id, scope.Now }, transaction);
             scope.RecordChange("placement.reserved", "placement", placementId, task.OrganisationId,

@@ -145,6 +145,80 @@ public abstract class CapacityBoardTests(AppFactory app)
         }
     }
 
+    [Fact]
+    public async Task FlowHistory_PlacementTimes_RunFromEachReferralsSubmission_KeptOnThePlacementByTheCommandsAndTheSeed()
+    {
+        // Two placements made now through the commands: a service started 7 hours after its referral was sent, a bed 9 hours after.
+        var coordinator = await app.StaffAsync("coordinator");
+        var bureau = await app.StaffAsync("bedbureau");
+        var intoService = await SendAsync();
+        var toBed = await SendAsync();
+        long serviceId, bedId;
+        await using (var connection = await app.OpenAsync())
+        {
+            serviceId = await connection.ExecuteScalarAsync<long>(
+                """
+                SELECT s.id FROM service s JOIN organisation o ON o.id = s.organisation_id
+                WHERE s.kind = 'reablement' AND s.active AND o.caution = 'none' ORDER BY s.id LIMIT 1
+                """);
+            // A bed any person fits, of a provider under no caution, freed for the test.
+            bedId = await connection.ExecuteScalarAsync<long>(
+                """
+                SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE o.caution = 'none' AND s.active AND b.status IN ('closed', 'cleaning', 'available')
+                  AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active'))
+                ORDER BY b.id LIMIT 1
+                """);
+            await connection.ExecuteAsync(
+                "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
+                new { bedId });
+        }
+        var serviceTask = await app.OpenTaskAsync(intoService);
+        await app.SendAsync(new TakeReferral.Command(serviceTask), coordinator);
+        var accepted = await app.SendAsync<AcceptIntoService.Result>(new AcceptIntoService.Command(serviceTask, serviceId, LondonTime.Today(app.Clock),
+            HoursPerDay: 1, OverrideFullService: true, OverrideReason: "Test: the person needs it today."), coordinator);
+        var bedTask = await app.OpenTaskAsync(toBed);
+        await app.SendAsync(new TakeReferral.Command(bedTask), coordinator);
+        await app.SendAsync(new RedirectToBedBureau.Command(bedTask, "Not yet safe at home even with reablement."), coordinator);
+        bedTask = await app.OpenTaskAsync(toBed);
+        await app.SendAsync(new TakeReferral.Command(bedTask), bureau);
+        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bedTask, bedId, LondonTime.Today(app.Clock)), bureau);
+        // Odd seconds too: whole hours put the seed's beds exactly on the staleness boundary for the other tests of this store.
+        app.Clock.Advance(TimeSpan.FromHours(7) + TimeSpan.FromSeconds(7));
+        await app.SendAsync(new StartServicePlacement.Command(accepted.PlacementId), coordinator);
+        app.Clock.Advance(TimeSpan.FromHours(2) + TimeSpan.FromSeconds(11));
+        await app.SendAsync(new ConfirmAdmission.Command(reserved.PlacementId), bureau);
+
+        var history = await app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), await app.StaffAsync("manager"));
+
+        await using var store = await app.OpenAsync();
+        // Every placement, the seed's and the commands', keeps its referral's submission.
+        Assert.Equal(0, await store.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM placement pl JOIN referral r ON r.id = pl.referral_id WHERE pl.referral_submitted_at IS NULL OR pl.referral_submitted_at <> r.submitted_at"));
+        Assert.True(await store.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM placement WHERE started_at IS NOT NULL") > 2, "the demo county has started placements");
+        // Straight from each placement's referral.
+        var placed = (await store.QueryAsync<(long Placement, DateTimeOffset From, DateTimeOffset To)>(
+            "SELECT pl.id, r.submitted_at, pl.started_at FROM placement pl JOIN referral r ON r.id = pl.referral_id WHERE pl.started_at IS NOT NULL")).ToList();
+        double HoursOf(long placement) => placed.Single(p => p.Placement == placement) is var p ? Math.Round((p.To - p.From).TotalHours, 1) : 0;
+        Assert.Equal((7, 9), (HoursOf(accepted.PlacementId), HoursOf(reserved.PlacementId)));
+        foreach (var day in history.Days)
+        {
+            var start = StartOf(day.Date);
+            var end = day.Date == history.Days[^1].Date ? app.Clock.GetUtcNow() : StartOf(day.Date.AddDays(1));
+            var hours = placed.Where(p => p.To >= start && p.To < end).Select(p => (p.To - p.From).TotalHours).ToList();
+            Assert.Equal(hours.Count, day.PlacementsStarted);
+            Assert.Equal(Round(FlowHistory.Percentile(hours, 0.5)), day.PlacementMedianHours);
+            Assert.Equal(Round(FlowHistory.Percentile(hours, 0.9)), day.PlacementP90Hours);
+        }
+    }
+
+    private async Task<long> SendAsync()
+    {
+        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
+        var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+        return sent.ReferralId!.Value;
+    }
+
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
 
     private static DateTimeOffset StartOf(DateOnly date)
