@@ -33,11 +33,15 @@ public static class LoadCommand
     private sealed record Plan(bool Short, int Rounds, TimeSpan Duration, int? Count, TimeSpan Single, int? SingleCount, TimeSpan Warmup, int? WarmupCount,
         TimeSpan ReadsDuration, int? ReadsCount)
     {
-        public static Plan From(Options options) => options.Short
+        /// <summary>PostgreSQL: leave the three databases on the server, to look at what was written.</summary>
+        public bool KeepDatabases { get; init; }
+
+        public static Plan From(Options options) => (options.Short
             // Tiny counts: every figure is exercised and every guarantee checked, in seconds; the timings mean nothing.
-            ? new(true, 1, TimeSpan.FromSeconds(60), 32, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 8)
-            : new(false, options.Int("rounds", 4), TimeSpan.FromSeconds(options.Int("seconds", 20)), null, TimeSpan.FromSeconds(4), null,
-                TimeSpan.FromSeconds(3), null, TimeSpan.FromSeconds(options.Int("reads-seconds", 10)), null);
+            ? new Plan(true, 1, TimeSpan.FromSeconds(60), 32, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 8)
+            : new Plan(false, options.Int("rounds", 4), TimeSpan.FromSeconds(options.Int("seconds", 20)), null, TimeSpan.FromSeconds(4), null,
+                TimeSpan.FromSeconds(3), null, TimeSpan.FromSeconds(options.Int("reads-seconds", 10)), null))
+            with { KeepDatabases = options.Has("keep-databases") };
     }
 
     public static async Task<int> RunAsync(Options options)
@@ -51,8 +55,15 @@ public static class LoadCommand
         Console.WriteLine($"      product: {Repository.ProductDll}");
         try
         {
-            await MeasureStoreAsync("SQLite", plan, submissions,
-                StoreUnderTest.Sqlite(folder, "product"), StoreUnderTest.Sqlite(folder, "bare-app"), StoreUnderTest.Sqlite(folder, "bare-writer"), folder);
+            if (options.Has("postgres-only") && options.Postgres is not null)
+            {
+                Console.WriteLine("load: SQLite skipped (--postgres-only)");
+            }
+            else
+            {
+                await MeasureStoreAsync("SQLite", plan, submissions,
+                    StoreUnderTest.Sqlite(folder, "product"), StoreUnderTest.Sqlite(folder, "bare-app"), StoreUnderTest.Sqlite(folder, "bare-writer"), folder);
+            }
             if (options.Postgres is { } server)
             {
                 var run = Environment.ProcessId;
@@ -160,9 +171,16 @@ public static class LoadCommand
             {
                 await bare.StopAsync();
             }
-            await productStore.DropAsync();
-            await bareAppStore.DropAsync();
-            await bareWriterStore.DropAsync();
+            if (plan.KeepDatabases && productStore.IsPostgres)
+            {
+                Console.WriteLine($"-- kept (--keep-databases): {productStore.Path}, {bareAppStore.Path}, {bareWriterStore.Path}");
+            }
+            else
+            {
+                await productStore.DropAsync();
+                await bareAppStore.DropAsync();
+                await bareWriterStore.DropAsync();
+            }
         }
     }
 

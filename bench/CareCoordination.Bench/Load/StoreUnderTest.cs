@@ -56,14 +56,35 @@ public sealed record StoreUnderTest(string Kind, string Path, string? Server)
     }
 
     /// <summary>
-    /// SQLite: bytes each table and index takes, to say where a referral's growth goes. The SQLite the app ships has no dbstat,
-    /// so this asks the sqlite3 program, when there is one; else (and on PostgreSQL) it is empty.
+    /// PostgreSQL: each table, index and TOAST table of the store with every fork (what pg_database_size counts), a table's
+    /// TOAST (with its index) as "table (toast)".
+    /// </summary>
+    private const string PostgresRelations = """
+        SELECT c.relname AS name, pg_total_relation_size(c.oid) - pg_indexes_size(c.oid) - COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0) AS bytes
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')
+        UNION ALL
+        SELECT c.relname || ' (toast)', pg_total_relation_size(c.reltoastrelid)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm') AND c.reltoastrelid <> 0
+        UNION ALL
+        SELECT c.relname, pg_relation_size(c.oid)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'i'
+        """;
+
+    /// <summary>
+    /// Bytes each table and index takes, to say where a referral's growth goes. SQLite: the SQLite the app ships has no dbstat,
+    /// so this asks the sqlite3 program, when there is one (else it is empty). PostgreSQL: its own size functions.
     /// </summary>
     public async Task<Dictionary<string, long>> BytesByTableAsync()
     {
         var result = new Dictionary<string, long>();
         if (Server is not null)
         {
+            await using var pg = new NpgsqlConnection(Bench.Postgres.For(Server, Path) + ";Pooling=false");
+            await pg.OpenAsync();
+            foreach (var (name, bytes) in await pg.QueryAsync<(string Name, long Bytes)>(PostgresRelations))
+            {
+                result[name] = bytes;
+            }
             return result;
         }
         try

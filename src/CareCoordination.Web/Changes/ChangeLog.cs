@@ -14,10 +14,10 @@ internal static class ChangeLog
         """;
 
     /// <summary>
-    /// PostgreSQL: the notice, the change-writer lock and every row in one round trip. Every writer of every node waits for
-    /// that lock from here to its COMMIT, so each round trip inside it (four, and one per row, before) was a wait for all
-    /// of them (issue 14). The notice first: PostgreSQL delivers it only on commit, whatever its place, so no node hears of a
-    /// change that was rolled back, and it needs no lock.
+    /// PostgreSQL: the notice, the change-writer lock, every row and the COMMIT in one round trip (Database.ExecuteLastAsync).
+    /// Every writer of every node waits for that lock from here to its COMMIT, so each round trip inside it (four, and one
+    /// per row, before; then the one to COMMIT) was a wait for all of them (issue 14). The notice first: PostgreSQL delivers
+    /// it only on commit, whatever its place, so no node hears of a change that was rolled back, and it needs no lock.
     /// </summary>
     private static readonly string PostgresAppend = $"""
         SELECT pg_notify('{Database.ChangeChannel}', '');
@@ -28,12 +28,13 @@ internal static class ChangeLog
         ORDER BY c.n
         """;
 
-    public static async Task AppendAsync(Database database, DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes, DateTimeOffset at, string actor)
+    /// <summary>The last statement of the command's transaction: on PostgreSQL it commits it (Database.ExecuteLastAsync).</summary>
+    public static async Task AppendLastAsync(Database database, DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes, DateTimeOffset at, string actor)
     {
         if (database.Provider == StoreProvider.PostgreSQL)
         {
             var rows = changes as IReadOnlyList<PendingChange> ?? [.. changes];
-            await connection.ExecuteAsync(PostgresAppend, new
+            await database.ExecuteLastAsync(connection, transaction, PostgresAppend, new
             {
                 At = at,
                 Actor = actor,
@@ -42,7 +43,7 @@ internal static class ChangeLog
                 EntityIds = rows.Select(c => c.EntityId).ToArray(),
                 OrganisationIds = rows.Select(c => c.OrganisationId).ToArray(),
                 Data = rows.Select(c => c.Data).ToArray(),
-            }, transaction);
+            });
             return;
         }
         await connection.ExecuteAsync(

@@ -154,7 +154,8 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
                     var response = await next(message, cancellationToken);
                     if (scope.Changes.Count > 0)
                     {
-                        await ChangeLog.AppendAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
+                        // Last: on PostgreSQL it commits the transaction in the same round trip.
+                        await ChangeLog.AppendLastAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
                     }
                     return response;
                 }

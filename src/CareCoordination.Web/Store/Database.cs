@@ -43,15 +43,26 @@ public sealed class Database : IAsyncDisposable
     internal static string WithAutoPrepare(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        var given = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
-            .Any(key => key.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase));
-        if (!given)
+        if (!Given(connectionString, "MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = 128;
             builder.AutoPrepareMinUsages = 2;
         }
+        if (!Given(connectionString, "NoResetOnClose"))
+        {
+            // A pooled connection handed back is otherwise reset with seven statements (RESET ALL, SET SESSION
+            // AUTHORIZATION DEFAULT, DISCARD TEMP, ...), sent with its next use: about 18 a submission, each parsed and run
+            // by the server (issue 14). The app keeps no session state on a pooled connection (its locks are the
+            // transaction's, LISTEN has a connection of its own, SET only as SET LOCAL), and an open transaction is still
+            // rolled back when a connection is handed back.
+            builder.NoResetOnClose = true;
+        }
         return builder.ConnectionString;
     }
+
+    private static bool Given(string connectionString, string setting) =>
+        new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(key => key.Replace(" ", "", StringComparison.Ordinal).Equals(setting, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>For PostgreSQL's own client programs (backup and restore); it may hold the password.</summary>
     internal string ConnectionString => _connectionString;
@@ -184,9 +195,46 @@ public sealed class Database : IAsyncDisposable
         }
         await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var result = await work(connection, transaction);
-        await transaction.CommitAsync(CancellationToken.None);
-        return result;
+        try
+        {
+            var result = await work(connection, transaction);
+            await CommitAsync(transaction);
+            return result;
+        }
+        finally
+        {
+            _committedWithLastStatement.Remove(transaction);
+        }
+    }
+
+    /// <summary>Commits a write transaction of the caller's own, unless its last statement did (<see cref="ExecuteLastAsync"/>).</summary>
+    public Task CommitAsync(DbTransaction transaction) =>
+        _committedWithLastStatement.Remove(transaction) ? Task.CompletedTask : transaction.CommitAsync(CancellationToken.None);
+
+    /// <summary>
+    /// PostgreSQL transactions whose last statement committed them (<see cref="ExecuteLastAsync"/>), until their commit is
+    /// asked for: each is taken out then, because Npgsql hands the same transaction object to the next transaction begun on
+    /// the same pooled connection.
+    /// </summary>
+    private readonly ConditionalWeakTable<DbTransaction, object> _committedWithLastStatement = [];
+
+    /// <summary>
+    /// The last statement of a <see cref="WriteAsync{T}"/>'s work: nothing may use the transaction after it. On PostgreSQL
+    /// the COMMIT goes in the same round trip, and WriteAsync does not commit again: whatever lock the statement takes is
+    /// then held only while the server runs it and commits, not while the answer travels back and the client's thread pool
+    /// gets round to sending COMMIT (issue 14: the change-writer lock, which every writer of every node waits for, was held
+    /// across that round trip). A failure of the statement or of the commit is thrown, and nothing of the work is kept.
+    /// On SQLite it is an ordinary statement: the writer commits the group.
+    /// </summary>
+    public async Task ExecuteLastAsync(DbConnection connection, DbTransaction transaction, string sql, object? parameters)
+    {
+        if (Provider != StoreProvider.PostgreSQL)
+        {
+            await connection.ExecuteAsync(sql, parameters, transaction);
+            return;
+        }
+        await connection.ExecuteAsync(sql + ";\nCOMMIT", parameters, transaction);
+        _committedWithLastStatement.AddOrUpdate(transaction, this);
     }
 
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default) =>
@@ -266,6 +314,25 @@ public sealed class Database : IAsyncDisposable
         {
             await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", new { key }, transaction);
         }
+    }
+
+    /// <summary>
+    /// <see cref="LockAsync"/> on <paramref name="key"/>, then <paramref name="sql"/>: on PostgreSQL both in one round trip
+    /// (issue 14: each is a round trip of a submission's ~20). The query still reads after the lock is granted: the server runs
+    /// the two statements in turn, and at read committed the second takes its snapshot when it starts, so it sees whatever
+    /// the transaction that held the lock committed. The parameters must not be named LockKey.
+    /// </summary>
+    public async Task<IReadOnlyList<T>> LockThenQueryAsync<T>(DbConnection connection, DbTransaction transaction, string key, string sql, object parameters)
+    {
+        if (Provider != StoreProvider.PostgreSQL)
+        {
+            return [.. await connection.QueryAsync<T>(sql, parameters, transaction)];
+        }
+        var both = new DynamicParameters(parameters);
+        both.Add("LockKey", key);
+        await using var grids = await connection.QueryMultipleAsync($"SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@LockKey, 0));\n{sql}", both, transaction);
+        await grids.ReadAsync<int?>();
+        return [.. await grids.ReadAsync<T>()];
     }
 
     public bool IsUniqueViolation(Exception exception) => exception switch

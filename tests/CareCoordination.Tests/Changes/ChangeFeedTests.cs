@@ -31,11 +31,12 @@ public abstract class ChangeFeedTests(ITestStore store)
             {
                 await using var connection = await database.OpenAsync();
                 await using var transaction = await database.BeginWriteAsync(connection);
-                await ChangeLog.AppendAsync(database, connection, transaction,
-                    [new PendingChange("test.written", "test", (writer * 1000) + i, null, null)], DateTimeOffset.UtcNow, $"writer {writer}");
+                await connection.ExecuteAsync("SELECT COUNT(*) FROM change", transaction: transaction);
                 // Hold the transaction open a little so that commits interleave with other writers.
                 await Task.Delay(random.Next(0, 4));
-                await transaction.CommitAsync();
+                await ChangeLog.AppendLastAsync(database, connection, transaction,
+                    [new PendingChange("test.written", "test", (writer * 1000) + i, null, null)], DateTimeOffset.UtcNow, $"writer {writer}");
+                await database.CommitAsync(transaction);
                 feed.Poke();
             }
         })));
@@ -149,8 +150,8 @@ public abstract class ChangeFeedTests(ITestStore store)
     {
         await using var connection = await database.OpenAsync();
         await using var transaction = await database.BeginWriteAsync(connection);
-        await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)], DateTimeOffset.UtcNow, "tester");
-        await transaction.CommitAsync();
+        await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)], DateTimeOffset.UtcNow, "tester");
+        await database.CommitAsync(transaction);
     }
 
     [Fact]
@@ -164,8 +165,8 @@ public abstract class ChangeFeedTests(ITestStore store)
         {
             await using var connection = await database.OpenAsync();
             await using var transaction = await database.BeginWriteAsync(connection);
-            await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", i, 7, """{"n":1}""")], DateTimeOffset.UtcNow, "tester");
-            await transaction.CommitAsync();
+            await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", i, 7, """{"n":1}""")], DateTimeOffset.UtcNow, "tester");
+            await database.CommitAsync(transaction);
         }
         Assert.Empty(await feed.SinceAsync(0));
 
@@ -201,8 +202,8 @@ public abstract class ChangeFeedTests(ITestStore store)
         await using (var connection = await database.OpenAsync())
         await using (var transaction = await database.BeginWriteAsync(connection))
         {
-            await ChangeLog.AppendAsync(database, connection, transaction, recorded, at, "partner: Bench");
-            await transaction.CommitAsync();
+            await ChangeLog.AppendLastAsync(database, connection, transaction, recorded, at, "partner: Bench");
+            await database.CommitAsync(transaction);
         }
         feed.Poke();
         await WaitUntilAsync(() => feed.Published >= 3);
@@ -220,6 +221,38 @@ public abstract class ChangeFeedTests(ITestStore store)
         Assert.All(published, c => Assert.Equal(at, c.At));
     }
 
+    /// <summary>
+    /// A command's change rows are the last statement of its transaction: on PostgreSQL they commit it in the same round trip
+    /// (so the change-writer lock is not held while the answer travels back to the app), on SQLite the writer commits the
+    /// group after the work. Either way a failure there keeps nothing of the command.
+    /// </summary>
+    [Fact]
+    public async Task TheChangeRows_AreTheLastStatement_CommittedWithItOnPostgreSQL_AndAFailureThereKeepsNothing()
+    {
+        await using var database = await store.MigratedAsync();
+        bool? seenFromAnotherConnection = null;
+        await database.WriteAsync(async (connection, transaction) =>
+        {
+            await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], DateTimeOffset.UtcNow, "tester");
+            await using var other = await database.OpenAsync();
+            seenFromAnotherConnection = await other.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM change WHERE entity_type = 'test' AND entity_id = 1") == 1;
+        });
+        Assert.Equal(database.Provider == StoreProvider.PostgreSQL, seenFromAnotherConnection);
+        // The next write on the same pooled connection (Npgsql hands it the same transaction object) is committed as usual.
+        await database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            "INSERT INTO change (at, kind, entity_type, entity_id) VALUES (@at, 'test.written', 'test', 4)", new { at = DateTimeOffset.UtcNow }, transaction));
+
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => database.WriteAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO change (at, kind, entity_type, entity_id) VALUES (@at, 'test.before', 'test', 2)",
+                new { at = DateTimeOffset.UtcNow }, transaction);
+            // No kind: the change table refuses the row.
+            await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange(null!, "test", 3, null, null)], DateTimeOffset.UtcNow, "tester");
+        }));
+        await using var check = await database.OpenAsync();
+        Assert.Equal([1L, 4L], await check.QueryAsync<long>("SELECT entity_id FROM change WHERE entity_type = 'test' ORDER BY seq"));
+    }
+
     /// <summary>Downtime: a page prints and downloads "as of change N" with the time that change was made.</summary>
     [Fact]
     public async Task TimeOf_IsWhenTheChangeWasMade_AndNothingForANumberNotYetGiven()
@@ -230,8 +263,8 @@ public abstract class ChangeFeedTests(ITestStore store)
         await using (var connection = await database.OpenAsync())
         await using (var transaction = await database.BeginWriteAsync(connection))
         {
-            await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
-            await transaction.CommitAsync();
+            await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
+            await database.CommitAsync(transaction);
         }
         await using var reader = await database.OpenAsync();
         var seq = await reader.ExecuteScalarAsync<long>("SELECT MAX(seq) FROM change");
@@ -251,8 +284,8 @@ public abstract class ChangeFeedTests(ITestStore store)
         await using (var connection = await database.OpenAsync())
         await using (var transaction = await database.BeginWriteAsync(connection))
         {
-            await ChangeLog.AppendAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
-            await transaction.CommitAsync();
+            await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", 1, null, null)], at, "tester");
+            await database.CommitAsync(transaction);
         }
         feed.Poke();
         await using var reader = await database.OpenAsync();

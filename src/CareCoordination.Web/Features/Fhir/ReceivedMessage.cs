@@ -11,7 +11,7 @@ namespace CareCoordination.Features.Fhir;
 /// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. Scoped: one per
 /// request; on a page (a Blazor circuit) nothing is captured and keeping does nothing.
 /// </summary>
-public sealed class ReceivedMessage(TimeProvider clock)
+public sealed class ReceivedMessage(TimeProvider clock, Database database)
 {
     private Captured? _captured;
 
@@ -33,31 +33,30 @@ public sealed class ReceivedMessage(TimeProvider clock)
             return;
         }
         var (connection, transaction, actor) = (work.Connection, work.Transaction, work.Scope.Actor);
-        var receivedId = await connection.ExecuteScalarAsync<long?>(
-            "SELECT id FROM fhir_received WHERE receipt = @Receipt", new { message.Receipt }, transaction);
-        receivedId ??= await connection.ExecuteScalarAsync<long>(
-            """
-            INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_encoding,
-                body_bytes, received_at)
-            VALUES (@Receipt, @OrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
-                @Body, @BodyEncoding, @BodyBytes, @ReceivedAt)
-            RETURNING id
-            """,
-            new
-            {
-                message.Receipt,
-                OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
-                ClientId = actor.Kind == ActorKind.Partner ? actor.Id : null,
-                Sender = actor.Name,
-                message.Interaction,
-                message.ContentType,
-                message.BundleId,
-                // Packed: the as-sent view unpacks it to the same bytes (Store/Packing.cs).
-                Body = Packing.Pack(message.Body),
-                BodyEncoding = Packing.Zstd,
-                BodyBytes = message.Body.Length,
-                message.ReceivedAt,
-            }, transaction);
+        var row = new
+        {
+            message.Receipt,
+            OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
+            ClientId = actor.Kind == ActorKind.Partner ? actor.Id : null,
+            Sender = actor.Name,
+            message.Interaction,
+            message.ContentType,
+            message.BundleId,
+            // Packed: the as-sent view unpacks it to the same bytes (Store/Packing.cs).
+            Body = Packing.Pack(message.Body),
+            BodyEncoding = Packing.Zstd,
+            BodyBytes = message.Body.Length,
+            message.ReceivedAt,
+            ReferralId = referralId,
+        };
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            // One round trip instead of three (issue 14: each is a wait of the submission's on PostgreSQL).
+            await connection.ExecuteAsync(KeepPostgres, row, transaction);
+            return;
+        }
+        var receivedId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM fhir_received WHERE receipt = @Receipt", row, transaction)
+            ?? await connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, transaction);
         await connection.ExecuteAsync(
             """
             INSERT INTO fhir_received_referral (received_id, referral_id)
@@ -65,4 +64,21 @@ public sealed class ReceivedMessage(TimeProvider clock)
             WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral WHERE received_id = @receivedId AND referral_id = @referralId)
             """, new { receivedId, referralId }, transaction);
     }
+
+    private const string Insert = """
+        INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_encoding,
+            body_bytes, received_at)
+        SELECT @Receipt, @OrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
+            @Body, @BodyEncoding, @BodyBytes, @ReceivedAt
+        """;
+
+    /// <summary>The body kept unless this request's receipt has it already, and the referral linked to it, in one statement.</summary>
+    private const string KeepPostgres = $"""
+        WITH found AS (SELECT id FROM fhir_received WHERE receipt = @Receipt),
+        made AS ({Insert} WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id),
+        kept AS (SELECT id FROM found UNION ALL SELECT id FROM made)
+        INSERT INTO fhir_received_referral (received_id, referral_id)
+        SELECT k.id, @ReferralId FROM kept k
+        WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral l WHERE l.received_id = k.id AND l.referral_id = @ReferralId)
+        """;
 }

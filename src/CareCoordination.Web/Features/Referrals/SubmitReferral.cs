@@ -110,27 +110,26 @@ public static class SubmitReferral
             var form = command.Form;
             var nhsNumber = NhsNumber.Normalise(form.NhsNumber)!;
 
-            await database.LockAsync(connection, transaction, $"referral-key:{organisationId}:{command.IdempotencyKey}");
             // A partner's referral is known by its own identifier, kept (and uniquely indexed) anyway: its key, a hash of
             // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
+            var keyLock = $"referral-key:{organisationId}:{command.IdempotencyKey}";
             var earlier = command.Sender is { } sent
-                ? await connection.QueryAsync<(long Id, long PersonId)>(
+                ? await database.LockThenQueryAsync<(long Id, long PersonId)>(connection, transaction, keyLock,
                     "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value",
-                    new { organisationId, sent.System, sent.Value }, transaction)
-                : await connection.QueryAsync<(long Id, long PersonId)>(
+                    new { organisationId, sent.System, sent.Value })
+                : await database.LockThenQueryAsync<(long Id, long PersonId)>(connection, transaction, keyLock,
                     "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
-                    new { organisationId, key = command.IdempotencyKey }, transaction);
-            if (earlier.Any())
+                    new { organisationId, key = command.IdempotencyKey });
+            if (earlier.Count > 0)
             {
-                var repeated = earlier.First();
+                var repeated = earlier[0];
                 scope.AuditDetail = "repeated submission: the referral already exists";
                 scope.Touch("referral", repeated.Id);
                 return new Result(repeated.Id, Repeated: true, OpenReferrals.None) { PersonId = repeated.PersonId };
             }
 
-            await database.LockAsync(connection, transaction, $"person:{nhsNumber}");
-            var personId = await connection.ExecuteScalarAsync<long?>(
-                "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber }, transaction);
+            var personId = (await database.LockThenQueryAsync<long?>(connection, transaction, $"person:{nhsNumber}",
+                "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber })).FirstOrDefault();
             var open = personId is null ? [] : await ReferralAccess.OpenReferralsAsync(connection, transaction, personId.Value);
             var shown = OpenReferrals.For(scope.Actor, open);
             if (shown.Any && command.DuplicateAnswer is null)
@@ -209,12 +208,7 @@ public static class SubmitReferral
                     @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId)
                 RETURNING id
                 """, referral, transaction);
-            var taskId = await connection.ExecuteScalarAsync<long>(
-                """
-                INSERT INTO triage_task (referral_id, queue, status, version, created_at, updated_at)
-                VALUES (@referralId, 'coordination', 'requested', 1, @madeAt, @now) RETURNING id
-                """, new { referralId, madeAt, now = scope.Now }, transaction);
-            await TriageTasks.KeepOwnerAsync(connection, transaction, taskId);
+            var taskId = await TriageTasks.InsertOpenAsync(connection, transaction, referralId, "coordination", null, madeAt, scope.Now);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
             await received.KeepAsync(work, referralId);
