@@ -34,6 +34,10 @@ builder.Services
     .AddSharedKeyRing(builder.Configuration);
 
 var app = builder.Build();
+// PERF (issue 14, restart): the store's steps (migrations, code lists, key ring, token key, demo seed) need only the services,
+// so they run on a pool thread while the pipeline and the endpoints are set up here. Nothing serves until they have ended:
+// they are awaited before the host starts (its hosted services and Kestrel).
+var storeReady = Task.Run(app.PrepareStoreAsync);
 
 app.UseForwardedHeadersFromKnownProxies();
 app.UseExceptionHandler("/error", createScopeForErrors: true);
@@ -63,7 +67,7 @@ app.MapFhir();
 app.MapReports();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
-await app.PrepareStoreAsync();
+await storeReady;
 await app.RunAsync();
 return 0;
 
