@@ -10,6 +10,7 @@ using CareCoordination.Features.Partners;
 using CareCoordination.Features.Reports;
 using CareCoordination.Store;
 
+HostSetup.StartFindingValidators();
 // Operator verbs (backup, restore: docs/operations.md) work on the store the app would serve, then exit.
 var storeCommand = Backup.Command.Parse(args);
 var builder = WebApplication.CreateBuilder(storeCommand?.HostArgs.ToArray() ?? args);
