@@ -14,11 +14,7 @@ public sealed class StartUpTests
     {
         await using var app = new AppFactory();
         // A folder where the store should be: the first connection, the migrations', fails.
-        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
-        File.Delete(file);
-        File.Delete(file + "-wal");
-        File.Delete(file + "-shm");
-        Directory.CreateDirectory(file);
+        var file = app.ReplaceSqliteStoreWithFolder();
         try
         {
             var failure = Assert.ThrowsAny<Exception>(() => app.CreateBrowserlessClient());
