@@ -14,6 +14,7 @@ using CareCoordination.Store;
 using FluentValidation;
 using Mediator;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Radzen;
 
@@ -45,6 +46,13 @@ public static class HostSetup
         return services;
     }
 
+    // PERF (issue 14, restart): finding the validators loads every type of this assembly, about 70 ms of a restart. Program
+    // starts the scan first thing so that it runs beside WebApplication.CreateBuilder; AddUseCases waits for it.
+    private static readonly Lazy<Task<List<AssemblyScanner.AssemblyScanResult>>> Validators = new(() =>
+        Task.Run(() => AssemblyScanner.FindValidatorsInAssembly(typeof(Program).Assembly, includeInternalTypes: true).ToList()));
+
+    public static void StartFindingValidators() => _ = Validators.Value;
+
     public static IServiceCollection AddUseCases(this IServiceCollection services)
     {
         services.AddSingleton(TimeProvider.System);
@@ -52,7 +60,12 @@ public static class HostSetup
         services.AddSingleton<AuditWriter>();
         // The fhir-profiles/ rules FHIR resources are checked against, read once.
         services.AddSingleton(_ => FhirProfiles.Load());
-        services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton, includeInternalTypes: true);
+        // What AddValidatorsFromAssemblyContaining<Program> registers, from the scan Program started beside building the host.
+        foreach (var found in Validators.Value.GetAwaiter().GetResult())
+        {
+            services.TryAddEnumerable(new ServiceDescriptor(found.InterfaceType, found.ValidatorType, ServiceLifetime.Singleton));
+            services.TryAdd(new ServiceDescriptor(found.ValidatorType, found.ValidatorType, ServiceLifetime.Singleton));
+        }
         services.AddMediator((MediatorOptions options) =>
         {
             // Scoped: handlers and behaviours see the request's (or the circuit's) ActorAccessor.

@@ -10,6 +10,7 @@ using CareCoordination.Features.Partners;
 using CareCoordination.Features.Reports;
 using CareCoordination.Store;
 
+HostSetup.StartFindingValidators();
 // Operator verbs (backup, restore: docs/operations.md) work on the store the app would serve, then exit.
 var storeCommand = Backup.Command.Parse(args);
 var builder = WebApplication.CreateBuilder(storeCommand?.HostArgs.ToArray() ?? args);
@@ -34,6 +35,10 @@ builder.Services
     .AddSharedKeyRing(builder.Configuration);
 
 var app = builder.Build();
+// PERF (issue 14, restart): the store's steps (migrations, code lists, key ring, token key, demo seed) need only the services,
+// so they run on a pool thread while the pipeline and the endpoints are set up here. Nothing serves until they have ended:
+// they are awaited before the host starts (its hosted services and Kestrel).
+var storeReady = Task.Run(app.PrepareStoreAsync);
 
 app.UseForwardedHeadersFromKnownProxies();
 app.UseExceptionHandler("/error", createScopeForErrors: true);
@@ -63,7 +68,7 @@ app.MapFhir();
 app.MapReports();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
-await app.PrepareStoreAsync();
+await storeReady;
 await app.RunAsync();
 return 0;
 

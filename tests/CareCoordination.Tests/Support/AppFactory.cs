@@ -81,6 +81,17 @@ public partial class AppFactory : WebApplicationFactory<Program>
             "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress', 'on-hold')", new { referralId });
     }
 
+    /// <summary>SQLite: a folder where the store's file was, so that the next connection fails. Returns its path, to delete after.</summary>
+    public string ReplaceSqliteStoreWithFolder()
+    {
+        var file = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(ConnectionString).DataSource;
+        File.Delete(file);
+        File.Delete(file + "-wal");
+        File.Delete(file + "-shm");
+        Directory.CreateDirectory(file);
+        return file;
+    }
+
     public HttpClient CreateBrowserlessClient() =>
         CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 

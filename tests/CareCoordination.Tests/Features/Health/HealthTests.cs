@@ -116,11 +116,7 @@ public sealed class HealthOnSqliteTests : HealthTests
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
 
         // Pooling is off in tests, so the next connection opens the path afresh and finds a folder, not a store.
-        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
-        File.Delete(file);
-        File.Delete(file + "-wal");
-        File.Delete(file + "-shm");
-        Directory.CreateDirectory(file);
+        var file = app.ReplaceSqliteStoreWithFolder();
         try
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/health")).StatusCode);
