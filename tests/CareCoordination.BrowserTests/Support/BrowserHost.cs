@@ -6,14 +6,14 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Xunit.Abstractions;
 
 namespace CareCoordination.BrowserTests.Support;
 
 /// <summary>
-/// The real host on Kestrel at 127.0.0.1 (a random port) with a fresh demo store, and Debian's Chromium
-/// driven by Playwright. test.sh installs Chromium; nothing is downloaded by Playwright itself.
+/// The real host on Kestrel at 127.0.0.1 (a random port) with a fresh demo store, and Debian's Chromium.
 /// </summary>
-public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
+public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public const string Password = "Browser-Demo-Password-1";
 
@@ -21,9 +21,7 @@ public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
     private const string PartnerSecret = "Browser-Partner-Secret-1";
 
     private readonly string _store = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + ".db");
-    private IPlaywright? _playwright;
-
-    public IBrowser Browser { get; private set; } = default!;
+    private readonly Chromium _chromium = new(diagnostics);
 
     public string BaseUrl { get; private set; } = "";
 
@@ -67,18 +65,7 @@ public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
         UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
         StartServer();
         BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args =
-            [
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-            ],
-        });
+        await _chromium.LaunchAsync();
     }
 
     /// <summary>
@@ -100,7 +87,7 @@ public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>A new browser context (its own cookies), as a second person at another desk.</summary>
     public async Task<IPage> NewPageAsync()
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-GB", TimezoneId = "Europe/London" });
+        var context = await _chromium.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-GB", TimezoneId = "Europe/London" });
         context.SetDefaultTimeout(15_000);
         return await context.NewPageAsync();
     }
@@ -124,11 +111,7 @@ public class BrowserHost : WebApplicationFactory<Program>, IAsyncLifetime
 
     async Task IAsyncLifetime.DisposeAsync()
     {
-        if (Browser is not null)
-        {
-            await Browser.CloseAsync();
-        }
-        _playwright?.Dispose();
+        await _chromium.DisposeAsync();
         await base.DisposeAsync();
     }
 }

@@ -2,6 +2,7 @@ using CareCoordination.Store;
 using Dapper;
 using Microsoft.AspNetCore.Hosting;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace CareCoordination.BrowserTests.Support;
 
@@ -10,7 +11,7 @@ namespace CareCoordination.BrowserTests.Support;
 /// process can show: the store failing while the node runs. The test can make the database refuse connections and
 /// let it take them again.
 /// </summary>
-public sealed class PostgresBrowserHost : BrowserHost
+public sealed class PostgresBrowserHost(IMessageSink diagnostics) : BrowserHost(diagnostics)
 {
     private readonly string _server = Environment.GetEnvironmentVariable("CARECOORDINATION_TEST_POSTGRES")
         ?? throw new InvalidOperationException("CARECOORDINATION_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using Xunit.Abstractions;
 
 namespace CareCoordination.BrowserTests.Support;
 
@@ -14,15 +15,13 @@ namespace CareCoordination.BrowserTests.Support;
 /// ring, as a node that fails and comes back: the page's circuit is gone, its sign-in cookie still holds. Each start
 /// is a new host (a WebApplicationFactory cannot start twice); the demo is seeded only into the empty store.
 /// </summary>
-public sealed class RestartableHost : IAsyncLifetime
+public sealed class RestartableHost(IMessageSink diagnostics) : IAsyncLifetime
 {
     private readonly string _store = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + ".db");
     private readonly string _keys = Path.Combine(Path.GetTempPath(), "carecoordination-tests", Guid.NewGuid().ToString("N") + "-keys");
-    private IPlaywright? _playwright;
+    private readonly Chromium _chromium = new(diagnostics);
     private Node? _node;
     private int _port;
-
-    public IBrowser Browser { get; private set; } = default!;
 
     public string BaseUrl => $"http://127.0.0.1:{_port}";
 
@@ -82,7 +81,7 @@ public sealed class RestartableHost : IAsyncLifetime
 
     public async Task<IPage> SignedInPageAsync(string username)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-GB", TimezoneId = "Europe/London", AcceptDownloads = true });
+        var context = await _chromium.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-GB", TimezoneId = "Europe/London", AcceptDownloads = true });
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         await page.GotoAsync("/signin");
@@ -97,22 +96,12 @@ public sealed class RestartableHost : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await StartAsync();
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-        });
+        await _chromium.LaunchAsync();
     }
 
     async Task IAsyncLifetime.DisposeAsync()
     {
-        if (Browser is not null)
-        {
-            await Browser.CloseAsync();
-        }
-        _playwright?.Dispose();
+        await _chromium.DisposeAsync();
         await StopAsync();
         if (Directory.Exists(_keys))
         {
