@@ -59,7 +59,7 @@ public sealed class DeprivationLookup(Database database, TimeProvider clock, ILo
         {
             try
             {
-                return await LoadAsync(postcodeFile, indexFile, localAuthorities, stopping);
+                return await LoadFilesAsync(postcodeFile, indexFile, localAuthorities, stopping);
             }
             catch (Exception error) when (error is not OperationCanceledException || !stopping.IsCancellationRequested)
             {
@@ -123,8 +123,25 @@ public sealed class DeprivationLookup(Database database, TimeProvider clock, ILo
 
     private static string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.Combine(AppContext.BaseDirectory, path);
 
+    /// <summary>
+    /// Loads these files after start-up's load has ended, however that ended: two loads at once would leave whichever
+    /// committed last, so a load asked for while start-up's ran could be undone by it a moment later (the equity report's
+    /// test lookup was replaced by the demo county's that way in CI).
+    /// </summary>
     public async Task<DeprivationLoadOutcome> LoadAsync(string postcodeFile, string indexFile, IReadOnlyCollection<string> localAuthorities,
         CancellationToken cancellationToken = default)
+    {
+        if (_startup is { } startup)
+        {
+            // Its failure is start-up's to report (State, the health check); this load may be the one that mends it.
+            await ((Task)startup).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        return await LoadFilesAsync(postcodeFile, indexFile, localAuthorities, cancellationToken);
+    }
+
+    private async Task<DeprivationLoadOutcome> LoadFilesAsync(string postcodeFile, string indexFile, IReadOnlyCollection<string> localAuthorities,
+        CancellationToken cancellationToken)
     {
         var authorities = localAuthorities.Select(a => a.Trim().ToUpperInvariant()).Where(a => a.Length > 0).ToHashSet(StringComparer.Ordinal);
         var hash = await HashAsync(postcodeFile, indexFile, authorities, cancellationToken);

@@ -84,6 +84,43 @@ public abstract class DeprivationLookupTests(AppFactory app, ITestStore store)
     }
 
     [Fact]
+    public async Task Load_AskedForWhileStartUpsLoadRuns_WaitsForIt_AndIsTheLookupLeft()
+    {
+        await using var database = await store.MigratedAsync();
+        var lookup = new DeprivationLookup(database, TimeProvider.System, NullLogger<DeprivationLookup>.Instance);
+        const string Postcode = "\"AB1 2CD\",\"AB1  2CD\",\"AB1 2CD\",\"198001\",\"\",\"0\",\"E00000001\",\"E01000001\",\"E02000001\",\"E06000001\",\"A 001A\",\"A 001\",\"A\",\"\"";
+        var (postcodes, index) = Files([Postcode], ["E01000001,A 001A,E06000001,A,50.1,300,3"]);
+        // Start-up's files say decile 7, and its postcode file is a pipe: its load stays at the first read until the test writes.
+        var (startupPostcodes, startupIndex) = Files([Postcode], ["E01000001,A 001A,E06000001,A,50.1,300,7"]);
+        var held = startupPostcodes + ".pipe";
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", held))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+        lookup.StartLoading(held, startupIndex, [], CancellationToken.None);
+
+        var load = lookup.LoadAsync(postcodes, index, []);
+        // Loaded beside it, the one-postcode load would commit in milliseconds (seconds, with start-up's read holding a pool
+        // thread in a blocking open), and start-up's would undo it once the pipe is written.
+        await Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(3)));
+        Assert.False(load.IsCompleted);
+
+        // The file is read twice (its hash, then its rows). Once start-up's first read has the pipe open, the plain file takes
+        // the pipe's name, so the second read opens that; then the pipe is written and closed, and the first read ends.
+        await Task.Run(() =>
+        {
+            using var pipe = new FileStream(held, FileMode.Open, FileAccess.Write);
+            File.Copy(startupPostcodes, held + ".plain");
+            File.Move(held + ".plain", held, overwrite: true);
+            pipe.Write(File.ReadAllBytes(startupPostcodes));
+        }).WaitAsync(TimeSpan.FromSeconds(30));
+        await lookup.WhenLoadedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(DeprivationLoadOutcome.Loaded, await load.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal([("AB1 2CD", 3)], await DecilesAsync(database));
+    }
+
+    [Fact]
     public async Task Load_AFileWithoutTheDecileColumn_IsRefused_AndTheLookupLoadedBeforeStays()
     {
         await using var database = await store.MigratedAsync();
