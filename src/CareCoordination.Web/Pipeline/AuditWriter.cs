@@ -46,12 +46,13 @@ public sealed class AuditWriter(Database database)
     /// One row per thing the message touched (or one row if it named none), and one per person it named in bulk
     /// (MessageScope.TouchPeople). Subjects from firstSubject on are the message's own; any a message sent inside it has
     /// already audited are not written again, and a message that succeeded, with no detail of its own, whose every
-    /// subject was audited so is not written at all.
+    /// subject was audited so is not written at all. Nor is a message sent inside another (sentInside) that succeeded
+    /// and named no one: the outer message's row says it ran.
     /// </summary>
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
-        string? action = null, int firstSubject = 0)
+        string? action = null, int firstSubject = 0, bool sentInside = false)
     {
-        var subjects = Subjects(scope, outcome, firstSubject);
+        var subjects = Subjects(scope, outcome, firstSubject, sentInside);
         var people = PeopleOf(scope, outcome, action);
         if (subjects.Count == 0 && people is null)
         {
@@ -144,7 +145,7 @@ public sealed class AuditWriter(Database database)
         """;
 
     /// <summary>What the message's audit rows are about: one row each.</summary>
-    private static List<AuditSubject> Subjects(MessageScope scope, string outcome, int firstSubject)
+    private static List<AuditSubject> Subjects(MessageScope scope, string outcome, int firstSubject, bool sentInside)
     {
         var own = new List<AuditSubject>();
         for (var i = firstSubject; i < scope.Subjects.Count; i++)
@@ -158,6 +159,12 @@ public sealed class AuditWriter(Database database)
         {
             // Everything it touched was audited by the messages it sent (a FHIR transaction's entries), in its own
             // transaction: a row naming nothing would say only that it ran (issue 14, store growth).
+            return [];
+        }
+        if (own.Count == 0 && scope.People.Count == 0 && outcome == "success" && scope.AuditDetail is null && sentInside)
+        {
+            // A search inside a FHIR transaction (a conditional create's) that found no one disclosed nothing beyond what
+            // the transaction's own rows record: two such rows a partner referral were a sixth of the store's growth (issue 14).
             return [];
         }
         // A message that named no one still leaves its row; one that named people in bulk has theirs.

@@ -27,13 +27,22 @@ public sealed class AuthorisationBehaviour<TMessage, TResponse>(ActorAccessor ac
             await audit.WriteRefusalAsync(scope, "denied", Policy.Action, cancellationToken);
             throw new AccessDenied($"{Describe(actor)} may not {Policy.Action}.");
         }
+        var joined = ReferenceEquals(scope, outer);
         Work.Enter(scope);
+        if (joined)
+        {
+            scope.SentInside++;
+        }
         try
         {
             return await next(message, cancellationToken);
         }
         finally
         {
+            if (joined)
+            {
+                scope.SentInside--;
+            }
             Work.Enter(outer);
         }
     }
@@ -188,11 +197,13 @@ public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
     {
         // A message sent inside another shares its scope: it is audited under its own name, for what it touched.
         var firstSubject = Work.Current!.Subjects.Count;
+        var sentInside = Work.Current!.SentInside > 0;
         var response = await next(message, cancellationToken);
         if (message is IBaseCommand || message is IAudited)
         {
             var scope = Work.Current!;
-            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, AccessPolicy<TMessage>.Policy.Action, firstSubject);
+            await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, AccessPolicy<TMessage>.Policy.Action,
+                firstSubject, sentInside);
         }
         return response;
     }

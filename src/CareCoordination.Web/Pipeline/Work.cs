@@ -32,6 +32,9 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
     /// <summary>Which subjects have their audit row already: each is audited once, by the message that touched it.</summary>
     internal HashSet<int> AuditedSubjects { get; } = [];
 
+    /// <summary>How many messages sent inside this command are in flight: above zero, the one being handled is one of them.</summary>
+    internal int SentInside { get; set; }
+
     /// <summary>Refusals of messages sent inside this command, written after its transaction ends.</summary>
     internal List<(string Outcome, string Action)> DeferredRefusals { get; } = [];
     internal IReadOnlyList<AuditSubject> Subjects => _subjects;

@@ -370,6 +370,43 @@ public abstract class FhirWriteTests(AppFactory app)
     }
 
     /// <summary>
+    /// Issue 14, store growth: the documented transaction's two conditional creates each search first (the person by NHS
+    /// number, the referral by identifier). Finding no one, those searches leave no row of their own: the submission's row
+    /// says what the transaction did (two rows a referral, a sixth of its growth). The same search sent on its own, finding
+    /// no one, is still audited.
+    /// </summary>
+    [Fact]
+    public async Task Transaction_ItsConditionalCreatesFindingNoOne_LeaveOnlyTheSubmissionsRow_AndASearchOnItsOwnStillHasOne()
+    {
+        using var client = await app.PartnerAsync();
+        async Task<List<string>> PartnerActionsSinceAsync(long since)
+        {
+            await using var connection = await app.OpenAsync();
+            return [.. await connection.QueryAsync<string>(
+                "SELECT action FROM audit_event WHERE id > @since AND actor_kind = 'partner' ORDER BY id", new { since })];
+        }
+        long lastAudit;
+        await using (var connection = await app.OpenAsync())
+        {
+            lastAudit = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
+        }
+        var nhs = await app.NewNhsNumberAsync();
+        var transaction = FhirPayloads.Example("referral-transaction.json", nhs);
+        Assert.Equal(2, transaction.ToJsonString().Split("ifNoneExist").Length - 1);
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString()))).StatusCode);
+        Assert.Equal(["SubmitReferral"], await PartnerActionsSinceAsync(lastAudit));
+
+        await using (var connection = await app.OpenAsync())
+        {
+            lastAudit = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) FROM audit_event");
+        }
+        var nobody = await app.NewNhsNumberAsync();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/fhir/Patient?identifier={FhirMapping.NhsNumberSystem}|{nobody}")).StatusCode);
+        Assert.Equal(["SearchPatients"], await PartnerActionsSinceAsync(lastAudit));
+    }
+
+    /// <summary>
     /// Issue 14, store growth: a transaction's referral is stored once. The names as sent (not their derived display
     /// forms), no idempotency key beside the identifier that already is one, and one audit row: the submission's.
     /// </summary>
