@@ -50,16 +50,25 @@ public sealed class AuditWriter(Database database)
     /// and named no one: the outer message's row says it ran.
     /// </summary>
     public async Task WriteAsync(MessageScope scope, string outcome, DbConnection? connection, DbTransaction? transaction, CancellationToken cancellationToken,
-        string? action = null, int firstSubject = 0, bool sentInside = false)
+        string? action = null, int firstSubject = 0, bool sentInside = false, bool read = false)
     {
         var subjects = Subjects(scope, outcome, firstSubject, sentInside);
+        var page = read ? PageOf(scope, outcome, action, subjects) : null;
+        if (page is not null)
+        {
+            subjects = [];
+        }
         var people = PeopleOf(scope, outcome, action);
-        if (subjects.Count == 0 && people is null)
+        if (subjects.Count == 0 && people is null && page is null)
         {
             return;
         }
         async Task Write(DbConnection on, DbTransaction? within)
         {
+            if (page is not null)
+            {
+                await WritePageAsync(on, within, page, cancellationToken);
+            }
             if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
             {
                 // One statement for the lot: Dapper runs a statement once per row, and on PostgreSQL each is a round trip (a page
@@ -88,6 +97,48 @@ public sealed class AuditWriter(Database database)
         }
         await Write(connection, transaction);
     }
+
+    /// <summary>
+    /// A read of several records of one kind (a page of search results): one row naming the kind (entity_type, no
+    /// entity_id), and each person the page disclosed named against it in audit_read_person (0033). A row per record, with
+    /// its three indexes, was the largest part of the audit trail's growth: 20 rows for each poll of a partner's task list
+    /// (issue 14). A read of one record, or of several kinds (a person's story), keeps a row per record.
+    /// </summary>
+    private static BulkPeople? PageOf(MessageScope scope, string outcome, string? action, List<AuditSubject> subjects)
+    {
+        if (subjects.Count < 2 || subjects[0].EntityType.Length == 0 || subjects.Any(s => s.EntityType != subjects[0].EntityType))
+        {
+            return null;
+        }
+        var people = subjects.Where(s => s.PersonId is not null).Select(s => s.PersonId!.Value).Distinct().ToArray();
+        Array.Sort(people);
+        return new BulkPeople(Row(scope, outcome, action, subjects[0].EntityType, null, null), IdList(people));
+    }
+
+    private async Task WritePageAsync(DbConnection on, DbTransaction? within, BulkPeople page, CancellationToken cancellationToken)
+    {
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            // One round trip: the row and its people in one statement.
+            var parameters = new DynamicParameters(page.Row);
+            parameters.Add("People", page.People);
+            await on.ExecuteAsync(new CommandDefinition(InsertPagePostgres, parameters, within, cancellationToken: cancellationToken));
+            return;
+        }
+        var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", page.Row, within, cancellationToken: cancellationToken));
+        if (page.People.Length > 0)
+        {
+            await on.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO audit_read_person (audit_id, person_id) SELECT @AuditId, value FROM json_each('[' || @People || ']')",
+                new { AuditId = auditId, page.People }, within, cancellationToken: cancellationToken));
+        }
+    }
+
+    private const string InsertPagePostgres = $"""
+        WITH a AS ({Insert} RETURNING id)
+        INSERT INTO audit_read_person (audit_id, person_id)
+        SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
+        """;
 
     /// <summary>
     /// The people named in bulk: one audit row for the read (no entity, its detail saying what it held), and each person
@@ -173,7 +224,10 @@ public sealed class AuditWriter(Database database)
 
     private static readonly AuditSubject Nothing = new("", 0, null);
 
-    private static object Row(MessageScope scope, string outcome, string? action, AuditSubject s) => new
+    private static object Row(MessageScope scope, string outcome, string? action, AuditSubject s) =>
+        s.EntityType.Length == 0 ? Row(scope, outcome, action, null, null, s.PersonId) : Row(scope, outcome, action, s.EntityType, s.EntityId, s.PersonId);
+
+    private static object Row(MessageScope scope, string outcome, string? action, string? entityType, long? entityId, long? personId) => new
     {
         At = scope.Now,
         ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
@@ -182,9 +236,9 @@ public sealed class AuditWriter(Database database)
         scope.Actor.OrganisationId,
         Action = Cap(action ?? scope.Action),
         Outcome = outcome,
-        EntityType = s.EntityType.Length == 0 ? null : Cap(s.EntityType),
-        EntityId = s.EntityType.Length == 0 ? (long?)null : s.EntityId,
-        s.PersonId,
+        EntityType = Cap(entityType),
+        EntityId = entityId,
+        PersonId = personId,
         Detail = Cap(scope.AuditDetail),
     };
 

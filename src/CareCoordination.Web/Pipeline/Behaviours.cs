@@ -203,7 +203,7 @@ public sealed class AuditBehaviour<TMessage, TResponse>(AuditWriter audit)
         {
             var scope = Work.Current!;
             await audit.WriteAsync(scope, scope.Outcome, scope.Connection, scope.Transaction, cancellationToken, AccessPolicy<TMessage>.Policy.Action,
-                firstSubject, sentInside);
+                firstSubject, sentInside, read: message is not IBaseCommand);
         }
         return response;
     }

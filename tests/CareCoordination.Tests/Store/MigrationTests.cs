@@ -201,7 +201,8 @@ public abstract class MigrationTests(ITestStore store)
 
     /// <summary>
     /// "Who has seen this person's record", as docs/reports-client-level-data.md gives it: the audit rows naming the person,
-    /// and each bulk read (found by audit_person's key, one seek per read) that named them in audit_person.
+    /// the page reads that named them in audit_read_person (0033, by its person index), and each bulk read (found by
+    /// audit_person's key, one seek per read) that named them in audit_person.
     /// </summary>
     private const string WhoHasSeen = """
         WITH RECURSIVE bulk_read (audit_id) AS (
@@ -210,6 +211,8 @@ public abstract class MigrationTests(ITestStore store)
             SELECT (SELECT MIN(ap.audit_id) FROM audit_person ap WHERE ap.audit_id > b.audit_id) FROM bulk_read b WHERE b.audit_id IS NOT NULL
         )
         SELECT a.id FROM audit_event a WHERE a.person_id = @person
+        UNION
+        SELECT rp.audit_id FROM audit_read_person rp WHERE rp.person_id = @person
         UNION
         SELECT a.id FROM bulk_read b
         JOIN audit_person ap ON ap.audit_id = b.audit_id AND ap.person_id = @person
@@ -245,6 +248,11 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal([quarter], await SeenBy(43));
         Assert.Equal([year], await SeenBy(44));
         Assert.Empty(await SeenBy(45));
+        // A page of search results (0033) that showed persons 44 and 45.
+        var page = Audit(migrated, null, "a page of Task results");
+        await migrated.ExecuteAsync("INSERT INTO audit_read_person (audit_id, person_id) VALUES (@page, 44), (@page, 45)", new { page });
+        Assert.Equal([year, page], await SeenBy(44));
+        Assert.Equal([page], await SeenBy(45));
 
         // A new export's people go in after it: the read's id first in the key, then the person.
         var key = database.Provider == StoreProvider.PostgreSQL
@@ -261,8 +269,9 @@ public abstract class MigrationTests(ITestStore store)
             // Every step of "who has seen" is a seek: nothing reads the whole of audit_person or audit_event.
             var plan = (await migrated.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + WhoHasSeen, new { person = 42L }))
                 .Select(row => row.Detail).ToList();
-            Assert.All(plan.Where(d => d.Split(' ') is [("SCAN" or "SEARCH"), ("audit_person" or "ap" or "a" or "audit_event"), ..]),
+            Assert.All(plan.Where(d => d.Split(' ') is [("SCAN" or "SEARCH"), ("audit_person" or "ap" or "a" or "audit_event" or "rp" or "audit_read_person"), ..]),
                 d => Assert.Matches("^SEARCH [a-z_]+ USING ", d));
+            Assert.Contains(plan, d => d.StartsWith("SEARCH rp USING COVERING INDEX ix_audit_read_person_person", StringComparison.Ordinal));
         }
     }
 

@@ -699,6 +699,25 @@ public static class FhirMapping
                 Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
             });
         }
+        if (audit.EntityType is { } pageType && audit.EntityId is null && FhirAudit.ResourceTypes.TryGetValue(pageType, out var pageResource))
+        {
+            // A page read (a search): what it searched for, as FHIR's query entity, and each person it disclosed.
+            resource.Entity.Add(new AuditEvent.EntityComponent
+            {
+                Type = new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
+                Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query"),
+                Description = $"A page of {pageResource} results",
+            });
+            foreach (var person in audit.People)
+            {
+                resource.Entity.Add(new AuditEvent.EntityComponent
+                {
+                    What = new ResourceReference($"Patient/{Id(person)}"),
+                    Type = new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
+                    Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
+                });
+            }
+        }
         return resource;
     }
 

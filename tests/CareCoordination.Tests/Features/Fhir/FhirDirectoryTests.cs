@@ -1,6 +1,7 @@
 // Firely's model marks every element nullable; here a missing element fails the test just as an assert would.
 #pragma warning disable CS8600, CS8602, CS8604
 
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using CareCoordination.Auth;
@@ -404,6 +405,54 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var theirs = await AllPagesAsync<AuditEvent>(other, $"/fhir/AuditEvent?entity=ServiceRequest/{referralId}");
         Assert.Equal(otherId, theirs.Single().Agent.Single(a => a.Requestor == true).Who.Identifier.Value);
         await ReadAsync<OperationOutcome>(await other.GetAsync($"/fhir/AuditEvent/{reads[0].Id}"), HttpStatusCode.NotFound);
+    }
+
+    /// <summary>
+    /// Issue 14, store growth: a search that shows several records is one audit row, not one per record, and names each
+    /// person it showed (audit_read_person); as a FHIR AuditEvent it is a query entity and a Patient entity per person,
+    /// found by entity=Patient/ of each, and "who has seen this person's record" finds it.
+    /// </summary>
+    [Fact]
+    public async Task AuditEvent_ASearchShowingSeveralRecords_IsOneEvent_NamingEachPersonItShowed_AndFoundByEachOfThem()
+    {
+        // Every earlier row of this store is at least ten seconds older than anything this test does.
+        app.Clock.Advance(TimeSpan.FromSeconds(10));
+        var since = Instant(app.Clock.GetUtcNow().AddSeconds(-1));
+        var (firstReferral, firstPerson) = await SubmitAsync("referrer");
+        var (secondReferral, secondPerson) = await SubmitAsync("referrer");
+        using var client = await app.PartnerAsync();
+        long before;
+        await using (var connection = await app.OpenAsync())
+        {
+            before = await connection.ExecuteScalarAsync<long>("SELECT MAX(id) FROM audit_event");
+        }
+
+        var found = await ReadAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=ge{since}"));
+
+        Assert.Equal([firstReferral, secondReferral], found.Entry.Select(e => long.Parse(e.Resource.Id, CultureInfo.InvariantCulture)).Order());
+        await using (var connection = await app.OpenAsync())
+        {
+            var rows = (await connection.QueryAsync<(long Id, string? EntityType, long? EntityId, long? PersonId)>(
+                "SELECT id, entity_type, entity_id, person_id FROM audit_event WHERE id > @before AND action = 'SearchServiceRequests'", new { before })).ToList();
+            var row = Assert.Single(rows);
+            Assert.Equal(("referral", null, null), (row.EntityType, row.EntityId, row.PersonId));
+            Assert.Equal(new[] { firstPerson, secondPerson }.Order(),
+                await connection.QueryAsync<long>("SELECT person_id FROM audit_read_person WHERE audit_id = @Id ORDER BY person_id", new { row.Id }));
+        }
+        var search = (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?date=ge{since}&outcome=0"))
+            .Single(a => a.Subtype.Single().Code == "SearchServiceRequests");
+        var query = search.Entity.Single(e => e.What is null);
+        Assert.Equal(("24", "A page of ServiceRequest results"), (query.Role.Code, query.Description));
+        Assert.Equal(new[] { firstPerson, secondPerson }.Order().Select(p => $"Patient/{p}"),
+            search.Entity.Where(e => e.What is not null).Select(e => e.What.Reference));
+        Assert.All(search.Entity.Where(e => e.What is not null), e => Assert.Equal("1", e.Role.Code));
+        foreach (var person in new[] { firstPerson, secondPerson })
+        {
+            Assert.Contains(search.Id, (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=Patient/{person}")).Select(a => a.Id));
+        }
+        Assert.True(search.IsExactly(await ReadAsync<AuditEvent>(await client.GetAsync($"/fhir/AuditEvent/{search.Id}"))));
+        // A page read names no one referral: entity=ServiceRequest/ finds only reads of that one.
+        Assert.DoesNotContain(search.Id, (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=ServiceRequest/{firstReferral}")).Select(a => a.Id));
     }
 
     [Fact]
