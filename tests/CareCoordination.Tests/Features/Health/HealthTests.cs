@@ -1,12 +1,16 @@
 using System.Data.Common;
 using System.Net;
 using System.Text.Json;
+using CareCoordination.Changes;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Features.Reports;
 using CareCoordination.Store;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CareCoordination.Tests.Features.Health;
 
@@ -86,6 +90,13 @@ public abstract class HealthTests
         await using var app = Start();
         using var client = app.CreateBrowserlessClient();
         Assert.Equal("Healthy", (await HealthAsync(client)).Overall);
+        // The feed starts from the store's last change when it starts, beside serving: a change written before that is
+        // one it never has to push.
+        var feed = app.Services.GetRequiredService<ChangeFeed>();
+        while (feed.Published < 0)
+        {
+            await Task.Delay(10);
+        }
 
         // A change committed two minutes ago that the feed was never told of (as when another node's notification is lost).
         await using (var connection = await app.OpenAsync())
@@ -127,6 +138,29 @@ public sealed class HealthOnSqliteTests : HealthTests
         }
     }
 
+    /// <summary>
+    /// Overwrites the referral table's first page in the file: the probes' own tables still read and write, a referral no
+    /// longer can. Start-up's writes beside serving (the deprivation lookup, the warm-up) end first, and the WAL is emptied
+    /// into the file, asserted: a newer copy of the page left in the WAL would be read instead of the broken one.
+    /// </summary>
+    private static async Task CorruptTheReferralTableAsync(AppFactory app)
+    {
+        await app.Services.GetRequiredService<DeprivationLookup>().WhenLoadedAsync(CancellationToken.None);
+        await app.Services.GetRequiredService<SubmissionWarmUp>().Done;
+        long page, pageSize;
+        await using (var connection = await app.OpenAsync())
+        {
+            var (busy, _, _) = await connection.QuerySingleAsync<(long Busy, long Log, long Checkpointed)>("PRAGMA wal_checkpoint(TRUNCATE)");
+            Assert.Equal(0, busy);
+            page = await connection.ExecuteScalarAsync<long>("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'referral'");
+            pageSize = await connection.ExecuteScalarAsync<long>("PRAGMA page_size");
+        }
+        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        stream.Position = (page - 1) * pageSize;
+        stream.Write(Enumerable.Repeat((byte)0xFF, (int)pageSize).ToArray());
+    }
+
     private static async Task<(HttpStatusCode Status, string Description)> IntegrityAsync(HttpClient client)
     {
         using var response = await client.GetAsync("/health");
@@ -139,16 +173,7 @@ public sealed class HealthOnSqliteTests : HealthTests
     public async Task Health_WhenTheFileIsCorruptAtStartUp_Is503_OnceTheFirstIntegrityCheckEnds_WithoutHoldingUpTheFirstProbe()
     {
         await using var app = new AppFactory();
-        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
-        await using (var connection = await app.OpenAsync())
-        {
-            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
-            var page = await connection.ExecuteScalarAsync<long>("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'referral'");
-            var pageSize = await connection.ExecuteScalarAsync<long>("PRAGMA page_size");
-            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-            stream.Position = (page - 1) * pageSize;
-            stream.Write(Enumerable.Repeat((byte)0xFF, (int)pageSize).ToArray());
-        }
+        await CorruptTheReferralTableAsync(app);
         using var client = app.CreateBrowserlessClient();
 
         // No probe is Healthy on a finished check of this file; once the background check ends, it is Unhealthy.
@@ -173,20 +198,7 @@ public sealed class HealthOnSqliteTests : HealthTests
             await Task.Delay(20);
         }
 
-        // Overwrite the referral table's first page: the probes' own tables still read and write, a referral no longer can.
-        long page, pageSize;
-        await using (var connection = await app.OpenAsync())
-        {
-            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE)");
-            page = await connection.ExecuteScalarAsync<long>("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'referral'");
-            pageSize = await connection.ExecuteScalarAsync<long>("PRAGMA page_size");
-        }
-        var file = new SqliteConnectionStringBuilder(app.ConnectionString).DataSource;
-        await using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
-        {
-            stream.Position = (page - 1) * pageSize;
-            stream.Write(Enumerable.Repeat((byte)0xFF, (int)pageSize).ToArray());
-        }
+        await CorruptTheReferralTableAsync(app);
 
         // Checked at most once an hour (Health:IntegrityCheckMinutes): until then the last result stands.
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
