@@ -97,16 +97,27 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
         return changes.Where(c => c.Seq <= published).ToList();
     }
 
+    /// <summary>
+    /// The feed's starting point (the store's last change) is read here, before the host serves: the store is ready by
+    /// then, and Kestrel starts only after every hosted service has. Read on the feed's own thread, a change committed
+    /// by a first request could land before it and never be pushed (the health test that stops the feed saw it).
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            Interlocked.Exchange(ref _published, await connection.ExecuteScalarAsync<long?>(
+                new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0);
+        }
+        await base.StartAsync(cancellationToken);
+    }
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>Blocks its own thread on purpose: waits for a poke, reads, hands each change to the subscribers in order.</summary>
     private void Run(CancellationToken stoppingToken)
     {
-        using (var connection = database.OpenAsync(stoppingToken).GetAwaiter().GetResult())
-        {
-            Interlocked.Exchange(ref _published, connection.ExecuteScalar<long?>("SELECT MAX(seq) FROM change") ?? 0);
-        }
         try
         {
             while (true)
