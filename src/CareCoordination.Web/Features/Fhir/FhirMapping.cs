@@ -699,8 +699,9 @@ public static class FhirMapping
                 Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
             });
         }
-        if (audit.EntityType is { } pageType && audit.EntityId is null && FhirAudit.ResourceTypes.TryGetValue(pageType, out var pageResource))
+        if (audit.EntityType is { } pageType && audit.EntityId is null)
         {
+            var pageResource = FhirAudit.ResourceTypes.GetValueOrDefault(pageType, pageType);
             // A page read (a search): what it searched for, as FHIR's query entity, and each person it disclosed.
             resource.Entity.Add(new AuditEvent.EntityComponent
             {
