@@ -67,7 +67,7 @@ public sealed class AuditWriter(Database database)
         {
             if (page is not null)
             {
-                await WritePageAsync(on, within, page, cancellationToken);
+                await WriteWithPeopleAsync(on, within, page, "audit_read_person", cancellationToken);
             }
             if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
             {
@@ -85,8 +85,7 @@ public sealed class AuditWriter(Database database)
             }
             if (people is not null)
             {
-                var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", people.Row, within, cancellationToken: cancellationToken));
-                await on.ExecuteAsync(new CommandDefinition(InsertPeople, new { AuditId = auditId, people.People }, within, cancellationToken: cancellationToken));
+                await WriteWithPeopleAsync(on, within, people, "audit_person", cancellationToken);
             }
         }
         if (connection is null)
@@ -115,30 +114,32 @@ public sealed class AuditWriter(Database database)
         return new BulkPeople(Row(scope, outcome, action, subjects[0].EntityType, null, null), IdList(people));
     }
 
-    private async Task WritePageAsync(DbConnection on, DbTransaction? within, BulkPeople page, CancellationToken cancellationToken)
+    /// <summary>
+    /// The read's row, then its people named against it in <paramref name="table"/> (audit_person, audit_read_person) from
+    /// one parameter; on PostgreSQL in one statement, so one round trip.
+    /// </summary>
+    private async Task WriteWithPeopleAsync(DbConnection on, DbTransaction? within, BulkPeople read, string table, CancellationToken cancellationToken)
     {
         if (database.Provider == StoreProvider.PostgreSQL)
         {
-            // One round trip: the row and its people in one statement.
-            var parameters = new DynamicParameters(page.Row);
-            parameters.Add("People", page.People);
-            await on.ExecuteAsync(new CommandDefinition(InsertPagePostgres, parameters, within, cancellationToken: cancellationToken));
+            var parameters = new DynamicParameters(read.Row);
+            parameters.Add("People", read.People);
+            await on.ExecuteAsync(new CommandDefinition($"""
+                WITH a AS ({Insert} RETURNING id)
+                INSERT INTO {table} (audit_id, person_id)
+                SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
+                """, parameters, within, cancellationToken: cancellationToken));
             return;
         }
-        var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", page.Row, within, cancellationToken: cancellationToken));
-        if (page.People.Length > 0)
+        var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", read.Row, within, cancellationToken: cancellationToken));
+        if (read.People.Length > 0)
         {
-            await on.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO audit_read_person (audit_id, person_id) SELECT @AuditId, value FROM json_each('[' || @People || ']')",
-                new { AuditId = auditId, page.People }, within, cancellationToken: cancellationToken));
+            await on.ExecuteAsync(new CommandDefinition($"INSERT INTO {table} (audit_id, person_id) SELECT @AuditId, value FROM json_each('[' || @People || ']')",
+                new { AuditId = auditId, read.People }, within, cancellationToken: cancellationToken));
         }
     }
 
-    private const string InsertPagePostgres = $"""
-        WITH a AS ({Insert} RETURNING id)
-        INSERT INTO audit_read_person (audit_id, person_id)
-        SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
-        """;
+    private sealed record BulkPeople(object Row, string People);
 
     /// <summary>
     /// The people named in bulk: one audit row for the read (no entity, its detail saying what it held), and each person
@@ -148,16 +149,6 @@ public sealed class AuditWriter(Database database)
     /// quarter's 150,000 people, and ten times the bytes written). "Whose record was read" is
     /// audit_event.person_id, or audit_person.person_id joined to its audit_event row.
     /// </summary>
-    private string InsertPeople => $"""
-        INSERT INTO audit_person (person_id, audit_id)
-        SELECT p.id, @AuditId
-        FROM {(database.Provider == StoreProvider.PostgreSQL
-            ? "unnest(string_to_array(@People, ',')::bigint[]) AS p (id)"
-            : "(SELECT value AS id FROM json_each('[' || @People || ']')) p")}
-        """;
-
-    private sealed record BulkPeople(object Row, string People);
-
     private static BulkPeople? PeopleOf(MessageScope scope, string outcome, string? action)
     {
         if (scope.People.Count == 0)
