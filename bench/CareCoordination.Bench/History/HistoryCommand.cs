@@ -123,6 +123,12 @@ public static class HistoryCommand
             var only = options.Get("report");
             failures += await MeasureAsync([.. targets.Where((t, i) => i == 0 || only is null || t.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
                 .Select(t => (t.Name, t.Run))], reportCalls, warmUps: 1);
+            foreach (var (name, times) in reports.FirstRows.Where(f => f.Value.Count > 1))
+            {
+                var measured = times.Skip(1).Order().ToList();
+                Console.WriteLine($"   {name}: first row p50 {measured[measured.Count / 2]:F1} ms, p95 "
+                    + $"{measured[Math.Min(measured.Count - 1, (int)Math.Ceiling(measured.Count * 0.95) - 1)]:F1} ms (the download starts)");
+            }
         }
         await server.StopAsync();
         Console.WriteLine($"-- history: load average {LoadAverage()} at the end");

@@ -27,9 +27,49 @@ public static partial class ClientLevelEvents
     [AllowRoles(Roles.Manager, Roles.Admin)]
     public sealed record Summary(ReportFilter Filter) : IQuery<Counts>;
 
-    /// <summary>The file itself: it names people, so every download is audited.</summary>
+    /// <summary>
+    /// The file's events, or those of them that started on <paramref name="Starting"/>'s days (none: all of them). It names
+    /// people, so every read is audited. A download reads the file in runs of start days (<see cref="FileRuns"/>), each one
+    /// of these, audited before any of its rows is written (<see cref="OpenFileAsync"/>).
+    /// </summary>
     [AllowRoles(Roles.Manager, Roles.Admin)]
-    public sealed record Export(ReportFilter Filter) : IQuery<IReadOnlyList<Row>>, IAudited;
+    public sealed record Export(ReportFilter Filter, StartDays? Starting = null) : IQuery<IReadOnlyList<Row>>, IAudited;
+
+    /// <summary>
+    /// A run of London days on which events started: from <paramref name="First"/> (none: any day before) to
+    /// <paramref name="Last"/> (none: the period's last day). An event's start is the day its referral was sent (a request)
+    /// or its support started (a service), the first key of the file's order.
+    /// </summary>
+    public sealed record StartDays(DateOnly? First, DateOnly? Last)
+    {
+        public static StartDays Any { get; } = new(null, null);
+
+        /// <summary>The run as the audit row's detail says it.</summary>
+        internal string Describe(ReportFilter filter) => (First, Last) switch
+        {
+            (null, null) => "",
+            (null, { } last) when last < filter.From => ", events started before the period",
+            _ => string.Create(CultureInfo.InvariantCulture,
+                $", events started {(First is { } first ? first.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) : "any day")} to {(Last ?? filter.To):yyyy-MM-dd}"),
+        };
+    }
+
+    /// <summary>How many start days a run of the file holds at most: a year is read as thirteen runs, a month as two.</summary>
+    public const int RunDays = 31;
+
+    /// <summary>
+    /// The file cut by start day, in its order: first the events that started before the period (requests sent before it
+    /// and decided in it, services started before it and still running into it), then the period's days in runs of at most
+    /// <see cref="RunDays"/>. No event starts after the period: a request is sent before it is decided, and a service that
+    /// ran in the period started before its end. Each event is in exactly one run.
+    /// </summary>
+    public static IReadOnlyList<StartDays> FileRuns(ReportFilter filter) =>
+    [
+        BeforeThePeriod(filter),
+        .. filter.Parts((filter.Days + RunDays - 1) / RunDays).Select(part => new StartDays(part.From, part.To)),
+    ];
+
+    private static StartDays BeforeThePeriod(ReportFilter filter) => new(null, filter.From.AddDays(-1));
 
     public sealed class SummaryValidator : AbstractValidator<Summary>
     {
@@ -38,7 +78,12 @@ public static partial class ClientLevelEvents
 
     public sealed class ExportValidator : AbstractValidator<Export>
     {
-        public ExportValidator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+        public ExportValidator()
+        {
+            RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+            RuleFor(q => q.Starting).Must(days => days is not { First: { } first, Last: { } last } || first <= last)
+                .WithMessage("The run of start days must end on or after the day it starts.");
+        }
     }
 
     public static IReadOnlyList<ReportDefinition> Definitions { get; } =
@@ -282,34 +327,34 @@ public static partial class ClientLevelEvents
     private const string PersonColumns = "r.person_id, pe.nhs_number, pe.date_of_birth, pe.sex, pe.ethnicity, pe.postcode, r.organisation_id";
 
     /// <summary>
-    /// The period's events, in the file's order (FileOrder). Read in parts at the same time, each on its own
-    /// connection: the requests by when they were decided, the services still running as one part and those ended by when
-    /// they ended (cut evenly up to the last end held, the last part taking every end after it: EndCutsAsync), so each event is
-    /// read once, by one part. Each row is read
-    /// straight off the data reader, with the organisations, services and beds looked up in memory (a year of all trusts is
-    /// 570,000 events, and its two queries with every name joined and mapped by Dapper took about 6 s, issue 13).
+    /// The period's events that started on <paramref name="starting"/>'s days, in the file's order (FileOrder): the
+    /// requests, the services still running and those ended read at the same time, each on its own connection. Each row is
+    /// read straight off the data reader, with the organisations, services and beds looked up in memory (a year of all
+    /// trusts is 570,000 events, and its two queries with every name joined and mapped by Dapper took about 6 s, issue 13).
     /// </summary>
-    internal static async Task<Event[]> LoadAsync(Database database, ReportFilter filter, int partCount, CancellationToken cancellationToken)
+    internal static async Task<Event[]> LoadAsync(Database database, ReportFilter filter, StartDays starting, CancellationToken cancellationToken)
     {
         var (from, to, end) = (filter.From, filter.To, filter.EndUtc);
         var names = await NamesAsync(database, cancellationToken);
-        var parts = filter.Parts(partCount);
-        var reads = new List<Func<Task<List<Event>>>>();
-        foreach (var part in parts)
-        {
-            reads.Add(() => ReadRequestsAsync(part.StartUtc, part.EndUtc));
-        }
-        reads.Add(() => ReadServicesAsync("pl.started_at < @end AND pl.status = 'active'", null, null));
-        var startedBeforeEnd = database.Provider == StoreProvider.Sqlite ? "+pl.started_at < @end" : "pl.started_at < @end";
-        var endCuts = await EndCutsAsync(database, filter.StartUtc, partCount, cancellationToken);
-        for (var i = 0; i < endCuts.Count; i++)
-        {
-            var last = i == endCuts.Count - 1;
-            var (partStart, partEnd) = (endCuts[i], last ? (DateTimeOffset?)null : endCuts[i + 1]);
-            reads.Add(() => ReadServicesAsync(
-                $"{startedBeforeEnd} AND pl.status = 'ended' AND pl.ended_at >= @partStart" + (last ? "" : " AND pl.ended_at < @partEnd"),
-                partStart, partEnd));
-        }
+        // The run's starts as instants, [startFrom, startBefore), and never after the period's end.
+        DateTimeOffset? startFrom = starting.First is { } first ? LondonTime.StartOf(first) : null;
+        var startBefore = starting.Last is { } last && LondonTime.StartOf(last.AddDays(1)) < end ? LondonTime.StartOf(last.AddDays(1)) : end;
+        var parameters = new { start = filter.StartUtc, end, startFrom, startBefore, filter.Trust, filter.Locality };
+        // On SQLite "+" keeps a column's index out of the plan (PostgreSQL's statistics choose well without it). A run inside
+        // the period is found by its starts' index: its referrals by when they were sent, its placements by when they started.
+        // Otherwise (the starts before the period, or all) by the period's own: decisions, and ends since its start.
+        var hint = database.Provider == StoreProvider.Sqlite ? "+" : "";
+        var byStart = startFrom is { } runStart && runStart >= filter.StartUtc;
+        string Hinted(string column) => byStart ? column : hint + column;
+        string StartedFrom(string column) => startFrom is null ? "" : $" AND {Hinted(column)} >= @startFrom";
+        var requestsWhere = byStart
+            ? $"WHERE r.submitted_at < @startBefore{StartedFrom("r.submitted_at")} AND {hint}r.first_decided_at >= @start AND {hint}r.first_decided_at < @end"
+            : $"{RequestsWhere} AND {hint}r.submitted_at < @startBefore{StartedFrom("r.submitted_at")}";
+        var active = $"pl.status = 'active' AND pl.started_at < @startBefore{(startFrom is null ? "" : " AND pl.started_at >= @startFrom")}";
+        var ended = byStart
+            ? $"pl.status = 'ended' AND pl.started_at < @startBefore{StartedFrom("pl.started_at")} AND {hint}pl.ended_at >= @start"
+            : $"pl.status = 'ended' AND pl.ended_at >= @start AND {hint}pl.started_at < @startBefore{StartedFrom("pl.started_at")}";
+        Func<Task<List<Event>>>[] reads = [ReadRequestsAsync, () => ReadServicesAsync(active), () => ReadServicesAsync(ended)];
         var read = await ReportFilter.ReadAtOnceAsync(reads, r => r(), cancellationToken);
         var events = new Event[read.Sum(r => r.Count)];
         var order = new FileOrder[events.Length];
@@ -326,7 +371,7 @@ public static partial class ClientLevelEvents
         Array.Sort(order, events);
         return events;
 
-        async Task<List<Event>> ReadRequestsAsync(DateTimeOffset partStart, DateTimeOffset partEnd)
+        async Task<List<Event>> ReadRequestsAsync()
         {
             await using var connection = await database.OpenForReportAsync(cancellationToken);
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
@@ -334,8 +379,8 @@ public static partial class ClientLevelEvents
                 SELECT r.id, {PersonColumns}, r.source, r.submitted_at, r.first_decided_at, r.first_decision
                 FROM referral r
                 JOIN person pe ON pe.id = r.person_id
-                {RequestsWhere}{Filters}
-                """, new { start = partStart, end = partEnd, filter.Trust, filter.Locality }, cancellationToken: cancellationToken));
+                {requestsWhere}{Filters}
+                """, parameters, cancellationToken: cancellationToken));
             var found = new List<Event>();
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
@@ -353,9 +398,9 @@ public static partial class ClientLevelEvents
             return found;
         }
 
-        async Task<List<Event>> ReadServicesAsync(string running, DateTimeOffset? partStart, DateTimeOffset? partEnd)
+        async Task<List<Event>> ReadServicesAsync(string running)
         {
-            // CROSS JOIN keeps SQLite to the placements first, found by the part's own index, each then joined to its referral
+            // CROSS JOIN keeps SQLite to the placements first, found by the run's own index, each then joined to its referral
             // and person. (They were once taken from a subquery sorted by referral, but SQLite flattens such a subquery into the
             // join and drops its ORDER BY, 3.40 and 3.53 alike: the plan is this one. A materialized, sorted one was no faster
             // in process, 1.1-2.6 s either way for a year's ended services on a busy machine, issue 13.)
@@ -367,7 +412,7 @@ public static partial class ClientLevelEvents
                 CROSS JOIN referral r
                 JOIN person pe ON pe.id = r.person_id
                 WHERE pl.started_at IS NOT NULL AND {running} AND r.id = pl.referral_id{Filters}
-                """, new { end, partStart, partEnd, filter.Trust, filter.Locality }, cancellationToken: cancellationToken));
+                """, parameters, cancellationToken: cancellationToken));
             var found = new List<Event>();
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
@@ -398,29 +443,6 @@ public static partial class ClientLevelEvents
             }
             return found;
         }
-    }
-
-    /// <summary>
-    /// Where the ended services' parts begin: the time from the period's start to the last end held, cut into equal runs (the
-    /// last part takes every end after its start). Cut by the period's days, a quarter's last part held every placement ended
-    /// since, two months more than the others, and read alone for most of the read (1.5 s against 0.4-0.65 s, issue 13).
-    /// </summary>
-    private static async Task<List<DateTimeOffset>> EndCutsAsync(Database database, DateTimeOffset start, int parts, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenForReportAsync(cancellationToken);
-        var lastEnd = StoredTimes.ReadOrNull(await connection.ExecuteScalarAsync<object?>(new CommandDefinition(
-            "SELECT MAX(ended_at) FROM placement WHERE status = 'ended'", cancellationToken: cancellationToken)));
-        var cuts = new List<DateTimeOffset> { start };
-        if (lastEnd is { } end && end > start)
-        {
-            // Whole seconds: both stores compare the same instant at a cut (PostgreSQL keeps microseconds, SQLite's text 100 ns).
-            var step = (end - start).Ticks / Math.Max(parts, 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond;
-            for (var i = 1; i < parts && step > 0; i++)
-            {
-                cuts.Add(start.AddTicks(step * i));
-            }
-        }
-        return cuts;
     }
 
     private sealed record Tally
@@ -485,8 +507,8 @@ public static partial class ClientLevelEvents
     }
 
     /// <summary>
-    /// Every person whose events are in the file is named in the audit trail, once per download: one audit row for the
-    /// download, with the period, the filter and the number of events in its detail, and each person named against it in
+    /// Every person whose events a read holds is named in the audit trail, once per read: one audit row for the read, with the
+    /// period, the filter, the run of start days and the number of events in its detail, and each person named against it in
     /// audit_person ("who saw my record" finds it by audit_person.person_id). A year is about 570,000 events of 450,000
     /// people: a statement per event held the store's only write turn for tens of seconds, so every other writer waited and
     /// some gave up with "database is locked", and a full audit row per person, with its two indexes, held it 3-4x as long as two numbers (issue 13).
@@ -495,14 +517,73 @@ public static partial class ClientLevelEvents
     {
         public async ValueTask<IReadOnlyList<Row>> Handle(Export query, CancellationToken cancellationToken)
         {
-            var events = await LoadAsync(database, query.Filter, ReportFilter.ReadParts, cancellationToken);
-            work.Scope.TouchPeople(events.Select(e => e.PersonId));
             var filter = query.Filter;
+            var starting = query.Starting ?? StartDays.Any;
+            var events = await LoadAsync(database, filter, starting, cancellationToken);
+            work.Scope.TouchPeople(events.Select(e => e.PersonId));
             var trust = filter.Trust is { } id ? ", referring organisation " + id.ToString(CultureInfo.InvariantCulture) : "";
             var locality = filter.Locality is { } name ? ", locality " + name : "";
             work.Scope.AuditDetail = string.Create(CultureInfo.InvariantCulture,
-                $"CLD export {filter.From:yyyy-MM-dd} to {filter.To:yyyy-MM-dd}{trust}{locality}: {events.Length} events");
+                $"CLD export {filter.From:yyyy-MM-dd} to {filter.To:yyyy-MM-dd}{trust}{locality}{starting.Describe(filter)}: {events.Length} events");
             return new Rows(events);
+        }
+    }
+
+    /// <summary>
+    /// The download's rows: the file's runs of start days (FileRuns), each sent as its own Export, so each is authorised,
+    /// read and audited (its people named against its own audit row) before any of its rows is written. The first run is
+    /// read before this returns, so a refusal or a bad filter is an ordinary problem response, not half a file; the others
+    /// are read ahead of the writing, ReportFilter.ReadParts at a time, while the rows before them go out. Read whole before
+    /// the first byte, a year of 1M referrals (570,000 events) took 3-4 s to start and held every event at once (issue 13).
+    /// A download abandoned part way has been audited for the runs read ahead of what it wrote: more than it showed, never less.
+    /// </summary>
+    public static async Task<IAsyncEnumerable<Row>> OpenFileAsync(IMediator mediator, ReportFilter filter, CancellationToken cancellationToken)
+    {
+        // The first run alone first: its validation is the filter's, so the period is cut only once it is known to be one.
+        var first = await mediator.Send(new Export(filter, BeforeThePeriod(filter)), cancellationToken);
+        var runs = FileRuns(filter);
+        var ahead = new Queue<Task<IReadOnlyList<Row>>>();
+        var next = 1;
+        ReadAhead();
+        return Write(first);
+
+        void ReadAhead()
+        {
+            while (ahead.Count < ReportFilter.ReadParts && next < runs.Count)
+            {
+                var run = runs[next++];
+                ahead.Enqueue(Task.Run(async () => await mediator.Send(new Export(filter, run), cancellationToken), cancellationToken));
+            }
+        }
+
+        async IAsyncEnumerable<Row> Write(IReadOnlyList<Row> firstRows)
+        {
+            try
+            {
+                foreach (var row in firstRows)
+                {
+                    yield return row;
+                }
+                while (ahead.TryDequeue(out var reading))
+                {
+                    var rows = await reading;
+                    ReadAhead();
+                    foreach (var row in rows)
+                    {
+                        yield return row;
+                    }
+                }
+            }
+            finally
+            {
+                // Written no further (the download failed or was abandoned): the reads still under way end on their own or
+                // with the request's cancellation, and what they throw then is nobody's to handle.
+                foreach (var reading in ahead)
+                {
+                    _ = reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
         }
     }
 
@@ -531,6 +612,12 @@ public static partial class ClientLevelEvents
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
+    /// <summary>GET /reports/client-level-events.csv: the file written run by run as it is read (OpenFileAsync).</summary>
     public static void MapCsv(IEndpointRouteBuilder app) =>
-        app.MapReportCsv<IReadOnlyList<Row>, Row>(Slug, filter => new Export(filter), rows => rows);
+        app.MapGet($"/reports/{Slug}.csv", async (HttpRequest request, IMediator mediator, TimeProvider clock, CancellationToken cancellationToken) =>
+        {
+            var filter = ReportFilter.FromQuery(request.Query, LondonTime.Today(clock));
+            var rows = await OpenFileAsync(mediator, filter, cancellationToken);
+            return Results.Stream(stream => ReportCsv.WriteAsync(stream, rows, cancellationToken), ReportCsv.ContentType, ReportCsv.FileName(Slug, filter));
+        });
 }

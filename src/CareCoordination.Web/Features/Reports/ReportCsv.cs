@@ -21,12 +21,21 @@ public static class ReportCsv
             var filter = ReportFilter.FromQuery(request.Query, LondonTime.Today(clock));
             // Sent before anything is written, so a refusal or a bad filter is an ordinary problem response, not half a file.
             var result = await mediator.Send(query(filter), cancellationToken);
-            return Results.Stream(stream => WriteAsync(stream, rows(result), cancellationToken), "text/csv; charset=utf-8", FileName(slug, filter));
+            return Results.Stream(stream => WriteAsync(stream, rows(result), cancellationToken), ContentType, FileName(slug, filter));
         });
+
+    public const string ContentType = "text/csv; charset=utf-8";
 
     public static string FileName(string slug, ReportFilter filter) => $"{slug}-{filter.From:yyyy-MM-dd}-to-{filter.To:yyyy-MM-dd}.csv";
 
     public static async Task WriteAsync<TRow>(Stream stream, IEnumerable<TRow> rows, CancellationToken cancellationToken)
+    {
+        await using var csv = CsvWriter.Create(stream, Options, leaveOpen: true);
+        await csv.WriteRecordsAsync(rows, cancellationToken);
+    }
+
+    /// <summary>Rows that come as they are read (the CLD export's runs): each written as it arrives.</summary>
+    public static async Task WriteAsync<TRow>(Stream stream, IAsyncEnumerable<TRow> rows, CancellationToken cancellationToken)
     {
         await using var csv = CsvWriter.Create(stream, Options, leaveOpen: true);
         await csv.WriteRecordsAsync(rows, cancellationToken);

@@ -258,26 +258,48 @@ public abstract class ClientLevelEventsTests(AppFactory app)
     }
 
     /// <summary>
-    /// The export reads its period in parts at once (the requests by when they were decided, the services still running as
-    /// one part and the ended ones by when they ended, the last part taking every end after it): each event must come once,
-    /// however many parts, and in the file's order. Over the whole period and over its first five days, in which R2's home
-    /// care (ended d5) is still running at the end, found by the last part.
+    /// A download reads its file in runs of start days (FileRuns: the events that started before the period, then the
+    /// period's days), each run by its own index: each event must come once, by one run, however the days are cut, and the
+    /// runs one after the other must be the file's order. Over the whole period; over its first five days, in which R2's home
+    /// care (ended d5) is still running at the end; and from d2, before which R1's reablement and R5's bed had started.
     /// </summary>
     [Fact]
-    public async Task Export_ReadsEachEventOnce_HoweverItsPeriodIsCutIntoParts()
+    public async Task Export_ReadsEachEventOnce_InTheFilesOrder_HoweverItsStartDaysAreCutIntoRuns()
     {
         var (w, r, p) = await BuildAsync();
         var database = app.Services.GetRequiredService<CareCoordination.Store.Database>();
-        var expected = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => $"request-{r[k]}")
+        var wholePeriod = new[] { "R1", "R2", "R3", "R4", "R5", "R9" }.Select(k => $"request-{r[k]}")
             .Concat(new[] { "R1", "R2", "R5" }.Select(k => $"service-{p[k]}")).Order(StringComparer.Ordinal).ToList();
-        foreach (var last in new[] { 9, 4 })
+        // From d2: requests decided d2..d9 are R4 (sent d3) and R9 (sent d4); services that ran: R1 and R5 (both started d1,
+        // before the period), R2 (started d2). In the file's order: d1's two services, by number, then d2's, then d3, d4.
+        var fromDayTwo = new[] { $"service-{p["R1"]}", $"service-{p["R5"]}", $"service-{p["R2"]}", $"request-{r["R4"]}", $"request-{r["R9"]}" };
+        foreach (var (first, last) in new[] { (0, 9), (0, 4), (2, 9) })
         {
-            var filter = new ReportFilter(w.Day(0), w.Day(last), w.TrustId);
-            foreach (var parts in new[] { 1, 2, 3, 4, 10 })
+            var filter = new ReportFilter(w.Day(first), w.Day(last), w.TrustId);
+            var days = Enumerable.Range(first, last - first + 1).Select(d => new ClientLevelEvents.StartDays(w.Day(d), w.Day(d)));
+            IReadOnlyList<ClientLevelEvents.StartDays>[] cuts =
+            [
+                ClientLevelEvents.FileRuns(filter),
+                [ClientLevelEvents.StartDays.Any],
+                [new(null, w.Day(first - 1)), .. days],
+                [new(null, w.Day(first)), new(w.Day(first + 1), null)],
+            ];
+            foreach (var runs in cuts)
             {
-                var events = await ClientLevelEvents.LoadAsync(database, filter, parts, CancellationToken.None);
+                var events = new List<ClientLevelEvents.Event>();
+                foreach (var run in runs)
+                {
+                    events.AddRange(await ClientLevelEvents.LoadAsync(database, filter, run, CancellationToken.None));
+                }
                 var references = events.Select(e => e.EventReference).ToList();
-                Assert.Equal(expected, references.Order(StringComparer.Ordinal));
+                if (first == 2)
+                {
+                    Assert.Equal(fromDayTwo, references);
+                }
+                else
+                {
+                    Assert.Equal(wholePeriod, references.Order(StringComparer.Ordinal));
+                }
                 // The file's order: start day, then requests before services, then the referral's or placement's number.
                 Assert.Equal(events.OrderBy(e => e.EventStart).ThenBy(e => e.EventType, StringComparer.Ordinal)
                     .ThenBy(e => long.Parse(e.EventReference[(e.EventReference.IndexOf('-') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
@@ -287,6 +309,22 @@ public abstract class ClientLevelEventsTests(AppFactory app)
                     (homeCare.EventEnd, homeCare.EventOutcome));
             }
         }
+    }
+
+    /// <summary>The file's runs: the days before the period, then the period in runs of at most 31 days that cover it once.</summary>
+    [Fact]
+    public void FileRuns_AreTheDaysBeforeThePeriod_ThenItsDaysInRunsOfAtMost31()
+    {
+        var day = new DateOnly(2025, 12, 1);
+        Assert.Equal([new(null, day.AddDays(-1)), new(day, day)], ClientLevelEvents.FileRuns(new ReportFilter(day, day)));
+        Assert.Equal([new(null, day.AddDays(-1)), new(day, day.AddDays(30))], ClientLevelEvents.FileRuns(new ReportFilter(day, day.AddDays(30))));
+        Assert.Equal([new(null, day.AddDays(-1)), new(day, day.AddDays(15)), new(day.AddDays(16), day.AddDays(31))],
+            ClientLevelEvents.FileRuns(new ReportFilter(day, day.AddDays(31))));
+        var year = ClientLevelEvents.FileRuns(new ReportFilter(day, new DateOnly(2026, 11, 30)));
+        Assert.Equal(13, year.Count);
+        Assert.All(year.Skip(1), run => Assert.InRange(run.Last!.Value.DayNumber - run.First!.Value.DayNumber + 1, 1, ClientLevelEvents.RunDays));
+        Assert.All(year.Skip(2).Zip(year.Skip(1)), pair => Assert.Equal(pair.Second.Last!.Value.AddDays(1), pair.First.First));
+        Assert.Equal((day, new DateOnly(2026, 11, 30)), (year[1].First!.Value, year[^1].Last!.Value));
     }
 
     [Fact]
@@ -332,21 +370,95 @@ public abstract class ClientLevelEventsTests(AppFactory app)
             rows.Where(r => r.ServiceType.Length > 0).GroupBy(r => r.ServiceType).Select(g => new ClientLevelEvents.Count(g.Key, g.Count())).OrderBy(c => c.Label, StringComparer.Ordinal));
         Assert.All(rows, r => Assert.Matches("^[0-9]{10}$", r.NhsNumber));
 
-        // The download went through the audited export: one row for it under the manager's name, and each person in it
-        // (9 events of 6 people) named against that row.
+        // The download went through the audited export, a row for each of its runs under the manager's name: the days before
+        // the period (no events) and the period's ten days, each person in it (9 events of 6 people) named against the latter.
         await using var connection = await app.OpenAsync();
-        Assert.Equal(6, await connection.ExecuteScalarAsync<long>(
-            """
-            SELECT COUNT(*) FROM audit_event a JOIN audit_person ap ON ap.audit_id = a.id
-            WHERE a.action = 'ClientLevelEvents' AND a.outcome = 'success' AND a.actor_name = 'David Trelawney' AND a.detail = @detail
-            """,
-            new { detail = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}: 9 events" }));
+        var prefix = $"CLD export {w.Ymd(0)} to {w.Ymd(9)}, referring organisation {w.TrustId}";
+        Assert.Equal(
+            new[] { ($"{prefix}, events started before the period: 0 events", 0L), ($"{prefix}, events started {w.Ymd(0)} to {w.Ymd(9)}: 9 events", 6L) }
+                .OrderBy(run => run.Item1, StringComparer.Ordinal),
+            (await connection.QueryAsync<(string Detail, long People)>(
+                """
+                SELECT a.detail, (SELECT COUNT(*) FROM audit_person ap WHERE ap.audit_id = a.id) FROM audit_event a
+                WHERE a.action = 'ClientLevelEvents' AND a.outcome = 'success' AND a.actor_name = 'David Trelawney' AND a.detail LIKE @prefix
+                """, new { prefix = prefix + ",%" })).OrderBy(run => run.Detail, StringComparer.Ordinal).ToList());
 
         // Nobody else gets the file.
         using var other = app.CreateBrowserlessClient();
         (await app.SignInAsync(other, "coordinator", AppFactory.Password)).Dispose();
         using var refused = await other.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+    }
+
+    /// <summary>
+    /// A period longer than a run is downloaded run by run, each run audited before its rows are written, under its own row
+    /// naming only its own people. d1 to d40 is two runs after the days before it. Before d1: R5's request (sent d0, decided
+    /// d1). d1..d20: R3's request (d1), R1's and R5's services (d1), R2's (d2), R4's request (d3), R9's (d4), R8's (sent d8,
+    /// decided d10). d21..d40: nothing. R5's person is in two runs, so named by both.
+    /// </summary>
+    [Fact]
+    public async Task Csv_OfAPeriodOfSeveralRuns_IsWrittenRunByRun_InTheFilesOrder_EachRunAuditedForItsOwnPeople()
+    {
+        var (w, r, p) = await BuildAsync();
+        var filter = new ReportFilter(w.Day(1), w.Day(40), w.TrustId);
+        Assert.Equal(3, ClientLevelEvents.FileRuns(filter).Count);
+        using var client = app.CreateBrowserlessClient();
+        (await app.SignInAsync(client, "manager", AppFactory.Password)).Dispose();
+
+        using var response = await client.GetAsync($"/reports/client-level-events.csv?{filter.ToQueryString()}");
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        using var reader = CsvHelper.CsvReader.Create(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(
+            [$"request-{r["R5"]}", $"request-{r["R3"]}", $"service-{p["R1"]}", $"service-{p["R5"]}", $"service-{p["R2"]}",
+             $"request-{r["R4"]}", $"request-{r["R9"]}", $"request-{r["R8"]}"],
+            reader.GetRecords<ClientLevelEvents.Row>().Select(row => row.EventReference).ToList());
+
+        await using var connection = await app.OpenAsync();
+        var personOf = (await connection.QueryAsync<(long Id, long PersonId)>(
+            "SELECT id, person_id FROM referral WHERE organisation_id = @TrustId", new { w.TrustId })).ToDictionary(x => x.Id, x => x.PersonId);
+        var prefix = $"CLD export {w.Ymd(1)} to {w.Ymd(40)}, referring organisation {w.TrustId}";
+        var runs = (await connection.QueryAsync<(long Id, string Detail)>(
+            """
+            SELECT id, detail FROM audit_event
+            WHERE action = 'ClientLevelEvents' AND outcome = 'success' AND actor_name = 'David Trelawney' AND detail LIKE @prefix
+            """, new { prefix = prefix + ",%" })).OrderBy(run => run.Detail, StringComparer.Ordinal).ToList();
+        // (By detail, not id: the runs after the first are read side by side, so their rows are written in either order.)
+        Assert.Equal(
+            [$"{prefix}, events started {w.Ymd(1)} to {w.Ymd(20)}: 7 events", $"{prefix}, events started {w.Ymd(21)} to {w.Ymd(40)}: 0 events",
+             $"{prefix}, events started before the period: 1 events"],
+            runs.Select(run => run.Detail).ToList());
+        async Task<List<long>> PeopleOf(long auditId) =>
+            [.. (await connection.QueryAsync<long>("SELECT person_id FROM audit_person WHERE audit_id = @auditId", new { auditId })).Order()];
+        Assert.Equal(new[] { "R3", "R1", "R5", "R2", "R4", "R9", "R8" }.Select(k => personOf[r[k]]).Order(), await PeopleOf(runs[0].Id));
+        Assert.Empty(await PeopleOf(runs[1].Id));
+        Assert.Equal([personOf[r["R5"]]], await PeopleOf(runs[2].Id));
+    }
+
+    /// <summary>
+    /// A download refused, or asked with a bad period, is an ordinary problem response before any of the file is written,
+    /// and is refused once: no run is read ahead of the first.
+    /// </summary>
+    [Fact]
+    public async Task Csv_Refused_IsAProblemResponse_AuditedOnce()
+    {
+        const string Denied = "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'denied'";
+        await using var connection = await app.OpenAsync();
+        var deniedBefore = await connection.ExecuteScalarAsync<long>(Denied);
+        var today = CareCoordination.Domain.LondonTime.Today(app.Clock);
+        using var coordinator = app.CreateBrowserlessClient();
+        (await app.SignInAsync(coordinator, "coordinator", AppFactory.Password)).Dispose();
+
+        // A year: thirteen runs, none of which may be read for a caller refused the first.
+        using var refused = await coordinator.GetAsync($"/reports/client-level-events.csv?{new ReportFilter(today.AddDays(-364), today).ToQueryString()}");
+
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal(deniedBefore + 1, await connection.ExecuteScalarAsync<long>(Denied));
+        using var manager = app.CreateBrowserlessClient();
+        (await app.SignInAsync(manager, "manager", AppFactory.Password)).Dispose();
+        using var invalid = await manager.GetAsync($"/reports/client-level-events.csv?from={today:yyyy-MM-dd}&to={today.AddDays(-1):yyyy-MM-dd}");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, invalid.StatusCode);
+        Assert.StartsWith("application/problem+json", invalid.Content.Headers.ContentType?.ToString());
     }
 }
 
