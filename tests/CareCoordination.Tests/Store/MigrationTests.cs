@@ -549,6 +549,29 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal(filled, await migrated.QueryAsync<Firsts>(ReadFirsts));
     }
 
+    /// <summary>
+    /// A referral is sent with none of the times its later steps keep (0034): the indexes on those times hold only the
+    /// referrals that have them, so a referral sent writes no entry to them (issue 14, growth). And the indexes the CLD
+    /// export's first run is found by hold when each was sent or started, so the rows its filter drops are never read (issue 13).
+    /// </summary>
+    [Fact]
+    public async Task ReferralTimeIndexes_HoldOnlyTheReferralsThatHaveTheTime_AndTheCldFirstRunsFilter()
+    {
+        await using var database = await EmptyStoreAsync();
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+        await using var connection = await database.OpenAsync();
+        async Task<string> Definition(string index) => await connection.QuerySingleAsync<string>(
+            store.Provider == StoreProvider.Sqlite ? "SELECT sql FROM sqlite_master WHERE name = @index" : "SELECT indexdef FROM pg_indexes WHERE indexname = @index",
+            new { index });
+
+        foreach (var (index, time) in new[] { ("ix_referral_first_decided", "first_decided_at"), ("ix_referral_triaged", "triaged_at"), ("ix_referral_first_started", "first_started_at") })
+        {
+            Assert.Matches($@"WHERE \(?{time} IS NOT NULL\)?$", await Definition(index));
+        }
+        Assert.Matches(@"\(first_decided_at, submitted_at, id\)", await Definition("ix_referral_first_decided"));
+        Assert.Matches(@"\(ended_at, started_at\) WHERE \(?status = 'ended'", await Definition("ix_placement_ended_by_end"));
+    }
+
     [Fact]
     public async Task PlacementReferralSubmitted_OnAStoreWithHistory_IsEachPlacementsReferralsSubmission()
     {

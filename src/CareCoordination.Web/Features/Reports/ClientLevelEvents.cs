@@ -15,7 +15,8 @@ namespace CareCoordination.Features.Reports;
 /// Data (CLD, release 1): each referral decided in the period as a Request event, each placement whose support ran in
 /// the period as a Service event, with the fields we hold under the names the CLD guidance gives them
 /// (docs/reports-client-level-data.md says which we cannot fill and why). The summary counts events and shows no one;
-/// the export carries NHS numbers, so each download is audited, one row per person in it.
+/// the export carries NHS numbers, so each download is audited: each person in it named against the audit row of the run
+/// of start days that held them.
 /// </summary>
 public static partial class ClientLevelEvents
 {

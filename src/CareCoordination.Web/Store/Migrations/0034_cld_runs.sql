@@ -8,3 +8,11 @@ CREATE INDEX ix_referral_first_decided ON referral (first_decided_at, submitted_
 
 DROP INDEX ix_placement_ended_by_end;
 CREATE INDEX ix_placement_ended_by_end ON placement (ended_at, started_at) WHERE status = 'ended';
+
+-- The same for the other times a referral is sent without: when it was first triaged and its support first started. Every
+-- query that uses these indexes asks for a range of those times, never for the ones not yet set (issue 14, growth: about
+-- 55 B a referral sent on SQLite, 60 on PostgreSQL).
+DROP INDEX ix_referral_triaged;
+CREATE INDEX ix_referral_triaged ON referral (triaged_at, submitted_at) WHERE triaged_at IS NOT NULL;
+DROP INDEX ix_referral_first_started;
+CREATE INDEX ix_referral_first_started ON referral (first_started_at, id) WHERE first_started_at IS NOT NULL;
