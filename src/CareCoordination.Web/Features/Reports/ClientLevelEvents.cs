@@ -74,7 +74,8 @@ public static partial class ClientLevelEvents
         .. filter.Parts((filter.Days + RunDays - 1) / RunDays).Select(part => new StartDays(part.From, part.To)),
     ];
 
-    private static StartDays BeforeThePeriod(ReportFilter filter) => new(null, filter.From.AddDays(-1));
+    /// <summary>The days before the period (a period from the first day there is fails validation, and is refused as such).</summary>
+    private static StartDays BeforeThePeriod(ReportFilter filter) => new(null, filter.From == DateOnly.MinValue ? filter.From : filter.From.AddDays(-1));
 
     public sealed class SummaryValidator : AbstractValidator<Summary>
     {
@@ -540,27 +541,31 @@ public static partial class ClientLevelEvents
         }
     }
 
+    /// <summary>How many runs a download reads ahead of the one it is writing: each reads three parts at once.</summary>
+    private static readonly int RunsAhead = Math.Min(ReportFilter.ReadParts, 2);
+
     /// <summary>
     /// The download's rows: the file's runs of start days (FileRuns), each sent as its own Export, so each is authorised,
     /// read and audited (its people named against its own audit row) before any of its rows is written. The first run's
     /// rows are read before this returns, so a refusal or a bad filter is an ordinary problem response, not half a file; the
-    /// others are read ahead of the writing, ReportFilter.ReadParts at a time, from the moment the first run's handler
-    /// begins (its caller allowed and its filter valid, so a refusal is refused, and audited, once). Read whole before the
-    /// first byte, a year of 1M referrals (570,000 events) took 3-4 s to start and held every event at once (issue 13).
-    /// A download abandoned part way has been audited for the runs read ahead of what it wrote: more than it showed, never less.
+    /// others are read ahead of the writing, two at a time, from the moment the first run's handler begins (its caller
+    /// allowed and its filter valid, so a refusal is refused, and audited, once). Read whole before the first byte, a year
+    /// of 1M referrals (570,000 events) took 3-4 s to start and held every event at once (issue 13). A download that fails
+    /// or is abandoned part way has been audited for the runs read ahead of what it wrote: more than it showed, never less.
     /// </summary>
     public static async Task<IAsyncEnumerable<Row>> OpenFileAsync(IMediator mediator, ReportFilter filter, CancellationToken cancellationToken)
     {
         var begun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // On a pool thread: SQLite's async calls run synchronously, so the first run would be read whole before Send returned.
         var firstRun = Task.Run(async () => await mediator.Send(new Export(filter, BeforeThePeriod(filter)) { Begun = begun }, cancellationToken), cancellationToken);
+        // The runs ahead stop with the request, or when the download stops being written (Abandon).
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ahead = new Queue<Task<IReadOnlyList<Row>>>();
-        IReadOnlyList<StartDays> runs = [];
+        IReadOnlyList<StartDays>? runs = null;
         var next = 1;
-        if (await Task.WhenAny(begun.Task, firstRun) == begun.Task)
+        await Task.WhenAny(begun.Task, firstRun);
+        if (begun.Task.IsCompleted)
         {
-            // Cut only now: the period is known to be one.
-            runs = FileRuns(filter);
             ReadAhead();
         }
         IReadOnlyList<Row> first;
@@ -571,28 +576,35 @@ public static partial class ClientLevelEvents
         catch
         {
             Abandon();
+            stop.Dispose();
             throw;
         }
+        // Begun is set before the first run can end, but whoever waits on it may hear after the run ended: cut now if not yet.
+        ReadAhead();
         return Write(first);
 
         void ReadAhead()
         {
-            while (ahead.Count < ReportFilter.ReadParts && next < runs.Count)
+            // Cut only once the first run has begun: the period is then known to be one.
+            runs ??= FileRuns(filter);
+            while (ahead.Count < RunsAhead && next < runs.Count)
             {
                 var run = runs[next++];
-                ahead.Enqueue(Task.Run(async () => await mediator.Send(new Export(filter, run), cancellationToken), cancellationToken));
+                var reading = Task.Run(async () => await mediator.Send(new Export(filter, run), stop.Token), stop.Token);
+                // Observed whatever becomes of the download: a run that fails once nobody waits for it is nobody's to handle.
+                _ = reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                ahead.Enqueue(reading);
             }
         }
 
-        // Written no further (the download failed or was abandoned): the reads still under way end on their own or with the
-        // request's cancellation, and what they throw then is nobody's to handle.
+        // Written no further (the download failed or was abandoned): the runs ahead are cancelled, so a run not yet read is
+        // neither read nor audited; one already past its audit has been audited, and is not sent.
         void Abandon()
         {
-            foreach (var reading in ahead)
-            {
-                _ = reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
-                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
+            next = int.MaxValue;
+            stop.Cancel();
+            ahead.Clear();
         }
 
         async IAsyncEnumerable<Row> Write(IReadOnlyList<Row> firstRows)
@@ -616,6 +628,7 @@ public static partial class ClientLevelEvents
             finally
             {
                 Abandon();
+                stop.Dispose();
             }
         }
     }

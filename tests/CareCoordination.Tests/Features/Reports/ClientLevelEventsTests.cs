@@ -9,7 +9,8 @@ namespace CareCoordination.Tests.Features.Reports;
 /// <summary>
 /// Report 6, the CLD-shaped events, over ten referrals of one trust made and decided through the real commands on
 /// known London days, with the events and their fields counted by hand below; the export names people, so each
-/// download is audited, one row per person in it, and only managers and admins may have it.
+/// download is audited, each person in it named against the audit row of the run that held them, and only managers and
+/// admins may have it.
 /// </summary>
 public abstract class ClientLevelEventsTests(AppFactory app)
 {
@@ -283,6 +284,8 @@ public abstract class ClientLevelEventsTests(AppFactory app)
                 [ClientLevelEvents.StartDays.Any],
                 [new(null, w.Day(first - 1)), .. days],
                 [new(null, w.Day(first)), new(w.Day(first + 1), null)],
+                // A run from before the period into it, found by the period's decisions and ends, then one found by its starts.
+                [new(w.Day(first - 3), w.Day(first + 1)), new(w.Day(first + 2), null)],
             ];
             foreach (var runs in cuts)
             {
@@ -454,11 +457,18 @@ public abstract class ClientLevelEventsTests(AppFactory app)
 
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Equal(deniedBefore + 1, await connection.ExecuteScalarAsync<long>(Denied));
+        const string Invalid = "SELECT COUNT(*) FROM audit_event WHERE action = 'ClientLevelEvents' AND outcome = 'invalid'";
+        var invalidBefore = await connection.ExecuteScalarAsync<long>(Invalid);
         using var manager = app.CreateBrowserlessClient();
         (await app.SignInAsync(manager, "manager", AppFactory.Password)).Dispose();
-        using var invalid = await manager.GetAsync($"/reports/client-level-events.csv?from={today:yyyy-MM-dd}&to={today.AddDays(-1):yyyy-MM-dd}");
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, invalid.StatusCode);
-        Assert.StartsWith("application/problem+json", invalid.Content.Headers.ContentType?.ToString());
+        // A period that ends before it starts, and one from the first day there is (the days before it cannot be counted).
+        foreach (var period in new[] { $"from={today:yyyy-MM-dd}&to={today.AddDays(-1):yyyy-MM-dd}", $"from=0001-01-01&to={today:yyyy-MM-dd}" })
+        {
+            using var invalid = await manager.GetAsync($"/reports/client-level-events.csv?{period}");
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, invalid.StatusCode);
+            Assert.StartsWith("application/problem+json", invalid.Content.Headers.ContentType?.ToString());
+        }
+        Assert.Equal(invalidBefore + 2, await connection.ExecuteScalarAsync<long>(Invalid));
     }
 }
 
