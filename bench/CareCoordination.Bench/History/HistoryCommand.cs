@@ -126,8 +126,7 @@ public static class HistoryCommand
             foreach (var (name, times) in reports.FirstRows.Where(f => f.Value.Count > 1))
             {
                 var measured = times.Skip(1).Order().ToList();
-                Console.WriteLine($"   {name}: first row p50 {measured[measured.Count / 2]:F1} ms, p95 "
-                    + $"{measured[Math.Min(measured.Count - 1, (int)Math.Ceiling(measured.Count * 0.95) - 1)]:F1} ms (the download starts)");
+                Console.WriteLine($"   {name}: first row p50 {P50(measured):F1} ms, p95 {P95(measured):F1} ms (the download starts)");
             }
         }
         await server.StopAsync();
@@ -187,13 +186,17 @@ public static class HistoryCommand
             times.Sort();
             cpu.Sort();
             gc.Sort();
-            var p50 = times[times.Count / 2];
-            var p95 = times[Math.Min(times.Count - 1, (int)Math.Ceiling(times.Count * 0.95) - 1)];
+            var (p50, p95) = (P50(times), P95(times));
             bare ??= p95;
             Console.WriteLine($"   {name,-55} {p50,8:F1} {p95,8:F1} {p95 / bare.Value,10:F1} {cpu[cpu.Count / 2],8:F0} {gc[gc.Count / 2],8:F0}");
         }
         return failures;
     }
+
+    /// <summary>Of sorted times.</summary>
+    private static double P50(List<double> sorted) => sorted[sorted.Count / 2];
+
+    private static double P95(List<double> sorted) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(sorted.Count * 0.95) - 1)];
 
     private static async Task<long> PartnerOrganisationAsync(string path)
     {

@@ -63,11 +63,14 @@ public sealed class ReportQueries : IAsyncDisposable
     }
 
     /// <summary>Sends a query as the manager through the product's mediator and pipeline, in a scope of its own, as a page's circuit does.</summary>
-    private async Task<T> SendAsync<T>(IQuery<T> query)
+    private Task<T> SendAsync<T>(IQuery<T> query) => AsManagerAsync(async mediator => await mediator.Send(query));
+
+    /// <summary>Work with the product's mediator as the manager, in a scope of its own, as a page's circuit or a request has.</summary>
+    private async Task<T> AsManagerAsync<T>(Func<IMediator, Task<T>> work)
     {
         await using var scope = _host.Services.CreateAsyncScope();
         scope.ServiceProvider.GetRequiredService<ActorAccessor>().Principal = _manager;
-        return await scope.ServiceProvider.GetRequiredService<IMediator>().Send(query);
+        return await work(scope.ServiceProvider.GetRequiredService<IMediator>());
     }
 
     /// <summary>
@@ -146,12 +149,10 @@ public sealed class ReportQueries : IAsyncDisposable
         {
             var target = $"client-level events CSV, {name}";
             var firstRows = FirstRows[target] = [];
-            targets.Add(new(ClientLevelEvents.Slug, target, Guard(async () =>
+            targets.Add(new(ClientLevelEvents.Slug, target, Guard(() => AsManagerAsync(async mediator =>
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                await using var scope = _host.Services.CreateAsyncScope();
-                scope.ServiceProvider.GetRequiredService<ActorAccessor>().Principal = _manager;
-                var rows = await ClientLevelEvents.OpenFileAsync(scope.ServiceProvider.GetRequiredService<IMediator>(), filter, CancellationToken.None);
+                var rows = await ClientLevelEvents.OpenFileAsync(mediator, filter, CancellationToken.None);
                 var count = 0;
                 await ReportCsv.WriteAsync(Stream.Null, Timed(rows), CancellationToken.None);
                 return count > 0 ? null : $"an empty CSV for {filter.ToQueryString()}";
@@ -167,7 +168,7 @@ public sealed class ReportQueries : IAsyncDisposable
                         yield return row;
                     }
                 }
-            })));
+            }))));
         }
 
         Page(DataQuality.Slug, "data quality scorecard", filters, f => new DataQuality.Scorecard(f), r => r.Any(m => m.Applies > 0));

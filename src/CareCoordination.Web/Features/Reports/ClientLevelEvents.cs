@@ -659,11 +659,5 @@ public static partial class ClientLevelEvents
     }
 
     /// <summary>GET /reports/client-level-events.csv: the file written run by run as it is read (OpenFileAsync).</summary>
-    public static void MapCsv(IEndpointRouteBuilder app) =>
-        app.MapGet($"/reports/{Slug}.csv", async (HttpRequest request, IMediator mediator, TimeProvider clock, CancellationToken cancellationToken) =>
-        {
-            var filter = ReportFilter.FromQuery(request.Query, LondonTime.Today(clock));
-            var rows = await OpenFileAsync(mediator, filter, cancellationToken);
-            return Results.Stream(stream => ReportCsv.WriteAsync(stream, rows, cancellationToken), ReportCsv.ContentType, ReportCsv.FileName(Slug, filter));
-        });
+    public static void MapCsv(IEndpointRouteBuilder app) => app.MapReportCsvAsRead(Slug, OpenFileAsync);
 }

@@ -24,7 +24,20 @@ public static class ReportCsv
             return Results.Stream(stream => WriteAsync(stream, rows(result), cancellationToken), ContentType, FileName(slug, filter));
         });
 
-    public const string ContentType = "text/csv; charset=utf-8";
+    /// <summary>
+    /// A report's CSV whose rows come as they are read (the CLD export's runs): <paramref name="open"/> sends what must be
+    /// answered before anything is written (a refusal or a bad filter is still a problem response), then the rows stream out.
+    /// </summary>
+    public static RouteHandlerBuilder MapReportCsvAsRead<TRow>(this IEndpointRouteBuilder app, string slug,
+        Func<IMediator, ReportFilter, CancellationToken, Task<IAsyncEnumerable<TRow>>> open) =>
+        app.MapGet($"/reports/{slug}.csv", async (HttpRequest request, IMediator mediator, TimeProvider clock, CancellationToken cancellationToken) =>
+        {
+            var filter = ReportFilter.FromQuery(request.Query, LondonTime.Today(clock));
+            var rows = await open(mediator, filter, cancellationToken);
+            return Results.Stream(stream => WriteAsync(stream, rows, cancellationToken), ContentType, FileName(slug, filter));
+        });
+
+    private const string ContentType = "text/csv; charset=utf-8";
 
     public static string FileName(string slug, ReportFilter filter) => $"{slug}-{filter.From:yyyy-MM-dd}-to-{filter.To:yyyy-MM-dd}.csv";
 
