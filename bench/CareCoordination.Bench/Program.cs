@@ -2,6 +2,8 @@ using CareCoordination.Bench;
 
 // The benchmark of issue 14. One command runs every figure against its bare reference (see docs/performance.md):
 //   dotnet run -c Release --project bench/CareCoordination.Bench -- all [--short] [--postgres "Host=..."]
+// SQLite's threading mode as the app sets it, before the bench's own first connection (the bare references share it).
+CareCoordination.Store.SqliteThreading.Configure();
 var command = args.FirstOrDefault() ?? "all";
 var options = new Options(args.Skip(1));
 var exit = command switch

@@ -18,6 +18,8 @@ public sealed class Database : IAsyncDisposable
     private readonly SqliteWriter? _sqliteWriter;
     private readonly string _connectionString;
 
+    static Database() => SqliteThreading.Configure();
+
     public Database(StoreProvider provider, string connectionString, WriteGroupLimits? writeGroups = null)
     {
         Provider = provider;

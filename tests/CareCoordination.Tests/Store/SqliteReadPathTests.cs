@@ -19,6 +19,11 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
     public async Task DisposeAsync() => await _database.DisposeAsync();
 
     [Fact]
+    public void SQLiteRunsMultiThread_AsTheAppSetsIt_SoAColumnReadTakesNoMutex() =>
+        // Set before the process's first connection (SqliteThreading); SQLite answers SQLITE_OK only if it took the mode.
+        Assert.True(SqliteThreading.MultiThread);
+
+    [Fact]
     public async Task AConnectionOpenedAgainFromThePool_KeepsItsSettings_AndRefusesARowThatPointsNowhere()
     {
         for (var open = 0; open < 3; open++)
