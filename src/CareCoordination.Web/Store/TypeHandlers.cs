@@ -36,7 +36,10 @@ public static class TypeHandlers
     /// culture-aware parse took most of a report's .NET time at 1M referrals (a year of equity is a million times read,
     /// issue 13). Any other shape (an older row, a hand-written one) still goes through the general parse.
     /// </summary>
-    public static DateTimeOffset ReadSqliteTime(string text)
+    public static DateTimeOffset ReadSqliteTime(string text) => ReadSqliteTime(text.AsSpan());
+
+    /// <inheritdoc cref="ReadSqliteTime(string)"/>
+    public static DateTimeOffset ReadSqliteTime(ReadOnlySpan<char> text)
     {
         // yyyy-MM-ddTHH:mm:ss.fffffffZ
         if (text.Length == 28 && text[4] == '-' && text[7] == '-' && text[10] == 'T' && text[13] == ':' && text[16] == ':' && text[19] == '.' && text[27] == 'Z'
@@ -51,13 +54,16 @@ public static class TypeHandlers
     }
 
     /// <summary>A date as SQLite keeps it (yyyy-MM-dd, or the day of a time written in full).</summary>
-    public static DateOnly ReadSqliteDate(string text) =>
+    public static DateOnly ReadSqliteDate(string text) => ReadSqliteDate(text.AsSpan());
+
+    /// <inheritdoc cref="ReadSqliteDate(string)"/>
+    public static DateOnly ReadSqliteDate(ReadOnlySpan<char> text) =>
         text.Length >= 10 && text[4] == '-' && text[7] == '-' && Digits(text, 0, 4, out var year) && Digits(text, 5, 2, out var month) && Digits(text, 8, 2, out var day)
             && year >= 1 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month)
             ? new DateOnly(year, month, day)
             : DateOnly.ParseExact(text[..10], "yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    private static bool Digits(string text, int start, int count, out int value)
+    private static bool Digits(ReadOnlySpan<char> text, int start, int count, out int value)
     {
         value = 0;
         for (var i = start; i < start + count; i++)

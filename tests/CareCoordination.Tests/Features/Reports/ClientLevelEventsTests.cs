@@ -90,6 +90,39 @@ public abstract class ClientLevelEventsTests(AppFactory app)
         return new Built(w, r, p);
     }
 
+    /// <summary>
+    /// The person's fields as the referral recorded them, and nothing where it recorded none: each row is read back from the
+    /// store as one packed text (ClientLevelEvents.Packed), so an empty field and a missing one must still come out right.
+    /// </summary>
+    [Fact]
+    public async Task Export_WritesEachPersonAsRecorded_AndNothingForWhatWasNotRecorded()
+    {
+        var w = await ReportWorld.CreateAsync(app);
+        string recordedNhs = "", unrecordedNhs = "";
+        w.Now(0, 9);
+        var recorded = await w.SubmitAsync(f => (recordedNhs, f.Sex, f.DateOfBirth, f.Postcode) = (f.NhsNumber!, "male", new DateOnly(1941, 12, 30), "tr1  1aa"));
+        var unrecorded = await w.SubmitAsync(f => (unrecordedNhs, f.Sex) = (f.NhsNumber!, "unknown"));
+        // The form asks for both; a partner's Patient with no address and no ethnicity leaves them unrecorded.
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE person SET ethnicity = NULL, postcode = NULL WHERE id = (SELECT person_id FROM referral WHERE id = @unrecorded)", new { unrecorded });
+        }
+        w.Now(0, 10);
+        await w.DeclineAsync(recorded, "needs-met");
+        await w.DeclineAsync(unrecorded, "other");
+
+        var rows = (await app.SendAsync<IReadOnlyList<ClientLevelEvents.Row>>(
+            new ClientLevelEvents.Export(new ReportFilter(w.Day(0), w.Day(0), w.TrustId)), await app.StaffAsync("manager"))).ToDictionary(e => e.EventReference);
+
+        var person = rows[$"request-{recorded}"];
+        Assert.Equal((recordedNhs.Replace(" ", "", StringComparison.Ordinal), "30/12/1941", "Male", "White: British", "TR1 1AA", "NFA - Information and advice/Signposting only"),
+            (person.NhsNumber, person.DateOfBirth, person.Gender, person.Ethnicity, person.Postcode, person.EventOutcome));
+        var unknown = rows[$"request-{unrecorded}"];
+        Assert.Equal((unrecordedNhs.Replace(" ", "", StringComparison.Ordinal), "02/05/1938", "Unknown", "", "", "NFA - Other"),
+            (unknown.NhsNumber, unknown.DateOfBirth, unknown.Gender, unknown.Ethnicity, unknown.Postcode, unknown.EventOutcome));
+        Assert.Equal(2, rows.Count);
+    }
+
     [Fact]
     public async Task Summary_CountsTheRequestsDecidedAndTheServicesRunningInThePeriod_ByTypeRouteAndServiceType()
     {
