@@ -144,13 +144,13 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertReferral = """
         INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, idempotency_key, status, source, pathway,
-                              urgency, ward, bed_label, medically_optimised_on, expected_discharge_on, needs, strengths, goals,
+                              urgency, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals,
                               safeguarding_concern, infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern,
                               best_interests_decision, self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes,
                               family_expectations, staff_expectations, summary, early_request, outcome_reason, version,
                               created_at, submitted_at, updated_at)
         VALUES (@PersonId, @OrganisationId, @ReferrerUserId, @PartnerClientId, @IdempotencyKey, @Status, @Source, @Pathway,
-                @Urgency, @Ward, @BedLabel, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals,
+                @Urgency, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals,
                 @SafeguardingConcern, @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern,
                 @BestInterestsDecision, @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes,
                 @FamilyExpectations, @StaffExpectations, @Summary, @EarlyRequest, @OutcomeReason, @Version,
@@ -201,6 +201,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         Urgency = r.Urgency,
         Ward = r.Ward,
         BedLabel = r.BedLabel,
+        AdmittedOn = r.AdmittedOn,
         MedicallyOptimisedOn = r.MedicallyOptimisedOn,
         Needs = JsonSerializer.Deserialize<List<string>>(r.Needs) ?? [],
         Strengths = r.Strengths,
@@ -283,7 +284,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         {
             PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
             PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
-            r.Urgency, r.Ward, r.BedLabel, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
+            r.Urgency, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
             r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
             r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
             r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
@@ -449,6 +450,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public required string Urgency { get; init; }
         public string? Ward { get; init; }
         public string? BedLabel { get; init; }
+        public DateOnly? AdmittedOn { get; init; }
         public DateOnly? MedicallyOptimisedOn { get; init; }
         public DateOnly? ExpectedDischargeOn { get; init; }
         public bool EarlyRequest { get; init; }
@@ -587,6 +589,9 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         ];
 
         private readonly Random _random = new(2026);
+
+        /// <summary>Admissions drawn apart from everything else, so adding them left the rest of the county as it was.</summary>
+        private readonly Random _admissions = new(13);
         private readonly Random _longStays = new(2027);
         private readonly HashSet<string> _nhsNumbers = [];
         private readonly Dictionary<string, Organisation> _organisations = [];
@@ -850,12 +855,16 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             var createdOn = DateOnly.FromDateTime(createdAt.UtcDateTime);
             DateOnly? optimisedOn = null;
             DateOnly? dischargeOn = null;
+            DateOnly? admittedOn = null;
             if (inHospital)
             {
                 // Some referrals are sent early, before the person is medically optimised, to save days.
                 optimisedOn = Chance(0.15) ? createdOn.AddDays(_random.Next(1, 4)) : createdOn.AddDays(-_random.Next(0, 4));
                 var expected = optimisedOn.Value.AddDays(_random.Next(0, 3));
                 dischargeOn = expected < createdOn ? createdOn.AddDays(_random.Next(0, 2)) : expected;
+                // Most stays are a few days to three weeks before the person is ready; some referrers leave it out.
+                var admitted = optimisedOn.Value.AddDays(-_admissions.Next(1, 22));
+                admittedOn = _admissions.NextDouble() < 0.85 ? (admitted < createdOn ? admitted : createdOn) : null;
             }
 
             var cognition = Chance(pathway == "3" ? 0.6 : 0.22);
@@ -888,6 +897,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 BedLabel = !inHospital ? null
                     : source == "community-hospital" ? "B" + Number(1, 20).PadLeft(2, '0')
                     : Chance(0.15) ? $"Side room {Number(1, 8)}" : $"Bay {Number(1, 6)} Bed {Number(1, 6)}",
+                AdmittedOn = admittedOn,
                 MedicallyOptimisedOn = optimisedOn,
                 ExpectedDischargeOn = dischargeOn,
                 EarlyRequest = optimisedOn > createdOn,

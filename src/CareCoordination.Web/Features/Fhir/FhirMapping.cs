@@ -129,6 +129,7 @@ public static class FhirMapping
             yield return Complex(HospitalStayExtension,
                 ("ward", new FhirString(referral.Ward)),
                 ("bed", referral.BedLabel is null ? null : new FhirString(referral.BedLabel)),
+                ("admitted", referral.AdmittedOn is { } admitted ? new Date(Day(admitted)) : null),
                 ("medicallyOptimised", referral.MedicallyOptimisedOn is { } optimised ? new Date(Day(optimised)) : null));
         }
         foreach (var (code, flagged, detail) in new (string, bool, string?)[]

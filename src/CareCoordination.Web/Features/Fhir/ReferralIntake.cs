@@ -123,6 +123,7 @@ public static class ReferralIntake
         {
             form.Ward = stay.GetExtensionValue<FhirString>("ward")?.Value;
             form.BedLabel = stay.GetExtensionValue<FhirString>("bed")?.Value;
+            form.AdmittedOn = Day(stay.GetExtensionValue<Date>("admitted")?.Value);
             form.MedicallyOptimisedOn = Day(stay.GetExtensionValue<Date>("medicallyOptimised")?.Value);
         }
         form.ExpectedDischargeOn = request.Occurrence switch
@@ -188,7 +189,7 @@ public static class ReferralIntake
         "Source" => $"ServiceRequest.extension('{FhirMapping.ReferralSourceExtension}')",
         "Pathway" => "ServiceRequest.code",
         "Urgency" => "ServiceRequest.priority",
-        "Ward" or "BedLabel" or "MedicallyOptimisedOn" => $"ServiceRequest.extension('{FhirMapping.HospitalStayExtension}')",
+        "Ward" or "BedLabel" or "AdmittedOn" or "MedicallyOptimisedOn" => $"ServiceRequest.extension('{FhirMapping.HospitalStayExtension}')",
         "ExpectedDischargeOn" => "ServiceRequest.occurrence",
         var p when p.StartsWith("Needs", StringComparison.Ordinal) => "ServiceRequest.orderDetail",
         "InfectionStatus" or "BestInterestsDecision" => $"ServiceRequest.extension('{FhirMapping.RiskExtension}')",
@@ -209,6 +210,7 @@ public static class ReferralIntake
         coding.System == FhirMapping.LanguageSystem && string.Equals(coding.Code, FhirMapping.BritishSignLanguage, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A FHIR date or dateTime as the day it names; a partial date (a year alone) names no day.</summary>
-    private static DateOnly? Day(string? value) =>
+    /// <summary>The day a FHIR date or dateTime names, as its sender wrote it.</summary>
+    internal static DateOnly? Day(string? value) =>
         value is { Length: >= 10 } && DateOnly.TryParseExact(value[..10], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day) ? day : null;
 }

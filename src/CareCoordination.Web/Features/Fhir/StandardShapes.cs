@@ -240,7 +240,10 @@ public static class StandardShapes
         }
     }
 
-    /// <summary>The hospital stay: the referral's Encounter (or the message's one Encounter) and its Locations: a ward, and a bed within it.</summary>
+    /// <summary>
+    /// The hospital stay: the referral's Encounter (or the message's one Encounter), when it began (the admission), and its
+    /// Locations: a ward, and a bed within it.
+    /// </summary>
     private static void ReadHospitalStay(ReferralForm form, Sent sent)
     {
         var encounter = sent.Resolve(sent.Request.Encounter) as Encounter ?? sent.All<Encounter>().FirstOrDefault();
@@ -248,6 +251,7 @@ public static class StandardShapes
         {
             return;
         }
+        form.AdmittedOn ??= ReferralIntake.Day(encounter.Period?.Start);
         foreach (var at in encounter.Location)
         {
             var location = sent.Resolve(at.Location) as Location;

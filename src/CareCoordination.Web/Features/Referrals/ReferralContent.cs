@@ -12,7 +12,7 @@ public record ReferralContent
     /// <summary>The select list, for a query that names the referral <c>r</c>.</summary>
     public const string Columns = """
         r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
-        r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
+        r.admitted_on AS AdmittedOn, r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
         r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
         r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
         r.cognition_concern AS CognitionConcern, r.mental_capacity_concern AS MentalCapacityConcern,
@@ -27,6 +27,7 @@ public record ReferralContent
     public string Urgency { get; init; } = "";
     public string? Ward { get; init; }
     public string? BedLabel { get; init; }
+    public DateOnly? AdmittedOn { get; init; }
     public DateOnly? MedicallyOptimisedOn { get; init; }
     public DateOnly? ExpectedDischargeOn { get; init; }
     public string NeedsJson { get; init; } = "[]";

@@ -43,6 +43,8 @@ public sealed class ReferralForm
     public string? Urgency { get; set; } = "routine";
     public string? Ward { get; set; }
     public string? BedLabel { get; set; }
+    /// <summary>The day the person was admitted to hospital (optional): the discharge sitrep's length of stay counts from it.</summary>
+    public DateOnly? AdmittedOn { get; set; }
     public DateOnly? MedicallyOptimisedOn { get; set; }
     public DateOnly? ExpectedDischargeOn { get; set; }
     public IEnumerable<string> Needs { get; set; } = [];
@@ -136,6 +138,11 @@ public sealed class ReferralForm
                 RuleFor(f => f.MedicallyOptimisedOn).Cascade(CascadeMode.Stop)
                     .NotNull().WithMessage("Give the date the person is, or is expected to be, medically optimised for discharge.")
                     .Must(d => d <= Today().AddDays(28)).WithMessage("That is more than four weeks away: send the referral nearer the time.");
+                RuleFor(f => f.AdmittedOn).Cascade(CascadeMode.Stop)
+                    .Must(d => d <= Today()).When(f => f.AdmittedOn is not null)
+                        .WithMessage("The date of admission cannot be in the future.")
+                    .Must((f, d) => d <= f.MedicallyOptimisedOn).When(f => f.AdmittedOn is not null && f.MedicallyOptimisedOn is not null)
+                        .WithMessage("The date of admission cannot be after the medically optimised date.");
             });
             RuleFor(f => f.Ward).MaximumLength(100);
             RuleFor(f => f.BedLabel).MaximumLength(50);

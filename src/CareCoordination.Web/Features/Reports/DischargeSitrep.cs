@@ -12,8 +12,8 @@ namespace CareCoordination.Features.Reports;
 /// <summary>
 /// The acute discharge situation report, in its published wording, counted from the record for each London day of
 /// a period: people who no longer meet the criteria to reside, how many were discharged that day and how many remain;
-/// the additional bed days of those remaining by how long they have waited (7, 14, 21 days or more); why those waiting
-/// 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust and ward; and the
+/// the additional bed days of those remaining by their length of stay (7, 14, 21 days or more); why those remaining with
+/// a length of stay of 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust and ward; and the
 /// weekly view, Monday to Sunday. Definitions: docs/reports.md#discharge-sitrep.
 /// </summary>
 public static partial class DischargeSitrep
@@ -50,8 +50,8 @@ public static partial class DischargeSitrep
         IReadOnlyList<Reason> Reasons, IReadOnlyList<Destination> Destinations, IReadOnlyList<Place> Places);
 
     /// <summary>
-    /// One London day. Remaining7Plus etc. count the people still waiting at the day's end whose discharge ready date
-    /// was at least 7 (14, 21) days before the day; each of them is one additional bed day that day.
+    /// One London day. Remaining7Plus etc. count the people still waiting at the day's end whose length of stay was 7
+    /// (14, 21) days or more that day (Stay.LengthOfStayOn); each of them is one additional bed day that day.
     /// </summary>
     public sealed record Day(DateOnly Date, int NoLongerMeetCriteria, int Discharged, int Remaining,
         int Remaining7Plus, int Remaining14Plus, int Remaining21Plus, PathwayCounts DischargedByPathway)
@@ -98,8 +98,8 @@ public static partial class DischargeSitrep
 
     /// <summary>
     /// A referring trust and ward, as the referral recorded them, over the period: the people who no longer met the
-    /// criteria on any day of it, discharged in it, still waiting at its end (and of those, for 7, 14, 21 days or
-    /// more), and the additional bed days they spent in hospital within it.
+    /// criteria on any day of it, discharged in it, still waiting at its end (and of those, with a length of stay of 7,
+    /// 14, 21 days or more), and the additional bed days they spent in hospital within it.
     /// </summary>
     public sealed record Place(long TrustId, string Trust, string Ward, int NoLongerMeetCriteria, int Discharged, int RemainingAtEnd,
         int RemainingAtEnd7Plus, int RemainingAtEnd14Plus, int RemainingAtEnd21Plus, int AdditionalBedDays);
@@ -129,18 +129,18 @@ public static partial class DischargeSitrep
         public const string NoLongerMeet = "No longer meet the criteria to reside";
         public const string Discharged = "Discharged";
         public const string Remaining = "Remaining in hospital";
-        public const string Remaining7 = "Remaining, 7+ days since discharge ready date";
-        public const string Remaining14 = "Remaining, 14+ days since discharge ready date";
-        public const string Remaining21 = "Remaining, 21+ days since discharge ready date";
+        public const string Remaining7 = "Remaining, length of stay 7+ days";
+        public const string Remaining14 = "Remaining, length of stay 14+ days";
+        public const string Remaining21 = "Remaining, length of stay 21+ days";
         public const string AverageNoLongerMeet = "Average per day: no longer meet the criteria to reside";
         public const string AverageDischarged = "Average per day: discharged";
         public const string AverageRemaining = "Average per day: remaining in hospital";
         public const string BedDays = "Additional bed days";
-        public const string BedDays7 = "Additional bed days, 7+ days since discharge ready date";
-        public const string BedDays14 = "Additional bed days, 14+ days since discharge ready date";
-        public const string BedDays21 = "Additional bed days, 21+ days since discharge ready date";
-        public const string Waiting7 = "Waiting 7+ days, by delay reason";
-        public const string Waiting14 = "Waiting 14+ days, by delay reason";
+        public const string BedDays7 = "Additional bed days, length of stay 7+ days";
+        public const string BedDays14 = "Additional bed days, length of stay 14+ days";
+        public const string BedDays21 = "Additional bed days, length of stay 21+ days";
+        public const string Waiting7 = "Length of stay 7+ days, by delay reason";
+        public const string Waiting14 = "Length of stay 14+ days, by delay reason";
         public const string ByDestination = "Discharged, by destination";
         public const string Pathway = "Discharged on pathway";
 
@@ -156,13 +156,15 @@ public static partial class DischargeSitrep
             + "recorded is left out, as nobody will record when that person left."),
         new(Figure.Discharged, "Of those, the people discharged from hospital that day (the London day of the recorded discharge)."),
         new(Figure.Remaining, "Of those, the people still in hospital at the end of the day: no longer meeting the criteria minus discharged."),
-        new("Remaining, 7+ / 14+ / 21+ days", "Of those remaining, the people whose discharge ready date was at least 7, 14 or 21 days before the day. "
-            + "We do not record the date of admission, so length of stay here is days since the discharge ready date, not since admission."),
+        new("Remaining, length of stay 7+ / 14+ / 21+ days", "Of those remaining, the people who had been in hospital 7, 14 or 21 days or more "
+            + "that day: days since the day of admission the referral gave (the form's \"admitted on\", or the partner's hospital-stay admitted "
+            + "date or Encounter.period.start). Where no admission was recorded, days since the discharge ready date: the least the stay "
+            + "can have been, so such a person may be left out of a group they belong to but is never put in one they do not."),
         new(Figure.BedDays, "Each person remaining at the end of a day occupied a bed that night that they no longer needed: one additional bed "
             + "day. A day's additional bed days are its people remaining (and, for 7+, 14+, 21+, those remaining that long); a week's are the sum."),
         new("Weekly view", "Weeks run Monday to Sunday, cut to the period. As the published weekly series does, the counts of people are "
             + "averages per day (to one decimal) and discharges and additional bed days are totals over the week."),
-        new("Delay reasons (7+ and 14+)", "For the people remaining at the end of the period's last day who had waited 7 (14) days or more, the "
+        new("Delay reasons (7+ and 14+)", "For the people remaining at the end of the period's last day with a length of stay of 7 (14) days or more, the "
             + "delay reason that held then, under the family and words of the code list version it was chosen from (a reason recorded under the "
             + "2023 list shows the 2023 words). \"No reason recorded\" when none held."),
         new("Discharges by pathway and destination", "Discharges in the period by the pathway the person left on (0 to 3, as recorded at "
@@ -242,6 +244,10 @@ public static partial class DischargeSitrep
         public string Trust { get; init; } = "";
         public string? Ward { get; init; }
         public DateOnly Ready { get; init; }
+
+        /// <summary>The day of admission, if the referral gave one.</summary>
+        public DateOnly? AdmittedOn { get; init; }
+
         public long Id { get; init; }
         public DateTimeOffset? DischargedAt
         {
@@ -267,8 +273,14 @@ public static partial class DischargeSitrep
 
         public bool RemainsAtEndOf(DateOnly day) => NoLongerMeetsCriteriaOn(day) && DischargedOn != day;
 
-        /// <summary>Days since the discharge ready date, as at the day.</summary>
-        public int WaitedOn(DateOnly day) => day.DayNumber - Ready.DayNumber;
+        /// <summary>
+        /// The day the length of stay counts from: the admission, or with none recorded the discharge ready date (the stay was
+        /// at least that long). A person is admitted before they are ready; an admission recorded after it is not believed.
+        /// </summary>
+        public DateOnly StayFrom => AdmittedOn is { } admitted && admitted < Ready ? admitted : Ready;
+
+        /// <summary>Days in hospital as at the day (the day of admission is day 0, as for the discharge ready date).</summary>
+        public int LengthOfStayOn(DateOnly day) => day.DayNumber - StayFrom.DayNumber;
     }
 
     private sealed record OpenReason
@@ -327,13 +339,13 @@ public static partial class DischargeSitrep
         {
             var narrowing = filter.Narrowing(provider);
             var sql = $"""
-                SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready,
+                SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready, r.admitted_on AS AdmittedOn,
                        r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
                        r.destination_care_level AS CareLevel
                 FROM referral r CROSS JOIN organisation o
                 WHERE o.id = r.organisation_id AND r.discharged_at >= @StartUtc AND r.medically_optimised_on <= @To AND r.status <> 'draft'{narrowing}
                 UNION ALL
-                SELECT r.id, o.id, o.name, r.ward, r.medically_optimised_on, r.discharged_at, r.pathway_at_discharge,
+                SELECT r.id, o.id, o.name, r.ward, r.medically_optimised_on, r.admitted_on, r.discharged_at, r.pathway_at_discharge,
                        r.destination_at_discharge, r.destination_care_level
                 FROM referral r CROSS JOIN organisation o
                 WHERE o.id = r.organisation_id AND r.discharged_at IS NULL AND r.medically_optimised_on <= @To
@@ -345,7 +357,7 @@ public static partial class DischargeSitrep
         /// <summary>
         /// Each day's figures, as <see cref="Stay"/>'s rules define them, counted in one pass over the stays rather than one
         /// pass a day: every rule is a run of days (no longer meeting the criteria from the ready date to the discharge day,
-        /// remaining to the day before it, 7+ days from the ready date plus 7), so each stay adds its runs, cut to the period,
+        /// remaining to the day before it, 7+ from whichever is later of the ready date and the seventh day of the stay), so each stay adds its runs, cut to the period,
         /// to running totals (a difference array), and the day's figure is the sum so far. A year over a large store is then
         /// hundreds of thousands of steps, not a hundred million.
         /// </summary>
@@ -369,13 +381,14 @@ public static partial class DischargeSitrep
             foreach (var stay in stays)
             {
                 var ready = stay.Ready.DayNumber;
+                var stayFrom = stay.StayFrom.DayNumber;
                 var left = stay.DischargedOn?.DayNumber;
                 Add(noLonger, ready, left ?? last);
                 var lastNight = left is { } l ? l - 1 : last;
                 Add(remaining, ready, lastNight);
-                Add(remaining7, ready + 7, lastNight);
-                Add(remaining14, ready + 14, lastNight);
-                Add(remaining21, ready + 21, lastNight);
+                Add(remaining7, Math.Max(ready, stayFrom + 7), lastNight);
+                Add(remaining14, Math.Max(ready, stayFrom + 14), lastNight);
+                Add(remaining21, Math.Max(ready, stayFrom + 21), lastNight);
                 if (left is { } day && ready <= day && day >= first && day <= last)
                 {
                     discharged[day - first]++;
@@ -408,13 +421,13 @@ public static partial class DischargeSitrep
 
         private static List<Reason> Reasons(List<Stay> stays, Dictionary<long, OpenReason> reasons, DateOnly last)
         {
-            var waiting = stays.Where(s => s.RemainsAtEndOf(last) && s.WaitedOn(last) >= 7).ToList();
+            var waiting = stays.Where(s => s.RemainsAtEndOf(last) && s.LengthOfStayOn(last) >= 7).ToList();
             return waiting
                 .GroupBy(s => reasons.GetValueOrDefault(s.Id))
                 .Select(g => (Open: g.Key, Rows: g.ToList()))
                 .OrderBy(g => g.Open is null).ThenBy(g => g.Open?.ListVersion, StringComparer.Ordinal).ThenBy(g => g.Open?.SortOrder)
                 .Select(g => new Reason(g.Open?.ListVersion ?? "", g.Open?.Family ?? "", g.Open?.FamilyLabel ?? "", g.Open?.Code ?? "",
-                    g.Open?.Label ?? "No reason recorded", g.Rows.Count, g.Rows.Count(s => s.WaitedOn(last) >= 14)))
+                    g.Open?.Label ?? "No reason recorded", g.Rows.Count, g.Rows.Count(s => s.LengthOfStayOn(last) >= 14)))
                 .ToList();
         }
 
@@ -443,7 +456,7 @@ public static partial class DischargeSitrep
                 .GroupBy(s => (s.TrustId, s.Trust, Ward: s.Ward ?? ""))
                 .Select(g =>
                 {
-                    var atEnd = g.Where(s => s.RemainsAtEndOf(last)).Select(s => s.WaitedOn(last)).ToList();
+                    var atEnd = g.Where(s => s.RemainsAtEndOf(last)).Select(s => s.LengthOfStayOn(last)).ToList();
                     return new Place(g.Key.TrustId, g.Key.Trust, g.Key.Ward, g.Count(), g.Count(DischargedInPeriod),
                         atEnd.Count, atEnd.Count(w => w >= 7), atEnd.Count(w => w >= 14), atEnd.Count(w => w >= 21),
                         g.Sum(RemainingNights));

@@ -75,6 +75,7 @@ public abstract class FhirWriteTests(AppFactory app)
                 [
                     new Extension("ward", new FhirString("Ward 4")),
                     new Extension("bed", new FhirString("B9")),
+                    new Extension("admitted", new Date(Today.AddDays(-9).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
                     new Extension("medicallyOptimised", new Date(Today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
                 ],
             },

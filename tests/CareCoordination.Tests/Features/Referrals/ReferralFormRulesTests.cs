@@ -39,6 +39,8 @@ public sealed class ReferralFormRulesTests
         { "Ward", "ward", f => f.Ward = "Ward 3", f => f.Ward = "" },
         { "MedicallyOptimisedOn", "medically optimised", f => { f.MedicallyOptimisedOn = Today.AddDays(3); f.ExpectedDischargeOn = null; }, f => f.MedicallyOptimisedOn = null },
         { "MedicallyOptimisedOn", "four weeks", f => { f.MedicallyOptimisedOn = Today.AddDays(28); f.ExpectedDischargeOn = null; }, f => { f.MedicallyOptimisedOn = Today.AddDays(29); f.ExpectedDischargeOn = null; } },
+        { "AdmittedOn", "in the future", f => { f.AdmittedOn = Today; f.MedicallyOptimisedOn = Today.AddDays(2); f.ExpectedDischargeOn = null; }, f => { f.AdmittedOn = Today.AddDays(1); f.MedicallyOptimisedOn = Today.AddDays(2); f.ExpectedDischargeOn = null; } },
+        { "AdmittedOn", "after the medically optimised", f => { f.AdmittedOn = Today.AddDays(-3); f.MedicallyOptimisedOn = Today.AddDays(-3); }, f => { f.AdmittedOn = Today.AddDays(-2); f.MedicallyOptimisedOn = Today.AddDays(-3); } },
         { "ExpectedDischargeOn", "before the medically optimised", f => f.ExpectedDischargeOn = Today, f => { f.MedicallyOptimisedOn = Today.AddDays(2); f.ExpectedDischargeOn = Today.AddDays(1); } },
         { "ExpectedDischargeOn", "in the past", f => f.ExpectedDischargeOn = null, f => { f.MedicallyOptimisedOn = Today.AddDays(-5); f.ExpectedDischargeOn = Today.AddDays(-1); } },
         { "Needs", "at least one need", f => { f.Pathway = "0"; f.Needs = []; }, f => f.Needs = [] },

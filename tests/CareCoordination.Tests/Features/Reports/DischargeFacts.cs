@@ -8,9 +8,9 @@ namespace CareCoordination.Tests.Features.Reports;
 
 /// <summary>
 /// The facts the discharge returns read, put into the store for report tests. Referrals are made through the real
-/// form (SubmitReferral, as a referrer of a trust made here), carrying their discharge ready date; the discharge,
-/// pathway, destination, delay reasons and code lists are then written by SQL, because the commands that record them
-/// are being built alongside these reports (fix/record). The integrator may switch these writes to those commands.
+/// form (SubmitReferral, as a referrer of a trust made here), carrying their discharge ready date and admission; the
+/// discharge, pathway, destination, delay reasons and code lists are then written by SQL, so each dataset is exactly the
+/// hand-counted one (the commands that record them are tested in DischargeRecordingTests).
 /// Every person referred here lives in one locality of the dataset's own, so a report filtered to it sees only this
 /// dataset and never the demo county.
 /// </summary>
@@ -45,11 +45,15 @@ public sealed class DischargeFacts(AppFactory app)
         return new Trust(id, $"{name} {_suffix}", await app.StaffAsync(username));
     }
 
-    /// <summary>A hospital discharge referral sent on the form from the ward, ready for discharge on <paramref name="ready"/>.</summary>
-    public async Task<long> ReferAsync(Trust trust, string ward, DateOnly ready)
+    /// <summary>
+    /// A hospital discharge referral sent on the form from the ward, ready for discharge on <paramref name="ready"/>, admitted
+    /// on <paramref name="admitted"/> if given.
+    /// </summary>
+    public async Task<long> ReferAsync(Trust trust, string ward, DateOnly ready, DateOnly? admitted = null)
     {
         var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
         form.Ward = ward;
+        form.AdmittedOn = admitted;
         form.MedicallyOptimisedOn = ready;
         form.ExpectedDischargeOn = null;
         var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), trust.Referrer);

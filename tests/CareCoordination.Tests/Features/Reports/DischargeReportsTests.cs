@@ -157,6 +157,46 @@ public abstract class DischargeReportsTests(AppFactory app)
             sitrep.Reasons);
     }
 
+    /// <summary>
+    /// The sitrep's length of stay counts from the admission the referral gave, and from the discharge ready date where it
+    /// gave none (the least the stay can have been). Over d0 to d3:
+    ///   Q1 admitted d-20, ready d-2, still in.   Q2 admitted d-6, ready d0, discharged d3.
+    ///   Q3 no admission given, ready d-8, still in.   Q4 admitted d-30, ready d2, still in.
+    /// </summary>
+    [Fact]
+    public async Task Sitrep_LengthOfStay_CountsFromTheAdmission_OrFromTheReadyDateWhereNoneWasGiven()
+    {
+        var facts = new DischargeFacts(app);
+        var trust = await facts.TrustAsync("Trust L");
+        await facts.ReferAsync(trust, "Ward L", D(-2), admitted: D(-20));
+        var q2 = await facts.ReferAsync(trust, "Ward L", D(0), admitted: D(-6));
+        await facts.DischargeAsync(q2, D(3), 12, 0, "1", "home", "new");
+        await facts.ReferAsync(trust, "Ward L", D(-8));
+        await facts.ReferAsync(trust, "Ward L", D(2), admitted: D(-30));
+
+        var sitrep = await app.SendAsync<DischargeSitrep.Result>(
+            new DischargeSitrep.Query(new ReportFilter(D(0), D(3), null, facts.Locality)), await app.StaffAsync("manager"));
+
+        // (day, no longer meeting, discharged, remaining, remaining with a stay of 7+, 14+, 21+ days):
+        // d0: Q1 Q2 Q3; stays Q1 20, Q2 6, Q3 8 (from its ready date) -> 7+ Q1 Q3, 14+ Q1.  (Days since ready: 7+ would be Q3 alone.)
+        // d1: stays Q1 21, Q2 7, Q3 9 -> 7+ all three, 14+ Q1, 21+ Q1.
+        // d2: Q4 is ready, a stay of 32 -> 4 remaining; 7+ 4, 14+ Q1 Q4, 21+ Q1 Q4.
+        // d3: Q2 leaves; Q1 23, Q3 11, Q4 33 remain -> 7+ 3, 14+ 2, 21+ 2.
+        Assert.Equal(
+            [(0, 3, 0, 3, 2, 1, 0), (1, 3, 0, 3, 3, 1, 1), (2, 4, 0, 4, 4, 2, 2), (3, 4, 1, 3, 3, 2, 2)],
+            sitrep.Days.Select(d => (d.Date.DayNumber - D0.DayNumber, d.NoLongerMeetCriteria, d.Discharged, d.Remaining,
+                d.Remaining7Plus, d.Remaining14Plus, d.Remaining21Plus)));
+        // The week (d0-d3): bed days 3+3+4+3 = 13; 7+ 2+3+4+3 = 12; 14+ 1+1+2+2 = 6; 21+ 0+1+2+2 = 5.
+        var week = Assert.Single(sitrep.Weeks);
+        Assert.Equal((13, 12, 6, 5), (week.AdditionalBedDays, week.AdditionalBedDays7Plus, week.AdditionalBedDays14Plus, week.AdditionalBedDays21Plus));
+        // At the end of d3, 7+: Q1 Q3 Q4 and 14+: Q1 Q4, with no reason recorded.
+        Assert.Equal([new DischargeSitrep.Reason("", "", "", "", "No reason recorded", 3, 2)], sitrep.Reasons);
+        // The ward: 4 no longer met the criteria, Q2 discharged, 3 remain (7+ 3, 14+ 2, 21+ 2); bed days Q1 4 + Q2 3 + Q3 4 + Q4 2 = 13.
+        Assert.Equal([(trust.Name, "Ward L", 4, 1, 3, 3, 2, 2, 13)],
+            sitrep.Places.Select(p => (p.Trust, p.Ward, p.NoLongerMeetCriteria, p.Discharged, p.RemainingAtEnd, p.RemainingAtEnd7Plus, p.RemainingAtEnd14Plus,
+                p.RemainingAtEnd21Plus, p.AdditionalBedDays)));
+    }
+
     [Fact]
     public async Task Sitrep_DischargesByDestination_AndByTrustAndWard()
     {
