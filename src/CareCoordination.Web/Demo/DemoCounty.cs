@@ -173,6 +173,23 @@ internal static class DemoCounty
         [CommunityHospital] = ["Bramble Ward", "Primrose Ward"],
     };
 
+    /// <summary>A referring trust's hospital site (HospitalSites), with the wards of HospitalWards that are on it.</summary>
+    public sealed record HospitalSiteSpec(string Owner, string Code, string Name, IReadOnlyList<string> Wards);
+
+    /// <summary>Every ward of HospitalWards is on exactly one of its trust's sites; Kelworth Memorial has one site only.</summary>
+    public static IReadOnlyList<HospitalSiteSpec> HospitalSites { get; } =
+    [
+        new(MainAcuteTrust, "RWM01", "Westmoor General Hospital", ["Acute Medical Unit", "Ward 4 (Respiratory)", "Ward 7 (Care of the Elderly)", "Ward 12 (Orthopaedics)", "Stroke Unit"]),
+        new(MainAcuteTrust, "RWM02", "Holmedale Hospital", ["Ward 9 (Care of the Elderly)"]),
+        new(OtherAcuteTrust, "RSM01", "Saltmouth General Hospital", ["Gull Ward (Medicine)", "Puffin Ward (Frailty)", "Tern Ward (Stroke)"]),
+        new(OtherAcuteTrust, "RSM02", "Coast Road Hospital", ["Cormorant Ward (Trauma and Orthopaedics)"]),
+        new(CommunityTrust, "RWC01", "Ashbury Community Hospital", ["Foxglove Ward", "Heather Ward"]),
+        new(CommunityTrust, "RWC02", "Thornbridge Community Hospital", ["Kingfisher Ward", "Willow Ward"]),
+        new(CommunityTrust, "RWC03", "Saltmouth Community Hospital", ["Harbour Ward", "Lighthouse Ward"]),
+        new(CommunityTrust, "RWC04", "Holmedale Community Hospital", ["Oak Ward"]),
+        new(CommunityHospital, "KMH01", "Kelworth Memorial Hospital", ["Bramble Ward", "Primrose Ward"]),
+    ];
+
     // Letters a postcode's inward code may use (never C, I, K, M, O or V).
     public const string InwardLetters = "ABDEFGHJLNPQRSTUWXYZ";
 

@@ -123,6 +123,10 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertWard = "INSERT INTO ward (site_id, name) VALUES (@SiteId, @Name)";
 
+    private const string InsertHospitalSite = """
+        INSERT INTO hospital_site (organisation_id, code, name, active) VALUES (@OrganisationId, @Code, @Name, @Active)
+        """;
+
     private const string InsertBed = """
         INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version, single_room)
         VALUES (@WardId, @Label, @BedType, @AllowedSex, @Status, @ClosedReason, @ConfirmedAt, @Version, @SingleRoom)
@@ -144,13 +148,13 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertReferral = """
         INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, idempotency_key, status, source, pathway,
-                              urgency, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals,
+                              urgency, hospital_site_id, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals,
                               safeguarding_concern, infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern,
                               best_interests_decision, self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes,
                               family_expectations, staff_expectations, summary, early_request, outcome_reason, version,
                               created_at, submitted_at, updated_at)
         VALUES (@PersonId, @OrganisationId, @ReferrerUserId, @PartnerClientId, @IdempotencyKey, @Status, @Source, @Pathway,
-                @Urgency, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals,
+                @Urgency, @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals,
                 @SafeguardingConcern, @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern,
                 @BestInterestsDecision, @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes,
                 @FamilyExpectations, @StaffExpectations, @Summary, @EarlyRequest, @OutcomeReason, @Version,
@@ -248,6 +252,10 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             ClientId = DemoCounty.PartnerClientId, Name = DemoCounty.PartnerName, OrganisationId = p.Organisation.Id,
             p.SecretHash, Scopes = DemoCounty.PartnerScopes, Active = true, p.CreatedAt,
         }, (p, id) => p.Id = id);
+        await writes.InsertAsync(InsertHospitalSite, county.HospitalSites, s => new
+        {
+            OrganisationId = s.Owner.Id, s.Spec.Code, s.Spec.Name, Active = true,
+        }, (s, id) => s.Id = id);
         await writes.InsertAsync(InsertSite, county.Sites, s => new
         {
             OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, s.Spec.Postcode, Active = true,
@@ -284,7 +292,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         {
             PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
             PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
-            r.Urgency, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
+            r.Urgency, HospitalSiteId = r.HospitalSite?.Id, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
             r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
             r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
             r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
@@ -346,6 +354,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public Organisation Organisation { get; } = organisation;
         public string SecretHash { get; } = secretHash;
         public DateTimeOffset CreatedAt { get; } = createdAt;
+    }
+
+    private sealed class HospitalSite(DemoCounty.HospitalSiteSpec spec, Organisation owner) : Row
+    {
+        public DemoCounty.HospitalSiteSpec Spec { get; } = spec;
+        public Organisation Owner { get; } = owner;
     }
 
     private sealed class Site(DemoCounty.SiteSpec spec, Organisation owner) : Row
@@ -450,6 +464,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public required string Urgency { get; init; }
         public string? Ward { get; init; }
         public string? BedLabel { get; init; }
+        public HospitalSite? HospitalSite { get; init; }
         public DateOnly? AdmittedOn { get; init; }
         public DateOnly? MedicallyOptimisedOn { get; init; }
         public DateOnly? ExpectedDischargeOn { get; init; }
@@ -601,6 +616,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public List<Organisation> Organisations { get; } = [];
         public List<StaffUser> Users { get; } = [];
         public PartnerClient Partner { get; private set; } = null!;
+        public List<HospitalSite> HospitalSites { get; } = [];
         public List<Site> Sites { get; } = [];
         public List<Ward> Wards { get; } = [];
         public List<Bed> Beds { get; } = [];
@@ -665,6 +681,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
         private void AddSitesAndBeds()
         {
+            HospitalSites.AddRange(DemoCounty.HospitalSites.Select(spec => new HospitalSite(spec, _organisations[spec.Owner])));
             foreach (var spec in DemoCounty.Sites)
             {
                 var site = new Site(spec, _organisations[spec.Owner]);
@@ -856,6 +873,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             DateOnly? optimisedOn = null;
             DateOnly? dischargeOn = null;
             DateOnly? admittedOn = null;
+            string? ward; // drawn where it always was, among the referral's fields, so the rest of the county stays as it was
             if (inHospital)
             {
                 // Some referrals are sent early, before the person is medically optimised, to save days.
@@ -893,7 +911,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 Source = source,
                 Pathway = pathway,
                 Urgency = urgency,
-                Ward = inHospital ? Pick(DemoCounty.HospitalWards[organisation.Code]) : null,
+                Ward = ward = inHospital ? Pick(DemoCounty.HospitalWards[organisation.Code]) : null,
+                HospitalSite = ward is null ? null : HospitalSites.Single(s => s.Owner == organisation && s.Spec.Wards.Contains(ward)),
                 BedLabel = !inHospital ? null
                     : source == "community-hospital" ? "B" + Number(1, 20).PadLeft(2, '0')
                     : Chance(0.15) ? $"Side room {Number(1, 8)}" : $"Bay {Number(1, 6)} Bed {Number(1, 6)}",

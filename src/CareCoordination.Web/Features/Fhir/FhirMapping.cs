@@ -19,6 +19,9 @@ public static class FhirMapping
     public const string ContentType = "application/fhir+json";
     public const string NhsNumberSystem = "https://fhir.nhs.uk/Id/nhs-number";
     public const string OdsSystem = "https://fhir.nhs.uk/Id/ods-organization-code";
+
+    /// <summary>A hospital site's ODS code (HospitalSites).</summary>
+    public const string OdsSiteSystem = "https://fhir.nhs.uk/Id/ods-site-code";
     public const string PathwaySystem = "https://carecoordination.example.org/fhir/CodeSystem/discharge-pathway";
     public const string ReferralStatusSystem = "https://carecoordination.example.org/fhir/CodeSystem/referral-status";
     public const string BedTypeSystem = "https://carecoordination.example.org/fhir/CodeSystem/bed-type";
@@ -129,6 +132,7 @@ public static class FhirMapping
             yield return Complex(HospitalStayExtension,
                 ("ward", new FhirString(referral.Ward)),
                 ("bed", referral.BedLabel is null ? null : new FhirString(referral.BedLabel)),
+                ("site", referral.HospitalSite is { } site ? new Identifier(OdsSiteSystem, site) : null),
                 ("admitted", referral.AdmittedOn is { } admitted ? new Date(Day(admitted)) : null),
                 ("medicallyOptimised", referral.MedicallyOptimisedOn is { } optimised ? new Date(Day(optimised)) : null));
         }

@@ -123,6 +123,7 @@ public static class ReferralIntake
         {
             form.Ward = stay.GetExtensionValue<FhirString>("ward")?.Value;
             form.BedLabel = stay.GetExtensionValue<FhirString>("bed")?.Value;
+            form.HospitalSite = stay.GetExtensionValue<Identifier>("site")?.Value;
             form.AdmittedOn = Day(stay.GetExtensionValue<Date>("admitted")?.Value);
             form.MedicallyOptimisedOn = Day(stay.GetExtensionValue<Date>("medicallyOptimised")?.Value);
         }
@@ -189,7 +190,7 @@ public static class ReferralIntake
         "Source" => $"ServiceRequest.extension('{FhirMapping.ReferralSourceExtension}')",
         "Pathway" => "ServiceRequest.code",
         "Urgency" => "ServiceRequest.priority",
-        "Ward" or "BedLabel" or "AdmittedOn" or "MedicallyOptimisedOn" => $"ServiceRequest.extension('{FhirMapping.HospitalStayExtension}')",
+        "Ward" or "BedLabel" or "HospitalSite" or "AdmittedOn" or "MedicallyOptimisedOn" => $"ServiceRequest.extension('{FhirMapping.HospitalStayExtension}')",
         "ExpectedDischargeOn" => "ServiceRequest.occurrence",
         var p when p.StartsWith("Needs", StringComparison.Ordinal) => "ServiceRequest.orderDetail",
         "InfectionStatus" or "BestInterestsDecision" => $"ServiceRequest.extension('{FhirMapping.RiskExtension}')",

@@ -242,7 +242,7 @@ public static class StandardShapes
 
     /// <summary>
     /// The hospital stay: the referral's Encounter (or the message's one Encounter), when it began (the admission), and its
-    /// Locations: a ward, and a bed within it.
+    /// Locations: the site, a ward, and a bed within it.
     /// </summary>
     private static void ReadHospitalStay(ReferralForm form, Sent sent)
     {
@@ -257,7 +257,11 @@ public static class StandardShapes
             var location = sent.Resolve(at.Location) as Location;
             var name = location?.Name ?? at.Location?.Display;
             var type = location?.PhysicalType ?? at.PhysicalType;
-            if (Has(type, FhirMapping.PhysicalTypeSystem, "bd"))
+            if (Has(type, FhirMapping.PhysicalTypeSystem, "si"))
+            {
+                form.HospitalSite ??= SiteCode(location) ?? (at.Location?.Identifier is { System: FhirMapping.OdsSiteSystem } identifier ? identifier.Value : null);
+            }
+            else if (Has(type, FhirMapping.PhysicalTypeSystem, "bd"))
             {
                 form.BedLabel ??= name;
                 if (sent.Resolve(location?.PartOf) is Location ward)
@@ -268,8 +272,16 @@ public static class StandardShapes
             else if (Has(type, FhirMapping.PhysicalTypeSystem, "wa") || type is null)
             {
                 form.Ward ??= name;
+                // A ward is partOf its site.
+                form.HospitalSite ??= SiteCode(sent.Resolve(location?.PartOf) as Location);
             }
         }
+
+        // The hospital site by its ODS site code (HospitalSites): a site named without one is not guessed at.
+        static string? SiteCode(Location? site) =>
+            site is not null && Has(site.PhysicalType, FhirMapping.PhysicalTypeSystem, "si")
+                ? site.Identifier.FirstOrDefault(i => i.System == FhirMapping.OdsSiteSystem)?.Value
+                : null;
     }
 
     private static IEnumerable<Observation> Observations(Sent sent, string? nhsNumber) =>

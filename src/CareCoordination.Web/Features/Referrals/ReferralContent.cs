@@ -12,6 +12,8 @@ public record ReferralContent
     /// <summary>The select list, for a query that names the referral <c>r</c>.</summary>
     public const string Columns = """
         r.source AS Source, r.pathway AS Pathway, r.urgency AS Urgency, r.ward AS Ward, r.bed_label AS BedLabel,
+        (SELECT hs.code FROM hospital_site hs WHERE hs.id = r.hospital_site_id) AS HospitalSite,
+        (SELECT hs.name FROM hospital_site hs WHERE hs.id = r.hospital_site_id) AS HospitalSiteName,
         r.admitted_on AS AdmittedOn, r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn,
         r.needs AS NeedsJson, r.strengths AS Strengths, r.goals AS Goals, r.safeguarding_concern AS SafeguardingConcern,
         r.infection_status AS InfectionStatus, r.falls_risk AS FallsRisk, r.self_neglect AS SelfNeglect,
@@ -25,6 +27,9 @@ public record ReferralContent
     public string? Source { get; init; }
     public string? Pathway { get; init; }
     public string Urgency { get; init; } = "";
+    /// <summary>The hospital site's ODS site code and name (HospitalSites).</summary>
+    public string? HospitalSite { get; init; }
+    public string? HospitalSiteName { get; init; }
     public string? Ward { get; init; }
     public string? BedLabel { get; init; }
     public DateOnly? AdmittedOn { get; init; }

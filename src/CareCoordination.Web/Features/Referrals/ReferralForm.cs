@@ -41,6 +41,8 @@ public sealed class ReferralForm
     public string? Source { get; set; }
     public string? Pathway { get; set; }
     public string? Urgency { get; set; } = "routine";
+    /// <summary>The ODS site code of the hospital site the person is in (HospitalSites); none: the trust's only site, if it has one.</summary>
+    public string? HospitalSite { get; set; }
     public string? Ward { get; set; }
     public string? BedLabel { get; set; }
     /// <summary>The day the person was admitted to hospital (optional): the discharge sitrep's length of stay counts from it.</summary>
@@ -145,6 +147,7 @@ public sealed class ReferralForm
                         .WithMessage("The date of admission cannot be after the medically optimised date.");
             });
             RuleFor(f => f.Ward).MaximumLength(100);
+            RuleFor(f => f.HospitalSite).MaximumLength(20);
             RuleFor(f => f.BedLabel).MaximumLength(50);
             RuleFor(f => f.ExpectedDischargeOn)
                 .Must(d => d >= Today()).When(f => f.ExpectedDischargeOn is not null)

@@ -145,6 +145,9 @@ public static class SubmitReferral
                 throw new RuleBroken("The referral this was said to duplicate is no longer open. Submit again to see the current picture.");
             }
 
+            var hospitalSiteId = ReferralCodes.IsHospital(form.Source)
+                ? await HospitalSites.ResolveAsync(connection, transaction, organisationId, form.HospitalSite)
+                : null;
             personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
             var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
             var referral = new
@@ -161,6 +164,7 @@ public static class SubmitReferral
                 form.Urgency,
                 Ward = ReferralCodes.IsHospital(form.Source) ? form.Ward?.Trim() : null,
                 BedLabel = ReferralCodes.IsHospital(form.Source) ? form.BedLabel?.Trim() : null,
+                HospitalSiteId = hospitalSiteId,
                 AdmittedOn = ReferralCodes.IsHospital(form.Source) ? form.AdmittedOn : null,
                 MedicallyOptimisedOn = ReferralCodes.IsHospital(form.Source) ? form.MedicallyOptimisedOn : null,
                 form.ExpectedDischargeOn,
@@ -195,14 +199,14 @@ public static class SubmitReferral
             var referralId = await connection.ExecuteScalarAsync<long>(
                 """
                 INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, sender_system, sender_value, idempotency_key, status, source, pathway, urgency,
-                    ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
+                    hospital_site_id, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
                     infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
                     self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
                     staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
                     created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id)
                 VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
                     (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
-                    @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
+                    @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
                     @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
                     @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
                     @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,

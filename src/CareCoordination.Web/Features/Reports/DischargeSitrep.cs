@@ -13,7 +13,7 @@ namespace CareCoordination.Features.Reports;
 /// The acute discharge situation report, in its published wording, counted from the record for each London day of
 /// a period: people who no longer meet the criteria to reside, how many were discharged that day and how many remain;
 /// the additional bed days of those remaining by their length of stay (7, 14, 21 days or more); why those remaining with
-/// a length of stay of 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust and ward; and the
+/// a length of stay of 7 and 14 days or more are still waiting; discharges by pathway and destination; by referring trust, site and ward; and the
 /// weekly view, Monday to Sunday. Definitions: docs/reports.md#discharge-sitrep.
 /// </summary>
 public static partial class DischargeSitrep
@@ -97,11 +97,11 @@ public static partial class DischargeSitrep
     public sealed record Destination(string Code, string Label, string CareLevel, string CareLevelLabel, int Discharged);
 
     /// <summary>
-    /// A referring trust and ward, as the referral recorded them, over the period: the people who no longer met the
+    /// A referring trust, hospital site and ward, as the referral recorded them (Site empty: none recorded), over the period: the people who no longer met the
     /// criteria on any day of it, discharged in it, still waiting at its end (and of those, with a length of stay of 7,
     /// 14, 21 days or more), and the additional bed days they spent in hospital within it.
     /// </summary>
-    public sealed record Place(long TrustId, string Trust, string Ward, int NoLongerMeetCriteria, int Discharged, int RemainingAtEnd,
+    public sealed record Place(long TrustId, string Trust, string Site, string Ward, int NoLongerMeetCriteria, int Discharged, int RemainingAtEnd,
         int RemainingAtEnd7Plus, int RemainingAtEnd14Plus, int RemainingAtEnd21Plus, int AdditionalBedDays);
 
     public static IReadOnlyList<Code> Destinations { get; } =
@@ -169,8 +169,10 @@ public static partial class DischargeSitrep
             + "2023 list shows the 2023 words). \"No reason recorded\" when none held."),
         new("Discharges by pathway and destination", "Discharges in the period by the pathway the person left on (0 to 3, as recorded at "
             + "discharge) and by destination and whether the care there is new, restarted or a return to the level before admission."),
-        new("By referring trust and ward", "The organisation that sent the referral and the ward the referral named. No longer meeting the "
-            + "criteria: people counted on any day of the period; remaining: at the end of its last day; additional bed days: within the period."),
+        new("By referring trust, site and ward", "The organisation that sent the referral, the hospital site the person was in (chosen on the "
+            + "form from the trust's sites, the trust's only site, or a partner's ODS site code; \"Not recorded\" otherwise) and the ward the "
+            + "referral named. No longer meeting the criteria: people counted on any day of the period; remaining: at the end of its last day; "
+            + "additional bed days: within the period."),
         new("Locality", "Where the person lives: the locality of their postcode."),
     ];
 
@@ -179,13 +181,16 @@ public static partial class DischargeSitrep
     /// week; Trust and Ward for the breakdown; Group and Item the reason or destination; Figure as named on the page.
     /// </summary>
     [CsvHelper.CsvRecord]
-    public sealed partial record CsvRow(string Section, DateOnly From, DateOnly To, string Trust, string Ward, string Group, string Item, string Figure, decimal Value);
+    public sealed partial record CsvRow(string Section, DateOnly From, DateOnly To, string Trust, string Site, string Ward, string Group, string Item, string Figure, decimal Value);
+
+    /// <summary>The CSV's section for the breakdown by referring trust, hospital site and ward.</summary>
+    public const string BySiteSection = "By trust, site and ward";
 
     public static IEnumerable<CsvRow> CsvRows(Result result)
     {
         foreach (var d in result.Days)
         {
-            CsvRow Row(string figure, int value) => new("Daily", d.Date, d.Date, "", "", "", "", figure, value);
+            CsvRow Row(string figure, int value) => new("Daily", d.Date, d.Date, "", "", "", "", "", figure, value);
             yield return Row(Figure.NoLongerMeet, d.NoLongerMeetCriteria);
             yield return Row(Figure.Discharged, d.Discharged);
             yield return Row(Figure.Remaining, d.Remaining);
@@ -199,7 +204,7 @@ public static partial class DischargeSitrep
         }
         foreach (var w in result.Weeks)
         {
-            CsvRow Row(string figure, decimal value) => new("Weekly", w.From, w.To, "", "", "", "", figure, value);
+            CsvRow Row(string figure, decimal value) => new("Weekly", w.From, w.To, "", "", "", "", "", figure, value);
             yield return Row(Figure.AverageNoLongerMeet, (decimal)w.AverageNoLongerMeetCriteria);
             yield return Row(Figure.AverageDischarged, (decimal)w.AverageDischarged);
             yield return Row(Figure.AverageRemaining, (decimal)w.AverageRemaining);
@@ -217,16 +222,16 @@ public static partial class DischargeSitrep
         {
             var group = r.Code == "" ? "" : $"{r.ListVersion}: {r.FamilyLabel}";
             var item = r.Code == "" ? r.Label : $"{r.Code} {r.Label}";
-            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting7, r.Waiting7Plus);
-            yield return new("Delay reasons", result.To, result.To, "", "", group, item, Figure.Waiting14, r.Waiting14Plus);
+            yield return new("Delay reasons", result.To, result.To, "", "", "", group, item, Figure.Waiting7, r.Waiting7Plus);
+            yield return new("Delay reasons", result.To, result.To, "", "", "", group, item, Figure.Waiting14, r.Waiting14Plus);
         }
         foreach (var d in result.Destinations)
         {
-            yield return new("Destinations", result.From, result.To, "", "", d.Label, d.CareLevelLabel, Figure.ByDestination, d.Discharged);
+            yield return new("Destinations", result.From, result.To, "", "", "", d.Label, d.CareLevelLabel, Figure.ByDestination, d.Discharged);
         }
         foreach (var p in result.Places)
         {
-            CsvRow Row(string figure, int value) => new("By trust and ward", result.From, result.To, p.Trust, p.Ward, "", "", figure, value);
+            CsvRow Row(string figure, int value) => new(BySiteSection, result.From, result.To, p.Trust, p.Site, p.Ward, "", "", figure, value);
             yield return Row(Figure.NoLongerMeet, p.NoLongerMeetCriteria);
             yield return Row(Figure.Discharged, p.Discharged);
             yield return Row(Figure.Remaining, p.RemainingAtEnd);
@@ -243,6 +248,10 @@ public static partial class DischargeSitrep
         public long TrustId { get; init; }
         public string Trust { get; init; } = "";
         public string? Ward { get; init; }
+
+        /// <summary>The hospital site's id (HospitalSites), named once the stays are read.</summary>
+        public long? SiteId { get; init; }
+
         public DateOnly Ready { get; init; }
 
         /// <summary>The day of admission, if the referral gave one.</summary>
@@ -322,7 +331,7 @@ public static partial class DischargeSitrep
 
             return new Result(filter.From, filter.To, days, Weeks(days), Reasons(stays, reasons, last),
                 DestinationsOf(stays.Where(s => s.DischargedOn is { } on && on >= filter.From && on <= filter.To && s.Ready <= on)),
-                Places(stays, filter));
+                Places(stays, filter, await SiteNamesAsync(connection)));
         }
 
         /// <summary>
@@ -339,13 +348,13 @@ public static partial class DischargeSitrep
         {
             var narrowing = filter.Narrowing(provider);
             var sql = $"""
-                SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.ward AS Ward, r.medically_optimised_on AS Ready, r.admitted_on AS AdmittedOn,
+                SELECT r.id AS Id, o.id AS TrustId, o.name AS Trust, r.hospital_site_id AS SiteId, r.ward AS Ward, r.medically_optimised_on AS Ready, r.admitted_on AS AdmittedOn,
                        r.discharged_at AS DischargedAt, r.pathway_at_discharge AS Pathway, r.destination_at_discharge AS Destination,
                        r.destination_care_level AS CareLevel
                 FROM referral r CROSS JOIN organisation o
                 WHERE o.id = r.organisation_id AND r.discharged_at >= @StartUtc AND r.medically_optimised_on <= @To AND r.status <> 'draft'{narrowing}
                 UNION ALL
-                SELECT r.id, o.id, o.name, r.ward, r.medically_optimised_on, r.admitted_on, r.discharged_at, r.pathway_at_discharge,
+                SELECT r.id, o.id, o.name, r.hospital_site_id, r.ward, r.medically_optimised_on, r.admitted_on, r.discharged_at, r.pathway_at_discharge,
                        r.destination_at_discharge, r.destination_care_level
                 FROM referral r CROSS JOIN organisation o
                 WHERE o.id = r.organisation_id AND r.discharged_at IS NULL AND r.medically_optimised_on <= @To
@@ -439,7 +448,11 @@ public static partial class DischargeSitrep
                 .OrderBy(d => Order(Destinations, d.Code)).ThenBy(d => Order(CareLevels, d.CareLevel))
                 .ToList();
 
-        private static List<Place> Places(List<Stay> stays, ReportFilter filter)
+        /// <summary>The hospital sites' names: a few dozen rows, looked up rather than joined to each stay.</summary>
+        private static async Task<Dictionary<long, string>> SiteNamesAsync(DbConnection connection) =>
+            (await connection.QueryAsync<(long Id, string Name)>("SELECT id, name FROM hospital_site")).ToDictionary(s => s.Id, s => s.Name);
+
+        private static List<Place> Places(List<Stay> stays, ReportFilter filter, Dictionary<long, string> siteNames)
         {
             var (first, last) = (filter.From, filter.To);
             // The period's days a stay's rule holds on, worked out from its run of days instead of asking each day.
@@ -453,15 +466,15 @@ public static partial class DischargeSitrep
             bool DischargedInPeriod(Stay s) => s.DischargedOn is { } on && on >= first && on <= last && s.DischargedOnDay(on);
             return stays
                 .Where(s => NoLongerMeetingDays(s) > 0)
-                .GroupBy(s => (s.TrustId, s.Trust, Ward: s.Ward ?? ""))
+                .GroupBy(s => (s.TrustId, s.Trust, Site: s.SiteId is { } site ? siteNames.GetValueOrDefault(site, "") : "", Ward: s.Ward ?? ""))
                 .Select(g =>
                 {
                     var atEnd = g.Where(s => s.RemainsAtEndOf(last)).Select(s => s.LengthOfStayOn(last)).ToList();
-                    return new Place(g.Key.TrustId, g.Key.Trust, g.Key.Ward, g.Count(), g.Count(DischargedInPeriod),
+                    return new Place(g.Key.TrustId, g.Key.Trust, g.Key.Site, g.Key.Ward, g.Count(), g.Count(DischargedInPeriod),
                         atEnd.Count, atEnd.Count(w => w >= 7), atEnd.Count(w => w >= 14), atEnd.Count(w => w >= 21),
                         g.Sum(RemainingNights));
                 })
-                .OrderBy(p => p.Trust, StringComparer.Ordinal).ThenBy(p => p.Ward, StringComparer.Ordinal)
+                .OrderBy(p => p.Trust, StringComparer.Ordinal).ThenBy(p => p.Site, StringComparer.Ordinal).ThenBy(p => p.Ward, StringComparer.Ordinal)
                 .ToList();
         }
 

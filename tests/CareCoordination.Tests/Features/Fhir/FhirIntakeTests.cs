@@ -57,6 +57,7 @@ public abstract class FhirIntakeTests(AppFactory app)
         public string? Pathway { get; init; }
         public string? Ward { get; init; }
         public string? BedLabel { get; init; }
+        public string? HospitalSite { get; init; }
         public DateOnly? AdmittedOn { get; init; }
         public DateOnly? MedicallyOptimisedOn { get; init; }
         public DateOnly? ExpectedDischargeOn { get; init; }
@@ -81,6 +82,7 @@ public abstract class FhirIntakeTests(AppFactory app)
         return await connection.QuerySingleAsync<Stored>(
             """
             SELECT r.id AS Id, r.source AS Source, r.pathway AS Pathway, r.ward AS Ward, r.bed_label AS BedLabel,
+                   (SELECT hs.code FROM hospital_site hs WHERE hs.id = r.hospital_site_id) AS HospitalSite,
                    r.admitted_on AS AdmittedOn, r.medically_optimised_on AS MedicallyOptimisedOn, r.expected_discharge_on AS ExpectedDischargeOn, r.needs AS Needs,
                    r.safeguarding_concern AS SafeguardingConcern, r.infection_status AS InfectionStatus, r.consent_to_share AS ConsentToShare,
                    r.consent_given_by AS ConsentGivenBy, r.lawful_reason AS LawfulReason, r.person_wishes AS PersonWishes, r.summary AS Summary,
@@ -130,6 +132,7 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Null(stored.Pathway);                            // a SNOMED service code is not a discharge pathway: not made up
         Assert.Equal("Trevail Ward", stored.Ward);              // Encounter.location -> Location (physicalType wa)
         Assert.Equal("Bed 14", stored.BedLabel);                // Encounter.location -> Location (physicalType bd)
+        Assert.Equal("RWM02", stored.HospitalSite);             // the ward Location's partOf: a site (physicalType si), its ODS site code
         Assert.Equal(new DateOnly(2026, 11, 21), stored.AdmittedOn); // Encounter.period.start, the day as the sender wrote it
         Assert.Null(stored.MedicallyOptimisedOn);
         Assert.Equal(Today.AddDays(3), stored.ExpectedDischargeOn);   // occurrencePeriod.start

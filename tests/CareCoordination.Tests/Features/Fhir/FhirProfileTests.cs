@@ -263,7 +263,7 @@ public sealed class FhirProfileTests
         Assert.Equal(
         [
             ("ServiceRequest.extension:referralSource", $"ServiceRequest.extension('{FhirProfiles.Canonical}/StructureDefinition/referral-source')"),
-            ("ServiceRequest.extension:hospitalStay.extension", "ServiceRequest.extension[1].extension[5]"),
+            ("ServiceRequest.extension:hospitalStay.extension", "ServiceRequest.extension[1].extension[6]"),
             ("ServiceRequest.extension:hospitalStay.extension:ward", "ServiceRequest.extension[1].extension('ward')"),
             ("ServiceRequest.status", "ServiceRequest.status"),
         ], issues.Select(i => (i.ElementId, i.Expression)));

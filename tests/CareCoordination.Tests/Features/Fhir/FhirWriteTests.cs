@@ -75,6 +75,7 @@ public abstract class FhirWriteTests(AppFactory app)
                 [
                     new Extension("ward", new FhirString("Ward 4")),
                     new Extension("bed", new FhirString("B9")),
+                    new Extension("site", new Identifier("https://fhir.nhs.uk/Id/ods-site-code", "RWM02")),
                     new Extension("admitted", new Date(Today.AddDays(-9).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
                     new Extension("medicallyOptimised", new Date(Today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))),
                 ],
@@ -263,6 +264,13 @@ public abstract class FhirWriteTests(AppFactory app)
         otherOrganisation.Requester.Identifier.Value = "RSM";
         var foreign = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherOrganisation)), HttpStatusCode.UnprocessableEntity);
         Assert.Contains("your own organisation", foreign.Issue[0].Diagnostics, StringComparison.Ordinal);
+
+        // A hospital site of another trust (RSM01 is Saltmouth's): refused on the hospital-stay extension, not taken as given.
+        var otherSite = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
+        ((Identifier)otherSite.GetExtension($"{Canonical}/StructureDefinition/hospital-stay").GetExtension("site").Value).Value = "RSM01";
+        var wrongSite = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherSite)), HttpStatusCode.UnprocessableEntity);
+        Assert.Contains(wrongSite.Issue, i => i.Diagnostics.Contains("not a hospital site of your organisation", StringComparison.Ordinal)
+            && i.Expression.Single().Contains("hospital-stay", StringComparison.Ordinal));
 
         var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         otherByReference.Requester.Reference = "Organization/999999";

@@ -45,13 +45,25 @@ public sealed class DischargeFacts(AppFactory app)
         return new Trust(id, $"{name} {_suffix}", await app.StaffAsync(username));
     }
 
+    private int _sites;
+
+    /// <summary>A hospital site of the trust; returns its ODS site code (unique to this dataset).</summary>
+    public async Task<string> SiteAsync(Trust trust, string name)
+    {
+        var code = $"S{_suffix}{++_sites}";
+        await ExecuteAsync("INSERT INTO hospital_site (organisation_id, code, name, active) VALUES (@Id, @code, @name, TRUE)",
+            new { trust.Id, code, name = $"{name} {_suffix}" });
+        return code;
+    }
+
     /// <summary>
-    /// A hospital discharge referral sent on the form from the ward, ready for discharge on <paramref name="ready"/>, admitted
-    /// on <paramref name="admitted"/> if given.
+    /// A hospital discharge referral sent on the form from the ward (on the site of that code, if given), ready for discharge
+    /// on <paramref name="ready"/>, admitted on <paramref name="admitted"/> if given.
     /// </summary>
-    public async Task<long> ReferAsync(Trust trust, string ward, DateOnly ready, DateOnly? admitted = null)
+    public async Task<long> ReferAsync(Trust trust, string ward, DateOnly ready, DateOnly? admitted = null, string? site = null)
     {
         var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
+        form.HospitalSite = site;
         form.Ward = ward;
         form.AdmittedOn = admitted;
         form.MedicallyOptimisedOn = ready;

@@ -1,3 +1,4 @@
+using Dapper;
 using CareCoordination.Domain;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
@@ -197,6 +198,62 @@ public abstract class DischargeReportsTests(AppFactory app)
                 p.RemainingAtEnd21Plus, p.AdditionalBedDays)));
     }
 
+    /// <summary>
+    /// The sitrep by referring trust, hospital site and ward. Trust M has two sites, so its referrers say which (or nothing:
+    /// "not recorded"); trust O has one, which a referral that names none is taken to be on. Over d0 to d3, all still in:
+    ///   M North / Ward 1: ready d-1 and d0.   M South / Ward 1: ready d-9.   M, no site / Ward 2: ready d1.   O Only / Ward 3: ready d2.
+    /// </summary>
+    [Fact]
+    public async Task Sitrep_ByTrustSiteAndWard_ASiteNamedOrTheTrustsOnlyOne()
+    {
+        var facts = new DischargeFacts(app);
+        var m = await facts.TrustAsync("Trust M");
+        var north = await facts.SiteAsync(m, "North Hospital");
+        var south = await facts.SiteAsync(m, "South Hospital");
+        var o = await facts.TrustAsync("Trust O");
+        await facts.SiteAsync(o, "Only Hospital");
+        await facts.ReferAsync(m, "Ward 1", D(-1), site: north);
+        await facts.ReferAsync(m, "Ward 1", D(0), site: north.ToLowerInvariant()); // as a partner might write it
+        await facts.ReferAsync(m, "Ward 1", D(-9), site: south);
+        await facts.ReferAsync(m, "Ward 2", D(1));
+        await facts.ReferAsync(o, "Ward 3", D(2));
+
+        var sitrep = await app.SendAsync<DischargeSitrep.Result>(
+            new DischargeSitrep.Query(new ReportFilter(D(0), D(3), null, facts.Locality)), await app.StaffAsync("manager"));
+
+        // Remaining at the end of d3 (stays from the ready date): North 4 and 3 days; South 12 (7+); M's Ward 2 2; Only 1.
+        // Bed days d0-d3: North 4 + 4; South 4; Ward 2 d1-d3 3; Only d2-d3 2.
+        var suffix = m.Name[(m.Name.LastIndexOf(' ') + 1)..];
+        Assert.Equal(
+            [
+                (m.Name, "", "Ward 2", 1, 1, 0, 3),
+                (m.Name, $"North Hospital {suffix}", "Ward 1", 2, 2, 0, 8),
+                (m.Name, $"South Hospital {suffix}", "Ward 1", 1, 1, 1, 4),
+                (o.Name, $"Only Hospital {suffix}", "Ward 3", 1, 1, 0, 2),
+            ],
+            sitrep.Places.Select(p => (p.Trust, p.Site, p.Ward, p.NoLongerMeetCriteria, p.RemainingAtEnd, p.RemainingAtEnd7Plus, p.AdditionalBedDays)));
+
+        // The CSV carries the site beside the trust and the ward.
+        var rows = DischargeSitrep.CsvRows(sitrep).Where(r => r.Section == DischargeSitrep.BySiteSection && r.Figure == DischargeSitrep.Figure.BedDays);
+        Assert.Equal([("", 3m), ($"North Hospital {suffix}", 8m), ($"South Hospital {suffix}", 4m), ($"Only Hospital {suffix}", 2m)], rows.Select(r => (r.Site, r.Value)));
+    }
+
+    [Fact]
+    public async Task AReferral_NamingASiteNotOfItsTrust_IsRefusedOnThatField_AndNothingIsStored()
+    {
+        var facts = new DischargeFacts(app);
+        var m = await facts.TrustAsync("Trust M");
+        var o = await facts.TrustAsync("Trust O");
+        var othersSite = await facts.SiteAsync(o, "Other Hospital");
+
+        var refused = await Assert.ThrowsAsync<CareCoordination.Pipeline.ValidationFailed>(() => facts.ReferAsync(m, "Ward 1", D(0), site: othersSite));
+
+        Assert.Equal(["Form.HospitalSite"], refused.Errors.Keys);
+        Assert.Contains("not a hospital site of your organisation", refused.Errors.Values.Single().Single(), StringComparison.Ordinal);
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE organisation_id = @Id", new { m.Id }));
+    }
+
     [Fact]
     public async Task Sitrep_DischargesByDestination_AndByTrustAndWard()
     {
@@ -302,7 +359,7 @@ public abstract class DischargeReportsTests(AppFactory app)
         Assert.Equal(3m, Value("Daily", D(12), DischargeSitrep.Figure.Remaining));
         Assert.Equal(6.4m, Value("Weekly", D(0), DischargeSitrep.Figure.AverageNoLongerMeet));
         Assert.Equal(30m, Value("Weekly", D(7), DischargeSitrep.Figure.BedDays));
-        Assert.Equal(31m, Value("By trust and ward", D(0), DischargeSitrep.Figure.BedDays, data.B.Name));
+        Assert.Equal(31m, Value(DischargeSitrep.BySiteSection, D(0), DischargeSitrep.Figure.BedDays, data.B.Name));
         Assert.Equal(1m, rows.Single(r => r.Section == "Delay reasons" && r.Item == "C1 Awaiting a care package in own home (2023 wording)"
             && r.Figure == DischargeSitrep.Figure.Waiting14).Value);
     }
