@@ -8,7 +8,7 @@ namespace CareCoordination.BrowserTests.Features.Reports;
 public sealed class DischargeReportsBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
 {
     [Theory]
-    [InlineData("Discharge sitrep (daily and weekly)", "discharge-sitrep", "Section,From,To,Trust,Ward,Group,Item,Figure,Value")]
+    [InlineData("Discharge sitrep (daily and weekly)", "discharge-sitrep", "Section,From,To,Trust,Site,Ward,Group,Item,Figure,Value")]
     [InlineData("Discharge ready date delays", "discharge-delays", "From,To,Trust,Discharges,Days0,Days1,Days2To3")]
     public async Task AManager_OpensTheReport_ChangesThePeriod_AndDownloadsItsCsv(string title, string slug, string header)
     {
