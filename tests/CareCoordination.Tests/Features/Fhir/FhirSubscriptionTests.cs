@@ -527,6 +527,84 @@ public abstract class FhirSubscriptionTests(AppFactory app)
     }
 }
 
+/// <summary>
+/// A node that stops while it is posting a notification finishes the post and records it, so the node that takes the
+/// subscription over does not send the same event again (a rolling restart delivered an event twice: the stop cancelled the
+/// post, or the write that records it).
+/// </summary>
+public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
+{
+    private sealed class SecondNode(string connectionString) : SubscriptionAppFactory(new ExistingStore(connectionString));
+
+    private sealed class ExistingStore(string connectionString) : ITestStore
+    {
+        public CareCoordination.Store.StoreProvider Provider => CareCoordination.Store.StoreProvider.PostgreSQL;
+
+        public Task<string> CreateEmptyAsync() => Task.FromResult(connectionString);
+    }
+
+    [Fact]
+    public async Task ANodeStoppingWhileItPosts_FinishesThePost_AndTheNodeTakingOverDoesNotSendItAgain()
+    {
+        _ = first.Services;
+        var received = new ConcurrentQueue<long>();
+        var posting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        await using var receiver = builder.Build();
+        receiver.MapPost("/notify", async (HttpRequest request) =>
+        {
+            var bundle = await JsonDocument.ParseAsync(request.Body);
+            var status = bundle.RootElement.GetProperty("entry")[0].GetProperty("resource");
+            var events = status.GetProperty("parameter").EnumerateArray().Where(p => p.GetProperty("name").GetString() == "notification-event")
+                .Select(p => long.Parse(p.GetProperty("part")[0].GetProperty("valueString").GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            foreach (var number in events)
+            {
+                received.Enqueue(number);
+            }
+            if (events.Contains(1))
+            {
+                // The first event's post is held open until its node has begun to stop.
+                posting.TrySetResult();
+                await answer.Task;
+            }
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
+        using (var partner = await first.PartnerAsync())
+        {
+            using var created = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(
+                $$$"""{"resourceType":"Subscription","status":"requested","reason":"handover","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"{{{receiver.Urls.First()}}}/notify","payload":"application/fhir+json"}}"""));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        // The first node alone is running, so it holds the subscription; the second starts only now.
+        var form = ReferralForms.Discharge(LondonTime.Today(first.Clock), await first.NewNhsNumberAsync());
+        await first.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await first.StaffAsync("referrer"));
+        await posting.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var second = new SecondNode(first.ConnectionString);
+        _ = second.Services;
+
+        // The first node stops with event 1's post open; the endpoint answers once the stop has begun.
+        var stopped = first.DisposeAsync().AsTask();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        answer.TrySetResult();
+        await stopped.WaitAsync(TimeSpan.FromSeconds(30));
+        var next = ReferralForms.Discharge(LondonTime.Today(second.Clock), await second.NewNhsNumberAsync());
+        await second.SendAsync(new SubmitReferral.Command(next, Guid.NewGuid().ToString("N")), await second.StaffAsync("referrer"));
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!received.Contains(2))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "Waited 30 s for the second node to send event 2.");
+            await Task.Delay(100);
+        }
+        Assert.Equal([1L, 2L], received.ToList());
+        await second.DisposeAsync();
+    }
+}
+
 /// <summary>Two nodes on one PostgreSQL store: one node at a time delivers a subscription, and the other takes over when it stops.</summary>
 public sealed class FhirSubscriptionTwoNodeTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
 {

@@ -227,7 +227,12 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>Posts one notification and records the outcome (only while this node still holds the lease).</summary>
+    /// <summary>
+    /// Posts one notification and records the outcome (only while this node still holds the lease). Once posting has begun
+    /// it is not cut short by the node stopping: the post (within its timeout), its audit and its outcome are finished and
+    /// recorded, so the node that takes the lease over does not send the same events again (a rolling restart delivered an
+    /// event twice when the stop cancelled the post or the write of delivered_through).
+    /// </summary>
     private async Task SendAsync(FhirSubscriptionRow row, string type, IReadOnlyList<SubscriptionEvent> events, CancellationToken cancellationToken)
     {
         IReadOnlyDictionary<long, FhirTriageTask> tasks = new Dictionary<long, FhirTriageTask>();
@@ -242,8 +247,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         string? error;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(Math.Min(row.TimeoutSeconds, _settings.CurrentValue.RequestTimeoutSeconds)));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Min(row.TimeoutSeconds, _settings.CurrentValue.RequestTimeoutSeconds)));
             using var request = new HttpRequestMessage(HttpMethod.Post, row.Endpoint)
             {
                 Content = new StringContent(FhirMapping.Serialize(bundle), Encoding.UTF8, row.PayloadType),
@@ -256,7 +260,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             error = response.IsSuccessStatusCode ? null : $"The endpoint answered {(int)response.StatusCode} to the {type}.";
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
             error = $"The endpoint did not answer the {type} within {row.TimeoutSeconds} seconds.";
         }
@@ -266,7 +270,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         }
         if (tasks.Count > 0)
         {
-            await AuditDisclosureAsync(row, tasks.Values, error is null ? "success" : "failed", cancellationToken);
+            await AuditDisclosureAsync(row, tasks.Values, error is null ? "success" : "failed", CancellationToken.None);
         }
         var now = Wall.GetUtcNow();
         // The outcome speaks for the version it was sent for: a partner who changed the subscription meanwhile (off, then
@@ -288,7 +292,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
                     await store.ExecuteAsync("UPDATE fhir_subscription SET delivered_through = @delivered WHERE id = @Id AND delivered_through < @delivered",
                         new { delivered, row.Id }, transaction);
                 }
-            }, cancellationToken);
+            }, CancellationToken.None);
             return;
         }
         var options = _settings.CurrentValue;
@@ -301,7 +305,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
             """
             UPDATE fhir_subscription SET status = @status, failures = @failures, next_attempt_at = @next, last_error = @error
             WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
-            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node, row.Version }, transaction), cancellationToken);
+            """, new { status, failures, next = now.AddSeconds(backOff), error, row.Id, _node, row.Version }, transaction), CancellationToken.None);
     }
 
     /// <summary>
