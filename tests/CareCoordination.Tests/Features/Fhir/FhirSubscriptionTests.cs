@@ -528,13 +528,12 @@ public abstract class FhirSubscriptionTests(AppFactory app)
 }
 
 /// <summary>
-/// A node that stops while it is posting a notification finishes the post and records it, so the node that takes the
-/// subscription over does not send the same event again (a rolling restart delivered an event twice: the stop cancelled the
-/// post, or the write that records it).
+/// What the two-node tests share: a second node on the first's PostgreSQL store, a partner's endpoint that notes the event
+/// numbers of each notification, a rest-hook subscription to it, and a referral sent on a node.
 /// </summary>
-public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
+internal static class TwoNodes
 {
-    private sealed class SecondNode(string connectionString) : SubscriptionAppFactory(new ExistingStore(connectionString));
+    public sealed class SecondNode(string connectionString) : SubscriptionAppFactory(new ExistingStore(connectionString));
 
     private sealed class ExistingStore(string connectionString) : ITestStore
     {
@@ -543,17 +542,13 @@ public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory
         public Task<string> CreateEmptyAsync() => Task.FromResult(connectionString);
     }
 
-    [Fact]
-    public async Task ANodeStoppingWhileItPosts_FinishesThePost_AndTheNodeTakingOverDoesNotSendItAgain()
+    /// <summary>An endpoint on loopback: each notification's event numbers go to <paramref name="received"/>, then <paramref name="answer"/> runs.</summary>
+    public static async Task<WebApplication> ReceiverAsync(ConcurrentQueue<long> received, Func<IReadOnlyList<long>, Task>? answer = null)
     {
-        _ = first.Services;
-        var received = new ConcurrentQueue<long>();
-        var posting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
-        await using var receiver = builder.Build();
+        var receiver = builder.Build();
         receiver.MapPost("/notify", async (HttpRequest request) =>
         {
             var bundle = await JsonDocument.ParseAsync(request.Body);
@@ -564,26 +559,70 @@ public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory
             {
                 received.Enqueue(number);
             }
+            if (answer is not null)
+            {
+                await answer(events);
+            }
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
+        return receiver;
+    }
+
+    public static async Task SubscribeAsync(AppFactory node, WebApplication receiver, string reason)
+    {
+        using var partner = await node.PartnerAsync();
+        using var created = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(
+            $$$"""{"resourceType":"Subscription","status":"requested","reason":"{{{reason}}}","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"{{{receiver.Urls.First()}}}/notify","payload":"application/fhir+json"}}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+    }
+
+    /// <summary>A referral sent on the node: its triage task is one event.</summary>
+    public static async Task ReferAsync(AppFactory node)
+    {
+        var form = ReferralForms.Discharge(LondonTime.Today(node.Clock), await node.NewNhsNumberAsync());
+        await node.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await node.StaffAsync("referrer"));
+    }
+
+    public static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Waited 30 s for {what}.");
+            await Task.Delay(100);
+        }
+    }
+}
+
+/// <summary>
+/// A node that stops while it is posting a notification finishes the post and records it, so the node that takes the
+/// subscription over does not send the same event again (a rolling restart delivered an event twice: the stop cancelled the
+/// post, or the write that records it).
+/// </summary>
+public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
+{
+    [Fact]
+    public async Task ANodeStoppingWhileItPosts_FinishesThePost_AndTheNodeTakingOverDoesNotSendItAgain()
+    {
+        _ = first.Services;
+        var received = new ConcurrentQueue<long>();
+        var posting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var receiver = await TwoNodes.ReceiverAsync(received, async events =>
+        {
             if (events.Contains(1))
             {
                 // The first event's post is held open until its node has begun to stop.
                 posting.TrySetResult();
                 await answer.Task;
             }
-            return Results.Ok();
         });
-        await receiver.StartAsync();
-        using (var partner = await first.PartnerAsync())
-        {
-            using var created = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(
-                $$$"""{"resourceType":"Subscription","status":"requested","reason":"handover","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"{{{receiver.Urls.First()}}}/notify","payload":"application/fhir+json"}}"""));
-            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        }
+        await TwoNodes.SubscribeAsync(first, receiver, "handover");
         // The first node alone is running, so it holds the subscription; the second starts only now.
-        var form = ReferralForms.Discharge(LondonTime.Today(first.Clock), await first.NewNhsNumberAsync());
-        await first.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await first.StaffAsync("referrer"));
+        await TwoNodes.ReferAsync(first);
         await posting.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        var second = new SecondNode(first.ConnectionString);
+        var second = new TwoNodes.SecondNode(first.ConnectionString);
         _ = second.Services;
 
         // The first node stops with event 1's post open; the endpoint answers once the stop has begun.
@@ -591,15 +630,9 @@ public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory
         await Task.Delay(TimeSpan.FromSeconds(1));
         answer.TrySetResult();
         await stopped.WaitAsync(TimeSpan.FromSeconds(30));
-        var next = ReferralForms.Discharge(LondonTime.Today(second.Clock), await second.NewNhsNumberAsync());
-        await second.SendAsync(new SubmitReferral.Command(next, Guid.NewGuid().ToString("N")), await second.StaffAsync("referrer"));
+        await TwoNodes.ReferAsync(second);
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!received.Contains(2))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "Waited 30 s for the second node to send event 2.");
-            await Task.Delay(100);
-        }
+        await TwoNodes.UntilAsync(() => received.Contains(2), "the second node to send event 2");
         Assert.Equal([1L, 2L], received.ToList());
         await second.DisposeAsync();
     }
@@ -608,71 +641,32 @@ public sealed class FhirSubscriptionHandoverTests(PostgresSubscriptionAppFactory
 /// <summary>Two nodes on one PostgreSQL store: one node at a time delivers a subscription, and the other takes over when it stops.</summary>
 public sealed class FhirSubscriptionTwoNodeTests(PostgresSubscriptionAppFactory first) : IClassFixture<PostgresSubscriptionAppFactory>
 {
-    private sealed class SecondNode(string connectionString) : SubscriptionAppFactory(new ExistingStore(connectionString));
-
-    private sealed class ExistingStore(string connectionString) : ITestStore
-    {
-        public CareCoordination.Store.StoreProvider Provider => CareCoordination.Store.StoreProvider.PostgreSQL;
-
-        public Task<string> CreateEmptyAsync() => Task.FromResult(connectionString);
-    }
-
     [Fact]
     public async Task TwoNodes_DeliverEachEventOnce_InOrder_AndTheSurvivorCarriesOn()
     {
         _ = first.Services;
-        var second = new SecondNode(first.ConnectionString);
+        var second = new TwoNodes.SecondNode(first.ConnectionString);
         _ = second.Services;
         var received = new ConcurrentQueue<long>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
-        await using var receiver = builder.Build();
-        receiver.MapPost("/notify", async (HttpRequest request) =>
-        {
-            var bundle = await JsonDocument.ParseAsync(request.Body);
-            var status = bundle.RootElement.GetProperty("entry")[0].GetProperty("resource");
-            foreach (var parameter in status.GetProperty("parameter").EnumerateArray().Where(p => p.GetProperty("name").GetString() == "notification-event"))
-            {
-                received.Enqueue(long.Parse(parameter.GetProperty("part")[0].GetProperty("valueString").GetString()!, System.Globalization.CultureInfo.InvariantCulture));
-            }
-            return Results.Ok();
-        });
-        await receiver.StartAsync();
-        using var partner = await first.PartnerAsync();
-        using var created = await partner.PostAsync("/fhir/Subscription", FhirPayloads.Body(
-            $$$"""{"resourceType":"Subscription","status":"requested","reason":"two nodes","criteria":"{{{CareCoordination.Features.Fhir.Subscriptions.Backport.ReferralTaskChanges}}}","channel":{"type":"rest-hook","endpoint":"{{{receiver.Urls.First()}}}/notify","payload":"application/fhir+json"}}"""));
-        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        await using var receiver = await TwoNodes.ReceiverAsync(received);
+        await TwoNodes.SubscribeAsync(first, receiver, "two nodes");
 
         // Referrals sent on both nodes: every task change is one event, whichever node wrote it.
         var nodes = new AppFactory[] { first, second };
         for (var i = 0; i < 6; i++)
         {
-            var node = nodes[i % 2];
-            var form = ReferralForms.Discharge(LondonTime.Today(node.Clock), await node.NewNhsNumberAsync());
-            await node.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await node.StaffAsync("referrer"));
+            await TwoNodes.ReferAsync(nodes[i % 2]);
         }
-        await Until(() => received.Count >= 6, "six notifications");
+        await TwoNodes.UntilAsync(() => received.Count >= 6, "six notifications");
         await first.DisposeAsync();
         for (var i = 0; i < 2; i++)
         {
-            var form = ReferralForms.Discharge(LondonTime.Today(second.Clock), await second.NewNhsNumberAsync());
-            await second.SendAsync(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await second.StaffAsync("referrer"));
+            await TwoNodes.ReferAsync(second);
         }
-        await Until(() => received.Count >= 8, "eight notifications");
+        await TwoNodes.UntilAsync(() => received.Count >= 8, "eight notifications");
         // Had both nodes delivered, an event would arrive twice or out of order.
         Assert.Equal(Enumerable.Range(1, 8).Select(n => (long)n), received.ToList());
         await second.DisposeAsync();
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Waited 30 s for {what}.");
-            await Task.Delay(100);
-        }
     }
 }
 
