@@ -123,7 +123,7 @@ public static class ReferralIntake
         {
             form.Ward = stay.GetExtensionValue<FhirString>("ward")?.Value;
             form.BedLabel = stay.GetExtensionValue<FhirString>("bed")?.Value;
-            form.HospitalSite = stay.GetExtensionValue<Identifier>("site")?.Value;
+            form.HospitalSite = stay.GetExtensionValue<Identifier>("site") is { System: FhirMapping.OdsSiteSystem } site ? site.Value : null;
             form.AdmittedOn = Day(stay.GetExtensionValue<Date>("admitted")?.Value);
             form.MedicallyOptimisedOn = Day(stay.GetExtensionValue<Date>("medicallyOptimised")?.Value);
         }

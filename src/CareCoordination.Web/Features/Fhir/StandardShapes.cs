@@ -267,6 +267,7 @@ public static class StandardShapes
                 if (sent.Resolve(location?.PartOf) is Location ward)
                 {
                     form.Ward ??= ward.Name;
+                    form.HospitalSite ??= SiteCode(sent.Resolve(ward.PartOf) as Location);
                 }
             }
             else if (Has(type, FhirMapping.PhysicalTypeSystem, "wa") || type is null)

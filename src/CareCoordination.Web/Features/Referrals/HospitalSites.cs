@@ -35,30 +35,40 @@ public static class HospitalSites
     }
 
     /// <summary>
-    /// The site a hospital referral names, as one of the referring organisation's active sites: the one whose code it gives
-    /// (a code of no such site is an error on the form's field), or with none given the organisation's only site, if it has
-    /// one; otherwise none (the sitrep counts it under "site not recorded").
+    /// The site a hospital referral names, as one of the referring organisation's active sites: the one whose code it gives,
+    /// or with none given the organisation's only site, if it has one. A code of a closed site of its own, or of another
+    /// organisation's site, is an error on the form's field; a code no site here has (a trust whose sites an administrator
+    /// has not yet added) is not recorded, and the sitrep counts the referral under "site not recorded".
     /// </summary>
     internal static async Task<long?> ResolveAsync(DbConnection connection, DbTransaction transaction, long organisationId, string? code)
     {
-        var sites = (await connection.QueryAsync<(long Id, string Code)>(
-            "SELECT id, code FROM hospital_site WHERE organisation_id = @organisationId AND active",
-            new { organisationId }, transaction)).ToList();
         if (string.IsNullOrWhiteSpace(code))
         {
-            return sites.Count == 1 ? sites[0].Id : null;
+            var sites = (await connection.QueryAsync<long>(
+                "SELECT id FROM hospital_site WHERE organisation_id = @organisationId AND active", new { organisationId }, transaction)).ToList();
+            return sites.Count == 1 ? sites[0] : null;
         }
-        var trimmed = code.Trim();
-        foreach (var site in sites)
+        var trimmed = code.Trim().ToUpperInvariant();
+        var named = await connection.QuerySingleOrDefaultAsync<Named>(
+            "SELECT id AS Id, organisation_id AS OrganisationId, name AS Name, active AS Active FROM hospital_site WHERE code = @trimmed", new { trimmed }, transaction);
+        if (named is null)
         {
-            if (string.Equals(site.Code, trimmed, StringComparison.OrdinalIgnoreCase))
-            {
-                return site.Id;
-            }
+            return null;
         }
-        throw new ValidationFailed(new Dictionary<string, string[]>
+        var problem = named.OrganisationId != organisationId ? $"'{trimmed}' is a hospital site of another organisation. Choose the site the person is in."
+            : !named.Active ? $"{named.Name} ({trimmed}) is closed. Choose the site the person is in."
+            : null;
+        return problem is null ? named.Id : throw new ValidationFailed(new Dictionary<string, string[]>
         {
-            [$"{nameof(SubmitReferral.Command.Form)}.{nameof(ReferralForm.HospitalSite)}"] = [$"'{trimmed}' is not a hospital site of your organisation. Choose the site the person is in."],
+            [$"{nameof(SubmitReferral.Command.Form)}.{nameof(ReferralForm.HospitalSite)}"] = [problem],
         });
+    }
+
+    private sealed record Named
+    {
+        public long Id { get; init; }
+        public long OrganisationId { get; init; }
+        public string Name { get; init; } = "";
+        public bool Active { get; init; }
     }
 }

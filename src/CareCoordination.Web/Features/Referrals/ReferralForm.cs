@@ -141,9 +141,9 @@ public sealed class ReferralForm
                     .NotNull().WithMessage("Give the date the person is, or is expected to be, medically optimised for discharge.")
                     .Must(d => d <= Today().AddDays(28)).WithMessage("That is more than four weeks away: send the referral nearer the time.");
                 RuleFor(f => f.AdmittedOn).Cascade(CascadeMode.Stop)
-                    .Must(d => d <= Today()).When(f => f.AdmittedOn is not null)
+                    .Must(d => d <= Today()).When(f => f.AdmittedOn is not null, ApplyConditionTo.CurrentValidator)
                         .WithMessage("The date of admission cannot be in the future.")
-                    .Must((f, d) => d <= f.MedicallyOptimisedOn).When(f => f.AdmittedOn is not null && f.MedicallyOptimisedOn is not null)
+                    .Must((f, d) => d <= f.MedicallyOptimisedOn).When(f => f.AdmittedOn is not null && f.MedicallyOptimisedOn is not null, ApplyConditionTo.CurrentValidator)
                         .WithMessage("The date of admission cannot be after the medically optimised date.");
             });
             RuleFor(f => f.Ward).MaximumLength(100);

@@ -338,17 +338,23 @@ public static partial class ClientLevelEvents
     /// <summary>
     /// The SQL of one text holding <paramref name="columns"/> in order, each NULL written as nothing. A time (a column named
     /// "..._at", as every time in the store is) is written in SQLite's stored shape on either store (TypeHandlers.ToSqliteText;
-    /// PostgreSQL's to the microsecond). The last column may hold the separator itself (Fields.Rest), so free text goes last.
+    /// PostgreSQL's to the microsecond), and a date (the date of birth) as yyyy-MM-dd: on PostgreSQL by to_char, since a cast
+    /// to text follows the server's DateStyle. The last column may hold the separator itself (Fields.Rest), so free text goes last.
     /// </summary>
     private static string Packed(StoreProvider provider, params string[] columns) =>
         // concat_ws (SQLite 3.44, PostgreSQL 9.1) makes the text once, where "||" copied it again with each field.
-        $"concat_ws('{Separator}', " + string.Join(", ", columns.Select(column => !column.EndsWith("_at", StringComparison.Ordinal)
-            ? $"COALESCE(CAST({column} AS TEXT), '')"
-            : provider == StoreProvider.Sqlite ? $"COALESCE({column}, '')"
-            : $"COALESCE(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"0Z\"'), '')")) + ")";
+        $"concat_ws('{Separator}', " + string.Join(", ", columns.Select(column => (provider, column) switch
+        {
+            (StoreProvider.PostgreSQL, _) when column.EndsWith("_at", StringComparison.Ordinal) =>
+                $"COALESCE(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"0Z\"'), '')",
+            (StoreProvider.PostgreSQL, DateOfBirth) => $"to_char({column}, 'YYYY-MM-DD')",
+            _ => $"COALESCE(CAST({column} AS TEXT), '')",
+        })) + ")";
+
+    private const string DateOfBirth = "pe.date_of_birth";
 
     /// <summary>The fields every event starts with: its referral's or placement's number, then who it is for and who sent it.</summary>
-    private static readonly string[] EventFields = ["r.person_id", "r.organisation_id", "pe.nhs_number", "pe.date_of_birth", "pe.sex", "pe.ethnicity"];
+    private static readonly string[] EventFields = ["r.person_id", "r.organisation_id", "pe.nhs_number", DateOfBirth, "pe.sex", "pe.ethnicity"];
 
     /// <summary>A packed row's fields, read in the order they were packed (<see cref="Packed"/>); an empty field was NULL.</summary>
     private ref struct Fields(ReadOnlySpan<char> row)

@@ -331,7 +331,7 @@ public static partial class DischargeSitrep
 
             return new Result(filter.From, filter.To, days, Weeks(days), Reasons(stays, reasons, last),
                 DestinationsOf(stays.Where(s => s.DischargedOn is { } on && on >= filter.From && on <= filter.To && s.Ready <= on)),
-                Places(stays, filter, await SiteNamesAsync(connection)));
+                Places(stays, filter, await SiteNamesAsync(connection, cancellationToken)));
         }
 
         /// <summary>
@@ -449,8 +449,9 @@ public static partial class DischargeSitrep
                 .ToList();
 
         /// <summary>The hospital sites' names: a few dozen rows, looked up rather than joined to each stay.</summary>
-        private static async Task<Dictionary<long, string>> SiteNamesAsync(DbConnection connection) =>
-            (await connection.QueryAsync<(long Id, string Name)>("SELECT id, name FROM hospital_site")).ToDictionary(s => s.Id, s => s.Name);
+        private static async Task<Dictionary<long, string>> SiteNamesAsync(DbConnection connection, CancellationToken cancellationToken) =>
+            (await connection.QueryAsync<(long Id, string Name)>(new CommandDefinition("SELECT id, name FROM hospital_site", cancellationToken: cancellationToken)))
+                .ToDictionary(s => s.Id, s => s.Name);
 
         private static List<Place> Places(List<Stay> stays, ReportFilter filter, Dictionary<long, string> siteNames)
         {

@@ -52,6 +52,7 @@ public sealed partial class EveryPageBrowserTests(BrowserHost host) : IClassFixt
         ["/boards/capacity"] = CapacityReaders,
         ["/boards/wall"] = CapacityReaders,
         ["/admin/beds"] = ["admin"],
+        ["/admin/hospital-sites"] = ["admin"],
         ["/admin/providers"] = Managers,
         ["/admin/services"] = ["admin", .. CountyWide],
         ["/admin/sign-in-links"] = ["admin"],

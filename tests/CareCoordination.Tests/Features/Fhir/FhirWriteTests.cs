@@ -269,7 +269,7 @@ public abstract class FhirWriteTests(AppFactory app)
         var otherSite = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
         ((Identifier)otherSite.GetExtension($"{Canonical}/StructureDefinition/hospital-stay").GetExtension("site").Value).Value = "RSM01";
         var wrongSite = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", Json(otherSite)), HttpStatusCode.UnprocessableEntity);
-        Assert.Contains(wrongSite.Issue, i => i.Diagnostics.Contains("not a hospital site of your organisation", StringComparison.Ordinal)
+        Assert.Contains(wrongSite.Issue, i => i.Diagnostics.Contains("a hospital site of another organisation", StringComparison.Ordinal)
             && i.Expression.Single().Contains("hospital-stay", StringComparison.Ordinal));
 
         var otherByReference = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));

@@ -50,7 +50,7 @@ public sealed class DischargeFacts(AppFactory app)
     /// <summary>A hospital site of the trust; returns its ODS site code (unique to this dataset).</summary>
     public async Task<string> SiteAsync(Trust trust, string name)
     {
-        var code = $"S{_suffix}{++_sites}";
+        var code = $"S{_suffix}{++_sites}".ToUpperInvariant();
         await ExecuteAsync("INSERT INTO hospital_site (organisation_id, code, name, active) VALUES (@Id, @code, @name, TRUE)",
             new { trust.Id, code, name = $"{name} {_suffix}" });
         return code;

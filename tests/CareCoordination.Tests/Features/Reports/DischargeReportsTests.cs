@@ -249,7 +249,7 @@ public abstract class DischargeReportsTests(AppFactory app)
         var refused = await Assert.ThrowsAsync<CareCoordination.Pipeline.ValidationFailed>(() => facts.ReferAsync(m, "Ward 1", D(0), site: othersSite));
 
         Assert.Equal(["Form.HospitalSite"], refused.Errors.Keys);
-        Assert.Contains("not a hospital site of your organisation", refused.Errors.Values.Single().Single(), StringComparison.Ordinal);
+        Assert.Contains("a hospital site of another organisation", refused.Errors.Values.Single().Single(), StringComparison.Ordinal);
         await using var connection = await app.OpenAsync();
         Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral WHERE organisation_id = @Id", new { m.Id }));
     }

@@ -38,6 +38,9 @@ public sealed class SubscriptionSettings
     /// <summary>For tests and a developer's own machine only: http and https endpoints on 127.0.0.1 / ::1 / localhost.</summary>
     public bool AllowLoopback { get; set; }
 
+    /// <summary>A post, then its audit and outcome, must end inside the host's default 30 s shutdown wait.</summary>
+    public const int MaxRequestTimeoutSeconds = 20;
+
     public string? Invalid()
     {
         if (RequestTimeoutSeconds <= 0 || RetryFirstSeconds <= 0 || RetryMaxSeconds < RetryFirstSeconds)
@@ -47,6 +50,11 @@ public sealed class SubscriptionSettings
         if (ErrorAfterFailures <= 0 || MinimumHeartbeatSeconds <= 0 || PollSeconds <= 0)
         {
             return "Subscriptions: ErrorAfterFailures, MinimumHeartbeatSeconds and PollSeconds must be positive.";
+        }
+        if (RequestTimeoutSeconds > MaxRequestTimeoutSeconds)
+        {
+            // A stopping node finishes the post it has begun (SubscriptionDelivery.SendAsync), and the host waits 30 s for it.
+            return $"Subscriptions: RequestTimeoutSeconds may be at most {MaxRequestTimeoutSeconds}: a node that stops finishes the notification it is posting, within the host's 30 s shutdown.";
         }
         if (LeaseSeconds <= RequestTimeoutSeconds * 2)
         {
