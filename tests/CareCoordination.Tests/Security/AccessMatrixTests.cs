@@ -74,6 +74,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["/boards/capacity"] = new(false, CapacityReaders),
         ["/boards/wall"] = new(false, CapacityReaders),
         ["/admin/beds"] = new(false, [Roles.Admin]),
+        ["/admin/hospital-sites"] = new(false, [Roles.Admin]),
         ["/admin/providers"] = new(false, [Roles.Admin, Roles.Manager]),
         ["/admin/services"] = new(false, [Roles.Admin, .. CountyWide]),
         ["/admin/sign-in-links"] = new(false, [Roles.Admin]),
