@@ -29,6 +29,12 @@ public static class BackEnterReferral
     [AllowRoles(Roles.Coordinator)]
     public sealed record Choices : IQuery<IReadOnlyList<Code>>;
 
+    /// <summary>Every open hospital site, for the page to offer those of the organisation on the paper (Referrals.HospitalSites).</summary>
+    [AllowRoles(Roles.Coordinator)]
+    public sealed record Sites : IQuery<IReadOnlyList<Site>>;
+
+    public sealed record Site(long OrganisationId, string Code, string Name);
+
     public sealed class Validator : AbstractValidator<Command>
     {
         public Validator(ReferralForm.SubmissionRules rules, TimeProvider clock)
@@ -84,6 +90,17 @@ public static class BackEnterReferral
     }
 
     private static readonly string ReferringKinds = Sql.Literals(["acute-trust", "community-trust", "community-hospital", "gp-practice"]);
+
+    public sealed class SitesHandler(Database database) : IQueryHandler<Sites, IReadOnlyList<Site>>
+    {
+        public async ValueTask<IReadOnlyList<Site>> Handle(Sites query, CancellationToken cancellationToken)
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            return [.. await connection.QueryAsync<Site>(new CommandDefinition(
+                "SELECT organisation_id AS OrganisationId, code AS Code, name AS Name FROM hospital_site WHERE active ORDER BY name",
+                cancellationToken: cancellationToken))];
+        }
+    }
 
     public sealed class ChoicesHandler(Database database) : IQueryHandler<Choices, IReadOnlyList<Code>>
     {

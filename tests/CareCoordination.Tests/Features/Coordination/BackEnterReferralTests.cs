@@ -70,6 +70,23 @@ public abstract class BackEnterReferralTests(AppFactory app)
     }
 
     [Fact]
+    public async Task PaperReferral_NamesTheHospitalSiteOfTheOrganisationOnThePaper()
+    {
+        var organisation = await ReferringOrganisationAsync();
+        var sites = (await app.SendAsync<IReadOnlyList<BackEnterReferral.Site>>(new BackEnterReferral.Sites(), await app.StaffAsync("coordinator")))
+            .Where(s => s.OrganisationId == organisation).ToList();
+        Assert.True(sites.Count > 1, "The demo's first acute trust has several sites, so the page asks which.");
+        var form = await FormAsync(LondonTime.DateOf(Now));
+        form.HospitalSite = sites[^1].Code;
+
+        var entered = await EnterAsync(form, Seconds(Now.AddMinutes(-30)));
+
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(sites[^1].Code, await connection.ExecuteScalarAsync<string>(
+            "SELECT hs.code FROM referral r JOIN hospital_site hs ON hs.id = r.hospital_site_id WHERE r.id = @Id", new { Id = entered.ReferralId }));
+    }
+
+    [Fact]
     public async Task PaperReferral_MadeInTheFuture_IsRefused_AndOneFromOverAWeekAgoOnlyOnceConfirmed()
     {
         var future = await Assert.ThrowsAsync<ValidationFailed>(async () => await EnterAsync(await FormAsync(LondonTime.Today(app.Clock)), Now.AddMinutes(5)));
