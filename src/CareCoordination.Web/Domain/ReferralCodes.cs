@@ -121,6 +121,9 @@ public static class ReferralCodes
     /// <summary>Where the person is a patient now, and so where a ward and a medically optimised date apply.</summary>
     public static bool IsHospital(string? source) => source is "acute-hospital" or "community-hospital";
 
+    /// <summary>The kinds of organisation whose referrals come from a hospital: the trusts the returns count, with hospital sites.</summary>
+    public static IReadOnlyList<string> HospitalOrganisationKinds { get; } = ["acute-trust", "community-trust", "community-hospital"];
+
     public static string LabelOf(this IReadOnlyList<Code> codes, string? value) =>
         codes.FirstOrDefault(c => c.Value == value)?.Label ?? value ?? "";
 

@@ -1,4 +1,5 @@
 using CareCoordination.Auth;
+using CareCoordination.Domain;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -13,7 +14,7 @@ namespace CareCoordination.Features.Admin;
 public static class HospitalSitesAdmin
 {
     /// <summary>The organisations whose referrals come from a hospital, so may have sites.</summary>
-    internal const string HospitalKinds = "('acute-trust', 'community-trust', 'community-hospital')";
+    internal static readonly string HospitalKinds = $"({Sql.Literals(ReferralCodes.HospitalOrganisationKinds)})";
 
     [AllowRoles(Roles.Admin)]
     public sealed record Query : IQuery<Result>;

@@ -1,4 +1,5 @@
 using CareCoordination.Auth;
+using CareCoordination.Domain;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using Dapper;
@@ -26,9 +27,9 @@ public static class ReportChoices
         {
             await using var connection = await database.OpenAsync(cancellationToken);
             var trusts = await connection.QueryAsync<Trust>(
-                """
+                $"""
                 SELECT id AS Id, name AS Name FROM organisation
-                WHERE kind IN ('acute-trust', 'community-trust', 'community-hospital') OR id IN (SELECT DISTINCT organisation_id FROM referral)
+                WHERE kind IN ({Sql.Literals(ReferralCodes.HospitalOrganisationKinds)}) OR id IN (SELECT DISTINCT organisation_id FROM referral)
                 ORDER BY name
                 """);
             var localities = await connection.QueryAsync<string>(
