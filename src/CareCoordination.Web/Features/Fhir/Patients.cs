@@ -49,8 +49,8 @@ public sealed record FhirPerson : PersonRecord
     /// </summary>
     public const string VersionsAsReferred = $"""
         SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
-        FROM {PersonRecord.SaidByOrganisations} rp
-        WHERE rp.person_id = @Id AND rp.organisation_id = @OrganisationId AND rp.person_version IS NOT NULL
+        FROM {PersonRecord.SaidByOrganisation} rp
+        WHERE rp.person_id = @Id AND rp.person_version IS NOT NULL
         """;
 }
 

@@ -33,38 +33,41 @@ public record PersonRecord
         """;
 
     /// <summary>
-    /// Everything each organisation has said about each person, as rows shaped like referral_person: what each of its
-    /// sent referrals said (referral_person), and each registration of the person it made (person_registration, a FHIR
-    /// Patient create). said_id tells the rows apart; organisation_id says whose word each is.
-    /// Every use names the person, so SQLite must start from referral_person by person (CROSS JOIN fixes its join order; the
-    /// same inner join to PostgreSQL): left to itself it started from all the organisation's referrals, a cost that grew with
-    /// the store's history on every read of a person.
+    /// Everything @OrganisationId has said about each person, as rows shaped like referral_person: what each of its sent
+    /// referrals said (referral_person), and each registration of the person it made (person_registration, a FHIR Patient
+    /// create). said_id tells the rows apart. Every use names the person, and each store must start from that person's rows:
+    /// a referral's organisation is therefore read row by row, as a scalar subquery, which neither store turns into a join. As
+    /// a join, SQLite left to itself started from all the organisation's referrals, and PostgreSQL did too whenever its
+    /// statistics were taken while the organisation had few (a new partner, or a store growing fast: 0.45 ms a submission's
+    /// answer in the bench, growing with the organisation's history; issue 14). A draft's organisation reads as NULL, which is
+    /// no one's.
     /// </summary>
-    public const string SaidByOrganisations = """
-        (SELECT 'referral/' || s.referral_id AS said_id, v.organisation_id, s.referral_id, s.person_id, s.person_version,
+    public const string SaidByOrganisation = """
+        (SELECT 'referral/' || s.referral_id AS said_id, s.referral_id, s.person_id, s.person_version,
             s.nhs_number, s.given_name, s.family_name, s.date_of_birth, s.sex, s.address_line, s.postcode, s.locality, s.ethnicity,
             s.interpreter_language, s.easy_read, s.bsl, s.lives_alone, s.carer_name, s.carer_relationship, s.carer_contact,
             s.carer_wants_assessment, s.gp_practice_code, s.names, s.other_identifiers, s.recorded_at
-         FROM referral_person s CROSS JOIN referral v WHERE v.id = s.referral_id AND v.status <> 'draft'
+         FROM referral_person s
+         WHERE (SELECT v.organisation_id FROM referral v WHERE v.id = s.referral_id AND v.status <> 'draft') = @OrganisationId
          UNION ALL
-         SELECT 'registration/' || g.id, g.organisation_id, NULL, g.person_id, g.person_version,
+         SELECT 'registration/' || g.id, NULL, g.person_id, g.person_version,
             g.nhs_number, g.given_name, g.family_name, g.date_of_birth, g.sex, g.address_line, g.postcode, g.locality, g.ethnicity,
             g.interpreter_language, g.easy_read, g.bsl, g.lives_alone, g.carer_name, g.carer_relationship, g.carer_contact,
             g.carer_wants_assessment, g.gp_practice_code, g.names, g.other_identifiers, g.recorded_at
-         FROM person_registration g)
+         FROM person_registration g WHERE g.organisation_id = @OrganisationId)
         """;
 
     /// <summary>
-    /// The latest of what an organisation's referrals and registrations of person <c>p</c> said (<c>rp</c>, shaped like
-    /// referral_person): what that organisation last said. A join with no row when the organisation (@OrganisationId) has
-    /// never referred or registered them, so it also decides who is visible. Every referral moves the person's version, and a
-    /// registration is version 1, before any referral of the same organisation, so the highest version is the latest; rows
-    /// kept before versions were have none, and come last.
+    /// The latest of what @OrganisationId's referrals and registrations of person <c>p</c> said (<c>rp</c>, shaped like
+    /// referral_person): what that organisation last said. A join with no row when the organisation has never referred or
+    /// registered them, so it also decides who is visible. Every referral moves the person's version, and a registration is
+    /// version 1, before any referral of the same organisation, so the highest version is the latest; rows kept before
+    /// versions were have none, and come last.
     /// </summary>
     public const string LatestAsReferredBy = $"""
-        JOIN {SaidByOrganisations} rp ON rp.person_id = p.id AND rp.said_id = (
-            SELECT s.said_id FROM {SaidByOrganisations} s
-            WHERE s.person_id = p.id AND s.organisation_id = @OrganisationId
+        JOIN {SaidByOrganisation} rp ON rp.person_id = p.id AND rp.said_id = (
+            SELECT s.said_id FROM {SaidByOrganisation} s
+            WHERE s.person_id = p.id
             ORDER BY COALESCE(s.person_version, 0) DESC, COALESCE(s.referral_id, 0) DESC LIMIT 1)
         """;
 
