@@ -78,6 +78,44 @@ public sealed class CoordinationQueueTests(AppFactory app) : IClassFixture<AppFa
             "SELECT COUNT(*) FROM change WHERE kind = 'task.recontact-due' AND entity_id = @taskId", new { taskId }));
     }
 
+    [Fact]
+    public async Task TheTimer_ReadsOnlyTheTasksThatCouldBeDue_NotEveryOpenTask()
+    {
+        var coordinator = await app.StaffAsync("coordinator");
+        var (_, open) = await SendAsync(_ => { });
+        var (_, recontacted) = await SendAsync(_ => { });
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        await RaiseAllAsync(coordinator);
+        var story = await app.SendAsync<PersonStory.Result>(new PersonStory.Query(await ReferralOfAsync(recontacted)), coordinator);
+        await app.SendAsync(new RecordRecontact.Command(Assert.Single(story.Recontacts).Id, "Called the ward: all well."), coordinator);
+        var (_, fresh) = await SendAsync(_ => { });
+
+        // Now: one with a re-contact open, one re-contacted a moment ago, one sent a moment ago. None could be due.
+        Assert.Empty((await MayBeDueAsync()).Intersect([open, recontacted, fresh]));
+
+        // A triage period on, the re-contacted and the fresh could be; the one whose re-contact is still open could not.
+        app.Clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Equal([recontacted, fresh], (await MayBeDueAsync()).Where(t => t == open || t == recontacted || t == fresh));
+
+        async Task<List<long>> MayBeDueAsync()
+        {
+            await using var connection = await app.OpenAsync();
+            var targets = new CoordinationTargets();
+            return [.. (await connection.QueryAsync<Candidate>(WaitingWell.MayBeDue, WaitingWell.MayBeDueAt(app.Clock.GetUtcNow(), targets))).Select(c => c.TaskId)];
+        }
+    }
+
+    private sealed record Candidate
+    {
+        public long TaskId { get; init; }
+    }
+
+    private async Task<long> ReferralOfAsync(long taskId)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT referral_id FROM triage_task WHERE id = @taskId", new { taskId });
+    }
+
     /// <summary>As the system's timer does: one re-contact per command, until none is due.</summary>
     private async Task RaiseAllAsync(System.Security.Claims.ClaimsPrincipal caller)
     {
