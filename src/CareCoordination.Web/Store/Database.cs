@@ -12,7 +12,7 @@ public enum StoreProvider { Sqlite, PostgreSQL }
 /// The one place that knows which engine is behind the store. Everything that differs between
 /// SQLite and PostgreSQL is here; feature SQL is written once.
 /// </summary>
-public sealed class Database : IAsyncDisposable
+public sealed partial class Database : IAsyncDisposable
 {
     private readonly NpgsqlDataSource? _postgres;
     private readonly SqliteWriter? _sqliteWriter;
@@ -270,10 +270,18 @@ public sealed class Database : IAsyncDisposable
     /// <summary>
     /// A migration script in this store's dialect: {{id}} is the identity column, and {{without_rowid}} after a table keyed
     /// by its primary key makes it that key's one b-tree on SQLite (PostgreSQL has no rowid to drop).
+    /// {{identity_after_copy:TABLE}} follows a table made again with its rows' own ids: PostgreSQL's identity then starts after
+    /// the highest of them (it would hand out 1 again); SQLite's AUTOINCREMENT has counted the copied ids itself.
     /// </summary>
-    internal string Dialect(string script) => script
+    internal string Dialect(string script) => IdentityAfterCopy().Replace(script
         .Replace("{{id}}", IdentityColumn, StringComparison.Ordinal)
-        .Replace("{{without_rowid}}", Provider == StoreProvider.PostgreSQL ? "" : " WITHOUT ROWID", StringComparison.Ordinal);
+        .Replace("{{without_rowid}}", Provider == StoreProvider.PostgreSQL ? "" : " WITHOUT ROWID", StringComparison.Ordinal),
+        table => Provider == StoreProvider.PostgreSQL
+            ? $"SELECT setval(pg_get_serial_sequence('{table.Groups[1].Value}', 'id'), COALESCE((SELECT MAX(id) FROM {table.Groups[1].Value}), 0) + 1, false);"
+            : "");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{\{identity_after_copy:([a-z_]+)\}\}")]
+    private static partial System.Text.RegularExpressions.Regex IdentityAfterCopy();
 
     /// <summary>
     /// PostgreSQL hands out sequence values before commit, so a reader could see seq 11 while 10 is still

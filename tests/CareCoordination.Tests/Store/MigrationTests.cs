@@ -609,6 +609,44 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task CarerMessagesMadeAgainForANewKind_KeepEveryRowWithItsId_AndNewOnesNumberOnFromTheHighest()
+    {
+        await using var database = await StoreBeforeAsync("carer_told_of_a_lapsed_bed");
+        var at = new DateTimeOffset(2026, 11, 30, 9, 15, 0, TimeSpan.Zero);
+        long referral, organisation;
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            organisation = world.OrganisationId;
+            referral = await world.AddReferralAsync(connection, "9000000009");
+            foreach (var (id, kind, status) in new[] { (3L, "accepted", "sent"), (8L, "started", "queued") })
+            {
+                await connection.ExecuteAsync(
+                    """
+                    INSERT INTO carer_message (id, referral_id, organisation_id, kind, place, status, attempts, next_attempt_at, sent_to, body, created_at, updated_at)
+                    VALUES (@id, @referral, @organisation, @kind, 'Ashbury Community Hospital', @status, 1, @at, 'carer@example.org', 'Dear Susan', @at, @at)
+                    """, new { id, referral, organisation, kind, status, at });
+            }
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var kept = (await migrated.QueryAsync<(long Id, string Kind, string Status, string Place, string Body, DateTimeOffset Due)>(
+            "SELECT id, kind, status, place, body, next_attempt_at FROM carer_message ORDER BY id")).ToList();
+        Assert.Equal([(3L, "accepted", "sent", "Ashbury Community Hospital", "Dear Susan", at), (8L, "started", "queued", "Ashbury Community Hospital", "Dear Susan", at)], kept);
+        var next = await migrated.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO carer_message (referral_id, organisation_id, kind, status, next_attempt_at, created_at, updated_at)
+            VALUES (@referral, @organisation, 'bed-no-longer-held', 'queued', @at, @at, @at) RETURNING id
+            """, new { referral, organisation, at });
+        Assert.Equal(9, next);
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => migrated.ExecuteAsync(
+            "INSERT INTO carer_message (referral_id, organisation_id, kind, status, next_attempt_at, created_at, updated_at) VALUES (@referral, @organisation, 'gossip', 'queued', @at, @at, @at)",
+            new { referral, organisation, at }));
+    }
+
+    [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
         await using var database = await store.MigratedAsync();

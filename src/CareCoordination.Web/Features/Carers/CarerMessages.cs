@@ -13,11 +13,12 @@ namespace CareCoordination.Features.Carers;
 /// </summary>
 public static class CarerMessages
 {
-    /// <summary>The kinds of news a carer is sent: three decisions, and the start of support.</summary>
+    /// <summary>The kinds of news a carer is sent: three decisions, the start of support, and an agreed bed no longer held.</summary>
     public const string Accepted = "accepted";
     public const string Declined = "declined";
     public const string Closed = "closed";
     public const string Started = "started";
+    public const string BedNoLongerHeld = "bed-no-longer-held";
 
     /// <summary>Queues the message only if the person agreed, on this referral, that the carer is told and an address was given.</summary>
     public static async Task QueueAsync(Work work, long referralId, long organisationId, string kind, string? place = null, DateOnly? on = null)
@@ -58,6 +59,7 @@ public static class CarerMessages
         Declined => "the decision (declined)",
         Closed => "the referral being closed",
         Started => "the start of support",
+        BedNoLongerHeld => "the agreed bed no longer being held",
         _ => kind,
     };
 }
@@ -99,6 +101,9 @@ public static class CarerLetter
                 $"The referral for support for {name} has been closed, so no support will be arranged through it."),
             CarerMessages.Started => ($"{name}'s support has started",
                 $"{name}'s support{(place is null ? "" : $" from {place}")} started" + (when is null ? "." : $" on {when}.")),
+            CarerMessages.BedNoLongerHeld => ($"An update about {name}'s support",
+                $"The bed{(place is null ? "" : $" at {place}")} that was agreed for {name} is no longer being held, so {name} will not go there as planned. "
+                + "The bed bureau is looking for another place, and you will hear from us again when one is agreed."),
             _ => throw new ArgumentException($"'{facts.Kind}' is not a kind of carer message.", nameof(facts)),
         };
         var who = string.IsNullOrWhiteSpace(contact) ? $"the team at {facts.ReferringOrganisation} who referred {name}" : contact.Trim();

@@ -276,6 +276,56 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
     }
 
     [Fact]
+    public async Task AnAgreedBedNoLongerHeld_TellsTheCarerWhoWasToldItWasAgreed_AndAPersonWhoDidNotAgreeHasNothingSent()
+    {
+        var carer = NewCarerAddress();
+        var (referralId, form, site) = await ReserveABedThenLetTheReservationLapseAsync(carer, agreed: true);
+        var (unagreed, _, _) = await ReserveABedThenLetTheReservationLapseAsync(NewCarerAddress(), agreed: false);
+
+        var messages = await WhenAsync(referralId, m => m.Count == 2 && m.All(x => x.Status == "sent"));
+        Assert.Equal([CarerMessages.Accepted, CarerMessages.BedNoLongerHeld], messages.Select(m => m.Kind));
+        var lapsed = app.Mail.To(carer).Single(m => m.Subject == "An update about Edith's support");
+        var body = BodyOf(lapsed);
+        Assert.Contains($"The bed at {site} that was agreed for Edith is no longer being held, so Edith will not go there as planned. "
+            + "The bed bureau is looking for another place, and you will hear from us again when one is agreed.", body, StringComparison.Ordinal);
+        // The site's own name (a community hospital's) is the place the carer was told of already; nothing else may say more.
+        SaysNothingClinical(body.Replace(site, "the site", StringComparison.Ordinal), form);
+        Assert.Contains(await TimelineAsync(referralId), e => (e.Kind, e.Detail) == ("carer-message.queued", "the agreed bed no longer being held"));
+        Assert.Empty(await MessagesAsync(unagreed));
+    }
+
+    /// <summary>To the bed bureau, a bed reserved for today, and then the day and its grace gone by without an admission.</summary>
+    private async Task<(long ReferralId, ReferralForm Form, string Site)> ReserveABedThenLetTheReservationLapseAsync(string carer, bool agreed)
+    {
+        var (referralId, taskId, form) = await ReferAsync(carer, agreed);
+        var coordinator = await app.StaffAsync("coordinator");
+        var bureau = await app.StaffAsync("bedbureau");
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        await app.SendAsync(new RedirectToBedBureau.Command(taskId, "Needs a rehabilitation bed for two weeks first."), coordinator);
+        long bureauTask;
+        (long Id, string Site) bed;
+        await using (var connection = await app.OpenAsync())
+        {
+            bureauTask = await connection.ExecuteScalarAsync<long>(
+                "SELECT id FROM triage_task WHERE referral_id = @referralId AND status = 'requested'", new { referralId });
+            bed = await connection.QueryFirstAsync<(long, string)>(
+                """
+                SELECT b.id, s.name FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE b.status = 'available' AND b.bed_type = 'rehabilitation' AND b.allowed_sex IN ('any', 'female') AND s.active = @yes AND b.single_room = @yes
+                    AND o.caution = 'none'
+                ORDER BY b.id
+                """, new { yes = true });
+        }
+        await app.SendAsync(new TakeReferral.Command(bureauTask), bureau);
+        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bureauTask, bed.Id, Today), bureau);
+        app.Clock.Advance(reserved.ReservedUntil - app.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
+        while (await app.SendAsync<int>(new ExpireReservations.Command(), bureau) > 0)
+        {
+        }
+        return (referralId, form, bed.Site);
+    }
+
+    [Fact]
     public async Task EmailServerDown_TheDecisionStands_TheMessageWaitsAndIsRetried_ThenDeliveredOnceWhenTheServerIsBack()
     {
         var carer = NewCarerAddress();
