@@ -270,18 +270,23 @@ public sealed partial class Database : IAsyncDisposable
     /// <summary>
     /// A migration script in this store's dialect: {{id}} is the identity column, and {{without_rowid}} after a table keyed
     /// by its primary key makes it that key's one b-tree on SQLite (PostgreSQL has no rowid to drop).
-    /// {{identity_after_copy:TABLE}} follows a table made again with its rows' own ids: PostgreSQL's identity then starts after
-    /// the highest of them (it would hand out 1 again); SQLite's AUTOINCREMENT has counted the copied ids itself.
+    /// A table made again with its rows (SQLite cannot alter a constraint in place) uses two more: {{lock_for_copy:TABLE}} before
+    /// the copy keeps other PostgreSQL nodes from writing rows the copy would miss (SQLite's one writer already does), and
+    /// {{identity_after_copy:TABLE}} after it starts PostgreSQL's identity after the highest copied id (it would hand out 1
+    /// again; SQLite's AUTOINCREMENT has counted the copied ids itself).
     /// </summary>
-    internal string Dialect(string script) => IdentityAfterCopy().Replace(script
+    internal string Dialect(string script) => CopyStep().Replace(script
         .Replace("{{id}}", IdentityColumn, StringComparison.Ordinal)
         .Replace("{{without_rowid}}", Provider == StoreProvider.PostgreSQL ? "" : " WITHOUT ROWID", StringComparison.Ordinal),
-        table => Provider == StoreProvider.PostgreSQL
-            ? $"SELECT setval(pg_get_serial_sequence('{table.Groups[1].Value}', 'id'), COALESCE((SELECT MAX(id) FROM {table.Groups[1].Value}), 0) + 1, false);"
-            : "");
+        step => (Provider, step.Groups[1].Value, step.Groups[2].Value) switch
+        {
+            (StoreProvider.PostgreSQL, "lock_for_copy", var table) => $"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE;",
+            (StoreProvider.PostgreSQL, _, var table) => $"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false);",
+            _ => "",
+        });
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"\{\{identity_after_copy:([a-z_]+)\}\}")]
-    private static partial System.Text.RegularExpressions.Regex IdentityAfterCopy();
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{\{(identity_after_copy|lock_for_copy):([a-z_]+)\}\}")]
+    private static partial System.Text.RegularExpressions.Regex CopyStep();
 
     /// <summary>
     /// PostgreSQL hands out sequence values before commit, so a reader could see seq 11 while 10 is still

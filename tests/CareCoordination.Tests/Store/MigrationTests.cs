@@ -611,7 +611,7 @@ public abstract class MigrationTests(ITestStore store)
     [Fact]
     public async Task CarerMessagesMadeAgainForANewKind_KeepEveryRowWithItsId_AndNewOnesNumberOnFromTheHighest()
     {
-        await using var database = await StoreBeforeAsync("carer_told_of_a_lapsed_bed");
+        await using var database = await StoreBeforeAsync("carer_told_of_a_lapsed_place");
         var at = new DateTimeOffset(2026, 11, 30, 9, 15, 0, TimeSpan.Zero);
         long referral, organisation;
         await using (var connection = await database.OpenAsync())
@@ -638,7 +638,7 @@ public abstract class MigrationTests(ITestStore store)
         var next = await migrated.ExecuteScalarAsync<long>(
             """
             INSERT INTO carer_message (referral_id, organisation_id, kind, status, next_attempt_at, created_at, updated_at)
-            VALUES (@referral, @organisation, 'bed-no-longer-held', 'queued', @at, @at, @at) RETURNING id
+            VALUES (@referral, @organisation, 'place-no-longer-held', 'queued', @at, @at, @at) RETURNING id
             """, new { referral, organisation, at });
         Assert.Equal(9, next);
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => migrated.ExecuteAsync(

@@ -10,7 +10,7 @@ namespace CareCoordination.Features.BedBureau;
 
 /// <summary>
 /// A reserved bed nobody took up goes back to the board, and its referral back to the bed bureau's queue
-/// with a change that tells the bureau, and a message to the carer who was told the bed had been agreed. One reservation per command, each in its own transaction, so one
+/// with a change that tells the bureau, and the carer told, if they were told the place had been agreed. One reservation per command, each in its own transaction, so one
 /// that cannot be expired (someone admitted the person that moment) never holds the others back. The
 /// system's timer sends it until it answers 0; tests send it themselves.
 /// </summary>
@@ -47,8 +47,8 @@ public static class ExpireReservations
                     await TriageTasks.OpenAsync(work, lastTask, "bed-bureau");
                     await ReferralNotes.AddAsync(work, placement.ReferralId, "note", "The reserved bed was not taken up in time and went back to the board: the referral is back in the bed bureau's queue.");
                     await ReferralNotes.TouchReferralAsync(work, placement.Referral, "referral.reservation-expired", status: "in-triage");
-                    // The carer was told this bed had been agreed (ReserveBed): they are told it has gone, not left expecting it.
-                    await Carers.CarerMessages.QueueAsync(work, placement.ReferralId, placement.OrganisationId, Carers.CarerMessages.BedNoLongerHeld, bed.SiteName);
+                    // The carer may have been told this place was agreed (ReserveBed): they are not left expecting it.
+                    await Carers.CarerMessages.TellOfPlaceNoLongerHeldAsync(work, placement.ReferralId, placement.OrganisationId, bed.SiteName);
                 }
             }
             return expired.Count;

@@ -13,12 +13,12 @@ namespace CareCoordination.Features.Carers;
 /// </summary>
 public static class CarerMessages
 {
-    /// <summary>The kinds of news a carer is sent: three decisions, the start of support, and an agreed bed no longer held.</summary>
+    /// <summary>The kinds of news a carer is sent: three decisions, the start of support, and an agreed place no longer held.</summary>
     public const string Accepted = "accepted";
     public const string Declined = "declined";
     public const string Closed = "closed";
     public const string Started = "started";
-    public const string BedNoLongerHeld = "bed-no-longer-held";
+    public const string PlaceNoLongerHeld = "place-no-longer-held";
 
     /// <summary>Queues the message only if the person agreed, on this referral, that the carer is told and an address was given.</summary>
     public static async Task QueueAsync(Work work, long referralId, long organisationId, string kind, string? place = null, DateOnly? on = null)
@@ -37,6 +37,45 @@ public static class CarerMessages
             VALUES (@referralId, @organisationId, @kind, @place, @on, 'queued', 0, @now, @now, @now) RETURNING id
             """, new { referralId, organisationId, kind, place, on, now = scope.Now }, work.Transaction);
         scope.RecordChange("carer-message.queued", "carer_message", id, organisationId, new { referralId, kind, detail = About(kind) });
+    }
+
+    /// <summary>
+    /// An agreed bed at <paramref name="place"/> is no longer held (its reservation ran out). The carer hears so only if
+    /// they heard it was agreed: the latest acceptance they were sent, for that place, went (or is going at this moment). One
+    /// still waiting to go is withdrawn instead, so the carer is never told of a place that has gone; one that never went
+    /// (failed, not sent) leaves nothing to undo.
+    /// </summary>
+    public static async Task TellOfPlaceNoLongerHeldAsync(Work work, long referralId, long organisationId, string place)
+    {
+        var scope = work.Scope;
+        var told = await work.Connection.QueryFirstOrDefaultAsync<(long Id, string Status, string? Place)>(
+            "SELECT id, status, place FROM carer_message WHERE referral_id = @referralId AND kind = @Accepted ORDER BY id DESC LIMIT 1",
+            new { referralId, Accepted }, work.Transaction);
+        if (told == default || told.Place != place)
+        {
+            return;
+        }
+        if (told.Status == "queued")
+        {
+            const string reason = "withdrawn before it was sent: the place it told of is no longer held";
+            // Not while a sender holds it: that e-mail may be on its way, and then the news that undoes it must follow.
+            var withdrawn = await work.Connection.ExecuteAsync(
+                """
+                UPDATE carer_message SET status = 'not-sent', last_error = @reason, claimed_by = NULL, claimed_until = NULL, updated_at = @now
+                WHERE id = @Id AND status = 'queued' AND (claimed_until IS NULL OR claimed_until < @now)
+                """, new { reason, now = scope.Now, told.Id }, work.Transaction);
+            if (withdrawn == 1)
+            {
+                scope.RecordChange("carer-message.not-sent", "carer_message", told.Id, organisationId,
+                    new { referralId, status = "not-sent", detail = $"{About(Accepted)}: {reason}" });
+                return;
+            }
+        }
+        else if (told.Status != "sent")
+        {
+            return;
+        }
+        await QueueAsync(work, referralId, organisationId, PlaceNoLongerHeld, place);
     }
 
     /// <summary>Support has started (a service at home, or admission to a bed): the day is today, in London.</summary>
@@ -59,7 +98,7 @@ public static class CarerMessages
         Declined => "the decision (declined)",
         Closed => "the referral being closed",
         Started => "the start of support",
-        BedNoLongerHeld => "the agreed bed no longer being held",
+        PlaceNoLongerHeld => "the agreed place no longer being held",
         _ => kind,
     };
 }
@@ -101,9 +140,9 @@ public static class CarerLetter
                 $"The referral for support for {name} has been closed, so no support will be arranged through it."),
             CarerMessages.Started => ($"{name}'s support has started",
                 $"{name}'s support{(place is null ? "" : $" from {place}")} started" + (when is null ? "." : $" on {when}.")),
-            CarerMessages.BedNoLongerHeld => ($"An update about {name}'s support",
-                $"The bed{(place is null ? "" : $" at {place}")} that was agreed for {name} is no longer being held, so {name} will not go there as planned. "
-                + "The bed bureau is looking for another place, and you will hear from us again when one is agreed."),
+            CarerMessages.PlaceNoLongerHeld => ($"An update about {name}'s support",
+                $"The place{(place is null ? "" : $" at {place}")} that was agreed for {name} is no longer being held for them. "
+                + "We are arranging support again, and you will hear from us when it is agreed."),
             _ => throw new ArgumentException($"'{facts.Kind}' is not a kind of carer message.", nameof(facts)),
         };
         var who = string.IsNullOrWhiteSpace(contact) ? $"the team at {facts.ReferringOrganisation} who referred {name}" : contact.Trim();

@@ -22,8 +22,9 @@ public static class WaitingWell
     /// <summary>
     /// The open tasks that could be due a re-contact, oldest first: created longer ago than the shortest target (the wait is
     /// never longer than the time since creation, and a late take means it was), with no re-contact open and none raised
-    /// within the last triage period. The timer runs this once per re-contact it raises, so it must not read every open
-    /// task: with a backlog each tick read them all again for every one it raised (issue 14's bench: 22 reads of 10,000 tasks
+    /// within the last triage period (a task's re-contacts are found through its referral's index: recontact has none of its own
+    /// but the open one's). The timer runs this once per re-contact it raises, so it must not read every open task: with a
+    /// backlog each tick read them all again for every one it raised (issue 14's bench: 22 reads of 10,000 tasks
     /// in a tick, 145 ms each on PostgreSQL, SQLite's writer held throughout).
     /// </summary>
     public const string MayBeDue = """
@@ -32,7 +33,8 @@ public static class WaitingWell
                t.paused_seconds AS PausedSeconds
         FROM triage_task t JOIN referral r ON r.id = t.referral_id
         WHERE t.status IN ('requested', 'in-progress') AND t.created_at < @CreatedBefore
-          AND NOT EXISTS (SELECT 1 FROM recontact rc WHERE rc.triage_task_id = t.id AND (rc.done_at IS NULL OR rc.created_at > @RecontactedAfter))
+          AND NOT EXISTS (SELECT 1 FROM recontact rc
+                          WHERE rc.referral_id = t.referral_id AND rc.triage_task_id = t.id AND (rc.done_at IS NULL OR rc.created_at > @RecontactedAfter))
         ORDER BY t.created_at, t.id
         """;
 
@@ -53,7 +55,7 @@ public static class WaitingWell
     /// <summary>The parameters of <see cref="MayBeDue"/> at <paramref name="now"/>.</summary>
     public static object MayBeDueAt(DateTimeOffset now, CoordinationTargets targets) => new
     {
-        CreatedBefore = now - TimeSpan.FromMinutes(targets.TakenWithinMinutes),
+        CreatedBefore = now - TimeSpan.FromMinutes(Math.Min(targets.TakenWithinMinutes, targets.TriagedWithinMinutes)),
         RecontactedAfter = now - TimeSpan.FromMinutes(targets.TriagedWithinMinutes),
     };
 

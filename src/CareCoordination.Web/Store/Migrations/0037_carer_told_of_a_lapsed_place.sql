@@ -1,12 +1,14 @@
--- A carer told that a bed had been agreed is told too when that bed is no longer held (a reservation nobody took up in
+-- A carer told that a place had been agreed is told too when it is no longer held (a bed reservation nobody took up in
 -- time): without it the family still expects the person at a place that has gone back to the board. A new kind of
 -- carer message; the kind's CHECK cannot be altered in place on SQLite, so the table is made again with the same rows.
+{{lock_for_copy:carer_message}}
+
 CREATE TABLE carer_message_0037 (
     id              {{id}},
     referral_id     BIGINT NOT NULL REFERENCES referral (id),
     organisation_id BIGINT NOT NULL REFERENCES organisation (id),
-    kind            TEXT NOT NULL CHECK (kind IN ('accepted', 'declined', 'closed', 'started', 'bed-no-longer-held')),
-    place           TEXT NULL,              -- the service or site, for accepted, started and a bed no longer held
+    kind            TEXT NOT NULL CHECK (kind IN ('accepted', 'declined', 'closed', 'started', 'place-no-longer-held')),
+    place           TEXT NULL,              -- the service or site, for accepted, started and a place no longer held
     on_date         DATE NULL,              -- the planned start, or the day support started
     status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'not-sent')),
     attempts        INTEGER NOT NULL DEFAULT 0,
