@@ -246,27 +246,8 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
     public async Task AdmissionToABed_TellsTheCarerTheDayAndThePlace()
     {
         var carer = NewCarerAddress();
-        var (referralId, taskId, _) = await ReferAsync(carer, agreed: true);
-        var coordinator = await app.StaffAsync("coordinator");
+        var (referralId, _, reserved, bed) = await ReserveABedForTodayAsync(carer, agreed: true, infection: "Norovirus contact");
         var bureau = await app.StaffAsync("bedbureau");
-        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
-        await app.SendAsync(new RedirectToBedBureau.Command(taskId, "Needs a rehabilitation bed for two weeks first."), coordinator);
-        long bureauTask;
-        (long BedId, string Site) bed;
-        await using (var connection = await app.OpenAsync())
-        {
-            bureauTask = await connection.ExecuteScalarAsync<long>(
-                "SELECT id FROM triage_task WHERE referral_id = @referralId AND status = 'requested'", new { referralId });
-            bed = await connection.QueryFirstAsync<(long, string)>(
-                """
-                SELECT b.id, s.name FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE b.status = 'available' AND b.bed_type = 'rehabilitation' AND b.allowed_sex IN ('any', 'female') AND s.active = @yes AND b.single_room = @yes
-                    AND o.caution = 'none'
-                ORDER BY b.id
-                """, new { yes = true });
-        }
-        await app.SendAsync(new TakeReferral.Command(bureauTask), bureau);
-        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bureauTask, bed.BedId, Today), bureau);
         await app.SendAsync(new ConfirmAdmission.Command(reserved.PlacementId), bureau);
 
         await WhenAsync(referralId, m => m.Count == 2 && m.All(x => x.Status == "sent"));
@@ -316,12 +297,26 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
             == ("carer-message.not-sent", "the decision (accepted): withdrawn before it was sent: the place it told of is no longer held"));
     }
 
-    /// <summary>To the bed bureau, a bed reserved for today, and then the day and its grace gone by without an admission.</summary>
+    /// <summary>A bed reserved for today, and then the day and its grace gone by without an admission.</summary>
     private async Task<(long ReferralId, ReferralForm Form, string Site)> ReserveABedThenLetTheReservationLapseAsync(string carer, bool agreed,
         Func<long, Task> beforeItLapses)
     {
         // No infection, so any room will do: the class's other tests keep the demo's few single rooms.
-        var (referralId, taskId, form) = await ReferAsync(carer, agreed, infection: null);
+        var (referralId, form, reserved, bed) = await ReserveABedForTodayAsync(carer, agreed, infection: null);
+        await beforeItLapses(referralId);
+        app.Clock.Advance(reserved.ReservedUntil - app.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
+        var bureau = await app.StaffAsync("bedbureau");
+        while (await app.SendAsync<int>(new ExpireReservations.Command(), bureau) > 0)
+        {
+        }
+        return (referralId, form, bed.Site);
+    }
+
+    /// <summary>Referred, redirected to the bed bureau and a free rehabilitation bed reserved for today (a single room for an infection).</summary>
+    private async Task<(long ReferralId, ReferralForm Form, ReserveBed.Result Reserved, (long Id, string Site) Bed)> ReserveABedForTodayAsync(
+        string carer, bool agreed, string? infection)
+    {
+        var (referralId, taskId, form) = await ReferAsync(carer, agreed, infection);
         var coordinator = await app.StaffAsync("coordinator");
         var bureau = await app.StaffAsync("bedbureau");
         await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
@@ -336,18 +331,13 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
                 """
                 SELECT b.id, s.name FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
                 WHERE b.status = 'available' AND b.bed_type = 'rehabilitation' AND b.allowed_sex IN ('any', 'female') AND s.active = @yes
-                    AND o.caution = 'none'
+                    AND (b.single_room = @yes OR @any) AND o.caution = 'none'
                 ORDER BY b.id
-                """, new { yes = true });
+                """, new { yes = true, any = infection is null });
         }
         await app.SendAsync(new TakeReferral.Command(bureauTask), bureau);
         var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bureauTask, bed.Id, Today), bureau);
-        await beforeItLapses(referralId);
-        app.Clock.Advance(reserved.ReservedUntil - app.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
-        while (await app.SendAsync<int>(new ExpireReservations.Command(), bureau) > 0)
-        {
-        }
-        return (referralId, form, bed.Site);
+        return (referralId, form, reserved, bed);
     }
 
     [Fact]
