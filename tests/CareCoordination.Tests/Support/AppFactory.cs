@@ -32,7 +32,16 @@ public partial class AppFactory : WebApplicationFactory<Program>
         _connectionString = store.CreateEmptyAsync().GetAwaiter().GetResult();
     }
 
-    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    /// <summary>
+    /// The instant CARECOORDINATION_TEST_NOW names (ISO 8601), if set: every host's clock starts there instead of now, to run
+    /// the suite on a day that might catch a date out (the night the clocks change, the last minutes of a year), as the
+    /// demo seed and the tests' own days follow the clock.
+    /// </summary>
+    public static DateTimeOffset? TestNow { get; } = Environment.GetEnvironmentVariable("CARECOORDINATION_TEST_NOW") is { Length: > 0 } now
+        ? DateTimeOffset.Parse(now, System.Globalization.CultureInfo.InvariantCulture)
+        : null;
+
+    public FakeTimeProvider Clock { get; } = new(TestNow ?? DateTimeOffset.UtcNow);
 
     public string ConnectionString => _connectionString;
 

@@ -30,14 +30,14 @@ public abstract class PressureForecastTests(PressureForecastTests.EmptyCounty ap
 
     public sealed class EmptyCountyOnPostgres() : EmptyCounty(new PostgresTestStore());
 
-    /// <summary>Today: the first Wednesday after the real today.</summary>
+    /// <summary>Today: the first Wednesday after the real today (or the day the suite's clock is set to start).</summary>
     private static readonly DateOnly Today = NextWednesday();
 
     private static readonly DateTimeOffset Now = At(Today, 14);
 
     private static DateOnly NextWednesday()
     {
-        var day = LondonTime.DateOf(DateTimeOffset.UtcNow).AddDays(1);
+        var day = LondonTime.DateOf(AppFactory.TestNow ?? DateTimeOffset.UtcNow).AddDays(1);
         while (day.DayOfWeek != DayOfWeek.Wednesday)
         {
             day = day.AddDays(1);
