@@ -1,4 +1,5 @@
 using CareCoordination.Domain;
+using CareCoordination.Features.Admin;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Carers;
 using CareCoordination.Features.Coordination;
@@ -301,7 +302,6 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
     private async Task<(long ReferralId, ReferralForm Form, string Site)> ReserveABedThenLetTheReservationLapseAsync(string carer, bool agreed,
         Func<long, Task> beforeItLapses)
     {
-        // No infection, so any room will do: the class's other tests keep the demo's few single rooms.
         var (referralId, form, reserved, bed) = await ReserveABedForTodayAsync(carer, agreed, infection: null);
         await beforeItLapses(referralId);
         app.Clock.Advance(reserved.ReservedUntil - app.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
@@ -312,7 +312,12 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
         return (referralId, form, bed.Site);
     }
 
-    /// <summary>Referred, redirected to the bed bureau and a free rehabilitation bed reserved for today (a single room for an infection).</summary>
+    private static int _bedsAdded;
+
+    /// <summary>
+    /// Referred, redirected to the bed bureau and a rehabilitation side room reserved for today. The bed is one the test adds:
+    /// which of the demo's beds are free depends on the day the demo was made (on 28 February 2027 no side room was).
+    /// </summary>
     private async Task<(long ReferralId, ReferralForm Form, ReserveBed.Result Reserved, (long Id, string Site) Bed)> ReserveABedForTodayAsync(
         string carer, bool agreed, string? infection)
     {
@@ -322,21 +327,22 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
         await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
         await app.SendAsync(new RedirectToBedBureau.Command(taskId, "Needs a rehabilitation bed for two weeks first."), coordinator);
         long bureauTask;
-        (long Id, string Site) bed;
+        (long Id, string Site) ward;
         await using (var connection = await app.OpenAsync())
         {
             bureauTask = await connection.ExecuteScalarAsync<long>(
                 "SELECT id FROM triage_task WHERE referral_id = @referralId AND status = 'requested'", new { referralId });
-            bed = await connection.QueryFirstAsync<(long, string)>(
+            ward = await connection.QueryFirstAsync<(long, string)>(
                 """
-                SELECT b.id, s.name FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE b.status = 'available' AND b.bed_type = 'rehabilitation' AND b.allowed_sex IN ('any', 'female') AND s.active = @yes
-                    AND (b.single_room = @yes OR @any) AND o.caution = 'none'
-                ORDER BY b.id
-                """, new { yes = true, any = infection is null });
+                SELECT w.id, s.name FROM ward w JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE s.active = @yes AND o.caution = 'none' AND EXISTS (SELECT 1 FROM bed b WHERE b.ward_id = w.id AND b.bed_type = 'rehabilitation')
+                ORDER BY w.id
+                """, new { yes = true });
         }
+        var bed = (Assert.Single(await app.SendAsync<IReadOnlyList<long>>(
+            new AddBeds.Command(ward.Id, 1, "Carer", "rehabilitation", "any", SingleRoom: true, FirstNumber: Interlocked.Increment(ref _bedsAdded)), await app.StaffAsync("admin"))), ward.Site);
         await app.SendAsync(new TakeReferral.Command(bureauTask), bureau);
-        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bureauTask, bed.Id, Today), bureau);
+        var reserved = await app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(bureauTask, bed.Item1, Today), bureau);
         return (referralId, form, reserved, bed);
     }
 
