@@ -10,9 +10,10 @@ namespace CareCoordination.Features.BedBureau;
 
 /// <summary>
 /// A reserved bed nobody took up goes back to the board, and its referral back to the bed bureau's queue
-/// with a change that tells the bureau, and the carer told, if they were told the place had been agreed. One reservation per command, each in its own transaction, so one
-/// that cannot be expired (someone admitted the person that moment) never holds the others back. The
-/// system's timer sends it until it answers 0; tests send it themselves.
+/// with a change that tells the bureau; a carer told the place had been agreed is told it is no longer held.
+/// One reservation per command, each in its own transaction, so one that cannot be expired (someone admitted
+/// the person that moment) never holds the others back. The system's timer sends it until it answers 0;
+/// tests send it themselves.
 /// </summary>
 public static class ExpireReservations
 {
