@@ -75,8 +75,9 @@ public abstract class FhirTaskOwnerTests(AppFactory app)
         foreach (var organisation in await connection.QueryAsync<long>("SELECT id FROM organisation ORDER BY id"))
         {
             var found = await FhirPartner.ParseAsync<Bundle>(await partner.GetAsync($"/fhir/Task?owner=Organization/{organisation}&patient=Patient/{personId}"));
-            var owned = persons.Where(p => p.Owner == organisation).Select(p => p.Task.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(owned, found.Entry.Select(e => e.Resource.Id).Order(StringComparer.Ordinal));
+            // Compared as numbers: ordered as strings, task 1000 would come before task 999.
+            var owned = persons.Where(p => p.Owner == organisation).Select(p => p.Task).ToList();
+            Assert.Equal(owned, found.Entry.Select(e => long.Parse(e.Resource.Id, System.Globalization.CultureInfo.InvariantCulture)).Order());
             Assert.Equal(owned.Count, found.Total);
         }
     }
