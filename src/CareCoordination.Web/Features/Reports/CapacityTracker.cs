@@ -72,7 +72,7 @@ public static partial class CapacityTracker
         new("Vacant not accepting admissions", "Empty beds that cannot take anyone today: closed (infection, staffing, repairs) or being cleaned. Maximum capacity = occupied + vacant reserved + vacant accepting + vacant not accepting."),
         new("Oldest confirmation", "The longest since anyone confirmed a bed of the row (a move of its state, or the bed bureau confirming the board): the row's figures are as fresh as that, UK time."),
         new("Stale", $"Beds not confirmed for more than {staleAfterHours} hours (BedBureau:StaleAfterHours, the bed board's own rule); a row with any is flagged."),
-        new("Filters", "Locality is the site's locality. Referring organisation and period do not apply: the figures are the beds as they stand when the report is produced."),
+        new("Filters", "Bed provider is the organisation running the site, so that each provider can copy its own return; locality is the site's locality. Referring organisation and period do not apply: the figures are the beds as they stand when the report is produced."),
     ];
 
     public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings) : IQueryHandler<Query, Result>
@@ -97,8 +97,8 @@ public static partial class CapacityTracker
                 """
                 SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, b.bed_type AS BedType, b.status AS Status, b.confirmed_at AS ConfirmedAt
                 FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality)
-                """, new { query.Filter.Locality });
+                WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
+                """, new { query.Filter.Locality, query.Filter.Provider });
             var cutoff = now.AddHours(-staleAfter);
             var rows = beds
                 .GroupBy(b => (b.Site, b.Locality, b.Provider, b.BedType))

@@ -7,13 +7,16 @@ using Mediator;
 
 namespace CareCoordination.Features.Reports;
 
-/// <summary>What the report filter offers: the organisations that refer (or are trusts) and the localities of the county.</summary>
+/// <summary>
+/// What the report filter offers: the organisations that refer (or are trusts), the organisations that provide beds (those
+/// running an active site), and the localities of the county.
+/// </summary>
 public static class ReportChoices
 {
     [AllowRoles(Roles.Manager, Roles.Admin)]
     public sealed record Query : IQuery<Result>;
 
-    public sealed record Result(IReadOnlyList<Trust> Trusts, IReadOnlyList<string> Localities);
+    public sealed record Result(IReadOnlyList<Trust> Trusts, IReadOnlyList<string> Localities, IReadOnlyList<Trust> Providers);
 
     public sealed record Trust
     {
@@ -38,7 +41,13 @@ public static class ReportChoices
                 SELECT locality FROM organisation WHERE locality IS NOT NULL
                 ORDER BY 1
                 """);
-            return new Result([.. trusts], [.. localities]);
+            var providers = await connection.QueryAsync<Trust>(
+                """
+                SELECT o.id AS Id, o.name AS Name FROM organisation o
+                WHERE EXISTS (SELECT 1 FROM site s WHERE s.organisation_id = o.id AND s.active)
+                ORDER BY o.name
+                """);
+            return new Result([.. trusts], [.. localities], [.. providers]);
         }
     }
 }

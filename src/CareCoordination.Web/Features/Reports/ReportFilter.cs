@@ -7,10 +7,11 @@ namespace CareCoordination.Features.Reports;
 
 /// <summary>
 /// What every report is filtered by: a period of whole London days (From and To both included), the referring
-/// organisation ("trust") and the locality. It lives in the page's query string (from, to, trust, locality), so a
-/// report's address can be shared and its CSV link carries the same filter.
+/// organisation ("trust") and the locality; a report about beds rather than referrals (the Capacity Tracker) takes the
+/// organisation that provides the beds instead of the referring one. It lives in the page's query string (from, to, trust,
+/// locality, provider), so a report's address can be shared and its CSV link carries the same filter.
 /// </summary>
-public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null)
+public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null, long? Provider = null)
 {
     /// <summary>The default period: last full week, Monday to Sunday, the week the weekly returns describe.</summary>
     public static ReportFilter LastFullWeek(DateOnly today)
@@ -28,15 +29,16 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
         DateOnly Date(string key, DateOnly otherwise) =>
             values.TryGetValue(key, out var text) && DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date)
                 ? date : otherwise;
-        long? trust = values.TryGetValue("trust", out var t) && long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+        long? Organisation(string key) =>
+            values.TryGetValue(key, out var text) && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
         string? locality = values.TryGetValue("locality", out var l) && !string.IsNullOrWhiteSpace(l) ? l.Trim() : null;
-        return new ReportFilter(Date("from", fallback.From), Date("to", fallback.To), trust, locality);
+        return new ReportFilter(Date("from", fallback.From), Date("to", fallback.To), Organisation("trust"), locality, Organisation("provider"));
     }
 
     public static ReportFilter FromUri(string uri, DateOnly today) =>
         FromQuery(QueryHelpers.ParseQuery(new Uri(uri).Query), today);
 
-    /// <summary>"from=…&amp;to=…[&amp;trust=…][&amp;locality=…]", for links to a report or its CSV.</summary>
+    /// <summary>"from=…&amp;to=…[&amp;trust=…][&amp;locality=…][&amp;provider=…]", for links to a report or its CSV.</summary>
     public string ToQueryString()
     {
         var query = $"from={From:yyyy-MM-dd}&to={To:yyyy-MM-dd}";
@@ -47,6 +49,10 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
         if (Locality is { } locality)
         {
             query += $"&locality={Uri.EscapeDataString(locality)}";
+        }
+        if (Provider is { } provider)
+        {
+            query += $"&provider={provider.ToString(CultureInfo.InvariantCulture)}";
         }
         return query;
     }

@@ -54,6 +54,19 @@ public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<Browse
                 await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("from=2026-01-05&to=2026-02-01"));
             }
 
+            if (await page.Locator("#report-provider").CountAsync() > 0)
+            {
+                // A report about beds: narrowed to one provider's sites, named in the filters applied and kept by the CSV link.
+                var provider = page.Locator("#report-provider option").Nth(1);
+                var (providerId, providerName) = ((await provider.GetAttributeAsync("value"))!, (await provider.TextContentAsync())!.Trim());
+                await page.Locator("#report-provider").SelectOptionAsync(providerId);
+                await page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+                await page.WaitForURLAsync(url => url.Contains($"provider={providerId}", StringComparison.Ordinal));
+                await BrowserHost.WaitForCircuitAsync(page);
+                await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync($"Bed provider: {providerName}.");
+                await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex($"provider={providerId}$"));
+            }
+
             // On paper: no menu, header or controls; the filters applied, the time produced, the figures and their definitions.
             await page.EmulateMediaAsync(new() { Media = Media.Print });
             await Assertions.Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Main" })).ToBeHiddenAsync();

@@ -25,6 +25,7 @@ public abstract class CapacityTrackerTests(AppFactory app)
     /// HC Beta (active): dementia B1 available 1h, B2 available 4h, B3 closed 5h
     /// HC Gamma (inactive site, same locality): two available beds, left out.
     /// HC Delta (active, locality Elsewhere): one occupied bed, filtered out.
+    /// All four run by Handcount Care; HC Epsilon (active, locality Elsewhere) is Handcount Nursing's: nursing E1 reserved, E2 available.
     /// </summary>
     private async Task SeedAsync()
     {
@@ -37,10 +38,13 @@ public abstract class CapacityTrackerTests(AppFactory app)
             }
             var now = app.Clock.GetUtcNow();
             await using var connection = await app.OpenAsync();
-            var provider = await connection.ExecuteScalarAsync<long>(
+            var care = await connection.ExecuteScalarAsync<long>(
                 "INSERT INTO organisation (code, name, kind, created_at) VALUES ('HC-P', 'Handcount Care', 'provider', @now) RETURNING id", new { now });
-            async Task<long> Ward(string site, string locality, bool active)
+            var nursing = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO organisation (code, name, kind, created_at) VALUES ('HC-Q', 'Handcount Nursing', 'provider', @now) RETURNING id", new { now });
+            async Task<long> Ward(string site, string locality, bool active, long? runBy = null)
             {
+                var provider = runBy ?? care;
                 var siteId = await connection.ExecuteScalarAsync<long>(
                     "INSERT INTO site (organisation_id, name, kind, locality, postcode, active) VALUES (@provider, @site, 'care-home', @locality, 'HC1 1AA', @active) RETURNING id",
                     new { provider, site, locality, active });
@@ -69,6 +73,9 @@ public abstract class CapacityTrackerTests(AppFactory app)
             await Bed(gamma, "G2", "dementia", "available", 1);
             var delta = await Ward("HC Delta", "Elsewhere", true);
             await Bed(delta, "D1", "nursing", "occupied", 1);
+            var epsilon = await Ward("HC Epsilon", "Elsewhere", true, nursing);
+            await Bed(epsilon, "E1", "nursing", "reserved", 2);
+            await Bed(epsilon, "E2", "nursing", "available", 1);
         }
         finally
         {
@@ -102,6 +109,75 @@ public abstract class CapacityTrackerTests(AppFactory app)
         Assert.Equal([true, true, false], report.Rows.Select(r => r.Stale));
         Assert.Equal(new CapacityTracker.Totals(11, 3, 1, 4, 3, 2), report.Total);
         Assert.Equal(12, report.StaleAfterHours);
+    }
+
+    private async Task<long> ProviderAsync(string code)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT id FROM organisation WHERE code = @code", new { code });
+    }
+
+    private static IEnumerable<(string Site, string BedType, int Max, int Occupied, int Reserved, int Accepting, int NotAccepting)> Counts(CapacityTracker.Result report) =>
+        report.Rows.Select(r => (r.Site, r.BedType, r.MaximumCapacity, r.Occupied, r.VacantReserved, r.VacantAccepting, r.VacantNotAccepting));
+
+    [Fact]
+    public async Task CapacityTracker_ByBedProvider_CountsOnlyThatProvidersSites_SoEachCanCopyItsOwnReturn()
+    {
+        await SeedAsync();
+        var care = await ProviderAsync("HC-P");
+        var nursing = await ProviderAsync("HC-Q");
+        var manager = await app.StaffAsync("manager");
+        var week = ReportFilter.LastFullWeek(LondonTime.Today(app.Clock));
+
+        // Handcount Care, every locality: Alpha's two rows and Beta's (Handcount), Delta's (Elsewhere); Gamma is inactive.
+        var careReport = await app.SendAsync<CapacityTracker.Result>(new CapacityTracker.Query(week with { Provider = care }), manager);
+        Assert.Equal(
+            [
+                ("HC Alpha", "nursing", 2, 1, 0, 1, 0),
+                ("HC Alpha", "rehabilitation", 6, 2, 1, 1, 2),
+                ("HC Beta", "dementia", 3, 0, 0, 2, 1),
+                ("HC Delta", "nursing", 1, 1, 0, 0, 0),
+            ],
+            Counts(careReport));
+        Assert.Equal(new CapacityTracker.Totals(12, 4, 1, 4, 3, 2), careReport.Total);
+
+        // Handcount Nursing: its one site, and nothing of Handcount Care's in the same locality.
+        var nursingReport = await app.SendAsync<CapacityTracker.Result>(new CapacityTracker.Query(week with { Provider = nursing }), manager);
+        Assert.Equal([("HC Epsilon", "nursing", 2, 0, 1, 1, 0)], Counts(nursingReport));
+
+        // Provider and locality together: Handcount Care in Elsewhere is Delta alone.
+        var both = await app.SendAsync<CapacityTracker.Result>(new CapacityTracker.Query(week with { Provider = care, Locality = "Elsewhere" }), manager);
+        Assert.Equal([("HC Delta", "nursing", 1, 1, 0, 0, 0)], Counts(both));
+
+        // The filter offers both providers, and no organisation without an active site.
+        var choices = await app.SendAsync<ReportChoices.Result>(new ReportChoices.Query(), manager);
+        Assert.Contains(choices.Providers, p => p.Id == care && p.Name == "Handcount Care");
+        Assert.Contains(choices.Providers, p => p.Id == nursing && p.Name == "Handcount Nursing");
+        await using var connection = await app.OpenAsync();
+        var withoutSites = (await connection.QueryAsync<long>(
+            "SELECT id FROM organisation o WHERE NOT EXISTS (SELECT 1 FROM site s WHERE s.organisation_id = o.id AND s.active)")).ToHashSet();
+        Assert.NotEmpty(withoutSites);
+        Assert.DoesNotContain(choices.Providers, p => withoutSites.Contains(p.Id));
+    }
+
+    [Fact]
+    public async Task CapacityTrackerCsv_ByBedProvider_HasOnlyThatProvidersRows()
+    {
+        await SeedAsync();
+        var nursing = await ProviderAsync("HC-Q");
+        using var client = app.CreateBrowserlessClient();
+        (await app.SignInAsync(client, "manager", AppFactory.Password)).Dispose();
+
+        using var response = await client.GetAsync($"/reports/capacity-tracker.csv?provider={nursing}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = CsvReader.Create(await response.Content.ReadAsByteArrayAsync());
+        var rows = new List<(string, string, string, int, int)>();
+        while (reader.Read())
+        {
+            rows.Add((reader.GetString("Site"), reader.GetString("Provider"), reader.GetString("Bed type"),
+                int.Parse(reader.GetString("Maximum capacity")), int.Parse(reader.GetString("Vacant reserved"))));
+        }
+        Assert.Equal([("HC Epsilon", "Handcount Nursing", "nursing", 2, 1)], rows);
     }
 
     [Fact]
