@@ -197,13 +197,17 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
             Run(bed, wards[i % wards.Count], "G" + i.ToString(CultureInfo.InvariantCulture), BedTypes[random.Next(BedTypes.Length)], "any",
                 BedStatuses[random.Next(BedStatuses.Length)], Time(now.AddHours(-random.Next(1, 12))), 1);
         }
-        // Each bed's history of status changes: some 40 a bed over three years.
+        // Each bed's history of status changes: some 40 a bed over three years, in the change feed and in bed_state (the
+        // Capacity Tracker's past days), after the state the product's migration recorded for the demo's beds.
         var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
-        foreach (var id in (await connection.QueryAsync<long>("SELECT id FROM bed", transaction: transaction)).ToList())
+        var state = Insert(connection, "bed_state", "bed_id, from_at, version, status, bed_type");
+        foreach (var (id, type) in (await connection.QueryAsync<(long, string)>("SELECT id, bed_type FROM bed", transaction: transaction)).ToList())
         {
             for (var c = 0; c < 40; c++)
             {
-                Run(change, Time(now.AddDays(-3 * 365 + c * 27)), "bed.status", "bed", id, null, "bench", $$"""{"status":"{{BedStatuses[c % BedStatuses.Length]}}"}""");
+                var at = Time(now.AddDays(-3 * 365 + c * 27));
+                Run(change, at, "bed.status", "bed", id, null, "bench", $$"""{"status":"{{BedStatuses[c % BedStatuses.Length]}}"}""");
+                Run(state, id, at, 100 + c, BedStatuses[c % BedStatuses.Length], type);
             }
         }
         transaction.Commit();

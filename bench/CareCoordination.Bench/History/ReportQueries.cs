@@ -130,6 +130,9 @@ public sealed class ReportQueries : IAsyncDisposable
         var now = new (string, ReportFilter)[] { ("now, all sites", month), ($"now, locality {locality}", month with { Locality = locality }) };
         Page(CapacityTracker.Slug, "capacity tracker", now, f => new CapacityTracker.Query(f), r => r.Total.MaximumCapacity > 0);
         Csv(CapacityTracker.Slug, "capacity tracker", now[0], f => new CapacityTracker.Query(f), r => r.Rows);
+        // As at the end of a past day: each bed's state in force then, one seek of bed_state a bed; every bed counted or said to be unrecorded.
+        Page(CapacityTracker.Slug, "capacity tracker", [("as at a week ago, all sites", month with { AsAt = month.To.AddDays(-7) })],
+            f => new CapacityTracker.Query(f), r => r.Past && r.Total.MaximumCapacity + r.NotYetRecorded > 0);
 
         Page(WaitingLists.Slug, "waiting lists", filters, f => new WaitingLists.Query(f), r => r.RequestToDecision.Count > 0);
         Csv(WaitingLists.Slug, "waiting lists", filters[2], f => new WaitingLists.Query(f), r => r.Rows());

@@ -265,6 +265,10 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         {
             WardId = b.Ward.Id, b.Label, BedType = b.Type, b.AllowedSex, b.Status, b.ClosedReason, b.ConfirmedAt, b.Version, b.SingleRoom,
         }, (b, id) => b.Id = id);
+        // Each bed's state as the seed leaves it, held since it was last confirmed, as migration 0038 records beds already there.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO bed_state (bed_id, from_at, version, status, bed_type) SELECT id, confirmed_at, version, status, bed_type FROM bed",
+            transaction: transaction, cancellationToken: cancellationToken));
         await writes.InsertAsync(InsertService, county.Services, s => new
         {
             OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, CapacityUnit = s.Spec.Unit,

@@ -48,9 +48,12 @@ public abstract class MigrationTests(ITestStore store)
         await connection.ExecuteAsync("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
         foreach (var earlier in Migrator.Scripts.Where(s => s.Version < version))
         {
-            await connection.ExecuteAsync(database.Dialect(earlier.Sql));
+            // Each in a transaction, as the Migrator runs them: 0037 locks the table it copies, which PostgreSQL allows only in one.
+            await using var transaction = await connection.BeginTransactionAsync();
+            await connection.ExecuteAsync(database.Dialect(earlier.Sql), transaction: transaction);
             await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
-                new { earlier.Version, earlier.Name, At = DateTimeOffset.UtcNow });
+                new { earlier.Version, earlier.Name, At = DateTimeOffset.UtcNow }, transaction);
+            await transaction.CommitAsync();
         }
         return database;
     }
@@ -644,6 +647,34 @@ public abstract class MigrationTests(ITestStore store)
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => migrated.ExecuteAsync(
             "INSERT INTO carer_message (referral_id, organisation_id, kind, status, next_attempt_at, created_at, updated_at) VALUES (@referral, @organisation, 'gossip', 'queued', @at, @at, @at)",
             new { referral, organisation, at }));
+    }
+
+    [Fact]
+    public async Task BedStates_StartWithEachBedAlreadyThere_InItsStateSinceItWasLastConfirmed()
+    {
+        await using var database = await StoreBeforeAsync("bed_states");
+        var confirmed = new[] { new DateTimeOffset(2026, 11, 30, 9, 15, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 1, 17, 40, 0, TimeSpan.Zero) };
+        await using (var connection = await database.OpenAsync())
+        {
+            var world = await StoreWorld.CreateAsync(connection);
+            var site = await connection.ExecuteScalarAsync<long>(
+                "INSERT INTO site (organisation_id, name, kind, locality, postcode, active) VALUES (@OrganisationId, 'Old Site', 'care-home', 'North', 'NN1 1AA', TRUE) RETURNING id", world);
+            var ward = await connection.ExecuteScalarAsync<long>("INSERT INTO ward (site_id, name) VALUES (@site, 'W1') RETURNING id", new { site });
+            await connection.ExecuteAsync(
+                "INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version, single_room) VALUES (@ward, 'B1', 'nursing', 'any', 'occupied', NULL, @at, 4, FALSE)",
+                new { ward, at = confirmed[0] });
+            await connection.ExecuteAsync(
+                "INSERT INTO bed (ward_id, label, bed_type, allowed_sex, status, closed_reason, confirmed_at, version, single_room) VALUES (@ward, 'B2', 'dementia', 'any', 'closed', 'staffing', @at, 2, FALSE)",
+                new { ward, at = confirmed[1] });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        Assert.Equal(
+            [("B1", confirmed[0], 4, "occupied", "nursing"), ("B2", confirmed[1], 2, "closed", "dementia")],
+            await migrated.QueryAsync<(string, DateTimeOffset, int, string, string)>(
+                "SELECT b.label, s.from_at, s.version, s.status, s.bed_type FROM bed_state s JOIN bed b ON b.id = s.bed_id JOIN ward w ON w.id = b.ward_id JOIN site t ON t.id = w.site_id WHERE t.name = 'Old Site' ORDER BY b.label"));
     }
 
     [Fact]

@@ -80,6 +80,7 @@ public static class AddBeds
                 }
                 ids.Add(bedId);
                 work.Scope.Touch("bed", bedId);
+                await Beds.RecordStateAsync(work, bedId, 1, "available", command.BedType);
                 var bed = new BedRow
                 {
                     Id = bedId, Label = label, BedType = command.BedType, AllowedSex = command.AllowedSex, Status = "available", SingleRoom = command.SingleRoom,

@@ -56,6 +56,7 @@ public static class EditBed
                 throw new Conflict($"{last ?? "Someone"} changed {bed.Place} a moment ago. Look at it again.");
             }
             work.Scope.Touch("bed", bed.Id);
+            await Beds.RecordStateAsync(work, bed.Id, bed.Version + 1, bed.Status, command.BedType);
             Beds.RecordChange(work, bed with { BedType = command.BedType, AllowedSex = command.AllowedSex, SingleRoom = command.SingleRoom },
                 "bed.changed", bed.Status, bed.ClosedReason, new { from, to });
             return Unit.Value;

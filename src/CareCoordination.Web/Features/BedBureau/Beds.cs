@@ -112,8 +112,18 @@ public static class Beds
                 "SELECT actor FROM change WHERE entity_type = 'bed' AND entity_id = @Id ORDER BY seq DESC LIMIT 1", new { bed.Id }, work.Transaction);
             throw new Conflict($"{last ?? "Someone"} changed {bed.Place} a moment ago. Look at the board again.");
         }
+        await RecordStateAsync(work, bed.Id, bed.Version + 1, to, bed.BedType);
         RecordChange(work, bed, changeKind, to, closedReason, detail);
     }
+
+    /// <summary>
+    /// The state the bed holds from now, kept in bed_state so that the Capacity Tracker can say how the beds stood at a past
+    /// time: written by every command that adds a bed, moves it or changes its type, with the bed's new version.
+    /// </summary>
+    public static Task RecordStateAsync(Work work, long bedId, int version, string status, string bedType) =>
+        work.Connection.ExecuteAsync(
+            "INSERT INTO bed_state (bed_id, from_at, version, status, bed_type) VALUES (@bedId, @now, @version, @status, @bedType)",
+            new { bedId, now = work.Scope.Now, version, status, bedType }, work.Transaction);
 
     /// <summary>The change carries the closure's code only: its detail never travels with a change (capacity copies reach every partner).</summary>
     public static void RecordChange(Work work, BedRow bed, string kind, string status, string? closedReason = null, object? detail = null) =>

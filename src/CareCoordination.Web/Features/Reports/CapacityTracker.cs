@@ -26,7 +26,12 @@ public static partial class CapacityTracker
 
     public sealed class Validator : AbstractValidator<Query>
     {
-        public Validator() => RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+        public Validator(TimeProvider clock)
+        {
+            RuleFor(q => q.Filter).SetValidator(new ReportFilter.Rules());
+            RuleFor(q => q.Filter.AsAt).LessThanOrEqualTo(_ => LondonTime.Today(clock))
+                .WithMessage("The day must be today or earlier: a day not yet lived has no beds to count.");
+        }
     }
 
     /// <summary>One row as the Capacity Tracker asks for it; the CSV's columns are these, in this order.</summary>
@@ -41,16 +46,20 @@ public static partial class CapacityTracker
         [property: CsvColumn("Vacant reserved")] int VacantReserved,
         [property: CsvColumn("Vacant accepting admissions")] int VacantAccepting,
         [property: CsvColumn("Vacant not accepting admissions")] int VacantNotAccepting,
-        [property: CsvColumn("Oldest confirmation")] DateTimeOffset OldestConfirmation,
-        [property: CsvColumn("Stale beds")] int StaleBeds)
+        [property: CsvColumn("Oldest confirmation")] DateTimeOffset? OldestConfirmation,
+        [property: CsvColumn("Stale beds")] int? StaleBeds)
     {
         /// <summary>A row is stale when any of its beds has gone unconfirmed longer than the bed bureau allows.</summary>
         public bool Stale => StaleBeds > 0;
     }
 
-    public sealed record Totals(int MaximumCapacity, int Occupied, int VacantReserved, int VacantAccepting, int VacantNotAccepting, int StaleBeds);
+    public sealed record Totals(int MaximumCapacity, int Occupied, int VacantReserved, int VacantAccepting, int VacantNotAccepting, int? StaleBeds);
 
-    public sealed record Result(DateTimeOffset AsOf, int StaleAfterHours, IReadOnlyList<Row> Rows, Totals Total);
+    /// <param name="AsOf">The moment counted: now, or the end of the day asked for.</param>
+    /// <param name="Past">True when that is a past day: the beds as bed_state recorded them then, with no freshness (confirmations are kept only as they stand).</param>
+    /// <param name="NotYetRecorded">On a past day, the beds of the filter that bed_state had no state for yet (added later, or there before 0038 recorded them): not counted.</param>
+    public sealed record Result(DateTimeOffset AsOf, int StaleAfterHours, IReadOnlyList<Row> Rows, Totals Total,
+        bool Past = false, int NotYetRecorded = 0);
 
     /// <summary>Which Capacity Tracker state each of our bed statuses counts as.</summary>
     public static string Map(string status) => status switch
@@ -72,7 +81,8 @@ public static partial class CapacityTracker
         new("Vacant not accepting admissions", "Empty beds that cannot take anyone today: closed (infection, staffing, repairs) or being cleaned. Maximum capacity = occupied + vacant reserved + vacant accepting + vacant not accepting."),
         new("Oldest confirmation", "The longest since anyone confirmed a bed of the row (a move of its state, or the bed bureau confirming the board): the row's figures are as fresh as that, UK time."),
         new("Stale", $"Beds not confirmed for more than {staleAfterHours} hours (BedBureau:StaleAfterHours, the bed board's own rule); a row with any is flagged."),
-        new("Filters", "Bed provider is the organisation running the site, so that each provider can copy its own return; locality is the site's locality. Referring organisation and period do not apply: the figures are the beds as they stand when the report is produced."),
+        new("As at the end of", "Unset (or today): the beds as they stand when the report is produced. A past day: each bed in the state it held at the end of that day (UK time), as recorded each time a bed is added, moves or changes type; beds first recorded later are not counted, and the page says how many. Sites and their localities and providers are as they are now. Freshness (oldest confirmation, stale) is known only for now, so a past day leaves it blank."),
+        new("Filters", "Bed provider is the organisation running the site, so that each provider can copy its own return; locality is the site's locality. Referring organisation does not apply: these are beds, not referrals."),
     ];
 
     public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings) : IQueryHandler<Query, Result>
@@ -87,11 +97,25 @@ public static partial class CapacityTracker
             public DateTimeOffset ConfirmedAt { get; init; }
         }
 
+        /// <summary>A bed and the state it held at a past moment, from bed_state (null where it was not yet recorded).</summary>
+        private sealed record BedThen
+        {
+            public string Site { get; init; } = "";
+            public string Locality { get; init; } = "";
+            public string Provider { get; init; } = "";
+            public string? BedType { get; init; }
+            public string? Status { get; init; }
+        }
+
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
             var now = clock.GetUtcNow();
             var staleAfter = settings.CurrentValue.StaleAfterHours;
             await using var connection = await database.OpenForReportAsync(cancellationToken);
+            if (query.Filter.AsAt is { } day && day < LondonTime.Today(clock))
+            {
+                return await AsAtAsync(connection, query.Filter, LondonTime.StartOf(day.AddDays(1)), staleAfter);
+            }
             // One row per bed: a county has thousands, not millions, and the grouping and staleness read plainer here than in SQL.
             var beds = await connection.QueryAsync<BedState>(
                 """
@@ -115,6 +139,36 @@ public static partial class CapacityTracker
             var total = new Totals(rows.Sum(r => r.MaximumCapacity), rows.Sum(r => r.Occupied), rows.Sum(r => r.VacantReserved),
                 rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), rows.Sum(r => r.StaleBeds));
             return new Result(now, staleAfter, rows, total);
+        }
+
+        /// <summary>
+        /// The beds as they stood just before <paramref name="end"/>: for each bed of an active site, the last state bed_state
+        /// recorded before then, one seek of its key per bed; a bed with none had not been recorded yet.
+        /// </summary>
+        private static async Task<Result> AsAtAsync(System.Data.Common.DbConnection connection, ReportFilter filter, DateTimeOffset end, int staleAfter)
+        {
+            var beds = (await connection.QueryAsync<BedThen>(
+                """
+                SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, st.bed_type AS BedType, st.status AS Status
+                FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                LEFT JOIN bed_state st ON st.bed_id = b.id AND st.from_at = (SELECT MAX(x.from_at) FROM bed_state x WHERE x.bed_id = b.id AND x.from_at < @end)
+                    AND st.version = (SELECT MAX(y.version) FROM bed_state y WHERE y.bed_id = b.id AND y.from_at = st.from_at)
+                WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
+                """, new { end, filter.Locality, filter.Provider })).ToList();
+            var rows = beds.Where(b => b.Status is not null)
+                .GroupBy(b => (b.Site, b.Locality, b.Provider, BedType: b.BedType!))
+                .Select(g => new Row(g.Key.Site, g.Key.Locality, g.Key.Provider, g.Key.BedType,
+                    g.Count(),
+                    g.Count(b => Map(b.Status!) == "Occupied"),
+                    g.Count(b => Map(b.Status!) == "Vacant reserved"),
+                    g.Count(b => Map(b.Status!) == "Vacant accepting admissions"),
+                    g.Count(b => Map(b.Status!) == "Vacant not accepting admissions"),
+                    null, null))
+                .OrderBy(r => r.Site, StringComparer.Ordinal).ThenBy(r => r.BedType, StringComparer.Ordinal)
+                .ToList();
+            var total = new Totals(rows.Sum(r => r.MaximumCapacity), rows.Sum(r => r.Occupied), rows.Sum(r => r.VacantReserved),
+                rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), null);
+            return new Result(end, staleAfter, rows, total, Past: true, beds.Count(b => b.Status is null));
         }
     }
 

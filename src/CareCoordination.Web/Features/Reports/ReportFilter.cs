@@ -9,9 +9,11 @@ namespace CareCoordination.Features.Reports;
 /// What every report is filtered by: a period of whole London days (From and To both included), the referring
 /// organisation ("trust") and the locality; a report about beds rather than referrals (the Capacity Tracker) takes the
 /// organisation that provides the beds instead of the referring one. It lives in the page's query string (from, to, trust,
-/// locality, provider), so a report's address can be shared and its CSV link carries the same filter.
+/// locality, provider), so a report's address can be shared and its CSV link carries the same filter. A snapshot report (the
+/// Capacity Tracker) takes one day instead of a period, AsAt (query key "at"): how things stood at the end of that day, or
+/// now when it is unset or today.
 /// </summary>
-public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null, long? Provider = null)
+public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null, string? Locality = null, long? Provider = null, DateOnly? AsAt = null)
 {
     /// <summary>The default period: last full week, Monday to Sunday, the week the weekly returns describe.</summary>
     public static ReportFilter LastFullWeek(DateOnly today)
@@ -32,13 +34,15 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
         long? Organisation(string key) =>
             values.TryGetValue(key, out var text) && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
         string? locality = values.TryGetValue("locality", out var l) && !string.IsNullOrWhiteSpace(l) ? l.Trim() : null;
-        return new ReportFilter(Date("from", fallback.From), Date("to", fallback.To), Organisation("trust"), locality, Organisation("provider"));
+        DateOnly? asAt = values.TryGetValue("at", out var a) && DateOnly.TryParseExact(a, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+            ? day : null;
+        return new ReportFilter(Date("from", fallback.From), Date("to", fallback.To), Organisation("trust"), locality, Organisation("provider"), asAt);
     }
 
     public static ReportFilter FromUri(string uri, DateOnly today) =>
         FromQuery(QueryHelpers.ParseQuery(new Uri(uri).Query), today);
 
-    /// <summary>"from=…&amp;to=…[&amp;trust=…][&amp;locality=…][&amp;provider=…]", for links to a report or its CSV.</summary>
+    /// <summary>"from=…&amp;to=…[&amp;trust=…][&amp;locality=…][&amp;provider=…][&amp;at=…]", for links to a report or its CSV.</summary>
     public string ToQueryString()
     {
         var query = $"from={From:yyyy-MM-dd}&to={To:yyyy-MM-dd}";
@@ -53,6 +57,10 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
         if (Provider is { } provider)
         {
             query += $"&provider={provider.ToString(CultureInfo.InvariantCulture)}";
+        }
+        if (AsAt is { } asAt)
+        {
+            query += $"&at={asAt:yyyy-MM-dd}";
         }
         return query;
     }
@@ -129,6 +137,7 @@ public sealed record ReportFilter(DateOnly From, DateOnly To, long? Trust = null
             RuleFor(f => f.From).GreaterThanOrEqualTo(new DateOnly(2000, 1, 1)).WithMessage("The period must start in 2000 or later.");
             RuleFor(f => f.To).LessThanOrEqualTo(new DateOnly(2100, 12, 31)).WithMessage("The period must end by 2100.");
             RuleFor(f => f.Locality).MaximumLength(100);
+            RuleFor(f => f.AsAt).GreaterThanOrEqualTo(new DateOnly(2000, 1, 1)).WithMessage("The day must be in 2000 or later.");
         }
     }
 }

@@ -54,6 +54,20 @@ public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<Browse
                 await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("from=2026-01-05&to=2026-02-01"));
             }
 
+            if (await page.Locator("#report-at").CountAsync() > 0)
+            {
+                // A snapshot read as at the end of a past day: the day is named in the filters applied and kept by the CSV link.
+                var yesterday = DateTime.Parse((await page.Locator("#report-at").GetAttributeAsync("max"))!, System.Globalization.CultureInfo.InvariantCulture).AddDays(-1);
+                await page.Locator("#report-at").FillAsync(yesterday.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+                await page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+                await page.WaitForURLAsync(url => url.Contains($"at={yesterday:yyyy-MM-dd}", StringComparison.Ordinal));
+                await BrowserHost.WaitForCircuitAsync(page);
+                await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync(
+                    $"As the record stood at the end of {yesterday.ToString("ddd d MMM yyyy", System.Globalization.CultureInfo.InvariantCulture)}");
+                await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex($"at={yesterday:yyyy-MM-dd}"));
+                await AssertNoViolationsAsync(page, path + " as at a past day");
+            }
+
             if (await page.Locator("#report-provider").CountAsync() > 0)
             {
                 // A report about beds: narrowed to one provider's sites, named in the filters applied and kept by the CSV link.
@@ -64,7 +78,7 @@ public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<Browse
                 await page.WaitForURLAsync(url => url.Contains($"provider={providerId}", StringComparison.Ordinal));
                 await BrowserHost.WaitForCircuitAsync(page);
                 await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync($"Bed provider: {providerName}.");
-                await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex($"provider={providerId}$"));
+                await Assertions.Expect(page.GetByTestId("report-csv")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex($"provider={providerId}(&|$)"));
             }
 
             // On paper: no menu, header or controls; the filters applied, the time produced, the figures and their definitions.
