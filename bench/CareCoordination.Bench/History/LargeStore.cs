@@ -54,12 +54,12 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         var firstPerson = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM person");
         var firstReferral = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM referral");
         var firstTask = await connection.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(id), 0) + 1 FROM triage_task");
-        var person = Insert(connection, "person", "id, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, version, created_at, updated_at");
-        var referral = Insert(connection, "referral",
+        using var person = Insert(connection, "person", "id, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, version, created_at, updated_at");
+        using var referral = Insert(connection, "referral",
             "id, person_id, organisation_id, status, urgency, ward, medically_optimised_on, needs, strengths, goals, falls_risk, consent_to_share, summary, version, created_at, submitted_at, updated_at, sender_system, sender_value, pathway, source, "
             + "pathway_intended, discharged_at, discharge_recorded_from, pathway_at_discharge, destination_at_discharge, destination_care_level, triaged_at");
-        var placement = Insert(connection, "placement", "referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at, hours_per_day, referral_submitted_at");
-        var delayRow = Insert(connection, "discharge_delay", "referral_id, list_name, list_version, code, from_at, to_at, recorded_by_name, recorded_at");
+        using var placement = Insert(connection, "placement", "referral_id, service_id, bed_id, status, start_on, started_at, ended_at, created_at, hours_per_day, referral_submitted_at");
+        using var delayRow = Insert(connection, "discharge_delay", "referral_id, list_name, list_version, code, from_at, to_at, recorded_by_name, recorded_at");
         // What the reports count (issue 13): who the people are, their discharges, delays and placements, in realistic shares.
         var districts = (await connection.QueryAsync<(string District, string Locality)>("SELECT district, locality FROM postcode_district")).ToDictionary(d => d.District, d => d.Locality);
         var people = new People((await connection.QueryAsync<string>("SELECT postcode FROM deprivation_postcode ORDER BY postcode")).ToList(),
@@ -72,9 +72,9 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
                 "SELECT l.version AS Version, l.valid_from AS ValidFrom, l.valid_to AS ValidTo, i.code AS Code FROM code_list l JOIN code_list_item i ON i.list_name = l.name AND i.list_version = l.version WHERE l.name = @name ORDER BY l.valid_from, i.sort_order",
                 new { name = CodeListVersionsName })).ToList(),
             await connection.QueryAsync<long>("SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active')"));
-        var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
-        var task = Insert(connection, "triage_task", "id, referral_id, referring_organisation_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
-        var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+        using var said = Insert(connection, "referral_person", "referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity, lives_alone, recorded_at");
+        using var task = Insert(connection, "triage_task", "id, referral_id, referring_organisation_id, queue, status, owner_user_id, owner_organisation_id, taken_at, decision, version, created_at, updated_at, completed_at");
+        using var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
 
         var partnerReferrals = new List<long>();
         var partnerNhsNumbers = new List<string>();
@@ -191,7 +191,7 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
     {
         var existing = await connection.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM bed");
         using var transaction = _transaction = connection.BeginTransaction();
-        var bed = Insert(connection, "bed", "ward_id, label, bed_type, allowed_sex, status, confirmed_at, version");
+        using var bed = Insert(connection, "bed", "ward_id, label, bed_type, allowed_sex, status, confirmed_at, version");
         for (var i = existing; i < beds; i++)
         {
             Run(bed, wards[i % wards.Count], "G" + i.ToString(CultureInfo.InvariantCulture), BedTypes[random.Next(BedTypes.Length)], "any",
@@ -199,8 +199,8 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         }
         // Each bed's history of status changes: some 40 a bed over three years, in the change feed and in bed_state (the
         // Capacity Tracker's past days), after the state the product's migration recorded for the demo's beds.
-        var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
-        var state = Insert(connection, "bed_state", "bed_id, from_at, version, status, bed_type");
+        using var change = Insert(connection, "change", "at, kind, entity_type, entity_id, organisation_id, actor, data");
+        using var state = Insert(connection, "bed_state", "bed_id, from_at, version, status, bed_type");
         foreach (var (id, type) in (await connection.QueryAsync<(long, string)>("SELECT id, bed_type FROM bed", transaction: transaction)).ToList())
         {
             for (var c = 0; c < 40; c++)
@@ -213,6 +213,11 @@ public sealed class LargeStore(string path, int referrals, int beds, int open)
         transaction.Commit();
     }
 
+    /// <summary>
+    /// A prepared INSERT, to be disposed by its caller before the connection moves on: SQLite runs multi-threaded here
+    /// (SqliteThreading), and a command left to the garbage collector finalizes its statement on the finalizer thread while
+    /// this thread is still writing on the connection, which crashed the generator inside SQLite.
+    /// </summary>
     private static SqliteCommand Insert(SqliteConnection connection, string table, string columns)
     {
         var names = columns.Split(',', StringSplitOptions.TrimEntries);
