@@ -118,11 +118,17 @@ public static class Beds
 
     /// <summary>
     /// The state the bed holds from now, kept in bed_state so that the Capacity Tracker can say how the beds stood at a past
-    /// time: written by every command that adds a bed, moves it or changes its type, with the bed's new version.
+    /// time: written by every command that adds a bed, moves it or changes its type, with the bed's new version. A command's
+    /// time is taken when it starts, before its turn to write, so a move that commits after another may carry an earlier
+    /// time: never earlier than the bed's last state here, so that the latest time is always the latest state.
     /// </summary>
     public static Task RecordStateAsync(Work work, long bedId, int version, string status, string bedType) =>
         work.Connection.ExecuteAsync(
-            "INSERT INTO bed_state (bed_id, from_at, version, status, bed_type) VALUES (@bedId, @now, @version, @status, @bedType)",
+            """
+            INSERT INTO bed_state (bed_id, from_at, version, status, bed_type)
+            SELECT @bedId, CASE WHEN latest.at > @now THEN latest.at ELSE @now END, @version, @status, @bedType
+            FROM (SELECT MAX(from_at) AS at FROM bed_state WHERE bed_id = @bedId) latest
+            """,
             new { bedId, now = work.Scope.Now, version, status, bedType }, work.Transaction);
 
     /// <summary>The change carries the closure's code only: its detail never travels with a change (capacity copies reach every partner).</summary>

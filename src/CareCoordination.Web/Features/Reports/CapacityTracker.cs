@@ -13,7 +13,8 @@ namespace CareCoordination.Features.Reports;
 
 /// <summary>
 /// Report 3, the Capacity Tracker view: per site and bed type, the states providers report to the national Capacity
-/// Tracker, counted from our beds as they stand now, with how fresh each row's figures are. Our five bed statuses map
+/// Tracker, counted from our beds as they stand now (with how fresh each row's figures are) or as they stood at the end of a
+/// past day (from bed_state). Our five bed statuses map
 /// to its states as Map says; closed and cleaning beds are vacant but not accepting admissions, a column of their
 /// own so that every row adds up to its maximum capacity.
 /// </summary>
@@ -74,14 +75,14 @@ public static partial class CapacityTracker
 
     public static IReadOnlyList<ReportDefinition> Definitions(int staleAfterHours) =>
     [
-        new("Maximum capacity", "Every bed on the site's wards of that type, whatever its state: the beds the site could staff and fill. Sites made inactive are left out."),
-        new("Occupied", "Beds with a person in them now (status occupied)."),
+        new("Maximum capacity", "Every bed on the site's wards of that type, whatever its state: the beds the site could staff and fill. Sites made inactive are left out (on a past day, those made inactive after it are counted)."),
+        new("Occupied", "Beds with a person in them (status occupied), now or at the end of the day asked for."),
         new("Vacant reserved", "Empty beds held for a person who has been accepted and is on the way (status reserved)."),
-        new("Vacant accepting admissions", "Empty beds open to a new admission now (status available)."),
-        new("Vacant not accepting admissions", "Empty beds that cannot take anyone today: closed (infection, staffing, repairs) or being cleaned. Maximum capacity = occupied + vacant reserved + vacant accepting + vacant not accepting."),
+        new("Vacant accepting admissions", "Empty beds open to a new admission (status available)."),
+        new("Vacant not accepting admissions", "Empty beds that cannot take anyone: closed (infection, staffing, repairs) or being cleaned. Maximum capacity = occupied + vacant reserved + vacant accepting + vacant not accepting."),
         new("Oldest confirmation", "The longest since anyone confirmed a bed of the row (a move of its state, or the bed bureau confirming the board): the row's figures are as fresh as that, UK time."),
         new("Stale", $"Beds not confirmed for more than {staleAfterHours} hours (BedBureau:StaleAfterHours, the bed board's own rule); a row with any is flagged."),
-        new("As at the end of", "Unset (or today): the beds as they stand when the report is produced. A past day: each bed in the state it held at the end of that day (UK time), as recorded each time a bed is added, moves or changes type; beds first recorded later are not counted, and the page says how many. Sites and their localities and providers are as they are now. Freshness (oldest confirmation, stale) is known only for now, so a past day leaves it blank."),
+        new("As at the end of", "Unset (or today): the beds as they stand when the report is produced. A past day: each bed in the state it held at the end of that day (UK time), as recorded each time a bed is added, moves or changes type; beds first recorded later are not counted, and the page says how many. Sites' names, localities and providers are as they are now. Freshness (oldest confirmation, stale) is known only for now, so a past day leaves it blank."),
         new("Filters", "Bed provider is the organisation running the site, so that each provider can copy its own return; locality is the site's locality. Referring organisation does not apply: these are beds, not referrals."),
     ];
 
@@ -142,8 +143,9 @@ public static partial class CapacityTracker
         }
 
         /// <summary>
-        /// The beds as they stood just before <paramref name="end"/>: for each bed of an active site, the last state bed_state
-        /// recorded before then, one seek of its key per bed; a bed with none had not been recorded yet.
+        /// The beds as they stood just before <paramref name="end"/>: for each bed of a site open then (active now, or made
+        /// inactive since: a site is closed once, by DeactivateSite, which records when), the last state bed_state recorded
+        /// before then, one seek of its key per bed; a bed with none had not been recorded yet.
         /// </summary>
         private static async Task<Result> AsAtAsync(System.Data.Common.DbConnection connection, ReportFilter filter, DateTimeOffset end, int staleAfter)
         {
@@ -153,7 +155,8 @@ public static partial class CapacityTracker
                 FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
                 LEFT JOIN bed_state st ON st.bed_id = b.id AND st.from_at = (SELECT MAX(x.from_at) FROM bed_state x WHERE x.bed_id = b.id AND x.from_at < @end)
                     AND st.version = (SELECT MAX(y.version) FROM bed_state y WHERE y.bed_id = b.id AND y.from_at = st.from_at)
-                WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
+                WHERE (s.active OR EXISTS (SELECT 1 FROM change c WHERE c.entity_type = 'site' AND c.entity_id = s.id AND c.kind = 'site.deactivated' AND c.at >= @end))
+                  AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
                 """, new { end, filter.Locality, filter.Provider })).ToList();
             var rows = beds.Where(b => b.Status is not null)
                 .GroupBy(b => (b.Site, b.Locality, b.Provider, BedType: b.BedType!))

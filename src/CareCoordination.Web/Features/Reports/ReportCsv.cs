@@ -39,7 +39,10 @@ public static class ReportCsv
 
     private const string ContentType = "text/csv; charset=utf-8";
 
-    public static string FileName(string slug, ReportFilter filter) => $"{slug}-{filter.From:yyyy-MM-dd}-to-{filter.To:yyyy-MM-dd}.csv";
+    /// <summary>"slug-from-to-to.csv"; a snapshot asked for as at a day is "slug-at-day.csv", so that two days' files differ.</summary>
+    public static string FileName(string slug, ReportFilter filter) => filter.AsAt is { } day
+        ? $"{slug}-at-{day:yyyy-MM-dd}.csv"
+        : $"{slug}-{filter.From:yyyy-MM-dd}-to-{filter.To:yyyy-MM-dd}.csv";
 
     public static async Task WriteAsync<TRow>(Stream stream, IEnumerable<TRow> rows, CancellationToken cancellationToken)
     {

@@ -22,7 +22,7 @@ public sealed class ReportFilterTests
     [Fact]
     public void Filter_RoundTripsThroughTheQueryString()
     {
-        var filter = new ReportFilter(new DateOnly(2026, 3, 1), new DateOnly(2026, 3, 31), 42, "North & East", 7);
+        var filter = new ReportFilter(new DateOnly(2026, 3, 1), new DateOnly(2026, 3, 31), 42, "North & East", 7, new DateOnly(2026, 2, 27));
         var back = ReportFilter.FromQuery(QueryHelpers.ParseQuery("?" + filter.ToQueryString()), new DateOnly(2026, 12, 3));
         Assert.Equal(filter, back);
     }
@@ -30,7 +30,7 @@ public sealed class ReportFilterTests
     [Fact]
     public void Filter_WhatIsMissingOrUnreadable_FallsBackToLastFullWeek()
     {
-        var filter = ReportFilter.FromUri("https://x/reports/a?from=yesterday&trust=abc&locality=%20&provider=-1", new DateOnly(2026, 12, 3));
+        var filter = ReportFilter.FromUri("https://x/reports/a?from=yesterday&trust=abc&locality=%20&provider=-1&at=2026-02-30", new DateOnly(2026, 12, 3));
         Assert.Equal(new ReportFilter(new DateOnly(2026, 11, 23), new DateOnly(2026, 11, 29)), filter);
     }
 
