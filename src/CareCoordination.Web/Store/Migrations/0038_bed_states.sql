@@ -7,7 +7,7 @@ CREATE TABLE bed_state (
     from_at  TIMESTAMPTZ NOT NULL,
     version  INTEGER NOT NULL,  -- the bed's version the state came with: of two moves in one instant, the later
     status   TEXT NOT NULL CHECK (status IN ('available', 'reserved', 'occupied', 'cleaning', 'closed')),
-    bed_type TEXT NOT NULL,
+    bed_type TEXT NOT NULL CHECK (bed_type IN ('rehabilitation', 'step-down-nursing', 'residential', 'nursing', 'dementia')),
     PRIMARY KEY (bed_id, from_at, version)
 ){{without_rowid}};
 
