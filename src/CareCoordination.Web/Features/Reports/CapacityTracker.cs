@@ -88,24 +88,18 @@ public static partial class CapacityTracker
 
     public sealed class Handler(Database database, TimeProvider clock, IOptionsMonitor<BedBureauSettings> settings) : IQueryHandler<Query, Result>
     {
+        /// <summary>
+        /// A bed in the state counted: now, from the bed itself, with when it was last confirmed; or at a past moment, from
+        /// bed_state, with no confirmation (null type and status where it was not yet recorded).
+        /// </summary>
         private sealed record BedState
-        {
-            public string Site { get; init; } = "";
-            public string Locality { get; init; } = "";
-            public string Provider { get; init; } = "";
-            public string BedType { get; init; } = "";
-            public string Status { get; init; } = "";
-            public DateTimeOffset ConfirmedAt { get; init; }
-        }
-
-        /// <summary>A bed and the state it held at a past moment, from bed_state (null where it was not yet recorded).</summary>
-        private sealed record BedThen
         {
             public string Site { get; init; } = "";
             public string Locality { get; init; } = "";
             public string Provider { get; init; } = "";
             public string? BedType { get; init; }
             public string? Status { get; init; }
+            public DateTimeOffset? ConfirmedAt { get; init; }
         }
 
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -113,9 +107,23 @@ public static partial class CapacityTracker
             var now = clock.GetUtcNow();
             var staleAfter = settings.CurrentValue.StaleAfterHours;
             await using var connection = await database.OpenForReportAsync(cancellationToken);
-            if (query.Filter.AsAt is { } day && day < LondonTime.Today(clock))
+            var filter = query.Filter;
+            if (filter.AsAt is { } day && day < LondonTime.Today(clock))
             {
-                return await AsAtAsync(connection, query.Filter, LondonTime.StartOf(day.AddDays(1)), staleAfter);
+                // Each bed of a site open then (active now, or closed since: a site is closed once, by DeactivateSite, which records
+                // when) in the last state bed_state recorded before the end of that day: one seek of its key per bed.
+                var end = LondonTime.StartOf(day.AddDays(1));
+                var then = (await connection.QueryAsync<BedState>(
+                    """
+                    SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, st.bed_type AS BedType, st.status AS Status
+                    FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                    LEFT JOIN bed_state st ON st.bed_id = b.id AND st.from_at = (SELECT MAX(x.from_at) FROM bed_state x WHERE x.bed_id = b.id AND x.from_at < @end)
+                        AND st.version = (SELECT MAX(y.version) FROM bed_state y WHERE y.bed_id = b.id AND y.from_at = st.from_at)
+                    WHERE (s.active OR EXISTS (SELECT 1 FROM change c WHERE c.entity_type = 'site' AND c.entity_id = s.id AND c.kind = 'site.deactivated' AND c.at >= @end))
+                      AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
+                    """, new { end, filter.Locality, filter.Provider })).ToList();
+                var (pastRows, pastTotal) = Count(then.Where(b => b.Status is not null), staleBefore: null);
+                return new Result(end, staleAfter, pastRows, pastTotal, Past: true, then.Count(b => b.Status is null));
             }
             // One row per bed: a county has thousands, not millions, and the grouping and staleness read plainer here than in SQL.
             var beds = await connection.QueryAsync<BedState>(
@@ -123,55 +131,36 @@ public static partial class CapacityTracker
                 SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, b.bed_type AS BedType, b.status AS Status, b.confirmed_at AS ConfirmedAt
                 FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
                 WHERE s.active AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
-                """, new { query.Filter.Locality, query.Filter.Provider });
-            var cutoff = now.AddHours(-staleAfter);
-            var rows = beds
-                .GroupBy(b => (b.Site, b.Locality, b.Provider, b.BedType))
-                .Select(g => new Row(g.Key.Site, g.Key.Locality, g.Key.Provider, g.Key.BedType,
-                    g.Count(),
-                    g.Count(b => Map(b.Status) == "Occupied"),
-                    g.Count(b => Map(b.Status) == "Vacant reserved"),
-                    g.Count(b => Map(b.Status) == "Vacant accepting admissions"),
-                    g.Count(b => Map(b.Status) == "Vacant not accepting admissions"),
-                    LondonTime.ToLocal(g.Min(b => b.ConfirmedAt)),
-                    g.Count(b => b.ConfirmedAt < cutoff)))
-                .OrderBy(r => r.Site, StringComparer.Ordinal).ThenBy(r => r.BedType, StringComparer.Ordinal)
-                .ToList();
-            var total = new Totals(rows.Sum(r => r.MaximumCapacity), rows.Sum(r => r.Occupied), rows.Sum(r => r.VacantReserved),
-                rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), rows.Sum(r => r.StaleBeds));
+                """, new { filter.Locality, filter.Provider });
+            var (rows, total) = Count(beds, staleBefore: now.AddHours(-staleAfter));
             return new Result(now, staleAfter, rows, total);
         }
 
         /// <summary>
-        /// The beds as they stood just before <paramref name="end"/>: for each bed of a site open then (active now, or made
-        /// inactive since: a site is closed once, by DeactivateSite, which records when), the last state bed_state recorded
-        /// before then, one seek of its key per bed; a bed with none had not been recorded yet.
+        /// The rows per site and bed type, and their totals. Freshness (oldest confirmation, stale beds) only where the beds'
+        /// confirmations are known (<paramref name="staleBefore"/> given): a past day has none.
         /// </summary>
-        private static async Task<Result> AsAtAsync(System.Data.Common.DbConnection connection, ReportFilter filter, DateTimeOffset end, int staleAfter)
+        private static (IReadOnlyList<Row> Rows, Totals Total) Count(IEnumerable<BedState> beds, DateTimeOffset? staleBefore)
         {
-            var beds = (await connection.QueryAsync<BedThen>(
-                """
-                SELECT s.name AS Site, s.locality AS Locality, o.name AS Provider, st.bed_type AS BedType, st.status AS Status
-                FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                LEFT JOIN bed_state st ON st.bed_id = b.id AND st.from_at = (SELECT MAX(x.from_at) FROM bed_state x WHERE x.bed_id = b.id AND x.from_at < @end)
-                    AND st.version = (SELECT MAX(y.version) FROM bed_state y WHERE y.bed_id = b.id AND y.from_at = st.from_at)
-                WHERE (s.active OR EXISTS (SELECT 1 FROM change c WHERE c.entity_type = 'site' AND c.entity_id = s.id AND c.kind = 'site.deactivated' AND c.at >= @end))
-                  AND (@Locality IS NULL OR s.locality = @Locality) AND (@Provider IS NULL OR s.organisation_id = @Provider)
-                """, new { end, filter.Locality, filter.Provider })).ToList();
-            var rows = beds.Where(b => b.Status is not null)
+            var rows = beds
                 .GroupBy(b => (b.Site, b.Locality, b.Provider, BedType: b.BedType!))
-                .Select(g => new Row(g.Key.Site, g.Key.Locality, g.Key.Provider, g.Key.BedType,
-                    g.Count(),
-                    g.Count(b => Map(b.Status!) == "Occupied"),
-                    g.Count(b => Map(b.Status!) == "Vacant reserved"),
-                    g.Count(b => Map(b.Status!) == "Vacant accepting admissions"),
-                    g.Count(b => Map(b.Status!) == "Vacant not accepting admissions"),
-                    null, null))
+                .Select(g =>
+                {
+                    var states = g.Select(b => Map(b.Status!)).ToList();
+                    return new Row(g.Key.Site, g.Key.Locality, g.Key.Provider, g.Key.BedType,
+                        states.Count,
+                        states.Count(s => s == "Occupied"),
+                        states.Count(s => s == "Vacant reserved"),
+                        states.Count(s => s == "Vacant accepting admissions"),
+                        states.Count(s => s == "Vacant not accepting admissions"),
+                        staleBefore is null ? null : LondonTime.ToLocal(g.Min(b => b.ConfirmedAt!.Value)),
+                        staleBefore is { } cutoff ? g.Count(b => b.ConfirmedAt < cutoff) : null);
+                })
                 .OrderBy(r => r.Site, StringComparer.Ordinal).ThenBy(r => r.BedType, StringComparer.Ordinal)
                 .ToList();
             var total = new Totals(rows.Sum(r => r.MaximumCapacity), rows.Sum(r => r.Occupied), rows.Sum(r => r.VacantReserved),
-                rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), null);
-            return new Result(end, staleAfter, rows, total, Past: true, beds.Count(b => b.Status is null));
+                rows.Sum(r => r.VacantAccepting), rows.Sum(r => r.VacantNotAccepting), staleBefore is null ? null : rows.Sum(r => r.StaleBeds));
+            return (rows, total);
         }
     }
 

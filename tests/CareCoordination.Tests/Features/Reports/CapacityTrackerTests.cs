@@ -165,12 +165,9 @@ public abstract class CapacityTrackerTests(AppFactory app)
     {
         await SeedAsync();
         var nursing = await ProviderAsync("HC-Q");
-        using var client = app.CreateBrowserlessClient();
-        (await app.SignInAsync(client, "manager", AppFactory.Password)).Dispose();
-
-        using var response = await client.GetAsync($"/reports/capacity-tracker.csv?provider={nursing}");
+        var (response, body) = await app.ReportCsvAsync("manager", CapacityTracker.Slug, $"provider={nursing}");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var reader = CsvReader.Create(await response.Content.ReadAsByteArrayAsync());
+        using var reader = CsvReader.Create(body);
         var rows = new List<(string, string, string, int, int)>();
         while (reader.Read())
         {

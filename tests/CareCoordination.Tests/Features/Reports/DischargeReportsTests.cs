@@ -331,20 +331,12 @@ public abstract class DischargeReportsTests(AppFactory app)
         Assert.NotNull(await app.SendAsync<DischargeSitrep.Result>(query, await app.StaffAsync("admin")));
     }
 
-    private async Task<(HttpResponseMessage Response, byte[] Body)> CsvAsync(string username, string slug, string query)
-    {
-        var client = app.CreateBrowserlessClient();
-        await app.SignInAsync(client, username, AppFactory.Password);
-        var response = await client.GetAsync($"/reports/{slug}.csv?{query}");
-        return (response, await response.Content.ReadAsByteArrayAsync());
-    }
-
     [Fact]
     public async Task SitrepCsv_ParsedBack_EqualsThePagesFigures()
     {
         var data = await BuildAsync();
         var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality);
-        var (response, body) = await CsvAsync("manager", "discharge-sitrep", filter.ToQueryString());
+        var (response, body) = await app.ReportCsvAsync("manager", "discharge-sitrep", filter.ToQueryString());
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         using var reader = CsvHelper.CsvReader.Create(body);
         var rows = reader.GetRecords<DischargeSitrep.CsvRow>().ToList();
@@ -369,7 +361,7 @@ public abstract class DischargeReportsTests(AppFactory app)
     {
         var data = await BuildAsync();
         var filter = new ReportFilter(D(0), D(13), null, data.Facts.Locality);
-        var (response, body) = await CsvAsync("admin", "discharge-delays", filter.ToQueryString());
+        var (response, body) = await app.ReportCsvAsync("admin", "discharge-delays", filter.ToQueryString());
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         using var reader = CsvHelper.CsvReader.Create(body);
         var rows = reader.GetRecords<DischargeDelays.CsvRow>().ToList();
@@ -423,7 +415,7 @@ public abstract class DischargeReportsTests(AppFactory app)
         var filter = new ReportFilter(D(0), D(13)).ToQueryString();
         foreach (var (username, slug) in new[] { ("coordinator", "discharge-sitrep"), ("referrer", "discharge-delays"), ("bedbureau", "discharge-sitrep") })
         {
-            var (response, body) = await CsvAsync(username, slug, filter);
+            var (response, body) = await app.ReportCsvAsync(username, slug, filter);
             Assert.False(response.IsSuccessStatusCode, $"{username} was given {slug}.csv");
             Assert.DoesNotContain("Section,From,To", System.Text.Encoding.UTF8.GetString(body), StringComparison.Ordinal);
         }
