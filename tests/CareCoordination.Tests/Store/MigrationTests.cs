@@ -678,6 +678,65 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task ReferralMadeByMessage_KeepsEveryEarlierLink_AndTheViewFindsBothKinds_ByItsKeys()
+    {
+        await using var database = await StoreBeforeAsync("referral_made_by_message");
+        long made, unlinked, madeMessage, changeMessage;
+        StoreWorld world;
+        await using (var connection = await database.OpenAsync())
+        {
+            world = await StoreWorld.CreateAsync(connection);
+            made = await world.AddReferralAsync(connection, "9434765919");
+            unlinked = await world.AddReferralAsync(connection, "9434765870");
+            madeMessage = await AddMessageAsync(connection, world, "r-made");
+            changeMessage = await AddMessageAsync(connection, world, "r-cancel");
+            await connection.ExecuteAsync("INSERT INTO fhir_received_referral (received_id, referral_id) VALUES (@madeMessage, @made), (@changeMessage, @made)",
+                new { madeMessage, changeMessage, made });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var newMessage = await AddMessageAsync(migrated, world, "r-new");
+        var person = await world.AddPersonAsync(migrated, "9434765889");
+        var named = await migrated.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO referral (person_id, organisation_id, status, source, pathway, urgency, consent_to_share, created_at, submitted_at, updated_at, received_id)
+            VALUES (@person, @OrganisationId, 'submitted', 'acute-hospital', '1', 'routine', TRUE, @now, @now, @now, @newMessage) RETURNING id
+            """, new { person, world.OrganisationId, now = DateTimeOffset.UtcNow, newMessage });
+        const string Read = "SELECT received_id FROM referral_received WHERE referral_id = @id ORDER BY received_id";
+        Assert.Equal([madeMessage, changeMessage], await migrated.QueryAsync<long>(Read, new { id = made }));
+        Assert.Equal([newMessage], await migrated.QueryAsync<long>(Read, new { id = named }));
+        Assert.Empty(await migrated.QueryAsync<long>(Read, new { id = unlinked }));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => migrated.ExecuteAsync(
+            "UPDATE referral SET received_id = @missing WHERE id = @named", new { missing = newMessage + 100, named }));
+
+        // One referral's messages are found through the referral's key and the link table's index, never by reading every referral.
+        if (store.Provider == StoreProvider.Sqlite)
+        {
+            var plan = string.Join("\n", (await migrated.QueryAsync<(long, long, long, string)>("EXPLAIN QUERY PLAN " + Read, new { id = made })).Select(p => p.Item4));
+            Assert.DoesNotContain("SCAN", plan);
+            Assert.Contains("ix_fhir_received_referral_referral", plan);
+        }
+        else
+        {
+            await migrated.ExecuteAsync("SET enable_seqscan = off");
+            var plan = string.Join("\n", await migrated.QueryAsync<string>("EXPLAIN " + Read.Replace("@id", made.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)));
+            Assert.DoesNotContain("Seq Scan", plan);
+            Assert.Contains("referral_pkey", plan);
+            Assert.Contains("ix_fhir_received_referral_referral", plan);
+            Assert.Equal(2, plan.Split("Index Cond").Length - 1);
+        }
+    }
+
+    private static Task<long> AddMessageAsync(System.Data.Common.DbConnection connection, StoreWorld world, string receipt) =>
+        connection.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
+            VALUES (@receipt, @OrganisationId, 'epr', 'POST /fhir', 'application/fhir+json', @body, 'identity', 2, @now) RETURNING id
+            """, new { receipt, world.OrganisationId, body = "{}"u8.ToArray(), now = DateTimeOffset.UtcNow });
+
+    [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()
     {
         await using var database = await store.MigratedAsync();

@@ -76,7 +76,7 @@ public static class AsSent
                 SELECT m.id AS Id, m.received_at AS ReceivedAt, m.sender AS Sender, pc.name AS PartnerName, o.name AS Organisation,
                        m.interaction AS Interaction, m.content_type AS ContentType, m.bundle_id AS BundleId, m.body_bytes AS BodyBytes, m.body AS Body,
                        m.body_encoding AS BodyEncoding
-                FROM fhir_received_referral l
+                FROM referral_received l
                 JOIN fhir_received m ON m.id = l.received_id
                 JOIN organisation o ON o.id = m.organisation_id
                 LEFT JOIN partner_client pc ON pc.id = m.partner_client_id

@@ -8,8 +8,10 @@ namespace CareCoordination.Features.Fhir;
 /// <summary>
 /// The body of the FHIR write this HTTP request carries, exactly as received: captured where it is read (FhirRequests),
 /// kept where a referral is written (SubmitReferral, CancelReferral, AnswerInformationRequest, AddReferralNote), in that
-/// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. Scoped: one per
-/// request; on a page (a Blazor circuit) nothing is captured and keeping does nothing.
+/// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. The message that
+/// made a referral is named on the referral (KeepBodyAsync, migration 0039); one that changed it is linked to it in
+/// fhir_received_referral (KeepAsync). Scoped: one per request; on a page (a Blazor circuit) nothing is captured and
+/// keeping does nothing.
 /// </summary>
 public sealed class ReceivedMessage(TimeProvider clock, Database database)
 {
@@ -19,7 +21,8 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
 
     /// <summary>Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept.</summary>
     internal void Capture(HttpRequest request, ReadOnlySpan<byte> body, string? bundleId) =>
-        _captured = new Captured(Guid.NewGuid().ToString("N"), body.ToArray(), request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
+        // Time-ordered, so each new receipt goes at the end of its unique index: a random one split its pages half full (issue 14).
+        _captured = new Captured(Guid.CreateVersion7().ToString("N"), body.ToArray(), request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
             clock.GetUtcNow());
 
     /// <summary>
@@ -28,12 +31,50 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     /// </summary>
     public async Task KeepAsync(Work work, long referralId)
     {
-        if (_captured is not { } message)
+        if (_captured is null)
         {
             return;
         }
-        var (connection, transaction, actor) = (work.Connection, work.Transaction, work.Scope.Actor);
-        var row = new
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            // One round trip instead of three (issue 14: each is a wait of the submission's on PostgreSQL).
+            var row = new DynamicParameters(Row(work));
+            row.Add("ReferralId", referralId);
+            await work.Connection.ExecuteAsync(KeepPostgres, row, work.Transaction);
+            return;
+        }
+        var receivedId = await KeepBodyAsync(work);
+        await work.Connection.ExecuteAsync(
+            """
+            INSERT INTO fhir_received_referral (received_id, referral_id)
+            SELECT @receivedId, @referralId
+            WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral WHERE received_id = @receivedId AND referral_id = @referralId)
+            """, new { receivedId, referralId }, work.Transaction);
+    }
+
+    /// <summary>
+    /// Keeps the body (once per request, as KeepAsync) for a referral about to be written, which names it (referral.received_id):
+    /// the id of the kept body, or null when this request carried none (a page).
+    /// </summary>
+    public async Task<long?> KeepBodyAsync(Work work)
+    {
+        if (_captured is null)
+        {
+            return null;
+        }
+        var row = Row(work);
+        if (database.Provider == StoreProvider.PostgreSQL)
+        {
+            return await work.Connection.ExecuteScalarAsync<long>(KeepBodyPostgres, row, work.Transaction);
+        }
+        return await work.Connection.ExecuteScalarAsync<long?>("SELECT id FROM fhir_received WHERE receipt = @Receipt", row, work.Transaction)
+            ?? await work.Connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, work.Transaction);
+    }
+
+    private object Row(Work work)
+    {
+        var (message, actor) = (_captured!, work.Scope.Actor);
+        return new
         {
             message.Receipt,
             OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
@@ -47,22 +88,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             BodyEncoding = Packing.Zstd,
             BodyBytes = message.Body.Length,
             message.ReceivedAt,
-            ReferralId = referralId,
         };
-        if (database.Provider == StoreProvider.PostgreSQL)
-        {
-            // One round trip instead of three (issue 14: each is a wait of the submission's on PostgreSQL).
-            await connection.ExecuteAsync(KeepPostgres, row, transaction);
-            return;
-        }
-        var receivedId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM fhir_received WHERE receipt = @Receipt", row, transaction)
-            ?? await connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, transaction);
-        await connection.ExecuteAsync(
-            """
-            INSERT INTO fhir_received_referral (received_id, referral_id)
-            SELECT @receivedId, @referralId
-            WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral WHERE received_id = @receivedId AND referral_id = @referralId)
-            """, new { receivedId, referralId }, transaction);
     }
 
     private const string Insert = """
@@ -72,11 +98,17 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             @Body, @BodyEncoding, @BodyBytes, @ReceivedAt
         """;
 
-    /// <summary>The body kept unless this request's receipt has it already, and the referral linked to it, in one statement.</summary>
-    private const string KeepPostgres = $"""
+    private const string KeptPostgres = $"""
         WITH found AS (SELECT id FROM fhir_received WHERE receipt = @Receipt),
         made AS ({Insert} WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id),
         kept AS (SELECT id FROM found UNION ALL SELECT id FROM made)
+        """;
+
+    /// <summary>The body kept unless this request's receipt has it already, in one statement: its id.</summary>
+    private const string KeepBodyPostgres = KeptPostgres + "\nSELECT id FROM kept";
+
+    /// <summary>The body kept unless this request's receipt has it already, and the referral linked to it, in one statement.</summary>
+    private const string KeepPostgres = KeptPostgres + "\n" + """
         INSERT INTO fhir_received_referral (received_id, referral_id)
         SELECT k.id, @ReferralId FROM kept k
         WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral l WHERE l.received_id = k.id AND l.referral_id = @ReferralId)

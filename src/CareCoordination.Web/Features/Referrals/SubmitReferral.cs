@@ -195,6 +195,8 @@ public static class SubmitReferral
                 EnteredFromPaper = paper is not null,
                 EnteredAt = paper is null ? (DateTimeOffset?)null : scope.Now,
                 EnteredByUserId = paper is null ? null : scope.Actor.UserId,
+                // The partner's message that makes it, kept first so that the referral names it (migration 0039).
+                ReceivedId = await received.KeepBodyAsync(work),
             };
             var referralId = await connection.ExecuteScalarAsync<long>(
                 """
@@ -203,20 +205,19 @@ public static class SubmitReferral
                     infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
                     self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
                     staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
-                    created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id)
+                    created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id, received_id)
                 VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
                     (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
                     @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
                     @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
                     @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
                     @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
-                    @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId)
+                    @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, @ReceivedId)
                 RETURNING id
                 """, referral, transaction);
             var taskId = await TriageTasks.InsertOpenAsync(connection, transaction, referralId, "coordination", null, madeAt, scope.Now);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
-            await received.KeepAsync(work, referralId);
 
             if (command.DraftId is { } draftId)
             {

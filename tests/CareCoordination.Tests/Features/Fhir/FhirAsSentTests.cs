@@ -53,9 +53,9 @@ public abstract class FhirAsSentTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         return [.. await connection.QueryAsync<Kept>(
             """
-            SELECT m.body AS Stored, m.body_encoding AS Encoding, m.bundle_id AS BundleId, m.sender AS Sender, pc.client_id AS ClientId, o.code AS OrganisationCode,
+            SELECT m.id AS Id, m.body AS Stored, m.body_encoding AS Encoding, m.bundle_id AS BundleId, m.sender AS Sender, pc.client_id AS ClientId, o.code AS OrganisationCode,
                    m.content_type AS ContentType, m.interaction AS Interaction, m.body_bytes AS BodyBytes
-            FROM fhir_received_referral l JOIN fhir_received m ON m.id = l.received_id
+            FROM referral_received l JOIN fhir_received m ON m.id = l.received_id
             JOIN organisation o ON o.id = m.organisation_id LEFT JOIN partner_client pc ON pc.id = m.partner_client_id
             WHERE l.referral_id = @referralId ORDER BY m.id
             """, new { referralId })];
@@ -63,6 +63,7 @@ public abstract class FhirAsSentTests(AppFactory app)
 
     private sealed record Kept
     {
+        public long Id { get; init; }
         public byte[] Stored { get; init; } = [];
         public string Encoding { get; init; } = "";
 
@@ -94,7 +95,7 @@ public abstract class FhirAsSentTests(AppFactory app)
     {
         await using var connection = await app.OpenAsync();
         return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received") * 1000
-            + await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received_referral");
+            + await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_received");
     }
 
     private static long IdOf(string? url) => long.Parse(url!.Split('/')[1], System.Globalization.CultureInfo.InvariantCulture);
@@ -230,6 +231,16 @@ public abstract class FhirAsSentTests(AppFactory app)
         Assert.Equal(bytes, kept.Body);
         Assert.Equal(((string?)transaction["id"], "RWM"), (kept.BundleId, kept.OrganisationCode));
         Assert.Equal("POST /fhir", kept.Interaction);
+        // Named on the referral it made, with no link row beside it (store growth, issue 14: migration 0039).
+        Assert.Equal((kept.Id, 0L), await LinksAsync(referralId));
+    }
+
+    /// <summary>The message named on the referral as the one that made it, and how many are linked to it as changing it.</summary>
+    private async Task<(long? MadeBy, long Changes)> LinksAsync(long referralId)
+    {
+        await using var connection = await app.OpenAsync();
+        return (await connection.ExecuteScalarAsync<long?>("SELECT received_id FROM referral WHERE id = @referralId", new { referralId }),
+            await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received_referral WHERE referral_id = @referralId", new { referralId }));
     }
 
     [Fact]
@@ -298,6 +309,7 @@ public abstract class FhirAsSentTests(AppFactory app)
         var kept = await KeptForAsync(long.Parse(created.Id, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(["POST /fhir/ServiceRequest", $"PUT /fhir/ServiceRequest/{created.Id}"], kept.Select(k => k.Interaction).ToArray());
         Assert.Equal(bytes, kept[1].Body);
+        Assert.Equal((kept[0].Id, 1L), await LinksAsync(long.Parse(created.Id, System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     [Fact]
@@ -325,6 +337,8 @@ public abstract class FhirAsSentTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received WHERE bundle_id = @id", new { id = (string?)batch["id"] }));
         Assert.Equal(first.Body, second.Body);
+        Assert.Equal((first.Id, 0L), await LinksAsync(referrals[0]));
+        Assert.Equal((first.Id, 0L), await LinksAsync(referrals[1]));
     }
 
     [Fact]
