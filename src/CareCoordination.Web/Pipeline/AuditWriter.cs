@@ -99,7 +99,8 @@ public sealed class AuditWriter(Database database)
 
     /// <summary>
     /// A read of several records of one kind (a page of search results): one row naming the kind (entity_type, no
-    /// entity_id), and each person the page disclosed named against it in audit_read_person (0033). A row per record, with
+    /// entity_id), and each person the page disclosed named against it in audit_read_person (0033; on PostgreSQL one array in
+    /// audit_read_people, 0040). A row per record, with
     /// its three indexes, was the largest part of the audit trail's growth: 20 rows for each poll of a partner's task list
     /// (issue 14). A read of one record, or of several kinds (a person's story), keeps a row per record.
     /// </summary>
@@ -124,11 +125,18 @@ public sealed class AuditWriter(Database database)
         {
             var parameters = new DynamicParameters(read.Row);
             parameters.Add("People", read.People);
-            await on.ExecuteAsync(new CommandDefinition($"""
-                WITH a AS ({Insert} RETURNING id)
-                INSERT INTO {table} (audit_id, person_id)
-                SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
-                """, parameters, within, cancellationToken: cancellationToken));
+            // A page read's people are one array on PostgreSQL (audit_read_people, migration 0040).
+            await on.ExecuteAsync(new CommandDefinition(table == "audit_read_person"
+                ? $"""
+                  WITH a AS ({Insert} RETURNING id)
+                  INSERT INTO audit_read_people (audit_id, person_ids)
+                  SELECT a.id, string_to_array(@People, ',')::bigint[] FROM a WHERE @People <> ''
+                  """
+                : $"""
+                  WITH a AS ({Insert} RETURNING id)
+                  INSERT INTO {table} (audit_id, person_id)
+                  SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
+                  """, parameters, within, cancellationToken: cancellationToken));
             return;
         }
         var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", read.Row, within, cancellationToken: cancellationToken));

@@ -273,9 +273,11 @@ public sealed partial class Database : IAsyncDisposable
     /// A table made again with its rows (SQLite cannot alter a constraint in place) uses two more: {{lock_for_copy:TABLE}} before
     /// the copy keeps other PostgreSQL nodes from writing rows the copy would miss (SQLite's one writer already does), and
     /// {{identity_after_copy:TABLE}} after it starts PostgreSQL's identity after the highest copied id (it would hand out 1
-    /// again; SQLite's AUTOINCREMENT has counted the copied ids itself).
+    /// again; SQLite's AUTOINCREMENT has counted the copied ids itself). A step that only one store takes is written between
+    /// {{postgres}} (or {{sqlite}}) and {{end}}; the other store reads nothing there.
     /// </summary>
-    internal string Dialect(string script) => CopyStep().Replace(script
+    internal string Dialect(string script) => CopyStep().Replace(ProviderStep().Replace(script,
+            step => (step.Groups[1].Value == "postgres") == (Provider == StoreProvider.PostgreSQL) ? step.Groups[2].Value : "")
         .Replace("{{id}}", IdentityColumn, StringComparison.Ordinal)
         .Replace("{{without_rowid}}", Provider == StoreProvider.PostgreSQL ? "" : " WITHOUT ROWID", StringComparison.Ordinal),
         step => (Provider, step.Groups[1].Value, step.Groups[2].Value) switch
@@ -287,6 +289,9 @@ public sealed partial class Database : IAsyncDisposable
 
     [System.Text.RegularExpressions.GeneratedRegex(@"\{\{(identity_after_copy|lock_for_copy):([a-z_]+)\}\}")]
     private static partial System.Text.RegularExpressions.Regex CopyStep();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{\{(postgres|sqlite)\}\}(.*?)\{\{end\}\}", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex ProviderStep();
 
     /// <summary>
     /// PostgreSQL hands out sequence values before commit, so a reader could see seq 11 while 10 is still

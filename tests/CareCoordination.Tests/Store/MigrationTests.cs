@@ -1,5 +1,6 @@
 using System.Text;
 using CareCoordination.Features.Fhir;
+using CareCoordination.Pipeline;
 using CareCoordination.Store;
 using CareCoordination.Tests.Support;
 using Dapper;
@@ -205,9 +206,15 @@ public abstract class MigrationTests(ITestStore store)
     /// <summary>
     /// "Who has seen this person's record", as docs/reports-client-level-data.md gives it: the audit rows naming the person,
     /// the page reads that named them in audit_read_person (0033, by its person index), and each bulk read (found by
-    /// audit_person's key, one seek per read) that named them in audit_person.
+    /// audit_person's key, one seek per read) that named them in audit_person. On PostgreSQL the page reads' people are one
+    /// array per read (0040), and the middle part is ReadPeople's, as the document gives it.
     /// </summary>
-    private const string WhoHasSeen = """
+    private string WhoHasSeen => store.Provider == StoreProvider.PostgreSQL
+        ? WhoHasSeenOnSqlite.Replace("SELECT rp.audit_id FROM audit_read_person rp WHERE rp.person_id = @person",
+            "SELECT rp.audit_id FROM audit_read_people rp WHERE rp.person_ids @> ARRAY[CAST(@person AS BIGINT)]", StringComparison.Ordinal)
+        : WhoHasSeenOnSqlite;
+
+    private const string WhoHasSeenOnSqlite = """
         WITH RECURSIVE bulk_read (audit_id) AS (
             SELECT MIN(audit_id) FROM audit_person
             UNION ALL
@@ -253,7 +260,9 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Empty(await SeenBy(45));
         // A page of search results (0033) that showed persons 44 and 45.
         var page = Audit(migrated, null, "a page of Task results");
-        await migrated.ExecuteAsync("INSERT INTO audit_read_person (audit_id, person_id) VALUES (@page, 44), (@page, 45)", new { page });
+        await migrated.ExecuteAsync(store.Provider == StoreProvider.PostgreSQL
+            ? "INSERT INTO audit_read_people (audit_id, person_ids) VALUES (@page, ARRAY[44, 45])"
+            : "INSERT INTO audit_read_person (audit_id, person_id) VALUES (@page, 44), (@page, 45)", new { page });
         Assert.Equal([year, page], await SeenBy(44));
         Assert.Equal([page], await SeenBy(45));
 
@@ -735,6 +744,48 @@ public abstract class MigrationTests(ITestStore store)
             INSERT INTO fhir_received (receipt, organisation_id, sender, interaction, content_type, body, body_encoding, body_bytes, received_at)
             VALUES (@receipt, @OrganisationId, 'epr', 'POST /fhir', 'application/fhir+json', @body, 'identity', 2, @now) RETURNING id
             """, new { receipt, world.OrganisationId, body = "{}"u8.ToArray(), now = DateTimeOffset.UtcNow });
+
+    [Fact]
+    public async Task ReadPeopleAsOneRow_KeepsWhoEachPageReadShowed_AndFindsThemByPersonThroughAnIndex()
+    {
+        await using var database = await StoreBeforeAsync("read_people_as_one_row");
+        long first, second;
+        await using (var connection = await database.OpenAsync())
+        {
+            long Read(string detail) => connection.ExecuteScalar<long>(
+                """
+                INSERT INTO audit_event (at, actor_kind, actor_id, action, outcome, entity_type, detail)
+                VALUES (@at, 'partner', 'epr', 'SearchTasks', 'success', 'triage_task', @detail) RETURNING id
+                """, new { at = DateTimeOffset.UtcNow, detail });
+            first = Read("a page of 2");
+            second = Read("a page of 1");
+            await connection.ExecuteAsync("INSERT INTO audit_read_person (audit_id, person_id) VALUES (@first, 45), (@first, 44), (@second, 45)", new { first, second });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var kept = await migrated.QueryAsync<(long AuditId, long PersonId)>(ReadPeople.Of(store.Provider, $"{first}, {second}"));
+        Assert.Equal([(first, 44L), (first, 45L), (second, 45L)], kept);
+        async Task<long[]> ReadsOf(long person) =>
+            [.. (await migrated.QueryAsync<long>(ReadPeople.ReadsOf(store.Provider, "@person"), new { person })).Order()];
+        Assert.Equal([first, second], await ReadsOf(45));
+        Assert.Equal([first], await ReadsOf(44));
+        Assert.Empty(await ReadsOf(43));
+        if (store.Provider == StoreProvider.PostgreSQL)
+        {
+            // One row a read, and the old table gone: nothing can be written to the one no reader reads.
+            Assert.Equal(2, await migrated.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM audit_read_people"));
+            Assert.Null(await migrated.ExecuteScalarAsync<string?>("SELECT to_regclass('audit_read_person')::text"));
+            await migrated.ExecuteAsync("SET enable_seqscan = off");
+            var plan = string.Join("\n", await migrated.QueryAsync<string>("EXPLAIN " + ReadPeople.ReadsOf(store.Provider, "45")));
+            Assert.Contains("ix_audit_read_people_person", plan);
+        }
+        else
+        {
+            Assert.Equal(0, await migrated.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_read_people'"));
+        }
+    }
 
     [Fact]
     public async Task Times_RoundTrip_AsUtcAndSortAsTime()

@@ -82,6 +82,15 @@ public partial class AppFactory : WebApplicationFactory<Program>
 
     public Task<System.Data.Common.DbConnection> OpenAsync() => Services.GetRequiredService<Database>().OpenAsync();
 
+    /// <summary>The people a page read (one audit row) disclosed, as its store keeps them (Pipeline.ReadPeople).</summary>
+    public async Task<IEnumerable<long>> PeopleReadByAsync(long auditId)
+    {
+        await using var connection = await OpenAsync();
+        var rows = await connection.QueryAsync<(long AuditId, long PersonId)>(
+            CareCoordination.Pipeline.ReadPeople.Of(Services.GetRequiredService<Database>().Provider, "@auditId"), new { auditId });
+        return rows.Select(r => r.PersonId);
+    }
+
     /// <summary>The referral's task still open (waiting, held or on hold), as a test finds it to act on next.</summary>
     public async Task<long> OpenTaskAsync(long referralId)
     {

@@ -22,11 +22,11 @@ public sealed record FhirAudit
     public long? EntityId { get; init; }
     public long? PersonId { get; init; }
 
-    /// <summary>A read of a page of records (entity type, no entity id): the people it disclosed (audit_read_person).</summary>
+    /// <summary>A read of a page of records (entity type, no entity id): the people it disclosed (ReadPeople).</summary>
     public IReadOnlyList<long> People { get; init; } = [];
 
     /// <summary>Each page read's people, read back for the rows of one answer.</summary>
-    public static async Task<List<FhirAudit>> WithPeopleAsync(System.Data.Common.DbConnection connection, List<FhirAudit> audits)
+    public static async Task<List<FhirAudit>> WithPeopleAsync(System.Data.Common.DbConnection connection, StoreProvider provider, List<FhirAudit> audits)
     {
         var pages = audits.Where(a => a.EntityType is not null && a.EntityId is null).Select(a => a.Id).ToArray();
         if (pages.Length == 0)
@@ -34,7 +34,7 @@ public sealed record FhirAudit
             return audits;
         }
         var people = (await connection.QueryAsync<(long AuditId, long PersonId)>(
-                $"SELECT audit_id, person_id FROM audit_read_person WHERE audit_id IN ({string.Join(",", pages)}) ORDER BY audit_id, person_id"))
+                ReadPeople.Of(provider, string.Join(",", pages))))
             .ToLookup(p => p.AuditId, p => p.PersonId);
         return [.. audits.Select(a => people.Contains(a.Id) ? a with { People = [.. people[a.Id]] } : a)];
     }
@@ -92,7 +92,7 @@ public static class ReadAuditEvent
                     new { query.Id, ClientId = work.Scope.Actor.Id })
                 ?? throw new NotFound($"AuditEvent/{query.Id}");
             work.Scope.Touch("audit_event", audit.Id);
-            return (await FhirAudit.WithPeopleAsync(connection, [audit]))[0];
+            return (await FhirAudit.WithPeopleAsync(connection, database.Provider, [audit]))[0];
         }
     }
 }
@@ -124,7 +124,7 @@ public static class SearchAuditEvents
                 // A Patient is an entity of every row about them (FhirMapping.ToAuditEvent), not only of reads of the Patient itself,
                 // and of every page read that disclosed them. A page read names no one record of its kind.
                 where += type == "Patient"
-                    ? " AND (a.person_id = @EntityId OR a.id IN (SELECT rp.audit_id FROM audit_read_person rp WHERE rp.person_id = @EntityId))"
+                    ? $" AND (a.person_id = @EntityId OR a.id IN ({ReadPeople.ReadsOf(database.Provider, "@EntityId")}))"
                     : " AND a.entity_type = @EntityType AND a.entity_id = @EntityId";
                 parameters.Add("EntityType", FhirAudit.ResourceTypes.Single(t => t.Value == type).Key);
                 parameters.Add("EntityId", id);
@@ -135,7 +135,7 @@ public static class SearchAuditEvents
             }
             await using var connection = await database.OpenAsync(cancellationToken);
             var page = await Page<FhirAudit>.ReadAsync(connection, FhirAudit.Select, where, "a.id", parameters, _ => { });
-            return page with { Items = await FhirAudit.WithPeopleAsync(connection, [.. page.Items]) };
+            return page with { Items = await FhirAudit.WithPeopleAsync(connection, database.Provider, [.. page.Items]) };
         }
     }
 }

@@ -437,7 +437,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
             var row = Assert.Single(rows);
             Assert.Equal(("referral", null, null), (row.EntityType, row.EntityId, row.PersonId));
             Assert.Equal(new[] { firstPerson, secondPerson }.Order(),
-                await connection.QueryAsync<long>("SELECT person_id FROM audit_read_person WHERE audit_id = @Id ORDER BY person_id", new { row.Id }));
+                await app.PeopleReadByAsync(row.Id));
         }
         var search = (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?date=ge{since}&outcome=0"))
             .Single(a => a.Subtype.Single().Code == "SearchServiceRequests");

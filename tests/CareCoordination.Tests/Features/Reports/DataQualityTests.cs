@@ -195,7 +195,7 @@ public abstract class DataQualityTests(AppFactory app)
             "SELECT id, person_id FROM referral WHERE organisation_id = @TrustId", new { built.World.TrustId })).ToDictionary(x => x.Id, x => x.PersonId);
         Assert.Equal(
             new[] { "Q2", "Q4" }.Select(k => personOf[built.Referrals[k]]).Distinct().Order(),
-            await connection.QueryAsync<long>("SELECT person_id FROM audit_read_person WHERE audit_id = @Id ORDER BY person_id", new { audited.Id }));
+            await app.PeopleReadByAsync(audited.Id));
 
         // Opening it again writes again: each open is on the trail.
         await app.SendAsync<IReadOnlyList<DataQuality.Failure>>(new DataQuality.Failures("delay-reason-recorded", built.Period), admin);
