@@ -39,9 +39,9 @@ public sealed class Submissions
         {
             throw new InvalidOperationException("fhir-profiles/examples no longer carry the NHS number " + ExampleNhsNumber + ": update Submissions");
         }
-        // Numbers of this run: 97 and seven digits from a random start, so that runs on one store (restart) do not collide.
+        // Numbers of this run counted from a random start, so that runs on one store (restart) do not collide.
         _run = Guid.NewGuid().ToString("N")[..8];
-        _firstStem = Random.Shared.Next(0, 5_000_000);
+        _firstStem = Random.Shared.Next(0, 50_000_000);
     }
 
     /// <summary>The next new referral as an HTTP body, as a partner posts it to /fhir.</summary>
@@ -59,11 +59,18 @@ public sealed class Submissions
             nhsNumber, identifier);
     }
 
+    /// <summary>
+    /// Unique and in no order, as real NHS numbers arrive: the run's next count, multiplied by an odd number not divisible by 5
+    /// modulo 10^8 (one-to-one), after a 9. Numbers counted up in order were appended to the bare app's empty store's index, but
+    /// went into the middle of the product's, among the demo's people, splitting its pages half full: 25 B a referral that
+    /// was the bench's, not the product's (issue 14).
+    /// </summary>
     private string NewNhsNumber()
     {
         while (true)
         {
-            var stem = "97" + (_firstStem + Interlocked.Increment(ref _next)).ToString("D7", System.Globalization.CultureInfo.InvariantCulture);
+            var scattered = (ulong)(_firstStem + Interlocked.Increment(ref _next)) * 2_654_435_761UL % 100_000_000UL;
+            var stem = "9" + scattered.ToString("D8", System.Globalization.CultureInfo.InvariantCulture);
             var check = NhsNumber.CheckDigit(stem);
             if (check >= 0)
             {
