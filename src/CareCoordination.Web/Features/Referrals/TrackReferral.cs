@@ -103,6 +103,30 @@ public static class TrackReferral
         }
     }
 
+    /// <summary>
+    /// The referral's own changes and those of its tasks, placements, cautions' approvals and carer's messages: each kind
+    /// found by its records' ids, one seek of ix_change_entity per record. As one OR of "entity_id IN (subquery)" terms,
+    /// PostgreSQL read the index by kind alone, every task's and every placement's change in the store (millions at scale).
+    /// CROSS JOIN makes SQLite, which keeps no statistics here, start from the referral's records (PostgreSQL plans it as any join).
+    /// </summary>
+    internal const string Timeline = """
+        SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor, c.data AS Data FROM change c
+        WHERE c.entity_type = 'referral' AND c.entity_id = @ReferralId
+        UNION ALL
+        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM triage_task x CROSS JOIN change c
+        WHERE x.referral_id = @ReferralId AND c.entity_type = 'triage_task' AND c.entity_id = x.id
+        UNION ALL
+        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM placement x CROSS JOIN change c
+        WHERE x.referral_id = @ReferralId AND c.entity_type = 'placement' AND c.entity_id = x.id
+        UNION ALL
+        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM caution_approval x CROSS JOIN change c
+        WHERE x.referral_id = @ReferralId AND c.entity_type = 'caution_approval' AND c.entity_id = x.id
+        UNION ALL
+        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM carer_message x CROSS JOIN change c
+        WHERE x.referral_id = @ReferralId AND c.entity_type = 'carer_message' AND c.entity_id = x.id
+        ORDER BY 1
+        """;
+
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -146,17 +170,7 @@ public static class TrackReferral
             var notes = await connection.QueryAsync<Note>(
                 "SELECT kind AS Kind, author_name AS AuthorName, text AS Text, at AS At FROM referral_note WHERE referral_id = @ReferralId ORDER BY at, id",
                 new { query.ReferralId });
-            // The referral's own changes and those of its tasks, placements and cautions' approvals.
-            var timeline = await connection.QueryAsync<ChangeRow>(
-                """
-                SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor, c.data AS Data FROM change c
-                WHERE (c.entity_type = 'referral' AND c.entity_id = @ReferralId)
-                   OR (c.entity_type = 'triage_task' AND c.entity_id IN (SELECT id FROM triage_task WHERE referral_id = @ReferralId))
-                   OR (c.entity_type = 'placement' AND c.entity_id IN (SELECT id FROM placement WHERE referral_id = @ReferralId))
-                   OR (c.entity_type = 'caution_approval' AND c.entity_id IN (SELECT id FROM caution_approval WHERE referral_id = @ReferralId))
-                   OR (c.entity_type = 'carer_message' AND c.entity_id IN (SELECT id FROM carer_message WHERE referral_id = @ReferralId))
-                ORDER BY c.seq
-                """, new { query.ReferralId });
+            var timeline = await connection.QueryAsync<ChangeRow>(Timeline, new { query.ReferralId });
             return new Result(referral, notes.ToList(), timeline.Select(e => e.ToEvent()).ToList());
         }
     }
