@@ -746,6 +746,29 @@ public abstract class MigrationTests(ITestStore store)
             """, new { receipt, world.OrganisationId, body = "{}"u8.ToArray(), now = DateTimeOffset.UtcNow });
 
     [Fact]
+    public async Task ReceiptUnindexed_OnPostgres_LeavesNoIndexOfReceipts_AndKeepsEveryMessage()
+    {
+        await using var database = await StoreBeforeAsync("receipt_unindexed");
+        StoreWorld world;
+        await using (var connection = await database.OpenAsync())
+        {
+            world = await StoreWorld.CreateAsync(connection);
+            await AddMessageAsync(connection, world, "r-before");
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var kept = await AddMessageAsync(migrated, world, "r-after");
+        Assert.Equal(["r-before", "r-after"], await migrated.QueryAsync<string>("SELECT receipt FROM fhir_received ORDER BY id"));
+        Assert.Equal(kept, await migrated.ExecuteScalarAsync<long>("SELECT id FROM fhir_received WHERE id = @kept AND receipt = 'r-after'", new { kept }));
+        var receiptIndexes = store.Provider == StoreProvider.PostgreSQL
+            ? "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'fhir_received' AND indexdef LIKE '%(receipt)%'"
+            : "SELECT COUNT(*) FROM pragma_index_list('fhir_received') l WHERE EXISTS (SELECT 1 FROM pragma_index_info(l.name) WHERE name = 'receipt')";
+        Assert.Equal(store.Provider == StoreProvider.PostgreSQL ? 0 : 1, await migrated.ExecuteScalarAsync<long>(receiptIndexes));
+    }
+
+    [Fact]
     public async Task ReadPeopleAsOneRow_KeepsWhoEachPageReadShowed_AndFindsThemByPersonThroughAnIndex()
     {
         await using var database = await StoreBeforeAsync("read_people_as_one_row");

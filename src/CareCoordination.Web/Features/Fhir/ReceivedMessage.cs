@@ -17,11 +17,17 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
 {
     private Captured? _captured;
 
+    /// <summary>
+    /// The row this request's body was written to, once it has been: a batch's later entries (each its own transaction) find
+    /// it by its id and receipt. The receipt, unique to the request, tells a row that committed from a rolled-back one's id
+    /// handed out again (SQLite's AUTOINCREMENT gives a rolled-back id out again); no index of receipts is needed (0041).
+    /// </summary>
+    private long? _keptId;
+
     private sealed record Captured(string Receipt, byte[] Body, string ContentType, string Interaction, string? BundleId, DateTimeOffset ReceivedAt);
 
     /// <summary>Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept.</summary>
     internal void Capture(HttpRequest request, ReadOnlySpan<byte> body, string? bundleId) =>
-        // Time-ordered, so each new receipt goes at the end of its unique index: a random one split its pages half full (issue 14).
         _captured = new Captured(Guid.CreateVersion7().ToString("N"), body.ToArray(), request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
             clock.GetUtcNow());
 
@@ -40,7 +46,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             // One round trip instead of three (issue 14: each is a wait of the submission's on PostgreSQL).
             var row = new DynamicParameters(Row(work));
             row.Add("ReferralId", referralId);
-            await work.Connection.ExecuteAsync(KeepPostgres, row, work.Transaction);
+            _keptId = await work.Connection.ExecuteScalarAsync<long>(KeepPostgres, row, work.Transaction);
             return;
         }
         var receivedId = await KeepBodyAsync(work);
@@ -65,10 +71,12 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         var row = Row(work);
         if (database.Provider == StoreProvider.PostgreSQL)
         {
-            return await work.Connection.ExecuteScalarAsync<long>(KeepBodyPostgres, row, work.Transaction);
+            _keptId = await work.Connection.ExecuteScalarAsync<long>(KeepBodyPostgres, row, work.Transaction);
+            return _keptId;
         }
-        return await work.Connection.ExecuteScalarAsync<long?>("SELECT id FROM fhir_received WHERE receipt = @Receipt", row, work.Transaction)
+        _keptId = await work.Connection.ExecuteScalarAsync<long?>(Found, row, work.Transaction)
             ?? await work.Connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, work.Transaction);
+        return _keptId;
     }
 
     private object Row(Work work)
@@ -76,6 +84,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         var (message, actor) = (_captured!, work.Scope.Actor);
         return new
         {
+            KeptId = _keptId,
             message.Receipt,
             OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
             ClientId = actor.Kind == ActorKind.Partner ? actor.Id : null,
@@ -91,6 +100,9 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         };
     }
 
+    /// <summary>This request's body as an earlier entry kept it, if that entry committed (or is this transaction).</summary>
+    private const string Found = "SELECT id FROM fhir_received WHERE id = @KeptId AND receipt = @Receipt";
+
     private const string Insert = """
         INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_encoding,
             body_bytes, received_at)
@@ -99,18 +111,21 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         """;
 
     private const string KeptPostgres = $"""
-        WITH found AS (SELECT id FROM fhir_received WHERE receipt = @Receipt),
+        WITH found AS ({Found}),
         made AS ({Insert} WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id),
         kept AS (SELECT id FROM found UNION ALL SELECT id FROM made)
         """;
 
-    /// <summary>The body kept unless this request's receipt has it already, in one statement: its id.</summary>
+    /// <summary>The body kept unless an earlier entry of this request kept it, in one statement: its id.</summary>
     private const string KeepBodyPostgres = KeptPostgres + "\nSELECT id FROM kept";
 
-    /// <summary>The body kept unless this request's receipt has it already, and the referral linked to it, in one statement.</summary>
+    /// <summary>The body kept unless an earlier entry of this request kept it, and the referral linked to it, in one statement: the body's id.</summary>
     private const string KeepPostgres = KeptPostgres + "\n" + """
-        INSERT INTO fhir_received_referral (received_id, referral_id)
-        SELECT k.id, @ReferralId FROM kept k
-        WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral l WHERE l.received_id = k.id AND l.referral_id = @ReferralId)
+        , linked AS (
+            INSERT INTO fhir_received_referral (received_id, referral_id)
+            SELECT k.id, @ReferralId FROM kept k
+            WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral l WHERE l.received_id = k.id AND l.referral_id = @ReferralId)
+        )
+        SELECT id FROM kept
         """;
 }
