@@ -769,6 +769,40 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     [Fact]
+    public async Task AuditActorPartnersOnly_APartnersSearchOfItsTrail_StillSeeksItsOwnRows_AndStaffRowsTakeNoEntry()
+    {
+        await using var database = await StoreBeforeAsync("audit_actor_partners_only");
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, action, outcome)
+                VALUES (@at, 'partner', 'epr', 'EPR', 'SearchTasks', 'success'), (@at, 'staff', '7', 'Tom Okafor', 'TrackReferral', 'success'),
+                       (@at, 'partner', 'other', 'Other', 'SearchTasks', 'success'), (@at, 'partner', 'epr', 'EPR', 'SubmitReferral', 'success')
+                """, new { at = DateTimeOffset.UtcNow });
+        }
+
+        await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync();
+
+        await using var migrated = await database.OpenAsync();
+        var search = FhirAudit.Select + " ORDER BY a.id LIMIT 20";
+        Assert.Equal(["SearchTasks", "SubmitReferral"], (await migrated.QueryAsync<FhirAudit>(search, new { ClientId = "epr" })).Select(a => a.Action));
+        if (store.Provider == StoreProvider.PostgreSQL)
+        {
+            await migrated.ExecuteAsync("SET enable_seqscan = off");
+            var plan = string.Join("\n", await migrated.QueryAsync<string>("EXPLAIN " + search.Replace("@ClientId", "'epr'", StringComparison.Ordinal)));
+            Assert.Contains("ix_audit_actor", plan, StringComparison.Ordinal);
+            Assert.Contains("WHERE (actor_kind = 'partner'::text)", await migrated.ExecuteScalarAsync<string>("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_actor'"), StringComparison.Ordinal);
+        }
+        else
+        {
+            var plan = (await migrated.QueryAsync<(long, long, long, string Detail)>("EXPLAIN QUERY PLAN " + search, new { ClientId = "epr" })).Select(p => p.Detail);
+            Assert.Contains(plan, d => d.StartsWith("SEARCH a USING INDEX ix_audit_actor (actor_id=?)", StringComparison.Ordinal));
+            Assert.Contains("WHERE actor_kind = 'partner'", await migrated.ExecuteScalarAsync<string>("SELECT sql FROM sqlite_master WHERE name = 'ix_audit_actor'"), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task ReadPeopleAsOneRow_KeepsWhoEachPageReadShowed_AndFindsThemByPersonThroughAnIndex()
     {
         await using var database = await StoreBeforeAsync("read_people_as_one_row");
