@@ -40,12 +40,14 @@ public static class CarerAgreement
 {
     /// <summary>
     /// Keeps the carer the referral names, with the person's answer, who recorded it and when: the referrer (or partner
-    /// system) who sent the referral, at the moment it was sent. No carer named: nothing to keep, and nobody is told.
+    /// system) who sent the referral, at the moment it was sent. No carer named: nothing to keep, and nobody is told. A
+    /// carer named with no answer and no address adds nothing to what the referral keeps of the person (their carer's name
+    /// and relationship): no row, which every reader takes as "not asked" (a partner's Patient.contact, issue 14's growth).
     /// </summary>
     public static async Task RecordAsync(Work work, long referralId, ReferralForm form)
     {
         var name = Blank(form.CarerName);
-        if (name is null)
+        if (name is null || (form.CarerMayBeTold is null && Blank(form.CarerEmail) is null))
         {
             return;
         }

@@ -199,6 +199,35 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
     }
 
     [Fact]
+    public async Task CarerNamedButNotAsked_KeepsNoAgreement_ShowsNotAsked_AndNothingIsQueued()
+    {
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        form.CarerName = "Susan Trelawny";
+        form.CarerRelationship = "Daughter";
+        form.CarerEmail = null;
+        form.CarerMayBeTold = null;
+        var referralId = (await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"))).ReferralId!.Value;
+        long taskId;
+        await using (var connection = await app.OpenAsync())
+        {
+            Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_carer WHERE referral_id = @referralId", new { referralId }));
+            taskId = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId AND status = 'requested'", new { referralId });
+        }
+        var shown = (await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(referralId), await app.StaffAsync("coordinator"))).Referral;
+        // The carer is still on the referral, as the person's carer; only the agreement is "not asked".
+        Assert.Equal(("Susan Trelawny", "Daughter"), (shown.Person.CarerName, shown.Person.CarerRelationship));
+        Assert.Equal("Not asked: nothing is sent to the carer.",
+            CarerAgreement.Describe(shown.CarerMayBeTold, shown.CarerEmail, shown.CarerAgreementRecordedBy, shown.CarerAgreementRecordedAt));
+
+        // A decision, which would tell a carer who had agreed (the outbox row is written with it).
+        await app.SendAsync(new TakeReferral.Command(taskId), await app.StaffAsync("coordinator"));
+        await app.SendAsync(new DeclineReferral.Command(taskId, "other", "Needs a specialist assessment first"), await app.StaffAsync("coordinator"));
+
+        await using var after = await app.OpenAsync();
+        Assert.Equal(0, await after.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM carer_message WHERE referral_id = @referralId", new { referralId }));
+    }
+
+    [Fact]
     public async Task PersonDidNotAgree_NoMessageIsQueued_AndNoEmailIsSent()
     {
         var carer = NewCarerAddress();
