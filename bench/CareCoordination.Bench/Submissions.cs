@@ -41,7 +41,7 @@ public sealed class Submissions
         }
         // Numbers of this run counted from a random start, so that runs on one store (restart) do not collide.
         _run = Guid.NewGuid().ToString("N")[..8];
-        _firstStem = Random.Shared.Next(0, 50_000_000);
+        _firstStem = Random.Shared.Next(0, 5_000_000);
     }
 
     /// <summary>The next new referral as an HTTP body, as a partner posts it to /fhir.</summary>
@@ -61,7 +61,7 @@ public sealed class Submissions
 
     /// <summary>
     /// Unique and in no order, as real NHS numbers arrive: the run's next count, multiplied by an odd number not divisible by 5
-    /// modulo 10^8 (one-to-one), after a 9. Numbers counted up in order were appended to the bare app's empty store's index, but
+    /// modulo 10^7 (one-to-one), after 97, which the demo's people (999...) do not use. Numbers counted up in order were appended to the bare app's empty store's index, but
     /// went into the middle of the product's, among the demo's people, splitting its pages half full: 25 B a referral that
     /// was the bench's, not the product's (issue 14).
     /// </summary>
@@ -69,8 +69,8 @@ public sealed class Submissions
     {
         while (true)
         {
-            var scattered = (ulong)(_firstStem + Interlocked.Increment(ref _next)) * 2_654_435_761UL % 100_000_000UL;
-            var stem = "9" + scattered.ToString("D8", System.Globalization.CultureInfo.InvariantCulture);
+            var scattered = (ulong)(_firstStem + Interlocked.Increment(ref _next)) * 2_654_435_761UL % 10_000_000UL;
+            var stem = "97" + scattered.ToString("D7", System.Globalization.CultureInfo.InvariantCulture);
             var check = NhsNumber.CheckDigit(stem);
             if (check >= 0)
             {

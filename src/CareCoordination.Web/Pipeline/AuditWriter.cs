@@ -231,7 +231,8 @@ public sealed class AuditWriter(Database database)
         At = scope.Now,
         ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
         ActorId = Cap(scope.Actor.Id),
-        ActorName = Cap(scope.Actor.Name),
+        // A partner client's name is its id (Actor.From): kept once, in actor_id; its readers take actor_name or else actor_id (issue 14).
+        ActorName = scope.Actor.Name == scope.Actor.Id ? null : Cap(scope.Actor.Name),
         scope.Actor.OrganisationId,
         Action = Cap(action ?? scope.Action),
         Outcome = outcome,

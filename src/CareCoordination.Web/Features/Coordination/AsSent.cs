@@ -63,6 +63,16 @@ public static class AsSent
         private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     }
 
+    /// <summary>
+    /// (referral_id, received_id) of every message kept for @Id, whichever way it is linked: named on the referral as the
+    /// one that made it (migration 0039), or linked as one that changed it. Each a seek: the referral's key, the link's index.
+    /// </summary>
+    internal const string MessagesOf = """
+        SELECT id AS referral_id, received_id FROM referral WHERE id = @Id AND received_id IS NOT NULL
+        UNION ALL
+        SELECT referral_id, received_id FROM fhir_received_referral WHERE referral_id = @Id
+        """;
+
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
@@ -72,15 +82,14 @@ public static class AsSent
             var personName = await connection.ExecuteScalarAsync<string>(
                 "SELECT given_name || ' ' || family_name FROM person WHERE id = @PersonId", new { referral.PersonId });
             var messages = await connection.QueryAsync<Message>(
-                """
+                $"""
                 SELECT m.id AS Id, m.received_at AS ReceivedAt, m.sender AS Sender, pc.name AS PartnerName, o.name AS Organisation,
                        m.interaction AS Interaction, m.content_type AS ContentType, m.bundle_id AS BundleId, m.body_bytes AS BodyBytes, m.body AS Body,
                        m.body_encoding AS BodyEncoding
-                FROM referral_received l
+                FROM ({MessagesOf}) l
                 JOIN fhir_received m ON m.id = l.received_id
                 JOIN organisation o ON o.id = m.organisation_id
                 LEFT JOIN partner_client pc ON pc.id = m.partner_client_id
-                WHERE l.referral_id = @Id
                 ORDER BY m.received_at, m.id
                 """, new { referral.Id });
             work.Scope.AuditDetail = "read the referral as sent";

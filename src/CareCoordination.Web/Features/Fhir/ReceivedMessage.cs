@@ -33,7 +33,8 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
 
     /// <summary>
     /// Keeps the body (once per request, however many referrals it makes) and links it to the referral, in the command's
-    /// transaction. A batch's entries are each their own transaction: the first to commit keeps the body, the rest link to it.
+    /// transaction, unless the referral names it as the message that made it. A batch's entries are each their own
+    /// transaction: the first to commit keeps the body, the rest link to it.
     /// </summary>
     public async Task KeepAsync(Work work, long referralId)
     {
@@ -55,6 +56,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             INSERT INTO fhir_received_referral (received_id, referral_id)
             SELECT @receivedId, @referralId
             WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral WHERE received_id = @receivedId AND referral_id = @referralId)
+              AND NOT EXISTS (SELECT 1 FROM referral WHERE id = @referralId AND received_id = @receivedId)
             """, new { receivedId, referralId }, work.Transaction);
     }
 
@@ -74,7 +76,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             _keptId = await work.Connection.ExecuteScalarAsync<long>(KeepBodyPostgres, row, work.Transaction);
             return _keptId;
         }
-        _keptId = await work.Connection.ExecuteScalarAsync<long?>(Found, row, work.Transaction)
+        _keptId = (_keptId is null ? null : await work.Connection.ExecuteScalarAsync<long?>(Found, row, work.Transaction))
             ?? await work.Connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, work.Transaction);
         return _keptId;
     }
@@ -125,6 +127,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             INSERT INTO fhir_received_referral (received_id, referral_id)
             SELECT k.id, @ReferralId FROM kept k
             WHERE NOT EXISTS (SELECT 1 FROM fhir_received_referral l WHERE l.received_id = k.id AND l.referral_id = @ReferralId)
+              AND NOT EXISTS (SELECT 1 FROM referral r WHERE r.id = @ReferralId AND r.received_id = k.id)
         )
         SELECT id FROM kept
         """;

@@ -5,7 +5,7 @@
 -- moved, because an old link cannot tell which message made the referral and which changed it.
 ALTER TABLE referral ADD COLUMN received_id BIGINT NULL REFERENCES fhir_received (id);
 
--- Every message kept for a referral, whichever way it is linked: what the as-sent view reads.
+-- Every message kept for a referral, whichever way it is linked (dropped again by 0043: AsSent.MessagesOf reads them).
 CREATE VIEW referral_received AS
     SELECT id AS referral_id, received_id FROM referral WHERE received_id IS NOT NULL
     UNION ALL

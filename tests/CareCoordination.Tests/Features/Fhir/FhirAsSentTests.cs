@@ -52,13 +52,13 @@ public abstract class FhirAsSentTests(AppFactory app)
     {
         await using var connection = await app.OpenAsync();
         return [.. await connection.QueryAsync<Kept>(
-            """
+            $"""
             SELECT m.id AS Id, m.body AS Stored, m.body_encoding AS Encoding, m.bundle_id AS BundleId, m.sender AS Sender, pc.client_id AS ClientId, o.code AS OrganisationCode,
                    m.content_type AS ContentType, m.interaction AS Interaction, m.body_bytes AS BodyBytes
-            FROM referral_received l JOIN fhir_received m ON m.id = l.received_id
+            FROM ({AsSent.MessagesOf}) l JOIN fhir_received m ON m.id = l.received_id
             JOIN organisation o ON o.id = m.organisation_id LEFT JOIN partner_client pc ON pc.id = m.partner_client_id
-            WHERE l.referral_id = @referralId ORDER BY m.id
-            """, new { referralId })];
+            ORDER BY m.id
+            """, new { Id = referralId })];
     }
 
     private sealed record Kept
@@ -95,7 +95,7 @@ public abstract class FhirAsSentTests(AppFactory app)
     {
         await using var connection = await app.OpenAsync();
         return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received") * 1000
-            + await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_received");
+            + await connection.ExecuteScalarAsync<long>("SELECT (SELECT COUNT(*) FROM fhir_received_referral) + (SELECT COUNT(*) FROM referral WHERE received_id IS NOT NULL)");
     }
 
     private static long IdOf(string? url) => long.Parse(url!.Split('/')[1], System.Globalization.CultureInfo.InvariantCulture);

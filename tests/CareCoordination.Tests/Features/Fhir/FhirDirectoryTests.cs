@@ -386,6 +386,13 @@ public abstract class FhirDirectoryTests(AppFactory app)
             Assert.NotNull(audit.Source.Observer.Display);
             Assert.Equal([$"ServiceRequest/{referralId}", $"Patient/{personId}"], audit.Entity.Select(e => e.What.Reference));
         });
+        await using (var store = await app.OpenAsync())
+        {
+            // The client's name is its id: the row keeps it once, and the event above still names the client.
+            Assert.Equal([(FhirPartner.DemoClient, (string?)null)], await store.QueryAsync<(string, string?)>(
+                "SELECT DISTINCT actor_id, actor_name FROM audit_event WHERE action = 'ReadServiceRequest' AND entity_id = @referralId AND actor_id = @client",
+                new { referralId, client = FhirPartner.DemoClient }));
+        }
         // By the Patient: both referral reads and the Patient read, each row about them.
         var aboutPerson = await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=Patient/{personId}");
         Assert.Equal(["ReadServiceRequest", "ReadServiceRequest", "ReadPatient"], aboutPerson.Select(a => a.Subtype.Single().Code));
