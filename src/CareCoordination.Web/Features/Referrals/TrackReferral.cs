@@ -109,23 +109,18 @@ public static class TrackReferral
     /// PostgreSQL read the index by kind alone, every task's and every placement's change in the store (millions at scale).
     /// CROSS JOIN makes SQLite, which keeps no statistics here, start from the referral's records (PostgreSQL plans it as any join).
     /// </summary>
-    internal const string Timeline = """
+    internal static readonly string Timeline =
+        """
         SELECT c.seq AS Seq, c.at AS At, c.kind AS Kind, c.actor AS Actor, c.data AS Data FROM change c
         WHERE c.entity_type = 'referral' AND c.entity_id = @ReferralId
-        UNION ALL
-        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM triage_task x CROSS JOIN change c
-        WHERE x.referral_id = @ReferralId AND c.entity_type = 'triage_task' AND c.entity_id = x.id
-        UNION ALL
-        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM placement x CROSS JOIN change c
-        WHERE x.referral_id = @ReferralId AND c.entity_type = 'placement' AND c.entity_id = x.id
-        UNION ALL
-        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM caution_approval x CROSS JOIN change c
-        WHERE x.referral_id = @ReferralId AND c.entity_type = 'caution_approval' AND c.entity_id = x.id
-        UNION ALL
-        SELECT c.seq, c.at, c.kind, c.actor, c.data FROM carer_message x CROSS JOIN change c
-        WHERE x.referral_id = @ReferralId AND c.entity_type = 'carer_message' AND c.entity_id = x.id
-        ORDER BY 1
-        """;
+        """
+        + string.Concat(new[] { "triage_task", "placement", "caution_approval", "carer_message" }.Select(kind => $"""
+
+            UNION ALL
+            SELECT c.seq, c.at, c.kind, c.actor, c.data FROM {kind} x CROSS JOIN change c
+            WHERE x.referral_id = @ReferralId AND c.entity_type = '{kind}' AND c.entity_id = x.id
+            """))
+        + "\nORDER BY 1";
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
