@@ -67,7 +67,7 @@ public sealed class AuditWriter(Database database)
         {
             if (page is not null)
             {
-                await WriteWithPeopleAsync(on, within, page, "audit_read_person", cancellationToken);
+                await WriteWithPeopleAsync(on, within, page, ToReadPeople, cancellationToken);
             }
             if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
             {
@@ -85,7 +85,7 @@ public sealed class AuditWriter(Database database)
             }
             if (people is not null)
             {
-                await WriteWithPeopleAsync(on, within, people, "audit_person", cancellationToken);
+                await WriteWithPeopleAsync(on, within, people, ToAuditPerson, cancellationToken);
             }
         }
         if (connection is null)
@@ -116,34 +116,31 @@ public sealed class AuditWriter(Database database)
     }
 
     /// <summary>
-    /// The read's row, then its people named against it in <paramref name="table"/> (audit_person, audit_read_person) from
-    /// one parameter; on PostgreSQL in one statement, so one round trip.
+    /// How a read's people are written after its row, from one parameter holding their ids (@People, "1,2,3"): on PostgreSQL
+    /// in the same statement as the row, whose id is the CTE a; on SQLite after it, with its id as @AuditId.
     /// </summary>
-    private async Task WriteWithPeopleAsync(DbConnection on, DbTransaction? within, BulkPeople read, string table, CancellationToken cancellationToken)
+    private sealed record PeopleInsert(string Postgres, string Sqlite);
+
+    private static readonly PeopleInsert ToAuditPerson = new(
+        "INSERT INTO audit_person (audit_id, person_id) SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)",
+        "INSERT INTO audit_person (audit_id, person_id) SELECT @AuditId, value FROM json_each('[' || @People || ']')");
+
+    private static readonly PeopleInsert ToReadPeople = new(ReadPeople.InsertPostgres, ReadPeople.InsertSqlite);
+
+    /// <summary>The read's row, then its people (audit_person, or a page read's: ReadPeople); on PostgreSQL in one statement, so one round trip.</summary>
+    private async Task WriteWithPeopleAsync(DbConnection on, DbTransaction? within, BulkPeople read, PeopleInsert people, CancellationToken cancellationToken)
     {
         if (database.Provider == StoreProvider.PostgreSQL)
         {
             var parameters = new DynamicParameters(read.Row);
             parameters.Add("People", read.People);
-            // A page read's people are one array on PostgreSQL (audit_read_people, migration 0040).
-            await on.ExecuteAsync(new CommandDefinition(table == "audit_read_person"
-                ? $"""
-                  WITH a AS ({Insert} RETURNING id)
-                  INSERT INTO audit_read_people (audit_id, person_ids)
-                  SELECT a.id, string_to_array(@People, ',')::bigint[] FROM a WHERE @People <> ''
-                  """
-                : $"""
-                  WITH a AS ({Insert} RETURNING id)
-                  INSERT INTO {table} (audit_id, person_id)
-                  SELECT a.id, p.id FROM a, unnest(string_to_array(@People, ',')::bigint[]) AS p (id)
-                  """, parameters, within, cancellationToken: cancellationToken));
+            await on.ExecuteAsync(new CommandDefinition($"WITH a AS ({Insert} RETURNING id)\n{people.Postgres}", parameters, within, cancellationToken: cancellationToken));
             return;
         }
         var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", read.Row, within, cancellationToken: cancellationToken));
         if (read.People.Length > 0)
         {
-            await on.ExecuteAsync(new CommandDefinition($"INSERT INTO {table} (audit_id, person_id) SELECT @AuditId, value FROM json_each('[' || @People || ']')",
-                new { AuditId = auditId, read.People }, within, cancellationToken: cancellationToken));
+            await on.ExecuteAsync(new CommandDefinition(people.Sqlite, new { AuditId = auditId, read.People }, within, cancellationToken: cancellationToken));
         }
     }
 

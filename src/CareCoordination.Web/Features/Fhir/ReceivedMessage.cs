@@ -24,7 +24,11 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     /// </summary>
     private long? _keptId;
 
-    private sealed record Captured(string Receipt, byte[] Body, string ContentType, string Interaction, string? BundleId, DateTimeOffset ReceivedAt);
+    private sealed record Captured(string Receipt, byte[] Body, string ContentType, string Interaction, string? BundleId, DateTimeOffset ReceivedAt)
+    {
+        /// <summary>Packed once however many of the request's entries keep or find it (Store/Packing.cs: the as-sent view unpacks it).</summary>
+        public byte[] Packed => field ??= Packing.Pack(Body);
+    }
 
     /// <summary>Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept.</summary>
     internal void Capture(HttpRequest request, ReadOnlySpan<byte> body, string? bundleId) =>
@@ -94,8 +98,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
             message.Interaction,
             message.ContentType,
             message.BundleId,
-            // Packed: the as-sent view unpacks it to the same bytes (Store/Packing.cs).
-            Body = Packing.Pack(message.Body),
+            Body = message.Packed,
             BodyEncoding = Packing.Zstd,
             BodyBytes = message.Body.Length,
             message.ReceivedAt,
