@@ -38,6 +38,9 @@ public sealed class AdminBrowserTests(BrowserHost host) : IClassFixture<BrowserH
         var beds = site.GetByTestId("add-beds");
         await beds.Locator("#beds-count-input").FillAsync("3");
         await beds.Locator("#beds-count-input").PressAsync("Tab");
+        // The count is applied (the button is named for it) before the type is chosen: the panel redrawn under an open
+        // list of types once closed it with the choice unmade.
+        await Assertions.Expect(beds.GetByRole(AriaRole.Button, new() { Name = "Add B01–B03" })).ToBeVisibleAsync();
         await Choose(page, "#beds-type", "Nursing");
         await beds.GetByRole(AriaRole.Button, new() { Name = "Add B01–B03" }).ClickAsync();
         await Assertions.Expect(beds.GetByTestId("admin-done")).ToContainTextAsync("Beds B01–B03 added");
@@ -108,6 +111,8 @@ public sealed class AdminBrowserTests(BrowserHost host) : IClassFixture<BrowserH
     private static async Task Choose(IPage page, string dropdown, string option)
     {
         await page.Locator(dropdown).ClickAsync();
-        await page.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = option }).First.ClickAsync();
+        // By its whole text: "Nursing" is also part of "Step-down nursing".
+        await page.Locator(".rz-popup:visible .rz-dropdown-item").GetByText(option, new() { Exact = true }).ClickAsync();
+        await Assertions.Expect(page.Locator($"{dropdown} .rz-dropdown-label")).ToHaveTextAsync(option);
     }
 }
