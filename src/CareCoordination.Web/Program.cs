@@ -39,6 +39,9 @@ var app = builder.Build();
 // so they run on a pool thread while the pipeline and the endpoints are set up here. Nothing serves until they have ended:
 // they are awaited before the host starts (its hosted services and Kestrel).
 var storeReady = Task.Run(app.PrepareStoreAsync);
+// PERF (issue 14, restart): the live hub's handler compiles an executor for each hub method when made (about 0.1 s);
+// made on a pool thread beside the set-up below, MapLiveHub then finds it made rather than making it there.
+var liveHubReady = Task.Run(app.Services.GetRequiredService<Microsoft.AspNetCore.SignalR.HubConnectionHandler<LiveHub>>);
 
 app.UseForwardedHeadersFromKnownProxies();
 app.UseExceptionHandler("/error", createScopeForErrors: true);
@@ -68,6 +71,13 @@ app.MapFhir();
 app.MapReports();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
+// PERF (issue 14, restart): the pages', static files' and Blazor hub's endpoints are built here, while the store's steps may
+// still run, rather than when the host starts after them (about 0.15 s). Each source keeps what it built.
+foreach (var endpoints in ((IEndpointRouteBuilder)app).DataSources)
+{
+    _ = endpoints.Endpoints;
+}
+await liveHubReady;
 await storeReady;
 await app.RunAsync();
 return 0;

@@ -135,6 +135,6 @@ public static partial class FirstReferralCommand
         return sorted.Count == 0 ? 0 : sorted[sorted.Count / 2];
     }
 
-    [GeneratedRegex(@"Warm-up: the submission path ran once and was rolled back \(\d+ changes\) in (\d+) ms, the store's writer held (\d+) ms")]
+    [GeneratedRegex(@"Warm-up: began \d+ ms after the app served; the submission path ran once and was rolled back \(\d+ changes\) in (\d+) ms, the store's writer held (\d+) ms")]
     private static partial Regex WarmUpLine();
 }

@@ -45,6 +45,7 @@ public static class StoreHealth
             .ValidateOnStart();
         // One instance, so that the integrity result is kept between probes.
         services.AddSingleton<StoreIntegrity>();
+        services.AddSingleton<FirstHealthAnswer>();
         services.AddHealthChecks()
             .AddCheck<StoreWrite>("store-write")
             .AddCheck<StoreIntegrity>("store-integrity")
@@ -76,6 +77,7 @@ public static class StoreHealth
             json.WriteEndObject();
         }
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+        context.RequestServices.GetRequiredService<FirstHealthAnswer>().Record();
     }
 
     /// <summary>What went wrong, for an anonymous caller: the engine's error code and words, never a host, path or stack.</summary>
@@ -86,6 +88,19 @@ public static class StoreHealth
         OperationCanceledException or TimeoutException or NpgsqlException { InnerException: TimeoutException } => "no answer in time",
         _ => error.GetType().Name,
     };
+}
+
+/// <summary>
+/// When this node first answered /health: a load balancer's cue to send it work. Start-up work that may wait (the submission
+/// warm-up) waits for it, so that it does not hold up the answer that puts the node back in service.
+/// </summary>
+public sealed class FirstHealthAnswer
+{
+    private readonly TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Given => _answered.Task;
+
+    internal void Record() => _answered.TrySetResult();
 }
 
 /// <summary>store-write: one committed write, as every command makes one, timed.</summary>
