@@ -61,12 +61,12 @@ public sealed partial class Server : IAsyncDisposable
     }
 
     /// <summary>
-    /// The product, a Release build run as `dotnet CareCoordination.Web.dll`, with settings as environment variables; or
+    /// The product (as published, or the Release build: <see cref="Product"/>) run as `dotnet CareCoordination.Web.dll`, with settings as environment variables; or
     /// another build of it (an older one, to measure before and after in one run).
     /// </summary>
     public static Task<Server> StartProductAsync(string name, IDictionary<string, string> settings, string? dll = null)
     {
-        dll ??= Repository.ProductDll;
+        dll ??= Product.Dll;
         if (!File.Exists(dll))
         {
             throw new FileNotFoundException("build the product first (the bench's project reference does it): " + dll);
