@@ -90,8 +90,11 @@ public sealed class AuditWriter(Database database)
         }
         if (connection is null)
         {
-            // A refusal, or an audited read, has no transaction of its own: it takes its turn like any other write.
-            await database.WriteAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken);
+            // A refusal, or an audited read, has no transaction of its own: it takes its turn like any other write, except that
+            // a read's row goes ahead of the commands queued (issue 14: a screen's read waited behind every submission queued).
+            await (read
+                ? database.WriteAheadAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken)
+                : database.WriteAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken));
             return;
         }
         await Write(connection, transaction);

@@ -16,6 +16,7 @@ namespace CareCoordination.Store;
 /// Every writer returns only after that commit, so nothing is acknowledged before it is durable as far as the store is
 /// concerned; a failed COMMIT fails every writer in the group. The last writer of a group (no one waiting, or the group
 /// full or old enough) commits it; a writer runs its work in its own async flow, so its caller's AsyncLocal state flows.
+/// A write queued ahead (a read's audit row) goes before the writers queued, and its group commits straight after it.
 /// </summary>
 internal sealed class SqliteWriter(string connectionString, Func<SqliteConnection, CancellationToken, Task> prepare, WriteGroupLimits limits)
     : IAsyncDisposable
@@ -25,7 +26,9 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     private static readonly AsyncLocal<SqliteWriter?> Holder = new();
 
     private readonly Lock _gate = new();
-    private readonly LinkedList<TaskCompletionSource> _waiting = [];
+    private readonly LinkedList<Waiter> _waiting = [];
+    // Writers queued ahead (a read's audit row) are the first this many of _waiting, in the order they came.
+    private int _waitingAhead;
     private bool _held;
     private bool _disposed;
     private SqliteConnection? _connection;
@@ -59,13 +62,24 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         public TaskCompletionSource Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    private sealed class Waiter(bool ahead)
+    {
+        public bool Ahead { get; } = ahead;
+        public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <param name="ahead">
+    /// A small write someone is waiting to see the answer of (a read's audit row): it is queued before every writer not
+    /// ahead, and the group commits as soon as it has written, so that a screen's read waits for the writer at work and one
+    /// commit rather than for every submission queued (issue 14: reads while writing).
+    /// </param>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken, bool ahead = false)
     {
         if (Holder.Value == this)
         {
             throw new InvalidOperationException("A write was started inside a write: it would wait for its own turn. Write through the open transaction.");
         }
-        await EnterAsync(cancellationToken);
+        await EnterAsync(cancellationToken, ahead);
         Group group;
         try
         {
@@ -123,16 +137,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
             }
         }
 
-        await EndTurnAsync(group);
+        await EndTurnAsync(group, ahead);
         await group.Committed.Task;
         failure?.Throw();
         return result;
     }
 
     /// <summary>Passes the open group to the next writer waiting, or commits it.</summary>
-    private async Task EndTurnAsync(Group group)
+    private async Task EndTurnAsync(Group group, bool ahead)
     {
-        if (group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge && TryPassOn())
+        if (!ahead && group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge && TryPassOn())
         {
             return;
         }
@@ -213,9 +227,9 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
     }
 
-    private async Task EnterAsync(CancellationToken cancellationToken)
+    private async Task EnterAsync(CancellationToken cancellationToken, bool ahead = false)
     {
-        LinkedListNode<TaskCompletionSource> node;
+        LinkedListNode<Waiter> node;
         lock (_gate)
         {
             if (!_held)
@@ -223,7 +237,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 _held = true;
                 return;
             }
-            node = _waiting.AddLast(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var waiter = new Waiter(ahead);
+            if (!ahead)
+            {
+                node = _waiting.AddLast(waiter);
+            }
+            else
+            {
+                node = _waitingAhead == 0 ? _waiting.AddFirst(waiter) : _waiting.AddAfter(LastAhead(), waiter);
+                _waitingAhead++;
+            }
         }
         await using var _ = cancellationToken.Register(() =>
         {
@@ -233,11 +256,22 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 if (node.List is not null)
                 {
                     _waiting.Remove(node);
-                    node.Value.TrySetCanceled(cancellationToken);
+                    _waitingAhead -= node.Value.Ahead ? 1 : 0;
+                    node.Value.Turn.TrySetCanceled(cancellationToken);
                 }
             }
         });
-        await node.Value.Task;
+        await node.Value.Turn.Task;
+    }
+
+    private LinkedListNode<Waiter> LastAhead()
+    {
+        var last = _waiting.First!;
+        for (var i = 1; i < _waitingAhead; i++)
+        {
+            last = last.Next!;
+        }
+        return last;
     }
 
     /// <summary>Hands the turn, with the open group, straight to the next writer waiting, if there is one.</summary>
@@ -250,7 +284,8 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 return false;
             }
             _waiting.RemoveFirst();
-            next.Value.SetResult();
+            _waitingAhead -= next.Value.Ahead ? 1 : 0;
+            next.Value.Turn.SetResult();
             return true;
         }
     }

@@ -95,6 +95,79 @@ public sealed class GroupCommitTests : IAsyncLifetime
         Assert.Equal(0, await reader.ExecuteScalarAsync<int>("PRAGMA temp_store"));
     }
 
+    /// <summary>
+    /// Issue 14, reads while writing: a read's audit row goes ahead of the commands queued, in the order such rows came, and
+    /// its group commits straight after it, so the read is answered after one writer and one commit, not the whole queue.
+    /// </summary>
+    [Fact]
+    public async Task AWriteAhead_RunsBeforeTheWritersQueued_AndIsCommittedBeforeTheyRun()
+    {
+        var (holder, release) = await HoldTheTurnAsync();
+        var ran = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var ahead = new List<Task>();
+        var writers = new List<Task<int>>();
+        foreach (var key in new[] { "w0", "w1", "w2" })
+        {
+            writers.Add(Insert(key, async () =>
+            {
+                // By the time a queued command runs, every write that went ahead of it is committed: another connection sees it.
+                await using var reader = await _database.OpenAsync();
+                var committed = await reader.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM app_setting WHERE key IN ('a0', 'a1')");
+                ran.Enqueue($"{key} (ahead committed: {committed})");
+            }));
+            await UntilWaitingAsync(writers.Count);
+        }
+        foreach (var key in new[] { "a0", "a1" })
+        {
+            ahead.Add(_database.WriteAheadAsync(async (connection, transaction) =>
+            {
+                await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES (@key, 'x')", new { key }, transaction);
+                ran.Enqueue(key);
+            }));
+            await UntilWaitingAsync(writers.Count + ahead.Count);
+        }
+        var groupsBefore = _database.WriteGroupsCommitted;
+
+        release.SetResult();
+        await holder;
+        await Task.WhenAll(writers);
+        await Task.WhenAll(ahead);
+
+        Assert.Equal(["a0", "a1", "w0 (ahead committed: 2)", "w1 (ahead committed: 2)", "w2 (ahead committed: 2)"], ran.ToList());
+        // The holder's group with a0, then a1's own, then the three commands together.
+        Assert.Equal(3, _database.WriteGroupsCommitted - groupsBefore);
+        Assert.Equal(["a0", "a1", "holder", "w0", "w1", "w2"], await StoredAsync());
+    }
+
+    [Fact]
+    public async Task AWriteAheadGivenUpWhileQueued_LeavesTheNextOneAheadOfTheCommands()
+    {
+        var (holder, release) = await HoldTheTurnAsync();
+        var ran = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var command = Insert("w0", () =>
+        {
+            ran.Enqueue("w0");
+            return Task.CompletedTask;
+        });
+        await UntilWaitingAsync(1);
+        using var givenUp = new CancellationTokenSource();
+        var abandoned = _database.WriteAheadAsync((_, _) => throw new InvalidOperationException("never runs"), givenUp.Token);
+        await UntilWaitingAsync(2);
+        await givenUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        var ahead = _database.WriteAheadAsync((_, _) =>
+        {
+            ran.Enqueue("a1");
+            return Task.CompletedTask;
+        });
+        await UntilWaitingAsync(2);
+
+        release.SetResult();
+        await Task.WhenAll(holder, command, ahead);
+
+        Assert.Equal(["a1", "w0"], ran.ToList());
+    }
+
     [Fact]
     public async Task WritersQueuedTogether_CommitOnce_AndAFailingOneLeavesNothingOfItself_WhileTheOthersAreKept()
     {
