@@ -5,8 +5,10 @@ namespace CareCoordination.Bench;
 
 /// <summary>
 /// The product the bench starts: as it is deployed (docs/deployment.md), published for this machine's runtime, which
-/// compiles it and its packages ReadyToRun, so that a start does not JIT-compile them first. <c>--build</c> runs the plain
-/// build the bench's project reference made instead (quicker to get, slower to start).
+/// compiles it and its packages ReadyToRun, so that a start does not JIT-compile them first. Each run publishes into a
+/// folder of its own, removed at the end, so two runs never swap each other's program. <c>--build</c> runs the plain build
+/// the bench's project reference made instead (quicker to get, slower to start), and so does <c>--short</c>, whose timings
+/// mean nothing (test.sh: it would only add the publish to every CI run).
 /// </summary>
 public static class Product
 {
@@ -14,13 +16,17 @@ public static class Product
 
     public static string Description { get; private set; } = "the build (--build)";
 
+    private static string? _folder;
+
     public static async Task PublishAsync(Options options)
     {
-        if (options.Has("build"))
+        if (options.Has("build") || options.Short)
         {
+            Description = options.Short ? "the build (--short)" : Description;
             return;
         }
-        var folder = Path.Combine(Repository.Root, "bench", "CareCoordination.Bench", "bin", "product-" + Repository.Configuration);
+        var runtime = PortableRuntime();
+        var folder = _folder = Path.Combine(Path.GetTempPath(), $"cc-bench-product-{Environment.ProcessId}");
         var project = Path.Combine(Repository.Root, "src", "CareCoordination.Web", "CareCoordination.Web.csproj");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -31,13 +37,13 @@ public static class Product
         };
         foreach (var argument in new[]
         {
-            "publish", project, "-c", Repository.Configuration, "-r", RuntimeInformation.RuntimeIdentifier, "--self-contained", "false",
+            "publish", project, "-c", Repository.Configuration, "-r", runtime, "--self-contained", "false",
             "-o", folder, "--nologo", "-v", "quiet",
         })
         {
             start.ArgumentList.Add(argument);
         }
-        Console.WriteLine($"bench: publishing the product for {RuntimeInformation.RuntimeIdentifier} (ReadyToRun) into {folder}");
+        Console.WriteLine($"bench: publishing the product for {runtime} (ReadyToRun) into {folder}");
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet publish");
         var output = process.StandardOutput.ReadToEndAsync();
@@ -45,10 +51,32 @@ public static class Product
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"dotnet publish of the product failed ({process.ExitCode}):\n{await output}\n{await errors}");
+            throw new InvalidOperationException(
+                $"dotnet publish of the product for {runtime} failed ({process.ExitCode}); --build runs the plain build instead:\n{await output}\n{await errors}");
         }
         Dll = Path.Combine(folder, "CareCoordination.Web.dll");
-        Description = $"published ReadyToRun for {RuntimeInformation.RuntimeIdentifier}, as deployed";
+        Description = $"published ReadyToRun for {runtime}, as deployed";
         Console.WriteLine($"bench: published in {clock.Elapsed.TotalSeconds:0} s");
+    }
+
+    /// <summary>Removes this run's published folder.</summary>
+    public static void Remove()
+    {
+        if (_folder is not null && Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The portable runtime identifier (linux-x64), which the SDK has packs for; a distribution's own build of .NET may name
+    /// its runtime after itself (ubuntu.24.04-x64).
+    /// </summary>
+    private static string PortableRuntime()
+    {
+        var system = OperatingSystem.IsLinux()
+            ? (RuntimeInformation.RuntimeIdentifier.Contains("musl", StringComparison.Ordinal) ? "linux-musl" : "linux")
+            : OperatingSystem.IsMacOS() ? "osx" : "win";
+        return $"{system}-{RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}";
     }
 }

@@ -6,29 +6,36 @@ using CareCoordination.Bench;
 CareCoordination.Store.SqliteThreading.Configure();
 var command = args.FirstOrDefault() ?? "all";
 var options = new Options(args.Skip(1));
-// Commands that start the product start it as deployed: published ReadyToRun, unless --build.
+// Commands that start the product start it as deployed: published ReadyToRun, unless --build or --short.
 if (command is "all" or "load" or "push" or "history" or "first")
 {
     await Product.PublishAsync(options);
 }
-var exit = command switch
+try
 {
-    "all" => await All.RunAsync(options),
-    "load" => await CareCoordination.Bench.Load.LoadCommand.RunAsync(options),
-    "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
-    "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
-    "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),
-    "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options),
-    "first" => await CareCoordination.Bench.FirstReferral.FirstReferralCommand.RunAsync(options),
-    _ => Usage(),
-};
-// Every measuring command ends with its figures and the correctness verdict (a broken guarantee fails the run).
-if (command != "bare-app" && exit != 2)
-{
-    Report.Current.Print(Console.Out);
-    exit = Report.Current.Failures.Count > 0 ? 1 : exit;
+    var exit = command switch
+    {
+        "all" => await All.RunAsync(options),
+        "load" => await CareCoordination.Bench.Load.LoadCommand.RunAsync(options),
+        "micro" => CareCoordination.Bench.Micro.MicroCommand.Run(options),
+        "bare-app" => await CareCoordination.Bench.BareApp.BareApp.RunAsync(options),
+        "push" => await CareCoordination.Bench.Push.PushCommand.RunAsync(options),
+        "history" => await CareCoordination.Bench.History.HistoryCommand.RunAsync(options),
+        "first" => await CareCoordination.Bench.FirstReferral.FirstReferralCommand.RunAsync(options),
+        _ => Usage(),
+    };
+    // Every measuring command ends with its figures and the correctness verdict (a broken guarantee fails the run).
+    if (command != "bare-app" && exit != 2)
+    {
+        Report.Current.Print(Console.Out);
+        exit = Report.Current.Failures.Count > 0 ? 1 : exit;
+    }
+    return exit;
 }
-return exit;
+finally
+{
+    Product.Remove();
+}
 
 static int Usage()
 {
@@ -48,7 +55,8 @@ static int Usage()
           first      the first referral after a start against later ones, with the start-up warm-up off and on   [--short] [--rounds N] [--later N]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         Every command that starts the product publishes it first as it is deployed (ReadyToRun for this machine's runtime, about
-        1.5 minutes, less when nothing changed); --build runs the plain build instead.
+        1.5 minutes, less when nothing changed); --build, and --short, run the plain build instead. push --baseline compares it
+        with the build of another checkout as given.
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
         """);
     return 2;

@@ -72,13 +72,13 @@ app.MapReports();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 // PERF (issue 14, restart): the pages', static files' and Blazor hub's endpoints are built here, while the store's steps may
-// still run, rather than when the host starts after them (about 0.15 s). Each source keeps what it built.
+// still run, rather than when the host starts after them (about 0.15 s); those sources keep what they built. The minimal
+// API sources build theirs again on every read (a few ms here).
 foreach (var endpoints in ((IEndpointRouteBuilder)app).DataSources)
 {
     _ = endpoints.Endpoints;
 }
-await liveHubReady;
-await storeReady;
+await Task.WhenAll(liveHubReady, storeReady);
 await app.RunAsync();
 return 0;
 

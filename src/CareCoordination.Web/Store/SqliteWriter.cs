@@ -16,7 +16,8 @@ namespace CareCoordination.Store;
 /// Every writer returns only after that commit, so nothing is acknowledged before it is durable as far as the store is
 /// concerned; a failed COMMIT fails every writer in the group. The last writer of a group (no one waiting, or the group
 /// full or old enough) commits it; a writer runs its work in its own async flow, so its caller's AsyncLocal state flows.
-/// A write queued ahead (a read's audit row) goes before the writers queued, and its group commits straight after it.
+/// A write queued ahead (a read's audit row) goes before the commands queued, unless the oldest of them has already waited
+/// a group's age; the writes ahead share a group, which commits as soon as they have written.
 /// </summary>
 internal sealed class SqliteWriter(string connectionString, Func<SqliteConnection, CancellationToken, Task> prepare, WriteGroupLimits limits)
     : IAsyncDisposable
@@ -65,13 +66,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     private sealed class Waiter(bool ahead)
     {
         public bool Ahead { get; } = ahead;
+        public long Queued { get; } = Stopwatch.GetTimestamp();
         public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <param name="ahead">
-    /// A small write someone is waiting to see the answer of (a read's audit row): it is queued before every writer not
-    /// ahead, and the group commits as soon as it has written, so that a screen's read waits for the writer at work and one
-    /// commit rather than for every submission queued (issue 14: reads while writing).
+    /// A small write someone is waiting to see the answer of (a read's audit row): it is queued before the commands waiting
+    /// (after other writes ahead), and its group commits as soon as the writes ahead have written, so that a screen's read
+    /// waits for the writer at work and a commit rather than for every submission queued (issue 14: reads while writing).
+    /// Once the oldest command waiting has waited a group's age it queues behind the commands like any writer, so a stream
+    /// of reads cannot keep submissions waiting.
     /// </param>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken, bool ahead = false)
     {
@@ -79,7 +83,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         {
             throw new InvalidOperationException("A write was started inside a write: it would wait for its own turn. Write through the open transaction.");
         }
-        await EnterAsync(cancellationToken, ahead);
+        ahead = await EnterAsync(cancellationToken, ahead);
         Group group;
         try
         {
@@ -143,10 +147,10 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         return result;
     }
 
-    /// <summary>Passes the open group to the next writer waiting, or commits it.</summary>
+    /// <summary>Passes the open group to the next writer waiting (after a write ahead, only to another), or commits it.</summary>
     private async Task EndTurnAsync(Group group, bool ahead)
     {
-        if (!ahead && group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge && TryPassOn())
+        if (group.Broken is null && group.Writers < limits.MaxWriters && Stopwatch.GetElapsedTime(group.Started) < limits.MaxAge && TryPassOn(onlyAhead: ahead))
         {
             return;
         }
@@ -227,7 +231,8 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
     }
 
-    private async Task EnterAsync(CancellationToken cancellationToken, bool ahead = false)
+    /// <summary>Waits for the turn; true when it was taken as a write ahead.</summary>
+    private async Task<bool> EnterAsync(CancellationToken cancellationToken, bool ahead = false)
     {
         LinkedListNode<Waiter> node;
         lock (_gate)
@@ -235,17 +240,17 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
             if (!_held)
             {
                 _held = true;
-                return;
+                return ahead;
             }
-            var waiter = new Waiter(ahead);
-            if (!ahead)
+            var firstCommand = _waitingAhead == 0 ? _waiting.First : LastAhead().Next;
+            if (ahead && (firstCommand is null || Stopwatch.GetElapsedTime(firstCommand.Value.Queued) < limits.MaxAge))
             {
-                node = _waiting.AddLast(waiter);
+                node = _waitingAhead == 0 ? _waiting.AddFirst(new Waiter(ahead: true)) : _waiting.AddAfter(LastAhead(), new Waiter(ahead: true));
+                _waitingAhead++;
             }
             else
             {
-                node = _waitingAhead == 0 ? _waiting.AddFirst(waiter) : _waiting.AddAfter(LastAhead(), waiter);
-                _waitingAhead++;
+                node = _waiting.AddLast(new Waiter(ahead: false));
             }
         }
         await using var _ = cancellationToken.Register(() =>
@@ -262,6 +267,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
             }
         });
         await node.Value.Turn.Task;
+        return node.Value.Ahead;
     }
 
     private LinkedListNode<Waiter> LastAhead()
@@ -274,12 +280,12 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         return last;
     }
 
-    /// <summary>Hands the turn, with the open group, straight to the next writer waiting, if there is one.</summary>
-    private bool TryPassOn()
+    /// <summary>Hands the turn, with the open group, straight to the next writer waiting, if there is one (and is ahead, if asked).</summary>
+    private bool TryPassOn(bool onlyAhead = false)
     {
         lock (_gate)
         {
-            if (_waiting.First is not { } next)
+            if (_waiting.First is not { } next || (onlyAhead && !next.Value.Ahead))
             {
                 return false;
             }

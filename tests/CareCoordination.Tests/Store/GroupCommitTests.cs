@@ -97,7 +97,8 @@ public sealed class GroupCommitTests : IAsyncLifetime
 
     /// <summary>
     /// Issue 14, reads while writing: a read's audit row goes ahead of the commands queued, in the order such rows came, and
-    /// its group commits straight after it, so the read is answered after one writer and one commit, not the whole queue.
+    /// the group commits straight after the writes ahead, so the read is answered after one writer and one commit, not the
+    /// whole queue.
     /// </summary>
     [Fact]
     public async Task AWriteAhead_RunsBeforeTheWritersQueued_AndIsCommittedBeforeTheyRun()
@@ -134,9 +135,54 @@ public sealed class GroupCommitTests : IAsyncLifetime
         await Task.WhenAll(ahead);
 
         Assert.Equal(["a0", "a1", "w0 (ahead committed: 2)", "w1 (ahead committed: 2)", "w2 (ahead committed: 2)"], ran.ToList());
-        // The holder's group with a0, then a1's own, then the three commands together.
-        Assert.Equal(3, _database.WriteGroupsCommitted - groupsBefore);
+        // The holder's group with the two writes ahead, then the three commands together.
+        Assert.Equal(2, _database.WriteGroupsCommitted - groupsBefore);
         Assert.Equal(["a0", "a1", "holder", "w0", "w1", "w2"], await StoredAsync());
+    }
+
+    /// <summary>A stream of reads cannot keep a submission waiting: once it has waited a group's age, reads queue behind it.</summary>
+    [Fact]
+    public async Task AWriteAhead_QueuesBehindACommandThatHasWaitedAGroupsAge()
+    {
+        var migrated = await new SqliteTestStore().MigratedAsync();
+        var connectionString = migrated.ConnectionString;
+        await migrated.DisposeAsync();
+        await using var database = new Database(StoreProvider.Sqlite, connectionString, new WriteGroupLimits(64, TimeSpan.FromMilliseconds(50)));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holder = database.WriteAsync(async (_, _) =>
+        {
+            running.SetResult();
+            await release.Task;
+        });
+        await running.Task;
+        var ran = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Task Write(string key, bool ahead)
+        {
+            Task Work(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction)
+            {
+                ran.Enqueue(key);
+                return Task.CompletedTask;
+            }
+            return ahead ? database.WriteAheadAsync(Work) : database.WriteAsync(Work);
+        }
+        var young = Write("a0", ahead: true);
+        var command = Write("w0", ahead: false);
+        while (database.WritersWaiting < 2)
+        {
+            await Task.Delay(5);
+        }
+        await Task.Delay(120);
+        var late = Write("a1", ahead: true);
+        while (database.WritersWaiting < 3)
+        {
+            await Task.Delay(5);
+        }
+
+        release.SetResult();
+        await Task.WhenAll(holder, young, command, late);
+
+        Assert.Equal(["a0", "w0", "a1"], ran.ToList());
     }
 
     [Fact]

@@ -59,6 +59,8 @@ public partial class AppFactory : WebApplicationFactory<Program>
         // Every test asks for tokens from one in-memory address; the throttle's own tests set small limits.
         builder.UseSetting("Auth:TokenRequestsPerAddressPerMinute", "100000");
         builder.UseSetting("Auth:TokenRequestsPerClientPerMinute", "100000");
+        // The warm-up runs at start, as tests that mind it expect (they wait for it); its wait has a test of its own.
+        builder.UseSetting("WarmUp:WaitForHealthSeconds", "0");
         builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
     }
 

@@ -77,7 +77,10 @@ public static class StoreHealth
             json.WriteEndObject();
         }
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
-        context.RequestServices.GetRequiredService<FirstHealthAnswer>().Record();
+        if (context.Response.StatusCode == StatusCodes.Status200OK)
+        {
+            context.RequestServices.GetRequiredService<FirstHealthAnswer>().Record();
+        }
     }
 
     /// <summary>What went wrong, for an anonymous caller: the engine's error code and words, never a host, path or stack.</summary>
@@ -91,8 +94,8 @@ public static class StoreHealth
 }
 
 /// <summary>
-/// When this node first answered /health: a load balancer's cue to send it work. Start-up work that may wait (the submission
-/// warm-up) waits for it, so that it does not hold up the answer that puts the node back in service.
+/// When this node first answered /health with 200: a load balancer's cue to send it work. Start-up work that may wait (the
+/// submission warm-up) waits for it, so that it does not hold up the answer that puts the node back in service.
 /// </summary>
 public sealed class FirstHealthAnswer
 {

@@ -20,7 +20,8 @@ namespace CareCoordination.Features.Referrals;
 /// validation, audit), every statement of the submission except the change rows (their numbers must have no gap), and the queue's query
 /// that shows it. The first real referral after a start then finds all of it compiled (issue 16: it took 1.0-1.5 s
 /// to reach the queue, later ones 0.1-0.4 s). Nothing is kept, nothing is pushed to a screen, and /health never
-/// waits for it: it starts once the server has started and has answered its first /health (or a second after it started). Off with <c>WarmUp:Enabled=false</c>.
+/// waits for it: it starts once the server has started and has answered its first /health with 200 (or a second after it
+/// started, WarmUp:WaitForHealthSeconds). Off with <c>WarmUp:Enabled=false</c>.
 /// </summary>
 public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplicationLifetime lifetime, IConfiguration configuration,
     FirstHealthAnswer firstHealthAnswer, TimeProvider clock, ILogger<SubmissionWarmUp> logger) : BackgroundService
@@ -83,9 +84,15 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
         var servingSince = clock.GetUtcNow();
         var waited = Stopwatch.StartNew();
         // PERF (issue 14, restart): its first steps (the FHIR model's tables, the pipeline's code) took the CPU the node's
-        // first /health answer needed, about 80 ms of a restart. It waits for that answer, or a second when nothing asks.
-        await Task.WhenAny(firstHealthAnswer.Given, Task.Delay(TimeSpan.FromSeconds(1), stoppingToken));
-        stoppingToken.ThrowIfCancellationRequested();
+        // first /health answer needed, about 80 ms of a restart. It waits for that answer, or a second when nothing asks
+        // (WarmUp:WaitForHealthSeconds). The trade: behind a load balancer that probes often, it runs as the node goes back
+        // into service, beside the first referrals rather than before them.
+        var wait = TimeSpan.FromSeconds(configuration.GetValue("WarmUp:WaitForHealthSeconds", 1.0));
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.WhenAny(firstHealthAnswer.Given, Task.Delay(wait, stoppingToken));
+            stoppingToken.ThrowIfCancellationRequested();
+        }
         return (servingSince, waited.Elapsed);
     }
 

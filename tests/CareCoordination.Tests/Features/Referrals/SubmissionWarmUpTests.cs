@@ -91,8 +91,18 @@ public sealed class SubmissionWarmUpOnPostgresTests(PostgresAppFactory app) : Su
 /// The warm-up leaves the CPU to the node's first /health answer, which puts it back in service (issue 14, restart). With no
 /// one asking, it begins a second after the app serves. Its own app: no test here may ask for /health first.
 /// </summary>
-public sealed class SubmissionWarmUpWaitTests(AppFactory app) : IClassFixture<AppFactory>
+public sealed class SubmissionWarmUpWaitTests(SubmissionWarmUpWaitTests.DefaultWaitApp app) : IClassFixture<SubmissionWarmUpWaitTests.DefaultWaitApp>
 {
+    /// <summary>The app with the warm-up's wait as shipped, a second (the other tests' apps start it at once).</summary>
+    public sealed class DefaultWaitApp : AppFactory
+    {
+        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("WarmUp:WaitForHealthSeconds", "1");
+        }
+    }
+
     [Fact]
     public async Task WarmUp_WithNoHealthCheckAsked_BeginsASecondAfterTheAppServes()
     {
