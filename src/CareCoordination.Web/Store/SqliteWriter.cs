@@ -16,8 +16,8 @@ namespace CareCoordination.Store;
 /// Every writer returns only after that commit, so nothing is acknowledged before it is durable as far as the store is
 /// concerned; a failed COMMIT fails every writer in the group. The last writer of a group (no one waiting, or the group
 /// full or old enough) commits it; a writer runs its work in its own async flow, so its caller's AsyncLocal state flows.
-/// A write queued ahead (a read's audit row) goes before the commands queued, unless the oldest of them has already waited
-/// a group's age; the writes ahead share a group, which commits as soon as they have written.
+/// A write queued ahead (a read's audit row) goes before the commands queued; the writes ahead share a group, which commits
+/// as soon as they have written, and the turn then goes to the oldest command waiting, so reads cannot hold commands back.
 /// </summary>
 internal sealed class SqliteWriter(string connectionString, Func<SqliteConnection, CancellationToken, Task> prepare, WriteGroupLimits limits)
     : IAsyncDisposable
@@ -66,7 +66,6 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     private sealed class Waiter(bool ahead)
     {
         public bool Ahead { get; } = ahead;
-        public long Queued { get; } = Stopwatch.GetTimestamp();
         public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -74,8 +73,8 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     /// A small write someone is waiting to see the answer of (a read's audit row): it is queued before the commands waiting
     /// (after other writes ahead), and its group commits as soon as the writes ahead have written, so that a screen's read
     /// waits for the writer at work and a commit rather than for every submission queued (issue 14: reads while writing).
-    /// Once the oldest command waiting has waited a group's age it queues behind the commands like any writer, so a stream
-    /// of reads cannot keep submissions waiting.
+    /// After the writes ahead commit, the turn goes to the oldest command waiting before any further write ahead, so a stream
+    /// of reads cannot keep submissions waiting: at least one command is written between two such commits.
     /// </param>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken, bool ahead = false)
     {
@@ -155,7 +154,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
             return;
         }
         await CommitAsync(group);
-        Leave();
+        Leave(commandFirst: ahead);
     }
 
     private async Task CommitAsync(Group group)
@@ -242,8 +241,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 _held = true;
                 return ahead;
             }
-            var firstCommand = _waitingAhead == 0 ? _waiting.First : LastAhead().Next;
-            if (ahead && (firstCommand is null || Stopwatch.GetElapsedTime(firstCommand.Value.Queued) < limits.MaxAge))
+            if (ahead)
             {
                 node = _waitingAhead == 0 ? _waiting.AddFirst(new Waiter(ahead: true)) : _waiting.AddAfter(LastAhead(), new Waiter(ahead: true));
                 _waitingAhead++;
@@ -296,10 +294,17 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
     }
 
-    private void Leave()
+    /// <param name="commandFirst">After writes ahead: the oldest command waiting takes the turn before any write ahead.</param>
+    private void Leave(bool commandFirst = false)
     {
         lock (_gate)
         {
+            if (commandFirst && _waitingAhead > 0 && LastAhead().Next is { } command)
+            {
+                _waiting.Remove(command);
+                command.Value.Turn.SetResult();
+                return;
+            }
             if (!TryPassOn())
             {
                 _held = false;
