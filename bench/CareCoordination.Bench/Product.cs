@@ -6,7 +6,8 @@ namespace CareCoordination.Bench;
 /// <summary>
 /// The product the bench starts: as it is deployed (docs/deployment.md), published for this machine's runtime, which
 /// compiles it and its packages ReadyToRun, so that a start does not JIT-compile them first. Each run publishes into a
-/// folder of its own, removed at the end, so two runs never swap each other's program. <c>--build</c> runs the plain build
+/// folder of its own, removed at the end; the project's intermediate folder is shared, so run one bench at a time in a
+/// checkout. <c>--build</c> runs the plain build
 /// the bench's project reference made instead (quicker to get, slower to start), and so does <c>--short</c>, whose timings
 /// mean nothing (test.sh: it would only add the publish to every CI run).
 /// </summary>

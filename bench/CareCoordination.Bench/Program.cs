@@ -6,13 +6,13 @@ using CareCoordination.Bench;
 CareCoordination.Store.SqliteThreading.Configure();
 var command = args.FirstOrDefault() ?? "all";
 var options = new Options(args.Skip(1));
-// Commands that start the product start it as deployed: published ReadyToRun, unless --build or --short.
-if (command is "all" or "load" or "push" or "history" or "first")
-{
-    await Product.PublishAsync(options);
-}
 try
 {
+    // Commands that start the product start it as deployed: published ReadyToRun, unless --build or --short.
+    if (command is "all" or "load" or "push" or "history" or "first")
+    {
+        await Product.PublishAsync(options);
+    }
     var exit = command switch
     {
         "all" => await All.RunAsync(options),

@@ -91,8 +91,12 @@ public sealed class AuditWriter(Database database)
         if (connection is null)
         {
             // A refusal, or an audited read, has no transaction of its own: it takes its turn like any other write, except that
-            // a read's row goes ahead of the commands queued (issue 14: a screen's read waited behind every submission queued).
-            await (read
+            // a signed-in caller's read of a page goes ahead of the commands queued (issue 14: a screen's read waited behind
+            // every submission queued). Not an anonymous caller's (a token request), nor a read of many people (an export),
+            // whose rows would hold the commands back.
+            var ahead = read && scope.Actor.Kind is (ActorKind.Staff or ActorKind.Partner)
+                && subjects.Count + Named(page) + Named(people) <= AheadAtMostPeople;
+            await (ahead
                 ? database.WriteAheadAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken)
                 : database.WriteAsync((own, ownTransaction) => Write(own, ownTransaction), cancellationToken));
             return;
@@ -148,6 +152,11 @@ public sealed class AuditWriter(Database database)
     }
 
     private sealed record BulkPeople(object Row, string People);
+
+    /// <summary>The most people a read's rows may name and still go ahead of the commands queued: a page, not an export.</summary>
+    private const int AheadAtMostPeople = 200;
+
+    private static int Named(BulkPeople? people) => people is null ? 0 : people.People.AsSpan().Count(',') + 1;
 
     /// <summary>
     /// The people named in bulk: one audit row for the read (no entity, its detail saying what it held), and each person

@@ -18,6 +18,7 @@ namespace CareCoordination.Store;
 /// full or old enough) commits it; a writer runs its work in its own async flow, so its caller's AsyncLocal state flows.
 /// A write queued ahead (a read's audit row) goes before the commands queued; the writes ahead share a group, which commits
 /// as soon as they have written, and the turn then goes to the oldest command waiting, so reads cannot hold commands back.
+/// While writes ahead keep coming, each commit carries one command and them: group commit gives way to reads.
 /// </summary>
 internal sealed class SqliteWriter(string connectionString, Func<SqliteConnection, CancellationToken, Task> prepare, WriteGroupLimits limits)
     : IAsyncDisposable

@@ -182,6 +182,35 @@ public sealed class GroupCommitTests : IAsyncLifetime
         Assert.Equal(["a1", "w1", "a2", "a3"], ran.ToList());
     }
 
+    /// <summary>A write ahead that found the turn free commits at once: a command queued meanwhile does not join its group.</summary>
+    [Fact]
+    public async Task AWriteAheadOnAFreeTurn_CommitsBeforeACommandQueuedWhileItWrote()
+    {
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ahead = _database.WriteAheadAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('a0', 'x')", transaction: transaction);
+            running.SetResult();
+            await release.Task;
+        });
+        await running.Task;
+        var seen = -1;
+        var command = Insert("w0", async () =>
+        {
+            await using var reader = await _database.OpenAsync();
+            seen = await reader.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM app_setting WHERE key = 'a0'");
+        });
+        await UntilWaitingAsync(1);
+        var groupsBefore = _database.WriteGroupsCommitted;
+
+        release.SetResult();
+        await Task.WhenAll(ahead, command);
+
+        Assert.Equal(1, seen);
+        Assert.Equal(2, _database.WriteGroupsCommitted - groupsBefore);
+    }
+
     [Fact]
     public async Task AWriteAheadGivenUpWhileQueued_LeavesTheNextOneAheadOfTheCommands()
     {

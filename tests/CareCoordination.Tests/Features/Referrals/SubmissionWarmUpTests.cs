@@ -114,3 +114,28 @@ public sealed class SubmissionWarmUpWaitTests(SubmissionWarmUpWaitTests.DefaultW
             $"The warm-up began {report.WaitedAfterServing.TotalMilliseconds:F0} ms after the app served: it did not wait.");
     }
 }
+
+/// <summary>The first 200 from /health is the warm-up's cue: it begins then, not when its wait (here 30 s) is over.</summary>
+public sealed class SubmissionWarmUpHealthCueTests(SubmissionWarmUpHealthCueTests.LongWaitApp app) : IClassFixture<SubmissionWarmUpHealthCueTests.LongWaitApp>
+{
+    public sealed class LongWaitApp : AppFactory
+    {
+        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("WarmUp:WaitForHealthSeconds", "30");
+        }
+    }
+
+    [Fact]
+    public async Task WarmUp_BeginsOnTheFirstHealthyAnswer()
+    {
+        using var client = app.CreateBrowserlessClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode);
+
+        var report = await app.Services.GetRequiredService<SubmissionWarmUp>().Done.WaitAsync(TimeSpan.FromSeconds(25));
+
+        Assert.NotNull(report);
+        Assert.True(report.WaitedAfterServing < TimeSpan.FromSeconds(25), $"It waited {report.WaitedAfterServing.TotalSeconds:F1} s.");
+    }
+}
