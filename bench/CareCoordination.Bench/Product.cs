@@ -7,15 +7,14 @@ namespace CareCoordination.Bench;
 /// The product the bench starts: as it is deployed (docs/deployment.md), published for this machine's runtime, which
 /// compiles it and its packages ReadyToRun, so that a start does not JIT-compile them first. Each run publishes into a
 /// folder of its own, removed at the end; the project's intermediate folder is shared, so run one bench at a time in a
-/// checkout. <c>--build</c> runs the plain build
-/// the bench's project reference made instead (quicker to get, slower to start), and so does <c>--short</c>, whose timings
-/// mean nothing (test.sh: it would only add the publish to every CI run).
+/// checkout. <c>--build</c> runs the plain build the bench's project reference made instead (quicker to get, slower to
+/// start), and so does <c>--short</c>, whose timings mean nothing (test.sh: it would only add the publish to every CI run).
 /// </summary>
 public static class Product
 {
     public static string Dll { get; private set; } = Repository.ProductDll;
 
-    public static string Description { get; private set; } = "the build (--build)";
+    public static string Description { get; private set; } = "the build";
 
     private static string? _folder;
 
@@ -23,7 +22,7 @@ public static class Product
     {
         if (options.Has("build") || options.Short)
         {
-            Description = options.Short ? "the build (--short)" : Description;
+            Description = options.Short ? "the build (--short)" : "the build (--build)";
             return;
         }
         var runtime = PortableRuntime();

@@ -28,9 +28,9 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     private static readonly AsyncLocal<SqliteWriter?> Holder = new();
 
     private readonly Lock _gate = new();
+    // Writers queued, each in the order they came: the writes ahead (a read's audit row), served before the commands.
+    private readonly LinkedList<Waiter> _waitingAhead = [];
     private readonly LinkedList<Waiter> _waiting = [];
-    // Writers queued ahead (a read's audit row) are the first this many of _waiting, in the order they came.
-    private int _waitingAhead;
     private bool _held;
     private bool _disposed;
     private SqliteConnection? _connection;
@@ -45,7 +45,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         {
             lock (_gate)
             {
-                return _waiting.Count;
+                return _waitingAhead.Count + _waiting.Count;
             }
         }
     }
@@ -242,25 +242,16 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 _held = true;
                 return ahead;
             }
-            if (ahead)
-            {
-                node = _waitingAhead == 0 ? _waiting.AddFirst(new Waiter(ahead: true)) : _waiting.AddAfter(LastAhead(), new Waiter(ahead: true));
-                _waitingAhead++;
-            }
-            else
-            {
-                node = _waiting.AddLast(new Waiter(ahead: false));
-            }
+            node = (ahead ? _waitingAhead : _waiting).AddLast(new Waiter(ahead));
         }
         await using var _ = cancellationToken.Register(() =>
         {
             lock (_gate)
             {
                 // Still queued: leave the queue. Already handed the turn: it must take it (see WriteAsync).
-                if (node.List is not null)
+                if (node.List is { } queue)
                 {
-                    _waiting.Remove(node);
-                    _waitingAhead -= node.Value.Ahead ? 1 : 0;
+                    queue.Remove(node);
                     node.Value.Turn.TrySetCanceled(cancellationToken);
                 }
             }
@@ -269,27 +260,22 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         return node.Value.Ahead;
     }
 
-    private LinkedListNode<Waiter> LastAhead()
-    {
-        var last = _waiting.First!;
-        for (var i = 1; i < _waitingAhead; i++)
-        {
-            last = last.Next!;
-        }
-        return last;
-    }
-
-    /// <summary>Hands the turn, with the open group, straight to the next writer waiting, if there is one (and is ahead, if asked).</summary>
-    private bool TryPassOn(bool onlyAhead = false)
+    /// <summary>
+    /// Hands the turn, with the open group, straight to the next writer waiting, if there is one: a write ahead first, then a
+    /// command (unless only writes ahead are asked for, or commands come first).
+    /// </summary>
+    private bool TryPassOn(bool onlyAhead = false, bool commandFirst = false)
     {
         lock (_gate)
         {
-            if (_waiting.First is not { } next || (onlyAhead && !next.Value.Ahead))
+            var queue = commandFirst && _waiting.Count > 0 ? _waiting
+                : _waitingAhead.Count > 0 ? _waitingAhead
+                : onlyAhead ? null : _waiting;
+            if (queue?.First is not { } next)
             {
                 return false;
             }
-            _waiting.RemoveFirst();
-            _waitingAhead -= next.Value.Ahead ? 1 : 0;
+            queue.RemoveFirst();
             next.Value.Turn.SetResult();
             return true;
         }
@@ -300,13 +286,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
     {
         lock (_gate)
         {
-            if (commandFirst && _waitingAhead > 0 && LastAhead().Next is { } command)
-            {
-                _waiting.Remove(command);
-                command.Value.Turn.SetResult();
-                return;
-            }
-            if (!TryPassOn())
+            if (!TryPassOn(commandFirst: commandFirst))
             {
                 _held = false;
             }

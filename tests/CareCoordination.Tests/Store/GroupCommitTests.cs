@@ -13,23 +13,25 @@ public sealed class GroupCommitTests : IAsyncLifetime
 {
     private Database _database = null!;
 
-    public async Task InitializeAsync()
+    // Groups close by count or age; here only when no writer is waiting, so that a test decides who shares a group.
+    public async Task InitializeAsync() => _database = await NewStoreAsync(new WriteGroupLimits(64, TimeSpan.FromMinutes(5)));
+
+    private static async Task<Database> NewStoreAsync(WriteGroupLimits limits)
     {
         var migrated = await new SqliteTestStore().MigratedAsync();
         var connectionString = migrated.ConnectionString;
         await migrated.DisposeAsync();
-        // Groups close by count or age; here only when no writer is waiting, so that a test decides who shares a group.
-        _database = new Database(StoreProvider.Sqlite, connectionString, new WriteGroupLimits(64, TimeSpan.FromMinutes(5)));
+        return new Database(StoreProvider.Sqlite, connectionString, limits);
     }
 
     public async Task DisposeAsync() => await _database.DisposeAsync();
 
     /// <summary>A writer holding the turn until released; returns once its work is running.</summary>
-    private async Task<(Task Done, TaskCompletionSource Release)> HoldTheTurnAsync()
+    private async Task<(Task Done, TaskCompletionSource Release)> HoldTheTurnAsync(Database? database = null)
     {
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var done = _database.WriteAsync(async (connection, transaction) =>
+        var done = (database ?? _database).WriteAsync(async (connection, transaction) =>
         {
             await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES ('holder', 'held')", transaction: transaction);
             running.SetResult();
@@ -39,9 +41,9 @@ public sealed class GroupCommitTests : IAsyncLifetime
         return (done, release);
     }
 
-    private async Task UntilWaitingAsync(int writers)
+    private async Task UntilWaitingAsync(int writers, Database? database = null)
     {
-        while (_database.WritersWaiting < writers)
+        while ((database ?? _database).WritersWaiting < writers)
         {
             await Task.Delay(5);
         }
@@ -147,18 +149,8 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task AfterWritesAheadCommit_TheOldestCommandGoesBeforeTheNextWriteAhead()
     {
-        var migrated = await new SqliteTestStore().MigratedAsync();
-        var connectionString = migrated.ConnectionString;
-        await migrated.DisposeAsync();
-        await using var database = new Database(StoreProvider.Sqlite, connectionString, new WriteGroupLimits(2, TimeSpan.FromMinutes(5)));
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var holder = database.WriteAsync(async (_, _) =>
-        {
-            running.SetResult();
-            await release.Task;
-        });
-        await running.Task;
+        await using var database = await NewStoreAsync(new WriteGroupLimits(2, TimeSpan.FromMinutes(5)));
+        var (holder, release) = await HoldTheTurnAsync(database);
         var ran = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var writes = new List<Task>();
         foreach (var (key, ahead) in new[] { ("a1", true), ("a2", true), ("a3", true), ("w1", false) })
@@ -169,10 +161,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
                 return Task.CompletedTask;
             }
             writes.Add(ahead ? database.WriteAheadAsync(Work) : database.WriteAsync(Work));
-            while (database.WritersWaiting < writes.Count)
-            {
-                await Task.Delay(5);
-            }
+            await UntilWaitingAsync(writes.Count, database);
         }
 
         release.SetResult();

@@ -94,14 +94,7 @@ public sealed class SubmissionWarmUpOnPostgresTests(PostgresAppFactory app) : Su
 public sealed class SubmissionWarmUpWaitTests(SubmissionWarmUpWaitTests.DefaultWaitApp app) : IClassFixture<SubmissionWarmUpWaitTests.DefaultWaitApp>
 {
     /// <summary>The app with the warm-up's wait as shipped, a second (the other tests' apps start it at once).</summary>
-    public sealed class DefaultWaitApp : AppFactory
-    {
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            builder.UseSetting("WarmUp:WaitForHealthSeconds", "1");
-        }
-    }
+    public sealed class DefaultWaitApp() : WarmUpWaitApp("1");
 
     [Fact]
     public async Task WarmUp_WithNoHealthCheckAsked_BeginsASecondAfterTheAppServes()
@@ -118,14 +111,7 @@ public sealed class SubmissionWarmUpWaitTests(SubmissionWarmUpWaitTests.DefaultW
 /// <summary>The first 200 from /health is the warm-up's cue: it begins then, not when its wait (here 30 s) is over.</summary>
 public sealed class SubmissionWarmUpHealthCueTests(SubmissionWarmUpHealthCueTests.LongWaitApp app) : IClassFixture<SubmissionWarmUpHealthCueTests.LongWaitApp>
 {
-    public sealed class LongWaitApp : AppFactory
-    {
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            builder.UseSetting("WarmUp:WaitForHealthSeconds", "30");
-        }
-    }
+    public sealed class LongWaitApp() : WarmUpWaitApp("30");
 
     [Fact]
     public async Task WarmUp_BeginsOnTheFirstHealthyAnswer()
@@ -137,5 +123,15 @@ public sealed class SubmissionWarmUpHealthCueTests(SubmissionWarmUpHealthCueTest
 
         Assert.NotNull(report);
         Assert.True(report.WaitedAfterServing < TimeSpan.FromSeconds(25), $"It waited {report.WaitedAfterServing.TotalSeconds:F1} s.");
+    }
+}
+
+/// <summary>An app whose warm-up waits this many seconds for the first healthy /health (WarmUp:WaitForHealthSeconds).</summary>
+public abstract class WarmUpWaitApp(string seconds) : AppFactory
+{
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("WarmUp:WaitForHealthSeconds", seconds);
     }
 }
