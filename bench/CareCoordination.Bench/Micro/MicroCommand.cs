@@ -26,6 +26,7 @@ public static class MicroCommand
         var issues = paths.ProfileCheck();
         report.Check(issues == 0, $"micro: the published examples break the profiles ({issues} issues)");
         _ = paths.Validate();
+        paths.ProfileCheckAsReceived();
         if (options.Short)
         {
             Console.WriteLine("   short mode: BenchmarkDotNet skipped; each path ran once and its result was checked");
@@ -47,7 +48,8 @@ public static class MicroCommand
         foreach (var (method, name) in new[]
         {
             (nameof(ReferralHotPaths.FhirParse), "FHIR parse of the Bundle"), (nameof(ReferralHotPaths.MapToForm), "map to the referral form"),
-            (nameof(ReferralHotPaths.Validate), "validation (form rules)"), (nameof(ReferralHotPaths.ProfileCheck), "profile check"),
+            (nameof(ReferralHotPaths.Validate), "validation (form rules)"), (nameof(ReferralHotPaths.ProfileCheckAsReceived), "profile check from the body as received"),
+            (nameof(ReferralHotPaths.ProfileCheck), "profile check, each resource written out"),
         })
         {
             if (means.TryGetValue(method, out var mean))
@@ -55,7 +57,8 @@ public static class MicroCommand
                 report.Add("micro", name + ", mean", mean, "µs", "bare app's whole parse", baseline);
             }
         }
-        var total = means.Where(m => m.Key != nameof(ReferralHotPaths.BareParse)).Sum(m => m.Value);
+        // A submission checks its resources from the body as received: the written-out check is not a step of its own.
+        var total = means.Where(m => m.Key is not (nameof(ReferralHotPaths.BareParse) or nameof(ReferralHotPaths.ProfileCheck))).Sum(m => m.Value);
         report.Add("micro", "all four, per referral", total, "µs", "bare app's whole parse", baseline);
         return report.Failures.Count == 0 ? 0 : 1;
     }

@@ -13,7 +13,8 @@ namespace CareCoordination.Bench.Micro;
 /// The product's in-process work on one partner referral (the load's Bundle, ~5 KB), step by step, against the bare app's
 /// whole parse as the baseline: Firely's parse of the Bundle with the product's byte checks (FhirRequests.Parse), the map onto
 /// the referral form (ReferralIntake.ToForm), the form's rules (ReferralForm.SubmissionRules, what SubmitReferral's validator
-/// applies) and the published profiles' check of both resources (FhirProfiles.Validate).
+/// applies) and the published profiles' check of both resources, from the body as received (FhirProfiles.CheckAhead, what a
+/// submission runs) and from each resource written out (FhirProfiles.Validate, for a resource not read from a body).
 /// </summary>
 [MemoryDiagnoser]
 public class ReferralHotPaths
@@ -50,6 +51,10 @@ public class ReferralHotPaths
     [Benchmark(Description = "product: validation (form rules)")]
     public int Validate() => _rules.Validate(_form).Errors.Count;
 
-    [Benchmark(Description = "product: profile check (ServiceRequest + Patient)")]
+    [Benchmark(Description = "product: profile check (ServiceRequest + Patient), each written out as JSON for it")]
     public int ProfileCheck() => _profiles.Validate(_request).Count + _profiles.Validate(_patient).Count;
+
+    /// <summary>What a submission runs: the Bundle's resources checked from the body as received (FhirProfiles.CheckAhead).</summary>
+    [Benchmark(Description = "product: profile check (ServiceRequest + Patient) from the body as received")]
+    public void ProfileCheckAsReceived() => _profiles.CheckAhead(_bundle, _bundleBytes);
 }

@@ -69,22 +69,48 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         {
             throw TooLarge(limit);
         }
+        var bytes = await ReadBodyAsync(request, limit, cancellationToken);
+        var resource = Parse<T>(bytes, typeof(T).Name);
+        Received = bytes;
+        // Kept as received, beside whatever referral it makes or changes (see ReceivedMessage).
+        received.Capture(request, bytes, (resource as Bundle)?.Id);
+        return resource;
+    }
+
+    /// <summary>
+    /// The body of the write this request carried, exactly as received, once <see cref="ReadAsync"/> has read it: the profile
+    /// check reads the resources from it (FhirProfiles.CheckAhead) rather than from the parsed resources written out again.
+    /// </summary>
+    public byte[] Received { get; private set; } = [];
+
+    /// <summary>The whole body, read straight into one array of its declared length when it declares one (a partner's usually does).</summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength is { } length)
+        {
+            var exact = new byte[length];
+            var filled = 0;
+            int read;
+            while (filled < exact.Length && (read = await request.Body.ReadAsync(exact.AsMemory(filled), cancellationToken)) > 0)
+            {
+                filled += read;
+            }
+            // Kestrel ends a body at its Content-Length, so a shorter one means the sender stopped sending.
+            return filled == exact.Length ? exact : throw new InvalidResource(null, string.Create(CultureInfo.InvariantCulture,
+                $"The body ended after {filled} of the {length} bytes its Content-Length declares."));
+        }
         using var body = new MemoryStream();
         var buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(buffer, cancellationToken)) > 0)
+        int chunk;
+        while ((chunk = await request.Body.ReadAsync(buffer, cancellationToken)) > 0)
         {
-            body.Write(buffer, 0, read);
+            body.Write(buffer, 0, chunk);
             if (body.Length > limit)
             {
                 throw TooLarge(limit);
             }
         }
-        var bytes = body.GetBuffer().AsSpan(0, (int)body.Length);
-        var resource = Parse<T>(bytes, typeof(T).Name);
-        // Kept as received, beside whatever referral it makes or changes (see ReceivedMessage).
-        received.Capture(request, bytes, (resource as Bundle)?.Id);
-        return resource;
+        return body.ToArray();
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public static class FhirWrites
             FhirProfiles profiles, CancellationToken cancellationToken) =>
         {
             var referral = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
-            profiles.CheckAhead(referral);
+            profiles.CheckAhead(referral, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
@@ -44,7 +44,7 @@ public static class FhirWrites
             FhirProfiles profiles, CancellationToken cancellationToken) =>
         {
             var patient = await body.ReadAsync<Patient>(request, cancellationToken);
-            profiles.CheckAhead(patient);
+            profiles.CheckAhead(patient, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.RegisterPersonAsync(patient, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
             return await AnswerAsync(request, response, mediator, written, cancellationToken);
@@ -66,7 +66,7 @@ public static class FhirWrites
         {
             var bundle = await body.ReadAsync<Bundle>(request, cancellationToken);
             // Outside the write turn, so that other writers do not wait on it (the entries' checks are answered from it).
-            profiles.CheckAhead(bundle);
+            profiles.CheckAhead(bundle, body.Received);
             if (bundle.Type == Bundle.BundleType.Transaction)
             {
                 var written = await mediator.Send(new ProcessTransaction.Command(bundle), cancellationToken);
@@ -102,7 +102,7 @@ public static class FhirWrites
             CancellationToken cancellationToken) =>
         {
             var message = await body.ReadAsync<Bundle>(request, cancellationToken);
-            profiles.CheckAhead(message);
+            profiles.CheckAhead(message, body.Received);
             var processed = await mediator.Send(new ProcessMessage.Command(message), cancellationToken);
             var (resource, _) = await ReadBackAsync(mediator, processed.Written, cancellationToken);
             var referralUrl = $"ServiceRequest/{processed.Written.Id}";

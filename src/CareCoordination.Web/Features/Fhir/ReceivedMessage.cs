@@ -30,10 +30,16 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         public byte[] Packed => field ??= Packing.Pack(Body);
     }
 
-    /// <summary>Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept.</summary>
-    internal void Capture(HttpRequest request, ReadOnlySpan<byte> body, string? bundleId) =>
-        _captured = new Captured(Guid.CreateVersion7().ToString("N"), body.ToArray(), request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
+    /// <summary>
+    /// Called once the body has been read and parsed: a body that cannot be read is refused, and nothing is kept. The body is
+    /// packed here, before the write's turn, where it held up every other writer (issue 14).
+    /// </summary>
+    internal void Capture(HttpRequest request, byte[] body, string? bundleId)
+    {
+        _captured = new Captured(Guid.CreateVersion7().ToString("N"), body, request.ContentType ?? "", $"{request.Method} {request.Path}", bundleId,
             clock.GetUtcNow());
+        _ = _captured.Packed;
+    }
 
     /// <summary>
     /// Keeps the body (once per request, however many referrals it makes) and links it to the referral, in the command's

@@ -45,7 +45,7 @@ public sealed partial class FhirProfiles
     private readonly Dictionary<string, Dictionary<string, HashSet<string>>> _valueSets;
 
     /// <summary>
-    /// Verdicts worked out before a write enters its store's one write turn (see <see cref="CheckAhead(Bundle)"/>), kept
+    /// Verdicts worked out before a write enters its store's one write turn (see <see cref="CheckAhead(Resource, ReadOnlyMemory{byte})"/>), kept
     /// with the very resource object they are for and gone with it.
     /// </summary>
     private readonly ConditionalWeakTable<Resource, IReadOnlyList<ProfileIssue>> _checkedAhead = [];
@@ -102,7 +102,11 @@ public sealed partial class FhirProfiles
     public IReadOnlyList<ProfileIssue> Validate(Resource resource) =>
         ProfileFor(resource) is { } profile ? Validate(resource, profile) : [];
 
-    public IReadOnlyList<ProfileIssue> Validate(Resource resource, string profileUrl)
+    public IReadOnlyList<ProfileIssue> Validate(Resource resource, string profileUrl) => Validate(resource, profileUrl, null);
+
+    /// <param name="asSent">The resource as its sender wrote it, when it was read from JSON: what the checker reads. Otherwise
+    /// the resource is written out as FHIR JSON for it, which was a third of the check's cost (issue 14).</param>
+    private IReadOnlyList<ProfileIssue> Validate(Resource resource, string profileUrl, JsonElement? asSent)
     {
         if (!_definitions.TryGetValue(profileUrl, out var definition) || definition.Type != resource.TypeName)
         {
@@ -110,44 +114,71 @@ public sealed partial class FhirProfiles
         }
         // The checker reads the resource as FHIR JSON, so that element names and choice types are exactly the ones
         // the profiles' element paths and fixed values are written in.
-        var json = JsonSerializer.SerializeToElement(resource, resource.GetType(), FhirMapping.Json);
+        var json = asSent ?? JsonSerializer.SerializeToElement(resource, resource.GetType(), FhirMapping.Json);
         var issues = new List<ProfileIssue>();
         Check(definition, new Node(json, null, resource.TypeName, -1, resource.TypeName), definition.Type, issues);
         return issues;
     }
 
     /// <summary>
-    /// Checks a request's resources (a Bundle's entries, and what they contain) before the write that will
-    /// <see cref="Require"/> them takes the write turn: the check is CPU only, and inside the turn it held up every
-    /// other writer. Require then answers from the verdict, exactly as it would have, in the same order of faults.
-    /// Only for resources read from a request body, which nothing changes after they are read.
+    /// Checks a request's resource (a Bundle's entries, and what they contain) before the write that will <see cref="Require"/>
+    /// it takes the write turn: the check is CPU only, and inside the turn it held up every other writer. Require then answers
+    /// from the verdict, exactly as it would have, in the same order of faults. Only for a resource read from a request body,
+    /// which nothing changes after it is read; <paramref name="asReceived"/> is that body, which FHIR JSON's parser took
+    /// whole (FhirRequests.Parse), so each resource in it is the resource parsed from it, at the same place.
     /// </summary>
-    public void CheckAhead(Bundle bundle)
+    public void CheckAhead(Resource resource, ReadOnlyMemory<byte> asReceived)
     {
-        foreach (var entry in bundle.Entry)
+        // A byte order mark may open the body (FhirRequests.Parse allows it); the JSON starts after it.
+        if (asReceived.Span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
         {
-            if (entry.Resource is { } resource)
+            asReceived = asReceived[3..];
+        }
+        using var document = JsonDocument.Parse(asReceived, new JsonDocumentOptions { MaxDepth = 64 });
+        CheckAhead(resource, document.RootElement);
+    }
+
+    /// <summary>As <see cref="CheckAhead(Resource, ReadOnlyMemory{byte})"/>, for a resource with no body to read it from: it is written out for the check.</summary>
+    public void CheckAhead(Resource resource) => CheckAhead(resource, (JsonElement?)null);
+
+    private void CheckAhead(Resource resource, JsonElement? asSent)
+    {
+        // Read from the body only where it is this very resource; anything else is written out as before.
+        if (asSent is { } sent && !(sent.ValueKind == JsonValueKind.Object && sent.TryGetProperty("resourceType", out var type) && type.ValueEquals(resource.TypeName)))
+        {
+            asSent = null;
+        }
+        if (ProfileFor(resource) is { } profile)
+        {
+            _checkedAhead.AddOrUpdate(resource, Validate(resource, profile, asSent));
+        }
+        if (resource is Bundle bundle)
+        {
+            var entries = Items(asSent, "entry", bundle.Entry.Count);
+            for (var i = 0; i < bundle.Entry.Count; i++)
             {
-                CheckAhead(resource);
+                // A Bundle's own entries only: a Bundle inside one is not checked ahead (nor did the check that answered before).
+                if (bundle.Entry[i].Resource is { } entry and not Bundle)
+                {
+                    CheckAhead(entry, entries?[i] is { ValueKind: JsonValueKind.Object } item && item.TryGetProperty("resource", out var json) ? json : null);
+                }
+            }
+        }
+        if (resource is DomainResource { Contained: { Count: > 0 } contained })
+        {
+            var sentContained = Items(asSent, "contained", contained.Count);
+            for (var i = 0; i < contained.Count; i++)
+            {
+                CheckAhead(contained[i], sentContained?[i]);
             }
         }
     }
 
-    /// <inheritdoc cref="CheckAhead(Bundle)"/>
-    public void CheckAhead(Resource resource)
-    {
-        if (ProfileFor(resource) is not null)
-        {
-            _checkedAhead.AddOrUpdate(resource, Validate(resource));
-        }
-        if (resource is DomainResource { Contained: { Count: > 0 } contained })
-        {
-            foreach (var inner in contained)
-            {
-                CheckAhead(inner);
-            }
-        }
-    }
+    /// <summary>The items of an array in the JSON as sent, where there are as many as the parsed resource has; else null.</summary>
+    private static JsonElement[]? Items(JsonElement? json, string property, int count) =>
+        json is { } value && value.TryGetProperty(property, out var array) && array.ValueKind == JsonValueKind.Array && array.GetArrayLength() == count
+            ? [.. array.EnumerateArray()]
+            : null;
 
     /// <summary>Refuses a resource that breaks its profile: a 400 whose OperationOutcome has one invalid issue per rule, saying where and why.</summary>
     public void Require(Resource resource)
