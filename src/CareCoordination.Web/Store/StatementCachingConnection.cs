@@ -155,6 +155,17 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
             var command = Borrowed;
             command.Transaction = (SqliteTransaction?)_transaction;
             command.CommandTimeout = CommandTimeout;
+            // Dapper names parameters without a prefix ("Id"). Microsoft.Data.Sqlite then looks each up in each statement as
+            // "Id", "@Id", ":Id" and "$Id" (the last three to refuse an ambiguous name), making a UTF-8 copy of the name for
+            // every look: 3.6% of a submission's CPU (issue 14). Our SQL writes every parameter as @Name, so named so it is
+            // found at the first look, and a statement of a command that does not use it gives up at once.
+            foreach (SqliteParameter parameter in command.Parameters)
+            {
+                if (parameter.ParameterName is { Length: > 0 } name && name[0] is not ('@' or ':' or '$'))
+                {
+                    parameter.ParameterName = "@" + name;
+                }
+            }
             return command;
         }
 
