@@ -107,9 +107,10 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         else
         {
             var savepoint = "w" + (++_savepoints).ToString(CultureInfo.InvariantCulture);
-            group.Transaction.Save(savepoint);
             try
             {
+                // Inside the try: were it to throw, the group is ended as broken below and the turn still passed on, never held.
+                group.Transaction.Save(savepoint);
                 Holder.Value = this;
                 try
                 {
