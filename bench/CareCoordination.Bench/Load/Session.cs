@@ -80,11 +80,18 @@ public sealed class Session
         }
     }
 
-    /// <summary>One new referral, POSTed as a partner would; null when it was acknowledged 2xx, else what came back.</summary>
-    public Func<CancellationToken, Task<string?>> Submit(Submissions submissions) => async cancellation =>
+    /// <summary>
+    /// One new referral, POSTed as a partner would; null when it was acknowledged 2xx, else what came back. Minimal: with
+    /// Prefer: return=minimal, answered with each entry's status and location only, as the bare app answers.
+    /// </summary>
+    public Func<CancellationToken, Task<string?>> Submit(Submissions submissions, bool minimal = false) => async cancellation =>
     {
-        using var content = new StringContent(submissions.Next().Json, Encoding.UTF8, "application/fhir+json");
-        using var response = await Http.PostAsync("/fhir", content, cancellation);
+        using var post = new HttpRequestMessage(HttpMethod.Post, "/fhir") { Content = new StringContent(submissions.Next().Json, Encoding.UTF8, "application/fhir+json") };
+        if (minimal)
+        {
+            post.Headers.Add("Prefer", "return=minimal");
+        }
+        using var response = await Http.SendAsync(post, cancellation);
         if (!response.IsSuccessStatusCode)
         {
             var body = await response.Content.ReadAsStringAsync(cancellation);

@@ -31,13 +31,16 @@ public static class FhirWrites
             var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
                 string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
             // The created resource is the body; a sender that wants the warnings (information needed) asks for the outcome instead.
-            var prefer = request.Headers["Prefer"].ToString();
-            if (prefer.Contains("return=OperationOutcome", StringComparison.OrdinalIgnoreCase))
+            switch (Preferred(request))
             {
-                await AnswerAsync(request, response, mediator, written, cancellationToken); // for its Location and ETag
-                return FhirEndpoints.Fhir(Outcome(written), written.Status);
+                case Return.OperationOutcome:
+                    await AnswerAsync(request, response, mediator, written, cancellationToken); // for its Location and ETag
+                    return FhirEndpoints.Fhir(Outcome(written), written.Status);
+                case Return.Minimal:
+                    return Minimal(request, response, written);
+                default:
+                    return await AnswerAsync(request, response, mediator, written, cancellationToken);
             }
-            return await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPost("/Patient", async (HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer, IMediator mediator,
@@ -47,7 +50,7 @@ public static class FhirWrites
             profiles.CheckAhead(patient, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.RegisterPersonAsync(patient, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
-            return await AnswerAsync(request, response, mediator, written, cancellationToken);
+            return Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPut("/ServiceRequest/{id}", async (string id, HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer,
@@ -58,7 +61,7 @@ public static class FhirWrites
             var expected = FhirWriter.ParseIfMatch(request.Headers.IfMatch.ToString())
                 ?? throw new PreconditionRequired("Send If-Match with the ETag of your last read, so that a change made since is not overwritten.");
             var written = await writer.UpdateReferralAsync(referralId, update, expected, cancellationToken);
-            return await AnswerAsync(request, response, mediator, written, cancellationToken);
+            return Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, FhirProfiles profiles,
@@ -67,13 +70,14 @@ public static class FhirWrites
             var bundle = await body.ReadAsync<Bundle>(request, cancellationToken);
             // Outside the write turn, so that other writers do not wait on it (the entries' checks are answered from it).
             profiles.CheckAhead(bundle, body.Received);
+            var minimal = Preferred(request) == Return.Minimal;
             if (bundle.Type == Bundle.BundleType.Transaction)
             {
-                var written = await mediator.Send(new ProcessTransaction.Command(bundle), cancellationToken);
+                var written = await mediator.Send(new ProcessTransaction.Command(bundle) { Minimal = minimal }, cancellationToken);
                 var reply = new Bundle { Type = Bundle.BundleType.TransactionResponse };
                 foreach (var entry in written)
                 {
-                    reply.Entry.Add(await ResponseEntryAsync(request, mediator, entry, cancellationToken));
+                    reply.Entry.Add(minimal ? MinimalEntry(request, entry) : await ResponseEntryAsync(request, mediator, entry, cancellationToken));
                 }
                 return FhirEndpoints.Fhir(reply);
             }
@@ -85,7 +89,7 @@ public static class FhirWrites
                     try
                     {
                         var written = await writer.ApplyBatchEntryAsync(entry, cancellationToken);
-                        reply.Entry.Add(await ResponseEntryAsync(request, mediator, written, cancellationToken));
+                        reply.Entry.Add(minimal ? MinimalEntry(request, written) : await ResponseEntryAsync(request, mediator, written, cancellationToken));
                     }
                     catch (DomainFailure failure)
                     {
@@ -137,6 +141,64 @@ public static class FhirWrites
         });
     }
 
+    /// <summary>What a write's sender asks to be given back: FHIR's http page reads RFC 7240's Prefer: return=minimal, representation or OperationOutcome.</summary>
+    internal enum Return
+    {
+        Representation,
+        Minimal,
+        OperationOutcome,
+    }
+
+    /// <summary>The sender's return preference; representation, as before, when it states none this server knows.</summary>
+    internal static Return Preferred(HttpRequest request)
+    {
+        foreach (var header in request.Headers["Prefer"])
+        {
+            foreach (var part in (header ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                // A preference may carry parameters after a semicolon (RFC 7240 2); none of these has any.
+                var preference = part.Split(';', 2)[0];
+                var (name, value) = preference.Split('=', 2, StringSplitOptions.TrimEntries) is [var n, var v] ? (n, v.Trim('"')) : (preference.Trim(), "");
+                Return? preferred = !name.Equals("return", StringComparison.OrdinalIgnoreCase) ? null : value.ToUpperInvariant() switch
+                {
+                    "MINIMAL" => Return.Minimal,
+                    "REPRESENTATION" => Return.Representation,
+                    "OPERATIONOUTCOME" => Return.OperationOutcome,
+                    _ => null,
+                };
+                if (preferred is { } known)
+                {
+                    return known;
+                }
+            }
+        }
+        return Return.Representation;
+    }
+
+    /// <summary>
+    /// return=minimal: the status and where the resource is, and no body. Nothing is read back, so there is no version to
+    /// name: the sender that wants the resource or its ETag reads it (a partner that only sends referrals need not).
+    /// </summary>
+    private static IResult Minimal(HttpRequest request, HttpResponse response, Written written)
+    {
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, null)}";
+        return Results.StatusCode(written.Status);
+    }
+
+    /// <summary>A transaction or batch entry's answer under return=minimal: its response (status, location, any warnings) without the resource.</summary>
+    private static Bundle.EntryComponent MinimalEntry(HttpRequest request, Written written) => written.ReadWithEntry is not null
+        ? ReadWithEntry(written)
+        : new Bundle.EntryComponent
+        {
+            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
+            Response = new Bundle.ResponseComponent
+            {
+                Status = StatusLine(written.Status),
+                Location = Location(written, null),
+                Outcome = written.Missing.Count > 0 ? Outcome(written) : null,
+            },
+        };
+
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
         var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
@@ -151,18 +213,9 @@ public static class FhirWrites
 
     private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
-        if (written.ReadWithEntry is { } with)
+        if (written.ReadWithEntry is not null)
         {
-            return new Bundle.EntryComponent
-            {
-                Response = new Bundle.ResponseComponent
-                {
-                    Status = StatusLine(written.Status),
-                    Outcome = FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
-                        $"Read as part of the referral in Bundle.entry[{with}]: what it says is stored with that referral, not as a {written.ResourceType} of its own.",
-                        OperationOutcome.IssueSeverity.Information),
-                },
-            };
+            return ReadWithEntry(written);
         }
         var (resource, version) = written.Answer is { } answer ? (answer, written.AnswerVersion) : await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent
@@ -179,6 +232,17 @@ public static class FhirWrites
             },
         };
     }
+
+    private static Bundle.EntryComponent ReadWithEntry(Written written) => new()
+    {
+        Response = new Bundle.ResponseComponent
+        {
+            Status = StatusLine(written.Status),
+            Outcome = FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
+                $"Read as part of the referral in Bundle.entry[{written.ReadWithEntry}]: what it says is stored with that referral, not as a {written.ResourceType} of its own.",
+                OperationOutcome.IssueSeverity.Information),
+        },
+    };
 
     /// <summary>
     /// What a create did, as an OperationOutcome: one warning per answer the form needs and the sender did not give,
@@ -250,16 +314,25 @@ public static class ProcessTransaction
 {
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
-    public sealed record Command(Bundle Bundle) : ICommand<IReadOnlyList<Written>>;
+    public sealed record Command(Bundle Bundle) : ICommand<IReadOnlyList<Written>>
+    {
+        /// <summary>The sender asked for return=minimal: nothing is read for the answer.</summary>
+        public bool Minimal { get; init; }
+    }
 
     public sealed class Handler(FhirWriter writer, Work work) : ICommandHandler<Command, IReadOnlyList<Written>>
     {
         public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken)
         {
-            var answered = new List<Written>();
-            foreach (var written in await writer.ApplyTransactionAsync(command.Bundle, cancellationToken))
+            var written = await writer.ApplyTransactionAsync(command.Bundle, cancellationToken);
+            if (command.Minimal)
             {
-                answered.Add(await AnswerAsync(written));
+                return written;
+            }
+            var answered = new List<Written>();
+            foreach (var one in written)
+            {
+                answered.Add(await AnswerAsync(one));
             }
             return answered;
         }
