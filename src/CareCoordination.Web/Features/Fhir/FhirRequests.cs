@@ -53,8 +53,14 @@ public sealed class PreconditionRequired(string message) : DomainFailure(message
 /// <summary>Reads the body of a FHIR write: JSON only, within the size limit, parsed strictly as the expected resource type. Scoped: one per request.</summary>
 public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessage received)
 {
-    // Strict: an element FHIR R4 does not define, or a value of the wrong shape, is an error, never silently dropped.
-    private static readonly FhirJsonDeserializer Deserializer = new(new DeserializerSettings());
+    // Strict: an element FHIR R4 does not define, or a value of the wrong shape, is an error, never silently dropped. So is an
+    // element named in the wrong case ("Subject"), which Firely otherwise reads as the element it resembles: the profile
+    // check reads the body as sent (FhirProfiles.CheckAhead), where no rule would find it.
+    private static readonly FhirJsonDeserializer Deserializer = new(new DeserializerSettings()
+        .Enforcing([Hl7.Fhir.Validation.CodedValidationException.WRONG_CASED_ELEMENT_CODE, Hl7.Fhir.Validation.CodedValidationException.WRONG_CASED_RESOURCE_TYPE_CODE]));
+
+    /// <summary>Deeper than any resource this server takes; the limit guards the parsers' stacks.</summary>
+    internal const int MaxDepth = 64;
 
     public async Task<T> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : Resource
@@ -164,9 +170,6 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
     }
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    /// <summary>Deeper than any resource this server takes; the limit guards the parsers' stacks.</summary>
-    private const int MaxDepth = 64;
 
     /// <summary>One pass over the JSON tokens: well-formed, one value, strings a store can keep, resource types spelt exactly.</summary>
     private static void RequireReadableJson(ReadOnlySpan<byte> utf8, string expected)

@@ -60,6 +60,8 @@ public abstract class FhirInputTests(AppFactory app)
         { "a second resource after the body", "after" },
         { "resourceType in the wrong case", "servicerequest" },
         { "a property named twice", "intent" },
+        // Read by Firely as the element it resembles, so the profile check (which reads the body as sent) did not see it.
+        { "an element in the wrong case", "Subject" },
     };
 
     [Theory]
@@ -81,6 +83,7 @@ public abstract class FhirInputTests(AppFactory app)
             "a second resource after the body" => json + json,
             "resourceType in the wrong case" => ResourceType(json, "servicerequest"),
             "a property named twice" => json.Replace("\"intent\":\"order\"", "\"intent\":\"order\",\"intent\":\"plan\"", StringComparison.Ordinal),
+            "an element in the wrong case" => json.Replace("\"subject\":", "\"Subject\":", StringComparison.Ordinal),
             _ => throw new ArgumentOutOfRangeException(nameof(fault)),
         };
         Assert.NotEqual(json, sent);

@@ -134,17 +134,14 @@ public sealed partial class FhirProfiles
         {
             asReceived = asReceived[3..];
         }
-        using var document = JsonDocument.Parse(asReceived, new JsonDocumentOptions { MaxDepth = 64 });
+        using var document = JsonDocument.Parse(asReceived, new JsonDocumentOptions { MaxDepth = FhirRequests.MaxDepth });
         CheckAhead(resource, document.RootElement);
     }
-
-    /// <summary>As <see cref="CheckAhead(Resource, ReadOnlyMemory{byte})"/>, for a resource with no body to read it from: it is written out for the check.</summary>
-    public void CheckAhead(Resource resource) => CheckAhead(resource, (JsonElement?)null);
 
     private void CheckAhead(Resource resource, JsonElement? asSent)
     {
         // Read from the body only where it is this very resource; anything else is written out as before.
-        if (asSent is { } sent && !(sent.ValueKind == JsonValueKind.Object && sent.TryGetProperty("resourceType", out var type) && type.ValueEquals(resource.TypeName)))
+        if (asSent is { } sent && !(sent.ValueKind == JsonValueKind.Object && sent.TryGetProperty("resourceType", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals(resource.TypeName)))
         {
             asSent = null;
         }
