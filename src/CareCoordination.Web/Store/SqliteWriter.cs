@@ -107,10 +107,12 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         else
         {
             var savepoint = "w" + (++_savepoints).ToString(CultureInfo.InvariantCulture);
+            var saved = false;
             try
             {
-                // Inside the try: were it to throw, the group is ended as broken below and the turn still passed on, never held.
+                // Inside the try: were it to throw, the group ends as broken (below) and the turn is still passed on, never held.
                 group.Transaction.Save(savepoint);
+                saved = true;
                 Holder.Value = this;
                 try
                 {
@@ -125,15 +127,23 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
             catch (Exception error)
             {
                 failure = ExceptionDispatchInfo.Capture(error);
-                try
+                if (!saved)
                 {
-                    group.Transaction.Rollback(savepoint);
-                    group.Transaction.Release(savepoint);
+                    // Nothing of this writer's to undo, but a transaction that cannot take a savepoint cannot be trusted either.
+                    group.Broken = error;
                 }
-                catch (Exception rollback)
+                else
                 {
-                    // SQLite rolls a whole transaction back on some errors (disk full, I/O): the others' work is gone too.
-                    group.Broken = rollback;
+                    try
+                    {
+                        group.Transaction.Rollback(savepoint);
+                        group.Transaction.Release(savepoint);
+                    }
+                    catch (Exception rollback)
+                    {
+                        // SQLite rolls a whole transaction back on some errors (disk full, I/O): the others' work is gone too.
+                        group.Broken = rollback;
+                    }
                 }
             }
             if (group.Broken is null && SQLitePCL.raw.sqlite3_get_autocommit(_connection!.Handle) != 0)
