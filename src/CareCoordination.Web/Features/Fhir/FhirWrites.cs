@@ -50,7 +50,7 @@ public static class FhirWrites
             profiles.CheckAhead(patient, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
             var written = await writer.RegisterPersonAsync(patient, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
-            return Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
+            return await AnswerAsPreferredAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPut("/ServiceRequest/{id}", async (string id, HttpRequest request, HttpResponse response, FhirRequests body, FhirWriter writer,
@@ -61,7 +61,7 @@ public static class FhirWrites
             var expected = FhirWriter.ParseIfMatch(request.Headers.IfMatch.ToString())
                 ?? throw new PreconditionRequired("Send If-Match with the ETag of your last read, so that a change made since is not overwritten.");
             var written = await writer.UpdateReferralAsync(referralId, update, expected, cancellationToken);
-            return Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
+            return await AnswerAsPreferredAsync(request, response, mediator, written, cancellationToken);
         });
 
         fhir.MapPost("/", async (HttpRequest request, FhirRequests body, FhirWriter writer, IMediator mediator, FhirProfiles profiles,
@@ -71,6 +71,10 @@ public static class FhirWrites
             // Outside the write turn, so that other writers do not wait on it (the entries' checks are answered from it).
             profiles.CheckAhead(bundle, body.Received);
             var minimal = Preferred(request) == Return.Minimal;
+            if (minimal)
+            {
+                request.HttpContext.Response.Headers["Preference-Applied"] = "return=minimal";
+            }
             if (bundle.Type == Bundle.BundleType.Transaction)
             {
                 var written = await mediator.Send(new ProcessTransaction.Command(bundle) { Minimal = minimal }, cancellationToken);
@@ -159,16 +163,15 @@ public static class FhirWrites
                 // A preference may carry parameters after a semicolon (RFC 7240 2); none of these has any.
                 var preference = part.Split(';', 2)[0];
                 var (name, value) = preference.Split('=', 2, StringSplitOptions.TrimEntries) is [var n, var v] ? (n, v.Trim('"')) : (preference.Trim(), "");
-                Return? preferred = !name.Equals("return", StringComparison.OrdinalIgnoreCase) ? null : value.ToUpperInvariant() switch
+                // Only the first instance of a preference counts (RFC 7240 2); one this server does not know is ignored.
+                if (name.Equals("return", StringComparison.OrdinalIgnoreCase))
                 {
-                    "MINIMAL" => Return.Minimal,
-                    "REPRESENTATION" => Return.Representation,
-                    "OPERATIONOUTCOME" => Return.OperationOutcome,
-                    _ => null,
-                };
-                if (preferred is { } known)
-                {
-                    return known;
+                    return value.ToUpperInvariant() switch
+                    {
+                        "MINIMAL" => Return.Minimal,
+                        "OPERATIONOUTCOME" => Return.OperationOutcome,
+                        _ => Return.Representation,
+                    };
                 }
             }
         }
@@ -182,8 +185,14 @@ public static class FhirWrites
     private static IResult Minimal(HttpRequest request, HttpResponse response, Written written)
     {
         response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, null)}";
+        response.Headers["Preference-Applied"] = "return=minimal";
         return Results.StatusCode(written.Status);
     }
+
+    /// <summary>A create or update of one resource answered as its sender prefers: minimal, or the resource read back.</summary>
+    private static async Task<IResult> AnswerAsPreferredAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
+        CancellationToken cancellationToken) =>
+        Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
 
     /// <summary>A transaction or batch entry's answer under return=minimal: its response (status, location, any warnings) without the resource.</summary>
     private static Bundle.EntryComponent MinimalEntry(HttpRequest request, Written written) => written.ReadWithEntry is not null

@@ -58,6 +58,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
     [InlineData(null)]
     [InlineData("return=representation")]
     [InlineData("return=everything")]
+    [InlineData("return=everything, return=minimal")]
     public async Task ATransaction_WithoutReturnMinimal_IsAnsweredWithTheResourcesMade(string? prefer)
     {
         using var client = await app.PartnerAsync();
@@ -121,6 +122,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
         Assert.Null(response.Headers.ETag);
+        Assert.Equal(["return=minimal"], response.Headers.GetValues("Preference-Applied"));
         Assert.Matches("/fhir/ServiceRequest/[0-9]+$", response.Headers.Location.ToString());
         var made = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync(response.Headers.Location));
         Assert.Equal(response.Headers.Location.ToString().Split('/')[^1], made.Id);
