@@ -26,7 +26,8 @@ public static class MicroCommand
         var issues = paths.ProfileCheck();
         report.Check(issues == 0, $"micro: the published examples break the profiles ({issues} issues)");
         _ = paths.Validate();
-        paths.ProfileCheckAsReceived();
+        var issuesAsReceived = paths.ProfileCheckAsReceived();
+        report.Check(issuesAsReceived == 0, $"micro: checked from the body as received, the published examples break the profiles ({issuesAsReceived} issues)");
         if (options.Short)
         {
             Console.WriteLine("   short mode: BenchmarkDotNet skipped; each path ran once and its result was checked");

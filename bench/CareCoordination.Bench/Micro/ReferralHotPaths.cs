@@ -56,5 +56,23 @@ public class ReferralHotPaths
 
     /// <summary>What a submission runs: the Bundle's resources checked from the body as received (FhirProfiles.CheckAhead).</summary>
     [Benchmark(Description = "product: profile check (ServiceRequest + Patient) from the body as received")]
-    public void ProfileCheckAsReceived() => _profiles.CheckAhead(_bundle, _bundleBytes);
+    public int ProfileCheckAsReceived()
+    {
+        _profiles.CheckAhead(_bundle, _bundleBytes);
+        return Issues(_request) + Issues(_patient);
+    }
+
+    /// <summary>The issues the verdict worked out ahead holds for the resource (Require answers from it).</summary>
+    private int Issues(Resource resource)
+    {
+        try
+        {
+            _profiles.Require(resource);
+            return 0;
+        }
+        catch (InvalidResource refused)
+        {
+            return refused.Issues.Count;
+        }
+    }
 }
