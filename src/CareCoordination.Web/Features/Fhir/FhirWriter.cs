@@ -24,6 +24,12 @@ public sealed record Written(string ResourceType, long Id, int Status)
     /// <summary>For a transaction entry read as part of a referral (a Consent, an Observation ...): the entry of that referral.</summary>
     public int? ReadWithEntry { get; init; }
 
+    /// <summary>
+    /// The version the write made, where that is known without reading it back (a new referral); else null. A Patient made beside
+    /// a referral may be a person another organisation referred before, whose record this write changed: its version is not 1.
+    /// </summary>
+    public int? Version { get; init; }
+
     /// <summary>The answer, read in the write's own transaction where its audit rows name it (ProcessTransaction); else read back after.</summary>
     public Resource? Answer { get; init; }
     public int? AnswerVersion { get; init; }
@@ -111,7 +117,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
                     + "To make a retry safe, send If-None-Exist: identifier=system|value.");
         }
-        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value, Missing = missing };
+        // SubmitReferral inserts a new referral as its version 1, and nothing in the command changes it after.
+        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value, Missing = missing, Version = 1 };
     }
 
     /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>

@@ -179,12 +179,16 @@ public static class FhirWrites
     }
 
     /// <summary>
-    /// return=minimal: the status and where the resource is, and no body. Nothing is read back, so there is no version to
-    /// name: the sender that wants the resource or its ETag reads it (a partner that only sends referrals need not).
+    /// return=minimal: the status and where the resource is, and no body. Nothing is read back: the version is named (in the
+    /// location and the ETag) only where the write knows it, a new referral's; otherwise the sender that wants it reads it.
     /// </summary>
     private static IResult Minimal(HttpRequest request, HttpResponse response, Written written)
     {
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, null)}";
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, written.Version)}";
+        if (written.Version is { } version)
+        {
+            response.Headers.ETag = FhirMapping.ETag(version);
+        }
         response.Headers["Preference-Applied"] = "return=minimal";
         return Results.StatusCode(written.Status);
     }
@@ -203,7 +207,8 @@ public static class FhirWrites
             Response = new Bundle.ResponseComponent
             {
                 Status = StatusLine(written.Status),
-                Location = Location(written, null),
+                Location = Location(written, written.Version),
+                Etag = written.Version is { } version ? FhirMapping.ETag(version) : null,
                 Outcome = written.Missing.Count > 0 ? Outcome(written) : null,
             },
         };

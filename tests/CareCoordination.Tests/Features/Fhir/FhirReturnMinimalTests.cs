@@ -45,10 +45,14 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal(["201 Created", "201 Created"], reply.Entry.Select(e => e.Response.Status));
         Assert.All(reply.Entry, entry => Assert.Null(entry.Resource));
         Assert.Matches("^Patient/[0-9]+$", reply.Entry[0].Response.Location);
-        Assert.Matches("^ServiceRequest/[0-9]+$", reply.Entry[1].Response.Location);
-        Assert.All(reply.Entry, entry => Assert.EndsWith("/fhir/" + entry.Response.Location, entry.FullUrl, StringComparison.Ordinal));
-        // What it names was made: the referral, for the person sent.
+        // A new referral is version 1, known without reading it; the person's version is not named (see Written.Version).
+        Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[1].Response.Location);
+        Assert.Equal("W/\"1\"", reply.Entry[1].Response.Etag);
+        Assert.Null(reply.Entry[0].Response.Etag);
+        Assert.All(reply.Entry, entry => Assert.EndsWith("/fhir/" + entry.Response.Location.Split("/_history/")[0], entry.FullUrl, StringComparison.Ordinal));
+        // What it names was made: the referral, at that version, for the person sent.
         var referral = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync("/fhir/" + reply.Entry[1].Response.Location));
+        Assert.Equal("1", referral.Meta.VersionId);
         Assert.Equal(reply.Entry[0].Response.Location, referral.Subject.Reference);
         var person = await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + reply.Entry[0].Response.Location));
         Assert.Equal(nhs, person.Identifier.Single(i => i.System == FhirMapping.NhsNumberSystem).Value);
@@ -106,7 +110,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
 
         Assert.Equal(Bundle.BundleType.BatchResponse, reply.Type);
         Assert.Equal("201 Created", reply.Entry[0].Response.Status);
-        Assert.Matches("^ServiceRequest/[0-9]+$", reply.Entry[0].Response.Location);
+        Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
         Assert.All(reply.Entry, entry => Assert.Null(entry.Resource));
         Assert.StartsWith("4", reply.Entry[1].Response.Status, StringComparison.Ordinal);
         Assert.IsType<OperationOutcome>(reply.Entry[1].Response.Outcome);
@@ -121,11 +125,12 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
-        Assert.Null(response.Headers.ETag);
+        Assert.Equal("W/\"1\"", response.Headers.ETag.ToString());
         Assert.Equal(["return=minimal"], response.Headers.GetValues("Preference-Applied"));
-        Assert.Matches("/fhir/ServiceRequest/[0-9]+$", response.Headers.Location.ToString());
+        Assert.Matches("/fhir/ServiceRequest/[0-9]+/_history/1$", response.Headers.Location.ToString());
         var made = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync(response.Headers.Location));
-        Assert.Equal(response.Headers.Location.ToString().Split('/')[^1], made.Id);
+        Assert.Equal(response.Headers.Location.ToString().Split('/')[^3], made.Id);
+        Assert.Equal("1", made.Meta.VersionId);
 
         // Without it, the created resource is the body, with its version.
         var plain = await client.SendAsync(Post("/fhir/ServiceRequest", FhirPayloads.ContainedReferral(await NewNhsAsync()), null));
