@@ -102,8 +102,8 @@ public sealed partial class Server : IAsyncDisposable
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         // The runtime setting docs/deployment.md gives a node (a 64 MB young generation), given to the product and the bare app
-        // alike, so that no ratio is bought by tuning one side. Set in the bench's own environment, it is left as given.
-        start.Environment["DOTNET_GCgen0size"] = Environment.GetEnvironmentVariable("DOTNET_GCgen0size") ?? DeployedGen0Size;
+        // alike, so that no ratio is bought by tuning one side. Set in the bench's own environment (inherited), it is left as given.
+        start.Environment.TryAdd("DOTNET_GCgen0size", DeployedGen0Size);
         foreach (var (key, value) in settings)
         {
             start.Environment[key] = value;

@@ -29,8 +29,8 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
 
     private readonly Lock _gate = new();
     // Writers queued, each in the order they came: the writes ahead (a read's audit row), served before the commands.
-    private readonly LinkedList<Waiter> _waitingAhead = [];
-    private readonly LinkedList<Waiter> _waiting = [];
+    private readonly LinkedList<TaskCompletionSource> _waitingAhead = [];
+    private readonly LinkedList<TaskCompletionSource> _waiting = [];
     private bool _held;
     private bool _disposed;
     private SqliteConnection? _connection;
@@ -64,12 +64,6 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         public TaskCompletionSource Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Waiter(bool ahead)
-    {
-        public bool Ahead { get; } = ahead;
-        public TaskCompletionSource Turn { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     /// <param name="ahead">
     /// A small write someone is waiting to see the answer of (a read's audit row): it is queued before the commands waiting
     /// (after other writes ahead), and its group commits as soon as the writes ahead have written, so that a screen's read
@@ -83,7 +77,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         {
             throw new InvalidOperationException("A write was started inside a write: it would wait for its own turn. Write through the open transaction.");
         }
-        ahead = await EnterAsync(cancellationToken, ahead);
+        await EnterAsync(cancellationToken, ahead);
         Group group;
         try
         {
@@ -242,18 +236,18 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
         }
     }
 
-    /// <summary>Waits for the turn; true when it was taken as a write ahead.</summary>
-    private async Task<bool> EnterAsync(CancellationToken cancellationToken, bool ahead = false)
+    /// <summary>Waits for the turn, queued as a write ahead or as a command.</summary>
+    private async Task EnterAsync(CancellationToken cancellationToken, bool ahead = false)
     {
-        LinkedListNode<Waiter> node;
+        LinkedListNode<TaskCompletionSource> node;
         lock (_gate)
         {
             if (!_held)
             {
                 _held = true;
-                return ahead;
+                return;
             }
-            node = (ahead ? _waitingAhead : _waiting).AddLast(new Waiter(ahead));
+            node = (ahead ? _waitingAhead : _waiting).AddLast(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         }
         await using var _ = cancellationToken.Register(() =>
         {
@@ -263,12 +257,11 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 if (node.List is { } queue)
                 {
                     queue.Remove(node);
-                    node.Value.Turn.TrySetCanceled(cancellationToken);
+                    node.Value.TrySetCanceled(cancellationToken);
                 }
             }
         });
-        await node.Value.Turn.Task;
-        return node.Value.Ahead;
+        await node.Value.Task;
     }
 
     /// <summary>
@@ -287,7 +280,7 @@ internal sealed class SqliteWriter(string connectionString, Func<SqliteConnectio
                 return false;
             }
             queue.RemoveFirst();
-            next.Value.Turn.SetResult();
+            next.Value.SetResult();
             return true;
         }
     }

@@ -129,8 +129,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
     public static T Parse<T>(ReadOnlySpan<byte> utf8, string expected)
         where T : Resource
     {
-        // A byte order mark is allowed before JSON text, if not recommended (RFC 8259 8.1).
-        var bom = utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        var bom = ByteOrderMarkLength(utf8);
         utf8 = utf8[bom..];
         // Checked in place; decoded only to say where it breaks. Firely then reads these very bytes, not a string of them
         // encoded back to UTF-8 (what its string overload does): the same bytes, so the same positions in its messages.
@@ -168,6 +167,9 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         }
         return typed;
     }
+
+    /// <summary>A byte order mark is allowed before JSON text, if not recommended (RFC 8259 8.1): its length, or 0.</summary>
+    internal static int ByteOrderMarkLength(ReadOnlySpan<byte> utf8) => utf8.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

@@ -81,7 +81,7 @@ public static class FhirWrites
                 var reply = new Bundle { Type = Bundle.BundleType.TransactionResponse };
                 foreach (var entry in written)
                 {
-                    reply.Entry.Add(minimal ? MinimalEntry(request, entry) : await ResponseEntryAsync(request, mediator, entry, cancellationToken));
+                    reply.Entry.Add(await ResponseEntryAsync(request, mediator, entry, minimal, cancellationToken));
                 }
                 return FhirEndpoints.Fhir(reply);
             }
@@ -93,7 +93,7 @@ public static class FhirWrites
                     try
                     {
                         var written = await writer.ApplyBatchEntryAsync(entry, cancellationToken);
-                        reply.Entry.Add(minimal ? MinimalEntry(request, written) : await ResponseEntryAsync(request, mediator, written, cancellationToken));
+                        reply.Entry.Add(await ResponseEntryAsync(request, mediator, written, minimal, cancellationToken));
                     }
                     catch (DomainFailure failure)
                     {
@@ -198,21 +198,6 @@ public static class FhirWrites
         CancellationToken cancellationToken) =>
         Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
 
-    /// <summary>A transaction or batch entry's answer under return=minimal: its response (status, location, any warnings) without the resource.</summary>
-    private static Bundle.EntryComponent MinimalEntry(HttpRequest request, Written written) => written.ReadWithEntry is not null
-        ? ReadWithEntry(written)
-        : new Bundle.EntryComponent
-        {
-            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
-            Response = new Bundle.ResponseComponent
-            {
-                Status = StatusLine(written.Status),
-                Location = Location(written, written.Version),
-                Etag = written.Version is { } version ? FhirMapping.ETag(version) : null,
-                Outcome = written.Missing.Count > 0 ? Outcome(written) : null,
-            },
-        };
-
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
         var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
@@ -225,13 +210,20 @@ public static class FhirWrites
         return FhirEndpoints.Fhir(resource, written.Status);
     }
 
-    private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken)
+    /// <summary>
+    /// A transaction or batch entry's answer: its response (status, location, any warnings) and the resource read back; under
+    /// return=minimal nothing is read, and the version is named only where the write knows it (<see cref="Written.Version"/>).
+    /// </summary>
+    private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, bool minimal,
+        CancellationToken cancellationToken)
     {
         if (written.ReadWithEntry is not null)
         {
             return ReadWithEntry(written);
         }
-        var (resource, version) = written.Answer is { } answer ? (answer, written.AnswerVersion) : await ReadBackAsync(mediator, written, cancellationToken);
+        var (resource, version) = minimal ? ((Resource?)null, written.Version)
+            : written.Answer is { } answer ? (answer, written.AnswerVersion)
+            : await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
             FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
@@ -242,7 +234,7 @@ public static class FhirWrites
                 Location = Location(written, version),
                 Etag = version is { } v ? FhirMapping.ETag(v) : null,
                 LastModified = resource?.Meta?.LastUpdated,
-                Outcome = resource is null ? NotReadable(written) : written.Missing.Count > 0 ? Outcome(written) : null,
+                Outcome = resource is null && !minimal ? NotReadable(written) : written.Missing.Count > 0 ? Outcome(written) : null,
             },
         };
     }

@@ -130,11 +130,8 @@ public sealed partial class FhirProfiles
     public void CheckAhead(Resource resource, ReadOnlyMemory<byte> asReceived)
     {
         // A byte order mark may open the body (FhirRequests.Parse allows it); the JSON starts after it.
-        if (asReceived.Span.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
-        {
-            asReceived = asReceived[3..];
-        }
-        using var document = JsonDocument.Parse(asReceived, new JsonDocumentOptions { MaxDepth = FhirRequests.MaxDepth });
+        using var document = JsonDocument.Parse(asReceived[FhirRequests.ByteOrderMarkLength(asReceived.Span)..],
+            new JsonDocumentOptions { MaxDepth = FhirRequests.MaxDepth });
         CheckAhead(resource, document.RootElement);
     }
 
