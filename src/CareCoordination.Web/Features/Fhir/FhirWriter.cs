@@ -25,10 +25,13 @@ public sealed record Written(string ResourceType, long Id, int Status)
     public int? ReadWithEntry { get; init; }
 
     /// <summary>
-    /// The version the write made, where that is known without reading it back (a new referral); else null. A Patient made beside
-    /// a referral may be a person another organisation referred before, whose record this write changed: its version is not 1.
+    /// The version the write made, where the write knows it (a new referral, and the Patient sent with it); else null, and an
+    /// answer that names it reads it back.
     /// </summary>
     public int? Version { get; init; }
+
+    /// <summary>For a new referral: the version of the person's record it made (a person referred before is not at 1).</summary>
+    public int? PersonVersion { get; init; }
 
     /// <summary>The answer, read in the write's own transaction where its audit rows name it (ProcessTransaction); else read back after.</summary>
     public Resource? Answer { get; init; }
@@ -118,7 +121,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     + "To make a retry safe, send If-None-Exist: identifier=system|value.");
         }
         // SubmitReferral inserts a new referral as its version 1, and nothing in the command changes it after.
-        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created) { PersonId = result.PersonId!.Value, Missing = missing, Version = 1 };
+        return new Written("ServiceRequest", referralId, StatusCodes.Status201Created)
+        {
+            PersonId = result.PersonId!.Value, Missing = missing, Version = 1, PersonVersion = result.PersonVersion,
+        };
     }
 
     /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>
@@ -299,7 +305,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     referralEntry ??= index;
                     if (named.Patient is not null)
                     {
-                        results[named.Index] = new Written("Patient", written.PersonId, named.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+                        results[named.Index] = new Written("Patient", written.PersonId, named.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK)
+                        {
+                            Version = written.PersonVersion,
+                        };
                     }
                     return;
                 }

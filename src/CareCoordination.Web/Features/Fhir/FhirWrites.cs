@@ -37,7 +37,7 @@ public static class FhirWrites
                     await AnswerAsync(request, response, mediator, written, cancellationToken); // for its Location and ETag
                     return FhirEndpoints.Fhir(Outcome(written), written.Status);
                 case Return.Minimal:
-                    return Minimal(request, response, written);
+                    return await MinimalAsync(request, response, mediator, written, cancellationToken);
                 default:
                     return await AnswerAsync(request, response, mediator, written, cancellationToken);
             }
@@ -179,24 +179,33 @@ public static class FhirWrites
     }
 
     /// <summary>
-    /// return=minimal: the status and where the resource is, and no body. Nothing is read back: the version is named (in the
-    /// location and the ETag) only where the write knows it, a new referral's; otherwise the sender that wants it reads it.
+    /// return=minimal: the status and where the resource is, with its version (FHIR's Location SHALL name it), and no body.
+    /// A new referral and its Patient know their versions; any other write (a match, an update, a registration) reads its
+    /// version back as the full answer would.
     /// </summary>
-    private static IResult Minimal(HttpRequest request, HttpResponse response, Written written)
+    private static async Task<IResult> MinimalAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
+        CancellationToken cancellationToken)
     {
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, written.Version)}";
-        if (written.Version is { } version)
+        var version = await VersionAsync(mediator, written, cancellationToken);
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
+        if (version is { } known)
         {
-            response.Headers.ETag = FhirMapping.ETag(version);
+            response.Headers.ETag = FhirMapping.ETag(known);
         }
         response.Headers["Preference-Applied"] = "return=minimal";
         return Results.StatusCode(written.Status);
     }
 
+    /// <summary>The version a write made: as the write knows it, else read back (null only for a token that may not read it).</summary>
+    private static async Task<int?> VersionAsync(IMediator mediator, Written written, CancellationToken cancellationToken) =>
+        written.Version ?? (await ReadBackAsync(mediator, written, cancellationToken)).Version;
+
     /// <summary>A create or update of one resource answered as its sender prefers: minimal, or the resource read back.</summary>
     private static async Task<IResult> AnswerAsPreferredAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
         CancellationToken cancellationToken) =>
-        Preferred(request) == Return.Minimal ? Minimal(request, response, written) : await AnswerAsync(request, response, mediator, written, cancellationToken);
+        Preferred(request) == Return.Minimal
+            ? await MinimalAsync(request, response, mediator, written, cancellationToken)
+            : await AnswerAsync(request, response, mediator, written, cancellationToken);
 
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
@@ -212,7 +221,7 @@ public static class FhirWrites
 
     /// <summary>
     /// A transaction or batch entry's answer: its response (status, location, any warnings) and the resource read back; under
-    /// return=minimal nothing is read, and the version is named only where the write knows it (<see cref="Written.Version"/>).
+    /// return=minimal no resource, and its version read back only where the write does not know it (<see cref="Written.Version"/>).
     /// </summary>
     private static async Task<Bundle.EntryComponent> ResponseEntryAsync(HttpRequest request, IMediator mediator, Written written, bool minimal,
         CancellationToken cancellationToken)
@@ -221,7 +230,7 @@ public static class FhirWrites
         {
             return ReadWithEntry(written);
         }
-        var (resource, version) = minimal ? ((Resource?)null, written.Version)
+        var (resource, version) = minimal ? ((Resource?)null, await VersionAsync(mediator, written, cancellationToken))
             : written.Answer is { } answer ? (answer, written.AnswerVersion)
             : await ReadBackAsync(mediator, written, cancellationToken);
         return new Bundle.EntryComponent

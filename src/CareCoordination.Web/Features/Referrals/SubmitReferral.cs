@@ -48,6 +48,9 @@ public static class SubmitReferral
     {
         /// <summary>The person the referral is for, once there is a referral.</summary>
         public long? PersonId { get; init; }
+
+        /// <summary>The version of the person's record this submission made (what its organisation now reads); null when it made none.</summary>
+        public int? PersonVersion { get; init; }
     }
 
     public sealed class Validator : AbstractValidator<Command>
@@ -148,7 +151,7 @@ public static class SubmitReferral
             var hospitalSiteId = ReferralCodes.IsHospital(form.Source)
                 ? await HospitalSites.ResolveAsync(connection, transaction, organisationId, form.HospitalSite)
                 : null;
-            personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
+            (personId, var personVersion) = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
             var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
             var referral = new
             {
@@ -238,7 +241,7 @@ public static class SubmitReferral
                 scope.RecordChange("referral.entered-from-paper", "referral", referralId, organisationId, new { receivedAt = paper.ReceivedAt });
             }
             scope.Touch("referral", referralId, personId);
-            return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId };
+            return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId, PersonVersion = personVersion };
         }
 
         /// <summary>
@@ -262,7 +265,7 @@ public static class SubmitReferral
         /// The referral carries the latest word on the person, so the whole record (the coordination centre's) is brought up
         /// to date with it; what each referral said is kept with it too (KeepWhatItSaidAsync), for its own organisation.
         /// </summary>
-        private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
+        private async Task<(long Id, int Version)> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
             long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {
             var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, now);
@@ -270,12 +273,12 @@ public static class SubmitReferral
             {
                 var id = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
                 work.Scope.RecordChange("person.created", "person", id, null);
-                return id;
+                return (id, 1);
             }
             await Fhir.FhirVersions.KeepSupersededAsync(work, "person", personId.Value);
             var update = new DynamicParameters(person);
             update.Add("Id", personId.Value);
-            await connection.ExecuteAsync(
+            var version = await connection.ExecuteScalarAsync<int>(
                 """
                 UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
                     address_line = @AddressLine, postcode = @Postcode, locality = @Locality, ethnicity = @Ethnicity,
@@ -284,10 +287,11 @@ public static class SubmitReferral
                     carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
                     names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
+                RETURNING version
                 """, update, transaction);
             await TriageTasks.KeepOwnersOfPersonAsync(connection, transaction, personId.Value);
             work.Scope.RecordChange("person.updated", "person", personId.Value, null);
-            return personId.Value;
+            return (personId.Value, version);
         }
     }
 }

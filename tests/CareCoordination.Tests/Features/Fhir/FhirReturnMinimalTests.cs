@@ -27,6 +27,10 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         return post;
     }
 
+    /// <summary>The status expected, or the answer's body as the failure's message.</summary>
+    private static async Task ExpectAsync(HttpStatusCode expected, HttpResponseMessage response) =>
+        Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+
     private async Task<string> NewNhsAsync() => (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
 
     [Theory]
@@ -44,18 +48,84 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal(Bundle.BundleType.TransactionResponse, reply.Type);
         Assert.Equal(["201 Created", "201 Created"], reply.Entry.Select(e => e.Response.Status));
         Assert.All(reply.Entry, entry => Assert.Null(entry.Resource));
-        Assert.Matches("^Patient/[0-9]+$", reply.Entry[0].Response.Location);
-        // A new referral is version 1, known without reading it; the person's version is not named (see Written.Version).
+        // A new person and a new referral, each at version 1: FHIR's Location names the version.
+        Assert.Matches("^Patient/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
         Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[1].Response.Location);
-        Assert.Equal("W/\"1\"", reply.Entry[1].Response.Etag);
-        Assert.Null(reply.Entry[0].Response.Etag);
+        Assert.All(reply.Entry, entry => Assert.Equal("W/\"1\"", entry.Response.Etag));
         Assert.All(reply.Entry, entry => Assert.EndsWith("/fhir/" + entry.Response.Location.Split("/_history/")[0], entry.FullUrl, StringComparison.Ordinal));
         // What it names was made: the referral, at that version, for the person sent.
         var referral = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync("/fhir/" + reply.Entry[1].Response.Location));
         Assert.Equal("1", referral.Meta.VersionId);
-        Assert.Equal(reply.Entry[0].Response.Location, referral.Subject.Reference);
+        Assert.Equal(reply.Entry[0].Response.Location.Split("/_history/")[0], referral.Subject.Reference);
         var person = await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + reply.Entry[0].Response.Location));
         Assert.Equal(nhs, person.Identifier.Single(i => i.System == FhirMapping.NhsNumberSystem).Value);
+        Assert.Equal("1", person.Meta.VersionId);
+    }
+
+    [Fact]
+    public async Task ATransaction_WithReturnMinimal_NamesThePersonsVersionItMade_WhenAnotherOrganisationReferredThemFirst()
+    {
+        var nhs = await NewNhsAsync();
+        // Another trust registers the person first: their record is at version 1, which this partner has never seen.
+        var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs system/ServiceRequest.crs");
+        using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
+        {
+            var theirs = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
+            theirs.Remove("id");
+            await ExpectAsync(HttpStatusCode.Created, await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal")));
+        }
+        using var client = await app.PartnerAsync();
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
+
+        // This referral brought the record to version 2: that is what the partner now reads, and what the answer names.
+        Assert.Matches("^Patient/[0-9]+/_history/2$", reply.Entry[0].Response.Location);
+        Assert.Equal("W/\"2\"", reply.Entry[0].Response.Etag);
+        var person = await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0]));
+        Assert.Equal("2", person.Meta.VersionId);
+    }
+
+    [Fact]
+    public async Task ARegistrationAMatchAndAnUpdate_WithReturnMinimal_NameTheirVersionsToo()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await NewNhsAsync();
+        var person = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
+        person.Remove("id");
+
+        var registered = await client.SendAsync(Post("/fhir/Patient", person, "return=minimal"));
+        await ExpectAsync(HttpStatusCode.Created, registered);
+        Assert.Matches("/fhir/Patient/[0-9]+/_history/1$", registered.Headers.Location.ToString());
+        Assert.Equal("W/\"1\"", registered.Headers.ETag.ToString());
+
+        // A conditional create that finds the referral made a moment ago: nothing written, its version named all the same.
+        var referral = FhirPayloads.ContainedReferral(await NewNhsAsync());
+        var identifier = referral["identifier"][0];
+        HttpRequestMessage Conditional()
+        {
+            var post = Post("/fhir/ServiceRequest", referral, "return=minimal");
+            post.Headers.TryAddWithoutValidation("If-None-Exist", $"identifier={identifier["system"]}|{identifier["value"]}");
+            return post;
+        }
+        var made = await client.SendAsync(Conditional());
+        await ExpectAsync(HttpStatusCode.Created, made);
+        var found = await client.SendAsync(Conditional());
+        await ExpectAsync(HttpStatusCode.OK, found);
+        Assert.Equal(made.Headers.Location, found.Headers.Location);
+        Assert.Equal("W/\"1\"", found.Headers.ETag.ToString());
+
+        // A cancellation makes version 2 of the referral.
+        var read = JsonNode.Parse(await (await client.GetAsync(made.Headers.Location.ToString().Split("/_history/")[0])).Content.ReadAsStringAsync()).AsObject();
+        read["status"] = "revoked";
+        read["note"].AsArray().Add(new JsonObject { ["text"] = "The person has chosen to stay with family instead." });
+        using var put = new HttpRequestMessage(HttpMethod.Put, made.Headers.Location.ToString().Split("/_history/")[0]) { Content = FhirPayloads.Body(read.ToJsonString()) };
+        put.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+        put.Headers.TryAddWithoutValidation("Prefer", "return=minimal");
+        var cancelled = await client.SendAsync(put);
+        await ExpectAsync(HttpStatusCode.OK, cancelled);
+        Assert.Empty(await cancelled.Content.ReadAsByteArrayAsync());
+        Assert.Matches("/fhir/ServiceRequest/[0-9]+/_history/2$", cancelled.Headers.Location.ToString());
+        Assert.Equal("W/\"2\"", cancelled.Headers.ETag.ToString());
     }
 
     [Theory]
