@@ -243,7 +243,9 @@ public static class HostSetup
         public void Serving()
         {
             using var process = Process.GetCurrentProcess();
-            logger.LogInformation("Start-up: serving {Milliseconds:F0} ms after the process started", (DateTime.Now - process.StartTime).TotalMilliseconds);
+            logger.LogInformation("Start-up: serving {Milliseconds:F0} ms after the process started; {Methods} methods compiled in {JitMilliseconds:F0} ms of JIT, CPU {Cpu:F0} ms",
+                (DateTime.Now - process.StartTime).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds,
+                process.TotalProcessorTime.TotalMilliseconds);
         }
     }
 }
