@@ -55,8 +55,9 @@ static int Usage()
           first      the first referral after a start against later ones, with the start-up warm-up off and on   [--short] [--rounds N] [--later N]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         Every command that starts the product publishes it first as it is deployed (ReadyToRun for this machine's runtime, about
-        1.5 minutes, less when nothing changed); --build, and --short, run the plain build instead. push --baseline compares it
-        with the build of another checkout as given.
+        1.5 minutes, less when nothing changed); --composite publishes it self-contained as one ReadyToRun composite with the
+        runtime (docs/deployment.md's faster-starting option, about 3.5 minutes); --build, and --short, run the plain build
+        instead. push --baseline compares it with the build of another checkout as given.
         PostgreSQL figures also run when CARECOORDINATION_BENCH_POSTGRES holds a server's connection string.
         """);
     return 2;

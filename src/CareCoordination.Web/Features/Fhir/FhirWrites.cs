@@ -198,7 +198,7 @@ public static class FhirWrites
 
     /// <summary>The version a write made: as the write knows it, else read back (null only for a token that may not read it).</summary>
     private static async Task<int?> VersionAsync(IMediator mediator, Written written, CancellationToken cancellationToken) =>
-        written.Version ?? (await ReadBackAsync(mediator, written, cancellationToken)).Version;
+        written.Version ?? written.AnswerVersion ?? (await ReadBackAsync(mediator, written, cancellationToken)).Version;
 
     /// <summary>A create or update of one resource answered as its sender prefers: minimal, or the resource read back.</summary>
     private static async Task<IResult> AnswerAsPreferredAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
@@ -331,7 +331,10 @@ public static class ProcessTransaction
     [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
     public sealed record Command(Bundle Bundle) : ICommand<IReadOnlyList<Written>>
     {
-        /// <summary>The sender asked for return=minimal: nothing is read for the answer.</summary>
+        /// <summary>
+        /// The sender asked for return=minimal: no resource is answered, and only an entry whose version the write does not
+        /// know (a registration) is read, in the transaction, for its version.
+        /// </summary>
         public bool Minimal { get; init; }
     }
 
@@ -340,14 +343,10 @@ public static class ProcessTransaction
         public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken)
         {
             var written = await writer.ApplyTransactionAsync(command.Bundle, cancellationToken);
-            if (command.Minimal)
-            {
-                return written;
-            }
             var answered = new List<Written>();
             foreach (var one in written)
             {
-                answered.Add(await AnswerAsync(one));
+                answered.Add(command.Minimal && one.Version is not null ? one : await AnswerAsync(one));
             }
             return answered;
         }

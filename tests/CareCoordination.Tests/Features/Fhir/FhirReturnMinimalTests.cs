@@ -63,7 +63,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
     }
 
     [Fact]
-    public async Task ATransaction_WithReturnMinimal_NamesThePersonsVersionItMade_WhenAnotherOrganisationReferredThemFirst()
+    public async Task ATransaction_WithReturnMinimal_NamesThePersonsVersionItMade_WhenTheyWereKnownBefore()
     {
         var nhs = await NewNhsAsync();
         // Another trust registers the person first: their record is at version 1, which this partner has never seen.
@@ -83,6 +83,11 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal("W/\"2\"", reply.Entry[0].Response.Etag);
         var person = await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0]));
         Assert.Equal("2", person.Meta.VersionId);
+
+        // Referred again by the same partner: version 3.
+        var again = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
+        Assert.Equal(reply.Entry[0].Response.Location.Replace("/_history/2", "/_history/3", StringComparison.Ordinal), again.Entry[0].Response.Location);
+        Assert.Equal("3", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + again.Entry[0].Response.Location.Split("/_history/")[0]))).Meta.VersionId);
     }
 
     [Fact]
@@ -97,6 +102,20 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         await ExpectAsync(HttpStatusCode.Created, registered);
         Assert.Matches("/fhir/Patient/[0-9]+/_history/1$", registered.Headers.Location.ToString());
         Assert.Equal("W/\"1\"", registered.Headers.ETag.ToString());
+
+        // A registration on its own in a transaction: its version is read in the transaction.
+        var another = person.DeepClone().AsObject();
+        another["identifier"][0]["value"] = await NewNhsAsync();
+        var transaction = new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new JsonArray(new JsonObject { ["resource"] = another, ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "Patient" } }),
+        };
+        var alone = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", transaction, "return=minimal")));
+        Assert.Equal("201 Created", alone.Entry[0].Response.Status);
+        Assert.Matches("^Patient/[0-9]+/_history/1$", alone.Entry[0].Response.Location);
+        Assert.Null(alone.Entry[0].Resource);
 
         // A conditional create that finds the referral made a moment ago: nothing written, its version named all the same.
         var referral = FhirPayloads.ContainedReferral(await NewNhsAsync());
