@@ -68,8 +68,9 @@ public static class Product
     /// <summary>
     /// The SDK keeps ReadyToRun output in one folder per runtime whichever way it publishes, and reuses what it finds there by
     /// file date. A composite publish leaves each assembly there as a stub pointing at its composite image, which a plain
-    /// publish would then ship without the image (the product fails at start), and the other way round. So the folder goes
-    /// when it holds the other kind; a composite image (*.r2r.dll) in it says which kind it holds.
+    /// publish would then ship without the image (the product fails at start). So the folder goes when it holds the other
+    /// kind (a composite publish after a plain one would compile everything again anyway); a composite image (*.r2r.dll) in
+    /// it says which kind it holds.
     /// </summary>
     private static void ForgetOtherKindOfReadyToRun(string runtime, bool composite)
     {

@@ -5,6 +5,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CareCoordination.Features.Fhir;
 using CareCoordination.Tests.Support;
+using Dapper;
 using Hl7.Fhir.Model;
 using Task = System.Threading.Tasks.Task;
 
@@ -30,6 +31,14 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
     /// <summary>The status expected, or the answer's body as the failure's message.</summary>
     private static async Task ExpectAsync(HttpStatusCode expected, HttpResponseMessage response) =>
         Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+
+    /// <summary>Audited reads of the person: what a read back of a written Patient leaves.</summary>
+    private async Task<long> ReadsAuditedAsync(string personId)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM audit_event WHERE action = 'ReadPatient' AND person_id = @person",
+            new { person = long.Parse(personId, System.Globalization.CultureInfo.InvariantCulture) });
+    }
 
     private async Task<string> NewNhsAsync() => (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
 
@@ -116,6 +125,10 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.Equal("201 Created", alone.Entry[0].Response.Status);
         Assert.Matches("^Patient/[0-9]+/_history/1$", alone.Entry[0].Response.Location);
         Assert.Null(alone.Entry[0].Resource);
+        // Read in its own transaction, whose row already names it: not read back after as an audited read of its own, as the
+        // single create above was (the count that sees that one is the count that sees none here).
+        Assert.True(await ReadsAuditedAsync(registered.Headers.Location.ToString().Split('/')[^3]) > 0);
+        Assert.Equal(0, await ReadsAuditedAsync(alone.Entry[0].Response.Location.Split('/')[1]));
 
         // A conditional create that finds the referral made a moment ago: nothing written, its version named all the same.
         var referral = FhirPayloads.ContainedReferral(await NewNhsAsync());
