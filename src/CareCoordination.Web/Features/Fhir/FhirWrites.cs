@@ -112,7 +112,7 @@ public static class FhirWrites
             var message = await body.ReadAsync<Bundle>(request, cancellationToken);
             profiles.CheckAhead(message, body.Received);
             var processed = await mediator.Send(new ProcessMessage.Command(message), cancellationToken);
-            var (resource, _) = await ReadBackAsync(mediator, processed.Written, cancellationToken);
+            var (resource, _) = await ReadBackAsync(request, mediator, processed.Written, cancellationToken);
             var referralUrl = $"ServiceRequest/{processed.Written.Id}";
             var reply = new Bundle
             {
@@ -186,7 +186,7 @@ public static class FhirWrites
     private static async Task<IResult> MinimalAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
         CancellationToken cancellationToken)
     {
-        var version = await VersionAsync(mediator, written, cancellationToken);
+        var version = await VersionAsync(request, mediator, written, cancellationToken);
         response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
         if (version is { } known)
         {
@@ -197,8 +197,8 @@ public static class FhirWrites
     }
 
     /// <summary>The version a write made: as the write knows it, else read back (null only for a token that may not read it).</summary>
-    private static async Task<int?> VersionAsync(IMediator mediator, Written written, CancellationToken cancellationToken) =>
-        written.Version ?? written.AnswerVersion ?? (await ReadBackAsync(mediator, written, cancellationToken)).Version;
+    private static async Task<int?> VersionAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken) =>
+        written.Version ?? written.AnswerVersion ?? (await ReadBackAsync(request, mediator, written, cancellationToken)).Version;
 
     /// <summary>A create or update of one resource answered as its sender prefers: minimal, or the resource read back.</summary>
     private static async Task<IResult> AnswerAsPreferredAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
@@ -209,7 +209,7 @@ public static class FhirWrites
 
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
-        var (resource, version) = await ReadBackAsync(mediator, written, cancellationToken);
+        var (resource, version) = await ReadBackAsync(request, mediator, written, cancellationToken);
         response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
         if (resource is null)
         {
@@ -230,9 +230,9 @@ public static class FhirWrites
         {
             return ReadWithEntry(written);
         }
-        var (resource, version) = minimal ? ((Resource?)null, await VersionAsync(mediator, written, cancellationToken))
+        var (resource, version) = minimal ? ((Resource?)null, await VersionAsync(request, mediator, written, cancellationToken))
             : written.Answer is { } answer ? (answer, written.AnswerVersion)
-            : await ReadBackAsync(mediator, written, cancellationToken);
+            : await ReadBackAsync(request, mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
             FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
@@ -290,10 +290,20 @@ public static class FhirWrites
 
     /// <summary>
     /// What a write stored, read back through the plain read (its visibility check and audit). A token allowed to
-    /// write but not to read gets no copy; the write has been made all the same, so it must not be told it failed.
+    /// write but not to read gets no copy; the write has been made all the same, so it must not be told it failed. Nor is a
+    /// read it never asked for tried for it: that would leave a refused read in the audit trail for every write it makes.
     /// </summary>
-    private static async Task<(Resource? Resource, int? Version)> ReadBackAsync(IMediator mediator, Written written, CancellationToken cancellationToken)
+    private static async Task<(Resource? Resource, int? Version)> ReadBackAsync(HttpRequest request, IMediator mediator, Written written,
+        CancellationToken cancellationToken)
     {
+        var actor = request.HttpContext.RequestServices.GetRequiredService<ActorAccessor>().Current;
+        var mayRead = written.ResourceType == "Patient"
+            ? AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
+            : AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor);
+        if (!mayRead)
+        {
+            return (null, null);
+        }
         try
         {
             if (written.ResourceType == "Patient")

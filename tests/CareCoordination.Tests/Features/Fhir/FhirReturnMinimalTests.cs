@@ -219,6 +219,32 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
     }
 
     [Fact]
+    public async Task AWriteOnlyToken_IsToldWhereWithoutAVersion_AndNoReadIsTriedForIt()
+    {
+        var clientId = await app.NewPartnerClientAsync("RSM", "system/Patient.c");
+        using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
+        JsonObject NewPerson(string nhs)
+        {
+            var person = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
+            person.Remove("id");
+            return person;
+        }
+
+        var minimal = await client.SendAsync(Post("/fhir/Patient", NewPerson(await NewNhsAsync()), "return=minimal"));
+        await ExpectAsync(HttpStatusCode.Created, minimal);
+        Assert.Matches("/fhir/Patient/[0-9]+$", minimal.Headers.Location.ToString());
+        Assert.Null(minimal.Headers.ETag);
+        var full = await client.SendAsync(Post("/fhir/Patient", NewPerson(await NewNhsAsync()), null));
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(full, HttpStatusCode.Created);
+        Assert.Contains("may not read it back", outcome.Issue.Single().Diagnostics, StringComparison.Ordinal);
+
+        // It asked for no read, and none was refused it: two registrations, and nothing else, in its audit trail.
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(["RegisterPerson:success", "RegisterPerson:success"], await connection.QueryAsync<string>(
+            "SELECT action || ':' || outcome FROM audit_event WHERE actor_id = @clientId ORDER BY id", new { clientId }));
+    }
+
+    [Fact]
     public async Task ACreate_WithReturnMinimal_IsA201WithItsLocation_AndNoBody()
     {
         using var client = await app.PartnerAsync();
