@@ -73,7 +73,7 @@ public static class FhirWrites
             var minimal = Preferred(request) == Return.Minimal;
             if (minimal)
             {
-                request.HttpContext.Response.Headers["Preference-Applied"] = "return=minimal";
+                SayMinimalApplied(request.HttpContext.Response);
             }
             if (bundle.Type == Bundle.BundleType.Transaction)
             {
@@ -192,9 +192,12 @@ public static class FhirWrites
         {
             response.Headers.ETag = FhirMapping.ETag(known);
         }
-        response.Headers["Preference-Applied"] = "return=minimal";
+        SayMinimalApplied(response);
         return Results.StatusCode(written.Status);
     }
+
+    /// <summary>RFC 7240 3: the answer says which preference it honoured.</summary>
+    private static void SayMinimalApplied(HttpResponse response) => response.Headers["Preference-Applied"] = "return=minimal";
 
     /// <summary>The version a write made: as the write knows it, else read back (null only for a token that may not read it).</summary>
     private static async Task<int?> VersionAsync(HttpRequest request, IMediator mediator, Written written, CancellationToken cancellationToken) =>
@@ -296,11 +299,7 @@ public static class FhirWrites
     private static async Task<(Resource? Resource, int? Version)> ReadBackAsync(HttpRequest request, IMediator mediator, Written written,
         CancellationToken cancellationToken)
     {
-        var actor = request.HttpContext.RequestServices.GetRequiredService<ActorAccessor>().Current;
-        var mayRead = written.ResourceType == "Patient"
-            ? AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
-            : AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor);
-        if (!mayRead)
+        if (!MayReadBack(request.HttpContext.RequestServices.GetRequiredService<ActorAccessor>().Current, written))
         {
             return (null, null);
         }
@@ -319,6 +318,11 @@ public static class FhirWrites
             return (null, null);
         }
     }
+
+    /// <summary>Whether the caller may read what it wrote (a Patient, else a ServiceRequest) by the read the answer uses.</summary>
+    internal static bool MayReadBack(Actor actor, Written written) => written.ResourceType == "Patient"
+        ? AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
+        : AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor);
 
     private static string Location(Written written, int? version) =>
         version is { } v ? $"{written.ResourceType}/{written.Id}/_history/{v}" : $"{written.ResourceType}/{written.Id}";
@@ -374,7 +378,7 @@ public static class ProcessTransaction
             var subjects = work.Scope.Subjects;
             if (written is { ResourceType: "ServiceRequest", Status: StatusCodes.Status201Created }
                 && subjects.Any(s => s.EntityType == "referral" && s.EntityId == written.Id)
-                && AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor)
+                && FhirWrites.MayReadBack(actor, written)
                 && await work.Connection.QuerySingleOrDefaultAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { written.Id }, work.Transaction)
                     is { } referral && ReferralAccess.MaySee(actor, referral.OrganisationId))
             {
@@ -382,7 +386,7 @@ public static class ProcessTransaction
             }
             if (written is { ResourceType: "Patient", Status: StatusCodes.Status201Created }
                 && subjects.Any(s => s.PersonId == written.Id)
-                && AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
+                && FhirWrites.MayReadBack(actor, written)
                 && await work.Connection.QuerySingleOrDefaultAsync<FhirPerson>(FhirPerson.SelectFor(actor) + " AND p.id = @Id",
                     new { written.Id, OrganisationId = actor.OrganisationId ?? -1 }, work.Transaction) is { } person)
             {
