@@ -173,13 +173,15 @@ public static class PatientHistory
             await using var connection = await database.OpenAsync(cancellationToken);
             // One organisation's referrals of one person are few: read them all, and page here.
             var versions = (await connection.QueryAsync<FhirPerson>(
-                FhirPerson.VersionsAsReferred + (query.Version is null ? "" : " AND rp.person_version = @Version") + " ORDER BY rp.person_version DESC, rp.referral_id DESC",
-                new { query.Id, query.Version, OrganisationId = actor.OrganisationId ?? -1 }))
+                FhirPerson.VersionsAsReferred + " ORDER BY rp.person_version DESC, rp.referral_id DESC",
+                new { query.Id, OrganisationId = actor.OrganisationId ?? -1 }))
                 .DistinctBy(v => v.Version)
                 .ToList();
             if (query.Version is { } wanted)
             {
-                return versions.Count == 0 ? throw new NotFound($"Patient/{query.Id}/_history/{wanted}") : new Page<Resource>(1, [FhirMapping.ToPatient(versions[0])]);
+                return versions.FirstOrDefault(v => v.Version == wanted) is { } version
+                    ? new Page<Resource>(1, [FhirMapping.ToPatient(version)])
+                    : throw new NotFound($"Patient/{query.Id}/_history/{wanted}");
             }
             return new Page<Resource>(versions.Count, [.. versions.Skip(query.Offset).Take(query.Count).Select(FhirMapping.ToPatient)]);
         }

@@ -29,7 +29,7 @@ public sealed record FhirPerson : PersonRecord
 
     /// <summary>What @OrganisationId last said, of a person it has referred or registered: the join finds no row for anyone else.</summary>
     public const string SelectAsReferred = $"""
-        SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
+        SELECT {PersonRecord.AsReferredColumns}, {PersonRecord.VersionAsSaid} AS Version, rp.recorded_at AS UpdatedAt
         FROM person p
         {PersonRecord.LatestAsReferredBy}
         WHERE 1 = 1
@@ -44,11 +44,11 @@ public sealed record FhirPerson : PersonRecord
         : SelectAsReferred;
 
     /// <summary>
-    /// The versions @OrganisationId's referrals and registrations of person @Id made, for its history. A referral sent
-    /// before versions were kept with it has none to give.
+    /// The versions @OrganisationId's referrals and registrations of person @Id made, for its history, numbered as that
+    /// organisation reads them (PersonRecord.VersionAsSaid). A referral sent before versions were kept with it has none to give.
     /// </summary>
     public const string VersionsAsReferred = $"""
-        SELECT {PersonRecord.AsReferredColumns}, rp.person_version AS Version, rp.recorded_at AS UpdatedAt
+        SELECT {PersonRecord.AsReferredColumns}, {PersonRecord.VersionAsSaid} AS Version, rp.recorded_at AS UpdatedAt
         FROM {PersonRecord.SaidByOrganisation} rp
         WHERE rp.person_id = @Id AND rp.person_version IS NOT NULL
         """;

@@ -71,6 +71,21 @@ public record PersonRecord
             ORDER BY COALESCE(s.person_version, 0) DESC, COALESCE(s.referral_id, 0) DESC LIMIT 1)
         """;
 
+    /// <summary>
+    /// The version number @OrganisationId reads for what row <c>rp</c> (one of <see cref="SaidByOrganisation"/>) said: its place
+    /// among that organisation's own rows of the person, oldest first, so 1, 2, 3 with no gaps. The store's own number of
+    /// the record (rp.person_version) counts every organisation's referrals: a partner that read version 2 at its first
+    /// referral would learn that someone else knows the person, which the read, the search and RegisterPerson are built
+    /// never to tell. A row kept before versions were has none.
+    /// </summary>
+    public const string VersionAsSaid = $"""
+        CASE WHEN rp.person_version IS NULL THEN NULL ELSE (
+            SELECT COUNT(*) FROM {SaidByOrganisation} n
+            WHERE n.person_id = rp.person_id AND n.person_version IS NOT NULL
+              AND (n.person_version < rp.person_version
+                   OR (n.person_version = rp.person_version AND COALESCE(n.referral_id, 0) <= COALESCE(rp.referral_id, 0)))) END
+        """;
+
     public long Id { get; init; }
     public string NhsNumber { get; init; } = "";
     public string GivenName { get; init; } = "";

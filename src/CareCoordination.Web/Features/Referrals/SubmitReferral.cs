@@ -49,7 +49,7 @@ public static class SubmitReferral
         /// <summary>The person the referral is for, once there is a referral.</summary>
         public long? PersonId { get; init; }
 
-        /// <summary>The version of the person's record this submission made (what its organisation now reads); null when it made none.</summary>
+        /// <summary>The version of the person its organisation now reads (PersonRecord.VersionAsSaid); null when it made none.</summary>
         public int? PersonVersion { get; init; }
     }
 
@@ -151,7 +151,8 @@ public static class SubmitReferral
             var hospitalSiteId = ReferralCodes.IsHospital(form.Source)
                 ? await HospitalSites.ResolveAsync(connection, transaction, organisationId, form.HospitalSite)
                 : null;
-            (personId, var personVersion) = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
+            var knownBefore = personId is not null;
+            personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
             var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
             var referral = new
             {
@@ -220,6 +221,11 @@ public static class SubmitReferral
                 """, referral, transaction);
             var taskId = await TriageTasks.InsertOpenAsync(connection, transaction, referralId, "coordination", null, madeAt, scope.Now);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
+            // The organisation's own number for what this referral said: its first for a person new to the store, else one
+            // more than it has said of them before, whatever other organisations have.
+            var personVersion = !knownBefore ? 1 : await connection.ExecuteScalarAsync<int>(
+                $"SELECT COUNT(*) FROM {PersonRecord.SaidByOrganisation} rp WHERE rp.person_id = @PersonId AND rp.person_version IS NOT NULL",
+                new { PersonId = personId.Value, OrganisationId = organisationId }, transaction);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
 
             if (command.DraftId is { } draftId)
@@ -265,7 +271,7 @@ public static class SubmitReferral
         /// The referral carries the latest word on the person, so the whole record (the coordination centre's) is brought up
         /// to date with it; what each referral said is kept with it too (KeepWhatItSaidAsync), for its own organisation.
         /// </summary>
-        private async Task<(long Id, int Version)> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
+        private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
             long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {
             var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, now);
@@ -273,12 +279,12 @@ public static class SubmitReferral
             {
                 var id = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
                 work.Scope.RecordChange("person.created", "person", id, null);
-                return (id, 1);
+                return id;
             }
             await Fhir.FhirVersions.KeepSupersededAsync(work, "person", personId.Value);
             var update = new DynamicParameters(person);
             update.Add("Id", personId.Value);
-            var version = await connection.ExecuteScalarAsync<int>(
+            await connection.ExecuteAsync(
                 """
                 UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
                     address_line = @AddressLine, postcode = @Postcode, locality = @Locality, ethnicity = @Ethnicity,
@@ -287,11 +293,10 @@ public static class SubmitReferral
                     carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
                     names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
-                RETURNING version
                 """, update, transaction);
             await TriageTasks.KeepOwnersOfPersonAsync(connection, transaction, personId.Value);
             work.Scope.RecordChange("person.updated", "person", personId.Value, null);
-            return (personId.Value, version);
+            return personId.Value;
         }
     }
 }

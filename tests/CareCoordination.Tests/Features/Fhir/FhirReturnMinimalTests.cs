@@ -75,7 +75,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
     public async Task ATransaction_WithReturnMinimal_NamesThePersonsVersionItMade_WhenTheyWereKnownBefore()
     {
         var nhs = await NewNhsAsync();
-        // Another trust registers the person first: their record is at version 1, which this partner has never seen.
+        // Another trust registers the person first: the store's record of them is at version 1.
         var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs system/ServiceRequest.crs");
         using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
         {
@@ -87,16 +87,19 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
 
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
 
-        // This referral brought the record to version 2: that is what the partner now reads, and what the answer names.
-        Assert.Matches("^Patient/[0-9]+/_history/2$", reply.Entry[0].Response.Location);
-        Assert.Equal("W/\"2\"", reply.Entry[0].Response.Etag);
-        var person = await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0]));
-        Assert.Equal("2", person.Meta.VersionId);
+        // The store's record is now at its version 2, but this partner has said nothing of the person before: to it this is
+        // version 1, as for anyone new. A 2 would tell it that someone else knows them.
+        Assert.Matches("^Patient/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
+        Assert.Equal("W/\"1\"", reply.Entry[0].Response.Etag);
+        var patient = "/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0];
+        Assert.Equal("1", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
 
-        // Referred again by the same partner: version 3.
+        // Referred again by the same partner: its version 2, and the history it reads has no gap.
         var again = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
-        Assert.Equal(reply.Entry[0].Response.Location.Replace("/_history/2", "/_history/3", StringComparison.Ordinal), again.Entry[0].Response.Location);
-        Assert.Equal("3", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync("/fhir/" + again.Entry[0].Response.Location.Split("/_history/")[0]))).Meta.VersionId);
+        Assert.Equal(reply.Entry[0].Response.Location.Replace("/_history/1", "/_history/2", StringComparison.Ordinal), again.Entry[0].Response.Location);
+        Assert.Equal("2", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
+        var history = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(patient + "/_history"));
+        Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
     }
 
     [Fact]
