@@ -768,9 +768,12 @@ public sealed record Page<T>(long Total, IReadOnlyList<T> Items)
     public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, string select, string where, string orderBy,
         object parameters, Action<T> touch, string? countFrom = null)
     {
-        var total = await connection.ExecuteScalarAsync<long>(
-            countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}", parameters);
-        var items = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters)).ToList();
+        var count = countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}";
+        // Both in one command: one round trip to PostgreSQL, not two; under write load each round trip waits its turn for
+        // the server's two cores (issue 14, reads while writing).
+        await using var grids = await connection.QueryMultipleAsync($"{count};\n{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters);
+        var total = await grids.ReadSingleAsync<long>();
+        var items = (await grids.ReadAsync<T>()).ToList();
         items.ForEach(touch);
         return new Page<T>(total, items);
     }
