@@ -30,7 +30,7 @@ public sealed record Written(string ResourceType, long Id, int Status)
     /// </summary>
     public int? Version { get; init; }
 
-    /// <summary>For a new referral: the version of the person's record it made (a person referred before is not at 1).</summary>
+    /// <summary>For a new referral: the version of the person its organisation now reads, where known without a read (SubmitReferral.Result).</summary>
     public int? PersonVersion { get; init; }
 
     /// <summary>The answer, read in the write's own transaction where its audit rows name it (ProcessTransaction); else read back after.</summary>

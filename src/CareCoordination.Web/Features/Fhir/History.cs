@@ -90,7 +90,7 @@ public static class History
                 {
                     nameof(ResourceType.Location) => "A bed's versions (sites and wards have none)",
                     // Each referral keeps what it said about the person: a partner reads only what its own said.
-                    nameof(ResourceType.Patient) => "The versions your own organisation's referrals made (another organisation's are not found)",
+                    nameof(ResourceType.Patient) => "The versions your own organisation's registration and referrals made, numbered 1, 2, 3 by them alone (another organisation's are not found)",
                     _ => "Every version",
                 };
                 resource.Interaction.Add(new CapabilityStatement.ResourceInteractionComponent
@@ -173,9 +173,8 @@ public static class PatientHistory
             await using var connection = await database.OpenAsync(cancellationToken);
             // One organisation's referrals of one person are few: read them all, and page here.
             var versions = (await connection.QueryAsync<FhirPerson>(
-                FhirPerson.VersionsAsReferred + " ORDER BY rp.person_version DESC, rp.referral_id DESC",
-                new { query.Id, OrganisationId = actor.OrganisationId ?? -1 }))
-                .DistinctBy(v => v.Version)
+                FhirPerson.VersionsAsReferred, new { query.Id, OrganisationId = actor.OrganisationId ?? -1 }))
+                .OrderByDescending(v => v.Version)
                 .ToList();
             if (query.Version is { } wanted)
             {

@@ -16,7 +16,10 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public sealed record FhirPerson : PersonRecord
 {
-    /// <summary>The version of the record this is; null for what a referral sent before versions were kept with it said.</summary>
+    /// <summary>
+    /// The version: of the whole record for the coordination centre; for a referrer or partner, its own organisation's number
+    /// (PersonRecord.VersionAsSaid). Null for what a referral sent before versions were kept with it said.
+    /// </summary>
     public int? Version { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 

@@ -76,7 +76,8 @@ public record PersonRecord
     /// among that organisation's own rows of the person, oldest first, so 1, 2, 3 with no gaps. The store's own number of
     /// the record (rp.person_version) counts every organisation's referrals: a partner that read version 2 at its first
     /// referral would learn that someone else knows the person, which the read, the search and RegisterPerson are built
-    /// never to tell. A row kept before versions were has none.
+    /// never to tell. A row kept before versions were has none. (Migration 0009's comment on referral_person.person_version
+    /// predates this: that column now orders the rows, and is not what a partner is shown.)
     /// </summary>
     public const string VersionAsSaid = $"""
         CASE WHEN rp.person_version IS NULL THEN NULL ELSE (

@@ -49,7 +49,10 @@ public static class SubmitReferral
         /// <summary>The person the referral is for, once there is a referral.</summary>
         public long? PersonId { get; init; }
 
-        /// <summary>The version of the person its organisation now reads (PersonRecord.VersionAsSaid); null when it made none.</summary>
+        /// <summary>
+        /// The version of the person its organisation now reads (PersonRecord.VersionAsSaid), where the submission knows it
+        /// without a read: 1 for a person new to the store; null for anyone known before (an answer that names it reads it).
+        /// </summary>
         public int? PersonVersion { get; init; }
     }
 
@@ -221,11 +224,6 @@ public static class SubmitReferral
                 """, referral, transaction);
             var taskId = await TriageTasks.InsertOpenAsync(connection, transaction, referralId, "coordination", null, madeAt, scope.Now);
             await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
-            // The organisation's own number for what this referral said: its first for a person new to the store, else one
-            // more than it has said of them before, whatever other organisations have.
-            var personVersion = !knownBefore ? 1 : await connection.ExecuteScalarAsync<int>(
-                $"SELECT COUNT(*) FROM {PersonRecord.SaidByOrganisation} rp WHERE rp.person_id = @PersonId AND rp.person_version IS NOT NULL",
-                new { PersonId = personId.Value, OrganisationId = organisationId }, transaction);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
 
             if (command.DraftId is { } draftId)
@@ -247,7 +245,7 @@ public static class SubmitReferral
                 scope.RecordChange("referral.entered-from-paper", "referral", referralId, organisationId, new { receivedAt = paper.ReceivedAt });
             }
             scope.Touch("referral", referralId, personId);
-            return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId, PersonVersion = personVersion };
+            return new Result(referralId, Repeated: false, OpenReferrals.None) { PersonId = personId, PersonVersion = knownBefore ? null : 1 };
         }
 
         /// <summary>

@@ -480,6 +480,62 @@ public abstract class FhirHistoryTests(AppFactory app)
     }
 
     [Fact]
+    public async Task APartnerThatRegistersAPersonAnotherTrustReferred_ThenRefersThem_ReadsItsOwnVersions1And2()
+    {
+        // Saltmouth refers the person twice: the store's record is at its version 2 before Westmoor says anything.
+        var (first, _, nhs) = await SubmitAsync("gareth.evans", change: AsSaltmouthSaidIt);
+        await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @first", new { first });
+        }
+        using var westmoor = await app.PartnerAsync();
+        var patient = FhirPayloads.ContainedReferral(nhs)["contained"]![0]!.DeepClone().AsObject();
+        patient.Remove("id");
+        using (var registered = await westmoor.PostAsync("/fhir/Patient", FhirPayloads.Body(patient.ToJsonString())))
+        {
+            Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+            Assert.EndsWith($"/fhir/Patient/{personId}/_history/1", registered.Headers.Location!.ToString(), StringComparison.Ordinal);
+        }
+        // Then Westmoor's referral: the store's version 3, Westmoor's 2.
+        await SubmitAsync("referrer", nhs, AsWestmoorSaidIt);
+
+        var (read, _, response) = await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}");
+        Assert.Equal(("2", "4 Chapel Row, Ashbury"), (read.Meta.VersionId, read.Address.Single().Line.Single()));
+        Assert.Equal("W/\"2\"", response.Headers.ETag?.ToString());
+        var (history, body, _) = await GetAsync<Bundle>(westmoor, $"/fhir/Patient/{personId}/_history");
+        Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.True(read.IsExactly(history.Entry[0].Resource));
+        var (registration, _, _) = await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}/_history/1");
+        Assert.True(registration.IsExactly(history.Entry[1].Resource));
+        await NotFoundAsync(westmoor, $"/fhir/Patient/{personId}/_history/3");
+        // Not Saltmouth's address or ethnic category (its carer's telephone is the example registration's too).
+        SaysNothingOf(body, ["Harbour View", "Indian"]);
+    }
+
+    [Fact]
+    public async Task AReferralAfterOnesSentBeforeVersionsWereKept_IsItsOrganisationsVersion1()
+    {
+        var (earlier, _, nhs) = await SubmitAsync("referrer");
+        long personId;
+        await using (var connection = await app.OpenAsync())
+        {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @earlier", new { earlier });
+            // As the upgrade leaves an earlier referral: no version kept with what it said.
+            await connection.ExecuteAsync("UPDATE referral_person SET person_version = NULL WHERE referral_id = @earlier", new { earlier });
+        }
+        await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
+        using var client = await app.PartnerAsync();
+
+        // The store's record is at its version 2; the first version this organisation has is the new referral's.
+        var (read, _, _) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}");
+        Assert.Equal(("1", "7 Quay Street"), (read.Meta.VersionId, read.Address.Single().Line.Single()));
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/Patient/{personId}/_history");
+        Assert.Equal(["1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
+    }
+
+    [Fact]
     public async Task APersonKnownOnlyFromAReferralSentBeforeVersionsWereKept_IsReadWithoutAVersionOrHistory()
     {
         var (referralId, _, _) = await SubmitAsync("referrer");

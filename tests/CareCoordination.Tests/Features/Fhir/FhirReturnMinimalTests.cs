@@ -16,7 +16,7 @@ namespace CareCoordination.Tests.Features.Fhir;
 /// without the resources read back and written out for it. Without it, or with a preference this server does not know, the
 /// answer carries the resources as before.
 /// </summary>
-public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFactory>
+public abstract class FhirReturnMinimalTests(AppFactory app)
 {
     private static HttpRequestMessage Post(string path, JsonObject body, string? prefer)
     {
@@ -269,3 +269,7 @@ public sealed class FhirReturnMinimalTests(AppFactory app) : IClassFixture<AppFa
         Assert.NotNull(plain.Headers.ETag);
     }
 }
+
+public sealed class FhirReturnMinimalOnSqliteTests(AppFactory app) : FhirReturnMinimalTests(app), IClassFixture<AppFactory>;
+
+public sealed class FhirReturnMinimalOnPostgresTests(PostgresAppFactory app) : FhirReturnMinimalTests(app), IClassFixture<PostgresAppFactory>;
