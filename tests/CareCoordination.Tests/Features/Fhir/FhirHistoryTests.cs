@@ -40,6 +40,12 @@ public abstract class FhirHistoryTests(AppFactory app)
         return (referralId, taskId, nhs);
     }
 
+    private async Task<long> PersonOfAsync(long referralId)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
+    }
+
     private async Task StaffAsync(Mediator.IMessage command, string user) => await app.SendAsync(command, await app.StaffAsync(user));
 
     private async Task<long> StoredVersionsAsync()
@@ -183,11 +189,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
-        }
+        var personId = await PersonOfAsync(referralId);
 
         foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
         {
@@ -205,11 +207,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     {
         using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
-        }
+        var personId = await PersonOfAsync(referralId);
         async Task<List<(string, string, int)>> StoredAsync()
         {
             await using var connection = await app.OpenAsync();
@@ -276,11 +274,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     {
         var (referralId, taskId, _) = await SubmitAsync("gareth.evans");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
-        }
+        var personId = await PersonOfAsync(referralId);
         using var client = await app.PartnerAsync();
 
         foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
@@ -378,11 +372,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         using var client = await app.PartnerAsync();
         var (firstReferral, _, nhs) = await SubmitAsync("referrer");
         await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @firstReferral", new { firstReferral });
-        }
+        var personId = await PersonOfAsync(firstReferral);
 
         var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/Patient/{personId}/_history");
 
@@ -431,11 +421,7 @@ public abstract class FhirHistoryTests(AppFactory app)
             AsWestmoorSaidIt(form);
             form.AddressLine = "9 Fore Street, Ashbury";
         });
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @first", new { first });
-        }
+        var personId = await PersonOfAsync(first);
         var (saltmouth, _) = await app.OtherPartnerAsync("RSM");
         using var westmoor = await app.PartnerAsync();
 
@@ -485,11 +471,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         // Saltmouth refers the person twice: the store's record is at its version 2 before Westmoor says anything.
         var (first, _, nhs) = await SubmitAsync("gareth.evans", change: AsSaltmouthSaidIt);
         await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
-        long personId;
-        await using (var connection = await app.OpenAsync())
-        {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @first", new { first });
-        }
+        var personId = await PersonOfAsync(first);
         using var westmoor = await app.PartnerAsync();
         var patient = FhirPayloads.ContainedReferral(nhs)["contained"]![0]!.DeepClone().AsObject();
         patient.Remove("id");
@@ -518,10 +500,9 @@ public abstract class FhirHistoryTests(AppFactory app)
     public async Task AReferralAfterOnesSentBeforeVersionsWereKept_IsItsOrganisationsVersion1()
     {
         var (earlier, _, nhs) = await SubmitAsync("referrer");
-        long personId;
+        var personId = await PersonOfAsync(earlier);
         await using (var connection = await app.OpenAsync())
         {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @earlier", new { earlier });
             // As the upgrade leaves an earlier referral: no version kept with what it said.
             await connection.ExecuteAsync("UPDATE referral_person SET person_version = NULL WHERE referral_id = @earlier", new { earlier });
         }
