@@ -25,8 +25,8 @@ public sealed record Written(string ResourceType, long Id, int Status)
     public int? ReadWithEntry { get; init; }
 
     /// <summary>
-    /// The version the write made, where the write knows it (a new referral, and the Patient sent with it); else null, and an
-    /// answer that names it reads it back.
+    /// The version the write made, where the write knows it (a new referral, and the Patient sent with it when the person is
+    /// new to the store); else null, and an answer that names it reads it.
     /// </summary>
     public int? Version { get; init; }
 

@@ -180,8 +180,8 @@ public static class FhirWrites
 
     /// <summary>
     /// return=minimal: the status and where the resource is, with its version (FHIR's Location SHALL name it), and no body.
-    /// A new referral and its Patient know their versions; any other write (a match, an update, a registration) reads its
-    /// version back as the full answer would.
+    /// A new referral knows its version, and so does the Patient sent with it when the person is new to the store; any other
+    /// write (a match, an update, a registration) reads its version back as the full answer would.
     /// </summary>
     private static async Task<IResult> MinimalAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written,
         CancellationToken cancellationToken)
@@ -347,7 +347,7 @@ public static class ProcessTransaction
     {
         /// <summary>
         /// The sender asked for return=minimal: no resource is answered, and only an entry whose version the write does not
-        /// know (a registration) is read, in the transaction, for its version.
+        /// know (a registration, the Patient of a referral of someone known before) is read, in the transaction, for its version.
         /// </summary>
         public bool Minimal { get; init; }
     }
@@ -360,7 +360,11 @@ public static class ProcessTransaction
             var answered = new List<Written>();
             foreach (var one in written)
             {
-                answered.Add(command.Minimal && one.Version is not null ? one : await AnswerAsync(one));
+                // A Patient's version is known without a read only when the person is new to the store (1): named to a token
+                // that may not read the person, it would be there for the new and missing for the known, and so tell whether
+                // anyone knew them before. Such a token is told where, with no version, whoever the person is.
+                var told = one.ResourceType == "Patient" && !FhirWrites.MayReadBack(work.Scope.Actor, one) ? one with { Version = null } : one;
+                answered.Add(command.Minimal && told.Version is not null ? told : await AnswerAsync(told));
             }
             return answered;
         }
@@ -384,7 +388,8 @@ public static class ProcessTransaction
             {
                 return written with { Answer = FhirMapping.ToServiceRequest(referral), AnswerVersion = referral.Version };
             }
-            if (written is { ResourceType: "Patient", Status: StatusCodes.Status201Created }
+            // 200 too: the Patient sent with a referral of someone known before, whose record that referral has just written.
+            if (written is { ResourceType: "Patient", Status: StatusCodes.Status201Created or StatusCodes.Status200OK }
                 && subjects.Any(s => s.PersonId == written.Id)
                 && FhirWrites.MayReadBack(actor, written)
                 && await work.Connection.QuerySingleOrDefaultAsync<FhirPerson>(FhirPerson.SelectFor(actor) + " AND p.id = @Id",

@@ -77,13 +77,17 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         var nhs = await NewNhsAsync();
         // Another trust registers the person first: the store's record of them is at version 1.
         var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs system/ServiceRequest.crs");
+        string personId;
         using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
         {
             var theirs = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
             theirs.Remove("id");
-            await ExpectAsync(HttpStatusCode.Created, await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal")));
+            var registered = await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal"));
+            await ExpectAsync(HttpStatusCode.Created, registered);
+            personId = registered.Headers.Location!.ToString().Split('/')[^3];
         }
         using var client = await app.PartnerAsync();
+        var readsBefore = await ReadsAuditedAsync(personId);
 
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
 
@@ -92,11 +96,17 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         Assert.Matches("^Patient/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
         Assert.Equal("W/\"1\"", reply.Entry[0].Response.Etag);
         var patient = "/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0];
+        Assert.Equal($"/fhir/Patient/{personId}", patient);
+        // Read in the transaction for its version, where the submission's audit row names the person: no read of its own.
+        Assert.Equal(readsBefore, await ReadsAuditedAsync(personId));
         Assert.Equal("1", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
 
-        // Referred again by the same partner: its version 2, and the history it reads has no gap.
+        // Referred again by the same partner: its own record found (200), its version 2, again with no read of its own.
+        readsBefore = await ReadsAuditedAsync(personId);
         var again = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
+        Assert.Equal("200 OK", again.Entry[0].Response.Status);
         Assert.Equal(reply.Entry[0].Response.Location.Replace("/_history/1", "/_history/2", StringComparison.Ordinal), again.Entry[0].Response.Location);
+        Assert.Equal(readsBefore, await ReadsAuditedAsync(personId));
         Assert.Equal("2", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
         var history = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(patient + "/_history"));
         Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
@@ -245,6 +255,32 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         Assert.Equal(["RegisterPerson:success", "RegisterPerson:success"], await connection.QueryAsync<string>(
             "SELECT action || ':' || outcome FROM audit_event WHERE actor_id = @clientId ORDER BY id", new { clientId }));
+    }
+
+    [Fact]
+    public async Task ATokenThatMayNotReadThePerson_IsToldWhereThePatientIs_WithNoVersion_KnownBeforeOrNot()
+    {
+        var known = await NewNhsAsync();
+        var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs");
+        using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
+        {
+            var theirs = FhirPayloads.ContainedReferral(known)["contained"][0].DeepClone().AsObject();
+            theirs.Remove("id");
+            await ExpectAsync(HttpStatusCode.Created, await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal")));
+        }
+        // Westmoor's own organisation, with a token that may refer and register but not read a person.
+        var clientId = await app.NewPartnerClientAsync("RWM", "system/Patient.cs system/ServiceRequest.crs");
+        using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
+
+        foreach (var nhs in new[] { await NewNhsAsync(), known })
+        {
+            var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
+            // New to the store or known to another trust: the same answer, where and no version, so it tells neither.
+            Assert.Equal("201 Created", reply.Entry[0].Response.Status);
+            Assert.Matches("^Patient/[0-9]+$", reply.Entry[0].Response.Location);
+            Assert.Null(reply.Entry[0].Response.Etag);
+            Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[1].Response.Location);
+        }
     }
 
     [Fact]
