@@ -33,6 +33,14 @@ public static class FhirPayloads
     /// <summary>A create with the person contained (referral-contained.json).</summary>
     public static JsonObject ContainedReferral(string nhsNumber) => Example("referral-contained.json", nhsNumber);
 
+    /// <summary>That example's Patient on its own, with no local id: a registration (POST /fhir/Patient).</summary>
+    public static JsonObject Person(string nhsNumber)
+    {
+        var person = ContainedReferral(nhsNumber)["contained"]![0]!.DeepClone().AsObject();
+        person.Remove("id");
+        return person;
+    }
+
     /// <summary>The published profiles' examples of a referral and its person, sent together in a transaction as a partner would.</summary>
     public static JsonObject ProfileExamplesTransaction(string nhsNumber)
     {

@@ -473,9 +473,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
         var personId = await PersonOfAsync(first);
         using var westmoor = await app.PartnerAsync();
-        var patient = FhirPayloads.ContainedReferral(nhs)["contained"]![0]!.DeepClone().AsObject();
-        patient.Remove("id");
-        using (var registered = await westmoor.PostAsync("/fhir/Patient", FhirPayloads.Body(patient.ToJsonString())))
+        using (var registered = await westmoor.PostAsync("/fhir/Patient", FhirPayloads.Body(FhirPayloads.Person(nhs).ToJsonString())))
         {
             Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
             Assert.EndsWith($"/fhir/Patient/{personId}/_history/1", registered.Headers.Location!.ToString(), StringComparison.Ordinal);

@@ -23,8 +23,7 @@ public abstract class FhirPersonWriteTests(AppFactory app)
     /// <summary>The documented example's Patient, on its own, living at <paramref name="address"/>.</summary>
     private static JsonObject Person(string nhs, string address = "2 Harbour Terrace")
     {
-        var patient = FhirPayloads.ContainedReferral(nhs)["contained"]![0]!.DeepClone().AsObject();
-        patient.Remove("id");
+        var patient = FhirPayloads.Person(nhs);
         patient["address"]![0]!["line"] = new JsonArray(address);
         return patient;
     }

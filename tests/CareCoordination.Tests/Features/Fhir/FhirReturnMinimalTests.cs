@@ -40,6 +40,16 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
             new { person = long.Parse(personId, System.Globalization.CultureInfo.InvariantCulture) });
     }
 
+    /// <summary>Saltmouth (another trust) registers the person: known to the store before this test's partner says anything. Their id.</summary>
+    private async Task<string> RegisteredByAnotherTrustAsync(string nhs)
+    {
+        var clientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs");
+        using var other = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
+        var registered = await other.SendAsync(Post("/fhir/Patient", FhirPayloads.Person(nhs), "return=minimal"));
+        await ExpectAsync(HttpStatusCode.Created, registered);
+        return registered.Headers.Location!.ToString().Split('/')[^3];
+    }
+
     private async Task<string> NewNhsAsync() => (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
 
     [Theory]
@@ -76,16 +86,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     {
         var nhs = await NewNhsAsync();
         // Another trust registers the person first: the store's record of them is at version 1.
-        var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs system/ServiceRequest.crs");
-        string personId;
-        using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
-        {
-            var theirs = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
-            theirs.Remove("id");
-            var registered = await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal"));
-            await ExpectAsync(HttpStatusCode.Created, registered);
-            personId = registered.Headers.Location!.ToString().Split('/')[^3];
-        }
+        var personId = await RegisteredByAnotherTrustAsync(nhs);
         using var client = await app.PartnerAsync();
         var readsBefore = await ReadsAuditedAsync(personId);
 
@@ -117,8 +118,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     {
         using var client = await app.PartnerAsync();
         var nhs = await NewNhsAsync();
-        var person = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
-        person.Remove("id");
+        var person = FhirPayloads.Person(nhs);
 
         var registered = await client.SendAsync(Post("/fhir/Patient", person, "return=minimal"));
         await ExpectAsync(HttpStatusCode.Created, registered);
@@ -236,18 +236,11 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     {
         var clientId = await app.NewPartnerClientAsync("RSM", "system/Patient.c");
         using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
-        JsonObject NewPerson(string nhs)
-        {
-            var person = FhirPayloads.ContainedReferral(nhs)["contained"][0].DeepClone().AsObject();
-            person.Remove("id");
-            return person;
-        }
-
-        var minimal = await client.SendAsync(Post("/fhir/Patient", NewPerson(await NewNhsAsync()), "return=minimal"));
+        var minimal = await client.SendAsync(Post("/fhir/Patient", FhirPayloads.Person(await NewNhsAsync()), "return=minimal"));
         await ExpectAsync(HttpStatusCode.Created, minimal);
         Assert.Matches("/fhir/Patient/[0-9]+$", minimal.Headers.Location.ToString());
         Assert.Null(minimal.Headers.ETag);
-        var full = await client.SendAsync(Post("/fhir/Patient", NewPerson(await NewNhsAsync()), null));
+        var full = await client.SendAsync(Post("/fhir/Patient", FhirPayloads.Person(await NewNhsAsync()), null));
         var outcome = await FhirPartner.ParseAsync<OperationOutcome>(full, HttpStatusCode.Created);
         Assert.Contains("may not read it back", outcome.Issue.Single().Diagnostics, StringComparison.Ordinal);
 
@@ -261,13 +254,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     public async Task ATokenThatMayNotReadThePerson_IsToldWhereThePatientIs_WithNoVersion_KnownBeforeOrNot()
     {
         var known = await NewNhsAsync();
-        var otherClientId = await app.NewPartnerClientAsync("RSM", "system/Patient.crs");
-        using (var other = await app.PartnerAsync(null, otherClientId, FhirPartner.OtherSecret))
-        {
-            var theirs = FhirPayloads.ContainedReferral(known)["contained"][0].DeepClone().AsObject();
-            theirs.Remove("id");
-            await ExpectAsync(HttpStatusCode.Created, await other.SendAsync(Post("/fhir/Patient", theirs, "return=minimal")));
-        }
+        await RegisteredByAnotherTrustAsync(known);
         // Westmoor's own organisation, with a token that may refer and register but not read a person.
         var clientId = await app.NewPartnerClientAsync("RWM", "system/Patient.cs system/ServiceRequest.crs");
         using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
