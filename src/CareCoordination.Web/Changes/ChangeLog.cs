@@ -28,23 +28,42 @@ internal static class ChangeLog
         ORDER BY c.n
         """;
 
-    /// <summary>The last statement of the command's transaction: on PostgreSQL it commits it (Database.ExecuteLastAsync).</summary>
-    public static async Task AppendLastAsync(Database database, DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes, DateTimeOffset at, string actor)
+    /// <summary>
+    /// The last statement of the command's transaction: on PostgreSQL it commits it (Database.ExecuteLastAsync), and
+    /// <paramref name="before"/>, the command's other writes that waited for this round trip (its held audit rows), go first
+    /// in it; their parameters must not share a name with these. SQLite holds nothing back: there <paramref name="before"/> is null.
+    /// </summary>
+    public static async Task AppendLastAsync(Database database, DbConnection connection, DbTransaction transaction, IEnumerable<PendingChange> changes, DateTimeOffset at, string actor,
+        (string Sql, DynamicParameters Parameters)? before = null)
     {
         if (database.Provider == StoreProvider.PostgreSQL)
         {
             var rows = changes as IReadOnlyList<PendingChange> ?? [.. changes];
-            await database.ExecuteLastAsync(connection, transaction, PostgresAppend, new
+            var parameters = before?.Parameters ?? new DynamicParameters();
+            var sql = before is { } first ? first.Sql : "";
+            if (rows.Count > 0)
             {
-                At = at,
-                Actor = actor,
-                Kinds = rows.Select(c => c.Kind).ToArray(),
-                EntityTypes = rows.Select(c => c.EntityType).ToArray(),
-                EntityIds = rows.Select(c => c.EntityId).ToArray(),
-                OrganisationIds = rows.Select(c => c.OrganisationId).ToArray(),
-                Data = rows.Select(c => c.Data).ToArray(),
-            });
+                parameters.AddDynamicParams(new
+                {
+                    At = at,
+                    Actor = actor,
+                    Kinds = rows.Select(c => c.Kind).ToArray(),
+                    EntityTypes = rows.Select(c => c.EntityType).ToArray(),
+                    EntityIds = rows.Select(c => c.EntityId).ToArray(),
+                    OrganisationIds = rows.Select(c => c.OrganisationId).ToArray(),
+                    Data = rows.Select(c => c.Data).ToArray(),
+                });
+                sql = sql.Length == 0 ? PostgresAppend : $"{sql};\n{PostgresAppend}";
+            }
+            if (sql.Length > 0)
+            {
+                await database.ExecuteLastAsync(connection, transaction, sql, parameters);
+            }
             return;
+        }
+        if (before is not null)
+        {
+            throw new InvalidOperationException("SQLite writes a command's statements as they come: nothing is held for its last.");
         }
         await connection.ExecuteAsync(
             Insert,

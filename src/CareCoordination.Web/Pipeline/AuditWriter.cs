@@ -63,13 +63,23 @@ public sealed class AuditWriter(Database database)
         {
             return;
         }
+        // Inside a command's transaction (TransactionBehaviour's, the only one a message's scope carries), its own rows on
+        // PostgreSQL wait for its last round trip (HeldRowsStatement), as nothing in that transaction reads them.
+        var hold = connection is not null && database.Provider == StoreProvider.PostgreSQL;
         async Task Write(DbConnection on, DbTransaction? within)
         {
             if (page is not null)
             {
                 await WriteWithPeopleAsync(on, within, page, ToReadPeople, cancellationToken);
             }
-            if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
+            if (hold)
+            {
+                foreach (var subject in subjects)
+                {
+                    scope.HeldAuditRows.Add(Row(scope, outcome, action, subject));
+                }
+            }
+            else if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
             {
                 // One statement for the lot: Dapper runs a statement once per row, and on PostgreSQL each is a round trip (a page
                 // of 20 search results was 20 of them, issue 14). The rows differ only in their subject.
@@ -152,7 +162,7 @@ public sealed class AuditWriter(Database database)
     }
 
     /// <summary>A read's row and the ids of the <paramref name="Count"/> people it names ("1,2,3").</summary>
-    private sealed record BulkPeople(object Row, string People, int Count);
+    private sealed record BulkPeople(AuditRow Row, string People, int Count);
 
     /// <summary>The most people a read's rows may name and still go ahead of the commands queued: a page, not an export.</summary>
     private const int AheadAtMostPeople = 200;
@@ -231,24 +241,62 @@ public sealed class AuditWriter(Database database)
 
     private static readonly AuditSubject Nothing = new("", 0, null);
 
-    private static object Row(MessageScope scope, string outcome, string? action, AuditSubject s) =>
+    private static AuditRow Row(MessageScope scope, string outcome, string? action, AuditSubject s) =>
         s.EntityType.Length == 0 ? Row(scope, outcome, action, null, null, s.PersonId) : Row(scope, outcome, action, s.EntityType, s.EntityId, s.PersonId);
 
-    private static object Row(MessageScope scope, string outcome, string? action, string? entityType, long? entityId, long? personId) => new
-    {
-        At = scope.Now,
-        ActorKind = scope.Actor.Kind.ToString().ToLowerInvariant(),
-        ActorId = Cap(scope.Actor.Id),
+    private static AuditRow Row(MessageScope scope, string outcome, string? action, string? entityType, long? entityId, long? personId) => new(
+        At: scope.Now,
+        ActorKind: scope.Actor.Kind.ToString().ToLowerInvariant(),
+        ActorId: Cap(scope.Actor.Id),
         // A partner client's name is its id (Actor.From): kept once, in actor_id; its readers take actor_name or else actor_id (issue 14).
-        ActorName = scope.Actor.Name == scope.Actor.Id ? null : Cap(scope.Actor.Name),
-        scope.Actor.OrganisationId,
-        Action = Cap(action ?? scope.Action),
-        Outcome = outcome,
-        EntityType = Cap(entityType),
-        EntityId = entityId,
-        PersonId = personId,
-        Detail = Cap(scope.AuditDetail),
-    };
+        ActorName: scope.Actor.Name == scope.Actor.Id ? null : Cap(scope.Actor.Name),
+        OrganisationId: scope.Actor.OrganisationId,
+        Action: Cap(action ?? scope.Action),
+        Outcome: outcome,
+        EntityType: Cap(entityType),
+        EntityId: entityId,
+        PersonId: personId,
+        Detail: Cap(scope.AuditDetail));
+
+    /// <summary>
+    /// PostgreSQL: the audit rows a command's messages held (every row but a read's people, which are written at once), as
+    /// one statement for the command's last round trip, beside its change rows and COMMIT (TransactionBehaviour). Each was
+    /// a round trip of its own before its command's last (issue 14: one of a partner referral's 14). Null when none are held.
+    /// Its parameters are named Audit*, apart from the change rows' own.
+    /// </summary>
+    internal static (string Sql, DynamicParameters Parameters)? HeldRowsStatement(MessageScope scope)
+    {
+        var rows = scope.HeldAuditRows;
+        if (rows.Count == 0)
+        {
+            return null;
+        }
+        // Who and when are the scope's, the same for every row; the rest differ by message and subject.
+        var first = rows[0];
+        var parameters = new DynamicParameters(new
+        {
+            AuditAt = first.At,
+            AuditActorKind = first.ActorKind,
+            AuditActorId = first.ActorId,
+            AuditActorName = first.ActorName,
+            AuditOrganisationId = first.OrganisationId,
+        });
+        parameters.Add("AuditActions", rows.Select(r => r.Action).ToArray());
+        parameters.Add("AuditOutcomes", rows.Select(r => r.Outcome).ToArray());
+        parameters.Add("AuditEntityTypes", rows.Select(r => r.EntityType).ToArray());
+        parameters.Add("AuditEntityIds", rows.Select(r => r.EntityId).ToArray());
+        parameters.Add("AuditPersonIds", rows.Select(r => r.PersonId).ToArray());
+        parameters.Add("AuditDetails", rows.Select(r => r.Detail).ToArray());
+        return (InsertHeldPostgres, parameters);
+    }
+
+    private const string InsertHeldPostgres = """
+        INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail)
+        SELECT @AuditAt, @AuditActorKind, @AuditActorId, @AuditActorName, @AuditOrganisationId, a.action, a.outcome, a.entity_type, a.entity_id, a.person_id, a.detail
+        FROM unnest(@AuditActions, @AuditOutcomes, @AuditEntityTypes, @AuditEntityIds, @AuditPersonIds, @AuditDetails)
+            WITH ORDINALITY AS a (action, outcome, entity_type, entity_id, person_id, detail, n)
+        ORDER BY a.n
+        """;
 
     /// <summary>
     /// Anonymous callers choose some of these values (a client id, a username): each is cut to MaxValueLength with
@@ -277,3 +325,6 @@ public sealed class AuditWriter(Database database)
         }) + marker;
     }
 }
+
+internal sealed record AuditRow(DateTimeOffset At, string ActorKind, string? ActorId, string? ActorName, long? OrganisationId, string? Action,
+    string Outcome, string? EntityType, long? EntityId, long? PersonId, string? Detail);

@@ -161,10 +161,11 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
                 try
                 {
                     var response = await next(message, cancellationToken);
-                    if (scope.Changes.Count > 0)
+                    var heldAudit = AuditWriter.HeldRowsStatement(scope);
+                    if (scope.Changes.Count > 0 || heldAudit is not null)
                     {
-                        // Last: on PostgreSQL it commits the transaction in the same round trip.
-                        await ChangeLog.AppendLastAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name);
+                        // Last: on PostgreSQL the audit rows held for it, the change rows and the COMMIT go in one round trip.
+                        await ChangeLog.AppendLastAsync(database, connection, transaction, scope.Changes, scope.Now, scope.Actor.Name, heldAudit);
                     }
                     return response;
                 }
@@ -172,6 +173,7 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
                 {
                     scope.Connection = null;
                     scope.Transaction = null;
+                    scope.HeldAuditRows.Clear();
                 }
             }, cancellationToken);
             if (scope.Changes.Count > 0)

@@ -35,6 +35,9 @@ public sealed class MessageScope(Actor actor, DateTimeOffset now, string action)
     /// <summary>How many messages sent inside this command are in flight: above zero, the one being handled is one of them.</summary>
     internal int SentInside { get; set; }
 
+    /// <summary>PostgreSQL: this command's audit rows, written in its last round trip (AuditWriter.HeldRowsStatement).</summary>
+    internal List<AuditRow> HeldAuditRows { get; } = [];
+
     /// <summary>Refusals of messages sent inside this command, written after its transaction ends.</summary>
     internal List<(string Outcome, string Action)> DeferredRefusals { get; } = [];
     internal IReadOnlyList<AuditSubject> Subjects => _subjects;
