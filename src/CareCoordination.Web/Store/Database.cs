@@ -374,6 +374,34 @@ public sealed partial class Database : IAsyncDisposable
         return [.. await grids.ReadAsync<T>()];
     }
 
+    /// <summary>
+    /// <see cref="LockThenQueryAsync{T}"/> twice: <paramref name="first"/>'s lock and query, then <paramref name="second"/>'s, on
+    /// PostgreSQL all four in one round trip (issue 14: a submission's referral key and person were a round trip each). The
+    /// locks are taken in that order, always; each query reads after its own lock is granted. The parameters serve both
+    /// queries and must not be named LockKey or SecondLockKey.
+    /// </summary>
+    public async Task<(IReadOnlyList<T1> First, IReadOnlyList<T2> Second)> LockThenQueryAsync<T1, T2>(DbConnection connection, DbTransaction transaction,
+        (string Key, string Sql) first, (string Key, string Sql) second, object parameters)
+    {
+        if (Provider != StoreProvider.PostgreSQL)
+        {
+            return ([.. await connection.QueryAsync<T1>(first.Sql, parameters, transaction)], [.. await connection.QueryAsync<T2>(second.Sql, parameters, transaction)]);
+        }
+        var all = new DynamicParameters(parameters);
+        all.Add("LockKey", first.Key);
+        all.Add("SecondLockKey", second.Key);
+        await using var grids = await connection.QueryMultipleAsync($"""
+            SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@LockKey, 0));
+            {first.Sql};
+            SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@SecondLockKey, 0));
+            {second.Sql}
+            """, all, transaction);
+        await grids.ReadAsync<int?>();
+        IReadOnlyList<T1> firstRows = [.. await grids.ReadAsync<T1>()];
+        await grids.ReadAsync<int?>();
+        return (firstRows, [.. await grids.ReadAsync<T2>()]);
+    }
+
     public bool IsUniqueViolation(Exception exception) => exception switch
     {
         SqliteException { SqliteErrorCode: 19 } sqlite => sqlite.Message.Contains("UNIQUE", StringComparison.Ordinal),

@@ -223,7 +223,7 @@ public static class TriageTasks
     /// itself. An UPDATE straight after the INSERT, as before, left the inserted version dead on PostgreSQL, with an entry
     /// for each of the two versions in every index of the table (issue 14, store growth), and cost a statement more.
     /// </summary>
-    private static readonly string InsertOpen = $"""
+    internal static readonly string InsertOpenSql = $"""
         INSERT INTO triage_task (referral_id, queue, status, priority, version, created_at, updated_at, referring_organisation_id, owner_organisation_id)
         SELECT r.id, @queue, 'requested', @priority, 1, @createdAt, @now, r.organisation_id, {OwnerNobodyHolds("@queue", "p.locality")}
         FROM referral r JOIN person p ON p.id = r.person_id
@@ -234,7 +234,7 @@ public static class TriageTasks
     /// <summary>Opens a task in <paramref name="queue"/> on the referral, nobody holding it; returns its id.</summary>
     public static Task<long> InsertOpenAsync(DbConnection connection, DbTransaction transaction, long referralId, string queue, string? priority,
         DateTimeOffset createdAt, DateTimeOffset now) =>
-        connection.ExecuteScalarAsync<long>(InsertOpen, new { referralId, queue, priority, createdAt, now }, transaction);
+        connection.ExecuteScalarAsync<long>(InsertOpenSql, new { referralId, queue, priority, createdAt, now }, transaction);
 
     /// <summary>Every command that opens a task or changes who holds it calls this after its write.</summary>
     public static Task KeepOwnerAsync(DbConnection connection, DbTransaction? transaction, long taskId) =>

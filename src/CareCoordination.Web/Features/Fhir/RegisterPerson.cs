@@ -86,7 +86,7 @@ public static class RegisterPerson
                 // Known to another organisation: their record is not this registration's to change, nor its version to show.
             }
 
-            var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, scope.Now);
+            var person = PersonDetails.From(nhsNumber, form, scope.Now);
             if (personId is null)
             {
                 personId = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
@@ -98,13 +98,13 @@ public static class RegisterPerson
             registration.Add("PartnerClientId", scope.Actor.Kind == ActorKind.Partner ? scope.Actor.Id : null);
             registration.Add("UserId", scope.Actor.UserId);
             await connection.ExecuteAsync(
-                """
+                $"""
                 INSERT INTO person_registration (organisation_id, person_id, person_version, partner_client_id, registered_by_user_id,
                     nhs_number, given_name, family_name, date_of_birth, sex, address_line, postcode, locality, ethnicity,
                     interpreter_language, easy_read, bsl, lives_alone, carer_name, carer_relationship, carer_contact,
                     carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
                 SELECT @OrganisationId, p.id, 1, (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @UserId,
-                    @NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, @Locality, @Ethnicity,
+                    @NhsNumber, @GivenName, @FamilyName, @DateOfBirth, @Sex, @AddressLine, @Postcode, {PersonDetails.LocalityOfDistrict}, @Ethnicity,
                     @InterpreterLanguage, @EasyRead, @Bsl, @LivesAlone, @CarerName, @CarerRelationship, @CarerContact,
                     @CarerWantsAssessment, @GpPracticeCode, @Names, @OtherIdentifiers, @Now
                 FROM person p WHERE p.id = @PersonId

@@ -118,14 +118,14 @@ public static class SubmitReferral
 
             // A partner's referral is known by its own identifier, kept (and uniquely indexed) anyway: its key, a hash of
             // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
-            var keyLock = $"referral-key:{organisationId}:{command.IdempotencyKey}";
-            var earlier = command.Sender is { } sent
-                ? await database.LockThenQueryAsync<(long Id, long PersonId)>(connection, transaction, keyLock,
-                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value",
-                    new { organisationId, sent.System, sent.Value })
-                : await database.LockThenQueryAsync<(long Id, long PersonId)>(connection, transaction, keyLock,
-                    "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key",
-                    new { organisationId, key = command.IdempotencyKey });
+            // The referral's key and the person are each locked before they are looked for, the key first; on PostgreSQL the
+            // two locks and their searches are one round trip, the person's needed only if the referral is new.
+            var (earlier, people) = await database.LockThenQueryAsync<(long Id, long PersonId), long>(connection, transaction,
+                ($"referral-key:{organisationId}:{command.IdempotencyKey}", command.Sender is null
+                    ? "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key"
+                    : "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value"),
+                ($"person:{nhsNumber}", "SELECT id FROM person WHERE nhs_number = @nhsNumber"),
+                new { organisationId, key = command.IdempotencyKey, command.Sender?.System, command.Sender?.Value, nhsNumber });
             if (earlier.Count > 0)
             {
                 var repeated = earlier[0];
@@ -134,8 +134,7 @@ public static class SubmitReferral
                 return new Result(repeated.Id, Repeated: true, OpenReferrals.None) { PersonId = repeated.PersonId };
             }
 
-            var personId = (await database.LockThenQueryAsync<long?>(connection, transaction, $"person:{nhsNumber}",
-                "SELECT id FROM person WHERE nhs_number = @nhsNumber", new { nhsNumber })).FirstOrDefault();
+            long? personId = people.Count > 0 ? people[0] : null;
             var open = personId is null ? [] : await ReferralAccess.OpenReferralsAsync(connection, transaction, personId.Value);
             var shown = OpenReferrals.For(scope.Actor, open);
             if (shown.Any && command.DuplicateAnswer is null)
@@ -222,8 +221,10 @@ public static class SubmitReferral
                     @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, @ReceivedId)
                 RETURNING id
                 """, referral, transaction);
-            var taskId = await TriageTasks.InsertOpenAsync(connection, transaction, referralId, "coordination", null, madeAt, scope.Now);
-            await KeepWhatItSaidAsync(connection, transaction, referralId, personId.Value, scope.Now);
+            // What the referral said of the person, then its triage task, whose id the command answers: one command, on
+            // PostgreSQL one round trip of a submission's (issue 14).
+            var taskId = await connection.ExecuteScalarAsync<long>($"{KeepWhatItSaid};\n{TriageTasks.InsertOpenSql}",
+                new { referralId, personId, now = scope.Now, queue = "coordination", priority = (string?)null, createdAt = madeAt }, transaction);
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
 
             if (command.DraftId is { } draftId)
@@ -252,27 +253,24 @@ public static class SubmitReferral
         /// The person as this referral described them, with the version of the record it made: the person row was just
         /// written from this form alone, so a copy of it now is exactly what the referrer said. What its organisation reads.
         /// </summary>
-        private static Task KeepWhatItSaidAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
-            long referralId, long personId, DateTimeOffset now) =>
-            connection.ExecuteAsync(
-                """
-                INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
-                    address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
-                    carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
-                SELECT @referralId, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
-                    p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
-                    p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, p.names, p.other_identifiers, @now
-                FROM person p WHERE p.id = @personId
-                """, new { referralId, personId, now }, transaction);
+        private const string KeepWhatItSaid = """
+            INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
+                address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
+                carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
+            SELECT @referralId, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
+                p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
+                p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, p.names, p.other_identifiers, @now
+            FROM person p WHERE p.id = @personId
+            """;
 
         /// <summary>
         /// The referral carries the latest word on the person, so the whole record (the coordination centre's) is brought up
-        /// to date with it; what each referral said is kept with it too (KeepWhatItSaidAsync), for its own organisation.
+        /// to date with it; what each referral said is kept with it too (KeepWhatItSaid), for its own organisation.
         /// </summary>
         private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
             long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {
-            var person = await PersonDetails.FromAsync(connection, transaction, nhsNumber, form, now);
+            var person = PersonDetails.From(nhsNumber, form, now);
             if (personId is null)
             {
                 var id = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
@@ -283,9 +281,9 @@ public static class SubmitReferral
             var update = new DynamicParameters(person);
             update.Add("Id", personId.Value);
             await connection.ExecuteAsync(
-                """
+                $"""
                 UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
-                    address_line = @AddressLine, postcode = @Postcode, locality = @Locality, ethnicity = @Ethnicity,
+                    address_line = @AddressLine, postcode = @Postcode, locality = {PersonDetails.LocalityOfDistrict}, ethnicity = @Ethnicity,
                     interpreter_language = @InterpreterLanguage, easy_read = @EasyRead, bsl = @Bsl, lives_alone = @LivesAlone,
                     carer_name = @CarerName, carer_relationship = @CarerRelationship, carer_contact = @CarerContact,
                     carer_wants_assessment = @CarerWantsAssessment, gp_practice_code = @GpPracticeCode,
