@@ -151,18 +151,28 @@ public sealed class PartnerTokens(IConfiguration configuration, Database databas
             context.Fail("A partner token names its client and organisation.");
             return;
         }
-        var partner = new ClaimsPrincipal(new ClaimsIdentity(
+        var identity = new ClaimsIdentity(
             [
                 new Claim(CareClaims.ClientId, clientId),
                 new Claim(CareClaims.Organisation, organisationId.ToString(CultureInfo.InvariantCulture)),
                 new Claim(CareClaims.Scope, token.FindFirstValue(CareClaims.Scope) ?? ""),
             ],
-            AuthenticationType, CareClaims.ClientId, roleType: null));
-        if (await revocation.IsRevokedAsync(Actor.From(partner), context.HttpContext.RequestAborted))
+            AuthenticationType, CareClaims.ClientId, roleType: null);
+        var check = await revocation.CheckPartnerAsync(Actor.From(new ClaimsPrincipal(identity)), context.HttpContext.RequestAborted);
+        if (check.Revoked)
         {
             context.Fail("This token's client is unknown, deactivated, or of another organisation.");
             return;
         }
-        context.Principal = partner;
+        // What the check read of the organisation, for this request only (FhirWriter's check of a referral's requester).
+        if (check.OrganisationCode is { } code)
+        {
+            identity.AddClaim(new Claim(CareClaims.OrganisationCode, code));
+        }
+        if (check.OrganisationKind is { } kind)
+        {
+            identity.AddClaim(new Claim(CareClaims.OrganisationKind, kind));
+        }
+        context.Principal = new ClaimsPrincipal(identity);
     }
 }

@@ -23,6 +23,14 @@ public static class CareClaims
 {
     public const string Organisation = "org";
     public const string OrganisationName = "org_name";
+
+    /// <summary>
+    /// A partner request's organisation's ODS code and kind, as the store said them at this request's token check
+    /// (PartnerTokens.AcceptAsync): set by the server on the principal it makes, never taken from a token.
+    /// </summary>
+    public const string OrganisationCode = "org_code";
+
+    public const string OrganisationKind = "org_kind";
     public const string DisplayName = "display_name";
     public const string ClientId = "client_id";
     public const string Scope = "scope";

@@ -402,15 +402,29 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         (entry.Request?.Method, (entry.Request?.Url ?? "").Split('?')[0].Trim('/'));
 
     /// <summary>
+    /// The caller's organisation's ODS code and kind: as this request's token check read them (PartnerTokens.AcceptAsync puts
+    /// them on the principal it makes), or else read now.
+    /// </summary>
+    private async Task<(string? Code, string? Kind)> OwnOrganisationAsync(Actor actor, CancellationToken cancellationToken)
+    {
+        if (actor.Kind == ActorKind.Partner && actors.Principal?.FindFirst(CareClaims.OrganisationCode) is { } code
+            && actors.Principal.FindFirst(CareClaims.OrganisationKind) is { } kind)
+        {
+            return (code.Value, kind.Value);
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<(string? Code, string? Kind)>(new CommandDefinition(
+            "SELECT code, kind FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
     /// The referrer's organisation must be the caller's: by ODS code (requester, its PractitionerRole's organization,
     /// or the MessageHeader's sender) or by reference to our Organization. Answers the caller's organisation kind.
     /// </summary>
     private async Task<string?> RequireOwnOrganisationAsync(ServiceRequest request, Sent sent, CancellationToken cancellationToken)
     {
         var actor = actors.Current;
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var own = await connection.QuerySingleOrDefaultAsync<(string? Code, string? Kind)>(
-            "SELECT code, kind FROM organisation WHERE id = @id", new { id = actor.OrganisationId ?? -1 });
+        var own = await OwnOrganisationAsync(actor, cancellationToken);
         var ownCode = own.Code;
         var named = sent.RequestingOrganisation();
         var byOdsCode = named is not null;
