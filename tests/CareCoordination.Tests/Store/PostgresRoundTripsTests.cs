@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using CareCoordination.Domain;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Tests.Support;
+using Dapper;
+
+namespace CareCoordination.Tests.Store;
+
+/// <summary>
+/// What a partner's referral costs PostgreSQL in round trips (issue 14: on two cores each was about 3% of a submission's
+/// machine time, paid by the server and by the app alike). Counted by Npgsql's own tracing: the request carries a trace of
+/// its own (traceparent), which ASP.NET Core's request activity takes, and every command sent in its flow carries too; one
+/// command is one round trip, however many statements it holds.
+/// </summary>
+public sealed class PostgresRoundTripsTests(PostgresAppFactory app) : IClassFixture<PostgresAppFactory>
+{
+    private static readonly ActivitySource Test = new("CareCoordination.Tests.RoundTrips");
+
+    /// <summary>
+    /// The commands sent to PostgreSQL in <paramref name="work"/>'s flow, in the order they ended: the work runs inside an
+    /// activity of a trace of its own, which it can hand on (an HTTP request's traceparent), and which background work (the
+    /// change feed reading what was committed) does not carry.
+    /// </summary>
+    private static async Task<(T Result, List<string> Commands)> CommandsOfAsync<T>(Func<ActivityTraceId, Task<T>> work)
+    {
+        var trace = ActivityTraceId.CreateRandom();
+        var commands = new ConcurrentQueue<string>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Npgsql" or "Microsoft.AspNetCore" || source == Test,
+            Sample = (ref ActivityCreationOptions<ActivityContext> options) =>
+                options.TraceId == trace ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+            ActivityStopped = activity =>
+            {
+                // A command's text; a physical connection's opening (CONNECT) has none.
+                if (activity.Source.Name == "Npgsql" && activity.TraceId == trace
+                    && (activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement")) is string text)
+                {
+                    commands.Enqueue(text);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        T result;
+        using (Test.StartActivity("work", ActivityKind.Internal, new ActivityContext(trace, ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)))
+        {
+            result = await work(trace);
+        }
+        return (result, [.. commands]);
+    }
+
+    /// <summary>The commands sent to PostgreSQL while answering <paramref name="request"/>, which carries the trace.</summary>
+    private static Task<(HttpResponseMessage Response, List<string> Commands)> CommandsOfAsync(HttpClient client, HttpRequestMessage request) =>
+        CommandsOfAsync(trace =>
+        {
+            request.Headers.Add("traceparent", $"00-{trace}-{ActivitySpanId.CreateRandom()}-01");
+            return client.SendAsync(request);
+        });
+
+    private static HttpRequestMessage Minimal(JsonObject bundle)
+    {
+        var post = new HttpRequestMessage(HttpMethod.Post, "/fhir") { Content = FhirPayloads.Body(bundle.ToJsonString()) };
+        post.Headers.TryAddWithoutValidation("Prefer", "return=minimal");
+        return post;
+    }
+
+    private static string Listed(List<string> commands) =>
+        string.Join("\n---\n", commands.Select((c, i) => $"{i + 1}: {c[..Math.Min(c.Length, 160)]}"));
+
+    [Fact]
+    public async Task APartnersReferral_IsEightRoundTrips_WithItsAuditRowSentWithItsChangeRowsAndCommit()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
+
+        var (response, commands) = await CommandsOfAsync(client, Minimal(FhirPayloads.ProfileExamplesTransaction(nhs)));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        // The token's check, which reads its organisation too; the referral's key and the person's NHS number, each locked then
+        // searched; the hospital site; the person, whose locality its postcode's district gives in the same statement; the
+        // message as sent; the referral; what it said of the person with its triage task; and last the audit row, the change
+        // rows and COMMIT. Thirteen before (the organisation, the second lock and search, the locality, the task and the audit
+        // row each a round trip of its own).
+        Assert.True(commands.Count == 8, $"{commands.Count} commands:\n{Listed(commands)}");
+        var last = commands[^1];
+        Assert.Contains("INSERT INTO audit_event", last, StringComparison.Ordinal);
+        Assert.Contains("INSERT INTO change", last, StringComparison.Ordinal);
+        Assert.EndsWith("COMMIT", last.TrimEnd(), StringComparison.Ordinal);
+        Assert.Single(commands, c => c.Contains("INSERT INTO audit_event", StringComparison.Ordinal));
+        Assert.Single(commands, c => c.Contains("INSERT INTO triage_task", StringComparison.Ordinal) && c.Contains("INSERT INTO referral_person", StringComparison.Ordinal));
+
+        // The row says what it always said: who, what and about which referral and person.
+        await using var connection = await app.OpenAsync();
+        var row = await connection.QuerySingleAsync<(string ActorKind, string Action, string Outcome, string EntityType, long EntityId, long PersonId, long? OrganisationId)>(
+            """
+            SELECT a.actor_kind, a.action, a.outcome, a.entity_type, a.entity_id, a.person_id, a.organisation_id
+            FROM audit_event a JOIN referral r ON r.id = a.entity_id JOIN person p ON p.id = a.person_id
+            WHERE a.entity_type = 'referral' AND p.nhs_number = @nhs AND r.person_id = p.id
+            """, new { nhs });
+        Assert.Equal(("partner", "SubmitReferral", "success"), (row.ActorKind, row.Action, row.Outcome));
+        Assert.NotNull(row.OrganisationId);
+    }
+
+    [Fact]
+    public async Task ACommandThatChangesNothing_StillLeavesItsAuditRow_CommittedInTheSameRoundTrip()
+    {
+        var referrer = await app.StaffAsync("referrer");
+        var nhs = await app.NewNhsNumberAsync();
+        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), nhs);
+        var key = Guid.NewGuid().ToString("N");
+        var first = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key), referrer);
+
+        // The same form again with the same key (a double click): found, nothing written but the audit row saying so.
+        var (again, commands) = await CommandsOfAsync(_ => app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key), referrer));
+
+        Assert.True(again.Repeated);
+        Assert.Equal(first.ReferralId, again.ReferralId);
+        Assert.DoesNotContain(commands, c => c.Contains("INSERT INTO change", StringComparison.Ordinal));
+        // Not an audit row's round trip and then COMMIT's: one, the row and COMMIT.
+        Assert.DoesNotContain(commands, c => c.Trim() == "COMMIT");
+        var committing = Assert.Single(commands, c => c.TrimEnd().EndsWith("COMMIT", StringComparison.Ordinal));
+        Assert.StartsWith("INSERT INTO audit_event", committing.TrimStart(), StringComparison.Ordinal);
+        Assert.True(commands.Count == 2, $"{commands.Count} commands:\n{Listed(commands)}");
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE entity_type = 'referral' AND entity_id = @id AND detail = 'repeated submission: the referral already exists'",
+            new { id = first.ReferralId }));
+    }
+}
