@@ -60,31 +60,42 @@ public sealed class PostgresRoundTripsTests(PostgresAppFactory app) : IClassFixt
             return client.SendAsync(request);
         });
 
-    private static HttpRequestMessage Minimal(JsonObject bundle)
+    private static HttpRequestMessage Minimal(JsonObject bundle) => Post(bundle, "return=minimal");
+
+    private static HttpRequestMessage Post(JsonObject bundle, string? prefer)
     {
         var post = new HttpRequestMessage(HttpMethod.Post, "/fhir") { Content = FhirPayloads.Body(bundle.ToJsonString()) };
-        post.Headers.TryAddWithoutValidation("Prefer", "return=minimal");
+        if (prefer is not null)
+        {
+            post.Headers.TryAddWithoutValidation("Prefer", prefer);
+        }
         return post;
     }
 
     private static string Listed(List<string> commands) =>
         string.Join("\n---\n", commands.Select((c, i) => $"{i + 1}: {c[..Math.Min(c.Length, 160)]}"));
 
-    [Fact]
-    public async Task APartnersReferral_IsEightRoundTrips_WithItsAuditRowSentWithItsChangeRowsAndCommit()
+    [Theory]
+    [InlineData("return=minimal", 8)]
+    [InlineData(null, 9)]
+    public async Task APartnersReferral_IsEightRoundTrips_NineWithTheFullAnswer_WithItsAuditRowSentWithItsChangeRowsAndCommit(string? prefer, int expected)
     {
         using var client = await app.PartnerAsync();
         var nhs = (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
 
-        var (response, commands) = await CommandsOfAsync(client, Minimal(FhirPayloads.ProfileExamplesTransaction(nhs)));
+        var (response, commands) = await CommandsOfAsync(client, Post(FhirPayloads.ProfileExamplesTransaction(nhs), prefer));
 
-        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        // The full answer carries both resources as written, both read in one more round trip, in the transaction.
+        Assert.Equal(prefer is null ? 2 : 0, System.Text.RegularExpressions.Regex.Count(body, "\"resource\":"));
         // The token's check, which reads its organisation too; the referral's key and the person's NHS number, each locked then
         // searched; the hospital site; the person, whose locality its postcode's district gives in the same statement; the
         // message as sent; the referral; what it said of the person with its triage task; and last the audit row, the change
-        // rows and COMMIT. Thirteen before (the organisation, the second lock and search, the locality, the task and the audit
-        // row each a round trip of its own).
-        Assert.True(commands.Count == 8, $"{commands.Count} commands:\n{Listed(commands)}");
+        // rows and COMMIT; the full answer reads the referral and its Patient, both in one round trip before that last. Thirteen
+        // and fifteen before (the organisation, the second lock and search, the locality, the task, the audit row and the
+        // Patient's read each a round trip of its own).
+        Assert.True(commands.Count == expected, $"{commands.Count} commands:\n{Listed(commands)}");
         var last = commands[^1];
         Assert.Contains("INSERT INTO audit_event", last, StringComparison.Ordinal);
         Assert.Contains("INSERT INTO change", last, StringComparison.Ordinal);

@@ -357,16 +357,31 @@ public static class ProcessTransaction
         public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken)
         {
             var written = await writer.ApplyTransactionAsync(command.Bundle, cancellationToken);
-            var answered = new List<Written>();
-            foreach (var one in written)
+            // A Patient's version is known without a read only when the person is new to the store (1): named to a token
+            // that may not read the person, it would be there for the new and missing for the known, and so tell whether
+            // anyone knew them before. Such a token is told where, with no version, whoever the person is.
+            var told = written.Select(one => one.ResourceType == "Patient" && !FhirWrites.MayReadBack(work.Scope.Actor, one) ? one with { Version = null } : one).ToList();
+            var reads = told.Select((one, entry) => (Entry: entry, Sql: command.Minimal && one.Version is not null ? null : ReadInTransaction(one, entry)))
+                .Where(read => read.Sql is not null).ToList();
+            if (reads.Count == 0)
             {
-                // A Patient's version is known without a read only when the person is new to the store (1): named to a token
-                // that may not read the person, it would be there for the new and missing for the known, and so tell whether
-                // anyone knew them before. Such a token is told where, with no version, whoever the person is.
-                var told = one.ResourceType == "Patient" && !FhirWrites.MayReadBack(work.Scope.Actor, one) ? one with { Version = null } : one;
-                answered.Add(command.Minimal && told.Version is not null ? told : await AnswerAsync(told));
+                return told;
             }
-            return answered;
+            // Every entry's read in one command: on PostgreSQL one round trip, where the answer to a referral and its Patient
+            // was two (issue 14).
+            var parameters = new DynamicParameters(new { OrganisationId = work.Scope.Actor.OrganisationId ?? -1 });
+            foreach (var (entry, _) in reads)
+            {
+                parameters.Add($"Id{entry.ToString(CultureInfo.InvariantCulture)}", told[entry].Id);
+            }
+            await using var grids = await work.Connection.QueryMultipleAsync(string.Join(";\n", reads.Select(read => read.Sql)), parameters, work.Transaction);
+            foreach (var (entry, _) in reads)
+            {
+                told[entry] = told[entry].ResourceType == "ServiceRequest"
+                    ? Answered(told[entry], await grids.ReadSingleOrDefaultAsync<FhirReferral>())
+                    : Answered(told[entry], await grids.ReadSingleOrDefaultAsync<FhirPerson>());
+            }
+            return told;
         }
 
         /// <summary>
@@ -374,31 +389,37 @@ public static class ProcessTransaction
         /// command's audit rows already name it (the submission's row names the referral and its person): the sender is
         /// given back what it has just written, and a second, audited read of it would be neither needed nor honest as a
         /// read (issue 14: two audit rows and two write turns a referral). Anything else (a referral found by
-        /// If-None-Exist, an update, a token that may not read) is read back after the commit through the audited read.
+        /// If-None-Exist, an update, a token that may not read) is read back after the commit through the audited read:
+        /// null here. The query names the entry's id @Id{entry}.
         /// </summary>
-        private async Task<Written> AnswerAsync(Written written)
+        private string? ReadInTransaction(Written written, int entry)
         {
             var actor = work.Scope.Actor;
             var subjects = work.Scope.Subjects;
+            var id = $"@Id{entry.ToString(CultureInfo.InvariantCulture)}";
             if (written is { ResourceType: "ServiceRequest", Status: StatusCodes.Status201Created }
                 && subjects.Any(s => s.EntityType == "referral" && s.EntityId == written.Id)
-                && FhirWrites.MayReadBack(actor, written)
-                && await work.Connection.QuerySingleOrDefaultAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { written.Id }, work.Transaction)
-                    is { } referral && ReferralAccess.MaySee(actor, referral.OrganisationId))
+                && FhirWrites.MayReadBack(actor, written))
             {
-                return written with { Answer = FhirMapping.ToServiceRequest(referral), AnswerVersion = referral.Version };
+                return $"{FhirReferral.Select} AND r.id = {id}";
             }
             // 200 too: the Patient sent with a referral of someone known before, whose record that referral has just written.
             if (written is { ResourceType: "Patient", Status: StatusCodes.Status201Created or StatusCodes.Status200OK }
                 && subjects.Any(s => s.PersonId == written.Id)
-                && FhirWrites.MayReadBack(actor, written)
-                && await work.Connection.QuerySingleOrDefaultAsync<FhirPerson>(FhirPerson.SelectFor(actor) + " AND p.id = @Id",
-                    new { written.Id, OrganisationId = actor.OrganisationId ?? -1 }, work.Transaction) is { } person)
+                && FhirWrites.MayReadBack(actor, written))
             {
-                return written with { Answer = FhirMapping.ToPatient(person), AnswerVersion = person.Version };
+                return $"{FhirPerson.SelectFor(actor)} AND p.id = {id}";
             }
-            return written;
+            return null;
         }
+
+        private Written Answered(Written written, FhirReferral? referral) =>
+            referral is not null && ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId)
+                ? written with { Answer = FhirMapping.ToServiceRequest(referral), AnswerVersion = referral.Version }
+                : written;
+
+        private static Written Answered(Written written, FhirPerson? person) =>
+            person is not null ? written with { Answer = FhirMapping.ToPatient(person), AnswerVersion = person.Version } : written;
     }
 }
 
