@@ -63,8 +63,9 @@ public sealed class AuditWriter(Database database)
         {
             return;
         }
-        // Inside a command's transaction (TransactionBehaviour's, the only one a message's scope carries), its own rows on
-        // PostgreSQL wait for its last round trip (HeldRowsStatement), as nothing in that transaction reads them.
+        // Inside a command's transaction (TransactionBehaviour's, the only one a message's scope carries, but for the start-up
+        // warm-up's, which is rolled back), its own rows on PostgreSQL wait for its last round trip (HeldRowsStatement), as
+        // nothing in that transaction reads them. A read's page or people, written at once, may so come before them by id.
         var hold = connection is not null && database.Provider == StoreProvider.PostgreSQL;
         async Task Write(DbConnection on, DbTransaction? within)
         {
@@ -261,7 +262,7 @@ public sealed class AuditWriter(Database database)
     /// <summary>
     /// PostgreSQL: the audit rows a command's messages held (every row but a read's people, which are written at once), as
     /// one statement for the command's last round trip, beside its change rows and COMMIT (TransactionBehaviour). Each was
-    /// a round trip of its own before its command's last (issue 14: one of a partner referral's 14). Null when none are held.
+    /// a round trip of its own before its command's last (issue 14: one of a partner referral's 13). Null when none are held.
     /// Its parameters are named Audit*, apart from the change rows' own.
     /// </summary>
     internal static (string Sql, DynamicParameters Parameters)? HeldRowsStatement(MessageScope scope)

@@ -376,8 +376,9 @@ public sealed partial class Database : IAsyncDisposable
 
     /// <summary>
     /// <see cref="LockThenQueryAsync{T}"/> twice: <paramref name="first"/>'s lock and query, then <paramref name="second"/>'s, on
-    /// PostgreSQL all four in one round trip (issue 14: a submission's referral key and person were a round trip each). The
-    /// locks are taken in that order, always; each query reads after its own lock is granted. The parameters serve both
+    /// PostgreSQL all four in one round trip (issue 14: a submission's person and referral key were a round trip each). The
+    /// locks are taken in that order, always (every caller must take any two keys in one order); each query reads after its
+    /// own lock is granted. The parameters serve both
     /// queries and must not be named LockKey or SecondLockKey.
     /// </summary>
     public async Task<(IReadOnlyList<T1> First, IReadOnlyList<T2> Second)> LockThenQueryAsync<T1, T2>(DbConnection connection, DbTransaction transaction,

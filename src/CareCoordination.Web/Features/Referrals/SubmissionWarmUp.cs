@@ -155,6 +155,11 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
                 {
                     // Sent inside this write, the command joins it, as a message sent inside a command does.
                     await mediator.Send(command, cancellationToken);
+                    // On PostgreSQL the command's audit rows wait for its last round trip: written here as it would, and rolled back.
+                    if (AuditWriter.HeldRowsStatement(submission) is { } audit)
+                    {
+                        await connection.ExecuteAsync(audit.Sql, audit.Parameters, transaction);
+                    }
                     // The change rows are not appended: on PostgreSQL their sequence numbers would be used up by the rollback
                     // and leave a gap in the change feed, which promises none.
                     // The person and the referral as the FHIR read serves them (their current versions come from the live rows).

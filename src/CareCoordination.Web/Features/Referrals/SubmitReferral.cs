@@ -118,13 +118,14 @@ public static class SubmitReferral
 
             // A partner's referral is known by its own identifier, kept (and uniquely indexed) anyway: its key, a hash of
             // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
-            // The referral's key and the person are each locked before they are looked for, the key first; on PostgreSQL the
-            // two locks and their searches are one round trip, the person's needed only if the referral is new.
-            var (earlier, people) = await database.LockThenQueryAsync<(long Id, long PersonId), long>(connection, transaction,
+            // The person and the referral's key are each locked before they are looked for, the person first, as a registration
+            // (RegisterPerson) locks them, so that a transaction Bundle registering the person before its referral and a resend
+            // of that referral alone take the two in the same order. On PostgreSQL both locks and searches are one round trip.
+            var (people, earlier) = await database.LockThenQueryAsync<long, (long Id, long PersonId)>(connection, transaction,
+                ($"person:{nhsNumber}", "SELECT id FROM person WHERE nhs_number = @nhsNumber"),
                 ($"referral-key:{organisationId}:{command.IdempotencyKey}", command.Sender is null
                     ? "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key"
                     : "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value"),
-                ($"person:{nhsNumber}", "SELECT id FROM person WHERE nhs_number = @nhsNumber"),
                 new { organisationId, key = command.IdempotencyKey, command.Sender?.System, command.Sender?.Value, nhsNumber });
             if (earlier.Count > 0)
             {
