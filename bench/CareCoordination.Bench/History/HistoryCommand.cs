@@ -86,6 +86,9 @@ public static class HistoryCommand
             ("GET /fhir/ServiceRequest?patient.identifier=", partnerClient, () => $"/fhir/ServiceRequest?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{AnyNhsNumber()}"),
             ("GET /fhir/ServiceRequest?status=active", partnerClient, () => "/fhir/ServiceRequest?status=active&_count=20"),
             ("GET /fhir/ServiceRequest?identifier=", partnerClient, () => $"/fhir/ServiceRequest?identifier=https://fhir.westmoor-general.nhs.uk/Id/referral|H-{AnyReferral()}"),
+            // The person as the partner said it, with its version as the partner reads it (PersonRecord.VersionAsSaid): on SQLite,
+            // counted over the partner's whole history for a day, unseen because nothing here read a Patient (issue 14).
+            ("GET /fhir/Patient?identifier=", partnerClient, () => $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{AnyNhsNumber()}"),
             ("GET /fhir/Task?status=requested", partnerClient, () => "/fhir/Task?status=requested&_count=20"),
             ("GET /fhir/Task?owner=", partnerClient, () => $"/fhir/Task?owner=Organization/{written.PartnerOrganisationId}&_count=20"),
         };
