@@ -83,12 +83,9 @@ public sealed class AuditWriter(Database database)
             else if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
             {
                 // One statement for the lot: Dapper runs a statement once per row, and on PostgreSQL each is a round trip (a page
-                // of 20 search results was 20 of them, issue 14). The rows differ only in their subject.
-                var parameters = new DynamicParameters(Row(scope, outcome, action, Nothing));
-                parameters.Add("EntityTypes", subjects.Select(s => s.EntityType.Length == 0 ? null : Cap(s.EntityType)).ToArray());
-                parameters.Add("EntityIds", subjects.Select(s => s.EntityType.Length == 0 ? (long?)null : s.EntityId).ToArray());
-                parameters.Add("PersonIds", subjects.Select(s => s.PersonId).ToArray());
-                await on.ExecuteAsync(new CommandDefinition(InsertSubjectsPostgres, parameters, within, cancellationToken: cancellationToken));
+                // of 20 search results was 20 of them, issue 14).
+                var (sql, parameters) = RowsPostgres([.. subjects.Select(s => Row(scope, outcome, action, s))]);
+                await on.ExecuteAsync(new CommandDefinition(sql, parameters, within, cancellationToken: cancellationToken));
             }
             else if (subjects.Count > 0)
             {
@@ -206,13 +203,6 @@ public sealed class AuditWriter(Database database)
         return text.ToString();
     }
 
-    private const string InsertSubjectsPostgres = """
-        INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail)
-        SELECT @At, @ActorKind, @ActorId, @ActorName, @OrganisationId, @Action, @Outcome, s.entity_type, s.entity_id, s.person_id, @Detail
-        FROM unnest(@EntityTypes, @EntityIds, @PersonIds) WITH ORDINALITY AS s (entity_type, entity_id, person_id, n)
-        ORDER BY s.n
-        """;
-
     /// <summary>What the message's audit rows are about: one row each.</summary>
     private static List<AuditSubject> Subjects(MessageScope scope, string outcome, int firstSubject, bool sentInside)
     {
@@ -265,13 +255,12 @@ public sealed class AuditWriter(Database database)
     /// a round trip of its own before its command's last (issue 14: one of a partner referral's 13). Null when none are held.
     /// Its parameters are named Audit*, apart from the change rows' own.
     /// </summary>
-    internal static (string Sql, DynamicParameters Parameters)? HeldRowsStatement(MessageScope scope)
+    internal static (string Sql, DynamicParameters Parameters)? HeldRowsStatement(MessageScope scope) =>
+        scope.HeldAuditRows.Count == 0 ? null : RowsPostgres(scope.HeldAuditRows);
+
+    /// <summary>PostgreSQL: <paramref name="rows"/>, all of one message scope, in one INSERT, in order; its parameters named Audit*.</summary>
+    private static (string Sql, DynamicParameters Parameters) RowsPostgres(IReadOnlyList<AuditRow> rows)
     {
-        var rows = scope.HeldAuditRows;
-        if (rows.Count == 0)
-        {
-            return null;
-        }
         // Who and when are the scope's, the same for every row; the rest differ by message and subject.
         var first = rows[0];
         var parameters = new DynamicParameters(new
@@ -288,10 +277,10 @@ public sealed class AuditWriter(Database database)
         parameters.Add("AuditEntityIds", rows.Select(r => r.EntityId).ToArray());
         parameters.Add("AuditPersonIds", rows.Select(r => r.PersonId).ToArray());
         parameters.Add("AuditDetails", rows.Select(r => r.Detail).ToArray());
-        return (InsertHeldPostgres, parameters);
+        return (InsertRowsPostgres, parameters);
     }
 
-    private const string InsertHeldPostgres = """
+    private const string InsertRowsPostgres = """
         INSERT INTO audit_event (at, actor_kind, actor_id, actor_name, organisation_id, action, outcome, entity_type, entity_id, person_id, detail)
         SELECT @AuditAt, @AuditActorKind, @AuditActorId, @AuditActorName, @AuditOrganisationId, a.action, a.outcome, a.entity_type, a.entity_id, a.person_id, a.detail
         FROM unnest(@AuditActions, @AuditOutcomes, @AuditEntityTypes, @AuditEntityIds, @AuditPersonIds, @AuditDetails)

@@ -356,30 +356,12 @@ public sealed partial class Database : IAsyncDisposable
     }
 
     /// <summary>
-    /// <see cref="LockAsync"/> on <paramref name="key"/>, then <paramref name="sql"/>: on PostgreSQL both in one round trip
-    /// (issue 14: each is a round trip of a submission's ~20). The query still reads after the lock is granted: the server runs
-    /// the two statements in turn, and at read committed the second takes its snapshot when it starts, so it sees whatever
-    /// the transaction that held the lock committed. The parameters must not be named LockKey.
-    /// </summary>
-    public async Task<IReadOnlyList<T>> LockThenQueryAsync<T>(DbConnection connection, DbTransaction transaction, string key, string sql, object parameters)
-    {
-        if (Provider != StoreProvider.PostgreSQL)
-        {
-            return [.. await connection.QueryAsync<T>(sql, parameters, transaction)];
-        }
-        var both = new DynamicParameters(parameters);
-        both.Add("LockKey", key);
-        await using var grids = await connection.QueryMultipleAsync($"SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@LockKey, 0));\n{sql}", both, transaction);
-        await grids.ReadAsync<int?>();
-        return [.. await grids.ReadAsync<T>()];
-    }
-
-    /// <summary>
-    /// <see cref="LockThenQueryAsync{T}"/> twice: <paramref name="first"/>'s lock and query, then <paramref name="second"/>'s, on
-    /// PostgreSQL all four in one round trip (issue 14: a submission's person and referral key were a round trip each). The
-    /// locks are taken in that order, always (every caller must take any two keys in one order); each query reads after its
-    /// own lock is granted. The parameters serve both
-    /// queries and must not be named LockKey or SecondLockKey.
+    /// <see cref="LockAsync"/> on <paramref name="first"/>'s key, then its query, then the same for <paramref name="second"/>:
+    /// on PostgreSQL all four in one round trip (issue 14: a submission's person and referral key were a round trip each).
+    /// The locks are taken in that order, always (every caller must take any two keys in one order). Each query still reads
+    /// after its own lock is granted: the server runs the statements in turn, and at read committed each takes its snapshot
+    /// when it starts, so it sees whatever the transaction that held the lock committed. The parameters serve both queries
+    /// and must not be named LockKey or SecondLockKey.
     /// </summary>
     public async Task<(IReadOnlyList<T1> First, IReadOnlyList<T2> Second)> LockThenQueryAsync<T1, T2>(DbConnection connection, DbTransaction transaction,
         (string Key, string Sql) first, (string Key, string Sql) second, object parameters)

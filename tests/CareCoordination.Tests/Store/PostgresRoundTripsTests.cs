@@ -60,8 +60,6 @@ public sealed class PostgresRoundTripsTests(PostgresAppFactory app) : IClassFixt
             return client.SendAsync(request);
         });
 
-    private static HttpRequestMessage Minimal(JsonObject bundle) => Post(bundle, "return=minimal");
-
     private static HttpRequestMessage Post(JsonObject bundle, string? prefer)
     {
         var post = new HttpRequestMessage(HttpMethod.Post, "/fhir") { Content = FhirPayloads.Body(bundle.ToJsonString()) };
