@@ -356,19 +356,21 @@ public sealed partial class Database : IAsyncDisposable
     }
 
     /// <summary>
-    /// <see cref="LockAsync"/> on <paramref name="first"/>'s key, then its query, then the same for <paramref name="second"/>:
-    /// on PostgreSQL all four in one round trip (issue 14: a submission's person and referral key were a round trip each).
+    /// <see cref="LockAsync"/> on <paramref name="first"/>'s key, then its query, then the same for <paramref name="second"/>,
+    /// then <paramref name="then"/>'s query (no lock of its own; none when null, and its list empty): on PostgreSQL all in one
+    /// round trip (issue 14: a submission's person, its referral key and its hospital site were a round trip each).
     /// The locks are taken in that order, always (every caller must take any two keys in one order). Each query still reads
-    /// after its own lock is granted: the server runs the statements in turn, and at read committed each takes its snapshot
-    /// when it starts, so it sees whatever the transaction that held the lock committed. The parameters serve both queries
-    /// and must not be named LockKey or SecondLockKey.
+    /// after the locks before it are granted: the server runs the statements in turn, and at read committed each takes its
+    /// snapshot when it starts, so it sees whatever the transaction that held the lock committed. The parameters serve every
+    /// query and must not be named LockKey or SecondLockKey.
     /// </summary>
-    public async Task<(IReadOnlyList<T1> First, IReadOnlyList<T2> Second)> LockThenQueryAsync<T1, T2>(DbConnection connection, DbTransaction transaction,
-        (string Key, string Sql) first, (string Key, string Sql) second, object parameters)
+    public async Task<(IReadOnlyList<T1> First, IReadOnlyList<T2> Second, IReadOnlyList<T3> Then)> LockThenQueryAsync<T1, T2, T3>(
+        DbConnection connection, DbTransaction transaction, (string Key, string Sql) first, (string Key, string Sql) second, string? then, object parameters)
     {
         if (Provider != StoreProvider.PostgreSQL)
         {
-            return ([.. await connection.QueryAsync<T1>(first.Sql, parameters, transaction)], [.. await connection.QueryAsync<T2>(second.Sql, parameters, transaction)]);
+            return ([.. await connection.QueryAsync<T1>(first.Sql, parameters, transaction)], [.. await connection.QueryAsync<T2>(second.Sql, parameters, transaction)],
+                then is null ? [] : [.. await connection.QueryAsync<T3>(then, parameters, transaction)]);
         }
         var all = new DynamicParameters(parameters);
         all.Add("LockKey", first.Key);
@@ -377,12 +379,13 @@ public sealed partial class Database : IAsyncDisposable
             SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@LockKey, 0));
             {first.Sql};
             SELECT NULL::int FROM pg_advisory_xact_lock(hashtextextended(@SecondLockKey, 0));
-            {second.Sql}
+            {second.Sql}{(then is null ? "" : ";\n" + then)}
             """, all, transaction);
         await grids.ReadAsync<int?>();
         IReadOnlyList<T1> firstRows = [.. await grids.ReadAsync<T1>()];
         await grids.ReadAsync<int?>();
-        return (firstRows, [.. await grids.ReadAsync<T2>()]);
+        IReadOnlyList<T2> secondRows = [.. await grids.ReadAsync<T2>()];
+        return (firstRows, secondRows, then is null ? [] : [.. await grids.ReadAsync<T3>()]);
     }
 
     public bool IsUniqueViolation(Exception exception) => exception switch

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using CareCoordination.Auth;
 using CareCoordination.Pipeline;
 using CareCoordination.Store;
@@ -38,23 +37,20 @@ public static class HospitalSites
     /// The site a hospital referral names, as one of the referring organisation's active sites: the one whose code it gives,
     /// or with none given the organisation's only site, if it has one. A code of a closed site of its own, or of another
     /// organisation's site, is an error on the form's field; a code no site here has (a trust whose sites an administrator
-    /// has not yet added) is not recorded, and the sitrep counts the referral under "site not recorded".
+    /// has not yet added) is not recorded, and the sitrep counts the referral under "site not recorded". Chosen among the
+    /// <paramref name="candidates"/> that <see cref="CandidatesSql"/> read for the same code.
     /// </summary>
-    internal static async Task<long?> ResolveAsync(DbConnection connection, DbTransaction transaction, long organisationId, string? code)
+    internal static long? Resolve(IReadOnlyList<Candidate> candidates, long organisationId, string? code)
     {
-        if (string.IsNullOrWhiteSpace(code))
+        if (CodeOf(code) is not { } trimmed)
         {
-            var sites = (await connection.QueryAsync<long>(
-                "SELECT id FROM hospital_site WHERE organisation_id = @organisationId AND active", new { organisationId }, transaction)).ToList();
-            return sites.Count == 1 ? sites[0] : null;
+            return candidates.Count == 1 ? candidates[0].Id : null;
         }
-        var trimmed = code.Trim().ToUpperInvariant();
-        var named = await connection.QuerySingleOrDefaultAsync<Named>(
-            "SELECT id AS Id, organisation_id AS OrganisationId, name AS Name, active AS Active FROM hospital_site WHERE code = @trimmed", new { trimmed }, transaction);
-        if (named is null)
+        if (candidates.Count == 0)
         {
             return null;
         }
+        var named = candidates[0];
         var problem = named.OrganisationId != organisationId ? $"'{trimmed}' is a hospital site of another organisation. Choose the site the person is in."
             : !named.Active ? $"{named.Name} ({trimmed}) is closed. Choose the site the person is in."
             : null;
@@ -64,7 +60,21 @@ public static class HospitalSites
         });
     }
 
-    private sealed record Named
+    /// <summary>
+    /// The sites <see cref="Resolve"/> chooses among, as one query (parameters @organisationId and @HospitalSiteCode, the code
+    /// as <see cref="CodeOf"/> gives it): the site with the code, or with none given the organisation's active sites. A
+    /// submission reads it with its locks, in its first round trip on PostgreSQL (issue 14), before it knows it needs it.
+    /// </summary>
+    internal static string CandidatesSql(string? code) => CodeOf(code) is null
+        ? $"{SelectCandidate} WHERE organisation_id = @organisationId AND active"
+        : $"{SelectCandidate} WHERE code = @HospitalSiteCode";
+
+    /// <summary>A site code as sites are kept: trimmed and upper case; null for none.</summary>
+    internal static string? CodeOf(string? code) => string.IsNullOrWhiteSpace(code) ? null : code.Trim().ToUpperInvariant();
+
+    private const string SelectCandidate = "SELECT id AS Id, organisation_id AS OrganisationId, name AS Name, active AS Active FROM hospital_site";
+
+    internal sealed record Candidate
     {
         public long Id { get; init; }
         public long OrganisationId { get; init; }

@@ -120,13 +120,17 @@ public static class SubmitReferral
             // that identifier, is not stored beside it (issue 14, store growth: a 69-character key and its index entry).
             // The person and the referral's key are each locked before they are looked for, the person first, as a registration
             // (RegisterPerson) locks them, so that a transaction Bundle registering the person before its referral and a resend
-            // of that referral alone take the two in the same order. On PostgreSQL both locks and searches are one round trip.
-            var (people, earlier) = await database.LockThenQueryAsync<long, (long Id, long PersonId)>(connection, transaction,
+            // of that referral alone take the two in the same order. On PostgreSQL both locks and searches, and a hospital
+            // referral's site, are one round trip.
+            var fromHospital = ReferralCodes.IsHospital(form.Source);
+            var (people, earlier, sites) = await database.LockThenQueryAsync<long, (long Id, long PersonId), HospitalSites.Candidate>(connection, transaction,
                 ($"person:{nhsNumber}", "SELECT id FROM person WHERE nhs_number = @nhsNumber"),
                 ($"referral-key:{organisationId}:{command.IdempotencyKey}", command.Sender is null
                     ? "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND idempotency_key = @key"
                     : "SELECT id, person_id FROM referral WHERE organisation_id = @organisationId AND sender_system = @System AND sender_value = @Value"),
-                new { organisationId, key = command.IdempotencyKey, command.Sender?.System, command.Sender?.Value, nhsNumber });
+                fromHospital ? HospitalSites.CandidatesSql(form.HospitalSite) : null,
+                new { organisationId, key = command.IdempotencyKey, command.Sender?.System, command.Sender?.Value, nhsNumber,
+                    HospitalSiteCode = HospitalSites.CodeOf(form.HospitalSite) });
             if (earlier.Count > 0)
             {
                 var repeated = earlier[0];
@@ -151,9 +155,7 @@ public static class SubmitReferral
                 throw new RuleBroken("The referral this was said to duplicate is no longer open. Submit again to see the current picture.");
             }
 
-            var hospitalSiteId = ReferralCodes.IsHospital(form.Source)
-                ? await HospitalSites.ResolveAsync(connection, transaction, organisationId, form.HospitalSite)
-                : null;
+            var hospitalSiteId = fromHospital ? HospitalSites.Resolve(sites, organisationId, form.HospitalSite) : null;
             var knownBefore = personId is not null;
             personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
             var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
@@ -169,11 +171,11 @@ public static class SubmitReferral
                 form.Source,
                 form.Pathway,
                 form.Urgency,
-                Ward = ReferralCodes.IsHospital(form.Source) ? form.Ward?.Trim() : null,
-                BedLabel = ReferralCodes.IsHospital(form.Source) ? form.BedLabel?.Trim() : null,
+                Ward = fromHospital ? form.Ward?.Trim() : null,
+                BedLabel = fromHospital ? form.BedLabel?.Trim() : null,
                 HospitalSiteId = hospitalSiteId,
-                AdmittedOn = ReferralCodes.IsHospital(form.Source) ? form.AdmittedOn : null,
-                MedicallyOptimisedOn = ReferralCodes.IsHospital(form.Source) ? form.MedicallyOptimisedOn : null,
+                AdmittedOn = fromHospital ? form.AdmittedOn : null,
+                MedicallyOptimisedOn = fromHospital ? form.MedicallyOptimisedOn : null,
                 form.ExpectedDischargeOn,
                 Needs = JsonSerializer.Serialize(form.Needs.Distinct(), JsonDefaults.Options),
                 form.Strengths,
