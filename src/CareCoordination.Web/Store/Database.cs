@@ -145,6 +145,7 @@ public sealed partial class Database : IAsyncDisposable
             await using var pragma = connection.CreateCommand();
             pragma.CommandText = pragmas;
             await pragma.ExecuteNonQueryAsync(cancellationToken);
+            SqliteOpened?.Invoke(connection);
             return connection;
         }
         catch
@@ -163,12 +164,19 @@ public sealed partial class Database : IAsyncDisposable
     /// <summary>WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.</summary>
     private const string StorePragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
 
-    private static async Task PrepareSqliteAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    private async Task PrepareSqliteAsync(SqliteConnection connection, CancellationToken cancellationToken)
     {
         await using var pragma = connection.CreateCommand();
         pragma.CommandText = StorePragmas;
         await pragma.ExecuteNonQueryAsync(cancellationToken);
+        SqliteOpened?.Invoke(connection);
     }
+
+    /// <summary>
+    /// Called with each new native SQLite connection once it is set up, before any other use (the writer's, every reader's,
+    /// a report's): for tests that watch every statement the app runs (StatementPlanTests). Set before the first connection.
+    /// </summary>
+    internal Action<SqliteConnection>? SqliteOpened { get; set; }
 
     /// <summary>
     /// A connection for a manager's report, which may read a large share of the store. On SQLite the store is mapped into
