@@ -223,11 +223,17 @@ public static class TriageTasks
     /// itself. An UPDATE straight after the INSERT, as before, left the inserted version dead on PostgreSQL, with an entry
     /// for each of the two versions in every index of the table (issue 14, store growth), and cost a statement more.
     /// </summary>
-    internal static readonly string InsertOpenSql = $"""
+    internal static readonly string InsertOpenSql = InsertOpenWhere("r.id = @referralId");
+
+    /// <summary>
+    /// <see cref="InsertOpenSql"/> for the referral <paramref name="referral"/> finds (a condition on referral r): a submission
+    /// names its new referral by its key, so that the task goes in the same command as the referral (issue 14).
+    /// </summary>
+    internal static string InsertOpenWhere(string referral) => $"""
         INSERT INTO triage_task (referral_id, queue, status, priority, version, created_at, updated_at, referring_organisation_id, owner_organisation_id)
         SELECT r.id, @queue, 'requested', @priority, 1, @createdAt, @now, r.organisation_id, {OwnerNobodyHolds("@queue", "p.locality")}
         FROM referral r JOIN person p ON p.id = r.person_id
-        WHERE r.id = @referralId
+        WHERE {referral}
         RETURNING id
         """;
 

@@ -9,7 +9,7 @@ namespace CareCoordination.Features.Fhir;
 /// The body of the FHIR write this HTTP request carries, exactly as received: captured where it is read (FhirRequests),
 /// kept where a referral is written (SubmitReferral, CancelReferral, AnswerInformationRequest, AddReferralNote), in that
 /// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. The message that
-/// made a referral is named on the referral (KeepBodyAsync, migration 0039); one that changed it is linked to it in
+/// made a referral is named on the referral (KeepWithReferralAsync, migration 0039); one that changed it is linked to it in
 /// fhir_received_referral (KeepAsync). Scoped: one per request; on a page (a Blazor circuit) nothing is captured and
 /// keeping does nothing.
 /// </summary>
@@ -71,21 +71,43 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     }
 
     /// <summary>
-    /// Keeps the body (once per request, as KeepAsync) for a referral about to be written, which names it (referral.received_id):
-    /// the id of the kept body, or null when this request carried none (a page).
+    /// Keeps the body (once per request, as KeepAsync) for a referral about to be written, which names it (referral.received_id),
+    /// in the referral's own INSERT: the WITH to put before that INSERT, and the expression of the body's id in it. On
+    /// PostgreSQL the WITH keeps the body, so that the message is not a round trip of its own (issue 14); on SQLite, and for a
+    /// request that carried no body (a page: the id is null), it is kept here and its id is a parameter. The INSERT returns
+    /// the id it stored, for <see cref="Kept"/>. Adds what it needs to <paramref name="parameters"/>.
     /// </summary>
-    public async Task<long?> KeepBodyAsync(Work work)
+    public async Task<(string With, string Id)> KeepWithReferralAsync(Work work, DynamicParameters parameters)
+    {
+        if (_captured is null || database.Provider != StoreProvider.PostgreSQL)
+        {
+            parameters.Add("ReceivedId", await KeepBodyAsync(work));
+            return ("", "@ReceivedId");
+        }
+        parameters.AddDynamicParams(Row(work));
+        return (KeptPostgres + "\n", "(SELECT id FROM kept)");
+    }
+
+    /// <summary>The body's id as a referral's INSERT stored it (<see cref="KeepWithReferralAsync"/>): the request's later entries find it by it.</summary>
+    public void Kept(long? receivedId)
+    {
+        if (_captured is not null)
+        {
+            _keptId = receivedId;
+        }
+    }
+
+    /// <summary>
+    /// Keeps the body on SQLite (once per request, as KeepAsync): the id of the kept body, or null when this request carried
+    /// none (a page). PostgreSQL keeps it inside the statement that names it (KeepPostgres, KeptPostgres).
+    /// </summary>
+    private async Task<long?> KeepBodyAsync(Work work)
     {
         if (_captured is null)
         {
             return null;
         }
         var row = Row(work);
-        if (database.Provider == StoreProvider.PostgreSQL)
-        {
-            _keptId = await work.Connection.ExecuteScalarAsync<long>(KeepBodyPostgres, row, work.Transaction);
-            return _keptId;
-        }
         _keptId = (_keptId is null ? null : await work.Connection.ExecuteScalarAsync<long?>(Found, row, work.Transaction))
             ?? await work.Connection.ExecuteScalarAsync<long>(Insert + " RETURNING id", row, work.Transaction);
         return _keptId;
@@ -98,7 +120,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         {
             KeptId = _keptId,
             message.Receipt,
-            OrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
+            SenderOrganisationId = actor.OrganisationId ?? throw new AccessDenied("Only a member of an organisation sends referrals."),
             ClientId = actor.Kind == ActorKind.Partner ? actor.Id : null,
             Sender = actor.Name,
             message.Interaction,
@@ -117,7 +139,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     private const string Insert = """
         INSERT INTO fhir_received (receipt, organisation_id, partner_client_id, sender, interaction, content_type, bundle_id, body, body_encoding,
             body_bytes, received_at)
-        SELECT @Receipt, @OrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
+        SELECT @Receipt, @SenderOrganisationId, (SELECT id FROM partner_client WHERE client_id = @ClientId), @Sender, @Interaction, @ContentType, @BundleId,
             @Body, @BodyEncoding, @BodyBytes, @ReceivedAt
         """;
 
@@ -126,9 +148,6 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
         made AS ({Insert} WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id),
         kept AS (SELECT id FROM found UNION ALL SELECT id FROM made)
         """;
-
-    /// <summary>The body kept unless an earlier entry of this request kept it, in one statement: its id.</summary>
-    private const string KeepBodyPostgres = KeptPostgres + "\nSELECT id FROM kept";
 
     /// <summary>The body kept unless an earlier entry of this request kept it, and the referral linked to it, in one statement: the body's id.</summary>
     private const string KeepPostgres = KeptPostgres + "\n" + """

@@ -157,7 +157,10 @@ public static class SubmitReferral
 
             var hospitalSiteId = fromHospital ? HospitalSites.Resolve(sites, organisationId, form.HospitalSite) : null;
             var knownBefore = personId is not null;
-            personId = await SavePersonAsync(connection, transaction, personId, nhsNumber, form, scope.Now);
+            if (personId is { } known)
+            {
+                await UpdatePersonAsync(connection, transaction, known, nhsNumber, form, scope.Now);
+            }
             var today = DateOnly.FromDateTime(LondonTime.ToLocal(madeAt).DateTime);
             var referral = new
             {
@@ -201,33 +204,36 @@ public static class SubmitReferral
                 DuplicateAnswer = open.Count > 0 ? command.DuplicateAnswer : null,
                 MadeAt = madeAt,
                 Now = scope.Now,
+                now = scope.Now,
+                queue = "coordination",
+                priority = (string?)null,
+                createdAt = madeAt,
                 EnteredFromPaper = paper is not null,
                 EnteredAt = paper is null ? (DateTimeOffset?)null : scope.Now,
                 EnteredByUserId = paper is null ? null : scope.Actor.UserId,
-                // The partner's message that makes it, kept first so that the referral names it (migration 0039).
-                ReceivedId = await received.KeepBodyAsync(work),
             };
-            var referralId = await connection.ExecuteScalarAsync<long>(
-                """
-                INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, sender_system, sender_value, idempotency_key, status, source, pathway, urgency,
-                    hospital_site_id, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
-                    infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
-                    self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
-                    staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
-                    created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id, received_id)
-                VALUES (@PersonId, @OrganisationId, @ReferrerUserId,
-                    (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
-                    @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
-                    @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
-                    @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
-                    @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
-                    @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, @ReceivedId)
-                RETURNING id
-                """, referral, transaction);
-            // What the referral said of the person, then its triage task, whose id the command answers: one command, on
-            // PostgreSQL one round trip of a submission's (issue 14).
-            var taskId = await connection.ExecuteScalarAsync<long>($"{KeepWhatItSaid};\n{TriageTasks.InsertOpenSql}",
-                new { referralId, personId, now = scope.Now, queue = "coordination", priority = (string?)null, createdAt = madeAt }, transaction);
+            // The person (when new to the store), the referral with the partner's message that made it (migration 0039), what the
+            // referral said of the person and its triage task: one command, on PostgreSQL one round trip where they were four
+            // (issue 14). The statements after the referral's find it by its key, which the search above found nobody holding.
+            var parameters = new DynamicParameters(referral);
+            long referralId, taskId;
+            var person = knownBefore ? null : PersonDetails.From(nhsNumber, form, scope.Now);
+            if (person is not null)
+            {
+                parameters.AddDynamicParams(person);
+            }
+            var message = await received.KeepWithReferralAsync(work, parameters);
+            await using (var written = await connection.QueryMultipleAsync(WriteSql(person is not null, message, bySender: command.Sender is not null), parameters, transaction))
+            {
+                if (person is not null)
+                {
+                    personId = await written.ReadSingleAsync<long>();
+                    scope.RecordChange("person.created", "person", personId.Value, null);
+                }
+                var made = await written.ReadSingleAsync<(long Id, long? ReceivedId)>();
+                received.Kept(made.ReceivedId);
+                (referralId, taskId) = (made.Id, await written.ReadSingleAsync<long>());
+            }
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
 
             if (command.DraftId is { } draftId)
@@ -253,36 +259,66 @@ public static class SubmitReferral
         }
 
         /// <summary>
+        /// The command that writes a submission (see SubmitAsync), by whether the person is new to the store, how the message
+        /// that made the referral is kept (ReceivedMessage.KeepWithReferralAsync) and which key the referral has: a partner's
+        /// own identifier, or the form's idempotency key. Made once for each.
+        /// </summary>
+        private static string WriteSql(bool newPerson, (string With, string Id) message, bool bySender) =>
+            WriteSqls.GetOrAdd((newPerson, message.With, message.Id, bySender), key =>
+            {
+                var (isNew, with, receivedId, sender) = key;
+                var theReferral = sender
+                    ? "r.organisation_id = @OrganisationId AND r.sender_system = @SenderSystem AND r.sender_value = @SenderValue"
+                    : "r.organisation_id = @OrganisationId AND r.idempotency_key = @IdempotencyKey";
+                return $"""
+                    {(isNew ? PersonDetails.InsertPerson + ";" : "")}
+                    {with}INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, sender_system, sender_value, idempotency_key, status, source, pathway, urgency,
+                        hospital_site_id, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
+                        infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
+                        self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes, family_expectations,
+                        staff_expectations, summary, information_needed, early_request, duplicate_of_referral_id, duplicate_answer, version,
+                        created_at, submitted_at, updated_at, entered_from_paper, entered_at, entered_by_user_id, received_id)
+                    VALUES ({(isNew ? "(SELECT id FROM person WHERE nhs_number = @NhsNumber)" : "@PersonId")}, @OrganisationId, @ReferrerUserId,
+                        (SELECT id FROM partner_client WHERE client_id = @PartnerClientId), @SenderSystem, @SenderValue, @IdempotencyKey, 'submitted', @Source, @Pathway, @Urgency,
+                        @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals, @SafeguardingConcern,
+                        @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern, @BestInterestsDecision,
+                        @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
+                        @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
+                        @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, {receivedId})
+                    RETURNING id, received_id;
+                    {KeepWhatItSaid} WHERE {theReferral};
+                    {TriageTasks.InsertOpenWhere(theReferral)}
+                    """;
+            });
+
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool, string, string, bool), string> WriteSqls = new();
+
+        /// <summary>
         /// The person as this referral described them, with the version of the record it made: the person row was just
         /// written from this form alone, so a copy of it now is exactly what the referrer said. What its organisation reads.
+        /// Followed by a condition on the referral r.
         /// </summary>
         private const string KeepWhatItSaid = """
             INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
                 address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
                 carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
-            SELECT @referralId, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
+            SELECT r.id, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
                 p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
                 p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, p.names, p.other_identifiers, @now
-            FROM person p WHERE p.id = @personId
+            FROM referral r JOIN person p ON p.id = r.person_id
             """;
 
         /// <summary>
-        /// The referral carries the latest word on the person, so the whole record (the coordination centre's) is brought up
-        /// to date with it; what each referral said is kept with it too (KeepWhatItSaid), for its own organisation.
+        /// The referral carries the latest word on the person, so the whole record (the coordination centre's) of someone known
+        /// before is brought up to date with it; what each referral said is kept with it too (KeepWhatItSaid), for its own
+        /// organisation. A person new to the store is written with the referral (WriteSql).
         /// </summary>
-        private async Task<long> SavePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
-            long? personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
+        private async Task UpdatePersonAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction,
+            long personId, string nhsNumber, ReferralForm form, DateTimeOffset now)
         {
-            var person = PersonDetails.From(nhsNumber, form, now);
-            if (personId is null)
-            {
-                var id = await connection.ExecuteScalarAsync<long>(PersonDetails.InsertPerson, person, transaction);
-                work.Scope.RecordChange("person.created", "person", id, null);
-                return id;
-            }
-            await Fhir.FhirVersions.KeepSupersededAsync(work, "person", personId.Value);
-            var update = new DynamicParameters(person);
-            update.Add("Id", personId.Value);
+            await Fhir.FhirVersions.KeepSupersededAsync(work, "person", personId);
+            var update = new DynamicParameters(PersonDetails.From(nhsNumber, form, now));
+            update.Add("Id", personId);
             await connection.ExecuteAsync(
                 $"""
                 UPDATE person SET given_name = @GivenName, family_name = @FamilyName, date_of_birth = @DateOfBirth, sex = @Sex,
@@ -293,9 +329,8 @@ public static class SubmitReferral
                     names = @Names, other_identifiers = @OtherIdentifiers, version = version + 1, updated_at = @Now
                 WHERE id = @Id
                 """, update, transaction);
-            await TriageTasks.KeepOwnersOfPersonAsync(connection, transaction, personId.Value);
-            work.Scope.RecordChange("person.updated", "person", personId.Value, null);
-            return personId.Value;
+            await TriageTasks.KeepOwnersOfPersonAsync(connection, transaction, personId);
+            work.Scope.RecordChange("person.updated", "person", personId, null);
         }
     }
 }

@@ -28,7 +28,7 @@ public abstract class ReceivedMessageTests(ITestStore store) : IAsyncLifetime
         var (received, work, body) = Request(world, "batch-1");
 
         // The first entry keeps the body, then its transaction rolls back.
-        var first = await InTransactionAsync(connection, work, commit: false, () => received.KeepBodyAsync(work));
+        var first = await InTransactionAsync(connection, work, commit: false, () => KeepForReferralAsync(received, work));
         // Another request's message is written next: SQLite hands the rolled-back id out again.
         var other = await connection.ExecuteScalarAsync<long>(
             """
@@ -40,8 +40,8 @@ public abstract class ReceivedMessageTests(ITestStore store) : IAsyncLifetime
             Assert.Equal(first, other);
         }
 
-        var second = await InTransactionAsync(connection, work, commit: true, () => received.KeepBodyAsync(work));
-        var third = await InTransactionAsync(connection, work, commit: true, () => received.KeepBodyAsync(work));
+        var second = await InTransactionAsync(connection, work, commit: true, () => KeepForReferralAsync(received, work));
+        var third = await InTransactionAsync(connection, work, commit: true, () => KeepForReferralAsync(received, work));
 
         Assert.NotEqual(other, second);
         Assert.Equal(second, third);
@@ -59,7 +59,7 @@ public abstract class ReceivedMessageTests(ITestStore store) : IAsyncLifetime
 
         var referral = await InTransactionAsync(connection, work, commit: true, async () =>
         {
-            var made = await received.KeepBodyAsync(work);
+            var made = await KeepForReferralAsync(received, work);
             var id = await world.AddReferralAsync(connection, "9434765919");
             await connection.ExecuteAsync("UPDATE referral SET received_id = @made WHERE id = @id", new { made, id }, work.Transaction);
             await received.KeepAsync(work, id);
@@ -68,6 +68,19 @@ public abstract class ReceivedMessageTests(ITestStore store) : IAsyncLifetime
 
         Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received_referral WHERE referral_id = @referral", new { referral }));
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_received WHERE bundle_id = 'made-then-changed'"));
+    }
+
+    /// <summary>
+    /// What a referral's INSERT does with the body (SubmitReferral): the WITH that keeps it, and the id it names, read as the
+    /// INSERT returns it and told back to the message.
+    /// </summary>
+    private static async Task<long?> KeepForReferralAsync(ReceivedMessage received, Work work)
+    {
+        var parameters = new DynamicParameters();
+        var (with, id) = await received.KeepWithReferralAsync(work, parameters);
+        var kept = await work.Connection.ExecuteScalarAsync<long?>($"{with}SELECT {id}", parameters, work.Transaction);
+        received.Kept(kept);
+        return kept;
     }
 
     private (ReceivedMessage Received, Work Work, byte[] Body) Request(StoreWorld world, string bundleId)
