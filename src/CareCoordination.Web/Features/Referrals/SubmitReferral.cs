@@ -204,6 +204,7 @@ public static class SubmitReferral
                 DuplicateAnswer = open.Count > 0 ? command.DuplicateAnswer : null,
                 MadeAt = madeAt,
                 Now = scope.Now,
+                // What it said of the person and its triage task (TriageTasks.InsertOpenWhere) name these so.
                 now = scope.Now,
                 queue = "coordination",
                 priority = (string?)null,
@@ -216,13 +217,13 @@ public static class SubmitReferral
             // referral said of the person and its triage task: one command, on PostgreSQL one round trip where they were four
             // (issue 14). The statements after the referral's find it by its key, which the search above found nobody holding.
             var parameters = new DynamicParameters(referral);
-            long referralId, taskId;
             var person = knownBefore ? null : PersonDetails.From(nhsNumber, form, scope.Now);
             if (person is not null)
             {
                 parameters.AddDynamicParams(person);
             }
             var message = await received.KeepWithReferralAsync(work, parameters);
+            long referralId, taskId;
             await using (var written = await connection.QueryMultipleAsync(WriteSql(person is not null, message, bySender: command.Sender is not null), parameters, transaction))
             {
                 if (person is not null)
