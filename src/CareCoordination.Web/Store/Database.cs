@@ -20,13 +20,24 @@ public sealed partial class Database : IAsyncDisposable
 
     static Database() => SqliteThreading.Configure();
 
-    public Database(StoreProvider provider, string connectionString, WriteGroupLimits? writeGroups = null)
+    /// <summary>
+    /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. More
+    /// than the machine's cores can run only queue in the server's and the app's run queues, where every screen's read then
+    /// waits behind them (issue 14: on two cores, sixteen writers at once left the queue read's p95 at 110-240 ms).
+    /// </summary>
+    private readonly SemaphoreSlim? _postgresWriters;
+
+    /// <summary>The default of Database:PostgresWriters: twice the cores, so that a writer waiting on the server leaves a core with work.</summary>
+    public static int DefaultPostgresWriters => 2 * Environment.ProcessorCount;
+
+    public Database(StoreProvider provider, string connectionString, WriteGroupLimits? writeGroups = null, int? postgresWriters = null)
     {
         Provider = provider;
         _connectionString = connectionString;
         if (provider == StoreProvider.PostgreSQL)
         {
             _postgres = NpgsqlDataSource.Create(WithAutoPrepare(connectionString));
+            _postgresWriters = new SemaphoreSlim(postgresWriters ?? DefaultPostgresWriters);
         }
         else
         {
@@ -89,7 +100,12 @@ public sealed partial class Database : IAsyncDisposable
         {
             throw new InvalidOperationException("Database:GroupCommitMaxWriters must be at least 1 and Database:GroupCommitMaxMilliseconds not negative.");
         }
-        return new Database(provider, connectionString, limits);
+        var postgresWriters = configuration.GetValue("Database:PostgresWriters", DefaultPostgresWriters);
+        if (postgresWriters < 1)
+        {
+            throw new InvalidOperationException("Database:PostgresWriters must be at least 1.");
+        }
+        return new Database(provider, connectionString, limits, postgresWriters);
     }
 
     /// <summary>SQLite: writers queued for the turn, and groups committed (for tests).</summary>
@@ -195,7 +211,8 @@ public sealed partial class Database : IAsyncDisposable
     /// transaction has committed (a failure in the work, or in the commit, is thrown and nothing of the work is kept).
     /// On SQLite writers take turns in process and are committed in groups (see <see cref="SqliteWriter"/>): the work
     /// must not start another write (it would wait on itself; it throws instead), and must not keep the connection.
-    /// On PostgreSQL each write is its own transaction on a pooled connection.
+    /// On PostgreSQL each write is its own transaction on a pooled connection, at most Database:PostgresWriters at once
+    /// (<see cref="_postgresWriters"/>); the same rule holds: a write inside a write could wait on itself.
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default)
     {
@@ -203,6 +220,19 @@ public sealed partial class Database : IAsyncDisposable
         {
             return await _sqliteWriter.WriteAsync(work, cancellationToken);
         }
+        await _postgresWriters!.WaitAsync(cancellationToken);
+        try
+        {
+            return await WritePostgresAsync(work, cancellationToken);
+        }
+        finally
+        {
+            _postgresWriters.Release();
+        }
+    }
+
+    private async Task<T> WritePostgresAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
         await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         try
@@ -251,13 +281,17 @@ public sealed partial class Database : IAsyncDisposable
     /// A small write someone is waiting to see answered, on which no command's rows depend: an audited read's row. As
     /// <see cref="WriteAsync{T}"/>, but on SQLite it goes ahead of the commands queued for the writer and its group commits
     /// straight after it, so that a screen's read under a flood of submissions waits for one writer and one commit
-    /// (<see cref="SqliteWriter"/>). PostgreSQL has no queue: the same as WriteAsync.
+    /// (<see cref="SqliteWriter"/>). On PostgreSQL it does not wait for a writer's turn (<see cref="_postgresWriters"/>).
     /// </summary>
     public Task WriteAheadAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default)
     {
         if (_sqliteWriter is null)
         {
-            return WriteAsync(work, cancellationToken);
+            return WritePostgresAsync(async (connection, transaction) =>
+            {
+                await work(connection, transaction);
+                return true;
+            }, cancellationToken);
         }
         return _sqliteWriter.WriteAsync(async (connection, transaction) =>
         {
@@ -413,6 +447,7 @@ public sealed partial class Database : IAsyncDisposable
         {
             await _postgres.DisposeAsync();
         }
+        _postgresWriters?.Dispose();
     }
 
     private static void EnsureSqliteFolderExists(string connectionString)
