@@ -21,9 +21,10 @@ public sealed partial class Database : IAsyncDisposable
     static Database() => SqliteThreading.Configure();
 
     /// <summary>
-    /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. More
-    /// than the machine's cores can run only queue in the server's and the app's run queues, where every screen's read then
-    /// waits behind them (issue 14: on two cores, sixteen writers at once left the queue read's p95 at 110-240 ms).
+    /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. Twice
+    /// the cores keeps the cores busy while a writer waits on the server; many more only queue in the server's and the app's
+    /// run queues, where every screen's read then waits behind them (issue 14: on two cores, sixteen writers at once left
+    /// the capacity read's p95 at 80-126 ms, against 39-50 ms with four; docs/performance.md).
     /// </summary>
     private readonly SemaphoreSlim? _postgresWriters;
 
@@ -100,10 +101,11 @@ public sealed partial class Database : IAsyncDisposable
         {
             throw new InvalidOperationException("Database:GroupCommitMaxWriters must be at least 1 and Database:GroupCommitMaxMilliseconds not negative.");
         }
-        var postgresWriters = configuration.GetValue("Database:PostgresWriters", DefaultPostgresWriters);
+        // 0, or nothing: the default.
+        var postgresWriters = configuration.GetValue("Database:PostgresWriters", 0) is var configured and not 0 ? configured : DefaultPostgresWriters;
         if (postgresWriters < 1)
         {
-            throw new InvalidOperationException("Database:PostgresWriters must be at least 1.");
+            throw new InvalidOperationException("Database:PostgresWriters must be at least 1 (or 0 for twice the cores).");
         }
         return new Database(provider, connectionString, limits, postgresWriters);
     }
@@ -220,16 +222,25 @@ public sealed partial class Database : IAsyncDisposable
         {
             return await _sqliteWriter.WriteAsync(work, cancellationToken);
         }
+        if (InPostgresWrite.Value == this)
+        {
+            throw new InvalidOperationException("A write was started inside a write: it could wait for its own turn. Write through the open transaction.");
+        }
         await _postgresWriters!.WaitAsync(cancellationToken);
+        InPostgresWrite.Value = this;
         try
         {
             return await WritePostgresAsync(work, cancellationToken);
         }
         finally
         {
+            InPostgresWrite.Value = null;
             _postgresWriters.Release();
         }
     }
+
+    /// <summary>The store whose writer's turn this flow holds (PostgreSQL), as SqliteWriter keeps its own.</summary>
+    private static readonly AsyncLocal<Database?> InPostgresWrite = new();
 
     private async Task<T> WritePostgresAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -447,7 +458,7 @@ public sealed partial class Database : IAsyncDisposable
         {
             await _postgres.DisposeAsync();
         }
-        _postgresWriters?.Dispose();
+        // The writers' gate is not disposed: a write still finishing would release it after.
     }
 
     private static void EnsureSqliteFolderExists(string connectionString)

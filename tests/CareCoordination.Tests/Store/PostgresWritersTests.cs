@@ -45,4 +45,14 @@ public sealed class PostgresWritersTests : IAsyncLifetime
         await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(3, started);
     }
+
+    [Fact]
+    public async Task AWriteInsideAWrite_IsRefused_NotLeftWaitingForATurnItHolds()
+    {
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => _database.WriteAsync((_, _) => _database.WriteAsync((_, _) => Task.CompletedTask)).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("inside a write", refused.Message, StringComparison.Ordinal);
+        // Its turn was given back: two writes still run at once.
+        await Task.WhenAll(_database.WriteAsync((_, _) => Task.CompletedTask), _database.WriteAsync((_, _) => Task.CompletedTask)).WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }
