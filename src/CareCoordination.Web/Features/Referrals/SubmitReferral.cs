@@ -265,9 +265,12 @@ public static class SubmitReferral
         /// own identifier, or the form's idempotency key. Made once for each.
         /// </summary>
         private static string WriteSql(bool newPerson, (string With, string Id) message, bool bySender) =>
-            WriteSqls.GetOrAdd((newPerson, message.With, message.Id, bySender), key =>
+            // Keyed by whether the message is kept by a WITH (its two forms are constants): hashing the WITH's text would be
+            // work on every submission.
+            WriteSqls.GetOrAdd((newPerson, message.With.Length > 0, bySender), (key, kept) =>
             {
-                var (isNew, with, receivedId, sender) = key;
+                var (isNew, _, sender) = key;
+                var (with, receivedId) = kept;
                 var theReferral = sender
                     ? "r.organisation_id = @OrganisationId AND r.sender_system = @SenderSystem AND r.sender_value = @SenderValue"
                     : "r.organisation_id = @OrganisationId AND r.idempotency_key = @IdempotencyKey";
@@ -290,9 +293,9 @@ public static class SubmitReferral
                     {KeepWhatItSaid} WHERE {theReferral};
                     {TriageTasks.InsertOpenWhere(theReferral)}
                     """;
-            });
+            }, message);
 
-        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool, string, string, bool), string> WriteSqls = new();
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool NewPerson, bool KeptByWith, bool BySender), string> WriteSqls = new();
 
         /// <summary>
         /// The person as this referral described them, with the version of the record it made: the person row was just
