@@ -21,15 +21,18 @@ public sealed partial class Database : IAsyncDisposable
     static Database() => SqliteThreading.Configure();
 
     /// <summary>
-    /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. Twice
-    /// the cores keeps the cores busy while a writer waits on the server; many more only queue in the server's and the app's
-    /// run queues, where every screen's read then waits behind them (issue 14: on two cores, sixteen writers at once left
-    /// the capacity read's p95 at 80-126 ms, against 39-50 ms with four; docs/performance.md).
+    /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. More
+    /// writers than cores only queue in the server's and the app's run queues, where every screen's read then waits behind
+    /// them (issue 14, on two cores with the server beside the node: sixteen writers at once left the capacity read's p95 at
+    /// 80-126 ms, four at 44-58 ms, two at 19-23 ms, and the submissions' rate did not fall; docs/performance.md).
     /// </summary>
     private readonly SemaphoreSlim? _postgresWriters;
 
-    /// <summary>The default of Database:PostgresWriters: twice the cores, so that a writer waiting on the server leaves a core with work.</summary>
-    public static int DefaultPostgresWriters => 2 * Environment.ProcessorCount;
+    /// <summary>
+    /// The default of Database:PostgresWriters: the cores. A node whose server is elsewhere, with long round trips, may do
+    /// more writes with more (docs/deployment.md).
+    /// </summary>
+    public static int DefaultPostgresWriters => Environment.ProcessorCount;
 
     public Database(StoreProvider provider, string connectionString, WriteGroupLimits? writeGroups = null, int? postgresWriters = null)
     {
@@ -105,7 +108,7 @@ public sealed partial class Database : IAsyncDisposable
         var postgresWriters = configuration.GetValue("Database:PostgresWriters", 0) is var configured and not 0 ? configured : DefaultPostgresWriters;
         if (postgresWriters < 1)
         {
-            throw new InvalidOperationException("Database:PostgresWriters must be at least 1 (or 0 for twice the cores).");
+            throw new InvalidOperationException("Database:PostgresWriters must be at least 1 (or 0 for the cores).");
         }
         return new Database(provider, connectionString, limits, postgresWriters);
     }
