@@ -223,17 +223,36 @@ public static class SubmitReferral
                 parameters.AddDynamicParams(person);
             }
             var message = await received.KeepWithReferralAsync(work, parameters);
+            var writes = WriteSql(person is not null, message, bySender: command.Sender is not null);
             long referralId, taskId;
-            await using (var written = await connection.QueryMultipleAsync(WriteSql(person is not null, message, bySender: command.Sender is not null), parameters, transaction))
+            if (database.Provider == StoreProvider.PostgreSQL)
             {
+                await using var written = await connection.QueryMultipleAsync(writes.AsOne, parameters, transaction);
                 if (person is not null)
                 {
                     personId = await written.ReadSingleAsync<long>();
-                    scope.RecordChange("person.created", "person", personId.Value, null);
                 }
                 var made = await written.ReadSingleAsync<(long Id, long? ReceivedId)>();
                 received.Kept(made.ReceivedId);
                 (referralId, taskId) = (made.Id, await written.ReadSingleAsync<long>());
+            }
+            else
+            {
+                // SQLite: the same statements, a command each. A round trip costs nothing here, and Microsoft.Data.Sqlite binds
+                // every parameter of a command to each of its statements (about 80 to each of four, where Dapper gives each
+                // command only the parameters its own text names).
+                if (person is not null)
+                {
+                    personId = await connection.ExecuteScalarAsync<long>(writes.Person!, parameters, transaction);
+                }
+                var made = await connection.QuerySingleAsync<(long Id, long? ReceivedId)>(writes.Referral, parameters, transaction);
+                received.Kept(made.ReceivedId);
+                await connection.ExecuteAsync(writes.WhatItSaid, parameters, transaction);
+                (referralId, taskId) = (made.Id, await connection.ExecuteScalarAsync<long>(writes.Task, parameters, transaction));
+            }
+            if (person is not null)
+            {
+                scope.RecordChange("person.created", "person", personId!.Value, null);
             }
             await Carers.CarerAgreement.RecordAsync(work, referralId, form);
 
@@ -260,11 +279,11 @@ public static class SubmitReferral
         }
 
         /// <summary>
-        /// The command that writes a submission (see SubmitAsync), by whether the person is new to the store, how the message
+        /// The statements that write a submission (see SubmitAsync), by whether the person is new to the store, how the message
         /// that made the referral is kept (ReceivedMessage.KeepWithReferralAsync) and which key the referral has: a partner's
         /// own identifier, or the form's idempotency key. Made once for each.
         /// </summary>
-        private static string WriteSql(bool newPerson, (string With, string Id) message, bool bySender) =>
+        private static Writes WriteSql(bool newPerson, (string With, string Id) message, bool bySender) =>
             // Keyed by whether the message is kept by a WITH (its two forms are constants): hashing the WITH's text would be
             // work on every submission.
             WriteSqls.GetOrAdd((newPerson, message.With.Length > 0, bySender), (key, kept) =>
@@ -274,8 +293,9 @@ public static class SubmitReferral
                 var theReferral = sender
                     ? "r.organisation_id = @OrganisationId AND r.sender_system = @SenderSystem AND r.sender_value = @SenderValue"
                     : "r.organisation_id = @OrganisationId AND r.idempotency_key = @IdempotencyKey";
-                return $"""
-                    {(isNew ? PersonDetails.InsertPerson + ";" : "")}
+                return new Writes(
+                    isNew ? PersonDetails.InsertPerson : null,
+                    $"""
                     {with}INSERT INTO referral (person_id, organisation_id, referrer_user_id, partner_client_id, sender_system, sender_value, idempotency_key, status, source, pathway, urgency,
                         hospital_site_id, ward, bed_label, admitted_on, medically_optimised_on, expected_discharge_on, needs, strengths, goals, safeguarding_concern,
                         infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern, best_interests_decision,
@@ -289,13 +309,23 @@ public static class SubmitReferral
                         @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes, @FamilyExpectations,
                         @StaffExpectations, @Summary, @InformationNeeded, @EarlyRequest, @DuplicateOf, @DuplicateAnswer, 1,
                         @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, {receivedId})
-                    RETURNING id, received_id;
-                    {KeepWhatItSaid} WHERE {theReferral};
-                    {TriageTasks.InsertOpenWhere(theReferral)}
-                    """;
+                    RETURNING id, received_id
+                    """,
+                    $"{KeepWhatItSaid} WHERE {theReferral}",
+                    TriageTasks.InsertOpenWhere(theReferral));
             }, message);
 
-        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool NewPerson, bool KeptByWith, bool BySender), string> WriteSqls = new();
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool NewPerson, bool KeptByWith, bool BySender), Writes> WriteSqls = new();
+
+        /// <summary>
+        /// A submission's writes, in order: the person when new (answering its id), the referral (its id and its message's),
+        /// what it said of the person, its triage task (its id). The statements after the referral's find it by its key.
+        /// </summary>
+        private sealed record Writes(string? Person, string Referral, string WhatItSaid, string Task)
+        {
+            /// <summary>All of them as one command: on PostgreSQL one round trip, where they were four (issue 14).</summary>
+            public string AsOne { get; } = string.Join(";\n", new[] { Person, Referral, WhatItSaid, Task }.OfType<string>());
+        }
 
         /// <summary>
         /// The person as this referral described them, with the version of the record it made: the person row was just
