@@ -214,8 +214,9 @@ public static class SubmitReferral
                 EnteredByUserId = paper is null ? null : scope.Actor.UserId,
             };
             // The person (when new to the store), the referral with the partner's message that made it (migration 0039), what the
-            // referral said of the person and its triage task: one command, on PostgreSQL one round trip where they were four
-            // (issue 14). The statements after the referral's find it by its key, which the search above found nobody holding.
+            // referral said of the person and its triage task: on PostgreSQL one command, one round trip where they were four
+            // (issue 14); on SQLite a command each. The statements after the referral's find it by its key, which the search
+            // above found nobody holding.
             var parameters = new DynamicParameters(referral);
             var person = knownBefore ? null : PersonDetails.From(nhsNumber, form, scope.Now);
             if (person is not null)
@@ -239,16 +240,16 @@ public static class SubmitReferral
             else
             {
                 // SQLite: the same statements, a command each. A round trip costs nothing here, and Microsoft.Data.Sqlite binds
-                // every parameter of a command to each of its statements (about 80 to each of four, where Dapper gives each
-                // command only the parameters its own text names).
+                // every parameter of a command to each of its statements (about 80 to each of four, where Dapper gives a command
+                // of its own little more than the parameters its text names).
                 if (person is not null)
                 {
-                    personId = await connection.ExecuteScalarAsync<long>(writes.Person!, parameters, transaction);
+                    personId = await connection.QuerySingleAsync<long>(writes.Person!, parameters, transaction);
                 }
                 var made = await connection.QuerySingleAsync<(long Id, long? ReceivedId)>(writes.Referral, parameters, transaction);
                 received.Kept(made.ReceivedId);
                 await connection.ExecuteAsync(writes.WhatItSaid, parameters, transaction);
-                (referralId, taskId) = (made.Id, await connection.ExecuteScalarAsync<long>(writes.Task, parameters, transaction));
+                (referralId, taskId) = (made.Id, await connection.QuerySingleAsync<long>(writes.Task, parameters, transaction));
             }
             if (person is not null)
             {
