@@ -24,7 +24,7 @@ public sealed partial class Database : IAsyncDisposable
     /// PostgreSQL: write transactions this node runs at once; the rest wait their turn in process, on no connection. More
     /// writers than cores only queue in the server's and the app's run queues, where every screen's read then waits behind
     /// them (issue 14, on two cores with the server beside the node: sixteen writers at once left the capacity read's p95 at
-    /// 80-126 ms, four at 44-58 ms, two at 19-23 ms, and the submissions' rate did not fall; docs/performance.md).
+    /// 80-126 ms, four at 44-58 ms, two at 19-29 ms, the submissions' rate within the runs' spread; docs/performance.md).
     /// </summary>
     private readonly SemaphoreSlim? _postgresWriters;
 
