@@ -123,14 +123,12 @@ public sealed partial class StatementPlanTests(StatementPlanTests.WatchingApp ap
         var tables = (await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table'")).ToHashSet(StringComparer.Ordinal);
         Assert.All(History, table => Assert.Contains(table, tables));
         var scans = new List<string>();
-        var planned = 0;
         foreach (var (what, mustRun, statements) in asked)
         {
             Assert.True(statements.Any(s => s.Contains(mustRun, StringComparison.Ordinal)), $"{what}: no statement with '{mustRun}' was watched, so its own were not checked");
             foreach (var statement in statements.Where(Plannable).Distinct())
             {
                 var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + statement)).ToList();
-                planned++;
                 scans.AddRange(plan.Where(step => ScansHistory(step.Detail, statement)).Select(step => $"{what}\n  {step.Detail}\n  in: {statement[..Math.Min(statement.Length, 400)]}"));
             }
         }

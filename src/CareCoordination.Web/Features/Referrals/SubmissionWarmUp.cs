@@ -19,8 +19,9 @@ namespace CareCoordination.Features.Referrals;
 /// the FHIR parse and mapping of a partner's Bundle, the form's rules, the mediator's pipeline (authorisation,
 /// validation, audit), every statement of a form's submission except the change rows (their numbers must have no gap), and the queue's
 /// query that shows it. The first real referral after a start then finds all of it compiled (issue 16: it took 1.0-1.5 s
-/// to reach the queue, later ones 0.1-0.4 s), but for a partner's one command of writes (keyed by its identifier, with the
-/// message it sent), which its first referral compiles: one statement's compile, not the code's. Nothing is kept, nothing is pushed to a screen, and /health never
+/// to reach the queue, later ones 0.1-0.4 s), but for a partner's writes (the referral keyed by its identifier, with the
+/// message it sent), whose statements its first referral compiles: the statements' compile, not the code's. Nothing is
+/// kept, nothing is pushed to a screen, and /health never
 /// waits for it: it starts once the server has started and has answered its first /health with 200 (or a second after it
 /// started, WarmUp:WaitForHealthSeconds). Off with <c>WarmUp:Enabled=false</c>.
 /// </summary>
