@@ -44,7 +44,7 @@ static int Usage()
           all        every figure below, one after the other (the default)
           load       partner submissions over HTTP against the product, the bare app and a bare writer; reads while writing,
                      store growth, restart and cold start   [--short] [--postgres "Host=...;Username=..."] [--seconds N] [--rounds N]
-                     [--reads-seconds N] [--postgres-only] [--keep-databases]
+                     [--reads-seconds N] [--warmup-seconds N] [--postgres-only] [--keep-databases]
           micro      BenchmarkDotNet: FHIR parse and map, validation, profile check   [--short]
           push       1,000 live boards on capacity while partners send 20 referrals/s: delivery latency, misses, memory per board
                      [--short] [--boards N] [--rate N] [--seconds N] [--rounds N] [--baseline OTHER-CareCoordination.Web.dll]
