@@ -54,7 +54,12 @@ public static class LoadCommand
             ? new Plan(true, 1, TimeSpan.FromSeconds(60), 32, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 4, TimeSpan.FromSeconds(30), 8)
             : new Plan(false, options.Int("rounds", 4), TimeSpan.FromSeconds(options.Int("seconds", 20)), null, TimeSpan.FromSeconds(4), null,
                 TimeSpan.FromSeconds(3), null, TimeSpan.FromSeconds(options.Int("reads-seconds", 10)), null))
-            with { KeepDatabases = options.Has("keep-databases"), ProductWarmup = TimeSpan.FromSeconds(options.Int("warmup-seconds", 15)) };
+            with
+            {
+                KeepDatabases = options.Has("keep-databases"),
+                // The short mode warms each target by a count, as it measures: the duration is only its ceiling.
+                ProductWarmup = options.Short ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(options.Int("warmup-seconds", 15)),
+            };
     }
 
     public static async Task<int> RunAsync(Options options)
