@@ -77,7 +77,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     /// request that carried no body (a page: the id is null), it is kept here and its id is a parameter. The INSERT returns
     /// the id it stored, for <see cref="Kept"/>. Adds what it needs to <paramref name="parameters"/>.
     /// </summary>
-    public async Task<(string With, string Id)> KeepWithReferralAsync(Work work, DynamicParameters parameters)
+    public async Task<(string With, string Id)> KeepWithReferralAsync(Work work, TemplateParameters parameters)
     {
         if (_captured is null || database.Provider != StoreProvider.PostgreSQL)
         {

@@ -217,7 +217,7 @@ public static class SubmitReferral
             // referral said of the person and its triage task: on PostgreSQL one command, one round trip where they were four
             // (issue 14); on SQLite a command each. The statements after the referral's find it by its key, which the search
             // above found nobody holding.
-            var parameters = new DynamicParameters(referral);
+            var parameters = new TemplateParameters(referral);
             var person = knownBefore ? null : PersonDetails.From(nhsNumber, form, scope.Now);
             if (person is not null)
             {
@@ -240,8 +240,8 @@ public static class SubmitReferral
             else
             {
                 // SQLite: the same statements, a command each. A round trip costs nothing here, and Microsoft.Data.Sqlite binds
-                // every parameter of a command to each of its statements (about 80 to each of four, where Dapper gives a command
-                // of its own little more than the parameters its text names).
+                // every parameter of a command to each of its statements (the merged command bound about 80 to each of four);
+                // TemplateParameters gives each command only the ones its text names.
                 if (person is not null)
                 {
                     personId = await connection.QuerySingleAsync<long>(writes.Person!, parameters, transaction);

@@ -76,7 +76,7 @@ public abstract class ReceivedMessageTests(ITestStore store) : IAsyncLifetime
     /// </summary>
     private static async Task<long?> KeepForReferralAsync(ReceivedMessage received, Work work)
     {
-        var parameters = new DynamicParameters();
+        var parameters = new TemplateParameters(new { });
         var (with, id) = await received.KeepWithReferralAsync(work, parameters);
         var kept = await work.Connection.ExecuteScalarAsync<long?>($"{with}SELECT {id}", parameters, work.Transaction);
         received.Kept(kept);
