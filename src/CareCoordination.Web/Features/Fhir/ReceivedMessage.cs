@@ -81,7 +81,7 @@ public sealed class ReceivedMessage(TimeProvider clock, Database database)
     {
         if (_captured is null || database.Provider != StoreProvider.PostgreSQL)
         {
-            parameters.Add("ReceivedId", await KeepBodyAsync(work), System.Data.DbType.Int64);
+            parameters.AddId("ReceivedId", await KeepBodyAsync(work));
             return ("", "@ReceivedId");
         }
         parameters.AddDynamicParams(Row(work));

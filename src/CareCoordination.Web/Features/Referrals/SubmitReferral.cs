@@ -240,8 +240,8 @@ public static class SubmitReferral
             else
             {
                 // SQLite: the same statements, a command each. A round trip costs nothing here, and Microsoft.Data.Sqlite binds
-                // every parameter of a command to each of its statements (the merged command bound about 80 to each of four);
-                // TemplateParameters gives each command only the ones its text names.
+                // every parameter of a command to each of its statements (about 80 to each of four, where Dapper gives a command
+                // of its own little more than the parameters its text names).
                 if (person is not null)
                 {
                     personId = await connection.QuerySingleAsync<long>(writes.Person!, parameters, transaction);
