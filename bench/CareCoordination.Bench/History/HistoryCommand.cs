@@ -90,6 +90,8 @@ public static class HistoryCommand
             // counted over the partner's whole history for a day, unseen because nothing here read a Patient (issue 14).
             ("GET /fhir/Patient?identifier=", partnerClient, () => $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{AnyNhsNumber()}"),
             ("GET /fhir/Task?status=requested", partnerClient, () => "/fhir/Task?status=requested&_count=20"),
+            // The same page without its total (FHIR's _total=none): what a partner that does not show the count saves.
+            ("GET /fhir/Task?status=requested&_total=none", partnerClient, () => "/fhir/Task?status=requested&_count=20&_total=none"),
             ("GET /fhir/Task?owner=", partnerClient, () => $"/fhir/Task?owner=Organization/{written.PartnerOrganisationId}&_count=20"),
         };
         Func<Task<string?>> Get(HttpClient client, Func<string> path) => async () =>

@@ -110,7 +110,10 @@ public static class SearchAuditEvents
 
     [AllowPartnerScope("system/AuditEvent.s")]
     public sealed record Query(IReadOnlyList<DateBound> Date, (string Type, long Id)? Entity, IReadOnlyList<string> Outcomes, int Count, int Offset)
-        : IQuery<Page<FhirAudit>>, IAudited;
+        : IQuery<Page<FhirAudit>>, IAudited, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirAudit>>
     {
@@ -134,7 +137,7 @@ public static class SearchAuditEvents
                 where += $" AND a.outcome IN ({Sql.Literals(query.Outcomes.SelectMany(o => Outcomes[o]))})";
             }
             await using var connection = await database.OpenAsync(cancellationToken);
-            var page = await Page<FhirAudit>.ReadAsync(connection, FhirAudit.Select, where, "a.id", parameters, _ => { });
+            var page = await Page<FhirAudit>.ReadAsync(connection, query, FhirAudit.Select, where, "a.id", parameters, _ => { });
             return page with { Items = await FhirAudit.WithPeopleAsync(connection, database.Provider, [.. page.Items]) };
         }
     }

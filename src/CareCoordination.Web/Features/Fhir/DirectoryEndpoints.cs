@@ -20,7 +20,7 @@ public static class DirectoryEndpoints
             var search = new FhirSearch(request.Query, "identifier", "type", "name");
             var ods = search.Token("identifier", FhirMapping.OdsSystem, code => code.Length > 0, "an ODS code");
             var kinds = search.Codes("type", FhirMapping.OrganisationKindCodes, FhirMapping.OrganisationKindSystem);
-            var page = await mediator.Send(new SearchOrganizations.Query(ods, kinds, search.Text("name"), search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(new SearchOrganizations.Query(ods, kinds, search.Text("name"), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToOrganization);
         });
 
@@ -32,7 +32,7 @@ public static class DirectoryEndpoints
         fhir.MapGet("/Practitioner", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
             var search = new FhirSearch(request.Query, "name", "active");
-            var page = await mediator.Send(new SearchPractitioners.Query(search.Text("name"), search.Boolean("active"), search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(new SearchPractitioners.Query(search.Text("name"), search.Boolean("active"), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToPractitioner);
         });
 
@@ -45,7 +45,7 @@ public static class DirectoryEndpoints
         {
             var search = new FhirSearch(request.Query, "practitioner", "organization", "role");
             var page = await mediator.Send(new SearchPractitionerRoles.Query(search.Reference("practitioner", "Practitioner"), search.Reference("organization", "Organization"),
-                search.Codes("role", FhirMapping.StaffRoleCodes, FhirMapping.StaffRoleSystem), search.Count, search.Offset), cancellationToken);
+                search.Codes("role", FhirMapping.StaffRoleCodes, FhirMapping.StaffRoleSystem), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToPractitionerRole);
         });
 
@@ -58,7 +58,7 @@ public static class DirectoryEndpoints
         {
             var search = new FhirSearch(request.Query, "type", "organization", "active");
             var page = await mediator.Send(new SearchHealthcareServices.Query(search.Codes("type", FhirMapping.ServiceKindCodes, FhirMapping.ServiceKindSystem),
-                search.Reference("organization", "Organization"), search.Boolean("active"), search.Count, search.Offset), cancellationToken);
+                search.Reference("organization", "Organization"), search.Boolean("active"), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToHealthcareService);
         });
 
@@ -71,7 +71,7 @@ public static class DirectoryEndpoints
         {
             var search = new FhirSearch(request.Query, "date", "entity", "outcome");
             var page = await mediator.Send(new SearchAuditEvents.Query(search.Dates("date"), search.TypedReference("entity", [.. FhirAudit.ResourceTypes.Values]),
-                search.Codes("outcome", [.. SearchAuditEvents.Outcomes.Keys]), search.Count, search.Offset), cancellationToken);
+                search.Codes("outcome", [.. SearchAuditEvents.Outcomes.Keys]), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToAuditEvent);
         });
     }

@@ -138,7 +138,7 @@ public static class FhirCapability
                 Mode = CapabilityStatement.RestfulCapabilityMode.Server,
                 Documentation = new Markdown(
                     $"Every interaction except this one needs a bearer token. Searches page with _count (at most {FhirSearch.MaxCount}, default {FhirSearch.DefaultCount}) "
-                    + "and follow the Bundle's next link. Unsupported or malformed search parameters are refused with 400. "
+                    + "and follow the Bundle's next link; _total=none leaves the total out (and is quicker for a search with many matches), _total=estimate or accurate give it exactly. Unsupported or malformed search parameters are refused with 400. "
                     + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred or registered; "
                     + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
                     + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls. "

@@ -50,6 +50,7 @@ public static class FhirEndpoints
                 search.Reference("owner", "Organization"), search.Reference("patient", "Patient"))
             {
                 Statuses = search.Codes("status", SearchTasks.Query.StatusCodes),
+                WithTotal = search.WithTotal,
             }, cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToTask);
         });
@@ -63,7 +64,7 @@ public static class FhirEndpoints
         {
             var search = new FhirSearch(request.Query, "identifier");
             var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
-            var page = await mediator.Send(new SearchPatients.Query(nhsNumber, search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(new SearchPatients.Query(nhsNumber, search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToPatient);
         });
 
@@ -148,7 +149,7 @@ public static class FhirEndpoints
     }
 
     internal static IResult SearchSet<T>(HttpRequest request, FhirSearch search, Page<T> page, Func<T, Resource> map) =>
-        Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), SelfUrl(request), search.NextUrl(request, page.Total)));
+        Fhir(FhirMapping.SearchSet(page, map, BaseUrl(request), SelfUrl(request), search.NextUrl(request, page)));
 
     /// <summary>This request's own URL, as the caller reached it: a paged Bundle's self link.</summary>
     internal static string SelfUrl(HttpRequest request) => BaseUrl(request) + request.Path.Value!["/fhir".Length..] + request.QueryString;

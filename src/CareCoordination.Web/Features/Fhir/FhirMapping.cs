@@ -438,13 +438,16 @@ public static class FhirMapping
         return bundle;
     }
 
-    /// <summary>A Bundle that pages (a search, a history): its total, and links to itself and, unless last, the next page.</summary>
-    public static Bundle Paged(Bundle.BundleType type, long total, string selfUrl, string? nextUrl)
+    /// <summary>
+    /// A Bundle that pages (a search, a history): its total (unless the client said it will not use it), and links to itself
+    /// and, unless last, the next page.
+    /// </summary>
+    public static Bundle Paged(Bundle.BundleType type, long? total, string selfUrl, string? nextUrl)
     {
         var bundle = new Bundle
         {
             Type = type,
-            Total = (int)total,
+            Total = (int?)total,
             Link = [new Bundle.LinkComponent { Relation = "self", Url = selfUrl }],
         };
         if (nextUrl is not null)
@@ -756,18 +759,43 @@ public static class FhirMapping
 
 }
 
-/// <summary>One page of a search: how many match in all, and this page of them.</summary>
-public sealed record Page<T>(long Total, IReadOnlyList<T> Items)
+/// <summary>A search's page as asked: how many, from which match, and whether the number of all matches is wanted (_total).</summary>
+public interface IPageRequest
 {
+    int Count { get; }
+
+    int Offset { get; }
+
+    bool WithTotal { get; }
+}
+
+/// <summary>
+/// One page of a search: how many match in all (null when the client said it will not use it, FHIR's <c>_total=none</c>), and
+/// this page of them. More says whether any match follows this page; a counted page says so by its total.
+/// </summary>
+public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
+{
+    public bool More { get; init; }
+
     /// <summary>
     /// One page of a search and the total it pages through, every item touched for the audit trail: the
     /// count and the page are the same select and filter, so they cannot disagree. A search whose select joins rows that
     /// are always there (a task's referral and its organisation) may give <paramref name="countFrom"/>, the rows the filter
     /// needs ("FROM table alias WHERE ...", the filter's conditions following), so the total is counted without them.
+    /// Without a total the page reads one row more than it shows, to know whether another page follows: that row is
+    /// neither answered nor touched, so the audit trail names only what the client was shown.
     /// </summary>
-    public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, string select, string where, string orderBy,
+    public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string select, string where, string orderBy,
         object parameters, Action<T> touch, string? countFrom = null)
     {
+        if (!page.WithTotal)
+        {
+            var read = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count + 1 OFFSET @Offset", parameters)).ToList();
+            var more = read.Count > page.Count;
+            var shown = more ? read.GetRange(0, page.Count) : read;
+            shown.ForEach(touch);
+            return new Page<T>(null, shown) { More = more };
+        }
         var count = countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}";
         // Both in one command: one round trip to PostgreSQL, not two; under write load each round trip waits its turn for
         // the server's two cores (issue 14, reads while writing).
@@ -775,6 +803,6 @@ public sealed record Page<T>(long Total, IReadOnlyList<T> Items)
         var total = await grids.ReadSingleAsync<long>();
         var items = (await grids.ReadAsync<T>()).ToList();
         items.ForEach(touch);
-        return new Page<T>(total, items);
+        return new Page<T>(total, items) { More = page.Offset + items.Count < total };
     }
 }

@@ -20,7 +20,13 @@ public sealed class FhirSearch
     public const int MaxCount = 100;
     public const string PageParameter = "_page";
 
-    private static readonly string[] Paging = ["_count", PageParameter];
+    /// <summary>FHIR's _total: how far the client needs the number of matches.</summary>
+    public const string TotalParameter = "_total";
+
+    /// <summary>How a search's results come back, accepted beside any search's own parameters.</summary>
+    private static readonly string[] Paging = ["_count", PageParameter, TotalParameter];
+
+    private static readonly string[] TotalChoices = ["none", "estimate", "accurate"];
 
     /// <summary>Date parameters: each may be given twice, for the two ends of a range.</summary>
     private static readonly string[] Repeatable = ["_lastUpdated", "date"];
@@ -48,11 +54,19 @@ public sealed class FhirSearch
         }
         Count = ReadCount();
         Offset = ReadOffset();
+        WithTotal = ReadWithTotal();
     }
 
     public int Count { get; }
 
     public int Offset { get; }
+
+    /// <summary>
+    /// False for <c>_total=none</c>: the client will not use the number of matches, so it is not counted (a count reads every
+    /// match; a page reads one more row than it shows, to know whether there is a next). <c>estimate</c> is answered with the
+    /// exact number, which is at least as good; <c>accurate</c> and no <c>_total</c> alike.
+    /// </summary>
+    public bool WithTotal { get; }
 
     /// <summary>
     /// A token parameter (<c>system|code</c> or <c>code</c>) that must be in the given system. A value in
@@ -214,10 +228,10 @@ public sealed class FhirSearch
     }
 
     /// <summary>This request's URL with the page moved on, or null when this page was the last.</summary>
-    public string? NextUrl(HttpRequest request, long total)
+    public string? NextUrl<T>(HttpRequest request, Page<T> page)
     {
         var next = Offset + Count;
-        if (Count == 0 || next >= total)
+        if (Count == 0 || !(page.Total is { } total ? next < total : page.More))
         {
             return null;
         }
@@ -251,6 +265,18 @@ public sealed class FhirSearch
         {
         }
         throw Invalid(PageParameter, "This page link is not one this server gave out. Follow the next link of a search as it came.");
+    }
+
+    private bool ReadWithTotal()
+    {
+        var value = Single(TotalParameter);
+        if (value is null)
+        {
+            return true;
+        }
+        return TotalChoices.Contains(value, StringComparer.Ordinal)
+            ? value != "none"
+            : throw Invalid(TotalParameter, $"{TotalParameter} is one of {string.Join(", ", TotalChoices)}, not '{value}'.");
     }
 
     private int ReadCount()

@@ -78,7 +78,10 @@ public static class SearchHealthcareServices
 {
     [AllowRoles(Roles.Manager, Roles.Coordinator, Roles.BedBureau, Roles.Admin)]
     [AllowPartnerScope("system/HealthcareService.s")]
-    public sealed record Query(IReadOnlyList<string> Kinds, long? ProviderId, bool? Active, int Count, int Offset) : IQuery<Page<FhirService>>;
+    public sealed record Query(IReadOnlyList<string> Kinds, long? ProviderId, bool? Active, int Count, int Offset) : IQuery<Page<FhirService>>, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirService>>
     {
@@ -99,7 +102,7 @@ public static class SearchHealthcareServices
             }
             var parameters = new { query.ProviderId, query.Active, query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirService>.ReadAsync(connection, FhirService.Select, where, "s.id", parameters, _ => { });
+            return await Page<FhirService>.ReadAsync(connection, query, FhirService.Select, where, "s.id", parameters, _ => { });
         }
     }
 }

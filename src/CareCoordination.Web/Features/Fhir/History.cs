@@ -54,7 +54,7 @@ public static class History
     private static Bundle HistoryBundle(HttpRequest request, FhirSearch search, Page<Resource> page)
     {
         var baseUrl = FhirEndpoints.BaseUrl(request);
-        var bundle = FhirMapping.Paged(Bundle.BundleType.History, page.Total, FhirEndpoints.SelfUrl(request), search.NextUrl(request, page.Total));
+        var bundle = FhirMapping.Paged(Bundle.BundleType.History, page.Total, FhirEndpoints.SelfUrl(request), search.NextUrl(request, page));
         foreach (var resource in page.Items)
         {
             var version = FhirVersions.VersionOf(resource);

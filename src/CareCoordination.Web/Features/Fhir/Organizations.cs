@@ -49,7 +49,10 @@ public static class SearchOrganizations
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin)]
     [AllowPartnerScope("system/Organization.s")]
-    public sealed record Query(string? OdsCode, IReadOnlyList<string> Kinds, string? NameStartsWith, int Count, int Offset) : IQuery<Page<FhirOrganisation>>;
+    public sealed record Query(string? OdsCode, IReadOnlyList<string> Kinds, string? NameStartsWith, int Count, int Offset) : IQuery<Page<FhirOrganisation>>, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database) : IQueryHandler<Query, Page<FhirOrganisation>>
     {
@@ -70,7 +73,7 @@ public static class SearchOrganizations
             }
             var parameters = new { query.OdsCode, Name = FhirText.Prefix(query.NameStartsWith), query.Count, query.Offset };
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirOrganisation>.ReadAsync(connection, FhirOrganisation.Select, where, "o.id", parameters, _ => { });
+            return await Page<FhirOrganisation>.ReadAsync(connection, query, FhirOrganisation.Select, where, "o.id", parameters, _ => { });
         }
     }
 }

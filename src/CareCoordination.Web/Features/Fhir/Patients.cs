@@ -84,7 +84,10 @@ public static class SearchPatients
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/Patient.s")]
-    public sealed record Query(string? NhsNumber, int Count, int Offset) : IQuery<Page<FhirPerson>>, IAudited;
+    public sealed record Query(string? NhsNumber, int Count, int Offset) : IQuery<Page<FhirPerson>>, IAudited, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirPerson>>
     {
@@ -106,7 +109,7 @@ public static class SearchPatients
             }
             var where = personId is null ? "" : " AND p.id = @PersonId";
             var parameters = new { OrganisationId = actor.OrganisationId ?? -1, PersonId = personId, query.Count, query.Offset };
-            return await Page<FhirPerson>.ReadAsync(connection, FhirPerson.SelectFor(actor), where, "p.id", parameters,
+            return await Page<FhirPerson>.ReadAsync(connection, query, FhirPerson.SelectFor(actor), where, "p.id", parameters,
                 person => work.Scope.Touch("person", person.Id, person.Id));
         }
     }

@@ -49,11 +49,11 @@ internal static class StaffDirectory
             ?? throw new NotFound($"{resourceType}/{id}");
     }
 
-    public static async Task<Page<FhirStaff>> SearchAsync(Database database, Actor actor, string where, DynamicParameters parameters, CancellationToken cancellationToken)
+    public static async Task<Page<FhirStaff>> SearchAsync(Database database, Actor actor, IPageRequest page, string where, DynamicParameters parameters, CancellationToken cancellationToken)
     {
         parameters.Add("OrganisationId", FhirStaff.Parameter(actor));
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await Page<FhirStaff>.ReadAsync(connection, FhirStaff.Select, FhirStaff.Visible(actor) + where, "u.id", parameters, _ => { });
+        return await Page<FhirStaff>.ReadAsync(connection, page, FhirStaff.Select, FhirStaff.Visible(actor) + where, "u.id", parameters, _ => { });
     }
 }
 
@@ -79,7 +79,10 @@ public static class SearchPractitioners
 {
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin)]
     [AllowPartnerScope("system/Practitioner.s")]
-    public sealed record Query(string? Name, bool? Active, int Count, int Offset) : IQuery<Page<FhirStaff>>;
+    public sealed record Query(string? Name, bool? Active, int Count, int Offset) : IQuery<Page<FhirStaff>>, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirStaff>>
     {
@@ -95,7 +98,7 @@ public static class SearchPractitioners
             {
                 where += " AND u.active = @Active";
             }
-            return await StaffDirectory.SearchAsync(database, work.Scope.Actor, where, parameters, cancellationToken);
+            return await StaffDirectory.SearchAsync(database, work.Scope.Actor, query, where, parameters, cancellationToken);
         }
     }
 }
@@ -120,7 +123,10 @@ public static class SearchPractitionerRoles
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin)]
     [AllowPartnerScope("system/PractitionerRole.s")]
     public sealed record Query(long? PractitionerId, long? OrganisationId, IReadOnlyList<string> StaffRoles, int Count, int Offset)
-        : IQuery<Page<FhirStaff>>;
+        : IQuery<Page<FhirStaff>>, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirStaff>>
     {
@@ -140,7 +146,7 @@ public static class SearchPractitionerRoles
             {
                 where += $" AND u.role IN ({Sql.Literals(query.StaffRoles)})";
             }
-            return await StaffDirectory.SearchAsync(database, work.Scope.Actor, where, parameters, cancellationToken);
+            return await StaffDirectory.SearchAsync(database, work.Scope.Actor, query, where, parameters, cancellationToken);
         }
     }
 }

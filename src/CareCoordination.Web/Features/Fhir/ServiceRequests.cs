@@ -73,9 +73,11 @@ public static class SearchServiceRequests
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/ServiceRequest.s")]
     public sealed record Query(string? NhsNumber, IReadOnlyList<string> ReferralStatuses, SubmitReferral.SenderIdentifier? Identifier, long? PersonId,
-        int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited
+        int Count, int Offset) : IQuery<Page<FhirReferral>>, IAudited, IPageRequest
     {
         public IReadOnlyList<DateBound> LastUpdated { get; init; } = [];
+
+        public bool WithTotal { get; init; } = true;
     }
 
     public static readonly string[] Parameters = ["patient.identifier", "status", "identifier", "patient", "subject", "_lastUpdated"];
@@ -87,7 +89,11 @@ public static class SearchServiceRequests
         var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
         var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
         var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
-        return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset) { LastUpdated = search.Dates("_lastUpdated") };
+        return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset)
+        {
+            LastUpdated = search.Dates("_lastUpdated"),
+            WithTotal = search.WithTotal,
+        };
     }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirReferral>>
@@ -124,7 +130,7 @@ public static class SearchServiceRequests
             });
             where += FhirSearch.DateWhere("r.updated_at", query.LastUpdated, parameters);
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirReferral>.ReadAsync(connection, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
+            return await Page<FhirReferral>.ReadAsync(connection, query, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
         }
     }
 }

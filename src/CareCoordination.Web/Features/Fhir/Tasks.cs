@@ -81,8 +81,10 @@ public static class SearchTasks
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/Task.s")]
     public sealed record Query(long? FocusReferralId, IReadOnlyList<DateBound> LastUpdated, int Count, int Offset,
-        long? OwnerOrganisationId = null, long? PersonId = null) : IQuery<Page<FhirTriageTask>>, IAudited
+        long? OwnerOrganisationId = null, long? PersonId = null) : IQuery<Page<FhirTriageTask>>, IAudited, IPageRequest
     {
+        public bool WithTotal { get; init; } = true;
+
         /// <summary>Task.status codes, as the partner sees them.</summary>
         public IReadOnlyList<string> Statuses { get; init; } = [];
 
@@ -133,7 +135,7 @@ public static class SearchTasks
             // search by person needs the referral to count.
             var countFrom = "FROM triage_task t" + (query.PersonId is null ? "" : " JOIN referral r ON r.id = t.referral_id") + " WHERE 1 = 1";
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirTriageTask>.ReadAsync(connection, FhirTriageTask.Select, where, "t.id", parameters,
+            return await Page<FhirTriageTask>.ReadAsync(connection, query, FhirTriageTask.Select, where, "t.id", parameters,
                 task => work.Scope.Touch("triage_task", task.Id, task.PersonId), countFrom);
         }
     }

@@ -39,7 +39,10 @@ public static class SearchSubscriptions
     public static IReadOnlyList<string> StatusCodes { get; } = ["requested", "active", "error", "off"];
 
     [AllowPartnerScope("system/Subscription.s")]
-    public sealed record Query(IReadOnlyList<string> Statuses, int Count, int Offset) : IQuery<Page<FhirSubscriptionRow>>, IAudited;
+    public sealed record Query(IReadOnlyList<string> Statuses, int Count, int Offset) : IQuery<Page<FhirSubscriptionRow>>, IAudited, IPageRequest
+    {
+        public bool WithTotal { get; init; } = true;
+    }
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<FhirSubscriptionRow>>
     {
@@ -51,7 +54,7 @@ public static class SearchSubscriptions
                 where += $" AND status IN ({Sql.Literals(query.Statuses)})";
             }
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirSubscriptionRow>.ReadAsync(connection, FhirSubscriptionRow.Select, where, "id",
+            return await Page<FhirSubscriptionRow>.ReadAsync(connection, query, FhirSubscriptionRow.Select, where, "id",
                 new { ClientId = work.Scope.Actor.Id ?? "", query.Count, query.Offset }, row => work.Scope.Touch("fhir_subscription", row.Id));
         }
     }

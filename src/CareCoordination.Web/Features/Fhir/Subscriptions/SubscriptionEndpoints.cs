@@ -35,7 +35,7 @@ public static class SubscriptionEndpoints
         fhir.MapGet("/Subscription", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
             var search = new FhirSearch(request.Query, "status");
-            var page = await mediator.Send(new SearchSubscriptions.Query(search.Codes("status", SearchSubscriptions.StatusCodes), search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(new SearchSubscriptions.Query(search.Codes("status", SearchSubscriptions.StatusCodes), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return FhirEndpoints.SearchSet(request, search, page, row => SubscriptionMapping.ToSubscription(row));
         });
 
