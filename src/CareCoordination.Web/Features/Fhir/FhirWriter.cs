@@ -56,7 +56,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         CancellationToken cancellationToken, Sent? sent = null)
     {
         // The precondition first, as FHIR servers check it: a referral the condition finds is the answer, whatever the body says.
-        var condition = ifNoneExist is null ? null : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0 };
+        // Counted whatever the condition's _total says: how many it matches is the answer.
+        var condition = ifNoneExist is null ? null
+            : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0, WithTotal = true };
         if (condition is not null)
         {
             var matches = await mediator.Send(condition, cancellationToken);

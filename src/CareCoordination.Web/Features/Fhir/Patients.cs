@@ -104,7 +104,9 @@ public static class SearchPatients
                 personId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM person WHERE nhs_number = @NhsNumber", new { query.NhsNumber });
                 if (personId is null)
                 {
-                    return new Page<FhirPerson>(0, []);
+                    // Answered exactly as a person only another organisation knows is (an empty page, counted or not): a
+                    // difference would tell a partner that someone else has referred or registered the NHS number.
+                    return new Page<FhirPerson>(query.WithTotal ? 0 : null, []);
                 }
             }
             var where = personId is null ? "" : " AND p.id = @PersonId";

@@ -114,6 +114,30 @@ public abstract class FhirTotalTests(AppFactory app)
         Assert.Equal([before[0] + 1, before[1], before[2]], after);
     }
 
+    [Fact]
+    public async Task APatientSearchWithoutATotal_AnswersAnUnknownNhsNumber_AsOneOnlyAnotherOrganisationKnows()
+    {
+        var today = LondonTime.Today(app.Clock);
+        var theirs = await app.NewNhsNumberAsync();
+        await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(ReferralForms.Discharge(today, theirs), Guid.NewGuid().ToString("N")),
+            await app.StaffAsync("gareth.evans"));
+        var unknown = await app.NewNhsNumberAsync();
+        using var client = await app.PartnerAsync();
+
+        async Task<string> AnswerAsync(string nhs, string total)
+        {
+            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(
+                $"/fhir/Patient?identifier={NhsSystem}|{nhs.Replace(" ", "", StringComparison.Ordinal)}&_total={total}"));
+            return $"total {page.Total?.ToString(CultureInfo.InvariantCulture) ?? "none"}, {page.Entry.Count} entries, next {Next(page) is not null}";
+        }
+
+        foreach (var total in new[] { "none", "accurate" })
+        {
+            Assert.Equal(await AnswerAsync(unknown, total), await AnswerAsync(theirs, total));
+        }
+        Assert.Equal("total none, 0 entries, next False", await AnswerAsync(unknown, "none"));
+    }
+
     /// <summary>Every search the store answers page by page: without a total, the same first page, and a next link where the total says more follow.</summary>
     [Theory]
     [InlineData("/fhir/ServiceRequest?_count=1")]

@@ -204,6 +204,11 @@ public abstract class FhirWriteTests(AppFactory app)
         var beforeAmbiguous = await SnapshotAsync();
         Assert.Equal(HttpStatusCode.PreconditionFailed, (await client.SendAsync(ambiguous)).StatusCode);
         Assert.Equal(beforeAmbiguous, await SnapshotAsync());
+        // A condition that says it needs no total is still counted: two matches are two, whatever the search's _total.
+        var uncounted = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = Json(WithContainedPatient(nhs)) };
+        uncounted.Headers.Add("If-None-Exist", $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active&_total=none");
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await client.SendAsync(uncounted)).StatusCode);
+        Assert.Equal(beforeAmbiguous, await SnapshotAsync());
 
         // A condition this server cannot search by is a bad request, not a business rule.
         var unsupported = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = Json(WithContainedPatient(nhs)) };
