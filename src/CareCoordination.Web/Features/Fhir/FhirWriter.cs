@@ -565,8 +565,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// <summary>A Patient's If-None-Exist (identifier=NHS number): the person, if the caller's organisation has referred or registered them before.</summary>
     private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
     {
-        var nhsNumber = Conditional(condition, ["identifier"],
-            search => search.Token("identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)"));
+        // Only by NHS number: a condition without one (_count=1 alone) would otherwise search every person the caller knows.
+        var nhsNumber = ConditionalNhsNumber(condition);
         var found = await mediator.Send(new SearchPatients.Query(nhsNumber, 2, 0), cancellationToken);
         return found.Total switch
         {

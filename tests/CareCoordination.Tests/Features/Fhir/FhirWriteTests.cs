@@ -509,6 +509,16 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.StartsWith("Bundle.entry[3]", refused.Issue[0].Diagnostics, StringComparison.Ordinal);
         Assert.Equal(before, await SnapshotAsync());
 
+        // A person is found only by NHS number: a condition without one is refused, not a search of every person the partner knows.
+        foreach (var condition in new[] { "_count=1", "_total=accurate" })
+        {
+            var unnamed = bundle.DeepCopy() as Bundle;
+            unnamed.Entry[0].Request.IfNoneExist = condition;
+            var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(unnamed)), HttpStatusCode.BadRequest);
+            Assert.Contains("NHS number", outcome.Issue[0].Diagnostics, StringComparison.Ordinal);
+            Assert.Equal(before, await SnapshotAsync());
+        }
+
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(bundle)), HttpStatusCode.OK);
 
         Assert.Equal(Bundle.BundleType.TransactionResponse, reply.Type);
