@@ -173,7 +173,7 @@ public static class FhirCapability
                         Param("focus", SearchParamType.Reference, "ServiceRequest/{id}", "http://hl7.org/fhir/SearchParameter/Task-focus"),
                         Param("_lastUpdated", SearchParamType.Date, "Prefixes gt, ge, lt, le; may be given twice for a range", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated")),
                     Resource(ResourceType.Patient, "A person referred by the caller's organisation, as its own referrals described them (never another organisation's details).",
-                        Param("identifier", SearchParamType.Token, "NHS number: identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}", "http://hl7.org/fhir/SearchParameter/Patient-identifier")),
+                        Param("identifier", SearchParamType.Token, "NHS number: identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}. Required: a Patient search without it is 400", "http://hl7.org/fhir/SearchParameter/Patient-identifier")),
                     Resource(ResourceType.Location, "A site (site-{id}, physicalType si), ward (ward-{id}, wa, partOf its site) or bed (bed-{id}, bd, partOf its ward). "
                         + "A bed's operationalStatus is from v2-0116: U available, O occupied or reserved, H cleaning, C closed, K closed for infection; "
                         + "our own status is in the bed-status extension. Every partner with the scope sees every place.",

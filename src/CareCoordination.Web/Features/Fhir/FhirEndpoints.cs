@@ -63,7 +63,8 @@ public static class FhirEndpoints
         fhir.MapGet("/Patient", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
             var search = new FhirSearch(request.Query, "identifier");
-            var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)");
+            var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)")
+                ?? throw FhirSearch.Invalid("identifier", SearchPatients.ByNhsNumberOnly);
             var page = await mediator.Send(new SearchPatients.Query(nhsNumber, search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
             return SearchSet(request, search, page, FhirMapping.ToPatient);
         });

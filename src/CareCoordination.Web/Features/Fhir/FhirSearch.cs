@@ -295,5 +295,6 @@ public sealed class FhirSearch
 
     private string? Single(string name) => _query.TryGetValue(name, out StringValues values) ? values.ToString() : null;
 
-    private static ValidationFailed Invalid(string name, string message) => new(new Dictionary<string, string[]> { [name] = [message] });
+    /// <summary>A refusal of the search as asked (400), against the parameter it names.</summary>
+    internal static ValidationFailed Invalid(string name, string message) => new(new Dictionary<string, string[]> { [name] = [message] });
 }

@@ -79,12 +79,19 @@ public static class ReadPatient
     }
 }
 
-/// <summary>GET /fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|…: the person by NHS number, if the caller may see them.</summary>
+/// <summary>
+/// GET /fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|…: the person by NHS number, if the caller may see them. Only by
+/// NHS number: a search of everyone would read every person of the store (issue 14, scale of history), and a partner's own
+/// referrals (ServiceRequest) already name their Patients.
+/// </summary>
 public static class SearchPatients
 {
+    public const string ByNhsNumberOnly = "Search Patients by NHS number: identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS number}. "
+        + "There is no list of every Patient; your referrals (ServiceRequest) name theirs.";
+
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager)]
     [AllowPartnerScope("system/Patient.s")]
-    public sealed record Query(string? NhsNumber, int Count, int Offset) : IQuery<Page<FhirPerson>>, IAudited, IPageRequest
+    public sealed record Query(string NhsNumber, int Count, int Offset) : IQuery<Page<FhirPerson>>, IAudited, IPageRequest
     {
         public bool WithTotal { get; init; } = true;
     }
@@ -98,20 +105,15 @@ public static class SearchPatients
             // The NHS number is unique: the person's id first, so that SQLite reads what organisations said of that one person
             // (it plans a known id into the said-rows) instead of all of them, a cost that grew with the store's history
             // on every conditional create of a Patient.
-            long? personId = null;
-            if (query.NhsNumber is not null)
+            var personId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM person WHERE nhs_number = @NhsNumber", new { query.NhsNumber });
+            if (personId is null)
             {
-                personId = await connection.ExecuteScalarAsync<long?>("SELECT id FROM person WHERE nhs_number = @NhsNumber", new { query.NhsNumber });
-                if (personId is null)
-                {
-                    // Answered exactly as a person only another organisation knows is (an empty page, counted or not): a
-                    // difference would tell a partner that someone else has referred or registered the NHS number.
-                    return new Page<FhirPerson>(query.WithTotal ? 0 : null, []);
-                }
+                // Answered exactly as a person only another organisation knows is (an empty page, counted or not): a
+                // difference would tell a partner that someone else has referred or registered the NHS number.
+                return new Page<FhirPerson>(query.WithTotal ? 0 : null, []);
             }
-            var where = personId is null ? "" : " AND p.id = @PersonId";
             var parameters = new { OrganisationId = actor.OrganisationId ?? -1, PersonId = personId, query.Count, query.Offset };
-            return await Page<FhirPerson>.ReadAsync(connection, query, FhirPerson.SelectFor(actor), where, "p.id", parameters,
+            return await Page<FhirPerson>.ReadAsync(connection, query, FhirPerson.SelectFor(actor), " AND p.id = @PersonId", "p.id", parameters,
                 person => work.Scope.Touch("person", person.Id, person.Id));
         }
     }

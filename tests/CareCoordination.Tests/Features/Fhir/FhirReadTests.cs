@@ -225,6 +225,8 @@ public abstract class FhirReadTests(AppFactory app)
     [InlineData("/fhir/Task?_lastUpdated=2025-01-01")]
     [InlineData("/fhir/Task?_lastUpdated=gtyesterday")]
     [InlineData("/fhir/Patient?identifier=1&identifier=2")]
+    [InlineData("/fhir/Patient")]
+    [InlineData("/fhir/Patient?_count=20&_total=none")]
     public async Task ABadSearchParameter_Is400WithAnOperationOutcome(string url)
     {
         using var client = await app.PartnerAsync();

@@ -138,11 +138,13 @@ public abstract class FhirTotalTests(AppFactory app)
         Assert.Equal("total none, 0 entries, next False", await AnswerAsync(unknown, "none"));
     }
 
-    /// <summary>Every search the store answers page by page: without a total, the same first page, and a next link where the total says more follow.</summary>
+    /// <summary>
+    /// Every search the store answers page by page: without a total, the same first page, and a next link where the total says
+    /// more follow. (A Patient search names one NHS number: APatientSearchWithoutATotal above.)
+    /// </summary>
     [Theory]
     [InlineData("/fhir/ServiceRequest?_count=1")]
     [InlineData("/fhir/Task?_count=1")]
-    [InlineData("/fhir/Patient?_count=1")]
     [InlineData("/fhir/Organization?_count=1")]
     [InlineData("/fhir/Practitioner?_count=1")]
     [InlineData("/fhir/PractitionerRole?_count=1")]

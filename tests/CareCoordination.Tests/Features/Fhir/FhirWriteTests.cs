@@ -735,12 +735,15 @@ public abstract class FhirWriteTests(AppFactory app)
     public async Task EveryResourceType_RoundTrips()
     {
         using var client = await app.PartnerAsync();
-        await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(nhs)));
         var strict = new FhirJsonDeserializer(new DeserializerSettings());
         string[] types = ["ServiceRequest", "Task", "Patient", "Location", "MeasureReport", "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "AuditEvent"];
         foreach (var type in types)
         {
-            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=1"), HttpStatusCode.OK);
+            // A Patient is searched by NHS number only.
+            var search = type == "Patient" ? $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}" : $"/fhir/{type}?_count=1";
+            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(search), HttpStatusCode.OK);
             var url = page.Entry.Single().FullUrl;
             var body = await (await client.GetAsync(url)).Content.ReadAsStringAsync();
             var read = strict.DeserializeResource(body);
@@ -794,15 +797,18 @@ public abstract class FhirWriteTests(AppFactory app)
         using var client = await app.PartnerAsync();
         await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync()))));
         var profiles = Profiles.Load();
-        foreach (var type in new[] { "ServiceRequest", "Patient" })
+        var referrals = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync("/fhir/ServiceRequest?_count=100"), HttpStatusCode.OK);
+        Assert.NotEmpty(referrals.Entry);
+        // Each referral, and each person they name (a Patient is searched by NHS number only, so read one by one).
+        var people = new List<Resource>();
+        foreach (var subject in referrals.Entry.Select(e => ((ServiceRequest)e.Resource).Subject.Reference).Distinct())
         {
-            var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/{type}?_count=100"), HttpStatusCode.OK);
-            Assert.NotEmpty(page.Entry);
-            foreach (var resource in page.Entry.Select(e => e.Resource))
-            {
-                var issues = profiles.Validate(resource);
-                Assert.True(issues.Count == 0, $"{type}/{resource.Id}: " + string.Join("; ", issues.Select(i => $"{i.Expression}: {i.Message}")));
-            }
+            people.Add(await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/{subject}"), HttpStatusCode.OK));
+        }
+        foreach (var resource in referrals.Entry.Select(e => e.Resource).Concat(people))
+        {
+            var issues = profiles.Validate(resource);
+            Assert.True(issues.Count == 0, $"{resource.TypeName}/{resource.Id}: " + string.Join("; ", issues.Select(i => $"{i.Expression}: {i.Message}")));
         }
     }
 
