@@ -103,6 +103,7 @@ public static class HostSetup
     {
         services.AddOptions<Features.Fhir.FhirSettings>().Bind(configuration.GetSection("Fhir"))
             .Validate(f => f.MaxRequestBytes > 0, "Fhir:MaxRequestBytes must be positive.")
+            .Validate(f => f.MaxBundleEntries > 0, "Fhir:MaxBundleEntries must be positive.")
             .ValidateOnStart();
         services.AddScoped<Features.Fhir.FhirRequests>();
         services.AddScoped<Features.Fhir.ReceivedMessage>();

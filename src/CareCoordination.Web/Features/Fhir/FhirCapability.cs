@@ -12,9 +12,9 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public static class FhirCapability
 {
-    public static CapabilityStatement For(string baseUrl, int maxRequestBytes)
+    public static CapabilityStatement For(string baseUrl, FhirSettings limits)
     {
-        var statement = Reads(baseUrl, maxRequestBytes);
+        var statement = Reads(baseUrl, limits);
         DescribeWrites(statement, baseUrl);
         // Versioned is claimed only where there is a meta.versionId: the types with history (History.Describe) and a service.
         statement.Rest[0].Resource.Single(r => r.Type == nameof(ResourceType.HealthcareService)).Versioning = CapabilityStatement.ResourceVersionPolicy.Versioned;
@@ -117,7 +117,7 @@ public static class FhirCapability
         ];
     }
 
-    private static CapabilityStatement Reads(string baseUrl, int maxRequestBytes) => new()
+    private static CapabilityStatement Reads(string baseUrl, FhirSettings limits) => new()
     {
         Status = PublicationStatus.Active,
         Date = "2025-01-01",
@@ -142,7 +142,7 @@ public static class FhirCapability
                     + "A partner sees only its own organisation's referrals, their triage tasks and the persons it referred or registered; "
                     + "capacity (Location, MeasureReport, HealthcareService) and the directory of organisations are the same for every partner; "
                     + "staff (Practitioner, PractitionerRole) are only the caller's own organisation's, and AuditEvent only the caller's own calls. "
-                    + $"Writes take FHIR JSON of at most {maxRequestBytes} bytes (413 beyond): valid UTF-8, exactly one resource with nothing after it, "
+                    + $"Writes take FHIR JSON of at most {limits.MaxRequestBytes} bytes (413 beyond), a Bundle at most {limits.MaxBundleEntries} entries (400 beyond): valid UTF-8, exactly one resource with nothing after it, "
                     + "no lone surrogate or U+0000 in any string, resource types spelt exactly, each Bundle entry's fullUrl its own (400). "
                     + "They are held to the profiles named here (400), then to the referral form's own rules (422), and store nothing when refused. "
                     + "An absolute reference is followed only under this server's base; a Patient on another server needs its NHS number as identifier."),

@@ -22,7 +22,7 @@ public static class FhirEndpoints
         var fhir = app.MapGroup("/fhir").AllowAnonymous().DisableAntiforgery().AddEndpointFilter(RefuseAsOperationOutcome);
 
         fhir.MapGet("/metadata", (HttpRequest request, Microsoft.Extensions.Options.IOptions<FhirSettings> settings) =>
-                Fhir(FhirCapability.For(BaseUrl(request), settings.Value.MaxRequestBytes)))
+                Fhir(FhirCapability.For(BaseUrl(request), settings.Value)))
             .WithMetadata(new AnonymousFhirAttribute());
 
         fhir.MapGet("/ServiceRequest/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>

@@ -14,6 +14,13 @@ public sealed class FhirSettings
 {
     /// <summary>A referral with its person is a few kilobytes; a megabyte leaves room for a large transaction and none for abuse.</summary>
     public int MaxRequestBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// A referral's transaction is a handful of entries. A transaction's entries are written in one write transaction, which on
+    /// SQLite every other write waits behind, and a batch's run one after another in one request: a megabyte of small
+    /// entries would be thousands, holding every writer (or one request) for seconds.
+    /// </summary>
+    public int MaxBundleEntries { get; set; } = 100;
 }
 
 /// <summary>One problem with what a partner sent, against the element it is about (a FHIRPath expression), or the elements.</summary>
@@ -77,6 +84,11 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
         }
         var bytes = await ReadBodyAsync(request, limit, cancellationToken);
         var resource = Parse<T>(bytes, typeof(T).Name);
+        if (resource is Bundle { Entry.Count: var entries } && entries > settings.Value.MaxBundleEntries)
+        {
+            throw new InvalidResource("Bundle.entry", string.Create(CultureInfo.InvariantCulture,
+                $"A Bundle here has at most {settings.Value.MaxBundleEntries} entries; this one has {entries}. Send the rest in Bundles of their own."));
+        }
         Received = bytes;
         // Kept as received, beside whatever referral it makes or changes (see ReceivedMessage).
         received.Capture(request, bytes, (resource as Bundle)?.Id);

@@ -481,6 +481,52 @@ public abstract class FhirWriteTests(AppFactory app)
     }
 
     [Fact]
+    public async Task ABundleOfMoreEntriesThanTheLimit_Is400_AndStoresNothing()
+    {
+        using var small = app.WithWebHostBuilder(builder => builder.UseSetting("Fhir:MaxBundleEntries", "2"));
+        using var client = small.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", await FhirPartner.TokenAsync(client));
+        async Task<Bundle> ReferralAsync(Bundle.BundleType type)
+        {
+            var nhs = Nhs(await app.NewNhsNumberAsync());
+            var patientUrl = "urn:uuid:" + Guid.NewGuid();
+            var bundle = new Bundle { Type = type };
+            bundle.Entry.Add(new Bundle.EntryComponent { FullUrl = patientUrl, Resource = NewPatient(nhs), Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" } });
+            bundle.Entry.Add(new Bundle.EntryComponent
+            {
+                FullUrl = "urn:uuid:" + Guid.NewGuid(),
+                Resource = NewReferral(patientUrl, "L-" + Guid.NewGuid().ToString("N")),
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest" },
+            });
+            return bundle;
+        }
+
+        // At the limit: written.
+        var atLimit = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(await ReferralAsync(Bundle.BundleType.Transaction))), HttpStatusCode.OK);
+        Assert.Equal(["201 Created", "201 Created"], atLimit.Entry.Select(e => e.Response.Status));
+
+        // One entry more, in a transaction or a batch: refused whole, before anything is written.
+        foreach (var type in new[] { Bundle.BundleType.Transaction, Bundle.BundleType.Batch })
+        {
+            var over = await ReferralAsync(type);
+            over.Entry.Add(new Bundle.EntryComponent
+            {
+                FullUrl = "urn:uuid:" + Guid.NewGuid(),
+                Resource = NewPatient(Nhs(await app.NewNhsNumberAsync())),
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient" },
+            });
+            var before = await SnapshotAsync();
+            var refused = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(over)), HttpStatusCode.BadRequest);
+            Assert.Contains("at most 2 entries; this one has 3", refused.Issue.Single().Diagnostics, StringComparison.Ordinal);
+            Assert.Equal("Bundle.entry", refused.Issue.Single().Expression.Single());
+            Assert.Equal(before, await SnapshotAsync());
+        }
+
+        var stated = await FhirPartner.ParseAsync<CapabilityStatement>(await client.GetAsync("/fhir/metadata"));
+        Assert.Contains("a Bundle at most 2 entries", stated.Rest[0].Documentation, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Transaction_ResolvesUrnReferences_AndOneBadEntryStoresNothing()
     {
         using var client = await app.PartnerAsync();
