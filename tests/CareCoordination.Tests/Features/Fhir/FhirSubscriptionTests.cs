@@ -136,6 +136,23 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         Assert.All(replayed.Events, e => Assert.EndsWith($"/fhir/Task/{taskId}", e.Focus, StringComparison.Ordinal));
         var upToTwo = await partner.GetFromJsonAsync<JsonElement>($"/fhir/Subscription/{id}/$events?eventsSinceNumber=1&eventsUntilNumber=2");
         Assert.Equal([1L, 2L], Notification.Read(upToTwo, upToTwo.GetRawText()).Events.Select(e => e.Number));
+        // The Task, and so its person, is disclosed (and audited as read) only by an answer that carries it.
+        async Task<long> TaskReadsAuditedAsync()
+        {
+            await using var connection = await app.OpenAsync();
+            return await connection.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM audit_event WHERE action = 'SubscriptionEvents' AND entity_type = 'triage_task' AND entity_id = @taskId", new { taskId });
+        }
+        var audited = await TaskReadsAuditedAsync();
+        foreach (var named in new[] { "empty", "id-only" })
+        {
+            var answer = await partner.GetFromJsonAsync<JsonElement>($"/fhir/Subscription/{id}/$events?eventsSinceNumber=2&content={named}");
+            Assert.DoesNotContain("\"resourceType\":\"Task\"", answer.GetRawText(), StringComparison.Ordinal);
+        }
+        Assert.Equal(audited, await TaskReadsAuditedAsync());
+        var carried = await partner.GetFromJsonAsync<JsonElement>($"/fhir/Subscription/{id}/$events?eventsSinceNumber=2&content=full-resource");
+        Assert.Contains("\"resourceType\":\"Task\"", carried.GetRawText(), StringComparison.Ordinal);
+        Assert.Equal(audited + 1, await TaskReadsAuditedAsync());
 
         await using var back = await Receiver.StartAsync(port);
         var resumed = await back.WaitForAsync(n => n.Count(x => x.Type == "event-notification") >= missed, "the missed notifications");

@@ -79,9 +79,10 @@ public static class SubscriptionEndpoints
             {
                 throw new InvalidResource("content", $"content is one of {string.Join(", ", Backport.Contents)}.");
             }
-            var result = await mediator.Send(new SubscriptionEvents.Query(FhirEndpoints.ParseId(id, "Subscription"), since, until), cancellationToken);
+            var result = await mediator.Send(new SubscriptionEvents.Query(FhirEndpoints.ParseId(id, "Subscription"), since, until,
+                content.Length > 0 ? content : null), cancellationToken);
             return FhirEndpoints.Fhir(SubscriptionMapping.Notification(result.Subscription, FhirEndpoints.BaseUrl(request), "query-event", result.Events,
-                content.Length > 0 ? content : result.Subscription.Content, result.Tasks, clock.GetUtcNow()));
+                result.Content, result.Tasks, clock.GetUtcNow()));
         });
     }
 

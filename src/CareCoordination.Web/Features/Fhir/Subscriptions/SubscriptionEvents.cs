@@ -14,10 +14,13 @@ public static class SubscriptionEvents
     /// <summary>One answer holds at most this many events: ask again from the last number for more.</summary>
     public const int MaxEvents = 100;
 
+    /// <param name="Content">empty, id-only or full-resource; null for the subscription's own.</param>
     [AllowPartnerScope("system/Subscription.r")]
-    public sealed record Query(long Id, long? SinceNumber, long? UntilNumber) : IQuery<Result>, IAudited;
+    public sealed record Query(long Id, long? SinceNumber, long? UntilNumber, string? Content = null) : IQuery<Result>, IAudited;
 
-    public sealed record Result(FhirSubscriptionRow Subscription, IReadOnlyList<SubscriptionEvent> Events, IReadOnlyDictionary<long, FhirTriageTask> Tasks);
+    /// <param name="Content">What the answer carries: the Tasks (and so their persons) only for full-resource.</param>
+    public sealed record Result(FhirSubscriptionRow Subscription, IReadOnlyList<SubscriptionEvent> Events, string Content,
+        IReadOnlyDictionary<long, FhirTriageTask> Tasks);
 
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Result>
     {
@@ -28,13 +31,16 @@ public static class SubscriptionEvents
             var events = (await connection.QueryAsync<SubscriptionEvent>(
                 SubscriptionEvent.Select + " WHERE subscription_id = @Id AND event_number >= @Since AND event_number <= @Until ORDER BY event_number LIMIT @MaxEvents",
                 new { row.Id, Since = query.SinceNumber ?? 1, Until = query.UntilNumber ?? long.MaxValue, MaxEvents })).ToList();
-            var tasks = await TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId));
+            // The Tasks are read, and audited as disclosed, only when the answer carries them, as a delivery does: an id-only or
+            // empty answer names no person.
+            var content = query.Content ?? row.Content;
+            var tasks = content == "full-resource" ? await TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId)) : new Dictionary<long, FhirTriageTask>();
             work.Scope.Touch("fhir_subscription", row.Id);
             foreach (var task in tasks.Values)
             {
                 work.Scope.Touch("triage_task", task.Id, task.PersonId);
             }
-            return new Result(row, events, tasks);
+            return new Result(row, events, content, tasks);
         }
     }
 
