@@ -362,7 +362,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         if (method == Bundle.HTTPVerb.PUT && url.StartsWith("ServiceRequest/", StringComparison.Ordinal) && entry.Resource is ServiceRequest update
             && long.TryParse(url["ServiceRequest/".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var referralId))
         {
-            return await UpdateReferralAsync(referralId, update, ParseIfMatch(entry.Request?.IfMatch), cancellationToken);
+            // As PUT ServiceRequest/{id} on its own: without the version last read, a change made since would be overwritten.
+            var expected = ParseIfMatch(entry.Request?.IfMatch)
+                ?? throw new PreconditionRequired("Give the entry request.ifMatch with the ETag of your last read, so that a change made since is not overwritten.");
+            return await UpdateReferralAsync(referralId, update, expected, cancellationToken);
         }
         throw new InvalidResource("Bundle.entry.request",
             $"This server does not support {method} {url} with a {entry.Resource?.TypeName ?? "missing"} resource in a Bundle: "

@@ -105,6 +105,44 @@ public abstract class FhirPreconditionTests(AppFactory app)
     }
 
     [Fact]
+    public async Task ABundlesPutWithoutIfMatch_Is428_AsAPutOnItsOwnIs_AndCancelsNothing()
+    {
+        using var client = await app.PartnerAsync();
+        var (id, read) = await ReferralAsync(client);
+        // A cancellation that is right in every way but the version it was read at, which it does not give.
+        var cancel = read.DeepClone().AsObject();
+        cancel["status"] = "revoked";
+        var notes = cancel["note"]?.AsArray() ?? [];
+        notes.Add(new JsonObject { ["text"] = "Admitted elsewhere." });
+        notes.Add(new JsonObject { ["text"] = "No longer needed." });
+        cancel["note"] = notes;
+
+        using var alone = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{id}") { Content = FhirPayloads.Body(cancel.ToJsonString()) };
+        Assert.Equal((HttpStatusCode)428, (await client.SendAsync(alone)).StatusCode);
+        foreach (var type in new[] { "transaction", "batch" })
+        {
+            var bundle = new JsonObject
+            {
+                ["resourceType"] = "Bundle",
+                ["type"] = type,
+                ["entry"] = new JsonArray(new JsonObject
+                {
+                    ["resource"] = cancel.DeepClone(),
+                    ["request"] = new JsonObject { ["method"] = "PUT", ["url"] = $"ServiceRequest/{id}" },
+                }),
+            };
+            using var response = await client.PostAsync("/fhir", FhirPayloads.Body(bundle.ToJsonString()));
+            var status = type == "batch"
+                ? (await FhirPartner.ParseAsync<Bundle>(response)).Entry.Single().Response.Status
+                : ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.StartsWith("428", status, StringComparison.Ordinal);
+        }
+
+        var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
+        Assert.Equal((RequestStatus.Active, "1"), (after.Status, after.Meta.VersionId));
+    }
+
+    [Fact]
     public async Task AnIfNoneExistThatFindsTheReferral_Is200_EvenWhenTheBodyBreaksItsProfileAndTheFormsRules()
     {
         using var client = await app.PartnerAsync();
