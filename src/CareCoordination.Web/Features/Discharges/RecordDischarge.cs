@@ -53,7 +53,7 @@ public static class RecordDischarge
         public string? CareLevel { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -99,6 +99,8 @@ public static class RecordDischarge
                 WHERE id = @Id
                 """, new { command.DischargedAt, from, pathway, destination, careLevel, referral.Id }, transaction);
             await Discharges.CloseDelaysAsync(work, referral.Id, command.DischargedAt);
+            // A partner's message that says so (its Encounter's end) is kept as sent with the referral, as every write of one is.
+            await received.KeepAsync(work, referral.Id);
 
             // The audit row says what was there before, so that a correction can be followed.
             scope.AuditDetail = $"discharged {command.DischargedAt:O}, pathway {pathway ?? "-"}, destination {destination ?? "-"}, care {careLevel ?? "-"}, from {from}"

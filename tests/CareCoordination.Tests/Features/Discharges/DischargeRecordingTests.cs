@@ -449,10 +449,14 @@ public abstract class DischargeRecordingTests
             (await other.PostAsync("/fhir/$process-message", FhirPayloads.Body(UpdateMessage(referral, Encounter(end)).ToJsonString()))).StatusCode);
         Assert.Null((await DischargeAsync(referral)).DischargedAt);
 
-        var recorded = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(UpdateMessage(referral, Encounter(end)).ToJsonString()));
+        var message = UpdateMessage(referral, Encounter(end));
+        var recorded = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString()));
         Assert.Equal(HttpStatusCode.OK, recorded.StatusCode);
         var discharge = await DischargeAsync(referral);
         Assert.Equal((left, "partner"), (discharge.DischargedAt, discharge.RecordedFrom));
+        // Kept as sent with the referral, though it carried no note: the coordination centre sees the message that discharged them.
+        var asSent = await app.SendAsync<CareCoordination.Features.Coordination.AsSent.Result>(new CareCoordination.Features.Coordination.AsSent.Query(referral), await app.StaffAsync("coordinator"));
+        Assert.Contains(asSent.Messages, m => m.BundleId == (string?)message["id"]);
 
         // Neither a note nor an Encounter end: nothing to do, said plainly.
         var empty = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(UpdateMessage(referral, null).ToJsonString()));
