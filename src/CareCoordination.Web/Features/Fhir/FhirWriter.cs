@@ -208,7 +208,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken("This server changes a sent referral by update only to cancel it: send status revoked with a note saying why. "
                 + "To answer a question or add information, send a $process-message update.");
         }
-        await mediator.Send(new CancelReferral.Command(referralId, NewestNote(request) ?? "", expectedVersion), cancellationToken);
+        await mediator.Send(new CancelReferral.Command(referralId, await NewestNoteAsync(referralId, request, cancellationToken) ?? "", expectedVersion), cancellationToken);
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }
 
@@ -222,7 +222,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     {
         await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
         var discharged = Discharged(sent);
-        var text = NewestNote(request);
+        var text = await NewestNoteAsync(referralId, request, cancellationToken);
         if (discharged is { } at)
         {
             await mediator.Send(new Discharges.RecordDischarge.Command(referralId, at), cancellationToken);
@@ -626,8 +626,28 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         return at.ToUniversalTime();
     }
 
-    private static string? NewestNote(ServiceRequest request) =>
-        request.Note.Count > 1 && request.Note[^1].Text is { } text && !string.IsNullOrWhiteSpace(text) ? text.Trim() : null;
+    /// <summary>
+    /// The note the partner added: the body is the referral as read with a last note of its own, and a referral reads with its
+    /// summary as its only note, or none when it was sent without one. So a single note is new unless it is that summary (a
+    /// cancellation of a referral sent without a summary gives one note; an update message may carry the new note alone).
+    /// </summary>
+    private async Task<string?> NewestNoteAsync(long referralId, ServiceRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Note.Count == 0 || request.Note[^1].Text is not { } last || string.IsNullOrWhiteSpace(last))
+        {
+            return null;
+        }
+        var text = last.Trim();
+        if (request.Note.Count > 1)
+        {
+            return text;
+        }
+        // Only to tell the summary apart: whose referral it is, the command then checks (404 for anyone else's).
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var summary = await connection.ExecuteScalarAsync<string?>(
+            new CommandDefinition("SELECT summary FROM referral WHERE id = @referralId", new { referralId }, cancellationToken: cancellationToken));
+        return summary?.Trim() == text ? null : text;
+    }
 
     /// <summary>The sender's identifier as an idempotency key: fixed length, whatever the system URI.</summary>
     private static string Hash(SubmitReferral.SenderIdentifier sender) =>

@@ -461,6 +461,12 @@ public abstract class DischargeRecordingTests
         // Neither a note nor an Encounter end: nothing to do, said plainly.
         var empty = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(UpdateMessage(referral, null).ToJsonString()));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, empty.StatusCode);
+        // The ServiceRequest with its new note alone (a message need not send the summary back): added as a note.
+        var note = "Family have set up the downstairs bedroom " + Guid.NewGuid().ToString("N");
+        var noted = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(UpdateMessage(referral, null, note).ToJsonString()));
+        Assert.Equal(HttpStatusCode.OK, noted.StatusCode);
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @referral AND text = @note", new { referral, note }));
     }
 }
 

@@ -353,6 +353,41 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal("submitted", await connection.ExecuteScalarAsync<string>("SELECT status FROM referral WHERE id = @others", new { others }));
     }
 
+    [Fact]
+    public async Task Update_OfAReferralSentWithoutASummary_CancelsWithItsOneNote_AndASummaryAloneIsNoReason()
+    {
+        using var client = await app.PartnerAsync();
+        var sent = WithContainedPatient(Nhs(await app.NewNhsNumberAsync()));
+        var summary = sent.Note.Single().Text;
+        sent.Note.Clear();
+        var created = await FhirPartner.ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(sent)), HttpStatusCode.Created);
+        var read = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{created.Id}"), HttpStatusCode.OK);
+        Assert.Empty(read.Note);
+        async Task<HttpResponseMessage> PutAsync(ServiceRequest body)
+        {
+            var message = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{body.Id}") { Content = Json(body) };
+            message.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+            return await client.SendAsync(message);
+        }
+
+        // As read, with the note saying why: the one note is the reason.
+        var cancel = read.DeepCopy() as ServiceRequest;
+        cancel.Status = RequestStatus.Revoked;
+        cancel.Note.Add(new Annotation { Text = "Moved to another county." });
+        var cancelled = await FhirPartner.ParseAsync<ServiceRequest>(await PutAsync(cancel), HttpStatusCode.OK);
+        Assert.Equal(RequestStatus.Revoked, cancelled.Status);
+        Assert.Contains(cancelled.Note, n => n.Text == "Cancelled: Moved to another county.");
+
+        // A referral that has a summary reads with it as its one note: sent back alone, it says no why.
+        var withSummary = await FhirPartner.ParseAsync<ServiceRequest>(await client.PostAsync("/fhir/ServiceRequest", Json(WithContainedPatient(Nhs(await app.NewNhsNumberAsync())))),
+            HttpStatusCode.Created);
+        var asRead = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{withSummary.Id}"), HttpStatusCode.OK);
+        Assert.Equal(summary, asRead.Note.Single().Text);
+        asRead.Status = RequestStatus.Revoked;
+        Assert.Equal((HttpStatusCode)422, (await PutAsync(asRead)).StatusCode);
+        Assert.Equal(RequestStatus.Active, (await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{withSummary.Id}"), HttpStatusCode.OK)).Status);
+    }
+
     /// <summary>Issue 14: the answer is what the transaction wrote, read in it; its audit row is the submission's, not two more reads.</summary>
     [Fact]
     public async Task Transaction_IsAnsweredWithWhatItWrote_AuditedOnceByTheSubmission_NotByASecondRead()
