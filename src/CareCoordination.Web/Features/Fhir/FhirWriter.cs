@@ -642,11 +642,16 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             return text;
         }
-        // Only to tell the summary apart: whose referral it is, the command then checks (404 for anyone else's).
+        // Whose referral it is is checked here, before the summary decides anything: another organisation's referral is not
+        // found (404), as the command would say, whatever the note; a 422 for a note equal to its summary would confirm a guess.
         await using var connection = await database.OpenAsync(cancellationToken);
-        var summary = await connection.ExecuteScalarAsync<string?>(
-            new CommandDefinition("SELECT summary FROM referral WHERE id = @referralId", new { referralId }, cancellationToken: cancellationToken));
-        return summary?.Trim() == text ? null : text;
+        var referral = await connection.QuerySingleOrDefaultAsync<(long OrganisationId, string? Summary)>(
+            new CommandDefinition("SELECT organisation_id, summary FROM referral WHERE id = @referralId", new { referralId }, cancellationToken: cancellationToken));
+        if (referral.OrganisationId == 0 || !ReferralAccess.MaySee(actors.Current, referral.OrganisationId))
+        {
+            throw new NotFound($"Referral {referralId}");
+        }
+        return referral.Summary?.Trim() == text ? null : text;
     }
 
     /// <summary>The sender's identifier as an idempotency key: fixed length, whatever the system URI.</summary>

@@ -105,6 +105,41 @@ public abstract class FhirPreconditionTests(AppFactory app)
     }
 
     [Fact]
+    public async Task AnotherOrganisationsMessage_IsNotFound_WhateverItsOneNoteSays()
+    {
+        using var client = await app.PartnerAsync();
+        var (id, read) = await ReferralAsync(client);
+        var summary = (string)read["note"]![0]!["text"]!;
+        var otherClient = await app.NewPartnerClientAsync("RSM", "system/ServiceRequest.cruds");
+        using var other = await app.PartnerAsync(null, otherClient, FhirPartner.OtherSecret);
+        var wrong = new List<string>();
+
+        // A note equal to the referral's summary must not be answered otherwise than any other note: that would confirm a guess.
+        foreach (var reason in new[] { "delete", "update" })
+        {
+            foreach (var note in new[] { summary, "Not ours to change." })
+            {
+                var message = FhirPayloads.Example("referral-message.json", await app.NewNhsNumberAsync());
+                message["entry"]![0]!["resource"]!["reason"]!["coding"]![0]!["code"] = reason;
+                var request = message["entry"]![1]!["resource"]!.AsObject();
+                request["id"] = id;
+                request.Remove("meta");
+                request["requester"]!["identifier"]!["value"] = "RSM";
+                request["note"] = new JsonArray(new JsonObject { ["text"] = note });
+                using var response = await other.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString()));
+                if (response.StatusCode != HttpStatusCode.NotFound)
+                {
+                    wrong.Add($"{reason} with '{note}': {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                }
+            }
+        }
+
+        Assert.True(wrong.Count == 0, string.Join('\n', wrong));
+        var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
+        Assert.Equal((RequestStatus.Active, "1"), (after.Status, after.Meta.VersionId));
+    }
+
+    [Fact]
     public async Task ABundlesPutWithoutIfMatch_Is428_AsAPutOnItsOwnIs_AndCancelsNothing()
     {
         using var client = await app.PartnerAsync();
