@@ -790,6 +790,11 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
     {
         if (!page.WithTotal)
         {
+            if (page.Count == 0)
+            {
+                // No matches asked for and no total: nothing to read (FHIR's _count=0 asks for the total alone).
+                return new Page<T>(null, []);
+            }
             var read = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count + 1 OFFSET @Offset", parameters)).ToList();
             var more = read.Count > page.Count;
             var shown = more ? read.GetRange(0, page.Count) : read;

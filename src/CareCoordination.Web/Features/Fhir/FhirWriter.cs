@@ -173,7 +173,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         if (ifNoneExist is not null)
         {
             wanted = ConditionalNhsNumber(ifNoneExist);
-            if (await ExistingPersonAsync(ifNoneExist, cancellationToken) is { } existing)
+            if (await ExistingPersonAsync(wanted, ifNoneExist, cancellationToken) is { } existing)
             {
                 return new Written("Patient", existing.Id, StatusCodes.Status200OK) { PersonId = existing.Id };
             }
@@ -280,7 +280,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 var (method, url) = Route(entry);
                 if (method == Bundle.HTTPVerb.POST && url == "Patient" && entry.Resource is Patient patient && subjects.Contains(entry.FullUrl ?? $"#entry{index}"))
                 {
-                    var known = entry.Request?.IfNoneExist is { } condition ? await ExistingPersonAsync(condition, cancellationToken) : null;
+                    var known = entry.Request?.IfNoneExist is { } condition ? await ExistingPersonAsync(ConditionalNhsNumber(condition), condition, cancellationToken) : null;
                     patients[entry.FullUrl ?? $"#entry{index}"] = (index, patient, known);
                 }
             });
@@ -566,10 +566,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     private string ServerBase => FhirEndpoints.BaseUrl(http.HttpContext?.Request ?? throw new InvalidOperationException("A FHIR write is made within an HTTP request."));
 
     /// <summary>A Patient's If-None-Exist (identifier=NHS number): the person, if the caller's organisation has referred or registered them before.</summary>
-    private async Task<PersonRecord?> ExistingPersonAsync(string condition, CancellationToken cancellationToken)
+    /// <param name="nhsNumber">The condition's NHS number (ConditionalNhsNumber): a person is found by nothing else, where a
+    /// condition without one (_count=1 alone) would search every person the caller knows.</param>
+    private async Task<PersonRecord?> ExistingPersonAsync(string nhsNumber, string condition, CancellationToken cancellationToken)
     {
-        // Only by NHS number: a condition without one (_count=1 alone) would otherwise search every person the caller knows.
-        var nhsNumber = ConditionalNhsNumber(condition);
         var found = await mediator.Send(new SearchPatients.Query(nhsNumber, 2, 0), cancellationToken);
         return found.Total switch
         {

@@ -69,6 +69,20 @@ public abstract class FhirTotalTests(AppFactory app)
         Assert.NotNull(Next(two));
     }
 
+    [Fact]
+    public async Task NoMatchesAsked_GiveTheTotalAlone_OrWithoutATotalNothing()
+    {
+        var (nhs, _) = await ThreeReferralsAsync();
+        using var client = await app.PartnerAsync();
+        var search = $"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}&_count=0";
+
+        var total = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(search));
+        var nothing = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(search + "&_total=none"));
+
+        Assert.Equal((3, 0, false), (total.Total, total.Entry.Count, Next(total) is not null));
+        Assert.Equal(((int?)null, 0, false), (nothing.Total, nothing.Entry.Count, Next(nothing) is not null));
+    }
+
     [Theory]
     [InlineData("estimate")]
     [InlineData("accurate")]

@@ -236,7 +236,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     private async Task SendAsync(FhirSubscriptionRow row, string type, IReadOnlyList<SubscriptionEvent> events, CancellationToken cancellationToken)
     {
         IReadOnlyDictionary<long, FhirTriageTask> tasks = new Dictionary<long, FhirTriageTask>();
-        if (row.Content == "full-resource" && events.Count > 0)
+        if (row.Content == Backport.FullResource && events.Count > 0)
         {
             await using var connection = await database.OpenAsync(cancellationToken);
             tasks = await SubscriptionEvents.TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId));

@@ -23,7 +23,10 @@ public static class Backport
     /// <summary>Every change of a triage task (FHIR Task) of the subscriber's own organisation's referrals.</summary>
     public const string ReferralTaskChanges = "https://carecoordination.example.org/fhir/SubscriptionTopic/referral-task-changes";
 
-    public static IReadOnlyList<string> Contents { get; } = ["empty", "id-only", "full-resource"];
+    /// <summary>The payload content that carries each event's Task, and so what it says of the person: audited as read.</summary>
+    public const string FullResource = "full-resource";
+
+    public static IReadOnlyList<string> Contents { get; } = ["empty", "id-only", FullResource];
 }
 
 /// <summary>A subscription as stored, for the partner client that made it.</summary>
@@ -324,7 +327,7 @@ public static class SubscriptionMapping
                 Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = $"Task/{FhirMapping.Id(change.TaskId)}" },
                 Response = new Bundle.ResponseComponent { Status = "200" },
             };
-            if (content == "full-resource" && tasks.TryGetValue(change.TaskId, out var task))
+            if (content == Backport.FullResource && tasks.TryGetValue(change.TaskId, out var task))
             {
                 entry.Resource = FhirMapping.ToTask(task);
             }
