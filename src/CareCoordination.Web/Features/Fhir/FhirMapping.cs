@@ -771,10 +771,11 @@ public interface IPageRequest
 
 /// <summary>
 /// One page of a search: how many match in all (null when the client said it will not use it, FHIR's <c>_total=none</c>), and
-/// this page of them. More says whether any match follows this page; a counted page says so by its total.
+/// this page of them.
 /// </summary>
 public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
 {
+    /// <summary>Without a total: whether any match follows this page (read as one row more). A counted page says so by its total.</summary>
     public bool More { get; init; }
 
     /// <summary>
@@ -808,6 +809,6 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
         var total = await grids.ReadSingleAsync<long>();
         var items = (await grids.ReadAsync<T>()).ToList();
         items.ForEach(touch);
-        return new Page<T>(total, items) { More = page.Offset + items.Count < total };
+        return new Page<T>(total, items);
     }
 }

@@ -43,6 +43,22 @@ public abstract class FhirPreconditionTests(AppFactory app)
         yield return ("another referral's id", otherId);
     }
 
+    /// <summary>A transaction or batch of one entry: PUT ServiceRequest/{id} with this body, and this ifMatch if any.</summary>
+    private static JsonObject PutBundle(string type, string id, JsonObject body, string? ifMatch)
+    {
+        var request = new JsonObject { ["method"] = "PUT", ["url"] = $"ServiceRequest/{id}" };
+        if (ifMatch is not null)
+        {
+            request["ifMatch"] = ifMatch;
+        }
+        return new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = type,
+            ["entry"] = new JsonArray(new JsonObject { ["resource"] = body.DeepClone(), ["request"] = request }),
+        };
+    }
+
     [Fact]
     public async Task AStaleIfMatch_Is412_OnEveryUpdatePath_EvenWhenTheBodyBreaksARule()
     {
@@ -68,16 +84,7 @@ public abstract class FhirPreconditionTests(AppFactory app)
 
             foreach (var type in new[] { "transaction", "batch" })
             {
-                var bundle = new JsonObject
-                {
-                    ["resourceType"] = "Bundle",
-                    ["type"] = type,
-                    ["entry"] = new JsonArray(new JsonObject
-                    {
-                        ["resource"] = body.DeepClone(),
-                        ["request"] = new JsonObject { ["method"] = "PUT", ["url"] = $"ServiceRequest/{id}", ["ifMatch"] = $"W/\"{Stale}\"" },
-                    }),
-                };
+                var bundle = PutBundle(type, id, body, $"W/\"{Stale}\"");
                 using var response = await client.PostAsync("/fhir", FhirPayloads.Body(bundle.ToJsonString()));
                 var entryStatus = type == "batch" && response.IsSuccessStatusCode
                     ? (await FhirPartner.ParseAsync<Bundle>(response)).Entry.Single().Response.Status
@@ -156,16 +163,7 @@ public abstract class FhirPreconditionTests(AppFactory app)
         Assert.Equal((HttpStatusCode)428, (await client.SendAsync(alone)).StatusCode);
         foreach (var type in new[] { "transaction", "batch" })
         {
-            var bundle = new JsonObject
-            {
-                ["resourceType"] = "Bundle",
-                ["type"] = type,
-                ["entry"] = new JsonArray(new JsonObject
-                {
-                    ["resource"] = cancel.DeepClone(),
-                    ["request"] = new JsonObject { ["method"] = "PUT", ["url"] = $"ServiceRequest/{id}" },
-                }),
-            };
+            var bundle = PutBundle(type, id, cancel, ifMatch: null);
             using var response = await client.PostAsync("/fhir", FhirPayloads.Body(bundle.ToJsonString()));
             var status = type == "batch"
                 ? (await FhirPartner.ParseAsync<Bundle>(response)).Entry.Single().Response.Status
