@@ -307,7 +307,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     referralEntry ??= index;
                     if (named.Patient is not null)
                     {
-                        results[named.Index] = new Written("Patient", written.PersonId, named.Known is null ? StatusCodes.Status201Created : StatusCodes.Status200OK)
+                        // Made only with a referral made: a referral the condition found (a retry) made no person either.
+                        var made = named.Known is null && written.Status == StatusCodes.Status201Created;
+                        results[named.Index] = new Written("Patient", written.PersonId, made ? StatusCodes.Status201Created : StatusCodes.Status200OK)
                         {
                             Version = written.PersonVersion,
                         };

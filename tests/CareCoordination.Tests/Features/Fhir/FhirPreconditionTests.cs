@@ -212,6 +212,25 @@ public abstract class FhirPreconditionTests(AppFactory app)
         Assert.Equal(first.Id, reply.Entry.Single().Resource.Id);
         Assert.Equal(before, await app.StoredAsync());
     }
+
+    [Fact]
+    public async Task ARetriedTransaction_WhoseReferralIsFound_SaysItsPatientEntryMadeNothing()
+    {
+        using var client = await app.PartnerAsync();
+        // The documented transaction, its Patient entry without an ifNoneExist of its own: the referral's condition decides.
+        var transaction = FhirPayloads.Example("referral-transaction.json", await app.NewNhsNumberAsync());
+        transaction["entry"]![0]!["request"]!.AsObject().Remove("ifNoneExist");
+        var first = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
+        var before = await app.StoredAsync();
+
+        var retry = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
+
+        Assert.Equal(["201 Created", "201 Created"], first.Entry.Select(e => e.Response.Status));
+        // Nothing was made the second time, the person no more than the referral: 201 would tell the partner otherwise.
+        Assert.Equal(["200 OK", "200 OK"], retry.Entry.Select(e => e.Response.Status));
+        Assert.Equal(first.Entry.Select(e => e.Response.Location.Split("/_history/")[0]), retry.Entry.Select(e => e.Response.Location.Split("/_history/")[0]));
+        Assert.Equal(before, await app.StoredAsync());
+    }
 }
 
 public sealed class FhirPreconditionOnSqliteTests(AppFactory app) : FhirPreconditionTests(app), IClassFixture<AppFactory>;
