@@ -120,7 +120,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             return condition is not null
                 ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK) { PersonId = result.PersonId!.Value }
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
-                    + "To make a retry safe, send If-None-Exist: identifier=system|value.");
+                    // A message cannot carry If-None-Exist: its retry is the same message (its Bundle.id), its change an update.
+                    + (sent.Header is not null
+                        ? $"Resend a message with its own Bundle.id, which is recognised; to change the referral, send reason update naming ServiceRequest/{referralId}."
+                        : "To make a retry safe, send If-None-Exist: identifier=system|value."));
         }
         // SubmitReferral inserts a new referral as its version 1, and nothing in the command changes it after.
         return new Written("ServiceRequest", referralId, StatusCodes.Status201Created)

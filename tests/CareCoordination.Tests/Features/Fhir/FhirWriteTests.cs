@@ -658,6 +658,30 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(before.Item1 + 1, after.Item1);
     }
 
+    [Fact]
+    public async Task ANewMessage_RepeatingAReferralsIdentifier_IsADuplicate_ThatSaysHowAMessageChangesIt()
+    {
+        using var client = await app.PartnerAsync();
+        var identifier = "R-" + Guid.NewGuid().ToString("N");
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var first = Message(Guid.NewGuid().ToString(), "new", NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", identifier), NewPatient(nhs));
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir/$process-message", Json(first)), HttpStatusCode.OK);
+        var referralId = reply.Entry[1].Resource.Id;
+        var before = await SnapshotAsync();
+
+        // The same referral in a message of its own id: not a repeat of the first message, but a second referral with its identifier.
+        var again = Message(Guid.NewGuid().ToString(), "new", NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", identifier), NewPatient(nhs));
+        var refused = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/$process-message", Json(again)), HttpStatusCode.Conflict);
+
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, refused.Issue[0].Code);
+        var said = refused.Issue[0].Diagnostics;
+        Assert.Contains($"ServiceRequest/{referralId}", said, StringComparison.Ordinal);
+        // A message cannot carry If-None-Exist: it is told what a message can do.
+        Assert.DoesNotContain("If-None-Exist", said, StringComparison.Ordinal);
+        Assert.Contains("update", said, StringComparison.Ordinal);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
     private Bundle Message(string messageId, string reason, ServiceRequest request, Patient? patient)
     {
         var message = new Bundle { Id = messageId, Type = Bundle.BundleType.Message, Timestamp = app.Clock.GetUtcNow() };
