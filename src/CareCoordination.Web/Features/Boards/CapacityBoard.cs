@@ -43,10 +43,7 @@ public static class CapacityBoard
         /// <summary>Occupied beds as a share of the beds open to admissions.</summary>
         public int OccupancyPercent => Open == 0 ? 0 : (int)Math.Round(100.0 * Occupied / Open, MidpointRounding.AwayFromZero);
 
-        public static BedCounts Of(IReadOnlyCollection<BedRow> beds, Func<BedRow, bool> stale) =>
-            Tallied(beds.CountBy(b => b.Status).ToDictionary(), beds.Count(stale));
-
-        /// <summary>The same figures from beds the store already counted by status (a GROUP BY), so each status is named once.</summary>
+        /// <summary>The figures from beds the store counted by status (a GROUP BY), so each status is named once.</summary>
         public static BedCounts Tallied(IReadOnlyDictionary<string, int> byStatus, int stale) => new(
             byStatus.GetValueOrDefault("available"), byStatus.GetValueOrDefault("reserved"), byStatus.GetValueOrDefault("occupied"),
             byStatus.GetValueOrDefault("closed"), byStatus.GetValueOrDefault("cleaning"), stale);
@@ -64,6 +61,23 @@ public static class CapacityBoard
     public sealed record Delay(int People, int BedDays, decimal Cost);
 
     public sealed record Escalation(int Level, IReadOnlyList<string> Triggers);
+
+    /// <summary>The beds of one site, type and status, as the store counted them.</summary>
+    private sealed record BedTally
+    {
+        public string SiteName { get; init; } = "";
+        public string Locality { get; init; } = "";
+        public string BedType { get; init; } = "";
+        public string Status { get; init; } = "";
+        public long Beds { get; init; }
+        public long Stale { get; init; }
+
+        public static BedCounts Counts(IEnumerable<BedTally> tallies)
+        {
+            var list = tallies as IReadOnlyCollection<BedTally> ?? [.. tallies];
+            return BedCounts.Tallied(list.GroupBy(t => t.Status).ToDictionary(g => g.Key, g => (int)g.Sum(t => t.Beds)), (int)list.Sum(t => t.Stale));
+        }
+    }
 
     private sealed record ServiceRow
     {
@@ -99,13 +113,21 @@ public static class CapacityBoard
             var settings = boards.CurrentValue;
             await using var connection = await database.OpenAsync(cancellationToken);
 
-            var bedRows = (await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE s.active")).ToList();
-            bool Stale(BedRow b) => b.IsStale(now, beds.CurrentValue);
-            var sites = bedRows.GroupBy(b => (b.SiteName, b.Locality)).OrderBy(g => g.Key.SiteName, StringComparer.Ordinal)
-                .Select(g => new SiteBeds(g.Key.SiteName, g.Key.Locality, BedCounts.Of(g.ToList(), Stale))).ToList();
-            var types = bedRows.GroupBy(b => b.BedType).OrderBy(g => g.Key, StringComparer.Ordinal)
-                .Select(g => new TypeBeds(g.Key, BedCounts.Of(g.ToList(), Stale))).ToList();
-            var total = BedCounts.Of(bedRows, Stale);
+            // Counted by the store, not read bed by bed: 5,000 beds made into rows of 21 columns each to count them were most of
+            // the board's time at 1M referrals (issue 14), as they were the MeasureReport's (CapacityReports). The same beds as the
+            // bed board's read (Beds.From, active sites); stale as BedRow.IsStale says, confirmed before the cut-off.
+            var tallies = (await connection.QueryAsync<BedTally>(
+                $"""
+                SELECT s.name AS SiteName, s.locality AS Locality, b.bed_type AS BedType, b.status AS Status, COUNT(*) AS Beds,
+                       SUM(CASE WHEN b.confirmed_at < @staleBefore THEN 1 ELSE 0 END) AS Stale
+                {Beds.From} WHERE s.active
+                GROUP BY s.name, s.locality, b.bed_type, b.status
+                """, new { staleBefore = now - TimeSpan.FromHours(beds.CurrentValue.StaleAfterHours) })).ToList();
+            var sites = tallies.GroupBy(t => (t.SiteName, t.Locality)).OrderBy(g => g.Key.SiteName, StringComparer.Ordinal)
+                .Select(g => new SiteBeds(g.Key.SiteName, g.Key.Locality, BedTally.Counts(g))).ToList();
+            var types = tallies.GroupBy(t => t.BedType).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new TypeBeds(g.Key, BedTally.Counts(g))).ToList();
+            var total = BedTally.Counts(tallies);
 
             var serviceRows = await connection.QueryAsync<ServiceRow>(
                 """

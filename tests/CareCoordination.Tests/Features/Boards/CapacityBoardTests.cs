@@ -25,6 +25,9 @@ public abstract class CapacityBoardTests(AppFactory app)
         public long PerDay { get; init; }
     }
 
+    private static CapacityBoard.BedCounts Sum(CapacityBoard.BedCounts a, CapacityBoard.BedCounts b) => new(
+        a.Available + b.Available, a.Reserved + b.Reserved, a.Occupied + b.Occupied, a.Closed + b.Closed, a.Cleaning + b.Cleaning, a.Stale + b.Stale);
+
     [Fact]
     public async Task BoardFigures_EqualTheStore_CountedDirectly()
     {
@@ -51,6 +54,13 @@ public abstract class CapacityBoardTests(AppFactory app)
             new { cutoff = app.Clock.GetUtcNow().AddHours(-new BedBureauSettings().StaleAfterHours) });
         Assert.Equal(stale, board.Total.Stale);
         Assert.True(stale > 0, "the demo county has stale beds to show");
+        // Each site's and each bed type's figures add up to the whole, stale beds included.
+        Assert.Equal(board.Total, board.Sites.Select(s => s.Beds).Aggregate(Sum));
+        Assert.Equal(board.Total, board.Types.Select(t => t.Beds).Aggregate(Sum));
+        var byType = (await connection.QueryAsync<(string BedType, long N)>(
+            "SELECT b.bed_type, COUNT(*) FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active AND b.status = 'occupied' GROUP BY b.bed_type")).ToList();
+        Assert.Equal(byType.OrderBy(t => t.BedType, StringComparer.Ordinal).Select(t => (t.BedType, t.N)),
+            board.Types.Where(t => t.Beds.Occupied > 0).Select(t => (t.BedType, (long)t.Beds.Occupied)));
 
         var free = (await connection.QueryAsync<Free>(
             "SELECT kind AS Kind, SUM(available_today) AS FreeToday, SUM(capacity_per_day) AS PerDay FROM service WHERE active AND kind NOT IN ('community-hospital', 'care-home') GROUP BY kind")).ToList();
