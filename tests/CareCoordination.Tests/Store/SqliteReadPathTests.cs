@@ -92,7 +92,7 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
         await using var connection = await _database.OpenAsync();
 
         var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
-            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.BedStays, new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
+            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.BedStays(StoreProvider.Sqlite), new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
 
         Assert.DoesNotContain(plan, step => step.Contains("ix_placement_ended", StringComparison.Ordinal));
         Assert.Equal(2, plan.Count(step => step.StartsWith("SEARCH placement USING COVERING INDEX ix_placement_bed_stays", StringComparison.Ordinal)));
@@ -104,7 +104,7 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
         await using var connection = await _database.OpenAsync();
 
         var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>(
-            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.PlacementsStarted, new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
+            "EXPLAIN QUERY PLAN " + CareCoordination.Features.Boards.FlowHistory.PlacementsStarted(StoreProvider.Sqlite), new { from = DateTimeOffset.UtcNow })).Select(step => step.Detail).ToList();
 
         // The referral is read only for a placement that does not keep its submission (the subquery under COALESCE).
         Assert.Equal("SEARCH pl USING COVERING INDEX ix_placement_started_submitted (started_at>?)", plan[0]);

@@ -25,11 +25,7 @@ public static class FlowHistory
         public string Label => Date.ToString("ddd d MMM", System.Globalization.CultureInfo.GetCultureInfo("en-GB"));
     }
 
-    private sealed record BedNow
-    {
-        public long Id { get; init; }
-        public string Status { get; init; } = "";
-    }
+    private sealed record BedNow(long Id, string Status);
 
     private readonly record struct Stay(DateTimeOffset From, DateTimeOffset? To);
 
@@ -38,24 +34,34 @@ public static class FlowHistory
     /// <summary>The nearest-rank percentile: a value that happened, never an interpolated one.</summary>
     public static double? Percentile(IReadOnlyList<double> values, double p)
     {
-        if (values.Count == 0)
+        var sorted = values.ToArray();
+        Array.Sort(sorted);
+        return OfSorted(sorted, p);
+    }
+
+    /// <summary>The same of values already in order: a day's median and 90th percentile from one sort.</summary>
+    private static double? OfSorted(double[] sorted, double p)
+    {
+        if (sorted.Length == 0)
         {
             return null;
         }
-        var sorted = values.Order().ToList();
-        var rank = (int)Math.Ceiling(p * sorted.Count);
-        return sorted[Math.Clamp(rank, 1, sorted.Count) - 1];
+        var rank = (int)Math.Ceiling(p * sorted.Length);
+        return sorted[Math.Clamp(rank, 1, sorted.Length) - 1];
     }
+
+    // Each of the fortnight's reads hands its rows back as one text (PackedRow): about 40,000 times and the beds at 1M referrals,
+    // where reading them column by column was a third of the fortnight's time (issue 14).
 
     /// <summary>
     /// The beds' stays still running or ended since the fortnight began (@from): two ranges of ix_placement_bed_stays (0031),
     /// written as two halves because one OR read every placement still running, services included (issue 14).
     /// </summary>
-    internal const string BedStays = """
-        SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
+    internal static string BedStays(StoreProvider provider) => $"""
+        SELECT {PackedRow.Select(provider, ["bed_id", "started_at", "ended_at"])} FROM placement
         WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND ended_at IS NULL
         UNION ALL
-        SELECT bed_id AS BedId, started_at AS "From", ended_at AS "To" FROM placement
+        SELECT {PackedRow.Select(provider, ["bed_id", "started_at", "ended_at"])} FROM placement
         WHERE bed_id IS NOT NULL AND started_at IS NOT NULL AND ended_at >= @from
         """;
 
@@ -64,10 +70,11 @@ public static class FlowHistory
     /// one range of ix_placement_started_submitted, not a lookup in the referral table for each (about 11,400 at 1M referrals,
     /// 25-31 ms, issue 14). A placement written without it (by hand, or a test's own row) still reads its referral.
     /// </summary>
-    internal const string PlacementsStarted = """
-        SELECT COALESCE(pl.referral_submitted_at, (SELECT r.submitted_at FROM referral r WHERE r.id = pl.referral_id)) AS "From", pl.started_at AS "To"
-        FROM placement pl
-        WHERE pl.started_at >= @from
+    internal static string PlacementsStarted(StoreProvider provider) => $"""
+        SELECT {PackedRow.Select(provider, ["submitted_at", "started_at"])} FROM (
+            SELECT COALESCE(pl.referral_submitted_at, (SELECT r.submitted_at FROM referral r WHERE r.id = pl.referral_id)) AS submitted_at, pl.started_at
+            FROM placement pl
+            WHERE pl.started_at >= @from) started
         """;
 
     public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
@@ -80,30 +87,39 @@ public static class FlowHistory
             var from = LondonTime.StartOf(first);
             await using var connection = await database.OpenAsync(cancellationToken);
 
-            var beds = (await connection.QueryAsync<BedNow>(
-                "SELECT b.id AS Id, b.status AS Status FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active")).ToList();
-            var openBeds = beds.Count(b => b.Status != "closed");
-            // The times are read straight from the reader (StoredTimes.Read), not through Dapper's handler per value: about 40,000 of
-            // them at 1M referrals were most of the fortnight's time once the store's part was a few index ranges (issue 14).
-            var stays = new Dictionary<long, List<Stay>>();
-            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(BedStays, new { from }, cancellationToken: cancellationToken)))
+            var provider = database.Provider;
+            var beds = new List<BedNow>();
+            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+                $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
+                cancellationToken: cancellationToken)))
             {
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    var bedId = reader.GetInt64(0);
+                    var row = new PackedRow.Fields(reader.GetString(0));
+                    beds.Add(new BedNow(row.Number(), row.Next().ToString()));
+                }
+            }
+            var openBeds = beds.Count(b => b.Status != "closed");
+            var stays = new Dictionary<long, List<Stay>>();
+            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var row = new PackedRow.Fields(reader.GetString(0));
+                    var bedId = row.Number();
                     if (!stays.TryGetValue(bedId, out var bedStays))
                     {
                         stays[bedId] = bedStays = [];
                     }
-                    bedStays.Add(new Stay(StoredTimes.Read(reader.GetValue(1)), StoredTimes.ReadOrNull(reader.GetValue(2))));
+                    bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
                 }
             }
-            var placements = await SpansAsync(connection, PlacementsStarted, from, cancellationToken);
+            var placements = await SpansAsync(connection, PlacementsStarted(provider), from, cancellationToken);
             // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
             // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
             // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
             var triage = await SpansAsync(connection,
-                """SELECT submitted_at AS "From", triaged_at AS "To" FROM referral WHERE triaged_at >= @from""", from, cancellationToken);
+                $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken);
 
             // Each time is put in its day once (a fortnight at 1M referrals is about 35,000 of them), not looked for in every day.
             var bounds = new List<(DateOnly Date, DateTimeOffset Start, DateTimeOffset End)>();
@@ -143,7 +159,8 @@ public static class FlowHistory
             }
             var sent = ((IDictionary<string, object>)await connection.QuerySingleAsync("SELECT " + string.Join(", ", perDay), counts))
                 .Values.Select(Convert.ToInt32).ToArray();
-            List<double>[] ByDay(List<Span> spans, Func<TimeSpan, double> unit)
+            // Each day's times in order, sorted once for both of its percentiles.
+            double[][] ByDay(List<Span> spans, Func<TimeSpan, double> unit)
             {
                 var byDay = bounds.Select(_ => new List<double>()).ToArray();
                 foreach (var span in spans)
@@ -153,7 +170,12 @@ public static class FlowHistory
                         byDay[day].Add(unit(span.To - span.From));
                     }
                 }
-                return byDay;
+                return [.. byDay.Select(values =>
+                {
+                    var sorted = values.ToArray();
+                    Array.Sort(sorted);
+                    return sorted;
+                })];
             }
             var triaged = ByDay(triage, taken => taken.TotalMinutes);
             var placed = ByDay(placements, taken => taken.TotalHours);
@@ -166,9 +188,9 @@ public static class FlowHistory
                 days.Add(new Day(bounds[i].Date,
                     openBeds == 0 ? 0 : Math.Min(100, (int)Math.Round(100.0 * occupied / openBeds, MidpointRounding.AwayFromZero)),
                     sent[i],
-                    placed[i].Count,
-                    Round(Percentile(triaged[i], 0.5)), Round(Percentile(triaged[i], 0.9)),
-                    Round(Percentile(placed[i], 0.5)), Round(Percentile(placed[i], 0.9))));
+                    placed[i].Length,
+                    Round(OfSorted(triaged[i], 0.5)), Round(OfSorted(triaged[i], 0.9)),
+                    Round(OfSorted(placed[i], 0.5)), Round(OfSorted(placed[i], 0.9))));
             }
             return new Result(days);
         }
@@ -200,7 +222,8 @@ public static class FlowHistory
             await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
             while (await reader.ReadAsync(cancellationToken))
             {
-                spans.Add(new Span(StoredTimes.Read(reader.GetValue(0)), StoredTimes.Read(reader.GetValue(1))));
+                var row = new PackedRow.Fields(reader.GetString(0));
+                spans.Add(new Span(row.Time(), row.Time()));
             }
             return spans;
         }

@@ -327,67 +327,13 @@ public static partial class ClientLevelEvents
 
     private static string? NullableText(System.Data.Common.DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 
-    /// <summary>
-    /// The events' queries hand each row back as one text (<see cref="Packed"/>): its fields joined by this, the ASCII unit
-    /// separator, which no stored number, date, time or code holds. PERF: Microsoft.Data.Sqlite makes three to six native
-    /// calls for each column it reads, each taking and releasing the statement's handle; a year's 570,000 events read as 12
-    /// columns each spent about a fifth of the file's CPU in them (perf, issue 13). As one column they are a few calls a row.
-    /// </summary>
-    private const char Separator = '\u001f';
-
-    /// <summary>
-    /// The SQL of one text holding <paramref name="columns"/> in order, each NULL written as nothing. A time (a column named
-    /// "..._at", as every time in the store is) is written in SQLite's stored shape on either store (TypeHandlers.ToSqliteText;
-    /// PostgreSQL's to the microsecond), and a date (the date of birth) as yyyy-MM-dd: on PostgreSQL by to_char, since a cast
-    /// to text follows the server's DateStyle. The last column may hold the separator itself (Fields.Rest), so free text goes last.
-    /// </summary>
-    private static string Packed(StoreProvider provider, params string[] columns) =>
-        // concat_ws (SQLite 3.44, PostgreSQL 9.1) makes the text once, where "||" copied it again with each field.
-        $"concat_ws('{Separator}', " + string.Join(", ", columns.Select(column => (provider, column) switch
-        {
-            (StoreProvider.PostgreSQL, _) when column.EndsWith("_at", StringComparison.Ordinal) =>
-                $"COALESCE(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"0Z\"'), '')",
-            (StoreProvider.PostgreSQL, DateOfBirth) => $"to_char({column}, 'YYYY-MM-DD')",
-            _ => $"COALESCE(CAST({column} AS TEXT), '')",
-        })) + ")";
-
     private const string DateOfBirth = "pe.date_of_birth";
+
+    /// <summary>The events' rows, each as one text (PackedRow): a year's are hundreds of thousands.</summary>
+    private static string Packed(StoreProvider provider, params string[] columns) => PackedRow.Select(provider, columns, DateOfBirth);
 
     /// <summary>The fields every event starts with: its referral's or placement's number, then who it is for and who sent it.</summary>
     private static readonly string[] EventFields = ["r.person_id", "r.organisation_id", "pe.nhs_number", DateOfBirth, "pe.sex", "pe.ethnicity"];
-
-    /// <summary>A packed row's fields, read in the order they were packed (<see cref="Packed"/>); an empty field was NULL.</summary>
-    private ref struct Fields(ReadOnlySpan<char> row)
-    {
-        private ReadOnlySpan<char> _rest = row;
-
-        public ReadOnlySpan<char> Next()
-        {
-            var end = _rest.IndexOf(Separator);
-            if (end < 0)
-            {
-                var last = _rest;
-                _rest = [];
-                return last;
-            }
-            var field = _rest[..end];
-            _rest = _rest[(end + 1)..];
-            return field;
-        }
-
-        /// <summary>All that is left, separators and all: the free text packed last.</summary>
-        public ReadOnlySpan<char> Rest() => _rest;
-
-        public long Number() => long.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture);
-
-        public long? NumberOrNone() => Next() is { IsEmpty: false } field ? long.Parse(field, NumberStyles.None, CultureInfo.InvariantCulture) : null;
-
-        public DateOnly Date() => TypeHandlers.ReadSqliteDate(Next());
-
-        public DateTimeOffset Time() => TypeHandlers.ReadSqliteTime(Next());
-
-        public DateTimeOffset? TimeOrNone() => Next() is { IsEmpty: false } field ? TypeHandlers.ReadSqliteTime(field) : null;
-    }
 
     /// <summary>
     /// The period's events that started on <paramref name="starting"/>'s days, in the file's order (FileOrder): the
@@ -451,7 +397,7 @@ public static partial class ClientLevelEvents
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader.GetString(0));
                 var (referralId, personId, organisationId) = (row.Number(), row.Number(), row.Number());
                 var (nhsNumber, dateOfBirth, gender, ethnicity) = (row.Next().ToString(), row.Date(), Gender(row.Next()), EthnicityOf(row.Next()));
                 var routeOfAccess = RouteOfAccess(row.Next());
@@ -483,7 +429,7 @@ public static partial class ClientLevelEvents
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader.GetString(0));
                 var (placementId, personId, organisationId) = (row.Number(), row.Number(), row.Number());
                 var (nhsNumber, dateOfBirth, gender, ethnicity) = (row.Next().ToString(), row.Date(), Gender(row.Next()), EthnicityOf(row.Next()));
                 var (started, endedAt) = (days.DayOf(row.Time()), row.TimeOrNone());
