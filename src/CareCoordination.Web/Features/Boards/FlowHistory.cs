@@ -89,10 +89,11 @@ public static class FlowHistory
 
             var provider = database.Provider;
             var beds = new List<BedNow>();
-            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
                 $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
                 cancellationToken: cancellationToken)))
             {
+                var reader = rows.Reader;
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     var row = new PackedRow.Fields(reader.GetString(0));
@@ -101,8 +102,9 @@ public static class FlowHistory
             }
             var openBeds = beds.Count(b => b.Status != "closed");
             var stays = new Dictionary<long, List<Stay>>();
-            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
+            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
             {
+                var reader = rows.Reader;
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     var row = new PackedRow.Fields(reader.GetString(0));
@@ -219,7 +221,8 @@ public static class FlowHistory
         private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, string sql, DateTimeOffset from, CancellationToken cancellationToken)
         {
             var spans = new List<Span>();
-            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
+            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
+            var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
                 var row = new PackedRow.Fields(reader.GetString(0));

@@ -289,26 +289,28 @@ public static partial class ClientLevelEvents
         // about 2.5 ms to open, a year's download reading its names thirteen times (issue 13).
         await using var connection = await database.OpenAsync(cancellationToken);
         var organisations = new Dictionary<long, string>();
-        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+        await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
             "SELECT id, name FROM organisation", cancellationToken: cancellationToken)))
         {
+            var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
                 organisations[reader.GetInt64(0)] = reader.GetString(1);
             }
         }
         var services = new Dictionary<long, (string, string?, string?)>();
-        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+        await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
             "SELECT s.id, s.kind, s.capacity_unit, so.name FROM service s LEFT JOIN organisation so ON so.id = s.organisation_id",
             cancellationToken: cancellationToken)))
         {
+            var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
                 services[reader.GetInt64(0)] = (reader.GetString(1), NullableText(reader, 2), NullableText(reader, 3));
             }
         }
         var beds = new Dictionary<long, (string, string?)>();
-        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+        await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
             """
             SELECT b.id, b.bed_type, bo.name
             FROM bed b
@@ -317,6 +319,7 @@ public static partial class ClientLevelEvents
             LEFT JOIN organisation bo ON bo.id = si.organisation_id
             """, cancellationToken: cancellationToken)))
         {
+            var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
                 beds[reader.GetInt64(0)] = (reader.GetString(1), NullableText(reader, 2));
@@ -386,13 +389,14 @@ public static partial class ClientLevelEvents
         async Task<List<Event>> ReadRequestsAsync()
         {
             await using var connection = await database.OpenForReportAsync(cancellationToken);
-            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(
                 $"""
                 SELECT {Packed(database.Provider, ["r.id", .. EventFields, "r.source", "r.submitted_at", "r.first_decided_at", "r.first_decision", "pe.postcode"])}
                 FROM referral r
                 JOIN person pe ON pe.id = r.person_id
                 {requestsWhere}{Filters}
                 """, parameters, cancellationToken: cancellationToken));
+            var reader = rows.Reader;
             var found = new List<Event>();
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
@@ -417,7 +421,7 @@ public static partial class ClientLevelEvents
             // join and drops its ORDER BY, 3.40 and 3.53 alike: the plan is this one. A materialized, sorted one was no faster
             // in process, 1.1-2.6 s either way for a year's ended services on a busy machine, issue 13.)
             await using var connection = await database.OpenForReportAsync(cancellationToken);
-            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(
                 $"""
                 SELECT {Packed(database.Provider, ["pl.id", .. EventFields, "pl.started_at", "pl.ended_at", "pl.service_id", "pl.bed_id", "pl.hours_per_day", "pe.postcode"])}
                 FROM placement pl{index}
@@ -425,6 +429,7 @@ public static partial class ClientLevelEvents
                 JOIN person pe ON pe.id = r.person_id
                 WHERE pl.started_at IS NOT NULL AND {running} AND r.id = pl.referral_id{Filters}
                 """, parameters, cancellationToken: cancellationToken));
+            var reader = rows.Reader;
             var found = new List<Event>();
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))

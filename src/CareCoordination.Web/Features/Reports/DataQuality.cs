@@ -219,7 +219,7 @@ public static partial class DataQuality
         await using var connection = await database.OpenForReportAsync(cancellationToken);
         // Read straight off the reader by column name: a year is 330,000 referrals, and Dapper's mapping (each time through its
         // type handler, each number boxed) was a large share of the scorecard (issue 13).
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+        await using var rows = await connection.ReadRowsAsync(new CommandDefinition(
             $"""
             SELECT r.id AS ReferralId, r.person_id AS PersonId, {names} {equityColumns}
                    r.source AS Source, r.status AS Status, r.submitted_at AS SubmittedAt,
@@ -240,6 +240,7 @@ public static partial class DataQuality
             """,
             new { start = filter.StartUtc, end = filter.EndUtc, filter.Trust, filter.Locality },
             cancellationToken: cancellationToken));
+        var reader = rows.Reader;
         await ReadFactsAsync(reader, each, cancellationToken);
     }
 

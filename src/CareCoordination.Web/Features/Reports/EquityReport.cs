@@ -241,8 +241,9 @@ public static partial class EquityReport
             await using var connection = await database.OpenForReportAsync(cancellationToken);
             // Read straight off the reader, in the query's column order: a year is 330,000 referrals, and Dapper's mapping (each
             // time through its type handler, each number boxed) cost a large share of the report (issue 13).
-            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(Sql,
+            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(Sql,
                 new { start = part.StartUtc, end = part.EndUtc, trust = part.Trust, locality = part.Locality }, cancellationToken: cancellationToken));
+            var reader = rows.Reader;
             var days = new StoredTimes();
             var counted = new List<Counted>();
             while (await reader.ReadAsync(cancellationToken))

@@ -137,12 +137,13 @@ public static partial class WaitingLists
             await using var connection = await database.OpenForReportAsync(cancellationToken);
             // Each relevant referral with its first counted decision and first start, kept on it (ReferralFirsts: the first accept
             // or decline in either queue decides; a redirect between the teams is not a decision), read straight off the reader.
-            await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(
                 $"""
                 SELECT r.submitted_at, CASE WHEN r.status = 'cancelled' THEN r.updated_at END,
                        r.first_decided_at, CASE WHEN r.first_decision LIKE 'accepted%' THEN r.first_decision_queue END, r.first_started_at
                 {Relevant(filter.Narrowing(database.Provider))}
                 """, parameters, cancellationToken: cancellationToken));
+            var reader = rows.Reader;
             var days = new StoredTimes();
             const int Triage = 0, Service = 1, Bed = 2; // in the order of Lists
             var waiting = Lists.Select(_ => new int[Bands.Count]).ToArray();
