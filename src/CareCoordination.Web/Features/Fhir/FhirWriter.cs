@@ -211,7 +211,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken("This server changes a sent referral by update only to cancel it: send status revoked with a note saying why. "
                 + "To answer a question or add information, send a $process-message update.");
         }
-        await mediator.Send(new CancelReferral.Command(referralId, await NewestNoteAsync(referralId, request, cancellationToken) ?? "", expectedVersion), cancellationToken);
+        var why = NewestNote(request, request.Note.Count == 1 ? await ReferralNowAsync(referralId, cancellationToken) : null);
+        await mediator.Send(new CancelReferral.Command(referralId, why ?? "", expectedVersion), cancellationToken);
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }
 
@@ -225,7 +226,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     {
         await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
         var discharged = Discharged(sent);
-        var text = await NewestNoteAsync(referralId, request, cancellationToken);
+        var referral = await ReferralNowAsync(referralId, cancellationToken);
+        var text = NewestNote(request, referral);
         if (discharged is { } at)
         {
             await mediator.Send(new Discharges.RecordDischarge.Command(referralId, at), cancellationToken);
@@ -237,8 +239,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 : throw new RuleBroken("An update carries what is new as the ServiceRequest's last note, or the hospital Encounter with period.end "
                     + "once the person has left hospital: there is neither.");
         }
-        var current = await mediator.Send(new ReadServiceRequest.Query(referralId), cancellationToken);
-        if (current.Status == "awaiting-information")
+        // The status read above, not the referral read through ServiceRequest.r: a partner that may update may not need to read.
+        if (referral.Status == "awaiting-information")
         {
             await mediator.Send(new AnswerInformationRequest.Command(referralId, text), cancellationToken);
         }
@@ -636,27 +638,45 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// summary as its only note, or none when it was sent without one. So a single note is new unless it is that summary (a
     /// cancellation of a referral sent without a summary gives one note; an update message may carry the new note alone).
     /// </summary>
-    private async Task<string?> NewestNoteAsync(long referralId, ServiceRequest request, CancellationToken cancellationToken)
+    private static string? NewestNote(ServiceRequest request, ReferralNow? referral)
     {
         if (request.Note.Count == 0 || request.Note[^1].Text is not { } last || string.IsNullOrWhiteSpace(last))
         {
             return null;
         }
         var text = last.Trim();
-        if (request.Note.Count > 1)
+        return request.Note.Count == 1 && referral?.Summary?.Trim() == text ? null : text;
+    }
+
+    /// <summary>The referral's status and summary, what an update is judged by.</summary>
+    private sealed record ReferralNow
+    {
+        public long OrganisationId { get; init; }
+        public string Status { get; init; } = "";
+        public string? Summary { get; init; }
+    }
+
+    /// <summary>
+    /// The referral as an update is judged, checking whose it is first: another organisation's is not found (404), as the
+    /// command would say, whatever the update carries (a 422 for a note equal to its summary would confirm a guess at it).
+    /// Inside a message or a transaction Bundle it is read on that transaction's connection, seeing what its earlier entries
+    /// did, with no second connection beside the write; not audited, since neither the status nor the sender's own summary
+    /// is disclosed by it.
+    /// </summary>
+    private async Task<ReferralNow> ReferralNowAsync(long referralId, CancellationToken cancellationToken)
+    {
+        const string sql = "SELECT organisation_id AS OrganisationId, status AS Status, summary AS Summary FROM referral WHERE id = @referralId";
+        ReferralNow? referral;
+        if (Work.Current is { Connection: { } connection, Transaction: { } transaction })
         {
-            return text;
+            referral = await connection.QuerySingleOrDefaultAsync<ReferralNow>(new CommandDefinition(sql, new { referralId }, transaction, cancellationToken: cancellationToken));
         }
-        // Whose referral it is is checked here, before the summary decides anything: another organisation's referral is not
-        // found (404), as the command would say, whatever the note; a 422 for a note equal to its summary would confirm a guess.
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var referral = await connection.QuerySingleOrDefaultAsync<(long OrganisationId, string? Summary)>(
-            new CommandDefinition("SELECT organisation_id, summary FROM referral WHERE id = @referralId", new { referralId }, cancellationToken: cancellationToken));
-        if (referral.OrganisationId == 0 || !ReferralAccess.MaySee(actors.Current, referral.OrganisationId))
+        else
         {
-            throw new NotFound($"Referral {referralId}");
+            await using var own = await database.OpenAsync(cancellationToken);
+            referral = await own.QuerySingleOrDefaultAsync<ReferralNow>(new CommandDefinition(sql, new { referralId }, cancellationToken: cancellationToken));
         }
-        return referral.Summary?.Trim() == text ? null : text;
+        return referral is not null && ReferralAccess.MaySee(actors.Current, referral.OrganisationId) ? referral : throw new NotFound($"Referral {referralId}");
     }
 
     /// <summary>The sender's identifier as an idempotency key: fixed length, whatever the system URI.</summary>

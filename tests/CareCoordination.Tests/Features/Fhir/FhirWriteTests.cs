@@ -659,6 +659,46 @@ public abstract class FhirWriteTests(AppFactory app)
     }
 
     [Fact]
+    public async Task UpdateMessages_NeedOnlyTheWriteScopes_ToAnswerAQuestionAndAddANote()
+    {
+        // A partner system that sends and updates referrals but never reads them back.
+        var clientId = await app.NewPartnerClientAsync("RWM", "system/ServiceRequest.cu", "writer");
+        using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
+        var identifier = "W-" + Guid.NewGuid().ToString("N");
+        var sent = NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", identifier);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/fhir/$process-message",
+            Json(Message(Guid.NewGuid().ToString(), "new", sent, NewPatient(Nhs(await app.NewNhsNumberAsync())))))).StatusCode);
+        long referralId, taskId;
+        await using (var connection = await app.OpenAsync())
+        {
+            referralId = await connection.ExecuteScalarAsync<long>("SELECT id FROM referral WHERE sender_value = @identifier", new { identifier });
+            taskId = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
+        }
+        var coordinator = await app.StaffAsync("coordinator");
+        await app.SendAsync(new TakeReferral.Command(taskId), coordinator);
+        await app.SendAsync(new RequestInformation.Command(taskId, "Is there a key safe at the house?"), coordinator);
+
+        ServiceRequest Update(string note)
+        {
+            var update = NewReferral("urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", identifier);
+            update.Id = referralId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            update.Note = [new Annotation { Text = "Referral summary as first sent." }, new Annotation { Text = note }];
+            return update;
+        }
+        var answer = await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", Update("Yes, code 4321."), null)));
+        var note = await client.PostAsync("/fhir/$process-message", Json(Message(Guid.NewGuid().ToString(), "update", Update("She has a cat."), null)));
+
+        Assert.True(answer.StatusCode == HttpStatusCode.OK, await answer.Content.ReadAsStringAsync());
+        Assert.True(note.StatusCode == HttpStatusCode.OK, await note.Content.ReadAsStringAsync());
+        await using (var connection = await app.OpenAsync())
+        {
+            var notes = (await connection.QueryAsync<(string Kind, string Text)>(
+                "SELECT kind, text FROM referral_note WHERE referral_id = @referralId AND text IN ('Yes, code 4321.', 'She has a cat.') ORDER BY id", new { referralId })).ToList();
+            Assert.Equal([("information-response", "Yes, code 4321."), ("note", "She has a cat.")], notes);
+        }
+    }
+
+    [Fact]
     public async Task ANewMessage_RepeatingAReferralsIdentifier_IsADuplicate_ThatSaysHowAMessageChangesIt()
     {
         using var client = await app.PartnerAsync();
