@@ -122,7 +122,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
                     // A message cannot carry If-None-Exist: its retry is the same message (its Bundle.id), its change an update.
                     + (sent.Header is not null
-                        ? $"Resend a message with its own Bundle.id, which is recognised; to change the referral, send reason update naming ServiceRequest/{referralId}."
+                        ? $"To change that referral, send reason update naming ServiceRequest/{referralId}; a different referral needs an identifier of its own. "
+                            + "(A retry of a message keeps its Bundle.id, and is recognised as a repeat.)"
                         : "To make a retry safe, send If-None-Exist: identifier=system|value."));
         }
         // SubmitReferral inserts a new referral as its version 1, and nothing in the command changes it after.
@@ -665,6 +666,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// </summary>
     private async Task<ReferralNow> ReferralNowAsync(long referralId, CancellationToken cancellationToken)
     {
+        // Only a caller that may change the referral is told anything by it: without the update scope, a one-note update
+        // answered 422 where the summary matched and 403 elsewhere.
+        if (!AccessPolicy<AddReferralNote.Command>.Policy.Allows(actors.Current))
+        {
+            throw new AccessDenied($"{actors.Current.Name} may not change a referral (it needs system/ServiceRequest.u).");
+        }
         const string sql = "SELECT organisation_id AS OrganisationId, status AS Status, summary AS Summary FROM referral WHERE id = @referralId";
         ReferralNow? referral;
         if (Work.Current is { Connection: { } connection, Transaction: { } transaction })

@@ -111,13 +111,19 @@ public abstract class FhirPreconditionTests(AppFactory app)
         Assert.Equal("1", after.Meta.VersionId);
     }
 
-    [Fact]
-    public async Task AnotherOrganisationsMessage_IsNotFound_WhateverItsOneNoteSays()
+    /// <summary>
+    /// Another trust's client may change nothing of the referral (404, as if it did not exist); a client of the referrer's own
+    /// trust that may read but not update it is refused (403).
+    /// </summary>
+    [Theory]
+    [InlineData("RSM", "system/ServiceRequest.cruds", HttpStatusCode.NotFound)]
+    [InlineData("RWM", "system/ServiceRequest.rs", HttpStatusCode.Forbidden)]
+    public async Task AMessageFromACallerThatMayNotChangeTheReferral_IsRefusedAlike_WhateverItsOneNoteSays(string organisation, string scopes, HttpStatusCode refused)
     {
         using var client = await app.PartnerAsync();
         var (id, read) = await ReferralAsync(client);
         var summary = (string)read["note"]![0]!["text"]!;
-        var otherClient = await app.NewPartnerClientAsync("RSM", "system/ServiceRequest.cruds");
+        var otherClient = await app.NewPartnerClientAsync(organisation, scopes);
         using var other = await app.PartnerAsync(null, otherClient, FhirPartner.OtherSecret);
         var wrong = new List<string>();
 
@@ -131,10 +137,10 @@ public abstract class FhirPreconditionTests(AppFactory app)
                 var request = message["entry"]![1]!["resource"]!.AsObject();
                 request["id"] = id;
                 request.Remove("meta");
-                request["requester"]!["identifier"]!["value"] = "RSM";
+                request["requester"]!["identifier"]!["value"] = organisation;
                 request["note"] = new JsonArray(new JsonObject { ["text"] = note });
                 using var response = await other.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString()));
-                if (response.StatusCode != HttpStatusCode.NotFound)
+                if (response.StatusCode != refused)
                 {
                     wrong.Add($"{reason} with '{note}': {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
                 }

@@ -718,7 +718,8 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Contains($"ServiceRequest/{referralId}", said, StringComparison.Ordinal);
         // A message cannot carry If-None-Exist: it is told what a message can do.
         Assert.DoesNotContain("If-None-Exist", said, StringComparison.Ordinal);
-        Assert.Contains("update", said, StringComparison.Ordinal);
+        Assert.Contains($"send reason update naming ServiceRequest/{referralId}", said, StringComparison.Ordinal);
+        Assert.Contains("a different referral needs an identifier of its own", said, StringComparison.Ordinal);
         Assert.Equal(before, await SnapshotAsync());
     }
 
