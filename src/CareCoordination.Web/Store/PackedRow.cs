@@ -17,8 +17,9 @@ public static class PackedRow
     /// The SQL of one text holding <paramref name="columns"/> in order, each NULL written as nothing. A time (a column named
     /// "..._at", as every time in the store is) is written in SQLite's stored shape on either store (TypeHandlers.ToSqliteText;
     /// PostgreSQL's to the microsecond), and a date named in <paramref name="dates"/> as yyyy-MM-dd: on PostgreSQL by to_char,
-    /// since a cast to text follows the server's DateStyle. The last column may hold the separator itself (Fields.Rest), so
-    /// free text goes last.
+    /// since a cast to text follows the server's DateStyle. Anything else is cast to text as the store casts it (numbers and
+    /// codes read alike; booleans and reals do not, so read them as such only on one store). The last column may hold the
+    /// separator itself (Fields.Rest), so free text goes last.
     /// </summary>
     public static string Select(StoreProvider provider, IEnumerable<string> columns, params string[] dates) =>
         // concat_ws (SQLite 3.44, PostgreSQL 9.1) makes the text once, where "||" copied it again with each field.
@@ -26,7 +27,7 @@ public static class PackedRow
         {
             StoreProvider.PostgreSQL when column.EndsWith("_at", StringComparison.Ordinal) =>
                 $"COALESCE(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"0Z\"'), '')",
-            StoreProvider.PostgreSQL when dates.Contains(column) => $"to_char({column}, 'YYYY-MM-DD')",
+            StoreProvider.PostgreSQL when dates.Contains(column) => $"COALESCE(to_char({column}, 'YYYY-MM-DD'), '')",
             _ => $"COALESCE(CAST({column} AS TEXT), '')",
         })) + ")";
 

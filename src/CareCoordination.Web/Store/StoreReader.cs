@@ -10,7 +10,8 @@ namespace CareCoordination.Store;
 /// finalized them on a native connection another thread had taken from the pool meanwhile: in multi-thread mode
 /// (SqliteThreading) SQLite's memory for that connection was corrupted and the process crashed (a segfault in
 /// libe_sqlite3, found running the capacity board's fortnight under forced collections, issue 14). Every reader the app reads
-/// row by row through Dapper comes from here; the build refuses Dapper's own (BannedSymbols.txt).
+/// row by row through Dapper asynchronously comes from here; the build refuses Dapper's ExecuteReaderAsync (BannedSymbols.txt).
+/// (Dapper's QueryAsync, QueryMultipleAsync and the scalar calls dispose their commands themselves: StoreReaderTests.)
 /// </summary>
 public sealed class StoreReader : IAsyncDisposable
 {
@@ -26,14 +27,20 @@ public sealed class StoreReader : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         var command = (Reader as IWrappedDataReader)?.Command;
-        await Reader.DisposeAsync();
-        if (command is DbCommand owned)
+        try
         {
-            await owned.DisposeAsync();
+            await Reader.DisposeAsync();
         }
-        else
+        finally
         {
-            command?.Dispose();
+            if (command is DbCommand owned)
+            {
+                await owned.DisposeAsync();
+            }
+            else
+            {
+                command?.Dispose();
+            }
         }
     }
 }
