@@ -72,11 +72,9 @@ public static class CapacityBoard
         public long Beds { get; init; }
         public long Stale { get; init; }
 
-        public static BedCounts Counts(IEnumerable<BedTally> tallies)
-        {
-            var list = tallies as IReadOnlyCollection<BedTally> ?? [.. tallies];
-            return BedCounts.Tallied(list.GroupBy(t => t.Status).ToDictionary(g => g.Key, g => (int)g.Sum(t => t.Beds)), (int)list.Sum(t => t.Stale));
-        }
+        /// <summary>The figures of some tallies (a list, or one of its groups: each read twice).</summary>
+        public static BedCounts Counts(IEnumerable<BedTally> tallies) =>
+            BedCounts.Tallied(tallies.GroupBy(t => t.Status).ToDictionary(g => g.Key, g => (int)g.Sum(t => t.Beds)), (int)tallies.Sum(t => t.Stale));
     }
 
     private sealed record ServiceRow

@@ -32,11 +32,13 @@ public static class FlowHistory
     private readonly record struct Span(DateTimeOffset From, DateTimeOffset To);
 
     /// <summary>The nearest-rank percentile: a value that happened, never an interpolated one.</summary>
-    public static double? Percentile(IReadOnlyList<double> values, double p)
+    public static double? Percentile(IReadOnlyList<double> values, double p) => OfSorted(Sorted(values), p);
+
+    private static double[] Sorted(IEnumerable<double> values)
     {
         var sorted = values.ToArray();
         Array.Sort(sorted);
-        return OfSorted(sorted, p);
+        return sorted;
     }
 
     /// <summary>The same of values already in order: a day's median and 90th percentile from one sort.</summary>
@@ -172,12 +174,7 @@ public static class FlowHistory
                         byDay[day].Add(unit(span.To - span.From));
                     }
                 }
-                return [.. byDay.Select(values =>
-                {
-                    var sorted = values.ToArray();
-                    Array.Sort(sorted);
-                    return sorted;
-                })];
+                return [.. byDay.Select(Sorted)];
             }
             var triaged = ByDay(triage, taken => taken.TotalMinutes);
             var placed = ByDay(placements, taken => taken.TotalHours);
