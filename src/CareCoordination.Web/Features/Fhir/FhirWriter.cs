@@ -18,6 +18,9 @@ public sealed record Written(string ResourceType, long Id, int Status)
     /// <summary>For a referral: the person it is for, the id of a transaction's Patient entry.</summary>
     public long PersonId { get; init; }
 
+    /// <summary>For a referral its condition found: its person's NHS number, to tell whether a transaction's Patient entry is that person.</summary>
+    public string? PersonNhsNumber { get; init; }
+
     /// <summary>For a new referral: what the form needs and the sender did not say, answered as warnings.</summary>
     public IReadOnlyList<InformationNeeded.Item> Missing { get; init; } = [];
 
@@ -68,7 +71,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             }
             if (matches.Items.Count == 1)
             {
-                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK) { PersonId = matches.Items[0].PersonId };
+                return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK)
+                {
+                    PersonId = matches.Items[0].PersonId, PersonNhsNumber = matches.Items[0].NhsNumber,
+                };
             }
         }
         sent ??= new Sent(request);
@@ -313,6 +319,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     referralEntry ??= index;
                     if (named.Patient is not null)
                     {
+                        if (written.Status == StatusCodes.Status200OK && !ForTheSamePerson(named.Patient, named.Known, written))
+                        {
+                            throw new Conflict($"If-None-Exist {entry.Request?.IfNoneExist} finds ServiceRequest/{written.Id}, a referral for another person "
+                                + $"than your Patient entry {request.Subject?.Reference}: a different referral needs an identifier of its own. "
+                                + "(A retry of the transaction that made it names the same person, and is answered with what it made.)");
+                        }
                         // Made only with a referral made: a referral the condition found (a retry) made no person either.
                         var made = named.Known is null && written.Status == StatusCodes.Status201Created;
                         results[named.Index] = new Written("Patient", written.PersonId, made ? StatusCodes.Status201Created : StatusCodes.Status200OK)
@@ -569,6 +581,17 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         }
         return long.TryParse(relative[(type.Length + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? new Here(id) : new Here(null);
     }
+
+    /// <summary>
+    /// Whether a referral a transaction's condition found is for the person its Patient entry names. A retry is; a referral
+    /// identifier sent again for someone else is a partner's mistake, which answering the Patient entry with the found
+    /// referral's person would hide. A Patient entry its own condition found is compared by id, else by NHS number.
+    /// </summary>
+    private static bool ForTheSamePerson(Patient patient, PersonRecord? known, Written found) =>
+        known is not null ? known.Id == found.PersonId
+            : found.PersonNhsNumber is not { } theirs
+                || Domain.NhsNumber.Normalise(patient.Identifier.FirstOrDefault(i => i.System == FhirMapping.NhsNumberSystem)?.Value) is not { } ours
+                || ours == Domain.NhsNumber.Normalise(theirs);
 
     /// <summary>This server's FHIR base as the caller reached it (behind a proxy, as its forwarded headers say).</summary>
     private string ServerBase => FhirEndpoints.BaseUrl(http.HttpContext?.Request ?? throw new InvalidOperationException("A FHIR write is made within an HTTP request."));

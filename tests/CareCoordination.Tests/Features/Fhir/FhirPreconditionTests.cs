@@ -237,6 +237,38 @@ public abstract class FhirPreconditionTests(AppFactory app)
         Assert.Equal(first.Entry.Select(e => e.Response.Location.Split("/_history/")[0]), retry.Entry.Select(e => e.Response.Location.Split("/_history/")[0]));
         Assert.Equal(before, await app.StoredAsync());
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ATransactionRepeatingAReferralsIdentifier_ForAnotherPerson_IsAConflict_NotAnAnswerNamingTheFirstPerson(bool anotherIsKnown)
+    {
+        using var client = await app.PartnerAsync();
+        var first = await app.NewNhsNumberAsync();
+        var transaction = FhirPayloads.Example("referral-transaction.json", first);
+        var made = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
+        Assert.Equal(["201 Created", "201 Created"], made.Entry.Select(e => e.Response.Status));
+        // The same referral identifier, with another person in the Patient entry: one the partner has referred before (its
+        // own condition finds them), or one new to the store.
+        var another = await app.NewNhsNumberAsync();
+        if (anotherIsKnown)
+        {
+            var registered = await client.PostAsync("/fhir/Patient", FhirPayloads.Body(FhirPayloads.Person(another).ToJsonString()));
+            Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+        }
+        var before = await app.StoredAsync();
+
+        var mistaken = JsonNode.Parse(transaction.ToJsonString().Replace(first, another, StringComparison.Ordinal))!;
+        var refused = await FhirPartner.ParseAsync<OperationOutcome>(
+            await client.PostAsync("/fhir", FhirPayloads.Body(mistaken.ToJsonString())), HttpStatusCode.Conflict);
+
+        var referral = "ServiceRequest/" + made.Entry[1].Response.Location.Split("ServiceRequest/")[1].Split('/')[0];
+        Assert.Contains($"{referral}, a referral for another person", refused.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(before, await app.StoredAsync());
+        // The retry that is one still answers what it made.
+        var retried = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
+        Assert.Equal(["200 OK", "200 OK"], retried.Entry.Select(e => e.Response.Status));
+    }
 }
 
 public sealed class FhirPreconditionOnSqliteTests(AppFactory app) : FhirPreconditionTests(app), IClassFixture<AppFactory>;
