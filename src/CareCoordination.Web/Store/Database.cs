@@ -182,8 +182,13 @@ public sealed partial class Database : IAsyncDisposable
     /// <summary>How much of the store a report's connection maps into memory: SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE).</summary>
     internal const long ReportMapBytes = 0x7fff0000;
 
-    /// <summary>WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.</summary>
-    private const string StorePragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+    /// <summary>
+    /// WAL lets readers go on while one writer commits; the busy timeout queues writers instead of failing them.
+    /// synchronous FULL: a commit returns only once the WAL is on the disk, so a referral acknowledged to its referrer survives
+    /// a power cut or the machine's crash, not only the process's (NORMAL syncs at checkpoints alone, and in WAL mode may lose
+    /// the last commits). Group commit shares the one sync among the commands a commit carries.
+    /// </summary>
+    private const string StorePragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
     private async Task PrepareSqliteAsync(SqliteConnection connection, CancellationToken cancellationToken)
     {

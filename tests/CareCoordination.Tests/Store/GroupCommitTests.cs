@@ -26,6 +26,18 @@ public sealed class GroupCommitTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _database.DisposeAsync();
 
+    [Fact]
+    public async Task TheWritersCommits_WaitForTheDisk_SoAnAcknowledgedWriteOutlivesAPowerCut()
+    {
+        // FULL syncs the WAL at every commit; NORMAL (SQLite's usual choice with WAL) only at checkpoints, and a power cut or
+        // the machine's crash may then take commits already answered. A process that dies loses nothing either way
+        // (KillMidBatchTests); what only the disk's sync protects cannot be cut in a test, so the setting is what is shown.
+        var synchronous = await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteScalarAsync<long>("PRAGMA synchronous", transaction: transaction));
+
+        Assert.Equal(2, synchronous); // FULL
+    }
+
     /// <summary>A writer holding the turn until released; returns once its work is running.</summary>
     private async Task<(Task Done, TaskCompletionSource Release)> HoldTheTurnAsync(Database? database = null)
     {

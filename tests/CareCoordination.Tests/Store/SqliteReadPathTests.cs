@@ -32,7 +32,7 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
 
             Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA foreign_keys"));
             Assert.Equal(10000, await connection.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
-            Assert.Equal(1, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous")); // NORMAL
+            Assert.Equal(2, await connection.ExecuteScalarAsync<long>("PRAGMA synchronous")); // FULL
             Assert.Equal("wal", await connection.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
             // A screen's read does not map the store: under partner load the file grows several times a second, and each mapped
             // pooled connection mapped it again at its next read (issue 14).
@@ -56,7 +56,7 @@ public sealed class SqliteReadPathTests : IAsyncLifetime
             Assert.Equal(-Database.BulkWriteCacheKiB, await bulk.ExecuteScalarAsync<long>("PRAGMA cache_size"));
             Assert.Equal(1, await bulk.ExecuteScalarAsync<long>("PRAGMA foreign_keys"));
             Assert.Equal(10000, await bulk.ExecuteScalarAsync<long>("PRAGMA busy_timeout"));
-            Assert.Equal(1, await bulk.ExecuteScalarAsync<long>("PRAGMA synchronous"));
+            Assert.Equal(2, await bulk.ExecuteScalarAsync<long>("PRAGMA synchronous"));
             Assert.Equal("wal", await bulk.ExecuteScalarAsync<string>("PRAGMA journal_mode"));
         }
 
