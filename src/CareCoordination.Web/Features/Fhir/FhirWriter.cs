@@ -247,13 +247,14 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     + "once the person has left hospital: there is neither.");
         }
         // The status read above, not the referral read through ServiceRequest.r: a partner that may update may not need to read.
+        // Each command reads it again in its own transaction: a question asked in between is not missed (NothingAsked).
         if (referral.Status == "awaiting-information")
         {
-            await mediator.Send(new AnswerInformationRequest.Command(referralId, text), cancellationToken);
+            await mediator.Send(new AnswerInformationRequest.Command(referralId, text, expectedVersion), cancellationToken);
         }
         else
         {
-            await mediator.Send(new AddReferralNote.Command(referralId, text), cancellationToken);
+            await mediator.Send(new AddReferralNote.Command(referralId, text, expectedVersion, NothingAsked: true), cancellationToken);
         }
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }

@@ -14,7 +14,8 @@ public static class AnswerInformationRequest
 {
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope("system/ServiceRequest.u")]
-    public sealed record Command(long ReferralId, string Answer) : ICommand;
+    /// <summary>ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.</summary>
+    public sealed record Command(long ReferralId, string Answer, int? ExpectedVersion = null) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -35,6 +36,10 @@ public static class AnswerInformationRequest
         {
             var scope = work.Scope;
             var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, scope.Actor);
+            if (command.ExpectedVersion is { } expected && expected != referral.Version)
+            {
+                throw CheckReferralVersion.Stale(referral.Version, expected);
+            }
             if (referral.Status != "awaiting-information")
             {
                 throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
@@ -62,7 +67,7 @@ public static class AnswerInformationRequest
             }
             // The referrer has answered what was asked, so what the referral lacked when it arrived is no longer flagged.
             await work.Connection.ExecuteAsync("UPDATE referral SET information_needed = NULL WHERE id = @Id", new { referral.Id }, work.Transaction);
-            await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage");
+            await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage", expectedVersion: command.ExpectedVersion);
             await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }

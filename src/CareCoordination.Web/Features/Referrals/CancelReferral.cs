@@ -90,7 +90,8 @@ public static class CancelReferral
                     scope.RecordChange("service.capacity-changed", "service", serviceId, null, new { availableToday = available, reason = "referral cancelled" });
                 }
             }
-            await ReferralNotes.TouchReferralAsync(work, referral, "referral.cancelled", status: "cancelled", outcomeReason: reason);
+            await ReferralNotes.TouchReferralAsync(work, referral, "referral.cancelled", status: "cancelled", outcomeReason: reason,
+                expectedVersion: command.ExpectedVersion);
             await Carers.CarerMessages.QueueAsync(work, referral.Id, referral.OrganisationId, Carers.CarerMessages.Closed);
             await received.KeepAsync(work, referral.Id);
             return Unit.Value;

@@ -17,9 +17,11 @@ public static class ReferralNotes
 
     /// <summary>
     /// Moves the referral on, guarded by the version it was read at: if someone else changed it in between,
-    /// nothing is written and the caller is told.
+    /// nothing is written and the caller is told. A caller that named the version it read (<paramref name="expectedVersion"/>,
+    /// a FHIR If-Match or meta.versionId) is told its precondition failed (412), as the check before the write would have said.
     /// </summary>
-    public static async Task TouchReferralAsync(Work work, ReferralRow referral, string changeKind, string? status = null, string? outcomeReason = null)
+    public static async Task TouchReferralAsync(Work work, ReferralRow referral, string changeKind, string? status = null, string? outcomeReason = null,
+        int? expectedVersion = null)
     {
         var scope = work.Scope;
         await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
@@ -31,6 +33,12 @@ public static class ReferralNotes
             """, new { referral.Id, referral.Version, status, outcomeReason, now = scope.Now }, work.Transaction);
         if (updated == 0)
         {
+            if (expectedVersion is { } expected)
+            {
+                // PostgreSQL: another writer's change committed after this command read the referral (SQLite's writers take turns).
+                var now = await work.Connection.ExecuteScalarAsync<int>("SELECT version FROM referral WHERE id = @Id", new { referral.Id }, work.Transaction);
+                throw CheckReferralVersion.Stale(now, expected);
+            }
             throw new Conflict("Someone else changed this referral a moment ago. Look at it again before you carry on.");
         }
         scope.RecordChange(changeKind, "referral", referral.Id, referral.OrganisationId, new { status = status ?? referral.Status });

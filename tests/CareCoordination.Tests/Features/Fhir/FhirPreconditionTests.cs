@@ -4,6 +4,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using CareCoordination.Tests.Support;
+using Dapper;
 using Hl7.Fhir.Model;
 using Task = System.Threading.Tasks.Task;
 
@@ -18,7 +19,9 @@ public abstract class FhirPreconditionTests(AppFactory app)
     private const string Stale = "7";
 
     /// <summary>A referral of the demo partner's, made new: its id and the JSON it was read back as.</summary>
-    private async Task<(string Id, JsonObject Read)> ReferralAsync(HttpClient client)
+    private Task<(string Id, JsonObject Read)> ReferralAsync(HttpClient client) => ReferralAsync(app, client);
+
+    internal static async Task<(string Id, JsonObject Read)> ReferralAsync(AppFactory app, HttpClient client)
     {
         using var created = await client.PostAsync("/fhir/ServiceRequest",
             FhirPayloads.Body(FhirPayloads.ContainedReferral(await app.NewNhsNumberAsync()).ToJsonString()));
@@ -274,3 +277,80 @@ public abstract class FhirPreconditionTests(AppFactory app)
 public sealed class FhirPreconditionOnSqliteTests(AppFactory app) : FhirPreconditionTests(app), IClassFixture<AppFactory>;
 
 public sealed class FhirPreconditionOnPostgresTests(PostgresAppFactory app) : FhirPreconditionTests(app), IClassFixture<PostgresAppFactory>;
+
+/// <summary>
+/// On PostgreSQL two writers can both pass the version check before either writes: the second's version-guarded write then
+/// finds the referral moved on. With a version named, that is the precondition failing (412), as it would have been a
+/// moment later; not the 409 a member of staff is shown. SQLite's writers take turns, so they cannot interleave so.
+/// </summary>
+public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) : IClassFixture<PostgresAppFactory>
+{
+    [Theory]
+    [InlineData("PUT revoked")]
+    [InlineData("$process-message delete")]
+    [InlineData("$process-message update")]
+    public async Task AChangeLandingBetweenTheVersionCheckAndTheWrite_Is412_AndWritesNothing(string path)
+    {
+        using var client = await app.PartnerAsync();
+        var (id, read) = await FhirPreconditionTests.ReferralAsync(app, client);
+        var referralId = long.Parse(id, System.Globalization.CultureInfo.InvariantCulture);
+        var before = await app.StoredAsync();
+
+        // Another writer's change, made and held uncommitted: the request's checks read the referral at version 1 and
+        // pass; its own version-guarded write waits for this row; the change then commits under it.
+        await using var other = await app.OpenAsync();
+        await using var change = await other.BeginTransactionAsync();
+        await other.ExecuteAsync("UPDATE referral SET version = version + 1 WHERE id = @referralId", new { referralId }, change);
+
+        // Watched from a connection of its own: within a transaction PostgreSQL answers pg_stat_activity from one snapshot.
+        await using var watch = await app.OpenAsync();
+        var sending = SendAsync(client, path, id, read);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await watch.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0)
+        {
+            Assert.False(sending.IsCompleted, $"The {path} was answered before it reached the referral's row: {(sending.IsCompleted ? await Describe(await sending) : "")}");
+            if (waited.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                var sessions = await watch.QueryAsync<string>(
+                    "SELECT concat_ws(' | ', state, wait_event_type, wait_event, query) FROM pg_stat_activity WHERE datname = current_database()");
+                Assert.Fail($"The {path} never waited for the referral's row:\n{string.Join('\n', sessions)}");
+            }
+            await Task.Delay(20);
+        }
+        await change.CommitAsync();
+        using var answer = await sending;
+
+        Assert.True(answer.StatusCode == HttpStatusCode.PreconditionFailed, await Describe(answer));
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(answer, HttpStatusCode.PreconditionFailed);
+        Assert.Contains("version 2, not 1", outcome.Issue[0].Diagnostics, StringComparison.Ordinal);
+        // Nothing of the request stayed: only the other writer's change moved the store (its version, which StoredAsync does not count).
+        Assert.Equal(before, await app.StoredAsync());
+        var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
+        Assert.Equal(RequestStatus.Active, after.Status);
+    }
+
+    private static async Task<string> Describe(HttpResponseMessage response) =>
+        $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+
+    private async Task<HttpResponseMessage> SendAsync(HttpClient client, string path, string id, JsonObject read)
+    {
+        var note = new JsonObject { ["text"] = "Family have arranged care privately." };
+        if (path == "PUT revoked")
+        {
+            var body = read.DeepClone().AsObject();
+            body["status"] = "revoked";
+            body["note"]!.AsArray().Add(note);
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
+            put.Headers.TryAddWithoutValidation("If-Match", "W/\"1\"");
+            return await client.SendAsync(put);
+        }
+        var message = FhirPayloads.Example("referral-message.json", await app.NewNhsNumberAsync());
+        message["entry"]![0]!["resource"]!["reason"]!["coding"]![0]!["code"] = path.Split(' ')[1];
+        var request = message["entry"]![1]!["resource"]!.AsObject();
+        request["id"] = id;
+        request["meta"] = new JsonObject { ["versionId"] = "1" };
+        request["note"] = new JsonArray(note);
+        return await client.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString()));
+    }
+}

@@ -110,6 +110,30 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
     }
 
     [Fact]
+    public async Task AnUpdateTakenForANote_BecauseNothingWasAsked_IsRefused_WhenAQuestionHasBeenAskedSince()
+    {
+        // A partner's update message decides "note" or "answer" from the status it read; a coordinator's question landing
+        // between that read and the note's own transaction must not leave the answer as a plain note and the task on hold.
+        await using var connection = await app.OpenAsync();
+        var id = await SubmitAsync();
+        var task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id });
+        var coordinator = await app.StaffAsync("coordinator");
+        await app.SendAsync(new TakeReferral.Command(task), coordinator);
+        await app.SendAsync(new RequestInformation.Command(task, "Is a key safe fitted?"), coordinator);
+        var referrer = await app.StaffAsync("referrer");
+        var notes = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id });
+
+        var refused = await Assert.ThrowsAsync<Conflict>(() =>
+            app.SendAsync(new AddReferralNote.Command(id, "Yes, by the back door.", NothingAsked: true), referrer));
+
+        Assert.Contains("asked a question", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(notes, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id }));
+        // A note meant as one (staff adding what they know) is still a note while the question waits.
+        await app.SendAsync(new AddReferralNote.Command(id, "Spoke to the daughter."), referrer);
+        Assert.Equal("on-hold", await connection.ExecuteScalarAsync<string>("SELECT status FROM triage_task WHERE id = @task", new { task }));
+    }
+
+    [Fact]
     public async Task Note_IsAddedAndShowsInTheTimeline()
     {
         var id = await SubmitAsync();
