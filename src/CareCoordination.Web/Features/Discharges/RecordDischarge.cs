@@ -21,10 +21,11 @@ public static class RecordDischarge
     /// <summary>Clocks differ a little between a partner's system and ours.</summary>
     private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
 
+    /// <summary>ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.</summary>
     [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
     [AllowPartnerScope("system/ServiceRequest.u")]
     public sealed record Command(long ReferralId, DateTimeOffset DischargedAt, string? PathwayAtDischarge = null, string? Destination = null,
-        string? CareLevel = null) : ICommand;
+        string? CareLevel = null, int? ExpectedVersion = null) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -59,6 +60,10 @@ public static class RecordDischarge
         {
             var (scope, connection, transaction) = (work.Scope, work.Connection, work.Transaction);
             var referral = await ReferralAccess.FindAsync(connection, transaction, command.ReferralId, scope.Actor);
+            if (command.ExpectedVersion is { } expected && expected != referral.Version)
+            {
+                throw CheckReferralVersion.Stale(referral.Version, expected);
+            }
             if (referral.Status == "draft")
             {
                 throw new RuleBroken("A draft has not been sent: there is no discharge to record on it.");
@@ -107,7 +112,8 @@ public static class RecordDischarge
                 + (current.DischargedAt is { } before
                     ? $" (was {before:O}, pathway {current.Pathway ?? "-"}, destination {current.Destination ?? "-"}, care {current.CareLevel ?? "-"}, from {current.RecordedFrom})"
                     : "");
-            await ReferralNotes.TouchReferralAsync(work, referral, current.DischargedAt is null ? "referral.discharged" : "referral.discharge-corrected");
+            await ReferralNotes.TouchReferralAsync(work, referral, current.DischargedAt is null ? "referral.discharged" : "referral.discharge-corrected",
+                expectedVersion: command.ExpectedVersion);
             return Unit.Value;
         }
     }

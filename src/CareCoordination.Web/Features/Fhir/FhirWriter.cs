@@ -18,8 +18,11 @@ public sealed record Written(string ResourceType, long Id, int Status)
     /// <summary>For a referral: the person it is for, the id of a transaction's Patient entry.</summary>
     public long PersonId { get; init; }
 
-    /// <summary>For a referral its condition found: its person's NHS number, to tell whether a transaction's Patient entry is that person.</summary>
-    public string? PersonNhsNumber { get; init; }
+    /// <summary>
+    /// For a referral its condition found (a retry): the person sent with it is known to be someone else than the referral's.
+    /// False where that cannot be told (the person named only by reference, or sent without an NHS number).
+    /// </summary>
+    public bool ForAnotherPerson { get; init; }
 
     /// <summary>For a new referral: what the form needs and the sender did not say, answered as warnings.</summary>
     public IReadOnlyList<InformationNeeded.Item> Missing { get; init; } = [];
@@ -73,7 +76,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             {
                 return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK)
                 {
-                    PersonId = matches.Items[0].PersonId, PersonNhsNumber = matches.Items[0].NhsNumber,
+                    PersonId = matches.Items[0].PersonId,
+                    ForAnotherPerson = !SamePerson(patient, knownPerson, matches.Items[0].PersonId, matches.Items[0].NhsNumber),
                 };
             }
         }
@@ -124,7 +128,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             // A retry that raced the first: answered as the conditional create it was, else refused as a duplicate.
             return condition is not null
-                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK) { PersonId = result.PersonId!.Value }
+                ? new Written("ServiceRequest", referralId, StatusCodes.Status200OK) { PersonId = result.PersonId!.Value, ForAnotherPerson = result.ForAnotherPerson }
                 : throw new Conflict($"You have already sent a referral with identifier {sender!.System}|{sender.Value}: ServiceRequest/{referralId}. "
                     // A message cannot carry If-None-Exist: its retry is the same message (its Bundle.id), its change an update.
                     + (sent.Header is not null
@@ -237,7 +241,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         var text = NewestNote(request, referral);
         if (discharged is { } at)
         {
-            await mediator.Send(new Discharges.RecordDischarge.Command(referralId, at), cancellationToken);
+            await mediator.Send(new Discharges.RecordDischarge.Command(referralId, at, ExpectedVersion: expectedVersion), cancellationToken);
+            // The version named is checked by the first write; from there the message's transaction holds the referral (PostgreSQL's
+            // row lock, SQLite's writer turn), and the note's command below finds it at the version this one made.
+            expectedVersion = null;
         }
         if (text is null)
         {
@@ -247,7 +254,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     + "once the person has left hospital: there is neither.");
         }
         // The status read above, not the referral read through ServiceRequest.r: a partner that may update may not need to read.
-        // Each command reads it again in its own transaction: a question asked in between is not missed (NothingAsked).
+        // The command reads it again in the transaction that writes: a question asked in between is not missed (NothingAsked).
         if (referral.Status == "awaiting-information")
         {
             await mediator.Send(new AnswerInformationRequest.Command(referralId, text, expectedVersion), cancellationToken);
@@ -320,7 +327,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     referralEntry ??= index;
                     if (named.Patient is not null)
                     {
-                        if (written.Status == StatusCodes.Status200OK && !ForTheSamePerson(named.Patient, named.Known, written))
+                        if (written.ForAnotherPerson)
                         {
                             throw new Conflict($"If-None-Exist {entry.Request?.IfNoneExist} finds ServiceRequest/{written.Id}, a referral for another person "
                                 + $"than your Patient entry {request.Subject?.Reference}: a different referral needs an identifier of its own. "
@@ -584,15 +591,14 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     }
 
     /// <summary>
-    /// Whether a referral a transaction's condition found is for the person its Patient entry names. A retry is; a referral
-    /// identifier sent again for someone else is a partner's mistake, which answering the Patient entry with the found
-    /// referral's person would hide. A Patient entry its own condition found is compared by id, else by NHS number.
+    /// Whether the referral a condition found is for the person sent with the retry: the person its own condition found, by id;
+    /// else the Patient sent, by NHS number. A Patient without one could not have made the referral (its form needs one), and a
+    /// person named only by reference is not read for this: both count as the same, and the found referral is the answer.
     /// </summary>
-    private static bool ForTheSamePerson(Patient patient, PersonRecord? known, Written found) =>
-        known is not null ? known.Id == found.PersonId
-            : found.PersonNhsNumber is not { } theirs
-                || Domain.NhsNumber.Normalise(patient.Identifier.FirstOrDefault(i => i.System == FhirMapping.NhsNumberSystem)?.Value) is not { } ours
-                || ours == Domain.NhsNumber.Normalise(theirs);
+    private static bool SamePerson(Patient? patient, PersonRecord? known, long foundPersonId, string foundNhsNumber) =>
+        known is not null ? known.Id == foundPersonId
+            : Domain.NhsNumber.Normalise(patient?.Identifier.FirstOrDefault(i => i.System == FhirMapping.NhsNumberSystem)?.Value) is not { } sent
+                || sent == Domain.NhsNumber.Normalise(foundNhsNumber);
 
     /// <summary>This server's FHIR base as the caller reached it (behind a proxy, as its forwarded headers say).</summary>
     private string ServerBase => FhirEndpoints.BaseUrl(http.HttpContext?.Request ?? throw new InvalidOperationException("A FHIR write is made within an HTTP request."));

@@ -9,14 +9,14 @@ namespace CareCoordination.Features.Referrals;
 /// <summary>Adds something the people working the referral should know, without changing where it is.</summary>
 public static class AddReferralNote
 {
-    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
-    [AllowPartnerScope("system/ServiceRequest.u")]
     /// <summary>
     /// ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.
     /// NothingAsked: the caller took the text for a note because the referral was not waiting for information (a partner's
     /// update, whose answer to a question is AnswerInformationRequest); a question asked since then is refused here, so that
     /// an answer is never kept as a plain note with the task left on hold.
     /// </summary>
+    [AllowRoles(Roles.Referrer, Roles.Coordinator, Roles.BedBureau)]
+    [AllowPartnerScope("system/ServiceRequest.u")]
     public sealed record Command(long ReferralId, string Text, int? ExpectedVersion = null, bool NothingAsked = false) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>

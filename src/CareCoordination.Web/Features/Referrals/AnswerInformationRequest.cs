@@ -12,9 +12,9 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class AnswerInformationRequest
 {
+    /// <summary>ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.</summary>
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope("system/ServiceRequest.u")]
-    /// <summary>ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.</summary>
     public sealed record Command(long ReferralId, string Answer, int? ExpectedVersion = null) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>

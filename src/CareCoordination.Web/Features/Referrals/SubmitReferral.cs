@@ -54,6 +54,9 @@ public static class SubmitReferral
         /// without a read: 1 for a person new to the store; null for anyone known before (an answer that names it reads it).
         /// </summary>
         public int? PersonVersion { get; init; }
+
+        /// <summary>A repeat (Repeated) whose referral is for another person than the form's NHS number names.</summary>
+        public bool ForAnotherPerson { get; init; }
     }
 
     public sealed class Validator : AbstractValidator<Command>
@@ -136,7 +139,10 @@ public static class SubmitReferral
                 var repeated = earlier[0];
                 scope.AuditDetail = "repeated submission: the referral already exists";
                 scope.Touch("referral", repeated.Id);
-                return new Result(repeated.Id, Repeated: true, OpenReferrals.None) { PersonId = repeated.PersonId };
+                return new Result(repeated.Id, Repeated: true, OpenReferrals.None)
+                {
+                    PersonId = repeated.PersonId, ForAnotherPerson = people.Count == 0 || people[0] != repeated.PersonId,
+                };
             }
 
             long? personId = people.Count > 0 ? people[0] : null;

@@ -468,6 +468,37 @@ public abstract class DischargeRecordingTests
         await using var connection = await app.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @referral AND text = @note", new { referral, note }));
     }
+
+    [Fact]
+    public async Task AnUpdateMessage_WithTheEncountersEndAndANote_AtTheVersionItRead_RecordsBoth_AndAtAnOlderOneNeither()
+    {
+        var referral = await SendReferralAsync();
+        using var partner = await app.PartnerAsync();
+        var left = Now.AddHours(-2);
+        var end = left.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        // A note first, so that the version the referral was sent at is an older one.
+        Assert.Equal(HttpStatusCode.OK, (await partner.PostAsync("/fhir/$process-message",
+            FhirPayloads.Body(UpdateMessage(referral, null, "Ready from noon " + Guid.NewGuid().ToString("N")).ToJsonString()))).StatusCode);
+        await using var connection = await app.OpenAsync();
+        var version = await connection.ExecuteScalarAsync<int>("SELECT version FROM referral WHERE id = @referral", new { referral });
+        var note = "Home by ambulance; the daughter met her there " + Guid.NewGuid().ToString("N");
+        JsonObject At(int read)
+        {
+            var message = UpdateMessage(referral, Encounter(end), note);
+            message["entry"]![1]!["resource"]!["meta"] = new JsonObject { ["versionId"] = read.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            return message;
+        }
+
+        // The discharge is the message's first write and moves the referral on; the note that follows is the same message's.
+        var stale = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(At(version - 1).ToJsonString()));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.StatusCode);
+        Assert.Null((await DischargeAsync(referral)).DischargedAt);
+        var recorded = await partner.PostAsync("/fhir/$process-message", FhirPayloads.Body(At(version).ToJsonString()));
+
+        Assert.True(recorded.StatusCode == HttpStatusCode.OK, await recorded.Content.ReadAsStringAsync());
+        Assert.Equal(left, (await DischargeAsync(referral)).DischargedAt);
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @referral AND text = @note", new { referral, note }));
+    }
 }
 
 public sealed class DischargeRecordingOnSqliteTests(AppFactory app) : DischargeRecordingTests(app), IClassFixture<AppFactory>;

@@ -302,12 +302,13 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         await using var change = await other.BeginTransactionAsync();
         await other.ExecuteAsync("UPDATE referral SET version = version + 1 WHERE id = @referralId", new { referralId }, change);
 
-        // Watched from a connection of its own: within a transaction PostgreSQL answers pg_stat_activity from one snapshot.
+        // Watched from a connection of its own (within a transaction PostgreSQL answers pg_stat_activity from one snapshot), for a
+        // session this change blocks: the app's own background work may wait on other locks.
+        var holder = await other.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: change);
         await using var watch = await app.OpenAsync();
         var sending = SendAsync(client, path, id, read);
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await watch.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0)
+        while (await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
         {
             Assert.False(sending.IsCompleted, $"The {path} was answered before it reached the referral's row: {(sending.IsCompleted ? await Describe(await sending) : "")}");
             if (waited.Elapsed > TimeSpan.FromSeconds(20))
