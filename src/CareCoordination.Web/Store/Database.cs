@@ -253,6 +253,9 @@ public sealed partial class Database : IAsyncDisposable
     private async Task<T> WritePostgresAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
+        // Npgsql begins it READ COMMITTED by name, whatever the server's default_transaction_isolation (checked on a database set
+        // to REPEATABLE READ): the commands' version guards are written for that level, where a row moved on by another writer
+        // matches nothing instead of failing the statement with a serialization error.
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         try
         {

@@ -84,17 +84,26 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
         await Assert.ThrowsAsync<ValidationFailed>(() => app.SendAsync(new CancelReferral.Command(id, " "), referrer));
     }
 
-    [Fact]
-    public async Task Answer_ReturnsTheReferralToTriage_AndRestartsTheClock()
+    /// <summary>
+    /// A referral of the referrer's trust that a coordinator has asked about: made here, as the demo seed's history has one
+    /// only on some days (CI found none on 4 December). Its id and its task's.
+    /// </summary>
+    private async Task<(long Id, long Task)> AskedAboutAsync()
     {
-        await using var connection = await app.OpenAsync();
-        // A referral of the referrer's trust that a coordinator has asked about: made here, as the demo seed's history
-        // has one only on some days (CI found none on 4 December).
         var id = await SubmitAsync();
+        await using var connection = await app.OpenAsync();
         var task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id });
         var coordinator = await app.StaffAsync("coordinator");
         await app.SendAsync(new TakeReferral.Command(task), coordinator);
         await app.SendAsync(new RequestInformation.Command(task, "Is a key safe fitted?"), coordinator);
+        return (id, task);
+    }
+
+    [Fact]
+    public async Task Answer_ReturnsTheReferralToTriage_AndRestartsTheClock()
+    {
+        await using var connection = await app.OpenAsync();
+        var (id, _) = await AskedAboutAsync();
         var referrer = await app.StaffAsync("referrer");
         var notAsked = await SubmitAsync();
         await Assert.ThrowsAsync<RuleBroken>(() => app.SendAsync(new AnswerInformationRequest.Command(notAsked, "Early answer"), referrer));
@@ -115,11 +124,7 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
         // A partner's update message decides "note" or "answer" from the status it read; a coordinator's question landing
         // between that read and the note's own transaction must not leave the answer as a plain note and the task on hold.
         await using var connection = await app.OpenAsync();
-        var id = await SubmitAsync();
-        var task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id });
-        var coordinator = await app.StaffAsync("coordinator");
-        await app.SendAsync(new TakeReferral.Command(task), coordinator);
-        await app.SendAsync(new RequestInformation.Command(task, "Is a key safe fitted?"), coordinator);
+        var (id, task) = await AskedAboutAsync();
         var referrer = await app.StaffAsync("referrer");
         var notes = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id });
 
@@ -130,6 +135,7 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
         Assert.Equal(notes, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id }));
         // A note meant as one (staff adding what they know) is still a note while the question waits.
         await app.SendAsync(new AddReferralNote.Command(id, "Spoke to the daughter."), referrer);
+        Assert.Equal(notes + 1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id }));
         Assert.Equal("on-hold", await connection.ExecuteScalarAsync<string>("SELECT status FROM triage_task WHERE id = @task", new { task }));
     }
 
