@@ -253,16 +253,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 : throw new RuleBroken("An update carries what is new as the ServiceRequest's last note, or the hospital Encounter with period.end "
                     + "once the person has left hospital: there is neither.");
         }
-        // The status read above, not the referral read through ServiceRequest.r: a partner that may update may not need to read.
-        // The command reads it again in the transaction that writes: a question asked in between is not missed (NothingAsked).
-        if (referral.Status == "awaiting-information")
-        {
-            await mediator.Send(new AnswerInformationRequest.Command(referralId, text, expectedVersion), cancellationToken);
-        }
-        else
-        {
-            await mediator.Send(new AddReferralNote.Command(referralId, text, expectedVersion, NothingAsked: true), cancellationToken);
-        }
+        // Answer or note is decided by the command, on the referral as the writing transaction reads it.
+        await mediator.Send(new AddReferrersUpdate.Command(referralId, text, expectedVersion), cancellationToken);
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }
 
@@ -679,11 +671,10 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         return request.Note.Count == 1 && referral?.Summary?.Trim() == text ? null : text;
     }
 
-    /// <summary>The referral's status and summary, what an update is judged by.</summary>
+    /// <summary>Whose the referral is and its summary: what an update's newest note is judged by.</summary>
     private sealed record ReferralNow
     {
         public long OrganisationId { get; init; }
-        public string Status { get; init; } = "";
         public string? Summary { get; init; }
     }
 
@@ -691,18 +682,17 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// The referral as an update is judged, checking whose it is first: another organisation's is not found (404), as the
     /// command would say, whatever the update carries (a 422 for a note equal to its summary would confirm a guess at it).
     /// Inside a message or a transaction Bundle it is read on that transaction's connection, seeing what its earlier entries
-    /// did, with no second connection beside the write; not audited, since neither the status nor the sender's own summary
-    /// is disclosed by it.
+    /// did, with no second connection beside the write; not audited, since the sender's own summary is not disclosed by it.
     /// </summary>
     private async Task<ReferralNow> ReferralNowAsync(long referralId, CancellationToken cancellationToken)
     {
         // Only a caller that may change the referral is told anything by it: without the update scope, a one-note update
         // answered 422 where the summary matched and 403 elsewhere.
-        if (!AccessPolicy<AddReferralNote.Command>.Policy.Allows(actors.Current))
+        if (!AccessPolicy<AddReferrersUpdate.Command>.Policy.Allows(actors.Current))
         {
             throw new AccessDenied($"{actors.Current.Name} may not change a referral (it needs system/ServiceRequest.u).");
         }
-        const string sql = "SELECT organisation_id AS OrganisationId, status AS Status, summary AS Summary FROM referral WHERE id = @referralId";
+        const string sql = "SELECT organisation_id AS OrganisationId, summary AS Summary FROM referral WHERE id = @referralId";
         ReferralNow? referral;
         if (Work.Current is { Connection: { } connection, Transaction: { } transaction })
         {

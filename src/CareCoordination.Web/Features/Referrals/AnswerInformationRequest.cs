@@ -12,10 +12,9 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class AnswerInformationRequest
 {
-    /// <summary>ExpectedVersion, when given (a FHIR update's meta.versionId), refuses a referral changed since the caller read it.</summary>
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope("system/ServiceRequest.u")]
-    public sealed record Command(long ReferralId, string Answer, int? ExpectedVersion = null) : ICommand;
+    public sealed record Command(long ReferralId, string Answer) : ICommand;
 
     public sealed class Validator : AbstractValidator<Command>
     {
@@ -34,42 +33,44 @@ public static class AnswerInformationRequest
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
-            var scope = work.Scope;
-            var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, scope.Actor);
-            if (command.ExpectedVersion is { } expected && expected != referral.Version)
-            {
-                throw CheckReferralVersion.Stale(referral.Version, expected);
-            }
-            if (referral.Status != "awaiting-information")
-            {
-                throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
-            }
-            await ReferralNotes.AddAsync(work, referral.Id, "information-response", command.Answer);
-            var onHold = await work.Connection.QueryAsync<PausedTask>(
-                "SELECT id AS Id, queue AS Queue, on_hold_since AS Since, owner_user_id AS Owner FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
-            // Kept before anything below changes them: the referral's information needed is cleared before its version moves.
-            await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
-            await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", [.. onHold.Select(t => t.Id)]);
-            foreach (var (taskId, queue, since, owner) in onHold.Select(t => (t.Id, t.Queue, t.Since, t.Owner)))
-            {
-                // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked".
-                var status = owner is null ? "requested" : "in-progress";
-                // The pause ends: its length comes off the triage clock.
-                var paused = since is { } start ? (int)Math.Max(0, (scope.Now - start).TotalSeconds) : 0;
-                await work.Connection.ExecuteAsync(
-                    """
-                    UPDATE triage_task SET status = @status, on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
-                        version = version + 1, updated_at = @now
-                    WHERE id = @taskId
-                    """,
-                    new { taskId, status, paused, now = scope.Now }, work.Transaction);
-                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
-            }
-            // The referrer has answered what was asked, so what the referral lacked when it arrived is no longer flagged.
-            await work.Connection.ExecuteAsync("UPDATE referral SET information_needed = NULL WHERE id = @Id", new { referral.Id }, work.Transaction);
-            await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage", expectedVersion: command.ExpectedVersion);
+            var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, work.Scope.Actor);
+            await AnswerAsync(work, referral, command.Answer, expectedVersion: null);
             await received.KeepAsync(work, referral.Id);
             return Unit.Value;
         }
+    }
+
+    /// <summary>The answer itself, on a referral read in this transaction (also AddReferrersUpdate's, when a question waits).</summary>
+    internal static async Task AnswerAsync(Work work, ReferralRow referral, string answer, int? expectedVersion)
+    {
+        var scope = work.Scope;
+        if (referral.Status != "awaiting-information")
+        {
+            throw new RuleBroken($"Nothing is waiting for an answer: the referral is {referral.Status}.");
+        }
+        await ReferralNotes.AddAsync(work, referral.Id, "information-response", answer);
+        var onHold = await work.Connection.QueryAsync<PausedTask>(
+            "SELECT id AS Id, queue AS Queue, on_hold_since AS Since, owner_user_id AS Owner FROM triage_task WHERE referral_id = @Id AND status = 'on-hold'", new { referral.Id }, work.Transaction);
+        // Kept before anything below changes them: the referral's information needed is cleared before its version moves.
+        await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
+        await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", [.. onHold.Select(t => t.Id)]);
+        foreach (var (taskId, queue, since, owner) in onHold.Select(t => (t.Id, t.Queue, t.Since, t.Owner)))
+        {
+            // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked".
+            var status = owner is null ? "requested" : "in-progress";
+            // The pause ends: its length comes off the triage clock.
+            var paused = since is { } start ? (int)Math.Max(0, (scope.Now - start).TotalSeconds) : 0;
+            await work.Connection.ExecuteAsync(
+                """
+                UPDATE triage_task SET status = @status, on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
+                    version = version + 1, updated_at = @now
+                WHERE id = @taskId
+                """,
+                new { taskId, status, paused, now = scope.Now }, work.Transaction);
+            scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
+        }
+        // The referrer has answered what was asked, so what the referral lacked when it arrived is no longer flagged.
+        await work.Connection.ExecuteAsync("UPDATE referral SET information_needed = NULL WHERE id = @Id", new { referral.Id }, work.Transaction);
+        await ReferralNotes.TouchReferralAsync(work, referral, "referral.information-received", status: "in-triage", expectedVersion: expectedVersion);
     }
 }

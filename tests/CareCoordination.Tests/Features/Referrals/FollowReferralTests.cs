@@ -119,24 +119,26 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
     }
 
     [Fact]
-    public async Task AnUpdateTakenForANote_BecauseNothingWasAsked_IsRefused_WhenAQuestionHasBeenAskedSince()
+    public async Task AReferrersUpdate_IsTheAnswer_WhileAQuestionWaits_AndANoteOtherwise()
     {
-        // A partner's update message decides "note" or "answer" from the status it read; a coordinator's question landing
-        // between that read and the note's own transaction must not leave the answer as a plain note and the task on hold.
+        // A partner's update message sends what is new without knowing whether a question was asked meanwhile: the command
+        // decides on the referral as it reads it, so an answer is never kept as a plain note with the task left on hold.
         await using var connection = await app.OpenAsync();
-        var (id, task) = await AskedAboutAsync();
+        var (asked, task) = await AskedAboutAsync();
+        var notAsked = await SubmitAsync();
         var referrer = await app.StaffAsync("referrer");
-        var notes = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id });
 
-        var refused = await Assert.ThrowsAsync<Conflict>(() =>
-            app.SendAsync(new AddReferralNote.Command(id, "Yes, by the back door.", NothingAsked: true), referrer));
+        await app.SendAsync(new AddReferrersUpdate.Command(asked, "Yes, by the back door."), referrer);
+        await app.SendAsync(new AddReferrersUpdate.Command(notAsked, "Daughter will be at the house from 2pm."), referrer);
 
-        Assert.Contains("asked a question", refused.Message, StringComparison.Ordinal);
-        Assert.Equal(notes, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id }));
-        // A note meant as one (staff adding what they know) is still a note while the question waits.
-        await app.SendAsync(new AddReferralNote.Command(id, "Spoke to the daughter."), referrer);
-        Assert.Equal(notes + 1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral_note WHERE referral_id = @id", new { id }));
-        Assert.Equal("on-hold", await connection.ExecuteScalarAsync<string>("SELECT status FROM triage_task WHERE id = @task", new { task }));
+        var answered = await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(asked), referrer);
+        Assert.Equal(("in-triage", "information-response"), (answered.Referral.Status, answered.Notes[^1].Kind));
+        Assert.Equal("in-progress", await connection.ExecuteScalarAsync<string>("SELECT status FROM triage_task WHERE id = @task", new { task }));
+        var noted = await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(notAsked), referrer);
+        Assert.Equal(("submitted", "note"), (noted.Referral.Status, Assert.Single(noted.Notes).Kind));
+        // Once answered, the same words again are a note: nothing is waiting for an answer now.
+        await app.SendAsync(new AddReferrersUpdate.Command(asked, "And the key is under the mat."), referrer);
+        Assert.Equal("note", (await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(asked), referrer)).Notes[^1].Kind);
     }
 
     [Fact]
