@@ -87,30 +87,50 @@ public static class FlowHistory
             var today = LondonTime.Today(clock);
             var first = today.AddDays(1 - query.Days);
             var from = LondonTime.StartOf(first);
+            await using var connection = await database.OpenAsync(cancellationToken);
+
             var provider = database.Provider;
+            var beds = new List<BedNow>();
+            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
+                $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
+                cancellationToken: cancellationToken)))
+            {
+                var reader = rows.Reader;
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var row = new PackedRow.Fields(reader.GetString(0));
+                    beds.Add(new BedNow(row.Number(), row.Next().ToString()));
+                }
+            }
+            var openBeds = beds.Count(b => b.Status != "closed");
+            var stays = new Dictionary<long, List<Stay>>();
+            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
+            {
+                var reader = rows.Reader;
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var row = new PackedRow.Fields(reader.GetString(0));
+                    var bedId = row.Number();
+                    if (!stays.TryGetValue(bedId, out var bedStays))
+                    {
+                        stays[bedId] = bedStays = [];
+                    }
+                    bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
+                }
+            }
+            var placements = await SpansAsync(connection, PlacementsStarted(provider), from, cancellationToken);
+            // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
+            // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
+            // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
+            var triage = await SpansAsync(connection,
+                $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken);
+
             // Each time is put in its day once (a fortnight at 1M referrals is about 35,000 of them), not looked for in every day.
             var bounds = new List<(DateOnly Date, DateTimeOffset Start, DateTimeOffset End)>();
             for (var date = first; date <= today; date = date.AddDays(1))
             {
                 bounds.Add((date, LondonTime.StartOf(date), date == today ? now : LondonTime.StartOf(date.AddDays(1))));
             }
-
-            // PERF: the four reads share nothing, so each runs on a connection of its own on a pool thread (Microsoft.Data.Sqlite's
-            // async calls run synchronously): the fortnight takes about the longest of them, not their sum. At 1M referrals they
-            // took, one after another, 10 ms (the beds and their stays), 5 (placements), 5 (triage) and 1 (counts) (issue 14).
-            var occupancyRead = Task.Run(() => BedsAndStaysAsync(provider, from, cancellationToken), cancellationToken);
-            var placementsRead = Task.Run(() => SpansAsync(PlacementsStarted(provider), from, cancellationToken), cancellationToken);
-            // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
-            // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
-            // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
-            var triageRead = Task.Run(() => SpansAsync(
-                $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken), cancellationToken);
-            var sentRead = ReferralsInAsync(bounds, cancellationToken);
-            await Task.WhenAll(occupancyRead, placementsRead, triageRead, sentRead);
-            var (beds, stays) = await occupancyRead;
-            var (placements, triage, sent) = (await placementsRead, await triageRead, await sentRead);
-            var openBeds = beds.Count(b => b.Status != "closed");
-
             int DayOf(DateTimeOffset at)
             {
                 var (low, high) = (0, bounds.Count - 1);
@@ -132,6 +152,17 @@ public static class FlowHistory
                 }
                 return -1;
             }
+            // Referrals in are only counted: each day's count is a range of ix_referral_submitted, not its times brought here.
+            var counts = new DynamicParameters();
+            var perDay = new List<string>();
+            for (var i = 0; i < bounds.Count; i++)
+            {
+                counts.Add($"start{i}", bounds[i].Start);
+                counts.Add($"end{i}", bounds[i].End);
+                perDay.Add($"(SELECT COUNT(*) FROM referral WHERE submitted_at >= @start{i} AND submitted_at < @end{i}) AS day{i}");
+            }
+            var sent = ((IDictionary<string, object>)await connection.QuerySingleAsync("SELECT " + string.Join(", ", perDay), counts))
+                .Values.Select(Convert.ToInt32).ToArray();
             // Each day's times in order, sorted once for both of its percentiles.
             double[][] ByDay(List<Span> spans, Func<TimeSpan, double> unit)
             {
@@ -184,60 +215,8 @@ public static class FlowHistory
             return bed.Status == "occupied" && !later;
         }
 
-        /// <summary>The active sites' beds, and the stays of the fortnight on them, by bed: what each day's occupancy is counted from.</summary>
-        private async Task<(List<BedNow> Beds, Dictionary<long, List<Stay>> Stays)> BedsAndStaysAsync(StoreProvider provider, DateTimeOffset from,
-            CancellationToken cancellationToken)
+        private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, string sql, DateTimeOffset from, CancellationToken cancellationToken)
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            var beds = new List<BedNow>();
-            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
-                $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
-                cancellationToken: cancellationToken)))
-            {
-                var reader = rows.Reader;
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var row = new PackedRow.Fields(reader.GetString(0));
-                    beds.Add(new BedNow(row.Number(), row.Next().ToString()));
-                }
-            }
-            var stays = new Dictionary<long, List<Stay>>();
-            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
-            {
-                var reader = rows.Reader;
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var row = new PackedRow.Fields(reader.GetString(0));
-                    var bedId = row.Number();
-                    if (!stays.TryGetValue(bedId, out var bedStays))
-                    {
-                        stays[bedId] = bedStays = [];
-                    }
-                    bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
-                }
-            }
-            return (beds, stays);
-        }
-
-        /// <summary>Referrals in are only counted: each day's count is a range of ix_referral_submitted, not its times brought here.</summary>
-        private async Task<int[]> ReferralsInAsync(List<(DateOnly Date, DateTimeOffset Start, DateTimeOffset End)> bounds, CancellationToken cancellationToken)
-        {
-            var counts = new DynamicParameters();
-            var perDay = new List<string>();
-            for (var i = 0; i < bounds.Count; i++)
-            {
-                counts.Add($"start{i}", bounds[i].Start);
-                counts.Add($"end{i}", bounds[i].End);
-                perDay.Add($"(SELECT COUNT(*) FROM referral WHERE submitted_at >= @start{i} AND submitted_at < @end{i}) AS day{i}");
-            }
-            await using var connection = await database.OpenAsync(cancellationToken);
-            return ((IDictionary<string, object>)await connection.QuerySingleAsync(new CommandDefinition("SELECT " + string.Join(", ", perDay), counts,
-                cancellationToken: cancellationToken))).Values.Select(Convert.ToInt32).ToArray();
-        }
-
-        private async Task<List<Span>> SpansAsync(string sql, DateTimeOffset from, CancellationToken cancellationToken)
-        {
-            await using var connection = await database.OpenAsync(cancellationToken);
             var spans = new List<Span>();
             await using var rows = await connection.ReadRowsAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
             var reader = rows.Reader;
