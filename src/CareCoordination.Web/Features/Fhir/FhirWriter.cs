@@ -45,8 +45,8 @@ public sealed record Written(string ResourceType, long Id, int Status)
 }
 
 /// <summary>
-/// Turns partners' FHIR writes into the same Mediator commands the pages send (SubmitReferral, CancelReferral,
-/// AnswerInformationRequest, AddReferralNote): one set of rules, one audit. Used by create and update, by
+/// Turns partners' FHIR writes into the same Mediator commands the pages send (SubmitReferral, CancelReferral, RecordDischarge;
+/// an update's note through AddReferrersUpdate, which answers or notes as the pages' two commands do): one set of rules, one audit. Used by create and update, by
 /// each entry of a batch or transaction, and by $process-message. Inside a transaction's command the
 /// commands it sends join that command's database transaction, so one failing entry undoes them all.
 /// </summary>
@@ -222,7 +222,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             throw new RuleBroken("This server changes a sent referral by update only to cancel it: send status revoked with a note saying why. "
                 + "To answer a question or add information, send a $process-message update.");
         }
-        var why = NewestNote(request, request.Note.Count == 1 ? await ReferralNowAsync(referralId, cancellationToken) : null);
+        var why = NewestNote(request, request.Note.Count == 1 ? await ReferralNowAsync<CancelReferral.Command>(referralId, cancellationToken) : null);
         await mediator.Send(new CancelReferral.Command(referralId, why ?? "", expectedVersion), cancellationToken);
         return new Written("ServiceRequest", referralId, StatusCodes.Status200OK);
     }
@@ -237,7 +237,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     {
         await RequireVersionAsync(referralId, expectedVersion, cancellationToken);
         var discharged = Discharged(sent);
-        var referral = await ReferralNowAsync(referralId, cancellationToken);
+        var referral = await ReferralNowAsync<AddReferrersUpdate.Command>(referralId, cancellationToken);
         var text = NewestNote(request, referral);
         if (discharged is { } at)
         {
@@ -684,11 +684,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     /// Inside a message or a transaction Bundle it is read on that transaction's connection, seeing what its earlier entries
     /// did, with no second connection beside the write; not audited, since the sender's own summary is not disclosed by it.
     /// </summary>
-    private async Task<ReferralNow> ReferralNowAsync(long referralId, CancellationToken cancellationToken)
+    /// <typeparam name="TCommand">The command the update goes on to send, whose callers alone are told anything here.</typeparam>
+    private async Task<ReferralNow> ReferralNowAsync<TCommand>(long referralId, CancellationToken cancellationToken)
     {
         // Only a caller that may change the referral is told anything by it: without the update scope, a one-note update
         // answered 422 where the summary matched and 403 elsewhere.
-        if (!AccessPolicy<AddReferrersUpdate.Command>.Policy.Allows(actors.Current))
+        if (!AccessPolicy<TCommand>.Policy.Allows(actors.Current))
         {
             throw new AccessDenied($"{actors.Current.Name} may not change a referral (it needs system/ServiceRequest.u).");
         }

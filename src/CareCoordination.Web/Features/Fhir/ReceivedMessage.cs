@@ -7,7 +7,7 @@ namespace CareCoordination.Features.Fhir;
 
 /// <summary>
 /// The body of the FHIR write this HTTP request carries, exactly as received: captured where it is read (FhirRequests),
-/// kept where a referral is written (SubmitReferral, CancelReferral, AnswerInformationRequest, AddReferralNote), in that
+/// kept where a referral is written (SubmitReferral, CancelReferral, AddReferrersUpdate, RecordDischarge and the pages' own), in that
 /// command's transaction, so that what a partner sent is never lost and a refused write keeps nothing. The message that
 /// made a referral is named on the referral (KeepWithReferralAsync, migration 0039); one that changed it is linked to it in
 /// fhir_received_referral (KeepAsync). Scoped: one per request; on a page (a Blazor circuit) nothing is captured and

@@ -31,12 +31,15 @@ public static class AddReferrersUpdate
             {
                 throw CheckReferralVersion.Stale(referral.Version, expected);
             }
+            // The audit trail says which it was: the command's name alone does not.
             if (referral.Status == "awaiting-information")
             {
+                work.Scope.AuditDetail = "the answer to the coordination centre's question";
                 await AnswerInformationRequest.AnswerAsync(work, referral, command.Text, command.ExpectedVersion);
             }
             else
             {
+                work.Scope.AuditDetail = "a note";
                 await AddReferralNote.NoteAsync(work, referral, command.Text, command.ExpectedVersion);
             }
             await received.KeepAsync(work, referral.Id);

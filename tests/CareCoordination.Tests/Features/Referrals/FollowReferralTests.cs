@@ -127,6 +127,10 @@ public sealed class FollowReferralTests(AppFactory app) : IClassFixture<AppFacto
         var (asked, task) = await AskedAboutAsync();
         var notAsked = await SubmitAsync();
         var referrer = await app.StaffAsync("referrer");
+        // The pages keep their two commands: a note added while the question waits is a note, and the task stays on hold.
+        await app.SendAsync(new AddReferralNote.Command(asked, "Spoke to the daughter."), referrer);
+        Assert.Equal("on-hold", await connection.ExecuteScalarAsync<string>("SELECT status FROM triage_task WHERE id = @task", new { task }));
+        Assert.Equal("note", (await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(asked), referrer)).Notes[^1].Kind);
 
         await app.SendAsync(new AddReferrersUpdate.Command(asked, "Yes, by the back door."), referrer);
         await app.SendAsync(new AddReferrersUpdate.Command(notAsked, "Daughter will be at the house from 2pm."), referrer);

@@ -85,6 +85,24 @@ public abstract class SubmitReferralTests(AppFactory app)
 
         Assert.Equal(first.ReferralId, again.ReferralId);
         Assert.True(again.Repeated);
+        Assert.False(again.ForAnotherPerson);
+    }
+
+    [Fact]
+    public async Task Submit_TheSameKeyForAnotherPerson_FindsTheFirstReferral_AndSaysItIsSomeoneElses()
+    {
+        // What a retry that raced its first sees (FhirWriter answers such a transaction 409): the key names a referral, and the
+        // form another person, one new to the store or one known to it.
+        var key = Guid.NewGuid().ToString("N");
+        var first = await SubmitAsync(ReferralForms.Discharge(Today, await app.NewNhsNumberAsync()), key);
+        var known = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        await SubmitAsync(known, Guid.NewGuid().ToString("N"));
+
+        var forNew = await SubmitAsync(ReferralForms.Discharge(Today, await app.NewNhsNumberAsync()), key);
+        var forKnown = await SubmitAsync(known, key);
+
+        Assert.Equal((first.ReferralId, true, true), (forNew.ReferralId, forNew.Repeated, forNew.ForAnotherPerson));
+        Assert.Equal((first.ReferralId, true, true), (forKnown.ReferralId, forKnown.Repeated, forKnown.ForAnotherPerson));
     }
 
     [Fact]
