@@ -60,10 +60,7 @@ public static class RecordDischarge
         {
             var (scope, connection, transaction) = (work.Scope, work.Connection, work.Transaction);
             var referral = await ReferralAccess.FindAsync(connection, transaction, command.ReferralId, scope.Actor);
-            if (command.ExpectedVersion is { } expected && expected != referral.Version)
-            {
-                throw CheckReferralVersion.Stale(referral.Version, expected);
-            }
+            CheckReferralVersion.Require(referral, command.ExpectedVersion);
             if (referral.Status == "draft")
             {
                 throw new RuleBroken("A draft has not been sent: there is no discharge to record on it.");

@@ -27,10 +27,7 @@ public static class AddReferrersUpdate
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
             var referral = await ReferralAccess.FindAsync(work.Connection, work.Transaction, command.ReferralId, work.Scope.Actor);
-            if (command.ExpectedVersion is { } expected && expected != referral.Version)
-            {
-                throw CheckReferralVersion.Stale(referral.Version, expected);
-            }
+            CheckReferralVersion.Require(referral, command.ExpectedVersion);
             // The audit trail says which it was: the command's name alone does not.
             if (referral.Status == "awaiting-information")
             {

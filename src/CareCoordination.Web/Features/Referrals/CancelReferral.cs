@@ -38,10 +38,7 @@ public static class CancelReferral
             var scope = work.Scope;
             var (connection, transaction) = (work.Connection, work.Transaction);
             var referral = await ReferralAccess.FindAsync(connection, transaction, command.ReferralId, scope.Actor);
-            if (command.ExpectedVersion is { } expected && expected != referral.Version)
-            {
-                throw CheckReferralVersion.Stale(referral.Version, expected);
-            }
+            CheckReferralVersion.Require(referral, command.ExpectedVersion);
             if (!ReferralAccess.Open.Contains(referral.Status))
             {
                 throw new RuleBroken($"A referral that is {referral.Status} cannot be cancelled.");

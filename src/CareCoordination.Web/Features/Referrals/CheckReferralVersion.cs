@@ -20,6 +20,15 @@ public static class CheckReferralVersion
     public static PreconditionFailed Stale(int current, int expected) =>
         new($"The referral is at version {current}, not {expected}: it changed after you read it. Read it again, then decide.");
 
+    /// <summary>A command's own check, on the referral as its transaction read it: 412 unless it is at the version named, if one was.</summary>
+    public static void Require(ReferralRow referral, int? expected)
+    {
+        if (expected is { } version && version != referral.Version)
+        {
+            throw Stale(referral.Version, version);
+        }
+    }
+
     public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Unit>
     {
         public async ValueTask<Unit> Handle(Query query, CancellationToken cancellationToken)
@@ -29,7 +38,8 @@ public static class CheckReferralVersion
             var referral = scope.Transaction is { } transaction
                 ? await ReferralAccess.FindAsync(scope.Connection!, transaction, query.ReferralId, scope.Actor)
                 : await FindAsync(query.ReferralId, scope.Actor, cancellationToken);
-            return referral.Version == query.ExpectedVersion ? Unit.Value : throw Stale(referral.Version, query.ExpectedVersion);
+            Require(referral, query.ExpectedVersion);
+            return Unit.Value;
         }
 
         private async Task<ReferralRow> FindAsync(long referralId, Actor actor, CancellationToken cancellationToken)
