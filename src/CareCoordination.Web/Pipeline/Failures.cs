@@ -11,8 +11,14 @@ public sealed class NotFound(string what) : DomainFailure($"{what} was not found
 
 public sealed class AccessDenied(string message) : DomainFailure(message);
 
-/// <summary>Someone else changed it first, or it already exists.</summary>
-public sealed class Conflict(string message) : DomainFailure(message);
+/// <summary>
+/// Someone else changed it first, or (<paramref name="duplicate"/>) it already exists: both 409, told apart for FHIR clients,
+/// whose OperationOutcome says <c>conflict</c> for the one (read again and retry) and <c>duplicate</c> for the other (do not).
+/// </summary>
+public sealed class Conflict(string message, bool duplicate = false) : DomainFailure(message)
+{
+    public bool Duplicate { get; } = duplicate;
+}
 
 /// <summary>The caller's precondition (a version it read) no longer holds: HTTP 412 for FHIR's If-Match.</summary>
 public sealed class PreconditionFailed(string message) : DomainFailure(message);

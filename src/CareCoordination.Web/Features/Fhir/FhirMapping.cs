@@ -462,7 +462,10 @@ public static class FhirMapping
         Issue = [new OperationOutcome.IssueComponent { Severity = severity, Code = type, Diagnostics = message }],
     };
 
-    /// <summary>Each failure kind the handlers throw, as the issue type FHIR clients look for.</summary>
+    /// <summary>
+    /// Each failure kind the handlers throw, as the issue type FHIR clients look for. A 409 is <c>conflict</c> (someone changed
+    /// it first: read again, then retry) unless the failure says it is a duplicate (FhirRequests.Answer).
+    /// </summary>
     public static OperationOutcome.IssueType IssueTypeFor(int status) => status switch
     {
         StatusCodes.Status400BadRequest => OperationOutcome.IssueType.Invalid,
@@ -470,7 +473,7 @@ public static class FhirMapping
         StatusCodes.Status403Forbidden => OperationOutcome.IssueType.Forbidden,
         StatusCodes.Status404NotFound => OperationOutcome.IssueType.NotFound,
         StatusCodes.Status405MethodNotAllowed => OperationOutcome.IssueType.NotSupported,
-        StatusCodes.Status409Conflict => OperationOutcome.IssueType.Duplicate,
+        StatusCodes.Status409Conflict => OperationOutcome.IssueType.Conflict,
         StatusCodes.Status412PreconditionFailed => OperationOutcome.IssueType.Conflict,
         StatusCodes.Status413PayloadTooLarge => OperationOutcome.IssueType.TooLong,
         StatusCodes.Status415UnsupportedMediaType => OperationOutcome.IssueType.NotSupported,

@@ -312,7 +312,7 @@ public sealed class FhirRequests(IOptions<FhirSettings> settings, ReceivedMessag
             ValidationFailed when write => StatusCodes.Status422UnprocessableEntity,
             _ => FailureResponses.StatusFor(failure),
         };
-        var type = FhirMapping.IssueTypeFor(status);
+        var type = failure is Conflict { Duplicate: true } ? OperationOutcome.IssueType.Duplicate : FhirMapping.IssueTypeFor(status);
         IEnumerable<FhirIssue> issues = failure switch
         {
             InvalidResource invalid => invalid.Issues,

@@ -134,7 +134,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                     + (sent.Header is not null
                         ? $"To change that referral, send reason update naming ServiceRequest/{referralId}; a different referral needs an identifier of its own. "
                             + "(A retry of a message keeps its Bundle.id, and is recognised as a repeat.)"
-                        : "To make a retry safe, send If-None-Exist: identifier=system|value."));
+                        : "To make a retry safe, send If-None-Exist: identifier=system|value."), duplicate: true);
         }
         // SubmitReferral inserts a new referral as its version 1, and nothing in the command changes it after.
         return new Written("ServiceRequest", referralId, StatusCodes.Status201Created)
@@ -323,7 +323,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                         {
                             throw new Conflict($"If-None-Exist {entry.Request?.IfNoneExist} finds ServiceRequest/{written.Id}, a referral for another person "
                                 + $"than your Patient entry {request.Subject?.Reference}: a different referral needs an identifier of its own. "
-                                + "(A retry of the transaction that made it names the same person, and is answered with what it made.)");
+                                + "(A retry of the transaction that made it names the same person, and is answered with what it made.)", duplicate: true);
                         }
                         // Made only with a referral made: a referral the condition found (a retry) made no person either.
                         var made = named.Known is null && written.Status == StatusCodes.Status201Created;

@@ -479,7 +479,7 @@ public static class ProcessMessage
                 new { organisationId, messageId }, work.Transaction);
             if (earlier is { } processed)
             {
-                throw new Conflict($"Message {messageId} was processed already{(processed == 0 ? "" : $" (ServiceRequest/{processed})")}: a repeated message changes nothing.");
+                throw new Conflict($"Message {messageId} was processed already{(processed == 0 ? "" : $" (ServiceRequest/{processed})")}: a repeated message changes nothing.", duplicate: true);
             }
 
             var written = reason == "new"

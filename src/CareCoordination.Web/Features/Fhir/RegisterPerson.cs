@@ -81,7 +81,7 @@ public static class RegisterPerson
                         return new Result(known, Created: false);
                     }
                     throw new Conflict($"Your organisation has registered or referred this person already: Patient/{known}. "
-                        + $"To find them without registering them twice, send If-None-Exist: identifier={FhirMapping.NhsNumberSystem}|{nhsNumber}.");
+                        + $"To find them without registering them twice, send If-None-Exist: identifier={FhirMapping.NhsNumberSystem}|{nhsNumber}.", duplicate: true);
                 }
                 // Known to another organisation: their record is not this registration's to change, nor its version to show.
             }

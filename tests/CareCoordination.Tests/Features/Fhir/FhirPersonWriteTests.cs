@@ -86,6 +86,7 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         // A second plain create is not a second record: the caller is told to find it.
         using var again = await PostPersonAsync(client, Person(nhs));
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, (await FhirPartner.ParseAsync<OperationOutcome>(again, HttpStatusCode.Conflict)).Issue[0].Code);
     }
 
     [Fact]

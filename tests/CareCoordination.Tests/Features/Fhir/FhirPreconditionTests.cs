@@ -267,6 +267,7 @@ public abstract class FhirPreconditionTests(AppFactory app)
 
         var referral = "ServiceRequest/" + made.Entry[1].Response.Location.Split("ServiceRequest/")[1].Split('/')[0];
         Assert.Contains($"{referral}, a referral for another person", refused.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, refused.Issue[0].Code);
         Assert.Equal(before, await app.StoredAsync());
         // The retry that is one still answers what it made.
         var retried = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(transaction.ToJsonString())));
@@ -281,15 +282,18 @@ public sealed class FhirPreconditionOnPostgresTests(PostgresAppFactory app) : Fh
 /// <summary>
 /// On PostgreSQL two writers can both pass the version check before either writes: the second's version-guarded write then
 /// finds the referral moved on. With a version named, that is the precondition failing (412), as it would have been a
-/// moment later; not the 409 a member of staff is shown. SQLite's writers take turns, so they cannot interleave so.
+/// moment later; not the 409 a member of staff is shown. Without one it is 409 <c>conflict</c> (read again and send it
+/// again), never <c>duplicate</c>, which tells a partner not to send it again. SQLite's writers take turns, so they cannot
+/// interleave so.
 /// </summary>
 public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) : IClassFixture<PostgresAppFactory>
 {
     [Theory]
-    [InlineData("PUT revoked")]
-    [InlineData("$process-message delete")]
-    [InlineData("$process-message update")]
-    public async Task AChangeLandingBetweenTheVersionCheckAndTheWrite_Is412_AndWritesNothing(string path)
+    [InlineData("PUT revoked", true)]
+    [InlineData("$process-message delete", true)]
+    [InlineData("$process-message update", true)]
+    [InlineData("$process-message update", false)]
+    public async Task AChangeLandingBetweenTheVersionCheckAndTheWrite_Is412WhenAVersionWasNamed_ElseAConflict_AndWritesNothing(string path, bool versionNamed)
     {
         using var client = await app.PartnerAsync();
         var (id, read) = await FhirPreconditionTests.ReferralAsync(app, client);
@@ -306,7 +310,7 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         // session this change blocks: the app's own background work may wait on other locks.
         var holder = await other.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: change);
         await using var watch = await app.OpenAsync();
-        var sending = SendAsync(client, path, id, read);
+        var sending = SendAsync(client, path, id, read, versionNamed);
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
         {
@@ -322,9 +326,11 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         await change.CommitAsync();
         using var answer = await sending;
 
-        Assert.True(answer.StatusCode == HttpStatusCode.PreconditionFailed, await Describe(answer));
-        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(answer, HttpStatusCode.PreconditionFailed);
-        Assert.Contains("version 2, not 1", outcome.Issue[0].Diagnostics, StringComparison.Ordinal);
+        var expected = versionNamed ? HttpStatusCode.PreconditionFailed : HttpStatusCode.Conflict;
+        Assert.True(answer.StatusCode == expected, await Describe(answer));
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(answer, expected);
+        Assert.Equal(OperationOutcome.IssueType.Conflict, outcome.Issue[0].Code);
+        Assert.Contains(versionNamed ? "version 2, not 1" : "changed this referral a moment ago", outcome.Issue[0].Diagnostics, StringComparison.Ordinal);
         // Nothing of the request stayed: only the other writer's change moved the store (its version, which StoredAsync does not count).
         Assert.Equal(before, await app.StoredAsync());
         var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
@@ -334,7 +340,7 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
     private static async Task<string> Describe(HttpResponseMessage response) =>
         $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
 
-    private async Task<HttpResponseMessage> SendAsync(HttpClient client, string path, string id, JsonObject read)
+    private async Task<HttpResponseMessage> SendAsync(HttpClient client, string path, string id, JsonObject read, bool versionNamed)
     {
         var note = new JsonObject { ["text"] = "Family have arranged care privately." };
         if (path == "PUT revoked")
@@ -350,7 +356,14 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         message["entry"]![0]!["resource"]!["reason"]!["coding"]![0]!["code"] = path.Split(' ')[1];
         var request = message["entry"]![1]!["resource"]!.AsObject();
         request["id"] = id;
-        request["meta"] = new JsonObject { ["versionId"] = "1" };
+        if (versionNamed)
+        {
+            request["meta"] = new JsonObject { ["versionId"] = "1" };
+        }
+        else
+        {
+            request.Remove("meta");
+        }
         request["note"] = new JsonArray(note);
         return await client.PostAsync("/fhir/$process-message", FhirPayloads.Body(message.ToJsonString()));
     }

@@ -222,6 +222,7 @@ public abstract class FhirWriteTests(AppFactory app)
         var repeat = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir/ServiceRequest", new StringContent(body, Encoding.UTF8, "application/fhir+json")),
             HttpStatusCode.Conflict);
         Assert.Contains("If-None-Exist", repeat.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, repeat.Issue[0].Code);
         Assert.Equal(before, await SnapshotAsync());
     }
 
@@ -512,6 +513,7 @@ public abstract class FhirWriteTests(AppFactory app)
         var before = await SnapshotAsync();
         var repeat = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", FhirPayloads.Body(body)), HttpStatusCode.Conflict);
         Assert.Contains($"ServiceRequest/{referralId}", repeat.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(OperationOutcome.IssueType.Duplicate, repeat.Issue[0].Code);
         Assert.Equal(before, await SnapshotAsync());
     }
 
