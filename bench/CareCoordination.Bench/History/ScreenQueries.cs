@@ -18,6 +18,8 @@ namespace CareCoordination.Bench.History;
 /// </summary>
 public sealed class ScreenQueries(string path, long organisationId)
 {
+    private const int Boards = 8;
+
     private readonly Database _database = new(StoreProvider.Sqlite, $"Data Source={path}");
 
     public IEnumerable<(string Name, Func<Task> Run)> Targets(Func<long> anyReferral)
@@ -30,7 +32,8 @@ public sealed class ScreenQueries(string path, long organisationId)
         var board = new CapacityBoard.Handler(_database, clock, feed, options.GetRequiredService<IOptionsMonitor<BoardSettings>>(),
             options.GetRequiredService<IOptionsMonitor<BedBureauSettings>>(), targets);
         var queue = new CoordinationQueue.Handler(_database, clock, targets, feed, new Work());
-        var flow = new FlowHistory.Handler(_database, clock);
+        // Each call a fortnight of its own (a new Latest): the working out itself, as the first board after a change waits for it.
+        FlowHistory.Handler Flow(FlowHistory.Latest? shared = null) => new(_database, shared ?? new FlowHistory.Latest(clock));
         var coordinator = new Actor(ActorKind.Staff, "2", "bench coordinator", Roles.Coordinator, organisationId, new HashSet<string>());
 
         yield return ("bare: SELECT referral by primary key (in process)", async () =>
@@ -44,6 +47,15 @@ public sealed class ScreenQueries(string path, long organisationId)
             await queue.Handle(new CoordinationQueue.Query(), CancellationToken.None);
         });
         yield return ("capacity board tiles (CapacityBoard, in process)", async () => await board.Handle(new CapacityBoard.Query(), CancellationToken.None));
-        yield return ("capacity board fortnight (FlowHistory, in process)", async () => await flow.Handle(new FlowHistory.Query(), CancellationToken.None));
+        yield return ("capacity board fortnight, worked out (FlowHistory, in process)", async () => await Flow().Handle(new FlowHistory.Query(), CancellationToken.None));
+        // What the boards open at a change wait for, all of them answered: each working the fortnight out for itself (as before
+        // 6 December 2026), or sharing one (FlowHistory.Latest).
+        yield return ($"fortnight, {Boards} boards at one change, each its own", async () =>
+            await Task.WhenAll(Enumerable.Range(0, Boards).Select(_ => Flow().Handle(new FlowHistory.Query(), CancellationToken.None).AsTask())));
+        yield return ($"fortnight, {Boards} boards at one change, shared", async () =>
+        {
+            var shared = new FlowHistory.Latest(clock);
+            await Task.WhenAll(Enumerable.Range(0, Boards).Select(_ => Flow(shared).Handle(new FlowHistory.Query(), CancellationToken.None).AsTask()));
+        });
     }
 }

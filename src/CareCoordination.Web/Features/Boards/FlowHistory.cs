@@ -79,15 +79,94 @@ public static class FlowHistory
             WHERE pl.started_at >= @from) started
         """;
 
-    public sealed class Handler(Database database, TimeProvider clock) : IQueryHandler<Query, Result>
+    /// <summary>
+    /// The fortnight last worked out on this node, and the store's last change when it was. Every open capacity board reloads
+    /// its fortnight at each change, and the answer is the same for every viewer (it names no one and is not narrowed to an
+    /// organisation), so it is worked out once per change and shared: a change costs one fortnight, not one per board (at 1M
+    /// referrals about 40 ms of the server's CPU each, issue 14). Boards that ask while it is being worked out wait for it.
+    /// </summary>
+    /// <remarks>
+    /// Current while the store's last change is the one it was worked out at (sequence order is commit order: ChangeLog),
+    /// the day has not turned, and it is under <see cref="MaxAge"/> old: a change made without the change log (a restore, an
+    /// edit by hand) shows within that.
+    /// </remarks>
+    public sealed class Latest(TimeProvider clock)
+    {
+        internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
+
+        private sealed record Worked(int Days, DateOnly Today, long AsOfSeq, DateTimeOffset At, Result Result);
+
+        private readonly SemaphoreSlim _working = new(1, 1);
+        private Worked? _worked;
+        private long _timesWorkedOut;
+        private int _waiting;
+
+        /// <summary>How many times this node has worked the fortnight out: what sharing it saves is seen in this.</summary>
+        internal long TimesWorkedOut => Interlocked.Read(ref _timesWorkedOut);
+
+        /// <summary>Boards waiting while the fortnight is worked out.</summary>
+        internal int Waiting => Volatile.Read(ref _waiting);
+
+        internal async ValueTask<Result> GetAsync(int days, System.Data.Common.DbConnection connection,
+            Func<DateOnly, DateTimeOffset, ValueTask<Result>> workOut, CancellationToken cancellationToken)
+        {
+            var seen = await LastChangeAsync(connection, cancellationToken);
+            if (Current(days, seen) is { } current)
+            {
+                return current;
+            }
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await _working.WaitAsync(cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+            try
+            {
+                // Worked out by another board while this one waited, at this change or a later one.
+                if (Current(days, seen) is { } done)
+                {
+                    return done;
+                }
+                // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
+                var asOf = await LastChangeAsync(connection, cancellationToken);
+                var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
+                var result = await workOut(today, now);
+                Interlocked.Increment(ref _timesWorkedOut);
+                Volatile.Write(ref _worked, new Worked(days, today, asOf, now, result));
+                return result;
+            }
+            finally
+            {
+                _working.Release();
+            }
+        }
+
+        private Result? Current(int days, long seen) =>
+            Volatile.Read(ref _worked) is { } worked && worked.Days == days && worked.AsOfSeq >= seen
+                && worked.Today == LondonTime.Today(clock) && clock.GetUtcNow() - worked.At < MaxAge
+                ? worked.Result
+                : null;
+
+        private static async Task<long> LastChangeAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken) =>
+            await connection.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0;
+    }
+
+    public sealed class Handler(Database database, Latest latest) : IQueryHandler<Query, Result>
     {
         public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
         {
-            var now = clock.GetUtcNow();
-            var today = LondonTime.Today(clock);
-            var first = today.AddDays(1 - query.Days);
-            var from = LondonTime.StartOf(first);
             await using var connection = await database.OpenAsync(cancellationToken);
+            return await latest.GetAsync(query.Days, connection, (today, now) => WorkOutAsync(connection, query.Days, today, now, cancellationToken), cancellationToken);
+        }
+
+        private async ValueTask<Result> WorkOutAsync(System.Data.Common.DbConnection connection, int dayCount, DateOnly today, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            var first = today.AddDays(1 - dayCount);
+            var from = LondonTime.StartOf(first);
 
             var provider = database.Provider;
             var beds = new List<BedNow>();
@@ -191,7 +270,7 @@ public static class FlowHistory
                     Round(OfSorted(triaged[i], 0.5)), Round(OfSorted(triaged[i], 0.9)),
                     Round(OfSorted(placed[i], 0.5)), Round(OfSorted(placed[i], 0.9))));
             }
-            return new Result(days);
+            return new Result(days.ToArray());
         }
 
         private static readonly List<Stay> NoStays = [];

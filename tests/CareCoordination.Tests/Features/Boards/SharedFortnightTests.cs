@@ -1,0 +1,121 @@
+using CareCoordination.Domain;
+using CareCoordination.Features.Boards;
+using CareCoordination.Features.Referrals;
+using CareCoordination.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CareCoordination.Tests.Features.Boards;
+
+/// <summary>
+/// Every open capacity board reloads the fortnight at each change: it is worked out once per change and shared by all of
+/// them, and never outlives the change, the day or the minute it was worked out in. A store of its own: the test moves the
+/// clock to midnight.
+/// </summary>
+public abstract class SharedFortnightTests(AppFactory app)
+{
+    private FlowHistory.Latest Latest => app.Services.GetRequiredService<FlowHistory.Latest>();
+
+    private async Task<FlowHistory.Result[]> BoardsAsync(int boards)
+    {
+        string[] roles = ["manager", "coordinator", "bedbureau", "admin"];
+        var callers = await Task.WhenAll(roles.Select(app.StaffAsync));
+        return await Task.WhenAll(Enumerable.Range(0, boards)
+            .Select(i => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), callers[i % callers.Length])));
+    }
+
+    protected async Task<long> SubmitAsync()
+    {
+        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
+        var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+        // Today runs to now, not including it: a second on, the referral is in it.
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        return sent.ReferralId!.Value;
+    }
+
+    [Fact]
+    public async Task EightBoards_ShareOneFortnight_WorkedOutOncePerChange_AndEachChangeIsInIt()
+    {
+        var first = (await BoardsAsync(1))[0];
+        var worked = Latest.TimesWorkedOut;
+
+        // Nothing changed: every board, whoever watches it, is given the fortnight already worked out.
+        var unchanged = await BoardsAsync(8);
+        Assert.All(unchanged, board => Assert.Same(first, board));
+        Assert.Equal(worked, Latest.TimesWorkedOut);
+
+        // A referral in: the eight boards that reload for it share one new fortnight, and it counts the referral.
+        await SubmitAsync();
+        var changed = await BoardsAsync(8);
+        Assert.Equal(worked + 1, Latest.TimesWorkedOut);
+        Assert.All(changed, board => Assert.Same(changed[0], board));
+        Assert.Equal(first.Days[^1].ReferralsIn + 1, changed[0].Days[^1].ReferralsIn);
+    }
+
+    [Fact]
+    public async Task AChangeMadeWithoutTheChangeLog_ShowsWithinAMinute_AndANewDay_AtOnce()
+    {
+        var referral = await SubmitAsync();
+        var before = (await BoardsAsync(1))[0];
+        // Moved to yesterday by hand, as a restore or an operator's edit would: no change is recorded.
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE referral SET submitted_at = @at WHERE id = @referral",
+                new { at = app.Clock.GetUtcNow().AddDays(-1), referral });
+        }
+        Assert.Same(before, (await BoardsAsync(1))[0]);
+        app.Clock.Advance(FlowHistory.Latest.MaxAge);
+        var after = (await BoardsAsync(1))[0];
+        Assert.Equal(before.Days[^1].ReferralsIn - 1, after.Days[^1].ReferralsIn);
+        Assert.Equal(before.Days[^2].ReferralsIn + 1, after.Days[^2].ReferralsIn);
+
+        // Half a minute before midnight, then ten seconds after it (the fortnight worked out before it is still under a minute
+        // old): the fortnight ends on the new day.
+        var today = LondonTime.Today(app.Clock);
+        app.Clock.Advance(LondonTime.StartOf(today.AddDays(1)) - app.Clock.GetUtcNow() - TimeSpan.FromSeconds(30));
+        var lastThing = (await BoardsAsync(1))[0];
+        Assert.Equal(today, lastThing.Days[^1].Date);
+        app.Clock.Advance(TimeSpan.FromSeconds(40));
+        var firstThing = (await BoardsAsync(1))[0];
+        Assert.Equal(today.AddDays(1), firstThing.Days[^1].Date);
+        Assert.Equal(lastThing.Days.Skip(1).Select(d => d.Date), firstThing.Days.SkipLast(1).Select(d => d.Date));
+    }
+}
+
+public sealed class SharedFortnightOnSqliteTests(AppFactory app) : SharedFortnightTests(app), IClassFixture<AppFactory>;
+
+public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : SharedFortnightTests(app), IClassFixture<PostgresAppFactory>
+{
+    /// <summary>
+    /// Boards that ask while the fortnight is being worked out wait for that one rather than each working out their own. Only
+    /// PostgreSQL lets the test hold the first board's reads (a lock on the beds) until the others have all asked.
+    /// </summary>
+    [Fact]
+    public async Task BoardsAskingWhileItIsWorkedOut_WaitForThatOne()
+    {
+        var latest = app.Services.GetRequiredService<FlowHistory.Latest>();
+        var manager = await app.StaffAsync("manager");
+        // A change, so that no fortnight is current, then the beds locked so that working the next one out waits.
+        await SubmitAsync();
+        await using var holder = await app.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("LOCK TABLE bed IN ACCESS EXCLUSIVE MODE", transaction: hold);
+        var worked = latest.TimesWorkedOut;
+
+        var boards = Enumerable.Range(0, 8)
+            .Select(_ => Task.Run(() => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), manager)))
+            .ToArray();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (latest.Waiting < 7)
+        {
+            Assert.False(boards.Any(b => b.IsCompleted), "A board was answered while the beds were locked.");
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"Only {latest.Waiting} boards waited.");
+            await Task.Delay(20);
+        }
+        await hold.CommitAsync();
+        var answered = await Task.WhenAll(boards);
+
+        Assert.Equal(worked + 1, latest.TimesWorkedOut);
+        Assert.All(answered, board => Assert.Same(answered[0], board));
+    }
+}
