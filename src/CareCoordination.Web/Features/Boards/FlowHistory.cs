@@ -83,21 +83,23 @@ public static class FlowHistory
     /// The fortnight last worked out on this node, and the store's last change when it was. Every open capacity board reloads
     /// its fortnight at each change, and the answer is the same for every viewer (it names no one and is not narrowed to an
     /// organisation), so it is worked out once per change and shared: a change costs one fortnight, not one per board (at 1M
-    /// referrals about 40 ms of the server's CPU each, issue 14). Boards that ask while it is being worked out wait for it.
+    /// referrals about 30-45 ms of the server's CPU each, issue 14). Boards that ask while it is being worked out wait for
+    /// that one, holding no connection, and share its failure too: a store that times out fails them together, not in turn.
     /// </summary>
     /// <remarks>
     /// Current while the store's last change is the one it was worked out at (sequence order is commit order: ChangeLog),
     /// the day has not turned, and it is under <see cref="MaxAge"/> old: a change made without the change log (a restore, an
-    /// edit by hand) shows within that.
+    /// edit by hand) shows to a board opened or reloaded a minute later.
     /// </remarks>
-    public sealed class Latest(TimeProvider clock)
+    public sealed class Latest(Database database, TimeProvider clock)
     {
         internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
 
         private sealed record Worked(int Days, DateOnly Today, long AsOfSeq, DateTimeOffset At, Result Result);
 
-        private readonly SemaphoreSlim _working = new(1, 1);
+        private readonly Lock _gate = new();
         private Worked? _worked;
+        private (int Days, Task<Worked> Task)? _working;
         private long _timesWorkedOut;
         private int _waiting;
 
@@ -107,206 +109,212 @@ public static class FlowHistory
         /// <summary>Boards waiting while the fortnight is worked out.</summary>
         internal int Waiting => Volatile.Read(ref _waiting);
 
-        internal async ValueTask<Result> GetAsync(int days, System.Data.Common.DbConnection connection,
-            Func<DateOnly, DateTimeOffset, ValueTask<Result>> workOut, CancellationToken cancellationToken)
+        internal async Task<Result> GetAsync(int days, CancellationToken cancellationToken)
         {
-            var seen = await LastChangeAsync(connection, cancellationToken);
-            if (Current(days, seen) is { } current)
+            long seen;
+            await using (var connection = await database.OpenAsync(cancellationToken))
             {
-                return current;
+                seen = await LastChangeAsync(connection, cancellationToken);
             }
-            Interlocked.Increment(ref _waiting);
-            try
+            while (true)
             {
-                await _working.WaitAsync(cancellationToken);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _waiting);
-            }
-            try
-            {
-                // Worked out by another board while this one waited, at this change or a later one.
-                if (Current(days, seen) is { } done)
+                if (Volatile.Read(ref _worked) is { } worked && worked.Days == days && worked.AsOfSeq >= seen
+                    && worked.Today == LondonTime.Today(clock) && clock.GetUtcNow() - worked.At < MaxAge)
                 {
-                    return done;
+                    return worked.Result;
                 }
-                // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
-                var asOf = await LastChangeAsync(connection, cancellationToken);
-                var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
-                var result = await workOut(today, now);
-                Interlocked.Increment(ref _timesWorkedOut);
-                Volatile.Write(ref _worked, new Worked(days, today, asOf, now, result));
-                return result;
-            }
-            finally
-            {
-                _working.Release();
+                Task<Worked> working;
+                lock (_gate)
+                {
+                    // Run apart from this board: it is every waiting board's, whichever of them gives up waiting.
+                    if (_working is not { Task.IsCompleted: false } running || running.Days != days)
+                    {
+                        _working = running = (days, Task.Run(() => WorkOutAsync(days)));
+                    }
+                    working = running.Task;
+                }
+                Interlocked.Increment(ref _waiting);
+                try
+                {
+                    worked = await working.WaitAsync(cancellationToken);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiting);
+                }
+                if (worked.Days == days && worked.AsOfSeq >= seen)
+                {
+                    return worked.Result;
+                }
+                // Begun before this board's change was made: once more, after it.
             }
         }
 
-        private Result? Current(int days, long seen) =>
-            Volatile.Read(ref _worked) is { } worked && worked.Days == days && worked.AsOfSeq >= seen
-                && worked.Today == LondonTime.Today(clock) && clock.GetUtcNow() - worked.At < MaxAge
-                ? worked.Result
-                : null;
+        /// <summary>Bounded by the store's command timeout, not by any one board's wait.</summary>
+        private async Task<Worked> WorkOutAsync(int days)
+        {
+            await using var connection = await database.OpenAsync(CancellationToken.None);
+            // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
+            var asOf = await LastChangeAsync(connection, CancellationToken.None);
+            var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
+            var worked = new Worked(days, today, asOf, now, await Fortnight(connection, database.Provider, days, today, now, CancellationToken.None));
+            Interlocked.Increment(ref _timesWorkedOut);
+            Volatile.Write(ref _worked, worked);
+            return worked;
+        }
 
         private static async Task<long> LastChangeAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken) =>
             await connection.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0;
     }
 
-    public sealed class Handler(Database database, Latest latest) : IQueryHandler<Query, Result>
+    public sealed class Handler(Latest latest) : IQueryHandler<Query, Result>
     {
-        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken) => await latest.GetAsync(query.Days, cancellationToken);
+    }
+
+    private static async Task<Result> Fortnight(System.Data.Common.DbConnection connection, StoreProvider provider, int dayCount, DateOnly today,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var first = today.AddDays(1 - dayCount);
+        var from = LondonTime.StartOf(first);
+
+        var beds = new List<BedNow>();
+        await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
+            $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
+            cancellationToken: cancellationToken)))
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            return await latest.GetAsync(query.Days, connection, (today, now) => WorkOutAsync(connection, query.Days, today, now, cancellationToken), cancellationToken);
-        }
-
-        private async ValueTask<Result> WorkOutAsync(System.Data.Common.DbConnection connection, int dayCount, DateOnly today, DateTimeOffset now, CancellationToken cancellationToken)
-        {
-            var first = today.AddDays(1 - dayCount);
-            var from = LondonTime.StartOf(first);
-
-            var provider = database.Provider;
-            var beds = new List<BedNow>();
-            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(
-                $"SELECT {PackedRow.Select(provider, ["b.id", "b.status"])} FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE s.active",
-                cancellationToken: cancellationToken)))
-            {
-                var reader = rows.Reader;
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var row = new PackedRow.Fields(reader.GetString(0));
-                    beds.Add(new BedNow(row.Number(), row.Next().ToString()));
-                }
-            }
-            var openBeds = beds.Count(b => b.Status != "closed");
-            var stays = new Dictionary<long, List<Stay>>();
-            await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
-            {
-                var reader = rows.Reader;
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    var row = new PackedRow.Fields(reader.GetString(0));
-                    var bedId = row.Number();
-                    if (!stays.TryGetValue(bedId, out var bedStays))
-                    {
-                        stays[bedId] = bedStays = [];
-                    }
-                    bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
-                }
-            }
-            var placements = await SpansAsync(connection, PlacementsStarted(provider), from, cancellationToken);
-            // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
-            // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
-            // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
-            var triage = await SpansAsync(connection,
-                $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken);
-
-            // Each time is put in its day once (a fortnight at 1M referrals is about 35,000 of them), not looked for in every day.
-            var bounds = new List<(DateOnly Date, DateTimeOffset Start, DateTimeOffset End)>();
-            for (var date = first; date <= today; date = date.AddDays(1))
-            {
-                bounds.Add((date, LondonTime.StartOf(date), date == today ? now : LondonTime.StartOf(date.AddDays(1))));
-            }
-            int DayOf(DateTimeOffset at)
-            {
-                var (low, high) = (0, bounds.Count - 1);
-                while (low <= high)
-                {
-                    var middle = (low + high) / 2;
-                    if (at < bounds[middle].Start)
-                    {
-                        high = middle - 1;
-                    }
-                    else if (at >= bounds[middle].End)
-                    {
-                        low = middle + 1;
-                    }
-                    else
-                    {
-                        return middle;
-                    }
-                }
-                return -1;
-            }
-            // Referrals in are only counted: each day's count is a range of ix_referral_submitted, not its times brought here.
-            var counts = new DynamicParameters();
-            var perDay = new List<string>();
-            for (var i = 0; i < bounds.Count; i++)
-            {
-                counts.Add($"start{i}", bounds[i].Start);
-                counts.Add($"end{i}", bounds[i].End);
-                perDay.Add($"(SELECT COUNT(*) FROM referral WHERE submitted_at >= @start{i} AND submitted_at < @end{i}) AS day{i}");
-            }
-            var sent = ((IDictionary<string, object>)await connection.QuerySingleAsync("SELECT " + string.Join(", ", perDay), counts))
-                .Values.Select(Convert.ToInt32).ToArray();
-            // Each day's times in order, sorted once for both of its percentiles.
-            double[][] ByDay(List<Span> spans, Func<TimeSpan, double> unit)
-            {
-                var byDay = bounds.Select(_ => new List<double>()).ToArray();
-                foreach (var span in spans)
-                {
-                    if (DayOf(span.To) is var day and >= 0)
-                    {
-                        byDay[day].Add(unit(span.To - span.From));
-                    }
-                }
-                return [.. byDay.Select(Sorted)];
-            }
-            var triaged = ByDay(triage, taken => taken.TotalMinutes);
-            var placed = ByDay(placements, taken => taken.TotalHours);
-
-            var days = new List<Day>();
-            for (var i = 0; i < bounds.Count; i++)
-            {
-                var end = bounds[i].End;
-                var occupied = beds.Count(b => OccupiedAt(b, stays.GetValueOrDefault(b.Id, NoStays), end));
-                days.Add(new Day(bounds[i].Date,
-                    openBeds == 0 ? 0 : Math.Min(100, (int)Math.Round(100.0 * occupied / openBeds, MidpointRounding.AwayFromZero)),
-                    sent[i],
-                    placed[i].Length,
-                    Round(OfSorted(triaged[i], 0.5)), Round(OfSorted(triaged[i], 0.9)),
-                    Round(OfSorted(placed[i], 0.5)), Round(OfSorted(placed[i], 0.9))));
-            }
-            return new Result(days.ToArray());
-        }
-
-        private static readonly List<Stay> NoStays = [];
-
-        /// <summary>
-        /// A bed was occupied at a time if a placement made here covered it; or, when no placement here came
-        /// later, if it is occupied now by someone admitted before this system knew of them (a long-stay resident).
-        /// </summary>
-        private static bool OccupiedAt(BedNow bed, List<Stay> stays, DateTimeOffset at)
-        {
-            // Plain loops, no closure per call: this runs for every bed on every day (70,000 times at 5,000 beds).
-            var later = false;
-            foreach (var stay in stays)
-            {
-                if (stay.From <= at && (stay.To is null || stay.To > at))
-                {
-                    return true;
-                }
-                later |= stay.From > at || stay.To is null;
-            }
-            return bed.Status == "occupied" && !later;
-        }
-
-        private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, string sql, DateTimeOffset from, CancellationToken cancellationToken)
-        {
-            var spans = new List<Span>();
-            await using var rows = await connection.ReadRowsAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
             var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
                 var row = new PackedRow.Fields(reader.GetString(0));
-                spans.Add(new Span(row.Time(), row.Time()));
+                beds.Add(new BedNow(row.Number(), row.Next().ToString()));
             }
-            return spans;
         }
+        var openBeds = beds.Count(b => b.Status != "closed");
+        var stays = new Dictionary<long, List<Stay>>();
+        await using (var rows = await connection.ReadRowsAsync(new CommandDefinition(BedStays(provider), new { from }, cancellationToken: cancellationToken)))
+        {
+            var reader = rows.Reader;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var row = new PackedRow.Fields(reader.GetString(0));
+                var bedId = row.Number();
+                if (!stays.TryGetValue(bedId, out var bedStays))
+                {
+                    stays[bedId] = bedStays = [];
+                }
+                bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
+            }
+        }
+        var placements = await SpansAsync(connection, PlacementsStarted(provider), from, cancellationToken);
+        // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
+        // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
+        // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
+        var triage = await SpansAsync(connection,
+            $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken);
 
-        private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
+        // Each time is put in its day once (a fortnight at 1M referrals is about 35,000 of them), not looked for in every day.
+        var bounds = new List<(DateOnly Date, DateTimeOffset Start, DateTimeOffset End)>();
+        for (var date = first; date <= today; date = date.AddDays(1))
+        {
+            bounds.Add((date, LondonTime.StartOf(date), date == today ? now : LondonTime.StartOf(date.AddDays(1))));
+        }
+        int DayOf(DateTimeOffset at)
+        {
+            var (low, high) = (0, bounds.Count - 1);
+            while (low <= high)
+            {
+                var middle = (low + high) / 2;
+                if (at < bounds[middle].Start)
+                {
+                    high = middle - 1;
+                }
+                else if (at >= bounds[middle].End)
+                {
+                    low = middle + 1;
+                }
+                else
+                {
+                    return middle;
+                }
+            }
+            return -1;
+        }
+        // Referrals in are only counted: each day's count is a range of ix_referral_submitted, not its times brought here.
+        var counts = new DynamicParameters();
+        var perDay = new List<string>();
+        for (var i = 0; i < bounds.Count; i++)
+        {
+            counts.Add($"start{i}", bounds[i].Start);
+            counts.Add($"end{i}", bounds[i].End);
+            perDay.Add($"(SELECT COUNT(*) FROM referral WHERE submitted_at >= @start{i} AND submitted_at < @end{i}) AS day{i}");
+        }
+        var sent = ((IDictionary<string, object>)await connection.QuerySingleAsync("SELECT " + string.Join(", ", perDay), counts))
+            .Values.Select(Convert.ToInt32).ToArray();
+        // Each day's times in order, sorted once for both of its percentiles.
+        double[][] ByDay(List<Span> spans, Func<TimeSpan, double> unit)
+        {
+            var byDay = bounds.Select(_ => new List<double>()).ToArray();
+            foreach (var span in spans)
+            {
+                if (DayOf(span.To) is var day and >= 0)
+                {
+                    byDay[day].Add(unit(span.To - span.From));
+                }
+            }
+            return [.. byDay.Select(Sorted)];
+        }
+        var triaged = ByDay(triage, taken => taken.TotalMinutes);
+        var placed = ByDay(placements, taken => taken.TotalHours);
+
+        var days = new List<Day>();
+        for (var i = 0; i < bounds.Count; i++)
+        {
+            var end = bounds[i].End;
+            var occupied = beds.Count(b => OccupiedAt(b, stays.GetValueOrDefault(b.Id, NoStays), end));
+            days.Add(new Day(bounds[i].Date,
+                openBeds == 0 ? 0 : Math.Min(100, (int)Math.Round(100.0 * occupied / openBeds, MidpointRounding.AwayFromZero)),
+                sent[i],
+                placed[i].Length,
+                Round(OfSorted(triaged[i], 0.5)), Round(OfSorted(triaged[i], 0.9)),
+                Round(OfSorted(placed[i], 0.5)), Round(OfSorted(placed[i], 0.9))));
+        }
+        return new Result(days.ToArray());
     }
+
+    private static readonly List<Stay> NoStays = [];
+
+    /// <summary>
+    /// A bed was occupied at a time if a placement made here covered it; or, when no placement here came
+    /// later, if it is occupied now by someone admitted before this system knew of them (a long-stay resident).
+    /// </summary>
+    private static bool OccupiedAt(BedNow bed, List<Stay> stays, DateTimeOffset at)
+    {
+        // Plain loops, no closure per call: this runs for every bed on every day (70,000 times at 5,000 beds).
+        var later = false;
+        foreach (var stay in stays)
+        {
+            if (stay.From <= at && (stay.To is null || stay.To > at))
+            {
+                return true;
+            }
+            later |= stay.From > at || stay.To is null;
+        }
+        return bed.Status == "occupied" && !later;
+    }
+
+    private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, string sql, DateTimeOffset from, CancellationToken cancellationToken)
+    {
+        var spans = new List<Span>();
+        await using var rows = await connection.ReadRowsAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
+        var reader = rows.Reader;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var row = new PackedRow.Fields(reader.GetString(0));
+            spans.Add(new Span(row.Time(), row.Time()));
+        }
+        return spans;
+    }
+
+    private static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
 }

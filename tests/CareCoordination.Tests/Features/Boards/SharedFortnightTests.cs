@@ -24,6 +24,13 @@ public abstract class SharedFortnightTests(AppFactory app)
             .Select(i => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), callers[i % callers.Length])));
     }
 
+    /// <summary>Ten in the morning, London time, the next day: no test here runs into a midnight it did not mean to.</summary>
+    protected void NextMorning()
+    {
+        var tomorrow = LondonTime.Today(app.Clock).AddDays(1);
+        app.Clock.Advance(LondonTime.StartOf(tomorrow).AddHours(10) - app.Clock.GetUtcNow());
+    }
+
     protected async Task<long> SubmitAsync()
     {
         var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
@@ -36,6 +43,7 @@ public abstract class SharedFortnightTests(AppFactory app)
     [Fact]
     public async Task EightBoards_ShareOneFortnight_WorkedOutOncePerChange_AndEachChangeIsInIt()
     {
+        NextMorning();
         var first = (await BoardsAsync(1))[0];
         var worked = Latest.TimesWorkedOut;
 
@@ -55,6 +63,7 @@ public abstract class SharedFortnightTests(AppFactory app)
     [Fact]
     public async Task AChangeMadeWithoutTheChangeLog_ShowsWithinAMinute_AndANewDay_AtOnce()
     {
+        NextMorning();
         var referral = await SubmitAsync();
         var before = (await BoardsAsync(1))[0];
         // Moved to yesterday by hand, as a restore or an operator's edit would: no change is recorded.
@@ -86,36 +95,75 @@ public sealed class SharedFortnightOnSqliteTests(AppFactory app) : SharedFortnig
 
 public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : SharedFortnightTests(app), IClassFixture<PostgresAppFactory>
 {
-    /// <summary>
-    /// Boards that ask while the fortnight is being worked out wait for that one rather than each working out their own. Only
-    /// PostgreSQL lets the test hold the first board's reads (a lock on the beds) until the others have all asked.
-    /// </summary>
+    // Only PostgreSQL lets a test hold the fortnight's reads (a lock on the beds) while boards ask for it.
+
+    private FlowHistory.Latest Latest => app.Services.GetRequiredService<FlowHistory.Latest>();
+
+    private async Task<(System.Data.Common.DbConnection Holder, System.Data.Common.DbTransaction Hold)> LockBedsAsync()
+    {
+        var holder = await app.OpenAsync();
+        var hold = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("LOCK TABLE bed IN ACCESS EXCLUSIVE MODE", transaction: hold);
+        return (holder, hold);
+    }
+
+    private Task<FlowHistory.Result> BoardAsync(System.Security.Claims.ClaimsPrincipal caller) =>
+        Task.Run(() => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), caller));
+
+    private async Task UntilWaitingAsync(int boards, Task[] asked)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (Latest.Waiting < boards)
+        {
+            Assert.False(asked.Any(b => b.IsCompleted), "A board was answered while the beds were locked.");
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"Only {Latest.Waiting} of {boards} boards waited.");
+            await Task.Delay(20);
+        }
+    }
+
     [Fact]
     public async Task BoardsAskingWhileItIsWorkedOut_WaitForThatOne()
     {
-        var latest = app.Services.GetRequiredService<FlowHistory.Latest>();
+        NextMorning();
         var manager = await app.StaffAsync("manager");
         // A change, so that no fortnight is current, then the beds locked so that working the next one out waits.
         await SubmitAsync();
-        await using var holder = await app.OpenAsync();
-        await using var hold = await holder.BeginTransactionAsync();
-        await holder.ExecuteAsync("LOCK TABLE bed IN ACCESS EXCLUSIVE MODE", transaction: hold);
-        var worked = latest.TimesWorkedOut;
-
-        var boards = Enumerable.Range(0, 8)
-            .Select(_ => Task.Run(() => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), manager)))
-            .ToArray();
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (latest.Waiting < 7)
+        var (holder, hold) = await LockBedsAsync();
+        await using (holder)
         {
-            Assert.False(boards.Any(b => b.IsCompleted), "A board was answered while the beds were locked.");
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"Only {latest.Waiting} boards waited.");
-            await Task.Delay(20);
-        }
-        await hold.CommitAsync();
-        var answered = await Task.WhenAll(boards);
+            var worked = Latest.TimesWorkedOut;
+            var boards = Enumerable.Range(0, 8).Select(_ => BoardAsync(manager)).ToArray();
+            // Hold the beds until every board is waiting for the one fortnight being worked out.
+            await UntilWaitingAsync(8, boards);
+            await hold.CommitAsync();
+            var answered = await Task.WhenAll(boards);
 
-        Assert.Equal(worked + 1, latest.TimesWorkedOut);
-        Assert.All(answered, board => Assert.Same(answered[0], board));
+            Assert.Equal(worked + 1, Latest.TimesWorkedOut);
+            Assert.All(answered, board => Assert.Same(answered[0], board));
+        }
+    }
+
+    [Fact]
+    public async Task ABoardToldOfAChange_IsNotGivenTheFortnightBegunBeforeIt()
+    {
+        NextMorning();
+        var manager = await app.StaffAsync("manager");
+        await SubmitAsync();
+        var (holder, hold) = await LockBedsAsync();
+        await using (holder)
+        {
+            var worked = Latest.TimesWorkedOut;
+            var early = BoardAsync(manager);
+            await UntilWaitingAsync(1, [early]);
+            // A referral in while that fortnight is being worked out; a board told of it asks.
+            await SubmitAsync();
+            var late = BoardAsync(manager);
+            await UntilWaitingAsync(2, [early, late]);
+            await hold.CommitAsync();
+            var (before, after) = (await early, await late);
+
+            Assert.Equal(before.Days[^1].ReferralsIn + 1, after.Days[^1].ReferralsIn);
+            Assert.Equal(worked + 2, Latest.TimesWorkedOut);
+        }
     }
 }
