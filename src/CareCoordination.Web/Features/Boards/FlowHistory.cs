@@ -15,7 +15,10 @@ namespace CareCoordination.Features.Boards;
 public static class FlowHistory
 {
     [AllowRoles(Roles.Manager, Roles.Coordinator, Roles.BedBureau, Roles.Admin)]
-    public sealed record Query(int Days = 14) : IQuery<Result>;
+    public sealed record Query : IQuery<Result>;
+
+    /// <summary>The board's history: a fortnight, today the last of its days.</summary>
+    public const int Days = 14;
 
     public sealed record Result(IReadOnlyList<Day> Days);
 
@@ -95,11 +98,15 @@ public static class FlowHistory
     {
         internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
 
-        private sealed record Worked(int Days, DateOnly Today, long AsOfSeq, DateTimeOffset At, Result Result);
+        private sealed record Worked(DateOnly Today, long AsOfSeq, DateTimeOffset At, Result Result)
+        {
+            /// <summary>Has the change the board was told of in it, and ends today.</summary>
+            public bool Answers(long seen, DateOnly today) => AsOfSeq >= seen && Today == today;
+        }
 
         private readonly Lock _gate = new();
         private Worked? _worked;
-        private (int Days, Task<Worked> Task)? _working;
+        private Task<Worked>? _working;
         private long _timesWorkedOut;
         private int _waiting;
 
@@ -109,7 +116,7 @@ public static class FlowHistory
         /// <summary>Boards waiting while the fortnight is worked out.</summary>
         internal int Waiting => Volatile.Read(ref _waiting);
 
-        internal async Task<Result> GetAsync(int days, CancellationToken cancellationToken)
+        internal async Task<Result> GetAsync(CancellationToken cancellationToken)
         {
             long seen;
             await using (var connection = await database.OpenAsync(cancellationToken))
@@ -118,20 +125,23 @@ public static class FlowHistory
             }
             while (true)
             {
-                if (Volatile.Read(ref _worked) is { } worked && worked.Days == days && worked.AsOfSeq >= seen
-                    && worked.Today == LondonTime.Today(clock) && clock.GetUtcNow() - worked.At < MaxAge)
+                if (Volatile.Read(ref _worked) is { } worked && worked.Answers(seen, LondonTime.Today(clock)) && clock.GetUtcNow() - worked.At < MaxAge)
                 {
                     return worked.Result;
                 }
                 Task<Worked> working;
                 lock (_gate)
                 {
-                    // Run apart from this board: it is every waiting board's, whichever of them gives up waiting.
-                    if (_working is not { Task.IsCompleted: false } running || running.Days != days)
+                    if (_working is not { IsCompleted: false })
                     {
-                        _working = running = (days, Task.Run(() => WorkOutAsync(days)));
+                        // Run apart from this board, and outside its context (its message scope, its trace): it is every
+                        // waiting board's, whichever of them gives up waiting.
+                        using (ExecutionContext.SuppressFlow())
+                        {
+                            _working = Task.Run(() => WorkOutAsync());
+                        }
                     }
-                    working = running.Task;
+                    working = _working;
                 }
                 Interlocked.Increment(ref _waiting);
                 try
@@ -142,22 +152,22 @@ public static class FlowHistory
                 {
                     Interlocked.Decrement(ref _waiting);
                 }
-                if (worked.Days == days && worked.AsOfSeq >= seen)
+                if (worked.Answers(seen, LondonTime.Today(clock)))
                 {
                     return worked.Result;
                 }
-                // Begun before this board's change was made: once more, after it.
+                // Begun before this board's change was made, or before midnight: once more.
             }
         }
 
         /// <summary>Bounded by the store's command timeout, not by any one board's wait.</summary>
-        private async Task<Worked> WorkOutAsync(int days)
+        private async Task<Worked> WorkOutAsync()
         {
             await using var connection = await database.OpenAsync(CancellationToken.None);
             // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
             var asOf = await LastChangeAsync(connection, CancellationToken.None);
             var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
-            var worked = new Worked(days, today, asOf, now, await Fortnight(connection, database.Provider, days, today, now, CancellationToken.None));
+            var worked = new Worked(today, asOf, now, await Fortnight(connection, database.Provider, today, now, CancellationToken.None));
             Interlocked.Increment(ref _timesWorkedOut);
             Volatile.Write(ref _worked, worked);
             return worked;
@@ -169,13 +179,13 @@ public static class FlowHistory
 
     public sealed class Handler(Latest latest) : IQueryHandler<Query, Result>
     {
-        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken) => await latest.GetAsync(query.Days, cancellationToken);
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken) => await latest.GetAsync(cancellationToken);
     }
 
-    private static async Task<Result> Fortnight(System.Data.Common.DbConnection connection, StoreProvider provider, int dayCount, DateOnly today,
+    private static async Task<Result> Fortnight(System.Data.Common.DbConnection connection, StoreProvider provider, DateOnly today,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var first = today.AddDays(1 - dayCount);
+        var first = today.AddDays(1 - Days);
         var from = LondonTime.StartOf(first);
 
         var beds = new List<BedNow>();
