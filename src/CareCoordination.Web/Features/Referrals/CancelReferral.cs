@@ -70,8 +70,17 @@ public static class CancelReferral
                     new { referralId = referral.Id, bedId = place.BedId, serviceId = place.ServiceId, status = "cancelled" });
                 if (place.BedId is { } bedId && await BedBureau.Beds.FindAsync(work, bedId) is { Status: "reserved" } bed)
                 {
-                    // The bed was held for this person only: it is free again at once.
-                    await BedBureau.Beds.MoveAsync(work, bed, "available", "bed.released", detail: new { reason = "referral cancelled" });
+                    // The bed was held for this person only: it is free again at once. Refused as the referral's conflict, not the
+                    // bed board's: the canceller (a partner's system too) knows the referral, not the bed or who moved it.
+                    try
+                    {
+                        await BedBureau.Beds.MoveAsync(work, bed, "available", "bed.released", detail: new { reason = "referral cancelled" });
+                    }
+                    catch (Conflict)
+                    {
+                        throw new Conflict("The bed held for this referral changed a moment ago, as you cancelled it: nothing was cancelled. "
+                            + "Read the referral again, then send the cancellation again.");
+                    }
                 }
                 if (place.ServiceId is { } serviceId && place.CapacityOverride is null)
                 {

@@ -337,6 +337,75 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         Assert.Equal(RequestStatus.Active, after.Status);
     }
 
+    /// <summary>
+    /// A cancellation frees the bed reserved for the person; someone moving that bed at the same instant makes it a conflict
+    /// about the referral, in words a partner can act on, naming neither the bed board nor the member of staff.
+    /// </summary>
+    [Fact]
+    public async Task ACancellationWhoseReservedBedMovesMeanwhile_IsAConflict_AboutTheReferral_AndCancelsNothing()
+    {
+        using var client = await app.PartnerAsync();
+        var (id, _) = await FhirPreconditionTests.ReferralAsync(app, client);
+        var referralId = long.Parse(id, System.Globalization.CultureInfo.InvariantCulture);
+        long bedId;
+        await using (var connection = await app.OpenAsync())
+        {
+            // A bed any person fits, of a provider under no caution, freed for the test.
+            bedId = await connection.ExecuteScalarAsync<long>(
+                """
+                SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+                WHERE o.caution = 'none' AND s.active AND b.status IN ('closed', 'cleaning', 'available')
+                  AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active'))
+                ORDER BY b.id LIMIT 1
+                """);
+            await connection.ExecuteAsync(
+                "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
+                new { bedId });
+        }
+        var coordinator = await app.StaffAsync("coordinator");
+        var bureau = await app.StaffAsync("bedbureau");
+        var task = await app.OpenTaskAsync(referralId);
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(task), coordinator);
+        await app.SendAsync(new CareCoordination.Features.Coordination.RedirectToBedBureau.Command(task, "Not yet safe at home even with reablement."), coordinator);
+        task = await app.OpenTaskAsync(referralId);
+        await app.SendAsync(new CareCoordination.Features.Coordination.TakeReferral.Command(task), bureau);
+        await app.SendAsync(new CareCoordination.Features.BedBureau.ReserveBed.Command(task, bedId, CareCoordination.Domain.LondonTime.Today(app.Clock)), bureau);
+        var read = JsonNode.Parse(await (await client.GetAsync($"/fhir/ServiceRequest/{id}")).Content.ReadAsStringAsync())!.AsObject();
+        var before = await app.StoredAsync();
+
+        // The bed bureau's change to the bed, made and held uncommitted; the cancellation waits for the bed's row, then finds it moved.
+        await using var other = await app.OpenAsync();
+        await using var change = await other.BeginTransactionAsync();
+        await other.ExecuteAsync("UPDATE bed SET version = version + 1 WHERE id = @bedId", new { bedId }, change);
+        var holder = await other.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: change);
+        await using var watch = await app.OpenAsync();
+        var body = read.DeepClone().AsObject();
+        body["status"] = "revoked";
+        body["note"]!.AsArray().Add(new JsonObject { ["text"] = "Family have arranged care privately." });
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
+        put.Headers.TryAddWithoutValidation("If-Match", $"W/\"{read["meta"]!["versionId"]}\"");
+        var sending = client.SendAsync(put);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
+        {
+            Assert.False(sending.IsCompleted, $"The cancellation was answered before it reached the bed: {(sending.IsCompleted ? await Describe(await sending) : "")}");
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), "The cancellation never waited for the bed's row.");
+            await Task.Delay(20);
+        }
+        await change.CommitAsync();
+        using var answer = await sending;
+
+        var outcome = await FhirPartner.ParseAsync<OperationOutcome>(answer, HttpStatusCode.Conflict);
+        Assert.Equal(OperationOutcome.IssueType.Conflict, outcome.Issue[0].Code);
+        Assert.Contains("The bed held for this referral changed a moment ago", outcome.Issue[0].Diagnostics, StringComparison.Ordinal);
+        Assert.DoesNotContain("board", outcome.Issue[0].Diagnostics, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(before, await app.StoredAsync());
+        var after = await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{id}"));
+        Assert.NotEqual(RequestStatus.Revoked, after.Status);
+        await using var store = await app.OpenAsync();
+        Assert.Equal("reserved", await store.ExecuteScalarAsync<string>("SELECT status FROM bed WHERE id = @bedId", new { bedId }));
+    }
+
     private static async Task<string> Describe(HttpResponseMessage response) =>
         $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
 
