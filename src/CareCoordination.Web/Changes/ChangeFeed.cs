@@ -106,8 +106,7 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
     {
         await using (var connection = await database.OpenAsync(cancellationToken))
         {
-            Interlocked.Exchange(ref _published, await connection.ExecuteScalarAsync<long?>(
-                new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0);
+            Interlocked.Exchange(ref _published, await ChangeLog.LastSeqAsync(connection, cancellationToken));
         }
         await base.StartAsync(cancellationToken);
     }

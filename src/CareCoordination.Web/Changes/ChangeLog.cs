@@ -8,6 +8,10 @@ namespace CareCoordination.Changes;
 /// <summary>Appends a command's changes in its transaction. The writer lock makes sequence order commit order.</summary>
 internal static class ChangeLog
 {
+    /// <summary>The store's last change (0 before the first): what a reader has seen all of, since sequence order is commit order.</summary>
+    public static async Task<long> LastSeqAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
+        await connection.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0;
+
     private const string Insert = """
         INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
         VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)

@@ -101,6 +101,23 @@ public partial class AppFactory : WebApplicationFactory<Program>
             "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress', 'on-hold')", new { referralId });
     }
 
+    /// <summary>A bed any person fits, of a provider under no caution, held for no one, made available for the test.</summary>
+    public async Task<long> FreeBedAsync()
+    {
+        await using var connection = await OpenAsync();
+        var bedId = await connection.ExecuteScalarAsync<long>(
+            """
+            SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
+            WHERE o.caution = 'none' AND s.active AND b.status IN ('closed', 'cleaning', 'available')
+              AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active'))
+            ORDER BY b.id LIMIT 1
+            """);
+        await connection.ExecuteAsync(
+            "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
+            new { bedId });
+        return bedId;
+    }
+
     /// <summary>SQLite: a folder where the store's file was, so that the next connection fails. Returns its path, to delete after.</summary>
     public string ReplaceSqliteStoreWithFolder()
     {
@@ -121,4 +138,57 @@ public partial class AppFactory : WebApplicationFactory<Program>
 }
 
 /// <summary>The same host on PostgreSQL, from the throwaway server that ./test.sh starts.</summary>
-public sealed class PostgresAppFactory() : AppFactory(new PostgresTestStore());
+public sealed class PostgresAppFactory() : AppFactory(new PostgresTestStore())
+{
+    /// <summary>Another writer's statement, run and held uncommitted: the locks it took stay until <see cref="HeldChange.CommitAsync"/>.</summary>
+    public async Task<HeldChange> HoldAsync(string sql, object? parameters = null)
+    {
+        var connection = await OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync(sql, parameters, transaction);
+        return new HeldChange(connection, transaction, await connection.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: transaction));
+    }
+
+    /// <summary>
+    /// Until a session waits on a lock the held change took (and <paramref name="andAlso"/> holds), watched from a connection of
+    /// its own: within a transaction PostgreSQL answers pg_stat_activity from one snapshot, and the app's own background work
+    /// may wait on other locks. Fails if one of the requests is answered first, or after 20 s with every session's state.
+    /// </summary>
+    public async Task UntilBlockedByAsync(HeldChange held, Task[] asked, string what, Func<bool>? andAlso = null)
+    {
+        await using var watch = await OpenAsync();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!(andAlso?.Invoke() ?? true)
+            || await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder = held.Pid }) == 0)
+        {
+            if (asked.FirstOrDefault(a => a.IsCompleted) is { } early)
+            {
+                var answer = early is Task<HttpResponseMessage> { IsCompletedSuccessfully: true } response
+                    ? $": {(int)response.Result.StatusCode} {await response.Result.Content.ReadAsStringAsync()}"
+                    : "";
+                Assert.Fail($"{what} was answered before it waited{answer}");
+            }
+            if (waited.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                var sessions = await watch.QueryAsync<string>(
+                    "SELECT concat_ws(' | ', state, wait_event_type, wait_event, query) FROM pg_stat_activity WHERE datname = current_database()");
+                Assert.Fail($"{what} never waited:\n{string.Join('\n', sessions)}");
+            }
+            await Task.Delay(20);
+        }
+    }
+}
+
+/// <summary>A change held uncommitted on a connection of its own (PostgresAppFactory.HoldAsync).</summary>
+public sealed class HeldChange(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, int pid) : IAsyncDisposable
+{
+    public int Pid => pid;
+
+    public Task CommitAsync() => transaction.CommitAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await transaction.DisposeAsync();
+        await connection.DisposeAsync();
+    }
+}

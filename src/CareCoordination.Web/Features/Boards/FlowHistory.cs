@@ -1,4 +1,5 @@
 using CareCoordination.Auth;
+using CareCoordination.Changes;
 using CareCoordination.Domain;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
@@ -121,7 +122,7 @@ public static class FlowHistory
             long seen;
             await using (var connection = await database.OpenAsync(cancellationToken))
             {
-                seen = await LastChangeAsync(connection, cancellationToken);
+                seen = await ChangeLog.LastSeqAsync(connection, cancellationToken);
             }
             while (true)
             {
@@ -165,16 +166,13 @@ public static class FlowHistory
         {
             await using var connection = await database.OpenAsync(CancellationToken.None);
             // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
-            var asOf = await LastChangeAsync(connection, CancellationToken.None);
+            var asOf = await ChangeLog.LastSeqAsync(connection, CancellationToken.None);
             var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
             var worked = new Worked(today, asOf, now, await Fortnight(connection, database.Provider, today, now, CancellationToken.None));
             Interlocked.Increment(ref _timesWorkedOut);
             Volatile.Write(ref _worked, worked);
             return worked;
         }
-
-        private static async Task<long> LastChangeAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken) =>
-            await connection.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MAX(seq) FROM change", cancellationToken: cancellationToken)) ?? 0;
     }
 
     public sealed class Handler(Latest latest) : IQueryHandler<Query, Result>

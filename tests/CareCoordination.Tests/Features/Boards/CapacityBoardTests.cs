@@ -171,18 +171,8 @@ public abstract class CapacityBoardTests(AppFactory app)
                 SELECT s.id FROM service s JOIN organisation o ON o.id = s.organisation_id
                 WHERE s.kind = 'reablement' AND s.active AND o.caution = 'none' ORDER BY s.id LIMIT 1
                 """);
-            // A bed any person fits, of a provider under no caution, freed for the test.
-            bedId = await connection.ExecuteScalarAsync<long>(
-                """
-                SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE o.caution = 'none' AND s.active AND b.status IN ('closed', 'cleaning', 'available')
-                  AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active'))
-                ORDER BY b.id LIMIT 1
-                """);
-            await connection.ExecuteAsync(
-                "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
-                new { bedId });
         }
+        bedId = await app.FreeBedAsync();
         var serviceTask = await app.OpenTaskAsync(intoService);
         await app.SendAsync(new TakeReferral.Command(serviceTask), coordinator);
         var accepted = await app.SendAsync<AcceptIntoService.Result>(new AcceptIntoService.Command(serviceTask, serviceId, LondonTime.Today(app.Clock),

@@ -99,33 +99,14 @@ public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : Sha
 
     private FlowHistory.Latest Latest => app.Services.GetRequiredService<FlowHistory.Latest>();
 
-    private async Task<(System.Data.Common.DbConnection Holder, System.Data.Common.DbTransaction Hold, int Pid)> LockBedsAsync()
-    {
-        var holder = await app.OpenAsync();
-        var hold = await holder.BeginTransactionAsync();
-        await holder.ExecuteAsync("LOCK TABLE bed IN ACCESS EXCLUSIVE MODE", transaction: hold);
-        return (holder, hold, await holder.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: hold));
-    }
+    private Task<HeldChange> LockBedsAsync() => app.HoldAsync("LOCK TABLE bed IN ACCESS EXCLUSIVE MODE");
 
     private Task<FlowHistory.Result> BoardAsync(System.Security.Claims.ClaimsPrincipal caller) =>
         Task.Run(() => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), caller));
 
-    /// <summary>
-    /// Until so many boards wait and the fortnight they wait for is held at the beds: past its read of the store's last change.
-    /// Watched from a connection of its own, outside any transaction (within one, pg_stat_activity is a snapshot).
-    /// </summary>
-    private async Task UntilWaitingAsync(int boards, int holder, Task[] asked)
-    {
-        await using var watch = await app.OpenAsync();
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (Latest.Waiting < boards
-            || await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
-        {
-            Assert.False(asked.Any(b => b.IsCompleted), "A board was answered while the beds were locked.");
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"Only {Latest.Waiting} of {boards} boards waited.");
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>Until so many boards wait and the fortnight they wait for is held at the beds: past its read of the store's last change.</summary>
+    private Task UntilWaitingAsync(int boards, HeldChange beds, Task[] asked) =>
+        app.UntilBlockedByAsync(beds, asked, $"{boards} boards", () => Latest.Waiting >= boards);
 
     [Fact]
     public async Task BoardsAskingWhileItIsWorkedOut_WaitForThatOne()
@@ -134,19 +115,16 @@ public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : Sha
         var manager = await app.StaffAsync("manager");
         // A change, so that no fortnight is current, then the beds locked so that working the next one out waits.
         await SubmitAsync();
-        var (holder, hold, pid) = await LockBedsAsync();
-        await using (holder)
-        {
-            var worked = Latest.TimesWorkedOut;
-            var boards = Enumerable.Range(0, 8).Select(_ => BoardAsync(manager)).ToArray();
-            // Hold the beds until every board is waiting for the one fortnight being worked out.
-            await UntilWaitingAsync(8, pid, boards);
-            await hold.CommitAsync();
-            var answered = await Task.WhenAll(boards);
+        await using var beds = await LockBedsAsync();
+        var worked = Latest.TimesWorkedOut;
+        var boards = Enumerable.Range(0, 8).Select(_ => BoardAsync(manager)).ToArray();
+        // Hold the beds until every board is waiting for the one fortnight being worked out.
+        await UntilWaitingAsync(8, beds, boards);
+        await beds.CommitAsync();
+        var answered = await Task.WhenAll(boards);
 
-            Assert.Equal(worked + 1, Latest.TimesWorkedOut);
-            Assert.All(answered, board => Assert.Same(answered[0], board));
-        }
+        Assert.Equal(worked + 1, Latest.TimesWorkedOut);
+        Assert.All(answered, board => Assert.Same(answered[0], board));
     }
 
     [Fact]
@@ -155,22 +133,19 @@ public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : Sha
         NextMorning();
         var manager = await app.StaffAsync("manager");
         await SubmitAsync();
-        var (holder, hold, pid) = await LockBedsAsync();
-        await using (holder)
-        {
-            var worked = Latest.TimesWorkedOut;
-            var early = BoardAsync(manager);
-            await UntilWaitingAsync(1, pid, [early]);
-            // A referral in while that fortnight is being worked out; a board told of it asks.
-            await SubmitAsync();
-            var late = BoardAsync(manager);
-            await UntilWaitingAsync(2, pid, [early, late]);
-            await hold.CommitAsync();
-            var (before, after) = (await early, await late);
+        await using var beds = await LockBedsAsync();
+        var worked = Latest.TimesWorkedOut;
+        var early = BoardAsync(manager);
+        await UntilWaitingAsync(1, beds, [early]);
+        // A referral in while that fortnight is being worked out; a board told of it asks.
+        await SubmitAsync();
+        var late = BoardAsync(manager);
+        await UntilWaitingAsync(2, beds, [early, late]);
+        await beds.CommitAsync();
+        var (before, after) = (await early, await late);
 
-            Assert.Equal(before.Days[^1].ReferralsIn + 1, after.Days[^1].ReferralsIn);
-            Assert.Equal(worked + 2, Latest.TimesWorkedOut);
-        }
+        Assert.Equal(before.Days[^1].ReferralsIn + 1, after.Days[^1].ReferralsIn);
+        Assert.Equal(worked + 2, Latest.TimesWorkedOut);
     }
 
     [Fact]
@@ -180,20 +155,17 @@ public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : Sha
         var manager = await app.StaffAsync("manager");
         var today = LondonTime.Today(app.Clock);
         app.Clock.Advance(LondonTime.StartOf(today.AddDays(1)) - app.Clock.GetUtcNow() - TimeSpan.FromSeconds(10));
-        var (holder, hold, pid) = await LockBedsAsync();
-        await using (holder)
-        {
-            var worked = Latest.TimesWorkedOut;
-            var early = BoardAsync(manager);
-            await UntilWaitingAsync(1, pid, [early]);
-            app.Clock.Advance(TimeSpan.FromSeconds(20));
-            var late = BoardAsync(manager);
-            await UntilWaitingAsync(2, pid, [early, late]);
-            await hold.CommitAsync();
+        await using var beds = await LockBedsAsync();
+        var worked = Latest.TimesWorkedOut;
+        var early = BoardAsync(manager);
+        await UntilWaitingAsync(1, beds, [early]);
+        app.Clock.Advance(TimeSpan.FromSeconds(20));
+        var late = BoardAsync(manager);
+        await UntilWaitingAsync(2, beds, [early, late]);
+        await beds.CommitAsync();
 
-            // The fortnight begun before midnight ended on the day before; both boards, answered after it, get the new day's.
-            Assert.Equal([today.AddDays(1), today.AddDays(1)], [(await early).Days[^1].Date, (await late).Days[^1].Date]);
-            Assert.Equal(worked + 2, Latest.TimesWorkedOut);
-        }
+        // The fortnight begun before midnight ended on the day before; both boards, answered after it, get the new day's.
+        Assert.Equal([today.AddDays(1), today.AddDays(1)], [(await early).Days[^1].Date, (await late).Days[^1].Date]);
+        Assert.Equal(worked + 2, Latest.TimesWorkedOut);
     }
 }

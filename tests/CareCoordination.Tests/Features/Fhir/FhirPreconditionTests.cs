@@ -302,27 +302,9 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
 
         // Another writer's change, made and held uncommitted: the request's checks read the referral at version 1 and
         // pass; its own version-guarded write waits for this row; the change then commits under it.
-        await using var other = await app.OpenAsync();
-        await using var change = await other.BeginTransactionAsync();
-        await other.ExecuteAsync("UPDATE referral SET version = version + 1 WHERE id = @referralId", new { referralId }, change);
-
-        // Watched from a connection of its own (within a transaction PostgreSQL answers pg_stat_activity from one snapshot), for a
-        // session this change blocks: the app's own background work may wait on other locks.
-        var holder = await other.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: change);
-        await using var watch = await app.OpenAsync();
+        await using var change = await app.HoldAsync("UPDATE referral SET version = version + 1 WHERE id = @referralId", new { referralId });
         var sending = SendAsync(client, path, id, read, versionNamed);
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
-        {
-            Assert.False(sending.IsCompleted, $"The {path} was answered before it reached the referral's row: {(sending.IsCompleted ? await Describe(await sending) : "")}");
-            if (waited.Elapsed > TimeSpan.FromSeconds(20))
-            {
-                var sessions = await watch.QueryAsync<string>(
-                    "SELECT concat_ws(' | ', state, wait_event_type, wait_event, query) FROM pg_stat_activity WHERE datname = current_database()");
-                Assert.Fail($"The {path} never waited for the referral's row:\n{string.Join('\n', sessions)}");
-            }
-            await Task.Delay(20);
-        }
+        await app.UntilBlockedByAsync(change, [sending], $"The {path}");
         await change.CommitAsync();
         using var answer = await sending;
 
@@ -347,21 +329,7 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         using var client = await app.PartnerAsync();
         var (id, _) = await FhirPreconditionTests.ReferralAsync(app, client);
         var referralId = long.Parse(id, System.Globalization.CultureInfo.InvariantCulture);
-        long bedId;
-        await using (var connection = await app.OpenAsync())
-        {
-            // A bed any person fits, of a provider under no caution, freed for the test.
-            bedId = await connection.ExecuteScalarAsync<long>(
-                """
-                SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id JOIN organisation o ON o.id = s.organisation_id
-                WHERE o.caution = 'none' AND s.active AND b.status IN ('closed', 'cleaning', 'available')
-                  AND b.id NOT IN (SELECT bed_id FROM placement WHERE bed_id IS NOT NULL AND status IN ('reserved', 'active'))
-                ORDER BY b.id LIMIT 1
-                """);
-            await connection.ExecuteAsync(
-                "UPDATE bed SET status = 'available', closed_reason = NULL, single_room = FALSE, allowed_sex = 'any', bed_type = 'rehabilitation' WHERE id = @bedId",
-                new { bedId });
-        }
+        var bedId = await app.FreeBedAsync();
         var coordinator = await app.StaffAsync("coordinator");
         var bureau = await app.StaffAsync("bedbureau");
         var task = await app.OpenTaskAsync(referralId);
@@ -374,24 +342,14 @@ public sealed class FhirPreconditionRaceOnPostgresTests(PostgresAppFactory app) 
         var before = await app.StoredAsync();
 
         // The bed bureau's change to the bed, made and held uncommitted; the cancellation waits for the bed's row, then finds it moved.
-        await using var other = await app.OpenAsync();
-        await using var change = await other.BeginTransactionAsync();
-        await other.ExecuteAsync("UPDATE bed SET version = version + 1 WHERE id = @bedId", new { bedId }, change);
-        var holder = await other.ExecuteScalarAsync<int>("SELECT pg_backend_pid()", transaction: change);
-        await using var watch = await app.OpenAsync();
+        await using var change = await app.HoldAsync("UPDATE bed SET version = version + 1 WHERE id = @bedId", new { bedId });
         var body = read.DeepClone().AsObject();
         body["status"] = "revoked";
         body["note"]!.AsArray().Add(new JsonObject { ["text"] = "Family have arranged care privately." });
         using var put = new HttpRequestMessage(HttpMethod.Put, $"/fhir/ServiceRequest/{id}") { Content = FhirPayloads.Body(body.ToJsonString()) };
         put.Headers.TryAddWithoutValidation("If-Match", $"W/\"{read["meta"]!["versionId"]}\"");
         var sending = client.SendAsync(put);
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder }) == 0)
-        {
-            Assert.False(sending.IsCompleted, $"The cancellation was answered before it reached the bed: {(sending.IsCompleted ? await Describe(await sending) : "")}");
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), "The cancellation never waited for the bed's row.");
-            await Task.Delay(20);
-        }
+        await app.UntilBlockedByAsync(change, [sending], "The cancellation");
         await change.CommitAsync();
         using var answer = await sending;
 

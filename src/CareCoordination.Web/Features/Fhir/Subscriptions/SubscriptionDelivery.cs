@@ -138,7 +138,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         long horizon;
         await using (var reader = await database.OpenAsync(cancellationToken))
         {
-            horizon = await reader.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM change") ?? 0;
+            horizon = await ChangeLog.LastSeqAsync(reader, cancellationToken);
         }
         if (horizon <= row.ChangesThrough)
         {
