@@ -83,8 +83,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         var now = clock.GetUtcNow().ToUniversalTime();
         // PBKDF2 is slow on purpose: one hash, shared by every demo account.
         var county = new County(now, historyDays, Passwords.Hash(credentials.Password), Passwords.Hash(credentials.PartnerSecret)).Build();
-        await WriteAsync(connection, transaction, county, cancellationToken);
-        await DemoDischarges.WriteAsync(connection, transaction, now, cancellationToken);
+        await WriteAsync(connection, transaction, county, now, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
             "INSERT INTO app_setting (key, value) VALUES (@Key, @Value)",
             new { Key = MarkerKey, Value = now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) },
@@ -152,18 +151,22 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                               safeguarding_concern, infection_status, falls_risk, self_neglect, cognition_concern, mental_capacity_concern,
                               best_interests_decision, self_funding, consent_to_share, consent_given_by, lawful_reason, person_wishes,
                               family_expectations, staff_expectations, summary, early_request, outcome_reason, version,
-                              created_at, submitted_at, updated_at)
+                              created_at, submitted_at, updated_at, triaged_at, first_decided_at, first_decision, first_decision_queue,
+                              first_started_at, pathway_intended, discharged_at, discharge_recorded_from, pathway_at_discharge,
+                              destination_at_discharge, destination_care_level)
         VALUES (@PersonId, @OrganisationId, @ReferrerUserId, @PartnerClientId, @IdempotencyKey, @Status, @Source, @Pathway,
                 @Urgency, @HospitalSiteId, @Ward, @BedLabel, @AdmittedOn, @MedicallyOptimisedOn, @ExpectedDischargeOn, @Needs, @Strengths, @Goals,
                 @SafeguardingConcern, @InfectionStatus, @FallsRisk, @SelfNeglect, @CognitionConcern, @MentalCapacityConcern,
                 @BestInterestsDecision, @SelfFunding, @ConsentToShare, @ConsentGivenBy, @LawfulReason, @PersonWishes,
                 @FamilyExpectations, @StaffExpectations, @Summary, @EarlyRequest, @OutcomeReason, @Version,
-                @CreatedAt, @SubmittedAt, @UpdatedAt)
+                @CreatedAt, @SubmittedAt, @UpdatedAt, @TriagedAt, @FirstDecidedAt, @FirstDecision, @FirstDecisionQueue,
+                @FirstStartedAt, @PathwayIntended, @DischargedAt, @DischargeRecordedFrom, @PathwayAtDischarge,
+                @DestinationAtDischarge, @DestinationCareLevel)
         """;
 
     /// <summary>
     /// In the demo every referral of a person said the same about them, so each keeps the record; each made the next version,
-    /// as a submission does, and the record is at the version its last referral made.
+    /// as a submission does, and the record is at the version its last referral made (written with the person).
     /// </summary>
     private const string InsertWhatEachReferralSaid = """
         INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
@@ -173,10 +176,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
             p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
             p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, COALESCE(r.submitted_at, r.created_at)
-        FROM referral r JOIN person p ON p.id = r.person_id;
-        UPDATE person SET version = (SELECT COUNT(*) FROM referral r WHERE r.person_id = person.id),
-            updated_at = (SELECT MAX(COALESCE(r.submitted_at, r.created_at)) FROM referral r WHERE r.person_id = person.id)
-        WHERE EXISTS (SELECT 1 FROM referral r WHERE r.person_id = person.id);
+        FROM referral r JOIN person p ON p.id = r.person_id
         """;
 
     private const string InsertDistrict = "INSERT INTO postcode_district (district, locality) VALUES (@District, @Locality)";
@@ -213,9 +213,9 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
 
     private const string InsertTask = """
         INSERT INTO triage_task (referral_id, queue, status, business_status, owner_user_id, taken_at, decision, reason, version,
-                                 created_at, updated_at, completed_at, on_hold_since, paused_seconds)
+                                 created_at, updated_at, completed_at, on_hold_since, paused_seconds, referring_organisation_id, owner_organisation_id)
         VALUES (@ReferralId, @Queue, @Status, @BusinessStatus, @OwnerUserId, @TakenAt, @Decision, @Reason, @Version,
-                @CreatedAt, @UpdatedAt, @CompletedAt, @OnHoldSince, @PausedSeconds)
+                @CreatedAt, @UpdatedAt, @CompletedAt, @OnHoldSince, @PausedSeconds, @ReferringOrganisationId, @OwnerOrganisationId)
         """;
 
     private const string InsertPlacement = """
@@ -233,7 +233,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         VALUES (@At, @Kind, @EntityType, @EntityId, @OrganisationId, @Actor, @Data)
         """;
 
-    private static async Task WriteAsync(DbConnection connection, DbTransaction transaction, County county, CancellationToken cancellationToken)
+    private const string InsertDelay = """
+        INSERT INTO discharge_delay (referral_id, list_name, list_version, code, from_at, to_at, recorded_by_user_id, recorded_by_name, recorded_at)
+        VALUES (@ReferralId, @ListName, @ListVersion, @Code, @From, @To, @UserId, @RecordedBy, @RecordedAt)
+        """;
+
+    private static async Task WriteAsync(DbConnection connection, DbTransaction transaction, County county, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var writes = new SeedWrites(connection, transaction, cancellationToken);
         await writes.InsertAsync(InsertOrganisation, county.Organisations, o => new
@@ -274,11 +279,30 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             OrganisationId = s.Owner.Id, s.Spec.Name, s.Spec.Kind, s.Spec.Locality, CapacityUnit = s.Spec.Unit,
             CapacityPerDay = s.Spec.Capacity, s.AvailableToday, s.ConfirmedAt, Active = true, Version = 1,
         }, (s, id) => s.Id = id);
-        await writes.InsertAsync(InsertPerson, county.People, p => new
+        // What the commands keep beside what they write (a referral's triage and first decision, a task's owner, a person's
+        // version, the discharges), worked out here so that each row is written once, whole (issue 14, cold start: a pass of
+        // UPDATEs over every referral rewrote it and its fifteen indexes). Seed_KeepsWhatTheCommandsKeep... checks them against
+        // the commands' own rules.
+        var written = county.Referrals.Where(r => r.Status != "draft").ToList();
+        var tasksOf = county.Tasks.ToLookup(t => t.Referral);
+        var placementsOf = county.Placements.ToLookup(p => p.Referral);
+        var (discharges, delays) = await DemoDischarges.PlanAsync(connection, transaction, now, written.Select((r, i) =>
         {
-            p.NhsNumber, p.GivenName, p.FamilyName, p.DateOfBirth, p.Sex, p.AddressLine, p.Postcode, Locality = p.Locality.Name,
-            p.Ethnicity, p.InterpreterLanguage, p.EasyRead, p.Bsl, p.LivesAlone, p.CarerName, p.CarerContact,
-            p.CarerWantsAssessment, GpPracticeCode = p.Locality.GpPractice, Version = 1, p.CreatedAt, UpdatedAt = p.CreatedAt,
+            // The latest placement not cancelled, as the flows read it.
+            var latest = placementsOf[r].LastOrDefault(p => p.Status != "cancelled");
+            return (r, new DemoDischarges.Stay(i + 1, r.Source, r.Pathway, r.Status, r.MedicallyOptimisedOn, latest?.StartedAt,
+                latest?.Service?.Spec.Kind, latest?.Bed?.Ward.Site.Spec.Kind));
+        }));
+        await writes.InsertAsync(InsertPerson, county.People, p =>
+        {
+            var made = p.Referrals.Where(r => r.Status != "draft").ToList();
+            return new
+            {
+                p.NhsNumber, p.GivenName, p.FamilyName, p.DateOfBirth, p.Sex, p.AddressLine, p.Postcode, Locality = p.Locality.Name,
+                p.Ethnicity, p.InterpreterLanguage, p.EasyRead, p.Bsl, p.LivesAlone, p.CarerName, p.CarerContact,
+                p.CarerWantsAssessment, GpPracticeCode = p.Locality.GpPractice, Version = Math.Max(1, made.Count), p.CreatedAt,
+                UpdatedAt = made.Count == 0 ? p.CreatedAt : made.Max(r => r.SubmittedAt ?? r.CreatedAt),
+            };
         }, (p, id) => p.Id = id);
         await writes.InsertAsync(InsertDistrict, DemoCounty.Localities.SelectMany(l => l.Districts.Select(d => (District: d, Locality: l.Name))),
             d => new { d.District, d.Locality });
@@ -292,33 +316,59 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
                 PersonLabel = form.PersonLabel(), Form = JsonSerializer.Serialize(form, JsonDefaults.Options), d.CreatedAt,
             };
         }, (d, id) => d.Id = id);
-        await writes.InsertAsync(InsertReferral, county.Referrals.Where(r => r.Status != "draft"), r => new
+        await writes.InsertAsync(InsertReferral, written, r =>
         {
+            var tasks = tasksOf[r];
+            // Triage ends with the coordination centre's first decision (TriageTasks); the first decision that counts, of equal
+            // times the task made first, and the first start of any placement (ReferralFirsts).
+            var triagedAt = tasks.Where(t => t.Queue == "coordination" && t.Status is "completed" or "rejected").Min(t => t.CompletedAt);
+            var first = tasks.Where(t => t.CompletedAt is not null
+                    && ((t.Status == "completed" && t.Decision?.StartsWith("accepted", StringComparison.Ordinal) == true) || t.Status == "rejected"))
+                .OrderBy(t => t.CompletedAt).FirstOrDefault();
+            var discharge = discharges[r];
+            return new
+            {
             PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
             PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
             r.Urgency, HospitalSiteId = r.HospitalSite?.Id, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
             r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
             r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
             r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
-            r.CreatedAt, r.SubmittedAt, r.UpdatedAt,
+            r.CreatedAt, r.SubmittedAt, r.UpdatedAt, TriagedAt = triagedAt, FirstDecidedAt = first?.CompletedAt, FirstDecision = first?.Decision,
+            FirstDecisionQueue = first?.Queue, FirstStartedAt = placementsOf[r].Min(p => p.StartedAt), discharge.PathwayIntended,
+            DischargedAt = discharge.LeftAt, DischargeRecordedFrom = discharge.RecordedFrom, PathwayAtDischarge = discharge.LeftAt is null ? null : discharge.PathwayIntended,
+            DestinationAtDischarge = discharge.Destination, DestinationCareLevel = discharge.CareLevel,
+            };
         }, (r, id) => r.Id = id);
         await connection.ExecuteAsync(new CommandDefinition(InsertWhatEachReferralSaid, transaction: transaction, cancellationToken: cancellationToken));
+        // A task's owner as TriageTasks keeps it: whoever holds it's organisation; else the bed bureau, or the coordination
+        // centre where the person lives.
+        var bedBureau = county.Organisations.Where(o => o.Spec.Kind == "bed-bureau").Select(o => (long?)o.Id).Min();
+        var centreOf = county.Organisations.Where(o => o.Spec.Kind == "coordination-centre" && o.Spec.Locality is not null)
+            .GroupBy(o => o.Spec.Locality!).ToDictionary(g => g.Key, g => g.Min(o => o.Id));
         await writes.InsertAsync(InsertTask, county.Tasks, t => new
         {
             ReferralId = t.Referral.Id, t.Queue, t.Status, BusinessStatus = (string?)null, OwnerUserId = t.Owner?.Id, t.TakenAt,
             t.Decision, t.Reason, t.Version, t.CreatedAt, t.UpdatedAt, t.CompletedAt, t.OnHoldSince, t.PausedSeconds,
+            ReferringOrganisationId = t.Referral.Organisation.Id,
+            OwnerOrganisationId = t.Owner?.Organisation.Id ?? (t.Queue == "bed-bureau" ? bedBureau
+                : t.Queue == "coordination" && centreOf.TryGetValue(t.Referral.Person.Locality.Name, out var centre) ? centre : null),
         }, (t, id) => t.Id = id);
-        await TriageTasks.KeepEveryTriagedAndOwnerAsync(connection, transaction);
         await writes.InsertAsync(InsertPlacement, county.Placements, p => new
         {
             ReferralId = p.Referral.Id, ServiceId = p.Service?.Id, BedId = p.Bed?.Id, p.Status, p.StartOn, p.ReservedUntil,
             p.StartedAt, p.EndedAt, p.CreatedAt, ReferralSubmittedAt = p.Referral.SubmittedAt,
         }, (p, id) => p.Id = id);
-        // The first decision and start of each referral, as the commands keep them.
-        await ReferralFirsts.KeepFromAsync(connection, transaction, 0);
         await writes.InsertAsync(InsertNote, county.Notes, n => new
         {
             ReferralId = n.Referral.Id, AuthorUserId = n.Author.Id, AuthorName = n.Author.Spec.DisplayName, n.Kind, n.Text, n.At,
+        });
+        // The reasons for each wait past the discharge ready date, recorded by the coordination centre.
+        var recorder = county.Users.FirstOrDefault(u => u.Spec.Role == "coordinator");
+        await writes.InsertAsync(InsertDelay, delays, d => new
+        {
+            ReferralId = d.Referral.Id, d.Delay.ListName, d.Delay.ListVersion, d.Delay.Code, d.Delay.From, d.Delay.To, UserId = recorder?.Id,
+            RecordedBy = recorder?.Spec.DisplayName ?? "Coordination centre", d.Delay.RecordedAt,
         });
 
         // seq is the order live screens resync by, so it must follow time: oldest first.

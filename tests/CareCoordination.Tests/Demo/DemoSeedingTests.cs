@@ -1,5 +1,7 @@
 using CareCoordination.Demo;
 using CareCoordination.Domain;
+using CareCoordination.Features.Coordination;
+using CareCoordination.Features.Referrals;
 using CareCoordination.Store;
 using CareCoordination.Tests.Support;
 using Dapper;
@@ -122,6 +124,60 @@ public abstract class DemoSeedingTests(ITestStore store)
             var expected = tasks.Where(t => t.Referral == referral.Id && t.Queue == "coordination" && t.Status is "completed" or "rejected")
                 .Select(t => t.CompletedAt).Min();
             Assert.True(expected == referral.TriagedAt, $"referral {referral.Id}: triaged at {referral.TriagedAt}, expected {expected}");
+        }
+    }
+
+    /// <summary>
+    /// The seed writes each referral, task and person whole, with what the commands keep beside their writes worked out in
+    /// memory: the commands' own rules, run over the seeded store, must change nothing.
+    /// </summary>
+    [Fact]
+    public async Task Seed_WritesWhatTheCommandsKeep_AsTheCommandsOwnRulesWorkItOut()
+    {
+        await using var database = await store.MigratedAsync();
+        await Seeder(database).SeedAsync(Credentials);
+        await using var connection = await database.OpenAsync();
+        const string ReadReferrals = """
+            SELECT id, triaged_at, first_decided_at, first_decision, first_decision_queue, first_started_at FROM referral ORDER BY id
+            """;
+        const string ReadTasks = "SELECT id, referring_organisation_id, owner_organisation_id FROM triage_task ORDER BY id";
+        var referrals = (await connection.QueryAsync<(long Id, DateTimeOffset? TriagedAt, DateTimeOffset? FirstDecidedAt, string? FirstDecision,
+            string? FirstDecisionQueue, DateTimeOffset? FirstStartedAt)>(ReadReferrals)).ToList();
+        var tasks = (await connection.QueryAsync<(long Id, long? Referring, long? Owner)>(ReadTasks)).ToList();
+        // Enough of each kind that a value left out would show.
+        Assert.True(referrals.Count(r => r.TriagedAt is not null) > 100);
+        Assert.True(referrals.Count(r => r.FirstDecision is not null && r.FirstDecisionQueue == "bed-bureau") > 10);
+        Assert.True(referrals.Count(r => r.FirstDecision == "declined") > 5);
+        Assert.True(referrals.Count(r => r.FirstStartedAt is not null) > 100);
+        Assert.All(tasks, t => Assert.NotNull(t.Referring));
+
+        await using (var transaction = await database.BeginWriteAsync(connection))
+        {
+            foreach (var referral in referrals)
+            {
+                await TriageTasks.KeepTriagedAsync(connection, transaction, referral.Id);
+                await ReferralFirsts.KeepAsync(connection, transaction, referral.Id);
+            }
+            foreach (var task in tasks)
+            {
+                await TriageTasks.KeepOwnerAsync(connection, transaction, task.Id);
+            }
+            Assert.Equal(referrals, await connection.QueryAsync<(long, DateTimeOffset?, DateTimeOffset?, string?, string?, DateTimeOffset?)>(ReadReferrals, transaction: transaction));
+            Assert.Equal(tasks, await connection.QueryAsync<(long, long?, long?)>(ReadTasks, transaction: transaction));
+            await transaction.RollbackAsync();
+        }
+
+        // Each referral made the next version of its person, as a submission does; the record is at its last referral's.
+        var people = await connection.QueryAsync<(long Id, long Version, DateTimeOffset UpdatedAt, DateTimeOffset CreatedAt)>(
+            "SELECT id, version, updated_at, created_at FROM person");
+        var made = (await connection.QueryAsync<(long Person, DateTimeOffset? SubmittedAt, DateTimeOffset CreatedAt)>(
+            "SELECT person_id, submitted_at, created_at FROM referral")).ToLookup(r => r.Person);
+        Assert.Contains(people, p => made[p.Id].Count() > 1);
+        foreach (var person in people)
+        {
+            var theirs = made[person.Id].ToList();
+            Assert.Equal(Math.Max(1, theirs.Count), person.Version);
+            Assert.Equal(theirs.Count == 0 ? person.CreatedAt : theirs.Max(r => r.SubmittedAt ?? r.CreatedAt), person.UpdatedAt);
         }
     }
 

@@ -187,16 +187,6 @@ public static class TriageTasks
         """;
 
     /// <summary>
-    /// triaged_at and the owner of every referral and task in the store, in two statements: for the demo seed, which writes
-    /// its hundreds of tasks in one transaction on start-up's path (issue 14, cold start), instead of two statements per task.
-    /// </summary>
-    public static async Task KeepEveryTriagedAndOwnerAsync(DbConnection connection, DbTransaction transaction)
-    {
-        await connection.ExecuteAsync(KeepTriaged, transaction: transaction);
-        await connection.ExecuteAsync(KeepOwner, transaction: transaction);
-    }
-
-    /// <summary>
     /// The organisation doing a task's work (FHIR Task.owner), kept on the task so that a search by owner reaches its tasks
     /// through an index (issue 14, scale of history): the holder's organisation once someone has taken it; before that the
     /// bed bureau for its queue, or the coordination centre of the person's locality. Migration 0018 filled it in for the
