@@ -81,9 +81,12 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         }
 
         var now = clock.GetUtcNow().ToUniversalTime();
-        // PBKDF2 is slow on purpose: one hash, shared by every demo account.
-        var county = new County(now, historyDays, Passwords.Hash(credentials.Password), Passwords.Hash(credentials.PartnerSecret)).Build();
-        await WriteAsync(connection, transaction, county, now, cancellationToken);
+        // PBKDF2 is slow on purpose: one hash shared by every demo account, one for the partner, each on a core of its own while
+        // the county is planned (about 0.2 s of a cold start one after the other: issue 14).
+        var passwordHash = Task.Run(() => Passwords.Hash(credentials.Password), cancellationToken);
+        var secretHash = Task.Run(() => Passwords.Hash(credentials.PartnerSecret), cancellationToken);
+        var county = new County(now, historyDays).Build();
+        await WriteAsync(connection, transaction, county, now, (await passwordHash, await secretHash), cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
             "INSERT INTO app_setting (key, value) VALUES (@Key, @Value)",
             new { Key = MarkerKey, Value = now.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) },
@@ -238,7 +241,8 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         VALUES (@ReferralId, @ListName, @ListVersion, @Code, @From, @To, @UserId, @RecordedBy, @RecordedAt)
         """;
 
-    private static async Task WriteAsync(DbConnection connection, DbTransaction transaction, County county, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task WriteAsync(DbConnection connection, DbTransaction transaction, County county, DateTimeOffset now,
+        (string Password, string PartnerSecret) hashes, CancellationToken cancellationToken)
     {
         var writes = new SeedWrites(connection, transaction, cancellationToken);
         await writes.InsertAsync(InsertOrganisation, county.Organisations, o => new
@@ -248,14 +252,14 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         }, (o, id) => o.Id = id);
         await writes.InsertAsync(InsertUser, county.Users, u => new
         {
-            u.Spec.Username, u.Spec.DisplayName, u.Email, u.PasswordHash, u.Spec.Role, OrganisationId = u.Organisation.Id,
+            u.Spec.Username, u.Spec.DisplayName, u.Email, PasswordHash = hashes.Password, u.Spec.Role, OrganisationId = u.Organisation.Id,
             Active = true, u.CreatedAt,
         }, (u, id) => u.Id = id);
         var partner = county.Partner;
         await writes.InsertAsync(InsertPartner, [partner], p => new
         {
             ClientId = DemoCounty.PartnerClientId, Name = DemoCounty.PartnerName, OrganisationId = p.Organisation.Id,
-            p.SecretHash, Scopes = DemoCounty.PartnerScopes, Active = true, p.CreatedAt,
+            SecretHash = hashes.PartnerSecret, Scopes = DemoCounty.PartnerScopes, Active = true, p.CreatedAt,
         }, (p, id) => p.Id = id);
         await writes.InsertAsync(InsertHospitalSite, county.HospitalSites, s => new
         {
@@ -393,20 +397,18 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         public string Code => Spec.Code;
     }
 
-    private sealed class StaffUser(DemoCounty.UserSpec spec, Organisation organisation, string passwordHash, DateTimeOffset createdAt) : Row
+    private sealed class StaffUser(DemoCounty.UserSpec spec, Organisation organisation, DateTimeOffset createdAt) : Row
     {
         public DemoCounty.UserSpec Spec { get; } = spec;
         public Organisation Organisation { get; } = organisation;
-        public string PasswordHash { get; } = passwordHash;
         public DateTimeOffset CreatedAt { get; } = createdAt;
         public string Email => Spec.Username + "@westmoor.example";
         public string Username => Spec.Username;
     }
 
-    private sealed class PartnerClient(Organisation organisation, string secretHash, DateTimeOffset createdAt) : Row
+    private sealed class PartnerClient(Organisation organisation, DateTimeOffset createdAt) : Row
     {
         public Organisation Organisation { get; } = organisation;
-        public string SecretHash { get; } = secretHash;
         public DateTimeOffset CreatedAt { get; } = createdAt;
     }
 
@@ -633,7 +635,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
     /// (triage on shift, home first, beds through the bureau), then cut at now: what had happened by
     /// now is its state, so old referrals have finished and recent ones are still open.
     /// </summary>
-    private sealed class County(DateTimeOffset now, int days, string passwordHash, string secretHash)
+    private sealed class County(DateTimeOffset now, int days)
     {
 
         private static readonly (string Source, double Weight)[] Sources =
@@ -728,9 +730,9 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             }
             foreach (var spec in DemoCounty.Users)
             {
-                Users.Add(new StaffUser(spec, _organisations[spec.Organisation], passwordHash, now.AddDays(-_random.Next(30, 120))));
+                Users.Add(new StaffUser(spec, _organisations[spec.Organisation], now.AddDays(-_random.Next(30, 120))));
             }
-            Partner = new PartnerClient(_organisations[DemoCounty.MainAcuteTrust], secretHash, now.AddDays(-60));
+            Partner = new PartnerClient(_organisations[DemoCounty.MainAcuteTrust], now.AddDays(-60));
         }
 
         private void AddSitesAndBeds()
