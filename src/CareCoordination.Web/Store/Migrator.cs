@@ -5,8 +5,9 @@ using Dapper;
 namespace CareCoordination.Store;
 
 /// <summary>
-/// Applies the numbered scripts in Store/Migrations in order, each in its own transaction with its
-/// version row, so a failed script leaves nothing behind and a re-run is a no-op.
+/// Applies the numbered scripts in Store/Migrations in order, with their version rows, in one transaction, so a failed
+/// script leaves nothing of the run behind and a re-run is a no-op. One transaction, not one a script: a new store takes
+/// every script at once, and each commit was a round trip or four and a wait for the disk (issue 14, cold start).
 /// </summary>
 public sealed partial class Migrator(Database database, ILogger<Migrator> logger)
 {
@@ -24,41 +25,31 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         {
             return [];
         }
-        // Under the lock too: two nodes starting together on PostgreSQL would otherwise race to create it.
-        await using (var setup = await database.BeginWriteAsync(connection, cancellationToken))
-        {
-            if (database.MigrationLock is { } setupLock)
-            {
-                await connection.ExecuteAsync(setupLock, transaction: setup);
-            }
-            await connection.ExecuteAsync(
-                "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
-                transaction: setup);
-            await setup.CommitAsync(cancellationToken);
-        }
-
         var applied = new List<int>();
-        foreach (var script in Scripts)
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        // Under the lock: two nodes starting together on PostgreSQL would otherwise race to create the table and apply the scripts.
+        if (database.MigrationLock is { } lockSql)
         {
-            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-            if (database.MigrationLock is { } lockSql)
-            {
-                await connection.ExecuteAsync(lockSql, transaction: transaction);
-            }
-            // Checked inside the lock: another node may have applied it while this one waited.
-            var done = await connection.ExecuteScalarAsync<long>(
-                "SELECT COUNT(*) FROM schema_migration WHERE version = @Version", new { script.Version }, transaction);
-            if (done > 0)
-            {
-                continue;
-            }
+            await connection.ExecuteAsync(lockSql, transaction: transaction);
+        }
+        await connection.ExecuteAsync(
+            "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
+            transaction: transaction);
+        // Read inside the lock: another node may have applied them while this one waited.
+        var done = (await connection.QueryAsync<int>("SELECT version FROM schema_migration", transaction: transaction)).ToHashSet();
+        foreach (var script in Scripts.Where(s => !done.Contains(s.Version)))
+        {
             await connection.ExecuteAsync(database.Dialect(script.Sql), transaction: transaction);
             await connection.ExecuteAsync(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
-            await transaction.CommitAsync(cancellationToken);
             applied.Add(script.Version);
-            logger.LogInformation("Applied migration {Version} {Name}", script.Version, script.Name);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        // Said once committed: a script that failed took the whole run back with it.
+        foreach (var version in applied)
+        {
+            logger.LogInformation("Applied migration {Version} {Name}", version, Scripts[version - 1].Name);
         }
         return applied;
     }

@@ -49,7 +49,7 @@ public abstract class MigrationTests(ITestStore store)
         await connection.ExecuteAsync("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
         foreach (var earlier in Migrator.Scripts.Where(s => s.Version < version))
         {
-            // Each in a transaction, as the Migrator runs them: 0037 locks the table it copies, which PostgreSQL allows only in one.
+            // In a transaction, as the Migrator runs them: 0037 locks the table it copies, which PostgreSQL allows only in one.
             await using var transaction = await connection.BeginTransactionAsync();
             await connection.ExecuteAsync(database.Dialect(earlier.Sql), transaction: transaction);
             await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
@@ -297,6 +297,24 @@ public abstract class MigrationTests(ITestStore store)
         var second = await migrator.ApplyAsync();
 
         Assert.Empty(second);
+        await using var connection = await database.OpenAsync();
+        Assert.Equal(Migrator.Scripts.Count, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM schema_migration"));
+    }
+
+    /// <summary>
+    /// Nodes starting together on a new store: the scripts run once, in one node's one transaction, and the others find them
+    /// applied once it commits.
+    /// </summary>
+    [Fact]
+    public async Task Migrations_ThreeNodesStartingTogetherOnANewStore_ApplyEachScriptOnce()
+    {
+        await using var database = await EmptyStoreAsync();
+        var nodes = Enumerable.Range(0, 3).Select(_ => new Migrator(database, NullLogger<Migrator>.Instance)).ToList();
+
+        var applied = await Task.WhenAll(nodes.Select(node => Task.Run(() => node.ApplyAsync())));
+
+        Assert.Single(applied, a => a.Count > 0);
+        Assert.Equal(Migrator.Scripts.Select(s => s.Version), applied.Single(a => a.Count > 0));
         await using var connection = await database.OpenAsync();
         Assert.Equal(Migrator.Scripts.Count, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM schema_migration"));
     }
