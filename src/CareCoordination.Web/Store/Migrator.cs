@@ -39,7 +39,16 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         var done = (await connection.QueryAsync<int>("SELECT version FROM schema_migration", transaction: transaction)).ToHashSet();
         foreach (var script in Scripts.Where(s => !done.Contains(s.Version)))
         {
-            await connection.ExecuteAsync(database.Dialect(script.Sql), transaction: transaction);
+            try
+            {
+                await RunAsync(connection, transaction, database.Dialect(script.Sql));
+            }
+            catch (System.Data.Common.DbException error)
+            {
+                // The store's own message names no script, and nothing of the run is left to show how far it got.
+                throw new InvalidOperationException(
+                    $"Migration {script.Version} {script.Name} failed, so none of this start's {Scripts.Count(s => !done.Contains(s.Version))} migrations was applied: {error.Message}", error);
+            }
             await connection.ExecuteAsync(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
@@ -52,6 +61,27 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             logger.LogInformation("Applied migration {Version} {Name}", version, Scripts[version - 1].Name);
         }
         return applied;
+    }
+
+    /// <summary>
+    /// Every statement of a script, stopping at the first that fails, with its error. On SQLite not through a command:
+    /// Microsoft.Data.Sqlite can lose a batch's later failure (it finishes a batch's reader inside a catch-all:
+    /// dotnet/efcore#32740), and a script that failed part-way was then recorded as applied, the rest of it never run
+    /// (script 3 did so here when its table was in the way). sqlite3_exec runs each statement in turn inside the open
+    /// transaction and returns the first failure.
+    /// </summary>
+    private static async Task RunAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql)
+    {
+        if (connection is Microsoft.Data.Sqlite.SqliteConnection sqlite)
+        {
+            var result = SQLitePCL.raw.sqlite3_exec(sqlite.Handle, sql, out var message);
+            if (result != SQLitePCL.raw.SQLITE_OK)
+            {
+                throw new Microsoft.Data.Sqlite.SqliteException($"SQLite Error {result}: '{message}'.", result);
+            }
+            return;
+        }
+        await connection.ExecuteAsync(sql, transaction: transaction);
     }
 
     /// <summary>The versions applied, or null on a store that has no schema_migration table yet.</summary>

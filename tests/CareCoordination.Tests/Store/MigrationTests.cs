@@ -49,7 +49,7 @@ public abstract class MigrationTests(ITestStore store)
         await connection.ExecuteAsync("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)");
         foreach (var earlier in Migrator.Scripts.Where(s => s.Version < version))
         {
-            // In a transaction, as the Migrator runs them: 0037 locks the table it copies, which PostgreSQL allows only in one.
+            // Each in a transaction of its own, as an older release ran them: 0037 locks the table it copies, which PostgreSQL allows only in one.
             await using var transaction = await connection.BeginTransactionAsync();
             await connection.ExecuteAsync(database.Dialect(earlier.Sql), transaction: transaction);
             await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
@@ -317,6 +317,24 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal(Migrator.Scripts.Select(s => s.Version), applied.Single(a => a.Count > 0));
         await using var connection = await database.OpenAsync();
         Assert.Equal(Migrator.Scripts.Count, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM schema_migration"));
+    }
+
+    /// <summary>One transaction for the run: a script that fails takes the scripts before it back too, and is named.</summary>
+    [Fact]
+    public async Task Migrations_WhenAScriptFails_NameIt_AndLeaveNothingOfTheRun()
+    {
+        await using var database = await EmptyStoreAsync();
+        await using var connection = await database.OpenAsync();
+        // In the way of script 3, which makes a table of this name.
+        await connection.ExecuteAsync("CREATE TABLE recontact (id INTEGER)");
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync());
+
+        Assert.StartsWith($"Migration 3 coordination failed, so none of this start's {Migrator.Scripts.Count} migrations was applied: ", failure.Message);
+        var tables = database.Provider == StoreProvider.PostgreSQL
+            ? "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+        Assert.Equal(["recontact"], await connection.QueryAsync<string>(tables));
     }
 
     [Fact]
