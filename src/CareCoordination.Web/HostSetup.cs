@@ -201,8 +201,9 @@ public static class HostSetup
             services.GetRequiredService<Features.Reports.DeprivationLookup>()
                 .StartLoading(files.Postcodes, files.Index, deprivation.LocalAuthorities, app.Lifetime.ApplicationStopping);
         }
-        // Both awaited, so that neither's failure goes unseen.
-        await Task.WhenAll(KeysAsync(), ListsAndSeedAsync());
+        // Both awaited, so that neither's failure goes unseen. The keys on a thread of their own: SQLite's calls complete before
+        // they return, so started inline they would run to the end before the lists began.
+        await Task.WhenAll(Task.Run(KeysAsync), ListsAndSeedAsync());
 
         async Task KeysAsync()
         {

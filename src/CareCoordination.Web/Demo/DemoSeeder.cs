@@ -285,7 +285,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
         }, (s, id) => s.Id = id);
         // What the commands keep beside what they write (a referral's triage and first decision, a task's owner, a person's
         // version, the discharges), worked out here so that each row is written once, whole (issue 14, cold start: a pass of
-        // UPDATEs over every referral rewrote it and its fifteen indexes). Seed_KeepsWhatTheCommandsKeep... checks them against
+        // UPDATEs over every referral rewrote it and its fifteen indexes). Seed_WritesWhatTheCommandsKeep... checks them against
         // the commands' own rules.
         var written = county.Referrals.Where(r => r.Status != "draft").ToList();
         var tasksOf = county.Tasks.ToLookup(t => t.Referral);
@@ -345,7 +345,7 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             };
         }, (r, id) => r.Id = id);
         await connection.ExecuteAsync(new CommandDefinition(InsertWhatEachReferralSaid, transaction: transaction, cancellationToken: cancellationToken));
-        // A task's owner as TriageTasks keeps it: whoever holds it's organisation; else the bed bureau, or the coordination
+        // A task's owner as TriageTasks keeps it: the organisation of whoever holds it; else the bed bureau, or the coordination
         // centre where the person lives.
         var bedBureau = county.Organisations.Where(o => o.Spec.Kind == "bed-bureau").Select(o => (long?)o.Id).Min();
         var centreOf = county.Organisations.Where(o => o.Spec.Kind == "coordination-centre" && o.Spec.Locality is not null)

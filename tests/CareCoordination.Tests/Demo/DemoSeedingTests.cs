@@ -108,7 +108,7 @@ public abstract class DemoSeedingTests(ITestStore store)
         Assert.Contains(tasks, t => t.Holder is null && t.Queue == "coordination");
         Assert.Contains(tasks, t => t.Holder is null && t.Queue == "bed-bureau");
 
-        // Task.owner: whoever holds it's organisation; else the bed bureau, or the coordination centre where the person lives.
+        // Task.owner: the organisation of whoever holds it; else the bed bureau, or the coordination centre where the person lives.
         foreach (var task in tasks)
         {
             var expected = task.Holder is { } holder ? staff[holder]

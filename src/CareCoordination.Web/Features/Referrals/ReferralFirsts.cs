@@ -39,7 +39,7 @@ public static class ReferralFirsts
 
     /// <summary>
     /// The same for the referrals from <paramref name="firstReferralId"/> on, in one statement: a store written in bulk
-    /// (the demo county, the bench's history) rather than through the commands.
+    /// (the bench's history) rather than through the commands.
     /// </summary>
     public static Task KeepFromAsync(DbConnection connection, DbTransaction? transaction, long firstReferralId, int timeoutSeconds = 30) =>
         connection.ExecuteAsync(Keep("id >= @firstReferralId"), new { firstReferralId }, transaction, commandTimeout: timeoutSeconds);
