@@ -65,9 +65,10 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
 
     /// <summary>
     /// Every statement of a script, stopping at the first that fails, with its error. On SQLite not through a command:
-    /// Microsoft.Data.Sqlite can lose a batch's later failure (it finishes a batch's reader inside a catch-all:
-    /// dotnet/efcore#32740), and a script that failed part-way was then recorded as applied, the rest of it never run
-    /// (script 3 did so here when its table was in the way). sqlite3_exec runs each statement in turn inside the open
+    /// Microsoft.Data.Sqlite loses the failure of any statement after one it takes for a query (it finishes a batch's reader
+    /// inside a catch-all: dotnet/efcore#32740), and an ALTER TABLE ... ADD COLUMN with a CHECK, which SQLite checks against
+    /// the rows there, is taken for one: a script that failed after such a statement was recorded as applied, the rest of it
+    /// never run (script 3 did so here when its table was in the way). sqlite3_exec runs each statement in turn inside the open
     /// transaction and returns the first failure.
     /// </summary>
     private static async Task RunAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql)
