@@ -104,6 +104,31 @@ public sealed class FirstHealthAnswer
     public Task Given => _answered.Task;
 
     internal void Record() => _answered.TrySetResult();
+
+    /// <summary>
+    /// Returns once the node serves and has answered its first /health with 200, or <paramref name="atMost"/> after it serves
+    /// when nothing asks: when start-up work that may wait begins, so that it does not take the cores from the answer that puts
+    /// the node back in service (issue 14, restart and cold start). Says when it began serving and how long it then waited.
+    /// </summary>
+    public async Task<(DateTimeOffset ServingSince, TimeSpan Waited)> ServingAndAnsweredAsync(
+        IHostApplicationLifetime lifetime, TimeProvider clock, TimeSpan atMost, CancellationToken stopping)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stopping.Register(() => started.TrySetCanceled(stopping)))
+        {
+            await started.Task;
+        }
+        var servingSince = clock.GetUtcNow();
+        // Real time, not the app's clock: a test's clock that stands still must not hold start-up's work for ever.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        if (atMost > TimeSpan.Zero)
+        {
+            await Task.WhenAny(Given, Task.Delay(atMost, stopping));
+            stopping.ThrowIfCancellationRequested();
+        }
+        return (servingSince, waited.Elapsed);
+    }
 }
 
 /// <summary>store-write: one committed write, as every command makes one, timed.</summary>

@@ -75,28 +75,13 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
         }
     }
 
-    private async Task<(DateTimeOffset Since, TimeSpan Waited)> ServingAsync(CancellationToken stoppingToken)
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            await started.Task;
-        }
-        var servingSince = clock.GetUtcNow();
-        var waited = Stopwatch.StartNew();
-        // PERF (issue 14, restart): its first steps (the FHIR model's tables, the pipeline's code) took the CPU the node's
-        // first /health answer needed, about 80 ms of a restart. It waits for that answer, or a second when nothing asks
-        // (WarmUp:WaitForHealthSeconds). The trade: behind a load balancer that probes often, it runs as the node goes back
-        // into service, beside the first referrals rather than before them.
-        var wait = TimeSpan.FromSeconds(configuration.GetValue("WarmUp:WaitForHealthSeconds", 1.0));
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.WhenAny(firstHealthAnswer.Given, Task.Delay(wait, stoppingToken));
-            stoppingToken.ThrowIfCancellationRequested();
-        }
-        return (servingSince, waited.Elapsed);
-    }
+    // PERF (issue 14, restart): its first steps (the FHIR model's tables, the pipeline's code) took the CPU the node's first
+    // /health answer needed, about 80 ms of a restart. It waits for that answer, or a second when nothing asks
+    // (WarmUp:WaitForHealthSeconds). The trade: behind a load balancer that probes often, it runs as the node goes back into
+    // service, beside the first referrals rather than before them.
+    private Task<(DateTimeOffset ServingSince, TimeSpan Waited)> ServingAsync(CancellationToken stoppingToken) =>
+        firstHealthAnswer.ServingAndAnsweredAsync(lifetime, clock,
+            TimeSpan.FromSeconds(configuration.GetValue("WarmUp:WaitForHealthSeconds", 1.0)), stoppingToken);
 
     /// <summary>
     /// One run; also for tests, which check that it leaves nothing behind. The store's writer is held only for the

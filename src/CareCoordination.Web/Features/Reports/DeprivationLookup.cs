@@ -51,14 +51,20 @@ public sealed class DeprivationLookup(Database database, TimeProvider clock, ILo
     /// <summary>
     /// Starts start-up's load and returns at once: a new store's load (0.3 to 0.6 s) no longer stands between start and a
     /// healthy /health (issue 14). What reads the lookup waits for it (<see cref="WhenLoadedAsync"/>), so no report counts
-    /// against half a lookup, or against the files it is being replaced from.
+    /// against half a lookup, or against the files it is being replaced from. With <paramref name="after"/>, the load begins
+    /// once that ends, and counts as loading until then.
     /// </summary>
-    public void StartLoading(string postcodeFile, string indexFile, IReadOnlyCollection<string> localAuthorities, CancellationToken stopping)
+    public void StartLoading(string postcodeFile, string indexFile, IReadOnlyCollection<string> localAuthorities, CancellationToken stopping,
+        Task? after = null)
     {
         _startup = Task.Run(async () =>
         {
             try
             {
+                if (after is not null)
+                {
+                    await after.WaitAsync(stopping);
+                }
                 return await LoadFilesAsync(postcodeFile, indexFile, localAuthorities, stopping);
             }
             catch (Exception error) when (error is not OperationCanceledException || !stopping.IsCancellationRequested)
