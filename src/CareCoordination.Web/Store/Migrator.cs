@@ -41,7 +41,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         {
             try
             {
-                await RunAsync(connection, transaction, database.Dialect(script.Sql));
+                await RunScriptAsync(connection, transaction, database.Dialect(script.Sql));
             }
             catch (System.Data.Common.DbException error)
             {
@@ -54,7 +54,8 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
                 new { script.Version, script.Name, At = DateTimeOffset.UtcNow }, transaction);
             applied.Add(script.Version);
         }
-        await transaction.CommitAsync(cancellationToken);
+        // Not cancelled part-way: a COMMIT sent and then abandoned would leave it unknown whether the scripts were applied.
+        await transaction.CommitAsync(CancellationToken.None);
         // Said once committed: a script that failed took the whole run back with it.
         foreach (var version in applied)
         {
@@ -69,16 +70,20 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
     /// inside a catch-all: dotnet/efcore#32740), and an ALTER TABLE ... ADD COLUMN with a CHECK, which SQLite checks against
     /// the rows there, is taken for one: a script that failed after such a statement was recorded as applied, the rest of it
     /// never run (script 3 did so here when its table was in the way). sqlite3_exec runs each statement in turn inside the open
-    /// transaction and returns the first failure.
+    /// transaction and returns the first failure. (Fixed upstream after 10.0 by dotnet/efcore#38971; until then, this.)
     /// </summary>
-    private static async Task RunAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql)
+    internal static async Task RunScriptAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql)
     {
         if (connection is Microsoft.Data.Sqlite.SqliteConnection sqlite)
         {
-            var result = SQLitePCL.raw.sqlite3_exec(sqlite.Handle, sql, out var message);
-            if (result != SQLitePCL.raw.SQLITE_OK)
+            var result = SQLitePCL.raw.sqlite3_exec(sqlite.Handle, sql, out _);
+            Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(result, sqlite.Handle);
+            // A script that ended the transaction (COMMIT, END) would leave the rest of the run outside it. An empty one is begun
+            // again so that the caller's rollback has one to end.
+            if (SQLitePCL.raw.sqlite3_get_autocommit(sqlite.Handle) != 0)
             {
-                throw new Microsoft.Data.Sqlite.SqliteException($"SQLite Error {result}: '{message}'.", result);
+                SQLitePCL.raw.sqlite3_exec(sqlite.Handle, "BEGIN", out _);
+                throw new InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");
             }
             return;
         }

@@ -51,7 +51,7 @@ public abstract class MigrationTests(ITestStore store)
         {
             // Each in a transaction of its own, as an older release ran them: 0037 locks the table it copies, which PostgreSQL allows only in one.
             await using var transaction = await connection.BeginTransactionAsync();
-            await connection.ExecuteAsync(database.Dialect(earlier.Sql), transaction: transaction);
+            await Migrator.RunScriptAsync(connection, transaction, database.Dialect(earlier.Sql));
             await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
                 new { earlier.Version, earlier.Name, At = DateTimeOffset.UtcNow }, transaction);
             await transaction.CommitAsync();
@@ -331,6 +331,7 @@ public abstract class MigrationTests(ITestStore store)
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync());
 
         Assert.StartsWith($"Migration 3 coordination failed, so none of this start's {Migrator.Scripts.Count} migrations was applied: ", failure.Message);
+        Assert.Contains("recontact", failure.Message);
         var tables = database.Provider == StoreProvider.PostgreSQL
             ? "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
             : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
@@ -910,6 +911,22 @@ public sealed class TimedRow
     public DateTimeOffset At { get; init; }
 }
 
-public sealed class SqliteMigrationTests() : MigrationTests(new SqliteTestStore());
+public sealed class SqliteMigrationTests() : MigrationTests(new SqliteTestStore())
+{
+    /// <summary>SQLite's scripts run outside a command (sqlite3_exec): one that ended the run's transaction is refused, not let through.</summary>
+    [Fact]
+    public async Task AScriptThatEndsItsTransaction_IsRefused()
+    {
+        TypeHandlers.Register();
+        await using var database = new Database(StoreProvider.Sqlite, await new SqliteTestStore().CreateEmptyAsync());
+        await using var connection = await database.OpenAsync();
+        await using var transaction = await database.BeginWriteAsync(connection);
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => Migrator.RunScriptAsync(connection, transaction, "CREATE TABLE a (x);\nCOMMIT;\nCREATE TABLE b (y);"));
+
+        Assert.Contains("ended the transaction", refused.Message);
+    }
+}
 
 public sealed class PostgresMigrationTests() : MigrationTests(new PostgresTestStore());
