@@ -148,6 +148,17 @@ public sealed partial class Server : IAsyncDisposable
             await Task.Delay(10);
         }
         server.StartedIn = clock.Elapsed;
+        // The product loads its deprivation lookup once it has answered its first /health (HostSetup): whatever is measured
+        // next (a store's size before the load, memory before boards connect) is taken once that has ended, not during it.
+        while (await http.GetStringAsync("/health") is var health && health.Contains("\"description\":\"Loading", StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(180))
+            {
+                await server.DisposeAsync();
+                throw new TimeoutException($"{name}'s start-up loads had not ended within 180 s:\n{server.LastLines()}");
+            }
+            await Task.Delay(20);
+        }
         return server;
     }
 
