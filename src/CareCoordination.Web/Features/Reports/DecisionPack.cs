@@ -148,7 +148,7 @@ public static partial class DecisionPack
     }
 
     public sealed class Handler(Database database, TimeProvider clock, IMediator mediator,
-        IOptionsMonitor<EquitySettings> equitySettings, IOptionsMonitor<CoordinationTargets> targets) : IQueryHandler<Query, Result>
+        IOptionsMonitor<EquitySettings> equitySettings, IOptionsMonitor<CoordinationTargets> targets, DeprivationLookup deprivation) : IQueryHandler<Query, Result>
     {
         // Outcomes, flow and caution approvals: the referring organisation and the person's locality, as every referral report filters.
         private const string ReferralFilter = " AND " + ReportFilter.ReferralConditions;
@@ -182,8 +182,13 @@ public static partial class DecisionPack
                 // Equity and the scorecard count the same referrals (sent in the quarter, same trust and locality): read them once,
                 // with both reports' columns, and give each its own count (a quarter at 1M referrals is 72,000 referrals).
                 var shared = Task.Run(() => DataQuality.LoadAsync(database, filter, named: false, cancellationToken, equity: true), cancellationToken);
-                equityTask = Task.Run(async () => await EquityReport.Handler.FromReferralsAsync(database, filter, (await shared).Select(f => f.ForEquity()),
-                    equitySettings.CurrentValue.DisproportionalityThresholdPercent, cancellationToken), cancellationToken);
+                // Not through the mediator, so not past EquityWaitsForDeprivation: it waits for start-up's lookup here.
+                equityTask = Task.Run(async () =>
+                {
+                    await deprivation.WhenLoadedAsync(cancellationToken);
+                    return await EquityReport.Handler.FromReferralsAsync(database, filter, (await shared).Select(f => f.ForEquity()),
+                        equitySettings.CurrentValue.DisproportionalityThresholdPercent, cancellationToken);
+                }, cancellationToken);
                 scorecardTask = Task.Run(async () => DataQuality.Score(await shared, DataQuality.ContextOf(clock, targets.CurrentValue)), cancellationToken);
             }
             else

@@ -8,6 +8,7 @@ using CareCoordination.Pipeline;
 using CareCoordination.Tests.Support;
 using CsvHelper;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CareCoordination.Tests.Features.Reports;
 
@@ -250,6 +251,31 @@ public abstract class DecisionPackTests(AppFactory app)
 
     private static string Value(DecisionPack.Result pack, string panel, string figure) =>
         pack.Figures.Single(f => f.Panel == panel && f.Name == figure).Value;
+
+    /// <summary>
+    /// The pack counts equity from the referrals it reads for the scorecard, not through the mediator (and so not past
+    /// EquityWaitsForDeprivation): it too waits for start-up's deprivation lookup, which loads after the node's first /health.
+    /// </summary>
+    [Fact]
+    public async Task Pack_AskedWhileStartUpsDeprivationLookupLoads_WaitsForIt()
+    {
+        var data = await SeedAsync();
+        await PackAsync(data);
+        var lookup = app.Services.GetRequiredService<DeprivationLookup>();
+        var (postcodes, index) = DeprivationLookup.FilesFrom(new DeprivationSettings(), demoSeeded: true)!.Value;
+        var loadMayBegin = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lookup.StartLoading(postcodes, index, [], CancellationToken.None, after: loadMayBegin.Task);
+
+        var pack = PackAsync(data);
+        // The same pack answered at once a moment ago.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.True(lookup.State.Loading);
+        Assert.False(pack.IsCompleted);
+        loadMayBegin.SetResult();
+
+        Assert.NotEmpty((await pack).Figures);
+        Assert.Equal((false, null), lookup.State);
+    }
 
     [Fact]
     public async Task Outcomes_HomeFirst_CountedByHand()
