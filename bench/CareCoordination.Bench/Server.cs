@@ -150,16 +150,24 @@ public sealed partial class Server : IAsyncDisposable
         server.StartedIn = clock.Elapsed;
         // The product loads its deprivation lookup once it has answered its first /health (HostSetup): whatever is measured
         // next (a store's size before the load, memory before boards connect) is taken once that has ended, not during it.
-        while (await http.GetStringAsync("/health") is var health && health.Contains("\"description\":\"Loading", StringComparison.Ordinal))
+        while (await LoadingAsync(http))
         {
-            if (clock.Elapsed > TimeSpan.FromSeconds(180))
+            if (process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(180))
             {
                 await server.DisposeAsync();
-                throw new TimeoutException($"{name}'s start-up loads had not ended within 180 s:\n{server.LastLines()}");
+                throw new TimeoutException($"{name} exited, or its start-up loads had not ended within 180 s:\n{server.LastLines()}");
             }
             await Task.Delay(20);
         }
         return server;
+    }
+
+    /// <summary>Whether /health says a start-up load is under way; an answer that is not 200 (a slow store) is asked again.</summary>
+    private static async Task<bool> LoadingAsync(HttpClient http)
+    {
+        using var response = await http.GetAsync("/health");
+        return response.StatusCode != HttpStatusCode.OK
+            || (await response.Content.ReadAsStringAsync()).Contains("\"description\":\"Loading", StringComparison.Ordinal);
     }
 
     public int Id => _process.Id;
