@@ -25,9 +25,11 @@ internal static class DemoDischarges
         string? ServiceKind, string? SiteKind);
 
     /// <summary>What the flows keep on the referral: the pathway intended, and the discharge (recorded from its placement) if it left.</summary>
-    public sealed record Discharge(string? PathwayIntended, DateTimeOffset? LeftAt, string? RecordedFrom, string? Destination, string? CareLevel)
+    public sealed record Discharge(string? PathwayIntended, DateTimeOffset? LeftAt, string? Destination, string? CareLevel)
     {
-        public static readonly Discharge None = new(null, null, null, null, null);
+        public string? RecordedFrom => LeftAt is null ? null : "placement";
+
+        public string? PathwayAtDischarge => LeftAt is null ? null : PathwayIntended;
     }
 
     /// <summary>A reason recorded for part of a wait, from the list version that applied on its first day.</summary>
@@ -54,8 +56,7 @@ internal static class DemoDischarges
                     : r.SiteKind == "care-home" ? (r.Ordinal % 11 == 0 ? "designated-setting" : "care-home") : "community-hospital";
                 careLevel = r.Ordinal % 6 == 0 ? "restart" : r.Ordinal % 9 == 0 && destination == "home" ? "return-to-same-level" : "new";
             }
-            discharges[key] = intended is null && left is null ? Discharge.None
-                : new Discharge(intended, left, left is null ? null : "placement", destination, careLevel);
+            discharges[key] = new Discharge(intended, left, destination, careLevel);
 
             // Waiting past the discharge ready date: from the day after it, a reason; for a long wait, a second from halfway.
             var waitedUntil = left ?? (StillInHospital.Contains(r.Status) ? now : (DateTimeOffset?)null);

@@ -332,16 +332,16 @@ public sealed class DemoSeeder(Database database, TimeProvider clock, ILogger<De
             var discharge = discharges[r];
             return new
             {
-            PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
-            PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
-            r.Urgency, HospitalSiteId = r.HospitalSite?.Id, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
-            r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
-            r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
-            r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
-            r.CreatedAt, r.SubmittedAt, r.UpdatedAt, TriagedAt = triagedAt, FirstDecidedAt = first?.CompletedAt, FirstDecision = first?.Decision,
-            FirstDecisionQueue = first?.Queue, FirstStartedAt = placementsOf[r].Min(p => p.StartedAt), discharge.PathwayIntended,
-            DischargedAt = discharge.LeftAt, DischargeRecordedFrom = discharge.RecordedFrom, PathwayAtDischarge = discharge.LeftAt is null ? null : discharge.PathwayIntended,
-            DestinationAtDischarge = discharge.Destination, DestinationCareLevel = discharge.CareLevel,
+                PersonId = r.Person.Id, OrganisationId = r.Organisation.Id, ReferrerUserId = r.Referrer?.Id,
+                PartnerClientId = r.ViaPartner ? partner.Id : (long?)null, r.IdempotencyKey, r.Status, r.Source, r.Pathway,
+                r.Urgency, HospitalSiteId = r.HospitalSite?.Id, r.Ward, r.BedLabel, r.AdmittedOn, r.MedicallyOptimisedOn, r.ExpectedDischargeOn, r.Needs, r.Strengths, r.Goals,
+                r.SafeguardingConcern, r.InfectionStatus, r.FallsRisk, r.SelfNeglect, r.CognitionConcern, r.MentalCapacityConcern,
+                r.BestInterestsDecision, r.SelfFunding, r.ConsentToShare, r.ConsentGivenBy, r.LawfulReason, r.PersonWishes,
+                r.FamilyExpectations, r.StaffExpectations, r.Summary, r.EarlyRequest, r.OutcomeReason, r.Version,
+                r.CreatedAt, r.SubmittedAt, r.UpdatedAt, TriagedAt = triagedAt, FirstDecidedAt = first?.CompletedAt, FirstDecision = first?.Decision,
+                FirstDecisionQueue = first?.Queue, FirstStartedAt = placementsOf[r].Min(p => p.StartedAt), discharge.PathwayIntended,
+                DischargedAt = discharge.LeftAt, DischargeRecordedFrom = discharge.RecordedFrom, discharge.PathwayAtDischarge,
+                DestinationAtDischarge = discharge.Destination, DestinationCareLevel = discharge.CareLevel,
             };
         }, (r, id) => r.Id = id);
         await connection.ExecuteAsync(new CommandDefinition(InsertWhatEachReferralSaid, transaction: transaction, cancellationToken: cancellationToken));

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Reflection;
-using System.Text;
 using System.Text.RegularExpressions;
 using Dapper;
 using Npgsql;
@@ -12,8 +11,8 @@ namespace CareCoordination.Demo;
 /// The demo seed's writes, table by table, inside the seed's one transaction. SQLite runs in process, so a statement per row
 /// costs microseconds and stays as it was. PostgreSQL pays a round trip per statement: the seed's 12,000 of them were most of
 /// its cold start (issue 14). There a table's rows go in one INSERT (a typed array per column, unnested), their ids reserved
-/// from the table's identity first (the order of RETURNING's rows is not promised), and an UPDATE's rows as one batch of
-/// statements.
+/// from the table's identity first (the order of RETURNING's rows is not promised). The seed writes each row whole, so it
+/// has no UPDATEs to send.
 /// </summary>
 internal sealed partial class SeedWrites(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
 {
@@ -118,57 +117,6 @@ internal sealed partial class SeedWrites(DbConnection connection, DbTransaction 
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>One statement (an UPDATE) for each parameter object: on PostgreSQL sent as one batch per chunk.</summary>
-    public async Task ExecuteEachAsync(string sql, IReadOnlyList<object> rows)
-    {
-        if (rows.Count == 0)
-        {
-            return;
-        }
-        if (!Postgres)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(sql, rows, transaction, cancellationToken: cancellationToken));
-            return;
-        }
-        await InChunksAsync(sql.Trim().TrimEnd(';'), rows);
-    }
-
-    /// <summary>
-    /// Repeats <paramref name="template"/> once per row, each row's parameters renamed @p{row}_{n}, as many rows a batch as
-    /// the parameter limit allows: Npgsql sends a batch's statements in one round trip.
-    /// </summary>
-    private async Task InChunksAsync(string template, IReadOnlyList<object> rows)
-    {
-        var names = Parameter().Matches(template).Select(m => m.Groups[1].Value).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-        var properties = Properties.GetOrAdd(rows[0].GetType(), t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance));
-        var getters = names.Select(n => properties.FirstOrDefault(p => string.Equals(p.Name, n, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ArgumentException($"No property for @{n} in {template}")).ToArray();
-        var perRow = Math.Max(1, ParametersPerStatement / (getters.Length + 1));
-        for (var start = 0; start < rows.Count; start += perRow)
-        {
-            var text = new StringBuilder();
-            var bound = new DynamicParameters();
-            for (var i = start; i < Math.Min(rows.Count, start + perRow); i++)
-            {
-                if (i > start)
-                {
-                    text.Append(";\n");
-                }
-                var row = i;
-                var one = Parameter().Replace(template, m => $"@p{row}_{names.FindIndex(n => string.Equals(n, m.Groups[1].Value, StringComparison.OrdinalIgnoreCase))}");
-                text.Append(one);
-                for (var n = 0; n < getters.Length; n++)
-                {
-                    bound.Add($"p{row}_{n}", getters[n].GetValue(rows[row]));
-                }
-            }
-            await connection.ExecuteAsync(new CommandDefinition(text.ToString(), bound, transaction, cancellationToken: cancellationToken));
-        }
-    }
-
     [GeneratedRegex(@"^\s*INSERT INTO (?<table>\w+)\s*\((?<columns>[^)]*)\)\s*VALUES\s*(?<values>\(.*\))\s*$", RegexOptions.Singleline)]
     private static partial Regex InsertShape();
-
-    [GeneratedRegex(@"@(\w+)")]
-    private static partial Regex Parameter();
 }
