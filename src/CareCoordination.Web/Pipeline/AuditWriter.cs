@@ -67,11 +67,15 @@ public sealed class AuditWriter(Database database)
         // warm-up's, which is rolled back), its own rows on PostgreSQL wait for its last round trip (HeldRowsStatement), as
         // nothing in that transaction reads them. A read's page or people, written at once, may so come before them by id.
         var hold = connection is not null && database.Provider == StoreProvider.PostgreSQL;
+        // PERF (issue 14, reads while writing): on PostgreSQL a write of its own commits with its last statement, one round trip
+        // less for every audited read (Database.ExecuteLastAsync); the statement that ends the rows is the one that commits.
+        var commitWithLast = connection is null && database.Provider == StoreProvider.PostgreSQL;
+        var writeSubjects = !hold && subjects.Count > 0;
         async Task Write(DbConnection on, DbTransaction? within)
         {
             if (page is not null)
             {
-                await WriteWithPeopleAsync(on, within, page, ToReadPeople, cancellationToken);
+                await WriteWithPeopleAsync(on, within, page, ToReadPeople, commitWithLast && !writeSubjects && people is null, cancellationToken);
             }
             if (hold)
             {
@@ -80,12 +84,14 @@ public sealed class AuditWriter(Database database)
                     scope.HeldAuditRows.Add(Row(scope, outcome, action, subject));
                 }
             }
-            else if (subjects.Count > 1 && database.Provider == StoreProvider.PostgreSQL)
+            else if (subjects.Count > 0 && database.Provider == StoreProvider.PostgreSQL)
             {
                 // One statement for the lot: Dapper runs a statement once per row, and on PostgreSQL each is a round trip (a page
                 // of 20 search results was 20 of them, issue 14).
-                var (sql, parameters) = RowsPostgres([.. subjects.Select(s => Row(scope, outcome, action, s))]);
-                await on.ExecuteAsync(new CommandDefinition(sql, parameters, within, cancellationToken: cancellationToken));
+                var (sql, parameters) = subjects.Count > 1
+                    ? RowsPostgres([.. subjects.Select(s => Row(scope, outcome, action, s))])
+                    : (Insert, (object)Row(scope, outcome, action, subjects[0]));
+                await ExecuteAsync(on, within, sql, parameters, commitWithLast && people is null, cancellationToken);
             }
             else if (subjects.Count > 0)
             {
@@ -93,7 +99,7 @@ public sealed class AuditWriter(Database database)
             }
             if (people is not null)
             {
-                await WriteWithPeopleAsync(on, within, people, ToAuditPerson, cancellationToken);
+                await WriteWithPeopleAsync(on, within, people, ToAuditPerson, commitWithLast, cancellationToken);
             }
         }
         if (connection is null)
@@ -142,14 +148,17 @@ public sealed class AuditWriter(Database database)
 
     private static readonly PeopleInsert ToReadPeople = new(ReadPeople.InsertPostgres, ReadPeople.InsertSqlite);
 
-    /// <summary>The read's row, then its people (audit_person, or a page read's: ReadPeople); on PostgreSQL in one statement, so one round trip.</summary>
-    private async Task WriteWithPeopleAsync(DbConnection on, DbTransaction? within, BulkPeople read, PeopleInsert people, CancellationToken cancellationToken)
+    /// <summary>
+    /// The read's row, then its people (audit_person, or a page read's: ReadPeople); on PostgreSQL in one statement, so one round
+    /// trip, which commits the write when it is the <paramref name="last"/>.
+    /// </summary>
+    private async Task WriteWithPeopleAsync(DbConnection on, DbTransaction? within, BulkPeople read, PeopleInsert people, bool last, CancellationToken cancellationToken)
     {
         if (database.Provider == StoreProvider.PostgreSQL)
         {
             var parameters = new DynamicParameters(read.Row);
             parameters.Add("People", read.People);
-            await on.ExecuteAsync(new CommandDefinition($"WITH a AS ({Insert} RETURNING id)\n{people.Postgres}", parameters, within, cancellationToken: cancellationToken));
+            await ExecuteAsync(on, within, $"WITH a AS ({Insert} RETURNING id)\n{people.Postgres}", parameters, last, cancellationToken);
             return;
         }
         var auditId = await on.ExecuteScalarAsync<long>(new CommandDefinition(Insert + " RETURNING id", read.Row, within, cancellationToken: cancellationToken));
@@ -158,6 +167,12 @@ public sealed class AuditWriter(Database database)
             await on.ExecuteAsync(new CommandDefinition(people.Sqlite, new { AuditId = auditId, read.People }, within, cancellationToken: cancellationToken));
         }
     }
+
+    /// <summary>A statement of the rows; the <paramref name="last"/> of a write of the writer's own commits it (PostgreSQL).</summary>
+    private Task ExecuteAsync(DbConnection on, DbTransaction? within, string sql, object parameters, bool last, CancellationToken cancellationToken) =>
+        last && within is not null
+            ? database.ExecuteLastAsync(on, within, sql, parameters)
+            : on.ExecuteAsync(new CommandDefinition(sql, parameters, within, cancellationToken: cancellationToken));
 
     /// <summary>A read's row and the ids of the <paramref name="Count"/> people it names ("1,2,3").</summary>
     private sealed record BulkPeople(AuditRow Row, string People, int Count);

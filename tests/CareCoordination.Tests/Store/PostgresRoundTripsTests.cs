@@ -145,4 +145,39 @@ public sealed class PostgresRoundTripsTests(PostgresAppFactory app) : IClassFixt
             "SELECT COUNT(*) FROM audit_event WHERE entity_type = 'referral' AND entity_id = @id AND detail = 'repeated submission: the referral already exists'",
             new { id = first.ReferralId }));
     }
+    [Fact]
+    public async Task APartnersTaskSearch_IsThreeRoundTrips_ItsAuditRowCommittedInItsOwnStatement()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);
+        var submitted = await client.SendAsync(Post(FhirPayloads.ProfileExamplesTransaction(nhs), "return=minimal"));
+        Assert.Equal(HttpStatusCode.OK, submitted.StatusCode);
+
+        long searchesBefore;
+        await using (var before = await app.OpenAsync())
+        {
+            searchesBefore = await SearchesAuditedAsync(before);
+        }
+
+        var (response, commands) = await CommandsOfAsync(client, new HttpRequestMessage(HttpMethod.Get, "/fhir/Task?status=requested&_count=20"));
+
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        // The token's check; the page with its total, one command; and the read's audit row, which commits its own transaction
+        // in the same round trip rather than one of its own after it (NpgsqlTransaction's COMMIT is not traced as a command, so
+        // without this the last command would not end in COMMIT).
+        Assert.True(commands.Count == 3, $"{commands.Count} commands:\n{Listed(commands)}");
+        Assert.Contains("FROM partner_client", commands[0], StringComparison.Ordinal);
+        Assert.Contains("COUNT(*)", commands[1], StringComparison.Ordinal);
+        Assert.Contains("FROM triage_task", commands[1], StringComparison.Ordinal);
+        Assert.StartsWith("WITH a AS (INSERT INTO audit_event", commands[2].TrimStart(), StringComparison.Ordinal);
+        Assert.EndsWith("COMMIT", commands[2].TrimEnd(), StringComparison.Ordinal);
+
+        // Committed: the row is there for any other connection to read.
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(searchesBefore + 1, await SearchesAuditedAsync(connection));
+    }
+
+    private static Task<long> SearchesAuditedAsync(System.Data.Common.DbConnection connection) => connection.ExecuteScalarAsync<long>(
+        "SELECT COUNT(*) FROM audit_event WHERE action = 'SearchTasks' AND actor_kind = 'partner' AND outcome = 'success'");
 }
