@@ -132,6 +132,7 @@ public static class HostSetup
         services.AddOptions<Features.Reports.DeprivationSettings>().Bind(configuration.GetSection("Deprivation"));
         services.AddSingleton<Features.Reports.DeprivationLookup>();
         services.AddSingleton<FlowHistory.Latest>();
+        services.AddSingleton<CapacityBoard.Latest>();
         services.AddHealthChecks().AddCheck<Features.Reports.DeprivationLookupHealth>("deprivation-lookup");
         services.AddOptions<BoardSettings>().Bind(configuration.GetSection("Boards"))
             .Validate(b => b.CostPerBedDay >= 0 && b.Escalation.OccupancyPercent.IsOrdered && b.Escalation.MedicallyOptimisedWaiting.IsOrdered

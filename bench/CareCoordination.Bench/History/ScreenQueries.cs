@@ -29,8 +29,9 @@ public sealed class ScreenQueries(string path, long organisationId)
         var feed = new ChangeFeed(_database, NullLogger<ChangeFeed>.Instance);
         var clock = TimeProvider.System;
         var targets = options.GetRequiredService<IOptionsMonitor<CoordinationTargets>>();
-        var board = new CapacityBoard.Handler(_database, clock, feed, options.GetRequiredService<IOptionsMonitor<BoardSettings>>(),
-            options.GetRequiredService<IOptionsMonitor<BedBureauSettings>>(), targets);
+        // Each call the board's figures of their own (a new Latest), as for the fortnight below.
+        CapacityBoard.Handler Tiles(CapacityBoard.Latest? shared = null) => new(shared ?? new CapacityBoard.Latest(_database, clock,
+            options.GetRequiredService<IOptionsMonitor<BoardSettings>>(), options.GetRequiredService<IOptionsMonitor<BedBureauSettings>>(), targets));
         var queue = new CoordinationQueue.Handler(_database, clock, targets, feed, new Work());
         // Each call a fortnight of its own (a new Latest): the working out itself, as the first board after a change waits for it.
         FlowHistory.Handler Flow(FlowHistory.Latest? shared = null) => new(shared ?? new FlowHistory.Latest(_database, clock));
@@ -46,7 +47,7 @@ public sealed class ScreenQueries(string path, long organisationId)
             Work.Enter(new MessageScope(coordinator, clock.GetUtcNow(), "bench"));
             await queue.Handle(new CoordinationQueue.Query(), CancellationToken.None);
         });
-        yield return ("capacity board tiles (CapacityBoard, in process)", async () => await board.Handle(new CapacityBoard.Query(), CancellationToken.None));
+        yield return ("capacity board tiles (CapacityBoard, in process)", async () => await Tiles().Handle(new CapacityBoard.Query(), CancellationToken.None));
         yield return ("capacity board fortnight, worked out (FlowHistory, in process)", async () => await Flow().Handle(new FlowHistory.Query(), CancellationToken.None));
         // What the boards open at a change wait for, until the last of them is answered: each working the fortnight out for
         // itself (as before 6 December 2026), or sharing one (FlowHistory.Latest). Each board on a thread-pool thread of its own,
@@ -58,6 +59,16 @@ public sealed class ScreenQueries(string path, long organisationId)
         {
             var shared = new FlowHistory.Latest(_database, clock);
             await BoardsAsync(() => Flow(shared));
+        });
+        // The same for the board's tiles (each its own: as before the afternoon of 6 December 2026).
+        async Task TileBoardsAsync(Func<CapacityBoard.Handler> handler) =>
+            await Task.WhenAll(Enumerable.Range(0, Boards).Select(_ => Task.Run(async () => await handler().Handle(new CapacityBoard.Query(), CancellationToken.None))));
+        yield return ($"tiles, {Boards} boards at one change, each its own", async () => await TileBoardsAsync(() => Tiles()));
+        yield return ($"tiles, {Boards} boards at one change, shared", async () =>
+        {
+            var shared = new CapacityBoard.Latest(_database, clock, options.GetRequiredService<IOptionsMonitor<BoardSettings>>(),
+                options.GetRequiredService<IOptionsMonitor<BedBureauSettings>>(), targets);
+            await TileBoardsAsync(() => Tiles(shared));
         });
     }
 }

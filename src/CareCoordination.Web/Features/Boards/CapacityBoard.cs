@@ -100,16 +100,22 @@ public static class CapacityBoard
     /// <summary>Referrals still open: the ones whose person may be waiting in a hospital bed.</summary>
     public static readonly string Waiting = Sql.Literals(["submitted", "in-triage", "awaiting-information", "accepted", "redirected"]);
 
-    public sealed class Handler(Database database, TimeProvider clock, ChangeFeed feed, IOptionsMonitor<BoardSettings> boards,
-        IOptionsMonitor<BedBureauSettings> beds, IOptionsMonitor<CoordinationTargets> targets) : IQueryHandler<Query, Result>
+    /// <summary>
+    /// The figures last worked out on this node, shared by every open capacity board and wall board (SharedAtChange): each
+    /// reloads them at every change of a bed, ward, site, service, referral, task or placement, and the answer is the same for
+    /// every viewer. Worked out by each board for itself, N open boards cost N workings out a change, each reading every open
+    /// triage task and counting every bed (issue 14). Those that depend on the time (a queue's oldest wait, a confirmation gone
+    /// stale, today's referrals) are at most <see cref="MaxAge"/> older than a board's ask, as a board's own were until its
+    /// next change.
+    /// </summary>
+    public sealed class Latest(Database database, TimeProvider clock, IOptionsMonitor<BoardSettings> boards,
+        IOptionsMonitor<BedBureauSettings> beds, IOptionsMonitor<CoordinationTargets> targets) : SharedAtChange<Result>(database, clock, MaxAge)
     {
-        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken)
+        internal static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(15);
+
+        protected override async Task<Result> WorkOutAsync(System.Data.Common.DbConnection connection, long asOfSeq, DateTimeOffset now, DateOnly today)
         {
-            var asOfSeq = feed.Published;
-            var now = clock.GetUtcNow();
-            var today = LondonTime.Today(clock);
             var settings = boards.CurrentValue;
-            await using var connection = await database.OpenAsync(cancellationToken);
 
             // Counted by the store, not read bed by bed: 5,000 beds made into rows of 21 columns each to count them were most of
             // the board's time at 1M referrals (issue 14), as they were the MeasureReport's (CapacityReports). The same beds as the
@@ -153,7 +159,7 @@ public static class CapacityBoard
             }).ToList();
 
             var referralsToday = await connection.ExecuteScalarAsync<int>(
-                "SELECT COUNT(*) FROM referral WHERE submitted_at >= @since", new { since = LondonTime.StartOfToday(clock) });
+                "SELECT COUNT(*) FROM referral WHERE submitted_at >= @since", new { since = LondonTime.StartOf(today) });
             var optimisedOn = (await connection.QueryAsync<DateOnly>(
                 $"SELECT medically_optimised_on FROM referral WHERE status IN ({Waiting}) AND medically_optimised_on IS NOT NULL AND medically_optimised_on <= @today",
                 new { today })).ToList();
@@ -164,6 +170,11 @@ public static class CapacityBoard
             var escalation = Escalate(settings.Escalation, total.OccupancyPercent, delayed.People, (int)coordination.TotalMinutes);
             return new Result(now, asOfSeq, total, sites, types, services, queues, referralsToday, delayed, escalation);
         }
+    }
+
+    public sealed class Handler(Latest latest) : IQueryHandler<Query, Result>
+    {
+        public async ValueTask<Result> Handle(Query query, CancellationToken cancellationToken) => await latest.GetAsync(cancellationToken);
     }
 
     /// <summary>The highest level any measure reaches, with the measures that reach it.</summary>

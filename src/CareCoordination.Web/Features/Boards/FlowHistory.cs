@@ -84,95 +84,16 @@ public static class FlowHistory
         """;
 
     /// <summary>
-    /// The fortnight last worked out on this node, and the store's last change when it was. Every open capacity board reloads
-    /// its fortnight at each change, and the answer is the same for every viewer (it names no one and is not narrowed to an
-    /// organisation), so it is worked out once per change and shared: a change costs one fortnight, not one per board (at 1M
-    /// referrals about 30-45 ms of the server's CPU each, issue 14). Boards that ask while it is being worked out wait for
-    /// that one, holding no connection, and share its failure too: a store that times out fails them together, not in turn.
+    /// The fortnight last worked out on this node, shared by every open capacity board (SharedAtChange): the answer is the same
+    /// for every viewer, and at 1M referrals it is about 30-45 ms of the server's CPU each time (issue 14). A change made without
+    /// the change log shows to a board opened or reloaded a minute later.
     /// </summary>
-    /// <remarks>
-    /// Current while the store's last change is the one it was worked out at (sequence order is commit order: ChangeLog),
-    /// the day has not turned, and it is under <see cref="MaxAge"/> old: a change made without the change log (a restore, an
-    /// edit by hand) shows to a board opened or reloaded a minute later.
-    /// </remarks>
-    public sealed class Latest(Database database, TimeProvider clock)
+    public sealed class Latest(Database database, TimeProvider clock) : SharedAtChange<Result>(database, clock, MaxAge)
     {
         internal static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
 
-        private sealed record Worked(DateOnly Today, long AsOfSeq, DateTimeOffset At, Result Result)
-        {
-            /// <summary>Has the change the board was told of in it, and ends today.</summary>
-            public bool Answers(long seen, DateOnly today) => AsOfSeq >= seen && Today == today;
-        }
-
-        private readonly Lock _gate = new();
-        private Worked? _worked;
-        private Task<Worked>? _working;
-        private long _timesWorkedOut;
-        private int _waiting;
-
-        /// <summary>How many times this node has worked the fortnight out: what sharing it saves is seen in this.</summary>
-        internal long TimesWorkedOut => Interlocked.Read(ref _timesWorkedOut);
-
-        /// <summary>Boards waiting while the fortnight is worked out.</summary>
-        internal int Waiting => Volatile.Read(ref _waiting);
-
-        internal async Task<Result> GetAsync(CancellationToken cancellationToken)
-        {
-            long seen;
-            await using (var connection = await database.OpenAsync(cancellationToken))
-            {
-                seen = await ChangeLog.LastSeqAsync(connection, cancellationToken);
-            }
-            while (true)
-            {
-                if (Volatile.Read(ref _worked) is { } worked && worked.Answers(seen, LondonTime.Today(clock)) && clock.GetUtcNow() - worked.At < MaxAge)
-                {
-                    return worked.Result;
-                }
-                Task<Worked> working;
-                lock (_gate)
-                {
-                    if (_working is not { IsCompleted: false })
-                    {
-                        // Run apart from this board, and outside its context (its message scope, its trace): it is every
-                        // waiting board's, whichever of them gives up waiting.
-                        using (ExecutionContext.SuppressFlow())
-                        {
-                            _working = Task.Run(() => WorkOutAsync());
-                        }
-                    }
-                    working = _working;
-                }
-                Interlocked.Increment(ref _waiting);
-                try
-                {
-                    worked = await working.WaitAsync(cancellationToken);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _waiting);
-                }
-                if (worked.Answers(seen, LondonTime.Today(clock)))
-                {
-                    return worked.Result;
-                }
-                // Begun before this board's change was made, or before midnight: once more.
-            }
-        }
-
-        /// <summary>Bounded by the store's command timeout, not by any one board's wait.</summary>
-        private async Task<Worked> WorkOutAsync()
-        {
-            await using var connection = await database.OpenAsync(CancellationToken.None);
-            // Read before the fortnight's own reads, so what they see is at least as new as the change it is kept under.
-            var asOf = await ChangeLog.LastSeqAsync(connection, CancellationToken.None);
-            var (now, today) = (clock.GetUtcNow(), LondonTime.Today(clock));
-            var worked = new Worked(today, asOf, now, await Fortnight(connection, database.Provider, today, now, CancellationToken.None));
-            Interlocked.Increment(ref _timesWorkedOut);
-            Volatile.Write(ref _worked, worked);
-            return worked;
-        }
+        protected override Task<Result> WorkOutAsync(System.Data.Common.DbConnection connection, long asOfSeq, DateTimeOffset now, DateOnly today) =>
+            Fortnight(connection, Provider, today, now, CancellationToken.None);
     }
 
     public sealed class Handler(Latest latest) : IQueryHandler<Query, Result>

@@ -106,7 +106,7 @@ public sealed class SharedFortnightOnPostgresTests(PostgresAppFactory app) : Sha
 
     /// <summary>Until so many boards wait and the fortnight they wait for is held at the beds: past its read of the store's last change.</summary>
     private Task UntilWaitingAsync(int boards, HeldChange beds, Task[] asked) =>
-        app.UntilBlockedByAsync(beds, asked, $"{boards} boards", () => Latest.Waiting >= boards);
+        app.UntilBlockedByAsync(beds, asked, $"{boards} boards", () => Latest.BoardsWaiting >= boards);
 
     [Fact]
     public async Task BoardsAskingWhileItIsWorkedOut_WaitForThatOne()
