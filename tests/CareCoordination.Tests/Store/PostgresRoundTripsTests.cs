@@ -146,7 +146,7 @@ public sealed class PostgresRoundTripsTests(PostgresAppFactory app) : IClassFixt
             new { id = first.ReferralId }));
     }
     [Fact]
-    public async Task APartnersTaskSearch_IsThreeRoundTrips_ItsAuditRowCommittedInItsOwnStatement()
+    public async Task APartnersTaskSearch_CommitsItsAuditRowInTheRowsOwnStatement_ThreeCommandsInAll()
     {
         using var client = await app.PartnerAsync();
         var nhs = (await app.NewNhsNumberAsync()).Replace(" ", "", StringComparison.Ordinal);

@@ -56,15 +56,20 @@ public abstract class SharedAtChange<T>(Database database, TimeProvider clock, T
         }
         while (true)
         {
-            if (Volatile.Read(ref _worked) is { } worked && worked.Answers(seen, LondonTime.Today(clock)) && clock.GetUtcNow() - worked.At < maxAge)
+            if (Current(seen) is { } current)
             {
-                return worked.Result;
+                return current.Result;
             }
             Task<Worked> working;
             lock (_gate)
             {
                 if (_working is not { IsCompleted: false })
                 {
+                    // One may have ended since the look above: begun again, it would be worked out twice for one change.
+                    if (Current(seen) is { } ended)
+                    {
+                        return ended.Result;
+                    }
                     // Run apart from this board, and outside its context (its message scope, its trace): it is every waiting
                     // board's, whichever of them gives up waiting.
                     using (ExecutionContext.SuppressFlow())
@@ -75,6 +80,7 @@ public abstract class SharedAtChange<T>(Database database, TimeProvider clock, T
                 working = _working;
             }
             Interlocked.Increment(ref _waiting);
+            Worked worked;
             try
             {
                 worked = await working.WaitAsync(cancellationToken);
@@ -90,6 +96,10 @@ public abstract class SharedAtChange<T>(Database database, TimeProvider clock, T
             // Begun before this board's change was made, or before midnight: once more.
         }
     }
+
+    /// <summary>The figures last worked out, if they have the change the board was told of, are of today and under their age.</summary>
+    private Worked? Current(long seen) =>
+        Volatile.Read(ref _worked) is { } worked && worked.Answers(seen, LondonTime.Today(clock)) && clock.GetUtcNow() - worked.At < maxAge ? worked : null;
 
     /// <summary>Bounded by the store's command timeout, not by any one board's wait.</summary>
     private async Task<Worked> WorkOutSharedAsync()
