@@ -1,5 +1,4 @@
 using CareCoordination.Auth;
-using CareCoordination.Changes;
 using CareCoordination.Domain;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;

@@ -1,5 +1,4 @@
 using CareCoordination.Auth;
-using CareCoordination.Changes;
 using CareCoordination.Domain;
 using CareCoordination.Features.Reports;
 using CareCoordination.Pipeline;
