@@ -1,6 +1,4 @@
-using CareCoordination.Domain;
 using CareCoordination.Features.Boards;
-using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,26 +14,11 @@ public abstract class SharedCapacityBoardTests(AppFactory app)
 {
     private CapacityBoard.Latest Latest => app.Services.GetRequiredService<CapacityBoard.Latest>();
 
-    private async Task<CapacityBoard.Result[]> BoardsAsync(int boards)
-    {
-        string[] roles = ["manager", "coordinator", "bedbureau", "admin"];
-        var callers = await Task.WhenAll(roles.Select(app.StaffAsync));
-        return await Task.WhenAll(Enumerable.Range(0, boards)
-            .Select(i => app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), callers[i % callers.Length])));
-    }
+    private Task<CapacityBoard.Result[]> BoardsAsync(int boards) => OpenBoards.AskAsync<CapacityBoard.Result>(app, new CapacityBoard.Query(), boards);
 
-    /// <summary>Ten in the morning, London time, the next day: a coordination task's wait runs then.</summary>
-    private void NextMorning()
-    {
-        var tomorrow = LondonTime.Today(app.Clock).AddDays(1);
-        app.Clock.Advance(LondonTime.StartOf(tomorrow).AddHours(10) - app.Clock.GetUtcNow());
-    }
+    private void NextMorning() => OpenBoards.NextMorning(app);
 
-    private async Task SubmitAsync()
-    {
-        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
-        await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
-    }
+    private Task SubmitAsync() => OpenBoards.SubmitAsync(app);
 
     [Fact]
     public async Task EightBoards_ShareOneWorkingOut_PerChange_AndEachChangeIsInIt()

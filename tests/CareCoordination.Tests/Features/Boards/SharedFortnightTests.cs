@@ -1,6 +1,5 @@
 using CareCoordination.Domain;
 using CareCoordination.Features.Boards;
-using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,28 +15,16 @@ public abstract class SharedFortnightTests(AppFactory app)
 {
     private FlowHistory.Latest Latest => app.Services.GetRequiredService<FlowHistory.Latest>();
 
-    private async Task<FlowHistory.Result[]> BoardsAsync(int boards)
-    {
-        string[] roles = ["manager", "coordinator", "bedbureau", "admin"];
-        var callers = await Task.WhenAll(roles.Select(app.StaffAsync));
-        return await Task.WhenAll(Enumerable.Range(0, boards)
-            .Select(i => app.SendAsync<FlowHistory.Result>(new FlowHistory.Query(), callers[i % callers.Length])));
-    }
+    private Task<FlowHistory.Result[]> BoardsAsync(int boards) => OpenBoards.AskAsync<FlowHistory.Result>(app, new FlowHistory.Query(), boards);
 
-    /// <summary>Ten in the morning, London time, the next day: no test here runs into a midnight it did not mean to.</summary>
-    protected void NextMorning()
-    {
-        var tomorrow = LondonTime.Today(app.Clock).AddDays(1);
-        app.Clock.Advance(LondonTime.StartOf(tomorrow).AddHours(10) - app.Clock.GetUtcNow());
-    }
+    protected void NextMorning() => OpenBoards.NextMorning(app);
 
     protected async Task<long> SubmitAsync()
     {
-        var form = ReferralForms.Discharge(LondonTime.Today(app.Clock), await app.NewNhsNumberAsync());
-        var sent = await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), await app.StaffAsync("referrer"));
+        var referral = await OpenBoards.SubmitAsync(app);
         // Today runs to now, not including it: a second on, the referral is in it.
         app.Clock.Advance(TimeSpan.FromSeconds(1));
-        return sent.ReferralId!.Value;
+        return referral;
     }
 
     [Fact]
