@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -36,6 +37,11 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<ReadHold>();
+            services.AddScoped(typeof(Mediator.IPipelineBehavior<,>), typeof(HoldReads<,>));
+        });
     }
 
     /// <summary>The store the host runs on: a fresh SQLite file unless a test needs the other engine.</summary>

@@ -64,6 +64,65 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await referrer.Context.CloseAsync();
     }
 
+    // A live page reads again at each change. The take and the decision arrive moments apart: if the page reads for the
+    // decision while the take's read still runs, the take's older read can land last and the page shows a state long gone,
+    // as CI once saw ("Being triaged" over a referral already accepted). So each read is held after it has read, and the
+    // page must not start another read beside it.
+
+    [Fact]
+    public Task TrackedReferral_WhenAnOlderReadLandsLate_StillShowsTheDecision() =>
+        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id) => hold.Arm<TrackReferral.Query>(read => read.ReferralId == id),
+            (page, _) => page.GetByTestId("status"));
+
+    [Fact]
+    public Task MyReferrals_WhenAnOlderReadLandsLate_StillShowsTheDecision() =>
+        ReadsOneAtATimeAsync(_ => "/referrals", (hold, _) => hold.Arm<MyReferrals.Query>(_ => true),
+            (page, family) => page.GetByTestId("my-referrals").Locator("tbody tr", new() { HasText = family }).GetByTestId("referral-status"));
+
+    [Fact]
+    public Task DischargePanel_WhenAnOlderReadLandsLate_ReadsOneAtATime() =>
+        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id) => hold.Arm<CareCoordination.Features.Discharges.DischargeRecord.Query>(read => read.ReferralId == id),
+            (page, _) => page.GetByTestId("status"));
+
+    private async Task ReadsOneAtATimeAsync(Func<long, string> address, Action<ReadHold, long> arm, Func<IPage, string, ILocator> status)
+    {
+        var family = "Lateworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
+        var referralId = sent.ReferralId!.Value;
+        var referrer = await host.NewPageAsync();
+        await host.SignInAsync(referrer, "referrer");
+        await referrer.GotoAsync(address(referralId));
+        await BrowserHost.WaitForCircuitAsync(referrer);
+        await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Waiting for triage");
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        arm(hold, referralId);
+        long task;
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
+            task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
+        }
+        await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
+        await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+        await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, await ReablementAsync(), LondonTime.Today(TimeProvider.System),
+            OverrideFullService: true, OverrideReason: "Test: a late read."));
+        // A page that reads beside a read still running starts its next read now; one read at a time waits for the release.
+        await Task.WhenAny(hold.SecondStarted, Task.Delay(TimeSpan.FromSeconds(3)));
+        hold.Release();
+
+        await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Accepted");
+        Assert.Equal(1, hold.MostInFlight);
+        await referrer.Context.CloseAsync();
+    }
+
+    private async Task<long> ReablementAsync()
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - North'");
+    }
+
     /// <summary>Desk screens from a laptop to a wide monitor, and the 1080p wall screen in the coordination centre.</summary>
     public static TheoryData<int, int> Screens => new() { { 1280, 800 }, { 1440, 900 }, { 1920, 1200 }, { 1920, 1080 } };
 
