@@ -15,13 +15,16 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
 
     public static IReadOnlyList<Script> Scripts { get; } = LoadScripts();
 
-    public async Task<IReadOnlyList<int>> ApplyAsync(CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<int>> ApplyAsync(CancellationToken cancellationToken = default) => ApplyAsync(Scripts, cancellationToken);
+
+    /// <summary>The run with scripts of a test's own, numbered 1..n as <see cref="Scripts"/> are.</summary>
+    internal async Task<IReadOnlyList<int>> ApplyAsync(IReadOnlyList<Script> scripts, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         // A restart on a store that is up to date (the usual case) reads once and writes nothing: one write transaction per
         // script, each waiting for the writer's lock, was most of a restart's store time. An applied version is never
         // unapplied, so what this read sees applied needs no lock.
-        if (await AppliedAsync(connection, cancellationToken) is { } known && Scripts.All(s => known.Contains(s.Version)))
+        if (await AppliedAsync(connection, cancellationToken) is { } known && scripts.All(s => known.Contains(s.Version)))
         {
             return [];
         }
@@ -37,17 +40,24 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             transaction: transaction);
         // Read inside the lock: another node may have applied them while this one waited.
         var done = (await connection.QueryAsync<int>("SELECT version FROM schema_migration", transaction: transaction)).ToHashSet();
-        foreach (var script in Scripts.Where(s => !done.Contains(s.Version)))
+        foreach (var script in scripts.Where(s => !done.Contains(s.Version)))
         {
             try
             {
                 await RunScriptAsync(connection, transaction, database.Dialect(script.Sql));
             }
+            catch (EndedItsTransaction)
+            {
+                // Unlike a failed statement, not all taken back: what the script did before its COMMIT is kept.
+                throw new InvalidOperationException(
+                    $"Migration {script.Version} {script.Name} ended the transaction the run is in; scripts must not COMMIT, END or ROLLBACK. "
+                    + "What the run did up to the end of that script may be committed; no script after it was applied.");
+            }
             catch (System.Data.Common.DbException error)
             {
                 // The store's own message names no script, and nothing of the run is left to show how far it got.
                 throw new InvalidOperationException(
-                    $"Migration {script.Version} {script.Name} failed, so none of this start's {Scripts.Count(s => !done.Contains(s.Version))} migrations was applied: {error.Message}", error);
+                    $"Migration {script.Version} {script.Name} failed, so none of this start's {scripts.Count(s => !done.Contains(s.Version))} migrations was applied: {error.Message}", error);
             }
             await connection.ExecuteAsync(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, @Name, @At)",
@@ -59,7 +69,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         // Said once committed: a script that failed took the whole run back with it.
         foreach (var version in applied)
         {
-            logger.LogInformation("Applied migration {Version} {Name}", version, Scripts[version - 1].Name);
+            logger.LogInformation("Applied migration {Version} {Name}", version, scripts[version - 1].Name);
         }
         return applied;
     }
@@ -83,12 +93,14 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             if (SQLitePCL.raw.sqlite3_get_autocommit(sqlite.Handle) != 0)
             {
                 SQLitePCL.raw.sqlite3_exec(sqlite.Handle, "BEGIN", out _);
-                throw new InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");
+                throw new EndedItsTransaction();
             }
             return;
         }
         await connection.ExecuteAsync(sql, transaction: transaction);
     }
+
+    internal sealed class EndedItsTransaction() : InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");
 
     /// <summary>The versions applied, or null on a store that has no schema_migration table yet.</summary>
     private async Task<HashSet<int>?> AppliedAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)

@@ -922,10 +922,32 @@ public sealed class SqliteMigrationTests() : MigrationTests(new SqliteTestStore(
         await using var connection = await database.OpenAsync();
         await using var transaction = await database.BeginWriteAsync(connection);
 
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+        var refused = await Assert.ThrowsAsync<Migrator.EndedItsTransaction>(
             () => Migrator.RunScriptAsync(connection, transaction, "CREATE TABLE a (x);\nCOMMIT;\nCREATE TABLE b (y);"));
 
         Assert.Contains("ended the transaction", refused.Message);
+    }
+
+    [Fact]
+    public async Task AScriptThatEndsItsTransaction_IsNamedInTheRunsRefusal()
+    {
+        TypeHandlers.Register();
+        await using var database = new Database(StoreProvider.Sqlite, await new SqliteTestStore().CreateEmptyAsync());
+        Migrator.Script[] scripts =
+        [
+            new(1, "first", "CREATE TABLE a (x INTEGER);"),
+            new(2, "commits_midway", "CREATE TABLE b (y INTEGER);\nCOMMIT;\nCREATE TABLE c (z INTEGER);"),
+        ];
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
+
+        Assert.StartsWith("Migration 2 commits_midway ended the transaction the run is in;", refused.Message);
+        await using var connection = await database.OpenAsync();
+        // Its COMMIT took script 1 and its version with it, and what followed in the script ran outside the run's transaction.
+        Assert.Equal(["a", "b", "c", "schema_migration"],
+            await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"));
+        Assert.Equal([1], await connection.QueryAsync<int>("SELECT version FROM schema_migration"));
     }
 }
 
