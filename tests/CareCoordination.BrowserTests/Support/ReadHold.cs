@@ -16,17 +16,19 @@ public sealed class ReadHold
     private bool _holding;
     private int _started;
     private int _inFlight;
+    private int _arming;
 
     /// <summary>The most watched reads running at one time since the hold was armed.</summary>
     public int MostInFlight { get; private set; }
 
-    /// <summary>Watches the reads <paramref name="watches"/> picks, and holds the next of them to finish until <see cref="Release"/>.</summary>
+    /// <summary>Watches the reads <paramref name="watches"/> picks, and holds the next of them to finish until <see cref="Disarm"/>.</summary>
     public void Arm<TRead>(Func<TRead, bool> watches) where TRead : IMessage
     {
         lock (_lock)
         {
             _watches = message => message is TRead read && watches(read);
             (_holding, _started, _inFlight, MostInFlight) = (true, 0, 0, 0);
+            _arming++;
             (_held, _release, _secondStarted) = (New(), New(), New());
         }
     }
@@ -37,7 +39,15 @@ public sealed class ReadHold
     /// <summary>Done when a second watched read has started since the hold was armed.</summary>
     public Task SecondStarted => _secondStarted.Task;
 
-    public void Release() => _release.TrySetResult();
+    /// <summary>Releases any read held and watches no more: what a test does last, passed or failed.</summary>
+    public void Disarm()
+    {
+        lock (_lock)
+        {
+            (_watches, _holding) = (_ => false, false);
+            _release.TrySetResult();
+        }
+    }
 
     internal bool Watches(object message)
     {
@@ -50,8 +60,10 @@ public sealed class ReadHold
     internal async ValueTask<TResponse> AroundAsync<TResponse>(Func<ValueTask<TResponse>> read)
     {
         TaskCompletionSource? release = null;
+        int arming;
         lock (_lock)
         {
+            arming = _arming;
             MostInFlight = Math.Max(MostInFlight, ++_inFlight);
             if (++_started == 2)
             {
@@ -79,7 +91,11 @@ public sealed class ReadHold
         {
             lock (_lock)
             {
-                _inFlight--;
+                // A read from an earlier arming does not count against this one.
+                if (arming == _arming)
+                {
+                    _inFlight--;
+                }
             }
         }
     }

@@ -71,20 +71,30 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
 
     [Fact]
     public Task TrackedReferral_WhenAnOlderReadLandsLate_StillShowsTheDecision() =>
-        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id) => hold.Arm<TrackReferral.Query>(read => read.ReferralId == id),
+        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id, _) => hold.Arm<TrackReferral.Query>(read => read.ReferralId == id),
             (page, _) => page.GetByTestId("status"));
 
     [Fact]
     public Task MyReferrals_WhenAnOlderReadLandsLate_StillShowsTheDecision() =>
-        ReadsOneAtATimeAsync(_ => "/referrals", (hold, _) => hold.Arm<MyReferrals.Query>(_ => true),
-            (page, family) => page.GetByTestId("my-referrals").Locator("tbody tr", new() { HasText = family }).GetByTestId("referral-status"));
+        ReadsOneAtATimeAsync(_ => "/referrals", (hold, _, family) => hold.Arm<MyReferrals.Query>(read => read.Search == family),
+            (page, family) => page.GetByTestId("my-referrals").Locator("tbody tr", new() { HasText = family }).GetByTestId("referral-status"),
+            // Found by the family name: only this page's reads carry it, not another open My referrals page's.
+            async (page, family) =>
+            {
+                await page.GetByLabel("Find by name or NHS number").FillAsync(family);
+                await page.GetByLabel("Find by name or NHS number").PressAsync("Tab");
+                await Assertions.Expect(page.GetByTestId("my-referrals").Locator("tbody tr")).ToHaveCountAsync(1);
+            });
 
     [Fact]
     public Task DischargePanel_WhenAnOlderReadLandsLate_ReadsOneAtATime() =>
-        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id) => hold.Arm<CareCoordination.Features.Discharges.DischargeRecord.Query>(read => read.ReferralId == id),
+        ReadsOneAtATimeAsync(id => $"/referrals/{id}", (hold, id, _) => hold.Arm<CareCoordination.Features.Discharges.DischargeRecord.Query>(read => read.ReferralId == id),
             (page, _) => page.GetByTestId("status"));
 
-    private async Task ReadsOneAtATimeAsync(Func<long, string> address, Action<ReadHold, long> arm, Func<IPage, string, ILocator> status)
+    /// <param name="arm">Arms the hold on this page's reads alone, given the referral's id and the person's family name: the
+    /// screen-size tests open these pages as the same referrer.</param>
+    private async Task ReadsOneAtATimeAsync(Func<long, string> address, Action<ReadHold, long, string> arm, Func<IPage, string, ILocator> status,
+        Func<IPage, string, Task>? find = null)
     {
         var family = "Lateworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
         var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
@@ -93,23 +103,34 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await host.SignInAsync(referrer, "referrer");
         await referrer.GotoAsync(address(referralId));
         await BrowserHost.WaitForCircuitAsync(referrer);
+        if (find is not null)
+        {
+            await find(referrer, family);
+        }
         await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Waiting for triage");
 
         var hold = host.Services.GetRequiredService<ReadHold>();
-        arm(hold, referralId);
         long task;
         await using (var scope = host.Services.CreateAsyncScope())
         {
             await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
             task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
         }
-        await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
-        await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
-        await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, await ReablementAsync(), LondonTime.Today(TimeProvider.System),
-            OverrideFullService: true, OverrideReason: "Test: a late read."));
-        // A page that reads beside a read still running starts its next read now; one read at a time waits for the release.
-        await Task.WhenAny(hold.SecondStarted, Task.Delay(TimeSpan.FromSeconds(3)));
-        hold.Release();
+        var reablement = await ReablementAsync();
+        try
+        {
+            arm(hold, referralId, family);
+            await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
+            await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+            await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, reablement, LondonTime.Today(TimeProvider.System),
+                OverrideFullService: true, OverrideReason: "Test: a late read."));
+            // A page that reads beside a read still running starts its next read now; one read at a time waits for the release.
+            await Task.WhenAny(hold.SecondStarted, Task.Delay(TimeSpan.FromSeconds(3)));
+        }
+        finally
+        {
+            hold.Disarm();
+        }
 
         await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Accepted");
         Assert.Equal(1, hold.MostInFlight);
