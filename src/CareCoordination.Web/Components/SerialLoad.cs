@@ -4,6 +4,10 @@ namespace CareCoordination.Components;
 /// How a live page reloads: one load at a time, and a change that arrives during a load asks for exactly
 /// one more. A burst of fifty changes costs two loads, and an older load never lands after a newer one.
 /// </summary>
+/// <remarks>
+/// Asked only on a page's dispatcher, which runs one thing at a time: nothing runs between the runner's last look for an
+/// ask and its standing down, so no ask is missed there. Asked from several threads at once, one could be.
+/// </remarks>
 public sealed class SerialLoad(Func<Task> load)
 {
     private int _running;

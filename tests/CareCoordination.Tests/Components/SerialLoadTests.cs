@@ -1,0 +1,44 @@
+using CareCoordination.Components;
+
+namespace CareCoordination.Tests.Components;
+
+/// <summary>How every live page reloads: one load at a time, a burst of asks costing one more, and a failed load not the last.</summary>
+public sealed class SerialLoadTests
+{
+    [Fact]
+    public async Task ABurstOfAsksDuringALoad_CostsOneMoreLoad_NeverTwoAtOnce()
+    {
+        var (loads, inFlight, most) = (0, 0, 0);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serial = new SerialLoad(async () =>
+        {
+            most = Math.Max(most, Interlocked.Increment(ref inFlight));
+            if (Interlocked.Increment(ref loads) == 1)
+            {
+                await first.Task;
+            }
+            Interlocked.Decrement(ref inFlight);
+        });
+
+        var running = serial.RunAsync();
+        var asked = Enumerable.Range(0, 50).Select(_ => serial.RunAsync()).ToList();
+        Assert.All(asked, ask => Assert.True(ask.IsCompleted));
+        first.SetResult();
+        await running;
+
+        Assert.Equal(2, loads);
+        Assert.Equal(1, most);
+    }
+
+    [Fact]
+    public async Task ALoadThatFails_FailsItsAsk_AndTheNextAskLoadsAgain()
+    {
+        var loads = 0;
+        var serial = new SerialLoad(() => ++loads == 1 ? Task.FromException(new InvalidOperationException("The store is down.")) : Task.CompletedTask);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(serial.RunAsync);
+        await serial.RunAsync();
+
+        Assert.Equal(2, loads);
+    }
+}
