@@ -13,10 +13,12 @@ public sealed class ReadHold
     private TaskCompletionSource _held = Done();
     private TaskCompletionSource _release = Done();
     private TaskCompletionSource _secondStarted = Done();
+    private TaskCompletionSource _returned = Done();
     private bool _holding;
     private int _started;
     private int _inFlight;
     private int _arming;
+    private Exception? _failure;
 
     /// <summary>The most watched reads running at one time since the hold was armed.</summary>
     public int MostInFlight { get; private set; }
@@ -26,15 +28,32 @@ public sealed class ReadHold
     {
         lock (_lock)
         {
-            _watches = message => message is TRead read && watches(read);
-            (_holding, _started, _inFlight, MostInFlight) = (true, 0, 0, 0);
-            _arming++;
-            (_held, _release, _secondStarted) = (New(), New(), New());
+            ArmHeld(watches, failure: null);
+        }
+    }
+
+    private void ArmHeld<TRead>(Func<TRead, bool> watches, Exception? failure) where TRead : IMessage
+    {
+        _watches = message => message is TRead read && watches(read);
+        (_holding, _failure, _started, _inFlight, MostInFlight) = (failure is null, failure, 0, 0, 0);
+        _arming++;
+        (_held, _release, _returned, _secondStarted) = (New(), New(), New(), New());
+    }
+
+    /// <summary>Makes the reads <paramref name="watches"/> picks fail with <paramref name="failure"/>, as a store in trouble does, until disarmed.</summary>
+    public void Fail<TRead>(Func<TRead, bool> watches, Exception failure) where TRead : IMessage
+    {
+        lock (_lock)
+        {
+            ArmHeld(watches, failure);
         }
     }
 
     /// <summary>Done when a watched read has been read and is being held.</summary>
     public Task Held => _held.Task;
+
+    /// <summary>Done when the held read, released, has returned its answer to whoever asked.</summary>
+    public Task Returned => _returned.Task;
 
     /// <summary>Done when a second watched read has started since the hold was armed.</summary>
     public Task SecondStarted => _secondStarted.Task;
@@ -44,7 +63,7 @@ public sealed class ReadHold
     {
         lock (_lock)
         {
-            (_watches, _holding) = (_ => false, false);
+            (_watches, _holding, _failure) = (_ => false, false, null);
             _release.TrySetResult();
         }
     }
@@ -63,6 +82,10 @@ public sealed class ReadHold
         int arming;
         lock (_lock)
         {
+            if (_failure is { } failure)
+            {
+                throw failure;
+            }
             arming = _arming;
             MostInFlight = Math.Max(MostInFlight, ++_inFlight);
             if (++_started == 2)
@@ -84,6 +107,7 @@ public sealed class ReadHold
             if (release is not null)
             {
                 await release.Task;
+                _returned.TrySetResult();
             }
             return result;
         }

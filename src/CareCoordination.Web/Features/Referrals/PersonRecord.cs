@@ -156,6 +156,20 @@ public record PersonRecord
         form.OtherIdentifiers = OtherIdentifiers;
     }
 
+    /// <summary>What <see cref="FillIn"/> sets, but the NHS number, as the form holds it now: equal while the referrer has changed none of it.</summary>
+    public static object DetailsIn(ReferralForm form) =>
+        (form.GivenName, form.FamilyName, form.DateOfBirth, form.Sex, form.AddressLine, form.Postcode, form.Ethnicity,
+            (form.InterpreterNeeded, form.InterpreterLanguage, form.EasyRead, form.Bsl, form.LivesAlone),
+            (form.CarerName, form.CarerRelationship, form.CarerContact, form.CarerWantsAssessment, form.GpPracticeCode, form.Names, form.OtherIdentifiers));
+
+    /// <summary>Empties what <see cref="FillIn"/> sets, but the NHS number.</summary>
+    public static void ClearDetails(ReferralForm form)
+    {
+        var number = form.NhsNumber;
+        new PersonRecord().FillIn(form);
+        form.NhsNumber = number;
+    }
+
     /// <summary>The main name with every given name (GivenName holds them all, space-separated).</summary>
     public string Name => $"{GivenName} {FamilyName}";
 

@@ -3,6 +3,7 @@ using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using Deque.AxeCore.Playwright;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Referrals;
@@ -131,5 +132,103 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
             .Select(v => $"{v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Html))})").ToList();
         Assert.True(serious.Count == 0, string.Join(Environment.NewLine, serious));
         await page.Context.CloseAsync();
+    }
+
+    // The NHS number looks the person up as the referrer leaves the field, and fills in what their organisation last sent.
+
+    [Fact]
+    public async Task NhsNumber_ChangedWhileTheFirstIsLookedUp_TheFirstPersonsDetailsDoNotLandOnTheForm()
+    {
+        var known = await KnownPersonAsync();
+        var other = NewNhsNumber();
+        var page = await NewFormAsync();
+        var nhs = page.GetByLabel("NHS number *");
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            // The known person's lookup is read and held, as a slow one is; the referrer corrects the number meanwhile.
+            hold.Arm<FindPerson.Query>(read => read.NhsNumber == known.NhsNumber || read.NhsNumber == other);
+            await nhs.FillAsync(known.NhsNumber!);
+            await nhs.PressAsync("Tab");
+            await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+            await nhs.FillAsync(other);
+            await nhs.PressAsync("Tab");
+            await hold.SecondStarted.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await hold.Returned.WaitAsync(TimeSpan.FromSeconds(15));
+        // A change the circuit handles after the held lookup's answer: once its message shows, that answer has been applied.
+        await page.GetByLabel("Postcode *").FillAsync("zz");
+        await page.GetByLabel("Postcode *").PressAsync("Tab");
+        await Assertions.Expect(page.GetByText("Enter a UK postcode, like WM1 4QT.")).ToBeVisibleAsync();
+
+        await Assertions.Expect(nhs).ToHaveValueAsync(NhsNumber.Format(other)!);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByTestId("known-person")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task NhsNumber_ChangedAfterAPersonWasFilledIn_TakesTheirUnchangedDetailsAway()
+    {
+        var known = await KnownPersonAsync();
+        var page = await NewFormAsync();
+        var nhs = page.GetByLabel("NHS number *");
+        await nhs.FillAsync(known.NhsNumber!);
+        await nhs.PressAsync("Tab");
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+
+        await nhs.FillAsync(NewNhsNumber());
+        await nhs.PressAsync("Tab");
+
+        // Someone else's name, birth date and address under this number would be a referral for the wrong person.
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByLabel("Address the person will go to *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByTestId("known-person")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task NhsNumber_WhenTheLookupFails_SaysSo_AndTheFormCarriesOn()
+    {
+        var number = NewNhsNumber();
+        var page = await NewFormAsync();
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<FindPerson.Query>(read => read.NhsNumber == number, new TimeoutException("The store did not answer in time."));
+            await page.GetByLabel("NHS number *").FillAsync(number);
+            await page.GetByLabel("NHS number *").PressAsync("Tab");
+            await Assertions.Expect(page.GetByTestId("lookup-problem")).ToContainTextAsync("could not be looked up just now");
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        // Still a live form: leaving a field still checks it.
+        await page.GetByLabel("Postcode *").FillAsync("zz");
+        await page.GetByLabel("Postcode *").PressAsync("Tab");
+        await Assertions.Expect(page.GetByText("Enter a UK postcode, like WM1 4QT.")).ToBeVisibleAsync();
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>A person the referrer's organisation has referred before: the form fills their details in from that referral.</summary>
+    private async Task<ReferralForm> KnownPersonAsync()
+    {
+        var form = TestReferrals.Form("Lookworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+        return form;
+    }
+
+    private async Task<IPage> NewFormAsync()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync("/referrals/new");
+        await BrowserHost.WaitForCircuitAsync(page);
+        return page;
     }
 }
