@@ -50,4 +50,31 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" })).ToHaveCountAsync(0);
         await AssertNoSeriousFaultsAsync(coordinator);
     }
+    /// <summary>
+    /// The panel reads again at every change to the referral: a delay reason recorded here, or a colleague's note. What the
+    /// person has chosen for the discharge and not yet saved stays, where it once went back to the defaults and could be saved so.
+    /// </summary>
+    [Fact]
+    public async Task TheDischargeBeingFilledIn_KeepsWhatWasChosen_WhenTheReferralChangesBeforeItIsSaved()
+    {
+        var form = TestReferrals.Form("Keepwell" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
+        form.MedicallyOptimisedOn = LondonTime.Today(TimeProvider.System).AddDays(-2);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+
+        await coordinator.Locator("#discharge-care-level").ClickAsync();
+        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
+        // A reason for the wait: the panel reads again before it answers.
+        await coordinator.Locator("#delay-reason").ClickAsync();
+        await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Awaiting medicines to take home" }).ClickAsync();
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" }).ClickAsync();
+        await Assertions.Expect(coordinator.GetByTestId("delays")).ToContainTextAsync("Awaiting medicines to take home");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
+        await coordinator.Context.CloseAsync();
+    }
 }
