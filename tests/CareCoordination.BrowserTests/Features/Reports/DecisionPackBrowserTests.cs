@@ -2,6 +2,7 @@ using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
 using CareCoordination.Features.Reports;
 using Deque.AxeCore.Playwright;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Reports;
@@ -37,6 +38,43 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(page.GetByTestId("pack-you-said")).ToContainTextAsync(said);
         await Assertions.Expect(page.GetByTestId("pack-panel")).ToHaveCountAsync(DecisionPack.Panels.All.Count);
         await AssertNoViolationsAsync(page, "/reports/decision-pack");
+    }
+
+    /// <summary>
+    /// A pack takes seconds to count. A manager who chooses one quarter and then, before it shows, another is shown the one
+    /// chosen last: the first quarter's count, landing after, once put its figures under the second's name.
+    /// </summary>
+    [Fact]
+    public async Task AQuarterChosenWhileAnotherIsCounted_IsTheOneShown_CountedOneAtATime()
+    {
+        var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
+        var (first, last) = (current.Previous, current.Previous.Previous);
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "manager");
+        await page.GotoAsync($"/reports/decision-pack?from={current.First:yyyy-MM-dd}&to={current.Last:yyyy-MM-dd}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        var quarters = page.GetByRole(AriaRole.Navigation, new() { Name = "Quarters" });
+        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(current.Name);
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Arm<DecisionPack.Query>(read => read.Filter.From == first.First || read.Filter.From == last.First);
+            await quarters.GetByRole(AriaRole.Link, new() { Name = first.Name }).ClickAsync();
+            await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+            await quarters.GetByRole(AriaRole.Link, new() { Name = last.Name }).ClickAsync();
+            // Counted beside the first, the second starts now; one count at a time waits for the first.
+            await Task.WhenAny(hold.SecondStarted, Task.Delay(TimeSpan.FromSeconds(3)));
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+
+        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(last.Name);
+        await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync(last.First.ToString("ddd d MMM yyyy", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, hold.MostInFlight);
+        await page.Context.CloseAsync();
     }
 
     private static async Task AssertNoViolationsAsync(IPage page, string where)
