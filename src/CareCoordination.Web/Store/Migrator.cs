@@ -87,14 +87,15 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         if (connection is Microsoft.Data.Sqlite.SqliteConnection sqlite)
         {
             var result = SQLitePCL.raw.sqlite3_exec(sqlite.Handle, sql, out _);
-            Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(result, sqlite.Handle);
-            // A script that ended the transaction (COMMIT, END) would leave the rest of the run outside it. An empty one is begun
-            // again so that the caller's rollback has one to end.
+            // A script that ended the transaction (COMMIT, END) would leave the rest of the run outside it, whether or not a
+            // statement after that failed; said first, since the run's usual words ("none was applied") would then be wrong. An
+            // empty transaction is begun again so that the caller's rollback has one to end.
             if (SQLitePCL.raw.sqlite3_get_autocommit(sqlite.Handle) != 0)
             {
                 SQLitePCL.raw.sqlite3_exec(sqlite.Handle, "BEGIN", out _);
                 throw new EndedItsTransaction();
             }
+            Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(result, sqlite.Handle);
             return;
         }
         await connection.ExecuteAsync(sql, transaction: transaction);

@@ -167,8 +167,15 @@ public record PersonRecord
     {
         var number = form.NhsNumber;
         new PersonRecord().FillIn(form);
-        form.NhsNumber = number;
+        // A record always has a birth date; an empty form has none, not 1 January 0001.
+        (form.NhsNumber, form.DateOfBirth) = (number, null);
     }
+
+    /// <summary>
+    /// Empties what <see cref="FillIn"/> sets that the form does not show (other names, other identifiers): the referrer can
+    /// neither see nor check them, so they never stay with a number they were not filled in for.
+    /// </summary>
+    public static void ClearHiddenDetails(ReferralForm form) => (form.Names, form.OtherIdentifiers) = ([], []);
 
     /// <summary>The main name with every given name (GivenName holds them all, space-separated).</summary>
     public string Name => $"{GivenName} {FamilyName}";

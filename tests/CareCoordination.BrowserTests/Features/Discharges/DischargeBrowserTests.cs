@@ -50,6 +50,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" })).ToHaveCountAsync(0);
         await AssertNoSeriousFaultsAsync(coordinator);
     }
+
     /// <summary>
     /// The panel reads again at every change to the referral: a delay reason recorded here, or a colleague's note. What the
     /// person has chosen for the discharge and not yet saved stays, where it once went back to the defaults and could be saved so.
@@ -75,6 +76,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("delays")).ToContainTextAsync("Awaiting medicines to take home");
         await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
+
         await coordinator.Context.CloseAsync();
     }
 }

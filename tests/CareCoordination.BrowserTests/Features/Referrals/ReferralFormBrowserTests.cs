@@ -186,22 +186,55 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
 
         // Someone else's name, birth date and address under this number would be a referral for the wrong person.
         await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByText("Day, month, year: 14/03/1941")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByLabel("Address the person will go to *")).ToHaveValueAsync("");
         await Assertions.Expect(page.GetByTestId("known-person")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 
+    /// <summary>Other names and identifiers are filled in but never shown: edited or not, the form cannot keep them for another number.</summary>
     [Fact]
-    public async Task NhsNumber_WhenTheLookupFails_SaysSo_AndTheFormCarriesOn()
+    public async Task NhsNumber_ChangedAfterAPersonWasFilledInAndEdited_KeepsTheEditsButNotTheirUnshownNames()
     {
-        var number = NewNhsNumber();
+        var known = TestReferrals.Form("Namesworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
+        known.Names = [new PersonName("official", null, known.FamilyName, ["Mary"], [], []), new PersonName("maiden", null, "Oldname", ["Mary"], [], [])];
+        await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(known, Guid.NewGuid().ToString("N")));
         var page = await NewFormAsync();
+        var nhs = page.GetByLabel("NHS number *");
+        await nhs.FillAsync(known.NhsNumber!);
+        await nhs.PressAsync("Tab");
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+        await page.GetByLabel("Postcode *").FillAsync("WM1 9ZZ");
+        await page.GetByLabel("Postcode *").PressAsync("Tab");
+        var other = NewNhsNumber();
+        await nhs.FillAsync(other);
+        await nhs.PressAsync("Tab");
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("/referrals/drafts/", StringComparison.Ordinal));
+        var draftId = long.Parse(page.Url.Split('/')[^1], CultureInfo.InvariantCulture);
+        await using var scope = host.Services.CreateAsyncScope();
+        await using var connection = await scope.ServiceProvider.GetRequiredService<CareCoordination.Store.Database>().OpenAsync();
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(await Dapper.SqlMapper.ExecuteScalarAsync<string>(connection,
+            "SELECT form FROM referral_draft WHERE id = @draftId", new { draftId }) ?? "{}")!;
+        Assert.Equal("WM1 9ZZ", saved["postcode"]?.GetValue<string>());
+        Assert.Equal(0, saved["names"]?.AsArray().Count ?? 0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task NhsNumber_WhenTheLookupFails_SaysSo_TheFormCarriesOn_AndItCanBeLookedUpAgain()
+    {
+        var known = await KnownPersonAsync();
+        var page = await NewFormAsync();
+        var nhs = page.GetByLabel("NHS number *");
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
         {
-            hold.Fail<FindPerson.Query>(read => read.NhsNumber == number, new TimeoutException("The store did not answer in time."));
-            await page.GetByLabel("NHS number *").FillAsync(number);
-            await page.GetByLabel("NHS number *").PressAsync("Tab");
+            hold.Fail<FindPerson.Query>(read => read.NhsNumber == known.NhsNumber, new TimeoutException("The store did not answer in time."));
+            await nhs.FillAsync(known.NhsNumber!);
+            await nhs.PressAsync("Tab");
             await Assertions.Expect(page.GetByTestId("lookup-problem")).ToContainTextAsync("could not be looked up just now");
         }
         finally
@@ -212,6 +245,11 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await page.GetByLabel("Postcode *").FillAsync("zz");
         await page.GetByLabel("Postcode *").PressAsync("Tab");
         await Assertions.Expect(page.GetByText("Enter a UK postcode, like WM1 4QT.")).ToBeVisibleAsync();
+
+        // The store answers again: asked, the page looks the number up again.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Look up again" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+        await Assertions.Expect(page.GetByTestId("lookup-problem")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 

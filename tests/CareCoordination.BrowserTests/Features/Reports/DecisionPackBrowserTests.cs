@@ -77,6 +77,32 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
         await page.Context.CloseAsync();
     }
 
+    /// <summary>A count that fails after a quarter's link is not lost: the page says something went wrong, as on opening it.</summary>
+    [Fact]
+    public async Task AQuarterWhoseCountFails_SaysSomethingWentWrong()
+    {
+        var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "manager");
+        await page.GotoAsync($"/reports/decision-pack?from={current.First:yyyy-MM-dd}&to={current.Last:yyyy-MM-dd}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        var quarters = page.GetByRole(AriaRole.Navigation, new() { Name = "Quarters" });
+        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(current.Name);
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<DecisionPack.Query>(read => read.Filter.From == current.Previous.First, new TimeoutException("The store did not answer in time."));
+            await quarters.GetByRole(AriaRole.Link, new() { Name = current.Previous.Name }).ClickAsync();
+            await Assertions.Expect(page.Locator("#blazor-error-ui")).ToBeVisibleAsync();
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await page.Context.CloseAsync();
+    }
+
     private static async Task AssertNoViolationsAsync(IPage page, string where)
     {
         var results = await page.RunAxe();
