@@ -12,16 +12,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     [Fact]
     public async Task TheCoordinatorRecordsWhyAPersonWaits_TheReferrerRecordsTheDischarge_EachPageShowsItLive_AndBothPassAxe()
     {
-        var family = "Waitwell" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        var form = TestReferrals.Form(family);
-        form.MedicallyOptimisedOn = LondonTime.Today(TimeProvider.System).AddDays(-2);
-        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
-
-        var coordinator = await host.NewPageAsync();
-        await host.SignInAsync(coordinator, "coordinator");
-        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
-        await BrowserHost.WaitForCircuitAsync(coordinator);
-        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Waitwell");
         await coordinator.Locator("#delay-reason").ClickAsync();
         await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Awaiting medicines to take home" }).ClickAsync();
         await coordinator.GetByLabel("Note (optional)").FillAsync("Pharmacy closed until the morning");
@@ -58,14 +49,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     [Fact]
     public async Task TheDischargeBeingFilledIn_KeepsWhatWasChosen_WhenTheReferralChangesBeforeItIsSaved()
     {
-        var form = TestReferrals.Form("Keepwell" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
-        form.MedicallyOptimisedOn = LondonTime.Today(TimeProvider.System).AddDays(-2);
-        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
-        var coordinator = await host.NewPageAsync();
-        await host.SignInAsync(coordinator, "coordinator");
-        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
-        await BrowserHost.WaitForCircuitAsync(coordinator);
-        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+        var (_, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Keepwell");
 
         await coordinator.Locator("#discharge-care-level").ClickAsync();
         await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
@@ -78,5 +62,19 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
 
         await coordinator.Context.CloseAsync();
+    }
+
+    /// <summary>A hospital referral medically optimised two days ago, not yet discharged, open on the coordinator's page.</summary>
+    private async Task<(SubmitReferral.Result Sent, IPage Coordinator)> WaitingOnTheCoordinatorsPageAsync(string familyStem)
+    {
+        var form = TestReferrals.Form(familyStem + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
+        form.MedicallyOptimisedOn = LondonTime.Today(TimeProvider.System).AddDays(-2);
+        var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")));
+        var coordinator = await host.NewPageAsync();
+        await host.SignInAsync(coordinator, "coordinator");
+        await coordinator.GotoAsync($"/coordination/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(coordinator);
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+        return (sent, coordinator);
     }
 }

@@ -49,12 +49,7 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
     {
         var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
         var (first, last) = (current.Previous, current.Previous.Previous);
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "manager");
-        await page.GotoAsync($"/reports/decision-pack?from={current.First:yyyy-MM-dd}&to={current.Last:yyyy-MM-dd}");
-        await BrowserHost.WaitForCircuitAsync(page);
-        var quarters = page.GetByRole(AriaRole.Navigation, new() { Name = "Quarters" });
-        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(current.Name);
+        var (page, quarters) = await PackOfAsync(current);
 
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
@@ -82,12 +77,7 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
     public async Task AQuarterWhoseCountFails_SaysSomethingWentWrong()
     {
         var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "manager");
-        await page.GotoAsync($"/reports/decision-pack?from={current.First:yyyy-MM-dd}&to={current.Last:yyyy-MM-dd}");
-        await BrowserHost.WaitForCircuitAsync(page);
-        var quarters = page.GetByRole(AriaRole.Navigation, new() { Name = "Quarters" });
-        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(current.Name);
+        var (page, quarters) = await PackOfAsync(current);
 
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
@@ -101,6 +91,18 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
             hold.Disarm();
         }
         await page.Context.CloseAsync();
+    }
+
+    /// <summary>A manager's page showing the pack for <paramref name="quarter"/>, and its quarter chooser.</summary>
+    private async Task<(IPage Page, ILocator Quarters)> PackOfAsync(Quarter quarter)
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "manager");
+        await page.GotoAsync($"/reports/decision-pack?from={quarter.First:yyyy-MM-dd}&to={quarter.Last:yyyy-MM-dd}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        var quarters = page.GetByRole(AriaRole.Navigation, new() { Name = "Quarters" });
+        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(quarter.Name);
+        return (page, quarters);
     }
 
     private static async Task AssertNoViolationsAsync(IPage page, string where)
