@@ -156,11 +156,18 @@ public record PersonRecord
         form.OtherIdentifiers = OtherIdentifiers;
     }
 
-    /// <summary>What <see cref="FillIn"/> sets, but the NHS number, as the form holds it now: equal while the referrer has changed none of it.</summary>
-    public static object DetailsIn(ReferralForm form) =>
-        (form.GivenName, form.FamilyName, form.DateOfBirth, form.Sex, form.AddressLine, form.Postcode, form.Ethnicity,
-            (form.InterpreterNeeded, form.InterpreterLanguage, form.EasyRead, form.Bsl, form.LivesAlone),
-            (form.CarerName, form.CarerRelationship, form.CarerContact, form.CarerWantsAssessment, form.GpPracticeCode, form.Names, form.OtherIdentifiers));
+    /// <summary>
+    /// Whether the form still holds, unchanged, what <see cref="FillIn"/> put there (the NHS number aside): filled in again, it
+    /// would not change. Worked out by filling in a copy, so that the fields compared are always the ones filled in.
+    /// </summary>
+    public bool StillIn(ReferralForm form)
+    {
+        var asItIs = JsonSerializer.Serialize(form, JsonDefaults.Options);
+        var again = JsonSerializer.Deserialize<ReferralForm>(asItIs, JsonDefaults.Options)!;
+        FillIn(again);
+        again.NhsNumber = form.NhsNumber;
+        return JsonSerializer.Serialize(again, JsonDefaults.Options) == asItIs;
+    }
 
     /// <summary>Empties what <see cref="FillIn"/> sets, but the NHS number.</summary>
     public static void ClearDetails(ReferralForm form)

@@ -48,15 +48,10 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await Assertions.Expect(referrer.GetByTestId("sent-confirmation")).ToBeVisibleAsync();
 
         // The coordination centre decides, at another desk.
-        await using (var scope = host.Services.CreateAsyncScope())
-        {
-            await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
-            var task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @ReferralId", new { sent.ReferralId });
-            var reablement = await connection.ExecuteScalarAsync<long>("SELECT id FROM service WHERE name = 'Home First Reablement - North'");
-            await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
-            await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, reablement, LondonTime.Today(TimeProvider.System),
-                OverrideFullService: true, OverrideReason: "Test: the banner."));
-        }
+        var task = await TaskOfAsync(sent.ReferralId!.Value);
+        await host.SendAsAsync<Mediator.Unit>("coordinator", new TakeReferral.Command(task));
+        await host.SendAsAsync<AcceptIntoService.Result>("coordinator", new AcceptIntoService.Command(task, await ReablementAsync(), LondonTime.Today(TimeProvider.System),
+            OverrideFullService: true, OverrideReason: "Test: the banner."));
 
         await Assertions.Expect(referrer.GetByTestId("status")).ToHaveTextAsync("Accepted");
         await Assertions.Expect(referrer.GetByTestId("decision")).ToHaveTextAsync("Decision: Accepted: Reablement");
@@ -110,12 +105,7 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Waiting for triage");
 
         var hold = host.Services.GetRequiredService<ReadHold>();
-        long task;
-        await using (var scope = host.Services.CreateAsyncScope())
-        {
-            await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
-            task = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
-        }
+        var task = await TaskOfAsync(referralId);
         var reablement = await ReablementAsync();
         try
         {
@@ -135,6 +125,13 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await Assertions.Expect(status(referrer, family)).ToHaveTextAsync("Accepted");
         Assert.Equal(1, hold.MostInFlight);
         await referrer.Context.CloseAsync();
+    }
+
+    private async Task<long> TaskOfAsync(long referralId)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        await using var connection = await scope.ServiceProvider.GetRequiredService<Database>().OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @referralId", new { referralId });
     }
 
     private async Task<long> ReablementAsync()
