@@ -70,7 +70,15 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         }
         finally
         {
-            await Task.WhenAll(_workers.Values.Select(w => w.Running));
+            // A worker's loop catches its own failures; should one escape, the leases are still handed back.
+            try
+            {
+                await Task.WhenAll(_workers.Values.Select(w => w.Running));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogError(ex, "A subscription's delivery ended with an error");
+            }
             await ReleaseLeasesAsync();
         }
     }
@@ -382,24 +390,27 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
                 var renewed = DateTimeOffset.MinValue;
                 while (!stopping.IsCancellationRequested)
                 {
-                    // Renewed once a third of the lease has gone, not on every step: on SQLite each renewal is a write.
-                    if (Wall.GetUtcNow() - renewed > TimeSpan.FromSeconds(delivery._settings.CurrentValue.LeaseSeconds / 3.0))
-                    {
-                        if (!await delivery.RenewLeaseAsync(id, stopping))
-                        {
-                            return;
-                        }
-                        renewed = Wall.GetUtcNow();
-                    }
                     TimeSpan rest;
                     try
                     {
+                        // Renewed once a third of the lease has gone, not on every step: on SQLite each renewal is a write.
+                        // Nothing is sent while a renewal has failed: the lease may have gone to another node meanwhile.
+                        if (Wall.GetUtcNow() - renewed > TimeSpan.FromSeconds(delivery._settings.CurrentValue.LeaseSeconds / 3.0))
+                        {
+                            if (!await delivery.RenewLeaseAsync(id, stopping))
+                            {
+                                return;
+                            }
+                            renewed = Wall.GetUtcNow();
+                        }
                         rest = await delivery.StepAsync(id, stopping);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         delivery._logger.LogError(ex, "Delivering subscription {Id} failed; trying again shortly", id);
-                        rest = TimeSpan.FromSeconds(delivery._settings.CurrentValue.PollSeconds);
+                        // Soon enough to renew the lease before it runs out.
+                        var options = delivery._settings.CurrentValue;
+                        rest = TimeSpan.FromSeconds(Math.Min(options.PollSeconds, options.LeaseSeconds / 3.0));
                     }
                     if (rest == Timeout.InfiniteTimeSpan)
                     {
