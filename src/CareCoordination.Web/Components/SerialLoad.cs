@@ -3,15 +3,22 @@ namespace CareCoordination.Components;
 /// <summary>
 /// How a live page reloads: one load at a time, and a change that arrives during a load asks for exactly
 /// one more. A burst of fifty changes costs two loads, and an older load never lands after a newer one.
+/// A load that fails while a newer ask waits gives way to it; one that fails with none waiting leaves the page
+/// <see cref="Behind"/> until a load succeeds, which the page's live badge says, with a way to load again.
 /// </summary>
 /// <remarks>
 /// Asked only on a page's dispatcher, which runs one thing at a time: nothing runs between the runner's last look for an
 /// ask and its standing down, so no ask is missed there. Asked from several threads at once, one could be.
 /// </remarks>
-public sealed class SerialLoad(Func<Task> load)
+/// <param name="load">One load of the page.</param>
+/// <param name="behindChanged">Told when <see cref="Behind"/> changes, to draw the page again (a change's reload is not an event of the page's own).</param>
+public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
 {
     private int _running;
     private int _pending;
+
+    /// <summary>The last load failed: what the page shows may be older than the store.</summary>
+    public bool Behind { get; private set; }
 
     public async Task RunAsync()
     {
@@ -25,13 +32,36 @@ public sealed class SerialLoad(Func<Task> load)
             do
             {
                 Interlocked.Exchange(ref _pending, 0);
-                await load();
+                try
+                {
+                    await load();
+                }
+                catch when (Volatile.Read(ref _pending) == 1)
+                {
+                    // The ask that came during the failed load loads again; the page is behind only if that fails too.
+                    continue;
+                }
+                catch
+                {
+                    SetBehind(true);
+                    throw;
+                }
+                SetBehind(false);
             }
             while (Interlocked.Exchange(ref _pending, 0) == 1);
         }
         finally
         {
             Interlocked.Exchange(ref _running, 0);
+        }
+    }
+
+    private void SetBehind(bool behind)
+    {
+        if (Behind != behind)
+        {
+            Behind = behind;
+            behindChanged?.Invoke();
         }
     }
 }

@@ -41,4 +41,44 @@ public sealed class SerialLoadTests
 
         Assert.Equal(2, loads);
     }
+
+    [Fact]
+    public async Task ALoadThatFailsWhileAnotherAskWaits_GivesWayToIt_AndThePageIsNotBehind()
+    {
+        var (loads, told) = (0, 0);
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        SerialLoad? serial = null;
+        serial = new SerialLoad(async () =>
+        {
+            if (++loads == 1)
+            {
+                await first.Task;
+                throw new InvalidOperationException("The store is down.");
+            }
+        }, () => told++);
+
+        var running = serial.RunAsync();
+        await serial.RunAsync();
+        first.SetResult();
+        await running;
+
+        Assert.Equal(2, loads);
+        Assert.False(serial.Behind);
+        Assert.Equal(0, told);
+    }
+
+    [Fact]
+    public async Task ALoadThatFailsWithNoAskWaiting_LeavesThePageBehind_UntilALoadSucceeds()
+    {
+        var (loads, told) = (0, 0);
+        var serial = new SerialLoad(() => ++loads == 1 ? Task.FromException(new InvalidOperationException("The store is down.")) : Task.CompletedTask, () => told++);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(serial.RunAsync);
+        Assert.True(serial.Behind);
+        Assert.Equal(1, told);
+
+        await serial.RunAsync();
+        Assert.False(serial.Behind);
+        Assert.Equal(2, told);
+    }
 }

@@ -234,4 +234,38 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(page.GetByTestId("accept")).ToBeVisibleAsync();
         await AssertNoSeriousFaultsAsync(page);
     }
+
+    // A live page whose reload failed used to go on showing its older rows under "Live" until the next change came.
+    [Fact]
+    public async Task AQueueReloadThatFails_SaysTheQueueIsNotUpToDate_AndLoadAgainBringsItUpToDate()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "coordinator");
+        await page.GotoAsync("/coordination");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        await Assertions.Expect(page.GetByTestId("live-badge")).ToContainTextAsync("Live");
+
+        var family = "Staleworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<CoordinationQueue.Query>(_ => true, new TimeoutException("The store did not answer in time."));
+            await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
+            await Assertions.Expect(page.GetByTestId("not-up-to-date")).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("live-badge")).Not.ToContainTextAsync("Live");
+            await Assertions.Expect(row).ToHaveCountAsync(0);
+            await AssertNoSeriousFaultsAsync(page);
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+
+        await page.GetByTestId("load-again").ClickAsync();
+        await Assertions.Expect(row).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("live-badge")).ToContainTextAsync("Live");
+        await Assertions.Expect(page.GetByTestId("not-up-to-date")).ToHaveCountAsync(0);
+    }
 }
