@@ -88,6 +88,26 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
             "SELECT at FROM change WHERE seq = @seq", new { seq }, cancellationToken: cancellationToken));
     }
 
+    /// <summary>
+    /// Whether a live page as of change <paramref name="after"/>, back from a dropped connection, may have missed a change it
+    /// shows: one of the changes since concerns it, or there were more of them than one look reads, or the store cannot say.
+    /// In the last two cases the page reloads, which brings it up to date or marks it not up to date (SerialLoad); before,
+    /// a store error here left the page's older rows under "Live", and changes past the first thousand went unlooked at.
+    /// </summary>
+    public async Task<bool> MayHaveMissedAsync(long after, Func<Change, bool> concerns, CancellationToken cancellationToken = default)
+    {
+        const int Look = 1000;
+        try
+        {
+            var missed = await SinceAsync(after, Look, cancellationToken);
+            return missed.Count >= Look || missed.Any(concerns);
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>What a reconnecting screen missed. Serves only what has been published, so a resync never runs ahead of the push.</summary>
     public async Task<IReadOnlyList<Change>> SinceAsync(long after, int limit = 1000, CancellationToken cancellationToken = default)
     {

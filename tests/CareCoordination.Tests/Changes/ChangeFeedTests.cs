@@ -182,6 +182,46 @@ public abstract class ChangeFeedTests(ITestStore store)
     }
 
     /// <summary>
+    /// A live page back from a dropped connection reloads when a change it missed concerns it, when more changed than one
+    /// look reads (a page away for a busy hour: the first thousand changes are not all it missed), or when the store cannot
+    /// say: it used to look at the first thousand only, and a store error there left its older rows under "Live".
+    /// </summary>
+    [Fact]
+    public async Task APageBackFromADroppedConnection_MayHaveMissedAChange_WhenOneConcernsIt_PastOneLook_OrWhenTheStoreCannotSay()
+    {
+        await using var database = await store.MigratedAsync();
+        var feed = new ChangeFeed(database, NullLogger<ChangeFeed>.Instance);
+        await feed.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => feed.Published >= 0);
+        var start = feed.Published;
+        // A thousand changes to beds, then one to a referral.
+        await using (var connection = await database.OpenAsync())
+        {
+            await using var transaction = await database.BeginWriteAsync(connection);
+            var changes = Enumerable.Range(1, 1000).Select(i => new PendingChange("test.written", "bed", i, null, null))
+                .Append(new PendingChange("test.written", "referral", 1, null, null)).ToList();
+            await ChangeLog.AppendLastAsync(database, connection, transaction, changes, DateTimeOffset.UtcNow, "tester");
+            await database.CommitAsync(transaction);
+        }
+        feed.Poke();
+        await WaitUntilAsync(() => feed.Published >= start + 1001);
+        await feed.StopAsync(CancellationToken.None);
+        static bool Referrals(Change c) => c.EntityType == "referral";
+        static bool Wards(Change c) => c.EntityType == "ward";
+
+        Assert.True(await feed.MayHaveMissedAsync(start + 500, Referrals));
+        Assert.False(await feed.MayHaveMissedAsync(start + 500, Wards));
+        // The referral's change is the 1,001st since the start: past the first look, so the page reloads.
+        Assert.True(await feed.MayHaveMissedAsync(start, Referrals));
+
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("ALTER TABLE change RENAME TO change_gone");
+        }
+        Assert.True(await feed.MayHaveMissedAsync(start + 500, Wards));
+    }
+
+    /// <summary>
     /// A command's changes are appended together (on PostgreSQL in one statement, with the lock and the notice): each row
     /// keeps its own values, nulls included, and the order the command recorded them in is their sequence order.
     /// </summary>

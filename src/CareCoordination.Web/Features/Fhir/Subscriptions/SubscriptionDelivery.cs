@@ -70,15 +70,8 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         }
         finally
         {
-            // A worker's loop catches its own failures; should one escape, the leases are still handed back.
-            try
-            {
-                await Task.WhenAll(_workers.Values.Select(w => w.Running));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _logger.LogError(ex, "A subscription's delivery ended with an error");
-            }
+            // A worker's loop catches its own failures; should one escape (or end cancelled), the leases are still handed back.
+            await Task.WhenAll(_workers.Values.Select(w => w.Running)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await ReleaseLeasesAsync();
         }
     }
@@ -405,7 +398,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
                         }
                         rest = await delivery.StepAsync(id, stopping);
                     }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
                     {
                         delivery._logger.LogError(ex, "Delivering subscription {Id} failed; trying again shortly", id);
                         // Soon enough to renew the lease before it runs out.
