@@ -18,7 +18,10 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
     private int _pending;
 
     /// <summary>The last load failed: what the page shows may be older than the store.</summary>
-    public bool Behind { get; private set; }
+    public bool Behind => Failure is not null;
+
+    /// <summary>Why the last load failed, while the page is <see cref="Behind"/>.</summary>
+    public Exception? Failure { get; private set; }
 
     public async Task RunAsync()
     {
@@ -41,12 +44,12 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
                     // The ask that came during the failed load loads again; the page is behind only if that fails too.
                     continue;
                 }
-                catch
+                catch (Exception failure)
                 {
-                    SetBehind(true);
+                    SetFailure(failure);
                     throw;
                 }
-                SetBehind(false);
+                SetFailure(null);
             }
             while (Interlocked.Exchange(ref _pending, 0) == 1);
         }
@@ -56,11 +59,12 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
         }
     }
 
-    private void SetBehind(bool behind)
+    private void SetFailure(Exception? failure)
     {
-        if (Behind != behind)
+        var wasBehind = Behind;
+        Failure = failure;
+        if (Behind != wasBehind)
         {
-            Behind = behind;
             behindChanged?.Invoke();
         }
     }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 
@@ -26,6 +27,9 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
 
     public string BaseUrl { get; private set; } = "";
 
+    /// <summary>What the host has logged.</summary>
+    public FakeLogCollector Logs => Services.GetRequiredService<FakeLogCollector>();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
@@ -39,6 +43,7 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
         builder.ConfigureTestServices(services =>
         {
+            services.AddFakeLogging();
             services.AddSingleton<ReadHold>();
             services.AddScoped(typeof(Mediator.IPipelineBehavior<,>), typeof(HoldReads<,>));
         });

@@ -75,10 +75,12 @@ public sealed class SerialLoadTests
 
         await Assert.ThrowsAsync<InvalidOperationException>(serial.RunAsync);
         Assert.True(serial.Behind);
+        Assert.Equal("The store is down.", serial.Failure?.Message);
         Assert.Equal(1, told);
 
         await serial.RunAsync();
         Assert.False(serial.Behind);
+        Assert.Null(serial.Failure);
         Assert.Equal(2, told);
     }
 }

@@ -256,6 +256,8 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
             await Assertions.Expect(page.GetByTestId("not-up-to-date")).ToBeVisibleAsync();
             await Assertions.Expect(page.GetByTestId("live-badge")).Not.ToContainTextAsync("Live");
             await Assertions.Expect(row).ToHaveCountAsync(0);
+            Assert.Contains(host.Logs.GetSnapshot(), log => log.Level == Microsoft.Extensions.Logging.LogLevel.Error
+                && log.Exception?.Message == "The store did not answer in time." && log.Category == typeof(CareCoordination.Components.LiveBadge).FullName);
             await AssertNoSeriousFaultsAsync(page);
         }
         finally

@@ -5,6 +5,7 @@ using Dapper;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace CareCoordination.Tests.Features.Fhir;
 
@@ -30,7 +31,7 @@ public sealed class FhirSubscriptionLeaseTests(FhirSubscriptionLeaseTests.Factor
             CREATE TRIGGER lease_renewal_fails BEFORE UPDATE OF lease_until ON fhir_subscription
             WHEN NEW.lease_owner IS NOT NULL BEGIN SELECT RAISE(ABORT, 'the lease renewal failed'); END
             """);
-        await TwoNodes.UntilAsync(() => app.Logged.Any(e => e.Category == typeof(SubscriptionDelivery).FullName
+        await TwoNodes.UntilAsync(() => app.Logged.GetSnapshot().Any(e => e.Category == typeof(SubscriptionDelivery).FullName && e.Level == LogLevel.Error
             && e.Exception?.Message.Contains("the lease renewal failed", StringComparison.Ordinal) == true), "the failed renewal to be logged");
         await ExecuteAsync("DROP TRIGGER lease_renewal_fails");
 
@@ -55,7 +56,7 @@ public sealed class FhirSubscriptionLeaseTests(FhirSubscriptionLeaseTests.Factor
     /// <summary>Leases renewed every second; the look for new subscriptions a minute apart (a subscription made wakes it).</summary>
     public sealed class Factory : SubscriptionAppFactory
     {
-        public ConcurrentQueue<(string Category, Exception? Exception)> Logged { get; } = new();
+        public FakeLogCollector Logged => Services.GetRequiredService<FakeLogCollector>();
 
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
@@ -63,31 +64,7 @@ public sealed class FhirSubscriptionLeaseTests(FhirSubscriptionLeaseTests.Factor
             builder.UseSetting("Subscriptions:RequestTimeoutSeconds", "1");
             builder.UseSetting("Subscriptions:LeaseSeconds", "3");
             builder.UseSetting("Subscriptions:PollSeconds", "60");
-            builder.ConfigureServices(services => services.AddSingleton<ILoggerProvider>(new Capture(Logged)));
-        }
-
-        private sealed class Capture(ConcurrentQueue<(string, Exception?)> logged) : ILoggerProvider
-        {
-            public ILogger CreateLogger(string categoryName) => new Logger(categoryName, logged);
-
-            public void Dispose()
-            {
-            }
-        }
-
-        private sealed class Logger(string category, ConcurrentQueue<(string, Exception?)> logged) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                {
-                    logged.Enqueue((category, exception));
-                }
-            }
+            builder.ConfigureServices(services => services.AddFakeLogging());
         }
     }
 }
