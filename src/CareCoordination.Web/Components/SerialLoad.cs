@@ -59,6 +59,21 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
         }
     }
 
+    /// <summary>
+    /// A load asked for again while the page is behind (the badge's button, a wall board's timer): a failure is kept as
+    /// <see cref="Failure"/>, which the badge shows and logs, rather than thrown at whoever asked.
+    /// </summary>
+    public async Task RetryAsync()
+    {
+        try
+        {
+            await RunAsync();
+        }
+        catch (Exception) when (Behind)
+        {
+        }
+    }
+
     private void SetFailure(Exception? failure)
     {
         var wasBehind = Behind;
