@@ -41,12 +41,24 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
         builder.UseSetting("Demo:Seed", "true");
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
+        QuietSystemTimers(builder);
         builder.ConfigureTestServices(services =>
         {
             services.AddFakeLogging();
             services.AddSingleton<ReadHold>();
             services.AddScoped(typeof(Mediator.IPipelineBehavior<,>), typeof(HoldReads<,>));
         });
+    }
+
+    /// <summary>
+    /// Stops the system's own timers. Their first tick, a minute after start, raises re-contacts on the demo seed, and a
+    /// live page reloads for those changes at whatever point a test has reached: a test that holds a page behind could
+    /// find it caught up by the timer instead of by the test's own step. Tests send those commands themselves.
+    /// </summary>
+    public static void QuietSystemTimers(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Coordination:RecontactCheckSeconds", "0");
+        builder.UseSetting("BedBureau:ReservationCheckSeconds", "0");
     }
 
     /// <summary>The store the host runs on: a fresh SQLite file unless a test needs the other engine.</summary>

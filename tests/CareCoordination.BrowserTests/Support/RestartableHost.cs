@@ -36,6 +36,7 @@ public sealed class RestartableHost(IMessageSink diagnostics) : IAsyncLifetime
             builder.UseSetting("DataProtection:KeysPath", keys);
             builder.UseSetting("Demo:Seed", "true");
             builder.UseSetting("Demo:Password", BrowserHost.Password);
+            BrowserHost.QuietSystemTimers(builder);
         }
     }
 
