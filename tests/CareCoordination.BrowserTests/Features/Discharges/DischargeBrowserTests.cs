@@ -2,6 +2,7 @@ using System.Globalization;
 using CareCoordination.BrowserTests.Support;
 using static CareCoordination.BrowserTests.Support.Accessibility;
 using CareCoordination.Domain;
+using CareCoordination.Features.Discharges;
 using CareCoordination.Features.Referrals;
 using Microsoft.Playwright;
 
@@ -53,15 +54,45 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
 
         await coordinator.Locator("#discharge-care-level").ClickAsync();
         await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
-        await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
         // A reason for the wait: the panel reads again before it answers.
         await coordinator.Locator("#delay-reason").ClickAsync();
         await coordinator.Locator(".rz-dropdown-item", new() { HasText = "Awaiting medicines to take home" }).ClickAsync();
         await coordinator.GetByRole(AriaRole.Button, new() { Name = "Record reason" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("delays")).ToContainTextAsync("Awaiting medicines to take home");
-        await Assertions.Expect(coordinator.Locator("#discharge-care-level")).ToContainTextAsync("Care restarted");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
 
         await coordinator.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// Choices made and not saved are kept while the form is open; a colleague recording the discharge closes it. "Correct the
+    /// discharge" then opens on what the colleague recorded, where it once opened on the unsaved choices, ready to save over it.
+    /// </summary>
+    [Fact]
+    public async Task ADischargeRecordedByAColleague_WhileChoicesAreUnsaved_IsWhatCorrectTheDischargeOpensOn()
+    {
+        var (sent, _) = await WaitingOnTheCoordinatorsPageAsync("Otherwell");
+        var referrer = await host.NewPageAsync();
+        await host.SignInAsync(referrer, "referrer");
+        await referrer.GotoAsync($"/referrals/{sent.ReferralId}");
+        await BrowserHost.WaitForCircuitAsync(referrer);
+        await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
+
+        await referrer.Locator("#discharge-care-level").ClickAsync();
+        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+
+        await host.SendAsAsync<Mediator.Unit>("coordinator", new RecordDischarge.Command(sent.ReferralId!.Value, DateTimeOffset.UtcNow.AddHours(-1),
+            "1", "home", "new"));
+        await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the coordination centre or bed bureau");
+        await Assertions.Expect(referrer.GetByTestId("discharge")).ToContainTextAsync("New care or support");
+
+        await referrer.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
+        await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("New care or support");
+        await Assertions.Expect(referrer.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Home");
+
+        await referrer.Context.CloseAsync();
     }
 
     /// <summary>A hospital referral medically optimised two days ago, not yet discharged, open on the coordinator's page.</summary>
