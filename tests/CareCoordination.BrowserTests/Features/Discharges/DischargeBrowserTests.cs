@@ -72,7 +72,8 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     [Fact]
     public async Task ADischargeRecordedByAColleague_WhileChoicesAreUnsaved_IsWhatCorrectTheDischargeOpensOn()
     {
-        var (sent, _) = await WaitingOnTheCoordinatorsPageAsync("Otherwell");
+        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Otherwell");
+        await coordinator.Context.CloseAsync();
         var referrer = await host.NewPageAsync();
         await host.SignInAsync(referrer, "referrer");
         await referrer.GotoAsync($"/referrals/{sent.ReferralId}");
@@ -84,15 +85,46 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
 
         await host.SendAsAsync<Mediator.Unit>("coordinator", new RecordDischarge.Command(sent.ReferralId!.Value, DateTimeOffset.UtcNow.AddHours(-1),
-            "1", "home", "new"));
+            "1", "care-home", "new"));
         await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the coordination centre or bed bureau");
         await Assertions.Expect(referrer.GetByTestId("discharge")).ToContainTextAsync("New care or support");
 
         await referrer.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
         await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("New care or support");
-        await Assertions.Expect(referrer.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Home");
+        await Assertions.Expect(referrer.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Care home");
 
         await referrer.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// Two people correcting the discharge at once: the panel reads the colleague's saved correction into the fields this
+    /// person has not touched, so saving sends back their own change and the colleague's, where it once sent back the
+    /// colleague's field as it was before their correction.
+    /// </summary>
+    [Fact]
+    public async Task TwoCorrectionsAtOnce_SavingOneKeepsTheFieldTheOtherCorrected()
+    {
+        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Bothwell");
+        var leftAt = DateTimeOffset.UtcNow.AddHours(-1);
+        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(sent.ReferralId!.Value, leftAt, "1", "home", "new"));
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
+        await coordinator.Locator("#discharge-care-level").ClickAsync();
+        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+
+        // The referrer corrects the destination meanwhile.
+        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(sent.ReferralId!.Value, leftAt, "1", "care-home", "new"));
+        var recorded = coordinator.GetByTestId("discharge").Locator("li", new() { HasText = "Pathway at discharge" });
+        await Assertions.Expect(recorded).ToContainTextAsync("destination: Care home");
+        await Assertions.Expect(coordinator.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Care home");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Save correction" }).ClickAsync();
+        await Assertions.Expect(recorded).ToContainTextAsync("destination: Care home · Care restarted");
+
+        await coordinator.Context.CloseAsync();
     }
 
     /// <summary>A hospital referral medically optimised two days ago, not yet discharged, open on the coordinator's page.</summary>
