@@ -11,7 +11,8 @@ namespace CareCoordination.Components;
 public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimeProvider clock) : IDisposable
 {
     private readonly Lock _lock = new();
-    private DateTimeOffset? _lastStarted;
+    // A timestamp, not the time of day: a clock set back must not hold the next load off for longer than the throttle.
+    private long? _lastStarted;
     private ITimer? _trailing;
     private bool _disposed;
 
@@ -20,7 +21,7 @@ public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimePro
     {
         lock (_lock)
         {
-            _lastStarted = clock.GetUtcNow();
+            _lastStarted = clock.GetTimestamp();
         }
         return load();
     }
@@ -34,16 +35,15 @@ public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimePro
             {
                 return;
             }
-            var now = clock.GetUtcNow();
-            var wait = _lastStarted is { } last ? last + atMostEvery - now : TimeSpan.Zero;
+            var wait = _lastStarted is { } last ? atMostEvery - clock.GetElapsedTime(last) : TimeSpan.Zero;
             if (wait > TimeSpan.Zero)
             {
                 _trailing = clock.CreateTimer(_ => Trail(), null, wait, Timeout.InfiniteTimeSpan);
                 return;
             }
-            _lastStarted = now;
+            _lastStarted = clock.GetTimestamp();
         }
-        Observe(load());
+        Observe(load);
     }
 
     private void Trail()
@@ -56,13 +56,26 @@ public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimePro
             {
                 return;
             }
-            _lastStarted = clock.GetUtcNow();
+            _lastStarted = clock.GetTimestamp();
         }
-        Observe(load());
+        Observe(load);
     }
 
-    // The load's own failure is the load's to show (SerialLoad); a change's reload has no one waiting on it.
-    private static void Observe(Task loading) => _ = loading.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    // A change's reload has no one waiting on it, and the trailing one runs on a timer's thread, where a throw would end the
+    // process: a failure is observed here and goes no further; the panel keeps what it showed and the next change loads again.
+    private static void Observe(Func<Task> start)
+    {
+        Task loading;
+        try
+        {
+            loading = start();
+        }
+        catch (Exception failure)
+        {
+            loading = Task.FromException(failure);
+        }
+        _ = loading.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
 
     public void Dispose()
     {

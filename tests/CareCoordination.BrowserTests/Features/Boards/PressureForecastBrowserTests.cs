@@ -1,4 +1,6 @@
 using CareCoordination.BrowserTests.Support;
+using CareCoordination.Features.Boards;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace CareCoordination.BrowserTests.Features.Boards;
@@ -33,5 +35,28 @@ public sealed class PressureForecastBrowserTests(BrowserHost host) : IClassFixtu
 
         await Assertions.Expect(forecast.GetByRole(AriaRole.Heading, new() { Name = "How this forecast was made" })).ToBeVisibleAsync();
         await Assertions.Expect(forecast.GetByText("the same weekday over the last", new() { Exact = false })).ToBeVisibleAsync();
+    }
+
+    // The panel's first read used to throw out of its start, which ended the whole board's connection.
+    [Fact]
+    public async Task AForecastThatCannotBeRead_SaysSo_AndTheRestOfTheBoardStaysLive()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "manager");
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<PressureForecast.Query>(_ => true, new TimeoutException("The store did not answer in time."));
+            await page.GotoAsync("/boards/capacity");
+            await BrowserHost.WaitForCircuitAsync(page);
+            await Assertions.Expect(page.GetByTestId("forecast-unreadable")).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Reconnecting…")).ToBeHiddenAsync();
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await page.Context.CloseAsync();
     }
 }
