@@ -65,13 +65,17 @@ public sealed class AdminBrowserTests(BrowserHost host) : IClassFixture<BrowserH
         await BrowserHost.WaitForCircuitAsync(admin);
         var adminRow = admin.GetByRole(AriaRole.Row).Filter(new() { HasText = "Community Therapy Team - South" });
         await Assertions.Expect(adminRow).ToBeVisibleAsync();
+        await Assertions.Expect(admin.GetByTestId("add-service")).ToBeVisibleAsync();
         await AssertNoSeriousFaultsAsync(admin);
 
         var coordinator = await host.NewPageAsync();
         await host.SignInAsync(coordinator, "coordinator");
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Services and capacity" }).ClickAsync();
+        // The list is drawn before the form's absence counts: while the page loads, nothing at all is there.
+        var confirm = coordinator.GetByRole(AriaRole.Button, new() { Name = "Confirm today's capacity of Community Therapy Team - South" });
+        await Assertions.Expect(confirm).ToBeVisibleAsync();
         await Assertions.Expect(coordinator.GetByTestId("add-service")).ToHaveCountAsync(0);
-        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Confirm today's capacity of Community Therapy Team - South" }).ClickAsync();
+        await confirm.ClickAsync();
         await coordinator.Locator("#confirm-available-input").FillAsync("9");
         await coordinator.GetByRole(AriaRole.Button, new() { Name = "Confirm today's capacity", Exact = true }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("admin-problem")).ToContainTextAsync("at most 8 slots a day");

@@ -14,10 +14,13 @@ public sealed class CarerAgreementBrowserTests(BrowserHost host) : IClassFixture
         await host.SignInAsync(page, "referrer");
         await page.GotoAsync("/referrals/new");
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Refer a person for support" })).ToBeVisibleAsync();
+        // The form is drawn once the page is live: until then nothing of it is there, the carer's part included.
+        await Assertions.Expect(page.GetByLabel("Carer or next of kin")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByTestId("carer-updates")).ToHaveCountAsync(0);
 
         await page.GetByLabel("Carer or next of kin").FillAsync("Susan Trelawny");
         await page.GetByLabel("Carer or next of kin").PressAsync("Tab");
+        await Assertions.Expect(page.GetByTestId("carer-updates")).ToBeVisibleAsync();
         await page.GetByRole(AriaRole.Radio, new() { Name = "Yes, the person agrees" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
 

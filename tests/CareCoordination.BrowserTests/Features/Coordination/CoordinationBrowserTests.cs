@@ -20,7 +20,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await host.SignInAsync(coordinator, "coordinator");
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Coordination queue" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
-        await Assertions.Expect(coordinator.GetByTestId("live-badge")).ToContainTextAsync("Live");
+        await Assertions.Expect(coordinator.GetByTestId("live-badge").GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
 
         var family = "Queueworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
         var sent = await host.SendAsAsync<SubmitReferral.Result>("referrer", new SubmitReferral.Command(TestReferrals.Form(family), Guid.NewGuid().ToString("N")));
@@ -244,7 +244,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         await page.GotoAsync("/coordination");
         await BrowserHost.WaitForCircuitAsync(page);
         await Assertions.Expect(page.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
-        await Assertions.Expect(page.GetByTestId("live-badge")).ToContainTextAsync("Live");
+        await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
 
         var family = "Staleworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
         var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = family });
@@ -267,7 +267,7 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
 
         await page.GetByTestId("load-again").ClickAsync();
         await Assertions.Expect(row).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByTestId("live-badge")).ToContainTextAsync("Live");
+        await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByTestId("not-up-to-date")).ToHaveCountAsync(0);
     }
 }

@@ -35,6 +35,9 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await AssertNoSeriousFaultsAsync(referrer);
         await referrer.GetByRole(AriaRole.Button, new() { Name = "Record discharge" }).ClickAsync();
         await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+        var recorded = referrer.GetByTestId("discharge").Locator("li", new() { HasText = "Pathway at discharge" });
+        await Assertions.Expect(recorded).ToContainTextAsync("Pathway at discharge: Pathway 1");
+        await Assertions.Expect(recorded).ToContainTextAsync("destination: Home · Care restarted");
 
         // The coordinator's page, open all along, shows the discharge, and the reason's end, without a reload.
         await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
@@ -87,7 +90,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await host.SendAsAsync<Mediator.Unit>("coordinator", new RecordDischarge.Command(sent.ReferralId!.Value, DateTimeOffset.UtcNow.AddHours(-1),
             "1", "care-home", "new"));
         await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the coordination centre or bed bureau");
-        await Assertions.Expect(referrer.GetByTestId("discharge")).ToContainTextAsync("New care or support");
+        await Assertions.Expect(referrer.GetByTestId("discharge").Locator("li", new() { HasText = "Pathway at discharge" })).ToContainTextAsync("New care or support");
 
         await referrer.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
         await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("New care or support");

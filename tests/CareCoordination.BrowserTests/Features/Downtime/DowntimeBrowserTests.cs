@@ -93,6 +93,7 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         await queue.EmulateMediaAsync(new() { Media = Media.Print });
         await Assertions.Expect(queue.GetByRole(AriaRole.Navigation, new() { Name = "Main" })).ToBeHiddenAsync();
         await Assertions.Expect(queue.Locator(".cc-print-only")).ToContainTextAsync($"as of change {seenBefore}");
+        await Assertions.Expect(queue.Locator(".cc-print-only")).ToBeVisibleAsync();
         await Assertions.Expect(offline).ToBeVisibleAsync();
         await queue.EmulateMediaAsync(new() { Media = Media.Screen });
 

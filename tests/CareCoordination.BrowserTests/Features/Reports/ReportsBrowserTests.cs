@@ -86,6 +86,7 @@ public sealed class ReportsBrowserTests(BrowserHost host) : IClassFixture<Browse
             await Assertions.Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Main" })).ToBeHiddenAsync();
             await Assertions.Expect(page.GetByTestId("report-filters")).ToBeHiddenAsync();
             await Assertions.Expect(page.GetByTestId("report-applied")).ToContainTextAsync("Produced");
+            await Assertions.Expect(page.GetByTestId("report-applied")).ToBeVisibleAsync();
             await Assertions.Expect(page.Locator(".cc-report-table table").First).ToBeVisibleAsync();
             await Assertions.Expect(page.GetByTestId("report-definitions")).ToBeVisibleAsync();
             await page.EmulateMediaAsync(new() { Media = Media.Screen });

@@ -182,7 +182,7 @@ public sealed partial class EveryPageBrowserTests(BrowserHost host) : IClassFixt
         {
             await BrowserHost.WaitForCircuitAsync(page);
         }
-        await Assertions.Expect(page.Locator(".rz-progressbar-circular, [aria-label='Loading']")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator(".rz-progressbar-circular, [aria-label='Loading'], .rz-datatable-loading")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("h1").First).ToBeVisibleAsync();
     }
 

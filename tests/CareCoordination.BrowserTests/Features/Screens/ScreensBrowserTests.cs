@@ -78,6 +78,8 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
             {
                 await page.GetByLabel("Find by name or NHS number").FillAsync(family);
                 await page.GetByLabel("Find by name or NHS number").PressAsync("Tab");
+                // The row found, and nothing else: a search that found nothing also draws one row, saying so.
+                await Assertions.Expect(page.GetByTestId("my-referrals").Locator("tbody tr", new() { HasText = family })).ToHaveCountAsync(1);
                 await Assertions.Expect(page.GetByTestId("my-referrals").Locator("tbody tr")).ToHaveCountAsync(1);
             });
 
