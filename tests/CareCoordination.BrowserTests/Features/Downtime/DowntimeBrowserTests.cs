@@ -159,6 +159,10 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         }
         var offline = queue.GetByTestId("offline");
         await Assertions.Expect(offline).ToContainTextAsync(new Regex(@"Offline since \d\d:\d\d\."));
+        // The badge's words are swapped by the browser alone while the server cannot draw: Reconnecting, not Live.
+        var badge = queue.GetByTestId("live-badge");
+        await Assertions.Expect(badge.GetByText("Reconnecting…")).ToBeVisibleAsync();
+        await Assertions.Expect(badge.GetByText("Live", new() { Exact = true })).ToBeHiddenAsync();
         await form.Locator("#FamilyName").FillAsync("Offline-Typed");
         var whileAway = await ReferAsync("Meanwhile" + suffix);
         var whileAwaySeq = await host.LastChangeAboutAsync(whileAway);
@@ -168,6 +172,8 @@ public sealed partial class DowntimeBrowserTests(RestartableHost host) : IClassF
         // The same circuit comes back (the page was not reloaded) and asks for what it missed after the last change it saw.
         await Assertions.Expect(queue.GetByTestId("queue")).ToContainTextAsync("Meanwhile" + suffix, new() { Timeout = 45_000 });
         await Assertions.Expect(offline).ToBeHiddenAsync();
+        await Assertions.Expect(badge.GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
+        await Assertions.Expect(badge.GetByText("Reconnecting…")).ToBeHiddenAsync();
         Assert.True(await queue.EvaluateAsync<bool>("() => window.sameDocument === true"));
         Assert.True(await AsOfAsync(queue) >= whileAwaySeq);
 
