@@ -54,6 +54,15 @@ public sealed class CoordinationBrowserTests(BrowserHost host) : IClassFixture<B
         // And the referral has left the coordinator's queue.
         await coordinator.GetByRole(AriaRole.Link, new() { Name = "Back to the queue" }).ClickAsync();
         await Assertions.Expect(coordinator.GetByTestId("queue")).ToHaveAttributeAsync("data-live", "yes");
+        // The queue draws its first 50 rows, and this class's other tests fill it: shown whole, a row left behind cannot hide below them.
+        var rows = coordinator.GetByTestId("queue").Locator("tbody tr");
+        var total = int.Parse(await coordinator.GetByTestId("count-all").Locator("strong").InnerTextAsync(), CultureInfo.InvariantCulture);
+        for (var shown = 50; shown < total; shown += 50)
+        {
+            await Assertions.Expect(rows).ToHaveCountAsync(shown);
+            await coordinator.GetByRole(AriaRole.Button, new() { Name = $"Show {Math.Min(50, total - shown)} more" }).ClickAsync();
+        }
+        await Assertions.Expect(rows).ToHaveCountAsync(Math.Max(total, 1));
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Row).Filter(new() { HasText = family })).ToHaveCountAsync(0);
     }
 
