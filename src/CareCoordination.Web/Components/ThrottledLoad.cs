@@ -8,7 +8,8 @@ namespace CareCoordination.Components;
 /// <param name="load">One load, on the page's dispatcher (the trailing one starts from a timer's thread).</param>
 /// <param name="atMostEvery">The shortest time between two loads' starts.</param>
 /// <param name="clock">The clock the time between loads is measured on.</param>
-public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimeProvider clock) : IDisposable
+/// <param name="failed">Told of a change's load that failed, which has no one else waiting on it.</param>
+public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimeProvider clock, Action<Exception>? failed = null) : IDisposable
 {
     private readonly Lock _lock = new();
     // A timestamp, not the time of day: a clock set back must not hold the next load off for longer than the throttle.
@@ -62,8 +63,8 @@ public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimePro
     }
 
     // A change's reload has no one waiting on it, and the trailing one runs on a timer's thread, where a throw would end the
-    // process: a failure is observed here and goes no further; the panel keeps what it showed and the next change loads again.
-    private static void Observe(Func<Task> start)
+    // process: a failure goes to whoever asked to be told, and no further; the panel keeps what it showed.
+    private void Observe(Func<Task> start)
     {
         Task loading;
         try
@@ -74,7 +75,8 @@ public sealed class ThrottledLoad(Func<Task> load, TimeSpan atMostEvery, TimePro
         {
             loading = Task.FromException(failure);
         }
-        _ = loading.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        _ = loading.ContinueWith(t => failed?.Invoke(t.Exception!.GetBaseException()), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
     public void Dispose()

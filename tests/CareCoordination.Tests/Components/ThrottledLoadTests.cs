@@ -80,13 +80,16 @@ public sealed class ThrottledLoadTests
     {
         var clock = new FakeTimeProvider();
         var loads = 0;
+        var told = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         // The second load throws before it returns a task, as a load started from the timer's thread could.
-        using var throttle = new ThrottledLoad(() => ++loads == 2 ? throw new TimeoutException("The store did not answer.") : Task.CompletedTask, Minute, clock);
+        using var throttle = new ThrottledLoad(() => ++loads == 2 ? throw new TimeoutException("The store did not answer.") : Task.CompletedTask, Minute, clock,
+            failure => told.TrySetResult(failure));
 
         await throttle.RunAsync();
         throttle.Ask();
         clock.Advance(Minute);
         Assert.Equal(2, loads);
+        Assert.Equal("The store did not answer.", (await told.Task.WaitAsync(TimeSpan.FromSeconds(10))).Message);
 
         throttle.Ask();
         clock.Advance(Minute);

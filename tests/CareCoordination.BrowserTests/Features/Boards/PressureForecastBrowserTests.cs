@@ -50,6 +50,8 @@ public sealed class PressureForecastBrowserTests(BrowserHost host) : IClassFixtu
             await page.GotoAsync("/boards/capacity");
             await BrowserHost.WaitForCircuitAsync(page);
             await Assertions.Expect(page.GetByTestId("forecast-unreadable")).ToBeVisibleAsync();
+            Assert.Contains(host.Logs.GetSnapshot(), log => log.Level == Microsoft.Extensions.Logging.LogLevel.Error
+                && log.Exception?.Message == "The store did not answer in time." && log.Category == typeof(PressureForecastPanel).FullName);
             await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Live", new() { Exact = true })).ToBeVisibleAsync();
             await Assertions.Expect(page.GetByTestId("live-badge").GetByText("Reconnecting…")).ToBeHiddenAsync();
         }

@@ -3,6 +3,8 @@ using CareCoordination.BrowserTests.Support;
 using static CareCoordination.BrowserTests.Support.Accessibility;
 using CareCoordination.Domain;
 using CareCoordination.Features.Discharges;
+using Microsoft.Extensions.DependencyInjection;
+using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Referrals;
 using Microsoft.Playwright;
 
@@ -126,6 +128,47 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
 
         await coordinator.GetByRole(AriaRole.Button, new() { Name = "Save correction" }).ClickAsync();
         await Assertions.Expect(recorded).ToContainTextAsync("destination: Care home · Care restarted");
+
+        await coordinator.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// A colleague's correction saved a moment before this person's, before the page had heard of it: this person's save is
+    /// refused rather than sending back the colleague's field as it was, and the form then shows the colleague's value beside
+    /// this person's own change, ready to save again.
+    /// </summary>
+    [Fact]
+    public async Task ACorrectionSavedOverAColleaguesNotYetShown_IsRefused_AndTheFormThenShowsBoth()
+    {
+        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Latewell");
+        var referralId = sent.ReferralId!.Value;
+        var leftAt = DateTimeOffset.UtcNow.AddHours(-1);
+        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(referralId, leftAt, "1", "home", "new"));
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
+        await coordinator.Locator("#discharge-care-level").ClickAsync();
+        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            // The page's read after the colleague's correction is held: the panel has not heard of it when this person saves.
+            hold.Arm<PersonStory.Query>(read => read.ReferralId == referralId);
+            await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(referralId, leftAt, "1", "care-home", "new"));
+            await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+            await coordinator.GetByRole(AriaRole.Button, new() { Name = "Save correction" }).ClickAsync();
+            await Assertions.Expect(coordinator.GetByTestId("discharge-problem")).ToContainTextAsync("Someone changed this referral while you were filling this in");
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+
+        var recorded = coordinator.GetByTestId("discharge").Locator("li", new() { HasText = "Pathway at discharge" });
+        await Assertions.Expect(recorded).ToContainTextAsync("destination: Care home · New care or support");
+        await Assertions.Expect(coordinator.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Care home");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
 
         await coordinator.Context.CloseAsync();
     }
