@@ -11,7 +11,7 @@ namespace CareCoordination.Components;
 /// ask and its standing down, so no ask is missed there. Asked from several threads at once, one could be.
 /// </remarks>
 /// <param name="load">One load of the page.</param>
-/// <param name="behindChanged">Told when <see cref="Behind"/> changes, to draw the page again (a change's reload is not an event of the page's own).</param>
+/// <param name="behindChanged">Told when <see cref="Behind"/> or its <see cref="Failure"/> changes, to draw the page again (a change's reload is not an event of the page's own), so its badge shows and logs the failure.</param>
 public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
 {
     private int _running;
@@ -74,11 +74,24 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
         }
     }
 
+    /// <summary>
+    /// Back from a dropped connection: loads again, on the page's dispatcher, if the page is behind or
+    /// <paramref name="mayHaveMissed"/> a change it shows. A failure is kept as <see cref="Failure"/>, which the badge shows
+    /// and logs, rather than thrown at the circuit's handler, which logged it a second time.
+    /// </summary>
+    public async Task CatchUpAsync(Func<Task<bool>> mayHaveMissed, Func<Func<Task>, Task> onDispatcher)
+    {
+        if (Behind || await mayHaveMissed())
+        {
+            await onDispatcher(RetryAsync);
+        }
+    }
+
     private void SetFailure(Exception? failure)
     {
-        var wasBehind = Behind;
+        var before = Failure;
         Failure = failure;
-        if (Behind != wasBehind)
+        if (!ReferenceEquals(before, failure))
         {
             behindChanged?.Invoke();
         }

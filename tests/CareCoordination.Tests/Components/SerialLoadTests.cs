@@ -83,4 +83,30 @@ public sealed class SerialLoadTests
         Assert.Null(serial.Failure);
         Assert.Equal(2, told);
     }
+
+    [Fact]
+    public async Task CatchingUpAfterAReconnect_ThatFails_KeepsTheFailureForTheBadge_AndRedrawsForEachNewOne()
+    {
+        var (loads, told, dispatched) = (0, 0, 0);
+        var serial = new SerialLoad(() => Task.FromException(new TimeoutException($"The store did not answer ({++loads}).")), () => told++);
+        Task OnDispatcher(Func<Task> work)
+        {
+            dispatched++;
+            return work();
+        }
+
+        await serial.CatchUpAsync(() => Task.FromResult(false), OnDispatcher);
+        Assert.Equal((0, 0), (loads, dispatched));
+
+        // Thrown at the circuit's handler, the failure was logged there as well as by the badge.
+        await serial.CatchUpAsync(() => Task.FromResult(true), OnDispatcher);
+        Assert.True(serial.Behind);
+        Assert.Equal("The store did not answer (1).", serial.Failure?.Message);
+        Assert.Equal(1, told);
+
+        // Behind, it loads again whatever the feed says, and a new failure redraws the page so the badge logs it too.
+        await serial.CatchUpAsync(() => Task.FromResult(false), OnDispatcher);
+        Assert.Equal("The store did not answer (2).", serial.Failure?.Message);
+        Assert.Equal((2, 2, 2), (loads, dispatched, told));
+    }
 }
