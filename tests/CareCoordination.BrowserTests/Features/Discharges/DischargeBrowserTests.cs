@@ -28,12 +28,9 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await referrer.GotoAsync($"/referrals/{sent.ReferralId}");
         await BrowserHost.WaitForCircuitAsync(referrer);
         await Assertions.Expect(referrer.GetByTestId("delays")).ToContainTextAsync("Awaiting medicines to take home");
-        await referrer.Locator("#discharge-pathway").ClickAsync();
-        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Pathway 1" }).ClickAsync();
-        await referrer.Locator("#discharge-destination").ClickAsync();
-        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Home" }).First.ClickAsync();
-        await referrer.Locator("#discharge-care-level").ClickAsync();
-        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await ChooseAsync(referrer, "discharge-pathway", "Pathway 1");
+        await ChooseAsync(referrer, "discharge-destination", "Home");
+        await ChooseAsync(referrer, "discharge-care-level", "Care restarted");
         await AssertNoSeriousFaultsAsync(referrer);
         await referrer.GetByRole(AriaRole.Button, new() { Name = "Record discharge" }).ClickAsync();
         await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
@@ -57,8 +54,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     {
         var (_, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Keepwell");
 
-        await coordinator.Locator("#discharge-care-level").ClickAsync();
-        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await ChooseAsync(coordinator, "discharge-care-level", "Care restarted");
         await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
         // A reason for the wait: the panel reads again before it answers.
         await coordinator.Locator("#delay-reason").ClickAsync();
@@ -85,8 +81,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await BrowserHost.WaitForCircuitAsync(referrer);
         await Assertions.Expect(referrer.GetByTestId("discharged-at")).ToContainTextAsync("not yet recorded");
 
-        await referrer.Locator("#discharge-care-level").ClickAsync();
-        await referrer.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
+        await ChooseAsync(referrer, "discharge-care-level", "Care restarted");
         await Assertions.Expect(referrer.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
 
         await host.SendAsAsync<Mediator.Unit>("coordinator", new RecordDischarge.Command(sent.ReferralId!.Value, DateTimeOffset.UtcNow.AddHours(-1),
@@ -109,18 +104,10 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     [Fact]
     public async Task TwoCorrectionsAtOnce_SavingOneKeepsTheFieldTheOtherCorrected()
     {
-        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Bothwell");
-        var leftAt = DateTimeOffset.UtcNow.AddHours(-1);
-        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(sent.ReferralId!.Value, leftAt, "1", "home", "new"));
-        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
-
-        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
-        await coordinator.Locator("#discharge-care-level").ClickAsync();
-        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
-        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+        var (referralId, leftAt, coordinator) = await CorrectingTheCareLevelAsync("Bothwell");
 
         // The referrer corrects the destination meanwhile.
-        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(sent.ReferralId!.Value, leftAt, "1", "care-home", "new"));
+        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(referralId, leftAt, "1", "care-home", "new"));
         var recorded = coordinator.GetByTestId("discharge").Locator("li", new() { HasText = "Pathway at discharge" });
         await Assertions.Expect(recorded).ToContainTextAsync("destination: Care home");
         await Assertions.Expect(coordinator.Locator("#discharge-destination .rz-dropdown-label")).ToHaveTextAsync("Care home");
@@ -140,15 +127,7 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
     [Fact]
     public async Task ACorrectionSavedOverAColleaguesNotYetShown_IsRefused_AndTheFormThenShowsBoth()
     {
-        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync("Latewell");
-        var referralId = sent.ReferralId!.Value;
-        var leftAt = DateTimeOffset.UtcNow.AddHours(-1);
-        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(referralId, leftAt, "1", "home", "new"));
-        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
-        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
-        await coordinator.Locator("#discharge-care-level").ClickAsync();
-        await coordinator.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = "Care restarted" }).ClickAsync();
-        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+        var (referralId, leftAt, coordinator) = await CorrectingTheCareLevelAsync("Latewell");
 
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
@@ -171,6 +150,30 @@ public sealed class DischargeBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
 
         await coordinator.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// A discharge the referrer recorded an hour ago (pathway 1, home, new care), open on the coordinator's page, who has
+    /// begun to correct it: the care level chosen as "Care restarted" and not yet saved.
+    /// </summary>
+    private async Task<(long ReferralId, DateTimeOffset LeftAt, IPage Coordinator)> CorrectingTheCareLevelAsync(string familyStem)
+    {
+        var (sent, coordinator) = await WaitingOnTheCoordinatorsPageAsync(familyStem);
+        var referralId = sent.ReferralId!.Value;
+        var leftAt = DateTimeOffset.UtcNow.AddHours(-1);
+        await host.SendAsAsync<Mediator.Unit>("referrer", new RecordDischarge.Command(referralId, leftAt, "1", "home", "new"));
+        await Assertions.Expect(coordinator.GetByTestId("discharged-at")).ToContainTextAsync("recorded from the referrer");
+        await coordinator.GetByRole(AriaRole.Button, new() { Name = "Correct the discharge" }).ClickAsync();
+        await ChooseAsync(coordinator, "discharge-care-level", "Care restarted");
+        await Assertions.Expect(coordinator.Locator("#discharge-care-level .rz-dropdown-label")).ToHaveTextAsync("Care restarted");
+        return (referralId, leftAt, coordinator);
+    }
+
+    /// <summary>Opens the dropdown <paramref name="id"/> and picks the first option whose text holds <paramref name="option"/>.</summary>
+    private static async Task ChooseAsync(IPage page, string id, string option)
+    {
+        await page.Locator("#" + id).ClickAsync();
+        await page.Locator(".rz-popup:visible .rz-dropdown-item", new() { HasText = option }).First.ClickAsync();
     }
 
     /// <summary>A hospital referral medically optimised two days ago, not yet discharged, open on the coordinator's page.</summary>
