@@ -72,25 +72,57 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
         await page.Context.CloseAsync();
     }
 
-    /// <summary>A count that fails after a quarter's link is not lost: the page says something went wrong, as on opening it.</summary>
+    /// <summary>
+    /// A count that fails after a quarter's link is not lost, and does not end the connection: the page says in its place
+    /// that it could not be shown, and Try again, once the store answers, shows the quarter asked for.
+    /// </summary>
     [Fact]
-    public async Task AQuarterWhoseCountFails_SaysSomethingWentWrong()
+    public async Task AQuarterWhoseCountFails_SaysThePageCouldNotBeShown_AndTryAgainShowsTheQuarter()
     {
         var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
         var (page, quarters) = await PackOfAsync(current);
 
+        await FailingThePreviousQuarterAsync(page, quarters, current);
+
+        await page.GetByTestId("page-failed-retry").ClickAsync();
+        await Assertions.Expect(quarters.Locator("a[aria-current='page']")).ToHaveTextAsync(current.Previous.Name);
+        await Assertions.Expect(page.GetByTestId("page-failed")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>After a page failed, the menu still works: the next page opens in its place, with no Try again first.</summary>
+    [Fact]
+    public async Task AfterAPageFailed_TheMenuOpensTheNextPage()
+    {
+        var current = Quarter.Containing(LondonTime.Today(TimeProvider.System));
+        var (page, quarters) = await PackOfAsync(current);
+
+        await FailingThePreviousQuarterAsync(page, quarters, current);
+
+        await page.GetByRole(AriaRole.Navigation, new() { Name = "Main" }).GetByRole(AriaRole.Link, new() { Name = "Reports", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Reports", Level = 1 })).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("page-failed")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>Opens the quarter before <paramref name="current"/> while its count fails, and checks how the page says so.</summary>
+    private async Task FailingThePreviousQuarterAsync(IPage page, ILocator quarters, Quarter current)
+    {
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
         {
             hold.Fail<DecisionPack.Query>(read => read.Filter.From == current.Previous.First, new TimeoutException("The store did not answer in time."));
             await quarters.GetByRole(AriaRole.Link, new() { Name = current.Previous.Name }).ClickAsync();
-            await Assertions.Expect(page.Locator("#blazor-error-ui")).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("page-failed")).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("page-failed")).ToContainTextAsync("This page could not be shown");
         }
         finally
         {
             hold.Disarm();
         }
-        await page.Context.CloseAsync();
+        // The connection lives on: not the framework's "Something went wrong. Reload", which is shown only once it has ended.
+        await Assertions.Expect(page.Locator("#blazor-error-ui")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("[data-circuit='live']")).ToHaveCountAsync(1);
     }
 
     /// <summary>A manager's page showing the pack for <paramref name="quarter"/>, and its quarter chooser.</summary>
