@@ -51,7 +51,8 @@ static int Usage()
           history    a large store (1,000,000 referrals, 5,000 beds and their changes), then p95 of the queue, the capacity board and FHIR
                      searches on it against a read by primary key; then every manager's report (page and CSV) for a month, a quarter
                      and a year   [--referrals N] [--beds N] [--calls N] [--report-calls N] [--reports-only] [--report WORDS] [--store FILE] [--keep]
-                     [--reuse] [--short]
+                     [--reuse] [--short]; with --postgres, the same store copied into a PostgreSQL database and measured there too
+                     [--postgres-only] [--keep-databases]
           first      the first referral after a start against later ones, with the start-up warm-up off and on   [--short] [--rounds N] [--later N]
           bare-app   the bare reference app, as its own process   --urls http://127.0.0.1:PORT [--store FILE | --postgres CS --database NAME]
         Every command that starts the product publishes it first as it is deployed (ReadyToRun for this machine's runtime, about

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using CareCoordination.Bench.Load;
+using CareCoordination.Store;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -63,7 +64,65 @@ public static class HistoryCommand
             Console.WriteLine($"-- history: written in {written.Took.TotalSeconds:F0} s, store {new FileInfo(path).Length / 1024.0 / 1024:F0} MB");
         }
 
-        await using var server = await Server.StartProductAsync("product (restart on the large store)", settings);
+        var failures = 0;
+        var sqlite = new StoreUnderTest("SQLite", path, null);
+        if (options.Has("postgres-only") && options.Postgres is not null)
+        {
+            Console.WriteLine("-- history: SQLite skipped (--postgres-only)");
+        }
+        else
+        {
+            failures += await MeasureOnAsync(sqlite, settings, written, options, calls);
+        }
+        if (options.Postgres is { } postgresServer)
+        {
+            var postgres = StoreUnderTest.Postgres(postgresServer, "carecoordination_history");
+            var postgresSettings = new Dictionary<string, string>(settings);
+            foreach (var (key, value) in postgres.ProductSettings())
+            {
+                postgresSettings[key] = value;
+            }
+            if (options.Has("reuse") && await Bench.Postgres.HasReferralsAsync(postgresServer, postgres.Path))
+            {
+                Console.WriteLine($"-- history: reusing PostgreSQL database {postgres.Path}");
+            }
+            else
+            {
+                await postgres.CreateAsync();
+                // The product migrates its schema (and seeds, which the copy replaces with the SQLite store's own seed).
+                var first = await Server.StartProductAsync("product on PostgreSQL (cold)", postgresSettings);
+                Console.WriteLine($"-- history: PostgreSQL cold start with migrations and demo seed: {first.StartedIn.TotalMilliseconds:F0} ms");
+                await first.StopAsync();
+                await first.DisposeAsync();
+                await PostgresCopy.CopyAsync(path, Bench.Postgres.For(postgresServer, postgres.Path));
+            }
+            failures += await MeasureOnAsync(postgres, postgresSettings, written, options, calls);
+            if (!options.Has("keep") && !options.Has("keep-databases"))
+            {
+                await postgres.DropAsync();
+            }
+        }
+        Console.WriteLine($"-- history: load average {LoadAverage()} at the end");
+        // A store in the temp folder is the bench's own (1.6 GB at full size): kept only when asked for, to --reuse it.
+        if (options.Get("store") is null && !options.Has("keep") && !options.Has("reuse"))
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            {
+                File.Delete(file);
+            }
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The figures on one store holding the large history: the product restarted on it, the screens' queries by the
+    /// product's handlers in this process, the FHIR searches over HTTP, then the managers' reports.
+    /// </summary>
+    private static async Task<int> MeasureOnAsync(StoreUnderTest store, Dictionary<string, string> settings, LargeStore.Written written, Options options, int calls)
+    {
+        Console.WriteLine($"-- history: on {store.Kind}");
+        await using var server = await Server.StartProductAsync($"product (restart on the large store, {store.Kind})", settings);
         Console.WriteLine($"-- history: restart to a healthy /health on the large store: {server.StartedIn.TotalMilliseconds:F0} ms");
         using var partnerClient = new HttpClient { BaseAddress = server.BaseAddress };
         // The first integrity check reads the whole file in the background: measure after it, not beside it.
@@ -106,7 +165,10 @@ public static class HistoryCommand
         if (!options.Has("reports-only"))
         {
             // The screens' own queries, by the product's handlers in this process, against the same store's primary-key read.
-            var screens = new ScreenQueries(path, written.PartnerOrganisationId).Targets(AnyPartnerReferral);
+            await using var database = store.IsPostgres
+                ? new Database(StoreProvider.PostgreSQL, Bench.Postgres.For(store.Server!, store.Path))
+                : new Database(StoreProvider.Sqlite, $"Data Source={store.Path}");
+            var screens = new ScreenQueries(database, written.PartnerOrganisationId).Targets(AnyPartnerReferral);
             Console.WriteLine($"-- history: {calls} calls each, one at a time, after 3 to warm up (load average {LoadAverage()})");
             failures += await MeasureAsync([.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
                 + await MeasureAsync([.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
@@ -115,7 +177,7 @@ public static class HistoryCommand
         // The managers' reports (issue 13): each must answer within 2 s at 1M referrals; fewer calls and one warm-up (each call reads
         // more than a screen's), so that the whole set stays within minutes.
         var reportCalls = options.Int("report-calls", options.Short ? 2 : 10);
-        await using (var reports = await ReportQueries.StartAsync(path))
+        await using (var reports = await ReportQueries.StartAsync(store.ProductSettings()))
         {
             var targets = await reports.TargetsAsync(written.PartnerOrganisationId, AnyPartnerReferral);
             foreach (var slug in options.Get("report") is null ? ReportQueries.Unmeasured(targets) : [])
@@ -135,17 +197,7 @@ public static class HistoryCommand
             }
         }
         await server.StopAsync();
-        Console.WriteLine($"-- history: load average {LoadAverage()} at the end");
-        // A store in the temp folder is the bench's own (1.6 GB at full size): kept only when asked for, to --reuse it.
-        if (options.Get("store") is null && !options.Has("keep") && !options.Has("reuse"))
-        {
-            SqliteConnection.ClearAllPools();
-            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
-            {
-                File.Delete(file);
-            }
-        }
-        return failures == 0 ? 0 : 1;
+        return failures;
     }
 
     /// <summary>

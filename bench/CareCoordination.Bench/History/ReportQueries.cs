@@ -35,14 +35,13 @@ public sealed class ReportQueries : IAsyncDisposable
     /// <summary>A report measured: its name (report, path, period and scope) and the call, answering why it failed or null.</summary>
     public sealed record Target(string Slug, string Name, Func<Task<string?>> Run);
 
-    public static async Task<ReportQueries> StartAsync(string path)
+    /// <param name="store">The product's settings for the store, as <see cref="Load.StoreUnderTest.ProductSettings"/> gives them.</param>
+    public static async Task<ReportQueries> StartAsync(IReadOnlyDictionary<string, string> store)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:CareCoordination"] = $"Data Source={path}",
-            ["Logging:LogLevel:Default"] = "Warning",
-        });
+        builder.Configuration.AddInMemoryCollection(store
+            .Select(s => KeyValuePair.Create(s.Key.Replace("__", ":", StringComparison.Ordinal), (string?)s.Value))
+            .Append(KeyValuePair.Create("Logging:LogLevel:Default", (string?)"Warning")));
         var configuration = builder.Configuration;
         builder.Services
             .AddStore(configuration)

@@ -16,11 +16,11 @@ namespace CareCoordination.Bench.History;
 /// load them only once interactive (over the Blazor circuit), so a page's GET would not run them. The bare reference is
 /// the same store's referral read by its primary key, through the same connection opening.
 /// </summary>
-public sealed class ScreenQueries(string path, long organisationId)
+public sealed class ScreenQueries(Database database, long organisationId)
 {
     private const int Boards = 8;
 
-    private readonly Database _database = new(StoreProvider.Sqlite, $"Data Source={path}");
+    private readonly Database _database = database;
 
     public IEnumerable<(string Name, Func<Task> Run)> Targets(Func<long> anyReferral)
     {
