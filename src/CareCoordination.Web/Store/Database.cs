@@ -40,7 +40,7 @@ public sealed partial class Database : IAsyncDisposable
         _connectionString = connectionString;
         if (provider == StoreProvider.PostgreSQL)
         {
-            _postgres = NpgsqlDataSource.Create(WithAutoPrepare(connectionString));
+            _postgres = NpgsqlDataSource.Create(WithConnectionDefaults(connectionString));
             _postgresWriters = new SemaphoreSlim(postgresWriters ?? DefaultPostgresWriters);
         }
         else
@@ -57,7 +57,7 @@ public sealed partial class Database : IAsyncDisposable
     /// the statements a connection runs repeatedly (a referral's ~40 are the same texts every time), unless the connection
     /// string says otherwise (Max Auto Prepare=0, e.g. behind a pooler that cannot carry prepared statements).
     /// </summary>
-    internal static string WithAutoPrepare(string connectionString)
+    internal static string WithConnectionDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (!Given(connectionString, "MaxAutoPrepare"))
@@ -73,6 +73,15 @@ public sealed partial class Database : IAsyncDisposable
             // transaction's, LISTEN has a connection of its own, SET only as SET LOCAL), and an open transaction is still
             // rolled back when a connection is handed back.
             builder.NoResetOnClose = true;
+        }
+        if (!Given(connectionString, "Options"))
+        {
+            // PostgreSQL compiles a statement whose estimated cost passes jit_above_cost (100,000) to machine code at each
+            // execution. The planner's estimates for the reports' and the capacity board's reads pass it easily (a correlated
+            // lookup that never runs is costed as if it ran for every row), and the compiling took longer than the work:
+            // the fortnight's placements 86-116 ms with it against 18 ms without, the decision pack for a quarter 9.8 s
+            // against 4.8 s, on a 1M-referral store (docs/performance.md, issue 14). An operator's own Options are theirs.
+            builder.Options = "-c jit=off";
         }
         return builder.ConnectionString;
     }

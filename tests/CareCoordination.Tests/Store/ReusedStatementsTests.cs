@@ -104,10 +104,20 @@ public sealed class ReusedStatementsTests : IAsyncLifetime
     [Fact]
     public void PostgreSQL_PreparesRepeatedStatements_UnlessTheConnectionStringSaysOtherwise()
     {
-        var prepared = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithAutoPrepare("Host=db;Username=app"));
-        var asked = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithAutoPrepare("Host=db;Username=app;Max Auto Prepare=0"));
+        var prepared = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app"));
+        var asked = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app;Max Auto Prepare=0"));
 
         Assert.True(prepared.MaxAutoPrepare > 0);
         Assert.Equal(0, asked.MaxAutoPrepare);
+    }
+
+    [Fact]
+    public void PostgreSQL_SessionsRunWithoutJit_UnlessTheConnectionStringGivesItsOwnOptions()
+    {
+        var defaults = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app"));
+        var asked = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app;Options=-c jit=on -c work_mem=64MB"));
+
+        Assert.Equal("-c jit=off", defaults.Options);
+        Assert.Equal("-c jit=on -c work_mem=64MB", asked.Options);
     }
 }
