@@ -114,7 +114,7 @@ public static class FlowHistory
             var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new PackedRow.Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader, provider);
                 beds.Add(new BedNow(row.Number(), row.Next().ToString()));
             }
         }
@@ -125,7 +125,7 @@ public static class FlowHistory
             var reader = rows.Reader;
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new PackedRow.Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader, provider);
                 var bedId = row.Number();
                 if (!stays.TryGetValue(bedId, out var bedStays))
                 {
@@ -134,11 +134,11 @@ public static class FlowHistory
                 bedStays.Add(new Stay(row.Time(), row.TimeOrNone()));
             }
         }
-        var placements = await SpansAsync(connection, PlacementsStarted(provider), from, cancellationToken);
+        var placements = await SpansAsync(connection, provider, PlacementsStarted(provider), from, cancellationToken);
         // Triage ends with the coordination centre's first decision on the referral, kept on it (TriageTasks.KeepTriagedAsync):
         // the referrals decided in the fortnight are read from one index (triaged_at, submitted_at), not from each one's tasks
         // (issue 14, scale of history; EXPLAIN QUERY PLAN in bench history).
-        var triage = await SpansAsync(connection,
+        var triage = await SpansAsync(connection, provider,
             $"SELECT {PackedRow.Select(provider, ["submitted_at", "triaged_at"])} FROM referral WHERE triaged_at >= @from", from, cancellationToken);
 
         // Each time is put in its day once (a fortnight at 1M referrals is about 35,000 of them), not looked for in every day.
@@ -231,14 +231,14 @@ public static class FlowHistory
         return bed.Status == "occupied" && !later;
     }
 
-    private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, string sql, DateTimeOffset from, CancellationToken cancellationToken)
+    private static async Task<List<Span>> SpansAsync(System.Data.Common.DbConnection connection, StoreProvider provider, string sql, DateTimeOffset from, CancellationToken cancellationToken)
     {
         var spans = new List<Span>();
         await using var rows = await connection.ReadRowsAsync(new CommandDefinition(sql, new { from }, cancellationToken: cancellationToken));
         var reader = rows.Reader;
         while (await reader.ReadAsync(cancellationToken))
         {
-            var row = new PackedRow.Fields(reader.GetString(0));
+            var row = new PackedRow.Fields(reader, provider);
             spans.Add(new Span(row.Time(), row.Time()));
         }
         return spans;

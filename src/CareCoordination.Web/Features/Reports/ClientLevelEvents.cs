@@ -401,7 +401,7 @@ public static partial class ClientLevelEvents
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new PackedRow.Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader, database.Provider);
                 var (referralId, personId, organisationId) = (row.Number(), row.Number(), row.Number());
                 var (nhsNumber, dateOfBirth, gender, ethnicity) = (row.Next().ToString(), row.Date(), Gender(row.Next()), EthnicityOf(row.Next()));
                 var routeOfAccess = RouteOfAccess(row.Next());
@@ -434,7 +434,7 @@ public static partial class ClientLevelEvents
             var days = new StoredTimes();
             while (await reader.ReadAsync(cancellationToken))
             {
-                var row = new PackedRow.Fields(reader.GetString(0));
+                var row = new PackedRow.Fields(reader, database.Provider);
                 var (placementId, personId, organisationId) = (row.Number(), row.Number(), row.Number());
                 var (nhsNumber, dateOfBirth, gender, ethnicity) = (row.Next().ToString(), row.Date(), Gender(row.Next()), EthnicityOf(row.Next()));
                 var (started, endedAt) = (days.DayOf(row.Time()), row.TimeOrNone());
