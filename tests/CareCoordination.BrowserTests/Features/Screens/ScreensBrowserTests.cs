@@ -1,6 +1,7 @@
 using System.Globalization;
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
+using CareCoordination.Features.Boards;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Store;
@@ -31,6 +32,37 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
         await Assertions.Expect(known).ToContainTextAsync($"Referral {sent.ReferralId} from");
         await Assertions.Expect(known).ToContainTextAsync("Waiting for triage");
         await Assertions.Expect(known).Not.ToContainTextAsync("submitted");
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// A wall board whose first read fails says so on the wall and keeps its connection and its timer, instead of the page
+    /// failing in its place (or, before that, the connection ending silently: the wall has no error bar); loaded again, the
+    /// board shows.
+    /// </summary>
+    [Fact]
+    public async Task TheWallBoard_WhoseFirstReadFails_SaysItCouldNotBeRead_AndLoadsWhenAskedAgain()
+    {
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "manager");
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<CapacityBoard.Query>(_ => true, new TimeoutException("The store did not answer in time."));
+            await page.GotoAsync("/boards/wall");
+            await BrowserHost.WaitForCircuitAsync(page);
+            var unreadable = page.GetByTestId("board-unreadable");
+            await Assertions.Expect(unreadable).ToContainTextAsync("The board could not be read (the store did not answer)");
+            await Assertions.Expect(unreadable.GetByTestId("not-up-to-date")).ToBeVisibleAsync();
+            await Assertions.Expect(page.GetByTestId("page-failed")).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await page.GetByTestId("load-again").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("tile-available")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("board-unreadable")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 
