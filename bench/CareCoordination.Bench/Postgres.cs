@@ -22,18 +22,21 @@ public static class Postgres
         await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
     }
 
-    /// <summary>Whether the database is there and holds referrals (a large store kept from an earlier run).</summary>
-    public static async Task<bool> HasReferralsAsync(string serverConnectionString, string database)
+    /// <summary>The referrals the database holds, or null when there is no such database or it has no referral table.</summary>
+    public static async Task<long?> ReferralCountAsync(string serverConnectionString, string database)
     {
-        await using var admin = await OpenAdminAsync(serverConnectionString);
-        if (!await admin.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = @database)", new { database }))
+        await using (var admin = await OpenAdminAsync(serverConnectionString))
         {
-            return false;
+            if (!await admin.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = @database)", new { database }))
+            {
+                return null;
+            }
         }
-        await using var connection = new NpgsqlConnection(For(serverConnectionString, database) + ";Pooling=false");
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(For(serverConnectionString, database)) { Pooling = false }.ToString());
         await connection.OpenAsync();
         return await connection.ExecuteScalarAsync<bool>("SELECT to_regclass('public.referral') IS NOT NULL")
-            && await connection.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM referral)");
+            ? await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral")
+            : null;
     }
 
     public static async Task<long> SizeAsync(string serverConnectionString, string database)

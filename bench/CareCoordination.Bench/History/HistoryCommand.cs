@@ -64,40 +64,32 @@ public static class HistoryCommand
             Console.WriteLine($"-- history: written in {written.Took.TotalSeconds:F0} s, store {new FileInfo(path).Length / 1024.0 / 1024:F0} MB");
         }
 
+        // PostgreSQL's copy is made before either store is measured, so both hold the same history (measuring writes audit rows).
+        StoreUnderTest? postgres = null;
+        var postgresSettings = new Dictionary<string, string>(settings);
+        if (options.Postgres is { } postgresServer)
+        {
+            postgres = StoreUnderTest.Postgres(postgresServer, $"carecoordination_history_{referrals}");
+            foreach (var (key, value) in postgres.ProductSettings())
+            {
+                postgresSettings[key] = value;
+            }
+            await PreparePostgresAsync(postgres, postgresSettings, path, options.Has("reuse"));
+        }
         var failures = 0;
-        var sqlite = new StoreUnderTest("SQLite", path, null);
-        if (options.Has("postgres-only") && options.Postgres is not null)
+        if (options.Has("postgres-only") && postgres is not null)
         {
             Console.WriteLine("-- history: SQLite skipped (--postgres-only)");
         }
         else
         {
-            failures += await MeasureOnAsync(sqlite, settings, written, options, calls);
+            failures += await MeasureOnAsync(new StoreUnderTest("SQLite", path, null), settings, written, options, calls);
         }
-        if (options.Postgres is { } postgresServer)
+        if (postgres is not null)
         {
-            var postgres = StoreUnderTest.Postgres(postgresServer, "carecoordination_history");
-            var postgresSettings = new Dictionary<string, string>(settings);
-            foreach (var (key, value) in postgres.ProductSettings())
-            {
-                postgresSettings[key] = value;
-            }
-            if (options.Has("reuse") && await Bench.Postgres.HasReferralsAsync(postgresServer, postgres.Path))
-            {
-                Console.WriteLine($"-- history: reusing PostgreSQL database {postgres.Path}");
-            }
-            else
-            {
-                await postgres.CreateAsync();
-                // The product migrates its schema (and seeds, which the copy replaces with the SQLite store's own seed).
-                var first = await Server.StartProductAsync("product on PostgreSQL (cold)", postgresSettings);
-                Console.WriteLine($"-- history: PostgreSQL cold start with migrations and demo seed: {first.StartedIn.TotalMilliseconds:F0} ms");
-                await first.StopAsync();
-                await first.DisposeAsync();
-                await PostgresCopy.CopyAsync(path, Bench.Postgres.For(postgresServer, postgres.Path));
-            }
             failures += await MeasureOnAsync(postgres, postgresSettings, written, options, calls);
-            if (!options.Has("keep") && !options.Has("keep-databases"))
+            // Kept as the SQLite file is: asked for, or to be reused.
+            if (!options.Has("keep") && !options.Has("keep-databases") && !options.Has("reuse"))
             {
                 await postgres.DropAsync();
             }
@@ -116,6 +108,41 @@ public static class HistoryCommand
     }
 
     /// <summary>
+    /// The large store in PostgreSQL: reused when asked and it holds every referral of the SQLite store (a copy that failed
+    /// half-way does not), else made afresh by the product's migrations and filled from the SQLite store; a copy that fails
+    /// is dropped.
+    /// </summary>
+    private static async Task PreparePostgresAsync(StoreUnderTest postgres, Dictionary<string, string> settings, string sqlitePath, bool reuse)
+    {
+        var server = postgres.Server!;
+        long sqliteReferrals;
+        await using (var connection = new SqliteConnection($"Data Source={sqlitePath};Pooling=False"))
+        {
+            sqliteReferrals = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral");
+        }
+        if (reuse && await Bench.Postgres.ReferralCountAsync(server, postgres.Path) == sqliteReferrals)
+        {
+            Console.WriteLine($"-- history: reusing PostgreSQL database {postgres.Path}");
+            return;
+        }
+        await postgres.CreateAsync();
+        try
+        {
+            // The product migrates its schema (and seeds, which the copy replaces with the SQLite store's own seed).
+            var first = await Server.StartProductAsync("product on PostgreSQL (cold)", settings);
+            Console.WriteLine($"-- history: PostgreSQL cold start with migrations and demo seed: {first.StartedIn.TotalMilliseconds:F0} ms");
+            await first.StopAsync();
+            await first.DisposeAsync();
+            await PostgresCopy.CopyAsync(sqlitePath, Bench.Postgres.For(server, postgres.Path));
+        }
+        catch
+        {
+            await postgres.DropAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The figures on one store holding the large history: the product restarted on it, the screens' queries by the
     /// product's handlers in this process, the FHIR searches over HTTP, then the managers' reports.
     /// </summary>
@@ -125,13 +152,16 @@ public static class HistoryCommand
         await using var server = await Server.StartProductAsync($"product (restart on the large store, {store.Kind})", settings);
         Console.WriteLine($"-- history: restart to a healthy /health on the large store: {server.StartedIn.TotalMilliseconds:F0} ms");
         using var partnerClient = new HttpClient { BaseAddress = server.BaseAddress };
-        // The first integrity check reads the whole file in the background: measure after it, not beside it.
-        var waited = Stopwatch.StartNew();
-        while ((await partnerClient.GetStringAsync("/health")).Contains("is running", StringComparison.Ordinal))
+        if (!store.IsPostgres)
         {
-            await Task.Delay(200);
+            // The first integrity check reads the whole file in the background: measure after it, not beside it.
+            var waited = Stopwatch.StartNew();
+            while ((await partnerClient.GetStringAsync("/health")).Contains("is running", StringComparison.Ordinal))
+            {
+                await Task.Delay(200);
+            }
+            Console.WriteLine($"-- history: the first integrity check (PRAGMA quick_check) ended {waited.Elapsed.TotalSeconds:F1} s after /health was healthy");
         }
-        Console.WriteLine($"-- history: the first integrity check (PRAGMA quick_check) ended {waited.Elapsed.TotalSeconds:F1} s after /health was healthy");
         partnerClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(partnerClient));
 
         var random = new Random(14);
@@ -170,8 +200,8 @@ public static class HistoryCommand
                 : new Database(StoreProvider.Sqlite, $"Data Source={store.Path}");
             var screens = new ScreenQueries(database, written.PartnerOrganisationId).Targets(AnyPartnerReferral);
             Console.WriteLine($"-- history: {calls} calls each, one at a time, after 3 to warm up (load average {LoadAverage()})");
-            failures += await MeasureAsync([.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
-                + await MeasureAsync([.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
+            failures += await MeasureAsync(store.Kind, [.. screens.Select(t => (t.Name, (Func<Task<string?>>)(async () => { await t.Run(); return null; })))], calls)
+                + await MeasureAsync(store.Kind, [.. http.Select(t => (t.Name, Get(t.Client, t.Path)))], calls);
         }
 
         // The managers' reports (issue 13): each must answer within 2 s at 1M referrals; fewer calls and one warm-up (each call reads
@@ -183,12 +213,12 @@ public static class HistoryCommand
             foreach (var slug in options.Get("report") is null ? ReportQueries.Unmeasured(targets) : [])
             {
                 failures++;
-                Report.Current.Fail($"history: report {slug} is in ReportCatalogue.All but not measured (ReportQueries.TargetsAsync)");
+                Report.Current.Fail($"history on {store.Kind}: report {slug} is in ReportCatalogue.All but not measured (ReportQueries.TargetsAsync)");
             }
             Console.WriteLine($"-- history: the reports, {reportCalls} calls each, one at a time, after one to warm up (load average {LoadAverage()})");
             // --report WORDS: only the targets whose name contains them (and the bare reference), to look at one report.
             var only = options.Get("report");
-            failures += await MeasureAsync([.. targets.Where((t, i) => i == 0 || only is null || t.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
+            failures += await MeasureAsync(store.Kind, [.. targets.Where((t, i) => i == 0 || only is null || t.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
                 .Select(t => (t.Name, t.Run))], reportCalls, warmUps: 1);
             foreach (var (name, times) in reports.FirstRows.Where(f => f.Value.Count > 1))
             {
@@ -205,7 +235,7 @@ public static class HistoryCommand
     /// process's CPU time and GC pause per call (the targets run in this process): on a machine others are using, the wall
     /// time moves with their load, the CPU a call took much less.
     /// </summary>
-    private static async Task<int> MeasureAsync(IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls, int warmUps = 3)
+    private static async Task<int> MeasureAsync(string store, IReadOnlyList<(string Name, Func<Task<string?>> Call)> targets, int calls, int warmUps = 3)
     {
         Console.WriteLine($"   {"target",-55} {"p50 ms",8} {"p95 ms",8} {"x bare p95",10} {"CPU ms",8} {"GC ms",8}");
         using var process = Process.GetCurrentProcess();
@@ -226,7 +256,7 @@ public static class HistoryCommand
                 if (failure is not null)
                 {
                     failures++;
-                    Report.Current.Fail($"history: {name}: {failure}");
+                    Report.Current.Fail($"history on {store}: {name}: {failure}");
                     break;
                 }
                 if (i >= 0)
