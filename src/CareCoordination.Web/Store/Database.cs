@@ -74,14 +74,16 @@ public sealed partial class Database : IAsyncDisposable
             // rolled back when a connection is handed back.
             builder.NoResetOnClose = true;
         }
-        if (!Given(connectionString, "Options"))
+        // PostgreSQL compiles a statement whose estimated cost passes jit_above_cost (100,000) to machine code at each
+        // execution. The planner's estimates for the reports' and the capacity board's reads pass it easily (a correlated
+        // lookup that never runs is costed as if it ran for every row), and the compiling took longer than the work: the
+        // fortnight's placements 86-116 ms with it against 18 ms without, the decision pack for a quarter 9.8 s against 4.8 s,
+        // on a 1M-referral store (docs/performance.md, issue 14). Added to the operator's own options (the connection
+        // string's, else PGOPTIONS, which Npgsql reads only when the string has none), unless they say how jit is to be.
+        var options = builder.Options ?? Environment.GetEnvironmentVariable("PGOPTIONS");
+        if (options?.Contains("jit", StringComparison.OrdinalIgnoreCase) != true)
         {
-            // PostgreSQL compiles a statement whose estimated cost passes jit_above_cost (100,000) to machine code at each
-            // execution. The planner's estimates for the reports' and the capacity board's reads pass it easily (a correlated
-            // lookup that never runs is costed as if it ran for every row), and the compiling took longer than the work:
-            // the fortnight's placements 86-116 ms with it against 18 ms without, the decision pack for a quarter 9.8 s
-            // against 4.8 s, on a 1M-referral store (docs/performance.md, issue 14). An operator's own Options are theirs.
-            builder.Options = "-c jit=off";
+            builder.Options = string.IsNullOrWhiteSpace(options) ? "-c jit=off" : options + " -c jit=off";
         }
         return builder.ConnectionString;
     }

@@ -112,12 +112,12 @@ public sealed class ReusedStatementsTests : IAsyncLifetime
     }
 
     [Fact]
-    public void PostgreSQL_SessionsRunWithoutJit_UnlessTheConnectionStringGivesItsOwnOptions()
+    public void PostgreSQL_SessionsRunWithoutJit_KeepingTheOperatorsOwnOptions_UnlessTheySayHowJitIsToBe()
     {
-        var defaults = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app"));
-        var asked = new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults("Host=db;Username=app;Options=-c jit=on -c work_mem=64MB"));
+        string? Options(string connectionString) => new Npgsql.NpgsqlConnectionStringBuilder(Database.WithConnectionDefaults(connectionString)).Options;
 
-        Assert.Equal("-c jit=off", defaults.Options);
-        Assert.Equal("-c jit=on -c work_mem=64MB", asked.Options);
+        Assert.Equal("-c jit=off", Options("Host=db;Username=app"));
+        Assert.Equal("-c statement_timeout=30s -c jit=off", Options("Host=db;Username=app;Options=-c statement_timeout=30s"));
+        Assert.Equal("-c jit=on -c work_mem=64MB", Options("Host=db;Username=app;Options=-c jit=on -c work_mem=64MB"));
     }
 }
