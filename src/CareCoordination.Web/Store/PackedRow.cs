@@ -98,7 +98,7 @@ public static class PackedRow
             return Next() is { IsEmpty: false } field ? TypeHandlers.ReadSqliteTime(field) : null;
         }
 
-        // Npgsql hands back a timestamptz as a UTC DateTime and a date as a DateTime (DateOnly when asked for one).
+        // Npgsql hands back a timestamptz as a UTC DateTime, and a date as a DateOnly (a DateTime in older versions or settings).
         private static DateTimeOffset ColumnTime(object value) => value switch
         {
             DateTime time => new DateTimeOffset(DateTime.SpecifyKind(time, DateTimeKind.Utc)),

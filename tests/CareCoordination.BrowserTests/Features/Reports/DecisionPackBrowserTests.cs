@@ -113,14 +113,16 @@ public sealed class DecisionPackBrowserTests(BrowserHost host) : IClassFixture<B
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
         {
-            hold.Fail<DecisionPack.Query>(read => read.Filter.From == current.Previous.First, new TimeoutException("The store did not answer in time."));
+            // A message of this call's own: the class's tests share one log.
+            var failure = new TimeoutException("The store did not answer in time: " + Guid.NewGuid().ToString("N"));
+            hold.Fail<DecisionPack.Query>(read => read.Filter.From == current.Previous.First, failure);
             await quarters.GetByRole(AriaRole.Link, new() { Name = current.Previous.Name }).ClickAsync();
             var failed = page.GetByTestId("page-failed");
             await Assertions.Expect(failed.GetByRole(AriaRole.Heading, new() { Name = "This page could not be shown", Level = 1 })).ToBeFocusedAsync();
             await Assertions.Expect(failed).ToContainTextAsync("(the store did not answer)");
             await Assertions.Expect(page).ToHaveTitleAsync("This page could not be shown · CareCoordination");
             Assert.Contains(host.Logs.GetSnapshot(), log => log.Level == Microsoft.Extensions.Logging.LogLevel.Error
-                && log.Exception?.Message == "The store did not answer in time." && log.Category == typeof(global::CareCoordination.Components.PageBoundary).FullName);
+                && log.Exception?.Message == failure.Message && log.Category == typeof(global::CareCoordination.Components.PageBoundary).FullName);
             await AssertNoViolationsAsync(page, "a page that could not be shown");
         }
         finally
