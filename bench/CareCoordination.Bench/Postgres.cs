@@ -22,21 +22,12 @@ public static class Postgres
         await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
     }
 
-    /// <summary>The referrals the database holds, or null when there is no such database or it has no referral table.</summary>
-    public static async Task<long?> ReferralCountAsync(string serverConnectionString, string database)
+    /// <summary>The database's comment, or null when there is no such database or it has none.</summary>
+    public static async Task<string?> CommentAsync(string serverConnectionString, string database)
     {
-        await using (var admin = await OpenAdminAsync(serverConnectionString))
-        {
-            if (!await admin.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = @database)", new { database }))
-            {
-                return null;
-            }
-        }
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(For(serverConnectionString, database)) { Pooling = false }.ToString());
-        await connection.OpenAsync();
-        return await connection.ExecuteScalarAsync<bool>("SELECT to_regclass('public.referral') IS NOT NULL")
-            ? await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral")
-            : null;
+        await using var admin = await OpenAdminAsync(serverConnectionString);
+        return await admin.ExecuteScalarAsync<string?>(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = @database", new { database });
     }
 
     public static async Task<long> SizeAsync(string serverConnectionString, string database)

@@ -108,8 +108,8 @@ public static class HistoryCommand
     }
 
     /// <summary>
-    /// The large store in PostgreSQL: reused when asked and it holds every referral of the SQLite store (a copy that failed
-    /// half-way does not), else made afresh by the product's migrations and filled from the SQLite store; a copy that fails
+    /// The large store in PostgreSQL: reused when asked and its copy of the SQLite store finished (its marker), else made
+    /// afresh by the product's migrations and filled from the SQLite store; a copy that fails
     /// is dropped.
     /// </summary>
     private static async Task PreparePostgresAsync(StoreUnderTest postgres, Dictionary<string, string> settings, string sqlitePath, bool reuse)
@@ -120,7 +120,9 @@ public static class HistoryCommand
         {
             sqliteReferrals = await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM referral");
         }
-        if (reuse && await Bench.Postgres.ReferralCountAsync(server, postgres.Path) == sqliteReferrals)
+        // Written as the copy's last step: a copy stopped half-way (killed, not failed) has none.
+        var marker = $"copied from {sqlitePath}, {sqliteReferrals} referrals";
+        if (reuse && await Bench.Postgres.CommentAsync(server, postgres.Path) == marker)
         {
             Console.WriteLine($"-- history: reusing PostgreSQL database {postgres.Path}");
             return;
@@ -133,11 +135,18 @@ public static class HistoryCommand
             Console.WriteLine($"-- history: PostgreSQL cold start with migrations and demo seed: {first.StartedIn.TotalMilliseconds:F0} ms");
             await first.StopAsync();
             await first.DisposeAsync();
-            await PostgresCopy.CopyAsync(sqlitePath, Bench.Postgres.For(server, postgres.Path));
+            await PostgresCopy.CopyAsync(sqlitePath, Bench.Postgres.For(server, postgres.Path), marker);
         }
         catch
         {
-            await postgres.DropAsync();
+            try
+            {
+                await postgres.DropAsync();
+            }
+            catch (Exception drop)
+            {
+                Console.Error.WriteLine($"-- history: the failed copy's database {postgres.Path} could not be dropped: {drop.Message}");
+            }
             throw;
         }
     }

@@ -20,7 +20,7 @@ public static class PostgresCopy
 {
     private sealed record Column(string Name, string Type);
 
-    public static async Task<TimeSpan> CopyAsync(string sqlitePath, string postgresConnectionString)
+    public static async Task<TimeSpan> CopyAsync(string sqlitePath, string postgresConnectionString, string marker)
     {
         var clock = Stopwatch.StartNew();
         await using var source = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = sqlitePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
@@ -76,6 +76,8 @@ public static class PostgresCopy
             $"history: the copy into PostgreSQL holds {postgresReferrals} referrals of the SQLite store's {sqliteReferrals}");
         // A store that has served for years has been vacuumed and analysed behind its writes: plans and visibility as it would be.
         await target.ExecuteAsync("VACUUM ANALYZE");
+        // Last: the database says the copy finished (HistoryCommand reuses only such a one).
+        await target.ExecuteAsync($"COMMENT ON DATABASE \"{target.Database}\" IS '{marker.Replace("'", "''", StringComparison.Ordinal)}'");
         Console.WriteLine($"-- history: copied {shared.Count} tables, {rows:N0} rows, into PostgreSQL in {clock.Elapsed.TotalSeconds:F0} s");
         return clock.Elapsed;
     }
