@@ -109,8 +109,7 @@ public static class HistoryCommand
 
     /// <summary>
     /// The large store in PostgreSQL: reused when asked and its copy of the SQLite store finished (its marker), else made
-    /// afresh by the product's migrations and filled from the SQLite store; a copy that fails
-    /// is dropped.
+    /// afresh by the product's migrations and filled from the SQLite store; a copy that fails is dropped.
     /// </summary>
     private static async Task PreparePostgresAsync(StoreUnderTest postgres, Dictionary<string, string> settings, string sqlitePath, bool reuse)
     {

@@ -54,9 +54,6 @@ public static class PackedRow
             }
         }
 
-        /// <summary>A row as SQLite's one text.</summary>
-        public Fields(ReadOnlySpan<char> row) => _rest = row;
-
         public ReadOnlySpan<char> Next()
         {
             if (_columns is { } columns)
@@ -84,33 +81,18 @@ public static class PackedRow
 
         public long? NumberOrNone() => Next() is { IsEmpty: false } field ? long.Parse(field, NumberStyles.None, CultureInfo.InvariantCulture) : null;
 
-        public DateOnly Date() => _columns is { } columns ? ColumnDate(columns.GetValue(_next++)) : TypeHandlers.ReadSqliteDate(Next());
+        public DateOnly Date() => _columns is { } columns ? TypeHandlers.ReadStoredDate(columns.GetValue(_next++)) : TypeHandlers.ReadSqliteDate(Next());
 
-        public DateTimeOffset Time() => _columns is { } columns ? ColumnTime(columns.GetValue(_next++)) : TypeHandlers.ReadSqliteTime(Next());
+        public DateTimeOffset Time() => _columns is { } columns ? TypeHandlers.ReadStoredTime(columns.GetValue(_next++)) : TypeHandlers.ReadSqliteTime(Next());
 
         public DateTimeOffset? TimeOrNone()
         {
             if (_columns is { } columns)
             {
                 var value = columns.GetValue(_next++);
-                return value is DBNull ? null : ColumnTime(value);
+                return value is DBNull ? null : TypeHandlers.ReadStoredTime(value);
             }
             return Next() is { IsEmpty: false } field ? TypeHandlers.ReadSqliteTime(field) : null;
         }
-
-        // Npgsql hands back a timestamptz as a UTC DateTime, and a date as a DateOnly (a DateTime in older versions or settings).
-        private static DateTimeOffset ColumnTime(object value) => value switch
-        {
-            DateTime time => new DateTimeOffset(DateTime.SpecifyKind(time, DateTimeKind.Utc)),
-            DateTimeOffset time => time.ToUniversalTime(),
-            _ => throw new InvalidCastException($"A packed row's time is {value.GetType().Name}."),
-        };
-
-        private static DateOnly ColumnDate(object value) => value switch
-        {
-            DateTime date => DateOnly.FromDateTime(date),
-            DateOnly date => date,
-            _ => throw new InvalidCastException($"A packed row's date is {value.GetType().Name}."),
-        };
     }
 }

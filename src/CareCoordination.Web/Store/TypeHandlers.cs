@@ -53,6 +53,24 @@ public static class TypeHandlers
         return DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
     }
 
+    /// <summary>A time as either store hands it back untyped: SQLite's text, PostgreSQL's UTC DateTime.</summary>
+    public static DateTimeOffset ReadStoredTime(object value) => value switch
+    {
+        string text => ReadSqliteTime(text),
+        DateTime time => new DateTimeOffset(DateTime.SpecifyKind(time, DateTimeKind.Utc)),
+        DateTimeOffset time => time.ToUniversalTime(),
+        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a time."),
+    };
+
+    /// <summary>A date as either store hands it back untyped: SQLite's text, PostgreSQL's DateOnly (or DateTime).</summary>
+    public static DateOnly ReadStoredDate(object value) => value switch
+    {
+        string text => ReadSqliteDate(text),
+        DateOnly date => date,
+        DateTime time => DateOnly.FromDateTime(time),
+        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a date."),
+    };
+
     /// <summary>A date as SQLite keeps it (yyyy-MM-dd, or the day of a time written in full).</summary>
     public static DateOnly ReadSqliteDate(string text) => ReadSqliteDate(text.AsSpan());
 

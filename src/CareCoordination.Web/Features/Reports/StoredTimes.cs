@@ -14,24 +14,12 @@ public sealed class StoredTimes
 {
     private readonly Dictionary<long, TimeSpan> _offsets = [];
 
-    public static DateTimeOffset Read(object value) => value switch
-    {
-        string text => TypeHandlers.ReadSqliteTime(text),
-        DateTime time => new DateTimeOffset(DateTime.SpecifyKind(time, DateTimeKind.Utc)),
-        DateTimeOffset time => time.ToUniversalTime(),
-        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a time."),
-    };
+    public static DateTimeOffset Read(object value) => TypeHandlers.ReadStoredTime(value);
 
     public static DateTimeOffset? ReadOrNull(object? value) => value is null or DBNull ? null : Read(value);
 
     /// <summary>A date as either store hands it back: SQLite's text (TypeHandlers.ReadSqliteDate), PostgreSQL's DateTime or DateOnly.</summary>
-    public static DateOnly ReadDate(object value) => value switch
-    {
-        string text => TypeHandlers.ReadSqliteDate(text),
-        DateOnly date => date,
-        DateTime time => DateOnly.FromDateTime(time),
-        _ => throw new InvalidCastException($"Cannot read {value.GetType().Name} as a date."),
-    };
+    public static DateOnly ReadDate(object value) => TypeHandlers.ReadStoredDate(value);
 
     public static DateOnly? ReadDateOrNull(object? value) => value is null or DBNull ? null : ReadDate(value);
 
