@@ -21,7 +21,8 @@ public abstract class DataQualityTests(AppFactory app)
     /// <summary>
     /// Referrals Q1..Q7 and Q10 are submitted on days 0 to 3 (the period is day 0 to day 9); the report is read on day 12. The
     /// triage target is 30 minutes (the default). DRD = discharge ready date.
-    ///   Q1 hospital, DRD d0, accepted after 10 min, placement started d1, discharged d1 10:00 on pathway 1, delay reason recorded.
+    ///   Q1 hospital, DRD d0, accepted after 10 min, placement started d1, discharged d1 10:00 on pathway 1, delay reason recorded;
+    ///      a second coordination task made on d1 and completed 4 hours later.
     ///   Q2 hospital, DRD d0, ethnicity not stated (Z), accepted after 60 min, placement started d2, no discharge recorded
     ///      (cleared after the start, which now records one: a placement from before that).
     ///   Q3 GP step-up, no ethnicity and no postcode, declined after 5 min.
@@ -55,6 +56,15 @@ public abstract class DataQualityTests(AppFactory app)
         await w.StartServiceAsync(q1);
         await w.RecordDischargeAsync(q["Q1"], w.At(1, 10), "1");
         await w.RecordDelayAsync(q["Q1"], w.At(0, 12));
+        // A later coordination task for Q1, decided slowly: the check times the referral's first task, never a later one.
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO triage_task (referral_id, queue, status, created_at, updated_at, completed_at)
+                VALUES (@id, 'coordination', 'completed', @created, @completed, @completed)
+                """, new { id = q["Q1"], created = w.At(1, 11), completed = w.At(1, 15) });
+        }
 
         w.Now(2, 9);
         q["Q5"] = await w.SubmitAsync();
