@@ -1,4 +1,6 @@
 using CareCoordination.Components;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace CareCoordination.Tests.Components;
 
@@ -108,5 +110,42 @@ public sealed class SerialLoadTests
         await serial.CatchUpAsync(() => Task.FromResult(false), OnDispatcher);
         Assert.Equal("The store did not answer (2).", serial.Failure?.Message);
         Assert.Equal((2, 2, 2), (loads, dispatched, told));
+    }
+
+    /// <summary>
+    /// An open wall board reads again every 30 s while the store is down: one error for the outage, not one a read, and a
+    /// line when it reads again. Its badge is swapped at the recovery (the "could not be read" notice for the board's own),
+    /// so what was logged is kept by the load, not by whichever badge asks.
+    /// </summary>
+    [Fact]
+    public async Task AnOutage_LogsItsFirstFailureAsAnError_TheRestAtDebug_AndTheRecoveryWithHowManyFailed()
+    {
+        var (down, attempts) = (true, 0);
+        var serial = new SerialLoad(() => down ? Task.FromException(new TimeoutException($"The store did not answer ({++attempts}).")) : Task.CompletedTask);
+        var (notice, board) = (new FakeLogger(), new FakeLogger());
+
+        for (var i = 0; i < 3; i++)
+        {
+            await serial.RetryAsync();
+            serial.LogOutcome(notice);
+            // Drawn again with nothing new: nothing more to tell.
+            serial.LogOutcome(notice);
+        }
+        down = false;
+        await serial.RetryAsync();
+        serial.LogOutcome(board);
+        serial.LogOutcome(notice);
+        // A second outage is told as loudly as the first.
+        down = true;
+        await serial.RetryAsync();
+        serial.LogOutcome(board);
+
+        Assert.Equal([LogLevel.Error, LogLevel.Debug, LogLevel.Debug], notice.Collector.GetSnapshot().Select(log => log.Level));
+        Assert.Equal(["The store did not answer (1).", "The store did not answer (2).", "The store did not answer (3)."],
+            notice.Collector.GetSnapshot().Select(log => log.Exception?.Message));
+        Assert.Equal("A live page still could not load its latest figures (3 failed attempts in a row)", notice.Collector.GetSnapshot()[2].Message);
+        Assert.Equal([LogLevel.Information, LogLevel.Error], board.Collector.GetSnapshot().Select(log => log.Level));
+        Assert.Equal("A live page read its latest figures again after 3 failed attempts", board.Collector.GetSnapshot()[0].Message);
+        Assert.Equal("The store did not answer (4).", board.Collector.GetSnapshot()[1].Exception?.Message);
     }
 }
