@@ -41,6 +41,7 @@ public sealed partial class Database : IAsyncDisposable
         if (provider == StoreProvider.PostgreSQL)
         {
             _postgres = NpgsqlDataSource.Create(WithConnectionDefaults(connectionString));
+            _reportPostgres = ReportDataSource(connectionString);
             _postgresWriters = new SemaphoreSlim(postgresWriters ?? DefaultPostgresWriters);
         }
         else
@@ -228,53 +229,43 @@ public sealed partial class Database : IAsyncDisposable
     /// default prices a read by key as for a spinning disk, so the planner read every referral (424 MB at 1M) to join the
     /// few thousand a report's period holds, where reading them by key took a quarter of the time (a month's ended services
     /// for the client-level events download 0.75 s against 0.17 s, issue 13). 1.1 is the usual value for a store on SSD or
-    /// in memory. Only the reports' sessions, on connections of their own (ReportPostgresAsync): the screens' and the
-    /// writers' plans are as they were measured, and a pooled connection keeps its settings when handed back (NoResetOnClose).
+    /// in memory. Only the reports' sessions, on connections of their own (_reportPostgres): the screens' and the writers'
+    /// plans are as they were measured, and the app's pooled connections keep their settings when handed back (NoResetOnClose).
     /// </summary>
-    public async Task<DbConnection> OpenForReportAsync(CancellationToken cancellationToken = default) => _postgres is null
+    public async Task<DbConnection> OpenForReportAsync(CancellationToken cancellationToken = default) => _reportPostgres is null
         ? await OpenOwnAsync($"PRAGMA busy_timeout = 10000; PRAGMA mmap_size = {ReportMapBytes};", cancellationToken)
-        : await (await ReportPostgresAsync(cancellationToken)).OpenConnectionAsync(cancellationToken);
+        : await _reportPostgres.OpenConnectionAsync(cancellationToken);
 
-    private NpgsqlDataSource? _reportPostgres;
-    private readonly SemaphoreSlim _reportPostgresMade = new(1, 1);
+    /// <summary>The reports' PostgreSQL connections (OpenForReportAsync): a pool of their own, each session set up by ReportPlanning as it opens.</summary>
+    private readonly NpgsqlDataSource? _reportPostgres;
 
     /// <summary>
-    /// The reports' PostgreSQL connections: the app's own when the operator has set random_page_cost, else a pool of their
-    /// own whose sessions start with it at 1.1. Asked of the server at the first report, and again after a failure to ask.
+    /// Run by each of the reports' new sessions: random_page_cost 1.1 where nobody has set it. Asked of each session as it
+    /// starts, so a setting the operator makes later (ALTER ROLE or DATABASE ... SET) is kept by the sessions after it.
     /// </summary>
-    private async Task<NpgsqlDataSource> ReportPostgresAsync(CancellationToken cancellationToken)
-    {
-        if (Volatile.Read(ref _reportPostgres) is { } made)
-        {
-            return made;
-        }
-        await _reportPostgresMade.WaitAsync(cancellationToken);
-        try
-        {
-            if (_reportPostgres is null)
-            {
-                await using var connection = await _postgres!.OpenConnectionAsync(cancellationToken);
-                await using var ask = connection.CreateCommand();
-                ask.CommandText = "SELECT source FROM pg_settings WHERE name = 'random_page_cost'";
-                var source = (string?)await ask.ExecuteScalarAsync(cancellationToken);
-                Volatile.Write(ref _reportPostgres, source == "default" ? NpgsqlDataSource.Create(ForReports(_connectionString)) : _postgres);
-            }
-            return _reportPostgres!;
-        }
-        finally
-        {
-            _reportPostgresMade.Release();
-        }
-    }
+    internal const string ReportPlanning =
+        "SELECT set_config('random_page_cost', '1.1', false) FROM pg_settings WHERE name = 'random_page_cost' AND source = 'default'";
 
-    /// <summary>The app's connection string (WithConnectionDefaults) with random_page_cost 1.1 among its options.</summary>
-    internal static string ForReports(string connectionString)
+    private static NpgsqlDataSource ReportDataSource(string connectionString)
     {
-        var builder = new NpgsqlConnectionStringBuilder(WithConnectionDefaults(connectionString));
-        // PGOPTIONS is still there when the operator's own said how jit is to be (WithConnectionDefaults left Options unset).
-        var options = builder.Options ?? Environment.GetEnvironmentVariable("PGOPTIONS");
-        builder.Options = string.IsNullOrWhiteSpace(options) ? "-c random_page_cost=1.1" : options + " -c random_page_cost=1.1";
-        return builder.ConnectionString;
+        var builder = new NpgsqlDataSourceBuilder(WithConnectionDefaults(connectionString));
+        // The setting is made once a session: a reset when a connection is handed back would undo it. Reports keep no other
+        // session state.
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        builder.UsePhysicalConnectionInitializer(
+            connection =>
+            {
+                using var plan = connection.CreateCommand();
+                plan.CommandText = ReportPlanning;
+                plan.ExecuteNonQuery();
+            },
+            async connection =>
+            {
+                await using var plan = connection.CreateCommand();
+                plan.CommandText = ReportPlanning;
+                await plan.ExecuteNonQueryAsync();
+            });
+        return builder.Build();
     }
 
     /// <summary>
@@ -526,9 +517,9 @@ public sealed partial class Database : IAsyncDisposable
         {
             await _sqliteWriter.DisposeAsync();
         }
-        if (_reportPostgres is { } reports && reports != _postgres)
+        if (_reportPostgres is not null)
         {
-            await reports.DisposeAsync();
+            await _reportPostgres.DisposeAsync();
         }
         if (_postgres is not null)
         {
