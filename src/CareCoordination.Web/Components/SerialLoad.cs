@@ -102,7 +102,7 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
     {
         if (_readAgainAfter > 0)
         {
-            logger.LogInformation("A live page read its latest figures again after {Failures} failed attempts", _readAgainAfter);
+            logger.LogInformation("A live page read its latest figures again; failed reads before it: {Failures}", _readAgainAfter);
             _readAgainAfter = 0;
         }
         if (Failure is not { } failure || ReferenceEquals(failure, _logged))
@@ -118,7 +118,7 @@ public sealed class SerialLoad(Func<Task> load, Action? behindChanged = null)
             // Debug, not warning: the error opened the outage and the recovery's line closes it, so at the usual level an
             // open wall board logs two lines an outage rather than one every 30 s; an error with no recovery after it is
             // an outage still going on.
-            logger.LogDebug(failure, "A live page still could not load its latest figures ({Failures} failed attempts in a row)", _failedInARow);
+            logger.LogDebug(failure, "A live page still could not load its latest figures (failed reads in a row: {Failures})", _failedInARow);
         }
         _logged = failure;
     }

@@ -143,9 +143,9 @@ public sealed class SerialLoadTests
         Assert.Equal([LogLevel.Error, LogLevel.Debug, LogLevel.Debug], notice.Collector.GetSnapshot().Select(log => log.Level));
         Assert.Equal(["The store did not answer (1).", "The store did not answer (2).", "The store did not answer (3)."],
             notice.Collector.GetSnapshot().Select(log => log.Exception?.Message));
-        Assert.Equal("A live page still could not load its latest figures (3 failed attempts in a row)", notice.Collector.GetSnapshot()[2].Message);
+        Assert.Equal("A live page still could not load its latest figures (failed reads in a row: 3)", notice.Collector.GetSnapshot()[2].Message);
         Assert.Equal([LogLevel.Information, LogLevel.Error], board.Collector.GetSnapshot().Select(log => log.Level));
-        Assert.Equal("A live page read its latest figures again after 3 failed attempts", board.Collector.GetSnapshot()[0].Message);
+        Assert.Equal("A live page read its latest figures again; failed reads before it: 3", board.Collector.GetSnapshot()[0].Message);
         Assert.Equal("The store did not answer (4).", board.Collector.GetSnapshot()[1].Exception?.Message);
     }
 }

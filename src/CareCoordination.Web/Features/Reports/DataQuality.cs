@@ -211,8 +211,8 @@ public static partial class DataQuality
 
     /// <summary>
     /// Each referral's first coordination task as "t". SQLite looks it up by its id, once a referral. PostgreSQL plans that
-    /// join as a hash of every task ever made, each referral's look-up run twice (a month's scorecard took 3 s at 1M
-    /// referrals, 1.2M tasks); LATERAL has it read the referral's own tasks by index, once (0.5 s).
+    /// join as a hash of every task ever made, each referral's look-up run twice (a month's scorecard took 1.3 s at 1M
+    /// referrals, 1.2M tasks); LATERAL has it read the referral's own tasks by index, once (0.5 s; bench history, p95).
     /// </summary>
     private static string FirstCoordinationTask(StoreProvider provider) => provider == StoreProvider.PostgreSQL
         ? """

@@ -43,7 +43,7 @@ public sealed class WallBoardRetryBrowserTests(ClockedBrowserHost host) : IClass
         Assert.Equal(
             [
                 (LogLevel.Error, "A live page could not load its latest figures; it says it is not up to date until a load succeeds"),
-                (LogLevel.Information, "A live page read its latest figures again after 1 failed attempts"),
+                (LogLevel.Information, "A live page read its latest figures again; failed reads before it: 1"),
             ],
             logged);
         await page.Context.CloseAsync();
