@@ -43,23 +43,12 @@ public sealed class ScreensBrowserTests(BrowserHost host) : IClassFixture<Browse
     [Fact]
     public async Task TheWallBoard_WhoseFirstReadFails_SaysItCouldNotBeRead_AndLoadsWhenAskedAgain()
     {
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "manager");
-        var hold = host.Services.GetRequiredService<ReadHold>();
-        try
+        var page = await WallBoardWhoseReadFails.OpenAsync(host, async unreadable =>
         {
-            hold.Fail<CapacityBoard.Query>(_ => true, new TimeoutException("The store did not answer in time."));
-            await page.GotoAsync("/boards/wall");
-            await BrowserHost.WaitForCircuitAsync(page);
-            var unreadable = page.GetByTestId("board-unreadable");
             await Assertions.Expect(unreadable).ToContainTextAsync("The board could not be read (the store did not answer)");
             await Assertions.Expect(unreadable.GetByTestId("not-up-to-date")).ToBeVisibleAsync();
-            await Assertions.Expect(page.GetByTestId("page-failed")).ToHaveCountAsync(0);
-        }
-        finally
-        {
-            hold.Disarm();
-        }
+            await Assertions.Expect(unreadable.Page.GetByTestId("page-failed")).ToHaveCountAsync(0);
+        });
         await page.GetByTestId("load-again").ClickAsync();
         await Assertions.Expect(page.GetByTestId("tile-available")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByTestId("board-unreadable")).ToHaveCountAsync(0);

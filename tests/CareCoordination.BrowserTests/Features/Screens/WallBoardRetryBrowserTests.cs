@@ -1,7 +1,5 @@
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Components;
-using CareCoordination.Features.Boards;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Playwright;
 
@@ -17,20 +15,8 @@ public sealed class WallBoardRetryBrowserTests(ClockedBrowserHost host) : IClass
     [Fact]
     public async Task TheWallBoard_WhoseFirstReadFails_ShowsItself30SecondsLater_WithNothingPressed()
     {
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "manager");
-        var hold = host.Services.GetRequiredService<ReadHold>();
-        try
-        {
-            hold.Fail<CapacityBoard.Query>(_ => true, new TimeoutException("The store did not answer in time."));
-            await page.GotoAsync("/boards/wall");
-            await BrowserHost.WaitForCircuitAsync(page);
-            await Assertions.Expect(page.GetByTestId("board-unreadable")).ToContainTextAsync("It tries again by itself every 30 seconds");
-        }
-        finally
-        {
-            hold.Disarm();
-        }
+        var page = await WallBoardWhoseReadFails.OpenAsync(host,
+            unreadable => Assertions.Expect(unreadable).ToContainTextAsync("It tries again by itself every 30 seconds"));
 
         // The store answers again, and time passes: no change arrives and nobody presses anything.
         host.Clock.Advance(TimeSpan.FromSeconds(30));
