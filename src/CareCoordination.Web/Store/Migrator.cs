@@ -81,6 +81,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
     /// the rows there, is taken for one: a script that failed after such a statement was recorded as applied, the rest of it
     /// never run (script 3 did so here when its table was in the way). sqlite3_exec runs each statement in turn inside the open
     /// transaction and returns the first failure. (Fixed upstream after 10.0 by dotnet/efcore#38971; until then, this.)
+    /// A script that ends the run's transaction (COMMIT, END, ROLLBACK) is refused on both stores.
     /// </summary>
     internal static async Task RunScriptAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql)
     {
@@ -99,6 +100,18 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             return;
         }
         await connection.ExecuteAsync(sql, transaction: transaction);
+        // PostgreSQL runs a COMMIT or ROLLBACK in a script as it comes; the run's next statement then failed with Npgsql's
+        // "Transaction is already completed", naming no script. Npgsql does not say publicly whether its transaction is still
+        // open, so the server is asked: a savepoint can only be taken inside a transaction block. Sent without the transaction
+        // object, which Npgsql refuses once it has seen the transaction end.
+        try
+        {
+            await connection.ExecuteAsync("SAVEPOINT migration_script_ended; RELEASE SAVEPOINT migration_script_ended");
+        }
+        catch (Npgsql.PostgresException ended) when (ended.SqlState == Npgsql.PostgresErrorCodes.NoActiveSqlTransaction)
+        {
+            throw new EndedItsTransaction();
+        }
     }
 
     internal sealed class EndedItsTransaction() : InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");

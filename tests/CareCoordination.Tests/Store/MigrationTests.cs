@@ -952,4 +952,54 @@ public sealed class SqliteMigrationTests() : MigrationTests(new SqliteTestStore(
     }
 }
 
-public sealed class PostgresMigrationTests() : MigrationTests(new PostgresTestStore());
+public sealed class PostgresMigrationTests() : MigrationTests(new PostgresTestStore())
+{
+    /// <summary>
+    /// A script's COMMIT (a PostgreSQL-only step may hold one) ends the run's transaction: what came before it is committed and
+    /// the statements after it run on their own. The run says so and names the script, as on SQLite, instead of going on.
+    /// </summary>
+    [Fact]
+    public async Task AScriptThatEndsItsTransaction_IsNamedInTheRunsRefusal()
+    {
+        TypeHandlers.Register();
+        await using var database = new Database(StoreProvider.PostgreSQL, await new PostgresTestStore().CreateEmptyAsync());
+        Migrator.Script[] scripts =
+        [
+            new(1, "first", "CREATE TABLE a (x INTEGER);"),
+            new(2, "commits_midway", "CREATE TABLE b (y INTEGER);\nCOMMIT;\nCREATE TABLE c (z INTEGER);"),
+            new(3, "after", "CREATE TABLE d (w INTEGER);"),
+        ];
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
+
+        Assert.StartsWith("Migration 2 commits_midway ended the transaction the run is in;", refused.Message);
+        await using var connection = await database.OpenAsync();
+        // Its COMMIT took script 1 and its version with it; the script after it was not run, nor recorded.
+        Assert.Equal(["a", "b", "c", "schema_migration"], await connection.QueryAsync<string>(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"));
+        Assert.Equal([1], await connection.QueryAsync<int>("SELECT version FROM schema_migration"));
+    }
+
+    /// <summary>A script that ends with ROLLBACK leaves nothing of the run, and the run does not go on outside a transaction.</summary>
+    [Fact]
+    public async Task AScriptThatRollsBack_IsRefused_AndNothingIsApplied()
+    {
+        TypeHandlers.Register();
+        await using var database = new Database(StoreProvider.PostgreSQL, await new PostgresTestStore().CreateEmptyAsync());
+        Migrator.Script[] scripts =
+        [
+            new(1, "first", "CREATE TABLE a (x INTEGER);"),
+            new(2, "rolls_back", "CREATE TABLE b (y INTEGER);\nROLLBACK;"),
+            new(3, "after", "CREATE TABLE d (w INTEGER);"),
+        ];
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
+
+        Assert.StartsWith("Migration 2 rolls_back ended the transaction the run is in;", refused.Message);
+        await using var connection = await database.OpenAsync();
+        Assert.Empty(await connection.QueryAsync<string>(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'schema_migration'"));
+    }
+}
