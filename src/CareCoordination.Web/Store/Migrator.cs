@@ -99,18 +99,46 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(result, sqlite.Handle);
             return;
         }
-        await connection.ExecuteAsync(sql, transaction: transaction);
-        // PostgreSQL runs a COMMIT or ROLLBACK in a script as it comes; the run's next statement then failed with Npgsql's
-        // "Transaction is already completed", naming no script. Npgsql does not say publicly whether its transaction is still
-        // open, so the server is asked: a savepoint can only be taken inside a transaction block. Sent without the transaction
-        // object, which Npgsql refuses once it has seen the transaction end.
+        // PostgreSQL runs a COMMIT or ROLLBACK in a script as it comes; the run then went on to its next statement, which failed
+        // with Npgsql's "Transaction is already completed", naming no script. Asked after the script and after any failure of
+        // it, since a statement that fails after a COMMIT does not undo what the COMMIT kept ("none was applied" would be wrong).
+        try
+        {
+            await connection.ExecuteAsync(sql, transaction: transaction);
+        }
+        catch (System.Data.Common.DbException) when (connection is Npgsql.NpgsqlConnection)
+        {
+            if (await EndedAsync(connection))
+            {
+                throw new EndedItsTransaction();
+            }
+            throw;
+        }
+        if (await EndedAsync(connection))
+        {
+            throw new EndedItsTransaction();
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL: whether the run's transaction has ended. Npgsql does not say publicly, so the server is asked: a savepoint
+    /// can only be taken inside a transaction block (one aborted by a failed statement is still one: its own error, not this).
+    /// Sent without the transaction object, which Npgsql refuses once it has seen the transaction end.
+    /// </summary>
+    private static async Task<bool> EndedAsync(System.Data.Common.DbConnection connection)
+    {
         try
         {
             await connection.ExecuteAsync("SAVEPOINT migration_script_ended; RELEASE SAVEPOINT migration_script_ended");
+            return false;
         }
-        catch (Npgsql.PostgresException ended) when (ended.SqlState == Npgsql.PostgresErrorCodes.NoActiveSqlTransaction)
+        catch (Npgsql.PostgresException outside) when (outside.SqlState == Npgsql.PostgresErrorCodes.NoActiveSqlTransaction)
         {
-            throw new EndedItsTransaction();
+            return true;
+        }
+        catch (Npgsql.PostgresException aborted) when (aborted.SqlState == Npgsql.PostgresErrorCodes.InFailedSqlTransaction)
+        {
+            return false;
         }
     }
 

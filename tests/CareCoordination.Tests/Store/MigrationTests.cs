@@ -903,6 +903,60 @@ public abstract class MigrationTests(ITestStore store)
         Assert.Equal(late.UtcDateTime, ordered[0].At.UtcDateTime);
         Assert.Equal(TimeSpan.Zero, ordered[0].At.Offset);
     }
+    /// <summary>
+    /// A script's COMMIT (a store-only step may hold one) ends the run's transaction: what came before it is committed, and the
+    /// rest of the script runs outside the run. The run says so, naming the script, even when a statement after the COMMIT
+    /// fails (the run's usual "none was applied" would be wrong), and applies nothing after it.
+    /// </summary>
+    [Fact]
+    public async Task AScriptThatEndsItsTransaction_IsNamedInTheRunsRefusal()
+    {
+        await using var database = await EmptyStoreAsync();
+        Migrator.Script[] scripts =
+        [
+            new(1, "first", "CREATE TABLE a (x INTEGER);"),
+            // Its last statement fails too: the COMMIT is still what the refusal names.
+            new(2, "commits_midway", "CREATE TABLE b (y INTEGER);\nCOMMIT;\nCREATE TABLE c (z INTEGER);\nCREATE TABLE a (x INTEGER);"),
+            new(3, "after", "CREATE TABLE d (w INTEGER);"),
+        ];
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
+
+        Assert.StartsWith("Migration 2 commits_midway ended the transaction the run is in;", refused.Message);
+        await using var connection = await database.OpenAsync();
+        // Its COMMIT took script 1 and its version with it. What followed it in the script ran on its own: SQLite kept the
+        // statement that succeeded; PostgreSQL ran the rest as one implicit transaction, which the failure took back.
+        string[] kept = store.Provider == StoreProvider.Sqlite ? ["a", "b", "c", "schema_migration"] : ["a", "b", "schema_migration"];
+        Assert.Equal(kept, await TablesAsync(connection));
+        Assert.Equal([1], await connection.QueryAsync<int>("SELECT version FROM schema_migration"));
+    }
+
+    /// <summary>A script that rolls back takes the whole run with it, and the run stops there, saying so.</summary>
+    [Fact]
+    public async Task AScriptThatRollsBack_IsRefused_AndNothingIsApplied()
+    {
+        await using var database = await EmptyStoreAsync();
+        Migrator.Script[] scripts =
+        [
+            new(1, "first", "CREATE TABLE a (x INTEGER);"),
+            new(2, "rolls_back", "CREATE TABLE b (y INTEGER);\nROLLBACK;"),
+            new(3, "after", "CREATE TABLE d (w INTEGER);"),
+        ];
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
+
+        Assert.StartsWith("Migration 2 rolls_back ended the transaction the run is in;", refused.Message);
+        await using var connection = await database.OpenAsync();
+        Assert.Empty(await TablesAsync(connection));
+    }
+
+    /// <summary>The store's tables by name (SQLite's own excepted).</summary>
+    private async Task<IEnumerable<string>> TablesAsync(System.Data.Common.DbConnection connection) =>
+        await connection.QueryAsync<string>(store.Provider == StoreProvider.Sqlite
+            ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            : "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name");
 }
 
 public sealed class TimedRow
@@ -927,79 +981,6 @@ public sealed class SqliteMigrationTests() : MigrationTests(new SqliteTestStore(
 
         Assert.Contains("ended the transaction", refused.Message);
     }
-
-    [Fact]
-    public async Task AScriptThatEndsItsTransaction_IsNamedInTheRunsRefusal()
-    {
-        TypeHandlers.Register();
-        await using var database = new Database(StoreProvider.Sqlite, await new SqliteTestStore().CreateEmptyAsync());
-        Migrator.Script[] scripts =
-        [
-            new(1, "first", "CREATE TABLE a (x INTEGER);"),
-            // Its last statement fails too: the COMMIT is still what the refusal names.
-            new(2, "commits_midway", "CREATE TABLE b (y INTEGER);\nCOMMIT;\nCREATE TABLE c (z INTEGER);\nCREATE TABLE a (x INTEGER);"),
-        ];
-
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
-
-        Assert.StartsWith("Migration 2 commits_midway ended the transaction the run is in;", refused.Message);
-        await using var connection = await database.OpenAsync();
-        // Its COMMIT took script 1 and its version with it, and what followed in the script ran outside the run's transaction.
-        Assert.Equal(["a", "b", "c", "schema_migration"],
-            await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"));
-        Assert.Equal([1], await connection.QueryAsync<int>("SELECT version FROM schema_migration"));
-    }
 }
 
-public sealed class PostgresMigrationTests() : MigrationTests(new PostgresTestStore())
-{
-    /// <summary>
-    /// A script's COMMIT (a PostgreSQL-only step may hold one) ends the run's transaction: what came before it is committed and
-    /// the statements after it run on their own. The run says so and names the script, as on SQLite, instead of going on.
-    /// </summary>
-    [Fact]
-    public async Task AScriptThatEndsItsTransaction_IsNamedInTheRunsRefusal()
-    {
-        TypeHandlers.Register();
-        await using var database = new Database(StoreProvider.PostgreSQL, await new PostgresTestStore().CreateEmptyAsync());
-        Migrator.Script[] scripts =
-        [
-            new(1, "first", "CREATE TABLE a (x INTEGER);"),
-            new(2, "commits_midway", "CREATE TABLE b (y INTEGER);\nCOMMIT;\nCREATE TABLE c (z INTEGER);"),
-            new(3, "after", "CREATE TABLE d (w INTEGER);"),
-        ];
-
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
-
-        Assert.StartsWith("Migration 2 commits_midway ended the transaction the run is in;", refused.Message);
-        await using var connection = await database.OpenAsync();
-        // Its COMMIT took script 1 and its version with it; the script after it was not run, nor recorded.
-        Assert.Equal(["a", "b", "c", "schema_migration"], await connection.QueryAsync<string>(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"));
-        Assert.Equal([1], await connection.QueryAsync<int>("SELECT version FROM schema_migration"));
-    }
-
-    /// <summary>A script that ends with ROLLBACK leaves nothing of the run, and the run does not go on outside a transaction.</summary>
-    [Fact]
-    public async Task AScriptThatRollsBack_IsRefused_AndNothingIsApplied()
-    {
-        TypeHandlers.Register();
-        await using var database = new Database(StoreProvider.PostgreSQL, await new PostgresTestStore().CreateEmptyAsync());
-        Migrator.Script[] scripts =
-        [
-            new(1, "first", "CREATE TABLE a (x INTEGER);"),
-            new(2, "rolls_back", "CREATE TABLE b (y INTEGER);\nROLLBACK;"),
-            new(3, "after", "CREATE TABLE d (w INTEGER);"),
-        ];
-
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(scripts));
-
-        Assert.StartsWith("Migration 2 rolls_back ended the transaction the run is in;", refused.Message);
-        await using var connection = await database.OpenAsync();
-        Assert.Empty(await connection.QueryAsync<string>(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'schema_migration'"));
-    }
-}
+public sealed class PostgresMigrationTests() : MigrationTests(new PostgresTestStore());
