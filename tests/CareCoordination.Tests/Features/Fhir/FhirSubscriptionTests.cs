@@ -323,6 +323,98 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         Assert.Equal(["create", "read", "search-type", "update", "delete"], subscription.GetProperty("interaction").EnumerateArray().Select(i => i.GetProperty("code").GetString()));
     }
 
+    /// <summary>
+    /// A subscription outlives the token that made it: once its partner client is deactivated, nothing more is sent to it (a
+    /// full-resource notification names the person), and the subscription is turned off saying why. Another client of the same
+    /// organisation, still active, hears of the same Task: the events were there to send.
+    /// </summary>
+    [Fact]
+    public async Task AClientDeactivated_IsSentNothingMore_AndItsSubscriptionIsTurnedOff()
+    {
+        await using var revoked = await Receiver.StartAsync();
+        await using var control = await Receiver.StartAsync();
+        var (revokedPartner, revokedClient) = await SubscriberAsync();
+        var (controlPartner, _) = await SubscriberAsync();
+        var revokedId = await SubscribeAsync(revokedPartner, revoked.Url, "full-resource");
+        await SubscribeAsync(controlPartner, control.Url, "full-resource");
+        await revoked.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the handshake");
+        await control.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the control's handshake");
+
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE partner_client SET active = FALSE WHERE client_id = @revokedClient", new { revokedClient });
+        }
+        var error = await TurnedOffAsync(revokedId);
+        var (_, taskId) = await NewReferralAsync("gareth.evans");
+        await SendAsync(new TakeReferral.Command(taskId), "coordinator");
+
+        await control.WaitForAsync(n => n.Count(x => x.Type == "event-notification" && x.Events[0].Focus.EndsWith($"/Task/{taskId}", StringComparison.Ordinal)) >= 2,
+            "the control's created and taken");
+        Assert.Contains("deactivated", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(revoked.Received, n => n.Raw.Contains($"/Task/{taskId}\"", StringComparison.Ordinal));
+    }
+
+    /// <summary>A client that may no longer read Tasks is sent no more full-resource notifications: its subscription is turned off.</summary>
+    [Fact]
+    public async Task AClientThatMayNoLongerReadTasks_IsSentNoMoreFullResource()
+    {
+        await using var receiver = await Receiver.StartAsync();
+        var (partner, clientId) = await SubscriberAsync();
+        var id = await SubscribeAsync(partner, receiver.Url, "full-resource");
+        await receiver.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the handshake");
+
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE partner_client SET scopes = 'system/Subscription.cruds' WHERE client_id = @clientId", new { clientId });
+        }
+
+        Assert.Contains("may no longer read Tasks", await TurnedOffAsync(id), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A client moved to another organisation does not find its old organisation's subscription (whose $events would read that
+    /// organisation's Tasks), and delivery to it ends.
+    /// </summary>
+    [Fact]
+    public async Task AClientMovedToAnotherOrganisation_NoLongerFindsItsOldSubscription()
+    {
+        await using var receiver = await Receiver.StartAsync();
+        var (partner, clientId) = await SubscriberAsync();
+        var id = await SubscribeAsync(partner, receiver.Url, "full-resource");
+        await receiver.WaitForAsync(n => n.Any(x => x.Type == "handshake"), "the handshake");
+
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE partner_client SET organisation_id = (SELECT organisation_id FROM partner_client WHERE client_id = @demo) WHERE client_id = @clientId",
+                new { demo = FhirPartner.DemoClient, clientId });
+        }
+        using var moved = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
+
+        using var events = await moved.GetAsync($"/fhir/Subscription/{id}/$events?content=full-resource");
+        Assert.Equal(HttpStatusCode.NotFound, events.StatusCode);
+        Assert.Contains("moved to another organisation", await TurnedOffAsync(id), StringComparison.Ordinal);
+    }
+
+    /// <summary>Full-resource carries each Task and its person: a token that may not read Tasks is refused it, and may have id-only.</summary>
+    [Fact]
+    public async Task FullResource_IsRefusedToATokenThatMayNotReadTasks()
+    {
+        using var subscriptionsOnly = await app.PartnerAsync("system/Subscription.cruds");
+
+        using var full = await subscriptionsOnly.PostAsync("/fhir/Subscription", FhirPayloads.Body(SubscriptionJson("https://receiver.example.org/hook", "full-resource").ToJsonString()));
+        Assert.Equal(HttpStatusCode.Forbidden, full.StatusCode);
+        Assert.Contains("system/Task.r", await full.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var id = await SubscribeAsync(subscriptionsOnly, "https://receiver.example.org/hook");
+        using var replayed = await subscriptionsOnly.GetAsync($"/fhir/Subscription/{id}/$events");
+        Assert.Equal(HttpStatusCode.OK, replayed.StatusCode);
+        using var replayedFull = await subscriptionsOnly.GetAsync($"/fhir/Subscription/{id}/$events?content=full-resource");
+        Assert.Equal(HttpStatusCode.Forbidden, replayedFull.StatusCode);
+        var changed = SubscriptionJson("https://receiver.example.org/hook", "full-resource");
+        changed["id"] = id;
+        using var update = await subscriptionsOnly.PutAsync($"/fhir/Subscription/{id}", FhirPayloads.Body(changed.ToJsonString()));
+        Assert.Equal(HttpStatusCode.Forbidden, update.StatusCode);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------
 
     private const int RequestTimeoutSeconds = 6;
@@ -331,6 +423,28 @@ public abstract class FhirSubscriptionTests(AppFactory app)
     {
         var clientId = await app.NewPartnerClientAsync("RSM", "system/*.rs system/Subscription.cruds");
         return (await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret), clientId);
+    }
+
+    /// <summary>A new client of the demo's other trust that may read Tasks and subscribe: one a test may deactivate or change.</summary>
+    private async Task<(HttpClient Client, string ClientId)> SubscriberAsync()
+    {
+        var clientId = await app.NewPartnerClientAsync(CareCoordination.Demo.DemoCounty.OtherAcuteTrust, "system/*.rs system/Subscription.cruds", "subscriber");
+        return (await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret), clientId);
+    }
+
+    /// <summary>Waits for delivery to turn the subscription off, and answers why, as its partner would read it (Subscription.error).</summary>
+    private async Task<string> TurnedOffAsync(string id)
+    {
+        string? error = null;
+        await UntilAsync(async () =>
+        {
+            await using var connection = await app.OpenAsync();
+            var row = await connection.QuerySingleAsync<(string Status, string? Error)>("SELECT status, last_error FROM fhir_subscription WHERE id = @id",
+                new { id = long.Parse(id, System.Globalization.CultureInfo.InvariantCulture) });
+            error = row.Error;
+            return row.Status == "off";
+        }, $"Subscription/{id} turned off");
+        return error ?? "";
     }
 
     private static JsonObject SubscriptionJson(string endpoint, string content = "id-only", int? heartbeatSeconds = null)
@@ -461,6 +575,9 @@ public abstract class FhirSubscriptionTests(AppFactory app)
     private sealed class Receiver : IAsyncDisposable
     {
         private readonly ConcurrentQueue<Notification> _received = new();
+
+        /// <summary>Every notification read so far.</summary>
+        public IReadOnlyList<Notification> Received => [.. _received];
         private readonly CancellationTokenSource _stopping = new();
         private WebApplication? _app;
         private int _hanging;

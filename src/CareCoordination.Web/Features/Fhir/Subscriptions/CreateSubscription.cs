@@ -24,6 +24,7 @@ public static class CreateSubscription
             var actor = work.Scope.Actor;
             var organisationId = actor.OrganisationId ?? throw new AccessDenied("A subscription needs a partner client of an organisation.");
             var request = command.Request;
+            Backport.RequireMayReceive(request.Content, actor);
             var existing = await work.Connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_subscription WHERE client_id = @Id", new { actor.Id }, work.Transaction);
             if (existing >= MaxPerClient)
             {

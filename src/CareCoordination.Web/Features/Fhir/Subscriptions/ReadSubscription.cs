@@ -26,10 +26,13 @@ public static class ReadSubscription
         }
     }
 
-    /// <summary>The caller's own subscription, or not found.</summary>
+    /// <summary>
+    /// The caller's own subscription, or not found. Of its organisation as it is now: a client moved to another organisation
+    /// would otherwise be answered its old organisation's Tasks ($events reads them by the subscription's organisation).
+    /// </summary>
     public static async Task<FhirSubscriptionRow> FindOwnAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, Actor actor, long id) =>
-        await connection.QuerySingleOrDefaultAsync<FhirSubscriptionRow>(FhirSubscriptionRow.Select + " WHERE id = @id AND client_id = @ClientId",
-            new { id, ClientId = actor.Id ?? "" }, transaction)
+        await connection.QuerySingleOrDefaultAsync<FhirSubscriptionRow>(FhirSubscriptionRow.Select + " WHERE id = @id AND client_id = @ClientId AND organisation_id = @OrganisationId",
+            new { id, ClientId = actor.Id ?? "", OrganisationId = actor.OrganisationId ?? -1 }, transaction)
         ?? throw new NotFound($"Subscription/{id}");
 }
 

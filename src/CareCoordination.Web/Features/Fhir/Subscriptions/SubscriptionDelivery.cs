@@ -188,6 +188,11 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         {
             return Timeout.InfiniteTimeSpan;
         }
+        if (await WithdrawnAsync(row, cancellationToken) is { } withdrawn)
+        {
+            await TurnOffAsync(row, withdrawn);
+            return Timeout.InfiniteTimeSpan;
+        }
         await NumberAsync(row, cancellationToken);
         row = await LoadAsync(id, cancellationToken);
         if (row is null)
@@ -227,6 +232,48 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// Why nothing more may be sent for the subscription, or null. A subscription outlives the token that made it: its client,
+    /// as it is now, must still be active and of the subscription's organisation (a deactivated client's tokens stop at once,
+    /// Revocation, and so must its notifications, which may carry persons' details), and for full-resource still allowed to
+    /// read Tasks. Asked before every step.
+    /// </summary>
+    private async Task<string?> WithdrawnAsync(FhirSubscriptionRow row, CancellationToken cancellationToken)
+    {
+        ClientStanding? client;
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            client = await connection.QuerySingleOrDefaultAsync<ClientStanding>(
+                "SELECT active AS Active, organisation_id AS OrganisationId, scopes AS Scopes FROM partner_client WHERE client_id = @ClientId", new { row.ClientId });
+        }
+        if (client is not { Active: true } || client.OrganisationId != row.OrganisationId)
+        {
+            return "Turned off: the partner client that made it was deactivated or moved to another organisation, so nothing more is sent for it.";
+        }
+        var partner = new Actor(ActorKind.Partner, row.ClientId, row.ClientId, null, row.OrganisationId,
+            client.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal));
+        return Backport.MayReceive(row.Content, partner) ? null
+            : "Turned off: the partner client that made it may no longer read Tasks, which full-resource notifications carry.";
+    }
+
+    private sealed record ClientStanding
+    {
+        public bool Active { get; init; }
+        public long OrganisationId { get; init; }
+        public string Scopes { get; init; } = "";
+    }
+
+    /// <summary>Ends the subscription's delivery, saying why where its partner reads it (Subscription.error), if this node still holds it.</summary>
+    private async Task TurnOffAsync(FhirSubscriptionRow row, string reason)
+    {
+        _logger.LogWarning("Subscription {Id} of partner client {ClientId}: {Reason}", row.Id, row.ClientId, reason);
+        await database.WriteAsync((store, transaction) => store.ExecuteAsync(
+            """
+            UPDATE fhir_subscription SET status = 'off', next_attempt_at = NULL, last_error = @reason
+            WHERE id = @Id AND lease_owner = @_node AND status <> 'off' AND version = @Version
+            """, new { reason, row.Id, _node, row.Version }, transaction), CancellationToken.None);
+    }
 
     /// <summary>
     /// Posts one notification and records the outcome (only while this node still holds the lease). Once posting has begun

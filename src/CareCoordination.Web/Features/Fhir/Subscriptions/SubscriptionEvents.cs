@@ -34,6 +34,7 @@ public static class SubscriptionEvents
             // The Tasks are read, and audited as disclosed, only when the answer carries them, as a delivery does: an id-only or
             // empty answer names no person.
             var content = query.Content ?? row.Content;
+            Backport.RequireMayReceive(content, work.Scope.Actor);
             var tasks = content == Backport.FullResource ? await TasksAsync(connection, row.OrganisationId, events.Select(e => e.TaskId)) : new Dictionary<long, FhirTriageTask>();
             work.Scope.Touch("fhir_subscription", row.Id);
             foreach (var task in tasks.Values)

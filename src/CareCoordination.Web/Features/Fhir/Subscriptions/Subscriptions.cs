@@ -27,6 +27,25 @@ public static class Backport
     public const string FullResource = "full-resource";
 
     public static IReadOnlyList<string> Contents { get; } = ["empty", "id-only", FullResource];
+
+    /// <summary>
+    /// Whether <paramref name="partner"/> may be sent events with this content: full-resource carries each Task, and so its
+    /// person's NHS number and name, which only a client that may read Tasks (system/Task.r) may have. Asked when a
+    /// subscription is made or changed, when its $events are asked for, and before each delivery, of the client as it is then.
+    /// </summary>
+    public static bool MayReceive(string content, CareCoordination.Auth.Actor partner) =>
+        content != FullResource || CareCoordination.Pipeline.AccessPolicy<ReadTask.Query>.Policy.Allows(partner);
+
+    /// <summary>Refuses full-resource to a token that may not read Tasks.</summary>
+    public static void RequireMayReceive(string content, CareCoordination.Auth.Actor partner)
+    {
+        if (!MayReceive(content, partner))
+        {
+            throw new CareCoordination.Pipeline.AccessDenied(
+                "full-resource carries each Task and what it says of the person, which this token may not read (it has no system/Task.r): "
+                + "ask for id-only, or use a token with Task read.");
+        }
+    }
 }
 
 /// <summary>A subscription as stored, for the partner client that made it.</summary>

@@ -24,6 +24,7 @@ public static class UpdateSubscription
                 throw new PreconditionFailed($"Subscription/{command.Id} is at version {current.Version}, not {expected}: read it again.");
             }
             var request = command.Request;
+            Backport.RequireMayReceive(request.Content, work.Scope.Actor);
             var updated = await work.Connection.ExecuteAsync(
                 """
                 UPDATE fhir_subscription SET status = @Status, filter_criteria = @FilterCriteria, endpoint = @Endpoint, server_base = @ServerBase, channel_header = @Header,
