@@ -32,10 +32,12 @@ public static class DeactivateSite
         public long InUse { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Store.Database database) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
+            // Its beds in use are counted under the site's lock, which a reservation takes to read whether the site is open.
+            await database.LockAsync(work.Connection, work.Transaction, BedBureau.Beds.SiteLock(command.SiteId));
             var site = await work.Connection.QuerySingleOrDefaultAsync<Site>(
                 """
                 SELECT s.name AS Name, s.active AS Active,

@@ -92,6 +92,13 @@ public static class Beds
         await work.Connection.QuerySingleOrDefaultAsync<BedRow>($"SELECT {Columns} {From} WHERE b.id = @bedId", new { bedId }, work.Transaction)
         ?? throw new Pipeline.NotFound($"Bed {bedId}");
 
+    /// <summary>
+    /// The key a site's state is decided under (Database.LockAsync): a reservation reads whether the site is open, and closing
+    /// the site counts its beds in use, each under it. Each only reads what the other writes, so on PostgreSQL (read committed,
+    /// transactions at once) both went through: a bed held in a closed site, gone from every board. SQLite runs one writer.
+    /// </summary>
+    public static string SiteLock(long siteId) => "site:" + siteId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Moves the bed if the move is legal and nobody moved it first; records the change either way it succeeds.</summary>
     public static async Task MoveAsync(Work work, BedRow bed, string to, string changeKind, string? closedReason = null, object? detail = null,
         string? closedDetail = null)

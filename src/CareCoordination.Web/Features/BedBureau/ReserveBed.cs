@@ -62,7 +62,10 @@ public static class ReserveBed
                 new { task.ReferralId }, work.Transaction);
 
             var approval = await ProviderCaution.RequireAsync(work, task.ReferralId, bed.ProviderId, null, bed.Provider, bed.Caution, bed.CautionNote);
-            if (!bed.SiteActive)
+            // Whether the site is open, read again under its lock: a site closing at the same moment (DeactivateSite) has either
+            // committed, and is seen closed, or waits, and then counts this bed as reserved.
+            await database.LockAsync(work.Connection, work.Transaction, Beds.SiteLock(bed.SiteId));
+            if (!await work.Connection.ExecuteScalarAsync<bool>("SELECT active FROM site WHERE id = @SiteId", new { bed.SiteId }, work.Transaction))
             {
                 throw new RuleBroken($"{bed.SiteName} is closed to admissions.");
             }

@@ -1,4 +1,5 @@
 using CareCoordination.Domain;
+using CareCoordination.Features.Admin;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Providers;
@@ -24,7 +25,7 @@ public abstract class BedBureauTests(AppFactory app)
     }
 
     /// <summary>A pathway 2 referral passed by the coordination centre to the bed bureau, and taken there by <paramref name="bureau"/>.</summary>
-    private async Task<(long ReferralId, long TaskId)> AtTheBureauAsync(string bureau = "bedbureau", Action<ReferralForm>? change = null)
+    protected async Task<(long ReferralId, long TaskId)> AtTheBureauAsync(string bureau = "bedbureau", Action<ReferralForm>? change = null)
     {
         var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
         form.Pathway = "2";
@@ -307,4 +308,76 @@ public abstract class BedBureauTests(AppFactory app)
 
 public sealed class BedBureauOnSqliteTests(AppFactory app) : BedBureauTests(app), IClassFixture<AppFactory>;
 
-public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureauTests(app), IClassFixture<PostgresAppFactory>;
+public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureauTests(app), IClassFixture<PostgresAppFactory>
+{
+    /// <summary>
+    /// A bed reserved while its site is being closed: on PostgreSQL the two ran at once, each reading only what the other
+    /// writes, and both went through, leaving a held bed in a closed site, on no board. They now take turns on the site: with
+    /// the site's lock held here, both wait for it; let go, one of them goes through and the other is told why not.
+    /// </summary>
+    [Fact]
+    public async Task ReservingABed_WhileItsSiteCloses_OneGoesThrough_TheOtherIsRefused()
+    {
+        long siteId, bedId;
+        await using (var connection = await app.OpenAsync())
+        {
+            var provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
+            siteId = await app.SendAsync<long>(new AddSite.Command("Closing House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), await app.StaffAsync("admin"));
+        }
+        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Heather"), await app.StaffAsync("admin"));
+        bedId = Assert.Single(await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, 1, "CH", "rehabilitation", "any", SingleRoom: false), await app.StaffAsync("admin")));
+        var (_, taskId) = await AtTheBureauAsync();
+
+        var server = new Npgsql.NpgsqlConnectionStringBuilder(app.ConnectionString);
+        await using var holder = new Npgsql.NpgsqlConnection(server.ConnectionString);
+        await holder.OpenAsync();
+        await holder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = Beds.SiteLock(siteId) });
+        var reserving = Outcome(app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, bedId, LondonTime.Today(app.Clock)), await app.StaffAsync("bedbureau")));
+        var closing = Outcome(app.SendAsync(new DeactivateSite.Command(siteId, "Provider left the framework."), await app.StaffAsync("admin")));
+        await WaitingForTheSiteAsync(holder, 2);
+        Assert.False(reserving.IsCompleted || closing.IsCompleted, "Neither may decide while the site's lock is held.");
+        await holder.ExecuteAsync("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key = Beds.SiteLock(siteId) });
+
+        var outcomes = await Task.WhenAll(reserving, closing);
+        Assert.Single(outcomes, o => o is null);
+        await using var store = await app.OpenAsync();
+        var (active, status) = await store.QuerySingleAsync<(bool, string)>(
+            "SELECT s.active, b.status FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE b.id = @bedId", new { bedId });
+        if (outcomes[0] is null)
+        {
+            Assert.Equal((true, "reserved"), (active, status));
+            Assert.Contains("reserved or occupied", outcomes[1], StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal((false, "available"), (active, status));
+            Assert.Contains("closed to admissions", outcomes[0], StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Null once the command went through, else the rule it was refused by.</summary>
+    private static async Task<string?> Outcome(Task sent)
+    {
+        try
+        {
+            await sent;
+            return null;
+        }
+        catch (RuleBroken refused)
+        {
+            return refused.Message;
+        }
+    }
+
+    /// <summary>Waits until this many sessions wait for an advisory lock (the site's, which <paramref name="holder"/> holds).</summary>
+    private static async Task WaitingForTheSiteAsync(Npgsql.NpgsqlConnection holder, int sessions)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await holder.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") < sessions)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Waited 20 s for {sessions} commands to wait for the site's lock.");
+            await Task.Delay(50);
+        }
+    }
+}
