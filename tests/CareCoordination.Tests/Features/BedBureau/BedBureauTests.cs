@@ -1,5 +1,6 @@
 using CareCoordination.Domain;
 using CareCoordination.Features.Admin;
+using CareCoordination.Tests.Features.Admin;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Providers;
@@ -318,24 +319,16 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
     [Fact]
     public async Task ReservingABed_WhileItsSiteCloses_OneGoesThrough_TheOtherIsRefused()
     {
-        long siteId, bedId;
-        await using (var connection = await app.OpenAsync())
-        {
-            var provider = await connection.ExecuteScalarAsync<long>(
-                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
-            siteId = await app.SendAsync<long>(new AddSite.Command("Closing House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), await app.StaffAsync("admin"));
-        }
-        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Heather"), await app.StaffAsync("admin"));
-        bedId = Assert.Single(await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, 1, "CH", "rehabilitation", "any", SingleRoom: false), await app.StaffAsync("admin")));
+        var (siteId, _, beds) = await NewSiteAsync(1);
+        var bedId = Assert.Single(beds);
         var (_, taskId) = await AtTheBureauAsync();
 
-        var server = new Npgsql.NpgsqlConnectionStringBuilder(app.ConnectionString);
-        await using var holder = new Npgsql.NpgsqlConnection(server.ConnectionString);
+        await using var holder = new Npgsql.NpgsqlConnection(app.ConnectionString);
         await holder.OpenAsync();
         await holder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = Beds.SiteLock(siteId) });
         var reserving = Outcome(app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, bedId, LondonTime.Today(app.Clock)), await app.StaffAsync("bedbureau")));
         var closing = Outcome(app.SendAsync(new DeactivateSite.Command(siteId, "Provider left the framework."), await app.StaffAsync("admin")));
-        await WaitingForTheSiteAsync(holder, 2);
+        await WaitingForLocksAsync(holder, 2);
         Assert.False(reserving.IsCompleted || closing.IsCompleted, "Neither may decide while the site's lock is held.");
         await holder.ExecuteAsync("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key = Beds.SiteLock(siteId) });
 
@@ -356,6 +349,45 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
         }
     }
 
+    /// <summary>
+    /// A ward confirmed while one of its beds is being moved: the confirmation waits for the move and tells each bed as it then
+    /// stands. It read the beds first, and told every board the moved bed's old status after the move's own change.
+    /// </summary>
+    [Fact]
+    public async Task ConfirmingAWard_WhileABedIsMoved_TellsTheBedAsItStandsAfter()
+    {
+        var (_, wardId, beds) = await NewSiteAsync(2);
+        var moved = beds[0];
+
+        // Another transaction moves the bed, and has not committed when the ward is confirmed.
+        await using var other = new Npgsql.NpgsqlConnection(app.ConnectionString);
+        await other.OpenAsync();
+        await using var moving = await other.BeginTransactionAsync();
+        await other.ExecuteAsync("UPDATE bed SET status = 'closed', closed_reason = 'infection', version = version + 1 WHERE id = @moved", new { moved }, moving);
+        var confirming = app.SendAsync<int>(new ConfirmBeds.Command(wardId), await app.StaffAsync("bedbureau"));
+        await WaitingForLocksAsync(other, 1);
+        await moving.CommitAsync();
+
+        Assert.Equal(2, await confirming);
+        var told = (await app.ChangesAsync("bed", moved)).Last(c => c.Kind == "bed.confirmed");
+        Assert.Equal("closed", System.Text.Json.JsonDocument.Parse(told.Data!).RootElement.GetProperty("status").GetString());
+    }
+
+    /// <summary>A new site of a provider without a caution, one ward, and this many rehabilitation beds: for a test to close or confirm.</summary>
+    private async Task<(long SiteId, long WardId, IReadOnlyList<long> Beds)> NewSiteAsync(int beds)
+    {
+        var admin = await app.StaffAsync("admin");
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
+        }
+        var siteId = await app.SendAsync<long>(new AddSite.Command("Test House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), admin);
+        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Heather"), admin);
+        return (siteId, wardId, await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, beds, "TH", "rehabilitation", "any", SingleRoom: false), admin));
+    }
+
     /// <summary>Null once the command went through, else the rule it was refused by.</summary>
     private static async Task<string?> Outcome(Task sent)
     {
@@ -370,13 +402,14 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
         }
     }
 
-    /// <summary>Waits until this many sessions wait for an advisory lock (the site's, which <paramref name="holder"/> holds).</summary>
-    private static async Task WaitingForTheSiteAsync(Npgsql.NpgsqlConnection holder, int sessions)
+    /// <summary>Waits until this many sessions of this database wait for a lock (one that <paramref name="watcher"/>'s session or transaction holds).</summary>
+    private static async Task WaitingForLocksAsync(Npgsql.NpgsqlConnection watcher, int sessions)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (await holder.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") < sessions)
+        while (await watcher.ExecuteScalarAsync<long>(
+            "SELECT COUNT(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database()") < sessions)
         {
-            Assert.True(DateTime.UtcNow < deadline, $"Waited 20 s for {sessions} commands to wait for the site's lock.");
+            Assert.True(DateTime.UtcNow < deadline, $"Waited 20 s for {sessions} commands to wait for a lock held here.");
             await Task.Delay(50);
         }
     }
