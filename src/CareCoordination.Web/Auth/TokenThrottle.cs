@@ -7,11 +7,14 @@ using CareCoordination.Features.Partners;
 namespace CareCoordination.Auth;
 
 /// <summary>
-/// Limits POST /oauth/token per caller address and per client id, with the framework's rate limiters: past the
-/// limit a request is answered 429 before any secret is checked, so a flood costs its sender, not the store.
-/// Every request counts, right or wrong, since it is the check itself that costs. Both limits are taken here,
-/// after the small form is read, because the client id is in the body and the rate-limiting middleware picks
-/// its partition before the body is read.
+/// Limits POST /oauth/token per caller address, per client id from that address, and per client id from every address
+/// together, with the framework's rate limiters: past a limit a request is answered 429 before any secret is checked, so a
+/// flood costs its sender, not the store. Every request counts, right or wrong, since it is the check itself that costs.
+/// The client's own limit is per address: a client id is no secret (it is a token's subject, and in AuditEvents), and one
+/// counted from every address let anyone lock a trust's system out of its tokens, and so out of sending referrals, with
+/// 20 wrong guesses a minute from one address. The limit over every address, ten times that by default, still bounds
+/// guesses spread over many. All are taken here, after the small form is read, because the client id is in the body and
+/// the rate-limiting middleware picks its partition before the body is read.
 /// </summary>
 public sealed class TokenThrottle : IDisposable
 {
@@ -21,9 +24,11 @@ public sealed class TokenThrottle : IDisposable
     {
         var perAddress = configuration.GetValue("Auth:TokenRequestsPerAddressPerMinute", 60);
         var perClient = configuration.GetValue("Auth:TokenRequestsPerClientPerMinute", 20);
+        var perClientEverywhere = configuration.GetValue("Auth:TokenRequestsPerClientAllAddressesPerMinute", perClient * 10);
         _limiter = PartitionedRateLimiter.CreateChained(
             PartitionedRateLimiter.Create<(string Address, string ClientId), string>(request => PerMinute(request.Address, perAddress)),
-            PartitionedRateLimiter.Create<(string Address, string ClientId), string>(request => PerMinute(request.ClientId, perClient)));
+            PartitionedRateLimiter.Create<(string Address, string ClientId), string>(request => PerMinute(request.ClientId + " from " + request.Address, perClient)),
+            PartitionedRateLimiter.Create<(string Address, string ClientId), string>(request => PerMinute(request.ClientId, perClientEverywhere)));
     }
 
     public RateLimitLease Acquire(HttpContext context, string? clientId) =>

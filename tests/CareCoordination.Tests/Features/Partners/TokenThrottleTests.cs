@@ -9,11 +9,15 @@ using Microsoft.AspNetCore.TestHost;
 
 namespace CareCoordination.Tests.Features.Partners;
 
-/// <summary>POST /oauth/token is limited per client id and per caller address; past either limit it answers 429 without checking the secret.</summary>
+/// <summary>
+/// POST /oauth/token is limited per client id from one address, per caller address, and per client id from every address;
+/// past any limit it answers 429 without checking the secret.
+/// </summary>
 public sealed class TokenThrottleTests(TokenThrottleTests.SmallLimitsApp app) : IClassFixture<TokenThrottleTests.SmallLimitsApp>
 {
     private const int PerClient = 3;
     private const int PerAddress = 5;
+    private const int PerClientEverywhere = 7;
 
     public sealed class SmallLimitsApp : AppFactory
     {
@@ -22,6 +26,7 @@ public sealed class TokenThrottleTests(TokenThrottleTests.SmallLimitsApp app) : 
             base.ConfigureWebHost(builder);
             builder.UseSetting("Auth:TokenRequestsPerClientPerMinute", PerClient.ToString(System.Globalization.CultureInfo.InvariantCulture));
             builder.UseSetting("Auth:TokenRequestsPerAddressPerMinute", PerAddress.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            builder.UseSetting("Auth:TokenRequestsPerClientAllAddressesPerMinute", PerClientEverywhere.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 
@@ -48,10 +53,10 @@ public sealed class TokenThrottleTests(TokenThrottleTests.SmallLimitsApp app) : 
     }
 
     [Fact]
-    public async Task TokenRequests_ForOneClientFromManyAddresses_Get429PastTheClientLimit()
+    public async Task TokenRequests_ForOneClientFromManyAddresses_Get429PastTheClientsLimitOverEveryAddress()
     {
         var clientId = "guessed-" + Guid.NewGuid().ToString("N")[..8];
-        for (var i = 0; i < PerClient; i++)
+        for (var i = 0; i < PerClientEverywhere; i++)
         {
             Assert.Equal(StatusCodes.Status401Unauthorized, (await AskAsync(clientId, $"192.0.2.{i + 1}")).Response.StatusCode);
         }
@@ -63,7 +68,25 @@ public sealed class TokenThrottleTests(TokenThrottleTests.SmallLimitsApp app) : 
         Assert.InRange(int.Parse(refused.Response.Headers.RetryAfter.ToString(), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
         Assert.Equal("no-store", refused.Response.Headers.CacheControl.ToString());
         // The refused request never reached the secret check, nor the audit trail.
-        Assert.Equal(PerClient, await SecretChecksAsync(clientId));
+        Assert.Equal(PerClientEverywhere, await SecretChecksAsync(clientId));
+    }
+
+    /// <summary>
+    /// A client id is no secret: someone guessing with it from one address uses up that address's count for it, and the client
+    /// itself, from its own address, still gets its tokens.
+    /// </summary>
+    [Fact]
+    public async Task TokenRequests_ForOneClientFromOneAddress_Get429_AndTheClientFromItsOwnAddressDoesNot()
+    {
+        var clientId = "guessed-" + Guid.NewGuid().ToString("N")[..8];
+        for (var i = 0; i < PerClient; i++)
+        {
+            Assert.Equal(StatusCodes.Status401Unauthorized, (await AskAsync(clientId, "198.51.100.7")).Response.StatusCode);
+        }
+
+        Assert.Equal(StatusCodes.Status429TooManyRequests, (await AskAsync(clientId, "198.51.100.7")).Response.StatusCode);
+        Assert.Equal(StatusCodes.Status401Unauthorized, (await AskAsync(clientId, "198.51.100.8")).Response.StatusCode);
+        Assert.Equal(PerClient + 1, await SecretChecksAsync(clientId));
     }
 
     [Fact]
