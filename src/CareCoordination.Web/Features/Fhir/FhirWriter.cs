@@ -313,7 +313,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
                 if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
                 {
                     var named = request.Subject?.Reference is { } reference && patients.TryGetValue(reference, out var subject) ? subject : default;
-                    var written = await CreateReferralAsync(request, named.Known is null ? named.Patient : null, named.Known, entry.Request?.IfNoneExist,
+                    // The person as an entry of the Bundle, else contained in the referral (#id), as a ServiceRequest posted alone may carry it.
+                    var written = await CreateReferralAsync(request, named.Known is null ? named.Patient ?? ContainedPatient(request) : null, named.Known, entry.Request?.IfNoneExist,
                         cancellationToken, new Sent(request, bundle));
                     results[index] = written;
                     referralEntry ??= index;

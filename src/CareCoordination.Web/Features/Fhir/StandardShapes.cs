@@ -1,4 +1,5 @@
 using System.Globalization;
+using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using Hl7.Fhir.Model;
 
@@ -70,11 +71,18 @@ public sealed class Sent(ServiceRequest request, Bundle? bundle = null)
     {
         if (who?.Identifier is { System: FhirMapping.NhsNumberSystem } identifier)
         {
-            return identifier.Value == nhsNumber;
+            return SameNhsNumber(identifier.Value, nhsNumber);
         }
         return Resolve(who) is not Patient patient
-            || patient.Identifier.All(i => i.System != FhirMapping.NhsNumberSystem || i.Value == nhsNumber);
+            || patient.Identifier.All(i => i.System != FhirMapping.NhsNumberSystem || SameNhsNumber(i.Value, nhsNumber));
     }
+
+    /// <summary>
+    /// As digits: the form holds a person known before as shown (943 476 5919, PersonRecord.FillIn), a message as sent
+    /// (9434765919). Compared as written, everything sent about a known person was taken for someone else's and dropped.
+    /// </summary>
+    private static bool SameNhsNumber(string? sent, string? person) =>
+        (NhsNumber.Normalise(sent) ?? sent) == (NhsNumber.Normalise(person) ?? person);
 
     /// <summary>
     /// The ODS code of the organisation the referral says it comes from, and where it says so: requester (an

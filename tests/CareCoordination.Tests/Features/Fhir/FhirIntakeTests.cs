@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CareCoordination.Domain;
 using CareCoordination.Features.Admin;
 using CareCoordination.Features.Coordination;
@@ -196,6 +197,65 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Equal("Getting back to the chapel choir on Sundays.", stored.PersonWishes);       // QuestionnaireResponse item "What matters to you?"
         Assert.Null(stored.Summary);
         Assert.Equal(["Pathway", "MedicallyOptimisedOn", "Needs", "Summary"], (await QueueRowAsync(stored.Id)).InformationNeeded.Select(i => i.Property));
+    }
+
+    /// <summary>
+    /// A second referral for a person this trust referred before (its Patient entry conditional on the NHS number): what the
+    /// Bundle says of the person in its Consent and QuestionnaireResponse is read as for a new person. The form holds a known
+    /// person's NHS number as shown (3-3-4), and everything sent was taken for someone else's and dropped: the consent
+    /// refused for want of a lawful basis.
+    /// </summary>
+    [Fact]
+    public async Task UkCoreTransaction_ForAPersonReferredBefore_ReadsItsConsentAndWhatMatters()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await NewNhsAsync();
+        string Conditional()
+        {
+            var bundle = JsonNode.Parse(Prepare("ukcore-transaction.json", nhs))!;
+            bundle["entry"]![0]!["request"]!["ifNoneExist"] = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}";
+            return bundle.ToJsonString();
+        }
+        var first = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(Conditional())));
+        Assert.Equal("201 Created", first.Entry[0].Response.Status);
+
+        var again = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(Conditional())));
+
+        Assert.Equal(["200 OK", "201 Created"], again.Entry.Take(2).Select(e => e.Response.Status));
+        var referralId = long.Parse(again.Entry[1].Response.Location.Split('/')[1], CultureInfo.InvariantCulture);
+        await using var connection = await app.OpenAsync();
+        var stored = await connection.QuerySingleAsync<(bool Consent, string? GivenBy, string? Wishes)>(
+            "SELECT consent_to_share, consent_given_by, person_wishes FROM referral WHERE id = @referralId", new { referralId });
+        Assert.Equal((true, "Tamsin Angove (daughter, lasting power of attorney)", "Getting back to the chapel choir on Sundays."), stored);
+    }
+
+    /// <summary>A transaction's referral whose person is contained in it (#id), as docs/fhir.md allows, is taken like one posted alone.</summary>
+    [Fact]
+    public async Task ATransactionsReferral_WithItsPatientContained_IsAccepted()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await NewNhsAsync();
+        var request = JsonNode.Parse(Prepare("ukcore-servicerequest.json", nhs))!;
+        var bundle = new JsonObject
+        {
+            ["resourceType"] = "Bundle",
+            ["type"] = "transaction",
+            ["entry"] = new JsonArray(new JsonObject
+            {
+                ["fullUrl"] = "urn:uuid:" + Guid.NewGuid(),
+                ["resource"] = request,
+                ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "ServiceRequest" },
+            }),
+        };
+        Assert.StartsWith("#", request["subject"]!["reference"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(bundle.ToJsonString())));
+
+        Assert.Equal("201 Created", Assert.Single(reply.Entry).Response.Status);
+        // As the same referral posted alone is read (UkCoreServiceRequest_Post_...): the contained Consent and Observation too.
+        var stored = await StoredAsync(nhs);
+        Assert.Equal((true, "Implied consent for direct care", "To be home for his wife, who he cares for."),
+            (stored.ConsentToShare, stored.ConsentGivenBy, stored.PersonWishes));
     }
 
     [Fact]
