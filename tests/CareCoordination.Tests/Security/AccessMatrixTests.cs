@@ -497,7 +497,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         ["capacity"] = (CapacityReaders, true),
         ["queue/coordination"] = (CountyWide, false),
         ["queue/bed-bureau"] = (CountyWide, false),
-        ["referrals/mine"] = (StaffRoles, true),
+        ["referrals/mine"] = (ReferralReaders, true),
     };
 
     [Fact]

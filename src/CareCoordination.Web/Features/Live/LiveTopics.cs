@@ -31,7 +31,9 @@ public static class LiveTopics
         // Task changes carry clinical reasons (why declined, why not home first): the teams and their managers only.
         [CoordinationQueue] = [Roles.Coordinator, Roles.BedBureau, Roles.Manager],
         [BedBureauQueue] = [Roles.BedBureau, Roles.Coordinator, Roles.Manager],
-        [MyReferrals] = [Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager, Roles.Admin],
+        // The same task changes, for the organisation's own referrals: those who may read its referrals. Not admin, who opens
+        // no referral (the bed board hides who is in a bed from them too).
+        [MyReferrals] = [Roles.Referrer, Roles.Coordinator, Roles.BedBureau, Roles.Manager],
     };
 
     // Partner systems read capacity (as they may as FHIR) and their own organisation's referrals, never a working queue.
