@@ -96,11 +96,13 @@ public static class SubmitReferral
     }
 
     /// <summary>
-    /// The change a submission records, pushed to live screens as it is. A duplicate and the information needed are named
-    /// only when there are any: most referrals have neither, and every one kept both as null (issue 14, store growth).
+    /// The change a submission records, pushed to live screens as it is. A possible duplicate and the information needed are
+    /// said only when there are any: most referrals have neither, and every one kept both as null (issue 14, store growth).
+    /// The duplicate is said, not named: the referral it may repeat can be another organisation's, whose id the sender's
+    /// organisation (its staff and its partner system on referrals/mine) may not learn; coordinators read it from the store.
     /// </summary>
     private sealed record Submitted(string Status, string? Source, string? Pathway, string? Urgency, bool EarlyRequest,
-        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? DuplicateOf,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? PossibleDuplicate,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? InformationNeeded);
 
     public sealed class Handler(Database database, Work work, Fhir.ReceivedMessage received) : ICommandHandler<Command, Result>
@@ -274,7 +276,7 @@ public static class SubmitReferral
                 }
             }
             scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new Submitted(
-                "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, referral.DuplicateOf,
+                "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, referral.DuplicateOf is null ? null : true,
                 command.InformationNeeded is { Count: > 0 } needed ? needed : null));
             scope.RecordChange("task.created", "triage_task", taskId, organisationId, new { referralId, queue = "coordination", status = "requested" });
             if (paper is not null)

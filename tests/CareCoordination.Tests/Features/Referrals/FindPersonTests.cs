@@ -2,6 +2,7 @@ using System.Text.Json;
 using CareCoordination.Domain;
 using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
+using Dapper;
 
 namespace CareCoordination.Tests.Features.Referrals;
 
@@ -88,6 +89,26 @@ public abstract class FindPersonTests(AppFactory app)
         Assert.Equal("4 Chapel Row, Ashbury", ours?.Person?.AddressLine);
         SaysNothingOf(ours, ["Harbour View", "07700 900456", "Saltmouth"]);
         Assert.Equal(2, ours!.Open.Visible.Count);
+    }
+
+    /// <summary>
+    /// A referral for someone another trust has referred is marked a possible duplicate, and its change (pushed to the sender's
+    /// own staff and partner system) says so without the other trust's referral's id.
+    /// </summary>
+    [Fact]
+    public async Task AReferralForSomeoneAnotherTrustReferred_ItsChangeSaysPossibleDuplicate_NotWhichReferral()
+    {
+        var nhs = await app.NewNhsNumberAsync();
+        var westmoors = (await SubmitAsync(AsWestmoorSaidIt(nhs), "referrer")).ReferralId!.Value;
+
+        var saltmouths = (await SubmitAsync(AsSaltmouthSaidIt(nhs), "gareth.evans", "new-need")).ReferralId!.Value;
+
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(westmoors, await connection.ExecuteScalarAsync<long?>("SELECT duplicate_of_referral_id FROM referral WHERE id = @saltmouths", new { saltmouths }));
+        var told = JsonDocument.Parse(await connection.ExecuteScalarAsync<string>(
+            "SELECT data FROM change WHERE kind = 'referral.submitted' AND entity_id = @saltmouths", new { saltmouths }) ?? "{}").RootElement;
+        Assert.True(told.GetProperty("possibleDuplicate").GetBoolean());
+        Assert.DoesNotContain(westmoors.ToString(System.Globalization.CultureInfo.InvariantCulture), told.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
