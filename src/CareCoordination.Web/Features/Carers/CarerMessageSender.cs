@@ -155,6 +155,7 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
         }
         var mail = smtp.CurrentValue;
         RecordCarerMessageOutcome.Command outcome;
+        string? logged = null;
         if (facts is not { Agreed: true, CarerEmail: not null })
         {
             outcome = new(id, claim, Outcome.NotSent, "the person's agreement to tell the carer is not recorded.");
@@ -170,18 +171,24 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
             outcome = error is null
                 ? new(id, claim, Outcome.Sent, SentTo: facts.CarerEmail, Subject: subject, Body: body)
                 : new(id, claim, Outcome.Failed, error.Value.Reason, error.Value.Permanent);
+            logged = error?.Logged;
         }
         await using var scope = scopes.CreateAsyncScope();
         scope.ServiceProvider.GetRequiredService<ActorAccessor>().ActAsSystem();
         var status = await scope.ServiceProvider.GetRequiredService<IMediator>().Send(outcome, cancellationToken);
         if (outcome.Result == Outcome.Failed)
         {
-            logger.LogWarning("Carer message {Id}: {Error} Now {Status}.", id, outcome.Error, status ?? "taken over by another node");
+            logger.LogWarning("Carer message {Id}: {Error} Now {Status}.", id, logged ?? outcome.Error, status ?? "taken over by another node");
         }
     }
 
-    /// <summary>One attempt: null when the server took the message, else why not and whether trying again could help.</summary>
-    private static async Task<(string Reason, bool Permanent)?> SendAsync(SmtpSettings mail, string host, long id, MailboxAddress to, string subject,
+    /// <summary>
+    /// One attempt: null when the server took the message, else why not (kept with the message, for the staff who follow it),
+    /// whether trying again could help, and what of it may be logged. A server's refusal is logged by its codes alone: its
+    /// words often name the recipient ("5.1.1 &lt;carer@...&gt;: Recipient address rejected"), and a log is no place for a
+    /// carer's address.
+    /// </summary>
+    private static async Task<(string Reason, bool Permanent, string Logged)?> SendAsync(SmtpSettings mail, string host, long id, MailboxAddress to, string subject,
         string body, CancellationToken cancellationToken)
     {
         var message = new MimeMessage
@@ -208,15 +215,18 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
         catch (SmtpCommandException refused)
         {
             // 5xx: the server will never take it (no such mailbox, relaying denied); 4xx: it may later.
-            return ($"The e-mail server refused it ({(int)refused.StatusCode} {refused.Message.Trim()}).", (int)refused.StatusCode >= 500);
+            return ($"The e-mail server refused it ({(int)refused.StatusCode} {refused.Message.Trim()}).", (int)refused.StatusCode >= 500,
+                $"The e-mail server refused it ({(int)refused.StatusCode}, {refused.ErrorCode}).");
         }
         catch (AuthenticationException failed)
         {
-            return ($"The e-mail server did not accept the sign-in (Smtp:UserName, Smtp:Password): {failed.Message}", false);
+            var reason = $"The e-mail server did not accept the sign-in (Smtp:UserName, Smtp:Password): {failed.Message}";
+            return (reason, false, reason);
         }
         catch (Exception failed) when (failed is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return ($"The e-mail server could not be reached ({failed.Message.Trim()}).", false);
+            var reason = $"The e-mail server could not be reached ({failed.Message.Trim()}).";
+            return (reason, false, reason);
         }
     }
 }

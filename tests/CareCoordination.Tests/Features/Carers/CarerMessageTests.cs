@@ -7,6 +7,7 @@ using CareCoordination.Features.Referrals;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 
@@ -39,7 +40,11 @@ public class CarerMailAppFactory : AppFactory
         builder.UseSetting("Smtp:TimeoutSeconds", "5");
         builder.UseSetting("CarerMessages:RetryFirstSeconds", RetryFirstSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("CarerMessages:Contact", "the Community Coordination Centre on 01632 960 000");
+        builder.ConfigureTestServices(services => services.AddFakeLogging());
     }
+
+    /// <summary>What the host logged.</summary>
+    public Microsoft.Extensions.Logging.Testing.FakeLogCollector Logs => Services.GetRequiredService<Microsoft.Extensions.Logging.Testing.FakeLogCollector>();
 
     public override async ValueTask DisposeAsync()
     {
@@ -413,6 +418,27 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
         Assert.Single(app.Mail.To(carer));
         Assert.Equal(["carer-message.queued", "carer-message.retrying", "carer-message.sent"],
             (await TimelineAsync(referralId)).Where(e => e.Kind.StartsWith("carer-message.", StringComparison.Ordinal)).Select(e => e.Kind));
+    }
+
+    /// <summary>
+    /// A server that refuses the carer's address for good: the message fails, with the server's words kept for the staff who
+    /// follow it, and the log says why by the codes alone, never the carer's address the server's words carry.
+    /// </summary>
+    [Fact]
+    public async Task AnAddressTheServerRefuses_FailsTheMessage_AndTheLogDoesNotNameIt()
+    {
+        var carer = NewCarerAddress();
+        app.Mail.Refuse(carer);
+        var (referralId, _, _) = await ReferAsync(carer, agreed: true);
+
+        // Closed by the referrer: the carer is told of it (and no service's slot is used).
+        await app.SendAsync(new CancelReferral.Command(referralId, "Went home with family."), await app.StaffAsync("referrer"));
+
+        var failed = Assert.Single(await WhenAsync(referralId, m => m.Count == 1 && m[0].Status == "failed"));
+        Assert.Contains(carer, failed.LastError, StringComparison.OrdinalIgnoreCase);
+        var logged = app.Logs.GetSnapshot().Where(l => l.Category == typeof(CarerMessageSender).FullName).Select(l => l.Message).ToList();
+        Assert.Contains(logged, line => line.Contains("refused it (550", StringComparison.Ordinal));
+        Assert.DoesNotContain(logged, line => line.Contains(carer, StringComparison.OrdinalIgnoreCase));
     }
 
     [Fact]
