@@ -54,18 +54,19 @@ public sealed class Revocation(Database database) : IDisposable
 
     /// <summary>
     /// A partner client's check, which also answers its organisation's ODS code and kind, as they are now: a referral's
-    /// check of its requester needs them, and asking here saves a round trip of every partner submission (issue 14).
+    /// check of its requester needs them, and asking here saves a round trip of every partner submission (issue 14). And the
+    /// scopes the client may have now, for what outlives a token (a subscription's deliveries).
     /// </summary>
-    public async Task<(bool Revoked, string? OrganisationCode, string? OrganisationKind)> CheckPartnerAsync(Actor actor, CancellationToken cancellationToken)
+    public async Task<(bool Revoked, string? OrganisationCode, string? OrganisationKind, string Scopes)> CheckPartnerAsync(Actor actor, CancellationToken cancellationToken)
     {
         if (actor.Kind != ActorKind.Partner || actor.Id is not { } clientId)
         {
-            return (true, null, null);
+            return (true, null, null, "");
         }
         var client = await AskAsync(staff: false, clientId, cancellationToken);
         return client is not { Active: true } || client.OrganisationId != actor.OrganisationId
-            ? (true, null, null)
-            : (false, client.OrganisationCode, client.OrganisationKind);
+            ? (true, null, null, "")
+            : (false, client.OrganisationCode, client.OrganisationKind, client.Scopes ?? "");
     }
 
     private async Task<Standing?> AskAsync(bool staff, object key, CancellationToken cancellationToken)
@@ -125,7 +126,7 @@ public sealed class Revocation(Database database) : IDisposable
             return new StandingQueries(connection,
                 Sql.Prepare(connection, "SELECT active AS Active, role AS Role, organisation_id AS OrganisationId FROM staff_user WHERE id = @key", ("key", DbType.Int64)),
                 Sql.Prepare(connection, """
-                    SELECT c.active AS Active, c.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.kind AS OrganisationKind
+                    SELECT c.active AS Active, c.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.kind AS OrganisationKind, c.scopes AS Scopes
                     FROM partner_client c LEFT JOIN organisation o ON o.id = c.organisation_id WHERE c.client_id = @key
                     """, ("key", DbType.String)));
         }
@@ -161,6 +162,7 @@ public sealed class Revocation(Database database) : IDisposable
         public long OrganisationId { get; init; }
         public string? OrganisationCode { get; init; }
         public string? OrganisationKind { get; init; }
+        public string? Scopes { get; init; }
     }
 }
 

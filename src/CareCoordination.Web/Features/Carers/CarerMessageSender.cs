@@ -184,11 +184,11 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
 
     /// <summary>
     /// One attempt: null when the server took the message, else why not (kept with the message, for the staff who follow it),
-    /// whether trying again could help, and what of it may be logged. A server's refusal is logged by its codes alone: its
-    /// words often name the recipient ("5.1.1 &lt;carer@...&gt;: Recipient address rejected"), and a log is no place for a
-    /// carer's address.
+    /// whether trying again could help, and what to log in its place, if anything. A server's refusal is logged by its codes
+    /// alone: its words often name the recipient ("5.1.1 &lt;carer@...&gt;: Recipient address rejected"), and a log is no
+    /// place for a carer's address.
     /// </summary>
-    private static async Task<(string Reason, bool Permanent, string Logged)?> SendAsync(SmtpSettings mail, string host, long id, MailboxAddress to, string subject,
+    private static async Task<(string Reason, bool Permanent, string? Logged)?> SendAsync(SmtpSettings mail, string host, long id, MailboxAddress to, string subject,
         string body, CancellationToken cancellationToken)
     {
         var message = new MimeMessage
@@ -220,13 +220,11 @@ public sealed class CarerMessageSender(IServiceScopeFactory scopes, Database dat
         }
         catch (AuthenticationException failed)
         {
-            var reason = $"The e-mail server did not accept the sign-in (Smtp:UserName, Smtp:Password): {failed.Message}";
-            return (reason, false, reason);
+            return ($"The e-mail server did not accept the sign-in (Smtp:UserName, Smtp:Password): {failed.Message}", false, null);
         }
         catch (Exception failed) when (failed is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            var reason = $"The e-mail server could not be reached ({failed.Message.Trim()}).";
-            return (reason, false, reason);
+            return ($"The e-mail server could not be reached ({failed.Message.Trim()}).", false, null);
         }
     }
 }

@@ -17,8 +17,8 @@ namespace CareCoordination.Features.Fhir.Subscriptions;
 /// hanging endpoint holds up only its own notifications; within one subscription they go one at a time, in event-number order.
 /// Pacing (back-off, heartbeats, leases) is on the wall clock, not the app's TimeProvider: it is about real endpoints and nodes.
 /// </summary>
-public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, AuditWriter audit, TimeProvider clock, IOptionsMonitor<SubscriptionSettings> settingsMonitor,
-    ILogger<SubscriptionDelivery> logger) : BackgroundService
+public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, AuditWriter audit, Revocation revocation, TimeProvider clock,
+    IOptionsMonitor<SubscriptionSettings> settingsMonitor, ILogger<SubscriptionDelivery> logger) : BackgroundService
 {
     private static readonly TimeProvider Wall = TimeProvider.System;
 
@@ -241,27 +241,15 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
     /// </summary>
     private async Task<string?> WithdrawnAsync(FhirSubscriptionRow row, CancellationToken cancellationToken)
     {
-        ClientStanding? client;
-        await using (var connection = await database.OpenAsync(cancellationToken))
-        {
-            client = await connection.QuerySingleOrDefaultAsync<ClientStanding>(
-                "SELECT active AS Active, organisation_id AS OrganisationId, scopes AS Scopes FROM partner_client WHERE client_id = @ClientId", new { row.ClientId });
-        }
-        if (client is not { Active: true } || client.OrganisationId != row.OrganisationId)
+        var partner = new Actor(ActorKind.Partner, row.ClientId, row.ClientId, null, row.OrganisationId, new HashSet<string>());
+        var standing = await revocation.CheckPartnerAsync(partner, cancellationToken);
+        if (standing.Revoked)
         {
             return "Turned off: the partner client that made it was deactivated or moved to another organisation, so nothing more is sent for it.";
         }
-        var partner = new Actor(ActorKind.Partner, row.ClientId, row.ClientId, null, row.OrganisationId,
-            client.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal));
+        partner = partner with { Scopes = standing.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal) };
         return Backport.MayReceive(row.Content, partner) ? null
             : "Turned off: the partner client that made it may no longer read Tasks, which full-resource notifications carry.";
-    }
-
-    private sealed record ClientStanding
-    {
-        public bool Active { get; init; }
-        public long OrganisationId { get; init; }
-        public string Scopes { get; init; } = "";
     }
 
     /// <summary>Ends the subscription's delivery, saying why where its partner reads it (Subscription.error), if this node still holds it.</summary>
