@@ -88,6 +88,10 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
         UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
         StartServer();
         BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        await using (var connection = await Services.GetRequiredService<Database>().OpenAsync())
+        {
+            TestReferrals.AvoidSeeded(await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT nhs_number FROM person"));
+        }
         await _chromium.LaunchAsync();
     }
 

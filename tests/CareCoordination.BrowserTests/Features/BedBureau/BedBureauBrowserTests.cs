@@ -13,15 +13,10 @@ public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<Brow
     /// <summary>A pathway 2 referral passed to the bureau and taken there by Helen Marsh (bedbureau).</summary>
     private async Task<long> AtTheBureauAsync(string family)
     {
-        var nine = "9995" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        while (NhsNumber.CheckDigit(nine) < 0)
-        {
-            nine = "9995" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        }
         var today = LondonTime.Today(TimeProvider.System);
         var form = new ReferralForm
         {
-            NhsNumber = nine + NhsNumber.CheckDigit(nine), GivenName = "Alice", FamilyName = family, DateOfBirth = new DateOnly(1936, 3, 4),
+            NhsNumber = TestReferrals.NewNhsNumber("9995"), GivenName = "Alice", FamilyName = family, DateOfBirth = new DateOnly(1936, 3, 4),
             Sex = "female", AddressLine = "9 Mill Lane, Ashbury", Postcode = "WM1 2AB", Ethnicity = "A", Source = "acute-hospital",
             Pathway = "2", Urgency = "urgent", Ward = "Ward 5", MedicallyOptimisedOn = today, ExpectedDischargeOn = today.AddDays(1),
             Needs = ["mobility", "transfers"], ConsentToShare = true, ConsentGivenBy = "Alice herself",

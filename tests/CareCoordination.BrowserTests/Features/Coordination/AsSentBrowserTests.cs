@@ -52,14 +52,9 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
     /// <summary>A BaRS-style $process-message as docs/examples has it, for a new person, from the demo partner client.</summary>
     private async Task<(string BundleId, long ReferralId)> SendByFhirAsync(string family, string note)
     {
-        var nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        while (NhsNumber.CheckDigit(nine) < 0)
-        {
-            nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-        }
         var today = LondonTime.Today(TimeProvider.System).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var json = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "examples", "referral-message.json"))
-            .Replace("9434765919", nine + NhsNumber.CheckDigit(nine), StringComparison.Ordinal)
+            .Replace("9434765919", TestReferrals.NewNhsNumber("9997"), StringComparison.Ordinal)
             .Replace("R-1002", "B-" + Guid.NewGuid().ToString("N"), StringComparison.Ordinal)
             .Replace("2026-11-20", today, StringComparison.Ordinal);
         var message = JsonNode.Parse(json)!.AsObject();

@@ -10,18 +10,7 @@ namespace CareCoordination.BrowserTests.Features.Referrals;
 
 public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<BrowserHost>
 {
-    /// <summary>A valid NHS number in the test range that the demo store (999 then six digits from a fixed seed) is unlikely to hold.</summary>
-    private static string NewNhsNumber()
-    {
-        while (true)
-        {
-            var nine = "9997" + Random.Shared.Next(0, 100_000).ToString("D5", CultureInfo.InvariantCulture);
-            if (NhsNumber.CheckDigit(nine) is var check and >= 0)
-            {
-                return nine + check;
-            }
-        }
-    }
+    private static string NewNhsNumber() => TestReferrals.NewNhsNumber("9997");
 
     [Fact]
     public async Task Referrer_FillsTheFormByItsLabels_AndTheReferralAppearsLiveForTheirColleague()
