@@ -122,7 +122,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         // as a new need and the coordination centre sees it flagged as a possible duplicate.
         var key = sender is null ? Guid.NewGuid().ToString("N") : "fhir:" + Hash(sender);
         var result = await mediator.Send(new SubmitReferral.Command(form, key, DuplicateAnswer: "new-need", Sender: sender,
-            InformationNeeded: [.. missing.Select(m => m.Property)]), cancellationToken);
+            InformationNeeded: [.. missing.Select(m => m.Property)], PersonAsKnown: patient is null), cancellationToken);
         var referralId = result.ReferralId!.Value;
         if (result.Repeated)
         {

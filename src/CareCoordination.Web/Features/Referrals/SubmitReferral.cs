@@ -26,10 +26,15 @@ public static class SubmitReferral
     /// be searched by and shown back. InformationNeeded (FHIR only) names the form's answers the sender did not
     /// give (InformationNeeded.Of): they are stored as absent and the referral is marked for the coordinator,
     /// instead of the form's rule refusing it; every other rule holds.
+    /// PersonAsKnown (FHIR only): the sender named a person it has referred or registered before and said nothing about them
+    /// (a ServiceRequest whose subject is Patient/{id} or an NHS number, with no Patient), so the form's person is what the
+    /// store holds as that organisation's last word. The whole record is then left as it is: brought up to date from it, it
+    /// would put one trust's older details over what another has said since, in the coordination centre's view. What the
+    /// referral said of the person is that organisation's last word, as it was.
     [AllowRoles(Roles.Referrer)]
     [AllowPartnerScope("system/ServiceRequest.c")]
     public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null,
-        SenderIdentifier? Sender = null, IReadOnlyList<string>? InformationNeeded = null)
+        SenderIdentifier? Sender = null, IReadOnlyList<string>? InformationNeeded = null, bool PersonAsKnown = false)
         : ICommand<Result>;
 
     public sealed record SenderIdentifier(string System, string Value);
@@ -165,7 +170,8 @@ public static class SubmitReferral
 
             var hospitalSiteId = fromHospital ? HospitalSites.Resolve(sites, organisationId, form.HospitalSite) : null;
             var knownBefore = personId is not null;
-            if (personId is { } known)
+            var sayingNothingNew = knownBefore && command.PersonAsKnown;
+            if (personId is { } known && !sayingNothingNew)
             {
                 await UpdatePersonAsync(connection, transaction, known, nhsNumber, form, scope.Now);
             }
@@ -232,7 +238,7 @@ public static class SubmitReferral
                 parameters.AddDynamicParams(person);
             }
             var message = await received.KeepWithReferralAsync(work, parameters);
-            var writes = WriteSql(person is not null, message, bySender: command.Sender is not null);
+            var writes = WriteSql(person is not null, message, bySender: command.Sender is not null, sayingNothingNew);
             long referralId, taskId;
             if (database.Provider == StoreProvider.PostgreSQL)
             {
@@ -290,14 +296,15 @@ public static class SubmitReferral
         /// <summary>
         /// The statements that write a submission (see SubmitAsync), by whether the person is new to the store, how the message
         /// that made the referral is kept (ReceivedMessage.KeepWithReferralAsync) and which key the referral has: a partner's
-        /// own identifier, or the form's idempotency key. Made once for each.
+        /// own identifier, or the form's idempotency key, and whether the referral said nothing new of a person known before
+        /// (Command.PersonAsKnown). Made once for each.
         /// </summary>
-        private static Writes WriteSql(bool newPerson, (string With, string Id) message, bool bySender) =>
+        private static Writes WriteSql(bool newPerson, (string With, string Id) message, bool bySender, bool asLastSaid) =>
             // Keyed by whether the message is kept by a WITH (its two forms are constants): hashing the WITH's text would be
             // work on every submission.
-            WriteSqls.GetOrAdd((newPerson, message.With.Length > 0, bySender), (key, kept) =>
+            WriteSqls.GetOrAdd((newPerson, message.With.Length > 0, bySender, asLastSaid), (key, kept) =>
             {
-                var (isNew, _, sender) = key;
+                var (isNew, _, sender, lastSaid) = key;
                 var (with, receivedId) = kept;
                 var theReferral = sender
                     ? "r.organisation_id = @OrganisationId AND r.sender_system = @SenderSystem AND r.sender_value = @SenderValue"
@@ -320,11 +327,11 @@ public static class SubmitReferral
                         @MadeAt, @MadeAt, @Now, @EnteredFromPaper, @EnteredAt, @EnteredByUserId, {receivedId})
                     RETURNING id, received_id
                     """,
-                    $"{KeepWhatItSaid} WHERE {theReferral}",
+                    $"{(lastSaid ? KeepWhatItLastSaid : KeepWhatItSaid)} WHERE {theReferral}",
                     TriageTasks.InsertOpenWhere(theReferral));
             }, message);
 
-        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool NewPerson, bool KeptByWith, bool BySender), Writes> WriteSqls = new();
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(bool NewPerson, bool KeptByWith, bool BySender, bool AsLastSaid), Writes> WriteSqls = new();
 
         /// <summary>
         /// A submission's writes, in order: the person when new (answering its id), the referral (its id and its message's),
@@ -352,7 +359,23 @@ public static class SubmitReferral
             """;
 
         /// <summary>
-        /// The referral carries the latest word on the person, so the whole record (the coordination centre's) of someone known
+        /// For a referral that said nothing new of a person known before (Command.PersonAsKnown): a copy of what its organisation
+        /// last said of them, its version too, so that it stays that organisation's latest word (PersonRecord.LatestAsReferredBy
+        /// breaks a tie by the referral). There is always one: the sender could name the person only because it had said something
+        /// of them, and nothing said is ever removed. Followed by a condition on the referral r.
+        /// </summary>
+        private const string KeepWhatItLastSaid = $"""
+            INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
+                address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
+                carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
+            SELECT r.id, rp.person_id, rp.person_version, rp.nhs_number, rp.given_name, rp.family_name, rp.date_of_birth, rp.sex,
+                rp.address_line, rp.postcode, rp.locality, rp.ethnicity, rp.interpreter_language, rp.easy_read, rp.bsl, rp.lives_alone,
+                rp.carer_name, rp.carer_relationship, rp.carer_contact, rp.carer_wants_assessment, rp.gp_practice_code, rp.names, rp.other_identifiers, @now
+            FROM referral r JOIN person p ON p.id = r.person_id {PersonRecord.LatestAsReferredBy}
+            """;
+
+        /// <summary>
+        /// A referral that describes the person carries the latest word on them, so the whole record (the coordination centre's) of someone known
         /// before is brought up to date with it; what each referral said is kept with it too (KeepWhatItSaid), for its own
         /// organisation. A person new to the store is written with the referral (WriteSql).
         /// </summary>

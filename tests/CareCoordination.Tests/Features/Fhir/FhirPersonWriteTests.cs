@@ -238,6 +238,61 @@ public abstract class FhirPersonWriteTests(AppFactory app)
     }
 
     [Fact]
+    public async Task AReferralNamingAKnownPersonWithoutAPatient_SaysNothingNew_TheCoordinationCentresRecordStaysAsAnotherTrustLeftIt()
+    {
+        using var ours = await app.PartnerAsync();
+        using var theirs = await OtherTrustAsync();
+        var nhs = await app.NewNhsNumberAsync();
+        // We referred them first, at Westmoor Road; the other trust since, from where they have moved to.
+        var first = FhirPayloads.ContainedReferral(nhs);
+        first["contained"]![0]!["address"]![0]!["line"] = new JsonArray("1 Westmoor Road");
+        var ourFirst = await FhirPartner.ParseAsync<ServiceRequest>(
+            await ours.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(first.ToJsonString())), HttpStatusCode.Created);
+        var moved = FhirPayloads.ContainedReferral(nhs);
+        moved["contained"]![0]!["address"]![0]!["line"] = new JsonArray("2 Saltmouth Road");
+        moved["requester"]!["identifier"]!["value"] = "RSM";
+        await FhirPartner.ParseAsync<ServiceRequest>(await theirs.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(moved.ToJsonString())), HttpStatusCode.Created);
+        await using var connection = await app.OpenAsync();
+        const string Record = "SELECT id AS Id, address_line AS Address, version AS Version FROM person WHERE nhs_number = @nhs";
+        var before = await connection.QuerySingleAsync<(long Id, string Address, int Version)>(Record, new { nhs });
+        Assert.Equal("2 Saltmouth Road", before.Address);
+        const string Updates = "SELECT COUNT(*) FROM change WHERE kind = 'person.updated' AND entity_id = @Id";
+        var updatesBefore = await connection.ExecuteScalarAsync<long>(Updates, new { before.Id });
+
+        // We refer them again, naming them by NHS number alone, then by reference, and send nothing about them.
+        var referrals = new List<long>();
+        foreach (var subject in new[]
+        {
+            new JsonObject { ["identifier"] = new JsonObject { ["system"] = NhsSystem, ["value"] = nhs } },
+            new JsonObject { ["reference"] = ourFirst.Subject.Reference },
+        })
+        {
+            var referral = await FhirPartner.ParseAsync<ServiceRequest>(
+                await ours.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(ReferralFor(nhs, subject).ToJsonString())), HttpStatusCode.Created);
+            Assert.Equal(ourFirst.Subject.Reference, referral.Subject.Reference);
+            referrals.Add(long.Parse(referral.Id, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        // The coordination centre's record is still the other trust's newer word, not put back to our older one.
+        Assert.Equal(before, await connection.QuerySingleAsync<(long Id, string Address, int Version)>(Record, new { nhs }));
+        var coordinationCentre = await app.SendAsync<FindPerson.Result?>(new FindPerson.Query(nhs), await app.StaffAsync("coordinator"));
+        Assert.Equal("2 Saltmouth Road", coordinationCentre?.Person?.AddressLine);
+        Assert.Equal(updatesBefore, await connection.ExecuteScalarAsync<long>(Updates, new { before.Id }));
+        // Each new referral said what we last said of them; each trust still reads only its own words.
+        foreach (var id in referrals)
+        {
+            Assert.Equal("1 Westmoor Road", await connection.QuerySingleAsync<string>("SELECT address_line FROM referral_person WHERE referral_id = @id", new { id }));
+        }
+        var path = $"/fhir/Patient/{before.Id}";
+        var ourView = await (await ours.GetAsync(path)).Content.ReadAsStringAsync();
+        Assert.Contains("1 Westmoor Road", ourView, StringComparison.Ordinal);
+        Assert.DoesNotContain("Saltmouth Road", ourView, StringComparison.Ordinal);
+        var theirView = await (await theirs.GetAsync(path)).Content.ReadAsStringAsync();
+        Assert.Contains("2 Saltmouth Road", theirView, StringComparison.Ordinal);
+        Assert.DoesNotContain("Westmoor Road", theirView, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AnotherTrustsRegistration_CannotBeNamedByAReferral()
     {
         using var ours = await app.PartnerAsync();
