@@ -159,9 +159,11 @@ public static class HostSetup
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddRadzenComponents();
         services.AddProblemDetails();
-        // In this order: at /fhir every exception is answered as an OperationOutcome, elsewhere a domain failure as ProblemDetails.
+        // In this order: at /fhir every exception is answered as an OperationOutcome, elsewhere a domain failure as ProblemDetails,
+        // and a page asked for while the store is out of reach says so and asks again by itself.
         services.AddExceptionHandler<Features.Fhir.FhirFailures>();
         services.AddExceptionHandler<FailureResponses>();
+        services.AddExceptionHandler<StoreOutageResponses>();
         return services;
     }
 

@@ -12,8 +12,10 @@ public static class StoreFailure
     public static bool IsUnreachable(Exception failure) => failure switch
     {
         TimeoutException => true,
-        // Connection exceptions (08), insufficient resources (53), an operator's intervention such as a shutdown (57P).
-        PostgresException postgres => postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
+        // Connection exceptions (08), insufficient resources (53), an operator's intervention such as a shutdown (57P); and any
+        // error that ends the session (FATAL), which is the server refusing the connection itself (a database not taking
+        // connections, or gone), never a fault in a statement, which is an ERROR.
+        PostgresException postgres => postgres.InvariantSeverity is "FATAL" or "PANIC" || postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
             || postgres.SqlState.StartsWith("53", StringComparison.Ordinal) || postgres.SqlState.StartsWith("57P", StringComparison.Ordinal),
         NpgsqlException npgsql => npgsql.IsTransient,
         // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_CANTOPEN.

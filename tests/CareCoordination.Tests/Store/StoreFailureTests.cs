@@ -16,6 +16,7 @@ public sealed class StoreFailureTests
         Assert.True(StoreFailure.IsUnreachable(new NpgsqlException("Failed to connect", new System.Net.Sockets.SocketException())));
         Assert.True(StoreFailure.IsUnreachable(new PostgresException("the database system is shutting down", "FATAL", "FATAL", "57P03")));
         Assert.True(StoreFailure.IsUnreachable(new PostgresException("too many connections", "FATAL", "FATAL", "53300")));
+        Assert.True(StoreFailure.IsUnreachable(new PostgresException("database \"cc\" is not currently accepting connections", "FATAL", "FATAL", "55000")));
     }
 
     [Fact]
@@ -25,6 +26,7 @@ public sealed class StoreFailureTests
         Assert.False(StoreFailure.IsUnreachable(new SqliteException("UNIQUE constraint failed", 19)));
         Assert.False(StoreFailure.IsUnreachable(new PostgresException("syntax error", "ERROR", "ERROR", "42601")));
         Assert.False(StoreFailure.IsUnreachable(new PostgresException("could not serialize access", "ERROR", "ERROR", "40001")));
+        Assert.False(StoreFailure.IsUnreachable(new PostgresException("lastval is not yet defined in this session", "ERROR", "ERROR", "55000")));
         Assert.False(StoreFailure.IsUnreachable(new InvalidOperationException("A bug.")));
     }
 }
