@@ -431,8 +431,9 @@ public static partial class DischargeSitrep
         private static List<Reason> Reasons(List<Stay> stays, Dictionary<long, OpenReason> reasons, DateOnly last)
         {
             var waiting = stays.Where(s => s.RemainsAtEndOf(last) && s.LengthOfStayOn(last) >= 7).ToList();
+            // By the reason alone: an open reason also names its referral and since when, which would make a row of each person.
             return waiting
-                .GroupBy(s => reasons.GetValueOrDefault(s.Id))
+                .GroupBy(s => reasons.GetValueOrDefault(s.Id) is { } open ? open with { ReferralId = 0, FromAt = default } : null)
                 .Select(g => (Open: g.Key, Rows: g.ToList()))
                 .OrderBy(g => g.Open is null).ThenBy(g => g.Open?.ListVersion, StringComparer.Ordinal).ThenBy(g => g.Open?.SortOrder)
                 .Select(g => new Reason(g.Open?.ListVersion ?? "", g.Open?.Family ?? "", g.Open?.FamilyLabel ?? "", g.Open?.Code ?? "",

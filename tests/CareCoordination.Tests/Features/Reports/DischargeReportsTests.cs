@@ -159,6 +159,36 @@ public abstract class DischargeReportsTests(AppFactory app)
     }
 
     /// <summary>
+    /// People waiting for the same reason are one row, counted together. Over d0 to d3: R1 (ready d-20) and R2 (ready d-10)
+    /// both held by the 2024 list's C1 from d-5, R3 (ready d-8) by the 2023 list's C1 from d-8; all still in at the end.
+    /// </summary>
+    [Fact]
+    public async Task Sitrep_DelayReasons_PeopleWaitingForTheSameReason_AreOneRowCountedTogether()
+    {
+        var facts = new DischargeFacts(app);
+        await facts.CodeListsAsync();
+        var trust = await facts.TrustAsync("Trust R");
+        var r1 = await facts.ReferAsync(trust, "Ward R", D(-20));
+        var r2 = await facts.ReferAsync(trust, "Ward R", D(-10));
+        var r3 = await facts.ReferAsync(trust, "Ward R", D(-8));
+        await facts.DelayAsync(r1, facts.ListVersion2024, "C1", D(-5), null);
+        await facts.DelayAsync(r2, facts.ListVersion2024, "C1", D(-5), null);
+        await facts.DelayAsync(r3, facts.ListVersion2023, "C1", D(-8), null);
+
+        var sitrep = await app.SendAsync<DischargeSitrep.Result>(
+            new DischargeSitrep.Query(new ReportFilter(D(0), D(3), null, facts.Locality)), await app.StaffAsync("manager"));
+
+        // Stays at the end of d3 (from the ready date, no admission given): R1 23 days, R2 13, R3 11: all 7+, R1 alone 14+.
+        Assert.Equal(
+            [
+                new DischargeSitrep.Reason(facts.ListVersion2023, "social-care", "Awaiting social care (2023 list)", "C1",
+                    "Awaiting a care package in own home (2023 wording)", 1, 0),
+                new DischargeSitrep.Reason(facts.ListVersion2024, "capacity", "Capacity (2024 list)", "C1", "Awaiting home care to start (2024 wording)", 2, 1),
+            ],
+            sitrep.Reasons);
+    }
+
+    /// <summary>
     /// The sitrep's length of stay counts from the admission the referral gave, and from the discharge ready date where it
     /// gave none (the least the stay can have been). Over d0 to d3:
     ///   Q1 admitted d-20, ready d-2, still in.   Q2 admitted d-6, ready d0, discharged d3.
