@@ -140,6 +140,14 @@ public static partial class WaitingLists
 
         private sealed record Part(int[][] Waiting, List<int> ToDecision, List<int> ToStart);
 
+        /// <summary>
+        /// When referral r was cancelled: its change, kept for good. Not r.updated_at, which a note or a discharge recorded on the
+        /// cancelled referral later moves on, putting it back on every list as at a day between. A referral cancelled with no
+        /// change kept (written by hand) has only its last update to go by.
+        /// </summary>
+        private const string CancelledAt =
+            "COALESCE((SELECT MIN(c.at) FROM change c WHERE c.entity_type = 'referral' AND c.entity_id = r.id AND c.kind = 'referral.cancelled'), r.updated_at)";
+
         private async Task<Part> CountPartAsync(ReportFilter filter, DateTimeOffset asAt, DateOnly asAtDay, int part, int partCount,
             CancellationToken cancellationToken)
         {
@@ -149,7 +157,7 @@ public static partial class WaitingLists
             // or decline in either queue decides; a redirect between the teams is not a decision), read straight off the reader.
             await using var rows = await connection.ReadRowsAsync(new CommandDefinition(
                 $"""
-                SELECT r.submitted_at, CASE WHEN r.status = 'cancelled' THEN r.updated_at END,
+                SELECT r.submitted_at, CASE WHEN r.status = 'cancelled' THEN {CancelledAt} END,
                        r.first_decided_at, CASE WHEN r.first_decision LIKE 'accepted%' THEN r.first_decision_queue END, r.first_started_at
                 {Relevant(database.Provider, filter.Narrowing(database.Provider))}
                 """, parameters, cancellationToken: cancellationToken));

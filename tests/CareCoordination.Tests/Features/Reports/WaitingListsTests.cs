@@ -39,6 +39,7 @@ public abstract class WaitingListsTests(AppFactory app)
     /// R11 sent 1 May, accepted by the bed bureau 10 May, admitted 20 Jun -> not waiting; start 50 days (1 May to 20 Jun)
     /// R12 sent 3 Jul                                           -> after the as-at time: nowhere
     /// R14 sent 26 Jun, undecided, person in locality Elsewhere -> triage, under 1 month, only without the locality filter
+    /// R15 sent 5 Jun, cancelled 8 Jun, a note added 10 Jul     -> not waiting (its last update is after the as-at time)
     /// </summary>
     private async Task<long> SeedAsync()
     {
@@ -123,6 +124,11 @@ public abstract class WaitingListsTests(AppFactory app)
             await Task(r12, "coordination", "requested", Noon(2026, 7, 3));
             var r14 = await Referral("submitted", Noon(2026, 6, 26), locality: "Elsewhere");
             await Task(r14, "coordination", "requested", Noon(2026, 6, 26));
+            var r15 = await Referral("cancelled", Noon(2026, 6, 5), Noon(2026, 7, 10));
+            await Task(r15, "coordination", "cancelled", Noon(2026, 6, 5), Noon(2026, 6, 8));
+            await connection.ExecuteAsync(
+                "INSERT INTO change (at, kind, entity_type, entity_id, organisation_id) VALUES (@at, 'referral.cancelled', 'referral', @r15, @trust)",
+                new { at = Noon(2026, 6, 8), r15, trust });
             Trusts[app] = trust;
             return trust;
         }
