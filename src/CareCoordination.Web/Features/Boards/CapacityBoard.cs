@@ -159,8 +159,10 @@ public static class CapacityBoard
 
             var referralsToday = await connection.ExecuteScalarAsync<int>(
                 "SELECT COUNT(*) FROM referral WHERE submitted_at >= @since", new { since = LondonTime.StartOf(today) });
+            // Still in hospital: a person discharged before their placement starts (the referral stays accepted) waits at home,
+            // costing no bed day, as the discharge sitrep counts them too.
             var optimisedOn = (await connection.QueryAsync<DateOnly>(
-                $"SELECT medically_optimised_on FROM referral WHERE status IN ({Waiting}) AND medically_optimised_on IS NOT NULL AND medically_optimised_on <= @today",
+                $"SELECT medically_optimised_on FROM referral WHERE status IN ({Waiting}) AND medically_optimised_on IS NOT NULL AND medically_optimised_on <= @today AND discharged_at IS NULL",
                 new { today })).ToList();
             var bedDays = optimisedOn.Sum(d => today.DayNumber - d.DayNumber);
             var delayed = new Delay(optimisedOn.Count, bedDays, bedDays * settings.CostPerBedDay);

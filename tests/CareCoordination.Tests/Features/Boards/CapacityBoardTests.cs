@@ -82,10 +82,35 @@ public abstract class CapacityBoardTests(AppFactory app)
             """
             SELECT medically_optimised_on FROM referral
             WHERE status IN ('submitted', 'in-triage', 'awaiting-information', 'accepted', 'redirected') AND medically_optimised_on <= @today
+              AND discharged_at IS NULL
             """, new { today })).ToList();
         var bedDays = optimised.Sum(d => today.DayNumber - d.DayNumber);
         Assert.Equal((optimised.Count, bedDays, bedDays * 300m), (board.Delayed.People, board.Delayed.BedDays, board.Delayed.Cost));
         Assert.True(board.Delayed.People > 0, "the demo county has people waiting once medically optimised");
+    }
+
+    /// <summary>
+    /// Someone ready for discharge three days ago and still on the ward adds one person and three bed days to the delay; once
+    /// the ward records that they went home (their referral still open, its care not started), they add nothing.
+    /// </summary>
+    [Fact]
+    public async Task MedicallyOptimisedWaiting_CountsOnlyThoseStillInHospital()
+    {
+        var today = LondonTime.Today(app.Clock);
+        var (referrer, manager) = (await app.StaffAsync("referrer"), await app.StaffAsync("manager"));
+        var before = (await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), manager)).Delayed;
+        var form = ReferralForms.Discharge(today, await app.NewNhsNumberAsync());
+        form.MedicallyOptimisedOn = today.AddDays(-3);
+        form.ExpectedDischargeOn = null;
+        var referral = (await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, Guid.NewGuid().ToString("N")), referrer)).ReferralId!.Value;
+
+        var waiting = (await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), manager)).Delayed;
+        Assert.Equal((before.People + 1, before.BedDays + 3), (waiting.People, waiting.BedDays));
+
+        await app.SendAsync(new CareCoordination.Features.Discharges.RecordDischarge.Command(referral, app.Clock.GetUtcNow().AddHours(-1)), referrer);
+
+        var home = (await app.SendAsync<CapacityBoard.Result>(new CapacityBoard.Query(), manager)).Delayed;
+        Assert.Equal((before.People, before.BedDays), (home.People, home.BedDays));
     }
 
     [Fact]
