@@ -176,8 +176,10 @@ public static class PressureForecast
     {
         var lastComplete = inputs.History.Count == 0 ? inputs.FirstDay.AddDays(-1) : inputs.History.Max(h => h.Date);
         var byDate = inputs.History.ToDictionary(h => h.Date);
+        // A week further back than the weeks asked for: the last forecast day's own weekday a week before it is the day the
+        // forecast is made, which is not complete, and it still learns from as many weeks as every other day; the nearest kept.
         List<HistoryDay> SameWeekday(DateOnly date) =>
-            Enumerable.Range(1, 7 * inputs.Weeks).Select(back => date.AddDays(-back))
+            Enumerable.Range(1, 7 * (inputs.Weeks + 1)).Select(back => date.AddDays(-back))
                 .Where(d => d.DayOfWeek == date.DayOfWeek && d <= lastComplete && byDate.ContainsKey(d))
                 .Select(d => byDate[d]).Take(inputs.Weeks).ToList();
 

@@ -269,3 +269,31 @@ public sealed class PressureForecastOnSqliteTests(PressureForecastTests.EmptyCou
 
 public sealed class PressureForecastOnPostgresTests(PressureForecastTests.EmptyCountyOnPostgres app)
     : PressureForecastTests(app), IClassFixture<PressureForecastTests.EmptyCountyOnPostgres>;
+
+/// <summary>The forecast's look-back, from its inputs alone (PressureForecast.Make), with no store.</summary>
+public sealed class PressureForecastLookBackTests
+{
+    /// <summary>
+    /// Made on Wednesday 2 December for Thursday to Wednesday 9 December, from four weeks of history ending yesterday. The
+    /// last day, a Wednesday, learns from the four Wednesdays before today (60, 56, 58 and, four weeks back, 82), as every
+    /// other day learns from four of its weekday: today is not a complete day, so the look-back reaches a week further.
+    /// </summary>
+    [Fact]
+    public void TheLastForecastDay_LearnsFromAsManyWeeksAsTheOthers()
+    {
+        var today = new DateOnly(2026, 12, 2);
+        Assert.Equal(DayOfWeek.Wednesday, today.DayOfWeek);
+        var wednesdays = new Dictionary<int, int> { [7] = 60, [14] = 56, [21] = 58, [28] = 82 };
+        var history = Enumerable.Range(1, 28).Select(back => new PressureForecast.HistoryDay(
+            today.AddDays(-back), wednesdays.GetValueOrDefault(back, 1), new Dictionary<string, int>())).ToList();
+        var inputs = new PressureForecast.Inputs(today.AddDays(1), 4, history, [], [], new PressureForecast.Capacity(0, new Dictionary<string, int>()));
+
+        var forecast = PressureForecast.Make(inputs, LondonTime.StartOf(today).AddHours(14));
+
+        var wednesday = forecast.Days[^1];
+        Assert.Equal(today.AddDays(7), wednesday.Date);
+        // Fewest 56, the mean (60 + 56 + 58 + 82) / 4 = 64, most 82.
+        Assert.Equal(new PressureForecast.Band(56, 64, 82), wednesday.Referrals);
+        Assert.Equal(new PressureForecast.Band(1, 1, 1), forecast.Days[0].Referrals);
+    }
+}
