@@ -69,5 +69,50 @@ public sealed class SecretChecks(IPasswordHasher<Passwords.Account> hasher, ICon
         }
     }
 
+    /// <summary>
+    /// As <see cref="VerifyAsync"/>, for a check a throttle limits (staff sign-in). Whether it may still run is asked once the
+    /// slot is held, and a wrong secret is counted before the slot is given up: a burst of guesses sent at once, each let in by
+    /// the throttle on arrival, is then checked no more often than the same guesses one after another (with more than one slot,
+    /// at most one more per slot), and a right guess queued behind them is refused once they have used the allowance.
+    /// Null when it was not checked because <paramref name="allowed"/> said no.
+    /// </summary>
+    public async Task<bool?> VerifyThrottledAsync(string hash, string secret, Func<bool> allowed, Action wrong, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            await _slots.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+        try
+        {
+            if (!allowed())
+            {
+                return null;
+            }
+            var right = hasher.Verify(hash, secret);
+            if (!right)
+            {
+                wrong();
+            }
+            return right;
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// A hash of a secret nobody knows, checked in place of a password where there is no account, or none that may sign in,
+    /// so that the answer takes as long as a wrong password's: a quick answer would tell a stranger which names are staff.
+    /// </summary>
+    public string Decoy => _decoy.Value;
+
+    private readonly Lazy<string> _decoy = new(() => hasher.HashPassword(new Passwords.Account(), Passwords.Generate()));
+
     public void Dispose() => _slots.Dispose();
 }

@@ -137,6 +137,74 @@ public sealed class SecretCheckSlotsTests(SecretCheckSlotsTests.OneSlotApp app) 
         Assert.False((await first).Succeeded);
         Assert.False((await second).Succeeded);
     }
+
+    /// <summary>
+    /// Twelve wrong passwords for one name sent at once, each let in on arrival (none has failed yet), then the right one
+    /// queued behind them: only the five the lockout allows are checked, and the right one is refused, as it would be had the
+    /// guesses come one after another. Before, all twelve were checked and the right one signed in.
+    /// </summary>
+    [Fact]
+    public async Task ABurstOfGuesses_IsCheckedNoMoreThanTheLockoutAllows_AndTheRightPasswordBehindItIsRefused()
+    {
+        var username = await NewStaffAsync();
+        var secrets = app.Services.GetRequiredService<SecretChecks>();
+        Task<SignIn.Result>[] guesses;
+        Task<SignIn.Result> right;
+        using (var held = app.Gate.Hold())
+        {
+            guesses = [.. Enumerable.Range(0, 12).Select(i => Task.Run(() =>
+                app.SendAsync<SignIn.Result>(new SignIn.Request(username, $"wrong guess {i}", "198.51.100.20"), null)))];
+            // One in the only slot, held at the gate; the other eleven waiting for it, each past the lockout's check on arrival.
+            await held.ChecksStartedAsync(1);
+            await UntilWaitingAsync(secrets, 11);
+            right = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request(username, AppFactory.Password, "198.51.100.20"), null));
+            await UntilWaitingAsync(secrets, 12);
+        }
+        var answers = await Task.WhenAll(guesses);
+
+        Assert.All(answers, answer => Assert.False(answer.Succeeded));
+        Assert.Equal(5, answers.Count(a => a.Refusal!.StartsWith("The username or password is not right", StringComparison.Ordinal)));
+        Assert.Equal(7, answers.Count(a => a.Refusal!.StartsWith("Too many failed sign-ins", StringComparison.Ordinal)));
+        var refused = await right;
+        Assert.False(refused.Succeeded);
+        Assert.StartsWith("Too many failed sign-ins", refused.Refusal, StringComparison.Ordinal);
+    }
+
+    /// <summary>A name no account has is checked against a decoy, as slowly as a wrong password: a quick answer would say it is no one's.</summary>
+    [Fact]
+    public async Task ANameNoAccountHas_IsCheckedAsSlowlyAsAWrongPassword()
+    {
+        Task<SignIn.Result> attempt;
+        using (var held = app.Gate.Hold())
+        {
+            attempt = Task.Run(() => app.SendAsync<SignIn.Result>(new SignIn.Request("nobody-" + Guid.NewGuid().ToString("N")[..8], "a guess", "198.51.100.21"), null));
+            await held.ChecksStartedAsync(1);
+            Assert.False(attempt.IsCompleted);
+        }
+        Assert.Equal("The username or password is not right. Check them and try again.", (await attempt).Refusal);
+    }
+
+    private static async Task UntilWaitingAsync(SecretChecks secrets, int waiting)
+    {
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (secrets.Waiting < waiting)
+        {
+            await Task.Delay(10, patience.Token);
+        }
+    }
+
+    /// <summary>A member of staff of this test's own, with the demo password: a lockout of their name touches no other test.</summary>
+    private async Task<string> NewStaffAsync()
+    {
+        var username = "burst-" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await app.OpenAsync();
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO staff_user (username, display_name, password_hash, role, organisation_id, active, created_at)
+            SELECT @username, 'Burst Tester', password_hash, role, organisation_id, TRUE, created_at FROM staff_user WHERE username = 'coordinator'
+            """, new { username });
+        return username;
+    }
 }
 
 public sealed class CredentialCheckOnSqliteTests(PasswordGateApp app) : CredentialCheckTests(app), IClassFixture<PasswordGateApp>;

@@ -38,6 +38,8 @@ public static class SignIn
     {
         private const string WrongCredentials = "The username or password is not right. Check them and try again.";
 
+        private string TooMany => $"Too many failed sign-ins. Wait {throttle.Window.TotalMinutes:0} minutes, then try again, or ask an administrator to check your account.";
+
         /// <summary>Longer than any username an administrator can give: no account to look up, nothing for the throttle to key on.</summary>
         private const int MaxUsernameLength = 200;
 
@@ -53,7 +55,7 @@ public static class SignIn
             if (throttle.IsLockedOut(request.Username, request.ClientAddress))
             {
                 scope.Outcome = "denied";
-                return new Result(null, $"Too many failed sign-ins. Wait {throttle.Window.TotalMinutes:0} minutes, then try again, or ask an administrator to check your account.");
+                return new Result(null, TooMany);
             }
 
             StaffAccount? account;
@@ -63,9 +65,20 @@ public static class SignIn
                 account = await connection.QuerySingleOrDefaultAsync<StaffAccount>(
                     StaffAccount.Select + " WHERE u.username = @Username", new { Username = request.Username.Trim().ToLowerInvariant() });
             }
-            if (account is null || !account.Active || !await secrets.VerifyAsync(account.PasswordHash, request.Password, cancellationToken))
+            // Checked against the throttle again once a check's turn comes, and counted before the next one's (SecretChecks), so
+            // guesses sent all at once get no more tries than guesses sent in turn; a name with no account that may sign in is
+            // checked against a decoy, as slowly as a wrong password.
+            var mayUse = account is { Active: true, PasswordHash: { } hash } ? hash : null;
+            var right = await secrets.VerifyThrottledAsync(mayUse ?? secrets.Decoy, request.Password,
+                () => !throttle.IsLockedOut(request.Username, request.ClientAddress),
+                () => throttle.RecordFailure(request.Username, request.ClientAddress), cancellationToken);
+            if (right is null)
             {
-                throttle.RecordFailure(request.Username, request.ClientAddress);
+                scope.Outcome = "denied";
+                return new Result(null, TooMany);
+            }
+            if (right != true || mayUse is null || account is null)
+            {
                 scope.Outcome = "denied";
                 return new Result(null, WrongCredentials);
             }
