@@ -54,20 +54,25 @@ public static class AnswerInformationRequest
         // Kept before anything below changes them: the referral's information needed is cleared before its version moves.
         await Fhir.FhirVersions.KeepSupersededAsync(work, "referral", referral.Id);
         await Fhir.FhirVersions.KeepSupersededAsync(work, "triage_task", [.. onHold.Select(t => t.Id)]);
-        foreach (var (taskId, queue, since, owner) in onHold.Select(t => (t.Id, t.Queue, t.Since, t.Owner)))
+        foreach (var (taskId, queue, since) in onHold.Select(t => (t.Id, t.Queue, t.Since)))
         {
-            // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked".
-            var status = owner is null ? "requested" : "in-progress";
             // The pause ends: its length comes off the triage clock.
             var paused = since is { } start ? (int)Math.Max(0, (scope.Now - start).TotalSeconds) : 0;
-            await work.Connection.ExecuteAsync(
+            // Released while paused: nobody holds it, so it goes back to waiting rather than "being worked". Decided by the row as
+            // it is when written, not as read above: on PostgreSQL a take or a release committed in between (they move the task,
+            // not the referral, so the referral's version check below would not see them) is what the statement finds.
+            var status = await work.Connection.QuerySingleOrDefaultAsync<string>(
                 """
-                UPDATE triage_task SET status = @status, on_hold_since = NULL, paused_seconds = paused_seconds + @paused,
-                    version = version + 1, updated_at = @now
-                WHERE id = @taskId
+                UPDATE triage_task SET status = CASE WHEN owner_user_id IS NULL THEN 'requested' ELSE 'in-progress' END,
+                    on_hold_since = NULL, paused_seconds = paused_seconds + @paused, version = version + 1, updated_at = @now
+                WHERE id = @taskId AND status = 'on-hold'
+                RETURNING status
                 """,
-                new { taskId, status, paused, now = scope.Now }, work.Transaction);
-            scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
+                new { taskId, paused, now = scope.Now }, work.Transaction);
+            if (status is not null)
+            {
+                scope.RecordChange("task.resumed", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status, pausedSeconds = paused });
+            }
         }
         // The referrer has answered what was asked, so what the referral lacked when it arrived is no longer flagged.
         await work.Connection.ExecuteAsync("UPDATE referral SET information_needed = NULL WHERE id = @Id", new { referral.Id }, work.Transaction);

@@ -17,7 +17,7 @@ public abstract class TriageDecisionTests(AppFactory app)
     private DateOnly Today => LondonTime.Today(app.Clock);
 
     // Init properties, not a positional record: Dapper maps SQLite's integers onto them by name.
-    private sealed record Snapshot
+    protected sealed record Snapshot
     {
         public string ReferralStatus { get; init; } = "";
         public int ReferralVersion { get; init; }
@@ -29,7 +29,7 @@ public abstract class TriageDecisionTests(AppFactory app)
         public long Notes { get; init; }
     }
 
-    private async Task<(long ReferralId, long TaskId)> NewReferralAsync(Action<ReferralForm>? change = null)
+    protected async Task<(long ReferralId, long TaskId)> NewReferralAsync(Action<ReferralForm>? change = null)
     {
         var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
         change?.Invoke(form);
@@ -45,7 +45,7 @@ public abstract class TriageDecisionTests(AppFactory app)
             "SELECT id FROM triage_task WHERE referral_id = @referralId AND status IN ('requested', 'in-progress', 'on-hold')", new { referralId });
     }
 
-    private async Task<Snapshot> SnapshotAsync(long referralId, long taskId)
+    protected async Task<Snapshot> SnapshotAsync(long referralId, long taskId)
     {
         await using var connection = await app.OpenAsync();
         return await connection.QuerySingleAsync<Snapshot>(
@@ -71,7 +71,7 @@ public abstract class TriageDecisionTests(AppFactory app)
         return await connection.ExecuteScalarAsync<int>("SELECT available_today FROM service WHERE id = @serviceId", new { serviceId });
     }
 
-    private async Task SendAsync(IMessage message, string user) => await app.SendAsync(message, await app.StaffAsync(user));
+    protected async Task SendAsync(IMessage message, string user) => await app.SendAsync(message, await app.StaffAsync(user));
 
     /// <summary>The failure is of the stated kind, says what it should, and nothing at all was written.</summary>
     private async Task RefusedAsync<TFailure>(IMessage message, string user, string saying, long referralId, long taskId)
@@ -429,4 +429,28 @@ public abstract class TriageDecisionTests(AppFactory app)
 
 public sealed class TriageDecisionOnSqliteTests(AppFactory app) : TriageDecisionTests(app), IClassFixture<AppFactory>;
 
-public sealed class TriageDecisionOnPostgresTests(PostgresAppFactory app) : TriageDecisionTests(app), IClassFixture<PostgresAppFactory>;
+public sealed class TriageDecisionOnPostgresTests(PostgresAppFactory app) : TriageDecisionTests(app), IClassFixture<PostgresAppFactory>
+{
+    /// <summary>
+    /// The referrer answers while the coordinator who asked releases the task: the release is held uncommitted on the task's
+    /// row, the answer (which read the task as still held) waits for it, then the release commits. The task goes back to
+    /// waiting, not "in progress" with nobody working it.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswer_ArrivingAsTheTaskIsReleased_PutsItBackInTheQueue_NotInProgressWithNobody()
+    {
+        var (referralId, taskId) = await NewReferralAsync();
+        await SendAsync(new TakeReferral.Command(taskId), "coordinator");
+        await SendAsync(new RequestInformation.Command(taskId, "Is there a key safe?"), "coordinator");
+
+        await using var release = await app.HoldAsync(
+            "UPDATE triage_task SET owner_user_id = NULL, version = version + 1 WHERE id = @taskId", new { taskId });
+        var answering = Task.Run(async () => await app.SendAsync(new AnswerInformationRequest.Command(referralId, "Yes."), await app.StaffAsync("referrer")));
+        await app.UntilBlockedByAsync(release, [answering], "The answer");
+        await release.CommitAsync();
+        await answering;
+
+        var after = await SnapshotAsync(referralId, taskId);
+        Assert.Equal(("requested", (long?)null), (after.TaskStatus, after.Owner));
+    }
+}
