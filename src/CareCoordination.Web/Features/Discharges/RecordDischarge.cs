@@ -100,6 +100,13 @@ public static class RecordDischarge
                     destination_at_discharge = @destination, destination_care_level = @careLevel
                 WHERE id = @Id
                 """, new { command.DischargedAt, from, pathway, destination, careLevel, referral.Id }, transaction);
+            if (current.DischargedAt is { } recordedBefore && command.DischargedAt > recordedBefore)
+            {
+                // Corrected to later: the reason the earlier time ended held until the person really left.
+                await connection.ExecuteAsync(
+                    "UPDATE discharge_delay SET to_at = @DischargedAt WHERE referral_id = @Id AND to_at = @recordedBefore",
+                    new { command.DischargedAt, referral.Id, recordedBefore }, transaction);
+            }
             await Discharges.CloseDelaysAsync(work, referral.Id, command.DischargedAt);
             // A partner's message that says so (its Encounter's end) is kept as sent with the referral, as every write of one is.
             await received.KeepAsync(work, referral.Id);

@@ -288,6 +288,26 @@ public abstract class DischargeRecordingTests
             "SELECT COUNT(*) FROM audit_event WHERE action = 'RecordDelayReason' AND outcome = 'success' AND entity_id = @referral", new { referral }));
     }
 
+    /// <summary>
+    /// A discharge corrected to a later time moves the end of the reason it had ended with it: the person was still waiting,
+    /// for that reason, until they really left. An earlier reason, ended by the next one, keeps its end.
+    /// </summary>
+    [Fact]
+    public async Task ADischargeCorrectedToLater_EndsTheLastDelayReasonAtTheNewTime()
+    {
+        var referral = await SendReferralAsync(f => f.MedicallyOptimisedOn = Today.AddDays(-4));
+        var (firstFrom, secondFrom) = (Now.AddDays(-3), Now.AddDays(-2));
+        await SendAsync(new RecordDelayReason.Command(referral, "tc-assessment", firstFrom), "coordinator");
+        await SendAsync(new RecordDelayReason.Command(referral, "cap-reablement", secondFrom), "coordinator");
+        var (recorded, corrected) = (Now.AddDays(-1), Now.AddHours(-3));
+        await SendAsync(new RecordDischarge.Command(referral, recorded), "referrer");
+
+        await SendAsync(new RecordDischarge.Command(referral, corrected), "referrer");
+
+        var view = await app.SendAsync<DischargeRecord.Result>(new DischargeRecord.Query(referral), await app.StaffAsync("coordinator"));
+        Assert.Equal([("tc-assessment", (DateTimeOffset?)secondFrom), ("cap-reablement", corrected)], view.Delays.Select(d => (d.Code, d.ToAt)).ToArray());
+    }
+
     [Fact]
     public async Task DelayReasons_AreRefused_BeforeTheReadyDate_OutOfTheList_OutOfOrder_AndAfterTheDischarge()
     {
