@@ -165,6 +165,7 @@ public static class TriageTasks
             "status = @Status, decision = @Decision, reason = @Reason, completed_at = @Now, on_hold_since = NULL",
             new { Status = status, Decision = decision, Reason = reason });
         RecordChange(work, task, changeKind, status, new { decision, reason });
+        await WaitingWell.CloseDueRecontactsAsync(work, task.Id, $"the referral left this queue ({decision}).");
         await ReferralFirsts.KeepAsync(work.Connection, work.Transaction, task.ReferralId);
         if (task.Queue == "coordination")
         {

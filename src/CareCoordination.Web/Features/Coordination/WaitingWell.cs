@@ -91,4 +91,14 @@ public static class WaitingWell
             return raised;
         }
     }
+
+    /// <summary>
+    /// A task that closes (decided, passed to the other team, cancelled) is no longer waiting: its re-contact still due is
+    /// closed with it, said so, and by nobody. Left open it stayed "due" on a closed referral for good, with a Record button
+    /// for a team whose queue the task was not in any more, which refused it.
+    /// </summary>
+    public static Task CloseDueRecontactsAsync(Work work, long taskId, string why) =>
+        work.Connection.ExecuteAsync(
+            "UPDATE recontact SET done_at = @Now, outcome = @outcome WHERE triage_task_id = @taskId AND done_at IS NULL",
+            new { work.Scope.Now, outcome = $"No longer due: {why}", taskId }, work.Transaction);
 }

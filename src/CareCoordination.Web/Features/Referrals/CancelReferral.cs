@@ -56,6 +56,7 @@ public static class CancelReferral
                     WHERE id = @taskId
                     """, new { taskId, reason, now = scope.Now }, transaction);
                 scope.RecordChange("task.cancelled", "triage_task", taskId, referral.OrganisationId, new { referralId = referral.Id, queue, status = "cancelled" });
+                await Coordination.WaitingWell.CloseDueRecontactsAsync(work, taskId, "the referral was cancelled.");
             }
             var placements = await connection.QueryAsync<ReservedPlace>(
                 """

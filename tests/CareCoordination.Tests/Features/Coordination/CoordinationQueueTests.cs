@@ -78,6 +78,33 @@ public sealed class CoordinationQueueTests(AppFactory app) : IClassFixture<AppFa
             "SELECT COUNT(*) FROM change WHERE kind = 'task.recontact-due' AND entity_id = @taskId", new { taskId }));
     }
 
+    /// <summary>
+    /// A task that leaves the queue before its re-contact is recorded (passed to the bed bureau; its referral cancelled) takes
+    /// the re-contact with it: no longer due, closed by nobody, saying why. Before, it stayed due on the referral for good, and
+    /// the bed bureau, offered its Record button, was refused it.
+    /// </summary>
+    [Fact]
+    public async Task ARecontactStillDue_ClosesWithItsTask_WhenTheReferralLeavesTheQueue()
+    {
+        var coordinator = await app.StaffAsync("coordinator");
+        var (redirectedReferral, redirected) = await SendAsync(_ => { });
+        var (cancelledReferral, _) = await SendAsync(_ => { });
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+        await RaiseAllAsync(coordinator);
+
+        await app.SendAsync(new TakeReferral.Command(redirected), coordinator);
+        await app.SendAsync(new RedirectToBedBureau.Command(redirected, "Needs nursing care overnight."), coordinator);
+        await app.SendAsync(new CancelReferral.Command(cancelledReferral, "She has gone to her daughter's."), await app.StaffAsync("referrer"));
+
+        foreach (var (referral, why) in new[] { (redirectedReferral, "the referral left this queue"), (cancelledReferral, "the referral was cancelled") })
+        {
+            var recontact = Assert.Single((await app.SendAsync<PersonStory.Result>(new PersonStory.Query(referral), coordinator)).Recontacts);
+            Assert.NotNull(recontact.DoneAt);
+            Assert.Null(recontact.DoneBy);
+            Assert.StartsWith($"No longer due: {why}", recontact.Outcome, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task TheTimer_ReadsOnlyTheTasksThatCouldBeDue_NotEveryOpenTask()
     {
