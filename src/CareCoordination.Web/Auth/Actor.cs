@@ -19,6 +19,9 @@ public sealed record Actor(
 
     public long? UserId => Kind == ActorKind.Staff && long.TryParse(Id, CultureInfo.InvariantCulture, out var id) ? id : null;
 
+    /// <summary>A member of staff's session: the account's session stamp when it signed in (0 for a session from before stamps).</summary>
+    public long SessionStamp { get; init; }
+
     public static Actor From(ClaimsPrincipal? principal)
     {
         if (principal?.Identity?.IsAuthenticated != true)
@@ -46,7 +49,10 @@ public sealed record Actor(
             principal.FindFirstValue(CareClaims.DisplayName) ?? principal.FindFirstValue(ClaimTypes.Name) ?? "unknown",
             principal.FindFirstValue(ClaimTypes.Role),
             organisation,
-            new HashSet<string>());
+            new HashSet<string>())
+        {
+            SessionStamp = long.TryParse(principal.FindFirstValue(CareClaims.SessionStamp), CultureInfo.InvariantCulture, out var stamp) ? stamp : 0,
+        };
     }
 }
 

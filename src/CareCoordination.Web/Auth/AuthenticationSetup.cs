@@ -126,7 +126,8 @@ public sealed record StaffAccount
 {
     public const string Select = """
         SELECT u.id AS Id, u.username AS Username, u.display_name AS DisplayName, u.password_hash AS PasswordHash,
-               u.role AS Role, u.organisation_id AS OrganisationId, o.name AS OrganisationName, u.active AS Active
+               u.role AS Role, u.organisation_id AS OrganisationId, o.name AS OrganisationName, u.active AS Active,
+               u.session_stamp AS SessionStamp
         FROM staff_user u JOIN organisation o ON o.id = u.organisation_id
         """;
 
@@ -138,6 +139,7 @@ public sealed record StaffAccount
     public long OrganisationId { get; init; }
     public string OrganisationName { get; init; } = "";
     public bool Active { get; init; }
+    public long SessionStamp { get; init; }
 
     public ClaimsPrincipal ToPrincipal(string authenticationType) => new(new ClaimsIdentity(
         [
@@ -147,6 +149,7 @@ public sealed record StaffAccount
             new Claim(ClaimTypes.Role, Role),
             new Claim(CareClaims.Organisation, OrganisationId.ToString(CultureInfo.InvariantCulture)),
             new Claim(CareClaims.OrganisationName, OrganisationName),
+            new Claim(CareClaims.SessionStamp, SessionStamp.ToString(CultureInfo.InvariantCulture)),
         ],
         authenticationType, ClaimTypes.Name, ClaimTypes.Role));
 }

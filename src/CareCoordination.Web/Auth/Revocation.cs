@@ -10,7 +10,7 @@ namespace CareCoordination.Auth;
 
 /// <summary>
 /// Whether what a session was granted has since been taken back: a staff account deactivated or moved to another
-/// role or organisation, a partner client deactivated. Asked on every cookie request and bearer request, at
+/// role or organisation, or signed out (its session stamp moved on: SignOut), a partner client deactivated. Asked on every cookie request and bearer request, at
 /// every live-hub call, and every Auth:RevalidateSeconds for open Blazor circuits and hub connections, which
 /// otherwise keep the rights they connected with for as long as the tab or socket stays open.
 /// </summary>
@@ -42,7 +42,8 @@ public sealed class Revocation(Database database) : IDisposable
                     return true;
                 }
                 var account = await AskAsync(staff: true, userId, cancellationToken);
-                return account is not { Active: true } || account.Role != actor.Role || account.OrganisationId != actor.OrganisationId;
+                return account is not { Active: true } || account.Role != actor.Role || account.OrganisationId != actor.OrganisationId
+                    || account.SessionStamp != actor.SessionStamp;
             }
             case ActorKind.Partner:
                 return (await CheckPartnerAsync(actor, cancellationToken)).Revoked;
@@ -124,7 +125,7 @@ public sealed class Revocation(Database database) : IDisposable
         try
         {
             return new StandingQueries(connection,
-                Sql.Prepare(connection, "SELECT active AS Active, role AS Role, organisation_id AS OrganisationId FROM staff_user WHERE id = @key", ("key", DbType.Int64)),
+                Sql.Prepare(connection, "SELECT active AS Active, role AS Role, organisation_id AS OrganisationId, session_stamp AS SessionStamp FROM staff_user WHERE id = @key", ("key", DbType.Int64)),
                 Sql.Prepare(connection, """
                     SELECT c.active AS Active, c.organisation_id AS OrganisationId, o.code AS OrganisationCode, o.kind AS OrganisationKind, c.scopes AS Scopes
                     FROM partner_client c LEFT JOIN organisation o ON o.id = c.organisation_id WHERE c.client_id = @key
@@ -163,6 +164,7 @@ public sealed class Revocation(Database database) : IDisposable
         public string? OrganisationCode { get; init; }
         public string? OrganisationKind { get; init; }
         public string? Scopes { get; init; }
+        public long SessionStamp { get; init; }
     }
 }
 

@@ -32,6 +32,9 @@ public static class CareClaims
 
     public const string OrganisationKind = "org_kind";
     public const string DisplayName = "display_name";
+
+    /// <summary>A staff session's stamp: the account's session_stamp when it signed in; a sign-out moves it on (Revocation).</summary>
+    public const string SessionStamp = "session";
     public const string ClientId = "client_id";
     public const string Scope = "scope";
 }

@@ -81,6 +81,36 @@ public abstract class RevocationTests(QuickRevalidationApp app)
         Assert.Contains("/signin", after.Headers.Location?.OriginalString, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Signed in on two browsers (another device, or a copied cookie; the other tabs of a shared ward PC share the one signed
+    /// out), then signed out on one: the other session ends at its next request, and an open tab at its next recheck, rather
+    /// than staying signed in as that person for whoever sits down next. Signing in again starts a session that lives.
+    /// </summary>
+    [Fact]
+    public async Task SigningOut_EndsEverySessionOfThatPerson_AtItsNextCheck()
+    {
+        var (username, tab) = await NewStaffAsync();
+        using var first = app.CreateBrowserlessClient();
+        using var second = app.CreateBrowserlessClient();
+        await app.SignInAsync(first, username, AppFactory.Password);
+        await app.SignInAsync(second, username, AppFactory.Password);
+        Assert.Equal(HttpStatusCode.OK, (await second.GetAsync("/")).StatusCode);
+        var home = await first.GetStringAsync("/");
+        var token = System.Text.RegularExpressions.Regex.Match(home, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token) });
+        Assert.Equal(HttpStatusCode.Redirect, (await first.PostAsync("/signout", form)).StatusCode);
+
+        var after = await second.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.Contains("/signin", after.Headers.Location?.OriginalString, StringComparison.Ordinal);
+        Assert.True(await Revocation.IsRevokedAsync(Actor.From(tab), default));
+        await app.SignInAsync(second, username, AppFactory.Password);
+        Assert.Equal(HttpStatusCode.OK, (await second.GetAsync("/")).StatusCode);
+        Assert.Equal(1, await ExecuteScalarAsync(
+            $"SELECT COUNT(*) FROM audit_event WHERE action = 'SignOut' AND outcome = 'success' AND actor_name = 'A Leaver' AND entity_id = (SELECT id FROM staff_user WHERE username = '{username}')"));
+    }
+
     [Fact]
     public async Task Token_OfAPartnerClientDeactivatedSinceIssue_IsRefusedAtOnceByFhir()
     {
