@@ -13,7 +13,9 @@ namespace CareCoordination.Auth;
 /// <summary>
 /// Signs and describes partner bearer tokens. The key comes from Auth:TokenSigningKey, or else is made once and
 /// kept in the store so that every node behind a load balancer signs and checks alike. Kept there sealed with
-/// ASP.NET Core Data Protection: a copy of the database alone (a backup, a leaked dump) cannot mint tokens.
+/// ASP.NET Core Data Protection: a copy of the database alone (a backup, a leaked dump) cannot mint tokens, provided the
+/// ring that seals it is not readable from the same copy: kept in a folder (DataProtection:KeysPath), or in the database
+/// encrypted to a certificate (DataProtection:CertificatePath).
 /// </summary>
 public sealed class PartnerTokens(IConfiguration configuration, Database database, TimeProvider clock, IDataProtectionProvider dataProtection,
     Revocation revocation, ILogger<PartnerTokens> logger)

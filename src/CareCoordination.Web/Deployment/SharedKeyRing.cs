@@ -25,6 +25,13 @@ public static class SharedKeyRing
     public static IServiceCollection AddSharedKeyRing(this IServiceCollection services, IConfiguration configuration)
     {
         var dataProtection = services.AddDataProtection().SetApplicationName(ApplicationName);
+        // The framework leaves the keys unencrypted on Linux: wherever the ring is kept, whoever can read it (a copy of the
+        // database, a backup) can seal a sign-in cookie for anyone. With a certificate each key is kept encrypted to it, and
+        // only a node holding its private key can use the ring.
+        if (configuration["DataProtection:CertificatePath"] is { Length: > 0 } certificatePath)
+        {
+            dataProtection.ProtectKeysWithCertificate(LoadCertificate(certificatePath, configuration["DataProtection:CertificatePassword"]));
+        }
         if (configuration["DataProtection:KeysPath"] is { Length: > 0 } keys)
         {
             dataProtection.PersistKeysToFileSystem(new DirectoryInfo(keys));
@@ -38,6 +45,26 @@ public static class SharedKeyRing
             }
         });
         return services;
+    }
+
+    /// <summary>The key-encryption certificate with its private key (a PKCS#12 file), or a start-up failure that says what is wrong.</summary>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(string path, string? password)
+    {
+        System.Security.Cryptography.X509Certificates.X509Certificate2 certificate;
+        try
+        {
+            certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(path, password);
+        }
+        catch (Exception failure) when (failure is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException(
+                $"DataProtection:CertificatePath ({path}) could not be read as a PKCS#12 (.pfx) file with DataProtection:CertificatePassword: {failure.Message}", failure);
+        }
+        if (!certificate.HasPrivateKey)
+        {
+            throw new InvalidOperationException($"DataProtection:CertificatePath ({path}) holds no private key: the key ring could be sealed but never read back.");
+        }
+        return certificate;
     }
 
     /// <summary>
