@@ -44,30 +44,8 @@ public sealed class SecretChecks(IPasswordHasher<Passwords.Account> hasher, ICon
     /// <summary>Checks waiting for a slot now: more than a few means guesses are arriving faster than they are refused.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
 
-    public async Task<bool> VerifyAsync(string? hash, string secret, CancellationToken cancellationToken)
-    {
-        if (hash is null)
-        {
-            return false;
-        }
-        Interlocked.Increment(ref _waiting);
-        try
-        {
-            await _slots.WaitAsync(cancellationToken);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _waiting);
-        }
-        try
-        {
-            return hasher.Verify(hash, secret);
-        }
-        finally
-        {
-            _slots.Release();
-        }
-    }
+    public async Task<bool> VerifyAsync(string? hash, string secret, CancellationToken cancellationToken) =>
+        hash is not null && await VerifyThrottledAsync(hash, secret, static () => true, static () => { }, cancellationToken) == true;
 
     /// <summary>
     /// As <see cref="VerifyAsync"/>, for a check a throttle limits (staff sign-in). Whether it may still run is asked once the

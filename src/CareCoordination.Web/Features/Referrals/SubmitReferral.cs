@@ -343,20 +343,27 @@ public static class SubmitReferral
             public string AsOne { get; } = string.Join(";\n", new[] { Person, Referral, WhatItSaid, Task }.OfType<string>());
         }
 
+        /// <summary>What a referral said of its person: referral_person's columns after the referral and the person (and its version).</summary>
+        private static readonly string[] Said =
+        [
+            "nhs_number", "given_name", "family_name", "date_of_birth", "sex", "address_line", "postcode", "locality", "ethnicity",
+            "interpreter_language", "easy_read", "bsl", "lives_alone", "carer_name", "carer_relationship", "carer_contact",
+            "carer_wants_assessment", "gp_practice_code", "names", "other_identifiers",
+        ];
+
+        /// <summary>A copy, for referral r, of what <paramref name="from"/> (a person row, or a row of what was said) holds, versioned as it is.</summary>
+        private static string KeepFrom(string from, string tables) => $"""
+            INSERT INTO referral_person (referral_id, person_id, person_version, {string.Join(", ", Said)}, recorded_at)
+            SELECT r.id, {from}.{(from == "p" ? "id" : "person_id")}, {from}.{(from == "p" ? "version" : "person_version")}, {string.Join(", ", Said.Select(c => $"{from}.{c}"))}, @now
+            FROM {tables}
+            """;
+
         /// <summary>
         /// The person as this referral described them, with the version of the record it made: the person row was just
         /// written from this form alone, so a copy of it now is exactly what the referrer said. What its organisation reads.
         /// Followed by a condition on the referral r.
         /// </summary>
-        private const string KeepWhatItSaid = """
-            INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
-                address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
-                carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
-            SELECT r.id, p.id, p.version, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex,
-                p.address_line, p.postcode, p.locality, p.ethnicity, p.interpreter_language, p.easy_read, p.bsl, p.lives_alone,
-                p.carer_name, p.carer_relationship, p.carer_contact, p.carer_wants_assessment, p.gp_practice_code, p.names, p.other_identifiers, @now
-            FROM referral r JOIN person p ON p.id = r.person_id
-            """;
+        private static readonly string KeepWhatItSaid = KeepFrom("p", "referral r JOIN person p ON p.id = r.person_id");
 
         /// <summary>
         /// For a referral that said nothing new of a person known before (Command.PersonAsKnown): a copy of what its organisation
@@ -364,15 +371,7 @@ public static class SubmitReferral
         /// breaks a tie by the referral). There is always one: the sender could name the person only because it had said something
         /// of them, and nothing said is ever removed. Followed by a condition on the referral r.
         /// </summary>
-        private const string KeepWhatItLastSaid = $"""
-            INSERT INTO referral_person (referral_id, person_id, person_version, nhs_number, given_name, family_name, date_of_birth, sex,
-                address_line, postcode, locality, ethnicity, interpreter_language, easy_read, bsl, lives_alone,
-                carer_name, carer_relationship, carer_contact, carer_wants_assessment, gp_practice_code, names, other_identifiers, recorded_at)
-            SELECT r.id, rp.person_id, rp.person_version, rp.nhs_number, rp.given_name, rp.family_name, rp.date_of_birth, rp.sex,
-                rp.address_line, rp.postcode, rp.locality, rp.ethnicity, rp.interpreter_language, rp.easy_read, rp.bsl, rp.lives_alone,
-                rp.carer_name, rp.carer_relationship, rp.carer_contact, rp.carer_wants_assessment, rp.gp_practice_code, rp.names, rp.other_identifiers, @now
-            FROM referral r JOIN person p ON p.id = r.person_id {PersonRecord.LatestAsReferredBy}
-            """;
+        private static readonly string KeepWhatItLastSaid = KeepFrom("rp", $"referral r JOIN person p ON p.id = r.person_id {PersonRecord.LatestAsReferredBy}");
 
         /// <summary>
         /// A referral that describes the person carries the latest word on them, so the whole record (the coordination centre's) of someone known
