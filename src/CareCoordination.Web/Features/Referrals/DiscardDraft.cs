@@ -5,23 +5,31 @@ using Mediator;
 
 namespace CareCoordination.Features.Referrals;
 
-/// <summary>Throws away a draft that will not be sent.</summary>
+/// <summary>
+/// Throws away a draft that will not be sent (started in error, or for the wrong person): otherwise it stays in the whole
+/// organisation's drafts, with that person's details, for good. Only the version the referrer has open: a colleague's later
+/// save is theirs to keep, as SaveDraft and SubmitReferral keep it.
+/// </summary>
 public static class DiscardDraft
 {
     [AllowRoles(Roles.Referrer)]
-    public sealed record Command(long DraftId) : ICommand;
+    public sealed record Command(long DraftId, int Version) : ICommand;
 
     public sealed class Handler(Work work) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
+            var draft = new { command.DraftId, command.Version, organisationId = scope.Actor.OrganisationId };
             var removed = await work.Connection.ExecuteAsync(
-                "DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId",
-                new { command.DraftId, organisationId = scope.Actor.OrganisationId }, work.Transaction);
+                "DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId AND version = @Version", draft, work.Transaction);
             if (removed == 0)
             {
-                throw new NotFound($"Draft {command.DraftId}");
+                var other = await work.Connection.ExecuteScalarAsync<string?>(
+                    "SELECT author_name FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId", draft, work.Transaction);
+                throw other is not null
+                    ? new Conflict($"{other} saved this draft after you opened it, so it was not discarded. Open it again to see their changes.")
+                    : new NotFound($"Draft {command.DraftId}");
             }
             scope.RecordChange("draft.discarded", "referral_draft", command.DraftId, scope.Actor.OrganisationId);
             scope.Touch("referral_draft", command.DraftId);

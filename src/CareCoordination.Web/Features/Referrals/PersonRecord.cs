@@ -176,6 +176,8 @@ public record PersonRecord
         new PersonRecord().FillIn(form);
         // A record always has a birth date; an empty form has none, not 1 January 0001.
         (form.NhsNumber, form.DateOfBirth) = (number, null);
+        // The carer's address and the person's agreement were about the carer taken away with them.
+        (form.CarerEmail, form.CarerMayBeTold) = (null, null);
     }
 
     /// <summary>

@@ -35,7 +35,11 @@ public static class SubmitReferral
     [AllowPartnerScope("system/ServiceRequest.c")]
     public sealed record Command(ReferralForm Form, string IdempotencyKey, long? DraftId = null, string? DuplicateAnswer = null, long? DuplicateOf = null,
         SenderIdentifier? Sender = null, IReadOnlyList<string>? InformationNeeded = null, bool PersonAsKnown = false)
-        : ICommand<Result>;
+        : ICommand<Result>
+    {
+        /// <summary>The version of the draft (DraftId) the form was opened or last saved as: a colleague's later save of it is not thrown away.</summary>
+        public int? DraftVersion { get; init; }
+    }
 
     public sealed record SenderIdentifier(string System, string Value);
 
@@ -91,6 +95,7 @@ public static class SubmitReferral
                 }
             }).When(c => c.InformationNeeded is not null);
             RuleFor(c => c.IdempotencyKey).NotEmpty().MaximumLength(100);
+            RuleFor(c => c.DraftVersion).NotNull().When(c => c.DraftId is not null).WithMessage("Say which version of the draft this sends.");
             RuleFor(c => c.DuplicateAnswer).Must(a => a is null or "new-need" or "update")
                 .WithMessage("Say whether this is a new need or an update to the open referral.");
             RuleFor(c => c.Sender!.System).NotEmpty().MaximumLength(ReferralForm.ShortText).When(c => c.Sender is not null)
@@ -162,10 +167,15 @@ public static class SubmitReferral
                 scope.Touch("person", personId!.Value, personId);
                 return new Result(null, Repeated: false, shown);
             }
-            // Only a referral the sender was shown can be named; with none named, the link goes to the latest open one.
-            if (command.DuplicateOf is { } duplicateOf && !shown.Visible.Any(o => o.Id == duplicateOf))
+            // Only a referral the sender was shown can be named; with none named, the link goes to the latest open one. One that
+            // has closed since (or another person's: the NHS number changed) is not linked to: with another still open the
+            // referrer is shown the picture as it is now and asked again, as on a first send; with none, it goes as a new referral.
+            // Refused instead, the page named it again at every send and the referral could not be sent at all.
+            if (command.DuplicateOf is { } duplicateOf && !shown.Visible.Any(o => o.Id == duplicateOf) && shown.Any)
             {
-                throw new RuleBroken("The referral this was said to duplicate is no longer open. Submit again to see the current picture.");
+                scope.AuditDetail = "possible duplicate shown to the referrer again: the one answered about is no longer open";
+                scope.Touch("person", personId!.Value, personId);
+                return new Result(null, Repeated: false, shown);
             }
 
             var hospitalSiteId = fromHospital ? HospitalSites.Resolve(sites, organisationId, form.HospitalSite) : null;
@@ -273,12 +283,20 @@ public static class SubmitReferral
 
             if (command.DraftId is { } draftId)
             {
+                // Only the version the form came from: a colleague's later save is theirs, and is not deleted unseen (SaveDraft
+                // refuses to save over it for the same reason). Refused, nothing of this send is kept.
                 var removed = await connection.ExecuteAsync(
-                    "DELETE FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
-                    new { draftId, organisationId }, transaction);
+                    "DELETE FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId AND version = @DraftVersion",
+                    new { draftId, organisationId, command.DraftVersion }, transaction);
                 if (removed == 1)
                 {
                     scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
+                }
+                else if (await connection.ExecuteScalarAsync<string?>(
+                    "SELECT author_name FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
+                    new { draftId, organisationId }, transaction) is { } other)
+                {
+                    throw new Conflict($"{other} saved this draft after you opened it, so nothing was sent. Open it again to see their changes, then send it.");
                 }
             }
             scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new Submitted(

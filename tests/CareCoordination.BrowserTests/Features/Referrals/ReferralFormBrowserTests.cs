@@ -250,6 +250,51 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         return form;
     }
 
+    /// <summary>
+    /// From a draft, the menu's New referral is a blank form (Blazor keeps the page, and it kept the draft, where a save wrote
+    /// over it); a carer's name taken away takes its agreement and address with it; the draft, opened again, is discarded.
+    /// </summary>
+    [Fact]
+    public async Task FromADraft_NewReferralIsBlank_AndTheDraftCanBeDiscarded()
+    {
+        var page = await NewFormAsync();
+        var family = "Draftley" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        await page.GetByLabel("Family name *").FillAsync(family);
+        await page.GetByLabel("Carer or next of kin").FillAsync("Susan Draftley");
+        await page.GetByLabel("Carer or next of kin").PressAsync("Tab");
+        await page.GetByRole(AriaRole.Radio, new() { Name = "Yes, the person agrees" }).ClickAsync();
+        await page.GetByLabel("Carer's e-mail address *").FillAsync("susan@example.org");
+        await page.GetByLabel("Carer or next of kin").FillAsync("");
+        await page.GetByLabel("Carer or next of kin").PressAsync("Tab");
+        await Assertions.Expect(page.GetByTestId("carer-updates")).ToHaveCountAsync(0);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("/referrals/drafts/", StringComparison.Ordinal));
+        var draftId = long.Parse(page.Url.Split('/')[^1], CultureInfo.InvariantCulture);
+        await using (var scope = host.Services.CreateAsyncScope())
+        await using (var connection = await scope.ServiceProvider.GetRequiredService<CareCoordination.Store.Database>().OpenAsync())
+        {
+            var saved = System.Text.Json.Nodes.JsonNode.Parse(await Dapper.SqlMapper.ExecuteScalarAsync<string>(connection,
+                "SELECT form FROM referral_draft WHERE id = @draftId", new { draftId }) ?? "{}")!;
+            Assert.Null(saved["carerMayBeTold"]?.GetValue<bool?>());
+            Assert.Null(saved["carerEmail"]?.GetValue<string?>());
+        }
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "New referral" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.EndsWith("/referrals/new", StringComparison.Ordinal));
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Discard draft" })).ToHaveCountAsync(0);
+
+        await page.GotoAsync($"/referrals/drafts/{draftId}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Discard draft" }).ClickAsync();
+        await page.GetByTestId("discard-confirm").GetByRole(AriaRole.Button, new() { Name = "Discard it" }).ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("draft-discarded")).ToContainTextAsync("The draft was discarded");
+        await Assertions.Expect(page.Locator("main")).Not.ToContainTextAsync(family);
+        await page.Context.CloseAsync();
+    }
+
     private async Task<IPage> NewFormAsync()
     {
         var page = await host.NewPageAsync();

@@ -12,9 +12,9 @@ public abstract class SubmitReferralTests(AppFactory app)
     private DateOnly Today => LondonTime.Today(app.Clock);
 
     private async Task<SubmitReferral.Result> SubmitAsync(ReferralForm form, string? key = null, string user = "referrer", long? draftId = null,
-        string? duplicateAnswer = null) =>
-        await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key ?? Guid.NewGuid().ToString("N"), draftId, duplicateAnswer),
-            await app.StaffAsync(user));
+        string? duplicateAnswer = null, int? draftVersion = null) =>
+        await app.SendAsync<SubmitReferral.Result>(new SubmitReferral.Command(form, key ?? Guid.NewGuid().ToString("N"), draftId, duplicateAnswer)
+            { DraftVersion = draftVersion }, await app.StaffAsync(user));
 
     [Fact]
     public async Task Submit_CreatesPersonReferralAndQueuedTask_WithTheirChangeRows()
@@ -167,9 +167,93 @@ public abstract class SubmitReferralTests(AppFactory app)
         await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(saved.DraftId, saved.Version, form), referrer));
         Assert.Equal(2, resaved.Version);
 
-        await SubmitAsync(opened.Form, draftId: saved.DraftId);
+        await SubmitAsync(opened.Form, draftId: saved.DraftId, draftVersion: opened.Version);
 
         await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer));
+    }
+
+    /// <summary>
+    /// A referrer opens a draft, a colleague saves more to it, and the referrer then sends what they had: refused, with
+    /// nothing sent and the colleague's save kept, as saving over it is. Sent from the colleague's version, it goes.
+    /// </summary>
+    [Fact]
+    public async Task Draft_SavedByAColleagueAfterItWasOpened_IsNotDeletedBySendingTheOlderVersion()
+    {
+        var referrer = await app.StaffAsync("referrer");
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        var saved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form), referrer);
+        var colleagues = ReferralForms.Discharge(Today, form.NhsNumber);
+        colleagues.SafeguardingConcern = true;
+        colleagues.Summary = "Neighbour reports she has been found on the floor twice this week.";
+        var resaved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(saved.DraftId, saved.Version, colleagues), await app.StaffAsync("aisha.begum"));
+        var before = await app.StoredAsync();
+
+        var refused = await Assert.ThrowsAsync<Conflict>(() => SubmitAsync(form, draftId: saved.DraftId, draftVersion: saved.Version));
+
+        Assert.Contains("Aisha Begum saved this draft after you opened it", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await app.StoredAsync());
+        var kept = await app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer);
+        Assert.Equal((resaved.Version, true), (kept.Version, kept.Form.SafeguardingConcern));
+
+        Assert.NotNull((await SubmitAsync(kept.Form, draftId: saved.DraftId, draftVersion: kept.Version)).ReferralId);
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer));
+    }
+
+    /// <summary>
+    /// A draft started in error is discarded, as the version the referrer has open: a colleague's later save is refused
+    /// that way, and kept; another organisation's draft is no one's to discard here.
+    /// </summary>
+    [Fact]
+    public async Task Draft_IsDiscardedAtTheVersionOpen_NotOverAColleaguesLaterSave()
+    {
+        var referrer = await app.StaffAsync("referrer");
+        var saved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, ReferralForms.Discharge(Today, await app.NewNhsNumberAsync())), referrer);
+        var resaved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(saved.DraftId, saved.Version, new ReferralForm()), await app.StaffAsync("aisha.begum"));
+
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync(new DiscardDraft.Command(saved.DraftId, saved.Version), referrer));
+        Assert.Equal(resaved.Version, (await app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer)).Version);
+        var otherTrust = await app.StaffAsync("gareth.evans");
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync(new DiscardDraft.Command(saved.DraftId, resaved.Version), otherTrust));
+
+        await app.SendAsync(new DiscardDraft.Command(saved.DraftId, resaved.Version), referrer);
+
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(saved.DraftId), referrer));
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM change WHERE kind = 'draft.discarded' AND entity_id = @DraftId", new { saved.DraftId }));
+    }
+
+    /// <summary>
+    /// Asked about the person's open referral, the referrer answers "a new need"; before they send again, that referral is
+    /// cancelled. The answer names a referral no longer open: the referral goes, as there is nothing open to link it to
+    /// (before, it was refused at every send, and could not be sent at all from that page). With another of the trust's
+    /// still open, the referrer is asked again about that one.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswerAboutAnOpenReferralThatHasSinceClosed_IsNotRefused_TheReferralGoesOrTheReferrerIsAskedAgain()
+    {
+        var nhs = await app.NewNhsNumberAsync();
+        var first = (await SubmitAsync(ReferralForms.Discharge(Today, nhs))).ReferralId!.Value;
+        var asked = await SubmitAsync(ReferralForms.Discharge(Today, nhs), user: "aisha.begum");
+        Assert.Equal(first, Assert.Single(asked.PossibleDuplicates.Visible).Id);
+        await app.SendAsync(new CancelReferral.Command(first, "Sent twice by mistake."), await app.StaffAsync("referrer"));
+
+        var sent = await app.SendAsync<SubmitReferral.Result>(
+            new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N"), DuplicateAnswer: "new-need", DuplicateOf: first),
+            await app.StaffAsync("aisha.begum"));
+
+        Assert.NotNull(sent.ReferralId);
+        await using (var connection = await app.OpenAsync())
+        {
+            Assert.Null(await connection.ExecuteScalarAsync<long?>("SELECT duplicate_of_referral_id FROM referral WHERE id = @id", new { id = sent.ReferralId }));
+        }
+
+        // The new one is open now; an answer naming the cancelled one is asked again, about the new one.
+        var again = await app.SendAsync<SubmitReferral.Result>(
+            new SubmitReferral.Command(ReferralForms.Discharge(Today, nhs), Guid.NewGuid().ToString("N"), DuplicateAnswer: "update", DuplicateOf: first),
+            await app.StaffAsync("aisha.begum"));
+        Assert.Null(again.ReferralId);
+        Assert.Equal(sent.ReferralId, Assert.Single(again.PossibleDuplicates.Visible).Id);
     }
 }
 
