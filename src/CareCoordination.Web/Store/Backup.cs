@@ -106,7 +106,10 @@ public static class Backup
                 }
                 return 0;
             }
-            catch (Exception ex) when (ex is BackupFailure or InvalidOperationException or DbException or IOException)
+            // Not a crash with a stack trace: a folder that may not be written, or a client program that may not be run, is the
+            // operator's to put right, said in a line, with exit code 1 as every other failure.
+            catch (Exception ex) when (ex is BackupFailure or InvalidOperationException or DbException or IOException or UnauthorizedAccessException
+                or System.ComponentModel.Win32Exception)
             {
                 await error.WriteLineAsync($"{Verb} failed: {ex.Message}");
                 return 1;
@@ -168,7 +171,10 @@ public static class Backup
         }
         else
         {
-            await RestorePostgresAsync(database, path, overwrite, PostgresTools.Find(postgresBin), cancellationToken);
+            var tools = PostgresTools.Find(postgresBin);
+            await tools.ListOurArchiveAsync(database.ConnectionString, path, cancellationToken);
+            RefuseNewer(await tools.SchemaVersionOfAsync(database.ConnectionString, path, cancellationToken));
+            await RestorePostgresAsync(database, path, overwrite, tools, cancellationToken);
         }
         return await CheckRestoredAsync(database, expected, cancellationToken);
     }
@@ -220,6 +226,8 @@ public static class Backup
             throw new BackupFailure($"{path} is not a CareCoordination backup: {ex.Message}");
         }
         var expected = await SummariseAsync(backup, null, cancellationToken);
+        // Before a page is written: refused afterwards, the store would already hold the backup it was refused.
+        RefuseNewer(expected.SchemaVersion);
         await using var target = (SqliteConnection)await database.OpenAsync(cancellationToken);
         // Every page, in one write transaction on the store: afterwards it holds the backup and nothing else.
         backup.BackupDatabase(target);
@@ -228,7 +236,6 @@ public static class Backup
 
     private static async Task RestorePostgresAsync(Database database, string path, bool overwrite, PostgresTools tools, CancellationToken cancellationToken)
     {
-        await tools.ListOurArchiveAsync(database.ConnectionString, path, cancellationToken);
         var target = new NpgsqlConnectionStringBuilder(database.ConnectionString).Database
             ?? throw new BackupFailure("ConnectionStrings:CareCoordination names no Database to restore into.");
         // One transaction: the store gets the whole backup or stays as it was. Owners and grants are the restoring
@@ -255,11 +262,7 @@ public static class Backup
             {
                 throw new BackupFailure($"The restored store holds {restored}, but the backup holds {expected}.");
             }
-            if (restored.SchemaVersion > Migrator.Scripts.Count)
-            {
-                throw new BackupFailure($"The backup was made by a newer version of CareCoordination (schema version {restored.SchemaVersion}; " +
-                    $"this one knows {Migrator.Scripts.Count}). Restore it with that version.");
-            }
+            RefuseNewer(restored.SchemaVersion);
         }
         // A backup from an older version is brought up to this one, as a start-up would.
         var applied = await new Migrator(database, NullLogger<Migrator>.Instance).ApplyAsync(cancellationToken);
@@ -270,6 +273,16 @@ public static class Backup
             throw new BackupFailure($"The restored store has migrations {string.Join(", ", versions)}; this version needs 1 to {Migrator.Scripts.Count}.");
         }
         return new Restored(await SummariseAsync(after, null, cancellationToken), applied);
+    }
+
+    /// <summary>A backup a newer version made is restored by that version: this one would start on a schema it does not know.</summary>
+    private static void RefuseNewer(long schemaVersion)
+    {
+        if (schemaVersion > Migrator.Scripts.Count)
+        {
+            throw new BackupFailure($"The backup was made by a newer version of CareCoordination (schema version {schemaVersion}; " +
+                $"this one knows {Migrator.Scripts.Count}). Restore it with that version. Nothing was restored.");
+        }
     }
 
     private static async Task<bool> HoldsTablesAsync(Database database, CancellationToken cancellationToken)
@@ -364,6 +377,33 @@ public static class Backup
             {
                 throw new BackupFailure($"{path} is not a CareCoordination backup: it has no schema_migration table.");
             }
+        }
+
+        /// <summary>
+        /// The highest migration the archive's schema_migration holds, read from the archive alone (its rows as pg_restore
+        /// writes them out), so that a backup this version cannot serve is refused before anything of the store is replaced.
+        /// </summary>
+        public async Task<long> SchemaVersionOfAsync(string connectionString, string path, CancellationToken cancellationToken)
+        {
+            var rows = await RunAsync("pg_restore", connectionString, ["--data-only", "--table=schema_migration", "--file=-", path], cancellationToken);
+            var copying = false;
+            long highest = 0;
+            foreach (var line in rows.Split('\n'))
+            {
+                if (line.StartsWith("COPY ", StringComparison.Ordinal) && line.Contains("schema_migration", StringComparison.Ordinal))
+                {
+                    copying = true;
+                }
+                else if (copying && line.StartsWith("\\.", StringComparison.Ordinal))
+                {
+                    copying = false;
+                }
+                else if (copying && long.TryParse(line.Split('\t')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var version))
+                {
+                    highest = Math.Max(highest, version);
+                }
+            }
+            return highest;
         }
 
         /// <summary>Runs a client program against the store. The password goes in its environment, never on its command line.</summary>

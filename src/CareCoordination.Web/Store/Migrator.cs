@@ -24,7 +24,9 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         // A restart on a store that is up to date (the usual case) reads once and writes nothing: one write transaction per
         // script, each waiting for the writer's lock, was most of a restart's store time. An applied version is never
         // unapplied, so what this read sees applied needs no lock.
-        if (await AppliedAsync(connection, cancellationToken) is { } known && scripts.All(s => known.Contains(s.Version)))
+        var known = await AppliedAsync(connection, cancellationToken);
+        RefuseNewer(known, scripts);
+        if (known is not null && scripts.All(s => known.Contains(s.Version)))
         {
             return [];
         }
@@ -40,6 +42,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
             transaction: transaction);
         // Read inside the lock: another node may have applied them while this one waited.
         var done = (await connection.QueryAsync<int>("SELECT version FROM schema_migration", transaction: transaction)).ToHashSet();
+        RefuseNewer(done, scripts);
         foreach (var script in scripts.Where(s => !done.Contains(s.Version)))
         {
             try
@@ -145,6 +148,21 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
     internal sealed class EndedItsTransaction() : InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");
 
     /// <summary>The versions applied, or null on a store that has no schema_migration table yet.</summary>
+    /// <summary>
+    /// A store a newer version has migrated is not served by this one: its code does not know the tables and columns that
+    /// version changed, and would write into the old shapes (an upgrade rolled back to the old build, or a newer backup
+    /// restored by hand). Its own scripts all applied, it would otherwise start as if nothing were wrong.
+    /// </summary>
+    private static void RefuseNewer(HashSet<int>? applied, IReadOnlyList<Script> scripts)
+    {
+        if (applied is { Count: > 0 } && applied.Max() > scripts.Count)
+        {
+            throw new InvalidOperationException(
+                $"The store was migrated by a newer version of CareCoordination (schema version {applied.Max()}; this one knows {scripts.Count}). "
+                + "Start that version on it, or restore a backup made by this one.");
+        }
+    }
+
     private async Task<HashSet<int>?> AppliedAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
     {
         var exists = database.Provider == StoreProvider.PostgreSQL

@@ -195,6 +195,13 @@ public abstract class BackupTests(ITestStore store) : IDisposable
 
         Assert.Contains($"newer version of CareCoordination (schema version {Migrator.Scripts.Count + 1}; this one knows {Migrator.Scripts.Count})",
             refused.Message, StringComparison.Ordinal);
+        // Refused before anything was written: the store is as empty as it was, and a backup this version made still goes in.
+        await using (var connection = await target.OpenAsync())
+        {
+            Assert.Equal(0, await connection.ExecuteScalarAsync<long>(store.Provider == StoreProvider.PostgreSQL
+                ? "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+                : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"));
+        }
     }
 
     [Fact]

@@ -302,6 +302,28 @@ public abstract class MigrationTests(ITestStore store)
     }
 
     /// <summary>
+    /// A store a newer version has migrated (an upgrade rolled back to the old build): this version refuses to start on it,
+    /// naming both versions, rather than serve a schema its code does not know.
+    /// </summary>
+    [Fact]
+    public async Task Migrations_OnAStoreANewerVersionMigrated_RefuseToStart_NamingBothVersions()
+    {
+        await using var database = await EmptyStoreAsync();
+        var migrator = new Migrator(database, NullLogger<Migrator>.Instance);
+        await migrator.ApplyAsync();
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("INSERT INTO schema_migration (version, name, applied_at) VALUES (@Version, 'from_the_future', @At)",
+                new { Version = Migrator.Scripts.Count + 1, At = DateTimeOffset.UtcNow });
+        }
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => migrator.ApplyAsync());
+
+        Assert.StartsWith($"The store was migrated by a newer version of CareCoordination (schema version {Migrator.Scripts.Count + 1}; this one knows {Migrator.Scripts.Count}).",
+            refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Nodes starting together on a new store: the scripts run once, in one node's one transaction, and the others find them
     /// applied once it commits.
     /// </summary>
