@@ -39,9 +39,12 @@ public static class EditBed
             {
                 throw new RuleBroken($"{bed.Place} already reads like that: nothing to change.");
             }
-            if (bed.Status is "reserved" or "occupied" && (bed.BedType != command.BedType || bed.AllowedSex != command.AllowedSex))
+            // A single room taken from under someone held or in it could leave a person who must be isolated in a bay, which
+            // reserving would never have allowed; making a bay a single room leaves nobody in a bed that no longer fits them.
+            if (bed.Status is "reserved" or "occupied"
+                && (bed.BedType != command.BedType || bed.AllowedSex != command.AllowedSex || (bed.SingleRoom && !command.SingleRoom)))
             {
-                throw new RuleBroken($"{bed.Place} is {Beds.StatusLabel(bed.Status).ToLowerInvariant()}: change its type or who it is for once it is free.");
+                throw new RuleBroken($"{bed.Place} is {Beds.StatusLabel(bed.Status).ToLowerInvariant()}: change its type, who it is for or its single room once it is free.");
             }
             // Guarded on the version read, as every bed move is: a bed the bureau moved meanwhile is looked at again.
             await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", bed.Id);

@@ -102,6 +102,8 @@ public static class ReferralText
         "placement.started" => "Placement started",
         "placement.ended" => "Placement ended",
         "placement.cancelled" => "Reserved place given back",
+        "placement.expired" => "Reserved bed given back: not confirmed in time",
+        "referral.reservation-expired" => "Back in triage: the reserved bed was not confirmed in time",
         "approval.requested" => "Manager's approval asked for (provider under amber caution)",
         "approval.approved" => "Approved by a manager (provider under amber caution)",
         "approval.refused" => "Refused by a manager (provider under amber caution)",

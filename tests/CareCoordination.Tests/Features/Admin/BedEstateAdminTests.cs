@@ -156,6 +156,12 @@ public abstract class BedEstateAdminTests(AppFactory app)
         var inUse = await BedAsync(occupied);
         await app.RefusedAsync<RuleBroken>(new EditBed.Command(occupied, inUse.BedType, inUse.AllowedSex == "any" ? "female" : "any", inUse.SingleRoom), "admin",
             "once it is free");
+        // A single room with someone in it stays one: they may need to be isolated.
+        await using (var connection = await app.OpenAsync())
+        {
+            await connection.ExecuteAsync("UPDATE bed SET single_room = TRUE WHERE id = @occupied", new { occupied });
+        }
+        await app.RefusedAsync<RuleBroken>(new EditBed.Command(occupied, inUse.BedType, inUse.AllowedSex, SingleRoom: false), "admin", "once it is free");
         await app.RefusedAsync<ValidationFailed>(new EditBed.Command(bedId, type, "anyone", false), "admin", "who the bed is for");
         await app.RefusedAsync<NotFound>(new EditBed.Command(long.MaxValue, type, "any", false), "admin", "not found");
     }

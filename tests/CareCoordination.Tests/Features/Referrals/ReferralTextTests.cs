@@ -31,4 +31,22 @@ public sealed class ReferralTextTests
     public void Pathway_ReadsAsItsLabel() =>
         Assert.Equal(["Pathway 0", "Pathway 1", "Pathway 2", "Pathway 3", "Step-up", "Pathway not stated"],
             new[] { "0", "1", "2", "3", "step-up", null }.Select(ReferralText.Pathway));
+
+    /// <summary>
+    /// Every change a referral's timeline can show reads in words, never as its code: each kind the product's source records
+    /// for a referral, its tasks, placements, approvals and carer messages (an expired reservation's two showed as codes).
+    /// </summary>
+    [Fact]
+    public void EveryChangeKindOfAReferral_ReadsInWords()
+    {
+        var source = Path.Combine(CareCoordination.Tests.Support.FhirPayloads.RepositoryRoot(), "src");
+        var kinds = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(f => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(f), "\"((?:referral|task|placement|approval|carer-message)\\.[a-z-]+)\"")
+                .Select(m => m.Groups[1].Value))
+            .ToHashSet(StringComparer.Ordinal);
+
+        Assert.Contains("placement.expired", kinds);
+        Assert.Empty(kinds.Where(kind => ReferralText.Change(kind) == kind).Order(StringComparer.Ordinal));
+    }
 }
