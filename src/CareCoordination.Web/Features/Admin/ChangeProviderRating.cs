@@ -40,10 +40,12 @@ public static class ChangeProviderRating
         public string? CautionNote { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command>
+    public sealed class Handler(Work work, Store.Database database) : ICommandHandler<Command>
     {
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
+            // A placement being made with this provider reads its caution under the same lock (ProviderCaution.RequireAsync).
+            await database.LockAsync(work.Connection, work.Transaction, Providers.ProviderCaution.Lock(command.OrganisationId));
             var before = await work.Connection.QuerySingleOrDefaultAsync<Provider>(
                 $"""
                 SELECT o.name AS Name, o.cqc_rating AS CqcRating, o.caution AS Caution, o.caution_note AS CautionNote

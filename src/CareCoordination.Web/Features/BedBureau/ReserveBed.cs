@@ -61,7 +61,7 @@ public static class ReserveBed
                 "SELECT p.sex AS Sex, r.infection_status AS InfectionStatus, r.pathway AS Pathway FROM referral r JOIN person p ON p.id = r.person_id WHERE r.id = @ReferralId",
                 new { task.ReferralId }, work.Transaction);
 
-            var approval = await ProviderCaution.RequireAsync(work, task.ReferralId, bed.ProviderId, null, bed.Provider, bed.Caution, bed.CautionNote);
+            var approval = await ProviderCaution.RequireAsync(work, database, task.ReferralId, bed.ProviderId, null, bed.Provider);
             // Whether the site is open, read again under its lock: a site closing at the same moment (DeactivateSite) has either
             // committed, and is seen closed, or waits, and then counts this bed as reserved.
             await database.LockAsync(work.Connection, work.Transaction, Beds.SiteLock(bed.SiteId));

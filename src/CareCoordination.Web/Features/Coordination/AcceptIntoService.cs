@@ -49,11 +49,9 @@ public static class AcceptIntoService
         public bool Active { get; init; }
         public long ProviderId { get; init; }
         public string Provider { get; init; } = "";
-        public string Caution { get; init; } = "none";
-        public string? CautionNote { get; init; }
     }
 
-    public sealed class Handler(Work work) : ICommandHandler<Command, Result>
+    public sealed class Handler(Work work, Store.Database database) : ICommandHandler<Command, Result>
     {
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -62,7 +60,7 @@ public static class AcceptIntoService
             var service = await connection.QuerySingleOrDefaultAsync<ServiceRow>(
                 """
                 SELECT s.name AS Name, s.kind AS Kind, s.capacity_unit AS CapacityUnit, s.available_today AS AvailableToday, s.active AS Active,
-                       o.id AS ProviderId, o.name AS Provider, o.caution AS Caution, o.caution_note AS CautionNote
+                       o.id AS ProviderId, o.name AS Provider
                 FROM service s JOIN organisation o ON o.id = s.organisation_id WHERE s.id = @ServiceId
                 """, new { command.ServiceId }, transaction);
             if (service is null || !service.Active)
@@ -74,8 +72,7 @@ public static class AcceptIntoService
                 throw new RuleBroken("A bed is placed by the bed bureau: redirect the referral to them instead.");
             }
             // The commissioners' cautions list: red stops new placements, amber needs a manager's approval on record.
-            var approval = await ProviderCaution.RequireAsync(work, task.ReferralId, service.ProviderId, command.ServiceId,
-                service.Provider, service.Caution, service.CautionNote);
+            var approval = await ProviderCaution.RequireAsync(work, database, task.ReferralId, service.ProviderId, command.ServiceId, service.Provider);
             var hours = service.CapacityUnit == "hours"
                 ? command.HoursPerDay ?? throw new ValidationFailed(new Dictionary<string, string[]>
                 {

@@ -1,5 +1,6 @@
 using CareCoordination.Domain;
 using CareCoordination.Pipeline;
+using CareCoordination.Store;
 using Dapper;
 
 namespace CareCoordination.Features.Providers;
@@ -20,13 +21,21 @@ public sealed record CautionApproval(long Id, string DecidedBy, DateTimeOffset D
 /// </summary>
 public static class ProviderCaution
 {
+    /// <summary>The lock a provider's caution is set under, and read under by a placement (PostgreSQL; SQLite's one writer already takes turns).</summary>
+    public static string Lock(long providerId) => "provider:" + providerId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>
     /// The approval the placement goes ahead on, null when the provider is under no caution; refuses under red, and
     /// under amber without a current approval (approved, for this referral and service, not yet used by a placement).
+    /// The caution is read under the provider's lock, which ChangeProviderRating takes too: one set at the same moment has
+    /// either committed, and is applied here, or waits until this placement is made. Read with the bed or service, a red
+    /// caution committed in between let a placement through on PostgreSQL, and an amber one skipped the manager.
     /// </summary>
-    public static async Task<CautionApproval?> RequireAsync(Work work, long referralId, long providerId, long? serviceId,
-        string provider, string caution, string? note)
+    public static async Task<CautionApproval?> RequireAsync(Work work, Database database, long referralId, long providerId, long? serviceId, string provider)
     {
+        await database.LockAsync(work.Connection, work.Transaction, Lock(providerId));
+        var (caution, note) = await work.Connection.QuerySingleAsync<(string Caution, string? Note)>(
+            "SELECT caution, caution_note FROM organisation WHERE id = @providerId", new { providerId }, work.Transaction);
         switch (caution)
         {
             case "red":

@@ -350,6 +350,57 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
     }
 
     /// <summary>
+    /// A bed reserved while its provider is put under a red caution: on PostgreSQL the reservation read the caution with the
+    /// bed, and went through on the old one after the red caution had committed. Both now take turns on the provider: with its
+    /// lock held here, both wait; let go, either the reservation came first (its change before the caution's) or it is refused.
+    /// </summary>
+    [Fact]
+    public async Task ReservingABed_WhileItsProviderIsPutUnderARedCaution_IsMadeBeforeIt_OrRefused()
+    {
+        var (siteId, _, beds) = await NewSiteAsync(1);
+        var bedId = Assert.Single(beds);
+        var (_, taskId) = await AtTheBureauAsync();
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>("SELECT organisation_id FROM site WHERE id = @siteId", new { siteId });
+        }
+        try
+        {
+            await using var holder = new Npgsql.NpgsqlConnection(app.ConnectionString);
+            await holder.OpenAsync();
+            await holder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = ProviderCaution.Lock(provider) });
+            var reserving = Outcome(app.SendAsync<ReserveBed.Result>(new ReserveBed.Command(taskId, bedId, LondonTime.Today(app.Clock)), await app.StaffAsync("bedbureau")));
+            var cautioning = Outcome(app.SendAsync(new ChangeProviderRating.Command(provider, "inadequate", "red", "Safeguarding enquiry open.", "CQC warning notice."),
+                await app.StaffAsync("admin")));
+            await WaitingForLocksAsync(holder, 2);
+            Assert.False(reserving.IsCompleted || cautioning.IsCompleted, "Neither may decide while the provider's lock is held.");
+            await holder.ExecuteAsync("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key = ProviderCaution.Lock(provider) });
+
+            var (reserved, cautioned) = (await reserving, await cautioning);
+            Assert.Null(cautioned);
+            await using var store = await app.OpenAsync();
+            var rated = await store.ExecuteScalarAsync<long>(
+                "SELECT seq FROM change WHERE kind = 'provider.rating-changed' AND entity_id = @provider ORDER BY seq DESC LIMIT 1", new { provider });
+            if (reserved is null)
+            {
+                Assert.True(await store.ExecuteScalarAsync<long>("SELECT MAX(seq) FROM change WHERE kind = 'bed.reserved' AND entity_id = @bedId", new { bedId }) < rated,
+                    "A reservation made under no caution was committed before the red caution.");
+            }
+            else
+            {
+                Assert.Contains("red caution", reserved, StringComparison.Ordinal);
+                Assert.Equal("available", await store.ExecuteScalarAsync<string>("SELECT status FROM bed WHERE id = @bedId", new { bedId }));
+            }
+        }
+        finally
+        {
+            await using var connection = await app.OpenAsync();
+            await connection.ExecuteAsync("UPDATE organisation SET caution = 'none', caution_note = NULL WHERE id = @provider", new { provider });
+        }
+    }
+
+    /// <summary>
     /// A ward confirmed while one of its beds is being moved: the confirmation waits for the move and tells each bed as it then
     /// stands. It read the beds first, and told every board the moved bed's old status after the move's own change.
     /// </summary>
