@@ -67,6 +67,37 @@ public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<Brow
         await Assertions.Expect(manager.GetByTestId("total-reserved")).ToHaveTextAsync(reservedBefore.ToString(CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// The bureau member deciding on a referral sees its matching beds follow a provider's caution as it is set, with no reload:
+    /// a red caution takes that provider's beds off the card (they stayed offered, and were refused when chosen).
+    /// </summary>
+    [Fact]
+    public async Task TheReserveCard_DropsAProvidersBeds_WhenItGoesUnderARedCaution()
+    {
+        var referralId = await AtTheBureauAsync("Cautionby" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
+        var bureau = await host.NewPageAsync();
+        await host.SignInAsync(bureau, "bedbureau");
+        await bureau.GotoAsync($"/coordination/referrals/{referralId}");
+        await BrowserHost.WaitForCircuitAsync(bureau);
+        var first = (await host.SendAsAsync<CareCoordination.Features.BedBureau.MatchBeds.Result>("bedbureau",
+            new CareCoordination.Features.BedBureau.MatchBeds.Query(referralId))).Matches[0].Bed;
+        var offered = bureau.GetByTestId("matches").GetByRole(AriaRole.Button, new() { Name = $"Reserve {first.Place}", Exact = true });
+        await Assertions.Expect(offered).ToHaveCountAsync(1);
+        try
+        {
+            await host.SendAsAsync<Mediator.Unit>("admin", new CareCoordination.Features.Admin.ChangeProviderRating.Command(
+                first.ProviderId, "inadequate", "red", "Safeguarding enquiry open.", "CQC warning notice."));
+
+            await Assertions.Expect(offered).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            await host.SendAsAsync<Mediator.Unit>("admin", new CareCoordination.Features.Admin.ChangeProviderRating.Command(
+                first.ProviderId, first.CqcRating ?? "not-rated", "none", null, "Test over."));
+        }
+        await bureau.Context.CloseAsync();
+    }
+
     // Regression: the board's sites, wards and beds were drawn by position, so a bed added ahead of others shifted every later
     // bed into its neighbour's button, and a click on its way in landed on a button that now showed another bed.
     [Fact]
