@@ -158,6 +158,21 @@ public static class Backup
         {
             throw new BackupFailure($"{path} does not exist.");
         }
+        if (database.Provider == StoreProvider.Sqlite)
+        {
+            return await RestoreIntoAsync(database, path, overwrite, postgresBin, cancellationToken);
+        }
+        // The restore's own sessions under a name of their own: a node's (Database.NodeApplicationName) still connected is refused.
+        var named = new NpgsqlConnectionStringBuilder(database.ConnectionString) { ApplicationName = RestoreApplicationName }.ConnectionString;
+        await using var restoring = new Database(StoreProvider.PostgreSQL, named);
+        await RefuseWhileNodesAreConnectedAsync(restoring, cancellationToken);
+        return await RestoreIntoAsync(restoring, path, overwrite, postgresBin, cancellationToken);
+    }
+
+    private const string RestoreApplicationName = "carecoordination-restore";
+
+    private static async Task<Restored> RestoreIntoAsync(Database database, string path, bool overwrite, string? postgresBin, CancellationToken cancellationToken)
+    {
         if (!overwrite && await HoldsTablesAsync(database, cancellationToken))
         {
             throw new BackupFailure("The store is not empty, and restoring would replace what it holds. Restore into a new, empty store, " +
@@ -273,6 +288,28 @@ public static class Backup
             throw new BackupFailure($"The restored store has migrations {string.Join(", ", versions)}; this version needs 1 to {Migrator.Scripts.Count}.");
         }
         return new Restored(await SummariseAsync(after, null, cancellationToken), applied);
+    }
+
+    /// <summary>
+    /// PostgreSQL: a node still connected (its sessions carry the nodes' application name, Database.NodeApplicationName) would
+    /// go on writing into the restored store under its old picture of it: its change numbers and live screens from before
+    /// the restore, which then stop hearing of anything, with /health still saying all is well. The guide's first step,
+    /// stopping every node, is checked rather than trusted. (A node whose connection string names another application is
+    /// not recognised; SQLite's one node shares no server to ask.)
+    /// </summary>
+    private static async Task RefuseWhileNodesAreConnectedAsync(Database database, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var from = (await connection.QueryAsync<string>(new CommandDefinition(
+            """
+            SELECT DISTINCT COALESCE(host(client_addr), 'this machine') FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = @node AND pid <> pg_backend_pid()
+            """, new { node = Database.NodeApplicationName }, cancellationToken: cancellationToken))).ToList();
+        if (from.Count > 0)
+        {
+            throw new BackupFailure($"CareCoordination is still connected to this database (from {string.Join(", ", from)}): stop every node of the app, "
+                + "then restore. Nothing was restored.");
+        }
     }
 
     /// <summary>A backup a newer version made is restored by that version: this one would start on a schema it does not know.</summary>

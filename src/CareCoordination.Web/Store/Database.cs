@@ -66,6 +66,12 @@ public sealed partial class Database : IAsyncDisposable
             builder.MaxAutoPrepare = 128;
             builder.AutoPrepareMinUsages = 2;
         }
+        if (!Given(connectionString, "ApplicationName"))
+        {
+            // Each node's sessions are named, so that an operator sees them in pg_stat_activity and a restore can tell that
+            // nodes are still connected (Backup).
+            builder.ApplicationName = NodeApplicationName;
+        }
         if (!Given(connectionString, "NoResetOnClose"))
         {
             // A pooled connection handed back is otherwise reset with seven statements (RESET ALL, SET SESSION
@@ -88,6 +94,9 @@ public sealed partial class Database : IAsyncDisposable
         }
         return builder.ConnectionString;
     }
+
+    /// <summary>The application name of a node's PostgreSQL sessions, unless the connection string gives one.</summary>
+    internal const string NodeApplicationName = "carecoordination";
 
     private static bool Given(string connectionString, string setting) =>
         new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
