@@ -75,6 +75,15 @@ public static class WaitingWell
                 {
                     continue;
                 }
+                // The task, held while its re-contact is raised: on PostgreSQL one being decided at this moment has either closed,
+                // and is passed over, or waits, and then closes the re-contact with it (CloseDueRecontactsAsync). Read above
+                // without a lock, a decision committed in between left a re-contact due on a closed task.
+                if (await work.Connection.ExecuteAsync(
+                        "UPDATE triage_task SET status = status WHERE id = @TaskId AND status IN ('requested', 'in-progress')",
+                        new { task.TaskId }, work.Transaction) == 0)
+                {
+                    continue;
+                }
                 var reason = $"Waited {ReferralText.Duration(clock.Waited)}, past the {(int)clock.TargetTime.TotalMinutes} min {clock.Target} target.";
                 var id = await work.Connection.ExecuteScalarAsync<long>(
                     """

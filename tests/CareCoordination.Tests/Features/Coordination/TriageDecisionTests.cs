@@ -453,4 +453,32 @@ public sealed class TriageDecisionOnPostgresTests(PostgresAppFactory app) : Tria
         var after = await SnapshotAsync(referralId, taskId);
         Assert.Equal(("requested", (long?)null), (after.TaskStatus, after.Owner));
     }
+
+    /// <summary>
+    /// The re-contact timer runs as a coordinator declines the waiting referral: the decision is held uncommitted on the
+    /// task's row, the timer (which read the task as waiting) waits for it, then the decision commits. No re-contact is left
+    /// due on the closed task.
+    /// </summary>
+    [Fact]
+    public async Task AReContact_RaisedAsItsTaskIsDecided_IsNotLeftDueOnTheClosedTask()
+    {
+        var (_, taskId) = await NewReferralAsync();
+        app.Clock.Advance(TimeSpan.FromMinutes(16));
+
+        await using var decision = await app.HoldAsync(
+            "UPDATE triage_task SET status = 'rejected', decision = 'declined: not-eligible', completed_at = updated_at, version = version + 1 WHERE id = @taskId", new { taskId });
+        var raising = Task.Run(async () =>
+        {
+            var coordinator = await app.StaffAsync("coordinator");
+            while (await app.SendAsync<int>(new WaitingWell.RaiseRecontacts(), coordinator) > 0)
+            {
+            }
+        });
+        await app.UntilBlockedByAsync(decision, [raising], "The re-contact timer");
+        await decision.CommitAsync();
+        await raising;
+
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(0, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM recontact WHERE triage_task_id = @taskId AND done_at IS NULL", new { taskId }));
+    }
 }
