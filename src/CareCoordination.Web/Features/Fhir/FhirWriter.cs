@@ -111,8 +111,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             }
         }
 
-        var form = patient is not null ? ReferralIntake.ToForm(request, patient, sent)
-            : ReferralIntake.ToForm(request, knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken), sent);
+        var known = patient is null ? knownPerson ?? await KnownPersonAsync(request.Subject, cancellationToken) : null;
+        var form = known is null ? ReferralIntake.ToForm(request, patient!, sent) : ReferralIntake.ToForm(request, known, sent);
         // Not stated: the referral source follows from what kind of organisation the referrer is in our directory.
         form.Source ??= SourceOf(organisationKind);
         await ApplyStandingLawfulBasisAsync(form, cancellationToken);
@@ -122,7 +122,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         // as a new need and the coordination centre sees it flagged as a possible duplicate.
         var key = sender is null ? Guid.NewGuid().ToString("N") : "fhir:" + Hash(sender);
         var result = await mediator.Send(new SubmitReferral.Command(form, key, DuplicateAnswer: "new-need", Sender: sender,
-            InformationNeeded: [.. missing.Select(m => m.Property)], PersonAsKnown: patient is null), cancellationToken);
+            // Said nothing new of the person: what the store holds of them is left as it is. A message that says something of them
+            // after all (that they live alone, need BSL or easy read: an Observation or a Flag) is their word on the person.
+            InformationNeeded: [.. missing.Select(m => m.Property)], PersonAsKnown: known?.StillIn(form) == true), cancellationToken);
         var referralId = result.ReferralId!.Value;
         if (result.Repeated)
         {

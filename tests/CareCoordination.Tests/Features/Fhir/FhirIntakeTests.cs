@@ -229,6 +229,47 @@ public abstract class FhirIntakeTests(AppFactory app)
         Assert.Equal((true, "Tamsin Angove (daughter, lasting power of attorney)", "Getting back to the chapel choir on Sundays."), stored);
     }
 
+    /// <summary>
+    /// A second referral for a person referred before, naming them without a Patient of its own (the Patient entry's
+    /// If-None-Exist finds them), that says something new of them: an Observation that they now live alone. What it said is
+    /// kept with the referral, and is the person's record now; it was dropped for the trust's earlier word.
+    /// </summary>
+    [Fact]
+    public async Task AReferralNamingAKnownPerson_ThatSaysTheyNowLiveAlone_KeepsIt()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await NewNhsAsync();
+        JsonNode Conditional()
+        {
+            var bundle = JsonNode.Parse(Prepare("ukcore-transaction.json", nhs))!;
+            bundle["entry"]![0]!["request"]!["ifNoneExist"] = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}";
+            return bundle;
+        }
+        await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(Conditional().ToJsonString())));
+        var livesAlone = Conditional();
+        livesAlone["entry"]!.AsArray().Add(new JsonObject
+        {
+            ["fullUrl"] = "urn:uuid:" + Guid.NewGuid(),
+            ["resource"] = new JsonObject
+            {
+                ["resourceType"] = "Observation",
+                ["status"] = "final",
+                ["code"] = new JsonObject { ["coding"] = new JsonArray(new JsonObject { ["system"] = "http://snomed.info/sct", ["code"] = "224130005", ["display"] = "Household composition" }) },
+                ["subject"] = new JsonObject { ["reference"] = (string)livesAlone["entry"]![0]!["fullUrl"]! },
+                ["valueCodeableConcept"] = new JsonObject { ["coding"] = new JsonArray(new JsonObject { ["system"] = "http://snomed.info/sct", ["code"] = "105529008", ["display"] = "Lives alone" }) },
+            },
+            ["request"] = new JsonObject { ["method"] = "POST", ["url"] = "Observation" },
+        });
+
+        var again = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(livesAlone.ToJsonString())));
+
+        Assert.Equal(["200 OK", "201 Created"], again.Entry.Take(2).Select(e => e.Response.Status));
+        var referralId = long.Parse(again.Entry[1].Response.Location.Split('/')[1], CultureInfo.InvariantCulture);
+        await using var connection = await app.OpenAsync();
+        Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT lives_alone FROM referral_person WHERE referral_id = @referralId", new { referralId }));
+        Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT lives_alone FROM person WHERE nhs_number = @nhs", new { nhs }));
+    }
+
     /// <summary>A transaction's referral whose person is contained in it (#id), as docs/fhir.md allows, is taken like one posted alone.</summary>
     [Fact]
     public async Task ATransactionsReferral_WithItsPatientContained_IsAccepted()
