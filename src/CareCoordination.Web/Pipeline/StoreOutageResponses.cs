@@ -63,12 +63,15 @@ public sealed class StoreOutageResponses(TimeProvider clock) : IExceptionHandler
         return true;
     }
 
-    /// <summary>The store out of reach, as thrown or as the cause of what was thrown (a page's render wraps what its read threw).</summary>
+    /// <summary>
+    /// The store out of reach, as thrown or as the cause of what was thrown (a page's render wraps what its read threw): a
+    /// store's own exception. A bare timeout may be anyone's (an identity provider's metadata, say), not the store's.
+    /// </summary>
     private static bool CausedByTheStore(Exception exception)
     {
         for (Exception? cause = exception; cause is not null; cause = cause.InnerException)
         {
-            if (StoreFailure.IsUnreachable(cause))
+            if (cause is System.Data.Common.DbException && StoreFailure.IsUnreachable(cause))
             {
                 return true;
             }

@@ -147,7 +147,6 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
 
     internal sealed class EndedItsTransaction() : InvalidOperationException("A migration script ended the transaction it runs in; scripts must not COMMIT, END or ROLLBACK.");
 
-    /// <summary>The versions applied, or null on a store that has no schema_migration table yet.</summary>
     /// <summary>
     /// A store a newer version has migrated is not served by this one: its code does not know the tables and columns that
     /// version changed, and would write into the old shapes (an upgrade rolled back to the old build, or a newer backup
@@ -163,6 +162,7 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         }
     }
 
+    /// <summary>The versions applied, or null on a store that has no schema_migration table yet.</summary>
     private async Task<HashSet<int>?> AppliedAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
     {
         var exists = database.Provider == StoreProvider.PostgreSQL

@@ -134,6 +134,11 @@ public record PersonRecord
     /// <summary>Copies what the record knows into the form, leaving the referral's own answers alone.</summary>
     public void FillIn(ReferralForm form)
     {
+        // The carer's address and the person's agreement were about the carer named before: another carer is not agreed to.
+        if (!string.Equals(form.CarerName?.Trim(), CarerName?.Trim(), StringComparison.Ordinal))
+        {
+            (form.CarerEmail, form.CarerMayBeTold) = (null, null);
+        }
         form.NhsNumber = Domain.NhsNumber.Format(NhsNumber);
         form.GivenName = GivenName;
         form.FamilyName = FamilyName;
