@@ -210,12 +210,7 @@ public abstract class FhirIntakeTests(AppFactory app)
     {
         using var client = await app.PartnerAsync();
         var nhs = await NewNhsAsync();
-        string Conditional()
-        {
-            var bundle = JsonNode.Parse(Prepare("ukcore-transaction.json", nhs))!;
-            bundle["entry"]![0]!["request"]!["ifNoneExist"] = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}";
-            return bundle.ToJsonString();
-        }
+        string Conditional() => UkCoreTransactionFindingThePerson(nhs).ToJsonString();
         var first = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(Conditional())));
         Assert.Equal("201 Created", first.Entry[0].Response.Status);
 
@@ -239,14 +234,8 @@ public abstract class FhirIntakeTests(AppFactory app)
     {
         using var client = await app.PartnerAsync();
         var nhs = await NewNhsAsync();
-        JsonNode Conditional()
-        {
-            var bundle = JsonNode.Parse(Prepare("ukcore-transaction.json", nhs))!;
-            bundle["entry"]![0]!["request"]!["ifNoneExist"] = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}";
-            return bundle;
-        }
-        await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(Conditional().ToJsonString())));
-        var livesAlone = Conditional();
+        await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Body(UkCoreTransactionFindingThePerson(nhs).ToJsonString())));
+        var livesAlone = UkCoreTransactionFindingThePerson(nhs);
         livesAlone["entry"]!.AsArray().Add(new JsonObject
         {
             ["fullUrl"] = "urn:uuid:" + Guid.NewGuid(),
@@ -268,6 +257,14 @@ public abstract class FhirIntakeTests(AppFactory app)
         await using var connection = await app.OpenAsync();
         Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT lives_alone FROM referral_person WHERE referral_id = @referralId", new { referralId }));
         Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT lives_alone FROM person WHERE nhs_number = @nhs", new { nhs }));
+    }
+
+    /// <summary>The UK Core transaction, its Patient entry conditional on the NHS number: a second one finds the person the first made.</summary>
+    private JsonNode UkCoreTransactionFindingThePerson(string nhs)
+    {
+        var bundle = JsonNode.Parse(Prepare("ukcore-transaction.json", nhs))!;
+        bundle["entry"]![0]!["request"]!["ifNoneExist"] = $"identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}";
+        return bundle;
     }
 
     /// <summary>A transaction's referral whose person is contained in it (#id), as docs/fhir.md allows, is taken like one posted alone.</summary>
