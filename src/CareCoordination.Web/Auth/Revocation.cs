@@ -9,9 +9,9 @@ using Microsoft.AspNetCore.Components.Server;
 namespace CareCoordination.Auth;
 
 /// <summary>
-/// Whether what a session was granted has since been taken back: a staff account deactivated or moved to another
-/// role or organisation, or signed out (its session stamp moved on: SignOut), a partner client deactivated. Asked on every cookie request and bearer request, at
-/// every live-hub call, and every Auth:RevalidateSeconds for open Blazor circuits and hub connections, which
+/// Whether what a session was granted has since been taken back: a staff account deactivated, moved to another role or
+/// organisation, or signed out (its session stamp moved on: SignOut), a partner client deactivated. Asked on every cookie
+/// request and bearer request, at every live-hub call, and every Auth:RevalidateSeconds for open Blazor circuits and hub connections, which
 /// otherwise keep the rights they connected with for as long as the tab or socket stays open.
 /// </summary>
 /// <remarks>

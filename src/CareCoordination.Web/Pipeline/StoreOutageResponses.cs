@@ -38,24 +38,24 @@ public sealed class StoreOutageResponses(TimeProvider clock) : IExceptionHandler
         var next = again
             ? $"<p>This page asks again by itself every {RetrySeconds} seconds and opens as soon as the store answers: leave it on the screen.</p>"
             : "<p>What you sent was not saved. Go back: what you typed is still in the page; send it again once the system is back.</p>";
-        await response.WriteAsync($"""
+        await response.WriteAsync($$"""
             <!DOCTYPE html>
             <html lang="en-GB">
             <head>
             <meta charset="utf-8">
-            {(again ? $"<meta http-equiv=\"refresh\" content=\"{RetrySeconds}\">" : "")}
+            {{(again ? $"<meta http-equiv=\"refresh\" content=\"{RetrySeconds}\">" : "")}}
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>The system cannot reach its store · CareCoordination</title>
-            <style>body{"{"}font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b{"}"}</style>
+            <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}</style>
             </head>
             <body>
             <main>
             <h1>The system cannot reach its store just now</h1>
-            {since}
-            {next}
+            {{since}}
+            {{next}}
             <p>Nothing was half-saved: everything saved before stays as it was. Meanwhile work from the pages you printed or
             downloaded and the paper referral form, as your downtime plan says.</p>
-            <p>Asked for at {WebUtility.HtmlEncode(LondonTime.ToLocal(clock.GetUtcNow()).ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture))}.</p>
+            <p>Asked for at {{WebUtility.HtmlEncode(LondonTime.ToLocal(clock.GetUtcNow()).ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture))}}.</p>
             </main>
             </body>
             </html>

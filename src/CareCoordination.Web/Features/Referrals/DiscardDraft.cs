@@ -20,14 +20,12 @@ public static class DiscardDraft
         public async ValueTask<Unit> Handle(Command command, CancellationToken cancellationToken)
         {
             var scope = work.Scope;
-            var draft = new { command.DraftId, command.Version, organisationId = scope.Actor.OrganisationId };
             var removed = await work.Connection.ExecuteAsync(
-                "DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId AND version = @Version", draft, work.Transaction);
+                "DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId AND version = @Version",
+                new { command.DraftId, command.Version, organisationId = scope.Actor.OrganisationId }, work.Transaction);
             if (removed == 0)
             {
-                var other = await work.Connection.ExecuteScalarAsync<string?>(
-                    "SELECT author_name FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId", draft, work.Transaction);
-                throw other is not null
+                throw await SaveDraft.SavedLastByAsync(work, command.DraftId, scope.Actor.OrganisationId) is { } other
                     ? new Conflict($"{other} saved this draft after you opened it, so it was not discarded. Open it again to see their changes.")
                     : new NotFound($"Draft {command.DraftId}");
             }

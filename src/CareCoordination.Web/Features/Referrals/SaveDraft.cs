@@ -13,6 +13,15 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class SaveDraft
 {
+    /// <summary>
+    /// Who saved the draft last, asked when a write at the version the form came from found no such version (SaveDraft,
+    /// SubmitReferral, DiscardDraft): a colleague's later save, whose author the refusal names; null when the draft is gone.
+    /// </summary>
+    internal static Task<string?> SavedLastByAsync(Work work, long draftId, long? organisationId) =>
+        work.Connection.ExecuteScalarAsync<string?>(
+            "SELECT author_name FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
+            new { draftId, organisationId }, work.Transaction);
+
     /// <summary>Version is the one the page loaded: saving over someone else's newer save is refused, not silently lost.</summary>
     [AllowRoles(Roles.Referrer)]
     public sealed record Command(long? DraftId, int? Version, ReferralForm Form) : ICommand<Result>;
@@ -65,10 +74,7 @@ public static class SaveDraft
                 """, draft, work.Transaction);
             if (saved == 0)
             {
-                var other = await work.Connection.ExecuteScalarAsync<string?>(
-                    "SELECT author_name FROM referral_draft WHERE id = @DraftId AND organisation_id = @OrganisationId",
-                    draft, work.Transaction);
-                throw other is not null
+                throw await SavedLastByAsync(work, draftId, organisationId) is { } other
                     ? new Conflict($"{other} saved this draft after you opened it. Open it again to see their changes.")
                     : new NotFound($"Draft {draftId}");
             }

@@ -292,9 +292,7 @@ public static class SubmitReferral
                 {
                     scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
                 }
-                else if (await connection.ExecuteScalarAsync<string?>(
-                    "SELECT author_name FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
-                    new { draftId, organisationId }, transaction) is { } other)
+                else if (await SaveDraft.SavedLastByAsync(work, draftId, organisationId) is { } other)
                 {
                     throw new Conflict($"{other} saved this draft after you opened it, so nothing was sent. Open it again to see their changes, then send it.");
                 }
