@@ -132,8 +132,17 @@ public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<Brow
             await page.GotoAsync(path);
             await BrowserHost.WaitForCircuitAsync(page);
             await Assertions.Expect(page.Locator("[data-live=yes]").First).ToBeVisibleAsync();
+            if (path == "/boards/capacity")
+            {
+                // The forecast loads after the board: axe runs once its charts are there (referrals and reablement always are).
+                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=referrals]")).ToBeAttachedAsync();
+                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=reablement]")).ToBeAttachedAsync();
+            }
             var results = await page.RunAxe();
-            var serious = results.Violations.Where(v => v.Impact is "serious" or "critical")
+            // A name where ARIA prohibits one is only "needs review" to axe until the element has text, and a chart's text
+            // comes when it has measured itself: counted as a fault either way, so the answer does not hang on that moment.
+            var prohibited = results.Incomplete.Where(v => v.Id == "aria-prohibited-attr");
+            var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").Concat(prohibited)
                 .Select(v => $"{path} {v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Take(3).Select(n => n.Html))})").ToList();
             Assert.True(serious.Count == 0, string.Join(Environment.NewLine, serious));
         }
