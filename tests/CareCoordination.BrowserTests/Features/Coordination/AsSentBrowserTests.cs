@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using CareCoordination.BrowserTests.Support;
 using CareCoordination.Domain;
 using Microsoft.Playwright;
@@ -32,11 +33,11 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
         await Assertions.Expect(row.GetByTestId("information-needed-list")).ToHaveTextAsync("Not sent: what matters to the person");
 
         await row.GetByRole(AriaRole.Link, new() { Name = $"Morwenna Jenifer {family}" }).ClickAsync();
-        await coordinator.WaitForURLAsync($"**/coordination/referrals/{referralId}");
+        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}$"));
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync($"Morwenna Jenifer {family}, referral {referralId}");
 
         await coordinator.GetByTestId("as-sent-link").ClickAsync();
-        await coordinator.WaitForURLAsync($"**/coordination/referrals/{referralId}/as-sent");
+        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}/as-sent$"));
         var message = coordinator.GetByTestId("as-sent-message");
         await Assertions.Expect(message).ToHaveCountAsync(1);
         // The original text, shown as text: the script in it is characters on the page, never an element.
