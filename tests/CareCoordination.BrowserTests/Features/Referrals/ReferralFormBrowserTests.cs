@@ -296,6 +296,45 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await page.Context.CloseAsync();
     }
 
+    /// <summary>A store that does not answer as the referrer saves or sends: the form and what they typed stay, and pressing again works.</summary>
+    [Fact]
+    public async Task SavingAndSending_WhileTheStoreDoesNotAnswer_KeepTheFormAsTyped_AndWorkWhenPressedAgain()
+    {
+        var family = "Outageby" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var draft = await host.SendAsAsync<SaveDraft.Result>("referrer", new SaveDraft.Command(null, null, TestReferrals.Form(family)));
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync($"/referrals/drafts/{draft.DraftId}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+        await page.GetByLabel("Ward *").FillAsync("Ward 9, typed and not yet saved");
+        await page.GetByLabel("Ward *").PressAsync("Tab");
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Fail<SaveDraft.Command>(_ => true, new TimeoutException("The store did not answer in time."));
+            await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+            await Assertions.Expect(page.GetByTestId("form-problem")).ToContainTextAsync("The draft could not be saved just now");
+            await Assertions.Expect(page.GetByLabel("Ward *")).ToHaveValueAsync("Ward 9, typed and not yet saved");
+
+            hold.Fail<SubmitReferral.Command>(_ => true, new TimeoutException("The store did not answer in time."));
+            await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
+            await Assertions.Expect(page.GetByTestId("form-problem")).ToContainTextAsync("The referral could not be sent just now");
+            await Assertions.Expect(page.GetByLabel("Ward *")).ToHaveValueAsync("Ward 9, typed and not yet saved");
+            await Assertions.Expect(page.GetByTestId("page-failed")).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("sent-confirmation")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("Ward 9, typed and not yet saved");
+        await page.Context.CloseAsync();
+    }
+
     // Saving a new draft moves the page to its address in the browser (history.replaceState). The URL is polled rather than
     // its navigation awaited: Playwright's WaitForURL checks the URL, then listens, and a same-document navigation that lands
     // between the two is never heard (seen under the full run's load, with the page already at the draft's address).
