@@ -1,6 +1,8 @@
+using System.Globalization;
 using CareCoordination.Auth;
 using CareCoordination.Pipeline;
 using Dapper;
+using FluentValidation;
 using Mediator;
 
 namespace CareCoordination.Features.BedBureau;
@@ -11,8 +13,18 @@ namespace CareCoordination.Features.BedBureau;
 /// </summary>
 public static class ConfirmBeds
 {
+    /// <summary>
+    /// BedIds are the ward's beds the board showed (a filter by type or status hides the rest): only what was looked at is
+    /// confirmed. Null confirms the whole ward.
+    /// </summary>
     [AllowRoles(Roles.BedBureau)]
-    public sealed record Command(long WardId) : ICommand<int>;
+    public sealed record Command(long WardId, IReadOnlyList<long>? BedIds = null) : ICommand<int>;
+
+    public sealed class Validator : AbstractValidator<Command>
+    {
+        public Validator() => RuleFor(c => c.BedIds).Must(ids => ids!.Count is > 0 and <= 1000).When(c => c.BedIds is not null)
+            .WithMessage("Name between 1 and 1,000 beds to confirm, or none for the whole ward.");
+    }
 
     public sealed class Handler(Work work) : ICommandHandler<Command, int>
     {
@@ -21,9 +33,12 @@ public static class ConfirmBeds
             // Confirmed first, then read: the update holds each bed until commit (and waits for one being moved), so the read
             // after it sees every bed as it stands and the change rows say so. Read first, a bed reserved meanwhile was told to
             // every board as still available, after its reservation's own change (PostgreSQL, transactions at once).
-            await work.Connection.ExecuteAsync("UPDATE bed SET confirmed_at = @Now WHERE ward_id = @WardId",
+            // The ids are numbers written as numbers (a list parameter is spelt differently by each store's driver).
+            var ids = command.BedIds is null ? null : string.Join(", ", command.BedIds.Select(id => id.ToString(CultureInfo.InvariantCulture)));
+            var (update, read) = ids is null ? ("", "") : ($" AND id IN ({ids})", $" AND b.id IN ({ids})");
+            await work.Connection.ExecuteAsync($"UPDATE bed SET confirmed_at = @Now WHERE ward_id = @WardId{update}",
                 new { work.Scope.Now, command.WardId }, work.Transaction);
-            var beds = (await work.Connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE w.id = @WardId",
+            var beds = (await work.Connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE w.id = @WardId{read}",
                 new { command.WardId }, work.Transaction)).ToList();
             if (beds.Count == 0)
             {

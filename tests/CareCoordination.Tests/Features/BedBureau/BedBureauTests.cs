@@ -294,6 +294,51 @@ public abstract class BedBureauTests(AppFactory app)
         await SendAsync(new ReserveBed.Command(infectious, await FreeBedAsync(singleRoom: true), Today));
     }
 
+    /// <summary>The board filtered (by type, status or staleness) shows some of a ward's beds: confirming confirms those, not the hidden ones.</summary>
+    [Fact]
+    public async Task ConfirmingTheBedsShown_LeavesTheWardsHiddenBedsUnconfirmed()
+    {
+        var (_, wardId, beds) = await NewSiteAsync(3);
+        var before = await ConfirmedAtAsync(beds[2]) ?? throw new InvalidOperationException("A new bed is confirmed as it is added.");
+        app.Clock.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.Equal(2, await app.SendAsync<int>(new ConfirmBeds.Command(wardId, [beds[0], beds[1]]), await app.StaffAsync("bedbureau")));
+
+        // Read back from the store, to its precision: the beds confirmed now, five minutes after the hidden one's last.
+        Assert.True(await ConfirmedAtAsync(beds[0]) > before + TimeSpan.FromMinutes(4));
+        Assert.True(await ConfirmedAtAsync(beds[1]) > before + TimeSpan.FromMinutes(4));
+        Assert.Equal(before, await ConfirmedAtAsync(beds[2]));
+        Assert.DoesNotContain(await app.ChangesAsync("bed", beds[2]), c => c.Kind == "bed.confirmed");
+        Assert.Contains(await app.ChangesAsync("bed", beds[0]), c => c.Kind == "bed.confirmed");
+
+        // A bed of another ward named with this one is not confirmed by it.
+        var (_, _, elsewhere) = await NewSiteAsync(1);
+        var bureau = await app.StaffAsync("bedbureau");
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<int>(new ConfirmBeds.Command(wardId, [elsewhere[0]]), bureau));
+    }
+
+    private async Task<DateTimeOffset?> ConfirmedAtAsync(long bedId)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.QuerySingleAsync<DateTimeOffset?>("SELECT confirmed_at FROM bed WHERE id = @bedId", new { bedId });
+    }
+
+
+    /// <summary>A new site of a provider without a caution, one ward, and this many rehabilitation beds: for a test to close or confirm.</summary>
+    protected async Task<(long SiteId, long WardId, IReadOnlyList<long> Beds)> NewSiteAsync(int beds)
+    {
+        var admin = await app.StaffAsync("admin");
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
+        }
+        var siteId = await app.SendAsync<long>(new AddSite.Command("Test House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), admin);
+        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Heather"), admin);
+        return (siteId, wardId, await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, beds, "TH", "rehabilitation", "any", SingleRoom: false), admin));
+    }
+
     [Fact]
     public async Task OnlyTheBureau_WhoHoldsTheReferral_ReservesABed()
     {
@@ -424,20 +469,6 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
         Assert.Equal("closed", System.Text.Json.JsonDocument.Parse(told.Data!).RootElement.GetProperty("status").GetString());
     }
 
-    /// <summary>A new site of a provider without a caution, one ward, and this many rehabilitation beds: for a test to close or confirm.</summary>
-    private async Task<(long SiteId, long WardId, IReadOnlyList<long> Beds)> NewSiteAsync(int beds)
-    {
-        var admin = await app.StaffAsync("admin");
-        long provider;
-        await using (var connection = await app.OpenAsync())
-        {
-            provider = await connection.ExecuteScalarAsync<long>(
-                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
-        }
-        var siteId = await app.SendAsync<long>(new AddSite.Command("Test House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), admin);
-        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Heather"), admin);
-        return (siteId, wardId, await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, beds, "TH", "rehabilitation", "any", SingleRoom: false), admin));
-    }
 
     /// <summary>Null once the command went through, else the rule it was refused by.</summary>
     private static async Task<string?> Outcome(Task sent)
