@@ -195,7 +195,9 @@ public static class HostSetup
         app.Lifetime.ApplicationStarted.Register(steps.Serving);
         await steps.TimeAsync("migrations", () => services.GetRequiredService<Migrator>().ApplyAsync());
         var database = services.GetRequiredService<Database>();
-        var seedDemo = app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite);
+        // Unasked, only a developer's embedded store gets the demo county: a live SQLite node's first start must not fill its
+        // empty store with invented people and beds, on every board beside the real ones.
+        var seedDemo = app.Configuration.GetValue("Demo:Seed", database.Provider == StoreProvider.Sqlite && app.Environment.IsDevelopment());
         // The equity report's deprivation lookup (the configured published files, else the demo county's illustrative ones)
         // loads once the node serves and has answered its first /health, or a second after it serves: a new store's load
         // (43,200 postcodes here) took the cores from the migrations and the seed (issue 14, cold start). What reads it waits

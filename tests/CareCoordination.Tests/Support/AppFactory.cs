@@ -45,12 +45,18 @@ public partial class AppFactory : WebApplicationFactory<Program>
 
     public string ConnectionString => _connectionString;
 
+    /// <summary>Demo:Seed is set to true; false leaves it unset, to the host's own default.</summary>
+    protected virtual bool SeedsDemo => true;
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
         builder.UseSetting("Database:Provider", _provider.ToString());
         builder.UseSetting("ConnectionStrings:CareCoordination", _connectionString);
-        builder.UseSetting("Demo:Seed", "true");
+        if (SeedsDemo)
+        {
+            builder.UseSetting("Demo:Seed", "true");
+        }
         builder.UseSetting("Demo:Password", Password);
         builder.UseSetting("Demo:PartnerSecret", PartnerSecret);
         // Tests raise re-contacts by sending the check themselves, at the time they choose.
