@@ -30,6 +30,9 @@ public static class HistoryCommand
         var settings = new Dictionary<string, string>
         {
             ["ConnectionStrings__CareCoordination"] = $"Data Source={path}",
+            // The large store is built on the demo county (its organisations, wards, staff and postcodes): seeded by the
+            // product's first start, which runs as deployed (Production), where the seed is off unless asked for.
+            ["Demo__Seed"] = "true",
             ["Demo__Password"] = Password,
             ["Demo__PartnerSecret"] = PartnerSecret,
             ["Logging__LogLevel__Default"] = "Warning",
@@ -66,7 +69,8 @@ public static class HistoryCommand
 
         // PostgreSQL's copy is made before either store is measured, so both hold the same history (measuring writes audit rows).
         StoreUnderTest? postgres = null;
-        var postgresSettings = new Dictionary<string, string>(settings);
+        // PostgreSQL's copy of the history comes from the SQLite store, demo county and all: its own first start seeds nothing.
+        var postgresSettings = new Dictionary<string, string>(settings) { ["Demo__Seed"] = "false" };
         if (options.Postgres is { } postgresServer)
         {
             postgres = StoreUnderTest.Postgres(postgresServer, $"carecoordination_history_{referrals}");
