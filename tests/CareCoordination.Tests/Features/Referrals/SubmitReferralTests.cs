@@ -151,6 +151,37 @@ public abstract class SubmitReferralTests(AppFactory app)
             "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs }));
     }
 
+    /// <summary>
+    /// A save pressed again because the store did not answer, though the first had landed (or clicked twice): the same draft
+    /// and version, never a second draft beside it, nor a refusal naming the referrer as the one who saved after them.
+    /// </summary>
+    [Fact]
+    public async Task Draft_TheSameSaveArrivingAgain_IsThatSave()
+    {
+        var referrer = await app.StaffAsync("referrer");
+        var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        var first = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form), referrer);
+        Assert.Equal(first, await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form), referrer));
+        // Another form, or the same one from a colleague, is a draft of its own.
+        Assert.NotEqual(first.DraftId, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, ReferralForms.Discharge(Today, await app.NewNhsNumberAsync())), referrer)).DraftId);
+        Assert.NotEqual(first.DraftId, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form), await app.StaffAsync("aisha.begum"))).DraftId);
+
+        form.Ward = "Ward 9";
+        var resaved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer);
+        Assert.Equal(resaved, await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer));
+        Assert.Equal(2, resaved.Version);
+        // Changed since that save, it is not the same save: refused as before.
+        form.Ward = "Ward 10";
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer));
+
+        // Long after, the same form saved as new is a new draft.
+        app.Clock.Advance(TimeSpan.FromMinutes(11));
+        var later = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, ReferralForms.Discharge(Today, form.NhsNumber!)), referrer);
+        Assert.Equal(later, await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, ReferralForms.Discharge(Today, form.NhsNumber!)), referrer));
+        app.Clock.Advance(TimeSpan.FromMinutes(11));
+        Assert.NotEqual(later.DraftId, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, ReferralForms.Discharge(Today, form.NhsNumber!)), referrer)).DraftId);
+    }
+
     [Fact]
     public async Task Draft_SavedEmpty_ReopensForItsOrganisationOnly_AndIsGoneOnceSubmitted()
     {
