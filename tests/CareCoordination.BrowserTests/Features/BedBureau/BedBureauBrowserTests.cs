@@ -135,8 +135,8 @@ public sealed class BedBureauBrowserTests(BrowserHost host) : IClassFixture<Brow
             if (path == "/boards/capacity")
             {
                 // The forecast loads after the board: axe runs once its charts are there (referrals and reablement always are).
-                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=referrals]")).ToBeAttachedAsync();
-                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=reablement]")).ToBeAttachedAsync();
+                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=referrals]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
+                await Assertions.Expect(page.Locator("figure.cc-chart[data-measure=reablement]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
             }
             var results = await page.RunAxe();
             // A name where ARIA prohibits one is only "needs review" to axe until the element has text, and a chart's text

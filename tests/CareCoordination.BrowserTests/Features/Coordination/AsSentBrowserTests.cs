@@ -33,11 +33,11 @@ public sealed class AsSentBrowserTests(BrowserHost host) : IClassFixture<Browser
         await Assertions.Expect(row.GetByTestId("information-needed-list")).ToHaveTextAsync("Not sent: what matters to the person");
 
         await row.GetByRole(AriaRole.Link, new() { Name = $"Morwenna Jenifer {family}" }).ClickAsync();
-        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}$"));
+        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}$"), new() { Timeout = 15_000 });
         await Assertions.Expect(coordinator.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync($"Morwenna Jenifer {family}, referral {referralId}");
 
         await coordinator.GetByTestId("as-sent-link").ClickAsync();
-        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}/as-sent$"));
+        await Assertions.Expect(coordinator).ToHaveURLAsync(new Regex($"/coordination/referrals/{referralId}/as-sent$"), new() { Timeout = 15_000 });
         var message = coordinator.GetByTestId("as-sent-message");
         await Assertions.Expect(message).ToHaveCountAsync(1);
         // The original text, shown as text: the script in it is characters on the page, never an element.

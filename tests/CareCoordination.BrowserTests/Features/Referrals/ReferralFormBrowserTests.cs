@@ -202,7 +202,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
-        await Assertions.Expect(page).ToHaveURLAsync(DraftAddress);
+        await Assertions.Expect(page).ToHaveURLAsync(DraftAddress, new() { Timeout = 15_000 });
         var draftId = long.Parse(page.Url.Split('/')[^1], CultureInfo.InvariantCulture);
         await using var scope = host.Services.CreateAsyncScope();
         await using var connection = await scope.ServiceProvider.GetRequiredService<CareCoordination.Store.Database>().OpenAsync();
@@ -269,7 +269,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await page.GetByLabel("Carer or next of kin").PressAsync("Tab");
         await Assertions.Expect(page.GetByTestId("carer-updates")).ToHaveCountAsync(0);
         await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
-        await Assertions.Expect(page).ToHaveURLAsync(DraftAddress);
+        await Assertions.Expect(page).ToHaveURLAsync(DraftAddress, new() { Timeout = 15_000 });
         var draftId = long.Parse(page.Url.Split('/')[^1], CultureInfo.InvariantCulture);
         await using (var scope = host.Services.CreateAsyncScope())
         await using (var connection = await scope.ServiceProvider.GetRequiredService<CareCoordination.Store.Database>().OpenAsync())
@@ -281,7 +281,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         }
 
         await page.GetByRole(AriaRole.Link, new() { Name = "New referral" }).ClickAsync();
-        await Assertions.Expect(page).ToHaveURLAsync(new Regex("/referrals/new$"));
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex("/referrals/new$"), new() { Timeout = 15_000 });
         await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Discard draft" })).ToHaveCountAsync(0);
 
