@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using CareCoordination.Domain;
 using CareCoordination.Pipeline;
 
 namespace CareCoordination.Features.Referrals;
@@ -159,6 +161,58 @@ public record PersonRecord
         form.GpPracticeCode = GpPracticeCode;
         form.Names = Names;
         form.OtherIdentifiers = OtherIdentifiers;
+    }
+
+    /// <summary>One part of the person's details the referrer had answered before the lookup, differently from the record.</summary>
+    public sealed record Kept(string What, string RecordSays);
+
+    /// <summary>
+    /// The form page's fill, as the NHS number is looked up: what the referrer has not answered is filled from the record,
+    /// and what they typed before the number stays (the person may have moved, or have a new carer). A part is kept whole:
+    /// a typed address keeps its own postcode (none, rather than the old one's), a typed carer their own contact. Each part kept that differs from the record
+    /// is returned, with what the record says, for the referrer to check with the person.
+    /// </summary>
+    public IReadOnlyList<Kept> FillInAround(ReferralForm form)
+    {
+        var typed = JsonSerializer.Deserialize<ReferralForm>(JsonSerializer.Serialize(form, JsonDefaults.Options), JsonDefaults.Options)!;
+        FillIn(form);
+        var kept = new List<Kept>();
+        void Keep(bool answered, string what, string? typedSays, string? recordSays, Action restore)
+        {
+            if (!answered)
+            {
+                return;
+            }
+            restore();
+            if (!string.Equals(Tidy(typedSays), Tidy(recordSays), StringComparison.OrdinalIgnoreCase))
+            {
+                kept.Add(new Kept(what, string.IsNullOrWhiteSpace(recordSays) ? "nothing" : recordSays.Trim()));
+            }
+        }
+        Keep(Answered(typed.GivenName), "Given name", typed.GivenName, GivenName, () => form.GivenName = typed.GivenName);
+        Keep(Answered(typed.FamilyName), "Family name", typed.FamilyName, FamilyName, () => form.FamilyName = typed.FamilyName);
+        Keep(typed.DateOfBirth is not null, "Date of birth", typed.DateOfBirth?.ToString("dd/MM/yyyy", CultureInfo.InvariantCulture),
+            DateOfBirth.ToString("dd/MM/yyyy", CultureInfo.InvariantCulture), () => form.DateOfBirth = typed.DateOfBirth);
+        Keep(Answered(typed.Sex), "Sex", Label(ReferralCodes.Sexes, typed.Sex), Label(ReferralCodes.Sexes, Sex), () => form.Sex = typed.Sex);
+        Keep(Answered(typed.AddressLine) || Answered(typed.Postcode), "Address", $"{typed.AddressLine} {typed.Postcode}", $"{AddressLine} {Postcode}",
+            () => (form.AddressLine, form.Postcode) = (typed.AddressLine, typed.Postcode));
+        Keep(Answered(typed.Ethnicity), "Ethnic category", Label(ReferralCodes.Ethnicities, typed.Ethnicity), Label(ReferralCodes.Ethnicities, Ethnicity),
+            () => form.Ethnicity = typed.Ethnicity);
+        Keep(typed.InterpreterNeeded, "Interpreter", typed.InterpreterLanguage, InterpreterLanguage,
+            () => (form.InterpreterNeeded, form.InterpreterLanguage) = (true, typed.InterpreterLanguage));
+        // A tick is an answer only when ticked: unticked, the record's word stands.
+        (form.EasyRead, form.Bsl, form.LivesAlone) = (form.EasyRead || typed.EasyRead, form.Bsl || typed.Bsl, form.LivesAlone || typed.LivesAlone);
+        Keep(Answered(typed.CarerName), "Carer or next of kin", typed.CarerName, CarerName, () =>
+        {
+            (form.CarerName, form.CarerRelationship, form.CarerContact) = (typed.CarerName, typed.CarerRelationship, typed.CarerContact);
+            (form.CarerWantsAssessment, form.CarerEmail, form.CarerMayBeTold) = (typed.CarerWantsAssessment, typed.CarerEmail, typed.CarerMayBeTold);
+        });
+        Keep(Answered(typed.GpPracticeCode), "GP practice", typed.GpPracticeCode, GpPracticeCode, () => form.GpPracticeCode = typed.GpPracticeCode);
+        return kept;
+
+        static bool Answered(string? value) => !string.IsNullOrWhiteSpace(value);
+        static string? Label(IReadOnlyList<Code> codes, string? code) => code is null ? null : codes.LabelOf(code);
+        static string Tidy(string? value) => string.Join(' ', (value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries));
     }
 
     /// <summary>

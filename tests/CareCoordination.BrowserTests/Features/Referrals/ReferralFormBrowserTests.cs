@@ -182,6 +182,27 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await page.Context.CloseAsync();
     }
 
+    /// <summary>Typed before the NHS number, an address is the referrer's (the person is moving): the lookup keeps it, and shows what the last referral said.</summary>
+    [Fact]
+    public async Task NhsNumber_LookedUpAfterAnAddressWasTyped_KeepsTheAddress_AndShowsWhatTheLastReferralSaid()
+    {
+        var known = await KnownPersonAsync();
+        var page = await NewFormAsync();
+        var address = page.GetByLabel("Address the person will go to *");
+        await address.FillAsync("Flat 2, New Court, Ashbury");
+        await address.PressAsync("Tab");
+        var nhs = page.GetByLabel("NHS number *");
+        await nhs.FillAsync(known.NhsNumber!);
+        await nhs.PressAsync("Tab");
+
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+        await Assertions.Expect(address).ToHaveValueAsync("Flat 2, New Court, Ashbury");
+        // The old address's postcode is not put under the new address.
+        await Assertions.Expect(page.GetByLabel("Postcode *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByTestId("kept-typed")).ToContainTextAsync($"Address: your last referral said {known.AddressLine}");
+        await page.Context.CloseAsync();
+    }
+
     /// <summary>Other names and identifiers are filled in but never shown: edited or not, the form cannot keep them for another number.</summary>
     [Fact]
     public async Task NhsNumber_ChangedAfterAPersonWasFilledInAndEdited_KeepsTheEditsButNotTheirUnshownNames()

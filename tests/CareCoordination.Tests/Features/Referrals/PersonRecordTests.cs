@@ -20,4 +20,51 @@ public sealed class PersonRecordTests
         new PersonRecord { CarerName = "John Tregear" }.FillIn(same);
         Assert.Equal(("john@example.org", (bool?)true), (same.CarerEmail, same.CarerMayBeTold));
     }
+
+    /// <summary>
+    /// What the referrer typed before the NHS number is theirs (the person has moved, or has a new carer): the lookup fills in
+    /// only what was not answered, keeps an address or a carer whole (never the old one's postcode or contact under the new),
+    /// and names each part it kept that the record says otherwise, with what the record says.
+    /// </summary>
+    [Fact]
+    public void FillingInAround_KeepsWhatWasTyped_PartByPart_AndNamesWhereTheRecordDiffers()
+    {
+        var record = new PersonRecord
+        {
+            NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", DateOfBirth = new DateOnly(1941, 3, 14), Sex = "female",
+            AddressLine = "1 Old Road, Ashbury", Postcode = "WM1 4QT", Ethnicity = "A", CarerName = "John Tregear", CarerRelationship = "Son",
+            CarerContact = "07700 900123", CarerWantsAssessment = true, LivesAlone = true, GpPracticeCode = "M85001",
+        };
+        var form = new ReferralForm
+        {
+            NhsNumber = "943 476 5919", FamilyName = " tregear ", AddressLine = "Flat 2, New Court, Ashbury",
+            CarerName = "Susan Tregear", CarerEmail = "susan@example.org", CarerMayBeTold = true, Bsl = true,
+        };
+
+        var kept = record.FillInAround(form);
+
+        // Not answered: filled from the record.
+        Assert.Equal(("Mary", new DateOnly(1941, 3, 14), "female", "A", "M85001"), (form.GivenName, form.DateOfBirth, form.Sex, form.Ethnicity, form.GpPracticeCode));
+        Assert.True(form.LivesAlone);
+        // Answered: kept, each part whole.
+        Assert.Equal(" tregear ", form.FamilyName);
+        Assert.Equal(("Flat 2, New Court, Ashbury", (string?)null), (form.AddressLine, form.Postcode));
+        Assert.Equal(("Susan Tregear", (string?)null, (string?)null, false), (form.CarerName, form.CarerRelationship, form.CarerContact, form.CarerWantsAssessment));
+        Assert.Equal(("susan@example.org", (bool?)true), (form.CarerEmail, form.CarerMayBeTold));
+        Assert.True(form.Bsl);
+        // Named where the record differs (a name differing only in case and spaces does not).
+        Assert.Equal([new PersonRecord.Kept("Address", "1 Old Road, Ashbury WM1 4QT"), new PersonRecord.Kept("Carer or next of kin", "John Tregear")], kept);
+    }
+
+    /// <summary>A form with nothing typed is filled in exactly as FillIn fills it, and nothing is named.</summary>
+    [Fact]
+    public void FillingInAround_ABlankForm_IsFillingIn()
+    {
+        var record = new PersonRecord { NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", AddressLine = "1 Old Road", Postcode = "WM1 4QT", CarerName = "John", CarerContact = "0770" };
+        var around = new ReferralForm();
+        var filled = new ReferralForm();
+        Assert.Empty(record.FillInAround(around));
+        record.FillIn(filled);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(filled), System.Text.Json.JsonSerializer.Serialize(around));
+    }
 }
