@@ -53,6 +53,14 @@ public static class DeactivateSite
             {
                 throw new RuleBroken($"{site.Name} has {site.InUse} {(site.InUse == 1 ? "bed" : "beds")} reserved or occupied. The bed bureau moves those people first.");
             }
+            // Each bed's FHIR Location says whether its site is open: closing it is a new version of each, so the open one is
+            // kept as it was served (read before the site changes) and the version moves, with its time (lastUpdated).
+            var beds = (await work.Connection.QueryAsync<long>(
+                "SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id WHERE w.site_id = @SiteId", new { command.SiteId }, work.Transaction)).ToList();
+            if (beds.Count > 0)
+            {
+                await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", beds);
+            }
             var closed = await work.Connection.ExecuteAsync(
                 "UPDATE site SET active = FALSE WHERE id = @SiteId AND active", new { command.SiteId }, work.Transaction);
             if (closed == 0)
@@ -60,6 +68,9 @@ public static class DeactivateSite
                 var last = await AdminLookups.LastActorAsync(work, "site", command.SiteId);
                 throw new Conflict($"{last ?? "Someone"} closed {site.Name} a moment ago.");
             }
+            await work.Connection.ExecuteAsync(
+                "UPDATE bed SET version = version + 1, confirmed_at = @Now WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId)",
+                new { command.SiteId, work.Scope.Now }, work.Transaction);
             work.Scope.Touch("site", command.SiteId);
             work.Scope.RecordChange("site.deactivated", "site", command.SiteId, null,
                 new { name = site.Name, active = false, reason = command.Reason.Trim(), by = work.Scope.Actor.Name });

@@ -1,10 +1,12 @@
 // Firely's model marks every element nullable; here a missing element fails the test just as an assert would.
 #pragma warning disable CS8600, CS8602, CS8603, CS8604, CS8620, CS8629
 
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
 using CareCoordination.Domain;
+using CareCoordination.Features.Admin;
 using CareCoordination.Features.BedBureau;
 using CareCoordination.Features.Coordination;
 using CareCoordination.Features.Fhir;
@@ -548,7 +550,9 @@ public abstract class FhirHistoryTests(AppFactory app)
         int seeded;
         await using (var connection = await app.OpenAsync())
         {
-            bedId = await connection.ExecuteScalarAsync<long>("SELECT MAX(id) FROM bed WHERE status = 'available'");
+            // A bed of an open site: one of a site another test closed has a version more.
+            bedId = await connection.ExecuteScalarAsync<long>(
+                "SELECT MAX(b.id) FROM bed b JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id WHERE b.status = 'available' AND s.active");
             seeded = await connection.ExecuteScalarAsync<int>("SELECT version FROM bed WHERE id = @bedId", new { bedId });
             siteId = await connection.ExecuteScalarAsync<long>("SELECT MIN(id) FROM site");
         }
@@ -574,6 +578,44 @@ public abstract class FhirHistoryTests(AppFactory app)
         // Sites and wards have no versions at all.
         await GetAsync<Location>(client, $"/fhir/Location/site-{siteId}");
         await NotFoundAsync(client, $"/fhir/Location/site-{siteId}/_history");
+    }
+
+    /// <summary>A site closing turns each of its beds' Locations inactive: a new version of each, the open one kept as it was served.</summary>
+    [Fact]
+    public async Task ASiteClosing_GivesEachOfItsBedsLocations_ANewVersion_TheOpenOneKept()
+    {
+        using var client = await app.PartnerAsync();
+        long provider;
+        await using (var connection = await app.OpenAsync())
+        {
+            provider = await connection.ExecuteScalarAsync<long>(
+                "SELECT s.organisation_id FROM site s JOIN organisation o ON o.id = s.organisation_id WHERE o.caution = 'none' AND s.active ORDER BY s.id LIMIT 1");
+        }
+        var admin = await app.StaffAsync("admin");
+        var siteId = await app.SendAsync<long>(new AddSite.Command("Closing House " + Guid.NewGuid().ToString("N")[..6], "care-home", "Ashbury", "wm2 6xy", provider), admin);
+        var wardId = await app.SendAsync<long>(new AddWard.Command(siteId, "Larch"), admin);
+        var beds = await app.SendAsync<IReadOnlyList<long>>(new AddBeds.Command(wardId, 2, "CH", "rehabilitation", "any", SingleRoom: false), admin);
+        var urls = beds.Select(bed => $"/fhir/Location/bed-{bed}").ToList();
+        var open = new List<Location>();
+        foreach (var url in urls)
+        {
+            open.Add((await GetAsync<Location>(client, url)).Resource);
+        }
+        Assert.All(open, location => Assert.Equal(Location.LocationStatus.Active, location.Status));
+        app.Clock.Advance(TimeSpan.FromMinutes(1));
+
+        await app.SendAsync(new DeactivateSite.Command(siteId, "Provider left the framework."), admin);
+
+        for (var i = 0; i < urls.Count; i++)
+        {
+            var closed = (await GetAsync<Location>(client, urls[i])).Resource;
+            Assert.Equal(Location.LocationStatus.Inactive, closed.Status);
+            Assert.Equal((int.Parse(open[i].Meta.VersionId, CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture), closed.Meta.VersionId);
+            Assert.True(closed.Meta.LastUpdated > open[i].Meta.LastUpdated);
+            Assert.True(open[i].IsExactly((await GetAsync<Location>(client, $"{urls[i]}/_history/{open[i].Meta.VersionId}")).Resource));
+            Assert.Equal([closed.Meta.VersionId, open[i].Meta.VersionId],
+                (await GetAsync<Bundle>(client, $"{urls[i]}/_history")).Resource.Entry.Select(e => e.Resource.Meta.VersionId));
+        }
     }
 
     [Fact]
