@@ -54,9 +54,12 @@ public static class DeactivateSite
                 throw new RuleBroken($"{site.Name} has {site.InUse} {(site.InUse == 1 ? "bed" : "beds")} reserved or occupied. The bed bureau moves those people first.");
             }
             // Each bed's FHIR Location says whether its site is open: closing it is a new version of each, so the open one is
-            // kept as it was served (read before the site changes) and the version moves, with its time (lastUpdated).
+            // kept as it was served (read before the site changes) and the version moves, with its time (lastUpdated). The beds
+            // are held first (an update that changes nothing), so a bed move committing meanwhile is read, kept and moved on
+            // from, not lost between the read and the new version (PostgreSQL, transactions at once).
             var beds = (await work.Connection.QueryAsync<long>(
-                "SELECT b.id FROM bed b JOIN ward w ON w.id = b.ward_id WHERE w.site_id = @SiteId", new { command.SiteId }, work.Transaction)).ToList();
+                "UPDATE bed SET version = version WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId) RETURNING id",
+                new { command.SiteId }, work.Transaction)).ToList();
             if (beds.Count > 0)
             {
                 await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", beds);
@@ -69,7 +72,11 @@ public static class DeactivateSite
                 throw new Conflict($"{last ?? "Someone"} closed {site.Name} a moment ago.");
             }
             await work.Connection.ExecuteAsync(
-                "UPDATE bed SET version = version + 1, confirmed_at = @Now WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId)",
+                // Never earlier than the bed's own last confirmation: a command's time is taken before its turn to write.
+                """
+                UPDATE bed SET version = version + 1, confirmed_at = CASE WHEN confirmed_at > @Now THEN confirmed_at ELSE @Now END
+                WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId)
+                """,
                 new { command.SiteId, work.Scope.Now }, work.Transaction);
             work.Scope.Touch("site", command.SiteId);
             work.Scope.RecordChange("site.deactivated", "site", command.SiteId, null,
