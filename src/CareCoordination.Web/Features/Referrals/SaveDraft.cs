@@ -37,9 +37,6 @@ public static class SaveDraft
         }
     }
 
-    /// <summary>How long a new draft's save, arriving again with the same form, is taken as the same save.</summary>
-    private static readonly TimeSpan SameSaveWithin = TimeSpan.FromMinutes(10);
-
     public sealed class Handler(Work work) : ICommandHandler<Command, Result>
     {
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
@@ -59,18 +56,6 @@ public static class SaveDraft
             };
             if (command.DraftId is not { } draftId)
             {
-                // The same save arriving again (pressed again after the store did not answer, though the first had landed; a
-                // second click): the draft it made, not a second one beside it.
-                if (await work.Connection.QueryFirstOrDefaultAsync<long?>(
-                    """
-                    SELECT id FROM referral_draft
-                    WHERE organisation_id = @OrganisationId AND author_user_id = @AuthorUserId AND version = 1 AND form = @Form AND created_at >= @Since
-                    ORDER BY id DESC LIMIT 1
-                    """, new { draft.OrganisationId, draft.AuthorUserId, draft.Form, Since = scope.Now - SameSaveWithin }, work.Transaction) is { } made)
-                {
-                    scope.Touch("referral_draft", made);
-                    return new Result(made, 1);
-                }
                 var id = await work.Connection.ExecuteScalarAsync<long>(
                     """
                     INSERT INTO referral_draft (organisation_id, author_user_id, author_name, person_label, form, version, created_at, updated_at)
