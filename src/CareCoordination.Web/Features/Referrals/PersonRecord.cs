@@ -202,17 +202,83 @@ public record PersonRecord
             () => (form.InterpreterNeeded, form.InterpreterLanguage) = (true, typed.InterpreterLanguage));
         // A tick is an answer only when ticked: unticked, the record's word stands.
         (form.EasyRead, form.Bsl, form.LivesAlone) = (form.EasyRead || typed.EasyRead, form.Bsl || typed.Bsl, form.LivesAlone || typed.LivesAlone);
-        Keep(Answered(typed.CarerName), "Carer or next of kin", typed.CarerName, CarerName, () =>
+        if (Answered(typed.CarerName) && Tidy(typed.CarerName).Equals(Tidy(CarerName), StringComparison.OrdinalIgnoreCase))
         {
-            (form.CarerName, form.CarerRelationship, form.CarerContact) = (typed.CarerName, typed.CarerRelationship, typed.CarerContact);
-            (form.CarerWantsAssessment, form.CarerEmail, form.CarerMayBeTold) = (typed.CarerWantsAssessment, typed.CarerEmail, typed.CarerMayBeTold);
-        });
+            // The same carer: what the referrer typed of them stays, the record fills the rest (FillIn kept their e-mail).
+            form.CarerName = typed.CarerName;
+            form.CarerRelationship = Answered(typed.CarerRelationship) ? typed.CarerRelationship : CarerRelationship;
+            form.CarerContact = Answered(typed.CarerContact) ? typed.CarerContact : CarerContact;
+            form.CarerWantsAssessment = typed.CarerWantsAssessment || CarerWantsAssessment;
+        }
+        else
+        {
+            Keep(Answered(typed.CarerName), "Carer or next of kin", typed.CarerName, CarerName, () =>
+            {
+                (form.CarerName, form.CarerRelationship, form.CarerContact) = (typed.CarerName, typed.CarerRelationship, typed.CarerContact);
+                (form.CarerWantsAssessment, form.CarerEmail, form.CarerMayBeTold) = (typed.CarerWantsAssessment, typed.CarerEmail, typed.CarerMayBeTold);
+            });
+        }
         Keep(Answered(typed.GpPracticeCode), "GP practice", typed.GpPracticeCode, GpPracticeCode, () => form.GpPracticeCode = typed.GpPracticeCode);
         return kept;
 
         static bool Answered(string? value) => !string.IsNullOrWhiteSpace(value);
         static string? Label(IReadOnlyList<Code> codes, string? code) => code is null ? null : codes.LabelOf(code);
         static string Tidy(string? value) => string.Join(' ', (value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    /// <summary>
+    /// The NHS number changed after this record filled the form in: each part still as the record filled it goes (it is this
+    /// person's, not the next number's), each part the referrer typed or changed stays. Parts as FillInAround keeps them: an
+    /// address with its postcode, a carer with their contact, e-mail and agreement.
+    /// </summary>
+    public void TakeBackFrom(ReferralForm form)
+    {
+        if (Same(form.GivenName, GivenName))
+        {
+            form.GivenName = null;
+        }
+        if (Same(form.FamilyName, FamilyName))
+        {
+            form.FamilyName = null;
+        }
+        if (form.DateOfBirth == DateOfBirth)
+        {
+            form.DateOfBirth = null;
+        }
+        if (Same(form.Sex, Sex))
+        {
+            form.Sex = null;
+        }
+        if (Same(form.AddressLine, AddressLine) && Equal(form.Postcode, Postcode))
+        {
+            (form.AddressLine, form.Postcode) = (null, null);
+        }
+        if (Same(form.Ethnicity, Ethnicity))
+        {
+            form.Ethnicity = null;
+        }
+        if (InterpreterLanguage is not null && form.InterpreterNeeded && Same(form.InterpreterLanguage, InterpreterLanguage))
+        {
+            (form.InterpreterNeeded, form.InterpreterLanguage) = (false, null);
+        }
+        // A tick the record put there goes with it; one it did not is the referrer's.
+        form.EasyRead &= !EasyRead;
+        form.Bsl &= !Bsl;
+        form.LivesAlone &= !LivesAlone;
+        if (Same(form.CarerName, CarerName) && Equal(form.CarerRelationship, CarerRelationship) && Equal(form.CarerContact, CarerContact)
+            && form.CarerWantsAssessment == CarerWantsAssessment)
+        {
+            (form.CarerName, form.CarerRelationship, form.CarerContact, form.CarerWantsAssessment) = (null, null, null, false);
+            (form.CarerEmail, form.CarerMayBeTold) = (null, null);
+        }
+        if (Same(form.GpPracticeCode, GpPracticeCode))
+        {
+            form.GpPracticeCode = null;
+        }
+
+        // Same: there, and as the record has it. Equal: as the record has it, blank included (a part's other fields).
+        static bool Same(string? onForm, string? recorded) => !string.IsNullOrWhiteSpace(onForm) && string.Equals(onForm, recorded, StringComparison.Ordinal);
+        static bool Equal(string? onForm, string? recorded) => string.IsNullOrWhiteSpace(onForm) ? string.IsNullOrWhiteSpace(recorded) : Same(onForm, recorded);
     }
 
     /// <summary>

@@ -200,12 +200,23 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         // The old address's postcode is not put under the new address.
         await Assertions.Expect(page.GetByLabel("Postcode *")).ToHaveValueAsync("");
         await Assertions.Expect(page.GetByTestId("kept-typed")).ToContainTextAsync($"Address: your last referral said {known.AddressLine}");
+
+        // The number was mistyped: corrected, the person it named goes, and the address typed stays.
+        await nhs.FillAsync(NewNhsNumber());
+        await nhs.PressAsync("Tab");
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByText("Day, month, year: 14/03/1941")).ToBeVisibleAsync();
+        await Assertions.Expect(address).ToHaveValueAsync("Flat 2, New Court, Ashbury");
+        await Assertions.Expect(page.GetByTestId("known-person")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 
-    /// <summary>Other names and identifiers are filled in but never shown: edited or not, the form cannot keep them for another number.</summary>
+    /// <summary>
+    /// The number changed after a lookup and an edit: the edit stays, what the lookup filled in unchanged goes with its person,
+    /// and other names and identifiers, filled in but never shown, go whether or not anything was edited.
+    /// </summary>
     [Fact]
-    public async Task NhsNumber_ChangedAfterAPersonWasFilledInAndEdited_KeepsTheEditsButNotTheirUnshownNames()
+    public async Task NhsNumber_ChangedAfterAPersonWasFilledInAndEdited_KeepsOnlyTheEdits()
     {
         var known = TestReferrals.Form("Namesworth" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture));
         known.Names = [new PersonName("official", null, known.FamilyName, ["Mary"], [], []), new PersonName("maiden", null, "Oldname", ["Mary"], [], [])];
@@ -220,7 +231,8 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         var other = NewNhsNumber();
         await nhs.FillAsync(other);
         await nhs.PressAsync("Tab");
-        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(known.FamilyName!);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        await Assertions.Expect(page.GetByLabel("Postcode *")).ToHaveValueAsync("WM1 9ZZ");
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
         await Assertions.Expect(page).ToHaveURLAsync(DraftAddress, new() { Timeout = 15_000 });

@@ -67,4 +67,48 @@ public sealed class PersonRecordTests
         record.FillIn(filled);
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(filled), System.Text.Json.JsonSerializer.Serialize(around));
     }
+
+    /// <summary>
+    /// The number changed after a lookup: what the record filled in, unchanged, goes with its person; what the referrer typed
+    /// before the lookup, or changed after it, stays. Nothing of the first person is left under the next number unless the
+    /// referrer put it there.
+    /// </summary>
+    [Fact]
+    public void TakingBack_AfterTheNumberChanged_LeavesOnlyWhatTheReferrerTypedOrChanged()
+    {
+        var record = new PersonRecord
+        {
+            NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", DateOfBirth = new DateOnly(1941, 3, 14), Sex = "female",
+            AddressLine = "1 Old Road, Ashbury", Postcode = "WM1 4QT", Ethnicity = "A", CarerName = "John Tregear", CarerRelationship = "Son",
+            CarerContact = "07700 900123", LivesAlone = true, Bsl = true, GpPracticeCode = "M85001",
+        };
+        var typed = new ReferralForm { AddressLine = "Flat 2, New Court, Ashbury", EasyRead = true };
+        record.FillInAround(typed);
+        typed.CarerContact = "07700 900999";
+        record.TakeBackFrom(typed);
+        Assert.Equal(((string?)null, (string?)null, (DateOnly?)null, (string?)null, (string?)null, (string?)null),
+            (typed.GivenName, typed.FamilyName, typed.DateOfBirth, typed.Sex, typed.Ethnicity, typed.GpPracticeCode));
+        Assert.False(typed.LivesAlone || typed.Bsl);
+        Assert.True(typed.EasyRead);
+        Assert.Equal(("Flat 2, New Court, Ashbury", (string?)null), (typed.AddressLine, typed.Postcode));
+        Assert.Equal(("John Tregear", "07700 900999"), (typed.CarerName, typed.CarerContact));
+
+        // All of it as the record filled it: an empty form again, a carer without a relationship included.
+        var filled = new ReferralForm();
+        var withoutRelationship = record with { CarerRelationship = null };
+        withoutRelationship.FillInAround(filled);
+        withoutRelationship.TakeBackFrom(filled);
+        filled.NhsNumber = null;
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(new ReferralForm()), System.Text.Json.JsonSerializer.Serialize(filled));
+    }
+
+    /// <summary>A carer typed by the name the record has is the same carer: what was typed of them stays, the record fills the rest.</summary>
+    [Fact]
+    public void FillingInAround_TheSameCarerTyped_FillsTheirOtherDetails()
+    {
+        var record = new PersonRecord { NhsNumber = "9434765919", CarerName = "John Tregear", CarerRelationship = "Son", CarerContact = "07700 900123" };
+        var form = new ReferralForm { CarerName = "john tregear", CarerContact = "07700 900999" };
+        Assert.Empty(record.FillInAround(form));
+        Assert.Equal(("john tregear", "Son", "07700 900999"), (form.CarerName, form.CarerRelationship, form.CarerContact));
+    }
 }
