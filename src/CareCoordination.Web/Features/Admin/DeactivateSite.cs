@@ -54,15 +54,12 @@ public static class DeactivateSite
                 throw new RuleBroken($"{site.Name} has {site.InUse} {(site.InUse == 1 ? "bed" : "beds")} reserved or occupied. The bed bureau moves those people first.");
             }
             // Each bed's FHIR Location says whether its site is open: closing it is a new version of each, so the open one is
-            // kept as it was served (read before the site changes) and the version moves, with its time (lastUpdated). The beds
-            // are held first (an update that changes nothing), so a bed move committing meanwhile is read, kept and moved on
-            // from, not lost between the read and the new version (PostgreSQL, transactions at once).
-            var beds = (await work.Connection.QueryAsync<long>(
-                "UPDATE bed SET version = version WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId) RETURNING id",
-                new { command.SiteId }, work.Transaction)).ToList();
+            // kept as it was served (read before the site changes) and the version moves, with its time (lastUpdated).
+            var beds = (await work.Connection.QueryAsync<(long Id, long Version)>(
+                "SELECT b.id, b.version FROM bed b JOIN ward w ON w.id = b.ward_id WHERE w.site_id = @SiteId", new { command.SiteId }, work.Transaction)).ToList();
             if (beds.Count > 0)
             {
-                await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", beds);
+                await Fhir.FhirVersions.KeepSupersededAsync(work, "bed", beds.Select(b => b.Id).ToList());
             }
             var closed = await work.Connection.ExecuteAsync(
                 "UPDATE site SET active = FALSE WHERE id = @SiteId AND active", new { command.SiteId }, work.Transaction);
@@ -71,13 +68,21 @@ public static class DeactivateSite
                 var last = await AdminLookups.LastActorAsync(work, "site", command.SiteId);
                 throw new Conflict($"{last ?? "Someone"} closed {site.Name} a moment ago.");
             }
-            await work.Connection.ExecuteAsync(
-                // Never earlier than the bed's own last confirmation: a command's time is taken before its turn to write.
-                """
-                UPDATE bed SET version = version + 1, confirmed_at = CASE WHEN confirmed_at > @Now THEN confirmed_at ELSE @Now END
-                WHERE ward_id IN (SELECT id FROM ward WHERE site_id = @SiteId)
-                """,
-                new { command.SiteId, work.Scope.Now }, work.Transaction);
+            foreach (var (bedId, version) in beds)
+            {
+                // Each from the version kept: a bed moved meanwhile (PostgreSQL, transactions at once) would lose the version
+                // its move made from the history, so the closing is refused instead, and asked again. Never earlier than the
+                // bed's own last confirmation: a command's time is taken before its turn to write.
+                var moved = await work.Connection.ExecuteAsync(
+                    """
+                    UPDATE bed SET version = version + 1, confirmed_at = CASE WHEN confirmed_at > @Now THEN confirmed_at ELSE @Now END
+                    WHERE id = @bedId AND version = @version
+                    """, new { bedId, version, work.Scope.Now }, work.Transaction);
+                if (moved == 0)
+                {
+                    throw new Conflict($"A bed of {site.Name} changed a moment ago. Close the site again.");
+                }
+            }
             work.Scope.Touch("site", command.SiteId);
             work.Scope.RecordChange("site.deactivated", "site", command.SiteId, null,
                 new { name = site.Name, active = false, reason = command.Reason.Trim(), by = work.Scope.Actor.Name });

@@ -202,10 +202,11 @@ public record PersonRecord
             () => (form.InterpreterNeeded, form.InterpreterLanguage) = (true, typed.InterpreterLanguage));
         // A tick is an answer only when ticked: unticked, the record's word stands.
         (form.EasyRead, form.Bsl, form.LivesAlone) = (form.EasyRead || typed.EasyRead, form.Bsl || typed.Bsl, form.LivesAlone || typed.LivesAlone);
-        if (Answered(typed.CarerName) && Tidy(typed.CarerName).Equals(Tidy(CarerName), StringComparison.OrdinalIgnoreCase))
+        if (Answered(typed.CarerName) && string.Equals(typed.CarerName!.Trim(), CarerName?.Trim(), StringComparison.Ordinal))
         {
-            // The same carer: what the referrer typed of them stays, the record fills the rest (FillIn kept their e-mail).
-            form.CarerName = typed.CarerName;
+            // The same carer, named as the record names them (as FillIn and TakeBackFrom match them): what the referrer typed of
+            // them stays, their e-mail and agreement included, and the record fills the rest.
+            (form.CarerName, form.CarerEmail, form.CarerMayBeTold) = (typed.CarerName, typed.CarerEmail, typed.CarerMayBeTold);
             form.CarerRelationship = Answered(typed.CarerRelationship) ? typed.CarerRelationship : CarerRelationship;
             form.CarerContact = Answered(typed.CarerContact) ? typed.CarerContact : CarerContact;
             form.CarerWantsAssessment = typed.CarerWantsAssessment || CarerWantsAssessment;

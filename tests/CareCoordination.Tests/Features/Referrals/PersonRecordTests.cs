@@ -102,13 +102,26 @@ public sealed class PersonRecordTests
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(new ReferralForm()), System.Text.Json.JsonSerializer.Serialize(filled));
     }
 
-    /// <summary>A carer typed by the name the record has is the same carer: what was typed of them stays, the record fills the rest.</summary>
+    /// <summary>
+    /// A carer typed by the name the record has is the same carer: what was typed of them stays (their e-mail and agreement
+    /// too), the record fills the rest. Named otherwise, even by case alone, nothing of the record's carer is added.
+    /// </summary>
     [Fact]
     public void FillingInAround_TheSameCarerTyped_FillsTheirOtherDetails()
     {
         var record = new PersonRecord { NhsNumber = "9434765919", CarerName = "John Tregear", CarerRelationship = "Son", CarerContact = "07700 900123" };
-        var form = new ReferralForm { CarerName = "john tregear", CarerContact = "07700 900999" };
+        var form = new ReferralForm { CarerName = "John Tregear ", CarerContact = "07700 900999", CarerEmail = "john@example.org", CarerMayBeTold = true };
         Assert.Empty(record.FillInAround(form));
-        Assert.Equal(("john tregear", "Son", "07700 900999"), (form.CarerName, form.CarerRelationship, form.CarerContact));
+        Assert.Equal(("John Tregear ", "Son", "07700 900999"), (form.CarerName, form.CarerRelationship, form.CarerContact));
+        Assert.Equal(("john@example.org", (bool?)true), (form.CarerEmail, form.CarerMayBeTold));
+
+        // Named otherwise (by case alone, so not listed as differing): kept as typed, nothing of the record's carer added, which
+        // a corrected number could not take back.
+        var other = new ReferralForm { CarerName = "john tregear" };
+        Assert.Empty(record.FillInAround(other));
+        Assert.Equal(("john tregear", (string?)null, (string?)null), (other.CarerName, other.CarerRelationship, other.CarerContact));
+        var another = new ReferralForm { CarerName = "Susan Tregear" };
+        Assert.Equal([new PersonRecord.Kept("Carer or next of kin", "John Tregear")], record.FillInAround(another));
+        Assert.Equal(((string?)null, (string?)null), (another.CarerRelationship, another.CarerContact));
     }
 }
