@@ -21,6 +21,14 @@ public sealed class PersonRecordTests
         Assert.Equal(("john@example.org", (bool?)true), (same.CarerEmail, same.CarerMayBeTold));
     }
 
+    /// <summary>A person as their organisation's last referral described them: every part the form fills in has an answer.</summary>
+    private static readonly PersonRecord Mary = new()
+    {
+        NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", DateOfBirth = new DateOnly(1941, 3, 14), Sex = "female",
+        AddressLine = "1 Old Road, Ashbury", Postcode = "WM1 4QT", Ethnicity = "A", CarerName = "John Tregear", CarerRelationship = "Son",
+        CarerContact = "07700 900123", CarerWantsAssessment = true, LivesAlone = true, Bsl = true, GpPracticeCode = "M85001",
+    };
+
     /// <summary>
     /// What the referrer typed before the NHS number is theirs (the person has moved, or has a new carer): the lookup fills in
     /// only what was not answered, keeps an address or a carer whole (never the old one's postcode or contact under the new),
@@ -29,12 +37,7 @@ public sealed class PersonRecordTests
     [Fact]
     public void FillingInAround_KeepsWhatWasTyped_PartByPart_AndNamesWhereTheRecordDiffers()
     {
-        var record = new PersonRecord
-        {
-            NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", DateOfBirth = new DateOnly(1941, 3, 14), Sex = "female",
-            AddressLine = "1 Old Road, Ashbury", Postcode = "WM1 4QT", Ethnicity = "A", CarerName = "John Tregear", CarerRelationship = "Son",
-            CarerContact = "07700 900123", CarerWantsAssessment = true, LivesAlone = true, GpPracticeCode = "M85001",
-        };
+        var record = Mary;
         var form = new ReferralForm
         {
             NhsNumber = "943 476 5919", FamilyName = " tregear ", AddressLine = "Flat 2, New Court, Ashbury",
@@ -76,12 +79,7 @@ public sealed class PersonRecordTests
     [Fact]
     public void TakingBack_AfterTheNumberChanged_LeavesOnlyWhatTheReferrerTypedOrChanged()
     {
-        var record = new PersonRecord
-        {
-            NhsNumber = "9434765919", GivenName = "Mary", FamilyName = "Tregear", DateOfBirth = new DateOnly(1941, 3, 14), Sex = "female",
-            AddressLine = "1 Old Road, Ashbury", Postcode = "WM1 4QT", Ethnicity = "A", CarerName = "John Tregear", CarerRelationship = "Son",
-            CarerContact = "07700 900123", LivesAlone = true, Bsl = true, GpPracticeCode = "M85001",
-        };
+        var record = Mary;
         var typed = new ReferralForm { AddressLine = "Flat 2, New Court, Ashbury", EasyRead = true };
         record.FillInAround(typed);
         typed.CarerContact = "07700 900999";
