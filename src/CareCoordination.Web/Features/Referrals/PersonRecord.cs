@@ -295,17 +295,6 @@ public record PersonRecord
         return JsonSerializer.Serialize(again, JsonDefaults.Options) == asItIs;
     }
 
-    /// <summary>Empties what <see cref="FillIn"/> sets, but the NHS number.</summary>
-    public static void ClearDetails(ReferralForm form)
-    {
-        var number = form.NhsNumber;
-        new PersonRecord().FillIn(form);
-        // A record always has a birth date; an empty form has none, not 1 January 0001.
-        (form.NhsNumber, form.DateOfBirth) = (number, null);
-        // The carer's address and the person's agreement were about the carer taken away with them.
-        (form.CarerEmail, form.CarerMayBeTold) = (null, null);
-    }
-
     /// <summary>
     /// Empties what <see cref="FillIn"/> sets that the form does not show (other names, other identifiers): the referrer can
     /// neither see nor check them, so they never stay with a number they were not filled in for.
