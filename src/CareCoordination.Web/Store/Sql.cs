@@ -1,6 +1,8 @@
 using System.Data;
 using System.Data.Common;
+using System.Globalization;
 using System.Text.RegularExpressions;
+using Dapper;
 
 namespace CareCoordination.Store;
 
@@ -12,6 +14,23 @@ public static partial class Sql
     /// </summary>
     public static string Literals(IEnumerable<string> codes) => string.Join(", ", codes.Select(code =>
         CodeShape().IsMatch(code) ? $"'{code}'" : throw new ArgumentException($"'{code}' is not a status code.", nameof(codes))));
+
+    /// <summary>
+    /// An IN list of ids as one parameter each (@Id0, @Id1, …), added to <paramref name="parameters"/> (new ones if none):
+    /// portable, where a list parameter is not (Dapper expands it on SQLite but sends an array to PostgreSQL), and the same
+    /// statement text for the same number of ids, so the stores' caches of prepared statements stay small.
+    /// </summary>
+    public static string IdList(IEnumerable<long> ids, DynamicParameters parameters)
+    {
+        var names = new List<string>();
+        foreach (var id in ids.Distinct())
+        {
+            var name = string.Create(CultureInfo.InvariantCulture, $"Id{names.Count}");
+            parameters.Add(name, id);
+            names.Add("@" + name);
+        }
+        return names.Count > 0 ? string.Join(", ", names) : throw new ArgumentException("An IN list needs at least one id.", nameof(ids));
+    }
 
     /// <summary>
     /// A command compiled once on a connection that is kept, for a question asked again and again (the change feed's round,

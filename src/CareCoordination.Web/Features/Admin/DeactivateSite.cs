@@ -68,17 +68,19 @@ public static class DeactivateSite
                 var last = await AdminLookups.LastActorAsync(work, "site", command.SiteId);
                 throw new Conflict($"{last ?? "Someone"} closed {site.Name} a moment ago.");
             }
-            foreach (var (bedId, version) in beds)
+            if (beds.Count > 0)
             {
                 // Each from the version kept: a bed moved meanwhile (PostgreSQL, transactions at once) would lose the version
-                // its move made from the history, so the closing is refused instead, and asked again. Never earlier than the
-                // bed's own last confirmation: a command's time is taken before its turn to write.
-                var moved = await work.Connection.ExecuteAsync(
-                    """
+                // its move made from the history, so the closing is refused instead (its transaction undoes every bed), and
+                // asked again. Never earlier than the bed's own last confirmation: a command's time is taken before its turn
+                // to write.
+                var parameters = new DynamicParameters(new { work.Scope.Now });
+                var moved = (await work.Connection.QueryAsync<(long Id, long Version)>(
+                    $"""
                     UPDATE bed SET version = version + 1, confirmed_at = CASE WHEN confirmed_at > @Now THEN confirmed_at ELSE @Now END
-                    WHERE id = @bedId AND version = @version
-                    """, new { bedId, version, work.Scope.Now }, work.Transaction);
-                if (moved == 0)
+                    WHERE id IN ({Store.Sql.IdList(beds.Select(b => b.Id), parameters)}) RETURNING id, version
+                    """, parameters, work.Transaction)).ToDictionary(b => b.Id, b => b.Version);
+                if (beds.Any(bed => !moved.TryGetValue(bed.Id, out var version) || version != bed.Version + 1))
                 {
                     throw new Conflict($"A bed of {site.Name} changed a moment ago. Close the site again.");
                 }

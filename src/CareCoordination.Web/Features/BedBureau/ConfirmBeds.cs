@@ -1,6 +1,6 @@
-using System.Globalization;
 using CareCoordination.Auth;
 using CareCoordination.Pipeline;
+using CareCoordination.Store;
 using Dapper;
 using FluentValidation;
 using Mediator;
@@ -33,16 +33,9 @@ public static class ConfirmBeds
             // Confirmed first, then read: the update holds each bed until commit (and waits for one being moved), so the read
             // after it sees every bed as it stands and the change rows say so. Read first, a bed reserved meanwhile was told to
             // every board as still available, after its reservation's own change (PostgreSQL, transactions at once).
-            // One parameter per bed (a list parameter is spelt differently by each store's driver): the text depends only on
-            // how many, so statements stay few for the stores' caches of prepared ones.
             var parameters = new DynamicParameters(new { work.Scope.Now, command.WardId });
-            var names = command.BedIds?.Select((id, i) =>
-            {
-                var name = string.Create(CultureInfo.InvariantCulture, $"Bed{i}");
-                parameters.Add(name, id);
-                return "@" + name;
-            }).ToList();
-            var (update, read) = names is null ? ("", "") : ($" AND id IN ({string.Join(", ", names)})", $" AND b.id IN ({string.Join(", ", names)})");
+            var shown = command.BedIds is null ? null : Sql.IdList(command.BedIds, parameters);
+            var (update, read) = shown is null ? ("", "") : ($" AND id IN ({shown})", $" AND b.id IN ({shown})");
             await work.Connection.ExecuteAsync($"UPDATE bed SET confirmed_at = @Now WHERE ward_id = @WardId{update}", parameters, work.Transaction);
             var beds = (await work.Connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE w.id = @WardId{read}", parameters, work.Transaction)).ToList();
             if (beds.Count == 0)

@@ -21,40 +21,22 @@ namespace CareCoordination.Features.Fhir;
 /// </summary>
 public static class FhirVersions
 {
-    private sealed record Kind(string ResourceType, Func<DbConnection, DbTransaction, Ids, System.Threading.Tasks.Task<IEnumerable<Resource>>> LoadAsync);
+    /// <summary>How a kind's rows are read: with the read's own select, narrowed to an IN list (Sql.IdList) of the ids in Parameters.</summary>
+    private sealed record Kind(string ResourceType, Func<DbConnection, DbTransaction, string, DynamicParameters, System.Threading.Tasks.Task<IEnumerable<Resource>>> LoadAsync);
 
     /// <summary>The change entity types whose rows are FHIR resources with versions, and how each is read: with the read's own select.</summary>
     private static readonly Dictionary<string, Kind> ByEntityType = new()
     {
-        ["referral"] = new("ServiceRequest", async (connection, transaction, ids) =>
-            (await connection.QueryAsync<FhirReferral>(FhirReferral.Select + $" AND r.id IN ({ids.List})", ids.Parameters, transaction)).Select(FhirMapping.ToServiceRequest)),
-        ["triage_task"] = new("Task", async (connection, transaction, ids) =>
-            (await connection.QueryAsync<FhirTriageTask>(FhirTriageTask.Select + $" AND t.id IN ({ids.List})", ids.Parameters, transaction)).Select(FhirMapping.ToTask)),
-        ["person"] = new("Patient", async (connection, transaction, ids) =>
-            (await connection.QueryAsync<FhirPerson>(FhirPerson.Select + $" AND p.id IN ({ids.List})", ids.Parameters, transaction)).Select(FhirMapping.ToPatient)),
-        ["bed"] = new("Location", async (connection, transaction, ids) =>
-            (await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE b.id IN ({ids.List})", ids.Parameters, transaction))
+        ["referral"] = new("ServiceRequest", async (connection, transaction, ids, parameters) =>
+            (await connection.QueryAsync<FhirReferral>(FhirReferral.Select + $" AND r.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToServiceRequest)),
+        ["triage_task"] = new("Task", async (connection, transaction, ids, parameters) =>
+            (await connection.QueryAsync<FhirTriageTask>(FhirTriageTask.Select + $" AND t.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToTask)),
+        ["person"] = new("Patient", async (connection, transaction, ids, parameters) =>
+            (await connection.QueryAsync<FhirPerson>(FhirPerson.Select + $" AND p.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToPatient)),
+        ["bed"] = new("Location", async (connection, transaction, ids, parameters) =>
+            (await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE b.id IN ({ids})", parameters, transaction))
                 .Select(bed => FhirMapping.ToLocation(new FhirPlace(Bed: bed)))),
     };
-
-    /// <summary>
-    /// An IN list as one parameter per id (@Id0, @Id1, …): portable, where a list parameter is not (Dapper expands it on
-    /// SQLite but sends an array to PostgreSQL), and the same statement text for the same number of ids, so it can be prepared.
-    /// </summary>
-    private sealed record Ids(string List, DynamicParameters Parameters)
-    {
-        public static Ids Of(IEnumerable<long> ids)
-        {
-            var parameters = new DynamicParameters();
-            var names = new List<string>();
-            foreach (var id in ids.Distinct())
-            {
-                names.Add(string.Create(CultureInfo.InvariantCulture, $"@Id{names.Count}"));
-                parameters.Add(names[^1][1..], id);
-            }
-            return new Ids(string.Join(", ", names), parameters);
-        }
-    }
 
     /// <summary>The resource types served with vread and _history.</summary>
     public static IReadOnlyList<string> ResourceTypes { get; } = [.. ByEntityType.Values.Select(k => k.ResourceType)];
@@ -75,7 +57,8 @@ public static class FhirVersions
         {
             return;
         }
-        var resources = (await kind.LoadAsync(work.Connection, work.Transaction, Ids.Of(superseded)))
+        var read = new DynamicParameters();
+        var resources = (await kind.LoadAsync(work.Connection, work.Transaction, Sql.IdList(superseded, read), read))
             // A Patient read from a referral sent before versions were kept has none to keep.
             .Where(resource => resource.Meta?.VersionId is not null)
             .ToList();
