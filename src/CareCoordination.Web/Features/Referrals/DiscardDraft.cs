@@ -12,8 +12,9 @@ namespace CareCoordination.Features.Referrals;
 /// </summary>
 public static class DiscardDraft
 {
+    /// <summary>Version is the one the page has open; PageKey the page's own, whose later save (its answer lost) it may discard.</summary>
     [AllowRoles(Roles.Referrer)]
-    public sealed record Command(long DraftId, int Version) : ICommand;
+    public sealed record Command(long DraftId, int Version, string? PageKey = null) : ICommand;
 
     public sealed class Handler(Work work) : ICommandHandler<Command>
     {
@@ -21,8 +22,10 @@ public static class DiscardDraft
         {
             var scope = work.Scope;
             var removed = await work.Connection.ExecuteAsync(
-                "DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId AND version = @Version",
-                new { command.DraftId, command.Version, organisationId = scope.Actor.OrganisationId }, work.Transaction);
+                """
+                DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId
+                    AND (version = @Version OR (page_key = @PageKey AND author_user_id = @UserId))
+                """, new { command.DraftId, command.Version, command.PageKey, organisationId = scope.Actor.OrganisationId, scope.Actor.UserId }, work.Transaction);
             if (removed == 0)
             {
                 throw await SaveDraft.SavedLastByAsync(work, command.DraftId, scope.Actor.OrganisationId) is { } other

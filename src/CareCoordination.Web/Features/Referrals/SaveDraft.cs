@@ -22,9 +22,14 @@ public static class SaveDraft
             "SELECT author_name FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId",
             new { draftId, organisationId }, work.Transaction);
 
-    /// <summary>Version is the one the page loaded: saving over someone else's newer save is refused, not silently lost.</summary>
+    /// <summary>
+    /// Version is the one the page loaded: saving over someone else's newer save is refused, not silently lost. PageKey is
+    /// the form page's own key (born with it, as its referral's idempotency key is): a save of this page whose answer was
+    /// lost is the page's own, so its next save goes over it, and a new draft saved again is that draft. Without one, a
+    /// lost answer's draft is found only by opening the drafts.
+    /// </summary>
     [AllowRoles(Roles.Referrer)]
-    public sealed record Command(long? DraftId, int? Version, ReferralForm Form) : ICommand<Result>;
+    public sealed record Command(long? DraftId, int? Version, ReferralForm Form, string? PageKey = null) : ICommand<Result>;
 
     public sealed record Result(long DraftId, int Version);
 
@@ -34,6 +39,7 @@ public static class SaveDraft
         {
             RuleFor(c => c.Form).SetValidator(limits);
             RuleFor(c => c.Version).NotNull().When(c => c.DraftId is not null).WithMessage("Say which version of the draft this saves over.");
+            RuleFor(c => c.PageKey).MaximumLength(100);
         }
     }
 
@@ -52,44 +58,43 @@ public static class SaveDraft
                 AuthorName = scope.Actor.Name,
                 PersonLabel = command.Form.PersonLabel(),
                 Form = JsonSerializer.Serialize(command.Form, JsonDefaults.Options),
+                command.PageKey,
                 scope.Now,
             };
             if (command.DraftId is not { } draftId)
             {
-                var id = await work.Connection.ExecuteScalarAsync<long>(
+                // A new draft saved again from its page (the first save's answer lost) is that draft, moved on: one draft.
+                var made = (await work.Connection.QueryAsync<(long Id, int Version)>(
                     """
-                    INSERT INTO referral_draft (organisation_id, author_user_id, author_name, person_label, form, version, created_at, updated_at)
-                    VALUES (@OrganisationId, @AuthorUserId, @AuthorName, @PersonLabel, @Form, 1, @Now, @Now) RETURNING id
-                    """, draft, work.Transaction);
-                scope.RecordChange("draft.saved", "referral_draft", id, organisationId, new { version = 1 });
-                scope.Touch("referral_draft", id);
-                return new Result(id, 1);
+                    INSERT INTO referral_draft (organisation_id, author_user_id, author_name, person_label, form, version, created_at, updated_at, page_key)
+                    VALUES (@OrganisationId, @AuthorUserId, @AuthorName, @PersonLabel, @Form, 1, @Now, @Now, @PageKey)
+                    ON CONFLICT (organisation_id, page_key) DO UPDATE SET form = excluded.form, person_label = excluded.person_label,
+                        version = referral_draft.version + 1, updated_at = excluded.updated_at
+                    WHERE referral_draft.author_user_id = excluded.author_user_id
+                    RETURNING id, version
+                    """, draft, work.Transaction)).ToList() is [var one] ? one
+                    // Only with a page's key another member of staff sent: the key is never shown.
+                    : throw new Conflict("This page's draft was saved by someone else. Open it from your organisation's drafts.");
+                scope.RecordChange("draft.saved", "referral_draft", made.Id, organisationId, new { version = made.Version });
+                scope.Touch("referral_draft", made.Id);
+                return new Result(made.Id, made.Version);
             }
 
-            var saved = await work.Connection.ExecuteAsync(
+            // At the version the page loaded, or over the page's own later save (its answer lost), never over a colleague's.
+            var saved = await work.Connection.QuerySingleOrDefaultAsync<int?>(
                 """
                 UPDATE referral_draft SET form = @Form, person_label = @PersonLabel, author_user_id = @AuthorUserId,
-                    author_name = @AuthorName, version = version + 1, updated_at = @Now
-                WHERE id = @DraftId AND organisation_id = @OrganisationId AND version = @Version
+                    author_name = @AuthorName, version = version + 1, updated_at = @Now, page_key = @PageKey
+                WHERE id = @DraftId AND organisation_id = @OrganisationId
+                    AND (version = @Version OR (page_key = @PageKey AND author_user_id = @AuthorUserId))
+                RETURNING version
                 """, draft, work.Transaction);
-            if (saved == 0)
+            if (saved is not { } version)
             {
-                // This very save, landed already (pressed again after the store did not answer): its version, rather than a
-                // refusal naming the referrer as the colleague who saved after them.
-                if (await work.Connection.QueryFirstOrDefaultAsync<int?>(
-                    """
-                    SELECT version FROM referral_draft
-                    WHERE id = @DraftId AND organisation_id = @OrganisationId AND version = @Version + 1 AND author_user_id = @AuthorUserId AND form = @Form
-                    """, draft, work.Transaction) is { } landed)
-                {
-                    scope.Touch("referral_draft", draftId);
-                    return new Result(draftId, landed);
-                }
                 throw await SavedLastByAsync(work, draftId, organisationId) is { } other
                     ? new Conflict($"{other} saved this draft after you opened it. Open it again to see their changes.")
                     : new NotFound($"Draft {draftId}");
             }
-            var version = command.Version!.Value + 1;
             scope.RecordChange("draft.saved", "referral_draft", draftId, organisationId, new { version });
             scope.Touch("referral_draft", draftId);
             return new Result(draftId, version);

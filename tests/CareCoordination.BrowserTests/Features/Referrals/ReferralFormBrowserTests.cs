@@ -329,7 +329,11 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await page.Context.CloseAsync();
     }
 
-    /// <summary>A store that does not answer as the referrer saves or sends: the form and what they typed stay, and pressing again works.</summary>
+    /// <summary>
+    /// A store that does not answer as the referrer saves or sends: the form and what they typed stay, and pressing again
+    /// works. Here the save reached the store after all (its answer was lost): sending from the page goes over it, as the
+    /// page's own save, rather than being refused as if a colleague had saved since.
+    /// </summary>
     [Fact]
     public async Task SavingAndSending_WhileTheStoreDoesNotAnswer_KeepTheFormAsTyped_AndWorkWhenPressedAgain()
     {
@@ -346,10 +350,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
         {
-            hold.Fail<SaveDraft.Command>(_ => true, new TimeoutException("The store did not answer in time."));
-            await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
-            await Assertions.Expect(page.GetByTestId("form-problem")).ToContainTextAsync("The draft could not be saved just now");
-            await Assertions.Expect(page.GetByLabel("Ward *")).ToHaveValueAsync("Ward 9, typed and not yet saved");
+            await SaveWhoseAnswerIsLostAsync(page);
 
             hold.Fail<SubmitReferral.Command>(_ => true, new TimeoutException("The store did not answer in time."));
             await page.GetByRole(AriaRole.Button, new() { Name = "Send referral" }).ClickAsync();
@@ -366,6 +367,64 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
         await Assertions.Expect(page.GetByTestId("sent-confirmation")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("main")).ToContainTextAsync("Ward 9, typed and not yet saved");
         await page.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// A new draft whose first save landed with its answer lost, saved again with more typed: one draft, the page's, at its
+    /// address. Its next save's answer lost too, Discard goes over that save (the page's own), not refused as a colleague's.
+    /// </summary>
+    [Fact]
+    public async Task NewDraft_SavedAgainAfterALostAnswer_IsOneDraft_AndCanBeDiscarded()
+    {
+        var family = "Lostanswer" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var page = await NewFormAsync();
+        await page.GetByLabel("Family name *").FillAsync(family);
+        await page.GetByLabel("Family name *").PressAsync("Tab");
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        SaveDraft.Result landed;
+        try
+        {
+            landed = await SaveWhoseAnswerIsLostAsync(page);
+            await page.GetByLabel("Given name *").FillAsync("Hilda");
+            await page.GetByLabel("Given name *").PressAsync("Tab");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+            await Assertions.Expect(page).ToHaveURLAsync(new Regex($"/referrals/drafts/{landed.DraftId}$"), new() { Timeout = 15_000 });
+            await Assertions.Expect(page.GetByTestId("draft-saved")).ToBeVisibleAsync();
+            var again = await host.SendAsAsync<OpenDraft.Result>("referrer", new OpenDraft.Query(landed.DraftId));
+            Assert.Equal((2, "Hilda", family), (again.Version, again.Form.GivenName, again.Form.FamilyName));
+            await using (var scope = host.Services.CreateAsyncScope())
+            await using (var connection = await scope.ServiceProvider.GetRequiredService<CareCoordination.Store.Database>().OpenAsync())
+            {
+                Assert.Equal(1, await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+                    "SELECT COUNT(*) FROM referral_draft WHERE person_label LIKE @named", new { named = "%" + family }));
+            }
+
+            await SaveWhoseAnswerIsLostAsync(page);
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await page.GetByRole(AriaRole.Button, new() { Name = "Discard draft" }).ClickAsync();
+        await page.GetByTestId("discard-confirm").GetByRole(AriaRole.Button, new() { Name = "Discard it" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("draft-discarded")).ToContainTextAsync("The draft was discarded");
+        await Assert.ThrowsAsync<CareCoordination.Pipeline.NotFound>(() => host.SendAsAsync<OpenDraft.Result>("referrer", new OpenDraft.Query(landed.DraftId)));
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// Presses Save draft with the store failing to answer, then lands that very save in the store, as a save does whose
+    /// answer is lost on its way back: the page says it could not save, and has heard nothing of the draft's new version.
+    /// </summary>
+    private async Task<SaveDraft.Result> SaveWhoseAnswerIsLostAsync(IPage page)
+    {
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        SaveDraft.Command? sent = null;
+        hold.Fail<SaveDraft.Command>(command => (sent = command) is not null, new TimeoutException("The store did not answer in time."));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("form-problem")).ToContainTextAsync("The draft could not be saved just now");
+        hold.Disarm();
+        return await host.SendAsAsync<SaveDraft.Result>("referrer", sent ?? throw new InvalidOperationException("The page sent no save."));
     }
 
     // Saving a new draft moves the page to its address in the browser (history.replaceState). The URL is polled rather than

@@ -152,26 +152,49 @@ public abstract class SubmitReferralTests(AppFactory app)
     }
 
     /// <summary>
-    /// A draft's save pressed again because the store did not answer, though the first had landed: that save's version, not a
-    /// refusal naming the referrer as the one who saved after them. A different form at that version is refused as before.
+    /// A save from the form page whose answer was lost (the store did not answer in time, though the save landed) is that
+    /// page's own: its next save, with more typed, goes over it (a new draft's too: one draft, not two), and so do its send
+    /// and its discard. Another page at the version since saved over (a colleague's, or the referrer's second tab) is refused
+    /// as before, as is a save without a page's key; two pages' new drafts that say the same are two drafts.
     /// </summary>
     [Fact]
-    public async Task Draft_TheSameSaveArrivingAgain_IsThatSave()
+    public async Task Draft_APagesSaveWhoseAnswerWasLost_IsThatPagesToSaveOverSendAndDiscard()
     {
         var referrer = await app.StaffAsync("referrer");
+        var page = Guid.NewGuid().ToString("N");
         var form = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
-        var first = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form), referrer);
+        var lost = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form, page), referrer);
 
         form.Ward = "Ward 9";
-        var resaved = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer);
-        Assert.Equal(resaved, await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer));
-        Assert.Equal(2, resaved.Version);
-        // Changed since that save, it is not the same save: refused as before.
+        var again = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, form, page), referrer);
+        Assert.Equal((lost.DraftId, 2), (again.DraftId, again.Version));
+        Assert.Equal("Ward 9", (await app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(again.DraftId), referrer)).Form.Ward);
+
+        Assert.Equal(3, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(again.DraftId, again.Version, form, page), referrer)).Version);
         form.Ward = "Ward 10";
-        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(first.DraftId, first.Version, form), referrer));
-        // Two new drafts that happen to say the same are two drafts (two referrals for one ward, started alike).
-        var blank = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm()), referrer);
-        Assert.NotEqual(blank.DraftId, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm()), referrer)).DraftId);
+        var over = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(again.DraftId, again.Version, form, page), referrer);
+        Assert.Equal((again.DraftId, 4), (over.DraftId, over.Version));
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(again.DraftId, again.Version, form, Guid.NewGuid().ToString("N")), referrer));
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(again.DraftId, again.Version, form), referrer));
+        var colleague = await app.StaffAsync("aisha.begum");
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(again.DraftId, again.Version, form, page), colleague));
+
+        // Sent from the version the page last heard of, over its own later save: what it sends goes, and the draft with it.
+        await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(over.DraftId, over.Version, form, page), referrer);
+        var sent = await SubmitAsync(form, key: page, draftId: over.DraftId, draftVersion: over.Version);
+        Assert.NotNull(sent.ReferralId);
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(over.DraftId), referrer));
+
+        // Discarded from the version the page last heard of, over its own later save.
+        var other = Guid.NewGuid().ToString("N");
+        var started = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm(), other), referrer);
+        await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(started.DraftId, started.Version, new ReferralForm(), other), referrer);
+        await Assert.ThrowsAsync<Conflict>(() => app.SendAsync(new DiscardDraft.Command(started.DraftId, started.Version), referrer));
+        await app.SendAsync(new DiscardDraft.Command(started.DraftId, started.Version, other), referrer);
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(started.DraftId), referrer));
+
+        var blank = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm(), Guid.NewGuid().ToString("N")), referrer);
+        Assert.NotEqual(blank.DraftId, (await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm(), Guid.NewGuid().ToString("N")), referrer)).DraftId);
     }
 
     [Fact]
