@@ -446,6 +446,42 @@ public sealed class BedBureauOnPostgresTests(PostgresAppFactory app) : BedBureau
     }
 
     /// <summary>
+    /// A site closed while one of its beds is being moved (a transaction not yet committed): the closing keeps each bed's
+    /// version as it read it and moves each on from that one. Going through after the move commits, it would have lost the
+    /// move's version from the bed's history, so it is refused, and keeps nothing: the site open, no version kept, each bed as
+    /// the move left it. Closed again, it goes through.
+    /// </summary>
+    [Fact]
+    public async Task ClosingASite_WhileOneOfItsBedsIsMoved_IsRefused_AndKeepsNothing()
+    {
+        var (siteId, _, beds) = await NewSiteAsync(2);
+        await using var other = new Npgsql.NpgsqlConnection(app.ConnectionString);
+        await other.OpenAsync();
+        var before = (await other.QueryAsync<long>("SELECT version FROM bed WHERE id = @a OR id = @b ORDER BY id", new { a = beds[0], b = beds[1] })).ToList();
+        await using var moving = await other.BeginTransactionAsync();
+        await other.ExecuteAsync("UPDATE bed SET status = 'closed', closed_reason = 'infection', version = version + 1 WHERE id = @moved", new { moved = beds[1] }, moving);
+        var closing = app.SendAsync(new DeactivateSite.Command(siteId, "Provider left the framework."), await app.StaffAsync("admin"));
+        await WaitingForLocksAsync(other, 1);
+        await moving.CommitAsync();
+
+        var refused = await Assert.ThrowsAsync<Conflict>(() => closing);
+        Assert.Contains("Close the site again", refused.Message, StringComparison.Ordinal);
+        await using (var store = await app.OpenAsync())
+        {
+            Assert.True(await store.ExecuteScalarAsync<bool>("SELECT active FROM site WHERE id = @siteId", new { siteId }));
+            Assert.Equal([before[0], before[1] + 1],
+                await store.QueryAsync<long>("SELECT version FROM bed WHERE id = @a OR id = @b ORDER BY id", new { a = beds[0], b = beds[1] }));
+            Assert.Equal(0, await store.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM fhir_version WHERE resource_type = 'Location' AND resource_id IN (@a, @b)",
+                new { a = $"bed-{beds[0]}", b = $"bed-{beds[1]}" }));
+        }
+
+        await app.SendAsync(new DeactivateSite.Command(siteId, "Provider left the framework."), await app.StaffAsync("admin"));
+        await using var after = await app.OpenAsync();
+        Assert.Equal([before[0] + 1, before[1] + 2],
+            await after.QueryAsync<long>("SELECT version FROM bed WHERE id = @a OR id = @b ORDER BY id", new { a = beds[0], b = beds[1] }));
+    }
+
+    /// <summary>
     /// A ward confirmed while one of its beds is being moved: the confirmation waits for the move and tells each bed as it then
     /// stands. It read the beds first, and told every board the moved bed's old status after the move's own change.
     /// </summary>
