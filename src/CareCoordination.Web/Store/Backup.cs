@@ -160,6 +160,8 @@ public static class Backup
         }
         if (database.Provider == StoreProvider.Sqlite)
         {
+            // Held to the end, so that no node starts on the store while it is being replaced.
+            using var alone = SqliteNodeMark.ForRestore(database.ConnectionString);
             return await RestoreIntoAsync(database, path, overwrite, postgresBin, cancellationToken);
         }
         // The restore's own sessions under a name of their own: a node's (Database.NodeApplicationName) still connected is refused.
@@ -295,7 +297,7 @@ public static class Backup
     /// go on writing into the restored store under its old picture of it: its change numbers and live screens from before
     /// the restore, which then stop hearing of anything, with /health still saying all is well. The guide's first step,
     /// stopping every node, is checked rather than trusted. (A node whose connection string names another application is
-    /// not recognised; SQLite's one node shares no server to ask.)
+    /// not recognised. SQLite's nodes are found by the lock each holds on the store's mark: SqliteNodeMark.)
     /// </summary>
     private static async Task RefuseWhileNodesAreConnectedAsync(Database database, CancellationToken cancellationToken)
     {

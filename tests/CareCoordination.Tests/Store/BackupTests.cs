@@ -111,25 +111,40 @@ public abstract class BackupTests(ITestStore store) : IDisposable
         var summary = await Backup.CreateAsync(database, file);
         var later = await SubmitAsync(app, referrer);
 
-        // On PostgreSQL the app still connected is the first thing said (below); the store not being empty, once it has stopped.
+        // The app still running on the store is the first thing said (below); the store not being empty, once it has stopped.
         var refused = await Assert.ThrowsAsync<BackupFailure>(() => Backup.RestoreAsync(database, file));
-        Assert.Contains(store.Provider == StoreProvider.PostgreSQL ? "still connected" : "not empty", refused.Message, StringComparison.Ordinal);
+        Assert.StartsWith("CareCoordination is still", refused.Message, StringComparison.Ordinal);
         Assert.Contains(later, (await ReadAsync(app)).Referrals.Keys);
         var again = await Assert.ThrowsAsync<BackupFailure>(() => Backup.CreateAsync(database, file));
         Assert.Contains("already exists", again.Message, StringComparison.Ordinal);
 
-        // Over a store the app is still running on: refused on PostgreSQL, whose server says who is connected.
+        // Over a store the app is still running on: refused. PostgreSQL's server says who is connected; on SQLite each node
+        // holds a lock on the store's mark, which a restore must take alone.
         var connectionString = app.ConnectionString;
-        if (store.Provider == StoreProvider.PostgreSQL)
+        await using (var underTheNode = new Database(store.Provider, connectionString))
         {
-            await using var underTheNode = new Database(store.Provider, connectionString);
             var running = await Assert.ThrowsAsync<BackupFailure>(() => Backup.RestoreAsync(underTheNode, file, overwrite: true));
-            Assert.StartsWith("CareCoordination is still connected to this database", running.Message, StringComparison.Ordinal);
+            Assert.StartsWith(store.Provider == StoreProvider.PostgreSQL
+                ? "CareCoordination is still connected to this database" : "CareCoordination is still running on this store", running.Message, StringComparison.Ordinal);
             Assert.Contains(later, (await ReadAsync(app)).Referrals.Keys);
+        }
+        if (store.Provider == StoreProvider.Sqlite)
+        {
+            // A second node beside the first is let on; none while a restore holds the store.
+            SqliteNodeMark.ForNode(connectionString)!.Dispose();
+            Assert.Throws<BackupFailure>(() => SqliteNodeMark.ForRestore(connectionString));
         }
 
         // As the operator guide says: stop the app, then restore over its store.
         await app.DisposeAsync();
+        if (store.Provider == StoreProvider.Sqlite)
+        {
+            using (SqliteNodeMark.ForRestore(connectionString))
+            {
+                var held = Assert.Throws<InvalidOperationException>(() => SqliteNodeMark.ForNode(connectionString));
+                Assert.StartsWith("A restore is running on the store", held.Message, StringComparison.Ordinal);
+            }
+        }
         await using (var target = new Database(store.Provider, connectionString))
         {
             Assert.Contains("not empty", (await Assert.ThrowsAsync<BackupFailure>(() => Backup.RestoreAsync(target, file))).Message, StringComparison.Ordinal);
