@@ -52,7 +52,7 @@ public static class HistoryCommand
         }
         else
         {
-            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            foreach (var file in new[] { path, path + "-wal", path + "-shm", path + ".node" })
             {
                 File.Delete(file);
             }
@@ -103,7 +103,7 @@ public static class HistoryCommand
         if (options.Get("store") is null && !options.Has("keep") && !options.Has("reuse"))
         {
             SqliteConnection.ClearAllPools();
-            foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            foreach (var file in new[] { path, path + "-wal", path + "-shm", path + ".node" })
             {
                 File.Delete(file);
             }
