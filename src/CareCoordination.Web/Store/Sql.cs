@@ -16,7 +16,7 @@ public static partial class Sql
         CodeShape().IsMatch(code) ? $"'{code}'" : throw new ArgumentException($"'{code}' is not a status code.", nameof(codes))));
 
     /// <summary>
-    /// An IN list of ids as one parameter each (@Id0, @Id1, …), added to <paramref name="parameters"/> (new ones if none):
+    /// An IN list of ids as one parameter each (@Id0, @Id1, …, so one list a command), added to <paramref name="parameters"/>:
     /// portable, where a list parameter is not (Dapper expands it on SQLite but sends an array to PostgreSQL), and the same
     /// statement text for the same number of ids, so the stores' caches of prepared statements stay small.
     /// </summary>

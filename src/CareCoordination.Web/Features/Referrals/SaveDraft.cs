@@ -39,7 +39,8 @@ public static class SaveDraft
         {
             RuleFor(c => c.Form).SetValidator(limits);
             RuleFor(c => c.Version).NotNull().When(c => c.DraftId is not null).WithMessage("Say which version of the draft this saves over.");
-            RuleFor(c => c.PageKey).MaximumLength(100);
+            // Blank, it would be one key for all of an author's new forms, and merge their drafts.
+            RuleFor(c => c.PageKey).NotEmpty().MaximumLength(100).When(c => c.PageKey is not null);
         }
     }
 

@@ -300,6 +300,19 @@ public static class SubmitReferral
                     throw new Conflict($"{other} saved this draft after you opened it, so nothing was sent. Open it again to see their changes, then send it.");
                 }
             }
+            else if (paper is null && command.Sender is null && scope.Actor.Kind == ActorKind.Staff)
+            {
+                // A new form's draft whose save's answer was lost: the page never heard its id, but the draft is the page's (its
+                // key is this referral's), and goes with the send rather than staying in the drafts to be sent again.
+                if (await connection.ExecuteScalarAsync<long?>(
+                    """
+                    DELETE FROM referral_draft WHERE organisation_id = @organisationId AND page_key = @IdempotencyKey AND author_user_id = @UserId
+                    RETURNING id
+                    """, new { organisationId, command.IdempotencyKey, scope.Actor.UserId }, transaction) is { } lost)
+                {
+                    scope.RecordChange("draft.submitted", "referral_draft", lost, organisationId, new { referralId });
+                }
+            }
             scope.RecordChange("referral.submitted", "referral", referralId, organisationId, new Submitted(
                 "submitted", form.Source, form.Pathway, form.Urgency, referral.EarlyRequest, referral.DuplicateOf is null ? null : true,
                 command.InformationNeeded is { Count: > 0 } needed ? needed : null));

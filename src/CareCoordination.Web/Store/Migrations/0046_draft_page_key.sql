@@ -4,3 +4,5 @@
 -- within an organisation, so two saves of one new draft arriving at once make one. Drafts saved before this have none.
 ALTER TABLE referral_draft ADD COLUMN page_key TEXT;
 CREATE UNIQUE INDEX ux_referral_draft_page_key ON referral_draft (organisation_id, page_key);
+-- Its first column serves what the organisation's index served (the organisation's drafts).
+DROP INDEX ix_referral_draft_organisation;

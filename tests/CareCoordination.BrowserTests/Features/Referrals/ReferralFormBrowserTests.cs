@@ -413,6 +413,44 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
     }
 
     /// <summary>
+    /// The menu's New referral pressed while a draft is saving: the new form stays new when the save answers, rather than
+    /// being taken back to the draft saved (whose Discard it showed, and whose next save it would have written the blank form over).
+    /// </summary>
+    [Fact]
+    public async Task NewReferral_PressedWhileADraftSaves_StaysANewForm_WhenTheSaveAnswers()
+    {
+        var family = "Movedon" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var draft = await host.SendAsAsync<SaveDraft.Result>("referrer", new SaveDraft.Command(null, null, TestReferrals.Form(family)));
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync($"/referrals/drafts/{draft.DraftId}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+
+        var hold = host.Services.GetRequiredService<ReadHold>();
+        try
+        {
+            hold.Arm<SaveDraft.Command>(_ => true);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+            await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
+            await page.GetByRole(AriaRole.Link, new() { Name = "New referral" }).ClickAsync();
+            await Assertions.Expect(page).ToHaveURLAsync(new Regex("/referrals/new$"), new() { Timeout = 15_000 });
+            await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+        }
+        finally
+        {
+            hold.Disarm();
+        }
+        await hold.Returned.WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(2, (await host.SendAsAsync<OpenDraft.Result>("referrer", new OpenDraft.Query(draft.DraftId))).Version);
+        await Assertions.Expect(page.GetByTestId("draft-saved")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Discard draft" })).ToHaveCountAsync(0);
+        await Assertions.Expect(page).ToHaveURLAsync(new Regex("/referrals/new$"));
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>
     /// Presses Save draft with the store failing to answer, then lands that very save in the store, as a save does whose
     /// answer is lost on its way back: the page says it could not save, and has heard nothing of the draft's new version.
     /// </summary>

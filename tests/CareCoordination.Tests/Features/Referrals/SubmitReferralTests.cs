@@ -154,7 +154,7 @@ public abstract class SubmitReferralTests(AppFactory app)
     /// <summary>
     /// A save from the form page whose answer was lost (the store did not answer in time, though the save landed) is that
     /// page's own: its next save, with more typed, goes over it (a new draft's too: one draft, not two), and so do its send
-    /// and its discard. Another page at the version since saved over (a colleague's, or the referrer's second tab) is refused
+    /// (a new form's send too, whose page never heard of its draft) and its discard. Another page at the version since saved over (a colleague's, or the referrer's second tab) is refused
     /// as before, as is a save without a page's key; two pages' new drafts that say the same are two drafts.
     /// </summary>
     [Fact]
@@ -184,6 +184,16 @@ public abstract class SubmitReferralTests(AppFactory app)
         var sent = await SubmitAsync(form, key: page, draftId: over.DraftId, draftVersion: over.Version);
         Assert.NotNull(sent.ReferralId);
         await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(over.DraftId), referrer));
+
+        // Sent from a new form whose only save's answer was lost: the draft goes with the send, not left to be sent again.
+        var unheard = Guid.NewGuid().ToString("N");
+        var newForm = ReferralForms.Discharge(Today, await app.NewNhsNumberAsync());
+        var stray = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, newForm, unheard), referrer);
+        Assert.NotNull((await SubmitAsync(newForm, key: unheard)).ReferralId);
+        await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<OpenDraft.Result>(new OpenDraft.Query(stray.DraftId), referrer));
+        // A key is its organisation's: the same one sent by another organisation's referrer is a draft of their own.
+        var theirs = await app.SendAsync<SaveDraft.Result>(new SaveDraft.Command(null, null, new ReferralForm(), unheard), await app.StaffAsync("gareth.evans"));
+        Assert.Equal(1, theirs.Version);
 
         // Discarded from the version the page last heard of, over its own later save.
         var other = Guid.NewGuid().ToString("N");
