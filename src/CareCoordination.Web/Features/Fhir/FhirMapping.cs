@@ -790,7 +790,7 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
     /// neither answered nor touched, so the audit trail names only what the client was shown.
     /// </summary>
     public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string select, string where, string orderBy,
-        object parameters, Action<T> touch, string? countFrom = null)
+        object parameters, Action<T> touch, string? countFrom = null, System.Data.Common.DbTransaction? transaction = null)
     {
         if (!page.WithTotal)
         {
@@ -799,7 +799,7 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
                 // No matches asked for and no total: nothing to read (FHIR's _count=0 asks for the total alone).
                 return new Page<T>(null, []);
             }
-            var read = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count + 1 OFFSET @Offset", parameters)).ToList();
+            var read = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count + 1 OFFSET @Offset", parameters, transaction)).ToList();
             var more = read.Count > page.Count;
             var shown = more ? read.GetRange(0, page.Count) : read;
             shown.ForEach(touch);
@@ -808,7 +808,7 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
         var count = countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}";
         // Both in one command: one round trip to PostgreSQL, not two; under write load each round trip waits its turn for
         // the server's two cores (issue 14, reads while writing).
-        await using var grids = await connection.QueryMultipleAsync($"{count};\n{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters);
+        await using var grids = await connection.QueryMultipleAsync($"{count};\n{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters, transaction);
         var total = await grids.ReadSingleAsync<long>();
         var items = (await grids.ReadAsync<T>()).ToList();
         items.ForEach(touch);

@@ -67,6 +67,16 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0, WithTotal = true };
         if (condition is not null)
         {
+            // An identifier with its system is SubmitReferral's idempotency key, searched again under its lock: a race makes one
+            // referral. Any other condition is checked and acted on under a lock of its own, in the transaction that creates.
+            if (condition.Identifier is not { System.Length: > 0 })
+            {
+                if (Work.Current is not { Connection: { } connection, Transaction: { } transaction })
+                {
+                    throw new InvalidOperationException("A conditional create is made inside a command (CreateReferralConditionally, a transaction Bundle).");
+                }
+                await database.LockAsync(connection, transaction, ConditionLock(actors.Current.OrganisationId, ifNoneExist!));
+            }
             var matches = await mediator.Send(condition, cancellationToken);
             if (matches.Total > 1)
             {
@@ -143,6 +153,17 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             PersonId = result.PersonId!.Value, Missing = missing, Version = 1, PersonVersion = result.PersonVersion,
         };
+    }
+
+    /// <summary>
+    /// The lock two conditional creates with one condition take turns on: the organisation's, and the condition's parameters
+    /// in one order, so that the same search written in another order is the same condition.
+    /// </summary>
+    public static string ConditionLock(long? organisationId, string ifNoneExist)
+    {
+        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(ifNoneExist.StartsWith('?') ? ifNoneExist : "?" + ifNoneExist);
+        var terms = query.SelectMany(term => term.Value.Select(value => $"{term.Key}={value}")).Order(StringComparer.Ordinal);
+        return $"fhir-if-none-exist:{organisationId}:{string.Join('&', terms)}";
     }
 
     /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>

@@ -28,8 +28,9 @@ public static class FhirWrites
             var referral = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
             profiles.CheckAhead(referral, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
-            var written = await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null,
-                string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
+            var written = string.IsNullOrWhiteSpace(ifNoneExist)
+                ? await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null, null, cancellationToken)
+                : await mediator.Send(new CreateReferralConditionally.Command(referral, ifNoneExist), cancellationToken);
             // The created resource is the body; a sender that wants the warnings (information needed) asks for the outcome instead.
             switch (Preferred(request))
             {
@@ -339,6 +340,25 @@ public static class FhirWrites
 /// A transaction Bundle: every entry in one database transaction, so that one refused entry leaves nothing
 /// stored. Each entry is the same command the pages send, and checks its own scope.
 /// </summary>
+/// <summary>
+/// POST ServiceRequest with If-None-Exist: the condition's search and the referral it allows in one transaction, so that two
+/// requests with one condition at the same moment make one referral, and the second is answered with it (FhirWriter locks the
+/// condition; an identifier is locked as SubmitReferral's idempotency key).
+/// </summary>
+public static class CreateReferralConditionally
+{
+    // Who may send is SubmitReferral's to say (system/ServiceRequest.c), as inside a transaction Bundle.
+    [AllowRoles(Roles.Referrer)]
+    [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
+    public sealed record Command(ServiceRequest Referral, string IfNoneExist) : ICommand<Written>;
+
+    public sealed class Handler(FhirWriter writer) : ICommandHandler<Command, Written>
+    {
+        public async ValueTask<Written> Handle(Command command, CancellationToken cancellationToken) =>
+            await writer.CreateReferralAsync(command.Referral, FhirWriter.ContainedPatient(command.Referral), null, command.IfNoneExist, cancellationToken);
+    }
+}
+
 public static class ProcessTransaction
 {
     [AllowRoles(Roles.Referrer)]

@@ -129,8 +129,16 @@ public static class SearchServiceRequests
                 query.PersonId, query.Count, query.Offset,
             });
             where += FhirSearch.DateWhere("r.updated_at", query.LastUpdated, parameters);
+            void Touch(FhirReferral referral) => work.Scope.Touch("referral", referral.Id, referral.PersonId);
+            // A conditional create's search, inside the command that creates (alone or in a transaction Bundle), reads in its
+            // transaction: it finds what that command has written, and, after the condition's lock (FhirWriter), what the
+            // request that held the lock before it committed.
+            if (Work.Current is { Connection: { } inside, Transaction: { } transaction })
+            {
+                return await Page<FhirReferral>.ReadAsync(inside, query, FhirReferral.Select, where, "r.id", parameters, Touch, transaction: transaction);
+            }
             await using var connection = await database.OpenAsync(cancellationToken);
-            return await Page<FhirReferral>.ReadAsync(connection, query, FhirReferral.Select, where, "r.id", parameters, referral => work.Scope.Touch("referral", referral.Id, referral.PersonId));
+            return await Page<FhirReferral>.ReadAsync(connection, query, FhirReferral.Select, where, "r.id", parameters, Touch);
         }
     }
 }

@@ -226,6 +226,38 @@ public abstract class FhirWriteTests(AppFactory app)
         Assert.Equal(before, await SnapshotAsync());
     }
 
+    /// <summary>
+    /// A condition other than the partner's identifier ("this person's active referral"), sent six times at once: one
+    /// referral is made and the other five are answered with it, as with an identifier. Each had searched on its own before
+    /// writing, so requests at the same moment all found nothing and each made a referral.
+    /// </summary>
+    [Fact]
+    public async Task ConditionalCreate_OnAnyCondition_UnderConcurrentDuplicates_MakesExactlyOne()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var body = FhirMapping.Serialize(WithContainedPatient(nhs));
+
+        async Task<HttpResponseMessage> PostAsync(int i)
+        {
+            var message = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest") { Content = new StringContent(body, Encoding.UTF8, "application/fhir+json") };
+            // The same search, its parameters in either order.
+            message.Headers.Add("If-None-Exist", i % 2 == 0
+                ? $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active"
+                : $"status=active&patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}");
+            return await client.SendAsync(message);
+        }
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(PostAsync));
+
+        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 5), HttpStatusCode.Created], responses.Select(r => r.StatusCode).Order());
+        var ids = await Task.WhenAll(responses.Select(async r => JsonSerializer.Deserialize<ServiceRequest>(await r.Content.ReadAsStringAsync(), FhirMapping.Json)!.Id));
+        Assert.Single(ids.Distinct());
+        await using var connection = await app.OpenAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs }));
+    }
+
     [Fact]
     public async Task BadRequests_EachGetTheirOperationOutcome_AndChangeNothing()
     {
