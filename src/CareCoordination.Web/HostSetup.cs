@@ -27,7 +27,6 @@ public static class HostSetup
     {
         TypeHandlers.Register();
         services.AddSingleton(_ => Database.FromConfiguration(configuration));
-        services.AddSingleton<NodeMark>();
         services.AddSingleton<Migrator>();
         services.AddSingleton<DemoSeeder>();
         services.AddSingleton<Features.Reports.CodeLists.CodeListLoader>();
@@ -195,7 +194,7 @@ public static class HostSetup
         var steps = new StartupSteps(logger);
         app.Lifetime.ApplicationStarted.Register(steps.Serving);
         // Before the store is touched: a restore running on it keeps the node from starting, and the node keeps a restore off.
-        services.GetRequiredService<NodeMark>().Take();
+        services.GetRequiredService<Database>().HoldNodeMark();
         await steps.TimeAsync("migrations", () => services.GetRequiredService<Migrator>().ApplyAsync());
         var database = services.GetRequiredService<Database>();
         // Unasked, only a developer's embedded store gets the demo county: a live SQLite node's first start must not fill its

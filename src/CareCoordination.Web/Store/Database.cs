@@ -520,12 +520,29 @@ public sealed partial class Database : IAsyncDisposable
         _ => false,
     };
 
+    private SqliteNodeMark? _nodeMark;
+
+    /// <summary>
+    /// A node's claim on its SQLite store (SqliteNodeMark), held until this store is disposed, after its writer has closed:
+    /// a restore is refused while it is held, and a restore running keeps the node from starting. PostgreSQL's nodes are
+    /// found by their sessions' application name.
+    /// </summary>
+    public void HoldNodeMark()
+    {
+        if (Provider == StoreProvider.Sqlite)
+        {
+            _nodeMark ??= SqliteNodeMark.ForNode(_connectionString);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_sqliteWriter is not null)
         {
             await _sqliteWriter.DisposeAsync();
         }
+        // Last of the store's own: a restore may begin only once this node has stopped writing.
+        using var nodeMark = _nodeMark;
         if (_reportPostgres is not null)
         {
             await _reportPostgres.DisposeAsync();

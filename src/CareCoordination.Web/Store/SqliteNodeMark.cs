@@ -31,7 +31,7 @@ public sealed class SqliteNodeMark : IDisposable
 
     /// <summary>A restore's mark, held while it writes: refused while any node runs on the store, and keeping nodes from starting.</summary>
     public static SqliteNodeMark? ForRestore(string connectionString) => Take(connectionString, FileShare.None,
-        store => new BackupFailure($"CareCoordination is still running on this store ({store}): stop every node of the app, then restore."));
+        store => new BackupFailure($"CareCoordination is still running on this store ({store}): stop every node of the app, then restore. Nothing was restored."));
 
     private static SqliteNodeMark? Take(string connectionString, FileShare share, Func<string, Exception> refused)
     {
@@ -41,30 +41,20 @@ public sealed class SqliteNodeMark : IDisposable
         }
         try
         {
-            return new SqliteNodeMark(new FileStream(mark, FileMode.OpenOrCreate, FileAccess.ReadWrite, share));
+            // Opened to read: the lock is all it is for, so a mark another user made (a restore run as root) is no bar to a
+            // node, and .NET takes the shared lock on every file system (for a handle opened to write it skips network ones).
+            return new SqliteNodeMark(new FileStream(mark, FileMode.OpenOrCreate, FileAccess.Read, share));
         }
-        // The lock held elsewhere (a sharing violation is a bare IOException; a missing folder or no permission is not).
-        catch (IOException taken) when (taken.GetType() == typeof(IOException))
+        catch (IOException taken) when (IsLockHeld(taken))
         {
             throw refused(mark[..^".node".Length]);
         }
     }
 
+    // The lock held elsewhere: EWOULDBLOCK (Linux 11, macOS 35), or Windows' sharing and lock violations. Any other failure
+    // (a disk full, a folder that may not be written) is itself, not a node or a restore.
+    private static bool IsLockHeld(IOException taken) =>
+        taken.HResult is 11 or 35 or unchecked((int)0x80070020) or unchecked((int)0x80070021);
+
     public void Dispose() => _held.Dispose();
-}
-
-/// <summary>This node's <see cref="SqliteNodeMark"/>, taken as it prepares the store and let go as the host is disposed.</summary>
-public sealed class NodeMark(Database database) : IDisposable
-{
-    private SqliteNodeMark? _held;
-
-    public void Take()
-    {
-        if (database.Provider == StoreProvider.Sqlite && _held is null)
-        {
-            _held = SqliteNodeMark.ForNode(database.ConnectionString);
-        }
-    }
-
-    public void Dispose() => _held?.Dispose();
 }
