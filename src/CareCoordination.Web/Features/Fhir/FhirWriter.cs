@@ -63,19 +63,18 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     {
         // The precondition first, as FHIR servers check it: a referral the condition finds is the answer, whatever the body says.
         // Counted whatever the condition's _total says: how many it matches is the answer.
-        var condition = ifNoneExist is null ? null
-            : Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0, WithTotal = true };
+        var condition = ifNoneExist is null ? null : ReferralCondition(ifNoneExist);
         if (condition is not null)
         {
             // An identifier with its system is SubmitReferral's idempotency key, searched again under its lock: a race makes one
             // referral. Any other condition is checked and acted on under a lock of its own, in the transaction that creates.
-            if (condition.Identifier is not { System.Length: > 0 })
+            if (ConditionLock(condition) is { } conditionLock)
             {
                 if (Work.Current is not { Connection: { } connection, Transaction: { } transaction })
                 {
-                    throw new InvalidOperationException("A conditional create is made inside a command (CreateReferralConditionally, a transaction Bundle).");
+                    throw new InvalidOperationException("A conditional create is made inside a command (CreateReferralAloneAsync, a transaction Bundle).");
                 }
-                await database.LockAsync(connection, transaction, ConditionLock(actors.Current.OrganisationId, ifNoneExist!));
+                await database.LockAsync(connection, transaction, conditionLock);
             }
             var matches = await mediator.Send(condition, cancellationToken);
             if (matches.Total > 1)
@@ -84,6 +83,12 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             }
             if (matches.Items.Count == 1)
             {
+                // Found in what this transaction has made: two of its entries are one referral (FHIR fails such a transaction).
+                if (Work.Current?.Changes.Any(c => c.Kind == "referral.submitted" && c.EntityId == matches.Items[0].Id) == true)
+                {
+                    throw new InvalidResource("Bundle.entry.request.ifNoneExist",
+                        $"If-None-Exist {ifNoneExist} finds the referral another entry of this transaction makes: send each referral once.");
+                }
                 return new Written("ServiceRequest", matches.Items[0].Id, StatusCodes.Status200OK)
                 {
                     PersonId = matches.Items[0].PersonId,
@@ -156,15 +161,28 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
     }
 
     /// <summary>
-    /// The lock two conditional creates with one condition take turns on: the organisation's, and the condition's parameters
-    /// in one order, so that the same search written in another order is the same condition.
+    /// POST ServiceRequest on its own (or as a batch entry): with If-None-Exist on anything but the sender's identifier, the
+    /// condition's search and the referral it allows run in one command (CreateReferralConditionally), under the condition's
+    /// lock. An identifier's condition needs none: SubmitReferral's lock on the key makes a race one referral.
     /// </summary>
-    public static string ConditionLock(long? organisationId, string ifNoneExist)
-    {
-        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(ifNoneExist.StartsWith('?') ? ifNoneExist : "?" + ifNoneExist);
-        var terms = query.SelectMany(term => term.Value.Select(value => $"{term.Key}={value}")).Order(StringComparer.Ordinal);
-        return $"fhir-if-none-exist:{organisationId}:{string.Join('&', terms)}";
-    }
+    public async Task<Written> CreateReferralAloneAsync(ServiceRequest request, string? ifNoneExist, CancellationToken cancellationToken) =>
+        ifNoneExist is not null && ConditionLock(ifNoneExist) is not null
+            ? await mediator.Send(new CreateReferralConditionally.Command(request, ifNoneExist), cancellationToken)
+            : await CreateReferralAsync(request, ContainedPatient(request), null, ifNoneExist, cancellationToken);
+
+    private static SearchServiceRequests.Query ReferralCondition(string ifNoneExist) =>
+        Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0, WithTotal = true };
+
+    /// <summary>The lock a conditional create's condition takes, or null for an identifier with its system (see CreateReferralAloneAsync).</summary>
+    private string? ConditionLock(string ifNoneExist) => ConditionLock(ReferralCondition(ifNoneExist));
+
+    /// <summary>
+    /// Read from the search the condition asks for, not its text, so that one search written two ways (its parameters in
+    /// another order, patient or subject, its statuses listed otherwise) is one lock, taken within the caller's organisation.
+    /// </summary>
+    private string? ConditionLock(SearchServiceRequests.Query condition) => condition.Identifier is { System.Length: > 0 } ? null
+        : string.Join('|', "fhir-if-none-exist", actors.Current.OrganisationId, condition.NhsNumber, condition.PersonId, condition.Identifier?.Value,
+            string.Join(',', condition.ReferralStatuses.Order(StringComparer.Ordinal)), string.Join(',', condition.LastUpdated.Select(b => $"{b.Operator}{b.At:O}").Order(StringComparer.Ordinal)));
 
     /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>
     private static string? SourceOf(string? organisationKind) => organisationKind switch
@@ -308,6 +326,18 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         // The Patient entries a new referral here is for: each is recorded with its referral, any other registered on its own.
         var subjects = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
             .Select(e => (e.Resource as ServiceRequest)?.Subject?.Reference).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        // Every condition's lock first, in one order: taken entry by entry, after earlier entries' person and key locks, two
+        // transactions (or one and a conditional create alone, which takes its condition's first) could each wait for the
+        // other. A condition that does not parse is left to its entry, which says so with its place in the Bundle.
+        var conditionLocks = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
+            .Select(e => e.Request?.IfNoneExist is { } condition ? TryConditionLock(condition) : null).OfType<string>().Distinct().Order(StringComparer.Ordinal);
+        foreach (var conditionLock in conditionLocks)
+        {
+            if (Work.Current is { Connection: { } connection, Transaction: { } transaction })
+            {
+                await database.LockAsync(connection, transaction, conditionLock);
+            }
+        }
         foreach (var (entry, index) in bundle.Entry.Select((e, i) => (e, i)))
         {
             await AtEntry(index, async () =>
@@ -385,6 +415,18 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         "Consent", "Observation", "QuestionnaireResponse", "Flag", "Encounter", "Location", "Organization", "PractitionerRole", "Practitioner", "RelatedPerson",
     };
 
+    private string? TryConditionLock(string ifNoneExist)
+    {
+        try
+        {
+            return ConditionLock(ifNoneExist);
+        }
+        catch (DomainFailure)
+        {
+            return null;
+        }
+    }
+
     /// <summary>One batch entry on its own: a create or an update, each in its own database transaction.</summary>
     public async Task<Written> ApplyBatchEntryAsync(Bundle.EntryComponent entry, CancellationToken cancellationToken)
     {
@@ -395,7 +437,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         }
         if (method == Bundle.HTTPVerb.POST && url == "ServiceRequest" && entry.Resource is ServiceRequest request)
         {
-            return await CreateReferralAsync(request, ContainedPatient(request), null, entry.Request?.IfNoneExist, cancellationToken);
+            return await CreateReferralAloneAsync(request, entry.Request?.IfNoneExist, cancellationToken);
         }
         return await ApplyUpdateAsync(entry, cancellationToken);
     }

@@ -28,9 +28,7 @@ public static class FhirWrites
             var referral = await body.ReadAsync<ServiceRequest>(request, cancellationToken);
             profiles.CheckAhead(referral, body.Received);
             var ifNoneExist = request.Headers["If-None-Exist"].ToString();
-            var written = string.IsNullOrWhiteSpace(ifNoneExist)
-                ? await writer.CreateReferralAsync(referral, FhirWriter.ContainedPatient(referral), null, null, cancellationToken)
-                : await mediator.Send(new CreateReferralConditionally.Command(referral, ifNoneExist), cancellationToken);
+            var written = await writer.CreateReferralAloneAsync(referral, string.IsNullOrWhiteSpace(ifNoneExist) ? null : ifNoneExist, cancellationToken);
             // The created resource is the body; a sender that wants the warnings (information needed) asks for the outcome instead.
             switch (Preferred(request))
             {
@@ -337,19 +335,14 @@ public static class FhirWrites
 }
 
 /// <summary>
-/// A transaction Bundle: every entry in one database transaction, so that one refused entry leaves nothing
-/// stored. Each entry is the same command the pages send, and checks its own scope.
-/// </summary>
-/// <summary>
-/// POST ServiceRequest with If-None-Exist: the condition's search and the referral it allows in one transaction, so that two
-/// requests with one condition at the same moment make one referral, and the second is answered with it (FhirWriter locks the
-/// condition; an identifier is locked as SubmitReferral's idempotency key).
+/// POST ServiceRequest with If-None-Exist on anything but the sender's identifier (FhirWriter.CreateReferralAloneAsync): the
+/// condition's search and the referral it allows in one transaction, under the condition's lock, so that two requests with
+/// one condition at the same moment make one referral, and the second is answered with it.
 /// </summary>
 public static class CreateReferralConditionally
 {
-    // Who may send is SubmitReferral's to say (system/ServiceRequest.c), as inside a transaction Bundle.
     [AllowRoles(Roles.Referrer)]
-    [AllowPartnerScope(AllowPartnerScopeAttribute.AnyScope)]
+    [AllowPartnerScope("system/ServiceRequest.c")]
     public sealed record Command(ServiceRequest Referral, string IfNoneExist) : ICommand<Written>;
 
     public sealed class Handler(FhirWriter writer) : ICommandHandler<Command, Written>
@@ -359,6 +352,10 @@ public static class CreateReferralConditionally
     }
 }
 
+/// <summary>
+/// A transaction Bundle: every entry in one database transaction, so that one refused entry leaves nothing
+/// stored. Each entry is the same command the pages send, and checks its own scope.
+/// </summary>
 public static class ProcessTransaction
 {
     [AllowRoles(Roles.Referrer)]

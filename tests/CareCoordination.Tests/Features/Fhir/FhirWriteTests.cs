@@ -258,6 +258,47 @@ public abstract class FhirWriteTests(AppFactory app)
             "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs }));
     }
 
+    /// <summary>
+    /// A condition other than the identifier in Bundles: a batch entry is answered as the same request alone would be (made,
+    /// then found); a transaction whose two entries the one condition makes one referral is refused whole, as FHIR refuses
+    /// two entries that are one resource.
+    /// </summary>
+    [Fact]
+    public async Task ConditionalCreate_OnAnyCondition_InABatch_IsMadeThenFound_AndTwiceInATransaction_IsRefused()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = Nhs(await app.NewNhsNumberAsync());
+        var condition = $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active";
+        Bundle.EntryComponent Entry() => new()
+        {
+            Resource = WithContainedPatient(nhs),
+            Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest", IfNoneExist = condition },
+        };
+
+        var made = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(new Bundle { Type = Bundle.BundleType.Batch, Entry = [Entry()] })), HttpStatusCode.OK);
+        var found = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", Json(new Bundle { Type = Bundle.BundleType.Batch, Entry = [Entry()] })), HttpStatusCode.OK);
+        Assert.Equal(("201 Created", "200 OK"), (made.Entry[0].Response.Status, found.Entry[0].Response.Status));
+        Assert.Equal(made.Entry[0].Response.Location, found.Entry[0].Response.Location);
+
+        var other = Nhs(await app.NewNhsNumberAsync());
+        var twice = new Bundle { Type = Bundle.BundleType.Transaction };
+        foreach (var _ in new[] { 1, 2 })
+        {
+            twice.Entry.Add(new Bundle.EntryComponent
+            {
+                Resource = WithContainedPatient(other),
+                Request = new Bundle.RequestComponent
+                {
+                    Method = Bundle.HTTPVerb.POST, Url = "ServiceRequest", IfNoneExist = $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{other}&status=active",
+                },
+            });
+        }
+        var before = await SnapshotAsync();
+        var refused = await FhirPartner.ParseAsync<OperationOutcome>(await client.PostAsync("/fhir", Json(twice)), HttpStatusCode.BadRequest);
+        Assert.Contains("another entry of this transaction", refused.Issue.Single().Diagnostics, StringComparison.Ordinal);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
     [Fact]
     public async Task BadRequests_EachGetTheirOperationOutcome_AndChangeNothing()
     {
