@@ -337,13 +337,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
     [Fact]
     public async Task SavingAndSending_WhileTheStoreDoesNotAnswer_KeepTheFormAsTyped_AndWorkWhenPressedAgain()
     {
-        var family = "Outageby" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        var draft = await host.SendAsAsync<SaveDraft.Result>("referrer", new SaveDraft.Command(null, null, TestReferrals.Form(family)));
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "referrer");
-        await page.GotoAsync($"/referrals/drafts/{draft.DraftId}");
-        await BrowserHost.WaitForCircuitAsync(page);
-        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+        var (page, _) = await DraftOpenAsync("Outageby");
         await page.GetByLabel("Ward *").FillAsync("Ward 9, typed and not yet saved");
         await page.GetByLabel("Ward *").PressAsync("Tab");
 
@@ -419,13 +413,7 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
     [Fact]
     public async Task NewReferral_PressedWhileADraftSaves_StaysANewForm_WhenTheSaveAnswers()
     {
-        var family = "Movedon" + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
-        var draft = await host.SendAsAsync<SaveDraft.Result>("referrer", new SaveDraft.Command(null, null, TestReferrals.Form(family)));
-        var page = await host.NewPageAsync();
-        await host.SignInAsync(page, "referrer");
-        await page.GotoAsync($"/referrals/drafts/{draft.DraftId}");
-        await BrowserHost.WaitForCircuitAsync(page);
-        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+        var (page, draft) = await DraftOpenAsync("Movedon");
 
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
@@ -469,6 +457,19 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
     // its navigation awaited: Playwright's WaitForURL checks the URL, then listens, and a same-document navigation that lands
     // between the two is never heard (seen under the full run's load, with the page already at the draft's address).
     private static readonly Regex DraftAddress = new("/referrals/drafts/[0-9]+$");
+
+    /// <summary>A whole referral's draft, saved for the referrer, open on their form page.</summary>
+    private async Task<(IPage Page, SaveDraft.Result Draft)> DraftOpenAsync(string familyPrefix)
+    {
+        var family = familyPrefix + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+        var draft = await host.SendAsAsync<SaveDraft.Result>("referrer", new SaveDraft.Command(null, null, TestReferrals.Form(family)));
+        var page = await host.NewPageAsync();
+        await host.SignInAsync(page, "referrer");
+        await page.GotoAsync($"/referrals/drafts/{draft.DraftId}");
+        await BrowserHost.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync(family);
+        return (page, draft);
+    }
 
     private async Task<IPage> NewFormAsync()
     {
