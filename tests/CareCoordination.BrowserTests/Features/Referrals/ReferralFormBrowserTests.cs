@@ -414,22 +414,26 @@ public sealed class ReferralFormBrowserTests(BrowserHost host) : IClassFixture<B
     public async Task NewReferral_PressedWhileADraftSaves_StaysANewForm_WhenTheSaveAnswers()
     {
         var (page, draft) = await DraftOpenAsync("Movedon");
+        var save = page.GetByRole(AriaRole.Button, new() { Name = "Save draft" });
 
         var hold = host.Services.GetRequiredService<ReadHold>();
         try
         {
             hold.Arm<SaveDraft.Command>(_ => true);
-            await page.GetByRole(AriaRole.Button, new() { Name = "Save draft" }).ClickAsync();
+            await save.ClickAsync();
             await hold.Held.WaitAsync(TimeSpan.FromSeconds(15));
             await page.GetByRole(AriaRole.Link, new() { Name = "New referral" }).ClickAsync();
             await Assertions.Expect(page).ToHaveURLAsync(new Regex("/referrals/new$"), new() { Timeout = 15_000 });
             await Assertions.Expect(page.GetByLabel("Family name *")).ToHaveValueAsync("");
+            await Assertions.Expect(save).ToBeDisabledAsync();
         }
         finally
         {
             hold.Disarm();
         }
-        await hold.Returned.WaitAsync(TimeSpan.FromSeconds(15));
+        // The page has had the save's answer once Save draft is free again (the answer comes after the save's commit): what
+        // it did with it is on the page by then.
+        await Assertions.Expect(save).ToBeEnabledAsync(new() { Timeout = 15_000 });
 
         Assert.Equal(2, (await host.SendAsAsync<OpenDraft.Result>("referrer", new OpenDraft.Query(draft.DraftId))).Version);
         await Assertions.Expect(page.GetByTestId("draft-saved")).ToHaveCountAsync(0);
