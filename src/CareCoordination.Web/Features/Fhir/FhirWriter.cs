@@ -331,9 +331,9 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         // other. A condition that does not parse is left to its entry, which says so with its place in the Bundle.
         var conditionLocks = bundle.Entry.Where(e => Route(e) is (Bundle.HTTPVerb.POST, "ServiceRequest"))
             .Select(e => e.Request?.IfNoneExist is { } condition ? TryConditionLock(condition) : null).OfType<string>().Distinct().Order(StringComparer.Ordinal);
-        foreach (var conditionLock in conditionLocks)
+        if (Work.Current is { Connection: { } connection, Transaction: { } transaction })
         {
-            if (Work.Current is { Connection: { } connection, Transaction: { } transaction })
+            foreach (var conditionLock in conditionLocks)
             {
                 await database.LockAsync(connection, transaction, conditionLock);
             }

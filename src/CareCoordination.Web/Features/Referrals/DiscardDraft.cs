@@ -22,10 +22,8 @@ public static class DiscardDraft
         {
             var scope = work.Scope;
             var removed = await work.Connection.ExecuteAsync(
-                """
-                DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId
-                    AND (version = @Version OR (page_key = @PageKey AND author_user_id = @UserId))
-                """, new { command.DraftId, command.Version, command.PageKey, organisationId = scope.Actor.OrganisationId, scope.Actor.UserId }, work.Transaction);
+                $"DELETE FROM referral_draft WHERE id = @DraftId AND organisation_id = @organisationId AND {SaveDraft.AtVersionOrOwnPage}",
+                new { command.DraftId, command.Version, command.PageKey, organisationId = scope.Actor.OrganisationId, AuthorUserId = scope.Actor.UserId }, work.Transaction);
             if (removed == 0)
             {
                 throw await SaveDraft.SavedLastByAsync(work, command.DraftId, scope.Actor.OrganisationId) is { } other

@@ -23,6 +23,12 @@ public static class SaveDraft
             new { draftId, organisationId }, work.Transaction);
 
     /// <summary>
+    /// Which saved draft a page may write over, save, send or discard (@Version, @PageKey, @AuthorUserId): the version it
+    /// loaded, or its own later save whose answer was lost (its key and its author); never a colleague's later save.
+    /// </summary>
+    internal const string AtVersionOrOwnPage = "(version = @Version OR (page_key = @PageKey AND author_user_id = @AuthorUserId))";
+
+    /// <summary>
     /// Version is the one the page loaded: saving over someone else's newer save is refused, not silently lost. PageKey is
     /// the form page's own key (born with it, as its referral's idempotency key is): a save of this page whose answer was
     /// lost is the page's own, so its next save goes over it, and a new draft saved again is that draft. Without one, a
@@ -83,11 +89,11 @@ public static class SaveDraft
 
             // At the version the page loaded, or over the page's own later save (its answer lost), never over a colleague's.
             var saved = await work.Connection.QuerySingleOrDefaultAsync<int?>(
-                """
+                $"""
                 UPDATE referral_draft SET form = @Form, person_label = @PersonLabel, author_user_id = @AuthorUserId,
                     author_name = @AuthorName, version = version + 1, updated_at = @Now, page_key = @PageKey
                 WHERE id = @DraftId AND organisation_id = @OrganisationId
-                    AND (version = @Version OR (page_key = @PageKey AND author_user_id = @AuthorUserId))
+                    AND {AtVersionOrOwnPage}
                 RETURNING version
                 """, draft, work.Transaction);
             if (saved is not { } version)

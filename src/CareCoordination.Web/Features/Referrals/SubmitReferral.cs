@@ -287,10 +287,8 @@ public static class SubmitReferral
                 // referral's): a colleague's later save is theirs, and is not deleted unseen (SaveDraft refuses to save over it
                 // for the same reason). Refused, nothing of this send is kept.
                 var removed = await connection.ExecuteAsync(
-                    """
-                    DELETE FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId
-                        AND (version = @DraftVersion OR (page_key = @IdempotencyKey AND author_user_id = @UserId))
-                    """, new { draftId, organisationId, command.DraftVersion, command.IdempotencyKey, scope.Actor.UserId }, transaction);
+                    $"DELETE FROM referral_draft WHERE id = @draftId AND organisation_id = @organisationId AND {SaveDraft.AtVersionOrOwnPage}",
+                    new { draftId, organisationId, Version = command.DraftVersion, PageKey = command.IdempotencyKey, AuthorUserId = scope.Actor.UserId }, transaction);
                 if (removed == 1)
                 {
                     scope.RecordChange("draft.submitted", "referral_draft", draftId, organisationId, new { referralId });
