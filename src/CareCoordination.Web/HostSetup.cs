@@ -41,6 +41,7 @@ public static class HostSetup
         services.AddHostedService(sp => sp.GetRequiredService<StoreWatch>());
         // After the app serves: the first referral finds the submission path compiled (issue 16).
         services.AddSingleton<Features.Referrals.SubmissionWarmUp>();
+        services.AddSingleton<Features.Fhir.PatientIds>();
         services.AddHostedService(sp => sp.GetRequiredService<Features.Referrals.SubmissionWarmUp>());
         services.AddStoreHealth(configuration);
         return services;
@@ -221,6 +222,7 @@ public static class HostSetup
             // Before the token key is sealed with it: nodes starting together agree on one key ring first.
             await steps.TimeAsync("key ring", app.PrepareKeyRingAsync);
             await steps.TimeAsync("partner token key", () => services.GetRequiredService<PartnerTokens>().LoadAsync());
+            await steps.TimeAsync("patient id key", () => services.GetRequiredService<Features.Fhir.PatientIds>().LoadAsync());
         }
 
         async Task ListsAndSeedAsync()

@@ -339,7 +339,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         {
             foreach (var caller in world.Callers)
             {
-                foreach (var (trust, path) in world.FhirPaths(template))
+                foreach (var (trust, path) in world.FhirPaths(template, caller))
                 {
                     using var response = await caller.Http.GetAsync(path);
                     var body = await response.Content.ReadAsStringAsync();
@@ -448,16 +448,21 @@ public abstract class AccessMatrixTests(AppFactory app)
             personId = await connection.ExecuteScalarAsync<long>("SELECT id FROM person WHERE nhs_number = @nhs", new { nhs });
         }
 
-        var paths = new[]
+        // Each caller asks for the person by its own organisation's id for them.
+        string[] Paths(Caller caller)
         {
-            $"/fhir/Patient/{personId}", $"/fhir/Patient/{personId}/_history", $"/fhir/Patient/{personId}/_history/1",
-            $"/fhir/Patient/{personId}/_history/2", $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}",
-            $"/fhir/ServiceRequest?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&_include=ServiceRequest:patient",
-        };
+            var patient = world.PatientIdFor(caller, personId);
+            return
+            [
+                $"/fhir/Patient/{patient}", $"/fhir/Patient/{patient}/_history", $"/fhir/Patient/{patient}/_history/1",
+                $"/fhir/Patient/{patient}/_history/2", $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}",
+                $"/fhir/ServiceRequest?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&_include=ServiceRequest:patient",
+            ];
+        }
         foreach (var caller in world.Callers.Where(c => c.Kind == ActorKind.Partner || c.Role == Roles.Referrer))
         {
             var other = said[World.Other(caller.Trust!)];
-            foreach (var path in paths)
+            foreach (var path in Paths(caller))
             {
                 using var response = await caller.Http.GetAsync(path);
                 var body = await response.Content.ReadAsStringAsync();
@@ -484,7 +489,7 @@ public abstract class AccessMatrixTests(AppFactory app)
         }
         // The coordination centre works the whole story: it sees what each trust said.
         var coordinator = world.Callers.First(c => c.Role == Roles.Coordinator);
-        var history = await (await coordinator.Http.GetAsync($"/fhir/Patient/{personId}/_history")).Content.ReadAsStringAsync();
+        var history = await (await coordinator.Http.GetAsync($"/fhir/Patient/{world.PatientIdFor(coordinator, personId)}/_history")).Content.ReadAsStringAsync();
         Assert.Contains(said["A"].Address, history, StringComparison.Ordinal);
         Assert.Contains(said["B"].Address, history, StringComparison.Ordinal);
         Assert.True(wrong.Count == 0, string.Join('\n', wrong));
@@ -640,7 +645,9 @@ public abstract class AccessMatrixTests(AppFactory app)
         public Dictionary<string, long> ReferralId { get; } = [];
         public Dictionary<string, long> DraftId { get; } = [];
         public Dictionary<string, long> TaskId { get; } = [];
-        public Dictionary<string, long> PatientId { get; } = [];
+        /// <summary>The store's number for each trust's person: each caller reads them by its own organisation's id (PatientIdFor).</summary>
+        public Dictionary<string, long> PersonId { get; } = [];
+        private CareCoordination.Features.Fhir.PatientIds _patientIds = null!;
         public Dictionary<string, string> NhsNumber { get; } = [];
         private readonly Dictionary<string, System.Security.Claims.ClaimsPrincipal> _referrers = [];
         private string _bedLocationId = "";
@@ -669,7 +676,7 @@ public abstract class AccessMatrixTests(AppFactory app)
 
         public static async Task<World> BuildAsync(AppFactory app)
         {
-            var world = new World();
+            var world = new World { _patientIds = app.Services.GetRequiredService<CareCoordination.Features.Fhir.PatientIds>() };
             await using (var connection = await app.OpenAsync())
             {
                 foreach (var trust in Trusts)
@@ -701,7 +708,7 @@ public abstract class AccessMatrixTests(AppFactory app)
                 foreach (var trust in Trusts)
                 {
                     world.TaskId[trust] = await connection.ExecuteScalarAsync<long>("SELECT id FROM triage_task WHERE referral_id = @id", new { id = world.ReferralId[trust] });
-                    world.PatientId[trust] = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @id", new { id = world.ReferralId[trust] });
+                    world.PersonId[trust] = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @id", new { id = world.ReferralId[trust] });
                 }
                 world._bedId = await connection.ExecuteScalarAsync<long>("SELECT MIN(id) FROM bed");
             }
@@ -775,8 +782,18 @@ public abstract class AccessMatrixTests(AppFactory app)
             return form;
         }
 
-        /// <summary>The concrete reads a FHIR route stands for: per trust where it is about a referral.</summary>
-        public IEnumerable<(string? Trust, string Path)> FhirPaths(string template)
+        /// <summary>
+        /// The Patient id the caller's organisation is given for the person (nobody signed in, or staff of no organisation, read
+        /// the ids of none).
+        /// </summary>
+        public string PatientIdFor(Caller caller, long personId) =>
+            _patientIds.For(caller.Trust is { } trust ? OrganisationIds[trust] : null).Id(personId);
+
+        /// <summary>
+        /// The concrete reads a FHIR route stands for, as this caller would ask for them: per trust where it is about a
+        /// referral, the trust's person by the caller's own organisation's id for them.
+        /// </summary>
+        public IEnumerable<(string? Trust, string Path)> FhirPaths(string template, Caller caller)
         {
             // A referral's first version (what was sent); a bed's current one (seeded beds keep no earlier versions).
             string Fill(string t, object id) => t.Replace("{id}", Convert.ToString(id, System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
@@ -785,7 +802,7 @@ public abstract class AccessMatrixTests(AppFactory app)
             {
                 ["/fhir/ServiceRequest/"] = t => Fill(template, ReferralId[t]),
                 ["/fhir/Task/"] = t => Fill(template, TaskId[t]),
-                ["/fhir/Patient/"] = t => Fill(template, PatientId[t]),
+                ["/fhir/Patient/"] = t => Fill(template, PatientIdFor(caller, PersonId[t])),
                 ["/fhir/ServiceRequest"] = t => $"/fhir/ServiceRequest?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{NhsNumber[t]}",
                 ["/fhir/Task"] = t => $"/fhir/Task?focus=ServiceRequest/{ReferralId[t]}",
                 ["/fhir/Patient"] = t => $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{NhsNumber[t]}",

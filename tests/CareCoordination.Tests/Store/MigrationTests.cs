@@ -120,7 +120,7 @@ public abstract class MigrationTests(ITestStore store)
         var (stored, encoding) = await migrated.QuerySingleAsync<(byte[], string)>("SELECT body, body_encoding FROM fhir_received WHERE receipt = 'r1'");
         Assert.Equal(body, Packing.Unpack(stored, encoding));
         var current = new Patient { Id = "41", Meta = new Meta { VersionId = "2", LastUpdated = DateTimeOffset.UtcNow } };
-        var vread = await FhirVersions.ReadAsync(database, current, 1, 10, 0, CancellationToken.None);
+        var vread = await FhirVersions.ReadAsync(database, current, PatientIdSpace.Store, 1, 10, 0, CancellationToken.None);
         Assert.True(earlier.IsExactly(Assert.Single(vread.Items)));
     }
 
@@ -177,7 +177,7 @@ public abstract class MigrationTests(ITestStore store)
             (await migrated.QueryAsync<(string, string, int)>("SELECT resource_type, resource_id, version FROM fhir_version ORDER BY resource_type, version")).ToList());
         // History reads as before: the current version from the live row, the superseded one from its stored row.
         var current = new ServiceRequest { Id = superseded.Id, Meta = new Meta { VersionId = "2", LastUpdated = at } };
-        var history = await FhirVersions.ReadAsync(database, current, null, 10, 0, CancellationToken.None);
+        var history = await FhirVersions.ReadAsync(database, current, PatientIdSpace.Store, null, 10, 0, CancellationToken.None);
         Assert.Equal(2, history.Total);
         Assert.Same(current, history.Items[0]);
         Assert.True(superseded.IsExactly(history.Items[1]));

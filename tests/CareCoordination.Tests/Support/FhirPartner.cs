@@ -6,6 +6,7 @@ using CareCoordination.Auth;
 using CareCoordination.Features.Fhir;
 using Dapper;
 using Hl7.Fhir.Model;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CareCoordination.Tests.Support;
 
@@ -58,6 +59,28 @@ public static class FhirPartner
             VALUES (@clientId, 'Other EPR', (SELECT id FROM organisation WHERE code = @organisationCode), @hash, @scopes, TRUE, @now)
             """, new { clientId, organisationCode, hash = Passwords.Hash(OtherSecret), scopes, now = app.Clock.GetUtcNow() });
         return clientId;
+    }
+
+    /// <summary>
+    /// The Patient id an organisation is given for the store's person (PatientIds), for a test that works from the store's rows
+    /// with no answer of the server's at hand to take it from. The organisation is the caller's: null for staff of none.
+    /// </summary>
+    public static string PatientId(this AppFactory app, long? organisationId, long personId) =>
+        app.Services.GetRequiredService<PatientIds>().For(organisationId).Id(personId);
+
+    /// <summary>The Patient id the organisation with this ODS code is given for the store's person.</summary>
+    public static async Task<string> PatientIdAsync(this AppFactory app, string organisationCode, long personId)
+    {
+        await using var connection = await app.OpenAsync();
+        var organisationId = await connection.ExecuteScalarAsync<long>("SELECT id FROM organisation WHERE code = @organisationCode", new { organisationCode });
+        return app.PatientId(organisationId, personId);
+    }
+
+    /// <summary>The Patient id this client's organisation reads for the person with this NHS number: its own search, finding exactly them.</summary>
+    public static async Task<string> PatientIdByNhsNumberAsync(this HttpClient client, string nhsNumber)
+    {
+        var found = await ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhsNumber}"));
+        return Assert.IsType<Patient>(Assert.Single(found.Entry).Resource).Id!;
     }
 
     /// <summary>An answer with the status expected, as FHIR JSON, read as <typeparamref name="T"/>.</summary>

@@ -65,14 +65,15 @@ public static class DirectoryEndpoints
         fhir.MapGet("/AuditEvent/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
         {
             var audit = await mediator.Send(new ReadAuditEvent.Query(FhirEndpoints.ParseId(id, "AuditEvent")), cancellationToken);
-            return FhirEndpoints.Read(response, FhirMapping.ToAuditEvent(audit), null);
+            return FhirEndpoints.Read(response, FhirMapping.ToAuditEvent(audit, FhirEndpoints.Patients(response.HttpContext)), null);
         });
         fhir.MapGet("/AuditEvent", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
+            var patients = FhirEndpoints.Patients(request.HttpContext);
             var search = new FhirSearch(request.Query, "date", "entity", "outcome");
-            var page = await mediator.Send(new SearchAuditEvents.Query(search.Dates("date"), search.TypedReference("entity", [.. FhirAudit.ResourceTypes.Values]),
+            var page = await mediator.Send(new SearchAuditEvents.Query(search.Dates("date"), search.TypedReference("entity", [.. FhirAudit.ResourceTypes.Values], patients),
                 search.Codes("outcome", [.. SearchAuditEvents.Outcomes.Keys]), search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
-            return FhirEndpoints.SearchSet(request, search, page, FhirMapping.ToAuditEvent);
+            return FhirEndpoints.SearchSet(request, search, page, audit => FhirMapping.ToAuditEvent(audit, patients));
         });
     }
 }

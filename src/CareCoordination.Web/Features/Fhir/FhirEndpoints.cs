@@ -28,37 +28,40 @@ public static class FhirEndpoints
         fhir.MapGet("/ServiceRequest/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
         {
             var referral = await mediator.Send(new ReadServiceRequest.Query(ParseId(id, "ServiceRequest")), cancellationToken);
-            return Read(response, FhirMapping.ToServiceRequest(referral), referral.Version);
+            return Read(response, FhirMapping.ToServiceRequest(referral, Patients(response.HttpContext)), referral.Version);
         });
         fhir.MapGet("/ServiceRequest", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
+            var patients = Patients(request.HttpContext);
             var search = new FhirSearch(request.Query, SearchServiceRequests.Parameters);
-            var page = await mediator.Send(SearchServiceRequests.From(search), cancellationToken);
-            return SearchSet(request, search, page, FhirMapping.ToServiceRequest);
+            var page = await mediator.Send(SearchServiceRequests.From(search, patients), cancellationToken);
+            return SearchSet(request, search, page, referral => FhirMapping.ToServiceRequest(referral, patients));
         });
 
         fhir.MapGet("/Task/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
         {
             var task = await mediator.Send(new ReadTask.Query(ParseId(id, "Task")), cancellationToken);
-            return Read(response, FhirMapping.ToTask(task), task.Version);
+            return Read(response, FhirMapping.ToTask(task, Patients(response.HttpContext)), task.Version);
         });
         fhir.MapGet("/Task", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
+            var patients = Patients(request.HttpContext);
             var search = new FhirSearch(request.Query, "focus", "_lastUpdated", "owner", "patient", "status");
             var focus = search.Reference("focus", "ServiceRequest");
             var page = await mediator.Send(new SearchTasks.Query(focus, search.Dates("_lastUpdated"), search.Count, search.Offset,
-                search.Reference("owner", "Organization"), search.Reference("patient", "Patient"))
+                search.Reference("owner", "Organization"), search.PatientReference("patient", patients))
             {
                 Statuses = search.Codes("status", SearchTasks.Query.StatusCodes),
                 WithTotal = search.WithTotal,
             }, cancellationToken);
-            return SearchSet(request, search, page, FhirMapping.ToTask);
+            return SearchSet(request, search, page, task => FhirMapping.ToTask(task, patients));
         });
 
         fhir.MapGet("/Patient/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
         {
-            var person = await mediator.Send(new ReadPatient.Query(ParseId(id, "Patient")), cancellationToken);
-            return Read(response, FhirMapping.ToPatient(person), person.Version);
+            var patients = Patients(response.HttpContext);
+            var person = await mediator.Send(new ReadPatient.Query(ParsePatientId(id, patients)), cancellationToken);
+            return Read(response, FhirMapping.ToPatient(person, patients), person.Version);
         });
         fhir.MapGet("/Patient", async (HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
@@ -66,7 +69,8 @@ public static class FhirEndpoints
             var nhsNumber = search.Token("identifier", FhirMapping.NhsNumberSystem, IsNhsNumberShape, "an NHS number (10 digits)")
                 ?? throw FhirSearch.Invalid("identifier", SearchPatients.ByNhsNumberOnly);
             var page = await mediator.Send(new SearchPatients.Query(nhsNumber, search.Count, search.Offset) { WithTotal = search.WithTotal }, cancellationToken);
-            return SearchSet(request, search, page, FhirMapping.ToPatient);
+            var patients = Patients(request.HttpContext);
+            return SearchSet(request, search, page, person => FhirMapping.ToPatient(person, patients));
         });
 
         fhir.MapGet("/Location/{id}", async (string id, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
@@ -199,6 +203,13 @@ public static class FhirEndpoints
     /// <summary>Our ids are numbers: anything else cannot name a resource here.</summary>
     internal static long ParseId(string id, string resourceType) =>
         long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new NotFound($"{resourceType}/{id}");
+
+    /// <summary>A Patient's id is its organisation's own (PatientIds): one the caller was not given names nobody, as any unknown id.</summary>
+    internal static long ParsePatientId(string id, PatientIdSpace patients) => patients.PersonId(id) ?? throw new NotFound($"Patient/{id}");
+
+    /// <summary>The Patient ids of the caller's organisation.</summary>
+    internal static PatientIdSpace Patients(HttpContext context) =>
+        context.RequestServices.GetRequiredService<PatientIds>().For(context.RequestServices.GetRequiredService<Auth.ActorAccessor>().Current);
 
     internal static bool IsNhsNumberShape(string value) => value.Length == 10 && value.All(char.IsAsciiDigit);
 

@@ -84,7 +84,7 @@ public static class FhirMapping
 
     public static IReadOnlyList<string> ServiceRequestStatusCodes { get; } = ["active", "on-hold", "revoked", "completed"];
 
-    public static ServiceRequest ToServiceRequest(FhirReferral referral)
+    public static ServiceRequest ToServiceRequest(FhirReferral referral, PatientIdSpace patients)
     {
         var request = new ServiceRequest
         {
@@ -101,7 +101,7 @@ public static class FhirMapping
                 "immediate" => RequestPriority.Stat,
                 _ => RequestPriority.Routine,
             },
-            Subject = PatientReference(referral.PersonId, referral.NhsNumber, referral.PersonName),
+            Subject = PatientReference(patients, referral.PersonId, referral.NhsNumber, referral.PersonName),
             Requester = Organisation(referral.OrganisationCode, referral.OrganisationName, referral.OrganisationId),
             AuthoredOn = referral.SubmittedAt is { } submitted ? Instant(submitted) : null,
             Occurrence = referral.ExpectedDischargeOn is { } discharge ? new FhirDateTime(Day(discharge)) : null,
@@ -181,7 +181,7 @@ public static class FhirMapping
 
     public static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    public static FhirTask ToTask(FhirTriageTask task)
+    public static FhirTask ToTask(FhirTriageTask task, PatientIdSpace patients)
     {
         var resource = new FhirTask
         {
@@ -198,7 +198,7 @@ public static class FhirMapping
             Code = new CodeableConcept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
             Description = task.Queue == "bed-bureau" ? "Bed bureau triage of the referral" : "Community coordination centre triage of the referral",
             Focus = new ResourceReference($"ServiceRequest/{Id(task.ReferralId)}"),
-            For = PatientReference(task.PersonId, task.NhsNumber, task.PersonName),
+            For = PatientReference(patients, task.PersonId, task.NhsNumber, task.PersonName),
             AuthoredOn = Instant(task.CreatedAt),
             LastModified = Instant(task.UpdatedAt),
             Requester = Organisation(task.RequesterCode, task.RequesterName, task.OrganisationId),
@@ -238,11 +238,11 @@ public static class FhirMapping
         Use = identifier.Use is null ? null : EnumUtility.ParseLiteral<Identifier.IdentifierUse>(identifier.Use),
     };
 
-    public static Patient ToPatient(FhirPerson person)
+    public static Patient ToPatient(FhirPerson person, PatientIdSpace patients)
     {
         var patient = new Patient
         {
-            Id = Id(person.Id),
+            Id = patients.Id(person.Id),
             // What a referral sent before versions were kept with it said has no version to give.
             Meta = person.Version is { } version ? Meta(version, person.UpdatedAt) : new Meta { LastUpdated = person.UpdatedAt.ToUniversalTime() },
             Identifier = [new Identifier(NhsNumberSystem, person.NhsNumber), .. person.OtherIdentifiers.Select(ToIdentifier)],
@@ -494,7 +494,7 @@ public static class FhirMapping
         LastUpdated = updatedAt.ToUniversalTime(),
     };
 
-    private static ResourceReference PatientReference(long personId, string nhsNumber, string name) => new($"Patient/{Id(personId)}", name)
+    private static ResourceReference PatientReference(PatientIdSpace patients, long personId, string nhsNumber, string name) => new(patients.Reference(personId), name)
     {
         Identifier = new Identifier(NhsNumberSystem, nhsNumber),
     };
@@ -641,7 +641,7 @@ public static class FhirMapping
     /// organisation), what (C/R/U/D/E from the use case, which is also the subtype), when, how it ended, and the
     /// resource it touched. A row about a person names the Patient too, whatever else it touched.
     /// </summary>
-    public static AuditEvent ToAuditEvent(FhirAudit audit)
+    public static AuditEvent ToAuditEvent(FhirAudit audit, PatientIdSpace patients)
     {
         var resource = new AuditEvent
         {
@@ -695,7 +695,7 @@ public static class FhirMapping
         {
             resource.Entity.Add(new AuditEvent.EntityComponent
             {
-                What = AuditedEntity(entityType, entityId),
+                What = AuditedEntity(entityType, entityId, patients),
                 Type = entityType == "person"
                     ? new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person")
                     : new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
@@ -705,7 +705,7 @@ public static class FhirMapping
         {
             resource.Entity.Add(new AuditEvent.EntityComponent
             {
-                What = new ResourceReference($"Patient/{Id(personId)}"),
+                What = new ResourceReference(patients.Reference(personId)),
                 Type = new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
                 Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
             });
@@ -720,11 +720,12 @@ public static class FhirMapping
                 Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "24", "Query"),
                 Description = $"A page of {pageResource} results",
             });
-            foreach (var person in audit.People)
+            // In the order of the reader's ids: the store's order of the persons would say which it knew first.
+            foreach (var person in audit.People.Select(patients.Reference).Order(StringComparer.Ordinal))
             {
                 resource.Entity.Add(new AuditEvent.EntityComponent
                 {
-                    What = new ResourceReference($"Patient/{Id(person)}"),
+                    What = new ResourceReference(person),
                     Type = new Coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
                     Role = new Coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient"),
                 });
@@ -749,8 +750,9 @@ public static class FhirMapping
     private static bool StartsWithAny(string text, params string[] prefixes) => prefixes.Any(p => text.StartsWith(p, StringComparison.Ordinal));
 
     /// <summary>What an audit row touched: a reference where this server serves it as a resource, else an identifier in our own system.</summary>
-    private static ResourceReference AuditedEntity(string entityType, long entityId) =>
-        FhirAudit.ResourceTypes.TryGetValue(entityType, out var resourceType)
+    private static ResourceReference AuditedEntity(string entityType, long entityId, PatientIdSpace patients) =>
+        entityType == "person" ? new ResourceReference(patients.Reference(entityId))
+        : FhirAudit.ResourceTypes.TryGetValue(entityType, out var resourceType)
             ? new ResourceReference($"{resourceType}/{Id(entityId)}")
             : entityType switch
             {

@@ -129,6 +129,13 @@ public sealed class FhirSearch
             ? long.Parse(id, NumberStyles.None, CultureInfo.InvariantCulture)
             : null;
 
+    /// <summary>
+    /// A reference parameter to a Patient, by the caller's own id for them (PatientIds): the person, or PatientIdSpace.Nobody
+    /// for an id this organisation was not given, which matches nothing, as an unknown id does.
+    /// </summary>
+    public long? PatientReference(string name, PatientIdSpace patients) =>
+        ReferenceId(name, "Patient", id => id.Length > 0 && !id.Contains('/'), "{id}") is { } id ? patients.PersonId(id) ?? PatientIdSpace.Nobody : null;
+
     /// <summary>A reference parameter whose ids are not plain numbers (Location/site-3): the id as given, once it is well formed.</summary>
     public string? ReferenceId(string name, string resourceType, Func<string, bool> wellFormed, string shape)
     {
@@ -211,7 +218,7 @@ public sealed class FhirSearch
     /// A reference parameter that may name one of several resource types (<c>entity=ServiceRequest/12</c>, or a
     /// full URL ending so): the type and the id. A bare id is refused, as it does not say which type.
     /// </summary>
-    public (string Type, long Id)? TypedReference(string name, IReadOnlyCollection<string> resourceTypes)
+    public (string Type, long Id)? TypedReference(string name, IReadOnlyCollection<string> resourceTypes, PatientIdSpace patients)
     {
         var value = Single(name);
         if (value is null)
@@ -219,6 +226,10 @@ public sealed class FhirSearch
             return null;
         }
         var parts = value.Split('/');
+        if (parts.Length >= 2 && parts[^2] == "Patient" && resourceTypes.Contains("Patient") && parts[^1].Length > 0)
+        {
+            return ("Patient", patients.PersonId(parts[^1]) ?? PatientIdSpace.Nobody);
+        }
         if (parts.Length >= 2 && resourceTypes.Contains(parts[^2], StringComparer.Ordinal)
             && long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
         {

@@ -28,11 +28,11 @@ public static class FhirVersions
     private static readonly Dictionary<string, Kind> ByEntityType = new()
     {
         ["referral"] = new("ServiceRequest", async (connection, transaction, ids, parameters) =>
-            (await connection.QueryAsync<FhirReferral>(FhirReferral.Select + $" AND r.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToServiceRequest)),
+            (await connection.QueryAsync<FhirReferral>(FhirReferral.Select + $" AND r.id IN ({ids})", parameters, transaction)).Select(referral => FhirMapping.ToServiceRequest(referral, PatientIdSpace.Store))),
         ["triage_task"] = new("Task", async (connection, transaction, ids, parameters) =>
-            (await connection.QueryAsync<FhirTriageTask>(FhirTriageTask.Select + $" AND t.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToTask)),
+            (await connection.QueryAsync<FhirTriageTask>(FhirTriageTask.Select + $" AND t.id IN ({ids})", parameters, transaction)).Select(task => FhirMapping.ToTask(task, PatientIdSpace.Store))),
         ["person"] = new("Patient", async (connection, transaction, ids, parameters) =>
-            (await connection.QueryAsync<FhirPerson>(FhirPerson.Select + $" AND p.id IN ({ids})", parameters, transaction)).Select(FhirMapping.ToPatient)),
+            (await connection.QueryAsync<FhirPerson>(FhirPerson.Select + $" AND p.id IN ({ids})", parameters, transaction)).Select(person => FhirMapping.ToPatient(person, PatientIdSpace.Store))),
         ["bed"] = new("Location", async (connection, transaction, ids, parameters) =>
             (await connection.QueryAsync<BedRow>($"SELECT {Beds.Columns} {Beds.From} WHERE b.id IN ({ids})", parameters, transaction))
                 .Select(bed => FhirMapping.ToLocation(new FhirPlace(Bed: bed)))),
@@ -85,10 +85,11 @@ public static class FhirVersions
 
     /// <summary>
     /// Versions of one resource, newest first: <paramref name="current"/> (as the read mapped it, from the live row),
-    /// then the stored versions before it. With <paramref name="version"/>, that one version or not found.
+    /// then the stored versions before it, which name persons by the store's numbers (kept in no one organisation's ids),
+    /// given the reader's own (<paramref name="patients"/>). With <paramref name="version"/>, that one version or not found.
     /// </summary>
-    public static async System.Threading.Tasks.Task<Page<Resource>> ReadAsync(Database database, Resource current, int? version, int count, int offset,
-        CancellationToken cancellationToken)
+    public static async System.Threading.Tasks.Task<Page<Resource>> ReadAsync(Database database, Resource current, PatientIdSpace patients, int? version,
+        int count, int offset, CancellationToken cancellationToken)
     {
         var type = current.TypeName;
         if (current.Meta?.VersionId is null)
@@ -96,7 +97,9 @@ public static class FhirVersions
             throw new NotFound($"A version history of {type}/{current.Id} (only resources with a meta.versionId have one)");
         }
         var currentVersion = VersionOf(current);
-        var key = new { Type = type, current.Id, Current = currentVersion, Version = version, Take = 0, Skip = 0 };
+        // A Patient's versions are kept under the store's number for the person, not the reader's id for them.
+        var storeId = current is Patient { Id: { } shownId } && patients.PersonId(shownId) is { } personId ? PatientIdSpace.Store.Id(personId) : current.Id;
+        var key = new { Type = type, Id = storeId, Current = currentVersion, Version = version, Take = 0, Skip = 0 };
         await using var connection = await database.OpenAsync(cancellationToken);
         if (version is { } wanted)
         {
@@ -108,7 +111,7 @@ public static class FhirVersions
                 ? await connection.QuerySingleOrDefaultAsync<Stored>(
                     "SELECT resource AS Json, packed AS Packed FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version = @Version", key)
                 : null;
-            return stored is null ? throw new NotFound($"{type}/{current.Id}/_history/{wanted}") : new Page<Resource>(1, [stored.Parse()]);
+            return stored is null ? throw new NotFound($"{type}/{current.Id}/_history/{wanted}") : new Page<Resource>(1, [patients.Present(stored.Parse())]);
         }
 
         var earlier = await connection.ExecuteScalarAsync<long>(
@@ -126,7 +129,7 @@ public static class FhirVersions
                 SELECT resource AS Json, packed AS Packed FROM fhir_version WHERE resource_type = @Type AND resource_id = @Id AND version < @Current
                 ORDER BY version DESC LIMIT @Take OFFSET @Skip
                 """, key with { Take = take, Skip = Math.Max(0, offset - 1) });
-            items.AddRange(rows.Select(row => row.Parse()));
+            items.AddRange(rows.Select(row => patients.Present(row.Parse())));
         }
         return new Page<Resource>(1 + earlier, items);
     }

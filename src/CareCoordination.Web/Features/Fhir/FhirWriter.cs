@@ -42,6 +42,9 @@ public sealed record Written(string ResourceType, long Id, int Status)
     /// <summary>The answer, read in the write's own transaction where its audit rows name it (ProcessTransaction); else read back after.</summary>
     public Resource? Answer { get; init; }
     public int? AnswerVersion { get; init; }
+
+    /// <summary>What the write names, as its sender reads it: a Patient by the sender's own id for the person (PatientIds).</summary>
+    public string Named(PatientIdSpace patients) => ResourceType == "Patient" ? patients.Reference(Id) : $"{ResourceType}/{FhirMapping.Id(Id)}";
 }
 
 /// <summary>
@@ -50,8 +53,12 @@ public sealed record Written(string ResourceType, long Id, int Status)
 /// each entry of a batch or transaction, and by $process-message. Inside a transaction's command the
 /// commands it sends join that command's database transaction, so one failing entry undoes them all.
 /// </summary>
-public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors, Profiles.FhirProfiles profiles, IHttpContextAccessor http)
+public sealed class FhirWriter(IMediator mediator, Database database, ActorAccessor actors, Profiles.FhirProfiles profiles, IHttpContextAccessor http,
+    PatientIds patientIds)
 {
+    /// <summary>The caller's organisation's Patient ids: those it reads, and those it may name.</summary>
+    private PatientIdSpace Patients => patientIds.For(actors.Current);
+
     /// <summary>
     /// POST ServiceRequest. The person is the Patient given (contained, or an entry of the same transaction)
     /// or, by reference, one the caller has referred or registered before. With If-None-Exist (identifier=system|value)
@@ -170,8 +177,8 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             ? await mediator.Send(new CreateReferralConditionally.Command(request, ifNoneExist), cancellationToken)
             : await CreateReferralAsync(request, ContainedPatient(request), null, ifNoneExist, cancellationToken);
 
-    private static SearchServiceRequests.Query ReferralCondition(string ifNoneExist) =>
-        Conditional(ifNoneExist, SearchServiceRequests.Parameters, SearchServiceRequests.From) with { Count = 2, Offset = 0, WithTotal = true };
+    private SearchServiceRequests.Query ReferralCondition(string ifNoneExist) =>
+        Conditional(ifNoneExist, SearchServiceRequests.Parameters, search => SearchServiceRequests.From(search, Patients)) with { Count = 2, Offset = 0, WithTotal = true };
 
     /// <summary>The lock a conditional create's condition takes, or null for an identifier with its system (see CreateReferralAloneAsync).</summary>
     private string? ConditionLock(string ifNoneExist) => ConditionLock(ReferralCondition(ifNoneExist));
@@ -645,7 +652,13 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             return new Unreadable();
         }
-        return long.TryParse(relative[(type.Length + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? new Here(id) : new Here(null);
+        var idText = relative[(type.Length + 1)..];
+        if (type == "Patient")
+        {
+            // The caller's own id for the person (PatientIds); one it was not given names nobody it has referred.
+            return new Here(idText.Length == 0 || idText.Contains('/') ? null : Patients.PersonId(idText) ?? PatientIdSpace.Nobody);
+        }
+        return long.TryParse(idText, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? new Here(id) : new Here(null);
     }
 
     /// <summary>

@@ -186,7 +186,7 @@ public static class FhirWrites
         CancellationToken cancellationToken)
     {
         var version = await VersionAsync(request, mediator, written, cancellationToken);
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(request, written, version)}";
         if (version is { } known)
         {
             response.Headers.ETag = FhirMapping.ETag(known);
@@ -212,10 +212,10 @@ public static class FhirWrites
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
         var (resource, version) = await ReadBackAsync(request, mediator, written, cancellationToken);
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(written, version)}";
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(request, written, version)}";
         if (resource is null)
         {
-            return FhirEndpoints.Fhir(NotReadable(written), written.Status);
+            return FhirEndpoints.Fhir(NotReadable(request, written), written.Status);
         }
         response.Headers.ETag = FhirMapping.ETag(version!.Value);
         return FhirEndpoints.Fhir(resource, written.Status);
@@ -237,15 +237,15 @@ public static class FhirWrites
             : await ReadBackAsync(request, mediator, written, cancellationToken);
         return new Bundle.EntryComponent
         {
-            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.ResourceType}/{written.Id}",
+            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.Named(FhirEndpoints.Patients(request.HttpContext))}",
             Resource = resource,
             Response = new Bundle.ResponseComponent
             {
                 Status = StatusLine(written.Status),
-                Location = Location(written, version),
+                Location = Location(request, written, version),
                 Etag = version is { } v ? FhirMapping.ETag(v) : null,
                 LastModified = resource?.Meta?.LastUpdated,
-                Outcome = resource is null && !minimal ? NotReadable(written) : written.Missing.Count > 0 ? Outcome(written) : null,
+                Outcome = resource is null && !minimal ? NotReadable(request, written) : written.Missing.Count > 0 ? Outcome(written) : null,
             },
         };
     }
@@ -304,13 +304,14 @@ public static class FhirWrites
         }
         try
         {
+            var patients = FhirEndpoints.Patients(request.HttpContext);
             if (written.ResourceType == "Patient")
             {
                 var person = await mediator.Send(new ReadPatient.Query(written.Id), cancellationToken);
-                return (FhirMapping.ToPatient(person), person.Version);
+                return (FhirMapping.ToPatient(person, patients), person.Version);
             }
             var read = await mediator.Send(new ReadServiceRequest.Query(written.Id), cancellationToken);
-            return (FhirMapping.ToServiceRequest(read), read.Version);
+            return (FhirMapping.ToServiceRequest(read, patients), read.Version);
         }
         catch (AccessDenied)
         {
@@ -323,11 +324,11 @@ public static class FhirWrites
         ? AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
         : AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor);
 
-    private static string Location(Written written, int? version) =>
-        version is { } v ? $"{written.ResourceType}/{written.Id}/_history/{v}" : $"{written.ResourceType}/{written.Id}";
+    private static string Location(HttpRequest request, Written written, int? version) =>
+        written.Named(FhirEndpoints.Patients(request.HttpContext)) + (version is { } v ? $"/_history/{v}" : "");
 
-    private static OperationOutcome NotReadable(Written written) => FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
-        $"Done: {written.ResourceType}/{written.Id}. Your token may not read it back (it lacks system/{written.ResourceType}.r), so no copy is returned.",
+    private static OperationOutcome NotReadable(HttpRequest request, Written written) => FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
+        $"Done: {written.Named(FhirEndpoints.Patients(request.HttpContext))}. Your token may not read it back (it lacks system/{written.ResourceType}.r), so no copy is returned.",
         OperationOutcome.IssueSeverity.Information);
 
     private static string StatusLine(int status) =>
@@ -369,7 +370,7 @@ public static class ProcessTransaction
         public bool Minimal { get; init; }
     }
 
-    public sealed class Handler(FhirWriter writer, Work work) : ICommandHandler<Command, IReadOnlyList<Written>>
+    public sealed class Handler(FhirWriter writer, Work work, PatientIds patientIds) : ICommandHandler<Command, IReadOnlyList<Written>>
     {
         public async ValueTask<IReadOnlyList<Written>> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -432,11 +433,11 @@ public static class ProcessTransaction
 
         private Written Answered(Written written, FhirReferral? referral) =>
             referral is not null && ReferralAccess.MaySee(work.Scope.Actor, referral.OrganisationId)
-                ? written with { Answer = FhirMapping.ToServiceRequest(referral), AnswerVersion = referral.Version }
+                ? written with { Answer = FhirMapping.ToServiceRequest(referral, patientIds.For(work.Scope.Actor)), AnswerVersion = referral.Version }
                 : written;
 
-        private static Written Answered(Written written, FhirPerson? person) =>
-            person is not null ? written with { Answer = FhirMapping.ToPatient(person), AnswerVersion = person.Version } : written;
+        private Written Answered(Written written, FhirPerson? person) =>
+            person is not null ? written with { Answer = FhirMapping.ToPatient(person, patientIds.For(work.Scope.Actor)), AnswerVersion = person.Version } : written;
     }
 }
 

@@ -19,16 +19,16 @@ public static class History
 {
     internal static void MapHistory(this RouteGroupBuilder fhir)
     {
-        MapVersions(fhir, "ServiceRequest", (id, version, count, offset) =>
+        MapVersions(fhir, "ServiceRequest", (id, version, count, offset, _) =>
             new ServiceRequestHistory.Query(FhirEndpoints.ParseId(id, "ServiceRequest"), version, count, offset));
-        MapVersions(fhir, "Task", (id, version, count, offset) =>
+        MapVersions(fhir, "Task", (id, version, count, offset, _) =>
             new TaskHistory.Query(FhirEndpoints.ParseId(id, "Task"), version, count, offset));
-        MapVersions(fhir, "Patient", (id, version, count, offset) =>
-            new PatientHistory.Query(FhirEndpoints.ParseId(id, "Patient"), version, count, offset));
-        MapVersions(fhir, "Location", (id, version, count, offset) => new LocationHistory.Query(id, version, count, offset));
+        MapVersions(fhir, "Patient", (id, version, count, offset, context) =>
+            new PatientHistory.Query(FhirEndpoints.ParsePatientId(id, FhirEndpoints.Patients(context)), version, count, offset));
+        MapVersions(fhir, "Location", (id, version, count, offset, _) => new LocationHistory.Query(id, version, count, offset));
     }
 
-    private static void MapVersions(RouteGroupBuilder fhir, string type, Func<string, int?, int, int, IQuery<Page<Resource>>> query)
+    private static void MapVersions(RouteGroupBuilder fhir, string type, Func<string, int?, int, int, HttpContext, IQuery<Page<Resource>>> query)
     {
         fhir.MapGet($"/{type}/{{id}}/_history/{{vid}}", async (string id, string vid, IMediator mediator, HttpResponse response, CancellationToken cancellationToken) =>
         {
@@ -36,13 +36,13 @@ public static class History
             var version = int.TryParse(vid, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed > 0
                 ? parsed
                 : throw new NotFound($"{type}/{id}/_history/{vid}");
-            var found = (await mediator.Send(query(id, version, 1, 0), cancellationToken)).Items.Single();
+            var found = (await mediator.Send(query(id, version, 1, 0, response.HttpContext), cancellationToken)).Items.Single();
             return FhirEndpoints.Read(response, found, version);
         });
         fhir.MapGet($"/{type}/{{id}}/_history", async (string id, HttpRequest request, IMediator mediator, CancellationToken cancellationToken) =>
         {
             var search = new FhirSearch(request.Query);
-            var page = await mediator.Send(query(id, null, search.Count, search.Offset), cancellationToken);
+            var page = await mediator.Send(query(id, null, search.Count, search.Offset, request.HttpContext), cancellationToken);
             return FhirEndpoints.Fhir(HistoryBundle(request, search, page));
         });
     }
@@ -118,12 +118,13 @@ public static class ServiceRequestHistory
     [AllowPartnerScope("system/ServiceRequest.r")]
     public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
 
-    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    public sealed class Handler(Database database, Work work, PatientIds patientIds) : IQueryHandler<Query, Page<Resource>>
     {
         public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
         {
+            var patients = patientIds.For(work.Scope.Actor);
             var current = await new ReadServiceRequest.Handler(database, work).Handle(new ReadServiceRequest.Query(query.Id), cancellationToken);
-            return await FhirVersions.ReadAsync(database, FhirMapping.ToServiceRequest(current), query.Version, query.Count, query.Offset, cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToServiceRequest(current, patients), patients, query.Version, query.Count, query.Offset, cancellationToken);
         }
     }
 }
@@ -135,12 +136,13 @@ public static class TaskHistory
     [AllowPartnerScope("system/Task.r")]
     public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
 
-    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    public sealed class Handler(Database database, Work work, PatientIds patientIds) : IQueryHandler<Query, Page<Resource>>
     {
         public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
         {
+            var patients = patientIds.For(work.Scope.Actor);
             var current = await new ReadTask.Handler(database, work).Handle(new ReadTask.Query(query.Id), cancellationToken);
-            return await FhirVersions.ReadAsync(database, FhirMapping.ToTask(current), query.Version, query.Count, query.Offset, cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToTask(current, patients), patients, query.Version, query.Count, query.Offset, cancellationToken);
         }
     }
 }
@@ -156,19 +158,20 @@ public static class PatientHistory
     [AllowPartnerScope("system/Patient.r")]
     public sealed record Query(long Id, int? Version, int Count, int Offset) : IQuery<Page<Resource>>, IAudited;
 
-    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, Page<Resource>>
+    public sealed class Handler(Database database, Work work, PatientIds patientIds) : IQueryHandler<Query, Page<Resource>>
     {
         public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
         {
-            var current = await new ReadPatient.Handler(database, work).Handle(new ReadPatient.Query(query.Id), cancellationToken);
+            var current = await new ReadPatient.Handler(database, work, patientIds).Handle(new ReadPatient.Query(query.Id), cancellationToken);
             var actor = work.Scope.Actor;
+            var patients = patientIds.For(actor);
             if (ReferralAccess.SeesEveryOrganisation(actor))
             {
-                return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current), query.Version, query.Count, query.Offset, cancellationToken);
+                return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current, patients), patients, query.Version, query.Count, query.Offset, cancellationToken);
             }
             if (current.Version is null)
             {
-                throw new NotFound($"A version history of Patient/{query.Id} (what your referrals said before versions were kept has none)");
+                throw new NotFound($"A version history of {patients.Reference(query.Id)} (what your referrals said before versions were kept has none)");
             }
             await using var connection = await database.OpenAsync(cancellationToken);
             // One organisation's referrals of one person are few: read them all, and page here.
@@ -179,10 +182,10 @@ public static class PatientHistory
             if (query.Version is { } wanted)
             {
                 return versions.FirstOrDefault(v => v.Version == wanted) is { } version
-                    ? new Page<Resource>(1, [FhirMapping.ToPatient(version)])
-                    : throw new NotFound($"Patient/{query.Id}/_history/{wanted}");
+                    ? new Page<Resource>(1, [FhirMapping.ToPatient(version, patients)])
+                    : throw new NotFound($"{patients.Reference(query.Id)}/_history/{wanted}");
             }
-            return new Page<Resource>(versions.Count, [.. versions.Skip(query.Offset).Take(query.Count).Select(FhirMapping.ToPatient)]);
+            return new Page<Resource>(versions.Count, [.. versions.Skip(query.Offset).Take(query.Count).Select(version => FhirMapping.ToPatient(version, patients))]);
         }
     }
 }
@@ -199,7 +202,7 @@ public static class LocationHistory
         public async ValueTask<Page<Resource>> Handle(Query query, CancellationToken cancellationToken)
         {
             var current = await new ReadLocation.Handler(database).Handle(new ReadLocation.Query(query.Id), cancellationToken);
-            return await FhirVersions.ReadAsync(database, FhirMapping.ToLocation(current), query.Version, query.Count, query.Offset, cancellationToken);
+            return await FhirVersions.ReadAsync(database, FhirMapping.ToLocation(current), PatientIdSpace.Store, query.Version, query.Count, query.Offset, cancellationToken);
         }
     }
 }

@@ -64,7 +64,7 @@ public static class ReadPatient
     [AllowPartnerScope("system/Patient.r")]
     public sealed record Query(long Id) : IQuery<FhirPerson>, IAudited;
 
-    public sealed class Handler(Database database, Work work) : IQueryHandler<Query, FhirPerson>
+    public sealed class Handler(Database database, Work work, PatientIds patientIds) : IQueryHandler<Query, FhirPerson>
     {
         public async ValueTask<FhirPerson> Handle(Query query, CancellationToken cancellationToken)
         {
@@ -72,7 +72,8 @@ public static class ReadPatient
             await using var connection = await database.OpenAsync(cancellationToken);
             var person = await connection.QuerySingleOrDefaultAsync<FhirPerson>(
                 FhirPerson.SelectFor(actor) + " AND p.id = @Id", new { query.Id, OrganisationId = actor.OrganisationId ?? -1 })
-                ?? throw new NotFound($"Patient/{query.Id}");
+                // Named by the caller's own id for the person (the one it sent), never the store's number.
+                ?? throw new NotFound(patientIds.For(actor).Reference(query.Id));
             work.Scope.Touch("person", person.Id, person.Id);
             return person;
         }

@@ -55,7 +55,7 @@ public static class RegisterPerson
             });
     }
 
-    public sealed class Handler(Database database, Work work) : ICommandHandler<Command, Result>
+    public sealed class Handler(Database database, Work work, PatientIds patientIds) : ICommandHandler<Command, Result>
     {
         public async ValueTask<Result> Handle(Command command, CancellationToken cancellationToken)
         {
@@ -80,7 +80,7 @@ public static class RegisterPerson
                         scope.AuditDetail = "conditional create: the organisation's own record of the person exists";
                         return new Result(known, Created: false);
                     }
-                    throw new Conflict($"Your organisation has registered or referred this person already: Patient/{known}. "
+                    throw new Conflict($"Your organisation has registered or referred this person already: {patientIds.For(scope.Actor).Reference(known)}. "
                         + $"To find them without registering them twice, send If-None-Exist: identifier={FhirMapping.NhsNumberSystem}|{nhsNumber}.", duplicate: true);
                 }
                 // Known to another organisation: their record is not this registration's to change, nor its version to show.

@@ -83,12 +83,12 @@ public static class SearchServiceRequests
     public static readonly string[] Parameters = ["patient.identifier", "status", "identifier", "patient", "subject", "_lastUpdated"];
 
     /// <summary>The query a search (or a conditional create's If-None-Exist) asks for.</summary>
-    public static Query From(FhirSearch search)
+    public static Query From(FhirSearch search, PatientIdSpace patients)
     {
         var nhsNumber = search.Token("patient.identifier", FhirMapping.NhsNumberSystem, FhirEndpoints.IsNhsNumberShape, "an NHS number (10 digits)");
         var statuses = search.Codes("status", FhirMapping.ServiceRequestStatusCodes).SelectMany(FhirMapping.ReferralStatusesFor).ToList();
         var identifier = search.AnyToken("identifier") is { } token ? new SubmitReferral.SenderIdentifier(token.System ?? "", token.Code) : null;
-        var personId = search.Reference("patient", "Patient") ?? search.Reference("subject", "Patient");
+        var personId = search.PatientReference("patient", patients) ?? search.PatientReference("subject", patients);
         return new Query(nhsNumber, statuses, identifier, personId, search.Count, search.Offset)
         {
             LastUpdated = search.Dates("_lastUpdated"),

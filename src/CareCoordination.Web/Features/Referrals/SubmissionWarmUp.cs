@@ -156,8 +156,8 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
                     {
                         var person = await connection.QuerySingleAsync<FhirPerson>(FhirPerson.Select + " AND p.id = @Id", new { Id = personId }, transaction);
                         var referral = await connection.QuerySingleAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { Id = referralId }, transaction);
-                        stored.Add(FhirMapping.Serialize(FhirMapping.ToPatient(person)));
-                        stored.Add(FhirMapping.Serialize(FhirMapping.ToServiceRequest(referral)));
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToPatient(person, PatientIdSpace.Store)));
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToServiceRequest(referral, PatientIdSpace.Store)));
                     }
                     changes = submission.Changes.Count;
                 }

@@ -361,13 +361,14 @@ public abstract class FhirDirectoryTests(AppFactory app)
     [Fact]
     public async Task AuditEvent_ListsThePartnersOwnReads_AndNothingOfStaffOrAnotherClient()
     {
-        var (referralId, personId) = await SubmitAsync("referrer");
+        var (referralId, _) = await SubmitAsync("referrer");
         using var client = await app.PartnerAsync();
         var (other, otherId) = await app.OtherPartnerAsync("RWM");
-        await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"));
+        // The person, as this client's organisation was given them: the referral's subject.
+        var patient = (await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"))).Subject.Reference;
         await ReadAsync<ServiceRequest>(await other.GetAsync($"/fhir/ServiceRequest/{referralId}"));
         await ReadAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"));
-        await ReadAsync<Patient>(await client.GetAsync($"/fhir/Patient/{personId}"));
+        await ReadAsync<Patient>(await client.GetAsync($"/fhir/{patient}"));
 
         var reads = await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=ServiceRequest/{referralId}&_count=1");
 
@@ -384,7 +385,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
             Assert.Equal("Westmoor General Hospital EPR", requestor.Who.Display);
             Assert.Equal("RWM", audit.Agent.Single(a => a.Requestor == false).Who.Identifier.Value);
             Assert.NotNull(audit.Source.Observer.Display);
-            Assert.Equal([$"ServiceRequest/{referralId}", $"Patient/{personId}"], audit.Entity.Select(e => e.What.Reference));
+            Assert.Equal([$"ServiceRequest/{referralId}", patient], audit.Entity.Select(e => e.What.Reference));
         });
         await using (var store = await app.OpenAsync())
         {
@@ -394,7 +395,7 @@ public abstract class FhirDirectoryTests(AppFactory app)
                 new { referralId, client = FhirPartner.DemoClient }));
         }
         // By the Patient: both referral reads and the Patient read, each row about them.
-        var aboutPerson = await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=Patient/{personId}");
+        var aboutPerson = await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity={patient}");
         Assert.Equal(["ReadServiceRequest", "ReadServiceRequest", "ReadPatient"], aboutPerson.Select(a => a.Subtype.Single().Code));
 
         await using var connection = await app.OpenAsync();
@@ -437,6 +438,10 @@ public abstract class FhirDirectoryTests(AppFactory app)
         var found = await ReadAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?_lastUpdated=ge{since}"));
 
         Assert.Equal([firstReferral, secondReferral], found.Entry.Select(e => long.Parse(e.Resource.Id, CultureInfo.InvariantCulture)).Order());
+        // Each person as this client's organisation was given them: the subject of their referral in the page.
+        string PatientOf(long referral) => found.Entry.Select(e => (ServiceRequest)e.Resource)
+            .Single(r => r.Id == referral.ToString(CultureInfo.InvariantCulture)).Subject.Reference!;
+        var patients = new[] { (Person: firstPerson, Patient: PatientOf(firstReferral)), (Person: secondPerson, Patient: PatientOf(secondReferral)) };
         await using (var connection = await app.OpenAsync())
         {
             var rows = (await connection.QueryAsync<(long Id, string? EntityType, long? EntityId, long? PersonId)>(
@@ -450,12 +455,13 @@ public abstract class FhirDirectoryTests(AppFactory app)
             .Single(a => a.Subtype.Single().Code == "SearchServiceRequests");
         var query = search.Entity.Single(e => e.What is null);
         Assert.Equal(("24", "A page of ServiceRequest results"), (query.Role.Code, query.Description));
-        Assert.Equal(new[] { firstPerson, secondPerson }.Order().Select(p => $"Patient/{p}"),
+        // In the order of the reader's ids for them, not the store's order of the persons, which would tell which the store knew first.
+        Assert.Equal(patients.Select(p => p.Patient).Order(StringComparer.Ordinal),
             search.Entity.Where(e => e.What is not null).Select(e => e.What.Reference));
         Assert.All(search.Entity.Where(e => e.What is not null), e => Assert.Equal("1", e.Role.Code));
-        foreach (var person in new[] { firstPerson, secondPerson })
+        foreach (var (_, patient) in patients)
         {
-            Assert.Contains(search.Id, (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity=Patient/{person}")).Select(a => a.Id));
+            Assert.Contains(search.Id, (await AllPagesAsync<AuditEvent>(client, $"/fhir/AuditEvent?entity={patient}")).Select(a => a.Id));
         }
         Assert.True(search.IsExactly(await ReadAsync<AuditEvent>(await client.GetAsync($"/fhir/AuditEvent/{search.Id}"))));
         // A page read names no one referral: entity=ServiceRequest/ finds only reads of that one.

@@ -48,6 +48,10 @@ public abstract class FhirHistoryTests(AppFactory app)
         return await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
     }
 
+    /// <summary>The Patient a referral is for, as the client's organisation was given them: the subject of the ServiceRequest it reads.</summary>
+    private static async Task<string> PatientOfAsync(HttpClient client, long referralId) =>
+        (await GetAsync<ServiceRequest>(client, $"/fhir/ServiceRequest/{referralId}")).Resource.Subject.Reference;
+
     private async Task StaffAsync(Mediator.IMessage command, string user) => await app.SendAsync(command, await app.StaffAsync(user));
 
     private async Task<long> StoredVersionsAsync()
@@ -191,9 +195,9 @@ public abstract class FhirHistoryTests(AppFactory app)
         using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
-        var personId = await PersonOfAsync(referralId);
+        var patient = await PatientOfAsync(client, referralId);
 
-        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
+        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/{patient}" })
         {
             var (read, readBody, readResponse) = await GetAsync<Resource>(client, url);
             var (_, vreadBody, vreadResponse) = await GetAsync<Resource>(client, $"{url}/_history/{read.Meta.VersionId}");
@@ -210,6 +214,7 @@ public abstract class FhirHistoryTests(AppFactory app)
         using var client = await app.PartnerAsync();
         var (referralId, taskId, _) = await SubmitAsync("referrer");
         var personId = await PersonOfAsync(referralId);
+        var patient = await PatientOfAsync(client, referralId);
         async Task<List<(string, string, int)>> StoredAsync()
         {
             await using var connection = await app.OpenAsync();
@@ -222,7 +227,7 @@ public abstract class FhirHistoryTests(AppFactory app)
                 """, new { referral = referralId.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     task = taskId.ToString(System.Globalization.CultureInfo.InvariantCulture), person = personId.ToString(System.Globalization.CultureInfo.InvariantCulture) })];
         }
-        var urls = new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" };
+        var urls = new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/{patient}" };
         var shown = new List<Resource>();
 
         // The submission made version 1 of each, and its live rows say exactly that: nothing is stored beside them.
@@ -278,8 +283,10 @@ public abstract class FhirHistoryTests(AppFactory app)
         await StaffAsync(new TakeReferral.Command(taskId), "coordinator");
         var personId = await PersonOfAsync(referralId);
         using var client = await app.PartnerAsync();
+        // The id this client's organisation would be given for the person, were it theirs to read.
+        var patient = await app.PatientIdAsync("RWM", personId);
 
-        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{personId}" })
+        foreach (var url in new[] { $"/fhir/ServiceRequest/{referralId}", $"/fhir/Task/{taskId}", $"/fhir/Patient/{patient}" })
         {
             await NotFoundAsync(client, url + "/_history/1");
             await NotFoundAsync(client, url + "/_history/2");
@@ -374,14 +381,14 @@ public abstract class FhirHistoryTests(AppFactory app)
         using var client = await app.PartnerAsync();
         var (firstReferral, _, nhs) = await SubmitAsync("referrer");
         await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
-        var personId = await PersonOfAsync(firstReferral);
+        var patient = await PatientOfAsync(client, firstReferral);
 
-        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/Patient/{personId}/_history");
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/{patient}/_history");
 
         Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
         Assert.Equal("7 Quay Street", ((Patient)history.Entry[0].Resource).Address.Single().Line.Single());
         Assert.NotEqual("7 Quay Street", ((Patient)history.Entry[1].Resource).Address.Single().Line.Single());
-        var (first, _, _) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}/_history/1");
+        var (first, _, _) = await GetAsync<Patient>(client, $"/fhir/{patient}/_history/1");
         Assert.True(first.IsExactly(history.Entry[1].Resource));
     }
 
@@ -417,7 +424,7 @@ public abstract class FhirHistoryTests(AppFactory app)
     public async Task APersonReferredByTwoTrusts_EachTrustReadsOnlyTheVersionsItsOwnReferralsWrote_NumberedWithoutGaps()
     {
         var (first, _, nhs) = await SubmitAsync("referrer", change: AsWestmoorSaidIt);
-        await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
+        var (saltmouths, _, _) = await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
         await SubmitAsync("referrer", nhs, form =>
         {
             AsWestmoorSaidIt(form);
@@ -426,21 +433,24 @@ public abstract class FhirHistoryTests(AppFactory app)
         var personId = await PersonOfAsync(first);
         var (saltmouth, _) = await app.OtherPartnerAsync("RSM");
         using var westmoor = await app.PartnerAsync();
+        // Each trust's own id for the person: the subject of its own referral.
+        var theirs = await PatientOfAsync(saltmouth, saltmouths);
+        var ours = await PatientOfAsync(westmoor, first);
 
         // Saltmouth: what it said, as its own version 1, by read, search, history and vread, though the store's record was at
         // its version 2 by then: a 2 would tell Saltmouth that another trust knows the person. Westmoor's versions are not found.
-        var (read, readBody, readResponse) = await GetAsync<Patient>(saltmouth, $"/fhir/Patient/{personId}");
+        var (read, readBody, readResponse) = await GetAsync<Patient>(saltmouth, $"/fhir/{theirs}");
         Assert.Equal(("1", "3 Harbour View, Saltmouth", "07700 900456"), (read.Meta.VersionId, read.Address.Single().Line.Single(), read.Contact.Single().Telecom.Single().Value));
         Assert.Equal("W/\"1\"", readResponse.Headers.ETag?.ToString());
         var (search, searchBody, _) = await GetAsync<Bundle>(saltmouth, $"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}");
         Assert.True(read.IsExactly(search.Entry.Single().Resource));
-        var (history, historyBody, _) = await GetAsync<Bundle>(saltmouth, $"/fhir/Patient/{personId}/_history");
+        var (history, historyBody, _) = await GetAsync<Bundle>(saltmouth, $"/fhir/{theirs}/_history");
         Assert.Equal(1, history.Total);
         Assert.Equal(["1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
-        var (vread, vreadBody, _) = await GetAsync<Patient>(saltmouth, $"/fhir/Patient/{personId}/_history/1");
+        var (vread, vreadBody, _) = await GetAsync<Patient>(saltmouth, $"/fhir/{theirs}/_history/1");
         Assert.True(read.IsExactly(vread));
-        await NotFoundAsync(saltmouth, $"/fhir/Patient/{personId}/_history/2");
-        await NotFoundAsync(saltmouth, $"/fhir/Patient/{personId}/_history/3");
+        await NotFoundAsync(saltmouth, $"/fhir/{theirs}/_history/2");
+        await NotFoundAsync(saltmouth, $"/fhir/{theirs}/_history/3");
         foreach (var body in new[] { readBody, searchBody, historyBody, vreadBody })
         {
             SaysNothingOf(body, WestmoorsWords);
@@ -453,13 +463,13 @@ public abstract class FhirHistoryTests(AppFactory app)
         await Assert.ThrowsAsync<NotFound>(() => app.SendAsync<Page<Resource>>(new PatientHistory.Query(personId, 2, 1, 0), gareth));
 
         // Westmoor: its own two versions, 2 and 1, with no gap where Saltmouth's referral came between them.
-        var (ours, oursBody, _) = await GetAsync<Bundle>(westmoor, $"/fhir/Patient/{personId}/_history");
-        Assert.Equal(["2", "1"], ours.Entry.Select(e => e.Resource.Meta.VersionId));
-        Assert.Equal(["9 Fore Street, Ashbury", "4 Chapel Row, Ashbury"], ours.Entry.Select(e => ((Patient)e.Resource).Address.Single().Line.Single()));
-        Assert.Equal("9 Fore Street, Ashbury", (await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}/_history/2")).Resource.Address.Single().Line.Single());
-        await NotFoundAsync(westmoor, $"/fhir/Patient/{personId}/_history/3");
+        var (ourHistory, oursBody, _) = await GetAsync<Bundle>(westmoor, $"/fhir/{ours}/_history");
+        Assert.Equal(["2", "1"], ourHistory.Entry.Select(e => e.Resource.Meta.VersionId));
+        Assert.Equal(["9 Fore Street, Ashbury", "4 Chapel Row, Ashbury"], ourHistory.Entry.Select(e => ((Patient)e.Resource).Address.Single().Line.Single()));
+        Assert.Equal("9 Fore Street, Ashbury", (await GetAsync<Patient>(westmoor, $"/fhir/{ours}/_history/2")).Resource.Address.Single().Line.Single());
+        await NotFoundAsync(westmoor, $"/fhir/{ours}/_history/3");
         SaysNothingOf(oursBody, SaltmouthsWords);
-        SaysNothingOf((await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}")).Body, SaltmouthsWords);
+        SaysNothingOf((await GetAsync<Patient>(westmoor, $"/fhir/{ours}")).Body, SaltmouthsWords);
 
         // The coordination centre keeps the whole record: every version, whoever wrote it.
         var everything = await app.SendAsync<Page<Resource>>(new PatientHistory.Query(personId, null, 10, 0), await app.StaffAsync("coordinator"));
@@ -475,23 +485,28 @@ public abstract class FhirHistoryTests(AppFactory app)
         await SubmitAsync("gareth.evans", nhs, AsSaltmouthSaidIt);
         var personId = await PersonOfAsync(first);
         using var westmoor = await app.PartnerAsync();
+        string patient;
         using (var registered = await westmoor.PostAsync("/fhir/Patient", FhirPayloads.Body(FhirPayloads.Person(nhs).ToJsonString())))
         {
             Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
-            Assert.EndsWith($"/fhir/Patient/{personId}/_history/1", registered.Headers.Location!.ToString(), StringComparison.Ordinal);
+            // The person Saltmouth referred, by Westmoor's own id for them: the registration's answer.
+            var created = JsonSerializer.Deserialize<Patient>(await registered.Content.ReadAsStringAsync(), FhirMapping.Json)!;
+            Assert.Equal(await app.PatientIdAsync("RWM", personId), created.Id);
+            patient = $"Patient/{created.Id}";
+            Assert.EndsWith($"/fhir/{patient}/_history/1", registered.Headers.Location!.ToString(), StringComparison.Ordinal);
         }
         // Then Westmoor's referral: the store's version 3, Westmoor's 2.
         await SubmitAsync("referrer", nhs, AsWestmoorSaidIt);
 
-        var (read, _, response) = await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}");
+        var (read, _, response) = await GetAsync<Patient>(westmoor, $"/fhir/{patient}");
         Assert.Equal(("2", "4 Chapel Row, Ashbury"), (read.Meta.VersionId, read.Address.Single().Line.Single()));
         Assert.Equal("W/\"2\"", response.Headers.ETag?.ToString());
-        var (history, body, _) = await GetAsync<Bundle>(westmoor, $"/fhir/Patient/{personId}/_history");
+        var (history, body, _) = await GetAsync<Bundle>(westmoor, $"/fhir/{patient}/_history");
         Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
         Assert.True(read.IsExactly(history.Entry[0].Resource));
-        var (registration, _, _) = await GetAsync<Patient>(westmoor, $"/fhir/Patient/{personId}/_history/1");
+        var (registration, _, _) = await GetAsync<Patient>(westmoor, $"/fhir/{patient}/_history/1");
         Assert.True(registration.IsExactly(history.Entry[1].Resource));
-        await NotFoundAsync(westmoor, $"/fhir/Patient/{personId}/_history/3");
+        await NotFoundAsync(westmoor, $"/fhir/{patient}/_history/3");
         // Not Saltmouth's address or ethnic category (its carer's telephone is the example registration's too).
         SaysNothingOf(body, ["Harbour View", "Indian"]);
     }
@@ -500,7 +515,6 @@ public abstract class FhirHistoryTests(AppFactory app)
     public async Task AReferralAfterOnesSentBeforeVersionsWereKept_IsItsOrganisationsVersion1()
     {
         var (earlier, _, nhs) = await SubmitAsync("referrer");
-        var personId = await PersonOfAsync(earlier);
         await using (var connection = await app.OpenAsync())
         {
             // As the upgrade leaves an earlier referral: no version kept with what it said.
@@ -508,11 +522,12 @@ public abstract class FhirHistoryTests(AppFactory app)
         }
         await SubmitAsync("referrer", nhs, form => form.AddressLine = "7 Quay Street");
         using var client = await app.PartnerAsync();
+        var patient = await PatientOfAsync(client, earlier);
 
         // The store's record is at its version 2; the first version this organisation has is the new referral's.
-        var (read, _, _) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}");
+        var (read, _, _) = await GetAsync<Patient>(client, $"/fhir/{patient}");
         Assert.Equal(("1", "7 Quay Street"), (read.Meta.VersionId, read.Address.Single().Line.Single()));
-        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/Patient/{personId}/_history");
+        var (history, _, _) = await GetAsync<Bundle>(client, $"/fhir/{patient}/_history");
         Assert.Equal(["1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
     }
 
@@ -520,26 +535,25 @@ public abstract class FhirHistoryTests(AppFactory app)
     public async Task APersonKnownOnlyFromAReferralSentBeforeVersionsWereKept_IsReadWithoutAVersionOrHistory()
     {
         var (referralId, _, _) = await SubmitAsync("referrer");
-        long personId;
         await using (var connection = await app.OpenAsync())
         {
-            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
             // As the upgrade leaves an earlier referral: who the person is, and nothing else it said.
             await connection.ExecuteAsync(
                 "UPDATE referral_person SET person_version = NULL, address_line = NULL, postcode = NULL, carer_name = NULL, carer_contact = NULL WHERE referral_id = @referralId",
                 new { referralId });
         }
         using var client = await app.PartnerAsync();
+        var patient = await PatientOfAsync(client, referralId);
 
-        var (read, _, response) = await GetAsync<Patient>(client, $"/fhir/Patient/{personId}");
+        var (read, _, response) = await GetAsync<Patient>(client, $"/fhir/{patient}");
 
         Assert.Null(read.Meta.VersionId);
         Assert.Null(response.Headers.ETag);
         Assert.Equal("Trelawny", read.Name.Single().Family);
         Assert.Empty(read.Address);
         Assert.Empty(read.Contact);
-        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history");
-        await NotFoundAsync(client, $"/fhir/Patient/{personId}/_history/1");
+        await NotFoundAsync(client, $"/fhir/{patient}/_history");
+        await NotFoundAsync(client, $"/fhir/{patient}/_history/1");
     }
 
     [Fact]

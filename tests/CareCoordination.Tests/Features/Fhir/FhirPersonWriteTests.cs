@@ -77,11 +77,11 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         Assert.Equal(created.Id, found.Entry.Single().Resource.Id);
         Assert.Equal("1", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{created.Id}/_history/1"))).Meta.VersionId);
 
-        // Audited as every write is, by its command, naming the person.
+        // Audited as every write is, by its command, naming the person (by the store's number for them).
         await using var connection = await app.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM audit_event WHERE action = 'RegisterPerson' AND entity_type = 'person' AND entity_id = @id",
-            new { id = long.Parse(created.Id, System.Globalization.CultureInfo.InvariantCulture) }));
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'RegisterPerson' AND entity_type = 'person' AND entity_id = (SELECT id FROM person WHERE nhs_number = @nhs)",
+            new { nhs }));
 
         // A second plain create is not a second record: the caller is told to find it.
         using var again = await PostPersonAsync(client, Person(nhs));
@@ -178,16 +178,28 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         Assert.EndsWith("/_history/1", response.Headers.Location!.ToString(), StringComparison.Ordinal);
         Assert.Equal("2 Saltmouth Road", registered.Address.Single().Line.Single());
         Assert.DoesNotContain("Westmoor Road", body, StringComparison.Ordinal);
-        foreach (var path in new[] { $"/fhir/Patient/{registered.Id}", $"/fhir/Patient/{registered.Id}/_history", $"/fhir/Patient?identifier={NhsSystem}|{nhs}" })
+        // Each trust reads the person by its own id for them: the one its own registration answered.
+        foreach (var (theirPath, ourPath) in new[]
         {
-            var theirView = await (await theirs.GetAsync(path)).Content.ReadAsStringAsync();
+            ($"/fhir/Patient/{registered.Id}", $"/fhir/Patient/{mine.Id}"),
+            ($"/fhir/Patient/{registered.Id}/_history", $"/fhir/Patient/{mine.Id}/_history"),
+            ($"/fhir/Patient?identifier={NhsSystem}|{nhs}", $"/fhir/Patient?identifier={NhsSystem}|{nhs}"),
+        })
+        {
+            var theirView = await (await theirs.GetAsync(theirPath)).Content.ReadAsStringAsync();
             Assert.Contains("2 Saltmouth Road", theirView, StringComparison.Ordinal);
             Assert.DoesNotContain("Westmoor Road", theirView, StringComparison.Ordinal);
-            var ourView = await (await ours.GetAsync(path)).Content.ReadAsStringAsync();
+            var ourView = await (await ours.GetAsync(ourPath)).Content.ReadAsStringAsync();
             Assert.Contains("1 Westmoor Road", ourView, StringComparison.Ordinal);
             Assert.DoesNotContain("Saltmouth Road", ourView, StringComparison.Ordinal);
         }
-        Assert.Equal(mine.Id, registered.Id);
+        // One person in the store, whom each trust knows by an id of its own.
+        await using (var connection = await app.OpenAsync())
+        {
+            var personId = await connection.ExecuteScalarAsync<long>("SELECT id FROM person WHERE nhs_number = @nhs", new { nhs });
+            Assert.Equal((await app.PatientIdAsync("RWM", personId), await app.PatientIdAsync("RSM", personId)), (mine.Id, registered.Id));
+        }
+        Assert.NotEqual(mine.Id, registered.Id);
 
         // Now it is theirs too: asked again, found.
         using var again = await PostPersonAsync(theirs, Person(nhs, "3 Elsewhere Lane"), ByNhsNumber(nhs));
@@ -251,7 +263,8 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         var moved = FhirPayloads.ContainedReferral(nhs);
         moved["contained"]![0]!["address"]![0]!["line"] = new JsonArray("2 Saltmouth Road");
         moved["requester"]!["identifier"]!["value"] = "RSM";
-        await FhirPartner.ParseAsync<ServiceRequest>(await theirs.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(moved.ToJsonString())), HttpStatusCode.Created);
+        var theirFirst = await FhirPartner.ParseAsync<ServiceRequest>(
+            await theirs.PostAsync("/fhir/ServiceRequest", FhirPayloads.Body(moved.ToJsonString())), HttpStatusCode.Created);
         await using var connection = await app.OpenAsync();
         const string Record = "SELECT id AS Id, address_line AS Address, version AS Version FROM person WHERE nhs_number = @nhs";
         var before = await connection.QuerySingleAsync<(long Id, string Address, int Version)>(Record, new { nhs });
@@ -283,11 +296,11 @@ public abstract class FhirPersonWriteTests(AppFactory app)
         {
             Assert.Equal("1 Westmoor Road", await connection.QuerySingleAsync<string>("SELECT address_line FROM referral_person WHERE referral_id = @id", new { id }));
         }
-        var path = $"/fhir/Patient/{before.Id}";
-        var ourView = await (await ours.GetAsync(path)).Content.ReadAsStringAsync();
+        // Each by its own id for the person: the subject of its own first referral.
+        var ourView = await (await ours.GetAsync($"/fhir/{ourFirst.Subject.Reference}")).Content.ReadAsStringAsync();
         Assert.Contains("1 Westmoor Road", ourView, StringComparison.Ordinal);
         Assert.DoesNotContain("Saltmouth Road", ourView, StringComparison.Ordinal);
-        var theirView = await (await theirs.GetAsync(path)).Content.ReadAsStringAsync();
+        var theirView = await (await theirs.GetAsync($"/fhir/{theirFirst.Subject.Reference}")).Content.ReadAsStringAsync();
         Assert.Contains("2 Saltmouth Road", theirView, StringComparison.Ordinal);
         Assert.DoesNotContain("Westmoor Road", theirView, StringComparison.Ordinal);
     }

@@ -137,9 +137,11 @@ public abstract class FhirReadTests(AppFactory app)
         Assert.Equal("Trelawny", patient.Name.Single().Family);
 
         await using var connection = await app.OpenAsync();
+        // The store's number for the person the referral is for: the Patient's id is the partner's own, not that number.
+        var personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
         var audited = await connection.QueryAsync<string>(
             "SELECT action FROM audit_event WHERE actor_kind = 'partner' AND person_id = @personId AND outcome = 'success'",
-            new { personId = long.Parse(patient.Id) });
+            new { personId });
         Assert.Contains("ReadServiceRequest", audited);
         Assert.Contains("ReadPatient", audited);
     }
@@ -156,7 +158,8 @@ public abstract class FhirReadTests(AppFactory app)
         var outcome = await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/ServiceRequest/{referralId}"), HttpStatusCode.NotFound);
         Assert.Equal(OperationOutcome.IssueType.NotFound, outcome.Issue.Single().Code);
         await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Task/{taskId}"), HttpStatusCode.NotFound);
-        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Patient/{personId}"), HttpStatusCode.NotFound);
+        // By the id this client's organisation would be given for the person, were it theirs to read.
+        await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync($"/fhir/Patient/{await app.PatientIdAsync("RWM", personId)}"), HttpStatusCode.NotFound);
         await FhirPartner.ParseAsync<OperationOutcome>(await client.GetAsync("/fhir/ServiceRequest/999999999"), HttpStatusCode.NotFound);
         Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/ServiceRequest?patient.identifier={NhsSystem}|{nhs}"))).Total);
         Assert.Equal(0, (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Patient?identifier={NhsSystem}|{nhs}"))).Total);

@@ -32,12 +32,19 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     private static async Task ExpectAsync(HttpStatusCode expected, HttpResponseMessage response) =>
         Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
 
-    /// <summary>Audited reads of the person: what a read back of a written Patient leaves.</summary>
-    private async Task<long> ReadsAuditedAsync(string personId)
+    /// <summary>Audited reads of the person with this NHS number: what a read back of a written Patient leaves.</summary>
+    private async Task<long> ReadsAuditedAsync(string nhs)
     {
         await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM audit_event WHERE action = 'ReadPatient' AND person_id = @person",
-            new { person = long.Parse(personId, System.Globalization.CultureInfo.InvariantCulture) });
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'ReadPatient' AND person_id = (SELECT id FROM person WHERE nhs_number = @nhs)", new { nhs });
+    }
+
+    /// <summary>The store's number for the person with this NHS number.</summary>
+    private async Task<long> PersonIdAsync(string nhs)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT id FROM person WHERE nhs_number = @nhs", new { nhs });
     }
 
     /// <summary>Saltmouth (another trust) registers the person: known to the store before this test's partner says anything. Their id.</summary>
@@ -68,7 +75,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         Assert.Equal(["201 Created", "201 Created"], reply.Entry.Select(e => e.Response.Status));
         Assert.All(reply.Entry, entry => Assert.Null(entry.Resource));
         // A new person and a new referral, each at version 1: FHIR's Location names the version.
-        Assert.Matches("^Patient/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
+        Assert.Matches("^Patient/[0-9a-f]{32}/_history/1$", reply.Entry[0].Response.Location);
         Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[1].Response.Location);
         Assert.All(reply.Entry, entry => Assert.Equal("W/\"1\"", entry.Response.Etag));
         Assert.All(reply.Entry, entry => Assert.EndsWith("/fhir/" + entry.Response.Location.Split("/_history/")[0], entry.FullUrl, StringComparison.Ordinal));
@@ -86,28 +93,31 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
     {
         var nhs = await NewNhsAsync();
         // Another trust registers the person first: the store's record of them is at version 1.
-        var personId = await RegisteredByAnotherTrustAsync(nhs);
+        var theirId = await RegisteredByAnotherTrustAsync(nhs);
         using var client = await app.PartnerAsync();
-        var readsBefore = await ReadsAuditedAsync(personId);
+        var readsBefore = await ReadsAuditedAsync(nhs);
 
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
 
         // The store's record is now at its version 2, but this partner has said nothing of the person before: to it this is
         // version 1, as for anyone new. A 2 would tell it that someone else knows them.
-        Assert.Matches("^Patient/[0-9]+/_history/1$", reply.Entry[0].Response.Location);
+        Assert.Matches("^Patient/[0-9a-f]{32}/_history/1$", reply.Entry[0].Response.Location);
         Assert.Equal("W/\"1\"", reply.Entry[0].Response.Etag);
         var patient = "/fhir/" + reply.Entry[0].Response.Location.Split("/_history/")[0];
-        Assert.Equal($"/fhir/Patient/{personId}", patient);
+        // The person the other trust registered, by this partner's own id for them (not the other trust's).
+        var personId = await PersonIdAsync(nhs);
+        Assert.Equal((await app.PatientIdAsync("RSM", personId), $"/fhir/Patient/{await app.PatientIdAsync("RWM", personId)}"), (theirId, patient));
+        Assert.NotEqual($"/fhir/Patient/{theirId}", patient);
         // Read in the transaction for its version, where the submission's audit row names the person: no read of its own.
-        Assert.Equal(readsBefore, await ReadsAuditedAsync(personId));
+        Assert.Equal(readsBefore, await ReadsAuditedAsync(nhs));
         Assert.Equal("1", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
 
         // Referred again by the same partner: its own record found (200), its version 2, again with no read of its own.
-        readsBefore = await ReadsAuditedAsync(personId);
+        readsBefore = await ReadsAuditedAsync(nhs);
         var again = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
         Assert.Equal("200 OK", again.Entry[0].Response.Status);
         Assert.Equal(reply.Entry[0].Response.Location.Replace("/_history/1", "/_history/2", StringComparison.Ordinal), again.Entry[0].Response.Location);
-        Assert.Equal(readsBefore, await ReadsAuditedAsync(personId));
+        Assert.Equal(readsBefore, await ReadsAuditedAsync(nhs));
         Assert.Equal("2", (await FhirPartner.ParseAsync<Patient>(await client.GetAsync(patient))).Meta.VersionId);
         var history = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync(patient + "/_history"));
         Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
@@ -122,12 +132,13 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
 
         var registered = await client.SendAsync(Post("/fhir/Patient", person, "return=minimal"));
         await ExpectAsync(HttpStatusCode.Created, registered);
-        Assert.Matches("/fhir/Patient/[0-9]+/_history/1$", registered.Headers.Location.ToString());
+        Assert.Matches("/fhir/Patient/[0-9a-f]{32}/_history/1$", registered.Headers.Location.ToString());
         Assert.Equal("W/\"1\"", registered.Headers.ETag.ToString());
 
         // A registration on its own in a transaction: its version is read in the transaction.
         var another = person.DeepClone().AsObject();
-        another["identifier"][0]["value"] = await NewNhsAsync();
+        var anotherNhs = await NewNhsAsync();
+        another["identifier"][0]["value"] = anotherNhs;
         var transaction = new JsonObject
         {
             ["resourceType"] = "Bundle",
@@ -136,12 +147,15 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         };
         var alone = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", transaction, "return=minimal")));
         Assert.Equal("201 Created", alone.Entry[0].Response.Status);
-        Assert.Matches("^Patient/[0-9]+/_history/1$", alone.Entry[0].Response.Location);
+        Assert.Matches("^Patient/[0-9a-f]{32}/_history/1$", alone.Entry[0].Response.Location);
         Assert.Null(alone.Entry[0].Resource);
         // Read in its own transaction, whose row already names it: not read back after as an audited read of its own, as the
         // single create above was (the count that sees that one is the count that sees none here).
-        Assert.True(await ReadsAuditedAsync(registered.Headers.Location.ToString().Split('/')[^3]) > 0);
-        Assert.Equal(0, await ReadsAuditedAsync(alone.Entry[0].Response.Location.Split('/')[1]));
+        Assert.True(await ReadsAuditedAsync(nhs) > 0);
+        Assert.Equal(0, await ReadsAuditedAsync(anotherNhs));
+        // Those are the persons the two answers named, by this partner's ids for them.
+        Assert.EndsWith($"/fhir/Patient/{await app.PatientIdAsync("RWM", await PersonIdAsync(nhs))}/_history/1", registered.Headers.Location.ToString(), StringComparison.Ordinal);
+        Assert.Equal($"Patient/{await app.PatientIdAsync("RWM", await PersonIdAsync(anotherNhs))}/_history/1", alone.Entry[0].Response.Location);
 
         // A conditional create that finds the referral made a moment ago: nothing written, its version named all the same.
         var referral = FhirPayloads.ContainedReferral(await NewNhsAsync());
@@ -238,7 +252,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
         using var client = await app.PartnerAsync(null, clientId, FhirPartner.OtherSecret);
         var minimal = await client.SendAsync(Post("/fhir/Patient", FhirPayloads.Person(await NewNhsAsync()), "return=minimal"));
         await ExpectAsync(HttpStatusCode.Created, minimal);
-        Assert.Matches("/fhir/Patient/[0-9]+$", minimal.Headers.Location.ToString());
+        Assert.Matches("/fhir/Patient/[0-9a-f]{32}$", minimal.Headers.Location.ToString());
         Assert.Null(minimal.Headers.ETag);
         var full = await client.SendAsync(Post("/fhir/Patient", FhirPayloads.Person(await NewNhsAsync()), null));
         var outcome = await FhirPartner.ParseAsync<OperationOutcome>(full, HttpStatusCode.Created);
@@ -264,7 +278,7 @@ public abstract class FhirReturnMinimalTests(AppFactory app)
             var reply = await FhirPartner.ParseAsync<Bundle>(await client.SendAsync(Post("/fhir", FhirPayloads.Example("referral-transaction.json", nhs), "return=minimal")));
             // New to the store or known to another trust: the same answer, where and no version, so it tells neither.
             Assert.Equal("201 Created", reply.Entry[0].Response.Status);
-            Assert.Matches("^Patient/[0-9]+$", reply.Entry[0].Response.Location);
+            Assert.Matches("^Patient/[0-9a-f]{32}$", reply.Entry[0].Response.Location);
             Assert.Null(reply.Entry[0].Response.Etag);
             Assert.Matches("^ServiceRequest/[0-9]+/_history/1$", reply.Entry[1].Response.Location);
         }

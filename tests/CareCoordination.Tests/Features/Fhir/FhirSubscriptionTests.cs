@@ -153,6 +153,9 @@ public abstract class FhirSubscriptionTests(AppFactory app)
         var carried = await partner.GetFromJsonAsync<JsonElement>($"/fhir/Subscription/{id}/$events?eventsSinceNumber=2&content=full-resource");
         Assert.Contains("\"resourceType\":\"Task\"", carried.GetRawText(), StringComparison.Ordinal);
         Assert.Equal(audited + 1, await TaskReadsAuditedAsync());
+        // The Task carried names its person by the subscriber's own id for them, as the subscriber's read of it does.
+        var read = await FhirPartner.ParseAsync<Hl7.Fhir.Model.Task>(await partner.GetAsync($"/fhir/Task/{taskId}"));
+        Assert.Contains($"\"reference\":\"{read.For!.Reference}\"", carried.GetRawText(), StringComparison.Ordinal);
 
         await using var back = await Receiver.StartAsync(port);
         var resumed = await back.WaitForAsync(n => n.Count(x => x.Type == "event-notification") >= missed, "the missed notifications");

@@ -60,6 +60,8 @@ public abstract class FhirTaskOwnerTests(AppFactory app)
     {
         var read = await FhirPartner.ParseAsync<FhirTask>(await partner.GetAsync($"/fhir/Task/{taskId}"));
         Assert.Equal(code, read.Owner.Identifier.Value);
+        // The person, as the partner's organisation was given them: the task's own Task.for.
+        var patient = read.For.Reference;
 
         await using var connection = await app.OpenAsync();
         var byRule = (await connection.QueryAsync<(long Task, long? Owner)>(OwnerByTheRule + " ORDER BY t.id")).ToList();
@@ -74,7 +76,7 @@ public abstract class FhirTaskOwnerTests(AppFactory app)
             OwnerByTheRule + " WHERE r.person_id = @personId ORDER BY t.id", new { personId })).ToList();
         foreach (var organisation in await connection.QueryAsync<long>("SELECT id FROM organisation ORDER BY id"))
         {
-            var found = await FhirPartner.ParseAsync<Bundle>(await partner.GetAsync($"/fhir/Task?owner=Organization/{organisation}&patient=Patient/{personId}"));
+            var found = await FhirPartner.ParseAsync<Bundle>(await partner.GetAsync($"/fhir/Task?owner=Organization/{organisation}&patient={patient}"));
             // Compared as numbers: ordered as strings, task 1000 would come before task 999.
             var owned = persons.Where(p => p.Owner == organisation).Select(p => p.Task).ToList();
             Assert.Equal(owned, found.Entry.Select(e => long.Parse(e.Resource.Id, System.Globalization.CultureInfo.InvariantCulture)).Order());

@@ -103,6 +103,8 @@ public abstract class FhirTotalTests(AppFactory app)
     {
         var (nhs, _) = await ThreeReferralsAsync();
         using var client = await app.PartnerAsync();
+        // The person, as this client's organisation was given them: its own search by NHS number.
+        var patient = await client.PatientIdByNhsNumberAsync(nhs);
         await using var connection = await app.OpenAsync();
         var personId = await connection.ExecuteScalarAsync<long>("SELECT id FROM person WHERE nhs_number = @nhs", new { nhs });
         var taskIds = (await connection.QueryAsync<long>(
@@ -116,7 +118,7 @@ public abstract class FhirTotalTests(AppFactory app)
         }
 
         // A page of one: the search reads the second task too, to know that a next page follows, but shows only the first.
-        var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{personId}&_count=1&_total=none"));
+        var page = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?patient=Patient/{patient}&_count=1&_total=none"));
 
         Assert.Equal(taskIds[0].ToString(CultureInfo.InvariantCulture), page.Entry.Single().Resource.Id);
         Assert.NotNull(Next(page));

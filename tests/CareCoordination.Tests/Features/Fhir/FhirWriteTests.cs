@@ -473,9 +473,12 @@ public abstract class FhirWriteTests(AppFactory app)
 
         var patient = (Patient)reply.Entry[0].Resource;
         var referral = (ServiceRequest)reply.Entry[1].Resource;
-        var personId = long.Parse(patient.Id, System.Globalization.CultureInfo.InvariantCulture);
+        // The person it returned is the referral's: the store's number for them is the referral's person_id.
+        Assert.Equal($"Patient/{patient.Id}", referral.Subject.Reference);
         await using (var connection = await app.OpenAsync())
         {
+            var personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @Id",
+                new { Id = long.Parse(referral.Id, System.Globalization.CultureInfo.InvariantCulture) });
             // Every row about the person: the submission's, which names the referral and the person it returned.
             var rows = (await connection.QueryAsync<(string, string, long)>(
                 "SELECT action, entity_type, entity_id FROM audit_event WHERE person_id = @personId ORDER BY id", new { personId })).ToList();
@@ -547,8 +550,10 @@ public abstract class FhirWriteTests(AppFactory app)
         var reply = await FhirPartner.ParseAsync<Bundle>(await client.PostAsync("/fhir", FhirPayloads.Body(body)), HttpStatusCode.OK);
 
         var referralId = long.Parse(reply.Entry[1].Resource.Id, System.Globalization.CultureInfo.InvariantCulture);
+        long personId;
         await using (var connection = await app.OpenAsync())
         {
+            personId = await connection.ExecuteScalarAsync<long>("SELECT person_id FROM referral WHERE id = @referralId", new { referralId });
             var stored = await connection.QuerySingleAsync<(string Key, string Names, string Said)>(
                 """
                 SELECT r.idempotency_key AS Key, p.names AS Names, rp.names AS Said
@@ -569,6 +574,7 @@ public abstract class FhirWriteTests(AppFactory app)
         }
         // The name reads back as sent.
         var patient = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{reply.Entry[0].Resource.Id}"), HttpStatusCode.OK);
+        Assert.Equal(((ServiceRequest)reply.Entry[1].Resource).Subject.Reference, $"Patient/{patient.Id}");
         Assert.Equal(["Edith", "May"], patient.Name.Single().Given);
         Assert.Equal("Trelawny", patient.Name.Single().Family);
         // A name stored before, in the longer form, reads the same.
@@ -577,7 +583,7 @@ public abstract class FhirWriteTests(AppFactory app)
             await connection.ExecuteAsync("UPDATE person SET names = @Longer WHERE id = @Id", new
             {
                 Longer = """[{"use":"official","text":null,"family":"Trelawny","given":["Edith","May"],"prefix":[],"suffix":[],"givenNames":"Edith May","display":"Edith May Trelawny"}]""",
-                Id = long.Parse(patient.Id, System.Globalization.CultureInfo.InvariantCulture),
+                Id = personId,
             });
         }
         var longer = await FhirPartner.ParseAsync<Patient>(await client.GetAsync($"/fhir/Patient/{patient.Id}"), HttpStatusCode.OK);

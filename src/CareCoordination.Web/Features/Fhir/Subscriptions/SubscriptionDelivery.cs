@@ -18,7 +18,7 @@ namespace CareCoordination.Features.Fhir.Subscriptions;
 /// Pacing (back-off, heartbeats, leases) is on the wall clock, not the app's TimeProvider: it is about real endpoints and nodes.
 /// </summary>
 public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, AuditWriter audit, Revocation revocation, TimeProvider clock,
-    IOptionsMonitor<SubscriptionSettings> settingsMonitor, ILogger<SubscriptionDelivery> logger) : BackgroundService
+    IOptionsMonitor<SubscriptionSettings> settingsMonitor, PatientIds patientIds, ILogger<SubscriptionDelivery> logger) : BackgroundService
 {
     private static readonly TimeProvider Wall = TimeProvider.System;
 
@@ -279,7 +279,7 @@ public sealed class SubscriptionDelivery(Database database, ChangeFeed feed, Aud
         }
         // A handshake tells the subscription as it stands (requested); anything else is sent as it will stand once it succeeds.
         var shown = type == "handshake" ? row : row with { Status = "active" };
-        var bundle = SubscriptionMapping.Notification(shown, row.ServerBase, type, events, row.Content, tasks, Wall.GetUtcNow());
+        var bundle = SubscriptionMapping.Notification(shown, row.ServerBase, type, events, row.Content, tasks, patientIds, Wall.GetUtcNow());
         string? error;
         try
         {

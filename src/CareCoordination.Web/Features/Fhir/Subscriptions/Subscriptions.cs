@@ -300,7 +300,7 @@ public static class SubscriptionMapping
     /// event naming its Task (id-only) or carrying it (full-resource). Tasks missing from <paramref name="tasks"/> go id-only.
     /// </summary>
     public static Bundle Notification(FhirSubscriptionRow row, string baseUrl, string type, IReadOnlyList<SubscriptionEvent> events,
-        string content, IReadOnlyDictionary<long, FhirTriageTask> tasks, DateTimeOffset now)
+        string content, IReadOnlyDictionary<long, FhirTriageTask> tasks, PatientIds patientIds, DateTimeOffset now)
     {
         var subscriptionUrl = $"{baseUrl}/Subscription/{FhirMapping.Id(row.Id)}";
         var status = Status(row, subscriptionUrl, type, events.Count > 0 && type == "event-notification" ? events[^1].EventNumber : row.EventsNumbered);
@@ -348,7 +348,8 @@ public static class SubscriptionMapping
             };
             if (content == Backport.FullResource && tasks.TryGetValue(change.TaskId, out var task))
             {
-                entry.Resource = FhirMapping.ToTask(task);
+                // The subscriber's organisation's ids for the person, as its reads give them.
+                entry.Resource = FhirMapping.ToTask(task, patientIds.For(row.OrganisationId));
             }
             bundle.Entry.Add(entry);
         }
