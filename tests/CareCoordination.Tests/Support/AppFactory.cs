@@ -159,13 +159,14 @@ public sealed class PostgresAppFactory() : AppFactory(new PostgresTestStore())
     /// Until a session waits on a lock the held change took (and <paramref name="andAlso"/> holds), watched from a connection of
     /// its own: within a transaction PostgreSQL answers pg_stat_activity from one snapshot, and the app's own background work
     /// may wait on other locks. Fails if one of the requests is answered first, or after 20 s with every session's state.
+    /// With <paramref name="waiting"/>, until that many sessions wait on it.
     /// </summary>
-    public async Task UntilBlockedByAsync(HeldChange held, Task[] asked, string what, Func<bool>? andAlso = null)
+    public async Task UntilBlockedByAsync(HeldChange held, Task[] asked, string what, Func<bool>? andAlso = null, int waiting = 1)
     {
         await using var watch = await OpenAsync();
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!(andAlso?.Invoke() ?? true)
-            || await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder = held.Pid }) == 0)
+            || await watch.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_stat_activity WHERE @holder = ANY(pg_blocking_pids(pid))", new { holder = held.Pid }) < waiting)
         {
             if (asked.FirstOrDefault(a => a.IsCompleted) is { } early)
             {

@@ -177,18 +177,26 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
             ? await mediator.Send(new CreateReferralConditionally.Command(request, ifNoneExist), cancellationToken)
             : await CreateReferralAsync(request, ContainedPatient(request), null, ifNoneExist, cancellationToken);
 
-    private SearchServiceRequests.Query ReferralCondition(string ifNoneExist) =>
-        Conditional(ifNoneExist, SearchServiceRequests.Parameters, search => SearchServiceRequests.From(search, Patients)) with { Count = 2, Offset = 0, WithTotal = true };
+    private SearchServiceRequests.Query ReferralCondition(string ifNoneExist) => ReferralCondition(ifNoneExist, Patients);
+
+    private static SearchServiceRequests.Query ReferralCondition(string ifNoneExist, PatientIdSpace patients) =>
+        Conditional(ifNoneExist, SearchServiceRequests.Parameters, search => SearchServiceRequests.From(search, patients)) with { Count = 2, Offset = 0, WithTotal = true };
 
     /// <summary>The lock a conditional create's condition takes, or null for an identifier with its system (see CreateReferralAloneAsync).</summary>
     private string? ConditionLock(string ifNoneExist) => ConditionLock(ReferralCondition(ifNoneExist));
+
+    private string? ConditionLock(SearchServiceRequests.Query condition) => ConditionLock(actors.Current.OrganisationId, condition);
+
+    /// <summary>The key of the lock an organisation's If-None-Exist takes (null: none); a test holds it to make two creates meet there.</summary>
+    internal static string? ConditionLock(long? organisationId, PatientIdSpace patients, string ifNoneExist) =>
+        ConditionLock(organisationId, ReferralCondition(ifNoneExist, patients));
 
     /// <summary>
     /// Read from the search the condition asks for, not its text, so that one search written two ways (its parameters in
     /// another order, patient or subject, its statuses listed otherwise) is one lock, taken within the caller's organisation.
     /// </summary>
-    private string? ConditionLock(SearchServiceRequests.Query condition) => condition.Identifier is { System.Length: > 0 } ? null
-        : string.Join('|', "fhir-if-none-exist", actors.Current.OrganisationId, condition.NhsNumber, condition.PersonId, condition.Identifier?.Value,
+    private static string? ConditionLock(long? organisationId, SearchServiceRequests.Query condition) => condition.Identifier is { System.Length: > 0 } ? null
+        : string.Join('|', "fhir-if-none-exist", organisationId, condition.NhsNumber, condition.PersonId, condition.Identifier?.Value,
             string.Join(',', condition.ReferralStatuses.Order(StringComparer.Ordinal)), string.Join(',', condition.LastUpdated.Select(b => $"{b.Operator}{b.At:O}").Order(StringComparer.Ordinal)));
 
     /// <summary>The referral source an organisation of this kind sends from, when the referral does not say.</summary>

@@ -10,6 +10,7 @@ using CareCoordination.Features.Fhir;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Hl7.Fhir.Model;
 using Hl7.Fhir.Rest;
 using Hl7.Fhir.Serialization;
@@ -1130,3 +1131,54 @@ public abstract class FhirWriteTests(AppFactory app)
 public sealed class FhirWriteOnSqliteTests(AppFactory app) : FhirWriteTests(app), IClassFixture<AppFactory>;
 
 public sealed class FhirWriteOnPostgresTests(PostgresAppFactory app) : FhirWriteTests(app), IClassFixture<PostgresAppFactory>;
+
+/// <summary>
+/// Two conditional creates on one condition (not an identifier) made to meet: the condition's lock is held from outside until
+/// both wait at it, so each would have searched already if the search came before the lock. Released, they make one referral:
+/// the second finds the first's. (FhirWriteTests' six at once is the same race left to chance.)
+/// </summary>
+public sealed class FhirConditionalCreateRaceOnPostgresTests(PostgresAppFactory app) : IClassFixture<PostgresAppFactory>
+{
+    [Fact]
+    public async Task TwoConditionalCreates_ThatMeetAtTheConditionsLock_MakeOneReferral_AndTheSecondIsAnsweredWithIt()
+    {
+        using var client = await app.PartnerAsync();
+        var nhs = await app.NewNhsNumberAsync();
+        var condition = $"patient.identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&status=active";
+        long organisation;
+        await using (var connection = await app.OpenAsync())
+        {
+            organisation = await connection.ExecuteScalarAsync<long>("SELECT organisation_id FROM partner_client WHERE client_id = @DemoClient", new { FhirPartner.DemoClient });
+        }
+        var key = FhirWriter.ConditionLock(organisation, app.Services.GetRequiredService<PatientIds>().For(organisation), condition);
+        Assert.NotNull(key);
+
+        async Task<HttpResponseMessage> PostAsync()
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, "/fhir/ServiceRequest")
+            {
+                Content = FhirPayloads.Body(FhirPayloads.ContainedReferral(nhs).ToJsonString()),
+            };
+            message.Headers.Add("If-None-Exist", condition);
+            return await client.SendAsync(message);
+        }
+
+        HttpResponseMessage[] answers;
+        await using (var held = await app.HoldAsync("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", new { key }))
+        {
+            var first = PostAsync();
+            await app.UntilBlockedByAsync(held, [first], "The first conditional create");
+            var second = PostAsync();
+            await app.UntilBlockedByAsync(held, [first, second], "The second conditional create", waiting: 2);
+            await held.CommitAsync();
+            answers = await Task.WhenAll(first, second);
+        }
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.Created], answers.Select(a => a.StatusCode).Order());
+        var ids = await Task.WhenAll(answers.Select(async a => JsonSerializer.Deserialize<ServiceRequest>(await a.Content.ReadAsStringAsync(), FhirMapping.Json)!.Id));
+        Assert.Single(ids.Distinct());
+        await using var store = await app.OpenAsync();
+        Assert.Equal(1, await store.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM referral r JOIN person p ON p.id = r.person_id WHERE p.nhs_number = @nhs", new { nhs }));
+    }
+}
