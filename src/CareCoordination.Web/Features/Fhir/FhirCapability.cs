@@ -58,7 +58,8 @@ public static class FhirCapability
                 + "If-None-Exist: identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS number} answers 200 with the person your organisation has "
                 + "registered or referred already, before the body is checked (it needs system/Patient.s, as it is a search); a person only another "
                 + "organisation knows is registered as yours (201). Registering again without If-None-Exist is 409. "
-                + "An NHS number whose check digit is wrong is 422 with the element in issue.expression."),
+                + "An NHS number whose check digit is wrong is 422 with the element in issue.expression. "
+                + "A Patient's id is your organisation's own for the person: another organisation has another, and an id you were not given is 404."),
         });
         person.ConditionalCreate = true;
         referral.SearchParam.Add(Param("identifier", SearchParamType.Token, "Your own identifier for the referral: identifier=system|value", "http://hl7.org/fhir/SearchParameter/ServiceRequest-identifier"));
