@@ -41,7 +41,6 @@ public static class HostSetup
         services.AddHostedService(sp => sp.GetRequiredService<StoreWatch>());
         // After the app serves: the first referral finds the submission path compiled (issue 16).
         services.AddSingleton<Features.Referrals.SubmissionWarmUp>();
-        services.AddSingleton<Features.Fhir.PatientIds>();
         services.AddHostedService(sp => sp.GetRequiredService<Features.Referrals.SubmissionWarmUp>());
         services.AddStoreHealth(configuration);
         return services;
@@ -108,6 +107,8 @@ public static class HostSetup
             .ValidateOnStart();
         services.AddScoped<Features.Fhir.FhirRequests>();
         services.AddScoped<Features.Fhir.ReceivedMessage>();
+        // Each organisation's Patient ids; its key is loaded at start-up (PrepareStoreAsync).
+        services.AddSingleton<Features.Fhir.PatientIds>();
         // The writer resolves absolute references against this server's base, as the caller reached it.
         services.AddHttpContextAccessor();
         services.AddScoped<Features.Fhir.FhirWriter>();
@@ -183,8 +184,8 @@ public static class HostSetup
     }
 
     /// <summary>
-    /// Migrate, load the token key, seed demo data when asked: before the first request is served. After the migrations, the
-    /// code lists and the demo seed go beside the key ring and the token key, which need nothing of them (restart and cold start
+    /// Migrate, load the token key and the Patient id key, seed demo data when asked: before the first request is served. After
+    /// the migrations, the code lists and the demo seed go beside the key ring and the keys, which need nothing of them (restart and cold start
     /// are targets: issue 14). The deprivation lookup loads after the first /health: the equity report waits for it.
     /// </summary>
     public static async Task PrepareStoreAsync(this WebApplication app)

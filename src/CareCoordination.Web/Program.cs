@@ -35,7 +35,7 @@ builder.Services
     .AddSharedKeyRing(builder.Configuration);
 
 var app = builder.Build();
-// PERF (issue 14, restart): the store's steps (migrations, code lists, key ring, token key, demo seed) need only the services,
+// PERF (issue 14, restart): the store's steps (migrations, code lists, key ring, token key, Patient id key, demo seed) need only the services,
 // so they run on a pool thread while the pipeline and the endpoints are set up here. Nothing serves until they have ended:
 // they are awaited before the host starts (its hosted services and Kestrel).
 var storeReady = Task.Run(app.PrepareStoreAsync);

@@ -53,6 +53,8 @@ public partial class AppFactory : WebApplicationFactory<Program>
         builder.UseEnvironment("Testing");
         builder.UseSetting("Database:Provider", _provider.ToString());
         builder.UseSetting("ConnectionStrings:CareCoordination", _connectionString);
+        // Tests that make two writers meet on PostgreSQL need two in the store at once, on a one-core machine too (its default is the cores).
+        builder.UseSetting("Database:PostgresWriters", Math.Max(2, Environment.ProcessorCount).ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (SeedsDemo)
         {
             builder.UseSetting("Demo:Seed", "true");

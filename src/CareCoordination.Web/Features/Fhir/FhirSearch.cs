@@ -134,7 +134,7 @@ public sealed class FhirSearch
     /// for an id this organisation was not given, which matches nothing, as an unknown id does.
     /// </summary>
     public long? PatientReference(string name, PatientIdSpace patients) =>
-        ReferenceId(name, "Patient", id => id.Length > 0 && !id.Contains('/'), "{id}") is { } id ? patients.PersonId(id) ?? PatientIdSpace.Nobody : null;
+        ReferenceId(name, "Patient", id => id.Length > 0 && !id.Contains('/'), "{id}") is { } id ? patients.PersonIdOrNobody(id) : null;
 
     /// <summary>A reference parameter whose ids are not plain numbers (Location/site-3): the id as given, once it is well formed.</summary>
     public string? ReferenceId(string name, string resourceType, Func<string, bool> wellFormed, string shape)
@@ -228,7 +228,7 @@ public sealed class FhirSearch
         var parts = value.Split('/');
         if (parts.Length >= 2 && parts[^2] == "Patient" && resourceTypes.Contains("Patient") && parts[^1].Length > 0)
         {
-            return ("Patient", patients.PersonId(parts[^1]) ?? PatientIdSpace.Nobody);
+            return ("Patient", patients.PersonIdOrNobody(parts[^1]));
         }
         if (parts.Length >= 2 && resourceTypes.Contains(parts[^2], StringComparer.Ordinal)
             && long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var id))

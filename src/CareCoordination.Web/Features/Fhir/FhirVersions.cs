@@ -89,7 +89,7 @@ public static class FhirVersions
     /// given the reader's own (<paramref name="patients"/>). With <paramref name="version"/>, that one version or not found.
     /// </summary>
     public static async System.Threading.Tasks.Task<Page<Resource>> ReadAsync(Database database, Resource current, PatientIdSpace patients, int? version,
-        int count, int offset, CancellationToken cancellationToken)
+        int count, int offset, CancellationToken cancellationToken, long? personId = null)
     {
         var type = current.TypeName;
         if (current.Meta?.VersionId is null)
@@ -97,8 +97,8 @@ public static class FhirVersions
             throw new NotFound($"A version history of {type}/{current.Id} (only resources with a meta.versionId have one)");
         }
         var currentVersion = VersionOf(current);
-        // A Patient's versions are kept under the store's number for the person, not the reader's id for them.
-        var storeId = current is Patient { Id: { } shownId } && patients.PersonId(shownId) is { } personId ? PatientIdSpace.Store.Id(personId) : current.Id;
+        // A Patient's versions are kept under the store's number for the person (personId), not the reader's id for them.
+        var storeId = personId is { } number ? PatientIdSpace.Store.Id(number) : current.Id;
         var key = new { Type = type, Id = storeId, Current = currentVersion, Version = version, Take = 0, Skip = 0 };
         await using var connection = await database.OpenAsync(cancellationToken);
         if (version is { } wanted)

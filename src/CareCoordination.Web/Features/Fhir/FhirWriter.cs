@@ -75,7 +75,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         {
             // An identifier with its system is SubmitReferral's idempotency key, searched again under its lock: a race makes one
             // referral. Any other condition is checked and acted on under a lock of its own, in the transaction that creates.
-            if (ConditionLock(condition) is { } conditionLock)
+            if (ConditionLock(actors.Current.OrganisationId, condition) is { } conditionLock)
             {
                 if (Work.Current is not { Connection: { } connection, Transaction: { } transaction })
                 {
@@ -183,9 +183,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         Conditional(ifNoneExist, SearchServiceRequests.Parameters, search => SearchServiceRequests.From(search, patients)) with { Count = 2, Offset = 0, WithTotal = true };
 
     /// <summary>The lock a conditional create's condition takes, or null for an identifier with its system (see CreateReferralAloneAsync).</summary>
-    private string? ConditionLock(string ifNoneExist) => ConditionLock(ReferralCondition(ifNoneExist));
-
-    private string? ConditionLock(SearchServiceRequests.Query condition) => ConditionLock(actors.Current.OrganisationId, condition);
+    private string? ConditionLock(string ifNoneExist) => ConditionLock(actors.Current.OrganisationId, Patients, ifNoneExist);
 
     /// <summary>The key of the lock an organisation's If-None-Exist takes (null: none); a test holds it to make two creates meet there.</summary>
     internal static string? ConditionLock(long? organisationId, PatientIdSpace patients, string ifNoneExist) =>
@@ -664,7 +662,7 @@ public sealed class FhirWriter(IMediator mediator, Database database, ActorAcces
         if (type == "Patient")
         {
             // The caller's own id for the person (PatientIds); one it was not given names nobody it has referred.
-            return new Here(idText.Length == 0 || idText.Contains('/') ? null : Patients.PersonId(idText) ?? PatientIdSpace.Nobody);
+            return new Here(idText.Length == 0 || idText.Contains('/') ? null : Patients.PersonIdOrNobody(idText));
         }
         return long.TryParse(idText, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? new Here(id) : new Here(null);
     }

@@ -167,7 +167,8 @@ public static class PatientHistory
             var patients = patientIds.For(actor);
             if (ReferralAccess.SeesEveryOrganisation(actor))
             {
-                return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current, patients), patients, query.Version, query.Count, query.Offset, cancellationToken);
+                return await FhirVersions.ReadAsync(database, FhirMapping.ToPatient(current, patients), patients, query.Version, query.Count, query.Offset,
+                    cancellationToken, personId: query.Id);
             }
             if (current.Version is null)
             {

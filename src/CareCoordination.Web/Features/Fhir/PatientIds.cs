@@ -37,18 +37,18 @@ public sealed class PatientIds(Database database) : IDisposable
             stored = await connection.ExecuteScalarAsync<string>("SELECT value FROM app_setting WHERE key = @Setting", new { Setting }, transaction);
             await transaction.CommitAsync(cancellationToken);
         }
-        var key = Convert.FromBase64String(stored!);
-        if (key.Length != 32)
+        // Checked here, once, rather than found by every partner's request.
+        var key = new byte[32];
+        if (!Convert.TryFromBase64String(stored!, key, out var length) || length != 32)
         {
-            // Checked here, once, rather than found by every partner's request.
-            throw new InvalidOperationException($"app_setting '{Setting}' holds a key of {key.Length} bytes, not 32: every Patient id depends on it. Restore it from a backup.");
+            throw new InvalidOperationException($"app_setting '{Setting}' does not hold a 32-byte key in base64: every Patient id depends on it. Restore it from a backup.");
         }
         var cipher = Aes.Create();
         cipher.Key = key;
         _cipher = cipher;
     }
 
-    /// <summary>The ids the actor's organisation reads: staff read their own organisation's, as a partner of it does; an actor of none has ids of its own.</summary>
+    /// <summary>The ids the actor's organisation reads: staff read their own organisation's, as a partner of it does (every actor of none shares one space).</summary>
     public PatientIdSpace For(Actor actor) => For(actor.OrganisationId);
 
     public PatientIdSpace For(long? organisationId) => new(this, organisationId ?? 0);
@@ -95,8 +95,14 @@ public sealed class PatientIds(Database database) : IDisposable
 
     public void Dispose()
     {
-        _cipher?.Dispose();
-        _cipher = null;
+        if (_cipher is { } cipher)
+        {
+            lock (cipher)
+            {
+                cipher.Dispose();
+            }
+            _cipher = null;
+        }
     }
 }
 
@@ -128,6 +134,9 @@ public sealed class PatientIdSpace
     public long? PersonId(string id) => _ids is null
         ? long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number : null
         : _ids.Decode(_space, id);
+
+    /// <summary>The person an id names, or Nobody: what a search or a reference by it looks for, which then finds nothing.</summary>
+    public long PersonIdOrNobody(string id) => PersonId(id) ?? Nobody;
 
     /// <summary>
     /// A version kept in the store (written in Store's numbers) as this organisation reads it: the Patient's own id, and the

@@ -156,8 +156,10 @@ public sealed class SubmissionWarmUp(IServiceProvider services, IHostApplication
                     {
                         var person = await connection.QuerySingleAsync<FhirPerson>(FhirPerson.Select + " AND p.id = @Id", new { Id = personId }, transaction);
                         var referral = await connection.QuerySingleAsync<FhirReferral>(FhirReferral.Select + " AND r.id = @Id", new { Id = referralId }, transaction);
-                        stored.Add(FhirMapping.Serialize(FhirMapping.ToPatient(person, PatientIdSpace.Store)));
-                        stored.Add(FhirMapping.Serialize(FhirMapping.ToServiceRequest(referral, PatientIdSpace.Store)));
+                        // In the referrer's own Patient ids, as a partner's answer names them: their encryption is warmed too.
+                        var patients = services.GetRequiredService<PatientIds>().For(organisation);
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToPatient(person, patients)));
+                        stored.Add(FhirMapping.Serialize(FhirMapping.ToServiceRequest(referral, patients)));
                     }
                     changes = submission.Changes.Count;
                 }

@@ -138,6 +138,11 @@ public abstract class FhirPatientIdTests(AppFactory app)
         Assert.Equal(["2", "1"], history.Entry.Select(e => e.Resource.Meta.VersionId));
         Assert.All(history.Entry, e => Assert.Equal(subject, ((ServiceRequest)e.Resource).Subject.Reference));
         Assert.Equal(subject, (await FhirPartner.ParseAsync<ServiceRequest>(await client.GetAsync($"/fhir/ServiceRequest/{created.Id}/_history/1"))).Subject.Reference);
+        // Its triage task, closed with it: its kept version names the person as the current one does.
+        var taskId = (await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task?focus=ServiceRequest/{created.Id}"))).Entry.Single().Resource.Id;
+        var taskHistory = await FhirPartner.ParseAsync<Bundle>(await client.GetAsync($"/fhir/Task/{taskId}/_history"));
+        Assert.True(taskHistory.Entry.Count >= 2, $"the task kept {taskHistory.Entry.Count} version(s)");
+        Assert.All(taskHistory.Entry, e => Assert.Equal(subject, ((Hl7.Fhir.Model.Task)e.Resource).For.Reference));
 
         // A node started afresh on the same store (or a second node beside this one) reads the same key: the same ids.
         using var restarted = new PatientIds(app.Services.GetRequiredService<Database>());
