@@ -220,10 +220,12 @@ public static class HostSetup
 
         async Task KeysAsync()
         {
+            // The Patient id key is kept as it is, not sealed with the key ring: it needs nothing of the ring, and loads beside it.
+            var patientIdKey = steps.TimeAsync("patient id key", () => services.GetRequiredService<Features.Fhir.PatientIds>().LoadAsync());
             // Before the token key is sealed with it: nodes starting together agree on one key ring first.
             await steps.TimeAsync("key ring", app.PrepareKeyRingAsync);
             await steps.TimeAsync("partner token key", () => services.GetRequiredService<PartnerTokens>().LoadAsync());
-            await steps.TimeAsync("patient id key", () => services.GetRequiredService<Features.Fhir.PatientIds>().LoadAsync());
+            await patientIdKey;
         }
 
         async Task ListsAndSeedAsync()
