@@ -62,18 +62,14 @@ public static class FhirPartner
     }
 
     /// <summary>
-    /// The Patient id an organisation is given for the store's person (PatientIds), for a test that works from the store's rows
-    /// with no answer of the server's at hand to take it from. The organisation is the caller's: null for staff of none.
+    /// The Patient id the organisation with this ODS code is given for the store's person (PatientIds), for a test that works
+    /// from the store's rows with no answer of the server's at hand to take it from.
     /// </summary>
-    public static string PatientId(this AppFactory app, long? organisationId, long personId) =>
-        app.Services.GetRequiredService<PatientIds>().For(organisationId).Id(personId);
-
-    /// <summary>The Patient id the organisation with this ODS code is given for the store's person.</summary>
     public static async Task<string> PatientIdAsync(this AppFactory app, string organisationCode, long personId)
     {
         await using var connection = await app.OpenAsync();
         var organisationId = await connection.ExecuteScalarAsync<long>("SELECT id FROM organisation WHERE code = @organisationCode", new { organisationCode });
-        return app.PatientId(organisationId, personId);
+        return app.Services.GetRequiredService<PatientIds>().For(organisationId).Id(personId);
     }
 
     /// <summary>The Patient id this client's organisation reads for the person with this NHS number: its own search, finding exactly them.</summary>

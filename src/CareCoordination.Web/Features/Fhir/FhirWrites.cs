@@ -186,7 +186,7 @@ public static class FhirWrites
         CancellationToken cancellationToken)
     {
         var version = await VersionAsync(request, mediator, written, cancellationToken);
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(request, written, version)}";
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(Named(request, written), version)}";
         if (version is { } known)
         {
             response.Headers.ETag = FhirMapping.ETag(known);
@@ -212,10 +212,11 @@ public static class FhirWrites
     private static async Task<IResult> AnswerAsync(HttpRequest request, HttpResponse response, IMediator mediator, Written written, CancellationToken cancellationToken)
     {
         var (resource, version) = await ReadBackAsync(request, mediator, written, cancellationToken);
-        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(request, written, version)}";
+        var named = Named(request, written);
+        response.Headers.Location = $"{FhirEndpoints.BaseUrl(request)}/{Location(named, version)}";
         if (resource is null)
         {
-            return FhirEndpoints.Fhir(NotReadable(request, written), written.Status);
+            return FhirEndpoints.Fhir(NotReadable(named, written), written.Status);
         }
         response.Headers.ETag = FhirMapping.ETag(version!.Value);
         return FhirEndpoints.Fhir(resource, written.Status);
@@ -235,17 +236,18 @@ public static class FhirWrites
         var (resource, version) = minimal ? ((Resource?)null, await VersionAsync(request, mediator, written, cancellationToken))
             : written.Answer is { } answer ? (answer, written.AnswerVersion)
             : await ReadBackAsync(request, mediator, written, cancellationToken);
+        var named = Named(request, written);
         return new Bundle.EntryComponent
         {
-            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{written.Named(FhirEndpoints.Patients(request.HttpContext))}",
+            FullUrl = $"{FhirEndpoints.BaseUrl(request)}/{named}",
             Resource = resource,
             Response = new Bundle.ResponseComponent
             {
                 Status = StatusLine(written.Status),
-                Location = Location(request, written, version),
+                Location = Location(named, version),
                 Etag = version is { } v ? FhirMapping.ETag(v) : null,
                 LastModified = resource?.Meta?.LastUpdated,
-                Outcome = resource is null && !minimal ? NotReadable(request, written) : written.Missing.Count > 0 ? Outcome(written) : null,
+                Outcome = resource is null && !minimal ? NotReadable(named, written) : written.Missing.Count > 0 ? Outcome(written) : null,
             },
         };
     }
@@ -324,11 +326,13 @@ public static class FhirWrites
         ? AccessPolicy<ReadPatient.Query>.Policy.Allows(actor)
         : AccessPolicy<ReadServiceRequest.Query>.Policy.Allows(actor);
 
-    private static string Location(HttpRequest request, Written written, int? version) =>
-        written.Named(FhirEndpoints.Patients(request.HttpContext)) + (version is { } v ? $"/_history/{v}" : "");
+    /// <summary>What the write names, as the caller reads it (a Patient by its organisation's own id).</summary>
+    private static string Named(HttpRequest request, Written written) => written.Named(FhirEndpoints.Patients(request.HttpContext));
 
-    private static OperationOutcome NotReadable(HttpRequest request, Written written) => FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
-        $"Done: {written.Named(FhirEndpoints.Patients(request.HttpContext))}. Your token may not read it back (it lacks system/{written.ResourceType}.r), so no copy is returned.",
+    private static string Location(string named, int? version) => named + (version is { } v ? $"/_history/{v}" : "");
+
+    private static OperationOutcome NotReadable(string named, Written written) => FhirMapping.Outcome(OperationOutcome.IssueType.Informational,
+        $"Done: {named}. Your token may not read it back (it lacks system/{written.ResourceType}.r), so no copy is returned.",
         OperationOutcome.IssueSeverity.Information);
 
     private static string StatusLine(int status) =>

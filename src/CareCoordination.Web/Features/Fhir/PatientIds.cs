@@ -22,19 +22,21 @@ public sealed class PatientIds(Database database) : IDisposable
     /// <summary>app_setting's key: the AES-256 key, base64. Made once; a backup carries it, and every node reads the same.</summary>
     internal const string Setting = "patient-id-key";
 
+    private const string ReadKey = "SELECT value FROM app_setting WHERE key = @Setting";
+
     private Aes? _cipher;
 
     public async System.Threading.Tasks.Task LoadAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        var stored = await connection.ExecuteScalarAsync<string?>("SELECT value FROM app_setting WHERE key = @Setting", new { Setting });
+        var stored = await connection.ExecuteScalarAsync<string?>(ReadKey, new { Setting });
         if (stored is null)
         {
             await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
             // Nodes starting together on a new store: the first write wins and every node reads it back.
             await connection.ExecuteAsync("INSERT INTO app_setting (key, value) VALUES (@Setting, @Value) ON CONFLICT (key) DO NOTHING",
                 new { Setting, Value = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) }, transaction);
-            stored = await connection.ExecuteScalarAsync<string>("SELECT value FROM app_setting WHERE key = @Setting", new { Setting }, transaction);
+            stored = await connection.ExecuteScalarAsync<string>(ReadKey, new { Setting }, transaction);
             await transaction.CommitAsync(cancellationToken);
         }
         // Checked here, once, rather than found by every partner's request.

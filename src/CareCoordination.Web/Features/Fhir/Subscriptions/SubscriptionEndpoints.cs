@@ -69,7 +69,7 @@ public static class SubscriptionEndpoints
             return FhirEndpoints.Fhir(SubscriptionMapping.StatusSet(row, FhirEndpoints.BaseUrl(request)));
         });
 
-        fhir.MapGet("/Subscription/{id}/$events", async (string id, HttpRequest request, IMediator mediator, TimeProvider clock,
+        fhir.MapGet("/Subscription/{id}/$events", async (string id, HttpRequest request, IMediator mediator, TimeProvider clock, PatientIds patientIds,
             CancellationToken cancellationToken) =>
         {
             var since = EventNumber(request, "eventsSinceNumber");
@@ -82,7 +82,7 @@ public static class SubscriptionEndpoints
             var result = await mediator.Send(new SubscriptionEvents.Query(FhirEndpoints.ParseId(id, "Subscription"), since, until,
                 content.Length > 0 ? content : null), cancellationToken);
             return FhirEndpoints.Fhir(SubscriptionMapping.Notification(result.Subscription, FhirEndpoints.BaseUrl(request), "query-event", result.Events,
-                result.Content, result.Tasks, request.HttpContext.RequestServices.GetRequiredService<PatientIds>(), clock.GetUtcNow()));
+                result.Content, result.Tasks, patientIds, clock.GetUtcNow()));
         });
     }
 
