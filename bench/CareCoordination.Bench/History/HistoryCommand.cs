@@ -73,6 +73,7 @@ public static class HistoryCommand
         var postgresSettings = new Dictionary<string, string>(settings) { ["Demo__Seed"] = "false" };
         if (options.Postgres is { } postgresServer)
         {
+            await Bench.Postgres.WarnIfCrowdedAsync(postgresServer);
             postgres = StoreUnderTest.Postgres(postgresServer, $"carecoordination_history_{referrals}");
             foreach (var (key, value) in postgres.ProductSettings())
             {

@@ -84,6 +84,7 @@ public static class LoadCommand
             }
             if (options.Postgres is { } server)
             {
+                await Bench.Postgres.WarnIfCrowdedAsync(server);
                 var run = Environment.ProcessId;
                 await MeasureStoreAsync("PostgreSQL", plan, submissions, StoreUnderTest.Postgres(server, $"cc_bench_{run}_product"),
                     StoreUnderTest.Postgres(server, $"cc_bench_{run}_bare_app"), StoreUnderTest.Postgres(server, $"cc_bench_{run}_bare_writer"), folder);

@@ -16,10 +16,11 @@ public sealed class PostgresBrowserHost(IMessageSink diagnostics) : BrowserHost(
     private readonly string _server = Environment.GetEnvironmentVariable("CARECOORDINATION_TEST_POSTGRES")
         ?? throw new InvalidOperationException("CARECOORDINATION_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");
 
-    private readonly string _database = "cc_browser_" + Guid.NewGuid().ToString("N");
+    private readonly string _database = Testing.TestScratch.DatabaseName("browser_");
 
     protected override void UseStore(IWebHostBuilder builder)
     {
+        Testing.TestScratch.SweepDatabasesOnceAsync(_server).GetAwaiter().GetResult();
         using (var connection = new NpgsqlConnection(_server))
         {
             connection.Execute($"CREATE DATABASE {_database}");

@@ -16,7 +16,7 @@ public sealed class SharedKeyRingTests(PostgresAppFactory first) : IClassFixture
     /// <summary>Another node on the same store (migrated and seeded by the first), with its own install folder.</summary>
     private sealed class SecondNode(string connectionString) : AppFactory(new ExistingStore(connectionString))
     {
-        private readonly string _installedAt = Directory.CreateTempSubdirectory("carecoordination-node-").FullName;
+        private readonly string _installedAt = Directory.CreateDirectory(Path.Combine(Testing.TestScratch.Folder, "node-" + Guid.NewGuid().ToString("N"))).FullName;
 
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {

@@ -20,9 +20,7 @@ public sealed class SqliteTestStore : ITestStore
 
     public Task<string> CreateEmptyAsync()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "carecoordination-tests");
-        Directory.CreateDirectory(folder);
-        return Task.FromResult($"Data Source={Path.Combine(folder, Guid.NewGuid().ToString("N") + ".db")};Pooling=False");
+        return Task.FromResult($"Data Source={Path.Combine(Testing.TestScratch.Folder, Guid.NewGuid().ToString("N") + ".db")};Pooling=False");
     }
 }
 
@@ -40,7 +38,8 @@ public sealed class PostgresTestStore : ITestStore
     {
         var server = Environment.GetEnvironmentVariable(Variable)
             ?? throw new InvalidOperationException($"{Variable} is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");
-        var name = "cc_" + Guid.NewGuid().ToString("N");
+        await Testing.TestScratch.SweepDatabasesOnceAsync(server);
+        var name = Testing.TestScratch.DatabaseName();
         await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
