@@ -51,6 +51,12 @@ echo "test.sh: throwaway PostgreSQL on 127.0.0.1:$port"
 status=0
 dotnet test CareCoordination.sln -c Release --logger "trx" --results-directory "$work/results" "$@" || status=$?
 
+# Each test process removes its own scratch folder as it ends, but the test runner may end it first (tests/Shared/TestScratch.cs):
+# what a process no longer running left goes now rather than at the next run.
+for scratch in "${TMPDIR:-/tmp}"/carecoordination-tests/run-*; do
+  [ -d "$scratch" ] && ! kill -0 "${scratch##*run-}" 2>/dev/null && rm -rf "$scratch"
+done
+
 # The benchmark (docs/performance.md) in its short mode, so that it cannot rot: every figure on both stores with tiny
 # counts, failing only on correctness (a submission not acknowledged, a referral lost, a push missed), never on timing.
 # Only on a whole run (no arguments, as CI runs it): a filtered run is someone looking at a few tests.

@@ -6,9 +6,11 @@ using Npgsql;
 namespace CareCoordination.Testing;
 
 /// <summary>
-/// Where a test process keeps the stores it makes: a folder of its own, removed when the process ends, and PostgreSQL
-/// databases named for the process. A process that is killed leaves both behind, so each test process first removes what
-/// processes no longer running left. Before this every run left its stores for good: after a few days a developer's machine
+/// Where a test process keeps the stores it makes: a folder of its own, removed when the process ends (as far as the test
+/// runner lets it finish), and PostgreSQL databases named for the process, which it leaves (./test.sh throws its whole server
+/// away). Each test process first removes what test processes no longer running left. A process id says whether its process
+/// runs on this machine only: a server or temp folder shared with test processes elsewhere (another machine, a container)
+/// is outside what this can tell. Before this every run left its stores for good: after a few days a developer's machine
 /// held 20 GB of SQLite files and a PostgreSQL server 1,766 databases, whose autovacuum alone took a quarter of two cores.
 /// </summary>
 /// <remarks>Linked into both test projects (one file, not a copy).</remarks>
@@ -38,26 +40,38 @@ internal static partial class TestScratch
         }
     }
 
-    /// <summary>Drops the databases named (<see cref="DatabaseName"/>) for a process that is not running.</summary>
+    /// <summary>
+    /// Drops the databases named (<see cref="DatabaseName"/>) for a process that is not running. Best effort: tidying must not
+    /// fail the tests, so what cannot be dropped now is said and left for the next sweep.
+    /// </summary>
     internal static async Task SweepDatabasesAsync(string server)
     {
-        var admin = new NpgsqlConnectionStringBuilder(server) { Database = "postgres", Pooling = false }.ConnectionString;
-        await using var connection = new NpgsqlConnection(admin);
-        await connection.OpenAsync();
-        var names = await connection.QueryAsync<string>("SELECT datname FROM pg_database WHERE datname LIKE 'cc\\_%'");
-        foreach (var name in names)
+        try
         {
-            if (OwnerOf(name) is { } pid && !IsRunning(pid))
+            var admin = new NpgsqlConnectionStringBuilder(server) { Database = "postgres", Pooling = false }.ConnectionString;
+            await using var connection = new NpgsqlConnection(admin);
+            await connection.OpenAsync();
+            var names = await connection.QueryAsync<string>("SELECT datname FROM pg_database WHERE datname LIKE 'cc\\_%'");
+            foreach (var name in names)
             {
-                try
+                if (OwnerOf(name) is { } pid && !IsRunning(pid))
                 {
-                    await connection.ExecuteAsync($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                }
-                catch (PostgresException)
-                {
-                    // Another test process sweeping at the same time got there first, or it is in use after all: left for the next.
+                    try
+                    {
+                        // Not WITH (FORCE): should the process be running after all (somewhere its id does not reach), its open
+                        // connections make the drop fail rather than end them.
+                        await connection.ExecuteAsync($"DROP DATABASE IF EXISTS \"{name}\"", commandTimeout: 120);
+                    }
+                    catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+                    {
+                        Console.Error.WriteLine($"TestScratch: {name} left for the next sweep: {ex.Message}");
+                    }
                 }
             }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            Console.Error.WriteLine($"TestScratch: the sweep of earlier runs' databases stopped: {ex.Message}");
         }
     }
 
@@ -74,7 +88,8 @@ internal static partial class TestScratch
     }
 
     internal static int? OwnerOf(string databaseName) =>
-        DatabaseNamePattern().Match(databaseName) is { Success: true } match ? int.Parse(match.Groups[1].ValueSpan, System.Globalization.CultureInfo.InvariantCulture) : null;
+        DatabaseNamePattern().Match(databaseName) is { Success: true } match
+        && int.TryParse(match.Groups[1].ValueSpan, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ? pid : null;
 
     [GeneratedRegex("^cc_(?:[a-z]+_)?p([0-9]+)_[0-9a-f]{32}$")]
     private static partial Regex DatabaseNamePattern();

@@ -83,7 +83,7 @@ public sealed class SharedKeyRingAtRestTests : IDisposable
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
             "CN=CareCoordination test key ring", rsa, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-        var path = Path.Combine(Path.GetTempPath(), $"carecoordination-ring-{Guid.NewGuid():N}.pfx");
+        var path = Path.Combine(Testing.TestScratch.Folder, $"ring-{Guid.NewGuid():N}.pfx");
         File.WriteAllBytes(path, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, password));
         return path;
     }

@@ -15,7 +15,7 @@ public sealed class TestScratchTests
     [Fact]
     public void A_FinishedRunsFolder_IsRemoved_ARunningOnesIsKept()
     {
-        var root = Directory.CreateTempSubdirectory("carecoordination-scratch-").FullName;
+        var root = Directory.CreateDirectory(Path.Combine(TestScratch.Folder, "scratch-" + Guid.NewGuid().ToString("N"))).FullName;
         try
         {
             var finished = Directory.CreateDirectory(Path.Combine(root, $"run-{FinishedProcessId()}")).FullName;
@@ -82,6 +82,7 @@ public sealed class TestScratchTests
     [InlineData("cc_p123_0123456789abcdef0123456789abcdef", 123)]
     [InlineData("cc_browser_p9_0123456789abcdef0123456789abcdef", 9)]
     [InlineData("cc_0123456789abcdef0123456789abcdef", null)]
+    [InlineData("cc_p99999999999_0123456789abcdef0123456789abcdef", null)]
     [InlineData("cc_bench_123_product", null)]
     [InlineData("postgres", null)]
     public void A_DatabasesOwner_IsReadFromItsName(string name, int? owner) => Assert.Equal(owner, TestScratch.OwnerOf(name));
