@@ -28,11 +28,29 @@ internal static partial class TestScratch
     /// <summary>This process's folder: anything a test writes here goes when the process ends.</summary>
     public static string Folder => OwnFolder.Value;
 
-    /// <summary>A new database name, marked with this process (<paramref name="kind"/> is empty or ends in an underscore).</summary>
-    public static string DatabaseName(string kind = "") => $"cc_{kind}p{Environment.ProcessId}_{Guid.NewGuid():N}";
+    /// <summary>A new path in this process's folder, nothing there yet: <paramref name="name"/>, a unique part, <paramref name="extension"/>.</summary>
+    public static string NewPath(string name = "", string extension = "") => Path.Combine(Folder, $"{name}{Guid.NewGuid():N}{extension}");
 
-    /// <summary>Once a process, before its first database: drops what test processes no longer running left on the server.</summary>
-    public static Task SweepDatabasesOnceAsync(string server)
+    /// <summary>A new, empty folder in this process's folder.</summary>
+    public static string NewFolder(string name) => Directory.CreateDirectory(NewPath(name)).FullName;
+
+    /// <summary>
+    /// A new, empty database on the server, named for this process (<paramref name="kind"/> is empty or ends in an underscore);
+    /// the process's first also sweeps what test processes no longer running left there.
+    /// </summary>
+    public static async Task<string> NewDatabaseAsync(string server, string kind = "")
+    {
+        await SweepDatabasesOnceAsync(server);
+        var name = DatabaseName(kind);
+        await using var connection = new NpgsqlConnection(server);
+        await connection.OpenAsync();
+        await connection.ExecuteAsync($"CREATE DATABASE {name}");
+        return name;
+    }
+
+    internal static string DatabaseName(string kind = "") => $"cc_{kind}p{Environment.ProcessId}_{Guid.NewGuid():N}";
+
+    private static Task SweepDatabasesOnceAsync(string server)
     {
         lock (Sweeping)
         {

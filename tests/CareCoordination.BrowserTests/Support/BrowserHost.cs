@@ -22,7 +22,7 @@ public class BrowserHost(IMessageSink diagnostics) : WebApplicationFactory<Progr
     /// <summary>The demo partner client's (demo-acute-trust) secret, for a test that sends as a partner system.</summary>
     private const string PartnerSecret = "Browser-Partner-Secret-1";
 
-    private readonly string _store = Path.Combine(Testing.TestScratch.Folder, Guid.NewGuid().ToString("N") + ".db");
+    private readonly string _store = Testing.TestScratch.NewPath(extension: ".db");
     private readonly Chromium _chromium = new(diagnostics);
 
     public string BaseUrl { get; private set; } = "";

@@ -16,15 +16,11 @@ public sealed class PostgresBrowserHost(IMessageSink diagnostics) : BrowserHost(
     private readonly string _server = Environment.GetEnvironmentVariable("CARECOORDINATION_TEST_POSTGRES")
         ?? throw new InvalidOperationException("CARECOORDINATION_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");
 
-    private readonly string _database = Testing.TestScratch.DatabaseName("browser_");
+    private string _database = "";
 
     protected override void UseStore(IWebHostBuilder builder)
     {
-        Testing.TestScratch.SweepDatabasesOnceAsync(_server).GetAwaiter().GetResult();
-        using (var connection = new NpgsqlConnection(_server))
-        {
-            connection.Execute($"CREATE DATABASE {_database}");
-        }
+        _database = Testing.TestScratch.NewDatabaseAsync(_server, "browser_").GetAwaiter().GetResult();
         builder.UseSetting("Database:Provider", nameof(StoreProvider.PostgreSQL));
         builder.UseSetting("ConnectionStrings:CareCoordination", new NpgsqlConnectionStringBuilder(_server) { Database = _database }.ConnectionString);
         // The node asks its store often, so that a test need not wait the default five seconds.

@@ -17,8 +17,8 @@ namespace CareCoordination.BrowserTests.Support;
 /// </summary>
 public sealed class RestartableHost(IMessageSink diagnostics) : IAsyncLifetime
 {
-    private readonly string _store = Path.Combine(Testing.TestScratch.Folder, Guid.NewGuid().ToString("N") + ".db");
-    private readonly string _keys = Path.Combine(Testing.TestScratch.Folder, Guid.NewGuid().ToString("N") + "-keys");
+    private readonly string _store = Testing.TestScratch.NewPath(extension: ".db");
+    private readonly string _keys = Testing.TestScratch.NewPath("keys-");
     private readonly Chromium _chromium = new(diagnostics);
     private Node? _node;
     private int _port;

@@ -195,7 +195,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         public static async Task<Cluster> StartAsync(string connectionString)
         {
             var ports = FreePorts(3);
-            var state = Directory.CreateDirectory(Path.Combine(Testing.TestScratch.Folder, "cluster-" + Guid.NewGuid().ToString("N"))).FullName;
+            var state = Testing.TestScratch.NewFolder("cluster-");
             var start = new ProcessStartInfo("bash", [Path.Combine(RepositoryRoot, "src", "CareCoordination.Gateway", "run-cluster.sh")])
             {
                 RedirectStandardOutput = true,

@@ -16,7 +16,7 @@ public sealed class SharedKeyRingTests(PostgresAppFactory first) : IClassFixture
     /// <summary>Another node on the same store (migrated and seeded by the first), with its own install folder.</summary>
     private sealed class SecondNode(string connectionString) : AppFactory(new ExistingStore(connectionString))
     {
-        private readonly string _installedAt = Directory.CreateDirectory(Path.Combine(Testing.TestScratch.Folder, "node-" + Guid.NewGuid().ToString("N"))).FullName;
+        private readonly string _installedAt = Testing.TestScratch.NewFolder("node-");
 
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
@@ -83,7 +83,7 @@ public sealed class SharedKeyRingAtRestTests : IDisposable
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
             "CN=CareCoordination test key ring", rsa, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
-        var path = Path.Combine(Testing.TestScratch.Folder, $"ring-{Guid.NewGuid():N}.pfx");
+        var path = Testing.TestScratch.NewPath("ring-", ".pfx");
         File.WriteAllBytes(path, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, password));
         return path;
     }

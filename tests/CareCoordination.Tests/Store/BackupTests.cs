@@ -14,7 +14,7 @@ namespace CareCoordination.Tests.Store;
 /// <summary>The operator's backup and restore, written once and run on each store (the one-line subclasses below).</summary>
 public abstract class BackupTests(ITestStore store) : IDisposable
 {
-    private readonly string _folder = Path.Combine(Testing.TestScratch.Folder, "backups-" + Guid.NewGuid().ToString("N"));
+    private readonly string _folder = Testing.TestScratch.NewPath("backups-");
 
     /// <summary>The real host, on a fresh seeded store or on one a restore filled.</summary>
     private sealed class Host(ITestStore store) : AppFactory(store);

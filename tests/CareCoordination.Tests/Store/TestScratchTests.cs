@@ -15,7 +15,7 @@ public sealed class TestScratchTests
     [Fact]
     public void A_FinishedRunsFolder_IsRemoved_ARunningOnesIsKept()
     {
-        var root = Directory.CreateDirectory(Path.Combine(TestScratch.Folder, "scratch-" + Guid.NewGuid().ToString("N"))).FullName;
+        var root = TestScratch.NewFolder("scratch-");
         try
         {
             var finished = Directory.CreateDirectory(Path.Combine(root, $"run-{FinishedProcessId()}")).FullName;

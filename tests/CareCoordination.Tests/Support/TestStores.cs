@@ -20,7 +20,7 @@ public sealed class SqliteTestStore : ITestStore
 
     public Task<string> CreateEmptyAsync()
     {
-        return Task.FromResult($"Data Source={Path.Combine(Testing.TestScratch.Folder, Guid.NewGuid().ToString("N") + ".db")};Pooling=False");
+        return Task.FromResult($"Data Source={Testing.TestScratch.NewPath(extension: ".db")};Pooling=False");
     }
 }
 
@@ -38,13 +38,7 @@ public sealed class PostgresTestStore : ITestStore
     {
         var server = Environment.GetEnvironmentVariable(Variable)
             ?? throw new InvalidOperationException($"{Variable} is not set: run the tests with ./test.sh, which starts a throwaway PostgreSQL.");
-        await Testing.TestScratch.SweepDatabasesOnceAsync(server);
-        var name = Testing.TestScratch.DatabaseName();
-        await using (var connection = new NpgsqlConnection(server))
-        {
-            await connection.OpenAsync();
-            await connection.ExecuteAsync($"CREATE DATABASE {name}");
-        }
+        var name = await Testing.TestScratch.NewDatabaseAsync(server);
         return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
     }
 }

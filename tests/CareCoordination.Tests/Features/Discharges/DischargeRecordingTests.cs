@@ -365,7 +365,7 @@ public abstract class DischargeRecordingTests
     public async Task ANewListFile_LoadedThroughTheLoader_TakesEffectFromItsValidFrom_AndAnEarlierDayKeepsTheListBefore()
     {
         // Next year's list as a file: the 2024 list with one reason reworded and one added, from 1 May 2025.
-        var folder = Directory.CreateDirectory(Path.Combine(Testing.TestScratch.Folder, "code-lists-" + Guid.NewGuid().ToString("N"))).FullName;
+        var folder = Testing.TestScratch.NewFolder("code-lists-");
         try
         {
             var next = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, CodeListLoader.DefaultFolder, "discharge-delay-reason-2024-05.json")))!.AsObject();

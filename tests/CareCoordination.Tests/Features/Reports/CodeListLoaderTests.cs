@@ -17,7 +17,7 @@ public abstract class CodeListLoaderTests(ITestStore store) : IAsyncLifetime
 {
     private static readonly string Shipped = Path.Combine(AppContext.BaseDirectory, CodeListLoader.DefaultFolder);
 
-    private readonly string _folder = Directory.CreateDirectory(Path.Combine(Testing.TestScratch.Folder, "code-lists-" + Guid.NewGuid().ToString("N"))).FullName;
+    private readonly string _folder = Testing.TestScratch.NewFolder("code-lists-");
     private Database _database = null!;
 
     public async Task InitializeAsync() => _database = await store.MigratedAsync();

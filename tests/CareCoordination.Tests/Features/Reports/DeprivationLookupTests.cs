@@ -138,7 +138,7 @@ public abstract class DeprivationLookupTests(AppFactory app, ITestStore store)
 
     private static (string Postcodes, string Index) Files(string[] postcodeRows, string[] indexRows)
     {
-        var folder = Path.Combine(Testing.TestScratch.Folder, "deprivation-" + Guid.NewGuid().ToString("N"));
+        var folder = Testing.TestScratch.NewPath("deprivation-");
         Directory.CreateDirectory(folder);
         var postcodes = Path.Combine(folder, "PCD_OA_LSOA_MSOA_LAD_TEST_UK_LU.csv");
         var index = Path.Combine(folder, "File_7_-_All_IoD2019_Scores__Ranks__Deciles_and_Population_Denominators_3.csv");

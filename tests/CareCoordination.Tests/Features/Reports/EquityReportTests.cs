@@ -306,7 +306,7 @@ public abstract class EquityReportTests(AppFactory app)
     /// </summary>
     private static async Task LoadLookupAsync(AppFactory app)
     {
-        var folder = Path.Combine(Testing.TestScratch.Folder, "equity-" + Guid.NewGuid().ToString("N"));
+        var folder = Testing.TestScratch.NewPath("equity-");
         Directory.CreateDirectory(folder);
         var postcodes = Path.Combine(folder, "PCD_OA_LSOA_MSOA_LAD_TEST_UK_LU.csv");
         await File.WriteAllTextAsync(postcodes,
