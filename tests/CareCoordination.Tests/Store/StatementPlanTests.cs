@@ -131,7 +131,8 @@ public sealed partial class StatementPlanTests(StatementPlanTests.WatchingApp ap
             foreach (var statement in statements.Where(Plannable).Distinct())
             {
                 var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + statement)).ToList();
-                scans.AddRange(plan.Where(step => ScansHistory(step.Detail, statement)).Select(step => $"{what}\n  {step.Detail}\n  in: {statement[..Math.Min(statement.Length, 400)]}"));
+                scans.AddRange(plan.Where(step => ScansHistory(step.Detail, statement) && !ReadsASubquerysRows(step.Id, plan))
+                    .Select(step => $"{what}\n  {step.Detail}\n  in: {statement[..Math.Min(statement.Length, 400)]}"));
             }
         }
         Assert.True(scans.Count == 0, string.Join("\n\n", scans));
@@ -151,6 +152,29 @@ public sealed partial class StatementPlanTests(StatementPlanTests.WatchingApp ap
         var name = detail["SCAN ".Length..].Split(' ')[0];
         return History.Contains(name, StringComparer.Ordinal)
             || Aliases().Matches(statement).Any(m => m.Groups["alias"].Value == name && History.Contains(m.Groups["table"].Value, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// A subquery's rows, made as a co-routine or materialised, are scanned under the subquery's alias, which may be the alias
+    /// its table has inside it. Its own steps hang under it in the plan: a scan among them reads its table, checked like any
+    /// other; a scan of its alias anywhere else reads the rows it made.
+    /// </summary>
+    private static bool ReadsASubquerysRows(long stepId, IReadOnlyList<(long Id, long Parent, long NotUsed, string Detail)> plan)
+    {
+        var name = plan.First(s => s.Id == stepId).Detail.Split(' ')[1];
+        var subqueries = plan.Where(s => s.Detail == $"CO-ROUTINE {name}" || s.Detail == $"MATERIALIZE {name}").Select(s => s.Id).ToList();
+        if (subqueries.Count == 0)
+        {
+            return false;
+        }
+        for (var at = plan.First(s => s.Id == stepId).Parent; at != 0; at = plan.FirstOrDefault(s => s.Id == at).Parent)
+        {
+            if (subqueries.Contains(at))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"\b(?:FROM|JOIN)\s+(?<table>\w+)\s+(?:AS\s+)?(?<alias>\w+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]

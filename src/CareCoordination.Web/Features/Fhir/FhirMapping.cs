@@ -785,14 +785,21 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
 
     /// <summary>
     /// One page of a search and the total it pages through, every item touched for the audit trail: the
-    /// count and the page are the same select and filter, so they cannot disagree. A search whose select joins rows that
-    /// are always there (a task's referral and its organisation) may give <paramref name="countFrom"/>, the rows the filter
-    /// needs ("FROM table alias WHERE ...", the filter's conditions following), so the total is counted without them.
-    /// Without a total the page reads one row more than it shows, to know whether another page follows: that row is
+    /// count and the page are the same select and filter, so they cannot disagree. Without a total the page reads one row more than it shows, to know whether another page follows: that row is
     /// neither answered nor touched, so the audit trail names only what the client was shown.
     /// </summary>
-    public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string select, string where, string orderBy,
-        object parameters, Action<T> touch, string? countFrom = null, System.Data.Common.DbTransaction? transaction = null)
+    public static Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string select, string where, string orderBy,
+        object parameters, Action<T> touch, System.Data.Common.DbTransaction? transaction = null) =>
+        ReadAsync(connection, page, $"SELECT COUNT(*) FROM ({select}{where}) matches", limit => $"{select}{where} ORDER BY {orderBy} LIMIT {limit} OFFSET @Offset", parameters, touch, transaction);
+
+    /// <summary>
+    /// The same, for a search that shapes its own statements: <paramref name="count"/> counts every match, and
+    /// <paramref name="pageOf"/> gives the page's statement for a row limit (an expression over @Count), from @Offset. A search
+    /// whose rows join others that are always there (a task's referral and organisations) counts and pages its own table's rows
+    /// alone, and joins the rest to the page.
+    /// </summary>
+    public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string count, Func<string, string> pageOf,
+        object parameters, Action<T> touch, System.Data.Common.DbTransaction? transaction = null)
     {
         if (!page.WithTotal)
         {
@@ -801,16 +808,15 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
                 // No matches asked for and no total: nothing to read (FHIR's _count=0 asks for the total alone).
                 return new Page<T>(null, []);
             }
-            var read = (await connection.QueryAsync<T>($"{select}{where} ORDER BY {orderBy} LIMIT @Count + 1 OFFSET @Offset", parameters, transaction)).ToList();
+            var read = (await connection.QueryAsync<T>(pageOf("@Count + 1"), parameters, transaction)).ToList();
             var more = read.Count > page.Count;
             var shown = more ? read.GetRange(0, page.Count) : read;
             shown.ForEach(touch);
             return new Page<T>(null, shown) { More = more };
         }
-        var count = countFrom is null ? $"SELECT COUNT(*) FROM ({select}{where}) matches" : $"SELECT COUNT(*) {countFrom}{where}";
         // Both in one command: one round trip to PostgreSQL, not two; under write load each round trip waits its turn for
         // the server's two cores (issue 14, reads while writing).
-        await using var grids = await connection.QueryMultipleAsync($"{count};\n{select}{where} ORDER BY {orderBy} LIMIT @Count OFFSET @Offset", parameters, transaction);
+        await using var grids = await connection.QueryMultipleAsync($"{count};\n{pageOf("@Count")}", parameters, transaction);
         var total = await grids.ReadSingleAsync<long>();
         var items = (await grids.ReadAsync<T>()).ToList();
         items.ForEach(touch);
