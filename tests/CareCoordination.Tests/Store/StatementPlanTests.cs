@@ -131,7 +131,7 @@ public sealed partial class StatementPlanTests(StatementPlanTests.WatchingApp ap
             foreach (var statement in statements.Where(Plannable).Distinct())
             {
                 var plan = (await connection.QueryAsync<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + statement)).ToList();
-                scans.AddRange(plan.Where(step => ScansHistory(step.Detail, statement) && !ReadsASubquerysRows(step.Id, plan))
+                scans.AddRange(plan.Where(step => ScansHistory(step.Detail, statement) && !ReadsASubquerysRows(step, plan))
                     .Select(step => $"{what}\n  {step.Detail}\n  in: {statement[..Math.Min(statement.Length, 400)]}"));
             }
         }
@@ -156,25 +156,13 @@ public sealed partial class StatementPlanTests(StatementPlanTests.WatchingApp ap
 
     /// <summary>
     /// A subquery's rows, made as a co-routine or materialised, are scanned under the subquery's alias, which may be the alias
-    /// its table has inside it. Its own steps hang under it in the plan: a scan among them reads its table, checked like any
-    /// other; a scan of its alias anywhere else reads the rows it made.
+    /// its table has inside it. The scan of its rows sits beside the subquery in the plan (the same parent); its own steps hang
+    /// under it, so a scan among them reads its table and is checked like any other, as is a scan of the same name anywhere else.
     /// </summary>
-    private static bool ReadsASubquerysRows(long stepId, IReadOnlyList<(long Id, long Parent, long NotUsed, string Detail)> plan)
+    private static bool ReadsASubquerysRows((long Id, long Parent, long NotUsed, string Detail) step, IReadOnlyList<(long Id, long Parent, long NotUsed, string Detail)> plan)
     {
-        var name = plan.First(s => s.Id == stepId).Detail.Split(' ')[1];
-        var subqueries = plan.Where(s => s.Detail == $"CO-ROUTINE {name}" || s.Detail == $"MATERIALIZE {name}").Select(s => s.Id).ToList();
-        if (subqueries.Count == 0)
-        {
-            return false;
-        }
-        for (var at = plan.First(s => s.Id == stepId).Parent; at != 0; at = plan.FirstOrDefault(s => s.Id == at).Parent)
-        {
-            if (subqueries.Contains(at))
-            {
-                return false;
-            }
-        }
-        return true;
+        var name = step.Detail.Split(' ')[1];
+        return plan.Any(s => (s.Detail == $"CO-ROUTINE {name}" || s.Detail == $"MATERIALIZE {name}") && s.Parent == step.Parent);
     }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"\b(?:FROM|JOIN)\s+(?<table>\w+)\s+(?:AS\s+)?(?<alias>\w+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]

@@ -784,19 +784,21 @@ public sealed record Page<T>(long? Total, IReadOnlyList<T> Items)
     public bool More { get; init; }
 
     /// <summary>
-    /// One page of a search and the total it pages through, every item touched for the audit trail: the
-    /// count and the page are the same select and filter, so they cannot disagree. Without a total the page reads one row more than it shows, to know whether another page follows: that row is
-    /// neither answered nor touched, so the audit trail names only what the client was shown.
+    /// One page of a search and the total it pages through, every item touched for the audit trail: the count and the page
+    /// are the same select and filter, so they cannot disagree. Without a total the page reads one row more than it shows, to
+    /// know whether another page follows: that row is neither answered nor touched, so the audit trail names only what the
+    /// client was shown.
     /// </summary>
     public static Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string select, string where, string orderBy,
         object parameters, Action<T> touch, System.Data.Common.DbTransaction? transaction = null) =>
-        ReadAsync(connection, page, $"SELECT COUNT(*) FROM ({select}{where}) matches", limit => $"{select}{where} ORDER BY {orderBy} LIMIT {limit} OFFSET @Offset", parameters, touch, transaction);
+        ReadAsync(connection, page, $"SELECT COUNT(*) FROM ({select}{where}) matches",
+            limit => $"{select}{where} ORDER BY {orderBy} LIMIT {limit} OFFSET @Offset", parameters, touch, transaction);
 
     /// <summary>
     /// The same, for a search that shapes its own statements: <paramref name="count"/> counts every match, and
     /// <paramref name="pageOf"/> gives the page's statement for a row limit (an expression over @Count), from @Offset. A search
     /// whose rows join others that are always there (a task's referral and organisations) counts and pages its own table's rows
-    /// alone, and joins the rest to the page.
+    /// alone, and joins the rest to the page. The caller keeps the two on the same filter, so that they agree.
     /// </summary>
     public static async Task<Page<T>> ReadAsync(System.Data.Common.DbConnection connection, IPageRequest page, string count, Func<string, string> pageOf,
         object parameters, Action<T> touch, System.Data.Common.DbTransaction? transaction = null)

@@ -139,7 +139,8 @@ public static class SearchTasks
                 })) + ")";
             }
             // Every task's referral has been sent (a draft has none) and keeps what its person said (referral_person), so only a
-            // search by person needs the referral to find and count the tasks.
+            // search by person needs the referral to find and count the tasks, and the page found in the task table alone is
+            // whole after the joins (TriageTasks inserts a task only for a sent referral).
             var matches = "FROM triage_task t" + (query.PersonId is null ? "" : " JOIN referral r ON r.id = t.referral_id") + " WHERE 1 = 1" + where;
             await using var connection = await database.OpenAsync(cancellationToken);
             return await Page<FhirTriageTask>.ReadAsync(connection, query, "SELECT COUNT(*) " + matches,
