@@ -151,6 +151,7 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
                 }
                 _wake.Reset();
                 Interlocked.Exchange(ref _poked, 0);
+                Interlocked.Increment(ref _rounds);
                 try
                 {
                     PublishPending(stoppingToken);
@@ -211,6 +212,11 @@ public sealed class ChangeFeed(Database database, ILogger<ChangeFeed> logger) : 
     private DbConnection? _connection;
     private DbCommand? _changesAfter;
     private DbParameter? _after;
+
+    /// <summary>How many times the feed has woken to read the change table (for tests).</summary>
+    internal long Rounds => Interlocked.Read(ref _rounds);
+
+    private long _rounds;
 
     /// <summary>How many connections the feed has opened for its rounds: one, unless one broke.</summary>
     internal int ConnectionsOpened { get; private set; }

@@ -21,10 +21,11 @@ internal static class ChangeLog
     /// PostgreSQL: the notice, the change-writer lock, every row and the COMMIT in one round trip (Database.ExecuteLastAsync).
     /// Every writer of every node waits for that lock from here to its COMMIT, so each round trip inside it (four, and one
     /// per row, before; then the one to COMMIT) was a wait for all of them (issue 14). The notice first: PostgreSQL delivers
-    /// it only on commit, whatever its place, so no node hears of a change that was rolled back, and it needs no lock.
+    /// it only on commit, whatever its place, so no node hears of a change that was rolled back, and it needs no lock. It
+    /// names the node that wrote (Database.ChangeNoticeMark), whose own listener lets it pass.
     /// </summary>
     private static readonly string PostgresAppend = $"""
-        SELECT pg_notify('{Database.ChangeChannel}', '');
+        SELECT pg_notify('{Database.ChangeChannel}', @ChangeNoticeMark);
         SELECT pg_advisory_xact_lock({Database.ChangeWriterLockKey});
         INSERT INTO change (at, kind, entity_type, entity_id, organisation_id, actor, data)
         SELECT @At, c.kind, c.entity_type, c.entity_id, c.organisation_id, @Actor, c.data
@@ -56,6 +57,7 @@ internal static class ChangeLog
                     EntityIds = rows.Select(c => c.EntityId).ToArray(),
                     OrganisationIds = rows.Select(c => c.OrganisationId).ToArray(),
                     Data = rows.Select(c => c.Data).ToArray(),
+                    database.ChangeNoticeMark,
                 });
                 sql = sql.Length == 0 ? PostgresAppend : $"{sql};\n{PostgresAppend}";
             }

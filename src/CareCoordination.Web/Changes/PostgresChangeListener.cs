@@ -6,7 +6,8 @@ namespace CareCoordination.Changes;
 /// <summary>
 /// With several nodes on one PostgreSQL store, each node hears of the others' commits by LISTEN/NOTIFY and
 /// pokes its own change feed, which then reads the change table in sequence order as it does for its own
-/// commits. The notification carries nothing: the change table stays the one source. After a dropped
+/// commits. The notification carries only which node wrote (Database.ChangeNoticeMark): the change table stays the one
+/// source, and a node's own notices are let pass, since its commits poke its feed in process. After a dropped
 /// connection the feed is poked once, so a notification missed meanwhile costs nothing.
 /// </summary>
 public sealed class PostgresChangeListener(Database database, ChangeFeed feed, ILogger<PostgresChangeListener> logger) : BackgroundService
@@ -23,7 +24,13 @@ public sealed class PostgresChangeListener(Database database, ChangeFeed feed, I
             try
             {
                 await using var connection = (await database.OpenListenerAsync(stoppingToken))!;
-                connection.Notification += (_, _) => feed.Poke();
+                connection.Notification += (_, notice) =>
+                {
+                    if (notice.Payload != database.ChangeNoticeMark)
+                    {
+                        feed.Poke();
+                    }
+                };
                 await using (var listen = new NpgsqlCommand($"LISTEN {Database.ChangeChannel}", connection))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);

@@ -154,7 +154,7 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
 
         try
         {
-            var response = await database.WriteAsync(async (connection, transaction) =>
+            return await database.WriteAsync(async (connection, transaction) =>
             {
                 scope.Connection = connection;
                 scope.Transaction = transaction;
@@ -176,14 +176,15 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
                     scope.HeldAuditRows.Clear();
                 }
             }, cancellationToken);
+        }
+        finally
+        {
+            // Also when the write failed: a commit whose answer was lost still pokes, since this node's listener lets its own
+            // notices pass (PostgresChangeListener); after a rollback the poke costs one read that finds nothing.
             if (scope.Changes.Count > 0)
             {
                 feed.Poke();
             }
-            return response;
-        }
-        finally
-        {
             // Refusals of messages sent inside this one were held until its transaction ended (see WriteRefusalAsync).
             await audit.WriteDeferredAsync(scope, CancellationToken.None);
         }

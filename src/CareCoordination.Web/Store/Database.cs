@@ -451,6 +451,14 @@ public sealed partial class Database : IAsyncDisposable
     /// <summary>The channel on which a PostgreSQL commit that wrote change rows tells every node.</summary>
     public const string ChangeChannel = "carecoordination_changes";
 
+    /// <summary>
+    /// What this node's commits say on <see cref="ChangeChannel"/>, so that its listener hears only the other nodes': its own
+    /// commits poke its feed in process already (TransactionBehaviour, whether or not the write's answer came back), and the
+    /// notice's poke was a second read of the change table for most commits (1.38 reads a submission under the bench's load,
+    /// issue 14). One per store opened, as each node opens its own.
+    /// </summary>
+    internal string ChangeNoticeMark { get; } = Guid.NewGuid().ToString("N");
+
     /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>
     public async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken cancellationToken)
     {
