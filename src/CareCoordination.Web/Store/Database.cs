@@ -453,7 +453,7 @@ public sealed partial class Database : IAsyncDisposable
 
     /// <summary>
     /// What this node's commits say on <see cref="ChangeChannel"/>, so that its listener hears only the other nodes': its own
-    /// commits poke its feed in process already (TransactionBehaviour, whether or not the write's answer came back), and the
+    /// commits poke its feed in process already (TransactionBehaviour, even when the write's answer did not come back), and the
     /// notice's poke was a second read of the change table for most commits (1.38 reads a submission under the bench's load,
     /// issue 14). One per store opened, as each node opens its own.
     /// </summary>
