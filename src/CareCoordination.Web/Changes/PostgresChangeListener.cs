@@ -7,7 +7,8 @@ namespace CareCoordination.Changes;
 /// With several nodes on one PostgreSQL store, each node hears of the others' commits by LISTEN/NOTIFY and
 /// pokes its own change feed, which then reads the change table in sequence order as it does for its own
 /// commits. The notification carries only which node wrote (Database.ChangeNoticeMark): the change table stays the one
-/// source, and a node's own notices are let pass, since its commits poke its feed in process. After a dropped
+/// source, and a node's own notices are let pass, since its commits poke its feed in process (except for a while after a
+/// commit whose answer was lost: Database.HearsOwnNotices). After a dropped
 /// connection the feed is poked once, so a notification missed meanwhile costs nothing.
 /// </summary>
 public sealed class PostgresChangeListener(Database database, ChangeFeed feed, ILogger<PostgresChangeListener> logger) : BackgroundService
@@ -26,7 +27,7 @@ public sealed class PostgresChangeListener(Database database, ChangeFeed feed, I
                 await using var connection = (await database.OpenListenerAsync(stoppingToken))!;
                 connection.Notification += (_, notice) =>
                 {
-                    if (notice.Payload != database.ChangeNoticeMark)
+                    if (notice.Payload != database.ChangeNoticeMark || database.HearsOwnNotices)
                     {
                         feed.Poke();
                     }

@@ -356,7 +356,17 @@ public sealed partial class Database : IAsyncDisposable
             await connection.ExecuteAsync(sql, parameters, transaction);
             return;
         }
-        await connection.ExecuteAsync(sql + ";\nCOMMIT", parameters, transaction);
+        try
+        {
+            await connection.ExecuteAsync(sql + ";\nCOMMIT", parameters, transaction);
+        }
+        catch (Exception failed) when (failed is not PostgresException)
+        {
+            // The server did not answer (a broken connection, a timeout): the COMMIT may have landed, or may land yet. An
+            // error the server reported is a rollback, certain.
+            CommitOutcomeUnknown();
+            throw;
+        }
         _committedWithLastStatement.AddOrUpdate(transaction, this);
     }
 
@@ -458,6 +468,24 @@ public sealed partial class Database : IAsyncDisposable
     /// issue 14). One per store opened, as each node opens its own.
     /// </summary>
     internal string ChangeNoticeMark { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// Whether this node's listener should poke its feed for its own notices too: for a while after a commit whose answer
+    /// never came back (<see cref="ExecuteLastAsync"/>). That commit may yet land on the server after the in-process poke has
+    /// read the change table and found nothing; its own notice then publishes it at once, rather than the next commit or the
+    /// store watch's next probe, seconds later.
+    /// </summary>
+    internal bool HearsOwnNotices => Environment.TickCount64 < Interlocked.Read(ref _hearsOwnNoticesUntil);
+
+    // Long enough for a COMMIT the client gave up on to land (a statement timeout, a connection's keepalive), short enough that
+    // the second read a commit it brings back lasts only a minute.
+    private static readonly TimeSpan OwnNoticesAfterAnUnknownCommit = TimeSpan.FromMinutes(1);
+
+    private long _hearsOwnNoticesUntil;
+
+    /// <summary>A commit was sent and its outcome is not known: this node hears its own notices for a while (<see cref="HearsOwnNotices"/>).</summary>
+    internal void CommitOutcomeUnknown() =>
+        Interlocked.Exchange(ref _hearsOwnNoticesUntil, Environment.TickCount64 + (long)OwnNoticesAfterAnUnknownCommit.TotalMilliseconds);
 
     /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>
     public async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken cancellationToken)

@@ -5,6 +5,7 @@ using CareCoordination.Store;
 using CareCoordination.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
 
 namespace CareCoordination.Tests.Changes;
 
@@ -391,6 +392,58 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
         }
         await using var check = await database.OpenAsync();
         Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+    }
+
+    /// <summary>
+    /// A commit whose answer never came back may land on the server after the in-process poke has read and found nothing;
+    /// the node then hears its own notices for a while, so that such a commit is published at once, not seconds later by the
+    /// next commit or the store watch. An error the server reported is a certain rollback, and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task ACommitWhoseAnswerWasLost_HasTheNodeHearItsOwnNotices_WhereAnErrorTheServerReportedDoesNot()
+    {
+        await using var migrated = await new PostgresTestStore().MigratedAsync();
+        // A second's command timeout: the client gives up on a statement that takes longer, whatever became of it.
+        await using var database = new Database(StoreProvider.PostgreSQL, migrated.ConnectionString + ";Command Timeout=1");
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
+        var listener = new PostgresChangeListener(database, feed, NullLogger<PostgresChangeListener>.Instance);
+        await listener.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitUntilAsync(() => feed.Rounds > 0);
+            await Assert.ThrowsAsync<PostgresException>(() => WriteLastAsync(database, 1, "SELECT 1 / 0"));
+            Assert.False(database.HearsOwnNotices);
+            await Task.Delay(300);
+            var rounds = feed.Rounds;
+            await WriteAsync(database, 2);
+            await Task.Delay(1000);
+            Assert.Equal(rounds, feed.Rounds);
+            Assert.Empty(received);
+
+            var gaveUp = await Assert.ThrowsAnyAsync<NpgsqlException>(() => WriteLastAsync(database, 3, "SELECT pg_sleep(3)"));
+            Assert.IsNotType<PostgresException>(gaveUp);
+            Assert.True(database.HearsOwnNotices);
+            await WriteAsync(database, 4);
+            await WaitUntilAsync(() => received.Count == 2);
+        }
+        finally
+        {
+            await listener.StopAsync(CancellationToken.None);
+            await feed.StopAsync(CancellationToken.None);
+        }
+        await using var check = await database.OpenAsync();
+        Assert.Equal([2L, 4L], await check.QueryAsync<long>("SELECT entity_id FROM change ORDER BY seq"));
+    }
+
+    /// <summary>A change written with <paramref name="before"/> in its last round trip, as a command's held audit rows go.</summary>
+    private static async Task WriteLastAsync(Database database, long entityId, string before)
+    {
+        await using var connection = await database.OpenAsync();
+        await using var transaction = await database.BeginWriteAsync(connection);
+        await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)],
+            DateTimeOffset.UtcNow, "tester", (before, new DynamicParameters()));
+        await database.CommitAsync(transaction);
     }
 
     [Fact]
