@@ -270,6 +270,33 @@ public sealed class FhirProfileTests
         Assert.Contains("'wrad'", issues[1].Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A rule on an element under a repeated one holds under each of them, not only the first: the checker gathers an
+    /// element's values from every parent (issue 14 made it gather only when a second parent has any).
+    /// </summary>
+    [Fact]
+    public void ARuleUnderARepeatedElement_IsCheckedUnderEveryOne_NotOnlyTheFirst()
+    {
+        var patient = ProfileFiles.ExampleOf(FhirProfiles.Person);
+        var secondPractice = patient["generalPractitioner"]![0]!.DeepClone();
+        secondPractice["identifier"]!["system"] = "https://example.org/Id/practice";
+        patient["generalPractitioner"]!.AsArray().Add(secondPractice);
+
+        var issues = Profiles.Validate(Parse(patient));
+
+        Assert.Equal([("Patient.generalPractitioner", "Patient.generalPractitioner"), ("Patient.generalPractitioner.identifier.system", "Patient.generalPractitioner[1].identifier.system")],
+            issues.Select(i => (i.ElementId, i.Expression)));
+
+        var report = ProfileFiles.ExampleOf(FhirProfiles.CapacityReport);
+        var secondGroup = report["group"]![0]!.DeepClone();
+        secondGroup["population"]![2]!["code"]!["coding"]![0]!["code"] = "beds-imagined";
+        report["group"]!.AsArray().Add(secondGroup);
+
+        var issue = Assert.Single(Profiles.Validate(Parse(report)));
+        Assert.Equal("MeasureReport.group.population.code", issue.ElementId);
+        Assert.Equal("MeasureReport.group[1].population[2].code.coding[0]", issue.Expression);
+    }
+
     [Fact]
     public void AnUnknownPartOfAComplexExtension_IsRefused()
     {

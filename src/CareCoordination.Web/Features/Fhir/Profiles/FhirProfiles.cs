@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -191,7 +192,8 @@ public sealed partial class FhirProfiles
     /// </summary>
     private void Check(Definition definition, Node root, string idRoot, List<ProfileIssue> issues)
     {
-        var nodes = new Dictionary<string, IReadOnlyList<Node>>(StringComparer.Ordinal) { [definition.Type] = [root] };
+        // Sized once: an extension's check makes one of these for every extension checked.
+        var nodes = new Dictionary<string, IReadOnlyList<Node>>(definition.Elements.Count + 1, StringComparer.Ordinal) { [definition.Type] = [root] };
         IReadOnlyList<Node> NodesOf(string id)
         {
             if (!nodes.TryGetValue(id, out var found))
@@ -202,15 +204,22 @@ public sealed partial class FhirProfiles
             return found;
         }
 
-        foreach (var element in definition.Elements)
+        var ruleIds = definition.RuleIdsFrom(idRoot);
+        for (var i = 0; i < definition.Elements.Count; i++)
         {
-            var ruleId = idRoot + definition.RuleSuffix(element);
-            var found = new List<Node>();
-            foreach (var parent in NodesOf(element.ParentId))
+            var element = definition.Elements[i];
+            var ruleId = ruleIds[i];
+            // Indexed loops and lists made only for what is found: this runs for every element of every profile checked, and
+            // an enumerator or an empty list each time was a good part of what the check allocated (issue 14).
+            var parents = NodesOf(element.ParentId);
+            IReadOnlyList<Node> found = [];
+            List<Node>? gathered = null;
+            for (var p = 0; p < parents.Count; p++)
             {
-                var children = Children(parent, element.Name);
+                var parent = parents[p];
+                var children = parent.Children(element.Name, element.ChoiceStem);
                 // An element that is not a slice has every child; a slice, those its discriminators pick.
-                IReadOnlyList<Node> matching = element.SliceName is null ? children : [.. children.Where(child => definition.InSlice(element, child))];
+                var matching = element.SliceName is null ? children : InSlice(definition, element, children);
                 CheckCount(element, parent, matching.Count, definition, ruleId, issues);
                 if (element.Slicing is { Closed: true })
                 {
@@ -221,21 +230,48 @@ public sealed partial class FhirProfiles
                         issues.Add(new(stray.Location, $"{element.Label(ruleId)} allows only {string.Join(", ", slices.Select(s => s.SliceName))}, not '{strayKey}'.", ruleId));
                     }
                 }
-                found.AddRange(matching);
+                if (matching.Count == 0)
+                {
+                    continue;
+                }
+                if (found.Count == 0)
+                {
+                    found = matching;
+                }
+                else
+                {
+                    found = gathered ??= [.. found];
+                    gathered.AddRange(matching);
+                }
             }
             nodes[element.Id] = found;
-            foreach (var node in found)
+            for (var n = 0; n < found.Count; n++)
             {
+                var node = found[n];
                 CheckValue(element, node, ruleId, issues);
-                foreach (var profile in element.Profiles)
+                for (var e = 0; e < element.Profiles.Count; e++)
                 {
-                    if (_definitions.TryGetValue(profile, out var extension))
+                    if (_definitions.TryGetValue(element.Profiles[e], out var extension))
                     {
                         Check(extension, node, ruleId, issues);
                     }
                 }
             }
         }
+    }
+
+    /// <summary>The children a slice's discriminators pick, in order.</summary>
+    private static IReadOnlyList<Node> InSlice(Definition definition, Element slice, IReadOnlyList<Node> children)
+    {
+        List<Node>? picked = null;
+        for (var i = 0; i < children.Count; i++)
+        {
+            if (definition.InSlice(slice, children[i]))
+            {
+                (picked ??= []).Add(children[i]);
+            }
+        }
+        return picked is null ? [] : picked;
     }
 
     private static void CheckCount(Element element, Node parent, int count, Definition definition, string ruleId, List<ProfileIssue> issues)
@@ -268,8 +304,13 @@ public sealed partial class FhirProfiles
         }
         if (element.IsChoice && element.Types.Count > 0)
         {
-            var type = node.Property[(element.Name.Length - "[x]".Length)..];
-            if (!element.Types.Any(t => string.Equals(t, type, StringComparison.OrdinalIgnoreCase)))
+            var type = node.Property.AsSpan(element.Name.Length - "[x]".Length);
+            var allowed = false;
+            for (var t = 0; t < element.Types.Count && !allowed; t++)
+            {
+                allowed = type.Equals(element.Types[t], StringComparison.OrdinalIgnoreCase);
+            }
+            if (!allowed)
             {
                 issues.Add(new(node.Location, $"{element.Label(ruleId)} must be of type {string.Join(" or ", element.Types)}, not {type}.", ruleId));
             }
@@ -389,50 +430,62 @@ public sealed partial class FhirProfiles
             : index < 0 ? $"{parent.Location}.{step}"
             : string.Create(CultureInfo.InvariantCulture, $"{parent.Location}.{step}[{index}]");
 
-        // A node's properties are read once, and its children by each name once: the checker asks a node for the same
-        // name once per rule on it (an extension once per slice), and read every property's name afresh each time.
-        private (string Name, JsonElement Value)[]? _properties;
-        private Dictionary<string, IReadOnlyList<Node>>? _children;
+        // A node's children by each name are found once: the checker asks a node for the same name once per rule on it (an
+        // extension once per slice). A handful of names per node, so a short list, not a dictionary (issue 14: the check
+        // allocated 103 KB a submission, a dictionary per node among the most).
+        private List<(string Name, IReadOnlyList<Node> Nodes)>? _children;
 
-        public IReadOnlyList<Node> Children(string name)
+        public IReadOnlyList<Node> Children(string name) =>
+            Children(name, name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null);
+
+        /// <param name="choice">For a choice element (value[x]), its name without "[x]"; else null.</param>
+        public IReadOnlyList<Node> Children(string name, string? choice)
         {
             if (Value.ValueKind != JsonValueKind.Object)
             {
                 return [];
             }
-            _children ??= new(StringComparer.Ordinal);
-            if (_children.TryGetValue(name, out var known))
+            if (_children is not null)
             {
-                return known;
+                foreach (var (knownName, nodes) in _children)
+                {
+                    if (string.Equals(knownName, name, StringComparison.Ordinal))
+                    {
+                        return nodes;
+                    }
+                }
             }
-            _properties ??= [.. Value.EnumerateObject().Select(p => (p.Name, p.Value))];
-            var choice = name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null;
             var step = choice ?? name;
-            var found = new List<Node>();
-            foreach (var (propertyName, propertyValue) in _properties)
+            List<Node>? found = null;
+            // The names compared in place, as UTF-8; spelt out as strings only for a choice (value[x]) and for what matched.
+            foreach (var property in Value.EnumerateObject())
             {
                 var matches = choice is null
-                    ? propertyName == name
-                    : propertyName.Length > choice.Length && propertyName.StartsWith(choice, StringComparison.Ordinal) && char.IsUpper(propertyName[choice.Length]);
+                    ? property.NameEquals(name)
+                    : property.Name is var propertyName && propertyName.Length > choice.Length && propertyName.StartsWith(choice, StringComparison.Ordinal)
+                        && char.IsUpper(propertyName[choice.Length]);
                 if (!matches)
                 {
                     continue;
                 }
-                if (propertyValue.ValueKind == JsonValueKind.Array)
+                found ??= [];
+                var matchedName = choice is null ? name : property.Name;
+                if (property.Value.ValueKind == JsonValueKind.Array)
                 {
                     var itemIndex = 0;
-                    foreach (var item in propertyValue.EnumerateArray())
+                    foreach (var item in property.Value.EnumerateArray())
                     {
-                        found.Add(new Node(item, this, step, itemIndex++, propertyName));
+                        found.Add(new Node(item, this, step, itemIndex++, matchedName));
                     }
                 }
                 else
                 {
-                    found.Add(new Node(propertyValue, this, step, -1, propertyName));
+                    found.Add(new Node(property.Value, this, step, -1, matchedName));
                 }
             }
-            _children[name] = found;
-            return found;
+            IReadOnlyList<Node> children = found is null ? [] : found;
+            (_children ??= []).Add((name, children));
+            return children;
         }
     }
 
@@ -456,6 +509,9 @@ public sealed partial class FhirProfiles
         public string UnslicedId => field ??= SliceName is null ? Id : Id[..Id.LastIndexOf(':')];
 
         public bool IsChoice => Name.EndsWith("[x]", StringComparison.Ordinal);
+
+        /// <summary>A choice element's name without "[x]" (value for value[x]); null for any other element.</summary>
+        public string? ChoiceStem => IsChoice ? field ??= Name[..^"[x]".Length] : null;
 
         public string Label(string ruleId) => Short is null ? ruleId : $"{Short} ({ruleId})";
 
@@ -518,6 +574,14 @@ public sealed partial class FhirProfiles
 
         /// <summary>The element's id after the profiled type (".extension:consent"), as rule ids are made of.</summary>
         public string RuleSuffix(Element element) => _ruleSuffixes.GetValueOrDefault(element.Id) ?? element.Id[Type.Length..];
+
+        /// <summary>The rule id of each element (in <see cref="Elements"/>' order) reached from <paramref name="idRoot"/>: the root and the element's suffix.</summary>
+        public IReadOnlyList<string> RuleIdsFrom(string idRoot) =>
+            _ruleIds.GetOrAdd(idRoot, root => [.. Elements.Select(element => root + RuleSuffix(element))]);
+
+        // By root: the profile's own type, or each slice through which an extension is reached. A handful, fixed by the
+        // profiles; the ids were made afresh for every element of every resource checked, a fifth of what the check allocated.
+        private readonly ConcurrentDictionary<string, string[]> _ruleIds = new(StringComparer.Ordinal);
 
         private readonly Dictionary<string, string> _ruleSuffixes = Elements.GroupBy(e => e.Id, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Key[Type.Length..], StringComparer.Ordinal);
