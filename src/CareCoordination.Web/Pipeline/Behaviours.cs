@@ -180,8 +180,8 @@ public sealed class TransactionBehaviour<TMessage, TResponse>(Database database,
         finally
         {
             // Also when the write failed, since this node's listener lets its own notices pass (PostgresChangeListener): a commit
-            // whose answer was lost is read by this poke if it has landed, else by the next commit's or the store watch's
-            // (StoreWatch, every few seconds). After a rollback the poke costs one read that finds nothing.
+            // whose answer was lost is read by this poke if it has landed, else by its own notice when it lands, which the node
+            // hears for a while after such a failure (Database.HearsOwnNotices). After a rollback the poke finds nothing.
             if (scope.Changes.Count > 0)
             {
                 feed.Poke();

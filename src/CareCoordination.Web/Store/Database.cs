@@ -362,8 +362,8 @@ public sealed partial class Database : IAsyncDisposable
         }
         catch (Exception failed) when (failed is not PostgresException)
         {
-            // The server did not answer (a broken connection, a timeout): the COMMIT may have landed, or may land yet. An
-            // error the server reported is a rollback, certain.
+            // No answer from the server (a broken connection, a timeout, which may or may not have cancelled the statement in
+            // time): the COMMIT may have landed, or may land yet. An error the server reported is a rollback, certain.
             CommitOutcomeUnknown();
             throw;
         }
@@ -463,9 +463,9 @@ public sealed partial class Database : IAsyncDisposable
 
     /// <summary>
     /// What this node's commits say on <see cref="ChangeChannel"/>, so that its listener hears only the other nodes': its own
-    /// commits poke its feed in process already (TransactionBehaviour, even when the write's answer did not come back), and the
-    /// notice's poke was a second read of the change table for most commits (1.38 reads a submission under the bench's load,
-    /// issue 14). One per store opened, as each node opens its own.
+    /// commits poke its feed in process already (TransactionBehaviour, even when the write's answer did not come back; a commit
+    /// that lands later is heard by <see cref="HearsOwnNotices"/>), and the notice's poke was a second read of the change table
+    /// for most commits (1.38 reads a submission under the bench's load, issue 14). One per store opened, as each node opens its own.
     /// </summary>
     internal string ChangeNoticeMark { get; } = Guid.NewGuid().ToString("N");
 
@@ -477,8 +477,8 @@ public sealed partial class Database : IAsyncDisposable
     /// </summary>
     internal bool HearsOwnNotices => Environment.TickCount64 < Interlocked.Read(ref _hearsOwnNoticesUntil);
 
-    // Long enough for a COMMIT the client gave up on to land (a statement timeout, a connection's keepalive), short enough that
-    // the second read a commit it brings back lasts only a minute.
+    // Long enough for a COMMIT the client gave up on to land (a server still working through the round trip, a connection's
+    // keepalive), short enough that the second read of the change table each of this node's commits costs meanwhile stops soon.
     private static readonly TimeSpan OwnNoticesAfterAnUnknownCommit = TimeSpan.FromMinutes(1);
 
     private long _hearsOwnNoticesUntil;
