@@ -271,8 +271,8 @@ public sealed class FhirProfileTests
     }
 
     /// <summary>
-    /// A rule on an element under a repeated one holds under each of them, not only the first: the checker gathers an
-    /// element's values from every parent (issue 14 made it gather only when a second parent has any).
+    /// A rule on an element under a repeated one holds under each of them, not only the first or the last: the checker gathers
+    /// an element's values from every parent (issue 14 made it gather only when a second parent has any).
     /// </summary>
     [Fact]
     public void ARuleUnderARepeatedElement_IsCheckedUnderEveryOne_NotOnlyTheFirst()
@@ -287,14 +287,14 @@ public sealed class FhirProfileTests
         Assert.Equal([("Patient.generalPractitioner", "Patient.generalPractitioner"), ("Patient.generalPractitioner.identifier.system", "Patient.generalPractitioner[1].identifier.system")],
             issues.Select(i => (i.ElementId, i.Expression)));
 
+        // Here the first of two parents: neither the first's values nor the last's alone will do.
         var report = ProfileFiles.ExampleOf(FhirProfiles.CapacityReport);
-        var secondGroup = report["group"]![0]!.DeepClone();
-        secondGroup["population"]![2]!["code"]!["coding"]![0]!["code"] = "beds-imagined";
-        report["group"]!.AsArray().Add(secondGroup);
+        report["group"]!.AsArray().Add(report["group"]![0]!.DeepClone());
+        report["group"]![0]!["population"]![2]!["code"]!["coding"]![0]!["code"] = "beds-imagined";
 
         var issue = Assert.Single(Profiles.Validate(Parse(report)));
         Assert.Equal("MeasureReport.group.population.code", issue.ElementId);
-        Assert.Equal("MeasureReport.group[1].population[2].code.coding[0]", issue.Expression);
+        Assert.Equal("MeasureReport.group[0].population[2].code.coding[0]", issue.Expression);
     }
 
     [Fact]
