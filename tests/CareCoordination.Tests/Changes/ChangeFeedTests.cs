@@ -365,14 +365,8 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
     {
         await using var database = await new PostgresTestStore().MigratedAsync();
         await using var otherNode = new Database(StoreProvider.PostgreSQL, database.ConnectionString);
-        var (feed, received, subscription) = await StartRecordingAsync(database);
-        using var subscribed = subscription;
-        var listener = new PostgresChangeListener(database, feed, NullLogger<PostgresChangeListener>.Instance);
-        await listener.StartAsync(CancellationToken.None);
-        try
+        var published = await ListeningAsync(database, async (feed, received) =>
         {
-            // The listener pokes the feed once it listens, and nothing else here pokes it but the notices it hears.
-            await WaitUntilAsync(() => feed.Rounds > 0);
             await WriteAsync(otherNode, 1);
             await WaitUntilAsync(() => received.Count == 1);
 
@@ -385,14 +379,9 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
 
             await WriteAsync(otherNode, 3);
             await WaitUntilAsync(() => received.Count == 3);
-        }
-        finally
-        {
-            await listener.StopAsync(CancellationToken.None);
-            await feed.StopAsync(CancellationToken.None);
-        }
+        });
         await using var check = await database.OpenAsync();
-        Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), received.ToList());
+        Assert.Equal((await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq")).ToList(), published.ToList());
     }
 
     /// <summary>
@@ -411,13 +400,8 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
         // Unpooled: each write opens a connection of its own, the newest when it is cut; the feed's and the listener's stay.
         await using var database = new Database(StoreProvider.PostgreSQL,
             new NpgsqlConnectionStringBuilder(direct.ConnectionString) { Host = "127.0.0.1", Port = network.Port, Pooling = false }.ConnectionString);
-        var (feed, received, subscription) = await StartRecordingAsync(database);
-        using var subscribed = subscription;
-        var listener = new PostgresChangeListener(database, feed, NullLogger<PostgresChangeListener>.Instance);
-        await listener.StartAsync(CancellationToken.None);
-        try
+        var published = await ListeningAsync(database, async (feed, received) =>
         {
-            await WaitUntilAsync(() => feed.Rounds > 0);
             await Assert.ThrowsAsync<PostgresException>(() => WriteLastAsync(database, 1, "SELECT 1 / 0"));
             Assert.False(database.HearsOwnNotices);
             await Task.Delay(300);
@@ -435,15 +419,34 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
             Assert.True(database.HearsOwnNotices);
             // Nothing in this process pokes the feed for it: only the notice of the commit that lands a second later.
             await WaitUntilAsync(() => received.Count == 2);
+        });
+        await using var check = await migrated.OpenAsync();
+        Assert.Equal([2L, 3L], await check.QueryAsync<long>("SELECT entity_id FROM change ORDER BY seq"));
+        Assert.Equal(await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq"), published.ToList());
+    }
+
+    /// <summary>
+    /// Runs <paramref name="act"/> with the store's change feed recording what it publishes and a listener for notices started,
+    /// once the listener's first poke has been read: from then on nothing here pokes the feed but the notices the listener
+    /// hears. What the feed published, in order.
+    /// </summary>
+    private static async Task<ConcurrentQueue<long>> ListeningAsync(Database database, Func<ChangeFeed, ConcurrentQueue<long>, Task> act)
+    {
+        var (feed, received, subscription) = await StartRecordingAsync(database);
+        using var subscribed = subscription;
+        var listener = new PostgresChangeListener(database, feed, NullLogger<PostgresChangeListener>.Instance);
+        await listener.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitUntilAsync(() => feed.Rounds > 0);
+            await act(feed, received);
         }
         finally
         {
             await listener.StopAsync(CancellationToken.None);
             await feed.StopAsync(CancellationToken.None);
         }
-        await using var check = await migrated.OpenAsync();
-        Assert.Equal([2L, 3L], await check.QueryAsync<long>("SELECT entity_id FROM change ORDER BY seq"));
-        Assert.Equal(await check.QueryAsync<long>("SELECT seq FROM change ORDER BY seq"), received.ToList());
+        return received;
     }
 
     /// <summary>A change written with <paramref name="before"/> in its last round trip, as a command's held audit rows go.</summary>
