@@ -370,11 +370,7 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
             await WriteAsync(otherNode, 1);
             await WaitUntilAsync(() => received.Count == 1);
 
-            await Task.Delay(300);
-            var rounds = feed.Rounds;
-            await WriteAsync(database, 2);
-            await Task.Delay(1000);
-            Assert.Equal(rounds, feed.Rounds);
+            await AssertOwnCommitIsLetPassAsync(database, feed, 2);
             Assert.Single(received);
 
             await WriteAsync(otherNode, 3);
@@ -404,11 +400,7 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
         {
             await Assert.ThrowsAsync<PostgresException>(() => WriteLastAsync(database, 1, "SELECT 1 / 0"));
             Assert.False(database.HearsOwnNotices);
-            await Task.Delay(300);
-            var rounds = feed.Rounds;
-            await WriteAsync(database, 2);
-            await Task.Delay(1000);
-            Assert.Equal(rounds, feed.Rounds);
+            await AssertOwnCommitIsLetPassAsync(database, feed, 2);
             Assert.Empty(received);
 
             var writing = WriteLastAsync(database, 3, "SELECT pg_sleep(1.5)");
@@ -447,6 +439,16 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
             await feed.StopAsync(CancellationToken.None);
         }
         return received;
+    }
+
+    /// <summary>A change of this node's own, written with nothing in the process to poke the feed: its notice does not wake the feed either.</summary>
+    private static async Task AssertOwnCommitIsLetPassAsync(Database database, ChangeFeed feed, long entityId)
+    {
+        await Task.Delay(300);
+        var rounds = feed.Rounds;
+        await WriteAsync(database, entityId);
+        await Task.Delay(1000);
+        Assert.Equal(rounds, feed.Rounds);
     }
 
     /// <summary>A change written with <paramref name="before"/> in its last round trip, as a command's held audit rows go.</summary>
