@@ -577,7 +577,7 @@ public sealed partial class FhirProfiles
 
         /// <summary>The rule id of each element (in <see cref="Elements"/>' order) reached from <paramref name="idRoot"/>: the root and the element's suffix.</summary>
         public IReadOnlyList<string> RuleIdsFrom(string idRoot) =>
-            _ruleIds.GetOrAdd(idRoot, root => [.. Elements.Select(element => root + RuleSuffix(element))]);
+            _ruleIds.GetOrAdd(idRoot, static (root, definition) => [.. definition.Elements.Select(element => root + definition.RuleSuffix(element))], this);
 
         // By root: the profile's own type, or each slice through which an extension is reached. A handful, fixed by the
         // profiles; the ids were made afresh for every element of every resource checked, a fifth of what the check allocated.
