@@ -129,6 +129,22 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
         }
     }
 
+    /// <summary>The sender's log lines once one of them is <paramref name="expected"/>; fails, saying what it logged, if none is within 10 s.</summary>
+    private async Task<IReadOnlyList<string>> LoggedBySenderAsync(Func<string, bool> expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var logged = app.Logs.GetSnapshot().Where(l => l.Category == typeof(CarerMessageSender).FullName).Select(l => l.Message).ToList();
+            if (logged.Any(expected))
+            {
+                return logged;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "The sender did not log the line expected; it logged: " + string.Join(" | ", logged));
+            await Task.Delay(50);
+        }
+    }
+
     private async Task<IReadOnlyList<TrackReferral.Event>> TimelineAsync(long referralId) =>
         (await app.SendAsync<TrackReferral.Result>(new TrackReferral.Query(referralId), await app.StaffAsync("referrer"))).Timeline;
 
@@ -436,8 +452,8 @@ public abstract class CarerMessageTests(CarerMailAppFactory app)
 
         var failed = Assert.Single(await WhenAsync(referralId, m => m.Count == 1 && m[0].Status == "failed"));
         Assert.Contains(carer, failed.LastError, StringComparison.OrdinalIgnoreCase);
-        var logged = app.Logs.GetSnapshot().Where(l => l.Category == typeof(CarerMessageSender).FullName).Select(l => l.Message).ToList();
-        Assert.Contains(logged, line => line.Contains("refused it (550", StringComparison.Ordinal));
+        // The sender logs the failure once it is recorded (the line says what it became), so the line follows the row by a moment.
+        var logged = await LoggedBySenderAsync(line => line.Contains("refused it (550", StringComparison.Ordinal));
         Assert.DoesNotContain(logged, line => line.Contains(carer, StringComparison.OrdinalIgnoreCase));
     }
 
