@@ -484,7 +484,7 @@ public sealed partial class Database : IAsyncDisposable
     private long _hearsOwnNoticesUntil;
 
     /// <summary>A commit was sent and its outcome is not known: this node hears its own notices for a while (<see cref="HearsOwnNotices"/>).</summary>
-    internal void CommitOutcomeUnknown() =>
+    private void CommitOutcomeUnknown() =>
         Interlocked.Exchange(ref _hearsOwnNoticesUntil, Environment.TickCount64 + (long)OwnNoticesAfterAnUnknownCommit.TotalMilliseconds);
 
     /// <summary>A dedicated connection for LISTEN, outside the pool's reach.</summary>

@@ -148,11 +148,13 @@ public abstract class ChangeFeedTests(ITestStore store)
         return (feed, received, subscription);
     }
 
-    internal static async Task WriteAsync(Database database, long entityId)
+    /// <param name="before">PostgreSQL only: statements sent first in the change's last round trip, as a command's held audit rows go.</param>
+    internal static async Task WriteAsync(Database database, long entityId, string? before = null)
     {
         await using var connection = await database.OpenAsync();
         await using var transaction = await database.BeginWriteAsync(connection);
-        await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)], DateTimeOffset.UtcNow, "tester");
+        await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)], DateTimeOffset.UtcNow, "tester",
+            before is null ? null : (before, new DynamicParameters()));
         await database.CommitAsync(transaction);
     }
 
@@ -398,12 +400,12 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
             new NpgsqlConnectionStringBuilder(direct.ConnectionString) { Host = "127.0.0.1", Port = network.Port, Pooling = false }.ConnectionString);
         var published = await ListeningAsync(database, async (feed, received) =>
         {
-            await Assert.ThrowsAsync<PostgresException>(() => WriteLastAsync(database, 1, "SELECT 1 / 0"));
+            await Assert.ThrowsAsync<PostgresException>(() => WriteAsync(database, 1, "SELECT 1 / 0"));
             Assert.False(database.HearsOwnNotices);
             await AssertOwnCommitIsLetPassAsync(database, feed, 2);
             Assert.Empty(received);
 
-            var writing = WriteLastAsync(database, 3, "SELECT pg_sleep(1.5)");
+            var writing = WriteAsync(database, 3, "SELECT pg_sleep(1.5)");
             await Task.Delay(500);
             network.CutNewest();
             var cut = await Assert.ThrowsAnyAsync<NpgsqlException>(() => writing);
@@ -449,16 +451,6 @@ public sealed class PostgresChangeFeedTests() : ChangeFeedTests(new PostgresTest
         await WriteAsync(database, entityId);
         await Task.Delay(1000);
         Assert.Equal(rounds, feed.Rounds);
-    }
-
-    /// <summary>A change written with <paramref name="before"/> in its last round trip, as a command's held audit rows go.</summary>
-    private static async Task WriteLastAsync(Database database, long entityId, string before)
-    {
-        await using var connection = await database.OpenAsync();
-        await using var transaction = await database.BeginWriteAsync(connection);
-        await ChangeLog.AppendLastAsync(database, connection, transaction, [new PendingChange("test.written", "test", entityId, null, null)],
-            DateTimeOffset.UtcNow, "tester", (before, new DynamicParameters()));
-        await database.CommitAsync(transaction);
     }
 
     [Fact]

@@ -199,7 +199,7 @@ public sealed partial class FhirProfiles
             if (!nodes.TryGetValue(id, out var found))
             {
                 var element = definition.Find(id) ?? Element.Bare(id);
-                nodes[id] = found = [.. NodesOf(element.ParentId).SelectMany(parent => Children(parent, element.Name).Where(child => definition.InSlice(element, child)))];
+                nodes[id] = found = [.. NodesOf(element.ParentId).SelectMany(parent => parent.Children(element.Name, element.ChoiceStem).Where(child => definition.InSlice(element, child)))];
             }
             return found;
         }
@@ -408,9 +408,6 @@ public sealed partial class FhirProfiles
     [GeneratedRegex(@"(^|/)(?<type>[A-Z][A-Za-z]+)/[A-Za-z0-9\-\.]{1,64}(/_history/[A-Za-z0-9\-\.]{1,64})?$", RegexOptions.CultureInvariant)]
     private static partial Regex LiteralReference();
 
-    /// <summary>The values of a named element under a node: array items one by one, value[x] whatever its type.</summary>
-    private static IReadOnlyList<Node> Children(Node parent, string name) => parent.Children(name);
-
     private static string? Text(JsonElement element, string property) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
             ? value.GetString()
@@ -435,9 +432,7 @@ public sealed partial class FhirProfiles
         // allocated 103 KB a submission, a dictionary per node among the most).
         private List<(string Name, IReadOnlyList<Node> Nodes)>? _children;
 
-        public IReadOnlyList<Node> Children(string name) =>
-            Children(name, name.EndsWith("[x]", StringComparison.Ordinal) ? name[..^"[x]".Length] : null);
-
+        /// <summary>The values of a named element under this node: array items one by one, value[x] whatever its type.</summary>
         /// <param name="choice">For a choice element (value[x]), its name without "[x]"; else null.</param>
         public IReadOnlyList<Node> Children(string name, string? choice)
         {
@@ -572,19 +567,16 @@ public sealed partial class FhirProfiles
             .Where(s => s.slicing is not null)
             .ToDictionary(s => s.slice.Id, s => s.slicing!.DiscriminatorPaths.Select(path => (path, DiscriminatorOf(Elements, s.slice, path))).ToArray(), StringComparer.Ordinal);
 
-        /// <summary>The element's id after the profiled type (".extension:consent"), as rule ids are made of.</summary>
-        public string RuleSuffix(Element element) => _ruleSuffixes.GetValueOrDefault(element.Id) ?? element.Id[Type.Length..];
-
-        /// <summary>The rule id of each element (in <see cref="Elements"/>' order) reached from <paramref name="idRoot"/>: the root and the element's suffix.</summary>
+        /// <summary>
+        /// The rule id of each element (in <see cref="Elements"/>' order) reached from <paramref name="idRoot"/>: the root and the
+        /// element's id after the profiled type (".extension:consent").
+        /// </summary>
         public IReadOnlyList<string> RuleIdsFrom(string idRoot) =>
-            _ruleIds.GetOrAdd(idRoot, static (root, definition) => [.. definition.Elements.Select(element => root + definition.RuleSuffix(element))], this);
+            _ruleIds.GetOrAdd(idRoot, static (root, definition) => [.. definition.Elements.Select(element => root + element.Id[definition.Type.Length..])], this);
 
         // By root: the profile's own type, or each slice through which an extension is reached. A handful, fixed by the
         // profiles; the ids were made afresh for every element of every resource checked, a fifth of what the check allocated.
         private readonly ConcurrentDictionary<string, string[]> _ruleIds = new(StringComparer.Ordinal);
-
-        private readonly Dictionary<string, string> _ruleSuffixes = Elements.GroupBy(e => e.Id, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.Key[Type.Length..], StringComparer.Ordinal);
 
         public IEnumerable<Element> SlicesOf(Element sliced) => _slicesOf[sliced.Id];
 
